@@ -1,0 +1,22 @@
+#pragma once
+
+#include "databaseurl.h"
+
+#include <QString>
+#include <QUrl>
+
+struct EngineConfig {
+    DatabaseUrl database = DatabaseUrl::defaultSqlite();
+    // Empty: simulated in-process steps. Otherwise the base URL of the step services
+    // (inventory, payment, shipping and their compensation endpoints, e.g. WireMock).
+    QUrl stepsBaseUrl;
+    int stepDelayMs = 0;            // simulated latency per step call
+    int retryCooldownSeconds = 30;  // between retries of one order
+    int maxRetries = 3;
+    QString engineId;               // lease owner; default: host:pid:random
+    int leaseSeconds = 30;
+    int stepTimeoutMs = 5000;       // HTTP step call timeout
+    int stepRetries = 3;            // transport/5xx retries per step call
+    int compensationBudgetMs = 60000; // how long a failing compensation is retried
+    bool resumeOnStart = true;      // resume non-terminal sagas (and expired leases)
+};

@@ -1,0 +1,68 @@
+#pragma once
+
+// The engine as seen from another thread: EngineHost lives in the caller's
+// thread and owns a QThread running the Orchestrator (a parentless QObject moved
+// to that thread). Every call is asynchronous: requests go in through queued
+// invocations, answers come back through the callback, invoked in the thread of
+// `context` (and dropped if `context` was destroyed).
+
+#include "engineconfig.h"
+#include "faultplan.h"
+#include "orderevent.h"
+#include "orderrecord.h"
+#include "storeerror.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QThread>
+#include <functional>
+
+class Orchestrator;
+
+struct SubmitResult {
+    StoreError error; // Unavailable when the database is down; Invalid for a bad request
+    QUuid orderId;
+    QString orderNumber;
+};
+
+class EngineHost : public QObject
+{
+    Q_OBJECT
+public:
+    explicit EngineHost(const EngineConfig &config, QObject *parent = nullptr);
+    ~EngineHost() override; // shutdown(), then quit the thread and wait for it
+
+    // Starts the thread, opens the store there, migrates and resumes unfinished
+    // sagas. Emits started() or startFailed().
+    void start();
+    // Graceful stop: no new sagas; in-flight ones finish or release their leases
+    // within `graceMs`; then `done` runs in this object's thread.
+    void shutdown(int graceMs, std::function<void()> done);
+
+    void submitOrder(const OrderRequest &request, QObject *context,
+                     std::function<void(SubmitResult)> done);
+    void retryEligibility(const QUuid &orderId, QObject *context,
+                          std::function<void(RetryEligibility, StoreError)> done);
+    void retryOrder(const RetryRequest &request, QObject *context,
+                    std::function<void(RetryDecision)> done);
+
+    // Fault plan of the simulated steps (thread-safe; takes effect for the next step call).
+    void setFaultPlan(const FaultPlan &plan);
+    FaultPlan faultPlan() const;
+
+    const EngineConfig &config() const { return m_config; }
+    bool isRunning() const;
+
+Q_SIGNALS:
+    void started();
+    void startFailed(const QString &reason);
+    // Committed events in commit order (queued into this object's thread).
+    void eventsCommitted(const QVector<OrderEvent> &events);
+    // The database went away (available=false, reason said once) or came back.
+    void databaseAvailabilityChanged(bool available, const QString &reason);
+
+private:
+    EngineConfig m_config;
+    QThread m_thread;
+    Orchestrator *m_orchestrator = nullptr; // lives in m_thread; deleted via finished->deleteLater
+};

@@ -1,0 +1,50 @@
+#pragma once
+
+#include "orderprogress.h"
+
+#include <QDateTime>
+#include <array>
+#include <vector>
+
+// Estimates when an order's saga will finish from the durations of finished steps.
+//
+//   estimatedCompletion = now
+//                       + max(0, p50(running step) - elapsed in it)
+//                       + sum of p50 of the steps still pending
+//                       + a variance buffer: sum of (p95 - p50) over running and pending steps
+//
+// With no history for a step its defaults are used. Terminal orders have no estimate.
+class EtaEstimator
+{
+public:
+    static constexpr int kWindow = 2048; // most recent samples kept per step
+
+    EtaEstimator();
+
+    void recordDuration(SagaStep step, qint64 ms);
+    // Records the duration of every step that `changes` shows just became COMPLETED.
+    void observe(const OrderProgress &progress, const ChangeSet &changes);
+
+    qint64 p50(SagaStep step) const;
+    qint64 p95(SagaStep step) const;
+    int sampleCount(SagaStep step) const;
+    void setDefaults(SagaStep step, qint64 p50Ms, qint64 p95Ms);
+
+    // Null QDateTime when the order is terminal.
+    QDateTime estimate(const OrderProgress &progress, const QDateTime &now) const;
+    // True when `now` is past the estimate made with p95 for every remaining step.
+    bool isLate(const OrderProgress &progress, const QDateTime &now) const;
+
+private:
+    struct StepStats {
+        std::vector<qint64> samples; // ring buffer
+        size_t next = 0;
+        qint64 defaultP50 = 0;
+        qint64 defaultP95 = 0;
+        mutable bool dirty = true;
+        mutable qint64 cachedP50 = 0;
+        mutable qint64 cachedP95 = 0;
+    };
+    void refresh(const StepStats &s) const;
+    std::array<StepStats, kStepCount> m_stats;
+};

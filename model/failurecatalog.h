@@ -1,0 +1,20 @@
+#pragma once
+
+// What each failure code means for a customer and for a retry. Shared by the
+// engine (retry policy), the history builder, the server and the console.
+
+#include <QString>
+#include <QStringList>
+
+struct FailureInfo {
+    QString code;
+    bool retryable = false;       // a retry may succeed (possibly after a correction)
+    QStringList requiredActions;  // e.g. UPDATE_PAYMENT_METHOD
+    QString customerMessage;      // "Your payment was declined."
+    QString suggestedAction;      // "Update your payment method and retry the order."
+};
+
+// Known codes: INVENTORY_UNAVAILABLE, PAYMENT_DECLINED, FRAUD_DETECTED,
+// INVALID_ADDRESS, SHIPPING_UNAVAILABLE, STEP_TIMEOUT, SERVICE_UNAVAILABLE,
+// COMPENSATION_FAILED. Unknown codes are treated as retryable without action.
+FailureInfo failureInfo(const QString &code);

@@ -1,0 +1,50 @@
+#pragma once
+
+// Failure injection for the simulated steps: what the console's failure panel
+// edits and what PUT /api/simulator/faults carries. Pure data; the engine's
+// simulated step client applies it.
+
+#include "sagastatus.h"
+
+#include <QJsonObject>
+#include <QString>
+#include <array>
+#include <optional>
+
+struct StepFault {
+    enum class Kind : quint8 {
+        None,
+        Fail,             // the forward call fails with errorCode
+        Delay,            // the forward call takes delayMs longer
+        Timeout,          // the forward call never answers (the client's timeout fires)
+        FailCompensation, // the forward call succeeds; its compensation fails
+    };
+    Kind kind = Kind::None;
+    QString errorCode;         // for Fail; default per step when empty
+    int delayMs = 0;           // for Delay
+    double probability = 1.0;  // 0..1, chance per call
+    bool once = true;          // disarm after it fired once
+    bool operator==(const StepFault &o) const
+    {
+        return kind == o.kind && errorCode == o.errorCode && delayMs == o.delayMs
+               && probability == o.probability && once == o.once;
+    }
+};
+
+QString toString(StepFault::Kind kind); // NONE, FAIL, DELAY, TIMEOUT, FAIL_COMPENSATION
+std::optional<StepFault::Kind> stepFaultKindFromString(QStringView text);
+
+struct FaultPlan {
+    std::array<StepFault, kStepCount> steps{};
+
+    StepFault &operator[](SagaStep s) { return steps[size_t(s)]; }
+    const StepFault &operator[](SagaStep s) const { return steps[size_t(s)]; }
+    bool isEmpty() const;
+    bool operator==(const FaultPlan &o) const { return steps == o.steps; }
+
+    // {"steps": {"Inventory Reservation": {"kind": "FAIL", "errorCode": "...",
+    //   "delayMs": 0, "probability": 1.0, "once": true}, ...}}
+    QJsonObject toJson() const;
+    // Validates every field; on error names it (e.g. "steps.Payment Processing.probability").
+    static std::optional<FaultPlan> fromJson(const QJsonObject &json, QString *field, QString *error);
+};

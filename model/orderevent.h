@@ -1,0 +1,67 @@
+#pragma once
+
+#include "sagastatus.h"
+
+#include <QDateTime>
+#include <QJsonObject>
+#include <QMetaType>
+#include <QUuid>
+#include <QVector>
+
+// The seed's StatusEventType values (OrderStatusEvent.eventType).
+enum class EventType : quint8 {
+    SagaStarted,         // seq 1 of each execution; QUEUED. A retry starts a new execution.
+    StepStarted,         // step -> IN_PROGRESS, overall -> IN_PROGRESS
+    StepCompleted,       // step -> COMPLETED
+    StepFailed,          // forward failure: step -> FAILED, later pending steps -> SKIPPED;
+                         // with details.phase == "COMPENSATION": compensation gave up,
+                         // step COMPENSATING -> FAILED
+    CompensationStarted, // without step: overall -> ROLLING_BACK; with step: step -> COMPENSATING
+    StepCompensated,     // step COMPENSATING -> COMPENSATED
+    SagaCompleted,       // overall -> COMPLETED
+    SagaFailed,          // overall -> ROLLED_BACK (all compensated) or FAILED
+};
+constexpr int kEventTypeCount = 8;
+
+QString toString(EventType type);
+std::optional<EventType> eventTypeFromString(QStringView text);
+
+// Error information carried by STEP_FAILED and SAGA_FAILED.
+struct ErrorInfo {
+    QString code;    // e.g. PAYMENT_DECLINED
+    QString message; // human readable
+    bool isNull() const { return code.isEmpty() && message.isEmpty(); }
+    bool operator==(const ErrorInfo &o) const { return code == o.code && message == o.message; }
+    bool operator!=(const ErrorInfo &o) const { return !(*this == o); }
+};
+
+// One committed transition of one order. Every reader folds the same events.
+//
+// Well-known `details` keys (all optional, all JSON):
+//   SAGA_STARTED:   orderNumber, customerId, executionId, attemptNumber, isRetry,
+//                   traceId, totalInCents, resumedFromStep
+//   STEP_STARTED:   idempotencyKey
+//   STEP_COMPLETED: reservationId | authorizationId | shipmentId, trackingNumber,
+//                   estimatedDelivery
+//   STEP_FAILED:    phase ("FORWARD" | "COMPENSATION"), retryable, injected (true when
+//                   the failure came from the fault plan), suggestedAction
+//   SAGA_COMPLETED: confirmationNumber, totalChargedInCents, estimatedDelivery
+//   SAGA_FAILED:    failedStep, compensationIncomplete
+// The error (code, message) travels as details.error = {code, message} in JSON.
+struct OrderEvent {
+    QUuid orderId;
+    qint64 seq = 0;      // per-order sequence, 1-based, gap-free
+    qint64 position = 0; // global commit-ordered position; 0 = unknown
+    EventType type = EventType::SagaStarted;
+    std::optional<SagaStep> step;
+    QDateTime timestamp; // UTC
+    QJsonObject details;
+    ErrorInfo error;
+
+    bool operator==(const OrderEvent &o) const;
+    bool operator!=(const OrderEvent &o) const { return !(*this == o); }
+};
+
+Q_DECLARE_METATYPE(OrderEvent)
+using OrderEventList = QVector<OrderEvent>;
+Q_DECLARE_METATYPE(OrderEventList)

@@ -1,0 +1,70 @@
+#pragma once
+
+// JSON codecs of the API shapes (seed SAGA-003 and ARCHITECTURE.md). Key names
+// are contracts. Timestamps are ISO-8601 UTC with milliseconds
+// ("2024-01-10T14:30:00.000Z"). Parsing validates and reports the first problem
+// as an error value naming the offending field; it never throws or crashes.
+
+#include "orderevent.h"
+#include "orderhistory.h"
+#include "orderprogress.h"
+
+#include <QJsonObject>
+#include <QString>
+#include <optional>
+
+template<typename T>
+struct Parsed {
+    std::optional<T> value;
+    QString field; // JSON path of the offending field, e.g. "steps[1].status"
+    QString error; // what is wrong with it
+    bool ok() const { return value.has_value(); }
+    static Parsed fail(QString f, QString e) { return Parsed{std::nullopt, std::move(f), std::move(e)}; }
+};
+
+namespace SagaJson {
+
+QString formatTimestamp(const QDateTime &utc);         // null -> empty string
+std::optional<QDateTime> parseTimestamp(QStringView text); // requires a zone designator
+
+// GET /api/orders/{id}/status: orderId, overallStatus, currentStep, lastUpdated,
+// estimatedCompletion, steps[name, order, status, startedAt?, completedAt?, errorMessage?]
+// plus traceId when not empty. currentStep and estimatedCompletion are null when absent.
+QJsonObject statusToJson(const OrderProgress &progress, const QString &traceId = {});
+QByteArray statusToBytes(const OrderProgress &progress, const QString &traceId = {});
+Parsed<OrderProgress> statusFromJson(const QJsonObject &json);
+
+// The new status an event gives: the step's status for step events, otherwise
+// the overall status (read from `after`, the progress once the event applied).
+QString newStatusOf(const OrderEvent &event, const OrderProgress &after);
+
+// OrderStatusEvent: orderId, eventType, stepName, newStatus, timestamp, details,
+// plus seq (per-order) and position (global, when known).
+QJsonObject statusEventToJson(const OrderEvent &event, const QString &newStatus);
+Parsed<OrderEvent> statusEventFromJson(const QJsonObject &json);
+
+// GET /api/orders/{id}/events entries: id (= seq), eventType, timestamp, stepName, details.
+QJsonObject rawEventToJson(const OrderEvent &event);
+
+// GET /api/orders/{id}/history.
+QJsonObject historyToJson(const OrderHistory &history);
+Parsed<OrderHistory> historyFromJson(const QJsonObject &json);
+
+} // namespace SagaJson
+
+#include "orderrecord.h"
+
+namespace SagaJson {
+// POST /api/orders body. Validates: customerId UUID; items non-empty array (<= 100)
+// of {productId non-empty, productName, quantity 1..1000, unitPriceInCents >= 0};
+// paymentMethodId non-empty; shippingAddress with all five fields non-empty.
+Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json);
+QJsonObject orderRequestToJson(const OrderRequest &request);
+// POST /api/orders/{id}/retry body (all optional).
+Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json);
+QJsonObject orderRecordToJson(const OrderRecord &order);
+Parsed<OrderRecord> orderRecordFromJson(const QJsonObject &json);
+QJsonObject eligibilityToJson(const RetryEligibility &e);
+Parsed<RetryEligibility> eligibilityFromJson(const QJsonObject &json);
+QJsonObject retryAttemptToJson(const RetryAttempt &a);
+} // namespace SagaJson

@@ -1,0 +1,35 @@
+#pragma once
+
+// Real services for tests, on 127.0.0.1 only.
+//
+// scripts/test.sh starts one PostgreSQL server and one WireMock for the whole
+// run and exports SAGA_TEST_PG_URL / SAGA_TEST_WIREMOCK_URL. When a test binary
+// runs on its own (no variables), these functions start the service themselves
+// (initdb + pg_ctl as the postgres user in a temp dir; java -jar wiremock) and
+// stop it by PID when the process exits. Nothing is skipped: if a service cannot
+// be started the functions return an empty value and set *error, and the test
+// must QFAIL with that message.
+
+#include <QString>
+#include <QUrl>
+
+namespace TestServices {
+
+// URL of a new, empty database (unique name) on the test PostgreSQL server:
+// "postgresql://postgres@127.0.0.1:PORT/t_xxxxxxxx".
+QString newPostgresDatabase(QString *error);
+// Runs one SQL statement as superuser on the maintenance database (e.g.
+// pg_terminate_backend). Returns false and sets *error on failure.
+bool postgresAdmin(const QString &sql, QString *error);
+// Base URL of the running WireMock ("http://127.0.0.1:PORT"), mappings from
+// resources/wiremock loaded. Call resetWireMock() between tests.
+QUrl wiremockUrl(QString *error);
+bool resetWireMock(QString *error); // clears the request journal and scenario state
+// A fresh temp directory path that lives until process exit.
+QString tempDir();
+// Absolute path of the project source dir (for resources).
+QString sourceDir();
+// Path of a built program (saga-server, saga-console) in the build tree.
+QString programPath(const QString &name);
+
+} // namespace TestServices
