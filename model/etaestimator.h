@@ -14,6 +14,12 @@
 //                       + a variance buffer: sum of (p95 - p50) over running and pending steps
 //
 // With no history for a step its defaults are used. Terminal orders have no estimate.
+// Defaults (ms, p50/p95): Inventory 800/2000, Payment 1200/3000, Shipping 1000/2500.
+// While ROLLING_BACK, steps still COMPLETED or COMPENSATING count as pending (their
+// compensation is assumed to take about as long as the forward call).
+// Percentiles use the nearest-rank method over the last kWindow samples. They are
+// recomputed lazily, at most once per max(1, samples/64) new samples, so a busy
+// model does not re-sort the window on every event (exact below 64 samples).
 class EtaEstimator
 {
 public:
@@ -42,6 +48,8 @@ private:
         qint64 defaultP50 = 0;
         qint64 defaultP95 = 0;
         mutable bool dirty = true;
+        mutable size_t pending = 0;            // samples since the last refresh
+        mutable std::vector<qint64> scratch;   // reused by refresh(), no allocation per call
         mutable qint64 cachedP50 = 0;
         mutable qint64 cachedP95 = 0;
     };

@@ -55,7 +55,7 @@ say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:
 # --- WireMock: the standalone jar from npm, run by java directly -------------
 JAR=$(ls "$ROOT"/.deps/node_modules/wiremock/build/wiremock-standalone-*.jar | tail -n1)
 java -jar "$JAR" --port 0 --bind-address 127.0.0.1 --root-dir "$ROOT/resources/wiremock" \
-    --disable-banner --async-response-enabled true >"$RUN_DIR/wiremock.log" 2>&1 &
+    --disable-banner --async-response-enabled=true >"$RUN_DIR/wiremock.log" 2>&1 &
 WM_PID=$!
 WM_PORT=""
 for _ in $(seq 600); do

@@ -12,6 +12,7 @@
 #include "orderprogress.h"
 #include "orderrecord.h"
 #include "storeerror.h"
+#include "storetransition.h"
 
 #include <QString>
 #include <QUuid>
@@ -63,6 +64,33 @@ public:
 
     // ---- writes: engine only ---------------------------------------------
     // (declared by the engine/store implementation below this line)
+
+    // Commits `batch` in ONE transaction: the state tables, one order_events row per
+    // transition (UNIQUE(order_id, seq)), the global positions (taken from the
+    // single-row counter, so positions are commit-ordered across engines) and, on
+    // PostgreSQL, pg_notify('saga_events', '<orderId>:<seq>') for each event.
+    // Every touched execution must be leased by `leaseOwner` (else Conflict and
+    // nothing is written); new executions get a lease of `leaseMs`; terminal ones
+    // drop their lease. Returns the committed events (position and, for new
+    // orders, details.orderNumber filled in), in commit order.
+    StoreResult<QVector<OrderEvent>> commitTransitions(const QVector<StoreTransition> &batch,
+                                                       const QString &leaseOwner, qint64 leaseMs);
+    // Whether the event (orderId, seq) is committed (resolves an ambiguous commit
+    // after a lost connection). Returns the stored event when it is.
+    StoreResult<std::optional<OrderEvent>> findEvent(const QUuid &orderId, qint64 seq);
+    // Takes leases on up to `limit` non-terminal executions that nobody holds or
+    // whose lease expired (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED).
+    StoreResult<QVector<ClaimedExecution>> claimSagas(const QString &leaseOwner, qint64 leaseMs,
+                                                      int limit);
+    // Extends every non-terminal lease held by `leaseOwner`; returns how many.
+    StoreResult<int> renewLeases(const QString &leaseOwner, qint64 leaseMs);
+    // Gives up the leases of `executionIds` (empty: all of leaseOwner's).
+    StoreError releaseLeases(const QString &leaseOwner, const QStringList &executionIds = {});
+    // The newest execution of an order (NotFound when the order is unknown).
+    StoreResult<ExecutionRecord> latestExecution(const QUuid &orderId);
+    // The last event of an order's newest execution that failed it, if any
+    // (SAGA_FAILED), to decide retry eligibility.
+    StoreResult<std::optional<OrderEvent>> lastSagaFailure(const QUuid &orderId);
 
 private:
     struct Private;
