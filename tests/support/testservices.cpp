@@ -256,7 +256,7 @@ QUrl startOwnWireMock(QString *error)
                         QStringLiteral("--bind-address"), QStringLiteral("127.0.0.1"),
                         QStringLiteral("--root-dir"),
                         TestServices::sourceDir() + QStringLiteral("/resources/wiremock"),
-                        QStringLiteral("--disable-banner"), QStringLiteral("--async-response-enabled")});
+                        QStringLiteral("--disable-banner"), QStringLiteral("--async-response-enabled=true")});
     if (!wm->process->waitForStarted(10000)) {
         *error = QStringLiteral("cannot start java: ") + wm->process->errorString();
         return {};
