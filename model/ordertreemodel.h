@@ -18,6 +18,10 @@ class OrderTreeNode;
 // progress, last updated, ETA. Columns of a step row (same positions): step name,
 // (empty), step status, error, duration, started/completed, (empty).
 //
+// Indexes: order rows carry internalPointer() == nullptr; step rows carry the
+// OrderTreeNode* of their order and row == int(SagaStep). Steps are not separate
+// allocations (see ordertreenode.h).
+//
 // Touched only from the thread it lives in. Applying events emits dataChanged only
 // for the cells and roles that changed; new orders are inserted with
 // beginInsertRows; a batch inserts all its new orders in one block.
@@ -98,6 +102,16 @@ Q_SIGNALS:
     void ordersInserted(int count);
 
 private:
+    // An order row changed by the current batch, with its state before the batch,
+    // so the emitted dataChanged names exactly the cells and roles that differ.
+    struct Touch {
+        OrderTreeNode *node = nullptr;
+        OrderProgress before;
+        ChangeSet changes;
+    };
+    void emitChanges(const Touch &touch);
+    QDateTime now() const;
+
     QVariant orderData(const OrderTreeNode &node, int column, int role) const;
     QVariant stepData(const OrderTreeNode &node, SagaStep step, int column, int role) const;
     QString formatTime(const QDateTime &utc) const;
@@ -107,4 +121,6 @@ private:
     EtaEstimator m_eta;
     bool m_displayUtc = true;
     std::function<QDateTime()> m_clock;
+    std::vector<Touch> m_touches; // reused between batches (no allocation per batch)
+    size_t m_touchCount = 0;
 };

@@ -1,0 +1,118 @@
+#include "faultplan.h"
+
+#include <cmath>
+
+namespace {
+constexpr const char *kKindNames[] = {"NONE", "FAIL", "DELAY", "TIMEOUT", "FAIL_COMPENSATION"};
+constexpr int kKindCount = 5;
+constexpr int kMaxDelayMs = 600000;
+} // namespace
+
+QString toString(StepFault::Kind kind)
+{
+    const int i = int(kind);
+    return (i >= 0 && i < kKindCount) ? QString::fromLatin1(kKindNames[i]) : QString();
+}
+
+std::optional<StepFault::Kind> stepFaultKindFromString(QStringView text)
+{
+    for (int i = 0; i < kKindCount; ++i) {
+        if (text == QLatin1String(kKindNames[i]))
+            return StepFault::Kind(i);
+    }
+    return std::nullopt;
+}
+
+bool FaultPlan::isEmpty() const
+{
+    for (const StepFault &f : steps) {
+        if (f.kind != StepFault::Kind::None)
+            return false;
+    }
+    return true;
+}
+
+QJsonObject FaultPlan::toJson() const
+{
+    QJsonObject stepsJson;
+    for (SagaStep s : kAllSteps) {
+        const StepFault &f = (*this)[s];
+        QJsonObject o;
+        o.insert(QStringLiteral("kind"), toString(f.kind));
+        o.insert(QStringLiteral("errorCode"), f.errorCode);
+        o.insert(QStringLiteral("delayMs"), f.delayMs);
+        o.insert(QStringLiteral("probability"), f.probability);
+        o.insert(QStringLiteral("once"), f.once);
+        stepsJson.insert(stepDisplayName(s), o);
+    }
+    QJsonObject root;
+    root.insert(QStringLiteral("steps"), stepsJson);
+    return root;
+}
+
+std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *field, QString *error)
+{
+    const auto fail = [&](const QString &f, const QString &e) -> std::optional<FaultPlan> {
+        if (field)
+            *field = f;
+        if (error)
+            *error = e;
+        return std::nullopt;
+    };
+    FaultPlan plan;
+    const QJsonValue stepsValue = json.value(QLatin1String("steps"));
+    if (stepsValue.isUndefined() || stepsValue.isNull())
+        return plan; // no faults
+    if (!stepsValue.isObject())
+        return fail(QStringLiteral("steps"), QStringLiteral("must be an object keyed by step name"));
+    const QJsonObject stepsJson = stepsValue.toObject();
+    for (auto it = stepsJson.begin(); it != stepsJson.end(); ++it) {
+        const QString base = QStringLiteral("steps.") + it.key();
+        const auto step = stepFromName(it.key());
+        if (!step)
+            return fail(base, QStringLiteral("unknown step name"));
+        if (!it.value().isObject())
+            return fail(base, QStringLiteral("must be an object"));
+        const QJsonObject o = it.value().toObject();
+        StepFault f;
+        const QJsonValue kind = o.value(QLatin1String("kind"));
+        if (!kind.isUndefined()) {
+            const auto k = kind.isString() ? stepFaultKindFromString(kind.toString()) : std::nullopt;
+            if (!k)
+                return fail(base + QStringLiteral(".kind"),
+                            QStringLiteral("must be one of NONE, FAIL, DELAY, TIMEOUT, FAIL_COMPENSATION"));
+            f.kind = *k;
+        }
+        const QJsonValue code = o.value(QLatin1String("errorCode"));
+        if (!code.isUndefined() && !code.isNull()) {
+            if (!code.isString() || code.toString().size() > 64)
+                return fail(base + QStringLiteral(".errorCode"),
+                            QStringLiteral("must be a string of at most 64 characters"));
+            f.errorCode = code.toString();
+        }
+        const QJsonValue delay = o.value(QLatin1String("delayMs"));
+        if (!delay.isUndefined()) {
+            const double d = delay.toDouble(-1);
+            if (!delay.isDouble() || d < 0 || d > kMaxDelayMs || std::floor(d) != d)
+                return fail(base + QStringLiteral(".delayMs"),
+                            QStringLiteral("must be an integer between 0 and %1").arg(kMaxDelayMs));
+            f.delayMs = int(d);
+        }
+        const QJsonValue probability = o.value(QLatin1String("probability"));
+        if (!probability.isUndefined()) {
+            const double p = probability.toDouble(-1);
+            if (!probability.isDouble() || !(p >= 0.0 && p <= 1.0))
+                return fail(base + QStringLiteral(".probability"),
+                            QStringLiteral("must be a number between 0 and 1"));
+            f.probability = p;
+        }
+        const QJsonValue once = o.value(QLatin1String("once"));
+        if (!once.isUndefined()) {
+            if (!once.isBool())
+                return fail(base + QStringLiteral(".once"), QStringLiteral("must be true or false"));
+            f.once = once.toBool();
+        }
+        plan[*step] = f;
+    }
+    return plan;
+}

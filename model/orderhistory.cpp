@@ -1,0 +1,314 @@
+#include "orderhistory.h"
+
+#include "failurecatalog.h"
+#include "orderprogress.h"
+#include "sagalog.h"
+
+#include <algorithm>
+
+// The history is derived by folding the events with OrderProgress (the same fold
+// every reader uses), so what the timeline says matches the status exactly.
+
+namespace {
+
+constexpr const char *kTimelineNames[] = {"SUCCESS", "FAILED", "COMPENSATED", "SKIPPED", "NEUTRAL"};
+
+QString shortName(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("Inventory");
+    case SagaStep::Payment:
+        return QStringLiteral("Payment");
+    case SagaStep::Shipping:
+        return QStringLiteral("Shipping");
+    }
+    return {};
+}
+
+QString completedTitle(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("Inventory Reserved");
+    case SagaStep::Payment:
+        return QStringLiteral("Payment Processed");
+    case SagaStep::Shipping:
+        return QStringLiteral("Shipping Arranged");
+    }
+    return {};
+}
+
+QString completedDescription(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("The items in your order have been reserved for you.");
+    case SagaStep::Payment:
+        return QStringLiteral("Your payment has been processed.");
+    case SagaStep::Shipping:
+        return QStringLiteral("Shipping for your order has been arranged.");
+    }
+    return {};
+}
+
+QString compensatedTitle(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("Inventory Released");
+    case SagaStep::Payment:
+        return QStringLiteral("Payment Voided");
+    case SagaStep::Shipping:
+        return QStringLiteral("Shipment Cancelled");
+    }
+    return {};
+}
+
+QString compensatedDescription(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("The items reserved for your order have been released.");
+    case SagaStep::Payment:
+        return QStringLiteral("Your payment has been voided; you have not been charged.");
+    case SagaStep::Shipping:
+        return QStringLiteral("The shipment for your order has been cancelled.");
+    }
+    return {};
+}
+
+QString compensationFailedTitle(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("Inventory Release Failed");
+    case SagaStep::Payment:
+        return QStringLiteral("Payment Void Failed");
+    case SagaStep::Shipping:
+        return QStringLiteral("Shipment Cancellation Failed");
+    }
+    return {};
+}
+
+TimelineError timelineError(const ErrorInfo &error, const QString &fallbackCode)
+{
+    TimelineError e;
+    e.code = error.code.isEmpty() ? fallbackCode : error.code;
+    const FailureInfo info = failureInfo(e.code);
+    e.message = error.message.isEmpty() ? info.customerMessage : error.message;
+    e.suggestedAction = info.suggestedAction;
+    return e;
+}
+
+QString friendlyFailure(const ErrorInfo &error)
+{
+    return failureInfo(error.code).customerMessage;
+}
+
+} // namespace
+
+QString toString(TimelineStatus status)
+{
+    const int i = int(status);
+    return (i >= 0 && i < 5) ? QString::fromLatin1(kTimelineNames[i]) : QString();
+}
+
+std::optional<TimelineStatus> timelineStatusFromString(QStringView text)
+{
+    for (int i = 0; i < 5; ++i) {
+        if (text == QLatin1String(kTimelineNames[i]))
+            return TimelineStatus(i);
+    }
+    return std::nullopt;
+}
+
+bool TimelineEntry::operator==(const TimelineEntry &o) const
+{
+    return timestamp == o.timestamp && title == o.title && description == o.description
+           && status == o.status && step == o.step && error == o.error;
+}
+
+bool ExecutionSummary::operator==(const ExecutionSummary &o) const
+{
+    return executionId == o.executionId && attemptNumber == o.attemptNumber
+           && startedAt == o.startedAt && completedAt == o.completedAt && outcome == o.outcome
+           && failedStep == o.failedStep && stepsCompleted == o.stepsCompleted
+           && isRetry == o.isRetry;
+}
+
+OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
+{
+    OrderHistory history;
+    if (input.isEmpty())
+        return history;
+
+    QVector<OrderEvent> events = input;
+    std::stable_sort(events.begin(), events.end(),
+                     [](const OrderEvent &a, const OrderEvent &b) { return a.seq < b.seq; });
+
+    OrderProgress progress(events.front().orderId);
+    history.orderId = events.front().orderId;
+
+    for (const OrderEvent &e : std::as_const(events)) {
+        const FoldResult r = progress.apply(e);
+        if (r.outcome == FoldResult::Duplicate)
+            continue;
+        if (r.outcome == FoldResult::Rejected) {
+            qCWarning(lcModel) << "history: skipping event:" << r.error;
+            continue;
+        }
+
+        TimelineEntry entry;
+        entry.timestamp = e.timestamp;
+        entry.step = e.step;
+        bool addEntry = true;
+
+        switch (e.type) {
+        case EventType::SagaStarted: {
+            ExecutionSummary x;
+            x.attemptNumber = qMax(1, e.details.value(QLatin1String("attemptNumber")).toInt(1));
+            const QJsonValue id = e.details.value(QLatin1String("executionId"));
+            x.executionId = id.isString() ? id.toString()
+                                          : QStringLiteral("%1-%2").arg(
+                                                e.orderId.toString(QUuid::WithoutBraces))
+                                                .arg(x.attemptNumber);
+            x.startedAt = e.timestamp;
+            x.outcome = QStringLiteral("IN_PROGRESS");
+            x.isRetry = e.details.value(QLatin1String("isRetry")).toBool(x.attemptNumber > 1);
+            history.executions.append(x);
+            entry.step.reset();
+            entry.status = TimelineStatus::Neutral;
+            if (x.isRetry) {
+                entry.title = QStringLiteral("Retry Started");
+                entry.description =
+                    QStringLiteral("We are trying your order again (attempt %1).").arg(x.attemptNumber);
+            } else {
+                entry.title = QStringLiteral("Order Placed");
+                const QString number = e.details.value(QLatin1String("orderNumber")).toString();
+                entry.description = number.isEmpty()
+                                        ? QStringLiteral("We received your order and started processing it.")
+                                        : QStringLiteral("We received your order %1 and started processing it.")
+                                              .arg(number);
+            }
+            break;
+        }
+        case EventType::StepStarted:
+            addEntry = false; // shown by the status, not worth a timeline line
+            break;
+        case EventType::StepCompleted:
+            if (!history.executions.isEmpty())
+                ++history.executions.last().stepsCompleted;
+            entry.title = completedTitle(*e.step);
+            entry.description = completedDescription(*e.step);
+            entry.status = TimelineStatus::Success;
+            break;
+        case EventType::StepFailed: {
+            const bool compensation =
+                e.details.value(QLatin1String("phase")).toString() == QLatin1String("COMPENSATION");
+            entry.status = TimelineStatus::Failed;
+            if (compensation) {
+                entry.title = compensationFailedTitle(*e.step);
+                entry.description = QStringLiteral(
+                    "We could not undo this step automatically. Customer support has been notified.");
+                entry.error = timelineError(e.error, QStringLiteral("COMPENSATION_FAILED"));
+            } else {
+                entry.title = shortName(*e.step) + QStringLiteral(" Failed");
+                entry.description = friendlyFailure(e.error);
+                entry.error = timelineError(e.error, QString());
+            }
+            break;
+        }
+        case EventType::CompensationStarted:
+            if (e.step) {
+                addEntry = false;
+                break;
+            }
+            entry.title = QStringLiteral("Reversing Completed Steps");
+            entry.description =
+                QStringLiteral("Because a step failed, we are undoing the steps already completed.");
+            entry.status = TimelineStatus::Neutral;
+            break;
+        case EventType::StepCompensated:
+            entry.title = compensatedTitle(*e.step);
+            entry.description = compensatedDescription(*e.step);
+            entry.status = TimelineStatus::Compensated;
+            break;
+        case EventType::SagaCompleted: {
+            entry.step.reset();
+            entry.title = QStringLiteral("Order Complete");
+            const QString confirmation =
+                e.details.value(QLatin1String("confirmationNumber")).toString();
+            entry.description = confirmation.isEmpty()
+                                    ? QStringLiteral("Your order is complete.")
+                                    : QStringLiteral("Your order is complete. Confirmation number: %1.")
+                                          .arg(confirmation);
+            entry.status = TimelineStatus::Success;
+            break;
+        }
+        case EventType::SagaFailed:
+            entry.step.reset();
+            entry.title = QStringLiteral("Order Could Not Be Completed");
+            entry.status = TimelineStatus::Failed;
+            if (progress.overallStatus == OverallStatus::RolledBack) {
+                entry.description = QStringLiteral(
+                    "We could not complete your order. Everything done so far has been reversed.");
+            } else if (progress.compensationIncomplete) {
+                entry.description = QStringLiteral(
+                    "We could not complete your order and could not reverse every step. Customer "
+                    "support will contact you.");
+            } else {
+                entry.description =
+                    QStringLiteral("We could not complete your order. Nothing was charged.");
+            }
+            {
+                const ErrorInfo cause = e.error.isNull() ? progress.failure : e.error;
+                if (!cause.isNull())
+                    entry.error = timelineError(cause, QString());
+            }
+            break;
+        }
+        if (addEntry)
+            history.timeline.append(entry);
+
+        // Steps the failure made unnecessary.
+        for (SagaStep s : kAllSteps) {
+            if ((r.changes.steps[size_t(s)] & ChangeSet::StepStatusField)
+                && progress.step(s).status == StepStatus::Skipped) {
+                TimelineEntry skipped;
+                skipped.timestamp = e.timestamp;
+                skipped.title = shortName(s) + QStringLiteral(" Skipped");
+                skipped.description =
+                    QStringLiteral("%1 was not needed because an earlier step failed.")
+                        .arg(stepDisplayName(s));
+                skipped.status = TimelineStatus::Skipped;
+                skipped.step = s;
+                // Keep "<Step> Failed" before its consequences.
+                history.timeline.append(skipped);
+            }
+        }
+
+        if (!history.executions.isEmpty() && progress.isTerminal()
+            && (e.type == EventType::SagaCompleted || e.type == EventType::SagaFailed)) {
+            ExecutionSummary &x = history.executions.last();
+            x.completedAt = e.timestamp;
+            x.failedStep = progress.failedStep;
+            if (progress.overallStatus == OverallStatus::Completed)
+                x.outcome = QStringLiteral("SUCCESS");
+            else if (progress.overallStatus == OverallStatus::RolledBack)
+                x.outcome = QStringLiteral("COMPENSATED");
+            else
+                x.outcome = QStringLiteral("FAILED");
+        } else if (!history.executions.isEmpty() && e.type == EventType::StepFailed
+                   && !history.executions.last().failedStep) {
+            history.executions.last().failedStep = progress.failedStep;
+        }
+    }
+
+    history.orderNumber = progress.orderNumber;
+    history.createdAt = progress.createdAt;
+    history.finalStatus = toString(progress.overallStatus);
+    if (progress.isTerminal())
+        history.completedAt = progress.lastUpdated;
+    return history;
+}
