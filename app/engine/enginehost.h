@@ -17,6 +17,9 @@
 #include <QThread>
 #include <functional>
 
+#include <memory>
+
+class FaultInjector;
 class Orchestrator;
 
 struct SubmitResult {
@@ -65,4 +68,9 @@ private:
     EngineConfig m_config;
     QThread m_thread;
     Orchestrator *m_orchestrator = nullptr; // lives in m_thread; deleted via finished->deleteLater
+    std::shared_ptr<FaultInjector> m_faults; // shared with the simulated step client
+    bool m_running = false;
+    bool m_stopping = false;
+
+    void stopThread();
 };

@@ -79,9 +79,10 @@ public:
     // after a lost connection). Returns the stored event when it is.
     StoreResult<std::optional<OrderEvent>> findEvent(const QUuid &orderId, qint64 seq);
     // Takes leases on up to `limit` non-terminal executions that nobody holds or
-    // whose lease expired (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED).
+    // whose lease expired (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED);
+    // with includeOwn also those `leaseOwner` already holds (restart of the same engine id).
     StoreResult<QVector<ClaimedExecution>> claimSagas(const QString &leaseOwner, qint64 leaseMs,
-                                                      int limit);
+                                                      int limit, bool includeOwn = false);
     // Extends every non-terminal lease held by `leaseOwner`; returns how many.
     StoreResult<int> renewLeases(const QString &leaseOwner, qint64 leaseMs);
     // Gives up the leases of `executionIds` (empty: all of leaseOwner's).

@@ -1,0 +1,178 @@
+#include "httpstepclient.h"
+
+#include "sagalog.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
+#include <QTimer>
+
+struct HttpStepClient::Call {
+    StepRequest request;
+    std::function<void(StepOutcome)> done;
+    QUrl url;
+    QByteArray body;
+    int attempt = 0;
+};
+
+namespace {
+
+QJsonObject requestBody(const StepRequest &r)
+{
+    QJsonObject body{{QStringLiteral("orderId"), r.orderId.toString(QUuid::WithoutBraces)},
+                     {QStringLiteral("executionId"), r.executionId}};
+    if (r.action == StepAction::Compensate) {
+        body.insert(QStringLiteral("forwardIdempotencyKey"),
+                    stepIdempotencyKey(r.executionId, r.step, StepAction::Forward));
+        return body;
+    }
+    switch (r.step) {
+    case SagaStep::Inventory: {
+        QJsonArray items;
+        for (const OrderItem &it : r.items)
+            items.append(QJsonObject{{QStringLiteral("productId"), it.productId},
+                                     {QStringLiteral("quantity"), it.quantity}});
+        body.insert(QStringLiteral("items"), items);
+        break;
+    }
+    case SagaStep::Payment:
+        body.insert(QStringLiteral("customerId"), r.customerId.toString(QUuid::WithoutBraces));
+        body.insert(QStringLiteral("paymentMethodId"), r.paymentMethodId);
+        body.insert(QStringLiteral("amountInCents"), r.totalInCents);
+        break;
+    case SagaStep::Shipping: {
+        const ShippingAddress &a = r.shippingAddress;
+        body.insert(QStringLiteral("reservationId"), r.context.value(QStringLiteral("reservationId")));
+        body.insert(QStringLiteral("shippingAddress"),
+                    QJsonObject{{QStringLiteral("street"), a.street},
+                                {QStringLiteral("city"), a.city},
+                                {QStringLiteral("state"), a.state},
+                                {QStringLiteral("postalCode"), a.postalCode},
+                                {QStringLiteral("country"), a.country}});
+        break;
+    }
+    }
+    return body;
+}
+
+} // namespace
+
+HttpStepClient::HttpStepClient(const QUrl &baseUrl, int timeoutMs, int retries)
+    : m_baseUrl(baseUrl)
+    , m_timeoutMs(qMax(1, timeoutMs))
+    , m_retries(qMax(0, retries))
+    , m_nam(std::make_unique<QNetworkAccessManager>())
+{
+}
+
+HttpStepClient::~HttpStepClient() = default;
+
+QString HttpStepClient::describe() const
+{
+    return m_baseUrl.toString();
+}
+
+QString HttpStepClient::endpointPath(const StepRequest &r)
+{
+    auto idOr = [&r](const char *key) {
+        const QString id = r.context.value(QLatin1String(key)).toString();
+        return QString::fromLatin1(QUrl::toPercentEncoding(
+            id.isEmpty() ? stepIdempotencyKey(r.executionId, r.step, StepAction::Forward) : id));
+    };
+    const bool forward = r.action == StepAction::Forward;
+    switch (r.step) {
+    case SagaStep::Inventory:
+        return forward ? QStringLiteral("/inventory/reservations")
+                       : QStringLiteral("/inventory/reservations/%1/release").arg(idOr("reservationId"));
+    case SagaStep::Payment:
+        return forward ? QStringLiteral("/payments/authorizations")
+                       : QStringLiteral("/payments/authorizations/%1/void").arg(idOr("authorizationId"));
+    case SagaStep::Shipping:
+        return forward ? QStringLiteral("/shipping/shipments")
+                       : QStringLiteral("/shipping/shipments/%1/cancel").arg(idOr("shipmentId"));
+    }
+    return {};
+}
+
+void HttpStepClient::call(const StepRequest &request, std::function<void(StepOutcome)> done)
+{
+    auto c = std::make_shared<Call>();
+    c->request = request;
+    c->done = std::move(done);
+    QString base = m_baseUrl.toString();
+    while (base.endsWith(QLatin1Char('/')))
+        base.chop(1);
+    c->url = QUrl(base + endpointPath(request), QUrl::StrictMode);
+    c->body = QJsonDocument(requestBody(request)).toJson(QJsonDocument::Compact);
+    send(c);
+}
+
+void HttpStepClient::send(const std::shared_ptr<Call> &c)
+{
+    ++c->attempt;
+    QNetworkRequest nr(c->url);
+    nr.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    nr.setRawHeader(QByteArrayLiteral("Idempotency-Key"), c->request.idempotencyKey.toUtf8());
+    nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
+    nr.setTransferTimeout(m_timeoutMs);
+    QNetworkReply *reply = m_nam->post(nr, c->body);
+    QObject::connect(reply, &QNetworkReply::finished, m_nam.get(), [this, c, reply] { finished(c, reply); });
+}
+
+void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *reply)
+{
+    reply->deleteLater();
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    const QNetworkReply::NetworkError netError = reply->error();
+    const QByteArray payload = reply->readAll();
+    const bool compensation = c->request.action == StepAction::Compensate;
+
+    if (status >= 200 && status < 300) {
+        QJsonObject result;
+        if (!compensation) {
+            const QJsonObject body = QJsonDocument::fromJson(payload).object();
+            for (const char *key : {"reservationId", "authorizationId", "amountInCents", "shipmentId",
+                                    "trackingNumber", "estimatedDelivery"}) {
+                const QString k = QLatin1String(key);
+                if (body.contains(k))
+                    result.insert(k, body.value(k));
+            }
+        }
+        c->done(StepOutcome::success(result));
+        return;
+    }
+    if (status >= 400 && status < 500) {
+        if (compensation && (status == 404 || status == 409)) {
+            c->done(StepOutcome::success());
+            return;
+        }
+        const QJsonObject body = QJsonDocument::fromJson(payload).object();
+        QString code = body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString());
+        if (code.isEmpty())
+            code = QStringLiteral("STEP_REJECTED");
+        QString message = body.value(QStringLiteral("message")).toString();
+        if (message.isEmpty())
+            message = QStringLiteral("The step service rejected the request (HTTP %1).").arg(status);
+        c->done(StepOutcome::failure(code, message));
+        return;
+    }
+    // Transport error, timeout or 5xx: retry with backoff.
+    const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
+    if (c->attempt <= m_retries) {
+        const int delay = qMin(5000, 100 << qMin(c->attempt - 1, 6));
+        qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
+                          << "), retry" << c->attempt << "in" << delay << "ms";
+        QTimer::singleShot(delay, m_nam.get(), [this, c] { send(c); });
+        return;
+    }
+    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:"
+                        << (status ? QStringLiteral("HTTP %1").arg(status) : reply->errorString());
+    if (timedOut)
+        c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
+                                     QStringLiteral("The step service did not answer in time.")));
+    else
+        c->done(StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"),
+                                     QStringLiteral("The step service is unavailable.")));
+}

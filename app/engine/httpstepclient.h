@@ -1,0 +1,46 @@
+#pragma once
+
+#include "stepclient.h"
+
+#include <QUrl>
+#include <memory>
+
+class QNetworkAccessManager;
+class QNetworkReply;
+
+// Step services over HTTP (QNetworkAccessManager, created and used in the engine
+// thread). Endpoints under the base URL:
+//   POST {base}/inventory/reservations                      -> {reservationId}
+//   POST {base}/inventory/reservations/{id}/release
+//   POST {base}/payments/authorizations                     -> {authorizationId, amountInCents}
+//   POST {base}/payments/authorizations/{id}/void
+//   POST {base}/shipping/shipments                          -> {shipmentId, trackingNumber, estimatedDelivery}
+//   POST {base}/shipping/shipments/{id}/cancel
+// {id} is the id the forward call returned, or the forward call's idempotency key
+// when it never answered (the service reverses by key, or answers 404: nothing to do).
+// Every request carries `Idempotency-Key: <executionId>:<step>:<action>`, the same on
+// every retry. Timeouts (stepTimeoutMs without progress), transport errors and 5xx are
+// retried with exponential backoff (stepRetries times); 4xx are business rejections
+// whose JSON body carries {"error": CODE, "message": ...} and are not retried. A
+// compensation answered 404 or 409 counts as done (nothing, or nothing more, to reverse).
+class HttpStepClient : public StepClient
+{
+public:
+    HttpStepClient(const QUrl &baseUrl, int timeoutMs, int retries);
+    ~HttpStepClient() override;
+
+    void call(const StepRequest &request, std::function<void(StepOutcome)> done) override;
+    QString describe() const override;
+
+    static QString endpointPath(const StepRequest &request);
+
+private:
+    struct Call;
+    void send(const std::shared_ptr<Call> &call);
+    void finished(const std::shared_ptr<Call> &call, QNetworkReply *reply);
+
+    QUrl m_baseUrl;
+    int m_timeoutMs;
+    int m_retries;
+    std::unique_ptr<QNetworkAccessManager> m_nam;
+};

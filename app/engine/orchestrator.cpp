@@ -1,0 +1,779 @@
+#include "orchestrator.h"
+
+#include "failurecatalog.h"
+#include "faultinjector.h"
+#include "httpstepclient.h"
+#include "sagalog.h"
+#include "simulatedstepclient.h"
+
+#include <QCoreApplication>
+#include <QCryptographicHash>
+#include <QDateTime>
+#include <QRandomGenerator>
+#include <QSysInfo>
+
+namespace {
+
+constexpr int kMaxBatch = 512;
+constexpr int kClaimLimit = 200;
+constexpr int kMaxBackoffMs = 5000;
+
+qint64 nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+QString defaultEngineId()
+{
+    return QStringLiteral("%1:%2:%3")
+        .arg(QSysInfo::machineHostName())
+        .arg(QCoreApplication::applicationPid())
+        .arg(QRandomGenerator::global()->generate() & 0xffffff, 6, 16, QLatin1Char('0'));
+}
+
+// A user-facing sentence: never the store's message (it may hold SQL).
+QString availabilityReason(const StoreError &e)
+{
+    Q_UNUSED(e)
+    return QStringLiteral("The database is unavailable; sagas are paused and will resume when it is back.");
+}
+
+bool uncertainForwardFailure(const QString &code)
+{
+    return code == QLatin1String("STEP_TIMEOUT") || code == QLatin1String("SERVICE_UNAVAILABLE");
+}
+
+} // namespace
+
+Orchestrator::Orchestrator(const EngineConfig &config, std::shared_ptr<FaultInjector> faults)
+    : m_config(config)
+    , m_engineId(config.engineId.isEmpty() ? defaultEngineId() : config.engineId)
+    , m_faults(std::move(faults))
+    , m_flushTimer(this)
+    , m_reconnectTimer(this)
+    , m_leaseTimer(this)
+    , m_graceTimer(this)
+{
+    if (!m_faults)
+        m_faults = std::make_shared<FaultInjector>();
+    m_flushTimer.setSingleShot(true);
+    m_flushTimer.setInterval(0);
+    connect(&m_flushTimer, &QTimer::timeout, this, &Orchestrator::flush);
+    m_reconnectTimer.setSingleShot(true);
+    connect(&m_reconnectTimer, &QTimer::timeout, this, &Orchestrator::reconnectTick);
+    m_leaseTimer.setInterval(qMax(200, m_config.leaseSeconds * 1000 / 3));
+    connect(&m_leaseTimer, &QTimer::timeout, this, &Orchestrator::leaseTick);
+    m_graceTimer.setSingleShot(true);
+    connect(&m_graceTimer, &QTimer::timeout, this, &Orchestrator::finishShutdown);
+}
+
+Orchestrator::~Orchestrator()
+{
+    stop();
+}
+
+void Orchestrator::setStepClient(std::unique_ptr<StepClient> client)
+{
+    m_client = std::move(client);
+}
+
+bool Orchestrator::initialize(QString *error)
+{
+    if (!m_client) {
+        if (m_config.stepsBaseUrl.isEmpty())
+            m_client = std::make_unique<SimulatedStepClient>(m_faults, m_config.stepDelayMs, m_config.stepTimeoutMs);
+        else
+            m_client = std::make_unique<HttpStepClient>(m_config.stepsBaseUrl, m_config.stepTimeoutMs,
+                                                        m_config.stepRetries);
+    }
+    const QString connectionName = QStringLiteral("saga-engine-%1-%2")
+                                       .arg(quintptr(this), 0, 16)
+                                       .arg(QRandomGenerator::global()->generate(), 0, 16);
+    m_store = std::make_unique<SagaStore>(m_config.database, connectionName);
+    if (StoreError e = m_store->open()) {
+        qCWarning(lcStore) << "cannot open the database" << m_config.database.toString() << e.message;
+        if (error)
+            *error = e.kind == StoreError::Unavailable
+                ? QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
+                      .arg(m_config.database.toString())
+                : QStringLiteral("Cannot prepare the database %1 (%2).").arg(m_config.database.toString(), e.message);
+        m_store.reset();
+        return false;
+    }
+    qCInfo(lcEngine) << "engine" << m_engineId << "started on" << m_config.database.toString() << "with"
+                     << m_client->describe() << "steps";
+    m_accepting = true;
+    m_available = true;
+    m_leaseTimer.start();
+    if (m_config.resumeOnStart)
+        claimAndResume(true);
+    return true;
+}
+
+// ---- requests -----------------------------------------------------------------
+
+void Orchestrator::submit(const OrderRequest &request, std::function<void(SubmitResult)> done)
+{
+    SubmitResult result;
+    if (!m_store || !m_accepting || m_halted) {
+        result.error = StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")};
+        done(result);
+        return;
+    }
+    if (request.items.isEmpty() || request.paymentMethodId.isEmpty() || request.customerId.isNull()) {
+        result.error = StoreError{StoreError::Invalid, QStringLiteral("The order needs a customer, items and a payment method.")};
+        done(result);
+        return;
+    }
+    if (!m_available) {
+        result.error = StoreError{StoreError::Unavailable, availabilityReason({})};
+        done(result);
+        return;
+    }
+    auto saga = std::make_unique<SagaState>();
+    SagaState &s = *saga;
+    s.orderId = QUuid::createUuid();
+    s.customerId = request.customerId;
+    s.traceId = request.traceId;
+    s.items = request.items;
+    s.paymentMethodId = request.paymentMethodId;
+    s.shippingAddress = request.shippingAddress;
+    s.totalInCents = request.totalInCents();
+    s.executionId = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    s.attemptNumber = 1;
+
+    QJsonObject details{{QStringLiteral("customerId"), s.customerId.toString(QUuid::WithoutBraces)},
+                        {QStringLiteral("executionId"), s.executionId},
+                        {QStringLiteral("attemptNumber"), 1},
+                        {QStringLiteral("isRetry"), false},
+                        {QStringLiteral("totalInCents"), s.totalInCents}};
+    if (!s.traceId.isEmpty())
+        details.insert(QStringLiteral("traceId"), s.traceId);
+    StoreTransition t = makeTransition(s, EventType::SagaStarted, std::nullopt, details);
+    t.newOrder = request;
+    t.newOrderId = s.orderId;
+    const QUuid orderId = s.orderId;
+    m_sagas.emplace(orderId, std::move(saga));
+    enqueue(*m_sagas[orderId], std::move(t), [done, orderId](bool committed, const OrderEvent &event) {
+        SubmitResult r;
+        if (committed) {
+            r.orderId = orderId;
+            r.orderNumber = event.details.value(QStringLiteral("orderNumber")).toString();
+        } else {
+            r.error = StoreError{StoreError::Conflict, QStringLiteral("The order could not be recorded.")};
+        }
+        done(r);
+    });
+}
+
+bool Orchestrator::gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error)
+{
+    facts->now = QDateTime::currentDateTimeUtc();
+    facts->maxRetries = m_config.maxRetries;
+    facts->cooldownSeconds = m_config.retryCooldownSeconds;
+    auto latest = m_store->latestExecution(orderId);
+    if (latest.error.kind == StoreError::NotFound) {
+        facts->orderExists = false;
+        return true;
+    }
+    if (!latest.ok()) {
+        *error = latest.error;
+        return false;
+    }
+    facts->latestStatus = latest.value.status;
+    facts->latestAttempt = latest.value.attemptNumber;
+    auto failure = m_store->lastSagaFailure(orderId);
+    if (!failure.ok()) {
+        *error = failure.error;
+        return false;
+    }
+    if (failure.value) {
+        const OrderEvent &e = *failure.value;
+        facts->compensationIncomplete = e.details.value(QStringLiteral("compensationIncomplete")).toBool();
+        facts->failureCode = e.details.value(QStringLiteral("failureCode")).toString(e.error.code);
+    }
+    auto attempts = m_store->retryAttempts(orderId);
+    if (!attempts.ok()) {
+        *error = attempts.error;
+        return false;
+    }
+    if (!attempts.value.isEmpty())
+        facts->lastRetryInitiatedAt = attempts.value.last().initiatedAt;
+    return true;
+}
+
+void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEligibility, StoreError)> done)
+{
+    if (!m_store || m_halted) {
+        done({}, StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")});
+        return;
+    }
+    RetryFacts facts;
+    StoreError error;
+    if (!gatherFacts(orderId, &facts, &error)) {
+        if (error.kind == StoreError::Unavailable)
+            databaseLost(error);
+        done({}, error);
+        return;
+    }
+    if (!facts.orderExists) {
+        done({}, StoreError{StoreError::NotFound, QStringLiteral("order not found")});
+        return;
+    }
+    if (m_sagas.count(orderId))
+        facts.latestStatus = OverallStatus::InProgress;
+    done(RetryPolicy::evaluate(facts).eligibility, {});
+}
+
+void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDecision)> done)
+{
+    RetryDecision decision;
+    auto answer = [&](RetryDecision::Code code, const QString &reason) {
+        decision.code = code;
+        decision.reason = reason;
+        done(decision);
+    };
+    if (!m_store || !m_accepting || m_halted)
+        return answer(RetryDecision::Unavailable, QStringLiteral("The engine is not running."));
+    if (!m_available)
+        return answer(RetryDecision::Unavailable, availabilityReason({}));
+    if (m_sagas.count(request.orderId))
+        return answer(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+    RetryFacts facts;
+    StoreError error;
+    if (!gatherFacts(request.orderId, &facts, &error)) {
+        if (error.kind == StoreError::Unavailable)
+            databaseLost(error);
+        return answer(RetryDecision::Unavailable, QStringLiteral("The database is unavailable."));
+    }
+    const RetryVerdict verdict = RetryPolicy::evaluate(facts);
+    if (verdict.code != RetryDecision::Accepted) {
+        decision.nextRetryAvailableAt = verdict.eligibility.nextRetryAvailableAt;
+        return answer(verdict.code, verdict.eligibility.reason);
+    }
+    auto order = m_store->loadOrder(request.orderId);
+    auto events = order.ok() ? m_store->loadEvents(request.orderId, 0) : StoreResult<QVector<OrderEvent>>{{}, order.error};
+    if (!order.ok() || !events.ok()) {
+        const StoreError e = order.ok() ? events.error : order.error;
+        if (e.kind == StoreError::Unavailable) {
+            databaseLost(e);
+            return answer(RetryDecision::Unavailable, QStringLiteral("The database is unavailable."));
+        }
+        return answer(RetryDecision::NotFound, QStringLiteral("order not found"));
+    }
+    auto saga = std::make_unique<SagaState>(SagaState::fromHistory(order.value, events.value));
+    SagaState &s = *saga;
+    if (request.paymentMethodId && !request.paymentMethodId->isEmpty())
+        s.paymentMethodId = *request.paymentMethodId;
+    if (request.shippingAddress)
+        s.shippingAddress = *request.shippingAddress;
+    const int attempt = facts.latestAttempt + 1;
+    const QString executionId = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    const QString resumedFrom = stepDisplayName(SagaStep::Inventory);
+    const QString traceId = request.traceId.isEmpty() ? s.traceId : request.traceId;
+    QJsonObject details{{QStringLiteral("orderNumber"), s.orderNumber},
+                        {QStringLiteral("customerId"), s.customerId.toString(QUuid::WithoutBraces)},
+                        {QStringLiteral("executionId"), executionId},
+                        {QStringLiteral("attemptNumber"), attempt},
+                        {QStringLiteral("isRetry"), true},
+                        {QStringLiteral("totalInCents"), s.totalInCents},
+                        {QStringLiteral("resumedFromStep"), resumedFrom}};
+    if (!traceId.isEmpty())
+        details.insert(QStringLiteral("traceId"), traceId);
+    StoreTransition t = makeTransition(s, EventType::SagaStarted, std::nullopt, details);
+    t.retry = request;
+    t.resumedFromStep = resumedFrom;
+    const QUuid orderId = s.orderId;
+    m_sagas.emplace(orderId, std::move(saga));
+    enqueue(*m_sagas[orderId], std::move(t), [done, attempt, executionId](bool committed, const OrderEvent &) {
+        RetryDecision d;
+        if (committed) {
+            d.code = RetryDecision::Accepted;
+            d.attemptNumber = attempt;
+            d.executionId = executionId;
+        } else {
+            d.code = RetryDecision::AlreadyInProgress;
+            d.reason = QStringLiteral("retry already in progress");
+        }
+        done(d);
+    });
+}
+
+// ---- transitions and group commit ----------------------------------------------
+
+StoreTransition Orchestrator::makeTransition(const SagaState &s, EventType type, std::optional<SagaStep> step,
+                                             QJsonObject details, ErrorInfo error) const
+{
+    StoreTransition t;
+    t.event.orderId = s.orderId;
+    t.event.seq = s.lastSeq + 1;
+    t.event.type = type;
+    t.event.step = step;
+    t.event.timestamp = QDateTime::fromMSecsSinceEpoch(nowMs(), Qt::UTC);
+    t.event.details = std::move(details);
+    t.event.error = std::move(error);
+    SagaState after = s;
+    after.apply(t.event);
+    t.executionId = after.executionId;
+    t.attemptNumber = after.attemptNumber;
+    t.overall = after.overall;
+    t.currentStep = after.currentStep;
+    if (step)
+        t.stepStatus = after.step(*step);
+    if (type == EventType::StepCompleted)
+        t.stepResult = t.event.details;
+    return t;
+}
+
+void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(bool, const OrderEvent &)> done)
+{
+    s.awaitingCommit = true;
+    m_queue.append(Pending{std::move(t), std::move(done)});
+    scheduleFlush();
+}
+
+void Orchestrator::scheduleFlush()
+{
+    if (m_available && !m_flushTimer.isActive())
+        m_flushTimer.start();
+}
+
+void Orchestrator::flush()
+{
+    if (!m_store || !m_available || m_queue.isEmpty())
+        return;
+    const int n = qMin(int(m_queue.size()), kMaxBatch);
+    QVector<StoreTransition> batch;
+    batch.reserve(n);
+    for (int i = 0; i < n; ++i)
+        batch.append(m_queue[i].transition);
+    auto result = m_store->commitTransitions(batch, m_engineId, qint64(m_config.leaseSeconds) * 1000);
+    if (result.ok()) {
+        completeFront(n, result.value);
+    } else if (result.error.kind == StoreError::Unavailable) {
+        m_inDoubt = n;
+        databaseLost(result.error);
+        return;
+    } else if (n == 1) {
+        rejectFront(result.error);
+    } else {
+        // Find the offending transition(s): commit one at a time.
+        for (int i = 0; i < n && m_available; ++i) {
+            auto one = m_store->commitTransitions({m_queue.first().transition}, m_engineId,
+                                                  qint64(m_config.leaseSeconds) * 1000);
+            if (one.ok()) {
+                completeFront(1, one.value);
+            } else if (one.error.kind == StoreError::Unavailable) {
+                m_inDoubt = 1;
+                databaseLost(one.error);
+                return;
+            } else {
+                rejectFront(one.error);
+            }
+        }
+    }
+    if (!m_queue.isEmpty())
+        scheduleFlush();
+}
+
+void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
+{
+    QVector<Pending> done;
+    done.reserve(count);
+    for (int i = 0; i < count; ++i)
+        done.append(m_queue.takeFirst());
+    ++m_batches;
+    m_transitions += count;
+    Q_EMIT eventsCommitted(events);
+    for (int i = 0; i < count; ++i) {
+        const OrderEvent &event = events[i];
+        auto it = m_sagas.find(event.orderId);
+        if (it != m_sagas.end()) {
+            SagaState &s = *it->second;
+            s.apply(event);
+            s.awaitingCommit = false;
+        }
+        if (done[i].done)
+            done[i].done(true, event);
+        it = m_sagas.find(event.orderId);
+        if (it != m_sagas.end())
+            advance(*it->second);
+    }
+}
+
+void Orchestrator::rejectFront(const StoreError &error)
+{
+    Pending p = m_queue.takeFirst();
+    const QUuid orderId = p.transition.event.orderId;
+    qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq"
+                        << p.transition.event.seq << "refused by the store; no longer driving this saga:"
+                        << error.message;
+    m_sagas.erase(orderId);
+    if (p.done)
+        p.done(false, p.transition.event);
+    checkIdle();
+}
+
+void Orchestrator::databaseLost(const StoreError &error)
+{
+    if (m_available) {
+        m_available = false;
+        qCWarning(lcStore) << "database unavailable, pausing sagas and retrying with backoff:" << error.message;
+        Q_EMIT databaseAvailabilityChanged(false, availabilityReason(error));
+    }
+    m_flushTimer.stop();
+    if (!m_reconnectTimer.isActive()) {
+        m_reconnectTimer.start(m_backoffMs);
+        m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
+    }
+}
+
+void Orchestrator::reconnectTick()
+{
+    if (!m_store || m_halted)
+        return;
+    auto retryLater = [this] {
+        m_reconnectTimer.start(m_backoffMs);
+        m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
+    };
+    if (StoreError e = m_store->reconnect()) {
+        qCDebug(lcStore) << "database still unavailable:" << e.message;
+        return retryLater();
+    }
+    if (m_inDoubt > 0 && !m_queue.isEmpty()) {
+        // The last commit's outcome is unknown: committed iff its first event is stored.
+        const OrderEvent &first = m_queue.first().transition.event;
+        auto found = m_store->findEvent(first.orderId, first.seq);
+        if (!found.ok())
+            return retryLater();
+        const bool committed = found.value && found.value->type == first.type
+            && found.value->timestamp.toMSecsSinceEpoch() == first.timestamp.toMSecsSinceEpoch();
+        if (committed) {
+            QVector<OrderEvent> events;
+            for (int i = 0; i < m_inDoubt && i < m_queue.size(); ++i) {
+                const OrderEvent &e = m_queue[i].transition.event;
+                auto stored = m_store->findEvent(e.orderId, e.seq);
+                if (!stored.ok())
+                    return retryLater();
+                events.append(stored.value ? *stored.value : e);
+            }
+            qCInfo(lcStore) << "the interrupted commit of" << events.size() << "transitions had succeeded";
+            m_inDoubt = 0;
+            m_available = true;
+            completeFront(int(events.size()), events);
+        }
+        m_inDoubt = 0;
+    }
+    m_available = true;
+    m_backoffMs = 100;
+    qCInfo(lcStore) << "database available again, resuming" << m_sagas.size() << "sagas";
+    Q_EMIT databaseAvailabilityChanged(true, QString());
+    scheduleFlush();
+}
+
+// ---- leases --------------------------------------------------------------------
+
+void Orchestrator::leaseTick()
+{
+    if (!m_store || !m_available || m_halted)
+        return;
+    auto renewed = m_store->renewLeases(m_engineId, qint64(m_config.leaseSeconds) * 1000);
+    if (!renewed.ok()) {
+        if (renewed.error.kind == StoreError::Unavailable)
+            databaseLost(renewed.error);
+        else
+            qCWarning(lcStore) << "lease renewal failed:" << renewed.error.message;
+        return;
+    }
+    if (m_accepting && m_config.resumeOnStart)
+        claimAndResume(false);
+}
+
+void Orchestrator::claimAndResume(bool includeOwn)
+{
+    for (int round = 0; round < 100; ++round) {
+        auto claimed = m_store->claimSagas(m_engineId, qint64(m_config.leaseSeconds) * 1000, kClaimLimit, includeOwn);
+        if (!claimed.ok()) {
+            if (claimed.error.kind == StoreError::Unavailable)
+                databaseLost(claimed.error);
+            else
+                qCWarning(lcStore) << "claiming sagas failed:" << claimed.error.message;
+            return;
+        }
+        int fresh = 0;
+        for (const ClaimedExecution &c : std::as_const(claimed.value)) {
+            if (m_sagas.count(c.orderId))
+                continue;
+            ++fresh;
+            resume(c);
+        }
+        if (fresh > 0)
+            qCInfo(lcEngine) << "resumed" << fresh << "unfinished sagas";
+        if (claimed.value.size() < kClaimLimit || includeOwn == false)
+            return;
+        includeOwn = false; // own leases are all taken in the first round
+    }
+}
+
+void Orchestrator::resume(const ClaimedExecution &claimed)
+{
+    auto order = m_store->loadOrder(claimed.orderId);
+    if (!order.ok()) {
+        if (order.error.kind == StoreError::Unavailable)
+            databaseLost(order.error);
+        return;
+    }
+    auto events = m_store->loadEvents(claimed.orderId, 0);
+    if (!events.ok()) {
+        if (events.error.kind == StoreError::Unavailable)
+            databaseLost(events.error);
+        return;
+    }
+    auto saga = std::make_unique<SagaState>(SagaState::fromHistory(order.value, events.value));
+    if (saga->executionId != claimed.executionId || saga->isTerminal()) {
+        qCWarning(lcEngine) << "claimed execution" << claimed.executionId << "does not match the order's events";
+        m_store->releaseLeases(m_engineId, {claimed.executionId});
+        return;
+    }
+    const QUuid orderId = claimed.orderId;
+    m_sagas.emplace(orderId, std::move(saga));
+    advance(*m_sagas[orderId]);
+}
+
+// ---- the saga state machine ----------------------------------------------------
+
+void Orchestrator::advance(SagaState &s)
+{
+    if (s.awaitingCommit || s.callInFlight || m_halted)
+        return;
+    if (s.isTerminal()) {
+        finishSaga(s.orderId);
+        return;
+    }
+    static constexpr std::array<SagaStep, kStepCount> reverse{SagaStep::Shipping, SagaStep::Payment,
+                                                              SagaStep::Inventory};
+    if (s.overall == OverallStatus::RollingBack) {
+        for (SagaStep st : reverse) {
+            if (s.step(st) == StepStatus::Compensating) {
+                callStep(s, st, StepAction::Compensate);
+                return;
+            }
+        }
+        for (SagaStep st : reverse) {
+            if (s.step(st) == StepStatus::Completed) {
+                enqueue(s, makeTransition(s, EventType::CompensationStarted, st));
+                return;
+            }
+        }
+        QJsonObject details{{QStringLiteral("failedStep"), s.failedStep ? stepDisplayName(*s.failedStep) : QString()},
+                            {QStringLiteral("compensationIncomplete"), s.compensationIncomplete},
+                            {QStringLiteral("failureCode"), s.failure.code}};
+        const ErrorInfo error = s.compensationIncomplete
+            ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
+            : s.failure;
+        enqueue(s, makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
+        return;
+    }
+    if (s.failedStep) {
+        bool anyCompleted = false;
+        for (StepStatus st : s.steps)
+            anyCompleted = anyCompleted || st == StepStatus::Completed;
+        if (anyCompleted) {
+            enqueue(s, makeTransition(s, EventType::CompensationStarted, std::nullopt));
+        } else {
+            QJsonObject details{{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
+                                {QStringLiteral("compensationIncomplete"), false},
+                                {QStringLiteral("failureCode"), s.failure.code}};
+            enqueue(s, makeTransition(s, EventType::SagaFailed, std::nullopt, details, s.failure));
+        }
+        return;
+    }
+    for (SagaStep st : kAllSteps) {
+        if (s.step(st) == StepStatus::InProgress) {
+            callStep(s, st, StepAction::Forward);
+            return;
+        }
+        if (s.step(st) == StepStatus::Pending) {
+            enqueue(s, makeTransition(s, EventType::StepStarted, st,
+                                      {{QStringLiteral("idempotencyKey"),
+                                        stepIdempotencyKey(s.executionId, st, StepAction::Forward)}}));
+            return;
+        }
+    }
+    // Every step completed.
+    const QByteArray hash = QCryptographicHash::hash((s.executionId + QStringLiteral(":confirm")).toUtf8(),
+                                                     QCryptographicHash::Sha1)
+                                .toHex()
+                                .toUpper();
+    const qint64 charged = s.context.contains(QStringLiteral("amountInCents"))
+        ? qint64(s.context.value(QStringLiteral("amountInCents")).toDouble())
+        : s.totalInCents;
+    QJsonObject details{{QStringLiteral("confirmationNumber"), QStringLiteral("CNF-") + QString::fromLatin1(hash.left(10))},
+                        {QStringLiteral("totalChargedInCents"), charged},
+                        {QStringLiteral("estimatedDelivery"), s.context.value(QStringLiteral("estimatedDelivery")).toString()}};
+    enqueue(s, makeTransition(s, EventType::SagaCompleted, std::nullopt, details));
+}
+
+StepRequest Orchestrator::buildRequest(const SagaState &s, SagaStep step, StepAction action) const
+{
+    StepRequest r;
+    r.step = step;
+    r.action = action;
+    r.orderId = s.orderId;
+    r.executionId = s.executionId;
+    r.idempotencyKey = stepIdempotencyKey(s.executionId, step, action);
+    r.customerId = s.customerId;
+    r.items = s.items;
+    r.paymentMethodId = s.paymentMethodId;
+    r.shippingAddress = s.shippingAddress;
+    r.totalInCents = s.totalInCents;
+    r.context = s.context;
+    return r;
+}
+
+void Orchestrator::callStep(SagaState &s, SagaStep step, StepAction action)
+{
+    s.callInFlight = true;
+    if (action == StepAction::Compensate && s.compensationDeadline == 0)
+        s.compensationDeadline = nowMs() + m_config.compensationBudgetMs;
+    const QUuid orderId = s.orderId;
+    const QString executionId = s.executionId;
+    m_client->call(buildRequest(s, step, action), [this, orderId, executionId, step, action](StepOutcome outcome) {
+        onStepResult(orderId, executionId, step, action, outcome);
+    });
+}
+
+void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId, SagaStep step,
+                                StepAction action, const StepOutcome &outcome)
+{
+    auto it = m_sagas.find(orderId);
+    if (it == m_sagas.end() || it->second->executionId != executionId)
+        return; // no longer ours (lease lost or stopped)
+    SagaState &s = *it->second;
+    s.callInFlight = false;
+    if (m_halted)
+        return;
+    if (action == StepAction::Forward) {
+        if (outcome.ok) {
+            enqueue(s, makeTransition(s, EventType::StepCompleted, step, outcome.result));
+            return;
+        }
+        const FailureInfo info = failureInfo(outcome.error.code);
+        QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
+                            {QStringLiteral("retryable"), info.retryable}};
+        if (outcome.injected)
+            details.insert(QStringLiteral("injected"), true);
+        if (!info.suggestedAction.isEmpty())
+            details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
+        qCInfo(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
+                         << (outcome.injected ? "(injected)" : "");
+        if (uncertainForwardFailure(outcome.error.code)) {
+            // The call may have taken effect although it did not answer: reverse it
+            // best-effort (idempotent; a no-op when it never happened).
+            m_client->call(buildRequest(s, step, StepAction::Compensate), [](StepOutcome) {});
+        }
+        enqueue(s, makeTransition(s, EventType::StepFailed, step, details, outcome.error));
+        return;
+    }
+    // Compensation.
+    if (outcome.ok) {
+        enqueue(s, makeTransition(s, EventType::StepCompensated, step));
+        return;
+    }
+    ++s.compensationAttempts;
+    const qint64 remaining = s.compensationDeadline - nowMs();
+    if (remaining > 0) {
+        const int delay = int(qMin<qint64>(remaining, qMin(kMaxBackoffMs, 100 << qMin(s.compensationAttempts, 6))));
+        qCDebug(lcEngine) << "compensation of" << stepDisplayName(step) << "for" << s.orderNumber << "failed ("
+                          << outcome.error.code << "), retrying in" << delay << "ms";
+        s.callInFlight = true; // the retry timer holds the saga
+        QTimer::singleShot(delay, this, [this, orderId, executionId, step] {
+            auto it = m_sagas.find(orderId);
+            if (it == m_sagas.end() || it->second->executionId != executionId || m_halted)
+                return;
+            it->second->callInFlight = false;
+            callStep(*it->second, step, StepAction::Compensate);
+        });
+        return;
+    }
+    qCWarning(lcEngine) << "compensation of" << stepDisplayName(step) << "for order" << s.orderNumber << "gave up after"
+                        << s.compensationAttempts << "attempts:" << outcome.error.code << outcome.error.message;
+    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("COMPENSATION")},
+                        {QStringLiteral("retryable"), false},
+                        {QStringLiteral("attempts"), s.compensationAttempts}};
+    if (outcome.injected)
+        details.insert(QStringLiteral("injected"), true);
+    enqueue(s, makeTransition(s, EventType::StepFailed, step, details,
+                              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}));
+}
+
+void Orchestrator::finishSaga(const QUuid &orderId)
+{
+    m_sagas.erase(orderId);
+    checkIdle();
+}
+
+void Orchestrator::checkIdle()
+{
+    if (m_sagas.empty() && m_queue.isEmpty()) {
+        Q_EMIT idle();
+        if (m_shutdownDone)
+            QTimer::singleShot(0, this, &Orchestrator::finishShutdown);
+    }
+}
+
+// ---- shutdown ----------------------------------------------------------------
+
+void Orchestrator::shutdown(int graceMs, std::function<void()> done)
+{
+    m_accepting = false;
+    m_shutdownDone = std::move(done);
+    if (m_sagas.empty() && m_queue.isEmpty()) {
+        finishShutdown();
+        return;
+    }
+    m_graceTimer.start(qMax(0, graceMs));
+}
+
+void Orchestrator::finishShutdown()
+{
+    stop();
+    if (m_shutdownDone) {
+        auto done = std::move(m_shutdownDone);
+        m_shutdownDone = nullptr;
+        done();
+    }
+}
+
+void Orchestrator::stop()
+{
+    if (m_halted)
+        return;
+    m_accepting = false;
+    // Commit what is already decided (if the database is there), then stop driving.
+    for (int i = 0; i < 8 && m_store && m_available && !m_queue.isEmpty(); ++i)
+        flush();
+    m_halted = true;
+    m_flushTimer.stop();
+    m_leaseTimer.stop();
+    m_reconnectTimer.stop();
+    m_graceTimer.stop();
+    if (m_store && m_store->isOpen()) {
+        QStringList unfinished;
+        for (const auto &entry : m_sagas)
+            unfinished << entry.second->executionId;
+        if (!unfinished.isEmpty()) {
+            qCInfo(lcEngine) << "releasing the leases of" << unfinished.size() << "unfinished sagas";
+            m_store->releaseLeases(m_engineId, unfinished);
+        }
+    }
+    QVector<Pending> unanswered;
+    unanswered.swap(m_queue);
+    for (Pending &p : unanswered) {
+        if (p.done)
+            p.done(false, p.transition.event); // the caller learns it was not recorded
+    }
+    m_sagas.clear();
+    m_client.reset();
+    m_store.reset();
+}

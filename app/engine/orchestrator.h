@@ -1,0 +1,138 @@
+#pragma once
+
+// The saga orchestrator: drives many sagas at once, event-driven, in one thread
+// (a parentless QObject that EngineHost moves to its QThread; tests may also use
+// it directly in their own thread).
+//
+// Flow of one transition (write-ahead, group commit):
+//   decide -> queue a StoreTransition (saga waits) -> flush (zero-timer): the store
+//   commits every queued transition in ONE transaction -> eventsCommitted -> each
+//   saga applies its committed event and decides its next action. A step call goes
+//   out only after its STEP_STARTED committed; its result is only acted upon once
+//   committed. While the database is unavailable the queue is kept, the flush is
+//   retried with exponential backoff (reason logged and signalled once), and a
+//   batch whose commit outcome is unknown is checked before it is written again,
+//   so no transition is lost or written twice.
+//
+// Compensation: completed steps in reverse order; a failing compensation is
+// retried with backoff within EngineConfig::compensationBudgetMs, then the step
+// ends FAILED (details.phase COMPENSATION) and the saga FAILED with
+// details.compensationIncomplete = true.
+//
+// Leases: every execution this engine drives is leased to engineId(); leases are
+// renewed every leaseSeconds/3; expired (or free) non-terminal executions are
+// claimed and resumed; a commit for an execution whose lease was lost is refused
+// by the store (Conflict) and the saga is dropped here.
+//
+// Retry: see retrypolicy.h (a retry re-runs all steps from Inventory Reservation).
+
+#include "engineconfig.h"
+#include "retrypolicy.h"
+#include "enginehost.h"
+#include "sagastate.h"
+#include "sagastore.h"
+#include "stepcall.h"
+
+#include <QObject>
+#include <QTimer>
+#include <QVector>
+#include <functional>
+#include <map>
+#include <memory>
+
+class FaultInjector;
+class StepClient;
+
+class Orchestrator : public QObject
+{
+    Q_OBJECT
+public:
+    Orchestrator(const EngineConfig &config, std::shared_ptr<FaultInjector> faults);
+    ~Orchestrator() override;
+
+    // Replaces the step client (call before initialize(); used by tests).
+    void setStepClient(std::unique_ptr<StepClient> client);
+    StepClient *stepClient() const { return m_client.get(); }
+
+    // Opens the store in the calling thread (this object's thread), migrates, starts
+    // the lease timer and resumes unfinished sagas.
+    bool initialize(QString *error);
+
+    void submit(const OrderRequest &request, std::function<void(SubmitResult)> done);
+    void eligibility(const QUuid &orderId, std::function<void(RetryEligibility, StoreError)> done);
+    void retry(const RetryRequest &request, std::function<void(RetryDecision)> done);
+    // No new sagas; waits up to graceMs for in-flight sagas, commits what is queued,
+    // releases the leases of unfinished sagas (another engine or a restart resumes
+    // them), closes the store, then calls done.
+    void shutdown(int graceMs, std::function<void()> done);
+    // Immediate stop (same as shutdown with no grace), synchronous.
+    void stop();
+
+    int activeSagaCount() const { return int(m_sagas.size()); }
+    int queuedTransitionCount() const { return m_queue.size(); }
+    bool isDatabaseAvailable() const { return m_available; }
+    QString engineId() const { return m_engineId; }
+    const EngineConfig &config() const { return m_config; }
+    SagaStore *store() const { return m_store.get(); }
+    // Number of batches committed so far (group commit statistics).
+    qint64 committedBatches() const { return m_batches; }
+    qint64 committedTransitions() const { return m_transitions; }
+
+Q_SIGNALS:
+    void eventsCommitted(const QVector<OrderEvent> &events);
+    void databaseAvailabilityChanged(bool available, const QString &reason);
+    // No saga is active and nothing is queued.
+    void idle();
+
+private:
+    struct Pending {
+        StoreTransition transition;
+        std::function<void(bool committed, const OrderEvent &event)> done; // optional
+    };
+
+    StoreTransition makeTransition(const SagaState &s, EventType type, std::optional<SagaStep> step,
+                                   QJsonObject details = {}, ErrorInfo error = {}) const;
+    void enqueue(SagaState &s, StoreTransition t,
+                 std::function<void(bool committed, const OrderEvent &event)> done = {});
+    void scheduleFlush();
+    void flush();
+    void completeFront(int count, const QVector<OrderEvent> &events);
+    void rejectFront(const StoreError &error);
+    void databaseLost(const StoreError &error);
+    void reconnectTick();
+    void leaseTick();
+    void claimAndResume(bool includeOwn);
+    void resume(const ClaimedExecution &claimed);
+
+    void advance(SagaState &s);
+    void callStep(SagaState &s, SagaStep step, StepAction action);
+    void onStepResult(const QUuid &orderId, const QString &executionId, SagaStep step, StepAction action,
+                      const StepOutcome &outcome);
+    StepRequest buildRequest(const SagaState &s, SagaStep step, StepAction action) const;
+    void finishSaga(const QUuid &orderId);
+    void checkIdle();
+    void finishShutdown();
+
+    bool gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error);
+
+    EngineConfig m_config;
+    QString m_engineId;
+    std::shared_ptr<FaultInjector> m_faults;
+    std::unique_ptr<StepClient> m_client;
+    std::unique_ptr<SagaStore> m_store;
+    std::map<QUuid, std::unique_ptr<SagaState>> m_sagas;
+    QVector<Pending> m_queue;
+    int m_inDoubt = 0; // the first m_inDoubt queued transitions were in a commit of unknown outcome
+    bool m_flushScheduled = false;
+    bool m_available = true;
+    bool m_accepting = false;
+    bool m_halted = false;
+    int m_backoffMs = 100;
+    qint64 m_batches = 0;
+    qint64 m_transitions = 0;
+    QTimer m_flushTimer;
+    QTimer m_reconnectTimer;
+    QTimer m_leaseTimer;
+    QTimer m_graceTimer;
+    std::function<void()> m_shutdownDone;
+};

@@ -1,0 +1,47 @@
+#include "retrypolicy.h"
+
+#include "failurecatalog.h"
+
+RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
+{
+    RetryVerdict v;
+    RetryEligibility &e = v.eligibility;
+    e.maxRetries = f.maxRetries;
+    e.retryCount = qMax(0, f.latestAttempt - 1);
+    auto reject = [&](RetryDecision::Code code, const QString &reason) {
+        v.code = code;
+        e.eligible = false;
+        e.reason = reason;
+        return v;
+    };
+    if (!f.orderExists)
+        return reject(RetryDecision::NotFound, QStringLiteral("order not found"));
+    if (f.latestStatus == OverallStatus::Queued || f.latestStatus == OverallStatus::InProgress
+        || f.latestStatus == OverallStatus::RollingBack)
+        return reject(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+    if (f.latestStatus == OverallStatus::Completed)
+        return reject(RetryDecision::NotFailed, QStringLiteral("order completed successfully; nothing to retry"));
+
+    const FailureInfo info = failureInfo(f.failureCode);
+    e.requiredActions = info.requiredActions;
+    if (f.compensationIncomplete)
+        return reject(RetryDecision::NonRetryable,
+                      QStringLiteral("non-retryable failure: compensation incomplete, contact support"));
+    if (!info.retryable)
+        return reject(RetryDecision::NonRetryable, QStringLiteral("non-retryable failure"));
+    if (e.retryCount >= f.maxRetries)
+        return reject(RetryDecision::MaxAttemptsExceeded, QStringLiteral("maximum retry attempts exceeded"));
+    if (f.lastRetryInitiatedAt.isValid()) {
+        const QDateTime next = f.lastRetryInitiatedAt.addSecs(f.cooldownSeconds);
+        if (f.now < next) {
+            e.nextRetryAvailableAt = next;
+            return reject(RetryDecision::CooldownActive, QStringLiteral("retry cooldown period not elapsed"));
+        }
+    }
+    v.code = RetryDecision::Accepted;
+    e.eligible = true;
+    e.reason = info.requiredActions.isEmpty()
+        ? QStringLiteral("order can be retried")
+        : QStringLiteral("order can be retried after the required corrections");
+    return v;
+}

@@ -1,0 +1,45 @@
+#pragma once
+
+// Retry policy of SAGA-004 (pure, unit-tested).
+//
+// DECISION (which steps a retry re-runs): every failure compensates all the
+// steps that had completed, so when an order can be retried nothing of the
+// failed execution is still valid. A retry therefore is a new execution (new
+// executionId, attemptNumber + 1) that re-runs ALL steps from "Inventory
+// Reservation" (resumedFromStep = "Inventory Reservation"), with the corrected
+// payment method / shipping address applied to the order first.
+//
+// Rules: only a FAILED or ROLLED_BACK order whose failure code is retryable
+// (failureInfo(code).retryable) can be retried; a saga whose compensation is
+// incomplete is not retryable (it needs an operator). At most maxRetries retries
+// (attempts = 1 + retries). Cooldown: a retry may start `cooldownSeconds` after
+// the previous retry was initiated (the first retry is allowed at once). One at a
+// time: no retry while an execution of the order is still running.
+
+#include "orderrecord.h"
+
+#include <QDateTime>
+#include <QString>
+
+struct RetryFacts {
+    bool orderExists = true;
+    OverallStatus latestStatus = OverallStatus::Failed; // status of the newest execution
+    int latestAttempt = 1;                              // attemptNumber of the newest execution
+    QString failureCode;                                // SAGA_FAILED error code
+    bool compensationIncomplete = false;
+    QDateTime lastRetryInitiatedAt; // null when never retried
+    QDateTime now;
+    int maxRetries = 3;
+    int cooldownSeconds = 30;
+};
+
+struct RetryVerdict {
+    RetryDecision::Code code = RetryDecision::Accepted;
+    RetryEligibility eligibility;
+};
+
+class RetryPolicy
+{
+public:
+    static RetryVerdict evaluate(const RetryFacts &facts);
+};

@@ -1,0 +1,111 @@
+#include "sagastate.h"
+
+bool SagaState::isTerminal() const
+{
+    return overall == OverallStatus::Completed || overall == OverallStatus::Failed
+        || overall == OverallStatus::RolledBack;
+}
+
+void SagaState::setOrder(const OrderRecord &order)
+{
+    orderId = order.id;
+    orderNumber = order.orderNumber;
+    customerId = order.customerId;
+    traceId = order.traceId;
+    items = order.items;
+    paymentMethodId = order.paymentMethodId;
+    shippingAddress = order.shippingAddress;
+    totalInCents = order.totalInCents;
+}
+
+void SagaState::apply(const OrderEvent &event)
+{
+    lastSeq = qMax(lastSeq, event.seq);
+    const QJsonObject &d = event.details;
+    switch (event.type) {
+    case EventType::SagaStarted:
+        executionId = d.value(QStringLiteral("executionId")).toString(executionId);
+        attemptNumber = d.value(QStringLiteral("attemptNumber")).toInt(attemptNumber);
+        if (d.contains(QStringLiteral("orderNumber")))
+            orderNumber = d.value(QStringLiteral("orderNumber")).toString();
+        overall = OverallStatus::Queued;
+        steps.fill(StepStatus::Pending);
+        currentStep.reset();
+        context = QJsonObject();
+        failedStep.reset();
+        failure = ErrorInfo();
+        compensationIncomplete = false;
+        compensationDeadline = 0;
+        compensationAttempts = 0;
+        break;
+    case EventType::StepStarted:
+        if (event.step) {
+            step(*event.step) = StepStatus::InProgress;
+            currentStep = event.step;
+        }
+        overall = OverallStatus::InProgress;
+        break;
+    case EventType::StepCompleted:
+        if (event.step)
+            step(*event.step) = StepStatus::Completed;
+        for (auto it = d.begin(); it != d.end(); ++it)
+            context.insert(it.key(), it.value());
+        break;
+    case EventType::StepFailed:
+        if (!event.step)
+            break;
+        step(*event.step) = StepStatus::Failed;
+        if (d.value(QStringLiteral("phase")).toString() == QLatin1String("COMPENSATION")) {
+            compensationIncomplete = true;
+            compensationDeadline = 0;
+            compensationAttempts = 0;
+        } else {
+            for (SagaStep s : kAllSteps) {
+                if (int(s) > int(*event.step) && step(s) == StepStatus::Pending)
+                    step(s) = StepStatus::Skipped;
+            }
+            failedStep = event.step;
+            failure = event.error;
+        }
+        break;
+    case EventType::CompensationStarted:
+        if (event.step) {
+            step(*event.step) = StepStatus::Compensating;
+            currentStep = event.step;
+            compensationDeadline = 0;
+            compensationAttempts = 0;
+        } else {
+            overall = OverallStatus::RollingBack;
+        }
+        break;
+    case EventType::StepCompensated:
+        if (event.step)
+            step(*event.step) = StepStatus::Compensated;
+        compensationDeadline = 0;
+        compensationAttempts = 0;
+        break;
+    case EventType::SagaCompleted:
+        overall = OverallStatus::Completed;
+        currentStep.reset();
+        break;
+    case EventType::SagaFailed: {
+        bool anyCompensated = false;
+        for (StepStatus s : steps)
+            anyCompensated = anyCompensated || s == StepStatus::Compensated;
+        overall = (!compensationIncomplete && anyCompensated) ? OverallStatus::RolledBack : OverallStatus::Failed;
+        if (d.value(QStringLiteral("compensationIncomplete")).toBool())
+            overall = OverallStatus::Failed;
+        currentStep.reset();
+        break;
+    }
+    }
+}
+
+SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events)
+{
+    SagaState s;
+    s.setOrder(order);
+    for (const OrderEvent &e : events)
+        s.apply(e);
+    return s;
+}

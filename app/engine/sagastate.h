@@ -1,0 +1,55 @@
+#pragma once
+
+#include "orderevent.h"
+#include "orderrecord.h"
+#include "sagastatus.h"
+
+#include <QJsonObject>
+#include <QString>
+#include <QUuid>
+#include <array>
+#include <optional>
+
+// The orchestrator's view of one saga execution it drives. It is derived only
+// from the order and the events of the current execution (apply()), so a saga
+// resumed after a restart is in exactly the state its committed events say.
+struct SagaState {
+    // The order as the steps need it (corrections of a retry applied).
+    QUuid orderId;
+    QString orderNumber;
+    QUuid customerId;
+    QString traceId;
+    QVector<OrderItem> items;
+    QString paymentMethodId;
+    ShippingAddress shippingAddress;
+    qint64 totalInCents = 0;
+
+    // The current execution, folded from its events.
+    QString executionId;
+    int attemptNumber = 1;
+    qint64 lastSeq = 0;
+    OverallStatus overall = OverallStatus::Queued;
+    std::array<StepStatus, kStepCount> steps{StepStatus::Pending, StepStatus::Pending, StepStatus::Pending};
+    std::optional<SagaStep> currentStep;
+    QJsonObject context; // outputs of completed forward steps
+    std::optional<SagaStep> failedStep;
+    ErrorInfo failure;
+    bool compensationIncomplete = false;
+
+    // Runtime only (not persisted).
+    bool awaitingCommit = false;  // a transition of this saga is queued or being committed
+    bool callInFlight = false;    // a step call is out
+    qint64 compensationDeadline = 0; // ms since epoch; 0 = not started
+    int compensationAttempts = 0;
+
+    StepStatus &step(SagaStep s) { return steps[size_t(s)]; }
+    StepStatus step(SagaStep s) const { return steps[size_t(s)]; }
+    bool isTerminal() const;
+
+    // Folds one committed (or about to be committed) event of this saga.
+    void apply(const OrderEvent &event);
+    // Order data from the stored record.
+    void setOrder(const OrderRecord &order);
+    // Rebuilds the state from the order and all its events (the last execution counts).
+    static SagaState fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events);
+};

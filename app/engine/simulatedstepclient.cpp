@@ -1,0 +1,121 @@
+#include "simulatedstepclient.h"
+
+#include "faultinjector.h"
+
+#include <QCryptographicHash>
+#include <QDate>
+#include <QDateTime>
+#include <QTimer>
+
+namespace {
+
+QString derivedId(const QString &prefix, const QString &key)
+{
+    const QByteArray hash = QCryptographicHash::hash(key.toUtf8(), QCryptographicHash::Sha1).toHex().toUpper();
+    return prefix + QString::fromLatin1(hash.left(12));
+}
+
+QString defaultFailureCode(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QStringLiteral("INVENTORY_UNAVAILABLE");
+    case SagaStep::Payment:
+        return QStringLiteral("PAYMENT_DECLINED");
+    case SagaStep::Shipping:
+        return QStringLiteral("SHIPPING_UNAVAILABLE");
+    }
+    return QStringLiteral("SERVICE_UNAVAILABLE");
+}
+
+} // namespace
+
+SimulatedStepClient::SimulatedStepClient(std::shared_ptr<FaultInjector> faults, int latencyMs, int timeoutMs)
+    : m_faults(std::move(faults))
+    , m_latencyMs(qMax(0, latencyMs))
+    , m_timeoutMs(qMax(1, timeoutMs))
+    , m_context(std::make_unique<QObject>())
+{
+}
+
+SimulatedStepClient::~SimulatedStepClient() = default;
+
+QString SimulatedStepClient::describe() const
+{
+    return QStringLiteral("simulated (latency %1 ms)").arg(m_latencyMs);
+}
+
+void SimulatedStepClient::call(const StepRequest &request, std::function<void(StepOutcome)> done)
+{
+    ++m_calls;
+    const bool compensation = request.action == StepAction::Compensate;
+    const std::optional<StepFault> fault = m_faults ? m_faults->take(request.step, compensation) : std::nullopt;
+    int delay = m_latencyMs;
+    if (fault && fault->kind == StepFault::Kind::Timeout) {
+        // The service never answers: the call times out (and had no effect).
+        QTimer::singleShot(m_timeoutMs, m_context.get(), [done = std::move(done)] {
+            done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
+                                      QStringLiteral("The step service did not answer in time (injected)."), true));
+        });
+        return;
+    }
+    if (fault && fault->kind == StepFault::Kind::Fail) {
+        const QString code = fault->errorCode.isEmpty() ? defaultFailureCode(request.step) : fault->errorCode;
+        QTimer::singleShot(delay, m_context.get(), [done = std::move(done), code] {
+            done(StepOutcome::failure(code, QStringLiteral("Injected failure (%1).").arg(code), true));
+        });
+        return;
+    }
+    if (fault && fault->kind == StepFault::Kind::Delay)
+        delay += qMax(0, fault->delayMs);
+    const bool failCompensation = fault && fault->kind == StepFault::Kind::FailCompensation;
+    QTimer::singleShot(delay, m_context.get(), [this, request, failCompensation, done = std::move(done)] {
+        done(perform(request, failCompensation));
+    });
+}
+
+StepOutcome SimulatedStepClient::perform(const StepRequest &request, bool injectedCompensationFailure)
+{
+    const QString forwardKey = stepIdempotencyKey(request.executionId, request.step, StepAction::Forward);
+    if (request.action == StepAction::Compensate) {
+        if (injectedCompensationFailure)
+            return StepOutcome::failure(QStringLiteral("COMPENSATION_FAILED"),
+                                        QStringLiteral("The compensation failed (injected)."), true);
+        // Idempotent: reverse only an effect that happened and was not reversed yet.
+        if (m_effects.value(forwardKey) > 0 && m_reversals.value(forwardKey) == 0)
+            m_reversals.insert(forwardKey, 1);
+        return StepOutcome::success();
+    }
+
+    switch (request.step) {
+    case SagaStep::Inventory:
+        for (const OrderItem &item : request.items) {
+            if (item.productId == QLatin1String("out-of-stock-product"))
+                return StepOutcome::failure(QStringLiteral("INVENTORY_UNAVAILABLE"),
+                                            QStringLiteral("Item %1 is out of stock.").arg(item.productId));
+        }
+        m_effects.insert(forwardKey, 1);
+        return StepOutcome::success({{QStringLiteral("reservationId"), derivedId(QStringLiteral("RES-"), forwardKey)}});
+    case SagaStep::Payment:
+        if (request.paymentMethodId == QLatin1String("declined-card"))
+            return StepOutcome::failure(QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Payment declined"));
+        if (request.paymentMethodId == QLatin1String("fraud-card"))
+            return StepOutcome::failure(QStringLiteral("FRAUD_DETECTED"), QStringLiteral("Payment flagged as fraudulent"));
+        m_effects.insert(forwardKey, 1);
+        return StepOutcome::success({{QStringLiteral("authorizationId"), derivedId(QStringLiteral("AUTH-"), forwardKey)},
+                                     {QStringLiteral("amountInCents"), request.totalInCents}});
+    case SagaStep::Shipping: {
+        if (request.shippingAddress.postalCode == QLatin1String("00000"))
+            return StepOutcome::failure(QStringLiteral("INVALID_ADDRESS"), QStringLiteral("Invalid shipping address"));
+        if (request.shippingAddress.country == QLatin1String("XX"))
+            return StepOutcome::failure(QStringLiteral("SHIPPING_UNAVAILABLE"),
+                                        QStringLiteral("Shipping is not available to this destination"));
+        m_effects.insert(forwardKey, 1);
+        const QString delivery = QDateTime::currentDateTimeUtc().date().addDays(5).toString(Qt::ISODate);
+        return StepOutcome::success({{QStringLiteral("shipmentId"), derivedId(QStringLiteral("SHP-"), forwardKey)},
+                                     {QStringLiteral("trackingNumber"), derivedId(QStringLiteral("TRK"), forwardKey)},
+                                     {QStringLiteral("estimatedDelivery"), delivery}});
+    }
+    }
+    return StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"), QStringLiteral("Unknown step."));
+}

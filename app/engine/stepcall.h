@@ -1,0 +1,62 @@
+#pragma once
+
+// What a step client is asked to do and what it answers. Shared by the
+// simulated and the HTTP step clients.
+
+#include "orderevent.h"
+#include "orderrecord.h"
+#include "sagastatus.h"
+
+#include <QJsonObject>
+#include <QString>
+#include <QUuid>
+#include <QVector>
+
+enum class StepAction : quint8 {
+    Forward,    // reserve inventory / authorize payment / create shipment
+    Compensate, // release inventory / void payment / cancel shipment
+};
+
+struct StepRequest {
+    SagaStep step = SagaStep::Inventory;
+    StepAction action = StepAction::Forward;
+    QUuid orderId;
+    QString executionId;
+    // One key per (execution, step, action); the same key when a call is driven again
+    // (after a restart or a transport retry), so the service applies it at most once.
+    QString idempotencyKey;
+    QUuid customerId;
+    QVector<OrderItem> items;
+    QString paymentMethodId;
+    ShippingAddress shippingAddress;
+    qint64 totalInCents = 0;
+    // Outputs of the forward steps so far (reservationId, authorizationId, shipmentId, ...);
+    // a compensation finds the id of what it reverses here (absent: the forward call never
+    // happened, and the compensation is a no-op success).
+    QJsonObject context;
+};
+
+struct StepOutcome {
+    bool ok = false;
+    ErrorInfo error;        // when !ok: code (INVENTORY_UNAVAILABLE, STEP_TIMEOUT, ...) and message
+    bool injected = false;  // the failure came from the fault plan
+    QJsonObject result;     // forward success: reservationId | authorizationId | shipmentId,
+                            // trackingNumber, estimatedDelivery
+    static StepOutcome success(QJsonObject result = {})
+    {
+        StepOutcome o;
+        o.ok = true;
+        o.result = std::move(result);
+        return o;
+    }
+    static StepOutcome failure(QString code, QString message, bool injected = false)
+    {
+        StepOutcome o;
+        o.error = ErrorInfo{std::move(code), std::move(message)};
+        o.injected = injected;
+        return o;
+    }
+};
+
+// Idempotency key of one step action of one execution: "<executionId>:<step>:<action>".
+QString stepIdempotencyKey(const QString &executionId, SagaStep step, StepAction action);

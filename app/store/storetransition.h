@@ -1,0 +1,40 @@
+#pragma once
+
+// One saga transition as the engine hands it to the store: the event to append
+// (with the per-order seq the engine assigned) and the new state it implies.
+// SagaStore::commitTransitions writes a batch of these in one transaction.
+
+#include "orderevent.h"
+#include "orderrecord.h"
+#include "sagastatus.h"
+
+#include <QJsonObject>
+#include <QString>
+#include <optional>
+
+struct StoreTransition {
+    OrderEvent event;            // orderId, seq, type, step, timestamp, details, error
+    QString executionId;
+    int attemptNumber = 1;
+    OverallStatus overall = OverallStatus::Queued; // execution status after the event
+    std::optional<SagaStep> currentStep;           // execution's current step after the event
+    std::optional<StepStatus> stepStatus;          // new status of event.step (step events)
+    QJsonObject stepResult;                        // STEP_COMPLETED: the step's context output
+
+    // SAGA_STARTED of attempt 1: the order to create. The store assigns the order
+    // number and writes it into the event's details.orderNumber.
+    std::optional<OrderRequest> newOrder;
+    QUuid newOrderId; // id for newOrder (same as event.orderId)
+
+    // SAGA_STARTED of a retry: corrections to apply to the order and the
+    // retry_attempts row to insert (resumedFromStep is a step display name).
+    std::optional<RetryRequest> retry;
+    QString resumedFromStep;
+};
+
+// An execution this engine now holds a lease on (SagaStore::claimSagas).
+struct ClaimedExecution {
+    QString executionId;
+    QUuid orderId;
+    int attemptNumber = 1;
+};
