@@ -1,0 +1,238 @@
+#include "orderhistory.h"
+#include "sagascenarios.h"
+
+#include <QtTest>
+
+using namespace SagaScenarios;
+
+Q_DECLARE_METATYPE(SagaScenarios::Kind)
+
+namespace {
+const QUuid kOrder = QUuid::fromString(QStringLiteral("550e8400-e29b-41d4-a716-446655440000"));
+
+QStringList titles(const OrderHistory &h)
+{
+    QStringList out;
+    for (const TimelineEntry &t : h.timeline)
+        out << t.title;
+    return out;
+}
+
+QStringList statuses(const OrderHistory &h)
+{
+    QStringList out;
+    for (const TimelineEntry &t : h.timeline)
+        out << toString(t.status);
+    return out;
+}
+} // namespace
+
+class tst_OrderHistory : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void timeline_data();
+    void timeline();
+    void executions_data();
+    void executions();
+    void errorsCarrySuggestedAction();
+    void stepNamesAndTimestamps();
+    void inputOrderDoesNotMatter();
+    void inProgressOrder();
+    void emptyInput();
+    void timelineStatusStrings();
+};
+
+void tst_OrderHistory::timeline_data()
+{
+    QTest::addColumn<Kind>("kind");
+    QTest::addColumn<QStringList>("titles");
+    QTest::addColumn<QStringList>("statuses");
+    QTest::addColumn<QString>("finalStatus");
+
+    QTest::newRow("success") << Kind::Success
+                             << QStringList{"Order Placed", "Inventory Reserved", "Payment Processed",
+                                            "Shipping Arranged", "Order Complete"}
+                             << QStringList{"NEUTRAL", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"}
+                             << "COMPLETED";
+    QTest::newRow("first step fails")
+        << Kind::InventoryFails
+        << QStringList{"Order Placed", "Inventory Failed", "Payment Skipped", "Shipping Skipped",
+                       "Order Could Not Be Completed"}
+        << QStringList{"NEUTRAL", "FAILED", "SKIPPED", "SKIPPED", "FAILED"} << "FAILED";
+    QTest::newRow("compensation")
+        << Kind::PaymentFails
+        << QStringList{"Order Placed", "Inventory Reserved", "Payment Failed", "Shipping Skipped",
+                       "Reversing Completed Steps", "Inventory Released", "Order Could Not Be Completed"}
+        << QStringList{"NEUTRAL", "SUCCESS", "FAILED", "SKIPPED", "NEUTRAL", "COMPENSATED", "FAILED"}
+        << "ROLLED_BACK";
+    QTest::newRow("shipping fails, two compensations")
+        << Kind::ShippingFails
+        << QStringList{"Order Placed", "Inventory Reserved", "Payment Processed", "Shipping Failed",
+                       "Reversing Completed Steps", "Payment Voided", "Inventory Released",
+                       "Order Could Not Be Completed"}
+        << QStringList{"NEUTRAL", "SUCCESS", "SUCCESS", "FAILED", "NEUTRAL", "COMPENSATED",
+                       "COMPENSATED", "FAILED"}
+        << "ROLLED_BACK";
+    QTest::newRow("failed compensation")
+        << Kind::CompensationFails
+        << QStringList{"Order Placed", "Inventory Reserved", "Payment Failed", "Shipping Skipped",
+                       "Reversing Completed Steps", "Inventory Release Failed",
+                       "Order Could Not Be Completed"}
+        << QStringList{"NEUTRAL", "SUCCESS", "FAILED", "SKIPPED", "NEUTRAL", "FAILED", "FAILED"}
+        << "FAILED";
+    QTest::newRow("retried order")
+        << Kind::RetryThenSuccess
+        << QStringList{"Order Placed", "Inventory Reserved", "Payment Failed", "Shipping Skipped",
+                       "Reversing Completed Steps", "Inventory Released", "Order Could Not Be Completed",
+                       "Retry Started", "Inventory Reserved", "Payment Processed", "Shipping Arranged",
+                       "Order Complete"}
+        << QStringList{"NEUTRAL", "SUCCESS", "FAILED", "SKIPPED", "NEUTRAL", "COMPENSATED", "FAILED",
+                       "NEUTRAL", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"}
+        << "COMPLETED";
+}
+
+void tst_OrderHistory::timeline()
+{
+    QFETCH(Kind, kind);
+    QFETCH(QStringList, titles);
+    QFETCH(QStringList, statuses);
+    QFETCH(QString, finalStatus);
+    const QVector<OrderEvent> events = scenario(kind, kOrder);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(::titles(h), titles);
+    QCOMPARE(::statuses(h), statuses);
+    QCOMPARE(h.finalStatus, finalStatus);
+    QCOMPARE(h.orderId, kOrder);
+    QCOMPARE(h.orderNumber, QStringLiteral("ORD-20240110-000001"));
+    QCOMPARE(h.createdAt, events.first().timestamp);
+    QCOMPARE(h.completedAt, events.last().timestamp);
+    for (const TimelineEntry &t : h.timeline) {
+        QVERIFY2(!t.description.isEmpty(), qPrintable(t.title));
+        QVERIFY2(!t.description.contains(QLatin1Char('_')), qPrintable(t.description)); // no codes
+        QVERIFY(t.timestamp.isValid());
+    }
+}
+
+void tst_OrderHistory::executions_data()
+{
+    QTest::addColumn<Kind>("kind");
+    QTest::addColumn<QStringList>("outcomes");
+    QTest::addColumn<QVector<int>>("stepsCompleted");
+    QTest::addColumn<QVector<int>>("failedSteps"); // -1 none
+    QTest::newRow("success") << Kind::Success << QStringList{"SUCCESS"} << QVector<int>{3} << QVector<int>{-1};
+    QTest::newRow("first step fails") << Kind::InventoryFails << QStringList{"FAILED"} << QVector<int>{0}
+                                      << QVector<int>{0};
+    QTest::newRow("compensation") << Kind::PaymentFails << QStringList{"COMPENSATED"} << QVector<int>{1}
+                                  << QVector<int>{1};
+    QTest::newRow("failed compensation") << Kind::CompensationFails << QStringList{"FAILED"}
+                                         << QVector<int>{1} << QVector<int>{1};
+    QTest::newRow("retried") << Kind::RetryThenSuccess << QStringList{"COMPENSATED", "SUCCESS"}
+                             << QVector<int>{1, 3} << QVector<int>{1, -1};
+}
+
+void tst_OrderHistory::executions()
+{
+    QFETCH(Kind, kind);
+    QFETCH(QStringList, outcomes);
+    QFETCH(QVector<int>, stepsCompleted);
+    QFETCH(QVector<int>, failedSteps);
+    const QVector<OrderEvent> events = scenario(kind, kOrder);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(h.executionCount(), outcomes.size());
+    for (int i = 0; i < outcomes.size(); ++i) {
+        const ExecutionSummary &x = h.executions[i];
+        QCOMPARE(x.outcome, outcomes[i]);
+        QCOMPARE(x.attemptNumber, i + 1);
+        QCOMPARE(x.isRetry, i > 0);
+        QCOMPARE(x.executionId, QStringLiteral("exec-%1").arg(i + 1));
+        QCOMPARE(x.stepsCompleted, stepsCompleted[i]);
+        QCOMPARE(x.failedStep ? int(*x.failedStep) : -1, failedSteps[i]);
+        QVERIFY(x.startedAt.isValid());
+        QVERIFY(x.completedAt > x.startedAt);
+    }
+    if (outcomes.size() == 2)
+        QVERIFY(h.executions[1].startedAt > h.executions[0].completedAt);
+}
+
+void tst_OrderHistory::errorsCarrySuggestedAction()
+{
+    const OrderHistory h = HistoryBuilder::build(scenario(Kind::PaymentFails, kOrder));
+    const auto it = std::find_if(h.timeline.begin(), h.timeline.end(),
+                                 [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Failed"); });
+    QVERIFY(it != h.timeline.end());
+    QVERIFY(it->error.has_value());
+    QCOMPARE(it->error->code, QStringLiteral("PAYMENT_DECLINED"));
+    QCOMPARE(it->error->message, QStringLiteral("Payment declined"));
+    QCOMPARE(it->error->suggestedAction, QStringLiteral("Update your payment method and retry the order."));
+    QCOMPARE(it->description, QStringLiteral("Your payment was declined."));
+    QCOMPARE(it->step, std::optional<SagaStep>(SagaStep::Payment));
+    // The final entry names the cause too.
+    QVERIFY(h.timeline.last().error.has_value());
+    QCOMPARE(h.timeline.last().error->code, QStringLiteral("PAYMENT_DECLINED"));
+    // Successful entries carry no error.
+    QVERIFY(!h.timeline.first().error.has_value());
+
+    const OrderHistory c = HistoryBuilder::build(scenario(Kind::CompensationFails, kOrder));
+    const auto comp = std::find_if(c.timeline.begin(), c.timeline.end(), [](const TimelineEntry &t) {
+        return t.title == QLatin1String("Inventory Release Failed");
+    });
+    QVERIFY(comp != c.timeline.end());
+    QCOMPARE(comp->error->code, QStringLiteral("COMPENSATION_FAILED"));
+    QVERIFY(!comp->error->suggestedAction.isEmpty());
+}
+
+void tst_OrderHistory::stepNamesAndTimestamps()
+{
+    const QVector<OrderEvent> events = scenario(Kind::Success, kOrder);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QVERIFY(!h.timeline[0].step);
+    QCOMPARE(h.timeline[1].step, std::optional<SagaStep>(SagaStep::Inventory));
+    QCOMPARE(h.timeline[1].timestamp, events[2].timestamp); // STEP_COMPLETED inventory
+    QCOMPARE(h.timeline[3].step, std::optional<SagaStep>(SagaStep::Shipping));
+    QVERIFY(!h.timeline[4].step);
+    QVERIFY(h.timeline[4].description.contains(QLatin1String("CONF-1234")));
+}
+
+void tst_OrderHistory::inputOrderDoesNotMatter()
+{
+    QVector<OrderEvent> events = scenario(Kind::ShippingFails, kOrder);
+    const OrderHistory expected = HistoryBuilder::build(events);
+    std::reverse(events.begin(), events.end());
+    events.append(events.first()); // and a duplicate
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(h.timeline, expected.timeline);
+    QCOMPARE(h.executions, expected.executions);
+}
+
+void tst_OrderHistory::inProgressOrder()
+{
+    const QVector<OrderEvent> events = scenario(Kind::Success, kOrder).mid(0, 4);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(h.finalStatus, QStringLiteral("IN_PROGRESS"));
+    QVERIFY(h.completedAt.isNull());
+    QCOMPARE(h.executionCount(), 1);
+    QCOMPARE(h.executions[0].outcome, QStringLiteral("IN_PROGRESS"));
+    QVERIFY(h.executions[0].completedAt.isNull());
+    QCOMPARE(::titles(h), (QStringList{"Order Placed", "Inventory Reserved"}));
+}
+
+void tst_OrderHistory::emptyInput()
+{
+    const OrderHistory h = HistoryBuilder::build({});
+    QVERIFY(h.timeline.isEmpty());
+    QCOMPARE(h.executionCount(), 0);
+}
+
+void tst_OrderHistory::timelineStatusStrings()
+{
+    const QStringList names{"SUCCESS", "FAILED", "COMPENSATED", "SKIPPED", "NEUTRAL"};
+    for (int i = 0; i < names.size(); ++i) {
+        QCOMPARE(toString(TimelineStatus(i)), names[i]);
+        QCOMPARE(timelineStatusFromString(names[i]), std::optional<TimelineStatus>(TimelineStatus(i)));
+    }
+    QVERIFY(!timelineStatusFromString(u"success"));
+}
+
+QTEST_APPLESS_MAIN(tst_OrderHistory)
+#include "tst_orderhistory.moc"
