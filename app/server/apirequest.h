@@ -1,0 +1,31 @@
+#pragma once
+
+#include "principal.h"
+#include "routematcher.h"
+#include "tracecontext.h"
+
+#include <QByteArray>
+#include <QElapsedTimer>
+#include <QPointer>
+#include <QString>
+#include <QTcpSocket>
+#include <QUrlQuery>
+
+// What a handler needs of one HTTP request, copied out of QHttpServerRequest
+// (which lives only during the synchronous handleRequest call) so the answer
+// can be written later, from a queued callback, if the client is still there.
+struct ApiRequest {
+    QPointer<QTcpSocket> socket;
+    TraceContext trace;
+    RouteMatcher::Match route;
+    Principal principal;
+    QByteArray method;
+    QString path;
+    QUrlQuery query;
+    QByteArray body;
+    QByteArray contentType;
+    QByteArray prefer;
+    QByteArray lastEventId;
+    bool closeAfter = false; // the client sent "Connection: close"
+    QElapsedTimer timer;
+};

@@ -1,0 +1,1053 @@
+#include "sagaserver.h"
+
+#include "connectionguard.h"
+#include "enginehost.h"
+#include "failurecatalog.h"
+#include "faultplan.h"
+#include "guardedtcpserver.h"
+#include "orderhistory.h"
+#include "sagajson.h"
+#include "sagalog.h"
+#include "sagastore.h"
+#include "sseencoder.h"
+#include "statuscache.h"
+#include "storepool.h"
+
+#include <QDateTime>
+#include <QHttpServerRequest>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QTimer>
+
+namespace {
+
+const QByteArray kJson = QByteArrayLiteral("application/json");
+const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
+
+// The result of work done on a pool thread: a body to send or an error.
+struct Outcome {
+    int status = 200;
+    QByteArray body;
+    std::optional<ApiError> error;
+
+    static Outcome json(const QJsonObject &object, int status = 200)
+    {
+        return Outcome{status, QJsonDocument(object).toJson(QJsonDocument::Compact), std::nullopt};
+    }
+    static Outcome json(const QJsonArray &array)
+    {
+        return Outcome{200, QJsonDocument(array).toJson(QJsonDocument::Compact), std::nullopt};
+    }
+    static Outcome fail(const ApiError &error) { return Outcome{error.status(), {}, error}; }
+};
+
+ApiError storeFailure(const StoreError &error)
+{
+    switch (error.kind) {
+    case StoreError::NotFound:
+        return ApiError::orderNotFound();
+    case StoreError::Conflict:
+        return ApiError(409, QStringLiteral("CONFLICT"),
+                        QStringLiteral("The order changed while you asked. Try again."));
+    default:
+        return ApiError::unavailable();
+    }
+}
+
+// Loads the order and checks the caller may see it: someone else's order
+// answers exactly like an unknown id (404).
+std::optional<ApiError> loadAccessible(SagaStore *store, const QUuid &orderId, const Principal &principal,
+                                       OrderRecord *record = nullptr)
+{
+    if (!store)
+        return ApiError::unavailable();
+    auto loaded = store->loadOrder(orderId);
+    if (!loaded.ok())
+        return storeFailure(loaded.error);
+    if (!principal.mayAccess(loaded.value.customerId))
+        return ApiError::orderNotFound();
+    if (record)
+        *record = std::move(loaded.value);
+    return std::nullopt;
+}
+
+RouteMatcher::Method methodOf(QHttpServerRequest::Method method)
+{
+    switch (method) {
+    case QHttpServerRequest::Method::Get:
+        return RouteMatcher::Method::Get;
+    case QHttpServerRequest::Method::Post:
+        return RouteMatcher::Method::Post;
+    case QHttpServerRequest::Method::Put:
+        return RouteMatcher::Method::Put;
+    default:
+        return RouteMatcher::Method::Other;
+    }
+}
+
+QByteArray methodName(QHttpServerRequest::Method method)
+{
+    switch (method) {
+    case QHttpServerRequest::Method::Get: return "GET";
+    case QHttpServerRequest::Method::Post: return "POST";
+    case QHttpServerRequest::Method::Put: return "PUT";
+    case QHttpServerRequest::Method::Delete: return "DELETE";
+    case QHttpServerRequest::Method::Patch: return "PATCH";
+    case QHttpServerRequest::Method::Head: return "HEAD";
+    case QHttpServerRequest::Method::Options: return "OPTIONS";
+    default: return "OTHER";
+    }
+}
+
+// "Prefer: wait=N" (RFC 7240); other preferences are ignored. -1 when absent.
+int preferredWait(const QByteArray &prefer)
+{
+    const QList<QByteArray> parts = prefer.split(',');
+    for (const QByteArray &raw : parts) {
+        const QByteArray part = raw.trimmed().toLower();
+        if (part.startsWith("wait=")) {
+            bool ok = false;
+            const int seconds = part.mid(5).trimmed().toInt(&ok);
+            if (ok && seconds >= 0)
+                return seconds;
+        }
+    }
+    return -1;
+}
+
+QString statusUrl(const QUuid &orderId)
+{
+    return QStringLiteral("/api/orders/%1/status").arg(orderId.toString(QUuid::WithoutBraces));
+}
+
+// The new status an event gives when the order's progress is not at hand.
+QString fallbackNewStatus(const OrderEvent &event)
+{
+    switch (event.type) {
+    case EventType::SagaStarted:
+        return toString(OverallStatus::Queued);
+    case EventType::StepStarted:
+        return toString(StepStatus::InProgress);
+    case EventType::StepCompleted:
+        return toString(StepStatus::Completed);
+    case EventType::StepFailed:
+        return toString(StepStatus::Failed);
+    case EventType::CompensationStarted:
+        return event.step ? toString(StepStatus::Compensating) : toString(OverallStatus::RollingBack);
+    case EventType::StepCompensated:
+        return toString(StepStatus::Compensated);
+    case EventType::SagaCompleted:
+        return toString(OverallStatus::Completed);
+    case EventType::SagaFailed: {
+        const bool incomplete = event.details.value(QLatin1String("compensationIncomplete")).toBool();
+        const bool firstStep = event.details.value(QLatin1String("failedStep")).toString()
+                               == stepDisplayName(SagaStep::Inventory);
+        return toString(incomplete || firstStep ? OverallStatus::Failed : OverallStatus::RolledBack);
+    }
+    }
+    return {};
+}
+
+bool isTerminalEvent(const OrderEvent &event)
+{
+    return event.type == EventType::SagaCompleted || event.type == EventType::SagaFailed;
+}
+
+QByteArray eventFrameData(const OrderEvent &event, const QString &newStatus)
+{
+    return QJsonDocument(SagaJson::statusEventToJson(event, newStatus)).toJson(QJsonDocument::Compact);
+}
+
+} // namespace
+
+SagaServer::SagaServer(const ServerConfig &config, EngineHost *engine, QObject *parent)
+    : QAbstractHttpServer(parent)
+    , m_config(config)
+    , m_engine(engine)
+    , m_pool(std::make_unique<StorePool>(config.engine.database, config.readThreads))
+    , m_cache(std::make_unique<StatusCache>(m_pool.get(), config.statusCacheEntries))
+    , m_hub(std::make_unique<SseHub>(config.sseMaxBacklogBytes, config.heartbeatMs))
+    , m_jwt(config.authKey, config.tokenLeewaySeconds)
+    , m_startedAtMs(QDateTime::currentMSecsSinceEpoch())
+{
+    connect(m_engine, &EngineHost::eventsCommitted, this, &SagaServer::onEventsCommitted);
+    connect(m_engine, &EngineHost::databaseAvailabilityChanged, this,
+            [this](bool available, const QString &reason) {
+                m_databaseAvailable = available;
+                m_databaseReason = reason;
+                if (available)
+                    qCInfo(lcServer) << "database available again";
+                else
+                    qCWarning(lcServer) << "database unavailable:" << reason;
+            });
+    connect(m_hub.get(), &SseHub::subscriberGone, this, [this](const QUuid &orderId) {
+        if (!orderId.isNull())
+            m_cache->unpin(orderId);
+    });
+}
+
+SagaServer::~SagaServer()
+{
+    m_hub->closeAll();
+    m_pool.reset(); // waits for running reads before the cache they answer to goes away
+}
+
+quint16 SagaServer::start(QString *error)
+{
+    auto tcp = std::make_unique<GuardedTcpServer>(m_config.maxBodyBytes);
+    if (!tcp->listen(m_config.listenAddress, m_config.listenPort)) {
+        if (error)
+            *error = QStringLiteral("cannot listen on %1:%2: %3")
+                         .arg(m_config.listenHost)
+                         .arg(m_config.listenPort)
+                         .arg(tcp->errorString());
+        return 0;
+    }
+    tcp->setMaxPendingConnections(1024);
+    m_port = tcp->serverPort();
+    m_tcp = tcp.release(); // bind() makes it our child
+    bind(m_tcp);
+    return m_port;
+}
+
+void SagaServer::beginShutdown()
+{
+    if (m_shuttingDown)
+        return;
+    m_shuttingDown = true;
+    if (m_tcp)
+        m_tcp->close();
+    const QList<quint64> keys = m_waiters.keys();
+    for (const quint64 key : keys)
+        answerWaiter(key, false);
+    m_hub->closeAll();
+}
+
+// ---------------------------------------------------------------- responses
+
+void SagaServer::reply(const ApiRequest &r, int status, const QByteArray &contentType,
+                       const QByteArray &body, const HttpReply::Headers &extra)
+{
+    m_metrics.countRequest(status);
+    QTcpSocket *socket = r.socket.data();
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState) {
+        qCDebug(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << status
+                                    << "(client gone)";
+        return;
+    }
+    const bool close = r.closeAfter || m_shuttingDown;
+    socket->write(HttpReply::build(status, contentType, body, r.trace.traceparent(), extra, close));
+    if (close)
+        socket->disconnectFromHost();
+    if (status >= 500)
+        qCWarning(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << status;
+    else
+        qCDebug(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << status
+                                    << r.timer.nsecsElapsed() / 1000 << "us";
+}
+
+void SagaServer::replyJson(const ApiRequest &r, int status, const QJsonObject &json,
+                           const HttpReply::Headers &extra)
+{
+    reply(r, status, kJson, QJsonDocument(json).toJson(QJsonDocument::Compact), extra);
+}
+
+void SagaServer::replyError(const ApiRequest &r, const ApiError &error)
+{
+    HttpReply::Headers extra;
+    if (error.status() == 405)
+        extra.append(qMakePair(QByteArrayLiteral("Allow"), error.details().value(QLatin1String("allow")).toString().toLatin1()));
+    if (error.status() == 401)
+        extra.append(qMakePair(QByteArrayLiteral("WWW-Authenticate"), QByteArrayLiteral("Bearer")));
+    if (error.status() == 503)
+        extra.append(qMakePair(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("5")));
+    if (error.status() >= 400 && error.status() < 500 && error.status() != 404)
+        qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << error.status()
+                                   << error.error();
+    reply(r, error.status(), kJson, error.toBody(), extra);
+}
+
+// ---------------------------------------------------------------- pipeline
+
+bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
+{
+    if (ConnectionGuard *guard = ConnectionGuard::of(socket))
+        guard->requestDispatched();
+
+    ApiRequest r;
+    r.timer.start();
+    r.socket = socket;
+    r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
+    const QUrl url = request.url();
+    r.path = url.path();
+    r.method = methodName(request.method());
+    r.closeAfter = request.value(QByteArrayLiteral("connection")).toLower() == "close";
+    r.route = RouteMatcher::match(methodOf(request.method()), r.path);
+
+    if (r.route.route == RouteMatcher::Route::None) {
+        replyError(r, ApiError::notFound(QStringLiteral("There is no resource at %1.").arg(r.path.left(200))));
+        return true;
+    }
+    if (!r.route.methodAllowed) {
+        replyError(r, ApiError::methodNotAllowed(r.route.allow));
+        return true;
+    }
+    if (url.hasQuery())
+        r.query = QUrlQuery(url);
+
+    if (r.route.route != RouteMatcher::Route::Health) {
+        if (auto error = authenticate(request, r)) {
+            replyError(r, *error);
+            return true;
+        }
+    }
+    if (!r.route.idField.isEmpty() && r.route.id.isNull()) {
+        replyError(r, ApiError::badId(r.route.idField, r.route.idText));
+        return true;
+    }
+    if (request.method() == QHttpServerRequest::Method::Post
+        || request.method() == QHttpServerRequest::Method::Put) {
+        r.body = request.body();
+        if (r.body.size() > m_config.maxBodyBytes) {
+            r.closeAfter = true;
+            replyError(r, ApiError::payloadTooLarge(m_config.maxBodyBytes));
+            return true;
+        }
+        r.contentType = request.value(QByteArrayLiteral("content-type"));
+        r.prefer = request.value(QByteArrayLiteral("prefer"));
+    }
+    r.lastEventId = request.value(QByteArrayLiteral("last-event-id")).trimmed();
+    dispatch(r);
+    return true;
+}
+
+void SagaServer::missingHandler(const QHttpServerRequest &request, QTcpSocket *socket)
+{
+    ApiRequest r;
+    r.timer.start();
+    r.socket = socket;
+    r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
+    r.path = request.url().path();
+    replyError(r, ApiError::notFound(QStringLiteral("There is no resource at this path.")));
+}
+
+std::optional<ApiError> SagaServer::authenticate(const QHttpServerRequest &request, ApiRequest &r)
+{
+    QByteArray token;
+    const QByteArray authorization = request.value(QByteArrayLiteral("authorization"));
+    if (!authorization.isEmpty()) {
+        if (authorization.size() < 8 || qstrnicmp(authorization.constData(), "bearer ", 7) != 0)
+            return ApiError::unauthorized(QStringLiteral("use the Bearer scheme"));
+        token = authorization.mid(7).trimmed();
+    } else if (r.route.route == RouteMatcher::Route::StatusStream
+               || r.route.route == RouteMatcher::Route::AllOrdersStream) {
+        // A browser EventSource cannot set headers.
+        token = r.query.queryItemValue(QStringLiteral("access_token"), QUrl::FullyDecoded).toLatin1();
+    }
+    if (token.isEmpty())
+        return ApiError::unauthorized(QStringLiteral("no token was sent"));
+    const JwtVerifier::Result verified = m_jwt.verify(token);
+    if (!verified.principal)
+        return ApiError::unauthorized(verified.error);
+    r.principal = *verified.principal;
+    return std::nullopt;
+}
+
+std::optional<ApiError> SagaServer::checkJsonBody(const ApiRequest &r, bool required) const
+{
+    if (!required && r.body.trimmed().isEmpty())
+        return std::nullopt;
+    const QByteArray type = r.contentType.split(';').value(0).trimmed().toLower();
+    if (type != "application/json" && !(type.startsWith("application/") && type.endsWith("+json")))
+        return ApiError::unsupportedMediaType(r.contentType);
+    const QList<QByteArray> params = r.contentType.split(';');
+    for (qsizetype i = 1; i < params.size(); ++i) {
+        const QByteArray param = params[i].trimmed().toLower();
+        if (param.startsWith("charset=") && param != "charset=utf-8" && param != "charset=\"utf-8\"")
+            return ApiError::unsupportedMediaType(r.contentType);
+    }
+    return std::nullopt;
+}
+
+void SagaServer::dispatch(ApiRequest &r)
+{
+    using Route = RouteMatcher::Route;
+    const bool supportOnly = r.route.route == Route::ListOrders || r.route.route == Route::AllOrdersStream
+                             || r.route.route == Route::GetFaults || r.route.route == Route::PutFaults
+                             || r.route.route == Route::Metrics;
+    if (supportOnly && !r.principal.support) {
+        replyError(r, ApiError::forbidden(QStringLiteral("This resource is for support agents (role SUPPORT).")));
+        return;
+    }
+    switch (r.route.route) {
+    case Route::CreateOrder: createOrder(r); break;
+    case Route::ListOrders: listOrders(r); break;
+    case Route::AllOrdersStream: allOrdersStream(r); break;
+    case Route::CustomerOrders: customerOrders(r); break;
+    case Route::Order: getOrder(r); break;
+    case Route::Status: getStatus(r); break;
+    case Route::StatusStream: statusStream(r); break;
+    case Route::History: getHistory(r); break;
+    case Route::Events: getEvents(r); break;
+    case Route::RetryEligibility: retryEligibility(r); break;
+    case Route::Retry: retryOrder(r); break;
+    case Route::RetryHistory: retryHistory(r); break;
+    case Route::GetFaults: getFaults(r); break;
+    case Route::PutFaults: putFaults(r); break;
+    case Route::Health: health(r); break;
+    case Route::Metrics: metricsRoute(r); break;
+    case Route::None: break;
+    }
+}
+
+// ---------------------------------------------------------------- orders
+
+void SagaServer::createOrder(const ApiRequest &r)
+{
+    if (auto error = checkJsonBody(r, true)) {
+        replyError(r, *error);
+        return;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(r.body, &parseError);
+    if (parseError.error != QJsonParseError::NoError || !doc.isObject()) {
+        replyError(r, ApiError::invalidJson(parseError.error != QJsonParseError::NoError
+                                                ? parseError.errorString()
+                                                : QStringLiteral("expected an object")));
+        return;
+    }
+    Parsed<OrderRequest> parsed = SagaJson::orderRequestFromJson(doc.object());
+    if (!parsed.ok()) {
+        replyError(r, ApiError::badField(parsed.field, parsed.error));
+        return;
+    }
+    OrderRequest order = std::move(*parsed.value);
+    if (!r.principal.support && order.customerId != r.principal.subject) {
+        replyError(r, ApiError(403, QStringLiteral("FORBIDDEN"),
+                               QStringLiteral("customerId must be your own customer id (the token subject)."),
+                               QJsonObject{{QStringLiteral("field"), QStringLiteral("customerId")}}));
+        return;
+    }
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"),
+                               QStringLiteral("The server is shutting down. Send the order again in a moment.")));
+        return;
+    }
+    order.traceId = QString::fromLatin1(r.trace.traceId());
+    const int wait = qMin(preferredWait(r.prefer), m_config.maxWaitSeconds);
+    m_engine->submitOrder(order, this, [this, r, wait](SubmitResult result) {
+        if (result.error.kind == StoreError::Invalid) {
+            replyError(r, ApiError(400, QStringLiteral("INVALID_FIELD"),
+                                   QStringLiteral("The order was refused: check its fields.")));
+            return;
+        }
+        if (result.error) {
+            replyError(r, storeFailure(result.error));
+            return;
+        }
+        qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "order" << result.orderNumber
+                                   << result.orderId.toString(QUuid::WithoutBraces) << "accepted";
+        if (wait > 0 && !m_shuttingDown) {
+            const quint64 key = m_nextWaiter++;
+            m_waiters.insert(key, Waiter{r, result.orderId, result.orderNumber, wait});
+            m_waitersByOrder.insert(result.orderId, key);
+            m_cache->ensure(result.orderId, [this, orderId = result.orderId](const StatusCache::Entry *entry, StoreError::Kind) {
+                if (entry) {
+                    m_cache->pin(orderId);
+                    resolveWaiters(orderId);
+                }
+            });
+            QTimer::singleShot(wait * 1000, this, [this, key] { answerWaiter(key, false); });
+            return;
+        }
+        QJsonObject body{{QStringLiteral("orderId"), result.orderId.toString(QUuid::WithoutBraces)},
+                         {QStringLiteral("orderNumber"), result.orderNumber},
+                         {QStringLiteral("status"), toString(OrderRecordStatus::Pending)},
+                         {QStringLiteral("statusUrl"), statusUrl(result.orderId)},
+                         {QStringLiteral("traceId"), QString::fromLatin1(r.trace.traceId())}};
+        replyJson(r, 202, body, {{"Location", statusUrl(result.orderId).toLatin1()}});
+    });
+}
+
+QJsonObject SagaServer::orderOutcomeJson(const QUuid &orderId, const QString &orderNumber,
+                                         const QByteArray &traceId) const
+{
+    QJsonObject body{{QStringLiteral("orderId"), orderId.toString(QUuid::WithoutBraces)},
+                     {QStringLiteral("orderNumber"), orderNumber},
+                     {QStringLiteral("statusUrl"), statusUrl(orderId)},
+                     {QStringLiteral("traceId"), QString::fromLatin1(traceId)}};
+    const StatusCache::Entry *entry = m_cache->find(orderId);
+    if (!entry)
+        return body;
+    const OrderProgress &p = entry->progress;
+    if (!p.orderNumber.isEmpty())
+        body.insert(QStringLiteral("orderNumber"), p.orderNumber);
+    body.insert(QStringLiteral("status"), toString(recordStatusFor(p.overallStatus)));
+    body.insert(QStringLiteral("overallStatus"), toString(p.overallStatus));
+    if (p.overallStatus == OverallStatus::Completed) {
+        const QJsonObject &d = entry->terminalDetails;
+        body.insert(QStringLiteral("confirmationNumber"),
+                    d.value(QLatin1String("confirmationNumber")).toString(p.confirmationNumber));
+        body.insert(QStringLiteral("totalChargedInCents"),
+                    d.contains(QLatin1String("totalChargedInCents"))
+                        ? d.value(QLatin1String("totalChargedInCents"))
+                        : QJsonValue(double(p.totalChargedInCents)));
+        body.insert(QStringLiteral("estimatedDelivery"), d.value(QLatin1String("estimatedDelivery")));
+    } else if (p.isTerminal()) {
+        const FailureInfo info = failureInfo(p.failure.code);
+        QJsonObject failure{{QStringLiteral("code"), p.failure.code},
+                            {QStringLiteral("message"), p.failure.message},
+                            {QStringLiteral("failedStep"), p.failedStep ? QJsonValue(stepDisplayName(*p.failedStep))
+                                                                        : QJsonValue()},
+                            {QStringLiteral("retryable"), info.retryable},
+                            {QStringLiteral("suggestedAction"), info.suggestedAction},
+                            {QStringLiteral("compensationIncomplete"), p.compensationIncomplete}};
+        body.insert(QStringLiteral("failure"), failure);
+    }
+    return body;
+}
+
+void SagaServer::resolveWaiters(const QUuid &orderId)
+{
+    const StatusCache::Entry *entry = m_cache->find(orderId);
+    if (!entry || !entry->progress.isTerminal())
+        return;
+    const QList<quint64> keys = m_waitersByOrder.values(orderId);
+    for (const quint64 key : keys)
+        answerWaiter(key, true);
+}
+
+void SagaServer::answerWaiter(quint64 key, bool ended)
+{
+    const auto it = m_waiters.find(key);
+    if (it == m_waiters.end())
+        return;
+    const Waiter waiter = it.value();
+    m_waiters.erase(it);
+    m_waitersByOrder.remove(waiter.orderId, key);
+    m_cache->unpin(waiter.orderId);
+    const QByteArray location = statusUrl(waiter.orderId).toLatin1();
+    const QByteArray applied = "wait=" + QByteArray::number(waiter.waitSeconds);
+    QJsonObject body = orderOutcomeJson(waiter.orderId, waiter.orderNumber, waiter.request.trace.traceId());
+    if (ended) {
+        replyJson(waiter.request, 201, body, {{"Location", location}, {"Preference-Applied", applied}});
+    } else {
+        if (!body.contains(QLatin1String("status")))
+            body.insert(QStringLiteral("status"), toString(OrderRecordStatus::Processing));
+        replyJson(waiter.request, 202, body, {{"Location", location}, {"Preference-Applied", applied}});
+    }
+}
+
+void SagaServer::listOrders(const ApiRequest &r)
+{
+    OrderListFilter filter;
+    const QString status = r.query.queryItemValue(QStringLiteral("status"), QUrl::FullyDecoded);
+    if (!status.isEmpty()) {
+        filter.status = overallStatusFromString(status);
+        if (!filter.status) {
+            replyError(r, ApiError::badField(QStringLiteral("status"),
+                                             QStringLiteral("must be one of QUEUED, IN_PROGRESS, COMPLETED, "
+                                                            "FAILED, ROLLING_BACK, ROLLED_BACK")));
+            return;
+        }
+    }
+    filter.query = r.query.queryItemValue(QStringLiteral("q"), QUrl::FullyDecoded).left(200);
+    if (r.query.hasQueryItem(QStringLiteral("limit"))) {
+        bool ok = false;
+        filter.limit = r.query.queryItemValue(QStringLiteral("limit")).toInt(&ok);
+        if (!ok || filter.limit < 1 || filter.limit > 1000) {
+            replyError(r, ApiError::badField(QStringLiteral("limit"), QStringLiteral("must be a number from 1 to 1000")));
+            return;
+        }
+    }
+    filter.after = r.query.queryItemValue(QStringLiteral("after"), QUrl::FullyDecoded).left(500);
+    m_pool->run<Outcome>(
+        this,
+        [filter](SagaStore *store) {
+            if (!store)
+                return Outcome::fail(ApiError::unavailable());
+            auto page = store->listOrders(filter);
+            if (page.error.kind == StoreError::Invalid)
+                return Outcome::fail(ApiError::badField(QStringLiteral("after"), QStringLiteral("is not a cursor from a previous page")));
+            if (!page.ok())
+                return Outcome::fail(storeFailure(page.error));
+            QJsonArray orders;
+            for (const OrderProgress &progress : std::as_const(page.value.orders))
+                orders.append(SagaJson::statusToJson(progress));
+            QJsonObject body{{QStringLiteral("orders"), orders},
+                             {QStringLiteral("count"), orders.size()},
+                             {QStringLiteral("nextCursor"),
+                              page.value.nextCursor.isEmpty() ? QJsonValue() : QJsonValue(page.value.nextCursor)}};
+            return Outcome::json(body);
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+void SagaServer::customerOrders(const ApiRequest &r)
+{
+    if (!r.principal.mayAccess(r.route.id)) {
+        replyError(r, ApiError::notFound(QStringLiteral("No such customer. Check the customer id.")));
+        return;
+    }
+    const QUuid customerId = r.route.id;
+    m_pool->run<Outcome>(
+        this,
+        [customerId](SagaStore *store) {
+            if (!store)
+                return Outcome::fail(ApiError::unavailable());
+            auto orders = store->ordersForCustomer(customerId);
+            if (!orders.ok() && orders.error.kind != StoreError::NotFound)
+                return Outcome::fail(storeFailure(orders.error));
+            QJsonArray list;
+            for (const OrderRecord &order : std::as_const(orders.value))
+                list.append(SagaJson::orderRecordToJson(order));
+            return Outcome::json(list);
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+void SagaServer::getOrder(const ApiRequest &r)
+{
+    const QUuid orderId = r.route.id;
+    const Principal principal = r.principal;
+    m_pool->run<Outcome>(
+        this,
+        [orderId, principal](SagaStore *store) {
+            OrderRecord record;
+            if (auto error = loadAccessible(store, orderId, principal, &record))
+                return Outcome::fail(*error);
+            return Outcome::json(SagaJson::orderRecordToJson(record));
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+void SagaServer::withAccessibleOrder(const ApiRequest &r, std::function<void(const ApiRequest &)> next)
+{
+    const QUuid orderId = r.route.id;
+    m_cache->ensure(orderId, [this, r, next = std::move(next)](const StatusCache::Entry *entry,
+                                                               StoreError::Kind error) {
+        if (!entry) {
+            replyError(r, error == StoreError::NotFound || error == StoreError::None
+                              ? ApiError::orderNotFound()
+                              : ApiError::unavailable());
+            return;
+        }
+        if (!r.principal.mayAccess(entry->progress.customerId)) {
+            replyError(r, ApiError::orderNotFound());
+            return;
+        }
+        next(r);
+    });
+}
+
+void SagaServer::getStatus(const ApiRequest &r)
+{
+    // Hot path: a cached order answers without leaving this thread.
+    if (const StatusCache::Entry *entry = m_cache->find(r.route.id)) {
+        if (!r.principal.mayAccess(entry->progress.customerId)) {
+            replyError(r, ApiError::orderNotFound());
+            return;
+        }
+        reply(r, 200, kJson, m_cache->statusBody(*entry, r.trace.traceId()));
+        return;
+    }
+    withAccessibleOrder(r, [this](const ApiRequest &req) {
+        if (const StatusCache::Entry *entry = m_cache->find(req.route.id))
+            reply(req, 200, kJson, m_cache->statusBody(*entry, req.trace.traceId()));
+        else
+            replyError(req, ApiError::orderNotFound());
+    });
+}
+
+void SagaServer::getHistory(const ApiRequest &r)
+{
+    const QUuid orderId = r.route.id;
+    const Principal principal = r.principal;
+    m_pool->run<Outcome>(
+        this,
+        [orderId, principal](SagaStore *store) {
+            if (auto error = loadAccessible(store, orderId, principal))
+                return Outcome::fail(*error);
+            auto events = store->loadEvents(orderId, 0);
+            if (!events.ok())
+                return Outcome::fail(storeFailure(events.error));
+            const OrderHistory history = HistoryBuilder::build(events.value);
+            QJsonObject json = SagaJson::historyToJson(history);
+            if (!json.contains(QLatin1String("executionCount")))
+                json.insert(QStringLiteral("executionCount"), history.executionCount());
+            return Outcome::json(json);
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+void SagaServer::getEvents(const ApiRequest &r)
+{
+    const QUuid orderId = r.route.id;
+    const Principal principal = r.principal;
+    m_pool->run<Outcome>(
+        this,
+        [orderId, principal](SagaStore *store) {
+            if (auto error = loadAccessible(store, orderId, principal))
+                return Outcome::fail(*error);
+            auto events = store->loadEvents(orderId, 0);
+            if (!events.ok())
+                return Outcome::fail(storeFailure(events.error));
+            QJsonArray list;
+            for (const OrderEvent &event : std::as_const(events.value))
+                list.append(SagaJson::rawEventToJson(event));
+            return Outcome::json(list);
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+void SagaServer::retryEligibility(const ApiRequest &r)
+{
+    withAccessibleOrder(r, [this](const ApiRequest &req) {
+        m_engine->retryEligibility(req.route.id, this, [this, req](RetryEligibility eligibility, StoreError error) {
+            if (error) {
+                replyError(req, storeFailure(error));
+                return;
+            }
+            replyJson(req, 200, SagaJson::eligibilityToJson(eligibility));
+        });
+    });
+}
+
+void SagaServer::retryOrder(const ApiRequest &r)
+{
+    RetryRequest retry;
+    retry.orderId = r.route.id;
+    if (!r.body.trimmed().isEmpty()) {
+        if (auto error = checkJsonBody(r, false)) {
+            replyError(r, *error);
+            return;
+        }
+        QJsonParseError parseError;
+        const QJsonDocument doc = QJsonDocument::fromJson(r.body, &parseError);
+        if (parseError.error != QJsonParseError::NoError || !doc.isObject()) {
+            replyError(r, ApiError::invalidJson(parseError.error != QJsonParseError::NoError
+                                                    ? parseError.errorString()
+                                                    : QStringLiteral("expected an object")));
+            return;
+        }
+        Parsed<RetryRequest> parsed = SagaJson::retryRequestFromJson(doc.object());
+        if (!parsed.ok()) {
+            replyError(r, ApiError::badField(parsed.field, parsed.error));
+            return;
+        }
+        retry = std::move(*parsed.value);
+        retry.orderId = r.route.id;
+    }
+    retry.traceId = QString::fromLatin1(r.trace.traceId());
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"),
+                               QStringLiteral("The server is shutting down. Retry the order in a moment.")));
+        return;
+    }
+    withAccessibleOrder(r, [this, retry](const ApiRequest &req) {
+        m_engine->retryOrder(retry, this, [this, req](RetryDecision decision) {
+            const QString id = req.route.id.toString(QUuid::WithoutBraces);
+            QJsonObject details{{QStringLiteral("reason"), decision.reason}};
+            if (decision.nextRetryAvailableAt.isValid())
+                details.insert(QStringLiteral("nextRetryAvailableAt"),
+                               SagaJson::formatTimestamp(decision.nextRetryAvailableAt));
+            auto conflict = [&](const char *code, const QString &fallback) {
+                return ApiError(409, QString::fromLatin1(code),
+                                decision.reason.isEmpty() ? fallback : decision.reason, details);
+            };
+            switch (decision.code) {
+            case RetryDecision::Accepted: {
+                qCInfo(lcServer).noquote() << "trace" << req.trace.traceId() << "retry" << decision.attemptNumber
+                                           << "of order" << id << "accepted";
+                QJsonObject body{{QStringLiteral("orderId"), id},
+                                 {QStringLiteral("attemptNumber"), decision.attemptNumber},
+                                 {QStringLiteral("executionId"), decision.executionId},
+                                 {QStringLiteral("status"), toString(OrderRecordStatus::Processing)},
+                                 {QStringLiteral("statusUrl"), statusUrl(req.route.id)},
+                                 {QStringLiteral("traceId"), QString::fromLatin1(req.trace.traceId())}};
+                replyJson(req, 202, body, {{"Location", statusUrl(req.route.id).toLatin1()}});
+                return;
+            }
+            case RetryDecision::NotFound:
+                replyError(req, ApiError::orderNotFound());
+                return;
+            case RetryDecision::NotFailed:
+                replyError(req, conflict("ORDER_NOT_FAILED", QStringLiteral("Only a failed order can be retried.")));
+                return;
+            case RetryDecision::NonRetryable:
+                replyError(req, conflict("NON_RETRYABLE_FAILURE", QStringLiteral("non-retryable failure")));
+                return;
+            case RetryDecision::MaxAttemptsExceeded:
+                replyError(req, conflict("MAX_RETRIES_EXCEEDED", QStringLiteral("maximum retry attempts exceeded")));
+                return;
+            case RetryDecision::CooldownActive:
+                replyError(req, conflict("RETRY_COOLDOWN", QStringLiteral("retry cooldown period not elapsed")));
+                return;
+            case RetryDecision::AlreadyInProgress:
+                replyError(req, conflict("RETRY_IN_PROGRESS", QStringLiteral("retry already in progress")));
+                return;
+            case RetryDecision::Unavailable:
+                replyError(req, ApiError::unavailable());
+                return;
+            }
+        });
+    });
+}
+
+void SagaServer::retryHistory(const ApiRequest &r)
+{
+    const QUuid orderId = r.route.id;
+    const Principal principal = r.principal;
+    m_pool->run<Outcome>(
+        this,
+        [orderId, principal](SagaStore *store) {
+            if (auto error = loadAccessible(store, orderId, principal))
+                return Outcome::fail(*error);
+            auto attempts = store->retryAttempts(orderId);
+            if (!attempts.ok() && attempts.error.kind != StoreError::NotFound)
+                return Outcome::fail(storeFailure(attempts.error));
+            QJsonArray list;
+            for (const RetryAttempt &attempt : std::as_const(attempts.value))
+                list.append(SagaJson::retryAttemptToJson(attempt));
+            return Outcome::json(QJsonObject{{QStringLiteral("orderId"), orderId.toString(QUuid::WithoutBraces)},
+                                             {QStringLiteral("attempts"), list}});
+        },
+        [this, r](Outcome outcome) {
+            if (outcome.error)
+                replyError(r, *outcome.error);
+            else
+                reply(r, outcome.status, kJson, outcome.body);
+        });
+}
+
+// ---------------------------------------------------------------- streams
+
+void SagaServer::startStream(const ApiRequest &r)
+{
+    m_metrics.countRequest(200);
+    QTcpSocket *socket = r.socket.data();
+    if (!socket)
+        return;
+    socket->write(HttpReply::streamHead(200, kEventStream, r.trace.traceparent()));
+    socket->write(SseEncoder::retry(m_config.sseRetryMs));
+}
+
+void SagaServer::statusStream(const ApiRequest &r)
+{
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
+        return;
+    }
+    bool ok = true;
+    const qint64 lastEventId = r.lastEventId.isEmpty() ? -1 : r.lastEventId.toLongLong(&ok);
+    if (!ok || lastEventId < -1) {
+        replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"), QStringLiteral("must be an event id from this stream")));
+        return;
+    }
+    withAccessibleOrder(r, [this, lastEventId](const ApiRequest &req) {
+        const StatusCache::Entry *entry = m_cache->find(req.route.id);
+        QTcpSocket *socket = req.socket.data();
+        if (!entry || !socket || socket->state() != QAbstractSocket::ConnectedState)
+            return;
+        const QUuid orderId = req.route.id;
+        const qint64 lastSeq = entry->progress.lastSeq;
+        const bool terminal = entry->progress.isTerminal();
+        startStream(req);
+        m_cache->pin(orderId);
+        qCInfo(lcServer).noquote() << "trace" << req.trace.traceId() << "status stream of" << orderId.toString(QUuid::WithoutBraces)
+                                   << "from" << (lastEventId < 0 ? QStringLiteral("snapshot") : QString::number(lastEventId));
+        if (lastEventId < 0) {
+            const quint64 key = m_hub->subscribe(socket, orderId, 0, false);
+            SseHub::Frame snapshot{lastSeq, SseEncoder::event(QByteArray::number(lastSeq), "snapshot",
+                                                              m_cache->statusBody(*entry, req.trace.traceId())),
+                                   terminal};
+            m_hub->send(key, snapshot);
+            return;
+        }
+        if (lastEventId >= lastSeq) {
+            const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
+            if (terminal)
+                m_hub->close(key);
+            return;
+        }
+        // Resume: exactly the events after lastEventId, read from the store, then live.
+        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, true);
+        m_pool->run<QVector<SseHub::Frame>>(
+            this,
+            [orderId, lastEventId](SagaStore *store) {
+                QVector<SseHub::Frame> frames;
+                if (!store)
+                    return frames;
+                auto events = store->loadEvents(orderId, 0);
+                if (!events.ok())
+                    return frames;
+                OrderProgress progress(orderId);
+                for (const OrderEvent &event : std::as_const(events.value)) {
+                    progress.apply(event);
+                    if (event.seq <= lastEventId)
+                        continue;
+                    frames.append({event.seq,
+                                   SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
+                                                     eventFrameData(event, SagaJson::newStatusOf(event, progress))),
+                                   isTerminalEvent(event)});
+                }
+                return frames;
+            },
+            [this, key](QVector<SseHub::Frame> frames) { m_hub->catchUp(key, frames); });
+    });
+}
+
+void SagaServer::allOrdersStream(const ApiRequest &r)
+{
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
+        return;
+    }
+    bool ok = true;
+    const qint64 lastPosition = r.lastEventId.isEmpty() ? -1 : r.lastEventId.toLongLong(&ok);
+    if (!ok || lastPosition < -1) {
+        replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"), QStringLiteral("must be an event id from this stream")));
+        return;
+    }
+    QTcpSocket *socket = r.socket.data();
+    if (!socket)
+        return;
+    startStream(r);
+    qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"
+                               << (lastPosition < 0 ? QStringLiteral("now") : QString::number(lastPosition));
+    if (lastPosition < 0) {
+        const quint64 key = m_hub->subscribe(socket, QUuid(), 0, false);
+        m_hub->send(key, SseHub::Frame{0, SseEncoder::comment("connected"), false});
+        return;
+    }
+    const quint64 key = m_hub->subscribe(socket, QUuid(), lastPosition, true);
+    m_pool->run<QVector<SseHub::Frame>>(
+        this,
+        [lastPosition](SagaStore *store) {
+            QVector<SseHub::Frame> frames;
+            if (!store)
+                return frames;
+            auto events = store->loadEventsAfterPosition(lastPosition, 10000);
+            if (!events.ok())
+                return frames;
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                frames.append({event.position,
+                               SseEncoder::event(QByteArray::number(event.position), toString(event.type).toLatin1(),
+                                                 eventFrameData(event, fallbackNewStatus(event))),
+                               false});
+            }
+            return frames;
+        },
+        [this, key](QVector<SseHub::Frame> frames) { m_hub->catchUp(key, frames); });
+}
+
+void SagaServer::onEventsCommitted(const QVector<OrderEvent> &events)
+{
+    for (const OrderEvent &event : events) {
+        const StatusCache::Applied applied = m_cache->apply(event);
+        if (applied.fold.outcome == FoldResult::Duplicate || applied.fold.outcome == FoldResult::Rejected)
+            continue;
+        const OrderProgress *after = applied.entry ? &applied.entry->progress : nullptr;
+        m_metrics.observe(event, after);
+        if (m_hub->subscriberCount() > 0) {
+            const QString newStatus = after && applied.fold.outcome == FoldResult::Applied
+                                          ? SagaJson::newStatusOf(event, *after)
+                                          : fallbackNewStatus(event);
+            const QByteArray data = eventFrameData(event, newStatus);
+            const QByteArray type = toString(event.type).toLatin1();
+            const bool terminal = isTerminalEvent(event);
+            m_hub->publish(event.orderId,
+                           SseHub::Frame{event.seq, SseEncoder::event(QByteArray::number(event.seq), type, data), terminal},
+                           SseHub::Frame{event.position,
+                                         SseEncoder::event(event.position > 0 ? QByteArray::number(event.position) : QByteArray(),
+                                                           type, data),
+                                         false});
+        }
+        if (isTerminalEvent(event) && m_waitersByOrder.contains(event.orderId))
+            resolveWaiters(event.orderId);
+    }
+}
+
+// ---------------------------------------------------------------- simulator, health, metrics
+
+void SagaServer::getFaults(const ApiRequest &r)
+{
+    replyJson(r, 200, m_engine->faultPlan().toJson());
+}
+
+void SagaServer::putFaults(const ApiRequest &r)
+{
+    if (auto error = checkJsonBody(r, true)) {
+        replyError(r, *error);
+        return;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(r.body, &parseError);
+    if (parseError.error != QJsonParseError::NoError || !doc.isObject()) {
+        replyError(r, ApiError::invalidJson(parseError.error != QJsonParseError::NoError
+                                                ? parseError.errorString()
+                                                : QStringLiteral("expected an object")));
+        return;
+    }
+    QString field;
+    QString problem;
+    const std::optional<FaultPlan> plan = FaultPlan::fromJson(doc.object(), &field, &problem);
+    if (!plan) {
+        replyError(r, ApiError::badField(field.isEmpty() ? QStringLiteral("steps") : field, problem));
+        return;
+    }
+    m_engine->setFaultPlan(*plan);
+    qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "fault plan changed:"
+                               << QJsonDocument(plan->toJson()).toJson(QJsonDocument::Compact);
+    replyJson(r, 200, plan->toJson());
+}
+
+void SagaServer::health(const ApiRequest &r)
+{
+    const bool engineRunning = m_engine->isRunning();
+    const bool up = m_databaseAvailable && engineRunning && !m_shuttingDown;
+    QJsonObject database{{QStringLiteral("status"), m_databaseAvailable ? QStringLiteral("UP") : QStringLiteral("DOWN")},
+                         {QStringLiteral("kind"), m_config.engine.database.isPostgres() ? QStringLiteral("postgresql")
+                                                                                         : QStringLiteral("sqlite")}};
+    if (!m_databaseAvailable)
+        database.insert(QStringLiteral("message"), QStringLiteral("The database is unreachable; sagas are paused until it returns."));
+    QJsonObject body{{QStringLiteral("status"), up ? QStringLiteral("UP") : QStringLiteral("DOWN")},
+                     {QStringLiteral("database"), database},
+                     {QStringLiteral("engine"), engineRunning ? QStringLiteral("RUNNING") : QStringLiteral("STOPPED")},
+                     {QStringLiteral("shuttingDown"), m_shuttingDown},
+                     {QStringLiteral("uptimeSeconds"), double((QDateTime::currentMSecsSinceEpoch() - m_startedAtMs) / 1000)},
+                     {QStringLiteral("streams"), m_hub->subscriberCount()},
+                     {QStringLiteral("traceId"), QString::fromLatin1(r.trace.traceId())}};
+    replyJson(r, up ? 200 : 503, body);
+}
+
+void SagaServer::metricsRoute(const ApiRequest &r)
+{
+    reply(r, 200, QByteArrayLiteral("text/plain; version=0.0.4; charset=utf-8"),
+          m_metrics.render(m_hub->subscriberCount(), m_hub->droppedSlowClients(), m_databaseAvailable));
+}

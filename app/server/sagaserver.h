@@ -1,0 +1,115 @@
+#pragma once
+
+#include "apierror.h"
+#include "apirequest.h"
+#include "httpreply.h"
+#include "jwtverifier.h"
+#include "serverconfig.h"
+#include "servermetrics.h"
+#include "ssehub.h"
+
+#include <QAbstractHttpServer>
+#include <QHash>
+#include <QJsonObject>
+#include <QMultiHash>
+#include <QVector>
+#include <memory>
+
+class EngineHost;
+class StatusCache;
+class StorePool;
+class QTcpServer;
+struct OrderEvent;
+
+// saga-server's HTTP front: every route of the API table (ARCHITECTURE.md) on
+// QAbstractHttpServer, the SSE hub, authorization, error mapping, metrics.
+//
+// Threads: lives in the thread that created it (the main thread). SQL reads run
+// on the StorePool and come back through queued calls; engine calls are
+// asynchronous (EngineHost). Responses are written as one buffer straight onto
+// the connection's socket, guarded by QPointer (the socket may be gone).
+class SagaServer : public QAbstractHttpServer
+{
+    Q_OBJECT
+public:
+    SagaServer(const ServerConfig &config, EngineHost *engine, QObject *parent = nullptr);
+    ~SagaServer() override;
+
+    // Listens on config.listenAddress:listenPort; returns the port (0 on failure).
+    quint16 start(QString *error = nullptr);
+    quint16 port() const { return m_port; }
+
+    // Stops accepting connections and new orders, answers waiting requests,
+    // closes every event stream.
+    void beginShutdown();
+    bool isShuttingDown() const { return m_shuttingDown; }
+
+    SseHub &hub() { return *m_hub; }
+    const ServerMetrics &metrics() const { return m_metrics; }
+
+protected:
+    bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
+    void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
+
+private:
+    struct Waiter {
+        ApiRequest request;
+        QUuid orderId;
+        QString orderNumber;
+        int waitSeconds = 0;
+    };
+
+    // responses
+    void reply(const ApiRequest &r, int status, const QByteArray &contentType, const QByteArray &body,
+               const HttpReply::Headers &extra = {});
+    void replyJson(const ApiRequest &r, int status, const QJsonObject &json, const HttpReply::Headers &extra = {});
+    void replyError(const ApiRequest &r, const ApiError &error);
+
+    // request pipeline
+    std::optional<ApiError> authenticate(const QHttpServerRequest &request, ApiRequest &r);
+    std::optional<ApiError> checkJsonBody(const ApiRequest &r, bool required) const;
+    void dispatch(ApiRequest &r);
+
+    // routes
+    void createOrder(const ApiRequest &r);
+    void listOrders(const ApiRequest &r);
+    void customerOrders(const ApiRequest &r);
+    void getOrder(const ApiRequest &r);
+    void getStatus(const ApiRequest &r);
+    void statusStream(const ApiRequest &r);
+    void allOrdersStream(const ApiRequest &r);
+    void getHistory(const ApiRequest &r);
+    void getEvents(const ApiRequest &r);
+    void retryEligibility(const ApiRequest &r);
+    void retryOrder(const ApiRequest &r);
+    void retryHistory(const ApiRequest &r);
+    void getFaults(const ApiRequest &r);
+    void putFaults(const ApiRequest &r);
+    void health(const ApiRequest &r);
+    void metricsRoute(const ApiRequest &r);
+
+    // events
+    void onEventsCommitted(const QVector<OrderEvent> &events);
+    void resolveWaiters(const QUuid &orderId);
+    void answerWaiter(quint64 key, bool ended);
+    QJsonObject orderOutcomeJson(const QUuid &orderId, const QString &orderNumber, const QByteArray &traceId) const;
+    void withAccessibleOrder(const ApiRequest &r, std::function<void(const ApiRequest &)> next);
+    void startStream(const ApiRequest &r);
+
+    ServerConfig m_config;
+    EngineHost *m_engine;
+    std::unique_ptr<StorePool> m_pool;
+    std::unique_ptr<StatusCache> m_cache;
+    std::unique_ptr<SseHub> m_hub;
+    JwtVerifier m_jwt;
+    ServerMetrics m_metrics;
+    QTcpServer *m_tcp = nullptr; // child (bound to this server)
+    quint16 m_port = 0;
+    bool m_shuttingDown = false;
+    bool m_databaseAvailable = true;
+    QString m_databaseReason;
+    qint64 m_startedAtMs = 0;
+    quint64 m_nextWaiter = 1;
+    QHash<quint64, Waiter> m_waiters;
+    QMultiHash<QUuid, quint64> m_waitersByOrder;
+};

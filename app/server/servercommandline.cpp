@@ -1,0 +1,171 @@
+#include "servercommandline.h"
+
+#include "jwtverifier.h"
+
+#include <QCommandLineParser>
+
+namespace {
+
+ServerCommandLine fail(const QString &message)
+{
+    ServerCommandLine result;
+    result.mode = ServerCommandLine::Mode::Error;
+    result.text = message;
+    return result;
+}
+
+bool parseListen(const QString &text, ServerConfig *config, QString *error)
+{
+    const qsizetype colon = text.lastIndexOf(u':');
+    if (colon <= 0) {
+        *error = QStringLiteral("--listen takes HOST:PORT, e.g. 127.0.0.1:8080");
+        return false;
+    }
+    QString host = text.left(colon);
+    if (host.startsWith(u'[') && host.endsWith(u']'))
+        host = host.mid(1, host.size() - 2);
+    bool ok = false;
+    const int port = text.mid(colon + 1).toInt(&ok);
+    if (!ok || port < 0 || port > 65535) {
+        *error = QStringLiteral("--listen: the port must be a number from 0 to 65535");
+        return false;
+    }
+    QHostAddress address;
+    if (host == QLatin1String("localhost"))
+        address = QHostAddress::LocalHost;
+    else if (host == QLatin1String("*") || host == QLatin1String("0.0.0.0"))
+        address = QHostAddress::AnyIPv4;
+    else if (!address.setAddress(host)) {
+        *error = QStringLiteral("--listen: %1 is not an IP address").arg(host);
+        return false;
+    }
+    config->listenAddress = address;
+    config->listenHost = host;
+    config->listenPort = quint16(port);
+    return true;
+}
+
+} // namespace
+
+ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
+{
+    const bool tokenMode = arguments.size() > 1 && arguments.at(1) == QLatin1String("token");
+    QCommandLineParser parser;
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("Show this help."));
+    const QCommandLineOption secret(QStringLiteral("auth-secret-file"),
+                                    QStringLiteral("File holding the HS256 key (trailing whitespace removed)."),
+                                    QStringLiteral("F"));
+    parser.addOption(help);
+    parser.addOption(secret);
+
+    if (tokenMode) {
+        parser.setApplicationDescription(QStringLiteral("Mints a bearer token for saga-server."));
+        const QCommandLineOption subject(QStringLiteral("subject"), QStringLiteral("Customer UUID (the sub claim)."),
+                                         QStringLiteral("UUID"));
+        const QCommandLineOption role(QStringLiteral("role"), QStringLiteral("A role, e.g. SUPPORT (repeatable)."),
+                                      QStringLiteral("ROLE"));
+        const QCommandLineOption ttl(QStringLiteral("ttl"), QStringLiteral("Lifetime in seconds (default 3600)."),
+                                     QStringLiteral("S"), QStringLiteral("3600"));
+        parser.addOptions({subject, role, ttl});
+        parser.addPositionalArgument(QStringLiteral("token"), QStringLiteral("Mint a token."));
+        if (!parser.parse(arguments))
+            return fail(parser.errorText());
+        if (parser.isSet(help)) {
+            ServerCommandLine result;
+            result.mode = Mode::Help;
+            result.text = QStringLiteral("Usage: saga-server token --subject UUID [--role SUPPORT] [--ttl S] "
+                                         "--auth-secret-file F\n\n")
+                          + parser.helpText().section(u'\n', 2);
+            return result;
+        }
+        ServerCommandLine result;
+        result.mode = Mode::Token;
+        result.token.subject = QUuid::fromString(parser.value(subject));
+        if (result.token.subject.isNull())
+            return fail(QStringLiteral("token: --subject must be a customer UUID"));
+        result.token.roles = parser.values(role);
+        for (const QString &r : std::as_const(result.token.roles)) {
+            if (r != QLatin1String("SUPPORT"))
+                return fail(QStringLiteral("token: the only role is SUPPORT (got %1)").arg(r));
+        }
+        bool ok = false;
+        result.token.ttlSeconds = parser.value(ttl).toLongLong(&ok);
+        if (!ok || result.token.ttlSeconds <= 0)
+            return fail(QStringLiteral("token: --ttl must be a positive number of seconds"));
+        if (!parser.isSet(secret))
+            return fail(QStringLiteral("token: --auth-secret-file F is required"));
+        QString error;
+        result.token.key = JwtVerifier::readKeyFile(parser.value(secret), &error);
+        if (result.token.key.isEmpty())
+            return fail(error);
+        return result;
+    }
+
+    parser.setApplicationDescription(
+        QStringLiteral("The Saga Console server: runs order sagas and serves the REST + Server-Sent Events API.\n"
+                       "Mint a token with: saga-server token --subject UUID [--role SUPPORT] [--ttl S] "
+                       "--auth-secret-file F"));
+    const QCommandLineOption listen(QStringLiteral("listen"),
+                                    QStringLiteral("Address to listen on (default 127.0.0.1:8080; port 0 picks a free one)."),
+                                    QStringLiteral("HOST:PORT"), QStringLiteral("127.0.0.1:8080"));
+    const QCommandLineOption database(QStringLiteral("database"),
+                                      QStringLiteral("sqlite:PATH or postgresql://USER@HOST:PORT/DB (default: SQLite in the data folder)."),
+                                      QStringLiteral("URL"));
+    const QCommandLineOption steps(QStringLiteral("steps"),
+                                   QStringLiteral("simulated (default) or the base URL of the step services."),
+                                   QStringLiteral("simulated|URL"), QStringLiteral("simulated"));
+    const QCommandLineOption stepDelay(QStringLiteral("step-delay"),
+                                       QStringLiteral("Latency of each simulated step call in ms (default 0)."),
+                                       QStringLiteral("MS"), QStringLiteral("0"));
+    const QCommandLineOption cooldown(QStringLiteral("retry-cooldown"),
+                                      QStringLiteral("Seconds between retries of one order (default 30)."),
+                                      QStringLiteral("S"), QStringLiteral("30"));
+    parser.addOptions({listen, database, steps, stepDelay, cooldown});
+    if (!parser.parse(arguments))
+        return fail(parser.errorText());
+    if (parser.isSet(help)) {
+        ServerCommandLine result;
+        result.mode = Mode::Help;
+        result.text = QStringLiteral("Usage: saga-server [--listen HOST:PORT] [--database URL] [--steps simulated|URL] "
+                                     "[--step-delay MS] [--retry-cooldown S] [--auth-secret-file F]\n\n")
+                      + parser.helpText().section(u'\n', 2);
+        return result;
+    }
+    if (!parser.positionalArguments().isEmpty())
+        return fail(QStringLiteral("unexpected argument %1 (see --help)").arg(parser.positionalArguments().first()));
+
+    ServerCommandLine result;
+    result.mode = Mode::Serve;
+    QString error;
+    if (!parseListen(parser.value(listen), &result.config, &error))
+        return fail(error);
+    if (parser.isSet(database)) {
+        const auto url = DatabaseUrl::parse(parser.value(database), &error);
+        if (!url)
+            return fail(QStringLiteral("--database: %1").arg(error));
+        result.config.engine.database = *url;
+    }
+    const QString stepsValue = parser.value(steps);
+    if (stepsValue != QLatin1String("simulated")) {
+        const QUrl url(stepsValue, QUrl::StrictMode);
+        if (!url.isValid() || (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https"))
+            || url.host().isEmpty())
+            return fail(QStringLiteral("--steps takes simulated or an http(s) URL, e.g. http://127.0.0.1:8089"));
+        result.config.engine.stepsBaseUrl = url;
+    }
+    bool ok = false;
+    result.config.engine.stepDelayMs = parser.value(stepDelay).toInt(&ok);
+    if (!ok || result.config.engine.stepDelayMs < 0)
+        return fail(QStringLiteral("--step-delay must be a number of milliseconds >= 0"));
+    result.config.engine.retryCooldownSeconds = parser.value(cooldown).toInt(&ok);
+    if (!ok || result.config.engine.retryCooldownSeconds < 0)
+        return fail(QStringLiteral("--retry-cooldown must be a number of seconds >= 0"));
+    if (!parser.isSet(secret))
+        return fail(QStringLiteral("--auth-secret-file F is required: the server has no built-in secret. "
+                                   "Put a random key in a file, e.g. head -c 32 /dev/urandom | base64 > secret"));
+    result.config.authKey = JwtVerifier::readKeyFile(parser.value(secret), &error);
+    if (result.config.authKey.isEmpty())
+        return fail(error);
+    return result;
+}

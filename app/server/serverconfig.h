@@ -1,0 +1,24 @@
+#pragma once
+
+#include "engineconfig.h"
+
+#include <QByteArray>
+#include <QHostAddress>
+
+// Everything saga-server needs to run (from the command line or a test).
+struct ServerConfig {
+    QHostAddress listenAddress = QHostAddress::LocalHost;
+    quint16 listenPort = 8080;       // 0 picks a free port
+    QString listenHost = QStringLiteral("127.0.0.1"); // as printed in "listening on"
+    EngineConfig engine;
+    QByteArray authKey;              // HMAC key (secret file content, trailing whitespace removed)
+    qint64 tokenLeewaySeconds = 30;  // exp/nbf leeway, at most 60
+    qint64 maxBodyBytes = 1024 * 1024;
+    int heartbeatMs = 15000;         // ":" comment on every event stream
+    int sseRetryMs = 3000;           // "retry:" sent to event-stream clients
+    qint64 sseMaxBacklogBytes = 256 * 1024; // unsent bytes per stream before it is dropped
+    int readThreads = 2;             // StorePool threads for SQL reads
+    int maxWaitSeconds = 60;         // upper bound of "Prefer: wait=N"
+    int shutdownGraceMs = 10000;     // in-flight sagas get this long on SIGTERM
+    int statusCacheEntries = 100000;
+};

@@ -1,0 +1,54 @@
+#pragma once
+
+#include "orderevent.h"
+#include "orderprogress.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QHash>
+#include <QMap>
+#include <QUuid>
+#include <array>
+#include <vector>
+
+// Counters and histograms of the sagas this server sees committed, and of its
+// HTTP traffic, in the Prometheus text exposition format (version 0.0.4).
+//   saga_started_total, saga_completed_total, saga_compensated_total, saga_failed_total
+//   saga_step_failures_total{step}, saga_step_duration_seconds{step} (histogram),
+//   saga_duration_seconds (histogram), http_requests_total{code},
+//   sse_subscribers, sse_slow_clients_dropped_total
+class ServerMetrics
+{
+public:
+    ServerMetrics();
+
+    // One committed event; `after` is the order's progress once applied (may be null).
+    void observe(const OrderEvent &event, const OrderProgress *after);
+    void countRequest(int status);
+
+    QByteArray render(int sseSubscribers, quint64 sseDropped, bool databaseUp) const;
+
+    quint64 sagasStarted() const { return m_started; }
+    quint64 sagasCompleted() const { return m_completed; }
+
+private:
+    struct Histogram {
+        std::vector<double> bounds;
+        std::vector<quint64> counts; // one per bound, plus +Inf
+        double sum = 0;
+        quint64 count = 0;
+        void observe(double value);
+        void render(QByteArray &out, const QByteArray &name, const QByteArray &labels) const;
+    };
+
+    quint64 m_started = 0;
+    quint64 m_completed = 0;
+    quint64 m_compensated = 0;
+    quint64 m_failed = 0;
+    std::array<quint64, kStepCount> m_stepFailures{};
+    std::array<Histogram, kStepCount> m_stepDurations;
+    Histogram m_sagaDuration;
+    QMap<int, quint64> m_requests;
+    QHash<QUuid, QDateTime> m_sagaStart;                     // running sagas
+    QHash<QPair<QUuid, int>, QDateTime> m_stepStart;         // running steps
+};

@@ -1,0 +1,58 @@
+#include "serverruntime.h"
+
+#include "enginehost.h"
+#include "sagalog.h"
+#include "sagaserver.h"
+
+ServerRuntime::ServerRuntime(const ServerConfig &config, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_engine(std::make_unique<EngineHost>(config.engine))
+    , m_server(std::make_unique<SagaServer>(config, m_engine.get()))
+{
+    connect(m_engine.get(), &EngineHost::started, this, [this] {
+        QString error;
+        const quint16 port = m_server->start(&error);
+        if (port == 0) {
+            qCCritical(lcServer).noquote() << error;
+            Q_EMIT failed(error);
+            return;
+        }
+        qCInfo(lcServer).noquote() << "listening on" << m_config.listenHost << port << "database"
+                                   << m_config.engine.database.toString();
+        Q_EMIT ready(port);
+    });
+    connect(m_engine.get(), &EngineHost::startFailed, this, [this](const QString &reason) {
+        qCCritical(lcServer).noquote() << "the engine did not start:" << reason;
+        Q_EMIT failed(reason);
+    });
+}
+
+ServerRuntime::~ServerRuntime()
+{
+    m_server.reset(); // before the engine it listens to
+    m_engine.reset();
+}
+
+void ServerRuntime::start()
+{
+    m_engine->start();
+}
+
+quint16 ServerRuntime::port() const
+{
+    return m_server->port();
+}
+
+void ServerRuntime::shutdown()
+{
+    if (m_stopping)
+        return;
+    m_stopping = true;
+    qCInfo(lcServer) << "shutting down: no new sagas, closing streams, letting in-flight sagas finish";
+    m_server->beginShutdown();
+    m_engine->shutdown(m_config.shutdownGraceMs, [this] {
+        qCInfo(lcServer) << "engine stopped";
+        Q_EMIT stopped();
+    });
+}

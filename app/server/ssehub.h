@@ -1,0 +1,91 @@
+#pragma once
+
+#include <QByteArray>
+#include <QHash>
+#include <QMultiHash>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+#include <QUuid>
+#include <QVector>
+#include <memory>
+#include <unordered_map>
+
+class QTcpSocket;
+
+// Fans committed events out to Server-Sent-Events subscribers: one order's
+// stream (ids = per-order seq, ends after the terminal event) or the
+// all-orders stream (ids = global commit position). The stream head is written
+// by the caller; the hub writes frames, a `:` heartbeat every interval, and
+// closes streams.
+//
+// Each subscriber's backlog is the socket's unsent bytes; a subscriber whose
+// backlog passes the bound is disconnected (it resumes with Last-Event-ID), so a
+// slow client never holds memory or slows anyone else. A subscriber that is
+// catching up from the store holds live frames (bounded too) until the store
+// answer arrives; frames are sent once each, in id order, by id.
+class SseHub : public QObject
+{
+    Q_OBJECT
+public:
+    struct Frame {
+        qint64 id = 0;   // seq (order stream) or position (all-orders stream)
+        QByteArray bytes;
+        bool terminal = false; // the order's saga ended with this event
+    };
+
+    SseHub(qint64 maxBacklogBytes, int heartbeatMs, QObject *parent = nullptr);
+    ~SseHub() override;
+
+    // Registers a stream on `socket` (head already written). `lastId` frames at
+    // or below it are never sent. With `catchingUp`, live frames are held until
+    // catchUp() is called for it.
+    quint64 subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastId, bool catchingUp);
+    // Sends the frames read from the store, then the held live ones (both
+    // filtered by id), and goes live. Closes the stream after a terminal frame.
+    void catchUp(quint64 subscriber, const QVector<Frame> &frames);
+    // Writes to one subscriber (e.g. the snapshot) and closes after it when `frame.terminal`.
+    void send(quint64 subscriber, const Frame &frame);
+    void close(quint64 subscriber);
+
+    // One committed event: `orderFrame` to the order's subscribers, `globalFrame`
+    // to the all-orders subscribers.
+    void publish(const QUuid &orderId, const Frame &orderFrame, const Frame &globalFrame);
+
+    void closeAll();
+    int subscriberCount() const { return int(m_subscribers.size()); }
+    quint64 droppedSlowClients() const { return m_dropped; }
+    void setHeartbeatInterval(int ms);
+
+Q_SIGNALS:
+    // The stream ended (client left, overflow, terminal event, shutdown).
+    void subscriberGone(const QUuid &orderId);
+
+private:
+    struct Subscriber {
+        quint64 key = 0;
+        QPointer<QTcpSocket> socket;
+        QUuid orderId; // null: all orders
+        qint64 lastId = 0;
+        bool catchingUp = false;
+        qint64 heldBytes = 0;
+        QVector<Frame> held;
+        QMetaObject::Connection disconnectedConnection;
+        QMetaObject::Connection destroyedConnection;
+    };
+    void deliver(Subscriber &s, const Frame &frame);
+    bool write(Subscriber &s, const QByteArray &bytes);
+    void remove(quint64 key, bool closeSocket);
+    void heartbeat();
+    void flushDoomed();
+
+    qint64 m_maxBacklog;
+    QTimer m_heartbeat;
+    quint64 m_nextKey = 1;
+    quint64 m_dropped = 0;
+    std::unordered_map<quint64, std::unique_ptr<Subscriber>> m_subscribers;
+    QMultiHash<QUuid, quint64> m_byOrder;
+    QHash<quint64, bool> m_global;
+    QVector<quint64> m_doomed; // removed after the current delivery loop
+    int m_delivering = 0;      // > 0 while iterating subscribers: removals are deferred
+};

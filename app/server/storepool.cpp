@@ -1,0 +1,52 @@
+#include "storepool.h"
+
+#include "sagalog.h"
+#include "sagastore.h"
+
+#include <QAtomicInt>
+#include <QThread>
+
+namespace {
+
+struct ThreadStore {
+    const StorePool *owner = nullptr;
+    std::unique_ptr<SagaStore> store;
+};
+
+thread_local ThreadStore t_store;
+QAtomicInt g_connectionCounter;
+
+} // namespace
+
+StorePool::StorePool(const DatabaseUrl &url, int threads, QObject *parent)
+    : QObject(parent)
+    , m_url(url)
+{
+    m_pool.setMaxThreadCount(qMax(1, threads));
+    m_pool.setExpiryTimeout(-1); // keep threads (and their connections) for the pool's life
+}
+
+StorePool::~StorePool()
+{
+    m_pool.waitForDone();
+    // Threads (and with them their thread_local stores) end with m_pool.
+}
+
+SagaStore *StorePool::storeForThisThread()
+{
+    if (t_store.owner != this || !t_store.store) {
+        t_store.store.reset();
+        t_store.owner = this;
+        const QString name = QStringLiteral("saga_server_read_%1").arg(g_connectionCounter.fetchAndAddRelaxed(1));
+        t_store.store = std::make_unique<SagaStore>(m_url, name);
+    }
+    SagaStore *store = t_store.store.get();
+    if (!store->isOpen()) {
+        const StoreError error = store->open();
+        if (error) {
+            qCWarning(lcServer) << "read connection cannot open the database:" << error.message;
+            return nullptr;
+        }
+    }
+    return store;
+}

@@ -1,0 +1,304 @@
+// Unit-style tests of the server's pieces that need no running server: the JWT
+// verifier, trace context, routing, SSE framing, the error shape, the command line.
+
+#include "apierror.h"
+#include "jwtverifier.h"
+#include "routematcher.h"
+#include "servercommandline.h"
+#include "sseencoder.h"
+#include "testservices.h"
+#include "tracecontext.h"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QMessageAuthenticationCode>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTest>
+
+namespace {
+const QByteArray kKey = QByteArrayLiteral("unit-test-secret-0123456789abcdef");
+const QUuid kCustomer = QUuid::fromString(QStringLiteral("550e8400-e29b-41d4-a716-446655440000"));
+
+QByteArray b64(const QByteArray &data)
+{
+    return data.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+QByteArray hmac(const QByteArray &key, const QByteArray &data, QCryptographicHash::Algorithm algorithm)
+{
+    return QMessageAuthenticationCode::hash(data, key, algorithm);
+}
+
+// A token built by hand, to forge what libjwt would never mint.
+QByteArray handToken(const QByteArray &header, const QByteArray &payload, const QByteArray &key,
+                     QCryptographicHash::Algorithm algorithm = QCryptographicHash::Sha256, bool sign = true)
+{
+    const QByteArray signingInput = b64(header) + '.' + b64(payload);
+    return signingInput + '.' + (sign ? b64(hmac(key, signingInput, algorithm)) : QByteArray());
+}
+} // namespace
+
+class TestServerUnits : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void jwtAcceptsMintedToken();
+    void jwtRejects_data();
+    void jwtRejects();
+    void jwtLeeway();
+    void jwtCacheHonoursExpiry();
+    void jwtKeyFileTrimsTrailingWhitespace();
+    void traceparentContinuedOrNew();
+    void routes_data();
+    void routes();
+    void sseFraming();
+    void errorShape();
+    void commandLine();
+};
+
+void TestServerUnits::jwtAcceptsMintedToken()
+{
+    const qint64 now = 1'700'000'000;
+    JwtVerifier verifier(kKey);
+    const QByteArray customer = JwtVerifier::mint(kKey, kCustomer, {}, 600, now);
+    const auto r1 = verifier.verify(customer, now);
+    QVERIFY2(r1.principal.has_value(), qPrintable(r1.error));
+    QCOMPARE(r1.principal->subject, kCustomer);
+    QVERIFY(!r1.principal->support);
+    QCOMPARE(r1.principal->expiresAt, now + 600);
+
+    const QByteArray support = JwtVerifier::mint(kKey, kCustomer, {QStringLiteral("SUPPORT")}, 600, now);
+    const auto r2 = verifier.verify(support, now);
+    QVERIFY(r2.principal && r2.principal->support);
+    QVERIFY(r2.principal->mayAccess(QUuid::createUuid()));
+    QVERIFY(r1.principal->mayAccess(kCustomer));
+    QVERIFY(!r1.principal->mayAccess(QUuid::createUuid()));
+
+    // A hand-made standard HS256 token (any JWT library) is accepted too.
+    const QByteArray payload = QJsonDocument(QJsonObject{{"sub", kCustomer.toString(QUuid::WithoutBraces)},
+                                                         {"exp", double(now + 60)},
+                                                         {"roles", QJsonArray{"SUPPORT"}}})
+                                   .toJson(QJsonDocument::Compact);
+    const auto r3 = verifier.verify(handToken(R"({"alg":"HS256","typ":"JWT"})", payload, kKey), now);
+    QVERIFY2(r3.principal && r3.principal->support, qPrintable(r3.error));
+}
+
+void TestServerUnits::jwtRejects_data()
+{
+    QTest::addColumn<QByteArray>("token");
+    const qint64 now = 1'700'000'000;
+    const QByteArray sub = kCustomer.toString(QUuid::WithoutBraces).toLatin1();
+    const QByteArray good = "{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 600) + "}";
+    QTest::newRow("empty") << QByteArray();
+    QTest::newRow("garbage") << QByteArray("not-a-token");
+    QTest::newRow("two parts") << QByteArray("abc.def");
+    QTest::newRow("forged signature") << handToken(R"({"alg":"HS256","typ":"JWT"})", good, "another-secret");
+    QTest::newRow("alg none") << handToken(R"({"alg":"none","typ":"JWT"})", good, kKey, QCryptographicHash::Sha256, false);
+    QTest::newRow("alg None spelled") << handToken(R"({"alg":"None"})", good, kKey, QCryptographicHash::Sha256, false);
+    QTest::newRow("alg HS512 same key") << handToken(R"({"alg":"HS512","typ":"JWT"})", good, kKey, QCryptographicHash::Sha512);
+    QTest::newRow("alg HS384 same key") << handToken(R"({"alg":"HS384","typ":"JWT"})", good, kKey, QCryptographicHash::Sha384);
+    QTest::newRow("alg RS256 header") << handToken(R"({"alg":"RS256"})", good, kKey);
+    QTest::newRow("expired") << JwtVerifier::mint(kKey, kCustomer, {}, 600, now - 3600);
+    QTest::newRow("no exp") << handToken(R"({"alg":"HS256"})", "{\"sub\":\"" + sub + "\"}", kKey);
+    QTest::newRow("not yet valid") << handToken(R"({"alg":"HS256"})",
+                                                "{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 7200)
+                                                    + ",\"nbf\":" + QByteArray::number(now + 3600) + "}", kKey);
+    QTest::newRow("sub not a uuid") << handToken(R"({"alg":"HS256"})",
+                                                 "{\"sub\":\"bob\",\"exp\":" + QByteArray::number(now + 600) + "}", kKey);
+    QTest::newRow("no sub") << handToken(R"({"alg":"HS256"})", "{\"exp\":" + QByteArray::number(now + 600) + "}", kKey);
+    QByteArray tampered = JwtVerifier::mint(kKey, kCustomer, {}, 600, now);
+    const QList<QByteArray> parts = tampered.split('.');
+    const QByteArray escalated = b64("{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 600)
+                                     + ",\"roles\":[\"SUPPORT\"]}");
+    QTest::newRow("payload swapped") << QByteArray(parts[0] + '.' + escalated + '.' + parts[2]);
+}
+
+void TestServerUnits::jwtRejects()
+{
+    QFETCH(QByteArray, token);
+    JwtVerifier verifier(kKey);
+    const auto result = verifier.verify(token, 1'700'000'000);
+    QVERIFY(!result.principal.has_value());
+    QVERIFY(!result.error.isEmpty());
+    QCOMPARE(verifier.cacheSize(), 0);
+}
+
+void TestServerUnits::jwtLeeway()
+{
+    const qint64 now = 1'700'000'000;
+    const QByteArray token = JwtVerifier::mint(kKey, kCustomer, {}, 100, now); // exp = now + 100
+    QVERIFY(JwtVerifier(kKey, 30).verify(token, now + 129).principal);
+    QVERIFY(!JwtVerifier(kKey, 30).verify(token, now + 131).principal);
+    // The leeway is capped at 60 s whatever is configured.
+    QVERIFY(JwtVerifier(kKey, 3600).verify(token, now + 159).principal);
+    QVERIFY(!JwtVerifier(kKey, 3600).verify(token, now + 161).principal);
+}
+
+void TestServerUnits::jwtCacheHonoursExpiry()
+{
+    const qint64 now = 1'700'000'000;
+    JwtVerifier verifier(kKey, 0);
+    const QByteArray token = JwtVerifier::mint(kKey, kCustomer, {}, 10, now);
+    QVERIFY(verifier.verify(token, now).principal);
+    QCOMPARE(verifier.cacheSize(), 1);
+    QVERIFY(verifier.verify(token, now + 5).principal);
+    QVERIFY(!verifier.verify(token, now + 11).principal);
+    QCOMPARE(verifier.cacheSize(), 0);
+}
+
+void TestServerUnits::jwtKeyFileTrimsTrailingWhitespace()
+{
+    const QString path = TestServices::tempDir() + QStringLiteral("/secret");
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("  s3cret \n\t\n");
+    file.close();
+    QString error;
+    QCOMPARE(JwtVerifier::readKeyFile(path, &error), QByteArray("  s3cret"));
+    QVERIFY(JwtVerifier::readKeyFile(path + QStringLiteral(".missing"), &error).isEmpty());
+    QVERIFY(!error.isEmpty());
+}
+
+void TestServerUnits::traceparentContinuedOrNew()
+{
+    const QByteArray incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TraceContext continued = TraceContext::continueOrStart(incoming);
+    QCOMPARE(continued.traceId(), QByteArray("4bf92f3577b34da6a3ce929d0e0e4736"));
+    QVERIFY(continued.spanId() != "00f067aa0ba902b7");
+    QVERIFY(continued.traceparent().startsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    QCOMPARE(continued.traceparent().size(), 55);
+
+    const QList<QByteArray> invalid{"", "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+    for (const QByteArray &value : invalid) {
+        const TraceContext fresh = TraceContext::continueOrStart(value);
+        QVERIFY(TraceContext::isValidTraceId(fresh.traceId()));
+        QVERIFY(fresh.traceId() != "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+    QVERIFY(TraceContext::start().traceId() != TraceContext::start().traceId());
+}
+
+void TestServerUnits::routes_data()
+{
+    using R = RouteMatcher::Route;
+    using M = RouteMatcher::Method;
+    QTest::addColumn<int>("method");
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<int>("route");
+    QTest::addColumn<bool>("allowed");
+    QTest::addColumn<QByteArray>("allow");
+    const QString id = QStringLiteral("550e8400-e29b-41d4-a716-446655440000");
+    QTest::newRow("create") << int(M::Post) << "/api/orders" << int(R::CreateOrder) << true << QByteArray("GET, POST");
+    QTest::newRow("list") << int(M::Get) << "/api/orders" << int(R::ListOrders) << true << QByteArray("GET, POST");
+    QTest::newRow("list put") << int(M::Put) << "/api/orders" << int(R::ListOrders) << false << QByteArray("GET, POST");
+    QTest::newRow("stream") << int(M::Get) << "/api/orders/stream" << int(R::AllOrdersStream) << true << QByteArray("GET");
+    QTest::newRow("customer") << int(M::Get) << "/api/orders/customer/" + id << int(R::CustomerOrders) << true << QByteArray("GET");
+    QTest::newRow("order") << int(M::Get) << "/api/orders/" + id << int(R::Order) << true << QByteArray("GET");
+    QTest::newRow("order delete") << int(M::Other) << "/api/orders/" + id << int(R::Order) << false << QByteArray("GET");
+    QTest::newRow("status") << int(M::Get) << "/api/orders/" + id + "/status" << int(R::Status) << true << QByteArray("GET");
+    QTest::newRow("status post") << int(M::Post) << "/api/orders/" + id + "/status" << int(R::Status) << false << QByteArray("GET");
+    QTest::newRow("status stream") << int(M::Get) << "/api/orders/" + id + "/status/stream" << int(R::StatusStream) << true << QByteArray("GET");
+    QTest::newRow("history") << int(M::Get) << "/api/orders/" + id + "/history" << int(R::History) << true << QByteArray("GET");
+    QTest::newRow("events") << int(M::Get) << "/api/orders/" + id + "/events" << int(R::Events) << true << QByteArray("GET");
+    QTest::newRow("eligibility") << int(M::Get) << "/api/orders/" + id + "/retry/eligibility" << int(R::RetryEligibility) << true << QByteArray("GET");
+    QTest::newRow("retry") << int(M::Post) << "/api/orders/" + id + "/retry" << int(R::Retry) << true << QByteArray("POST");
+    QTest::newRow("retry get") << int(M::Get) << "/api/orders/" + id + "/retry" << int(R::Retry) << false << QByteArray("POST");
+    QTest::newRow("retry history") << int(M::Get) << "/api/orders/" + id + "/retry/history" << int(R::RetryHistory) << true << QByteArray("GET");
+    QTest::newRow("faults get") << int(M::Get) << "/api/simulator/faults" << int(R::GetFaults) << true << QByteArray("GET, PUT");
+    QTest::newRow("faults put") << int(M::Put) << "/api/simulator/faults" << int(R::PutFaults) << true << QByteArray("GET, PUT");
+    QTest::newRow("faults post") << int(M::Post) << "/api/simulator/faults" << int(R::GetFaults) << false << QByteArray("GET, PUT");
+    QTest::newRow("health") << int(M::Get) << "/health" << int(R::Health) << true << QByteArray("GET");
+    QTest::newRow("api health") << int(M::Get) << "/api/health" << int(R::Health) << true << QByteArray("GET");
+    QTest::newRow("metrics") << int(M::Get) << "/metrics" << int(R::Metrics) << true << QByteArray("GET");
+    QTest::newRow("unknown") << int(M::Get) << "/api/nothing" << int(R::None) << false << QByteArray();
+    QTest::newRow("unknown sub") << int(M::Get) << "/api/orders/" + id + "/nothing" << int(R::None) << false << QByteArray();
+    QTest::newRow("double slash") << int(M::Get) << "/api/orders//status" << int(R::None) << false << QByteArray();
+    QTest::newRow("ordersx") << int(M::Get) << "/api/ordersx" << int(R::None) << false << QByteArray();
+}
+
+void TestServerUnits::routes()
+{
+    QFETCH(int, method);
+    QFETCH(QString, path);
+    QFETCH(int, route);
+    QFETCH(bool, allowed);
+    QFETCH(QByteArray, allow);
+    const auto m = RouteMatcher::match(RouteMatcher::Method(method), path);
+    QCOMPARE(int(m.route), route);
+    QCOMPARE(m.methodAllowed, allowed);
+    QCOMPARE(m.allow, allow);
+}
+
+void TestServerUnits::sseFraming()
+{
+    QCOMPARE(SseEncoder::event("7", "STEP_STARTED", "{\"a\":1}"),
+             QByteArray("id: 7\nevent: STEP_STARTED\ndata: {\"a\":1}\n\n"));
+    QCOMPARE(SseEncoder::event("1", "x", "line1\nline2\r"), QByteArray("id: 1\nevent: x\ndata: line1\ndata: line2\n\n"));
+    QCOMPARE(SseEncoder::event({}, "x", "d"), QByteArray("event: x\ndata: d\n\n"));
+    QCOMPARE(SseEncoder::retry(3000), QByteArray("retry: 3000\n\n"));
+    QCOMPARE(SseEncoder::heartbeat(), QByteArray(":\n\n"));
+    QCOMPARE(SseEncoder::comment("a\nb"), QByteArray(": a b\n\n"));
+    QCOMPARE(RouteMatcher::parseUuid(u"550e8400-e29b-41d4-a716-446655440000"), kCustomer);
+    QVERIFY(RouteMatcher::parseUuid(u"550e8400e29b41d4a716446655440000").isNull());
+    QVERIFY(RouteMatcher::parseUuid(u"550e8400-e29b-41d4-a716-44665544000g").isNull());
+}
+
+void TestServerUnits::errorShape()
+{
+    const QJsonObject json = QJsonDocument::fromJson(ApiError::badField("items[0].quantity", "must be 1..1000").toBody()).object();
+    QCOMPARE(json.value("error").toString(), QStringLiteral("INVALID_FIELD"));
+    QVERIFY(json.value("message").toString().contains(QStringLiteral("items[0].quantity")));
+    QCOMPARE(json.value("details").toObject().value("field").toString(), QStringLiteral("items[0].quantity"));
+    QCOMPARE(ApiError::orderNotFound().status(), 404);
+    QCOMPARE(ApiError::unavailable().status(), 503);
+    const QJsonObject plain = ApiError::unauthorized("x").toJson();
+    QVERIFY(!plain.contains("details"));
+    QCOMPARE(plain.keys(), (QStringList{"error", "message"}));
+}
+
+void TestServerUnits::commandLine()
+{
+    const QString secret = TestServices::tempDir() + QStringLiteral("/cli-secret");
+    QFile file(secret);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("k\n");
+    file.close();
+
+    auto serve = ServerCommandLine::parse({"saga-server", "--listen", "127.0.0.1:0", "--database", "sqlite:/tmp/x.db",
+                                           "--step-delay", "5", "--retry-cooldown", "0", "--auth-secret-file", secret});
+    QCOMPARE(int(serve.mode), int(ServerCommandLine::Mode::Serve));
+    QCOMPARE(serve.config.listenPort, quint16(0));
+    QCOMPARE(serve.config.engine.stepDelayMs, 5);
+    QCOMPARE(serve.config.engine.retryCooldownSeconds, 0);
+    QCOMPARE(serve.config.authKey, QByteArray("k"));
+    QVERIFY(serve.config.engine.stepsBaseUrl.isEmpty());
+
+    auto defaults = ServerCommandLine::parse({"saga-server", "--auth-secret-file", secret});
+    QCOMPARE(int(defaults.mode), int(ServerCommandLine::Mode::Serve));
+    QCOMPARE(defaults.config.listenPort, quint16(8080));
+    QCOMPARE(defaults.config.listenHost, QStringLiteral("127.0.0.1"));
+
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--help"}).mode), int(ServerCommandLine::Mode::Help));
+    QVERIFY(ServerCommandLine::parse({"saga-server", "--help"}).text.contains("--retry-cooldown"));
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server"}).mode), int(ServerCommandLine::Mode::Error)); // no secret
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--listen", "nohost", "--auth-secret-file", secret}).mode),
+             int(ServerCommandLine::Mode::Error));
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--steps", "ftp://x", "--auth-secret-file", secret}).mode),
+             int(ServerCommandLine::Mode::Error));
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--bogus"}).mode), int(ServerCommandLine::Mode::Error));
+
+    auto token = ServerCommandLine::parse({"saga-server", "token", "--subject", kCustomer.toString(QUuid::WithoutBraces),
+                                           "--role", "SUPPORT", "--ttl", "60", "--auth-secret-file", secret});
+    QCOMPARE(int(token.mode), int(ServerCommandLine::Mode::Token));
+    QCOMPARE(token.token.subject, kCustomer);
+    QCOMPARE(token.token.roles, QStringList{"SUPPORT"});
+    QCOMPARE(token.token.ttlSeconds, 60);
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "token", "--subject", "x", "--auth-secret-file", secret}).mode),
+             int(ServerCommandLine::Mode::Error));
+}
+
+QTEST_GUILESS_MAIN(TestServerUnits)
+#include "tst_serverunits.moc"
