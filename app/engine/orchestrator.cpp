@@ -665,7 +665,7 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             details.insert(QStringLiteral("injected"), true);
         if (!info.suggestedAction.isEmpty())
             details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
-        qCInfo(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
+        qCDebug(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
                          << (outcome.injected ? "(injected)" : "");
         if (uncertainForwardFailure(outcome.error.code)) {
             // The call may have taken effect although it did not answer: reverse it

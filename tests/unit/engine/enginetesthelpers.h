@@ -1,0 +1,184 @@
+#pragma once
+
+// Helpers shared by the engine tests (header-only; each test includes it).
+
+#include "faultinjector.h"
+#include "orchestrator.h"
+#include "orderprogress.h"
+#include "simulatedstepclient.h"
+#include "stepclient.h"
+
+#include <QSignalSpy>
+#include <QTest>
+#include <QUuid>
+#include <map>
+#include <memory>
+
+// The model's toString(enum) returns QString and wins ADL inside QCOMPARE: compare texts.
+#define QCOMPARE_ENUM(actual, expected) QCOMPARE(toString(actual), toString(expected))
+
+// Records every request, then forwards to a simulated client.
+class RecordingStepClient : public StepClient
+{
+public:
+    explicit RecordingStepClient(std::unique_ptr<StepClient> inner)
+        : m_inner(std::move(inner))
+    {
+    }
+    void call(const StepRequest &request, std::function<void(StepOutcome)> done) override
+    {
+        requests.append(request);
+        m_inner->call(request, std::move(done));
+    }
+    QString describe() const override { return QStringLiteral("recording ") + m_inner->describe(); }
+    StepClient *inner() const { return m_inner.get(); }
+
+    QVector<StepRequest> requests;
+
+private:
+    std::unique_ptr<StepClient> m_inner;
+};
+
+inline OrderRequest sampleOrder(const QString &productId = QStringLiteral("widget-1"),
+                                const QString &payment = QStringLiteral("visa-4242"),
+                                const QString &postalCode = QStringLiteral("62701"),
+                                const QString &country = QStringLiteral("US"))
+{
+    OrderRequest r;
+    r.customerId = QUuid::createUuid();
+    r.items = {OrderItem{productId, QStringLiteral("Widget"), 2, 1250}, OrderItem{QStringLiteral("gadget-7"), QStringLiteral("Gadget"), 1, 4999}};
+    r.paymentMethodId = payment;
+    r.shippingAddress = ShippingAddress{QStringLiteral("1 Main St"), QStringLiteral("Springfield"), QStringLiteral("IL"),
+                                        postalCode, country};
+    r.traceId = QStringLiteral("4bf92f3577b34da6a3ce929d0e0e4736");
+    return r;
+}
+
+// An orchestrator running in the test thread, collecting committed events.
+struct EngineHarness {
+    std::shared_ptr<FaultInjector> faults = std::make_shared<FaultInjector>();
+    std::unique_ptr<Orchestrator> orchestrator;
+    RecordingStepClient *recorder = nullptr;  // owned by the orchestrator
+    SimulatedStepClient *simulated = nullptr; // owned by the recorder
+    QVector<OrderEvent> events;               // every committed event, in commit order
+    QVector<bool> availability;
+
+    bool start(const EngineConfig &config, QString *error, std::unique_ptr<StepClient> client = {})
+    {
+        orchestrator = std::make_unique<Orchestrator>(config, faults);
+        if (!client) {
+            auto sim = std::make_unique<SimulatedStepClient>(faults, config.stepDelayMs, config.stepTimeoutMs);
+            simulated = sim.get();
+            client = std::move(sim);
+        }
+        auto rec = std::make_unique<RecordingStepClient>(std::move(client));
+        recorder = rec.get();
+        orchestrator->setStepClient(std::move(rec));
+        QObject::connect(orchestrator.get(), &Orchestrator::eventsCommitted,
+                         [this](const QVector<OrderEvent> &batch) { events += batch; });
+        QObject::connect(orchestrator.get(), &Orchestrator::databaseAvailabilityChanged,
+                         [this](bool available, const QString &) { availability.append(available); });
+        return orchestrator->initialize(error);
+    }
+
+    QUuid submit(const OrderRequest &request, QString *orderNumber = nullptr)
+    {
+        bool answered = false;
+        SubmitResult result;
+        orchestrator->submit(request, [&](SubmitResult r) {
+            result = r;
+            answered = true;
+        });
+        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+            return {};
+        if (orderNumber)
+            *orderNumber = result.orderNumber;
+        return result.error.ok() ? result.orderId : QUuid();
+    }
+
+    QVector<OrderEvent> eventsOf(const QUuid &orderId) const
+    {
+        QVector<OrderEvent> out;
+        for (const OrderEvent &e : events) {
+            if (e.orderId == orderId)
+                out.append(e);
+        }
+        return out;
+    }
+
+    // Folds the order's events with the shared model fold; *rejected names the first rejection.
+    OrderProgress progress(const QUuid &orderId, QString *rejected = nullptr) const
+    {
+        OrderProgress p(orderId);
+        for (const OrderEvent &e : eventsOf(orderId)) {
+            const FoldResult r = p.apply(e);
+            if (r.outcome == FoldResult::Rejected && rejected && rejected->isEmpty())
+                *rejected = QStringLiteral("seq %1 %2: %3").arg(e.seq).arg(toString(e.type), r.error);
+        }
+        return p;
+    }
+
+    bool waitTerminal(const QUuid &orderId, int timeoutMs = 30000) const
+    {
+        return QTest::qWaitFor([&] { return progress(orderId).isTerminal(); }, timeoutMs);
+    }
+
+    QStringList typesOf(const QUuid &orderId) const
+    {
+        QStringList out;
+        for (const OrderEvent &e : eventsOf(orderId))
+            out << (toString(e.type) + (e.step ? QLatin1Char(':') + stepDisplayName(*e.step).section(QLatin1Char(' '), 0, 0) : QString()));
+        return out;
+    }
+
+    RetryDecision retry(const RetryRequest &request)
+    {
+        bool answered = false;
+        RetryDecision decision;
+        orchestrator->retry(request, [&](RetryDecision d) {
+            decision = d;
+            answered = true;
+        });
+        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+            decision.reason = QStringLiteral("no answer");
+        return decision;
+    }
+
+    RetryEligibility eligibility(const QUuid &orderId, StoreError *error = nullptr)
+    {
+        bool answered = false;
+        RetryEligibility result;
+        orchestrator->eligibility(orderId, [&](RetryEligibility e, StoreError err) {
+            result = e;
+            if (error)
+                *error = err;
+            answered = true;
+        });
+        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+            result.reason = QStringLiteral("no answer");
+        return result;
+    }
+};
+
+// Every order's event sequence folds without a rejection and with gap-free seqs.
+inline QString checkAllFold(const QVector<OrderEvent> &events)
+{
+    std::map<QUuid, OrderProgress> folded;
+    std::map<QUuid, qint64> lastSeq;
+    qint64 lastPosition = 0;
+    for (const OrderEvent &e : events) {
+        if (e.position <= lastPosition)
+            return QStringLiteral("positions not increasing at %1").arg(e.position);
+        lastPosition = e.position;
+        if (e.seq != lastSeq[e.orderId] + 1)
+            return QStringLiteral("seq gap for %1: %2 after %3").arg(e.orderId.toString()).arg(e.seq).arg(lastSeq[e.orderId]);
+        lastSeq[e.orderId] = e.seq;
+        auto it = folded.find(e.orderId);
+        if (it == folded.end())
+            it = folded.emplace(e.orderId, OrderProgress(e.orderId)).first;
+        const FoldResult r = it->second.apply(e);
+        if (r.outcome != FoldResult::Applied)
+            return QStringLiteral("fold %1 of %2 seq %3: %4").arg(toString(e.type), e.orderId.toString()).arg(e.seq).arg(r.error);
+    }
+    return {};
+}

@@ -1,0 +1,767 @@
+// Orchestrator with the simulated step client on a SQLite temp file:
+// SAGA-001 (happy path, context passing), SAGA-002 (compensation), SAGA-004
+// (retry), fault plan, resume after restart. Every emitted event sequence must
+// fold with the shared model fold without a rejection.
+
+#include "enginetesthelpers.h"
+#include "testservices.h"
+
+#include <QtTest>
+
+class tst_Orchestrator : public QObject
+{
+    Q_OBJECT
+
+private:
+    EngineConfig config(const QString &name = QString())
+    {
+        EngineConfig c;
+        c.database.kind = DatabaseUrl::Kind::Sqlite;
+        c.database.path = TestServices::tempDir() + QLatin1Char('/')
+            + (name.isEmpty() ? QUuid::createUuid().toString(QUuid::WithoutBraces) : name) + QStringLiteral(".sqlite");
+        c.stepDelayMs = 0;
+        c.stepTimeoutMs = 300;
+        c.compensationBudgetMs = 600;
+        c.retryCooldownSeconds = 0;
+        c.leaseSeconds = 30;
+        return c;
+    }
+
+    static QStringList requestsSummary(const RecordingStepClient *rec, const QUuid &orderId)
+    {
+        QStringList out;
+        for (const StepRequest &r : rec->requests) {
+            if (r.orderId == orderId)
+                out << stepDisplayName(r.step).section(QLatin1Char(' '), 0, 0)
+                        + (r.action == StepAction::Forward ? QStringLiteral("+") : QStringLiteral("-"));
+        }
+        return out;
+    }
+
+private Q_SLOTS:
+    void happyPath();
+    void contextPassing();
+    void compensation_data();
+    void compensation();
+    void idempotentCompensation();
+    void compensationRetriedThenSucceeds();
+    void compensationIncomplete();
+    void faultPlanOnce();
+    void faultPlanProbability();
+    void faultPlanTimeoutAndDelay();
+    void manyConcurrentSagasGroupCommit();
+    void retryPolicyMatrix_data();
+    void retryPolicyMatrix();
+    void retryWithCorrection();
+    void retryRejections();
+    void retryMaxAttempts();
+    void retryCooldown();
+    void retryOneAtATime();
+    void resumeAfterRestart();
+    void engineHost();
+};
+
+void tst_Orchestrator::happyPath()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    QString orderNumber;
+    const OrderRequest request = sampleOrder();
+    const QUuid id = h.submit(request, &orderNumber);
+    QVERIFY(!id.isNull());
+    QVERIFY(orderNumber.startsWith(QLatin1String("ORD-")));
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE(h.typesOf(id),
+             QStringList({"SAGA_STARTED", "STEP_STARTED:Inventory", "STEP_COMPLETED:Inventory", "STEP_STARTED:Payment",
+                          "STEP_COMPLETED:Payment", "STEP_STARTED:Shipping", "STEP_COMPLETED:Shipping",
+                          "SAGA_COMPLETED"}));
+    QString rejected;
+    const OrderProgress p = h.progress(id, &rejected);
+    QVERIFY2(rejected.isEmpty(), qPrintable(rejected));
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Completed);
+    for (SagaStep s : kAllSteps)
+        QCOMPARE_ENUM(p.step(s).status, StepStatus::Completed);
+    const OrderEvent last = h.eventsOf(id).last();
+    QVERIFY(last.details.value("confirmationNumber").toString().startsWith("CNF-"));
+    QCOMPARE(qint64(last.details.value("totalChargedInCents").toDouble()), request.totalInCents());
+    QVERIFY(!last.details.value("estimatedDelivery").toString().isEmpty());
+    const OrderEvent first = h.eventsOf(id).first();
+    QCOMPARE(first.details.value("orderNumber").toString(), orderNumber);
+    QCOMPARE(first.details.value("attemptNumber").toInt(), 1);
+    QCOMPARE(first.details.value("isRetry").toBool(), false);
+
+    // The store agrees: order record, execution, step results.
+    auto order = h.orchestrator->store()->loadOrder(id);
+    QVERIFY2(order.ok(), qPrintable(order.error.message));
+    QCOMPARE_ENUM(order.value.status, OrderRecordStatus::Completed);
+    QCOMPARE(order.value.confirmationNumber, last.details.value("confirmationNumber").toString());
+    QCOMPARE(order.value.totalChargedInCents, request.totalInCents());
+    QCOMPARE(order.value.items.size(), request.items.size());
+    auto execs = h.orchestrator->store()->executions(id);
+    QVERIFY(execs.ok());
+    QCOMPARE(execs.value.size(), 1);
+    QCOMPARE_ENUM(execs.value.first().status, OverallStatus::Completed);
+    auto stored = h.orchestrator->store()->loadProgress(id);
+    QVERIFY(stored.ok());
+    QCOMPARE_ENUM(stored.value.overallStatus, OverallStatus::Completed);
+    auto storedEvents = h.orchestrator->store()->loadEvents(id);
+    QCOMPARE(storedEvents.value.size(), 8);
+    QCOMPARE(checkAllFold(h.events), QString());
+    QTRY_COMPARE(h.orchestrator->activeSagaCount(), 0);
+}
+
+void tst_Orchestrator::contextPassing()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE(h.recorder->requests.size(), 3);
+    const StepRequest &payment = h.recorder->requests[1];
+    const StepRequest &shipping = h.recorder->requests[2];
+    QVERIFY(payment.context.value("reservationId").toString().startsWith("RES-"));
+    QVERIFY(shipping.context.value("reservationId").toString().startsWith("RES-"));
+    QVERIFY(shipping.context.value("authorizationId").toString().startsWith("AUTH-"));
+    // Idempotency keys: one per (execution, step, action), recorded in STEP_STARTED.
+    const auto events = h.eventsOf(id);
+    QStringList keys;
+    for (const OrderEvent &e : events) {
+        if (e.type == EventType::StepStarted)
+            keys << e.details.value("idempotencyKey").toString();
+    }
+    QCOMPARE(keys.size(), 3);
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(h.recorder->requests[i].idempotencyKey, keys[i]);
+    QCOMPARE(QSet<QString>(keys.begin(), keys.end()).size(), 3);
+    const OrderEvent shipped = events[6];
+    QVERIFY(shipped.details.value("trackingNumber").toString().startsWith("TRK"));
+    QCOMPARE(events.last().details.value("estimatedDelivery"), shipped.details.value("estimatedDelivery"));
+}
+
+void tst_Orchestrator::compensation_data()
+{
+    QTest::addColumn<QString>("product");
+    QTest::addColumn<QString>("payment");
+    QTest::addColumn<QString>("postal");
+    QTest::addColumn<QString>("country");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<QStringList>("calls");
+    QTest::addColumn<int>("overall");
+    QTest::newRow("inventory fails: nothing to compensate")
+        << "out-of-stock-product" << "visa" << "62701" << "US" << "INVENTORY_UNAVAILABLE" << QStringList{"Inventory+"}
+        << int(OverallStatus::Failed);
+    QTest::newRow("payment declined: release inventory")
+        << "w" << "declined-card" << "62701" << "US" << "PAYMENT_DECLINED"
+        << QStringList{"Inventory+", "Payment+", "Inventory-"} << int(OverallStatus::RolledBack);
+    QTest::newRow("fraud: release inventory")
+        << "w" << "fraud-card" << "62701" << "US" << "FRAUD_DETECTED"
+        << QStringList{"Inventory+", "Payment+", "Inventory-"} << int(OverallStatus::RolledBack);
+    QTest::newRow("invalid address: void payment, then release")
+        << "w" << "visa" << "00000" << "US" << "INVALID_ADDRESS"
+        << QStringList{"Inventory+", "Payment+", "Shipping+", "Payment-", "Inventory-"} << int(OverallStatus::RolledBack);
+    QTest::newRow("no shipping: void payment, then release")
+        << "w" << "visa" << "62701" << "XX" << "SHIPPING_UNAVAILABLE"
+        << QStringList{"Inventory+", "Payment+", "Shipping+", "Payment-", "Inventory-"} << int(OverallStatus::RolledBack);
+}
+
+void tst_Orchestrator::compensation()
+{
+    QFETCH(QString, product);
+    QFETCH(QString, payment);
+    QFETCH(QString, postal);
+    QFETCH(QString, country);
+    QFETCH(QString, code);
+    QFETCH(QStringList, calls);
+    QFETCH(int, overall);
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder(product, payment, postal, country));
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE(requestsSummary(h.recorder, id), calls);
+    QString rejected;
+    const OrderProgress p = h.progress(id, &rejected);
+    QVERIFY2(rejected.isEmpty(), qPrintable(rejected));
+    QCOMPARE(int(p.overallStatus), overall);
+    QCOMPARE(p.failure.code, code);
+    const auto events = h.eventsOf(id);
+    const OrderEvent last = events.last();
+    QCOMPARE_ENUM(last.type, EventType::SagaFailed);
+    QCOMPARE(last.error.code, code);
+    QCOMPARE(last.details.value("compensationIncomplete").toBool(), false);
+    for (const OrderEvent &e : events) {
+        if (e.type == EventType::StepFailed)
+            QCOMPARE(e.details.value("phase").toString(), QStringLiteral("FORWARD"));
+    }
+    // Every forward effect that happened was reversed exactly once.
+    for (const StepRequest &r : h.recorder->requests) {
+        if (r.action == StepAction::Forward && h.simulated->effectCount(r.idempotencyKey) == 1)
+            QCOMPARE(h.simulated->reversalCount(r.idempotencyKey), 1);
+    }
+    auto order = h.orchestrator->store()->loadOrder(id);
+    QVERIFY(order.ok());
+    QCOMPARE_ENUM(order.value.status, recordStatusFor(OverallStatus(overall)));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::idempotentCompensation()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    const StepRequest forward = h.recorder->requests.first();
+    QCOMPARE(h.simulated->effectCount(forward.idempotencyKey), 1);
+    QCOMPARE(h.simulated->reversalCount(forward.idempotencyKey), 1);
+    // Running the compensation again reverses nothing twice.
+    StepRequest again = forward;
+    again.action = StepAction::Compensate;
+    bool ok = false;
+    bool answered = false;
+    h.simulated->call(again, [&](StepOutcome o) {
+        ok = o.ok;
+        answered = true;
+    });
+    QTRY_VERIFY(answered);
+    QVERIFY(ok);
+    QCOMPARE(h.simulated->reversalCount(forward.idempotencyKey), 1);
+    // A compensation whose forward call never happened succeeds and reverses nothing.
+    StepRequest never = forward;
+    never.executionId = QStringLiteral("never-ran");
+    never.action = StepAction::Compensate;
+    answered = false;
+    h.simulated->call(never, [&](StepOutcome o) {
+        ok = o.ok;
+        answered = true;
+    });
+    QTRY_VERIFY(answered);
+    QVERIFY(ok);
+    QCOMPARE(h.simulated->reversalCount(stepIdempotencyKey("never-ran", SagaStep::Inventory, StepAction::Forward)), 0);
+}
+
+void tst_Orchestrator::compensationRetriedThenSucceeds()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.compensationBudgetMs = 20000;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Inventory].kind = StepFault::Kind::FailCompensation;
+    plan[SagaStep::Inventory].once = true;
+    h.faults->setPlan(plan);
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE(requestsSummary(h.recorder, id), QStringList({"Inventory+", "Payment+", "Inventory-", "Inventory-"}));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::compensationIncomplete()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.compensationBudgetMs = 500;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::FailCompensation;
+    plan[SagaStep::Payment].once = false;
+    h.faults->setPlan(plan);
+    const QUuid id = h.submit(sampleOrder("w", "visa", "00000"));
+    QVERIFY(h.waitTerminal(id));
+    const auto events = h.eventsOf(id);
+    QString rejected;
+    const OrderProgress p = h.progress(id, &rejected);
+    QVERIFY2(rejected.isEmpty(), qPrintable(rejected));
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Failed);
+    QVERIFY(p.compensationIncomplete);
+    QCOMPARE_ENUM(p.step(SagaStep::Payment).status, StepStatus::Failed);
+    // Inventory is still released after the payment's compensation gave up.
+    QCOMPARE_ENUM(p.step(SagaStep::Inventory).status, StepStatus::Compensated);
+    bool sawCompensationFailure = false;
+    for (const OrderEvent &e : events) {
+        if (e.type == EventType::StepFailed && e.details.value("phase").toString() == QLatin1String("COMPENSATION")) {
+            sawCompensationFailure = true;
+            QCOMPARE(e.step, std::optional<SagaStep>(SagaStep::Payment));
+            QCOMPARE(e.details.value("injected").toBool(), true);
+        }
+    }
+    QVERIFY(sawCompensationFailure);
+    QCOMPARE_ENUM(events.last().type, EventType::SagaFailed);
+    QCOMPARE(events.last().details.value("compensationIncomplete").toBool(), true);
+    QCOMPARE(events.last().error.message, QStringLiteral("compensation incomplete"));
+    QVERIFY(requestsSummary(h.recorder, id).count("Payment-") >= 2); // retried with backoff
+    // Not retryable: it needs an operator.
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(!e.eligible);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::faultPlanOnce()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::Fail;
+    plan[SagaStep::Payment].errorCode = QStringLiteral("PAYMENT_DECLINED");
+    plan[SagaStep::Payment].once = true;
+    h.faults->setPlan(plan);
+    const QUuid first = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(first));
+    const QUuid second = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(second));
+    QCOMPARE_ENUM(h.progress(first).overallStatus, OverallStatus::RolledBack);
+    QCOMPARE_ENUM(h.progress(second).overallStatus, OverallStatus::Completed);
+    bool injectedMarked = false;
+    for (const OrderEvent &e : h.eventsOf(first)) {
+        if (e.type == EventType::StepFailed)
+            injectedMarked = e.details.value("injected").toBool() && e.error.code == QLatin1String("PAYMENT_DECLINED");
+    }
+    QVERIFY(injectedMarked);
+    QVERIFY(h.faults->plan().isEmpty()); // disarmed after firing once
+    // A real (not injected) failure is not marked.
+    const QUuid real = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(real));
+    for (const OrderEvent &e : h.eventsOf(real))
+        QVERIFY(!e.details.contains("injected"));
+}
+
+void tst_Orchestrator::faultPlanProbability()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Inventory].kind = StepFault::Kind::Fail;
+    plan[SagaStep::Inventory].once = false;
+    plan[SagaStep::Inventory].probability = 0.0;
+    h.faults->setPlan(plan);
+    QVector<QUuid> ids;
+    for (int i = 0; i < 10; ++i)
+        ids << h.submit(sampleOrder());
+    for (const QUuid &id : ids) {
+        QVERIFY(h.waitTerminal(id));
+        QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Completed);
+    }
+    plan[SagaStep::Inventory].probability = 1.0;
+    h.faults->setPlan(plan);
+    ids.clear();
+    for (int i = 0; i < 10; ++i)
+        ids << h.submit(sampleOrder());
+    for (const QUuid &id : ids) {
+        QVERIFY(h.waitTerminal(id));
+        QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Failed);
+        QCOMPARE(h.progress(id).failure.code, QStringLiteral("INVENTORY_UNAVAILABLE"));
+    }
+    QVERIFY(!h.faults->plan().isEmpty()); // still armed (not once)
+    plan[SagaStep::Inventory].probability = 0.5;
+    h.faults->setPlan(plan);
+    ids.clear();
+    for (int i = 0; i < 60; ++i)
+        ids << h.submit(sampleOrder());
+    int failed = 0;
+    for (const QUuid &id : ids) {
+        QVERIFY(h.waitTerminal(id));
+        failed += h.progress(id).overallStatus == OverallStatus::Failed ? 1 : 0;
+    }
+    QVERIFY2(failed > 5 && failed < 55, qPrintable(QString::number(failed)));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::faultPlanTimeoutAndDelay()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Shipping].kind = StepFault::Kind::Timeout;
+    h.faults->setPlan(plan);
+    const QUuid timedOut = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(timedOut));
+    const OrderProgress p = h.progress(timedOut);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    QCOMPARE(p.failure.code, QStringLiteral("STEP_TIMEOUT"));
+    plan = FaultPlan();
+    plan[SagaStep::Inventory].kind = StepFault::Kind::Delay;
+    plan[SagaStep::Inventory].delayMs = 150;
+    h.faults->setPlan(plan);
+    const QUuid delayed = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(delayed));
+    QCOMPARE_ENUM(h.progress(delayed).overallStatus, OverallStatus::Completed);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::manyConcurrentSagasGroupCommit()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.stepDelayMs = 5;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    QVector<QUuid> ids;
+    int answered = 0;
+    for (int i = 0; i < 200; ++i) {
+        h.orchestrator->submit(i % 5 == 0 ? sampleOrder("w", "declined-card") : sampleOrder(), [&](SubmitResult r) {
+            ids << r.orderId;
+            ++answered;
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(answered, 200, 60000);
+    for (const QUuid &id : ids)
+        QVERIFY(h.waitTerminal(id, 60000));
+    QCOMPARE(checkAllFold(h.events), QString());
+    // Group commit: far fewer transactions than transitions.
+    QVERIFY2(h.orchestrator->committedBatches() < h.orchestrator->committedTransitions() / 4,
+             qPrintable(QStringLiteral("%1 batches for %2 transitions")
+                            .arg(h.orchestrator->committedBatches())
+                            .arg(h.orchestrator->committedTransitions())));
+}
+
+void tst_Orchestrator::retryPolicyMatrix_data()
+{
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<bool>("incomplete");
+    QTest::addColumn<int>("attempt");
+    QTest::addColumn<int>("lastRetrySecondsAgo"); // -1: never retried
+    QTest::addColumn<int>("expected");
+    QTest::addColumn<QStringList>("actions");
+    const int rb = int(OverallStatus::RolledBack);
+    QTest::newRow("declined: update payment") << rb << "PAYMENT_DECLINED" << false << 1 << -1 << int(RetryDecision::Accepted)
+                                              << QStringList{"UPDATE_PAYMENT_METHOD"};
+    QTest::newRow("invalid address: update address") << rb << "INVALID_ADDRESS" << false << 1 << -1
+                                                     << int(RetryDecision::Accepted) << QStringList{"UPDATE_SHIPPING_ADDRESS"};
+    QTest::newRow("fraud: never") << rb << "FRAUD_DETECTED" << false << 1 << -1 << int(RetryDecision::NonRetryable)
+                                  << QStringList{};
+    QTest::newRow("compensation incomplete: never") << int(OverallStatus::Failed) << "PAYMENT_DECLINED" << true << 1 << -1
+                                                    << int(RetryDecision::NonRetryable)
+                                                    << QStringList{"UPDATE_PAYMENT_METHOD"};
+    QTest::newRow("3 retries used") << rb << "PAYMENT_DECLINED" << false << 4 << 3600 << int(RetryDecision::MaxAttemptsExceeded)
+                                    << QStringList{"UPDATE_PAYMENT_METHOD"};
+    QTest::newRow("2 retries used, cooldown over") << rb << "PAYMENT_DECLINED" << false << 3 << 3600
+                                                   << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"};
+    QTest::newRow("cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << int(RetryDecision::CooldownActive)
+                                     << QStringList{"UPDATE_PAYMENT_METHOD"};
+    QTest::newRow("running") << int(OverallStatus::InProgress) << "" << false << 2 << 5
+                             << int(RetryDecision::AlreadyInProgress) << QStringList{};
+    QTest::newRow("completed") << int(OverallStatus::Completed) << "" << false << 1 << -1 << int(RetryDecision::NotFailed)
+                               << QStringList{};
+}
+
+void tst_Orchestrator::retryPolicyMatrix()
+{
+    QFETCH(int, status);
+    QFETCH(QString, code);
+    QFETCH(bool, incomplete);
+    QFETCH(int, attempt);
+    QFETCH(int, lastRetrySecondsAgo);
+    QFETCH(int, expected);
+    QFETCH(QStringList, actions);
+    RetryFacts f;
+    f.latestStatus = OverallStatus(status);
+    f.failureCode = code;
+    f.compensationIncomplete = incomplete;
+    f.latestAttempt = attempt;
+    f.now = QDateTime::currentDateTimeUtc();
+    if (lastRetrySecondsAgo >= 0)
+        f.lastRetryInitiatedAt = f.now.addSecs(-lastRetrySecondsAgo);
+    f.cooldownSeconds = 30;
+    f.maxRetries = 3;
+    const RetryVerdict v = RetryPolicy::evaluate(f);
+    QCOMPARE(int(v.code), expected);
+    QCOMPARE(v.eligibility.eligible, expected == int(RetryDecision::Accepted));
+    QCOMPARE(v.eligibility.retryCount, attempt - 1);
+    QCOMPARE(v.eligibility.maxRetries, 3);
+    if (expected == int(RetryDecision::Accepted) || expected == int(RetryDecision::MaxAttemptsExceeded)
+        || expected == int(RetryDecision::CooldownActive))
+        QCOMPARE(v.eligibility.requiredActions, actions);
+    if (expected == int(RetryDecision::CooldownActive))
+        QCOMPARE(v.eligibility.nextRetryAvailableAt, f.lastRetryInitiatedAt.addSecs(30));
+    QVERIFY(!v.eligibility.reason.isEmpty());
+}
+
+void tst_Orchestrator::retryWithCorrection()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(e.eligible);
+    QCOMPARE(e.requiredActions, QStringList{"UPDATE_PAYMENT_METHOD"});
+    QCOMPARE(e.retryCount, 0);
+    QCOMPARE(e.maxRetries, 3);
+
+    RetryRequest req;
+    req.orderId = id;
+    req.paymentMethodId = QStringLiteral("visa-4242");
+    const RetryDecision d = h.retry(req);
+    QCOMPARE(int(d.code), int(RetryDecision::Accepted));
+    QCOMPARE(d.attemptNumber, 2);
+    QVERIFY(!d.executionId.isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).overallStatus == OverallStatus::Completed, 30000);
+    QString rejected;
+    const OrderProgress p = h.progress(id, &rejected);
+    QVERIFY2(rejected.isEmpty(), qPrintable(rejected));
+    QCOMPARE(p.attemptNumber, 2);
+    // The retry's SAGA_STARTED.
+    OrderEvent started;
+    for (const OrderEvent &ev : h.eventsOf(id)) {
+        if (ev.type == EventType::SagaStarted)
+            started = ev;
+    }
+    QCOMPARE(started.details.value("attemptNumber").toInt(), 2);
+    QCOMPARE(started.details.value("isRetry").toBool(), true);
+    QCOMPARE(started.details.value("executionId").toString(), d.executionId);
+    QCOMPARE(started.details.value("resumedFromStep").toString(), QStringLiteral("Inventory Reservation"));
+    // All steps re-ran in the new execution with new idempotency keys.
+    QCOMPARE(requestsSummary(h.recorder, id),
+             QStringList({"Inventory+", "Payment+", "Inventory-", "Inventory+", "Payment+", "Shipping+"}));
+    QVERIFY(h.recorder->requests[3].idempotencyKey.startsWith(d.executionId));
+    auto attempts = h.orchestrator->store()->retryAttempts(id);
+    QVERIFY(attempts.ok());
+    QCOMPARE(attempts.value.size(), 1);
+    QCOMPARE(attempts.value.first().attemptNumber, 2);
+    QCOMPARE(attempts.value.first().resumedFromStep, QStringLiteral("Inventory Reservation"));
+    QCOMPARE(attempts.value.first().outcome, QStringLiteral("SUCCESS"));
+    QCOMPARE(attempts.value.first().executionId, d.executionId);
+    auto order = h.orchestrator->store()->loadOrder(id);
+    QCOMPARE(order.value.paymentMethodId, QStringLiteral("visa-4242"));
+    QCOMPARE_ENUM(order.value.status, OrderRecordStatus::Completed);
+    auto execs = h.orchestrator->store()->executions(id);
+    QCOMPARE(execs.value.size(), 2);
+    QCOMPARE_ENUM(execs.value[0].status, OverallStatus::RolledBack);
+    QCOMPARE_ENUM(execs.value[1].status, OverallStatus::Completed);
+    // Completed orders cannot be retried.
+    QCOMPARE(int(h.retry(req).code), int(RetryDecision::NotFailed));
+
+    // Address correction.
+    const QUuid addr = h.submit(sampleOrder("w", "visa", "00000"));
+    QVERIFY(h.waitTerminal(addr));
+    QCOMPARE(h.eligibility(addr).requiredActions, QStringList{"UPDATE_SHIPPING_ADDRESS"});
+    RetryRequest fix;
+    fix.orderId = addr;
+    fix.shippingAddress = ShippingAddress{"2 Elm St", "Springfield", "IL", "62702", "US"};
+    QCOMPARE(int(h.retry(fix).code), int(RetryDecision::Accepted));
+    QTRY_VERIFY_WITH_TIMEOUT(h.progress(addr).overallStatus == OverallStatus::Completed, 30000);
+    QCOMPARE(h.orchestrator->store()->loadOrder(addr).value.shippingAddress.postalCode, QStringLiteral("62702"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::retryRejections()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid fraud = h.submit(sampleOrder("w", "fraud-card"));
+    QVERIFY(h.waitTerminal(fraud));
+    const RetryEligibility e = h.eligibility(fraud);
+    QVERIFY(!e.eligible);
+    QCOMPARE(e.reason, QStringLiteral("non-retryable failure"));
+    RetryRequest req;
+    req.orderId = fraud;
+    const RetryDecision d = h.retry(req);
+    QCOMPARE(int(d.code), int(RetryDecision::NonRetryable));
+    QCOMPARE(d.reason, QStringLiteral("non-retryable failure"));
+    req.orderId = QUuid::createUuid();
+    QCOMPARE(int(h.retry(req).code), int(RetryDecision::NotFound));
+    StoreError err;
+    h.eligibility(req.orderId, &err);
+    QCOMPARE(err.kind, StoreError::NotFound);
+}
+
+void tst_Orchestrator::retryMaxAttempts()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    RetryRequest req;
+    req.orderId = id;
+    for (int attempt = 2; attempt <= 4; ++attempt) {
+        const RetryDecision d = h.retry(req);
+        QCOMPARE(int(d.code), int(RetryDecision::Accepted));
+        QCOMPARE(d.attemptNumber, attempt);
+        QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).attemptNumber == attempt && h.progress(id).isTerminal(), 30000);
+    }
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(!e.eligible);
+    QCOMPARE(e.retryCount, 3);
+    const RetryDecision d = h.retry(req);
+    QCOMPARE(int(d.code), int(RetryDecision::MaxAttemptsExceeded));
+    QCOMPARE(d.reason, QStringLiteral("maximum retry attempts exceeded"));
+    auto attempts = h.orchestrator->store()->retryAttempts(id);
+    QCOMPARE(attempts.value.size(), 3);
+    for (const RetryAttempt &a : attempts.value)
+        QCOMPARE(a.outcome, QStringLiteral("COMPENSATED"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_Orchestrator::retryCooldown()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.retryCooldownSeconds = 3600;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    RetryRequest req;
+    req.orderId = id;
+    QCOMPARE(int(h.retry(req).code), int(RetryDecision::Accepted)); // the first retry needs no cooldown
+    QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).attemptNumber == 2 && h.progress(id).isTerminal(), 30000);
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(!e.eligible);
+    QCOMPARE(e.reason, QStringLiteral("retry cooldown period not elapsed"));
+    QVERIFY(e.nextRetryAvailableAt > QDateTime::currentDateTimeUtc().addSecs(3000));
+    const RetryDecision d = h.retry(req);
+    QCOMPARE(int(d.code), int(RetryDecision::CooldownActive));
+    QCOMPARE(d.nextRetryAvailableAt, e.nextRetryAvailableAt);
+}
+
+void tst_Orchestrator::retryOneAtATime()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.stepDelayMs = 100;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    // While the first execution runs, no retry.
+    RetryRequest req;
+    req.orderId = id;
+    QCOMPARE(int(h.retry(req).code), int(RetryDecision::AlreadyInProgress));
+    QVERIFY(h.waitTerminal(id));
+    req.paymentMethodId = QStringLiteral("visa");
+    QCOMPARE(int(h.retry(req).code), int(RetryDecision::Accepted));
+    const RetryDecision second = h.retry(req);
+    QCOMPARE(int(second.code), int(RetryDecision::AlreadyInProgress));
+    QCOMPARE(second.reason, QStringLiteral("retry already in progress"));
+    QVERIFY(!h.eligibility(id).eligible);
+    QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).overallStatus == OverallStatus::Completed, 30000);
+}
+
+void tst_Orchestrator::resumeAfterRestart()
+{
+    const EngineConfig c = [this] {
+        EngineConfig c = config();
+        c.engineId = QStringLiteral("engine-a");
+        c.stepDelayMs = 60000; // the first engine never gets an answer
+        return c;
+    }();
+    QString error;
+    QUuid id;
+    QString forwardKey;
+    {
+        EngineHarness a;
+        QVERIFY2(a.start(c, &error), qPrintable(error));
+        id = a.submit(sampleOrder());
+        QTRY_VERIFY(a.eventsOf(id).size() == 2); // STEP_STARTED committed, call out
+        forwardKey = a.eventsOf(id).last().details.value("idempotencyKey").toString();
+        QCOMPARE(a.recorder->requests.size(), 1);
+        // a goes away with the step in flight (its lease is released on stop)
+    }
+    EngineConfig c2 = c;
+    c2.engineId = QStringLiteral("engine-b");
+    c2.stepDelayMs = 0;
+    EngineHarness b;
+    QVERIFY2(b.start(c2, &error), qPrintable(error));
+    QVERIFY(b.waitTerminal(id) || true);
+    QTRY_VERIFY_WITH_TIMEOUT(!b.recorder->requests.isEmpty(), 10000);
+    // The in-flight step is driven again with the same idempotency key.
+    QCOMPARE(b.recorder->requests.first().idempotencyKey, forwardKey);
+    auto progress = [&] { return b.orchestrator->store()->loadProgress(id).value; };
+    QTRY_VERIFY_WITH_TIMEOUT(progress().overallStatus == OverallStatus::Completed, 30000);
+    auto events = b.orchestrator->store()->loadEvents(id);
+    QCOMPARE(events.value.size(), 8);
+    QCOMPARE(checkAllFold(events.value), QString());
+    int started = 0;
+    for (const OrderEvent &e : events.value)
+        started += e.type == EventType::StepStarted && e.step == SagaStep::Inventory ? 1 : 0;
+    QCOMPARE(started, 1);
+}
+
+void tst_Orchestrator::engineHost()
+{
+    EngineHost host(config());
+    QSignalSpy started(&host, &EngineHost::started);
+    QSignalSpy failed(&host, &EngineHost::startFailed);
+    QSignalSpy committed(&host, &EngineHost::eventsCommitted);
+    QVERIFY(started.isValid());
+    QVERIFY(committed.isValid());
+    host.start();
+    QTRY_VERIFY_WITH_TIMEOUT(started.count() == 1 || failed.count() == 1, 20000);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+    QVERIFY(host.isRunning());
+
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::Fail;
+    host.setFaultPlan(plan);
+    QCOMPARE(host.faultPlan(), plan);
+
+    QObject context;
+    SubmitResult result;
+    bool answered = false;
+    QThread *callbackThread = nullptr;
+    host.submitOrder(sampleOrder(), &context, [&](SubmitResult r) {
+        result = r;
+        answered = true;
+        callbackThread = QThread::currentThread();
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, 20000);
+    QVERIFY2(result.error.ok(), qPrintable(result.error.message));
+    QCOMPARE(callbackThread, QThread::currentThread());
+    QVector<OrderEvent> all;
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 all.clear();
+                                 for (const QList<QVariant> &args : std::as_const(committed))
+                                     all += args.first().value<QVector<OrderEvent>>();
+                                 return !all.isEmpty() && all.last().type == EventType::SagaFailed;
+                             }()),
+                             20000);
+    QCOMPARE(checkAllFold(all), QString());
+
+    RetryEligibility eligibility;
+    answered = false;
+    host.retryEligibility(result.orderId, &context, [&](RetryEligibility e, StoreError) {
+        eligibility = e;
+        answered = true;
+    });
+    QTRY_VERIFY(answered);
+    QVERIFY(eligibility.eligible);
+    RetryDecision decision;
+    answered = false;
+    RetryRequest req;
+    req.orderId = result.orderId;
+    host.retryOrder(req, &context, [&](RetryDecision d) {
+        decision = d;
+        answered = true;
+    });
+    QTRY_VERIFY(answered);
+    QCOMPARE(int(decision.code), int(RetryDecision::Accepted));
+
+    // A destroyed context gets no callback.
+    {
+        auto gone = std::make_unique<QObject>();
+        bool called = false;
+        host.submitOrder(sampleOrder(), gone.get(), [&](SubmitResult) { called = true; });
+        gone.reset();
+        QTest::qWait(300);
+        QVERIFY(!called);
+    }
+
+    bool shutDown = false;
+    host.shutdown(5000, [&] { shutDown = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(shutDown, 20000);
+    QVERIFY(!host.isRunning());
+}
+
+QTEST_GUILESS_MAIN(tst_Orchestrator)
+#include "tst_orchestrator.moc"
