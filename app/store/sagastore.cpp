@@ -139,7 +139,8 @@ struct SagaStore::Private {
         err.message = what + QStringLiteral(": ") + e.text();
         const QString code = e.nativeErrorCode();
         const QString text = e.text().toLower();
-        const bool connectionLost = e.type() == QSqlError::ConnectionError || !db().isOpen()
+        // (QSQLITE reports statement failures as ConnectionError: only trust it for QPSQL.)
+        const bool connectionLost = (pg() && e.type() == QSqlError::ConnectionError) || !db().isOpen()
             || code.startsWith(QLatin1String("08")) || code.startsWith(QLatin1String("57P"))
             || text.contains(QLatin1String("server closed the connection"))
             || text.contains(QLatin1String("no connection to the server"))
@@ -291,6 +292,7 @@ StoreError SagaStore::open()
     } else {
         // Commit durability is the server's setting; do not weaken it here.
         d->exec(QStringLiteral("SET application_name = 'saga-console'"), QStringLiteral("configure"));
+        d->exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
     }
     if (StoreError e = d->migrate())
         return e;

@@ -1,0 +1,424 @@
+// SagaStore against real SQLite files and a real PostgreSQL server: migrations,
+// one-transaction commits with per-order seq and global commit-ordered positions,
+// lease checks, claims (SKIP LOCKED), NOTIFY, losing the connection, reads.
+
+#include "sagastore.h"
+#include "orderprogress.h"
+#include "testservices.h"
+
+#include <QSqlDatabase>
+#include <QSqlDriver>
+#include <QSqlQuery>
+#include <QThread>
+#include <QtTest>
+#include <atomic>
+
+class tst_SagaStore : public QObject
+{
+    Q_OBJECT
+
+private:
+    QString m_pgUrl;
+    int m_counter = 0;
+
+    DatabaseUrl newDatabase(const QString &backend)
+    {
+        if (backend == QLatin1String("sqlite")) {
+            DatabaseUrl url;
+            url.kind = DatabaseUrl::Kind::Sqlite;
+            url.path = TestServices::tempDir() + QStringLiteral("/store-%1.sqlite").arg(++m_counter);
+            return url;
+        }
+        QString error;
+        const QString text = TestServices::newPostgresDatabase(&error);
+        if (text.isEmpty())
+            qFatal("PostgreSQL: %s", qPrintable(error));
+        return *DatabaseUrl::parse(text, &error);
+    }
+
+    static QString name() { return QStringLiteral("c%1").arg(QRandomGenerator::global()->generate()); }
+
+    static StoreTransition started(const QUuid &orderId, const QString &executionId, qint64 seq = 1)
+    {
+        StoreTransition t;
+        t.event.orderId = orderId;
+        t.event.seq = seq;
+        t.event.type = EventType::SagaStarted;
+        t.event.timestamp = QDateTime::currentDateTimeUtc();
+        t.event.details = {{"executionId", executionId}, {"attemptNumber", 1}, {"isRetry", false}};
+        t.executionId = executionId;
+        t.overall = OverallStatus::Queued;
+        OrderRequest r;
+        r.customerId = QUuid::createUuid();
+        r.items = {OrderItem{"p-1", "Thing", 3, 700}};
+        r.paymentMethodId = "visa";
+        r.shippingAddress = ShippingAddress{"1 Main", "Town", "ST", "12345", "US"};
+        t.newOrder = r;
+        t.newOrderId = orderId;
+        return t;
+    }
+
+    static StoreTransition stepStarted(const QUuid &orderId, const QString &executionId, qint64 seq)
+    {
+        StoreTransition t;
+        t.event.orderId = orderId;
+        t.event.seq = seq;
+        t.event.type = EventType::StepStarted;
+        t.event.step = SagaStep::Inventory;
+        t.event.timestamp = QDateTime::currentDateTimeUtc();
+        t.event.details = {{"idempotencyKey", executionId + ":inventory:reserve"}};
+        t.executionId = executionId;
+        t.overall = OverallStatus::InProgress;
+        t.currentStep = SagaStep::Inventory;
+        t.stepStatus = StepStatus::InProgress;
+        return t;
+    }
+
+private Q_SLOTS:
+    void initTestCase();
+    void commitAndRead_data();
+    void commitAndRead();
+    void duplicateSeqIsRejectedAtomically_data();
+    void duplicateSeqIsRejectedAtomically();
+    void leaseIsChecked_data();
+    void leaseIsChecked();
+    void claimExpiredLeases_data();
+    void claimExpiredLeases();
+    void listOrders_data();
+    void listOrders();
+    void concurrentCommitsAreCommitOrdered();
+    void notifyInSameTransaction();
+    void connectionLossIsUnavailable();
+    void migrationsAreIdempotent_data();
+    void migrationsAreIdempotent();
+};
+
+void tst_SagaStore::initTestCase()
+{
+    QString error;
+    m_pgUrl = TestServices::newPostgresDatabase(&error);
+    if (m_pgUrl.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+}
+
+static void backends()
+{
+    QTest::addColumn<QString>("backend");
+    QTest::newRow("sqlite") << QStringLiteral("sqlite");
+    QTest::newRow("postgres") << QStringLiteral("postgres");
+}
+
+void tst_SagaStore::commitAndRead_data() { backends(); }
+void tst_SagaStore::commitAndRead()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const QUuid a = QUuid::createUuid();
+    const QUuid b = QUuid::createUuid();
+    auto r = store.commitTransitions({started(a, "ex-a"), started(b, "ex-b")}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    QCOMPARE(r.value.size(), 2);
+    QCOMPARE(r.value[0].position + 1, r.value[1].position);
+    const QString numberA = r.value[0].details.value("orderNumber").toString();
+    QVERIFY(numberA.startsWith("ORD-"));
+    QVERIFY(numberA != r.value[1].details.value("orderNumber").toString());
+
+    StoreTransition s = stepStarted(a, "ex-a", 2);
+    StoreTransition done;
+    done.event.orderId = b;
+    done.event.seq = 2;
+    done.event.type = EventType::StepStarted;
+    done.event.step = SagaStep::Inventory;
+    done.event.timestamp = QDateTime::currentDateTimeUtc();
+    done.executionId = "ex-b";
+    done.overall = OverallStatus::InProgress;
+    done.stepStatus = StepStatus::InProgress;
+    r = store.commitTransitions({s, done}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+
+    StoreTransition failed;
+    failed.event.orderId = b;
+    failed.event.seq = 3;
+    failed.event.type = EventType::StepFailed;
+    failed.event.step = SagaStep::Inventory;
+    failed.event.timestamp = QDateTime::currentDateTimeUtc();
+    failed.event.details = {{"phase", "FORWARD"}, {"retryable", true}};
+    failed.event.error = ErrorInfo{"INVENTORY_UNAVAILABLE", "out of stock 'quoted'"};
+    failed.executionId = "ex-b";
+    failed.overall = OverallStatus::InProgress;
+    failed.stepStatus = StepStatus::Failed;
+    StoreTransition end = failed;
+    end.event.seq = 4;
+    end.event.type = EventType::SagaFailed;
+    end.event.step.reset();
+    end.event.details = {{"failedStep", "Inventory Reservation"}, {"compensationIncomplete", false}};
+    end.overall = OverallStatus::Failed;
+    end.stepStatus.reset();
+    r = store.commitTransitions({failed}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    r = store.commitTransitions({end}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+
+    auto events = store.loadEvents(b);
+    QVERIFY(events.ok());
+    QCOMPARE(events.value.size(), 4);
+    QCOMPARE(events.value[2].error.code, QStringLiteral("INVENTORY_UNAVAILABLE"));
+    QCOMPARE(events.value[2].error.message, QStringLiteral("out of stock 'quoted'"));
+    QCOMPARE(events.value[2].step, std::optional<SagaStep>(SagaStep::Inventory));
+    QVERIFY(!events.value[2].details.contains("error"));
+    auto after = store.loadEvents(b, 2);
+    QCOMPARE(after.value.size(), 2);
+    auto progress = store.loadProgress(b);
+    QVERIFY(progress.ok());
+    QCOMPARE(toString(progress.value.overallStatus), QStringLiteral("FAILED"));
+    auto order = store.loadOrder(b);
+    QVERIFY(order.ok());
+    QCOMPARE(toString(order.value.status), QStringLiteral("FAILED"));
+    QCOMPARE(order.value.totalInCents, 2100);
+    QCOMPARE(order.value.items.size(), 1);
+    auto execs = store.executions(b);
+    QCOMPARE(execs.value.size(), 1);
+    QCOMPARE(toString(execs.value.first().status), QStringLiteral("FAILED"));
+    QVERIFY(execs.value.first().completedAt.isValid());
+    // All events in commit order.
+    auto all = store.loadEventsAfterPosition(0, 100);
+    QCOMPARE(all.value.size(), 6);
+    for (int i = 1; i < all.value.size(); ++i)
+        QVERIFY(all.value[i].position > all.value[i - 1].position);
+    QCOMPARE(store.lastPosition(), all.value.last().position);
+    QCOMPARE(store.loadEventsAfterPosition(all.value[3].position, 100).value.size(), 2);
+    auto failure = store.lastSagaFailure(b);
+    QVERIFY(failure.value.has_value());
+    QCOMPARE(store.loadOrder(QUuid::createUuid()).error.kind, StoreError::NotFound);
+    QCOMPARE(store.loadProgress(QUuid::createUuid()).error.kind, StoreError::NotFound);
+    // A terminal execution holds no lease any more: nothing to renew for b, one for a.
+    QCOMPARE(store.renewLeases("me", 30000).value, 1);
+}
+
+void tst_SagaStore::duplicateSeqIsRejectedAtomically_data() { backends(); }
+void tst_SagaStore::duplicateSeqIsRejectedAtomically()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    QVERIFY(store.open().ok());
+    const QUuid a = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(a, "ex-a")}, "me", 30000).ok());
+    QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000).ok());
+    const qint64 position = store.lastPosition();
+    // A batch where one transition repeats a committed seq writes nothing at all.
+    const QUuid c = QUuid::createUuid();
+    auto r = store.commitTransitions({started(c, "ex-c"), stepStarted(a, "ex-a", 2)}, "me", 30000);
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error.kind, StoreError::Conflict);
+    QCOMPARE(store.lastPosition(), position);
+    QCOMPARE(store.loadOrder(c).error.kind, StoreError::NotFound);
+    QCOMPARE(store.loadEvents(a).value.size(), 2);
+    auto found = store.findEvent(a, 2);
+    QVERIFY(found.ok() && found.value.has_value());
+    QVERIFY(!store.findEvent(a, 3).value.has_value());
+}
+
+void tst_SagaStore::leaseIsChecked_data() { backends(); }
+void tst_SagaStore::leaseIsChecked()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    QVERIFY(store.open().ok());
+    const QUuid a = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(a, "ex-a")}, "engine-1", 30000).ok());
+    auto r = store.commitTransitions({stepStarted(a, "ex-a", 2)}, "engine-2", 30000);
+    QCOMPARE(r.error.kind, StoreError::Conflict);
+    QCOMPARE(store.loadEvents(a).value.size(), 1);
+    QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "engine-1", 30000).ok());
+}
+
+void tst_SagaStore::claimExpiredLeases_data() { backends(); }
+void tst_SagaStore::claimExpiredLeases()
+{
+    QFETCH(QString, backend);
+    const DatabaseUrl url = newDatabase(backend);
+    SagaStore store(url, name());
+    QVERIFY(store.open().ok());
+    const QUuid a = QUuid::createUuid();
+    const QUuid b = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(a, "ex-a")}, "crashed", 1).ok()); // expires at once
+    QVERIFY(store.commitTransitions({started(b, "ex-b")}, "alive", 60000).ok());
+    QTest::qWait(20);
+    auto claimed = store.claimSagas("engine-2", 30000, 10);
+    QVERIFY2(claimed.ok(), qPrintable(claimed.error.message));
+    QCOMPARE(claimed.value.size(), 1);
+    QCOMPARE(claimed.value.first().executionId, QStringLiteral("ex-a"));
+    QCOMPARE(claimed.value.first().orderId, a);
+    // Claimed now: nobody else gets it; the new owner can commit, the old one cannot.
+    QCOMPARE(store.claimSagas("engine-3", 30000, 10).value.size(), 0);
+    QCOMPARE(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "crashed", 30000).error.kind, StoreError::Conflict);
+    QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "engine-2", 30000).ok());
+    // includeOwn takes back one's own unexpired leases (restart with the same id).
+    QCOMPARE(store.claimSagas("alive", 30000, 10, true).value.size(), 1);
+    QVERIFY(store.releaseLeases("alive").ok());
+    QCOMPARE(store.claimSagas("engine-4", 30000, 10).value.size(), 1);
+}
+
+void tst_SagaStore::listOrders_data() { backends(); }
+void tst_SagaStore::listOrders()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    QVERIFY(store.open().ok());
+    QVector<QUuid> ids;
+    QUuid customer;
+    for (int i = 0; i < 5; ++i) {
+        const QUuid id = QUuid::createUuid();
+        StoreTransition t = started(id, QStringLiteral("ex-%1").arg(i));
+        t.event.timestamp = QDateTime::currentDateTimeUtc().addSecs(i);
+        if (i == 0)
+            customer = t.newOrder->customerId;
+        QVERIFY(store.commitTransitions({t}, "me", 30000).ok());
+        ids << id;
+    }
+    OrderListFilter f;
+    f.limit = 2;
+    auto page = store.listOrders(f);
+    QVERIFY2(page.ok(), qPrintable(page.error.message));
+    QCOMPARE(page.value.orders.size(), 2);
+    QCOMPARE(page.value.orders[0].orderId, ids[4]); // newest first
+    QVERIFY(!page.value.nextCursor.isEmpty());
+    f.after = page.value.nextCursor;
+    page = store.listOrders(f);
+    QCOMPARE(page.value.orders[0].orderId, ids[2]);
+    f.after = page.value.nextCursor;
+    page = store.listOrders(f);
+    QCOMPARE(page.value.orders.size(), 1);
+    QVERIFY(page.value.nextCursor.isEmpty());
+    OrderListFilter q;
+    q.query = ids[3].toString(QUuid::WithoutBraces).left(8);
+    QCOMPARE(store.listOrders(q).value.orders.size(), 1);
+    q.query = QStringLiteral("%'; DROP TABLE orders; --");
+    auto injected = store.listOrders(q);
+    QVERIFY(injected.ok());
+    QCOMPARE(injected.value.orders.size(), 0);
+    OrderListFilter st;
+    st.status = OverallStatus::Queued;
+    QCOMPARE(store.listOrders(st).value.orders.size(), 5);
+    st.status = OverallStatus::Completed;
+    QCOMPARE(store.listOrders(st).value.orders.size(), 0);
+    QCOMPARE(store.ordersForCustomer(customer).value.size(), 1);
+}
+
+void tst_SagaStore::concurrentCommitsAreCommitOrdered()
+{
+    // Two engines (threads, own connections) commit concurrently on one PostgreSQL
+    // database: positions are unique, gap-free and every reader sees them in order.
+    const DatabaseUrl url = newDatabase("postgres");
+    {
+        SagaStore init(url, name());
+        QVERIFY(init.open().ok());
+    }
+    std::atomic<int> failures{0};
+    auto worker = [&](const QString &owner) {
+        SagaStore store(url, name());
+        if (!store.open().ok()) {
+            ++failures;
+            return;
+        }
+        for (int i = 0; i < 50; ++i) {
+            QVector<StoreTransition> batch;
+            for (int k = 0; k < 4; ++k)
+                batch << started(QUuid::createUuid(), QUuid::createUuid().toString());
+            if (!store.commitTransitions(batch, owner, 30000).ok())
+                ++failures;
+        }
+    };
+    std::unique_ptr<QThread> t1(QThread::create(worker, QStringLiteral("e1")));
+    std::unique_ptr<QThread> t2(QThread::create(worker, QStringLiteral("e2")));
+    t1->start();
+    t2->start();
+    QVERIFY(t1->wait(120000));
+    QVERIFY(t2->wait(120000));
+    QCOMPARE(failures.load(), 0);
+    SagaStore reader(url, name());
+    QVERIFY(reader.open().ok());
+    auto all = reader.loadEventsAfterPosition(0, 10000);
+    QCOMPARE(all.value.size(), 400);
+    for (int i = 0; i < all.value.size(); ++i)
+        QCOMPARE(all.value[i].position, qint64(i + 1));
+}
+
+void tst_SagaStore::notifyInSameTransaction()
+{
+    const DatabaseUrl url = newDatabase("postgres");
+    SagaStore store(url, name());
+    QVERIFY(store.open().ok());
+    const QString listenerName = name();
+    QSqlDatabase listener = QSqlDatabase::addDatabase("QPSQL", listenerName);
+    listener.setHostName(url.host);
+    listener.setPort(url.port);
+    listener.setDatabaseName(url.database);
+    listener.setUserName(url.user);
+    QVERIFY(listener.open());
+    QStringList payloads;
+    connect(listener.driver(), &QSqlDriver::notification, this,
+            [&](const QString &, QSqlDriver::NotificationSource, const QVariant &payload) {
+                payloads << payload.toString();
+            });
+    QVERIFY(listener.driver()->subscribeToNotification("saga_events"));
+    const QUuid a = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(a, "ex-a")}, "me", 30000).ok());
+    QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000).ok());
+    // A failed batch notifies nothing.
+    QVERIFY(!store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000).ok());
+    const QString id = a.toString(QUuid::WithoutBraces);
+    QTRY_COMPARE_WITH_TIMEOUT(payloads, QStringList({id + ":1", id + ":2"}), 10000);
+    QTest::qWait(300);
+    QCOMPARE(payloads.size(), 2);
+    listener.close();
+    listener = QSqlDatabase();
+    QSqlDatabase::removeDatabase(listenerName);
+}
+
+void tst_SagaStore::connectionLossIsUnavailable()
+{
+    const DatabaseUrl url = newDatabase("postgres");
+    SagaStore store(url, name());
+    QVERIFY(store.open().ok());
+    const QUuid a = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(a, "ex-a")}, "me", 30000).ok());
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                        "WHERE datname = '%1' AND pid <> pg_backend_pid()")
+                                             .arg(url.database),
+                                         &error),
+             qPrintable(error));
+    auto r = store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000);
+    QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QCOMPARE(store.loadEvents(a).error.kind == StoreError::Unavailable || store.loadEvents(a).ok(), true);
+    QVERIFY(store.reconnect().ok());
+    QCOMPARE(store.loadEvents(a).value.size(), 1);
+    QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000).ok());
+    // An unreachable server is Unavailable too.
+    DatabaseUrl nowhere = url;
+    nowhere.port = 1;
+    SagaStore down(nowhere, name());
+    QCOMPARE(down.open().kind, StoreError::Unavailable);
+}
+
+void tst_SagaStore::migrationsAreIdempotent_data() { backends(); }
+void tst_SagaStore::migrationsAreIdempotent()
+{
+    QFETCH(QString, backend);
+    const DatabaseUrl url = newDatabase(backend);
+    {
+        SagaStore a(url, name());
+        QVERIFY(a.open().ok());
+        QVERIFY(a.commitTransitions({started(QUuid::createUuid(), "x")}, "me", 1000).ok());
+    }
+    SagaStore b(url, name());
+    StoreError e = b.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    QCOMPARE(b.loadEventsAfterPosition(0, 10).value.size(), 1);
+}
+
+QTEST_GUILESS_MAIN(tst_SagaStore)
+#include "tst_sagastore.moc"
