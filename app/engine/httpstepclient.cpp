@@ -126,7 +126,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     reply->deleteLater();
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const QNetworkReply::NetworkError netError = reply->error();
-    const QByteArray payload = reply->readAll();
+    const QByteArray payload = reply->isOpen() ? reply->readAll() : QByteArray();
     const bool compensation = c->request.action == StepAction::Compensate;
 
     if (status >= 200 && status < 300) {

@@ -1,0 +1,223 @@
+// The orchestrator with the HTTP step client against a real WireMock (the
+// mappings in resources/wiremock): the failure triggers, compensation endpoints,
+// and WireMock's faults (connection reset, empty response, delays past the
+// timeout, 5xx) retried with the same Idempotency-Key; 4xx never retried.
+
+#include "../../unit/engine/enginetesthelpers.h"
+#include "httpstepclient.h"
+#include "testservices.h"
+#include "wiremockadmin.h"
+
+#include <QtTest>
+
+class tst_HttpSteps : public QObject
+{
+    Q_OBJECT
+
+private:
+    QUrl m_wiremock;
+    std::unique_ptr<WireMockAdmin> m_admin;
+
+    EngineConfig config() const
+    {
+        EngineConfig c;
+        c.database.kind = DatabaseUrl::Kind::Sqlite;
+        c.database.path = TestServices::tempDir() + QStringLiteral("/http-%1.sqlite").arg(QUuid::createUuid().toString(QUuid::WithoutBraces));
+        c.stepsBaseUrl = m_wiremock;
+        c.stepTimeoutMs = 700;
+        c.stepRetries = 3;
+        c.compensationBudgetMs = 3000;
+        c.retryCooldownSeconds = 0;
+        return c;
+    }
+
+    bool start(EngineHarness &h, const EngineConfig &c)
+    {
+        QString error;
+        const bool ok = h.start(c, &error, std::make_unique<HttpStepClient>(c.stepsBaseUrl, c.stepTimeoutMs, c.stepRetries));
+        if (!ok)
+            qWarning("%s", qPrintable(error));
+        return ok;
+    }
+
+    QStringList paths()
+    {
+        QStringList out;
+        for (const auto &s : m_admin->journal())
+            out << s.path.section(QLatin1Char('/'), 1, 1) + QLatin1Char(' ') + s.path.section(QLatin1Char('/'), -1);
+        return out;
+    }
+
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void triggers_data();
+    void triggers();
+    void transportFaultsRetriedWithSameKey_data();
+    void transportFaultsRetriedWithSameKey();
+    void timeoutExhaustedCompensates();
+    void businessRejectionNotRetried();
+    void compensationNotFoundIsDone();
+    void keysPerExecutionStepAction();
+};
+
+void tst_HttpSteps::initTestCase()
+{
+    QString error;
+    m_wiremock = TestServices::wiremockUrl(&error);
+    if (m_wiremock.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
+    m_admin = std::make_unique<WireMockAdmin>(m_wiremock);
+}
+
+void tst_HttpSteps::init()
+{
+    QString error;
+    if (!TestServices::resetWireMock(&error))
+        QFAIL(qPrintable(error));
+}
+
+void tst_HttpSteps::triggers_data()
+{
+    QTest::addColumn<QString>("product");
+    QTest::addColumn<QString>("payment");
+    QTest::addColumn<QString>("postal");
+    QTest::addColumn<QString>("country");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<QStringList>("calls");
+    QTest::newRow("happy") << "w" << "visa" << "62701" << "US" << ""
+                           << QStringList{"inventory reservations", "payments authorizations", "shipping shipments"};
+    QTest::newRow("out of stock") << "out-of-stock-product" << "visa" << "62701" << "US" << "INVENTORY_UNAVAILABLE"
+                                  << QStringList{"inventory reservations"};
+    QTest::newRow("declined") << "w" << "declined-card" << "62701" << "US" << "PAYMENT_DECLINED"
+                              << QStringList{"inventory reservations", "payments authorizations", "inventory release"};
+    QTest::newRow("fraud") << "w" << "fraud-card" << "62701" << "US" << "FRAUD_DETECTED"
+                           << QStringList{"inventory reservations", "payments authorizations", "inventory release"};
+    QTest::newRow("invalid address") << "w" << "visa" << "00000" << "US" << "INVALID_ADDRESS"
+                                     << QStringList{"inventory reservations", "payments authorizations",
+                                                    "shipping shipments", "payments void", "inventory release"};
+    QTest::newRow("no shipping") << "w" << "visa" << "62701" << "XX" << "SHIPPING_UNAVAILABLE"
+                                 << QStringList{"inventory reservations", "payments authorizations",
+                                                "shipping shipments", "payments void", "inventory release"};
+}
+
+void tst_HttpSteps::triggers()
+{
+    QFETCH(QString, product);
+    QFETCH(QString, payment);
+    QFETCH(QString, postal);
+    QFETCH(QString, country);
+    QFETCH(QString, code);
+    QFETCH(QStringList, calls);
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder(product, payment, postal, country));
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id));
+    const OrderProgress p = h.progress(id);
+    if (code.isEmpty()) {
+        QCOMPARE_ENUM(p.overallStatus, OverallStatus::Completed);
+        const OrderEvent last = h.eventsOf(id).last();
+        QCOMPARE(last.details.value("estimatedDelivery").toString(), QStringLiteral("2030-01-15"));
+        QVERIFY(!last.details.value("confirmationNumber").toString().isEmpty());
+    } else {
+        QCOMPARE(p.failure.code, code);
+    }
+    QCOMPARE(paths(), calls);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_HttpSteps::transportFaultsRetriedWithSameKey_data()
+{
+    QTest::addColumn<QJsonObject>("response");
+    QTest::newRow("connection reset") << QJsonObject{{"fault", "CONNECTION_RESET_BY_PEER"}};
+    QTest::newRow("empty response") << QJsonObject{{"fault", "EMPTY_RESPONSE"}};
+    QTest::newRow("delay past the timeout")
+        << QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500}, {"jsonBody", QJsonObject{{"authorizationId", "LATE"}}}};
+    QTest::newRow("503") << QJsonObject{{"status", 503}};
+}
+
+void tst_HttpSteps::transportFaultsRetriedWithSameKey()
+{
+    QFETCH(QJsonObject, response);
+    m_admin->failFirst("fault", "/payments/authorizations", response);
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Completed);
+    QVector<QString> paymentKeys;
+    for (const auto &s : m_admin->journal()) {
+        if (s.path == QLatin1String("/payments/authorizations"))
+            paymentKeys << s.key;
+    }
+    QCOMPARE(paymentKeys.size(), 2);
+    QCOMPARE(paymentKeys[0], paymentKeys[1]); // the retry carries the same key
+    QVERIFY(paymentKeys[0].endsWith(":payment:authorize"));
+    QCOMPARE(h.eventsOf(id)[4].details.value("authorizationId").toString(), QStringLiteral("AUTH-WM-0001"));
+}
+
+void tst_HttpSteps::timeoutExhaustedCompensates()
+{
+    m_admin->failAlways("/shipping/shipments", QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE(p.failure.code, QStringLiteral("STEP_TIMEOUT"));
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    // The shipment call may have happened: it is cancelled by key, best effort.
+    QTRY_VERIFY_WITH_TIMEOUT(paths().contains("shipping cancel"), 10000);
+    QVERIFY(paths().contains("payments void"));
+    QVERIFY(paths().contains("inventory release"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+void tst_HttpSteps::businessRejectionNotRetried()
+{
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    int payments = 0;
+    for (const auto &s : m_admin->journal())
+        payments += s.path == QLatin1String("/payments/authorizations") ? 1 : 0;
+    QCOMPARE(payments, 1);
+    bool retryable = false;
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type == EventType::StepFailed)
+            retryable = e.details.value("retryable").toBool();
+    }
+    QVERIFY(retryable); // PAYMENT_DECLINED may be retried by the customer (SAGA-004)
+}
+
+void tst_HttpSteps::compensationNotFoundIsDone()
+{
+    m_admin->failAlways("/inventory/reservations/[^/]+/release",
+                        QJsonObject{{"status", 404}, {"jsonBody", QJsonObject{{"error", "NOT_FOUND"}}}});
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+}
+
+void tst_HttpSteps::keysPerExecutionStepAction()
+{
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid a = h.submit(sampleOrder("w", "visa", "00000"));
+    const QUuid b = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(a));
+    QVERIFY(h.waitTerminal(b));
+    const QMap<QString, int> counts = m_admin->countByKey();
+    QCOMPARE(counts.size(), 3 + 2 + 3); // a: 3 forward + 2 compensations; b: 3 forward
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+        QCOMPARE(it.value(), 1);
+}
+
+QTEST_GUILESS_MAIN(tst_HttpSteps)
+#include "tst_httpsteps.moc"
