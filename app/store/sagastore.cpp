@@ -194,6 +194,8 @@ struct SagaStore::Private {
     StoreError commit() const { return exec(QStringLiteral("COMMIT"), QStringLiteral("commit")); }
     void rollback() const
     {
+        if (!db().isOpen())
+            return;
         QSqlQuery q(db());
         q.exec(QStringLiteral("ROLLBACK"));
     }
