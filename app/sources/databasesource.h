@@ -1,0 +1,65 @@
+#pragma once
+
+#include "databaseurl.h"
+#include "progresssource.h"
+
+#include <QTimer>
+
+class StoreReader;
+
+// Reads a saga database directly (`--postgres URL`), read-only: its own
+// SagaStore in its own thread (StoreReader). On PostgreSQL it LISTENs on
+// `saga_events` and, after each NOTIFY, reads the events after the last global
+// position it applied (notifications arriving meanwhile are coalesced).
+//
+// A lost connection is silent in QPSQL (no signal, and the subscription is
+// gone), so a cheap query runs every second: when it fails the source turns
+// Stale, reconnects with backoff, subscribes again and catches up from its
+// position. The same check also catches anything a notification did not
+// announce (and is the whole live mechanism on SQLite).
+class DatabaseSource : public ProgressSource
+{
+    Q_OBJECT
+public:
+    explicit DatabaseSource(const DatabaseUrl &url, QObject *parent = nullptr);
+    ~DatabaseSource() override;
+
+    QString kindName() const override;
+    QString location() const override;
+    Capabilities capabilities() const override;
+
+    void start() override;
+    void stop() override;
+
+    void loadCase(const QUuid &orderId, QObject *context,
+                  std::function<void(OrderCase, QString error)> done) override;
+
+    qint64 lastPosition() const { return m_lastPosition; }
+    int reconnectCount() const { return m_reconnects; }
+    int notificationCount() const { return m_notifications; }
+    void setHealthCheckInterval(int ms);
+
+private:
+    void onOpened(bool ok, const QString &error);
+    void onListening(bool ok, const QString &error);
+    void loadAll();
+    void requestCatchUp();
+    void healthCheck();
+    void connectionLost(const QString &reason);
+    void reconnect();
+    QString unreachableSentence(const QString &reason) const;
+
+    DatabaseUrl m_url;
+    StoreReader *m_reader = nullptr; // child
+    QTimer m_healthTimer;
+    qint64 m_lastPosition = 0;
+    int m_healthIntervalMs = 1000;
+    int m_backoffMs = 500;
+    int m_reconnects = 0;
+    int m_notifications = 0;
+    bool m_running = false;
+    bool m_connected = false;
+    bool m_loaded = false;
+    bool m_busy = false;           // a check, reconnect or catch-up job is queued
+    bool m_catchUpPending = false; // a notification arrived while busy
+};

@@ -1,0 +1,66 @@
+#include "demotraffic.h"
+
+#include "progresssource.h"
+#include "sagalog.h"
+
+DemoTraffic::DemoTraffic(QObject *parent)
+    : QObject(parent)
+    , m_random(QRandomGenerator::securelySeeded())
+{
+    connect(&m_timer, &QTimer::timeout, this, &DemoTraffic::placeOne);
+    m_timer.setInterval(60000 / m_perMinute);
+}
+
+void DemoTraffic::setSource(ProgressSource *source)
+{
+    m_source = source;
+}
+
+void DemoTraffic::setOrdersPerMinute(int perMinute)
+{
+    m_perMinute = qBound(1, perMinute, 6000);
+    m_timer.setInterval(qMax(10, 60000 / m_perMinute));
+}
+
+void DemoTraffic::setFailurePercent(int percent)
+{
+    m_failurePercent = qBound(0, percent, 100);
+}
+
+void DemoTraffic::setRunning(bool running)
+{
+    if (running == isRunning())
+        return;
+    if (running) {
+        m_timer.start();
+        placeOne(); // something to watch at once
+    } else {
+        m_timer.stop();
+    }
+    qCInfo(lcSources) << "demo traffic" << (running ? "started" : "stopped") << m_perMinute
+                 << "orders/min," << m_failurePercent << "% failures";
+    Q_EMIT runningChanged(running);
+}
+
+OrderPreset DemoTraffic::presetFor(double roll, int failureIndex) const
+{
+    if (roll >= m_failurePercent)
+        return OrderPreset::HappyPath;
+    return OrderPreset(1 + (failureIndex % (kOrderPresetCount - 1)));
+}
+
+void DemoTraffic::placeOne()
+{
+    if (!m_source || !m_source->canPlaceOrders() || !m_source->isInitialLoadDone())
+        return;
+    const OrderPreset preset = presetFor(m_random.bounded(100.0), int(m_random.bounded(kOrderPresetCount - 1)));
+    m_source->placeOrder(OrderPresets::make(preset, &m_random), this, [this](PlaceOrderResult r) {
+        if (r.ok) {
+            ++m_placed;
+            Q_EMIT orderPlaced(r.orderId);
+        } else {
+            ++m_rejected;
+            Q_EMIT placeFailed(r.error);
+        }
+    });
+}

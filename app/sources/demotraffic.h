@@ -1,0 +1,51 @@
+#pragma once
+
+#include "orderpresets.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QRandomGenerator>
+#include <QTimer>
+
+class ProgressSource;
+
+// A steady stream of orders for demos: `ordersPerMinute`, of which
+// `failurePercent` use one of the failure presets (evenly mixed). Places them
+// through whatever source is current (when it can place orders).
+class DemoTraffic : public QObject
+{
+    Q_OBJECT
+public:
+    explicit DemoTraffic(QObject *parent = nullptr);
+
+    void setSource(ProgressSource *source);
+    void setOrdersPerMinute(int perMinute); // 1..6000
+    int ordersPerMinute() const { return m_perMinute; }
+    void setFailurePercent(int percent);    // 0..100
+    int failurePercent() const { return m_failurePercent; }
+    void setSeed(quint32 seed) { m_random.seed(seed); }
+
+    void setRunning(bool running);
+    bool isRunning() const { return m_timer.isActive(); }
+    int placed() const { return m_placed; }
+    int rejected() const { return m_rejected; }
+
+    // The preset the next order would use for a draw of `roll` in [0, 100).
+    OrderPreset presetFor(double roll, int failureIndex) const;
+
+Q_SIGNALS:
+    void runningChanged(bool running);
+    void orderPlaced(const QUuid &orderId);
+    void placeFailed(const QString &error);
+
+private:
+    void placeOne();
+
+    QPointer<ProgressSource> m_source;
+    QTimer m_timer;
+    QRandomGenerator m_random;
+    int m_perMinute = 30;
+    int m_failurePercent = 30;
+    int m_placed = 0;
+    int m_rejected = 0;
+};

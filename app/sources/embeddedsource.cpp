@@ -1,0 +1,196 @@
+#include "embeddedsource.h"
+
+#include "enginehost.h"
+#include "sagalog.h"
+#include "storejobs.h"
+#include "storereader.h"
+
+#include <QDir>
+
+EmbeddedSource::EmbeddedSource(const EngineConfig &config, QObject *parent)
+    : ProgressSource(parent)
+    , m_config(config)
+{
+    m_engine = new EngineHost(m_config, this);
+    m_reader = new StoreReader(m_config.database,
+                               QStringLiteral("saga-console-embedded-%1").arg(quintptr(this), 0, 16),
+                               this);
+    connect(m_engine, &EngineHost::started, this, &EmbeddedSource::onEngineStarted);
+    connect(m_engine, &EngineHost::startFailed, this, [this](const QString &reason) {
+        if (!m_running)
+            return;
+        setState(State::Failed,
+                 tr("The embedded engine could not start: %1. Check that %2 is writable and not "
+                    "used by another program, or choose another database in File > Connect.")
+                     .arg(reason, location()));
+    });
+    connect(m_engine, &EngineHost::eventsCommitted, this, &EmbeddedSource::onEngineEvents);
+    connect(m_engine, &EngineHost::databaseAvailabilityChanged, this,
+            [this](bool available, const QString &reason) {
+                if (!m_running)
+                    return;
+                if (available)
+                    setState(State::Live, liveMessage());
+                else
+                    setState(State::Stale,
+                             tr("The database is unavailable (%1). The engine keeps trying; what "
+                                "you see may be out of date until it is back.")
+                                 .arg(reason));
+            });
+    connect(m_reader, &StoreReader::opened, this, &EmbeddedSource::onReaderOpened);
+}
+
+EmbeddedSource::~EmbeddedSource()
+{
+    m_running = false;
+}
+
+QString EmbeddedSource::kindName() const
+{
+    return tr("Embedded");
+}
+
+QString EmbeddedSource::location() const
+{
+    return m_config.database.isPostgres() ? m_config.database.toString()
+                                          : QDir::toNativeSeparators(m_config.database.path);
+}
+
+ProgressSource::Capabilities EmbeddedSource::capabilities() const
+{
+    return PlaceOrders | Retry | (m_config.stepsBaseUrl.isEmpty() ? InjectFaults : NoCapability);
+}
+
+QString EmbeddedSource::liveMessage() const
+{
+    return tr("Embedded engine running on %1.").arg(location());
+}
+
+void EmbeddedSource::start()
+{
+    if (m_running)
+        return;
+    m_running = true;
+    m_loading = true;
+    setState(State::Connecting, tr("Starting the embedded engine on %1…").arg(location()));
+    m_engine->start();
+}
+
+void EmbeddedSource::stop()
+{
+    m_running = false;
+    m_heldBack.clear();
+    m_engine->disconnect(this);
+    m_reader->disconnect(this);
+}
+
+void EmbeddedSource::onEngineStarted()
+{
+    if (!m_running)
+        return;
+    // The engine has migrated the database: now a second connection may read it.
+    m_reader->start();
+}
+
+void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
+{
+    if (!m_running)
+        return;
+    if (!ok) {
+        setState(State::Failed, tr("The orders in %1 could not be read (%2). The engine runs, but "
+                                   "existing orders are not shown; restart the console to try again.")
+                                    .arg(location(), error));
+        return;
+    }
+    m_reader->run([](SagaStore &store) { return StoreJobs::loadAll(store); }, this,
+                  [this](StoreJobs::InitialLoad load) {
+                      if (!m_running)
+                          return;
+                      if (!load.error.isEmpty()) {
+                          qCWarning(lcSources).noquote() << "initial load failed:" << load.error;
+                          setState(State::Stale,
+                                   tr("Existing orders could not be read (%1); new ones are shown as "
+                                      "they happen.")
+                                       .arg(load.error));
+                      } else {
+                          Q_EMIT snapshotsReady(load.snapshots);
+                      }
+                      m_loading = false;
+                      if (!m_heldBack.isEmpty())
+                          Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
+                      if (load.error.isEmpty())
+                          setState(State::Live, liveMessage());
+                      setInitialLoadDone(int(load.snapshots.size()));
+                  });
+}
+
+void EmbeddedSource::onEngineEvents(const QVector<OrderEvent> &events)
+{
+    if (!m_running)
+        return;
+    if (m_loading) {
+        m_heldBack += events;
+        return;
+    }
+    Q_EMIT eventsReady(events);
+}
+
+void EmbeddedSource::placeOrder(const OrderRequest &request, QObject *context,
+                                std::function<void(PlaceOrderResult)> done)
+{
+    OrderRequest traced = request;
+    if (traced.traceId.isEmpty()) // what a traceparent header would carry from a remote caller
+        traced.traceId = QString::fromLatin1(QUuid::createUuid().toRfc4122().toHex());
+    m_engine->submitOrder(traced, context, [done = std::move(done)](SubmitResult submitted) {
+        PlaceOrderResult r;
+        r.ok = submitted.error.ok();
+        r.orderId = submitted.orderId;
+        r.orderNumber = submitted.orderNumber;
+        if (submitted.error.kind == StoreError::Invalid)
+            r.error = tr("The order was not accepted: %1. Correct the fields and place it again.")
+                          .arg(submitted.error.message);
+        else if (submitted.error)
+            r.error = tr("The database is unavailable, so the order was not placed. Try again in a "
+                         "moment.");
+        done(r);
+    });
+}
+
+void EmbeddedSource::retryEligibility(const QUuid &orderId, QObject *context,
+                                      std::function<void(RetryEligibility, QString)> done)
+{
+    m_engine->retryEligibility(orderId, context,
+                               [done = std::move(done)](RetryEligibility e, StoreError error) {
+                                   done(e, error ? tr("Retry eligibility could not be read: %1")
+                                                       .arg(error.message)
+                                                 : QString());
+                               });
+}
+
+void EmbeddedSource::retry(const RetryRequest &request, QObject *context,
+                           std::function<void(RetryDecision)> done)
+{
+    m_engine->retryOrder(request, context, std::move(done));
+}
+
+void EmbeddedSource::faultPlan(QObject *context, std::function<void(FaultPlan, QString)> done)
+{
+    post(context, [done = std::move(done), plan = m_engine->faultPlan()] { done(plan, {}); });
+}
+
+void EmbeddedSource::setFaultPlan(const FaultPlan &plan, QObject *context,
+                                  std::function<void(QString)> done)
+{
+    m_engine->setFaultPlan(plan);
+    qCInfo(lcSources) << "fault plan applied to the embedded engine";
+    post(context, [done = std::move(done)] { done({}); });
+}
+
+void EmbeddedSource::loadCase(const QUuid &orderId, QObject *context,
+                              std::function<void(OrderCase, QString)> done)
+{
+    m_reader->run([orderId](SagaStore &store) { return StoreJobs::loadCase(store, orderId); },
+                  context, [done = std::move(done)](StoreJobs::CaseResult r) {
+                      done(r.orderCase, r.error);
+                  });
+}

@@ -1,0 +1,560 @@
+#include "remotesource.h"
+
+#include "sagajson.h"
+#include "sagalog.h"
+
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QNetworkAccessManager>
+#include <QNetworkRequest>
+#include <QUrlQuery>
+
+namespace {
+constexpr int kInitialBackoffMs = 500;
+
+QString errorMessageOf(const QJsonDocument &json)
+{
+    const QJsonObject o = json.object();
+    QString message = o.value(QLatin1String("message")).toString();
+    if (message.isEmpty())
+        message = o.value(QLatin1String("error")).toString();
+    return message;
+}
+} // namespace
+
+RemoteSource::RemoteSource(const QUrl &serverUrl, const QString &token, QObject *parent)
+    : ProgressSource(parent)
+    , m_serverUrl(serverUrl)
+    , m_authorization("Bearer " + token.trimmed().toUtf8())
+    , m_nam(new QNetworkAccessManager(this))
+{
+    m_nam->setAutoDeleteReplies(true);
+    m_reconnectTimer.setSingleShot(true);
+    connect(&m_reconnectTimer, &QTimer::timeout, this, [this] {
+        if (!m_running)
+            return;
+        ++m_reconnects;
+        setState(State::Reconnecting, tr("Reconnecting to %1…").arg(location()));
+        // Without a position to resume from, only a full reload is safe.
+        if (m_lastPosition > 0 && m_loadedOrders >= 0 && !m_loading)
+            openStream();
+        else
+            beginLoad();
+    });
+    m_idleTimer.setSingleShot(true);
+    connect(&m_idleTimer, &QTimer::timeout, this, [this] {
+        qCWarning(lcSources) << "stream silent for" << m_idleTimeoutMs << "ms; reconnecting";
+        if (m_stream)
+            m_stream->abort();
+    });
+}
+
+RemoteSource::~RemoteSource()
+{
+    stop();
+}
+
+QString RemoteSource::kindName() const
+{
+    return tr("Remote");
+}
+
+QString RemoteSource::location() const
+{
+    return m_serverUrl.toString(QUrl::RemoveUserInfo | QUrl::StripTrailingSlash);
+}
+
+ProgressSource::Capabilities RemoteSource::capabilities() const
+{
+    return PlaceOrders | InjectFaults | Retry;
+}
+
+void RemoteSource::start()
+{
+    if (m_running)
+        return;
+    m_running = true;
+    m_fatal = false;
+    setState(State::Connecting, tr("Connecting to %1…").arg(location()));
+    beginLoad();
+}
+
+void RemoteSource::stop()
+{
+    m_running = false;
+    ++m_generation;
+    m_reconnectTimer.stop();
+    m_idleTimer.stop();
+    if (m_stream) {
+        QNetworkReply *stream = m_stream;
+        m_stream = nullptr;
+        stream->disconnect(this);
+        stream->abort();
+    }
+    m_heldBack.clear();
+}
+
+QNetworkRequest RemoteSource::makeRequest(const QString &path, const QUrlQuery &query) const
+{
+    QUrl url = m_serverUrl;
+    QString base = url.path();
+    if (base.endsWith(QLatin1Char('/')))
+        base.chop(1);
+    url.setPath(base + path);
+    url.setQuery(query);
+    QNetworkRequest request(url);
+    request.setRawHeader("Authorization", m_authorization);
+    request.setRawHeader("Accept", "application/json");
+    request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
+                         QNetworkRequest::NoLessSafeRedirectPolicy);
+    request.setTransferTimeout(30000);
+    return request;
+}
+
+QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
+{
+    const QString where = location();
+    if (httpStatus == 401)
+        return tr("The server at %1 rejected the token (401 Unauthorized): it is wrong or has "
+                  "expired. Ask for a new SUPPORT token and connect again (File > Connect).")
+            .arg(where);
+    if (httpStatus == 403)
+        return tr("The token is valid but may not see all orders (403 Forbidden). Use a token with "
+                  "the SUPPORT role (saga-server token --role SUPPORT).");
+    if (httpStatus == 404)
+        return tr("%1 answered 404 Not Found: it does not look like a saga-server. Check the address.")
+            .arg(where);
+    if (httpStatus == 503)
+        return tr("saga-server at %1 cannot reach its database (503). It recovers on its own once "
+                  "the database is back.")
+            .arg(where);
+    if (httpStatus >= 400)
+        return tr("%1 answered HTTP %2.").arg(where).arg(httpStatus);
+    switch (reply ? reply->error() : QNetworkReply::NoError) {
+    case QNetworkReply::ConnectionRefusedError:
+        return tr("Cannot reach saga-server at %1: the connection was refused. Check that the "
+                  "server runs and the address and port are right.")
+            .arg(where);
+    case QNetworkReply::HostNotFoundError:
+        return tr("Cannot reach saga-server at %1: the host name is unknown. Check the address.")
+            .arg(where);
+    case QNetworkReply::TimeoutError:
+    case QNetworkReply::OperationCanceledError:
+        return tr("saga-server at %1 did not answer in time. Check the network and that the "
+                  "server is not overloaded.")
+            .arg(where);
+    case QNetworkReply::RemoteHostClosedError:
+        return tr("saga-server at %1 closed the connection.").arg(where);
+    case QNetworkReply::SslHandshakeFailedError:
+        return tr("The secure connection to %1 failed. Check the certificate or use the right "
+                  "scheme (http/https).")
+            .arg(where);
+    default:
+        return reply ? tr("The connection to %1 failed: %2.").arg(where, reply->errorString())
+                     : tr("The connection to %1 failed.").arg(where);
+    }
+}
+
+void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQuery &query,
+                        const QJsonDocument &body, QObject *context, std::function<void(Response)> done)
+{
+    QNetworkRequest request = makeRequest(path, query);
+    QNetworkReply *reply = nullptr;
+    if (verb == "GET") {
+        reply = m_nam->get(request);
+    } else {
+        request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+        reply = m_nam->sendCustomRequest(request, verb, body.toJson(QJsonDocument::Compact));
+    }
+    connect(reply, &QNetworkReply::finished, context, [this, reply, done = std::move(done)] {
+        Response r;
+        r.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        r.body = reply->readAll();
+        r.location = reply->rawHeader("Location");
+        if (!r.body.isEmpty())
+            r.json = QJsonDocument::fromJson(r.body);
+        if (r.httpStatus < 200 || r.httpStatus >= 300) {
+            const QString serverMessage = errorMessageOf(r.json);
+            // 4xx with a message from the server (validation, conflicts) is already a sentence.
+            if (r.httpStatus >= 400 && r.httpStatus < 500 && r.httpStatus != 401 && r.httpStatus != 403
+                && r.httpStatus != 404 && !serverMessage.isEmpty())
+                r.error = serverMessage;
+            else
+                r.error = describe(reply, r.httpStatus);
+        }
+        done(std::move(r));
+    });
+}
+
+// ---- first load -------------------------------------------------------------
+
+void RemoteSource::beginLoad()
+{
+    ++m_generation;
+    m_loading = true;
+    m_loadedOrders = 0;
+    m_heldBack.clear();
+    openStream();
+    loadPage({});
+}
+
+void RemoteSource::loadPage(const QString &cursor)
+{
+    QUrlQuery query;
+    query.addQueryItem(QStringLiteral("limit"), QStringLiteral("1000"));
+    if (!cursor.isEmpty())
+        query.addQueryItem(QStringLiteral("after"), cursor);
+    const int generation = m_generation;
+    send("GET", QStringLiteral("/api/orders"), query, {}, this, [this, generation](Response r) {
+        if (!m_running || generation != m_generation)
+            return;
+        if (!r.error.isEmpty()) {
+            if (r.httpStatus == 401 || r.httpStatus == 403) {
+                m_fatal = true;
+                stop();
+                setState(State::Failed, r.error);
+                return;
+            }
+            connectionLost(r.error);
+            return;
+        }
+        const QJsonObject page = r.json.object();
+        QJsonArray list = page.value(QLatin1String("orders")).toArray();
+        if (list.isEmpty() && r.json.isArray())
+            list = r.json.array();
+        QVector<OrderProgress> snapshots;
+        snapshots.reserve(list.size());
+        for (const QJsonValue &v : std::as_const(list)) {
+            Parsed<OrderProgress> p = SagaJson::statusFromJson(v.toObject());
+            if (p.ok())
+                snapshots.append(std::move(*p.value));
+            else
+                qCWarning(lcSources).noquote() << "skipping order in list:" << p.field << p.error;
+        }
+        m_loadedOrders += int(snapshots.size());
+        if (!snapshots.isEmpty())
+            Q_EMIT snapshotsReady(snapshots);
+        const QString next = page.value(QLatin1String("nextCursor")).toString();
+        if (!next.isEmpty() && !list.isEmpty()) {
+            loadPage(next);
+            return;
+        }
+        m_loading = false;
+        if (!m_heldBack.isEmpty())
+            deliver(std::exchange(m_heldBack, {}));
+        if (m_streamLive)
+            setState(State::Live, tr("Live from %1.").arg(location()));
+        if (!isInitialLoadDone())
+            setInitialLoadDone(m_loadedOrders);
+    });
+}
+
+// ---- the all-orders stream --------------------------------------------------
+
+void RemoteSource::openStream()
+{
+    if (m_stream) {
+        QNetworkReply *old = m_stream;
+        m_stream = nullptr;
+        old->disconnect(this);
+        old->abort();
+    }
+    m_parser.reset();
+    m_streamLive = false;
+    QNetworkRequest request = makeRequest(QStringLiteral("/api/orders/stream"));
+    request.setRawHeader("Accept", "text/event-stream");
+    request.setRawHeader("Cache-Control", "no-cache");
+    request.setTransferTimeout(0); // the idle timer watches the heartbeats instead
+    request.setAttribute(QNetworkRequest::CacheLoadControlAttribute, QNetworkRequest::AlwaysNetwork);
+    if (m_lastPosition > 0)
+        request.setRawHeader("Last-Event-ID", QByteArray::number(m_lastPosition));
+    qCInfo(lcSources) << "opening stream, Last-Event-ID" << m_lastPosition;
+    QNetworkReply *reply = m_nam->get(request);
+    m_stream = reply;
+    connect(reply, &QNetworkReply::metaDataChanged, this, [this, reply] {
+        if (reply == m_stream && reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() == 200)
+            markStreamLive();
+    });
+    connect(reply, &QNetworkReply::readyRead, this, &RemoteSource::onStreamReadyRead);
+    connect(reply, &QNetworkReply::finished, this, [this, reply] { onStreamFinished(reply); });
+    m_idleTimer.start(m_idleTimeoutMs);
+}
+
+void RemoteSource::onStreamReadyRead()
+{
+    if (!m_stream || !m_running)
+        return;
+    const int status = m_stream->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    if (status != 200)
+        return; // an error body; handled when finished
+    m_idleTimer.start(m_idleTimeoutMs);
+    markStreamLive();
+    const QVector<SseEvent> sse = m_parser.feed(m_stream->readAll());
+    if (sse.isEmpty())
+        return;
+    QVector<OrderEvent> events;
+    events.reserve(sse.size());
+    for (const SseEvent &e : sse) {
+        const QJsonDocument doc = QJsonDocument::fromJson(e.data);
+        if (!doc.isObject())
+            continue; // e.g. a plain-text hello
+        Parsed<OrderEvent> parsed = SagaJson::statusEventFromJson(doc.object());
+        if (!parsed.ok()) {
+            qCWarning(lcSources).noquote() << "unreadable stream event:" << parsed.field << parsed.error;
+            continue;
+        }
+        OrderEvent event = std::move(*parsed.value);
+        if (event.position <= 0) {
+            bool ok = false;
+            const qint64 id = e.id.toLongLong(&ok);
+            if (ok)
+                event.position = id;
+        }
+        events.append(std::move(event));
+    }
+    deliver(std::move(events));
+}
+
+void RemoteSource::markStreamLive()
+{
+    if (m_streamLive)
+        return;
+    m_streamLive = true;
+    m_backoffMs = kInitialBackoffMs;
+    if (!m_loading)
+        setState(State::Live, tr("Live from %1.").arg(location()));
+}
+
+void RemoteSource::deliver(QVector<OrderEvent> events)
+{
+    if (m_loading) {
+        m_heldBack += events;
+        return;
+    }
+    QVector<OrderEvent> fresh;
+    fresh.reserve(events.size());
+    for (OrderEvent &e : events) {
+        if (e.position > 0) {
+            if (e.position <= m_lastPosition) {
+                ++m_skippedDuplicates;
+                continue;
+            }
+            m_lastPosition = e.position;
+        }
+        fresh.append(std::move(e));
+    }
+    if (!fresh.isEmpty())
+        Q_EMIT eventsReady(fresh);
+}
+
+void RemoteSource::onStreamFinished(QNetworkReply *reply)
+{
+    if (reply != m_stream || !m_running)
+        return;
+    m_stream = nullptr;
+    m_idleTimer.stop();
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    if (status == 401 || status == 403) {
+        m_fatal = true;
+        const QString why = describe(reply, status);
+        stop();
+        setState(State::Failed, why);
+        return;
+    }
+    QString why = describe(reply, status);
+    if (reply->error() == QNetworkReply::NoError && status == 200)
+        why = tr("saga-server at %1 ended the live stream.").arg(location());
+    connectionLost(why);
+}
+
+void RemoteSource::connectionLost(const QString &why)
+{
+    if (!m_running)
+        return;
+    qCWarning(lcSources).noquote() << "connection lost:" << why;
+    m_streamLive = false;
+    if (m_stream) {
+        QNetworkReply *old = m_stream;
+        m_stream = nullptr;
+        old->disconnect(this);
+        old->abort();
+    }
+    if (m_loading) // the first load did not finish: start it over
+        ++m_generation;
+    const int seconds = qMax(1, (m_backoffMs + 999) / 1000);
+    setState(isInitialLoadDone() ? State::Stale : State::Reconnecting,
+             tr("%1 Showing what was last received; retrying in %n s.", nullptr, seconds).arg(why));
+    scheduleReconnect();
+}
+
+void RemoteSource::scheduleReconnect()
+{
+    if (m_reconnectTimer.isActive())
+        return;
+    if (m_loading) {
+        m_loading = false;   // the timer restarts the whole load
+        m_lastPosition = 0;  // nothing applied yet from the stream is trusted
+        m_heldBack.clear();
+    }
+    m_reconnectTimer.start(m_backoffMs);
+    m_backoffMs = qMin(m_backoffMs * 2, m_maxBackoffMs);
+}
+
+// ---- requests ---------------------------------------------------------------
+
+void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
+                              std::function<void(PlaceOrderResult)> done)
+{
+    send("POST", QStringLiteral("/api/orders"), {},
+         QJsonDocument(SagaJson::orderRequestToJson(request)), context,
+         [done = std::move(done)](Response r) {
+             PlaceOrderResult result;
+             result.ok = r.error.isEmpty();
+             result.error = r.error;
+             const QJsonObject o = r.json.object();
+             QString id = o.value(QLatin1String("orderId")).toString();
+             if (id.isEmpty())
+                 id = o.value(QLatin1String("id")).toString();
+             if (id.isEmpty() && !r.location.isEmpty()) {
+                 const QList<QByteArray> parts = r.location.split('/');
+                 for (const QByteArray &part : parts) {
+                     const QUuid candidate(QString::fromLatin1(part));
+                     if (!candidate.isNull())
+                         id = candidate.toString(QUuid::WithoutBraces);
+                 }
+             }
+             result.orderId = QUuid(id);
+             result.orderNumber = o.value(QLatin1String("orderNumber")).toString();
+             done(result);
+         });
+}
+
+void RemoteSource::retryEligibility(const QUuid &orderId, QObject *context,
+                                    std::function<void(RetryEligibility, QString)> done)
+{
+    send("GET",
+         QStringLiteral("/api/orders/%1/retry/eligibility").arg(orderId.toString(QUuid::WithoutBraces)),
+         {}, {}, context, [done = std::move(done)](Response r) {
+             if (!r.error.isEmpty()) {
+                 RetryEligibility e;
+                 e.reason = r.error;
+                 done(e, r.error);
+                 return;
+             }
+             Parsed<RetryEligibility> parsed = SagaJson::eligibilityFromJson(r.json.object());
+             if (!parsed.ok()) {
+                 RetryEligibility e;
+                 e.reason = tr("The server's answer could not be read (%1).").arg(parsed.field);
+                 done(e, e.reason);
+                 return;
+             }
+             done(*parsed.value, {});
+         });
+}
+
+void RemoteSource::retry(const RetryRequest &request, QObject *context,
+                         std::function<void(RetryDecision)> done)
+{
+    QJsonObject body;
+    if (request.paymentMethodId)
+        body.insert(QLatin1String("paymentMethodId"), *request.paymentMethodId);
+    if (request.shippingAddress) {
+        const ShippingAddress &a = *request.shippingAddress;
+        body.insert(QLatin1String("shippingAddress"),
+                    QJsonObject{{QLatin1String("street"), a.street},
+                                {QLatin1String("city"), a.city},
+                                {QLatin1String("state"), a.state},
+                                {QLatin1String("postalCode"), a.postalCode},
+                                {QLatin1String("country"), a.country}});
+    }
+    send("POST",
+         QStringLiteral("/api/orders/%1/retry").arg(request.orderId.toString(QUuid::WithoutBraces)),
+         {}, QJsonDocument(body), context, [done = std::move(done)](Response r) {
+             RetryDecision d;
+             const QJsonObject o = r.json.object();
+             if (r.error.isEmpty()) {
+                 d.code = RetryDecision::Accepted;
+                 d.attemptNumber = o.value(QLatin1String("attemptNumber")).toInt();
+                 d.executionId = o.value(QLatin1String("executionId")).toString();
+                 done(d);
+                 return;
+             }
+             d.reason = r.error;
+             const QString text = (errorMessageOf(r.json) + QLatin1Char(' ') + r.error).toLower();
+             if (r.httpStatus == 404)
+                 d.code = RetryDecision::NotFound;
+             else if (text.contains(QLatin1String("non-retryable")))
+                 d.code = RetryDecision::NonRetryable;
+             else if (text.contains(QLatin1String("maximum retry")))
+                 d.code = RetryDecision::MaxAttemptsExceeded;
+             else if (text.contains(QLatin1String("cooldown")))
+                 d.code = RetryDecision::CooldownActive;
+             else if (text.contains(QLatin1String("already in progress")))
+                 d.code = RetryDecision::AlreadyInProgress;
+             else if (r.httpStatus == 409 || r.httpStatus == 400)
+                 d.code = RetryDecision::NotFailed;
+             else
+                 d.code = RetryDecision::Unavailable;
+             done(d);
+         });
+}
+
+void RemoteSource::faultPlan(QObject *context, std::function<void(FaultPlan, QString)> done)
+{
+    send("GET", QStringLiteral("/api/simulator/faults"), {}, {}, context,
+         [done = std::move(done)](Response r) {
+             if (!r.error.isEmpty()) {
+                 done(FaultPlan{}, r.error);
+                 return;
+             }
+             QString field, error;
+             std::optional<FaultPlan> plan = FaultPlan::fromJson(r.json.object(), &field, &error);
+             if (!plan)
+                 done(FaultPlan{}, tr("The server's fault plan could not be read (%1: %2).").arg(field, error));
+             else
+                 done(*plan, {});
+         });
+}
+
+void RemoteSource::setFaultPlan(const FaultPlan &plan, QObject *context,
+                                std::function<void(QString)> done)
+{
+    send("PUT", QStringLiteral("/api/simulator/faults"), {}, QJsonDocument(plan.toJson()), context,
+         [done = std::move(done)](Response r) { done(r.error); });
+}
+
+void RemoteSource::loadCase(const QUuid &orderId, QObject *context,
+                            std::function<void(OrderCase, QString)> done)
+{
+    const QString id = orderId.toString(QUuid::WithoutBraces);
+    auto result = std::make_shared<OrderCase>();
+    auto pending = std::make_shared<int>(2);
+    auto firstError = std::make_shared<QString>();
+    result->orderId = orderId;
+    auto finishOne = [result, pending, firstError, done](const QString &error) {
+        if (!error.isEmpty() && firstError->isEmpty())
+            *firstError = error;
+        if (--*pending == 0)
+            done(*result, *firstError);
+    };
+    send("GET", QStringLiteral("/api/orders/%1/history").arg(id), {}, {}, context,
+         [result, finishOne](Response r) {
+             if (r.error.isEmpty()) {
+                 Parsed<OrderHistory> h = SagaJson::historyFromJson(r.json.object());
+                 if (h.ok())
+                     result->history = *h.value;
+                 else
+                     r.error = tr("The order history could not be read (%1).").arg(h.field);
+             }
+             finishOne(r.error);
+         });
+    send("GET", QStringLiteral("/api/orders/%1/events").arg(id), {}, {}, context,
+         [result, finishOne](Response r) {
+             if (r.error.isEmpty()) {
+                 result->rawEvents = r.json.isArray()
+                                         ? r.json.array()
+                                         : r.json.object().value(QLatin1String("events")).toArray();
+             }
+             finishOne(r.error);
+         });
+}

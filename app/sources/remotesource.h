@@ -1,0 +1,100 @@
+#pragma once
+
+#include "progresssource.h"
+#include "ssestreamparser.h"
+
+#include <QJsonDocument>
+#include <QNetworkReply>
+#include <QPointer>
+#include <QTimer>
+#include <QUrl>
+#include <QUrlQuery>
+
+class QNetworkAccessManager;
+
+// A saga-server over REST + SSE (ARCHITECTURE.md, "API"). Needs a SUPPORT token.
+//
+// Start: open GET /api/orders/stream (events are held back), page through
+// GET /api/orders, deliver the snapshots, then the held-back events. The stream
+// is parsed incrementally on readyRead. When it drops, the source turns Stale
+// and reconnects with backoff, sending Last-Event-ID = the last global position
+// it applied; events at or before that position are never delivered twice.
+class RemoteSource : public ProgressSource
+{
+    Q_OBJECT
+public:
+    RemoteSource(const QUrl &serverUrl, const QString &token, QObject *parent = nullptr);
+    ~RemoteSource() override;
+
+    QString kindName() const override;
+    QString location() const override;
+    Capabilities capabilities() const override;
+
+    void start() override;
+    void stop() override;
+
+    void placeOrder(const OrderRequest &request, QObject *context,
+                    std::function<void(PlaceOrderResult)> done) override;
+    void retryEligibility(const QUuid &orderId, QObject *context,
+                          std::function<void(RetryEligibility, QString error)> done) override;
+    void retry(const RetryRequest &request, QObject *context,
+               std::function<void(RetryDecision)> done) override;
+    void faultPlan(QObject *context, std::function<void(FaultPlan, QString error)> done) override;
+    void setFaultPlan(const FaultPlan &plan, QObject *context,
+                      std::function<void(QString error)> done) override;
+    void loadCase(const QUuid &orderId, QObject *context,
+                  std::function<void(OrderCase, QString error)> done) override;
+
+    qint64 lastPosition() const { return m_lastPosition; }
+    int reconnectCount() const { return m_reconnects; }
+    int skippedDuplicates() const { return m_skippedDuplicates; }
+    // Longest silence (no byte, no heartbeat) before the stream counts as dropped.
+    void setStreamIdleTimeout(int ms) { m_idleTimeoutMs = ms; }
+    void setMaxBackoff(int ms) { m_maxBackoffMs = ms; }
+
+    // The result of one HTTP exchange, as the callbacks below see it.
+    struct Response {
+        int httpStatus = 0;  // 0 when no HTTP answer arrived
+        QJsonDocument json;
+        QByteArray body;
+        QByteArray location; // Location header
+        QString error;       // a sentence for the user; empty on 2xx
+    };
+
+private:
+    QNetworkRequest makeRequest(const QString &path, const QUrlQuery &query = {}) const;
+    void send(const QByteArray &verb, const QString &path, const QUrlQuery &query,
+              const QJsonDocument &body, QObject *context, std::function<void(Response)> done);
+
+    void beginLoad();
+    void loadPage(const QString &cursor);
+    void openStream();
+    void onStreamReadyRead();
+    void onStreamFinished(QNetworkReply *reply);
+    void markStreamLive();
+    void deliver(QVector<OrderEvent> events);
+    void connectionLost(const QString &why);
+    void scheduleReconnect();
+    QString describe(QNetworkReply *reply, int httpStatus) const;
+
+    QUrl m_serverUrl;
+    QByteArray m_authorization;
+    QNetworkAccessManager *m_nam = nullptr; // child
+    QPointer<QNetworkReply> m_stream;
+    SseStreamParser m_parser;
+    QTimer m_reconnectTimer;
+    QTimer m_idleTimer;
+    QVector<OrderEvent> m_heldBack;
+    qint64 m_lastPosition = 0;
+    int m_loadedOrders = 0;
+    int m_generation = 0; // bumps on stop/reload: answers of older ones are ignored
+    int m_backoffMs = 500;
+    int m_maxBackoffMs = 15000;
+    int m_idleTimeoutMs = 45000;
+    int m_reconnects = 0;
+    int m_skippedDuplicates = 0;
+    bool m_running = false;
+    bool m_loading = false;
+    bool m_streamLive = false;
+    bool m_fatal = false;
+};

@@ -1,0 +1,38 @@
+#pragma once
+
+// Read jobs shared by the sources that hold a SagaStore (embedded, database).
+// They run inside a StoreReader's thread; never call them on the GUI thread.
+
+#include "progresssource.h"
+
+class SagaStore;
+
+namespace StoreJobs {
+
+struct InitialLoad {
+    QVector<OrderProgress> snapshots;
+    qint64 lastPosition = 0; // read before the list: events after it may be newer
+    QString error;           // empty on success
+    bool unavailable = false;
+};
+// Every order as a snapshot (paged through listOrders), plus the position to
+// catch up from. Reading the position first means nothing can fall between the
+// list and the events read afterwards (duplicates are harmless).
+InitialLoad loadAll(SagaStore &store);
+
+struct EventsAfter {
+    QVector<OrderEvent> events;
+    qint64 lastPosition = 0; // highest position read (or the one passed in)
+    bool more = false;       // a full page came back: read again
+    QString error;
+    bool unavailable = false;
+};
+EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit);
+
+struct CaseResult {
+    OrderCase orderCase;
+    QString error;
+};
+CaseResult loadCase(SagaStore &store, const QUuid &orderId);
+
+} // namespace StoreJobs

@@ -1,0 +1,73 @@
+#pragma once
+
+// A SagaStore in a thread of its own, for reading without ever touching the GUI
+// thread (Qt: "Threads and the SQL Module": a connection is used only in the
+// thread that opened it). StoreReader lives in the caller's thread and owns the
+// QThread; the store and its connection are created, used and destroyed inside
+// that thread by a parentless worker.
+//
+// run() queues a job into the thread and hands its result back to `done` in the
+// thread of `context` (dropped if `context` is gone). Jobs run one at a time, in
+// the order they were queued.
+//
+// PostgreSQL only: listen() subscribes the connection to a NOTIFY channel; the
+// payloads arrive through notified(). A lost connection drops the subscription
+// silently, so callers check with a cheap query and call listen() again after
+// reconnecting.
+
+#include "databaseurl.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QThread>
+#include <functional>
+#include <type_traits>
+
+class SagaStore;
+class StoreReaderWorker;
+
+class StoreReader : public QObject
+{
+    Q_OBJECT
+public:
+    StoreReader(const DatabaseUrl &url, const QString &connectionName, QObject *parent = nullptr);
+    ~StoreReader() override; // quits the thread and waits for it
+
+    // Starts the thread and opens the store in it; emits opened().
+    void start();
+    const DatabaseUrl &url() const { return m_url; }
+
+    template<typename Job, typename Done>
+    void run(Job job, QObject *context, Done done)
+    {
+        using R = std::invoke_result_t<Job, SagaStore &>;
+        QPointer<QObject> guard(context);
+        runInThread([this, job = std::move(job), guard, done = std::move(done)](SagaStore &store) mutable {
+            auto result = std::make_shared<R>(job(store));
+            // Back through this object (which outlives the thread), then to the context.
+            QMetaObject::invokeMethod(
+                this,
+                [guard, done = std::move(done), result] {
+                    if (guard)
+                        done(std::move(*result));
+                },
+                Qt::QueuedConnection);
+        });
+    }
+
+    // Subscribes to `channel` (PostgreSQL). The answer comes through listening().
+    void listen(const QString &channel);
+
+Q_SIGNALS:
+    void opened(bool ok, const QString &error);
+    void listening(bool ok, const QString &error);
+    void notified(const QString &channel, const QString &payload);
+
+private:
+    void runInThread(std::function<void(SagaStore &)> job);
+
+    DatabaseUrl m_url;
+    QString m_connectionName;
+    QThread m_thread;
+    StoreReaderWorker *m_worker = nullptr; // lives in m_thread; deleted via finished -> deleteLater
+};

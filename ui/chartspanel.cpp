@@ -1,0 +1,177 @@
+#include "chartspanel.h"
+
+#include "ordertreemodel.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QChartView>
+#include <QHBoxLayout>
+#include <QStackedBarSeries>
+#include <QValueAxis>
+
+namespace {
+const QColor kStepColors[kStepCount] = {QColor(0x1A, 0x73, 0xE8), QColor(0xF2, 0x99, 0x00),
+                                        QColor(0x12, 0x8C, 0x7E)};
+const QColor kCompleted(0x18, 0x80, 0x38);
+const QColor kRolledBack(0x84, 0x30, 0xCE);
+const QColor kFailed(0xD9, 0x30, 0x25);
+
+QString msText(qint64 ms)
+{
+    return ms < 0 ? QStringLiteral("–") : QStringLiteral("%1 ms").arg(ms);
+}
+
+QChartView *makeView(const QString &title, QWidget *parent)
+{
+    auto *chart = new QChart; // owned by the view
+    chart->setTitle(title);
+    chart->setAnimationOptions(QChart::NoAnimation);
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    chart->setMargins(QMargins(4, 4, 4, 4));
+    auto *view = new QChartView(chart, parent);
+    view->setRenderHint(QPainter::Antialiasing);
+    view->setMinimumSize(320, 220);
+    return view;
+}
+
+void clearChart(QChart *chart)
+{
+    chart->removeAllSeries();
+    const auto axes = chart->axes();
+    for (QAbstractAxis *axis : axes) {
+        chart->removeAxis(axis);
+        delete axis; // removeAxis hands ownership back
+    }
+}
+} // namespace
+
+ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
+    : QWidget(parent)
+    , m_model(model)
+{
+    auto *layout = new QHBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_durationView = makeView(tr("Step durations"), this);
+    m_outcomeView = makeView(tr("Outcomes per minute"), this);
+    layout->addWidget(m_durationView, 1);
+    layout->addWidget(m_outcomeView, 1);
+    m_timer.setInterval(3000);
+    connect(&m_timer, &QTimer::timeout, this, &ChartsPanel::refresh);
+}
+
+QChart *ChartsPanel::durationChart() const
+{
+    return m_durationView->chart();
+}
+
+QChart *ChartsPanel::outcomeChart() const
+{
+    return m_outcomeView->chart();
+}
+
+void ChartsPanel::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    refresh();
+    m_timer.start();
+}
+
+void ChartsPanel::hideEvent(QHideEvent *event)
+{
+    m_timer.stop();
+    QWidget::hideEvent(event);
+}
+
+void ChartsPanel::refresh()
+{
+    if (!m_model)
+        return;
+    m_stats = SagaStatistics::compute(*m_model, QDateTime::currentDateTimeUtc(), 20, 60);
+    rebuildDurations();
+    rebuildOutcomes();
+}
+
+void ChartsPanel::rebuildDurations()
+{
+    QChart *chart = m_durationView->chart();
+    clearChart(chart);
+    qint64 top = 0;
+    for (const SagaStatistics::StepDurations &d : m_stats.steps)
+        top = std::max(top, SagaStatistics::percentile(d.samplesMs, 99));
+    constexpr int kBins = 12;
+    const qint64 binMs = std::max<qint64>(50, (top + kBins - 1) / kBins / 50 * 50 + 50);
+    QStringList categories;
+    for (int i = 0; i < kBins; ++i)
+        categories << (i == kBins - 1 ? QStringLiteral("≥%1").arg(i * binMs) : QString::number(i * binMs));
+
+    auto *series = new QBarSeries;
+    int maxCount = 0;
+    for (SagaStep s : kAllSteps) {
+        const SagaStatistics::StepDurations &d = m_stats.steps[size_t(s)];
+        const QString shortName = stepDisplayName(s).section(QLatin1Char(' '), 0, 0);
+        auto *set = new QBarSet(tr("%1  p50 %2 · p95 %3").arg(shortName, msText(d.p50), msText(d.p95)));
+        set->setColor(kStepColors[int(s)]);
+        set->setBorderColor(kStepColors[int(s)]);
+        QVector<int> counts(kBins, 0);
+        for (qint64 ms : d.samplesMs)
+            ++counts[int(std::min<qint64>(kBins - 1, ms / binMs))];
+        for (int c : std::as_const(counts)) {
+            *set << c;
+            maxCount = std::max(maxCount, c);
+        }
+        series->append(set);
+    }
+    series->setBarWidth(0.9);
+    chart->addSeries(series);
+    auto *x = new QBarCategoryAxis;
+    x->append(categories);
+    x->setTitleText(tr("duration (ms)"));
+    auto *y = new QValueAxis;
+    y->setRange(0, std::max(4, maxCount));
+    y->setLabelFormat(QStringLiteral("%d"));
+    y->setTitleText(tr("steps"));
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+}
+
+void ChartsPanel::rebuildOutcomes()
+{
+    QChart *chart = m_outcomeView->chart();
+    clearChart(chart);
+    auto *completed = new QBarSet(tr("Completed"));
+    auto *rolledBack = new QBarSet(tr("Rolled back"));
+    auto *failed = new QBarSet(tr("Failed"));
+    completed->setColor(kCompleted);
+    rolledBack->setColor(kRolledBack);
+    failed->setColor(kFailed);
+    QStringList categories;
+    int maxTotal = 0;
+    for (const SagaStatistics::OutcomeBucket &b : std::as_const(m_stats.outcomes)) {
+        categories << b.start.toLocalTime().toString(QStringLiteral("HH:mm"));
+        *completed << b.completed;
+        *rolledBack << b.rolledBack;
+        *failed << b.failed;
+        maxTotal = std::max(maxTotal, b.completed + b.rolledBack + b.failed);
+    }
+    auto *series = new QStackedBarSeries;
+    series->append(completed);
+    series->append(rolledBack);
+    series->append(failed);
+    series->setBarWidth(0.8);
+    chart->addSeries(series);
+    auto *x = new QBarCategoryAxis;
+    x->append(categories);
+    x->setLabelsAngle(-90);
+    auto *y = new QValueAxis;
+    y->setRange(0, std::max(4, maxTotal));
+    y->setLabelFormat(QStringLiteral("%d"));
+    y->setTitleText(tr("sagas"));
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    series->attachAxis(x);
+    series->attachAxis(y);
+}

@@ -1,0 +1,552 @@
+#include "detailpanel.h"
+
+#include "failurecatalog.h"
+#include "ordertreemodel.h"
+#include "retrydialog.h"
+#include "sagajson.h"
+#include "sagalog.h"
+#include "statusicons.h"
+#include "stepstatusdelegate.h"
+#include "timelinemodel.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QFileDialog>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QFrame>
+#include <QGridLayout>
+#include <QHeaderView>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QStackedLayout>
+#include <QStandardPaths>
+#include <QTreeView>
+#include <QVBoxLayout>
+
+namespace {
+QLabel *selectableLabel(QWidget *parent)
+{
+    auto *label = new QLabel(parent);
+    label->setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard);
+    label->setWordWrap(true);
+    return label;
+}
+
+QString durationText(qint64 ms)
+{
+    if (ms < 0)
+        return {};
+    if (ms < 10000)
+        return QStringLiteral("%1 ms").arg(ms);
+    return QStringLiteral("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
+}
+
+QString sectionTitle(const QString &text)
+{
+    return QStringLiteral("<b>%1</b>").arg(text.toHtmlEscaped());
+}
+} // namespace
+
+DetailPanel::DetailPanel(OrderTreeModel *model, QWidget *parent)
+    : QWidget(parent)
+    , m_model(model)
+{
+    m_reloadTimer.setSingleShot(true);
+    m_reloadTimer.setInterval(250);
+    connect(&m_reloadTimer, &QTimer::timeout, this, &DetailPanel::reload);
+    buildUi();
+    connect(m_model, &QAbstractItemModel::dataChanged, this, &DetailPanel::onModelDataChanged);
+    connect(m_model, &QAbstractItemModel::modelReset, this, [this] { refreshSnapshot(); });
+    connect(m_model, &QAbstractItemModel::rowsInserted, this, [this](const QModelIndex &parent) {
+        if (!parent.isValid() && !m_orderId.isNull() && m_lastSeq < 0)
+            refreshSnapshot();
+    });
+    setOrder({});
+}
+
+void DetailPanel::buildUi()
+{
+    auto *stack = new QStackedLayout(this);
+    m_placeholder = new QLabel(tr("Select an order to see its steps, history and retry options."), this);
+    static_cast<QLabel *>(m_placeholder)->setAlignment(Qt::AlignCenter);
+    static_cast<QLabel *>(m_placeholder)->setWordWrap(true);
+    m_placeholder->setEnabled(false);
+    stack->addWidget(m_placeholder);
+
+    auto *scroll = new QScrollArea(this);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    m_content = new QWidget(scroll);
+    scroll->setWidget(m_content);
+    stack->addWidget(scroll);
+
+    auto *layout = new QVBoxLayout(m_content);
+    layout->setContentsMargins(10, 8, 10, 8);
+
+    // Header: big status icon, order number, status line.
+    auto *header = new QHBoxLayout;
+    m_statusIcon = new QLabel(m_content);
+    m_statusIcon->setFixedSize(32, 32);
+    header->addWidget(m_statusIcon, 0, Qt::AlignTop);
+    auto *titles = new QVBoxLayout;
+    m_title = selectableLabel(m_content);
+    QFont titleFont = m_title->font();
+    titleFont.setPointSizeF(titleFont.pointSizeF() * 1.35);
+    titleFont.setBold(true);
+    m_title->setFont(titleFont);
+    m_subtitle = new QLabel(m_content);
+    titles->addWidget(m_title);
+    titles->addWidget(m_subtitle);
+    header->addLayout(titles, 1);
+    layout->addLayout(header);
+
+    // Facts.
+    auto *form = new QFormLayout;
+    form->setLabelAlignment(Qt::AlignRight);
+    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    m_orderIdLabel = selectableLabel(m_content);
+    m_customer = selectableLabel(m_content);
+    m_trace = selectableLabel(m_content);
+    m_attempt = new QLabel(m_content);
+    m_created = new QLabel(m_content);
+    m_updated = new QLabel(m_content);
+    m_eta = new QLabel(m_content);
+    m_eta->setObjectName(QStringLiteral("eta"));
+    m_outcome = selectableLabel(m_content);
+    QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    m_orderIdLabel->setFont(mono);
+    m_trace->setFont(mono);
+    form->addRow(tr("Order id:"), m_orderIdLabel);
+    form->addRow(tr("Customer:"), m_customer);
+    form->addRow(tr("Trace id:"), m_trace);
+    form->addRow(tr("Attempt:"), m_attempt);
+    form->addRow(tr("Placed:"), m_created);
+    form->addRow(tr("Last update:"), m_updated);
+    form->addRow(tr("ETA:"), m_eta);
+    form->addRow(tr("Outcome:"), m_outcome);
+    layout->addLayout(form);
+
+    // Steps.
+    layout->addWidget(new QLabel(sectionTitle(tr("Steps")), m_content));
+    auto *grid = new QGridLayout;
+    grid->setHorizontalSpacing(8);
+    for (int i = 0; i < kStepCount; ++i) {
+        StepRow &row = m_steps[size_t(i)];
+        row.icon = new QLabel(m_content);
+        row.icon->setFixedSize(16, 16);
+        row.name = new QLabel(stepDisplayName(SagaStep(i)), m_content);
+        row.status = new QLabel(m_content);
+        row.duration = new QLabel(m_content);
+        row.duration->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        grid->addWidget(row.icon, i, 0);
+        grid->addWidget(row.name, i, 1);
+        grid->addWidget(row.status, i, 2);
+        grid->addWidget(row.duration, i, 3);
+    }
+    grid->setColumnStretch(2, 1);
+    layout->addLayout(grid);
+
+    // Failure and what to do about it.
+    m_failureBox = new QFrame(m_content);
+    m_failureBox->setObjectName(QStringLiteral("failureBox"));
+    m_failureBox->setStyleSheet(QStringLiteral(
+        "#failureBox { background: #FCE8E6; border: 1px solid #F4B6B0; border-radius: 4px; }"
+        "#failureBox QLabel { color: #5F1410; }"));
+    auto *failureLayout = new QVBoxLayout(m_failureBox);
+    m_failureTitle = selectableLabel(m_failureBox);
+    m_failureAction = selectableLabel(m_failureBox);
+    failureLayout->addWidget(m_failureTitle);
+    failureLayout->addWidget(m_failureAction);
+    layout->addWidget(m_failureBox);
+
+    // Retry.
+    auto *retryRow = new QHBoxLayout;
+    m_eligibilityLabel = new QLabel(m_content);
+    m_eligibilityLabel->setWordWrap(true);
+    m_retryButton = new QPushButton(StatusIcons::icon(QStringLiteral("overall-in-progress")),
+                                    tr("&Retry…"), m_content);
+    m_retryButton->setToolTip(tr("Retry the order from the step that failed (Ctrl+R)"));
+    m_retryButton->setEnabled(false);
+    connect(m_retryButton, &QPushButton::clicked, this, &DetailPanel::retry);
+    retryRow->addWidget(m_eligibilityLabel, 1);
+    retryRow->addWidget(m_retryButton, 0, Qt::AlignTop);
+    layout->addLayout(retryRow);
+
+    // Timeline.
+    auto *timelineHeader = new QHBoxLayout;
+    timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), m_content));
+    m_timelineState = new QLabel(m_content);
+    m_timelineState->setEnabled(false);
+    timelineHeader->addWidget(m_timelineState, 1, Qt::AlignRight);
+    layout->addLayout(timelineHeader);
+    m_timeline = new TimelineModel(this);
+    m_timelineView = new QTreeView(m_content);
+    m_timelineView->setModel(m_timeline);
+    m_timelineView->setRootIsDecorated(false);
+    m_timelineView->setUniformRowHeights(true);
+    m_timelineView->setAlternatingRowColors(true);
+    m_timelineView->setSelectionMode(QAbstractItemView::NoSelection);
+    m_timelineView->setMinimumHeight(160);
+    m_timelineView->header()->setSectionResizeMode(TimelineModel::TimeColumn, QHeaderView::ResizeToContents);
+    m_timelineView->header()->setSectionResizeMode(TimelineModel::TitleColumn, QHeaderView::ResizeToContents);
+    m_timelineView->header()->setStretchLastSection(true);
+    layout->addWidget(m_timelineView, 1);
+
+    // Actions.
+    auto *buttons = new QHBoxLayout;
+    m_copyButton = new QPushButton(tr("&Copy status JSON"), m_content);
+    m_copyButton->setToolTip(tr("Copy the order's status (GET /api/orders/{id}/status shape) (Ctrl+Shift+C)"));
+    m_exportButton = new QPushButton(tr("&Export case file…"), m_content);
+    m_exportButton->setToolTip(tr("Save the history and raw events as JSON for a ticket (Ctrl+E)"));
+    connect(m_copyButton, &QPushButton::clicked, this, &DetailPanel::copyStatusJson);
+    connect(m_exportButton, &QPushButton::clicked, this, &DetailPanel::exportCase);
+    buttons->addWidget(m_copyButton);
+    buttons->addWidget(m_exportButton);
+    buttons->addStretch(1);
+    layout->addLayout(buttons);
+}
+
+void DetailPanel::setSource(ProgressSource *source)
+{
+    m_source = source;
+    m_case = {};
+    m_caseLoaded = false;
+    m_eligibilityKnown = false;
+    m_timeline->clear();
+    m_lastSeq = -1;
+    refreshSnapshot();
+    reload();
+}
+
+void DetailPanel::setOrder(const QUuid &orderId)
+{
+    if (orderId == m_orderId && !orderId.isNull())
+        return;
+    m_orderId = orderId;
+    m_case = {};
+    m_caseLoaded = false;
+    m_eligibility = {};
+    m_eligibilityKnown = false;
+    m_lastStatus = -1;
+    m_lastSeq = -1;
+    m_timeline->clear();
+    static_cast<QStackedLayout *>(layout())->setCurrentIndex(orderId.isNull() ? 0 : 1);
+    refreshSnapshot();
+    reload();
+}
+
+void DetailPanel::onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight)
+{
+    if (m_orderId.isNull())
+        return;
+    const QModelIndex mine = m_model->indexOf(m_orderId);
+    if (!mine.isValid())
+        return;
+    const QModelIndex top = topLeft.parent().isValid() ? topLeft.parent() : topLeft;
+    const QModelIndex bottom = bottomRight.parent().isValid() ? bottomRight.parent() : bottomRight;
+    if (mine.row() < top.row() || mine.row() > bottom.row())
+        return;
+    refreshSnapshot();
+}
+
+void DetailPanel::refreshSnapshot()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    const bool canAct = p != nullptr;
+    m_copyButton->setEnabled(canAct);
+    m_exportButton->setEnabled(canAct && m_source);
+    if (!p) {
+        m_title->setText(m_orderId.isNull() ? QString() : tr("Order not loaded yet"));
+        m_failureBox->hide();
+        return;
+    }
+    const QModelIndex row = m_model->indexOf(p->orderId);
+    auto cell = [&](int column, int role = Qt::DisplayRole) {
+        return m_model->data(row.siblingAtColumn(column), role);
+    };
+    const QString statusIcon = StatusIcons::iconName(p->overallStatus);
+    m_statusIcon->setPixmap(StatusIcons::icon(statusIcon).pixmap(32, 32));
+    m_statusIcon->setProperty("iconName", statusIcon);
+    m_title->setText(p->orderNumber.isEmpty() ? p->orderId.toString(QUuid::WithoutBraces) : p->orderNumber);
+    QString subtitle = cell(OrderTreeModel::StatusColumn).toString();
+    if (p->currentStep)
+        subtitle += QStringLiteral(" · ") + stepDisplayName(*p->currentStep);
+    subtitle += QStringLiteral(" · %1%").arg(p->progressPercent());
+    m_subtitle->setText(subtitle);
+    m_orderIdLabel->setText(p->orderId.toString(QUuid::WithoutBraces));
+    m_customer->setText(p->customerId.isNull() ? tr("unknown") : p->customerId.toString(QUuid::WithoutBraces));
+    m_trace->setText(p->traceId.isEmpty() ? tr("none recorded") : p->traceId);
+    m_attempt->setText(p->attemptNumber > 1 ? tr("%1 (retried)").arg(p->attemptNumber)
+                                            : QString::number(qMax(1, p->attemptNumber)));
+    const bool utc = m_model->displayUtc();
+    auto when = [utc](const QDateTime &t) {
+        if (!t.isValid())
+            return QString();
+        return utc ? t.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"))
+                   : t.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+    };
+    m_created->setText(when(p->createdAt));
+    m_updated->setText(when(p->lastUpdated));
+
+    // ETA, marked late once past the p95 estimate.
+    const bool late = cell(OrderTreeModel::EtaColumn, OrderTreeModel::IsLateRole).toBool();
+    const QDateTime eta = cell(OrderTreeModel::EtaColumn, OrderTreeModel::EtaRole).toDateTime();
+    if (p->isTerminal())
+        m_eta->setText(tr("finished"));
+    else if (!eta.isValid())
+        m_eta->setText(tr("not known yet"));
+    else
+        m_eta->setText(late ? tr("%1 — late (past the p95 estimate)").arg(when(eta)) : when(eta));
+    m_eta->setProperty("late", late);
+    m_eta->setStyleSheet(late ? QStringLiteral("color: %1; font-weight: bold;").arg(StepStatusDelegate::lateColor().name())
+                              : QString());
+
+    QString outcome;
+    if (!p->confirmationNumber.isEmpty())
+        outcome = tr("Confirmed %1").arg(p->confirmationNumber);
+    if (p->totalChargedInCents >= 0)
+        outcome += (outcome.isEmpty() ? QString() : QStringLiteral(" · "))
+                   + tr("charged %1").arg(QLocale().toCurrencyString(double(p->totalChargedInCents) / 100.0, QStringLiteral("$")));
+    if (outcome.isEmpty())
+        outcome = p->isTerminal() ? tr("no charge") : tr("in progress");
+    m_outcome->setText(outcome);
+
+    for (SagaStep s : kAllSteps) {
+        const StepProgress &step = p->step(s);
+        StepRow &r = m_steps[size_t(s)];
+        const QString name = StatusIcons::iconName(step.status);
+        r.icon->setPixmap(StatusIcons::icon(name).pixmap(16, 16));
+        r.icon->setProperty("iconName", name);
+        QString status = toString(step.status);
+        if (!step.errorCode.isEmpty())
+            status += QStringLiteral(" — ") + (step.errorMessage.isEmpty() ? step.errorCode : step.errorMessage);
+        r.status->setText(status);
+        r.duration->setText(durationText(step.durationMs()));
+    }
+
+    // Failure reason and suggested action.
+    const QString code = !p->failure.code.isEmpty() ? p->failure.code : QString();
+    if (code.isEmpty() && p->failure.message.isEmpty()) {
+        m_failureBox->hide();
+    } else {
+        const FailureInfo info = failureInfo(code);
+        QString stepName = p->failedStep ? stepDisplayName(*p->failedStep) : QString();
+        m_failureTitle->setText(tr("<b>%1</b>%2: %3")
+                                    .arg(stepName.isEmpty() ? tr("Failed") : tr("%1 failed").arg(stepName),
+                                         code.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(code),
+                                         (p->failure.message.isEmpty() ? info.customerMessage : p->failure.message).toHtmlEscaped()));
+        QString action = info.suggestedAction;
+        if (p->compensationIncomplete)
+            action = tr("Compensation did not finish: check the step services by hand. ") + action;
+        m_failureAction->setText(action.isEmpty() ? QString() : tr("What to do: %1").arg(action));
+        m_failureAction->setVisible(!action.isEmpty());
+        m_failureBox->show();
+    }
+
+    // Status or seq changes: history and eligibility are due again.
+    const int status = int(p->overallStatus);
+    if (status != m_lastStatus || p->lastSeq != m_lastSeq) {
+        const bool statusChanged = status != m_lastStatus;
+        m_lastStatus = status;
+        m_lastSeq = p->lastSeq;
+        if (statusChanged) {
+            m_eligibilityKnown = false;
+            setEligibility(m_eligibility, {});
+        }
+        m_reloadTimer.start();
+    }
+}
+
+void DetailPanel::reload()
+{
+    requestCase();
+    requestEligibility();
+}
+
+void DetailPanel::requestCase()
+{
+    if (m_orderId.isNull() || !m_source)
+        return;
+    m_timelineState->setText(tr("loading…"));
+    const quint64 serial = ++m_requestSerial;
+    const QUuid id = m_orderId;
+    m_source->loadCase(id, this, [this, serial, id](OrderCase c, QString error) {
+        if (id != m_orderId || serial != m_requestSerial) // a newer answer is on its way
+            return;
+        if (!error.isEmpty()) {
+            m_timelineState->setText(error);
+            return;
+        }
+        m_case = c;
+        m_caseLoaded = true;
+        m_timeline->setDisplayUtc(m_model->displayUtc());
+        m_timeline->setHistory(c.history);
+        m_timelineState->setText(tr("%n event(s)", nullptr, int(c.rawEvents.size())));
+        m_exportButton->setEnabled(true);
+    });
+}
+
+void DetailPanel::requestEligibility()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    const bool failed = p && (p->overallStatus == OverallStatus::Failed
+                              || p->overallStatus == OverallStatus::RolledBack);
+    if (!p || !failed || !m_source || !m_source->canRetry()) {
+        RetryEligibility none;
+        if (p && !failed)
+            none.reason = p->isTerminal() ? tr("Completed orders need no retry.")
+                                          : tr("The saga is still running.");
+        else if (p && m_source && !m_source->canRetry())
+            none.reason = tr("This source is read-only; retry through the embedded engine or a saga-server.");
+        m_eligibilityKnown = p != nullptr;
+        setEligibility(none, {});
+        return;
+    }
+    const QUuid id = m_orderId;
+    m_eligibilityLabel->setText(tr("Checking whether the order can be retried…"));
+    m_source->retryEligibility(id, this, [this, id](RetryEligibility e, QString error) {
+        if (id != m_orderId)
+            return;
+        m_eligibilityKnown = true;
+        setEligibility(e, error);
+    });
+}
+
+void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error)
+{
+    m_eligibility = e;
+    const bool enable = m_eligibilityKnown && error.isEmpty() && e.eligible && m_source && m_source->canRetry();
+    QString text;
+    if (!error.isEmpty()) {
+        text = error;
+    } else if (!m_eligibilityKnown) {
+        text = QString();
+    } else if (e.eligible) {
+        text = tr("Can be retried (%1 of %2 retries used).").arg(e.retryCount).arg(e.maxRetries);
+        if (e.requiredActions.contains(QLatin1String("UPDATE_PAYMENT_METHOD")))
+            text += QLatin1Char(' ') + tr("Ask the customer for another payment method first.");
+        if (e.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS")))
+            text += QLatin1Char(' ') + tr("Correct the shipping address first.");
+    } else {
+        text = e.reason.isEmpty() ? tr("This order cannot be retried.") : e.reason;
+        if (e.nextRetryAvailableAt.isValid())
+            text += QLatin1Char(' ') + tr("Next retry possible at %1.")
+                                           .arg(QLocale().toString(e.nextRetryAvailableAt.toLocalTime().time()));
+    }
+    m_eligibilityLabel->setText(text);
+    if (m_retryButton->isEnabled() != enable) {
+        m_retryButton->setEnabled(enable);
+        Q_EMIT retryAvailabilityChanged(enable);
+    }
+    if (!enable && e.nextRetryAvailableAt.isValid() && error.isEmpty()) {
+        const qint64 wait = QDateTime::currentDateTimeUtc().msecsTo(e.nextRetryAvailableAt);
+        if (wait > 0 && wait < 3600 * 1000)
+            QTimer::singleShot(wait + 200, this, &DetailPanel::requestEligibility);
+    }
+}
+
+QString DetailPanel::eligibilityText() const
+{
+    return m_eligibilityLabel->text();
+}
+
+QString DetailPanel::failureText() const
+{
+    return m_failureBox->isVisible() || !m_failureBox->isHidden()
+               ? m_failureTitle->text() + QLatin1Char('\n') + m_failureAction->text()
+               : QString();
+}
+
+QString DetailPanel::etaText() const
+{
+    return m_eta->text();
+}
+
+void DetailPanel::retry()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p || !m_source || !m_retryButton->isEnabled())
+        return;
+    RetryDialog dialog(p->orderNumber, m_eligibility, this);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    const RetryRequest request = dialog.request(m_orderId);
+    const QString number = p->orderNumber;
+    m_retryButton->setEnabled(false);
+    m_source->retry(request, this, [this, number](RetryDecision d) {
+        if (d.code == RetryDecision::Accepted)
+            Q_EMIT message(tr("Retry of %1 started (attempt %2).").arg(number).arg(d.attemptNumber));
+        else
+            Q_EMIT message(tr("%1 was not retried: %2").arg(number, d.reason));
+        requestEligibility();
+    });
+}
+
+QString DetailPanel::statusJson() const
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p)
+        return {};
+    return QString::fromUtf8(QJsonDocument(SagaJson::statusToJson(*p, p->traceId)).toJson(QJsonDocument::Indented));
+}
+
+void DetailPanel::copyStatusJson()
+{
+    const QString json = statusJson();
+    if (json.isEmpty())
+        return;
+    QApplication::clipboard()->setText(json);
+    Q_EMIT message(tr("Status JSON of %1 copied to the clipboard.").arg(m_title->text()));
+}
+
+QByteArray DetailPanel::caseFileJson() const
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p)
+        return {};
+    QJsonObject root;
+    root.insert(QLatin1String("exportedAt"), SagaJson::formatTimestamp(QDateTime::currentDateTimeUtc()));
+    if (m_source)
+        root.insert(QLatin1String("source"), QStringLiteral("%1 %2").arg(m_source->kindName(), m_source->location()));
+    root.insert(QLatin1String("status"), SagaJson::statusToJson(*p, p->traceId));
+    if (m_caseLoaded) {
+        root.insert(QLatin1String("history"), SagaJson::historyToJson(m_case.history));
+        root.insert(QLatin1String("events"), m_case.rawEvents);
+    }
+    return QJsonDocument(root).toJson(QJsonDocument::Indented);
+}
+
+bool DetailPanel::exportCaseTo(const QString &path, QString *error) const
+{
+    const QByteArray json = caseFileJson();
+    QSaveFile file(path);
+    if (json.isEmpty() || !file.open(QIODevice::WriteOnly) || file.write(json) != json.size() || !file.commit()) {
+        if (error)
+            *error = json.isEmpty() ? tr("Select an order first.")
+                                    : tr("Could not write %1 (%2). Choose another folder.").arg(path, file.errorString());
+        return false;
+    }
+    return true;
+}
+
+void DetailPanel::exportCase()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p)
+        return;
+    const QString suggested = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)
+                              + QStringLiteral("/case-%1.json").arg(p->orderNumber.isEmpty() ? p->orderId.toString(QUuid::WithoutBraces) : p->orderNumber);
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export case file"), suggested,
+                                                      tr("JSON files (*.json)"));
+    if (path.isEmpty())
+        return;
+    QString error;
+    if (exportCaseTo(path, &error))
+        Q_EMIT message(tr("Case file saved to %1.").arg(QDir::toNativeSeparators(path)));
+    else
+        Q_EMIT message(error);
+}

@@ -1,0 +1,111 @@
+#pragma once
+
+#include "orderrecord.h"
+#include "progresssource.h"
+
+#include <QPointer>
+#include <QTimer>
+#include <QUuid>
+#include <QWidget>
+#include <array>
+
+class OrderTreeModel;
+class QFrame;
+class QLabel;
+class QPushButton;
+class QTreeView;
+class TimelineModel;
+
+// Everything about the selected order: status snapshot with the three steps,
+// failure reason and suggested action, ETA (late in red), trace id, history
+// timeline, retry (enabled only when the source says the order is eligible),
+// copy status JSON and export a case file.
+//
+// Reads the snapshot from the model; asks the source for the history and the
+// retry eligibility (asynchronously, debounced while the order changes).
+class DetailPanel : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit DetailPanel(OrderTreeModel *model, QWidget *parent = nullptr);
+
+    void setSource(ProgressSource *source);
+    void setOrder(const QUuid &orderId);
+    QUuid orderId() const { return m_orderId; }
+
+    QString statusJson() const;
+    QByteArray caseFileJson() const;
+    bool exportCaseTo(const QString &path, QString *error) const;
+
+    // For tests and the main window's actions.
+    QPushButton *retryButton() const { return m_retryButton; }
+    QString eligibilityText() const;
+    bool isCaseLoaded() const { return m_caseLoaded; }
+    bool isEligibilityKnown() const { return m_eligibilityKnown; }
+    const OrderCase &orderCase() const { return m_case; }
+    TimelineModel *timelineModel() const { return m_timeline; }
+    QString failureText() const;
+    QString etaText() const;
+
+public Q_SLOTS:
+    void copyStatusJson();
+    void exportCase();
+    void retry();
+    void reload(); // history and eligibility again
+
+Q_SIGNALS:
+    // A sentence for the status bar (result of an action).
+    void message(const QString &text);
+    void retryAvailabilityChanged(bool available);
+
+private:
+    void buildUi();
+    void refreshSnapshot();
+    void requestCase();
+    void requestEligibility();
+    void setEligibility(const RetryEligibility &e, const QString &error);
+    void onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight);
+
+    OrderTreeModel *m_model = nullptr;
+    QPointer<ProgressSource> m_source;
+    QUuid m_orderId;
+    OrderCase m_case;
+    bool m_caseLoaded = false;
+    RetryEligibility m_eligibility;
+    bool m_eligibilityKnown = false;
+    int m_lastStatus = -1;
+    qint64 m_lastSeq = -1;
+    quint64 m_requestSerial = 0;
+    QTimer m_reloadTimer;
+
+    QWidget *m_placeholder = nullptr;
+    QWidget *m_content = nullptr;
+    QLabel *m_statusIcon = nullptr;
+    QLabel *m_title = nullptr;
+    QLabel *m_subtitle = nullptr;
+    QLabel *m_orderIdLabel = nullptr;
+    QLabel *m_customer = nullptr;
+    QLabel *m_trace = nullptr;
+    QLabel *m_attempt = nullptr;
+    QLabel *m_created = nullptr;
+    QLabel *m_updated = nullptr;
+    QLabel *m_eta = nullptr;
+    QLabel *m_outcome = nullptr;
+    struct StepRow {
+        QLabel *icon = nullptr;
+        QLabel *name = nullptr;
+        QLabel *status = nullptr;
+        QLabel *duration = nullptr;
+    };
+    std::array<StepRow, 3> m_steps;
+    QFrame *m_failureBox = nullptr;
+    QLabel *m_failureTitle = nullptr;
+    QLabel *m_failureAction = nullptr;
+    QLabel *m_eligibilityLabel = nullptr;
+    QPushButton *m_retryButton = nullptr;
+    QPushButton *m_copyButton = nullptr;
+    QPushButton *m_exportButton = nullptr;
+    QTreeView *m_timelineView = nullptr;
+    TimelineModel *m_timeline = nullptr;
+    QLabel *m_timelineState = nullptr;
+};

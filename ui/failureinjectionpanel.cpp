@@ -1,0 +1,220 @@
+#include "failureinjectionpanel.h"
+
+#include "progresssource.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QGridLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+namespace {
+QStringList codesFor(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return {QStringLiteral("INVENTORY_UNAVAILABLE"), QStringLiteral("SERVICE_UNAVAILABLE")};
+    case SagaStep::Payment:
+        return {QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("FRAUD_DETECTED"),
+                QStringLiteral("SERVICE_UNAVAILABLE")};
+    case SagaStep::Shipping:
+        return {QStringLiteral("INVALID_ADDRESS"), QStringLiteral("SHIPPING_UNAVAILABLE"),
+                QStringLiteral("SERVICE_UNAVAILABLE")};
+    }
+    return {};
+}
+
+constexpr StepFault::Kind kKinds[] = {StepFault::Kind::None, StepFault::Kind::Fail, StepFault::Kind::Delay,
+                                      StepFault::Kind::Timeout, StepFault::Kind::FailCompensation};
+} // namespace
+
+FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
+    : QWidget(parent)
+{
+    auto *layout = new QVBoxLayout(this);
+    auto *intro = new QLabel(tr("Make the simulated steps misbehave and watch the saga compensate."), this);
+    intro->setWordWrap(true);
+    layout->addWidget(intro);
+
+    auto *grid = new QGridLayout;
+    grid->addWidget(new QLabel(tr("<b>Step</b>"), this), 0, 0);
+    grid->addWidget(new QLabel(tr("<b>Fault</b>"), this), 0, 1);
+    grid->addWidget(new QLabel(tr("<b>Error code</b>"), this), 0, 2);
+    grid->addWidget(new QLabel(tr("<b>Delay</b>"), this), 0, 3);
+    grid->addWidget(new QLabel(tr("<b>Chance</b>"), this), 0, 4);
+    grid->addWidget(new QLabel(tr("<b>Once</b>"), this), 0, 5);
+    for (SagaStep step : kAllSteps) {
+        const int r = int(step) + 1;
+        Row &row = m_rows[size_t(step)];
+        row.kind = new QComboBox(this);
+        row.kind->addItem(tr("None"), int(StepFault::Kind::None));
+        row.kind->addItem(tr("Fail with code"), int(StepFault::Kind::Fail));
+        row.kind->addItem(tr("Delay"), int(StepFault::Kind::Delay));
+        row.kind->addItem(tr("Time out"), int(StepFault::Kind::Timeout));
+        row.kind->addItem(tr("Fail compensation"), int(StepFault::Kind::FailCompensation));
+        row.code = new QComboBox(this);
+        row.code->setEditable(true);
+        row.code->addItems(codesFor(step));
+        row.delay = new QSpinBox(this);
+        row.delay->setRange(0, 120000);
+        row.delay->setSingleStep(250);
+        row.delay->setValue(2000);
+        row.delay->setSuffix(tr(" ms"));
+        row.probability = new QDoubleSpinBox(this);
+        row.probability->setRange(0, 100);
+        row.probability->setDecimals(0);
+        row.probability->setValue(100);
+        row.probability->setSuffix(tr(" %"));
+        row.once = new QCheckBox(this);
+        row.once->setChecked(true);
+        row.once->setToolTip(tr("Disarm after it fired once"));
+        grid->addWidget(new QLabel(stepDisplayName(step), this), r, 0);
+        grid->addWidget(row.kind, r, 1);
+        grid->addWidget(row.code, r, 2);
+        grid->addWidget(row.delay, r, 3);
+        grid->addWidget(row.probability, r, 4);
+        grid->addWidget(row.once, r, 5, Qt::AlignCenter);
+        connect(row.kind, &QComboBox::currentIndexChanged, this, [this, step] { updateRow(step); });
+        updateRow(step);
+    }
+    grid->setColumnStretch(2, 1);
+    layout->addLayout(grid);
+
+    auto *buttons = new QHBoxLayout;
+    m_status = new QLabel(this);
+    m_status->setWordWrap(true);
+    m_clear = new QPushButton(tr("C&lear all"), this);
+    m_apply = new QPushButton(tr("&Apply"), this);
+    m_apply->setToolTip(tr("Send the fault plan to the engine or server"));
+    connect(m_apply, &QPushButton::clicked, this, &FailureInjectionPanel::apply);
+    connect(m_clear, &QPushButton::clicked, this, &FailureInjectionPanel::clearAll);
+    buttons->addWidget(m_status, 1);
+    buttons->addWidget(m_clear);
+    buttons->addWidget(m_apply);
+    layout->addLayout(buttons);
+    layout->addStretch(1);
+    setSource(nullptr);
+}
+
+void FailureInjectionPanel::updateRow(SagaStep step)
+{
+    Row &row = m_rows[size_t(step)];
+    const auto kind = StepFault::Kind(row.kind->currentData().toInt());
+    row.code->setEnabled(kind == StepFault::Kind::Fail);
+    row.delay->setEnabled(kind == StepFault::Kind::Delay);
+    row.probability->setEnabled(kind != StepFault::Kind::None);
+    row.once->setEnabled(kind != StepFault::Kind::None);
+}
+
+void FailureInjectionPanel::setSource(ProgressSource *source)
+{
+    m_source = source;
+    const bool can = source && source->canInjectFaults();
+    for (QWidget *w : findChildren<QWidget *>(Qt::FindDirectChildrenOnly)) {
+        if (w != m_status)
+            w->setEnabled(can);
+    }
+    if (can) {
+        for (SagaStep step : kAllSteps)
+            updateRow(step);
+        setStatus({}, false);
+        reloadFromSource();
+    } else {
+        setStatus(source ? tr("%1 sources cannot inject failures: connect to the embedded engine or a "
+                              "saga-server with a SUPPORT token.")
+                               .arg(source->kindName())
+                         : QString(),
+                  false);
+    }
+}
+
+FaultPlan FailureInjectionPanel::plan() const
+{
+    FaultPlan plan;
+    for (SagaStep step : kAllSteps) {
+        const Row &row = m_rows[size_t(step)];
+        StepFault &f = plan[step];
+        f.kind = StepFault::Kind(row.kind->currentData().toInt());
+        if (f.kind == StepFault::Kind::None)
+            continue;
+        if (f.kind == StepFault::Kind::Fail)
+            f.errorCode = row.code->currentText().trimmed();
+        if (f.kind == StepFault::Kind::Delay)
+            f.delayMs = row.delay->value();
+        f.probability = row.probability->value() / 100.0;
+        f.once = row.once->isChecked();
+    }
+    return plan;
+}
+
+void FailureInjectionPanel::setPlan(const FaultPlan &plan)
+{
+    for (SagaStep step : kAllSteps) {
+        const Row &row = m_rows[size_t(step)];
+        const StepFault &f = plan[step];
+        for (int i = 0; i < int(std::size(kKinds)); ++i) {
+            if (kKinds[i] == f.kind)
+                row.kind->setCurrentIndex(i);
+        }
+        if (!f.errorCode.isEmpty())
+            row.code->setCurrentText(f.errorCode);
+        if (f.delayMs > 0)
+            row.delay->setValue(f.delayMs);
+        row.probability->setValue(f.probability * 100.0);
+        row.once->setChecked(f.once);
+        updateRow(step);
+    }
+}
+
+QString FailureInjectionPanel::statusText() const
+{
+    return m_status->text();
+}
+
+void FailureInjectionPanel::setStatus(const QString &text, bool error)
+{
+    m_status->setText(text);
+    m_status->setStyleSheet(error ? QStringLiteral("color: #C5221F;") : QString());
+}
+
+void FailureInjectionPanel::apply()
+{
+    if (!m_source)
+        return;
+    const FaultPlan p = plan();
+    setStatus(tr("Applying…"), false);
+    m_source->setFaultPlan(p, this, [this, p](QString error) {
+        if (!error.isEmpty()) {
+            setStatus(error, true);
+            Q_EMIT message(error);
+            return;
+        }
+        const QString text = p.isEmpty() ? tr("No failures injected.")
+                                         : tr("Fault plan applied; the next orders will hit it.");
+        setStatus(text, false);
+        Q_EMIT message(text);
+        Q_EMIT applied(p);
+    });
+}
+
+void FailureInjectionPanel::clearAll()
+{
+    setPlan(FaultPlan{});
+    apply();
+}
+
+void FailureInjectionPanel::reloadFromSource()
+{
+    if (!m_source || !m_source->canInjectFaults())
+        return;
+    m_source->faultPlan(this, [this](FaultPlan p, QString error) {
+        if (!error.isEmpty()) {
+            setStatus(error, true);
+            return;
+        }
+        setPlan(p);
+    });
+}

@@ -1,0 +1,591 @@
+#include "mainwindow.h"
+
+#include "chartspanel.h"
+#include "connectiondialog.h"
+#include "demotraffic.h"
+#include "detailpanel.h"
+#include "eventbatcher.h"
+#include "failureinjectionpanel.h"
+#include "neworderdialog.h"
+#include "orderfilterproxymodel.h"
+#include "ordertreemodel.h"
+#include "sagalog.h"
+#include "statusicons.h"
+#include "stepstatusdelegate.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDockWidget>
+#include <QFrame>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSettings>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QToolBar>
+#include <QTreeView>
+#include <QVBoxLayout>
+
+namespace {
+using Mask = OrderFilterProxyModel::StatusMask;
+constexpr Mask bit(OverallStatus s)
+{
+    return OrderFilterProxyModel::bit(s);
+}
+
+struct StatusChoice {
+    const char *label;
+    Mask mask;
+    const char *icon;
+};
+const StatusChoice kStatusChoices[] = {
+    {QT_TRANSLATE_NOOP("MainWindow", "All statuses"), OrderFilterProxyModel::kAllStatuses, nullptr},
+    {QT_TRANSLATE_NOOP("MainWindow", "Active"),
+     bit(OverallStatus::Queued) | bit(OverallStatus::InProgress) | bit(OverallStatus::RollingBack), nullptr},
+    {QT_TRANSLATE_NOOP("MainWindow", "Needs attention"), bit(OverallStatus::Failed) | bit(OverallStatus::RolledBack),
+     nullptr},
+    {QT_TRANSLATE_NOOP("MainWindow", "Queued"), bit(OverallStatus::Queued), "overall-queued"},
+    {QT_TRANSLATE_NOOP("MainWindow", "In progress"), bit(OverallStatus::InProgress), "overall-in-progress"},
+    {QT_TRANSLATE_NOOP("MainWindow", "Completed"), bit(OverallStatus::Completed), "overall-completed"},
+    {QT_TRANSLATE_NOOP("MainWindow", "Failed"), bit(OverallStatus::Failed), "overall-failed"},
+    {QT_TRANSLATE_NOOP("MainWindow", "Rolling back"), bit(OverallStatus::RollingBack), "overall-rolling-back"},
+    {QT_TRANSLATE_NOOP("MainWindow", "Rolled back"), bit(OverallStatus::RolledBack), "overall-rolled-back"},
+};
+
+QString stateColor(ProgressSource::State state)
+{
+    switch (state) {
+    case ProgressSource::State::Live:
+        return QStringLiteral("#188038");
+    case ProgressSource::State::Connecting:
+        return QStringLiteral("#1A73E8");
+    case ProgressSource::State::Stale:
+    case ProgressSource::State::Reconnecting:
+        return QStringLiteral("#E37400");
+    case ProgressSource::State::Failed:
+        return QStringLiteral("#D93025");
+    }
+    return {};
+}
+} // namespace
+
+MainWindow::MainWindow(QWidget *parent)
+    : QMainWindow(parent)
+{
+    setWindowTitle(tr("Saga Console"));
+    setWindowIcon(StatusIcons::icon(QStringLiteral("saga-console")));
+    m_model = new OrderTreeModel(this);
+    m_proxy = new OrderFilterProxyModel(this);
+    m_proxy->setSourceModel(m_model);
+    m_batcher = new EventBatcher(m_model, this);
+    m_demo = new DemoTraffic(this);
+    createActions();
+    createWidgets();
+    createStatusBar();
+    m_countTimer.setSingleShot(true);
+    m_countTimer.setInterval(250);
+    connect(&m_countTimer, &QTimer::timeout, this, &MainWindow::updateCounts);
+    for (QAbstractItemModel *m : {static_cast<QAbstractItemModel *>(m_model), static_cast<QAbstractItemModel *>(m_proxy)}) {
+        connect(m, &QAbstractItemModel::rowsInserted, &m_countTimer, qOverload<>(&QTimer::start));
+        connect(m, &QAbstractItemModel::rowsRemoved, &m_countTimer, qOverload<>(&QTimer::start));
+        connect(m, &QAbstractItemModel::modelReset, &m_countTimer, qOverload<>(&QTimer::start));
+        connect(m, &QAbstractItemModel::layoutChanged, &m_countTimer, qOverload<>(&QTimer::start));
+    }
+    connect(m_batcher, &EventBatcher::applied, this, [this] {
+        if (!m_selectWhenSeen.isNull() && m_model->order(m_selectWhenSeen)) {
+            selectOrder(std::exchange(m_selectWhenSeen, {}), true);
+        }
+    });
+    updateCounts();
+    resize(1360, 860);
+}
+
+MainWindow::~MainWindow()
+{
+    if (m_source)
+        m_source->stop();
+}
+
+// ---- construction -------------------------------------------------------------
+
+void MainWindow::createActions()
+{
+    m_newOrderAction = new QAction(StatusIcons::icon(QStringLiteral("overall-queued")), tr("&New Order…"), this);
+    m_newOrderAction->setShortcut(QKeySequence::New);
+    m_newOrderAction->setToolTip(tr("Place an order from a preset, or control demo traffic (Ctrl+N)"));
+    connect(m_newOrderAction, &QAction::triggered, this, &MainWindow::showNewOrderDialog);
+
+    m_demoAction = new QAction(StatusIcons::icon(QStringLiteral("overall-in-progress")), tr("&Demo Traffic"), this);
+    m_demoAction->setCheckable(true);
+    m_demoAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
+    m_demoAction->setToolTip(tr("Start or stop a steady mix of orders, including failures (Ctrl+D)"));
+    connect(m_demoAction, &QAction::toggled, this, &MainWindow::setDemoRunning);
+    connect(m_demo, &DemoTraffic::runningChanged, m_demoAction, &QAction::setChecked);
+
+    m_retryAction = new QAction(StatusIcons::icon(QStringLiteral("step-compensating")), tr("&Retry…"), this);
+    m_retryAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_retryAction->setEnabled(false);
+
+    m_copyJsonAction = new QAction(tr("&Copy Status JSON"), this);
+    m_copyJsonAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    m_exportAction = new QAction(tr("&Export Case File…"), this);
+    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+
+    m_utcAction = new QAction(tr("Times in &UTC"), this);
+    m_utcAction->setCheckable(true);
+    m_utcAction->setChecked(true);
+    m_utcAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_T));
+    m_utcAction->setToolTip(tr("Show times in UTC or in local time (Ctrl+T)"));
+    connect(m_utcAction, &QAction::toggled, this, &MainWindow::setDisplayUtc);
+
+    m_connectAction = new QAction(tr("&Connect…"), this);
+    m_connectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_K));
+    m_connectAction->setToolTip(tr("Switch between the embedded engine, a saga-server and a database (Ctrl+K)"));
+    connect(m_connectAction, &QAction::triggered, this, &MainWindow::showConnectionDialog);
+
+    m_searchAction = new QAction(tr("&Find Order"), this);
+    m_searchAction->setShortcut(QKeySequence::Find);
+    connect(m_searchAction, &QAction::triggered, this, &MainWindow::focusSearch);
+
+    m_expandAction = new QAction(tr("E&xpand All"), this);
+    m_expandAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Plus));
+    m_collapseAction = new QAction(tr("Co&llapse All"), this);
+    m_collapseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Minus));
+}
+
+void MainWindow::createWidgets()
+{
+    // Central: banner, tree | detail.
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+
+    m_banner = new QFrame(central);
+    m_banner->setObjectName(QStringLiteral("banner"));
+    auto *bannerLayout = new QHBoxLayout(m_banner);
+    bannerLayout->setContentsMargins(10, 6, 10, 6);
+    m_bannerText = new QLabel(m_banner);
+    m_bannerText->setWordWrap(true);
+    m_bannerText->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto *bannerButton = new QPushButton(tr("Connect…"), m_banner);
+    connect(bannerButton, &QPushButton::clicked, this, &MainWindow::showConnectionDialog);
+    bannerLayout->addWidget(m_bannerText, 1);
+    bannerLayout->addWidget(bannerButton);
+    m_banner->hide();
+    layout->addWidget(m_banner);
+
+    m_splitter = new QSplitter(Qt::Horizontal, central);
+    m_view = new QTreeView(m_splitter);
+    m_view->setObjectName(QStringLiteral("orderTree"));
+    m_delegate = new StepStatusDelegate(m_view);
+    m_view->setItemDelegate(m_delegate);
+    m_view->setModel(m_proxy);
+    m_view->setUniformRowHeights(true);
+    m_view->setAlternatingRowColors(true);
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_view->setSortingEnabled(true);
+    m_view->sortByColumn(OrderTreeModel::OrderNumberColumn, Qt::DescendingOrder);
+    m_view->setAllColumnsShowFocus(true);
+    m_view->setExpandsOnDoubleClick(true);
+    QHeaderView *header = m_view->header();
+    header->setSectionsMovable(true);
+    header->setStretchLastSection(true);
+    const int widths[] = {190, 100, 150, 200, 130, 165, 150};
+    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
+        header->resizeSection(c, widths[c]);
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex &current) { onCurrentChanged(current); });
+
+    m_detail = new DetailPanel(m_model, m_splitter);
+    m_detail->setMinimumWidth(360);
+    connect(m_detail, &DetailPanel::message, this, &MainWindow::showMessage);
+    connect(m_detail, &DetailPanel::retryAvailabilityChanged, m_retryAction, &QAction::setEnabled);
+    connect(m_retryAction, &QAction::triggered, m_detail, &DetailPanel::retry);
+    connect(m_copyJsonAction, &QAction::triggered, m_detail, &DetailPanel::copyStatusJson);
+    connect(m_exportAction, &QAction::triggered, m_detail, &DetailPanel::exportCase);
+    connect(m_expandAction, &QAction::triggered, m_view, &QTreeView::expandAll);
+    connect(m_collapseAction, &QAction::triggered, m_view, &QTreeView::collapseAll);
+    m_splitter->setStretchFactor(0, 3);
+    m_splitter->setStretchFactor(1, 2);
+    m_splitter->setSizes({820, 560});
+    layout->addWidget(m_splitter, 1);
+    setCentralWidget(central);
+
+    // Docks.
+    m_faults = new FailureInjectionPanel(this);
+    connect(m_faults, &FailureInjectionPanel::message, this, &MainWindow::showMessage);
+    m_faultsDock = new QDockWidget(tr("Failure Injection"), this);
+    m_faultsDock->setObjectName(QStringLiteral("failureInjectionDock"));
+    m_faultsDock->setWidget(m_faults);
+    addDockWidget(Qt::BottomDockWidgetArea, m_faultsDock);
+    m_charts = new ChartsPanel(m_model, this);
+    m_chartsDock = new QDockWidget(tr("Charts"), this);
+    m_chartsDock->setObjectName(QStringLiteral("chartsDock"));
+    m_chartsDock->setWidget(m_charts);
+    addDockWidget(Qt::BottomDockWidgetArea, m_chartsDock);
+    tabifyDockWidget(m_faultsDock, m_chartsDock);
+    m_chartsDock->raise();
+    QAction *faultsToggle = m_faultsDock->toggleViewAction();
+    faultsToggle->setShortcut(QKeySequence(Qt::Key_F8));
+    QAction *chartsToggle = m_chartsDock->toggleViewAction();
+    chartsToggle->setShortcut(QKeySequence(Qt::Key_F9));
+    resizeDocks({m_chartsDock}, {250}, Qt::Vertical);
+
+    // Toolbar.
+    QToolBar *toolbar = addToolBar(tr("Main"));
+    toolbar->setObjectName(QStringLiteral("mainToolBar"));
+    toolbar->setMovable(false);
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    toolbar->setIconSize(QSize(16, 16));
+    toolbar->addAction(m_newOrderAction);
+    toolbar->addAction(m_demoAction);
+    toolbar->addAction(m_retryAction);
+    toolbar->addSeparator();
+    m_search = new QLineEdit(toolbar);
+    m_search->setObjectName(QStringLiteral("search"));
+    m_search->setPlaceholderText(tr("Search order id, number or customer (Ctrl+F)"));
+    m_search->setClearButtonEnabled(true);
+    m_search->setMinimumWidth(320);
+    connect(m_search, &QLineEdit::textChanged, m_proxy, &OrderFilterProxyModel::setSearchText);
+    toolbar->addWidget(m_search);
+    m_statusFilter = new QComboBox(toolbar);
+    m_statusFilter->setObjectName(QStringLiteral("statusFilter"));
+    for (const StatusChoice &c : kStatusChoices) {
+        if (c.icon)
+            m_statusFilter->addItem(StatusIcons::icon(QLatin1String(c.icon)), tr(c.label), c.mask);
+        else
+            m_statusFilter->addItem(tr(c.label), c.mask);
+    }
+    connect(m_statusFilter, &QComboBox::currentIndexChanged, this,
+            [this] { m_proxy->setStatusMask(m_statusFilter->currentData().toUInt()); });
+    toolbar->addWidget(m_statusFilter);
+    auto *spacer = new QWidget(toolbar);
+    spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
+    toolbar->addWidget(spacer);
+    toolbar->addAction(m_utcAction);
+    toolbar->addAction(m_connectAction);
+
+    // Menus.
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_connectAction);
+    file->addAction(m_exportAction);
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+    QMenu *orders = menuBar()->addMenu(tr("&Orders"));
+    orders->addAction(m_newOrderAction);
+    orders->addAction(m_demoAction);
+    orders->addSeparator();
+    orders->addAction(m_retryAction);
+    orders->addAction(m_copyJsonAction);
+    orders->addAction(m_exportAction);
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    view->addAction(m_searchAction);
+    view->addAction(m_utcAction);
+    view->addSeparator();
+    view->addAction(m_expandAction);
+    view->addAction(m_collapseAction);
+    view->addSeparator();
+    view->addAction(faultsToggle);
+    view->addAction(chartsToggle);
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+        QMessageBox::information(
+            this, tr("Keyboard Shortcuts"),
+            tr("<table>"
+               "<tr><td><b>Ctrl+F</b></td><td>Find an order</td></tr>"
+               "<tr><td><b>Ctrl+N</b></td><td>New order / demo traffic</td></tr>"
+               "<tr><td><b>Ctrl+D</b></td><td>Start or stop demo traffic</td></tr>"
+               "<tr><td><b>Ctrl+R</b></td><td>Retry the selected order</td></tr>"
+               "<tr><td><b>Ctrl+Shift+C</b></td><td>Copy status JSON</td></tr>"
+               "<tr><td><b>Ctrl+E</b></td><td>Export case file</td></tr>"
+               "<tr><td><b>Ctrl+T</b></td><td>UTC / local time</td></tr>"
+               "<tr><td><b>Ctrl+K</b></td><td>Connect to another source</td></tr>"
+               "<tr><td><b>F8 / F9</b></td><td>Failure injection / charts</td></tr>"
+               "</table>"));
+    });
+}
+
+void MainWindow::createStatusBar()
+{
+    m_sourceLabel = new QLabel(this);
+    m_stateLabel = new QLabel(this);
+    m_stateLabel->setObjectName(QStringLiteral("connectionState"));
+    m_rateLabel = new QLabel(this);
+    m_countLabel = new QLabel(this);
+    m_rateLabel->setMinimumWidth(m_rateLabel->fontMetrics().horizontalAdvance(QStringLiteral("00000 events/s")));
+    statusBar()->addPermanentWidget(m_sourceLabel);
+    statusBar()->addPermanentWidget(m_stateLabel);
+    statusBar()->addPermanentWidget(m_rateLabel);
+    statusBar()->addPermanentWidget(m_countLabel);
+    connect(m_batcher, &EventBatcher::rateChanged, this, [this](double rate) {
+        m_rateLabel->setText(tr("%1 events/s").arg(qRound(rate)));
+    });
+    m_rateLabel->setText(tr("0 events/s"));
+}
+
+// ---- sources --------------------------------------------------------------------
+
+bool MainWindow::connectTo(const SourceSpec &spec)
+{
+    QString error;
+    ProgressSource *source = spec.create(this, &error);
+    if (!source) {
+        onStateChanged(ProgressSource::State::Failed, error);
+        return false;
+    }
+    setSource(source, spec);
+    return true;
+}
+
+void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
+{
+    if (m_source) {
+        m_source->stop();
+        m_source->disconnect(this);
+        m_source->disconnect(m_batcher);
+        m_source->deleteLater();
+    }
+    m_batcher->clear();
+    m_model->clear();
+    m_spec = spec;
+    m_source = source;
+    source->setParent(this);
+    connect(source, &ProgressSource::snapshotsReady, m_batcher, &EventBatcher::addSnapshots);
+    connect(source, &ProgressSource::eventsReady, m_batcher, &EventBatcher::addEvents);
+    connect(source, &ProgressSource::connectionStateChanged, this, &MainWindow::onStateChanged);
+    connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
+        showMessage(tr("%n order(s) loaded.", nullptr, orders));
+        updateCapabilities();
+    });
+    m_sourceLabel->setText(QStringLiteral("%1: %2").arg(source->kindName(), source->location()));
+    m_detail->setSource(source);
+    m_faults->setSource(source);
+    m_demo->setSource(source);
+    updateCapabilities();
+    qCInfo(lcUi).noquote() << "source" << source->kindName() << source->location();
+    source->start();
+    onStateChanged(source->state(), source->stateMessage());
+}
+
+void MainWindow::updateCapabilities()
+{
+    const bool canPlace = m_source && m_source->canPlaceOrders();
+    m_newOrderAction->setEnabled(true); // the dialog explains when placing is not possible
+    m_demoAction->setEnabled(canPlace || m_demo->isRunning());
+    if (m_newOrderDialog)
+        m_newOrderDialog->setPlacingEnabled(canPlace,
+                                            tr("This source is read-only: connect to the embedded "
+                                               "engine or a saga-server to place orders."));
+    if (!canPlace && m_demo->isRunning())
+        m_demo->setRunning(false);
+}
+
+QString MainWindow::connectionText() const
+{
+    return m_stateLabel->toolTip();
+}
+
+void MainWindow::onStateChanged(ProgressSource::State state, const QString &message)
+{
+    m_stateLabel->setText(QStringLiteral("<span style='color:%1'>●</span> %2")
+                              .arg(stateColor(state), ProgressSource::stateName(state)));
+    m_stateLabel->setToolTip(message);
+    const bool problem = state == ProgressSource::State::Failed || state == ProgressSource::State::Stale
+                         || state == ProgressSource::State::Reconnecting;
+    if (problem) {
+        const bool failed = state == ProgressSource::State::Failed;
+        m_banner->setStyleSheet(failed ? QStringLiteral("#banner { background: #FCE8E6; border-bottom: 1px solid #F4B6B0; }")
+                                       : QStringLiteral("#banner { background: #FEF7E0; border-bottom: 1px solid #F9DC8C; }"));
+        m_bannerText->setText(message);
+        m_banner->show();
+    } else {
+        m_banner->hide();
+    }
+    if (!message.isEmpty())
+        statusBar()->showMessage(message, problem ? 0 : 5000);
+}
+
+// ---- view -----------------------------------------------------------------------
+
+void MainWindow::onCurrentChanged(const QModelIndex &current)
+{
+    m_detail->setOrder(current.isValid() ? current.data(OrderTreeModel::OrderIdRole).toUuid() : QUuid());
+    const bool has = current.isValid();
+    m_copyJsonAction->setEnabled(has);
+    m_exportAction->setEnabled(has);
+}
+
+void MainWindow::updateCounts()
+{
+    const int total = m_model->orderCount();
+    const int shown = m_proxy->rowCount();
+    const QLocale locale;
+    m_countLabel->setText(shown == total ? tr("%1 orders").arg(locale.toString(total))
+                                         : tr("%1 of %2 orders").arg(locale.toString(shown), locale.toString(total)));
+}
+
+bool MainWindow::selectOrder(const QUuid &orderId, bool expand)
+{
+    const QModelIndex source = m_model->indexOf(orderId);
+    const QModelIndex index = m_proxy->mapFromSource(source);
+    if (!index.isValid())
+        return false;
+    m_view->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect
+                                                         | QItemSelectionModel::Rows);
+    if (expand)
+        m_view->expand(index);
+    m_view->scrollTo(index);
+    return true;
+}
+
+bool MainWindow::selectFirstOrderWithStatus(OverallStatus status, bool expand)
+{
+    for (int row = 0; row < m_proxy->rowCount(); ++row) {
+        const QModelIndex index = m_proxy->index(row, 0);
+        if (index.data(OrderTreeModel::RawStatusRole).toInt() == int(status))
+            return selectOrder(index.data(OrderTreeModel::OrderIdRole).toUuid(), expand);
+    }
+    return false;
+}
+
+void MainWindow::focusSearch()
+{
+    m_search->setFocus(Qt::ShortcutFocusReason);
+    m_search->selectAll();
+}
+
+void MainWindow::setDisplayUtc(bool utc)
+{
+    if (m_utcAction->isChecked() != utc)
+        m_utcAction->setChecked(utc);
+    m_model->setDisplayUtc(utc);
+    m_detail->reload();
+    m_utcAction->setText(utc ? tr("Times in &UTC") : tr("Times in &local time"));
+}
+
+void MainWindow::setDemoRunning(bool running)
+{
+    if (running && !(m_source && m_source->canPlaceOrders())) {
+        showMessage(tr("Demo traffic needs a source that can place orders: the embedded engine or a saga-server."));
+        m_demoAction->setChecked(false);
+        return;
+    }
+    m_demo->setRunning(running);
+    if (running)
+        showMessage(tr("Demo traffic: %1 orders/min, %2% with failures.")
+                        .arg(m_demo->ordersPerMinute())
+                        .arg(m_demo->failurePercent()));
+}
+
+void MainWindow::showMessage(const QString &text)
+{
+    statusBar()->showMessage(text, 8000);
+}
+
+// ---- dialogs ----------------------------------------------------------------------
+
+void MainWindow::showNewOrderDialog()
+{
+    if (!m_newOrderDialog) {
+        m_newOrderDialog = new NewOrderDialog(m_demo, this);
+        connect(m_newOrderDialog, &NewOrderDialog::placeRequested, this, &MainWindow::placeOrder);
+        updateCapabilities();
+    }
+    m_newOrderDialog->show();
+    m_newOrderDialog->raise();
+    m_newOrderDialog->activateWindow();
+}
+
+void MainWindow::placeOrder(const OrderRequest &request)
+{
+    if (!m_source)
+        return;
+    QPointer<NewOrderDialog> dialog = m_newOrderDialog;
+    m_source->placeOrder(request, this, [this, dialog](PlaceOrderResult r) {
+        const QString text = r.ok ? tr("Order %1 placed.").arg(r.orderNumber.isEmpty() ? r.orderId.toString(QUuid::WithoutBraces) : r.orderNumber)
+                                  : r.error;
+        if (dialog)
+            dialog->showResult(text, r.ok);
+        showMessage(text);
+        if (r.ok && !selectOrder(r.orderId, true))
+            m_selectWhenSeen = r.orderId;
+    });
+}
+
+void MainWindow::showConnectionDialog()
+{
+    ConnectionDialog dialog(m_spec, this);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    connectTo(dialog.spec());
+}
+
+// ---- settings ---------------------------------------------------------------------
+
+SourceSpec MainWindow::lastSourceSpec()
+{
+    QSettings settings;
+    SourceSpec spec;
+    settings.beginGroup(QStringLiteral("source"));
+    spec.kind = SourceSpec::kindFromKey(settings.value(QStringLiteral("kind")).toString())
+                    .value_or(SourceSpec::Kind::Embedded);
+    const QString sqlite = settings.value(QStringLiteral("sqlitePath")).toString();
+    if (!sqlite.isEmpty()) {
+        if (auto url = DatabaseUrl::parse(QStringLiteral("sqlite:") + sqlite, nullptr))
+            spec.embeddedDatabase = *url;
+    }
+    spec.serverUrl = settings.value(QStringLiteral("serverUrl")).toUrl();
+    spec.databaseUrl = settings.value(QStringLiteral("databaseUrl")).toString();
+    return spec;
+}
+
+void MainWindow::restoreSettings()
+{
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
+    m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
+    m_demo->setOrdersPerMinute(settings.value(QStringLiteral("demo/ordersPerMinute"), 30).toInt());
+    m_demo->setFailurePercent(settings.value(QStringLiteral("demo/failurePercent"), 30).toInt());
+}
+
+void MainWindow::saveSettings() const
+{
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    settings.setValue(QStringLiteral("window/treeHeader"), m_view->header()->saveState());
+    settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("view/utc"), m_model->displayUtc());
+    settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demo->ordersPerMinute());
+    settings.setValue(QStringLiteral("demo/failurePercent"), m_demo->failurePercent());
+    settings.beginGroup(QStringLiteral("source"));
+    settings.setValue(QStringLiteral("kind"), SourceSpec::kindKey(m_spec.kind));
+    if (!m_spec.embeddedDatabase.isPostgres())
+        settings.setValue(QStringLiteral("sqlitePath"), m_spec.embeddedDatabase.path);
+    settings.setValue(QStringLiteral("serverUrl"), m_spec.serverUrl);
+    // The database URL without its password; the token is never stored.
+    if (auto url = DatabaseUrl::parse(m_spec.databaseUrl, nullptr))
+        settings.setValue(QStringLiteral("databaseUrl"), url->toString());
+    settings.endGroup();
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    saveSettings();
+    m_demo->setRunning(false);
+    QMainWindow::closeEvent(event);
+}

@@ -1,0 +1,129 @@
+#pragma once
+
+#include "progresssource.h"
+#include "sagastatus.h"
+#include "sourcespec.h"
+
+#include <QMainWindow>
+#include <QPointer>
+#include <QTimer>
+#include <QUuid>
+
+class ChartsPanel;
+class DemoTraffic;
+class DetailPanel;
+class EventBatcher;
+class FailureInjectionPanel;
+class NewOrderDialog;
+class OrderFilterProxyModel;
+class OrderTreeModel;
+class QAction;
+class QComboBox;
+class QDockWidget;
+class QFrame;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSplitter;
+class QTreeView;
+class StepStatusDelegate;
+
+// The console: the live order tree (OrderTreeModel -> OrderFilterProxyModel ->
+// QTreeView with the StepStatusDelegate), the detail panel of the selected
+// order, failure injection and charts as docks, the status bar (source, live /
+// stale, events/s, orders). Owns the current ProgressSource and swaps it at
+// runtime (File > Connect). Wiring only: rules live in model/ and app/sources.
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    // Replaces the current source with a new one built from `spec` and starts it.
+    // Returns false (and shows why) when the spec is not usable.
+    bool connectTo(const SourceSpec &spec);
+    // Takes ownership of an already built (not started) source.
+    void setSource(ProgressSource *source, const SourceSpec &spec);
+    ProgressSource *source() const { return m_source; }
+    const SourceSpec &sourceSpec() const { return m_spec; }
+
+    OrderTreeModel *model() const { return m_model; }
+    OrderFilterProxyModel *proxyModel() const { return m_proxy; }
+    QTreeView *treeView() const { return m_view; }
+    StepStatusDelegate *delegate() const { return m_delegate; }
+    DetailPanel *detailPanel() const { return m_detail; }
+    FailureInjectionPanel *failurePanel() const { return m_faults; }
+    ChartsPanel *chartsPanel() const { return m_charts; }
+    DemoTraffic *demoTraffic() const { return m_demo; }
+    EventBatcher *eventBatcher() const { return m_batcher; }
+    QLineEdit *searchField() const { return m_search; }
+    QComboBox *statusFilter() const { return m_statusFilter; }
+    QString connectionText() const;
+
+    bool selectOrder(const QUuid &orderId, bool expand = false);
+    // Selects (and optionally expands) the most recent order with `status`.
+    bool selectFirstOrderWithStatus(OverallStatus status, bool expand);
+
+    void restoreSettings();
+    void saveSettings() const;
+    static SourceSpec lastSourceSpec(); // from the settings (never a token)
+
+public Q_SLOTS:
+    void showNewOrderDialog();
+    void showConnectionDialog();
+    void setDemoRunning(bool running);
+    void setDisplayUtc(bool utc);
+    void focusSearch();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    void createActions();
+    void createWidgets();
+    void createStatusBar();
+    void onCurrentChanged(const QModelIndex &current);
+    void onStateChanged(ProgressSource::State state, const QString &message);
+    void updateCapabilities();
+    void updateCounts();
+    void placeOrder(const OrderRequest &request);
+    void showMessage(const QString &text);
+
+    SourceSpec m_spec;
+    QPointer<ProgressSource> m_source;
+    OrderTreeModel *m_model = nullptr;
+    OrderFilterProxyModel *m_proxy = nullptr;
+    EventBatcher *m_batcher = nullptr;
+    DemoTraffic *m_demo = nullptr;
+    StepStatusDelegate *m_delegate = nullptr;
+    QTreeView *m_view = nullptr;
+    QSplitter *m_splitter = nullptr;
+    DetailPanel *m_detail = nullptr;
+    FailureInjectionPanel *m_faults = nullptr;
+    ChartsPanel *m_charts = nullptr;
+    QDockWidget *m_faultsDock = nullptr;
+    QDockWidget *m_chartsDock = nullptr;
+    QPointer<NewOrderDialog> m_newOrderDialog;
+    QLineEdit *m_search = nullptr;
+    QComboBox *m_statusFilter = nullptr;
+    QFrame *m_banner = nullptr;
+    QLabel *m_bannerText = nullptr;
+    QLabel *m_sourceLabel = nullptr;
+    QLabel *m_stateLabel = nullptr;
+    QLabel *m_rateLabel = nullptr;
+    QLabel *m_countLabel = nullptr;
+    QTimer m_countTimer;
+    QUuid m_selectWhenSeen;
+
+    QAction *m_newOrderAction = nullptr;
+    QAction *m_demoAction = nullptr;
+    QAction *m_retryAction = nullptr;
+    QAction *m_copyJsonAction = nullptr;
+    QAction *m_exportAction = nullptr;
+    QAction *m_utcAction = nullptr;
+    QAction *m_connectAction = nullptr;
+    QAction *m_searchAction = nullptr;
+    QAction *m_expandAction = nullptr;
+    QAction *m_collapseAction = nullptr;
+};

@@ -1,0 +1,77 @@
+#include "orderfilterproxymodel.h"
+
+#include "ordertreemodel.h"
+
+#include <QDateTime>
+#include <QUuid>
+
+OrderFilterProxyModel::OrderFilterProxyModel(QObject *parent)
+    : QSortFilterProxyModel(parent)
+{
+    setSortRole(OrderTreeModel::SortRole);
+    // The status filter reads RawStatusRole: naming it as the filter role makes the
+    // proxy re-filter a row when its status changes (dataChanged carries that role).
+    setFilterRole(OrderTreeModel::RawStatusRole);
+    setRecursiveFilteringEnabled(true);
+    setDynamicSortFilter(true);
+    setSortCaseSensitivity(Qt::CaseInsensitive);
+}
+
+void OrderFilterProxyModel::setSearchText(const QString &text)
+{
+    const QString trimmed = text.trimmed();
+    if (trimmed == m_search)
+        return;
+    m_search = trimmed;
+    invalidateFilter();
+}
+
+void OrderFilterProxyModel::setStatusMask(StatusMask mask)
+{
+    mask &= kAllStatuses;
+    if (mask == 0)
+        mask = kAllStatuses;
+    if (mask == m_statusMask)
+        return;
+    m_statusMask = mask;
+    invalidateFilter();
+}
+
+bool OrderFilterProxyModel::orderMatches(const QModelIndex &order) const
+{
+    if (m_statusMask != kAllStatuses) {
+        const int status = order.data(OrderTreeModel::RawStatusRole).toInt();
+        if (!(m_statusMask & (1u << status)))
+            return false;
+    }
+    if (m_search.isEmpty())
+        return true;
+    return order.data(OrderTreeModel::SearchTextRole).toString().contains(m_search, Qt::CaseInsensitive);
+}
+
+bool OrderFilterProxyModel::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
+{
+    if (sourceParent.isValid()) // a step: shown exactly when its order is
+        return orderMatches(sourceParent.siblingAtColumn(0));
+    return orderMatches(sourceModel()->index(sourceRow, 0));
+}
+
+bool OrderFilterProxyModel::lessThan(const QModelIndex &left, const QModelIndex &right) const
+{
+    if (left.parent().isValid()) {
+        // Steps stay in saga order in both sort directions.
+        const bool ascending = sortOrder() == Qt::AscendingOrder;
+        return ascending ? left.row() < right.row() : left.row() > right.row();
+    }
+    const QVariant l = left.data(sortRole());
+    const QVariant r = right.data(sortRole());
+    const QPartialOrdering order = QVariant::compare(l, r);
+    if (order == QPartialOrdering::Less)
+        return true;
+    if (order == QPartialOrdering::Greater)
+        return false;
+    if (l.isValid() != r.isValid()) // empty values (no ETA, ...) sort first
+        return !l.isValid();
+    // Stable and deterministic for equal keys: newest order number last.
+    return left.data(Qt::DisplayRole).toString() < right.data(Qt::DisplayRole).toString();
+}

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "sagastatus.h"
+
+#include <QSortFilterProxyModel>
+
+// Sort and filter for the order tree: search text (order id, order number,
+// customer via SearchTextRole), a set of overall statuses, sorting by any
+// column through SortRole. Filtering is decided on the order row; its step rows
+// follow it (they are never matched on their own), and steps always keep their
+// saga order whatever column the orders are sorted by.
+class OrderFilterProxyModel : public QSortFilterProxyModel
+{
+    Q_OBJECT
+public:
+    // A set of OverallStatus values, one bit each (bit = 1 << int(status)).
+    using StatusMask = quint32;
+    static constexpr StatusMask kAllStatuses = (1u << kOverallStatusCount) - 1;
+    static constexpr StatusMask bit(OverallStatus s) { return 1u << int(s); }
+
+    explicit OrderFilterProxyModel(QObject *parent = nullptr);
+
+    void setSearchText(const QString &text);
+    QString searchText() const { return m_search; }
+    void setStatusMask(StatusMask mask);
+    StatusMask statusMask() const { return m_statusMask; }
+
+protected:
+    bool filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const override;
+    bool lessThan(const QModelIndex &left, const QModelIndex &right) const override;
+
+private:
+    bool orderMatches(const QModelIndex &sourceOrder) const;
+
+    QString m_search;
+    StatusMask m_statusMask = kAllStatuses;
+};

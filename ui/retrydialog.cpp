@@ -1,0 +1,103 @@
+#include "retrydialog.h"
+
+#include <QCheckBox>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eligibility,
+                         QWidget *parent)
+    : QDialog(parent)
+{
+    setWindowTitle(tr("Retry %1").arg(orderNumber));
+    m_paymentRequired = eligibility.requiredActions.contains(QLatin1String("UPDATE_PAYMENT_METHOD"));
+    m_addressRequired = eligibility.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS"));
+
+    auto *layout = new QVBoxLayout(this);
+    auto *intro = new QLabel(this);
+    intro->setWordWrap(true);
+    QString text = tr("The saga resumes from the step that failed. Attempt %1 of %2.")
+                       .arg(eligibility.retryCount + 1)
+                       .arg(eligibility.maxRetries);
+    if (!eligibility.reason.isEmpty())
+        text += QLatin1Char(' ') + eligibility.reason;
+    intro->setText(text);
+    layout->addWidget(intro);
+
+    auto *paymentForm = new QFormLayout;
+    m_payment = new QLineEdit(this);
+    m_payment->setObjectName(QStringLiteral("paymentMethod"));
+    m_payment->setPlaceholderText(m_paymentRequired ? tr("required: a new payment method id")
+                                                    : tr("leave empty to keep the current one"));
+    paymentForm->addRow(m_paymentRequired ? tr("New &payment method*:") : tr("New &payment method:"),
+                        m_payment);
+    layout->addLayout(paymentForm);
+
+    m_addressGroup = new QGroupBox(tr("Correct the shipping &address"), this);
+    m_addressGroup->setCheckable(true);
+    m_addressGroup->setChecked(m_addressRequired);
+    auto *form = new QFormLayout(m_addressGroup);
+    m_street = new QLineEdit(m_addressGroup);
+    m_city = new QLineEdit(m_addressGroup);
+    m_state = new QLineEdit(m_addressGroup);
+    m_postalCode = new QLineEdit(m_addressGroup);
+    m_country = new QLineEdit(m_addressGroup);
+    m_country->setMaxLength(2);
+    m_country->setPlaceholderText(tr("two letters, e.g. US"));
+    form->addRow(tr("Street:"), m_street);
+    form->addRow(tr("City:"), m_city);
+    form->addRow(tr("State:"), m_state);
+    form->addRow(tr("Postal code:"), m_postalCode);
+    form->addRow(tr("Country:"), m_country);
+    layout->addWidget(m_addressGroup);
+
+    m_buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    m_buttons->button(QDialogButtonBox::Ok)->setText(tr("&Retry"));
+    connect(m_buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    layout->addWidget(m_buttons);
+
+    for (QLineEdit *edit : {m_payment, m_street, m_city, m_state, m_postalCode, m_country})
+        connect(edit, &QLineEdit::textChanged, this, &RetryDialog::updateOk);
+    connect(m_addressGroup, &QGroupBox::toggled, this, &RetryDialog::updateOk);
+    updateOk();
+}
+
+bool RetryDialog::isAcceptable() const
+{
+    if (m_paymentRequired && m_payment->text().trimmed().isEmpty())
+        return false;
+    if (m_addressRequired && !m_addressGroup->isChecked())
+        return false;
+    if (m_addressGroup->isChecked()) {
+        for (QLineEdit *edit : {m_street, m_city, m_state, m_postalCode, m_country}) {
+            if (edit->text().trimmed().isEmpty())
+                return false;
+        }
+    }
+    return true;
+}
+
+void RetryDialog::updateOk()
+{
+    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(isAcceptable());
+}
+
+RetryRequest RetryDialog::request(const QUuid &orderId) const
+{
+    RetryRequest r;
+    r.orderId = orderId;
+    const QString payment = m_payment->text().trimmed();
+    if (!payment.isEmpty())
+        r.paymentMethodId = payment;
+    if (m_addressGroup->isChecked()) {
+        r.shippingAddress = ShippingAddress{m_street->text().trimmed(), m_city->text().trimmed(),
+                                            m_state->text().trimmed(), m_postalCode->text().trimmed(),
+                                            m_country->text().trimmed().toUpper()};
+    }
+    return r;
+}
