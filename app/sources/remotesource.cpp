@@ -194,6 +194,8 @@ void RemoteSource::beginLoad()
     m_loading = true;
     m_loadedOrders = 0;
     m_heldBack.clear();
+    m_unsequenced.clear();
+    m_rebasing.clear();
     openStream();
     loadPage({});
 }
@@ -225,10 +227,22 @@ void RemoteSource::loadPage(const QString &cursor)
         QVector<OrderProgress> snapshots;
         snapshots.reserve(list.size());
         for (const QJsonValue &v : std::as_const(list)) {
-            Parsed<OrderProgress> p = SagaJson::statusFromJson(v.toObject());
-            if (p.ok())
-                snapshots.append(std::move(*p.value));
-            else
+            const QJsonObject item = v.toObject();
+            Parsed<OrderProgress> p = SagaJson::statusFromJson(item);
+            if (p.ok()) {
+                OrderProgress &progress = *p.value;
+                // Optional extras; without lastSeq the order is rebased on its first live event.
+                if (progress.orderNumber.isEmpty())
+                    progress.orderNumber = item.value(QLatin1String("orderNumber")).toString();
+                if (progress.customerId.isNull())
+                    progress.customerId = QUuid(item.value(QLatin1String("customerId")).toString());
+                const qint64 lastSeq = item.value(QLatin1String("lastSeq")).toInteger(progress.lastSeq);
+                if (lastSeq > 0)
+                    progress.lastSeq = lastSeq;
+                else
+                    m_unsequenced.insert(progress.orderId);
+                snapshots.append(std::move(progress));
+            } else
                 qCWarning(lcSources).noquote() << "skipping order in list:" << p.field << p.error;
         }
         m_loadedOrders += int(snapshots.size());
@@ -341,10 +355,68 @@ void RemoteSource::deliver(QVector<OrderEvent> events)
             }
             m_lastPosition = e.position;
         }
+        if (m_unsequenced.contains(e.orderId)) {
+            auto it = m_rebasing.find(e.orderId);
+            const bool first = it == m_rebasing.end();
+            if (first)
+                it = m_rebasing.insert(e.orderId, {});
+            it->append(std::move(e));
+            if (first)
+                rebase(it.key());
+            continue;
+        }
         fresh.append(std::move(e));
     }
     if (!fresh.isEmpty())
         Q_EMIT eventsReady(fresh);
+}
+
+QVector<OrderEvent> RemoteSource::eventsFromRawJson(const QUuid &orderId, const QJsonArray &raw, QString *error)
+{
+    QVector<OrderEvent> events;
+    events.reserve(raw.size());
+    const QString id = orderId.toString(QUuid::WithoutBraces);
+    for (const QJsonValue &v : raw) {
+        QJsonObject o = v.toObject();
+        o.insert(QLatin1String("orderId"), id);
+        o.insert(QLatin1String("seq"), o.value(QLatin1String("id")));
+        o.insert(QLatin1String("newStatus"), QStringLiteral("QUEUED")); // not used by the fold
+        Parsed<OrderEvent> e = SagaJson::statusEventFromJson(o);
+        if (!e.ok()) {
+            if (error)
+                *error = e.field + QLatin1Char(' ') + e.error;
+            return {};
+        }
+        events.append(std::move(*e.value));
+    }
+    return events;
+}
+
+void RemoteSource::rebase(const QUuid &orderId)
+{
+    const int generation = m_generation;
+    send("GET", QStringLiteral("/api/orders/%1/events").arg(orderId.toString(QUuid::WithoutBraces)), {}, {},
+         this, [this, orderId, generation](Response r) {
+             if (!m_running || generation != m_generation)
+                 return;
+             m_unsequenced.remove(orderId);
+             const QVector<OrderEvent> pending = m_rebasing.take(orderId);
+             QString error = r.error;
+             const QJsonArray raw = r.json.isArray() ? r.json.array()
+                                                      : r.json.object().value(QLatin1String("events")).toArray();
+             const QVector<OrderEvent> all = error.isEmpty() ? eventsFromRawJson(orderId, raw, &error)
+                                                             : QVector<OrderEvent>{};
+             if (error.isEmpty() && !all.isEmpty()) {
+                 OrderProgress progress(orderId);
+                 for (const OrderEvent &e : all)
+                     progress.apply(e);
+                 Q_EMIT snapshotsReady({progress});
+             } else {
+                 qCWarning(lcSources).noquote() << "could not read the events of" << orderId << ":" << error;
+             }
+             if (!pending.isEmpty())
+                 Q_EMIT eventsReady(pending); // duplicates of the snapshot are ignored by the fold
+         });
 }
 
 void RemoteSource::onStreamFinished(QNetworkReply *reply)

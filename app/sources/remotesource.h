@@ -9,6 +9,8 @@
 #include <QTimer>
 #include <QUrl>
 #include <QUrlQuery>
+#include <QHash>
+#include <QSet>
 
 class QNetworkAccessManager;
 
@@ -76,6 +78,13 @@ private:
     void connectionLost(const QString &why);
     void scheduleReconnect();
     QString describe(QNetworkReply *reply, int httpStatus) const;
+    void rebase(const QUuid &orderId);
+
+public:
+    // GET /api/orders/{id}/events entries as OrderEvents (id = seq).
+    static QVector<OrderEvent> eventsFromRawJson(const QUuid &orderId, const QJsonArray &raw, QString *error);
+
+private:
 
     QUrl m_serverUrl;
     QByteArray m_authorization;
@@ -85,6 +94,11 @@ private:
     QTimer m_reconnectTimer;
     QTimer m_idleTimer;
     QVector<OrderEvent> m_heldBack;
+    // Orders listed without their last seq (the list shape is the status shape):
+    // their first live event triggers a full read of the order's events, and
+    // events for them wait in m_rebasing until that snapshot is delivered.
+    QSet<QUuid> m_unsequenced;
+    QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;
     int m_loadedOrders = 0;
     int m_generation = 0; // bumps on stop/reload: answers of older ones are ignored
