@@ -381,7 +381,8 @@ void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
     QVector<Pending> done;
     done.reserve(count);
     for (int i = 0; i < count; ++i)
-        done.append(m_queue.takeFirst());
+        done.append(std::move(m_queue[i]));
+    m_queue.remove(0, count);
     ++m_batches;
     m_transitions += count;
     Q_EMIT eventsCommitted(events);

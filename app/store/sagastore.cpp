@@ -942,9 +942,17 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
 
     // 6. order rows: status, and the outcome on completion.
     {
+        // Only transitions that change the order's status touch the order row.
         std::map<QString, const StoreTransition *> orders;
-        for (const StoreTransition &t : batch)
-            orders[idText(t.event.orderId)] = &t;
+        for (const StoreTransition &t : batch) {
+            const EventType type = t.event.type;
+            const bool changesOrder = (type == EventType::SagaStarted && t.retry)
+                || (type == EventType::StepStarted && t.event.step == SagaStep::Inventory)
+                || (type == EventType::CompensationStarted && !t.event.step) || type == EventType::SagaCompleted
+                || type == EventType::SagaFailed;
+            if (changesOrder)
+                orders[idText(t.event.orderId)] = &t;
+        }
         QStringList rows;
         for (const auto &[id, t] : orders) {
             const QJsonObject &det = t->event.details;
@@ -958,7 +966,7 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
                              completed ? d->lit(det.value(QStringLiteral("estimatedDelivery")).toString())
                                        : QStringLiteral("NULL"));
         }
-        const QString sql = QStringLiteral(
+        const QString sql = rows.isEmpty() ? QString() : QStringLiteral(
             "WITH v(id, status, overall_status, confirmation_number, total_charged, estimated_delivery) AS (VALUES %1) "
             "UPDATE orders SET status = v.status, overall_status = v.overall_status, updated_at = %2, "
             "confirmation_number = COALESCE(v.confirmation_number, orders.confirmation_number), "
@@ -967,8 +975,10 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
             "FROM v WHERE orders.id = v.id")
                                 .arg(rows.join(QLatin1Char(',')))
                                 .arg(now);
-        if (StoreError e = d->exec(sql, QStringLiteral("update orders")))
-            return fail(e);
+        if (!sql.isEmpty()) {
+            if (StoreError e = d->exec(sql, QStringLiteral("update orders")))
+                return fail(e);
+        }
     }
 
     // 7. outcome of retry attempts that ended.

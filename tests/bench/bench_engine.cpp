@@ -1,0 +1,223 @@
+// Engine benchmark (issue 3): completed sagas per second with zero-latency
+// simulated steps and 64 sagas in flight, on SQLite and on PostgreSQL, next to
+// `pgbench -N` tps on the same PostgreSQL cluster in the same run; then 100 ms
+// step latency with 2,000 sagas in flight at once.
+//
+//   bench_engine [--sagas N] [--concurrency C] [--backend sqlite|postgres|all]
+//                [--pgbench-seconds S] [--pgbench-clients C] [--inflight N] [--latency MS]
+
+#include "enginehost.h"
+#include "testservices.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTest>
+#include <QUrl>
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace {
+
+OrderRequest order()
+{
+    OrderRequest r;
+    r.customerId = QUuid::createUuid();
+    r.items = {OrderItem{"widget-1", "Widget", 2, 1250}};
+    r.paymentMethodId = "visa-4242";
+    r.shippingAddress = ShippingAddress{"1 Main St", "Springfield", "IL", "62701", "US"};
+    return r;
+}
+
+struct RunResult {
+    bool ok = false;
+    QString error;
+    int completed = 0;
+    double seconds = 0;
+    double sagasPerSecond = 0;
+    qint64 p50 = 0, p95 = 0, max = 0; // saga durations (submit -> terminal), ms
+};
+
+bool isEnd(const OrderEvent &e)
+{
+    return e.type == EventType::SagaCompleted || e.type == EventType::SagaFailed;
+}
+
+// Keeps `concurrency` sagas in flight until `total` completed (concurrency == total: one burst).
+RunResult run(const EngineConfig &config, int total, int concurrency)
+{
+    RunResult result;
+    EngineHost host(config);
+    bool started = false;
+    QString failure;
+    QObject::connect(&host, &EngineHost::started, [&] { started = true; });
+    QObject::connect(&host, &EngineHost::startFailed, [&](const QString &why) { failure = why; });
+    host.start();
+    if (!QTest::qWaitFor([&] { return started || !failure.isEmpty(); }, 60000) || !started) {
+        result.error = failure.isEmpty() ? QStringLiteral("engine did not start") : failure;
+        return result;
+    }
+    QObject context;
+    std::map<QUuid, qint64> startedAt;
+    QVector<qint64> durations;
+    int submitted = 0;
+    int done = 0;
+    QElapsedTimer clock;
+    std::function<void()> submitOne = [&] {
+        ++submitted;
+        const qint64 at = clock.elapsed();
+        host.submitOrder(order(), &context, [&, at](SubmitResult r) {
+            if (!r.error.ok()) {
+                failure = r.error.message;
+                return;
+            }
+            startedAt[r.orderId] = at;
+        });
+    };
+    QObject::connect(&host, &EngineHost::eventsCommitted, &context, [&](const QVector<OrderEvent> &events) {
+        for (const OrderEvent &e : events) {
+            if (!isEnd(e))
+                continue;
+            ++done;
+            auto it = startedAt.find(e.orderId);
+            if (it != startedAt.end())
+                durations << clock.elapsed() - it->second;
+            if (submitted < total)
+                submitOne();
+        }
+    });
+    clock.start();
+    for (int i = 0; i < concurrency && submitted < total; ++i)
+        submitOne();
+    const bool finished = QTest::qWaitFor([&] { return done >= total || !failure.isEmpty(); }, 600000);
+    result.seconds = clock.elapsed() / 1000.0;
+    result.completed = done;
+    if (!finished || !failure.isEmpty()) {
+        result.error = failure.isEmpty() ? QStringLiteral("timed out") : failure;
+    } else {
+        result.ok = true;
+    }
+    result.sagasPerSecond = done / qMax(0.001, result.seconds);
+    std::sort(durations.begin(), durations.end());
+    if (!durations.isEmpty()) {
+        result.p50 = durations[durations.size() / 2];
+        result.p95 = durations[durations.size() * 95 / 100];
+        result.max = durations.last();
+    }
+    bool down = false;
+    host.shutdown(10000, [&] { down = true; });
+    (void)QTest::qWaitFor([&] { return down; }, 30000);
+    return result;
+}
+
+double pgbench(const DatabaseUrl &url, int seconds, int clients, QString *error)
+{
+    const QStringList conn{"-h", url.host, "-p", QString::number(url.port), "-U", url.user.isEmpty() ? "postgres" : url.user};
+    QProcess init;
+    init.setProcessChannelMode(QProcess::MergedChannels);
+    init.start("pgbench", QStringList{"-i", "-q", "-s", "4"} + conn + QStringList{url.database});
+    if (!init.waitForFinished(300000) || init.exitCode() != 0) {
+        *error = QStringLiteral("pgbench -i failed: ") + QString::fromLocal8Bit(init.readAll());
+        return 0;
+    }
+    QProcess bench;
+    bench.setProcessChannelMode(QProcess::MergedChannels);
+    bench.start("pgbench", QStringList{"-N", "-c", QString::number(clients), "-j", "2", "-T", QString::number(seconds)}
+                               + conn + QStringList{url.database});
+    if (!bench.waitForFinished((seconds + 120) * 1000) || bench.exitCode() != 0) {
+        *error = QStringLiteral("pgbench -N failed: ") + QString::fromLocal8Bit(bench.readAll());
+        return 0;
+    }
+    const QString out = QString::fromLocal8Bit(bench.readAll());
+    static const QRegularExpression tps(QStringLiteral("tps = ([0-9.]+)"));
+    const auto m = tps.match(out);
+    if (!m.hasMatch()) {
+        *error = QStringLiteral("no tps in pgbench output: ") + out;
+        return 0;
+    }
+    return m.captured(1).toDouble();
+}
+
+void print(const char *label, const RunResult &r)
+{
+    if (!r.ok)
+        std::printf("%-44s FAILED: %s\n", label, qPrintable(r.error));
+    else
+        std::printf("%-44s %8.1f sagas/s  (%d sagas in %.2f s; saga p50 %lld ms, p95 %lld ms, max %lld ms)\n", label,
+                    r.sagasPerSecond, r.completed, r.seconds, r.p50, r.p95, r.max);
+    std::fflush(stdout);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    QCommandLineParser parser;
+    parser.addHelpOption();
+    parser.addOption({"sagas", "Sagas per throughput run.", "N", "3000"});
+    parser.addOption({"concurrency", "Sagas in flight in throughput runs.", "C", "64"});
+    parser.addOption({"backend", "sqlite, postgres or all.", "B", "all"});
+    parser.addOption({"pgbench-seconds", "Duration of pgbench -N.", "S", "15"});
+    parser.addOption({"pgbench-clients", "pgbench -N clients.", "C", "8"});
+    parser.addOption({"inflight", "Sagas in flight at once in the latency run (0: skip).", "N", "2000"});
+    parser.addOption({"latency", "Step latency of the latency run, ms.", "MS", "100"});
+    parser.process(app);
+    const int sagas = parser.value("sagas").toInt();
+    const int concurrency = parser.value("concurrency").toInt();
+    const QString backend = parser.value("backend");
+    const int inflight = parser.value("inflight").toInt();
+    const int latency = parser.value("latency").toInt();
+
+    EngineConfig base;
+    base.stepDelayMs = 0;
+    base.leaseSeconds = 60;
+    std::printf("bench_engine: %d sagas, %d in flight, zero-latency simulated steps\n", sagas, concurrency);
+
+    if (backend == "sqlite" || backend == "all") {
+        EngineConfig c = base;
+        c.database.kind = DatabaseUrl::Kind::Sqlite;
+        c.database.path = TestServices::tempDir() + "/bench.sqlite";
+        print("SQLite (WAL, synchronous=FULL)", run(c, sagas, concurrency));
+        if (inflight > 0) {
+            EngineConfig l = c;
+            l.database.path = TestServices::tempDir() + "/bench-latency.sqlite";
+            l.stepDelayMs = latency;
+            const QByteArray label = QStringLiteral("SQLite, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
+            print(label.constData(), run(l, inflight, inflight));
+        }
+    }
+    if (backend == "postgres" || backend == "all") {
+        QString error;
+        const QString url = TestServices::newPostgresDatabase(&error);
+        if (url.isEmpty()) {
+            std::printf("PostgreSQL could not be started: %s\n", qPrintable(error));
+            return 1;
+        }
+        EngineConfig c = base;
+        c.database = *DatabaseUrl::parse(url, &error);
+        const RunResult pg = run(c, sagas, concurrency);
+        print("PostgreSQL", pg);
+        const QString benchUrl = TestServices::newPostgresDatabase(&error);
+        const DatabaseUrl benchDb = *DatabaseUrl::parse(benchUrl, &error);
+        const double tps = pgbench(benchDb, parser.value("pgbench-seconds").toInt(), parser.value("pgbench-clients").toInt(), &error);
+        if (tps <= 0) {
+            std::printf("pgbench: %s\n", qPrintable(error));
+        } else {
+            std::printf("%-44s %8.1f tps   (-c %s -j 2 -T %s, scale 4, same cluster)\n", "pgbench -N", tps,
+                        qPrintable(parser.value("pgbench-clients")), qPrintable(parser.value("pgbench-seconds")));
+            std::printf("%-44s %8.2f x     (goal >= 0.25)\n", "ratio sagas/s : pgbench -N tps", pg.sagasPerSecond / tps);
+        }
+        if (inflight > 0) {
+            EngineConfig l = c;
+            l.database = *DatabaseUrl::parse(TestServices::newPostgresDatabase(&error), &error);
+            l.stepDelayMs = latency;
+            const QByteArray label = QStringLiteral("PostgreSQL, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
+            print(label.constData(), run(l, inflight, inflight));
+        }
+    }
+    return 0;
+}
