@@ -1,0 +1,300 @@
+// The embedded source on a temp SQLite file, driven through the console's
+// widgets: the failure panel changes the engine's fault plan and a saga then
+// compensates; retry is enabled only when the order is eligible; the main
+// window loads existing orders and keeps the live model consistent.
+
+#include "detailpanel.h"
+#include "embeddedsource.h"
+#include "enginehost.h"
+#include "eventbatcher.h"
+#include "failureinjectionpanel.h"
+#include "guitesthelpers.h"
+#include "mainwindow.h"
+#include "orderfilterproxymodel.h"
+#include "orderpresets.h"
+#include "ordertreemodel.h"
+#include "stepstatusdelegate.h"
+#include "testservices.h"
+
+#include <QAbstractItemModelTester>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTest>
+#include <QTreeView>
+
+namespace {
+constexpr int kTimeout = 30000;
+
+SourceSpec embeddedSpec(const QString &file)
+{
+    SourceSpec spec;
+    spec.kind = SourceSpec::Kind::Embedded;
+    spec.embeddedDatabase = *DatabaseUrl::parse(QStringLiteral("sqlite:") + file, nullptr);
+    spec.stepDelayMs = 30;
+    return spec;
+}
+
+EmbeddedSource *newSource(const QString &file, QObject *parent)
+{
+    EngineConfig config;
+    config.database = *DatabaseUrl::parse(QStringLiteral("sqlite:") + file, nullptr);
+    config.stepDelayMs = 30;
+    config.retryCooldownSeconds = 0;
+    return new EmbeddedSource(config, parent);
+}
+
+QUuid place(ProgressSource *source, const OrderRequest &request)
+{
+    QUuid id;
+    QString error;
+    bool answered = false;
+    QObject context;
+    source->placeOrder(request, &context, [&](PlaceOrderResult r) {
+        answered = true;
+        id = r.orderId;
+        error = r.error;
+    });
+    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
+        qWarning("placeOrder did not answer");
+    if (!error.isEmpty())
+        qWarning("placeOrder: %s", qPrintable(error));
+    return id;
+}
+
+OverallStatus statusOf(const OrderTreeModel &model, const QUuid &id)
+{
+    const OrderProgress *p = model.order(id);
+    return p ? p->overallStatus : OverallStatus::Queued;
+}
+
+bool isTerminalIn(const OrderTreeModel &model, const QUuid &id)
+{
+    const OrderProgress *p = model.order(id);
+    return p && p->isTerminal();
+}
+} // namespace
+
+class tst_EmbeddedConsole : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void failurePanelMakesASagaCompensate();
+    void retryEnabledOnlyWhenEligible();
+    void mainWindowLoadsExistingOrdersAndStaysLive();
+};
+
+void tst_EmbeddedConsole::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+}
+
+void tst_EmbeddedConsole::failurePanelMakesASagaCompensate()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/faults.sqlite");
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    EventBatcher batcher(&model);
+    EmbeddedSource *source = newSource(file, this);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    QSignalSpy states(source, &ProgressSource::connectionStateChanged);
+    QVERIFY(loaded.isValid() && states.isValid());
+    connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source->start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QCOMPARE(source->state(), ProgressSource::State::Live);
+    QVERIFY(source->canInjectFaults() && source->canPlaceOrders() && source->canRetry());
+
+    FailureInjectionPanel panel;
+    panel.setSource(source);
+    QVERIFY(panel.applyButton()->isEnabled());
+    // Shipping fails with a chosen code, once.
+    QComboBox *kind = panel.kindCombo(SagaStep::Shipping);
+    kind->setCurrentIndex(kind->findData(int(StepFault::Kind::Fail)));
+    panel.codeCombo(SagaStep::Shipping)->setCurrentText(QStringLiteral("SHIPPING_UNAVAILABLE"));
+    panel.onceCheck(SagaStep::Shipping)->setChecked(true);
+    QSignalSpy applied(&panel, &FailureInjectionPanel::applied);
+    QVERIFY(applied.isValid());
+    QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeout);
+    const FaultPlan plan = source->engine()->faultPlan();
+    QCOMPARE(toString(plan[SagaStep::Shipping].kind), toString(StepFault::Kind::Fail));
+    QCOMPARE(plan[SagaStep::Shipping].errorCode, QStringLiteral("SHIPPING_UNAVAILABLE"));
+    QVERIFY(plan[SagaStep::Shipping].once);
+    QCOMPARE(toString(plan[SagaStep::Payment].kind), toString(StepFault::Kind::None));
+
+    // A happy-path order now compensates: payment voided, inventory released.
+    const QUuid failing = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QVERIFY(!failing.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, failing), kTimeout);
+    QCOMPARE(toString(statusOf(model, failing)), toString(OverallStatus::RolledBack));
+    const QModelIndex row = model.indexOf(failing);
+    QCOMPARE(StepStatusDelegate::iconNameFor(row.siblingAtColumn(OrderTreeModel::StatusColumn)),
+             QStringLiteral("overall-rolled-back"));
+    QCOMPARE(StepStatusDelegate::stripIconNamesFor(row.siblingAtColumn(OrderTreeModel::ProgressColumn)),
+             (QStringList{"step-compensated", "step-compensated", "step-failed"}));
+    QCOMPARE(model.order(failing)->failure.code, QStringLiteral("SHIPPING_UNAVAILABLE"));
+
+    // Once: the next order goes through.
+    const QUuid fine = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, fine), kTimeout);
+    QCOMPARE(toString(statusOf(model, fine)), toString(OverallStatus::Completed));
+
+    // Clearing the panel clears the engine's plan.
+    panel.clearAll();
+    QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 2, kTimeout);
+    QVERIFY(source->engine()->faultPlan().isEmpty());
+}
+
+void tst_EmbeddedConsole::retryEnabledOnlyWhenEligible()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/retry.sqlite");
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    EmbeddedSource *source = newSource(file, this);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source->start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+
+    DetailPanel panel(&model);
+    panel.setSource(source);
+    panel.show();
+
+    // Fraud: not retryable, the button stays disabled and the panel says why.
+    const QUuid fraud = place(source, OrderPresets::make(OrderPreset::Fraud));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, fraud), kTimeout);
+    panel.setOrder(fraud);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isEligibilityKnown() && !panel.eligibilityText().isEmpty()
+                                 && !panel.eligibilityText().startsWith(QLatin1String("Checking")),
+                             kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+    QVERIFY2(panel.failureText().contains(QLatin1String("FRAUD_DETECTED")), qPrintable(panel.failureText()));
+
+    // Declined card: retryable after updating the payment method.
+    const QUuid declined = place(source, OrderPresets::make(OrderPreset::DeclinedCard));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, declined), kTimeout);
+    QCOMPARE(toString(statusOf(model, declined)), toString(OverallStatus::RolledBack));
+    panel.setOrder(declined);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QVERIFY2(panel.failureText().contains(QLatin1String("PAYMENT_DECLINED")), qPrintable(panel.failureText()));
+    QVERIFY(panel.failureText().contains(QLatin1String("What to do")));
+
+    // A completed order: never retryable.
+    const QUuid happy = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, happy), kTimeout);
+    panel.setOrder(happy);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isEligibilityKnown(), kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+
+    // Retry the declined order with a corrected payment method (what the dialog sends).
+    panel.setOrder(declined);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    RetryRequest request;
+    request.orderId = declined;
+    request.paymentMethodId = QStringLiteral("pm-visa-4242");
+    RetryDecision decision;
+    bool answered = false;
+    source->retry(request, this, [&](RetryDecision d) {
+        decision = d;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QCOMPARE(int(decision.code), int(RetryDecision::Accepted));
+    QTRY_COMPARE_WITH_TIMEOUT(toString(statusOf(model, declined)), toString(OverallStatus::Completed), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(!panel.retryButton()->isEnabled(), kTimeout);
+
+    // The case file holds the history and the raw events of both attempts.
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.orderCase().history.executionCount() == 2, kTimeout);
+    const QJsonObject caseFile = QJsonDocument::fromJson(panel.caseFileJson()).object();
+    QCOMPARE(caseFile.value(QLatin1String("status")).toObject().value(QLatin1String("overallStatus")).toString(),
+             QStringLiteral("COMPLETED"));
+    QVERIFY(caseFile.value(QLatin1String("events")).toArray().size() > 10);
+    QVERIFY(caseFile.value(QLatin1String("history")).toObject().value(QLatin1String("timeline")).toArray().size() > 3);
+    const QString path = TestServices::tempDir() + QStringLiteral("/case.json");
+    QString error;
+    QVERIFY2(panel.exportCaseTo(path, &error), qPrintable(error));
+    QVERIFY(QFile::exists(path));
+    QVERIFY(panel.statusJson().contains(QLatin1String("\"overallStatus\": \"COMPLETED\"")));
+}
+
+void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/window.sqlite");
+    QVector<QUuid> ids;
+    {
+        // Orders that exist before the window opens.
+        OrderTreeModel model;
+        EventBatcher batcher(&model);
+        EmbeddedSource *source = newSource(file, nullptr);
+        std::unique_ptr<EmbeddedSource> owner(source);
+        QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+        connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+        source->start();
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+        for (OrderPreset p : {OrderPreset::HappyPath, OrderPreset::OutOfStock, OrderPreset::InvalidAddress})
+            ids << place(source, OrderPresets::make(p));
+        QTRY_VERIFY_WITH_TIMEOUT(std::all_of(ids.cbegin(), ids.cend(), [&](const QUuid &id) { return isTerminalIn(model, id); }),
+                                 kTimeout);
+    }
+
+    MainWindow window;
+    QAbstractItemModelTester tester(window.model(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester proxyTester(window.proxyModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    EmbeddedSource *source = newSource(file, nullptr);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    window.setSource(source, embeddedSpec(file));
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 3, kTimeout);
+    QCOMPARE(toString(statusOf(*window.model(), ids.at(0))), toString(OverallStatus::Completed));
+    QCOMPARE(toString(statusOf(*window.model(), ids.at(1))), toString(OverallStatus::Failed));
+    QCOMPARE(toString(statusOf(*window.model(), ids.at(2))), toString(OverallStatus::RolledBack));
+    QVERIFY(window.connectionText().contains(QLatin1String("Embedded engine running")));
+
+    // Select and expand the rolled-back order; new orders keep it selected and expanded.
+    QVERIFY(window.selectFirstOrderWithStatus(OverallStatus::RolledBack, true));
+    QModelIndex current = window.treeView()->currentIndex();
+    QCOMPARE(current.data(OrderTreeModel::OrderIdRole).toUuid(), ids.at(2));
+    QCOMPARE(window.detailPanel()->orderId(), ids.at(2));
+    QVERIFY(window.treeView()->isExpanded(current));
+    QSignalSpy rejected(window.model(), &OrderTreeModel::eventRejected);
+    const QUuid live = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(*window.model(), live), kTimeout);
+    QCOMPARE(rejected.count(), 0);
+    current = window.treeView()->currentIndex();
+    QCOMPARE(current.data(OrderTreeModel::OrderIdRole).toUuid(), ids.at(2));
+    QVERIFY(window.treeView()->isExpanded(current));
+
+    // Ctrl+F focuses the search; typing filters by order number.
+    QTest::keyClick(&window, Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(window.searchField()->hasFocus());
+    const QString number = window.model()->order(live)->orderNumber;
+    QTest::keyClicks(window.searchField(), number);
+    QCOMPARE(window.proxyModel()->rowCount(), 1);
+    window.searchField()->clear();
+    QCOMPARE(window.proxyModel()->rowCount(), 4);
+    // Status filter: "Rolled back".
+    window.statusFilter()->setCurrentIndex(window.statusFilter()->findText(QStringLiteral("Rolled back")));
+    QCOMPARE(window.proxyModel()->rowCount(), 1);
+    window.statusFilter()->setCurrentIndex(0);
+
+    // UTC / local toggle changes how times are shown.
+    window.setDisplayUtc(false);
+    QVERIFY(!window.model()->displayUtc());
+    window.setDisplayUtc(true);
+}
+
+QTEST_MAIN(tst_EmbeddedConsole)
+#include "tst_embeddedconsole.moc"

@@ -1,0 +1,184 @@
+// Search, status filter and sorting of the order tree; live updates keep the
+// selection and the expanded rows.
+
+#include "guitesthelpers.h"
+#include "orderfilterproxymodel.h"
+#include "ordertreemodel.h"
+
+#include <QAbstractItemModelTester>
+#include <QItemSelectionModel>
+#include <QSignalSpy>
+#include <QTest>
+#include <QTreeView>
+
+using namespace SagaScenarios;
+
+namespace {
+QVector<OrderEvent> orderEvents(Kind kind, const QUuid &id, int number, int count = -1)
+{
+    Builder b(id, baseTime().addSecs(number));
+    b.started(1, QStringLiteral("ORD-20240110-%1").arg(number, 6, 10, QLatin1Char('0')));
+    QVector<OrderEvent> all;
+    {
+        Builder full(id, baseTime().addSecs(number));
+        appendKind(full, kind);
+        all = full.events();
+    }
+    all[0] = b.events().first();
+    if (count >= 0)
+        all.resize(count);
+    return all;
+}
+} // namespace
+
+class tst_OrderFilterProxyModel : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void searchMatchesIdNumberAndCustomer_data();
+    void searchMatchesIdNumberAndCustomer();
+    void statusFilterFollowsLiveChanges();
+    void sortsByAnyColumnAndKeepsStepsInOrder();
+    void liveUpdatesKeepSelectionAndExpansion();
+
+private:
+    std::unique_ptr<OrderTreeModel> m_model;
+    std::unique_ptr<OrderFilterProxyModel> m_proxy;
+    std::unique_ptr<QAbstractItemModelTester> m_tester;
+    std::unique_ptr<QAbstractItemModelTester> m_proxyTester;
+    QVector<QUuid> m_ids;
+};
+
+void tst_OrderFilterProxyModel::init()
+{
+    m_model = std::make_unique<OrderTreeModel>();
+    m_proxy = std::make_unique<OrderFilterProxyModel>();
+    m_proxy->setSourceModel(m_model.get());
+    m_tester = std::make_unique<QAbstractItemModelTester>(m_model.get(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m_proxyTester = std::make_unique<QAbstractItemModelTester>(m_proxy.get(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m_ids.clear();
+    const Kind kinds[] = {Kind::Success, Kind::PaymentFails, Kind::InventoryFails, Kind::ShippingFails, Kind::Success};
+    QVector<OrderEvent> events;
+    for (int i = 0; i < 5; ++i) {
+        m_ids << QUuid::createUuid();
+        events += orderEvents(kinds[i], m_ids.last(), i + 1);
+    }
+    m_model->applyEvents(events);
+    QCOMPARE(m_model->orderCount(), 5);
+}
+
+void tst_OrderFilterProxyModel::cleanup()
+{
+    m_proxyTester.reset();
+    m_tester.reset();
+    m_proxy.reset();
+    m_model.reset();
+}
+
+void tst_OrderFilterProxyModel::searchMatchesIdNumberAndCustomer_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<int>("expected");
+    QTest::newRow("empty") << QString() << 5;
+    QTest::newRow("order number") << "ORD-20240110-000003" << 1;
+    QTest::newRow("number, lower case, partial") << "ord-20240110-00000" << 5;
+    QTest::newRow("customer") << "11111111-2222" << 5;
+    QTest::newRow("nothing") << "no-such-order" << 0;
+}
+
+void tst_OrderFilterProxyModel::searchMatchesIdNumberAndCustomer()
+{
+    QFETCH(QString, text);
+    QFETCH(int, expected);
+    m_proxy->setSearchText(text);
+    QCOMPARE(m_proxy->rowCount(), expected);
+    // Steps stay with a matching order.
+    for (int r = 0; r < m_proxy->rowCount(); ++r)
+        QCOMPARE(m_proxy->rowCount(m_proxy->index(r, 0)), kStepCount);
+
+    // An order id (the first 8 characters are enough).
+    m_proxy->setSearchText(m_ids.at(1).toString(QUuid::WithoutBraces).left(8));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    QCOMPARE(m_proxy->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid(), m_ids.at(1));
+}
+
+void tst_OrderFilterProxyModel::statusFilterFollowsLiveChanges()
+{
+    m_proxy->setStatusMask(OrderFilterProxyModel::bit(OverallStatus::RolledBack));
+    QCOMPARE(m_proxy->rowCount(), 2);
+    m_proxy->setStatusMask(OrderFilterProxyModel::bit(OverallStatus::InProgress));
+    QCOMPARE(m_proxy->rowCount(), 0);
+
+    // A new order appears while IN_PROGRESS, then leaves the filter when it completes.
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> all = orderEvents(Kind::Success, id, 6);
+    m_model->applyEvents(all.mid(0, 2));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    QCOMPARE(m_proxy->rowCount(m_proxy->index(0, 0)), kStepCount);
+    m_model->applyEvents(all.mid(2));
+    QCOMPARE(m_proxy->rowCount(), 0);
+    m_proxy->setStatusMask(OrderFilterProxyModel::kAllStatuses);
+    QCOMPARE(m_proxy->rowCount(), 6);
+}
+
+void tst_OrderFilterProxyModel::sortsByAnyColumnAndKeepsStepsInOrder()
+{
+    for (int column = 0; column < OrderTreeModel::ColumnCount; ++column) {
+        for (Qt::SortOrder order : {Qt::AscendingOrder, Qt::DescendingOrder}) {
+            m_proxy->sort(column, order);
+            QCOMPARE(m_proxy->rowCount(), 5);
+            for (int r = 0; r < m_proxy->rowCount(); ++r) {
+                const QModelIndex parent = m_proxy->index(r, 0);
+                for (int s = 0; s < kStepCount; ++s)
+                    QCOMPARE(m_proxy->index(s, 0, parent).data(OrderTreeModel::StepRole).toInt(), s);
+            }
+        }
+    }
+    m_proxy->sort(OrderTreeModel::OrderNumberColumn, Qt::DescendingOrder);
+    QCOMPARE(m_proxy->index(0, 0).data().toString(), QStringLiteral("ORD-20240110-000005"));
+    m_proxy->sort(OrderTreeModel::StatusColumn, Qt::AscendingOrder);
+    QCOMPARE(m_proxy->index(0, OrderTreeModel::StatusColumn).data().toString(), QStringLiteral("COMPLETED"));
+}
+
+void tst_OrderFilterProxyModel::liveUpdatesKeepSelectionAndExpansion()
+{
+    QTreeView view;
+    view.setModel(m_proxy.get());
+    view.setSortingEnabled(true);
+    view.sortByColumn(OrderTreeModel::LastUpdatedColumn, Qt::DescendingOrder);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+
+    // A running order, selected (on its payment step) and expanded.
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> all = orderEvents(Kind::ShippingFails, id, 7);
+    m_model->applyEvents(all.mid(0, 4));
+    const QModelIndex order = m_proxy->mapFromSource(m_model->indexOf(id));
+    QVERIFY(order.isValid());
+    view.expand(order);
+    const QModelIndex payment = m_proxy->index(int(SagaStep::Payment), 0, order);
+    view.selectionModel()->setCurrentIndex(payment, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    QSignalSpy reset(m_proxy.get(), &QAbstractItemModel::modelReset);
+    QVERIFY(reset.isValid());
+    QSignalSpy sourceReset(m_model.get(), &QAbstractItemModel::modelReset);
+
+    // Other orders arrive and this one moves on to compensation, event by event.
+    for (int i = 4; i < all.size(); ++i) {
+        m_model->applyEvents({all.at(i)});
+        m_model->applyEvents(orderEvents(Kind::Success, QUuid::createUuid(), 100 + i, 3));
+        const QModelIndex current = view.selectionModel()->currentIndex();
+        QVERIFY(current.isValid());
+        QCOMPARE(current.data(OrderTreeModel::OrderIdRole).toUuid(), id);
+        QCOMPARE(current.data(OrderTreeModel::StepRole).toInt(), int(SagaStep::Payment));
+        QVERIFY(view.isExpanded(current.parent()));
+    }
+    QCOMPARE(reset.count(), 0);
+    QCOMPARE(sourceReset.count(), 0);
+    const QModelIndex finalOrder = m_proxy->mapFromSource(m_model->indexOf(id, OrderTreeModel::StatusColumn));
+    QCOMPARE(finalOrder.data().toString(), QStringLiteral("ROLLED_BACK"));
+}
+
+QTEST_MAIN(tst_OrderFilterProxyModel)
+#include "tst_orderfilterproxymodel.moc"
