@@ -1,0 +1,213 @@
+// Crash recovery: this binary re-executes itself with --child to be an engine
+// process running sagas against WireMock (HTTP steps) on a SQLite file; the test
+// SIGKILLs it at several points, restarts it, and finally checks that every saga
+// is consistent (terminal, events fold cleanly, each step started once) and that
+// no step effect happened twice at WireMock: every (order, step, action) used one
+// Idempotency-Key, completed orders were never compensated.
+
+#include "enginehost.h"
+#include "orderprogress.h"
+#include "sagastore.h"
+#include "testservices.h"
+
+#include <QCoreApplication>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QProcess>
+#include <QtTest>
+#include <cstdio>
+
+namespace {
+
+OrderRequest mixedOrder(int i)
+{
+    OrderRequest r;
+    r.customerId = QUuid::createUuid();
+    r.items = {OrderItem{i % 7 == 3 ? QStringLiteral("out-of-stock-product") : QStringLiteral("widget"), "Widget", 1, 999}};
+    r.paymentMethodId = i % 5 == 1 ? QStringLiteral("declined-card") : QStringLiteral("visa");
+    r.shippingAddress = ShippingAddress{"1 Main", "Town", "ST", i % 6 == 2 ? "00000" : "12345", "US"};
+    return r;
+}
+
+// --child DBURL WIREMOCK COUNT ENGINEID: an engine process that submits COUNT orders
+// and runs until killed.
+int childMain(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    const int at = args.indexOf(QStringLiteral("--child"));
+    QString error;
+    EngineConfig config;
+    config.database = *DatabaseUrl::parse(args.value(at + 1), &error);
+    config.stepsBaseUrl = QUrl(args.value(at + 2));
+    const int count = args.value(at + 3).toInt();
+    config.engineId = args.value(at + 4);
+    config.leaseSeconds = 2;
+    config.stepTimeoutMs = 2000;
+    config.compensationBudgetMs = 5000;
+    EngineHost host(config);
+    QObject::connect(&host, &EngineHost::startFailed, [](const QString &why) {
+        std::fprintf(stderr, "child start failed: %s\n", qPrintable(why));
+        QCoreApplication::exit(2);
+    });
+    QObject::connect(&host, &EngineHost::started, [&] {
+        for (int i = 0; i < count; ++i)
+            host.submitOrder(mixedOrder(i), &app, [](SubmitResult) {});
+        std::printf("started\n");
+        std::fflush(stdout);
+    });
+    host.start();
+    return app.exec();
+}
+
+QJsonObject wiremock(const QUrl &base, const QByteArray &method, const QString &path, const QJsonObject &body = {})
+{
+    QNetworkAccessManager nam;
+    QNetworkRequest request(base.resolved(QUrl(path)));
+    request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    QNetworkReply *reply = nam.sendCustomRequest(request, method, body.isEmpty() ? QByteArray() : QJsonDocument(body).toJson());
+    (void)QTest::qWaitFor([reply] { return reply->isFinished(); }, 30000);
+    const QJsonObject out = QJsonDocument::fromJson(reply->readAll()).object();
+    reply->deleteLater();
+    return out;
+}
+
+} // namespace
+
+class tst_CrashRecovery : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void killAndRestart();
+};
+
+void tst_CrashRecovery::killAndRestart()
+{
+    QString error;
+    const QUrl wm = TestServices::wiremockUrl(&error);
+    if (wm.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    wiremock(wm, "POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}}); // sagas stay in flight a while
+    const QString db = QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/crash.sqlite");
+
+    auto runChild = [&](int submit, int killAfterMs) {
+        QProcess child;
+        child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_LOGGING_RULES"), QStringLiteral("saga.*.debug=false"));
+        child.setProcessEnvironment(env);
+        child.start(QCoreApplication::applicationFilePath(),
+                    {QStringLiteral("--child"), db, wm.toString(), QString::number(submit), QStringLiteral("engine-crashy")});
+        if (!child.waitForStarted(10000))
+            return false;
+        if (!child.waitForReadyRead(30000))
+            return false;
+        QTest::qWait(killAfterMs);
+        child.kill(); // SIGKILL
+        child.waitForFinished(10000);
+        return true;
+    };
+    // Kill at several points: early, mid-flight, during compensations, after a restart.
+    QVERIFY(runChild(60, 150));
+    QVERIFY(runChild(0, 400));
+    QVERIFY(runChild(30, 700));
+    QVERIFY(runChild(0, 250));
+
+    // Final run: let it finish everything (own leases are taken back at start).
+    SagaStore store(*DatabaseUrl::parse(db, &error), QStringLiteral("checker"));
+    QVERIFY(store.open().ok());
+    QProcess last;
+    last.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    last.start(QCoreApplication::applicationFilePath(),
+               {QStringLiteral("--child"), db, wm.toString(), QStringLiteral("0"), QStringLiteral("engine-crashy")});
+    QVERIFY(last.waitForStarted(10000));
+    auto allTerminal = [&] {
+        OrderListFilter f;
+        f.limit = 1000;
+        auto page = store.listOrders(f);
+        if (!page.ok() || page.value.orders.isEmpty())
+            return false;
+        for (const OrderProgress &p : std::as_const(page.value.orders)) {
+            if (!p.isTerminal())
+                return false;
+        }
+        return true;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(), 120000);
+    last.kill();
+    last.waitForFinished(10000);
+    wiremock(wm, "POST", "/__admin/settings", QJsonObject{{"fixedDelay", 0}});
+
+    OrderListFilter f;
+    f.limit = 1000;
+    const auto page = store.listOrders(f);
+    QVERIFY(page.value.orders.size() >= 60); // the first child got at least its first batch in
+    QMap<QString, QString> statusByOrder;
+    for (const OrderProgress &p : page.value.orders) {
+        auto events = store.loadEvents(p.orderId);
+        OrderProgress folded(p.orderId);
+        QMap<QString, int> stepStarts;
+        for (const OrderEvent &e : std::as_const(events.value)) {
+            const FoldResult r = folded.apply(e);
+            QVERIFY2(r.outcome == FoldResult::Applied, qPrintable(r.error));
+            if (e.type == EventType::StepStarted)
+                stepStarts[e.details.value("idempotencyKey").toString()] += 1;
+            if (e.type == EventType::SagaStarted)
+                QCOMPARE(e.seq, qint64(1)); // one execution per order
+        }
+        for (auto it = stepStarts.begin(); it != stepStarts.end(); ++it)
+            QCOMPARE(it.value(), 1);
+        QVERIFY(folded.isTerminal());
+        if (folded.overallStatus == OverallStatus::RolledBack) {
+            for (SagaStep s : kAllSteps)
+                QVERIFY(folded.step(s).status != StepStatus::Completed); // nothing left un-compensated
+        }
+        auto order = store.loadOrder(p.orderId);
+        QCOMPARE(toString(order.value.status), toString(recordStatusFor(folded.overallStatus)));
+        statusByOrder[p.orderId.toString(QUuid::WithoutBraces)] = toString(folded.overallStatus);
+    }
+
+    // WireMock journal: one Idempotency-Key per (order, step, action); completed orders never compensated.
+    const QJsonArray requests = wiremock(wm, "GET", "/__admin/requests?limit=100000").value("requests").toArray();
+    QVERIFY(!requests.isEmpty());
+    QMap<QString, QSet<QString>> keysPerAction; // "<orderId> <path kind>" -> keys
+    for (const QJsonValue &v : requests) {
+        const QJsonObject req = v.toObject().value("request").toObject();
+        const QString path = QUrl(req.value("url").toString()).path();
+        if (path.startsWith(QLatin1String("/__admin")))
+            continue;
+        const QJsonObject body = QJsonDocument::fromJson(req.value("body").toString().toUtf8()).object();
+        const QString orderId = body.value("orderId").toString();
+        QString key;
+        const QJsonObject headers = req.value("headers").toObject();
+        for (auto it = headers.begin(); it != headers.end(); ++it) {
+            if (it.key().compare(QLatin1String("Idempotency-Key"), Qt::CaseInsensitive) == 0)
+                key = it.value().toString();
+        }
+        QVERIFY(!key.isEmpty());
+        const bool compensation = path.endsWith("/release") || path.endsWith("/void") || path.endsWith("/cancel");
+        const QString kind = path.section('/', 1, 1) + (compensation ? QStringLiteral("-") : QStringLiteral("+"));
+        keysPerAction[orderId + ' ' + kind].insert(key);
+        if (compensation && statusByOrder.value(orderId) == QLatin1String("COMPLETED"))
+            QFAIL(qPrintable(QStringLiteral("completed order %1 was compensated").arg(orderId)));
+    }
+    for (auto it = keysPerAction.begin(); it != keysPerAction.end(); ++it)
+        QVERIFY2(it.value().size() == 1, qPrintable(it.key()));
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; ++i) {
+        if (qstrcmp(argv[i], "--child") == 0)
+            return childMain(argc, argv);
+    }
+    QCoreApplication app(argc, argv);
+    tst_CrashRecovery test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_crashrecovery.moc"

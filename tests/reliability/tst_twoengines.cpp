@@ -1,0 +1,129 @@
+// Two engines (each its own thread and connection, as two saga-server processes
+// would be) on one PostgreSQL database run 500 sagas against WireMock, with short
+// leases so both keep claiming (SELECT ... FOR UPDATE SKIP LOCKED) all the time.
+// Each saga is driven exactly once: one request per step action at WireMock, each
+// step started once, and every event sequence folds cleanly.
+
+#include "enginehost.h"
+#include "orderprogress.h"
+#include "sagastore.h"
+#include "testservices.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QtTest>
+
+class tst_TwoEngines : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void fiveHundredSagasEachDrivenOnce();
+};
+
+void tst_TwoEngines::fiveHundredSagasEachDrivenOnce()
+{
+    QString error;
+    const QString dbUrl = TestServices::newPostgresDatabase(&error);
+    if (dbUrl.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+    const QUrl wm = TestServices::wiremockUrl(&error);
+    if (wm.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+
+    EngineConfig config;
+    config.database = *DatabaseUrl::parse(dbUrl, &error);
+    config.stepsBaseUrl = wm;
+    config.leaseSeconds = 2;
+    config.stepTimeoutMs = 10000;
+    EngineConfig a = config;
+    a.engineId = QStringLiteral("engine-a");
+    EngineConfig b = config;
+    b.engineId = QStringLiteral("engine-b");
+    EngineHost hostA(a);
+    EngineHost hostB(b);
+    QSignalSpy startedA(&hostA, &EngineHost::started);
+    QSignalSpy startedB(&hostB, &EngineHost::started);
+    hostA.start();
+    hostB.start();
+    QTRY_VERIFY_WITH_TIMEOUT(startedA.count() == 1 && startedB.count() == 1, 30000);
+
+    QObject context;
+    QVector<QUuid> ids;
+    int failures = 0;
+    for (int i = 0; i < 500; ++i) {
+        OrderRequest r;
+        r.customerId = QUuid::createUuid();
+        r.items = {OrderItem{"widget", "Widget", 1, 500}};
+        r.paymentMethodId = i % 10 == 0 ? QStringLiteral("declined-card") : QStringLiteral("visa");
+        r.shippingAddress = ShippingAddress{"1 Main", "Town", "ST", "12345", "US"};
+        (i % 2 ? hostA : hostB).submitOrder(r, &context, [&](SubmitResult res) {
+            if (res.error.ok())
+                ids << res.orderId;
+            else
+                ++failures;
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(ids.size() + failures, 500, 60000);
+    QCOMPARE(failures, 0);
+
+    SagaStore store(config.database, QStringLiteral("checker"));
+    QVERIFY(store.open().ok());
+    auto terminalCount = [&] {
+        OrderListFilter f;
+        f.limit = 1000;
+        int n = 0;
+        for (const OrderProgress &p : store.listOrders(f).value.orders)
+            n += p.isTerminal() ? 1 : 0;
+        return n;
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(terminalCount(), 500, 300000);
+
+    for (const QUuid &id : std::as_const(ids)) {
+        auto events = store.loadEvents(id);
+        OrderProgress p(id);
+        QMap<QString, int> starts;
+        for (const OrderEvent &e : std::as_const(events.value)) {
+            QCOMPARE(p.apply(e).outcome, FoldResult::Applied);
+            if (e.type == EventType::StepStarted)
+                starts[e.details.value("idempotencyKey").toString()] += 1;
+        }
+        for (auto it = starts.begin(); it != starts.end(); ++it)
+            QCOMPARE(it.value(), 1);
+        QVERIFY(p.isTerminal());
+    }
+
+    // Exactly one request per (execution, step, action) at WireMock.
+    QNetworkAccessManager nam;
+    QNetworkReply *reply = nam.get(QNetworkRequest(wm.resolved(QUrl("/__admin/requests?limit=100000"))));
+    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 30000);
+    const QJsonArray requests = QJsonDocument::fromJson(reply->readAll()).object().value("requests").toArray();
+    reply->deleteLater();
+    QMap<QString, int> perKey;
+    for (const QJsonValue &v : requests) {
+        const QJsonObject req = v.toObject().value("request").toObject();
+        if (QUrl(req.value("url").toString()).path().startsWith(QLatin1String("/__admin")))
+            continue;
+        const QJsonObject headers = req.value("headers").toObject();
+        for (auto it = headers.begin(); it != headers.end(); ++it) {
+            if (it.key().compare(QLatin1String("Idempotency-Key"), Qt::CaseInsensitive) == 0)
+                perKey[it.value().toString()] += 1;
+        }
+    }
+    // 450 completed x 3 forward + 50 declined x (2 forward + 1 release).
+    QCOMPARE(perKey.size(), 450 * 3 + 50 * 3);
+    for (auto it = perKey.begin(); it != perKey.end(); ++it)
+        QVERIFY2(it.value() == 1, qPrintable(it.key()));
+
+    bool downA = false;
+    bool downB = false;
+    hostA.shutdown(5000, [&] { downA = true; });
+    hostB.shutdown(5000, [&] { downB = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(downA && downB, 30000);
+}
+
+QTEST_GUILESS_MAIN(tst_TwoEngines)
+#include "tst_twoengines.moc"
