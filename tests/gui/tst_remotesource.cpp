@@ -1,0 +1,212 @@
+// The remote source against a real saga-server: list + all-orders stream, live
+// updates, a wrong token, an unreachable server, and a dropped stream (server
+// killed and restarted) that resumes with Last-Event-ID without applying any
+// event twice.
+
+#include "eventbatcher.h"
+#include "guitesthelpers.h"
+#include "orderpresets.h"
+#include "ordertreemodel.h"
+#include "remotesource.h"
+#include "sagaserverprocess.h"
+#include "ssestreamparser.h"
+
+#include <QAbstractItemModelTester>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTest>
+
+namespace {
+constexpr int kTimeout = 30000;
+
+QUuid place(ProgressSource *source, const OrderRequest &request, QString *error)
+{
+    QUuid id;
+    bool answered = false;
+    QObject context;
+    source->placeOrder(request, &context, [&](PlaceOrderResult r) {
+        answered = true;
+        id = r.orderId;
+        *error = r.error;
+    });
+    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
+        *error = QStringLiteral("no answer");
+    return id;
+}
+
+QString statusName(const OrderTreeModel &model, const QUuid &id)
+{
+    const OrderProgress *p = model.order(id);
+    return p ? toString(p->overallStatus) : QString();
+}
+
+int freePort()
+{
+    QTcpServer probe;
+    probe.listen(QHostAddress::LocalHost, 0);
+    return probe.serverPort();
+}
+} // namespace
+
+class tst_RemoteSource : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void parserIsIncremental();
+    void wrongTokenSaysWhatToDo();
+    void unreachableServerSaysWhatToDo();
+    void liveStreamDropAndResume();
+};
+
+void tst_RemoteSource::parserIsIncremental()
+{
+    SseStreamParser parser;
+    const QByteArray stream = ": connected\r\n\r\nid: 7\nevent: STEP_STARTED\ndata: {\"a\":\ndata: 1}\n\nretry: 3000\nid: 8\ndata: x\r\n\r\n";
+    QVector<SseEvent> events;
+    for (char c : stream) // byte by byte: nothing may depend on chunk boundaries
+        events += parser.feed(QByteArray(1, c));
+    QCOMPARE(events.size(), 2);
+    QCOMPARE(events.at(0).id, QStringLiteral("7"));
+    QCOMPARE(events.at(0).event, QStringLiteral("STEP_STARTED"));
+    QCOMPARE(events.at(0).data, QByteArray("{\"a\":\n1}"));
+    QCOMPARE(events.at(1).id, QStringLiteral("8"));
+    QCOMPARE(events.at(1).event, QStringLiteral("message"));
+    QCOMPARE(parser.retryMs(), 3000);
+    QCOMPARE(parser.commentCount(), 1);
+    QCOMPARE(parser.lastEventId(), QStringLiteral("8"));
+}
+
+void tst_RemoteSource::wrongTokenSaysWhatToDo()
+{
+    SagaServerProcess server;
+    const QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource source(server.url(), QStringLiteral("not-a-token"));
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    QVERIFY(states.isValid());
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Failed, kTimeout);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("401")), qPrintable(source.stateMessage()));
+    QVERIFY(source.stateMessage().contains(QLatin1String("new SUPPORT token")));
+
+    // A valid token without SUPPORT may not list every order.
+    QString mintError;
+    const QString customerToken = server.mintToken(false, &mintError);
+    if (customerToken.isEmpty())
+        QFAIL(qPrintable(mintError));
+    RemoteSource customer(server.url(), customerToken);
+    customer.start();
+    QTRY_COMPARE_WITH_TIMEOUT(customer.state(), ProgressSource::State::Failed, kTimeout);
+    QVERIFY2(customer.stateMessage().contains(QLatin1String("SUPPORT")), qPrintable(customer.stateMessage()));
+}
+
+void tst_RemoteSource::unreachableServerSaysWhatToDo()
+{
+    const QUrl nowhere(QStringLiteral("http://127.0.0.1:%1").arg(freePort()));
+    RemoteSource source(nowhere, QStringLiteral("x.y.z"));
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Reconnecting, kTimeout);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot reach saga-server")), qPrintable(source.stateMessage()));
+    QVERIFY(source.stateMessage().contains(QLatin1String("retrying")));
+}
+
+void tst_RemoteSource::liveStreamDropAndResume()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+
+    // Orders that exist before the console connects (placed through an unstarted source).
+    RemoteSource placer(server.url(), token);
+    const QUuid before = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    RetryEligibility eligibility;
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 bool done = false;
+                                 placer.retryEligibility(declined, this, [&](RetryEligibility e, QString) {
+                                     eligibility = e;
+                                     done = true;
+                                 });
+                                 const bool waited = QTest::qWaitFor([&] { return done; }, kTimeout);
+                                 return waited && eligibility.eligible;
+                             }()),
+                             kTimeout);
+
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    EventBatcher batcher(&model);
+    QSignalSpy rejected(&model, &OrderTreeModel::eventRejected);
+    QVERIFY(rejected.isValid());
+    RemoteSource source(server.url(), token);
+    source.setMaxBackoff(1000);
+    QSignalSpy loaded(&source, &ProgressSource::initialLoadFinished);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(model.orderCount(), 2);
+    QCOMPARE(statusName(model, before), QStringLiteral("COMPLETED"));
+    QCOMPARE(statusName(model, declined), QStringLiteral("ROLLED_BACK"));
+
+    // Live: a new order, and a retry of a listed order (its events follow the listed snapshot).
+    const QUuid live = place(&source, OrderPresets::make(OrderPreset::InvalidAddress), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, live), QStringLiteral("ROLLED_BACK"), kTimeout);
+    RetryRequest retry;
+    retry.orderId = declined;
+    retry.paymentMethodId = QStringLiteral("pm-visa-4242");
+    RetryDecision decision;
+    bool answered = false;
+    source.retry(retry, this, [&](RetryDecision d) {
+        decision = d;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QVERIFY2(decision.code == RetryDecision::Accepted, qPrintable(decision.reason));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(model.order(declined)->attemptNumber, 2);
+    const qint64 positionBeforeDrop = source.lastPosition();
+    QVERIFY(positionBeforeDrop > 0);
+
+    // Drop: the server dies. The source says so and keeps what it has.
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source.state() == ProgressSource::State::Stale
+                                 || source.state() == ProgressSource::State::Reconnecting,
+                             kTimeout);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("retrying"))
+                 || source.stateMessage().contains(QLatin1String("Reconnecting")),
+             qPrintable(source.stateMessage()));
+    QCOMPARE(model.orderCount(), 3);
+
+    // Back on the same port and database; orders placed right away (probably before the
+    // source reconnects) arrive through Last-Event-ID, exactly once.
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placer2(server.url(), token);
+    QVector<QUuid> after;
+    for (OrderPreset p : {OrderPreset::HappyPath, OrderPreset::OutOfStock}) {
+        after << place(&placer2, OrderPresets::make(p), &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, after.at(0)), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, after.at(1)), QStringLiteral("FAILED"), kTimeout);
+    QVERIFY(source.reconnectCount() >= 1);
+    QVERIFY(source.lastPosition() > positionBeforeDrop);
+    QCOMPARE(model.orderCount(), 5);
+    QCOMPARE(rejected.count(), 0);
+    for (const QUuid &id : after)
+        QCOMPARE(model.order(id)->bufferedCount(), 0);
+}
+
+QTEST_MAIN(tst_RemoteSource)
+#include "tst_remotesource.moc"
