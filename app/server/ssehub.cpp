@@ -33,6 +33,9 @@ quint64 SseHub::subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastI
     subscriber->orderId = orderId;
     subscriber->lastId = lastId;
     subscriber->catchingUp = catchingUp;
+    // A small kernel send buffer keeps memory per stream bounded and lets a
+    // stalled client show up as backlog here.
+    socket->setSocketOption(QAbstractSocket::SendBufferSizeSocketOption, 64 * 1024);
     subscriber->disconnectedConnection = connect(socket, &QAbstractSocket::disconnected, this,
                                                  [this, key] { remove(key, false); });
     subscriber->destroyedConnection = connect(socket, &QObject::destroyed, this,
@@ -51,6 +54,8 @@ bool SseHub::write(Subscriber &s, const QByteArray &bytes)
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)
         return false;
     socket->write(bytes);
+    if (socket->bytesToWrite() > m_maxBacklog)
+        socket->flush(); // hand what the kernel takes to the kernel; the rest is the real backlog
     if (socket->bytesToWrite() > m_maxBacklog) {
         ++m_dropped;
         qCInfo(lcServer) << "disconnecting a slow event-stream client:" << socket->bytesToWrite()

@@ -1,0 +1,962 @@
+// saga-server's API over real HTTP on loopback, against an in-process server
+// (ServerRuntime on a port-0 listener) with the real engine and store: once on
+// SQLite and once on PostgreSQL. No timed assertions: waits only bound a failure.
+
+#include "enginehost.h"
+#include "jwtverifier.h"
+#include "rawhttp.h"
+#include "sagaserver.h"
+#include "serverruntime.h"
+#include "testservices.h"
+
+#include <QJsonArray>
+#include <QLoggingCategory>
+#include <QMessageAuthenticationCode>
+#include <QSignalSpy>
+#include <QTest>
+
+namespace {
+
+const QByteArray kKey = QByteArrayLiteral("api-test-secret-4f1d2c3b5a697887");
+const QString kSupportId = QStringLiteral("00000000-0000-4000-8000-00000000a11e");
+
+QByteArray b64(const QByteArray &data)
+{
+    return data.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+bool isTerminalStatus(const QString &s)
+{
+    return s == QLatin1String("COMPLETED") || s == QLatin1String("FAILED") || s == QLatin1String("ROLLED_BACK");
+}
+
+QJsonObject orderBody(const QUuid &customer, const QString &product = QStringLiteral("widget-1"),
+                      const QString &payment = QStringLiteral("good-card"),
+                      const QString &postalCode = QStringLiteral("62701"), const QString &country = QStringLiteral("US"))
+{
+    return QJsonObject{
+        {"customerId", customer.toString(QUuid::WithoutBraces)},
+        {"items", QJsonArray{QJsonObject{{"productId", product}, {"productName", "Widget"}, {"quantity", 2},
+                                         {"unitPriceInCents", 1250}},
+                             QJsonObject{{"productId", "gadget-7"}, {"productName", "Gadget"}, {"quantity", 1},
+                                         {"unitPriceInCents", 4999}}}},
+        {"paymentMethodId", payment},
+        {"shippingAddress", QJsonObject{{"street", "1 Main St"}, {"city", "Springfield"}, {"state", "IL"},
+                                        {"postalCode", postalCode}, {"country", country}}}};
+}
+
+QByteArray compact(const QJsonObject &o)
+{
+    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+}
+
+} // namespace
+
+class TestServerApi : public QObject
+{
+    Q_OBJECT
+public:
+    explicit TestServerApi(bool postgres)
+        : m_postgres(postgres)
+    {
+    }
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+
+    void healthIsPublic();
+    void happyPathWaitsForTheSaga();
+    void acceptedAtOnceThenCompletes();
+    void failureAndCompensation_data();
+    void failureAndCompensation();
+    void historyAndEvents();
+    void retryFlow();
+    void nonRetryableFailure();
+    void statusStreamAndResume();
+    void streamAcceptsAccessTokenAndEndsAtTerminal();
+    void heartbeatWhileWaiting();
+    void allOrdersStreamAndResume();
+    void slowStreamClientIsDropped();
+    void authorizationMatrix_data();
+    void authorizationMatrix();
+    void unknownAndForeignOrdersLookTheSame();
+    void badInputCorpus_data();
+    void badInputCorpus();
+    void oversizedBodyAnswers413AndServerKeepsServing();
+    void hundredClientsInParallel();
+    void faultPlanEndpoint();
+    void traceparentOnEveryResponse();
+    void metricsCountSagas();
+
+private:
+    HttpResult call(const QByteArray &method, const QString &path, const QByteArray &token = {},
+                    const QByteArray &body = {}, const HeaderList &headers = {})
+    {
+        return http(m_port, method, path, token, body, headers);
+    }
+    QString placeOrder(const QJsonObject &body, const QByteArray &token, int waitSeconds = 0,
+                       HttpResult *out = nullptr);
+    QJsonObject waitTerminal(const QString &orderId, const QByteArray &token);
+    void resetFaults();
+
+    bool m_postgres;
+    std::unique_ptr<ServerRuntime> m_runtime;
+    quint16 m_port = 0;
+    QUuid m_owner = QUuid::createUuid();
+    QUuid m_other = QUuid::createUuid();
+    QByteArray m_ownerToken, m_otherToken, m_supportToken, m_forgedToken, m_noneToken, m_expiredToken;
+    QString m_completedOrder; // owner's completed order
+    QString m_failedOrder;    // owner's rolled back order
+};
+
+void TestServerApi::initTestCase()
+{
+    ServerConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    config.listenPort = 0;
+    config.authKey = kKey;
+    config.engine.retryCooldownSeconds = 0;
+    config.engine.stepDelayMs = 5;
+    config.sseMaxBacklogBytes = 32 * 1024;
+    if (m_postgres) {
+        QString error;
+        const QString url = TestServices::newPostgresDatabase(&error);
+        if (url.isEmpty())
+            QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+        const auto parsed = DatabaseUrl::parse(url, &error);
+        QVERIFY2(parsed, qPrintable(error));
+        config.engine.database = *parsed;
+    } else {
+        const auto parsed = DatabaseUrl::parse(QStringLiteral("sqlite:") + TestServices::tempDir() + "/api.db", nullptr);
+        QVERIFY(parsed);
+        config.engine.database = *parsed;
+    }
+    m_runtime = std::make_unique<ServerRuntime>(config);
+    QSignalSpy ready(m_runtime.get(), &ServerRuntime::ready);
+    QSignalSpy failed(m_runtime.get(), &ServerRuntime::failed);
+    QVERIFY(ready.isValid());
+    m_runtime->start();
+    QVERIFY2(ready.wait(60000) || !ready.isEmpty(),
+             qPrintable(failed.isEmpty() ? QStringLiteral("no ready signal") : failed.first().first().toString()));
+    m_port = m_runtime->port();
+    QVERIFY(m_port != 0);
+
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    m_ownerToken = JwtVerifier::mint(kKey, m_owner, {}, 3600, now);
+    m_otherToken = JwtVerifier::mint(kKey, m_other, {}, 3600, now);
+    m_supportToken = JwtVerifier::mint(kKey, QUuid::fromString(kSupportId), {QStringLiteral("SUPPORT")}, 3600, now);
+    m_forgedToken = JwtVerifier::mint("not-the-server-key", m_owner, {QStringLiteral("SUPPORT")}, 3600, now);
+    m_expiredToken = JwtVerifier::mint(kKey, m_owner, {}, 60, now - 7200);
+    const QByteArray payload = "{\"sub\":\"" + m_owner.toString(QUuid::WithoutBraces).toLatin1()
+                               + "\",\"exp\":" + QByteArray::number(now + 3600) + ",\"roles\":[\"SUPPORT\"]}";
+    m_noneToken = b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + '.' + b64(payload) + '.';
+
+    m_completedOrder = placeOrder(orderBody(m_owner), m_ownerToken, 30);
+    QVERIFY(!m_completedOrder.isEmpty());
+    m_failedOrder = placeOrder(orderBody(m_owner, "widget-1", "fraud-card"), m_ownerToken, 30);
+    QVERIFY(!m_failedOrder.isEmpty());
+}
+
+void TestServerApi::cleanupTestCase()
+{
+    if (!m_runtime)
+        return;
+    QSignalSpy stopped(m_runtime.get(), &ServerRuntime::stopped);
+    m_runtime->shutdown();
+    QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    m_runtime.reset();
+}
+
+QString TestServerApi::placeOrder(const QJsonObject &body, const QByteArray &token, int waitSeconds, HttpResult *out)
+{
+    HeaderList headers;
+    if (waitSeconds > 0)
+        headers.append({"Prefer", "wait=" + QByteArray::number(waitSeconds)});
+    const HttpResult r = call("POST", QStringLiteral("/api/orders"), token, compact(body), headers);
+    if (out)
+        *out = r;
+    if (r.status != 201 && r.status != 202) {
+        qWarning() << "POST /api/orders answered" << r.status << r.body;
+        return {};
+    }
+    return r.json().value("orderId").toString();
+}
+
+QJsonObject TestServerApi::waitTerminal(const QString &orderId, const QByteArray &token)
+{
+    QElapsedTimer timer;
+    timer.start();
+    QJsonObject status;
+    while (timer.elapsed() < 60000) {
+        const HttpResult r = call("GET", "/api/orders/" + orderId + "/status", token);
+        status = r.json();
+        if (r.status == 200 && isTerminalStatus(status.value("overallStatus").toString()))
+            return status;
+        QTest::qWait(20);
+    }
+    return status;
+}
+
+void TestServerApi::resetFaults()
+{
+    const HttpResult r = call("PUT", "/api/simulator/faults", m_supportToken, "{\"steps\":{}}");
+    QCOMPARE(r.status, 200);
+}
+
+void TestServerApi::healthIsPublic()
+{
+    const HttpResult r = call("GET", "/health");
+    QCOMPARE(r.status, 200);
+    QCOMPARE(r.json().value("status").toString(), QStringLiteral("UP"));
+    QCOMPARE(r.json().value("database").toObject().value("status").toString(), QStringLiteral("UP"));
+    QCOMPARE(r.json().value("database").toObject().value("kind").toString(),
+             m_postgres ? QStringLiteral("postgresql") : QStringLiteral("sqlite"));
+}
+
+void TestServerApi::happyPathWaitsForTheSaga()
+{
+    // SAGA-001: the order runs inventory, payment, shipping and is confirmed.
+    HttpResult r;
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken, 30, &r);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(r.status, 201);
+    QCOMPARE(r.header("location"), ("/api/orders/" + id + "/status").toLatin1());
+    const QJsonObject body = r.json();
+    QCOMPARE(body.value("status").toString(), QStringLiteral("COMPLETED"));
+    QVERIFY(!body.value("confirmationNumber").toString().isEmpty());
+    QCOMPARE(body.value("totalChargedInCents").toInteger(), 2 * 1250 + 4999);
+    QVERIFY(!body.value("estimatedDelivery").toString().isEmpty());
+    QVERIFY(!body.value("orderNumber").toString().isEmpty());
+
+    const HttpResult status = call("GET", "/api/orders/" + id + "/status", m_ownerToken);
+    QCOMPARE(status.status, 200);
+    const QJsonObject s = status.json();
+    QCOMPARE(s.value("orderId").toString(), id);
+    QCOMPARE(s.value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    QVERIFY(s.value("currentStep").isNull());
+    const QJsonArray steps = s.value("steps").toArray();
+    QCOMPARE(steps.size(), 3);
+    const QStringList names{"Inventory Reservation", "Payment Processing", "Shipping Arrangement"};
+    for (int i = 0; i < 3; ++i) {
+        const QJsonObject step = steps[i].toObject();
+        QCOMPARE(step.value("name").toString(), names[i]);
+        QCOMPARE(step.value("order").toInt(), i + 1);
+        QCOMPARE(step.value("status").toString(), QStringLiteral("COMPLETED"));
+        QVERIFY(!step.value("startedAt").toString().isEmpty());
+        QVERIFY(!step.value("completedAt").toString().isEmpty());
+    }
+    QVERIFY(s.contains("lastUpdated"));
+    QVERIFY(s.contains("estimatedCompletion"));
+
+    const HttpResult order = call("GET", "/api/orders/" + id, m_ownerToken);
+    QCOMPARE(order.status, 200);
+    QCOMPARE(order.json().value("status").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(order.json().value("confirmationNumber").toString(), body.value("confirmationNumber").toString());
+    QCOMPARE(order.json().value("items").toArray().size(), 2);
+}
+
+void TestServerApi::acceptedAtOnceThenCompletes()
+{
+    HttpResult r;
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken, 0, &r);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(r.status, 202);
+    QCOMPARE(r.header("location"), ("/api/orders/" + id + "/status").toLatin1());
+    QCOMPARE(r.json().value("status").toString(), QStringLiteral("PENDING"));
+    QCOMPARE(waitTerminal(id, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    // The customer's list shows it.
+    const HttpResult list = call("GET", "/api/orders/customer/" + m_owner.toString(QUuid::WithoutBraces), m_ownerToken);
+    QCOMPARE(list.status, 200);
+    bool found = false;
+    const QJsonArray orders = list.jsonArray();
+    for (const QJsonValue &o : orders)
+        found = found || o.toObject().value("id").toString() == id || o.toObject().value("orderId").toString() == id;
+    QVERIFY2(found, list.body.constData());
+}
+
+void TestServerApi::failureAndCompensation_data()
+{
+    QTest::addColumn<QString>("product");
+    QTest::addColumn<QString>("payment");
+    QTest::addColumn<QString>("postalCode");
+    QTest::addColumn<QString>("country");
+    QTest::addColumn<QString>("overall");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<QStringList>("stepStatuses");
+    QTest::newRow("out of stock") << "out-of-stock-product" << "good-card" << "62701" << "US" << "FAILED"
+                                  << "INVENTORY_UNAVAILABLE" << QStringList{"FAILED", "SKIPPED", "SKIPPED"};
+    QTest::newRow("declined card") << "widget-1" << "declined-card" << "62701" << "US" << "ROLLED_BACK"
+                                   << "PAYMENT_DECLINED" << QStringList{"COMPENSATED", "FAILED", "SKIPPED"};
+    QTest::newRow("fraud card") << "widget-1" << "fraud-card" << "62701" << "US" << "ROLLED_BACK"
+                                << "FRAUD_DETECTED" << QStringList{"COMPENSATED", "FAILED", "SKIPPED"};
+    QTest::newRow("invalid address") << "widget-1" << "good-card" << "00000" << "US" << "ROLLED_BACK"
+                                     << "INVALID_ADDRESS" << QStringList{"COMPENSATED", "COMPENSATED", "FAILED"};
+    QTest::newRow("no shipping") << "widget-1" << "good-card" << "62701" << "XX" << "ROLLED_BACK"
+                                 << "SHIPPING_UNAVAILABLE" << QStringList{"COMPENSATED", "COMPENSATED", "FAILED"};
+}
+
+void TestServerApi::failureAndCompensation()
+{
+    // SAGA-002: a failing step compensates the completed ones in reverse order.
+    QFETCH(QString, product);
+    QFETCH(QString, payment);
+    QFETCH(QString, postalCode);
+    QFETCH(QString, country);
+    QFETCH(QString, overall);
+    QFETCH(QString, code);
+    QFETCH(QStringList, stepStatuses);
+    HttpResult r;
+    const QString id = placeOrder(orderBody(m_owner, product, payment, postalCode, country), m_ownerToken, 30, &r);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(r.status, 201);
+    QCOMPARE(r.json().value("overallStatus").toString(), overall);
+    QCOMPARE(r.json().value("failure").toObject().value("code").toString(), code);
+    QVERIFY(!r.json().contains("confirmationNumber"));
+
+    const QJsonObject s = call("GET", "/api/orders/" + id + "/status", m_ownerToken).json();
+    QCOMPARE(s.value("overallStatus").toString(), overall);
+    const QJsonArray steps = s.value("steps").toArray();
+    QCOMPARE(steps.size(), 3);
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(steps[i].toObject().value("status").toString(), stepStatuses[i]);
+    const int failedIndex = int(stepStatuses.indexOf(QStringLiteral("FAILED")));
+    QVERIFY(!steps[failedIndex].toObject().value("errorMessage").toString().isEmpty());
+
+    // Compensations happen in reverse order (raw events).
+    const QJsonArray events = call("GET", "/api/orders/" + id + "/events", m_ownerToken).jsonArray();
+    QStringList compensated;
+    for (const QJsonValue &e : events) {
+        if (e.toObject().value("eventType").toString() == QLatin1String("STEP_COMPENSATED"))
+            compensated.append(e.toObject().value("stepName").toString());
+    }
+    QStringList expected;
+    for (int i = 2; i >= 0; --i) {
+        if (stepStatuses[i] == QLatin1String("COMPENSATED"))
+            expected.append(QStringList{"Inventory Reservation", "Payment Processing", "Shipping Arrangement"}[i]);
+    }
+    QCOMPARE(compensated, expected);
+}
+
+void TestServerApi::historyAndEvents()
+{
+    // SAGA-005: the customer-friendly history of an order.
+    const HttpResult h = call("GET", "/api/orders/" + m_completedOrder + "/history", m_ownerToken);
+    QCOMPARE(h.status, 200);
+    const QJsonObject history = h.json();
+    QCOMPARE(history.value("orderId").toString(), m_completedOrder);
+    QVERIFY(!history.value("orderNumber").toString().isEmpty());
+    QCOMPARE(history.value("finalStatus").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(history.value("executionCount").toInt(), 1);
+    QStringList titles;
+    const QJsonArray timeline = history.value("timeline").toArray();
+    for (const QJsonValue &entry : timeline)
+        titles.append(entry.toObject().value("title").toString());
+    for (const char *title : {"Order Placed", "Inventory Reserved", "Payment Processed", "Shipping Arranged", "Order Complete"})
+        QVERIFY2(titles.contains(QLatin1String(title)), qPrintable(titles.join(", ")));
+    const QJsonObject execution = history.value("executions").toArray().first().toObject();
+    QCOMPARE(execution.value("attemptNumber").toInt(), 1);
+    QCOMPARE(execution.value("outcome").toString(), QStringLiteral("SUCCESS"));
+    QCOMPARE(execution.value("isRetry").toBool(), false);
+
+    const QJsonObject failed = call("GET", "/api/orders/" + m_failedOrder + "/history", m_ownerToken).json();
+    QStringList failedTitles;
+    const QJsonArray failedTimeline = failed.value("timeline").toArray();
+    bool hasError = false;
+    for (const QJsonValue &entry : failedTimeline) {
+        failedTitles.append(entry.toObject().value("title").toString());
+        if (entry.toObject().contains("error")) {
+            hasError = true;
+            QCOMPARE(entry.toObject().value("error").toObject().value("code").toString(), QStringLiteral("FRAUD_DETECTED"));
+        }
+    }
+    QVERIFY(hasError);
+    for (const char *title : {"Order Placed", "Payment Failed", "Inventory Released", "Order Could Not Be Completed"})
+        QVERIFY2(failedTitles.contains(QLatin1String(title)), qPrintable(failedTitles.join(", ")));
+
+    const QJsonArray events = call("GET", "/api/orders/" + m_completedOrder + "/events", m_ownerToken).jsonArray();
+    QCOMPARE(events.size(), 8); // SAGA_STARTED, 3 x (STARTED, COMPLETED), SAGA_COMPLETED
+    for (int i = 0; i < events.size(); ++i) {
+        const QJsonObject e = events[i].toObject();
+        QCOMPARE(e.value("id").toInteger(), i + 1);
+        QVERIFY(e.contains("eventType") && e.contains("timestamp") && e.contains("stepName") && e.contains("details"));
+    }
+    QCOMPARE(events.first().toObject().value("eventType").toString(), QStringLiteral("SAGA_STARTED"));
+    QCOMPARE(events.last().toObject().value("eventType").toString(), QStringLiteral("SAGA_COMPLETED"));
+}
+
+void TestServerApi::retryFlow()
+{
+    // SAGA-004: a declined card can be retried with a new payment method.
+    HttpResult r;
+    const QString id = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &r);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(r.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+
+    const HttpResult e = call("GET", "/api/orders/" + id + "/retry/eligibility", m_ownerToken);
+    QCOMPARE(e.status, 200);
+    QCOMPARE(e.json().value("eligible").toBool(), true);
+    QVERIFY(e.json().value("requiredActions").toArray().contains(QJsonValue("UPDATE_PAYMENT_METHOD")));
+    QCOMPARE(e.json().value("retryCount").toInt(), 0);
+    QCOMPARE(e.json().value("maxRetries").toInt(), 3);
+
+    const HttpResult retry = call("POST", "/api/orders/" + id + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}");
+    QCOMPARE(retry.status, 202);
+    const int attemptNumber = retry.json().value("attemptNumber").toInt();
+    QVERIFY(attemptNumber >= 1);
+    QCOMPARE(waitTerminal(id, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    const HttpResult attempts = call("GET", "/api/orders/" + id + "/retry/history", m_ownerToken);
+    QCOMPARE(attempts.status, 200);
+    const QJsonArray list = attempts.json().value("attempts").toArray();
+    QCOMPARE(list.size(), 1);
+    QCOMPARE(list.first().toObject().value("attemptNumber").toInt(), attemptNumber);
+    QVERIFY(list.first().toObject().contains("initiatedAt"));
+    QVERIFY(list.first().toObject().contains("resumedFromStep"));
+    QVERIFY(list.first().toObject().contains("outcome"));
+
+    const QJsonObject history = call("GET", "/api/orders/" + id + "/history", m_ownerToken).json();
+    QCOMPARE(history.value("executionCount").toInt(), 2);
+    QCOMPARE(history.value("executions").toArray().last().toObject().value("isRetry").toBool(), true);
+
+    // A completed order cannot be retried.
+    const HttpResult again = call("POST", "/api/orders/" + id + "/retry", m_ownerToken);
+    QCOMPARE(again.status, 409);
+    QCOMPARE(again.error(), QStringLiteral("ORDER_NOT_FAILED"));
+}
+
+void TestServerApi::nonRetryableFailure()
+{
+    const HttpResult e = call("GET", "/api/orders/" + m_failedOrder + "/retry/eligibility", m_ownerToken);
+    QCOMPARE(e.status, 200);
+    QCOMPARE(e.json().value("eligible").toBool(), false);
+    QVERIFY(!e.json().value("reason").toString().isEmpty());
+    const HttpResult retry = call("POST", "/api/orders/" + m_failedOrder + "/retry", m_ownerToken);
+    QCOMPARE(retry.status, 409);
+    QCOMPARE(retry.error(), QStringLiteral("NON_RETRYABLE_FAILURE"));
+    QVERIFY(!retry.json().value("message").toString().isEmpty());
+}
+
+void TestServerApi::statusStreamAndResume()
+{
+    // Slow payment so the stream sees the saga live.
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":400,"probability":1.0,"once":false}}})")
+                 .status,
+             200);
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!id.isEmpty());
+    SseReader reader(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(reader.closed(), 60000);
+    resetFaults();
+    QCOMPARE(reader.status(), 200);
+    QVERIFY(reader.header("content-type").startsWith("text/event-stream"));
+    QVERIFY(!reader.header("traceparent").isEmpty());
+    QCOMPARE(reader.retryMs(), 3000);
+    const QList<SseEvent> events = reader.events();
+    QVERIFY(events.size() >= 2);
+    QCOMPARE(events.first().event, QByteArray("snapshot"));
+    QCOMPARE(events.first().json().value("orderId").toString(), id);
+    qint64 last = events.first().id.toLongLong();
+    for (int i = 1; i < events.size(); ++i) {
+        QVERIFY2(events[i].id.toLongLong() > last, "ids increase");
+        last = events[i].id.toLongLong();
+        const QJsonObject data = events[i].json();
+        QCOMPARE(data.value("orderId").toString(), id);
+        QCOMPARE(data.value("eventType").toString().toLatin1(), events[i].event);
+        QVERIFY(data.contains("newStatus") && data.contains("timestamp") && data.contains("stepName"));
+    }
+    QCOMPARE(events.last().event, QByteArray("SAGA_COMPLETED"));
+    QCOMPARE(events.last().json().value("newStatus").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(reader.comments(), 0);
+
+    // Resume after event 3: exactly events 4..8 (read from the store), then the stream ends.
+    SseReader resumed(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "3"}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.closed(), 60000);
+    QByteArrayList ids;
+    for (const SseEvent &e : resumed.events())
+        ids.append(e.id);
+    QCOMPARE(ids, (QByteArrayList{"4", "5", "6", "7", "8"}));
+    QCOMPARE(resumed.events().last().event, QByteArray("SAGA_COMPLETED"));
+    // The same events as seen live (the snapshot was event 0 of the first stream).
+    for (const SseEvent &again : resumed.events()) {
+        for (const SseEvent &live : events) {
+            if (live.id != again.id || live.event == "snapshot")
+                continue;
+            QCOMPARE(again.event, live.event);
+            QCOMPARE(again.json().value("newStatus"), live.json().value("newStatus"));
+            QCOMPARE(again.json().value("stepName"), live.json().value("stepName"));
+        }
+    }
+
+    // Resume at the end of a finished order: nothing more, the stream ends.
+    SseReader atEnd(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "8"}});
+    QTRY_VERIFY_WITH_TIMEOUT(atEnd.closed(), 60000);
+    QCOMPARE(atEnd.status(), 200);
+    QCOMPARE(atEnd.events().size(), 0);
+
+    const HttpResult badId = httpRaw(m_port, HttpCall::build("GET", ("/api/orders/" + id + "/status/stream").toLatin1(),
+                                                             m_ownerToken, {}, {{"Last-Event-ID", "abc"}}));
+    QCOMPARE(badId.status, 400);
+    QCOMPARE(badId.error(), QStringLiteral("INVALID_FIELD"));
+}
+
+void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
+{
+    // An EventSource cannot send headers: ?access_token= works on streams.
+    SseReader reader(m_port, "/api/orders/" + m_completedOrder + "/status/stream?access_token=" + m_ownerToken, {});
+    QTRY_VERIFY_WITH_TIMEOUT(reader.closed(), 60000);
+    QCOMPARE(reader.status(), 200);
+    QCOMPARE(reader.events().size(), 1); // the snapshot of a finished order, then the end
+    QCOMPARE(reader.events().first().event, QByteArray("snapshot"));
+    QCOMPARE(reader.events().first().json().value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(reader.events().first().id, QByteArray("8"));
+
+    SseReader forged(m_port, "/api/orders/" + m_completedOrder + "/status/stream?access_token=" + m_forgedToken, {});
+    QTRY_VERIFY_WITH_TIMEOUT(forged.closed() || forged.status() != 0, 60000);
+    QCOMPARE(forged.status(), 401);
+}
+
+void TestServerApi::heartbeatWhileWaiting()
+{
+    m_runtime->server()->hub().setHeartbeatInterval(100);
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":1500,"probability":1.0,"once":true}}})")
+                 .status,
+             200);
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken);
+    SseReader reader(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(reader.comments() >= 2 || reader.closed(), 60000);
+    QVERIFY(reader.comments() >= 2);
+    QTRY_VERIFY_WITH_TIMEOUT(reader.closed(), 60000);
+    m_runtime->server()->hub().setHeartbeatInterval(15000);
+    resetFaults();
+    QCOMPARE(reader.events().last().event, QByteArray("SAGA_COMPLETED"));
+    QVERIFY(reader.body().endsWith("\n\n"));
+}
+
+void TestServerApi::allOrdersStreamAndResume()
+{
+    SseReader all(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(all.status() == 200, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(all.comments() >= 1, 60000); // ": connected"
+    const QString a = placeOrder(orderBody(m_owner), m_ownerToken, 30);
+    const QString b = placeOrder(orderBody(m_other, "out-of-stock-product"), m_otherToken, 30);
+    QVERIFY(!a.isEmpty() && !b.isEmpty());
+    auto countFor = [&all](const QString &id) {
+        int n = 0;
+        for (const SseEvent &e : all.events())
+            n += e.json().value("orderId").toString() == id ? 1 : 0;
+        return n;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(countFor(a) == 8 && countFor(b) >= 4, 60000);
+    const QList<SseEvent> events = all.events();
+    qint64 last = 0;
+    for (const SseEvent &e : events) {
+        QVERIFY2(e.id.toLongLong() > last, "positions increase");
+        last = e.id.toLongLong();
+    }
+    QVERIFY(!all.closed()); // the all-orders stream does not end with one saga
+
+    // Resume from the middle: exactly the later events, in the same order.
+    const int middle = int(events.size() / 2);
+    SseReader resumed(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                      {{"Last-Event-ID", events[middle].id}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.events().size() >= events.size() - middle - 1, 60000);
+    for (int i = middle + 1; i < events.size(); ++i) {
+        QCOMPARE(resumed.events()[i - middle - 1].id, events[i].id);
+        QCOMPARE(resumed.events()[i - middle - 1].data, events[i].data);
+    }
+
+    SseReader customer(m_port, QStringLiteral("/api/orders/stream"), m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(customer.status() != 0, 60000);
+    QCOMPARE(customer.status(), 403);
+}
+
+void TestServerApi::slowStreamClientIsDropped()
+{
+    const quint64 droppedBefore = m_runtime->server()->hub().droppedSlowClients();
+    SseReader slow(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    SseReader fast(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(slow.status() == 200 && fast.status() == 200, 60000);
+    slow.stopReading();
+    QStringList ids;
+    for (int round = 0; round < 40 && m_runtime->server()->hub().droppedSlowClients() == droppedBefore; ++round) {
+        std::vector<std::unique_ptr<HttpCall>> calls;
+        for (int i = 0; i < 25; ++i) {
+            calls.push_back(std::make_unique<HttpCall>(
+                m_port, HttpCall::build("POST", "/api/orders", m_supportToken, compact(orderBody(m_owner)), {})));
+        }
+        waitAll(calls);
+        for (const auto &c : calls)
+            ids.append(c->result().json().value("orderId").toString());
+    }
+    QVERIFY(m_runtime->server()->hub().droppedSlowClients() > droppedBefore);
+    // The reading client got every event of the last order, unaffected.
+    const QString lastId = ids.last();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            for (const SseEvent &e : fast.events()) {
+                if (e.json().value("orderId").toString() == lastId && e.event == "SAGA_COMPLETED")
+                    return true;
+            }
+            return false;
+        }(),
+        60000);
+    QVERIFY(!fast.closed());
+}
+
+void TestServerApi::authorizationMatrix_data()
+{
+    QTest::addColumn<QByteArray>("method");
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<QByteArray>("body");
+    QTest::addColumn<QString>("who");
+    QTest::addColumn<int>("expected");
+
+    const QString id = QStringLiteral("{completed}");
+    const QString owner = QStringLiteral("{owner}");
+    struct Endpoint {
+        QByteArray method;
+        QString path;
+        QByteArray body;
+        int ownerStatus, otherStatus, supportStatus;
+    };
+    const QList<Endpoint> endpoints{
+        {"GET", "/api/orders/" + id, {}, 200, 404, 200},
+        {"GET", "/api/orders/" + id + "/status", {}, 200, 404, 200},
+        {"GET", "/api/orders/" + id + "/status/stream", {}, 200, 404, 200},
+        {"GET", "/api/orders/" + id + "/history", {}, 200, 404, 200},
+        {"GET", "/api/orders/" + id + "/events", {}, 200, 404, 200},
+        {"GET", "/api/orders/" + id + "/retry/eligibility", {}, 200, 404, 200},
+        {"POST", "/api/orders/" + id + "/retry", {}, 409, 404, 409},
+        {"GET", "/api/orders/" + id + "/retry/history", {}, 200, 404, 200},
+        {"GET", "/api/orders/customer/" + owner, {}, 200, 404, 200},
+        {"GET", "/api/orders", {}, 403, 403, 200},
+        {"GET", "/api/orders/stream", {}, 403, 403, 200},
+        {"GET", "/api/simulator/faults", {}, 403, 403, 200},
+        {"PUT", "/api/simulator/faults", "{\"steps\":{}}", 403, 403, 200},
+        {"GET", "/metrics", {}, 403, 403, 200},
+        {"POST", "/api/orders", "{owner-order}", 202, 403, 202},
+        {"GET", "/health", {}, 200, 200, 200},
+    };
+    for (const Endpoint &e : endpoints) {
+        const bool publicRoute = e.path == QLatin1String("/health");
+        const QList<QPair<QString, int>> rows{{"owner", e.ownerStatus},
+                                              {"other", e.otherStatus},
+                                              {"support", e.supportStatus},
+                                              {"anonymous", publicRoute ? 200 : 401},
+                                              {"forged", publicRoute ? 200 : 401},
+                                              {"alg-none", publicRoute ? 200 : 401},
+                                              {"expired", publicRoute ? 200 : 401}};
+        for (const auto &row : rows) {
+            QTest::addRow("%s %s as %s", e.method.constData(), qPrintable(e.path), qPrintable(row.first))
+                << e.method << e.path << e.body << row.first << row.second;
+        }
+    }
+}
+
+void TestServerApi::authorizationMatrix()
+{
+    QFETCH(QByteArray, method);
+    QFETCH(QString, path);
+    QFETCH(QByteArray, body);
+    QFETCH(QString, who);
+    QFETCH(int, expected);
+    path.replace(QLatin1String("{completed}"), m_completedOrder);
+    path.replace(QLatin1String("{owner}"), m_owner.toString(QUuid::WithoutBraces));
+    if (body == "{owner-order}")
+        body = compact(orderBody(m_owner));
+    const QHash<QString, QByteArray> tokens{{"owner", m_ownerToken},   {"other", m_otherToken},
+                                            {"support", m_supportToken}, {"anonymous", {}},
+                                            {"forged", m_forgedToken},  {"alg-none", m_noneToken},
+                                            {"expired", m_expiredToken}};
+    const QByteArray token = tokens.value(who);
+    if (path.endsWith(QLatin1String("/stream"))) {
+        SseReader reader(m_port, path, token);
+        QTRY_VERIFY_WITH_TIMEOUT(reader.status() != 0 || reader.closed(), 60000);
+        QCOMPARE(reader.status(), expected);
+        reader.close();
+        return;
+    }
+    const HttpResult r = call(method, path, token, body);
+    QCOMPARE(r.status, expected);
+    if (expected == 401) {
+        QCOMPARE(r.error(), QStringLiteral("UNAUTHORIZED"));
+        QCOMPARE(r.header("www-authenticate"), QByteArray("Bearer"));
+    }
+    if (expected == 404)
+        QCOMPARE(r.error(), QStringLiteral("NOT_FOUND"));
+    if (expected == 403)
+        QCOMPARE(r.error(), QStringLiteral("FORBIDDEN"));
+}
+
+void TestServerApi::unknownAndForeignOrdersLookTheSame()
+{
+    const QString unknown = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    for (const QString &suffix : {QString(), QStringLiteral("/status"), QStringLiteral("/history"),
+                                  QStringLiteral("/events"), QStringLiteral("/retry/eligibility"),
+                                  QStringLiteral("/retry/history")}) {
+        const HttpResult foreign = call("GET", "/api/orders/" + m_completedOrder + suffix, m_otherToken);
+        const HttpResult missing = call("GET", "/api/orders/" + unknown + suffix, m_otherToken);
+        QCOMPARE(foreign.status, 404);
+        QCOMPARE(missing.status, 404);
+        QCOMPARE(foreign.body, missing.body);
+    }
+    const HttpResult foreignRetry = call("POST", "/api/orders/" + m_failedOrder + "/retry", m_otherToken);
+    const HttpResult missingRetry = call("POST", "/api/orders/" + unknown + "/retry", m_otherToken);
+    QCOMPARE(foreignRetry.status, 404);
+    QCOMPARE(foreignRetry.body, missingRetry.body);
+}
+
+void TestServerApi::badInputCorpus_data()
+{
+    QTest::addColumn<QByteArray>("raw");
+    QTest::addColumn<int>("expected");
+    QTest::addColumn<QString>("error");
+    QTest::addColumn<QString>("field");
+
+    // {T} = owner token, {S} = support token, {O} = owner id, {C} = completed order id
+    auto req = [](const QByteArray &method, const QByteArray &target, const QByteArray &body = {},
+                  const QByteArray &contentType = "application/json", const QByteArray &token = "{T}") {
+        HeaderList headers;
+        if (!contentType.isEmpty())
+            headers.append({"Content-Type", contentType});
+        return HttpCall::build(method, target, token, body, headers, false);
+    };
+    const QByteArray good = compact(orderBody(QUuid::fromString(QStringLiteral("11111111-1111-4111-8111-111111111111"))))
+                                .replace("11111111-1111-4111-8111-111111111111", "{O}");
+    auto mutate = [&good](const QByteArray &from, const QByteArray &to) { return QByteArray(good).replace(from, to); };
+
+    QTest::newRow("malformed order id") << req("GET", "/api/orders/not-a-uuid") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("short order id") << req("GET", "/api/orders/1234/status") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("id with junk") << req("GET", "/api/orders/550e8400-e29b-41d4-a716-44665544000z/history") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("sql in id") << req("GET", "/api/orders/1'%20OR%20'1'='1/events") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("bad id on stream") << req("GET", "/api/orders/xyz/status/stream") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("bad id on retry") << req("POST", "/api/orders/xyz/retry") << 400 << "INVALID_ID" << "orderId";
+    QTest::newRow("bad customer id") << req("GET", "/api/orders/customer/bob") << 400 << "INVALID_ID" << "customerId";
+    QTest::newRow("unknown path") << req("GET", "/api/nothing") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("unknown subresource") << req("GET", "/api/orders/{C}/secrets") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("root") << req("GET", "/") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("unknown order") << req("GET", "/api/orders/550e8400-e29b-41d4-a716-446655440099") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("DELETE order") << req("DELETE", "/api/orders/{C}") << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("PUT orders") << req("PUT", "/api/orders", good) << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("POST status") << req("POST", "/api/orders/{C}/status", "{}") << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("GET retry") << req("GET", "/api/orders/{C}/retry") << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("PATCH faults") << req("PATCH", "/api/simulator/faults", "{}", "application/json", "{S}") << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("POST health") << req("POST", "/health", "{}") << 405 << "METHOD_NOT_ALLOWED" << "";
+    QTest::newRow("not json") << req("POST", "/api/orders", "this is not json") << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("truncated json") << req("POST", "/api/orders", good.left(good.size() / 2)) << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("json array") << req("POST", "/api/orders", "[1,2,3]") << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("empty body") << req("POST", "/api/orders", "") << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("empty object") << req("POST", "/api/orders", "{}") << 400 << "INVALID_FIELD" << "customerId";
+    QTest::newRow("customerId not uuid") << req("POST", "/api/orders", mutate("\"{O}\"", "\"bob\"")) << 400 << "INVALID_FIELD" << "customerId";
+    QTest::newRow("customerId number") << req("POST", "/api/orders", mutate("\"{O}\"", "42")) << 400 << "INVALID_FIELD" << "customerId";
+    const QByteArray address = "\"shippingAddress\":{\"street\":\"a\",\"city\":\"b\",\"state\":\"c\",\"postalCode\":\"d\",\"country\":\"US\"}";
+    QTest::newRow("items empty") << req("POST", "/api/orders", "{\"customerId\":\"{O}\",\"items\":[],\"paymentMethodId\":\"good-card\"," + address + "}") << 400 << "INVALID_FIELD" << "items";
+    QTest::newRow("items not array") << req("POST", "/api/orders", "{\"customerId\":\"{O}\",\"items\":\"many\",\"paymentMethodId\":\"good-card\",\"shippingAddress\":{\"street\":\"a\",\"city\":\"b\",\"state\":\"c\",\"postalCode\":\"d\",\"country\":\"US\"}}") << 400 << "INVALID_FIELD" << "items";
+    QTest::newRow("quantity zero") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":0")) << 400 << "INVALID_FIELD" << "items[0].quantity";
+    QTest::newRow("quantity negative") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":-5")) << 400 << "INVALID_FIELD" << "items[0].quantity";
+    QTest::newRow("quantity huge") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":1000001")) << 400 << "INVALID_FIELD" << "items[0].quantity";
+    QTest::newRow("quantity string") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":\"two\"")) << 400 << "INVALID_FIELD" << "items[0].quantity";
+    QTest::newRow("price negative") << req("POST", "/api/orders", mutate("\"unitPriceInCents\":1250", "\"unitPriceInCents\":-1")) << 400 << "INVALID_FIELD" << "items[0].unitPriceInCents";
+    QTest::newRow("productId empty") << req("POST", "/api/orders", mutate("\"productId\":\"widget-1\"", "\"productId\":\"\"")) << 400 << "INVALID_FIELD" << "items[0].productId";
+    QTest::newRow("second item bad") << req("POST", "/api/orders", mutate("\"quantity\":1", "\"quantity\":0")) << 400 << "INVALID_FIELD" << "items[1].quantity";
+    QTest::newRow("payment missing") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\",", "")) << 400 << "INVALID_FIELD" << "paymentMethodId";
+    QTest::newRow("payment empty") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\"", "\"paymentMethodId\":\"\"")) << 400 << "INVALID_FIELD" << "paymentMethodId";
+    QTest::newRow("address missing") << req("POST", "/api/orders", good.left(good.indexOf(",\"shippingAddress\"")) + "}") << 400 << "INVALID_FIELD" << "shippingAddress";
+    QTest::newRow("postal code empty") << req("POST", "/api/orders", mutate("\"postalCode\":\"62701\"", "\"postalCode\":\"\"")) << 400 << "INVALID_FIELD" << "shippingAddress.postalCode";
+    QTest::newRow("country missing") << req("POST", "/api/orders", mutate(",\"country\":\"US\"", "")) << 400 << "INVALID_FIELD" << "shippingAddress.country";
+    QTest::newRow("text/plain") << req("POST", "/api/orders", good, "text/plain") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
+    QTest::newRow("form encoded") << req("POST", "/api/orders", "a=b", "application/x-www-form-urlencoded") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
+    QTest::newRow("no content type") << req("POST", "/api/orders", good, "") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
+    QTest::newRow("latin1 charset") << req("POST", "/api/orders", good, "application/json; charset=iso-8859-1") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
+    QTest::newRow("retry text body") << req("POST", "/api/orders/{C}/retry", "paymentMethodId=x", "text/plain") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
+    QTest::newRow("retry bad json") << req("POST", "/api/orders/{C}/retry", "{oops") << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("retry bad address") << req("POST", "/api/orders/{C}/retry", "{\"shippingAddress\":{\"street\":1}}") << 400 << "INVALID_FIELD" << "";
+    QTest::newRow("faults bad json") << req("PUT", "/api/simulator/faults", "nope", "application/json", "{S}") << 400 << "INVALID_JSON" << "body";
+    QTest::newRow("faults bad kind") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"EXPLODE\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
+    QTest::newRow("faults bad probability") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"probability\":7}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
+    QTest::newRow("faults bad step") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Teleport\":{\"kind\":\"FAIL\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
+    QTest::newRow("list bad status") << req("GET", "/api/orders?status=DONE", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "status";
+    QTest::newRow("list bad limit") << req("GET", "/api/orders?limit=0", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
+    QTest::newRow("list limit text") << req("GET", "/api/orders?limit=ten", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
+    QTest::newRow("list limit huge") << req("GET", "/api/orders?limit=100000", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
+    QTest::newRow("basic auth") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}) << 401 << "UNAUTHORIZED" << "";
+    QTest::newRow("bearer garbage") << HttpCall::build("GET", "/api/orders/{C}", "x.y.z", {}, {}) << 401 << "UNAUTHORIZED" << "";
+    QTest::newRow("body too large header") << HttpCall::build("POST", "/api/orders", "{T}", {}, {{"Content-Type", "application/json"}, {"Content-Length", "5000000"}}) << 413 << "PAYLOAD_TOO_LARGE" << "";
+}
+
+void TestServerApi::badInputCorpus()
+{
+    QFETCH(QByteArray, raw);
+    QFETCH(int, expected);
+    QFETCH(QString, error);
+    QFETCH(QString, field);
+    raw.replace("{T}", m_ownerToken).replace("{S}", m_supportToken)
+        .replace("{O}", m_owner.toString(QUuid::WithoutBraces).toLatin1())
+        .replace("{C}", m_completedOrder.toLatin1());
+    // Recompute Content-Length after substitution (the body may hold {O}).
+    const qsizetype headEnd = raw.indexOf("\r\n\r\n");
+    const QByteArray body = raw.mid(headEnd + 4);
+    if (!raw.left(headEnd).contains("Content-Length: 5000000")) {
+        QByteArray head = raw.left(headEnd);
+        const qsizetype at = head.indexOf("Content-Length: ");
+        if (at >= 0) {
+            const qsizetype end = head.indexOf("\r\n", at);
+            head = head.left(at) + "Content-Length: " + QByteArray::number(body.size()) + (end < 0 ? QByteArray() : head.mid(end));
+        }
+        raw = head + "\r\n\r\n" + body;
+    }
+    const HttpResult r = httpRaw(m_port, raw);
+    QVERIFY2(r.status == expected, r.raw.left(600).constData());
+    QCOMPARE(r.error(), error);
+    QVERIFY(!r.json().value("message").toString().isEmpty());
+    if (!field.isEmpty())
+        QCOMPARE(r.json().value("details").toObject().value("field").toString(), field);
+    QVERIFY(!r.header("traceparent").isEmpty());
+    QVERIFY(!r.body.contains("SELECT") && !r.body.contains("sql"));
+    // The server keeps serving.
+    QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::oversizedBodyAnswers413AndServerKeepsServing()
+{
+    QByteArray big(2 * 1024 * 1024, 'x');
+    big[0] = '{';
+    const HttpResult r = httpRaw(m_port, HttpCall::build("POST", "/api/orders", m_ownerToken, big, {}));
+    QCOMPARE(r.status, 413);
+    QCOMPARE(r.error(), QStringLiteral("PAYLOAD_TOO_LARGE"));
+    // Chunked without a length: cut off past the limit too.
+    QByteArray chunked = "POST /api/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + m_ownerToken
+                         + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 40; ++i)
+        chunked += "10000\r\n" + QByteArray(0x10000, 'y') + "\r\n";
+    chunked += "0\r\n\r\n";
+    const HttpResult c = httpRaw(m_port, chunked);
+    QCOMPARE(c.status, 413);
+    QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken).status, 200);
+}
+
+void TestServerApi::hundredClientsInParallel()
+{
+    std::vector<QByteArray> tokens;
+    std::vector<QUuid> customers;
+    for (int i = 0; i < 100; ++i) {
+        customers.push_back(QUuid::createUuid());
+        tokens.push_back(JwtVerifier::mint(kKey, customers.back(), {}, 3600, QDateTime::currentSecsSinceEpoch()));
+    }
+    std::vector<std::unique_ptr<HttpCall>> posts;
+    for (int i = 0; i < 100; ++i) {
+        posts.push_back(std::make_unique<HttpCall>(
+            m_port, HttpCall::build("POST", "/api/orders", tokens[i], compact(orderBody(customers[i])),
+                                    {{"Prefer", "wait=60"}})));
+    }
+    waitAll(posts, 120000);
+    QStringList ids;
+    for (int i = 0; i < 100; ++i) {
+        const HttpResult &r = posts[i]->result();
+        QVERIFY2(r.status == 201, r.raw.left(300).constData());
+        QCOMPARE(r.json().value("status").toString(), QStringLiteral("COMPLETED"));
+        ids.append(r.json().value("orderId").toString());
+    }
+    std::vector<std::unique_ptr<HttpCall>> reads;
+    for (int i = 0; i < 100; ++i) {
+        const QByteArray target = (i % 2 ? "/api/orders/" + ids[i] + "/status" : "/api/orders/" + ids[i] + "/history").toLatin1();
+        reads.push_back(std::make_unique<HttpCall>(m_port, HttpCall::build("GET", target, tokens[i], {}, {})));
+    }
+    waitAll(reads, 120000);
+    for (int i = 0; i < 100; ++i) {
+        const HttpResult &r = reads[i]->result();
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.json().value("orderId").toString(), ids[i]);
+    }
+}
+
+void TestServerApi::faultPlanEndpoint()
+{
+    const QByteArray plan = R"({"steps":{"Shipping Arrangement":{"kind":"FAIL","errorCode":"SHIPPING_UNAVAILABLE","probability":1.0,"once":true}}})";
+    const HttpResult put = call("PUT", "/api/simulator/faults", m_supportToken, plan);
+    QCOMPARE(put.status, 200);
+    const HttpResult get = call("GET", "/api/simulator/faults", m_supportToken);
+    QCOMPARE(get.status, 200);
+    QCOMPARE(get.json().value("steps").toObject().value("Shipping Arrangement").toObject().value("kind").toString(),
+             QStringLiteral("FAIL"));
+    HttpResult r;
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken, 30, &r);
+    QCOMPARE(r.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    QCOMPARE(r.json().value("failure").toObject().value("code").toString(), QStringLiteral("SHIPPING_UNAVAILABLE"));
+    // Injected failures are marked as such in the raw events.
+    bool injected = false;
+    const QJsonArray events = call("GET", "/api/orders/" + id + "/events", m_ownerToken).jsonArray();
+    for (const QJsonValue &e : events) {
+        if (e.toObject().value("eventType").toString() == QLatin1String("STEP_FAILED"))
+            injected = e.toObject().value("details").toObject().value("injected").toBool();
+    }
+    QVERIFY(injected);
+    resetFaults();
+}
+
+void TestServerApi::traceparentOnEveryResponse()
+{
+    const QByteArray incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const HttpResult continued = call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken, {},
+                                      {{"traceparent", incoming}});
+    QCOMPARE(continued.status, 200);
+    QVERIFY(continued.header("traceparent").startsWith("00-0af7651916cd43dd8448eb211c80319c-"));
+    QCOMPARE(continued.json().value("traceId").toString(), QStringLiteral("0af7651916cd43dd8448eb211c80319c"));
+
+    const HttpResult fresh = call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken);
+    const QByteArray header = fresh.header("traceparent");
+    QCOMPARE(header.size(), 55);
+    QCOMPARE(fresh.json().value("traceId").toString().toLatin1(), header.mid(3, 32));
+    const HttpResult second = call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken);
+    QVERIFY(second.json().value("traceId") != fresh.json().value("traceId"));
+
+    for (const HttpResult &r : {call("GET", "/nope"), call("GET", "/health"), call("GET", "/api/orders/x", m_ownerToken),
+                                call("DELETE", "/api/orders", m_ownerToken)})
+        QCOMPARE(r.header("traceparent").size(), 55);
+    QCOMPARE(call("DELETE", "/api/orders", m_ownerToken).header("allow"), QByteArray("GET, POST"));
+}
+
+void TestServerApi::metricsCountSagas()
+{
+    const HttpResult r = call("GET", "/metrics", m_supportToken);
+    QCOMPARE(r.status, 200);
+    QVERIFY(r.header("content-type").startsWith("text/plain"));
+    auto value = [&r](const QByteArray &name) {
+        const QList<QByteArray> lines = r.body.split('\n');
+        for (const QByteArray &line : lines) {
+            if (line.startsWith(name + ' '))
+                return line.mid(name.size() + 1).toDouble();
+        }
+        return -1.0;
+    };
+    QVERIFY(value("saga_started_total") >= 100);
+    QVERIFY(value("saga_completed_total") >= 100);
+    QVERIFY(value("saga_compensated_total") >= 4);
+    QVERIFY(value("saga_failed_total") >= 1);
+    QVERIFY(value("saga_step_failures_total{step=\"Payment Processing\"}") >= 2);
+    QVERIFY(value("saga_step_duration_seconds_count{step=\"Inventory Reservation\"}") >= 100);
+    QVERIFY(value("saga_duration_seconds_count") >= 100);
+    QVERIFY(r.body.contains("# TYPE saga_step_duration_seconds histogram"));
+}
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QLoggingCategory::setFilterRules(QStringLiteral("saga.*.debug=false"));
+    int status = 0;
+    {
+        TestServerApi sqlite(false);
+        status |= QTest::qExec(&sqlite, argc, argv);
+    }
+    {
+        TestServerApi postgres(true);
+        status |= QTest::qExec(&postgres, argc, argv);
+    }
+    return status;
+}
+
+#include "tst_serverapi.moc"
