@@ -1,0 +1,216 @@
+// The real saga-server program (QProcess): command line, --help, token minting,
+// "listening on" with port 0, an order end to end over HTTP and SSE, the
+// retry cooldown, and graceful shutdown on SIGTERM with nothing lost.
+
+#include "rawhttp.h"
+#include "testservices.h"
+
+#include <QFile>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTest>
+
+#include <csignal>
+
+namespace {
+
+QJsonObject orderBody(const QString &customer, const QString &payment = QStringLiteral("good-card"))
+{
+    return QJsonObject{
+        {"customerId", customer},
+        {"items", QJsonArray{QJsonObject{{"productId", "widget-1"}, {"productName", "Widget"}, {"quantity", 3},
+                                         {"unitPriceInCents", 1000}}}},
+        {"paymentMethodId", payment},
+        {"shippingAddress", QJsonObject{{"street", "1 Main St"}, {"city", "Springfield"}, {"state", "IL"},
+                                        {"postalCode", "62701"}, {"country", "US"}}}};
+}
+
+QByteArray compact(const QJsonObject &o)
+{
+    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+}
+
+} // namespace
+
+class TestServerProcess : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void helpAndErrors();
+    void tokenCommand();
+    void servesOrdersAndShutsDownGracefully();
+    void sameAgainstPostgres();
+
+private:
+    QString run(const QStringList &args, int *exitCode);
+    QByteArray mint(const QString &subject, bool support);
+    void exercise(const QString &databaseUrl);
+
+    QString m_program;
+    QString m_secret;
+};
+
+void TestServerProcess::initTestCase()
+{
+    m_program = TestServices::programPath(QStringLiteral("saga-server"));
+    QVERIFY2(QFile::exists(m_program), qPrintable(m_program + " is not built"));
+    m_secret = TestServices::tempDir() + QStringLiteral("/secret");
+    QFile file(m_secret);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("process-test-secret-9a8b7c6d\n");
+}
+
+QString TestServerProcess::run(const QStringList &args, int *exitCode)
+{
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(m_program, args);
+    if (!p.waitForFinished(60000))
+        return QStringLiteral("(did not finish)");
+    *exitCode = p.exitCode();
+    return QString::fromUtf8(p.readAll());
+}
+
+QByteArray TestServerProcess::mint(const QString &subject, bool support)
+{
+    int code = -1;
+    QStringList args{"token", "--subject", subject, "--ttl", "600", "--auth-secret-file", m_secret};
+    if (support)
+        args << "--role" << "SUPPORT";
+    const QString out = run(args, &code);
+    return code == 0 ? out.trimmed().toLatin1() : QByteArray();
+}
+
+void TestServerProcess::helpAndErrors()
+{
+    int code = -1;
+    const QString help = run({"--help"}, &code);
+    QCOMPARE(code, 0);
+    for (const char *option : {"--listen", "--database", "--steps", "--step-delay", "--retry-cooldown", "--auth-secret-file"})
+        QVERIFY2(help.contains(QLatin1String(option)), qPrintable(help));
+    QVERIFY(help.contains(QLatin1String("saga-server token")));
+
+    const QString noSecret = run({"--listen", "127.0.0.1:0"}, &code);
+    QCOMPARE(code, 2);
+    QVERIFY(noSecret.contains(QLatin1String("--auth-secret-file")));
+    run({"--listen", "bogus", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+    run({"--database", "mysql://x", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+}
+
+void TestServerProcess::tokenCommand()
+{
+    const QByteArray token = mint(QStringLiteral("550e8400-e29b-41d4-a716-446655440000"), true);
+    QCOMPARE(token.count('.'), 2);
+    const QJsonObject header = QJsonDocument::fromJson(QByteArray::fromBase64(token.split('.')[0], QByteArray::Base64UrlEncoding)).object();
+    QCOMPARE(header.value("alg").toString(), QStringLiteral("HS256"));
+    const QJsonObject claims = QJsonDocument::fromJson(QByteArray::fromBase64(token.split('.')[1], QByteArray::Base64UrlEncoding)).object();
+    QCOMPARE(claims.value("sub").toString(), QStringLiteral("550e8400-e29b-41d4-a716-446655440000"));
+    QCOMPARE(claims.value("roles").toArray().first().toString(), QStringLiteral("SUPPORT"));
+    QVERIFY(claims.value("exp").toInteger() > claims.value("iat").toInteger());
+    int code = -1;
+    run({"token", "--subject", "nope", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+}
+
+void TestServerProcess::exercise(const QString &databaseUrl)
+{
+    QProcess server;
+    server.setProcessChannelMode(QProcess::SeparateChannels);
+    server.start(m_program, {"--listen", "127.0.0.1:0", "--database", databaseUrl, "--step-delay", "30",
+                             "--retry-cooldown", "3600", "--auth-secret-file", m_secret});
+    QVERIFY(server.waitForStarted(30000));
+    QTRY_VERIFY_WITH_TIMEOUT(server.canReadLine() || server.state() != QProcess::Running, 60000);
+    const QString line = QString::fromUtf8(server.readLine()).trimmed();
+    const QRegularExpressionMatch m = QRegularExpression(QStringLiteral("^listening on http://127\\.0\\.0\\.1:(\\d+)$")).match(line);
+    QVERIFY2(m.hasMatch(), qPrintable(line + QString::fromUtf8(server.readAllStandardError())));
+    const quint16 port = quint16(m.captured(1).toUInt());
+    QVERIFY(port != 0);
+
+    const QString customer = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    const QByteArray token = mint(customer, false);
+    const QByteArray support = mint(QUuid::createUuid().toString(QUuid::WithoutBraces), true);
+    QCOMPARE(http(port, "GET", "/health").status, 200);
+
+    // Happy path with Prefer: wait, watched over SSE by the customer.
+    HttpResult placed = http(port, "POST", "/api/orders", token, compact(orderBody(customer)), {{"Prefer", "wait=60"}});
+    QCOMPARE(placed.status, 201);
+    QCOMPARE(placed.json().value("totalChargedInCents").toInteger(), 3000);
+    const QString id = placed.json().value("orderId").toString();
+    SseReader stream(port, "/api/orders/" + id + "/status/stream", token, {{"Last-Event-ID", "0"}});
+    QTRY_VERIFY_WITH_TIMEOUT(stream.closed(), 60000);
+    QCOMPARE(stream.events().size(), 8);
+    QCOMPARE(stream.events().first().event, QByteArray("SAGA_STARTED"));
+    QCOMPARE(stream.events().last().event, QByteArray("SAGA_COMPLETED"));
+
+    // A declined card, retried without correction, fails again; the next retry waits for the cooldown.
+    placed = http(port, "POST", "/api/orders", token, compact(orderBody(customer, "declined-card")), {{"Prefer", "wait=60"}});
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    const QString declined = placed.json().value("orderId").toString();
+    QCOMPARE(http(port, "POST", "/api/orders/" + declined + "/retry", token).status, 202);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        http(port, "GET", "/api/orders/" + declined + "/status", token).json().value("overallStatus").toString()
+            == QLatin1String("ROLLED_BACK"),
+        60000);
+    const HttpResult cooldown = http(port, "POST", "/api/orders/" + declined + "/retry", token, "{\"paymentMethodId\":\"good-card\"}");
+    QCOMPARE(cooldown.status, 409);
+    QCOMPARE(cooldown.error(), QStringLiteral("RETRY_COOLDOWN"));
+    QVERIFY(cooldown.json().value("details").toObject().contains("nextRetryAvailableAt"));
+    const HttpResult eligibility = http(port, "GET", "/api/orders/" + declined + "/retry/eligibility", token);
+    QCOMPARE(eligibility.json().value("eligible").toBool(), false);
+    QVERIFY(!eligibility.json().value("nextRetryAvailableAt").toString().isEmpty());
+
+    // Sagas in flight when SIGTERM arrives finish (or stay resumable): none is lost.
+    QStringList inFlight;
+    for (int i = 0; i < 10; ++i) {
+        const HttpResult r = http(port, "POST", "/api/orders", token, compact(orderBody(customer)));
+        QCOMPARE(r.status, 202);
+        inFlight.append(r.json().value("orderId").toString());
+    }
+    SseReader all(port, QStringLiteral("/api/orders/stream"), support);
+    QTRY_VERIFY_WITH_TIMEOUT(all.status() == 200, 60000);
+    ::kill(pid_t(server.processId()), SIGTERM);
+    QVERIFY(server.waitForFinished(60000));
+    QCOMPARE(server.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(server.exitCode(), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(all.closed(), 60000); // streams are closed on shutdown
+    const QString log = QString::fromUtf8(server.readAllStandardError());
+    QVERIFY2(log.contains(QLatin1String("shutting down")), qPrintable(log.right(2000)));
+
+    // Restart on the same database: every order is there and reaches an end.
+    QProcess again;
+    again.start(m_program, {"--listen", "127.0.0.1:0", "--database", databaseUrl, "--auth-secret-file", m_secret});
+    QVERIFY(again.waitForStarted(30000));
+    QTRY_VERIFY_WITH_TIMEOUT(again.canReadLine(), 60000);
+    const quint16 port2 = quint16(QRegularExpression(QStringLiteral(":(\\d+)$"))
+                                      .match(QString::fromUtf8(again.readLine()).trimmed()).captured(1).toUInt());
+    QVERIFY(port2 != 0);
+    for (const QString &order : std::as_const(inFlight)) {
+        QTRY_VERIFY_WITH_TIMEOUT(
+            http(port2, "GET", "/api/orders/" + order + "/status", token).json().value("overallStatus").toString()
+                == QLatin1String("COMPLETED"),
+            60000);
+    }
+    ::kill(pid_t(again.processId()), SIGTERM);
+    QVERIFY(again.waitForFinished(60000));
+    QCOMPARE(again.exitCode(), 0);
+}
+
+void TestServerProcess::servesOrdersAndShutsDownGracefully()
+{
+    exercise(QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/process.db"));
+}
+
+void TestServerProcess::sameAgainstPostgres()
+{
+    QString error;
+    const QString url = TestServices::newPostgresDatabase(&error);
+    if (url.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+    exercise(url);
+}
+
+QTEST_GUILESS_MAIN(TestServerProcess)
+#include "tst_serverprocess.moc"
