@@ -109,7 +109,19 @@ void DatabaseSource::onListening(bool ok, const QString &error)
 void DatabaseSource::loadAll()
 {
     m_busy = true;
-    m_reader->run([](SagaStore &store) { return StoreJobs::loadAll(store); }, this,
+    QPointer<DatabaseSource> self(this);
+    StoreReader *reader = m_reader;
+    m_reader->run(
+        [reader, self](SagaStore &store) {
+            // Chunks go out through the reader (which outlives its thread), then to us.
+            return StoreJobs::loadAll(store, [reader, self](QVector<OrderProgress> chunk) {
+                reader->post([self, chunk = std::move(chunk)] {
+                    if (self && self->isRunningForChunks())
+                        Q_EMIT self->snapshotsReady(chunk);
+                });
+            });
+        },
+        this,
                   [this](StoreJobs::InitialLoad load) {
                       m_busy = false;
                       if (!m_running)
@@ -120,9 +132,10 @@ void DatabaseSource::loadAll()
                       }
                       m_loaded = true;
                       m_lastPosition = load.lastPosition;
-                      Q_EMIT snapshotsReady(load.snapshots);
+                      if (!load.snapshots.isEmpty())
+                          Q_EMIT snapshotsReady(load.snapshots);
                       setState(State::Live, tr("Live from %1.").arg(location()));
-                      setInitialLoadDone(int(load.snapshots.size()));
+                      setInitialLoadDone(load.count);
                       requestCatchUp();
                   });
 }

@@ -39,6 +39,8 @@ public:
     int notificationCount() const { return m_notifications; }
     void setHealthCheckInterval(int ms);
 
+    bool isRunningForChunks() const { return m_running; }
+
 private:
     void onOpened(bool ok, const QString &error);
     void onListening(bool ok, const QString &error);

@@ -102,7 +102,19 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                                     .arg(location(), error));
         return;
     }
-    m_reader->run([](SagaStore &store) { return StoreJobs::loadAll(store); }, this,
+    QPointer<EmbeddedSource> self(this);
+    StoreReader *reader = m_reader;
+    m_reader->run(
+        [reader, self](SagaStore &store) {
+            // Chunks go out through the reader (which outlives its thread), then to us.
+            return StoreJobs::loadAll(store, [reader, self](QVector<OrderProgress> chunk) {
+                reader->post([self, chunk = std::move(chunk)] {
+                    if (self && self->isRunningForChunks())
+                        Q_EMIT self->snapshotsReady(chunk);
+                });
+            });
+        },
+        this,
                   [this](StoreJobs::InitialLoad load) {
                       if (!m_running)
                           return;
@@ -113,6 +125,8 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                                       "they happen.")
                                        .arg(load.error));
                       } else {
+                          if (!load.snapshots.isEmpty())
+                              if (!load.snapshots.isEmpty())
                           Q_EMIT snapshotsReady(load.snapshots);
                       }
                       m_loading = false;
@@ -120,7 +134,7 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                           Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
                       if (load.error.isEmpty())
                           setState(State::Live, liveMessage());
-                      setInitialLoadDone(int(load.snapshots.size()));
+                      setInitialLoadDone(load.count);
                   });
 }
 

@@ -39,6 +39,8 @@ public:
 
     EngineHost *engine() const { return m_engine; }
 
+    bool isRunningForChunks() const { return m_running; }
+
 private:
     void onEngineStarted();
     void onEngineEvents(const QVector<OrderEvent> &events);

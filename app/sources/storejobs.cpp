@@ -8,8 +8,9 @@
 
 namespace StoreJobs {
 
-InitialLoad loadAll(SagaStore &store)
+InitialLoad loadAll(SagaStore &store, const std::function<void(QVector<OrderProgress>)> &chunk)
 {
+    qsizetype nextChunk = 5000;
     InitialLoad result;
     QElapsedTimer timer;
     timer.start();
@@ -29,12 +30,17 @@ InitialLoad loadAll(SagaStore &store)
             result.unavailable = page.error.kind == StoreError::Unavailable;
             return result;
         }
+        result.count += int(page.value.orders.size());
         result.snapshots += std::move(page.value.orders);
+        if (chunk && result.snapshots.size() >= nextChunk) {
+            chunk(std::exchange(result.snapshots, {}));
+            nextChunk = 25000;
+        }
         if (page.value.nextCursor.isEmpty())
             break;
         filter.after = page.value.nextCursor;
     }
-    qCInfo(lcSources) << "loaded" << result.snapshots.size() << "orders in" << timer.elapsed() << "ms";
+    qCInfo(lcSources) << "loaded" << result.count << "orders in" << timer.elapsed() << "ms";
     return result;
 }
 

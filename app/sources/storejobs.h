@@ -10,7 +10,8 @@ class SagaStore;
 namespace StoreJobs {
 
 struct InitialLoad {
-    QVector<OrderProgress> snapshots;
+    QVector<OrderProgress> snapshots; // what was not handed to `chunk` (all of it without one)
+    int count = 0;
     qint64 lastPosition = 0; // read before the list: events after it may be newer
     QString error;           // empty on success
     bool unavailable = false;
@@ -18,7 +19,9 @@ struct InitialLoad {
 // Every order as a snapshot (paged through listOrders), plus the position to
 // catch up from. Reading the position first means nothing can fall between the
 // list and the events read afterwards (duplicates are harmless).
-InitialLoad loadAll(SagaStore &store);
+// With `chunk`, snapshots are handed over as they are read (first a small chunk
+// for an early first paint, then larger ones), in the reader's thread.
+InitialLoad loadAll(SagaStore &store, const std::function<void(QVector<OrderProgress>)> &chunk = {});
 
 struct EventsAfter {
     QVector<OrderEvent> events;

@@ -55,6 +55,13 @@ public:
         });
     }
 
+    // Thread-safe: runs `f` in this object's thread (used by jobs to hand over
+    // partial results; dropped when this object is gone).
+    void post(std::function<void()> f)
+    {
+        QMetaObject::invokeMethod(this, std::move(f), Qt::QueuedConnection);
+    }
+
     // Subscribes to `channel` (PostgreSQL). The answer comes through listening().
     void listen(const QString &channel);
 
