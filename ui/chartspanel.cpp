@@ -20,7 +20,7 @@ const QColor kFailed(0xD9, 0x30, 0x25);
 
 QString msText(qint64 ms)
 {
-    return ms < 0 ? QStringLiteral("–") : QStringLiteral("%1 ms").arg(ms);
+    return ms < 0 ? QStringLiteral("–") : QStringLiteral("%1").arg(ms);
 }
 
 QChartView *makeView(const QString &title, QWidget *parent)
@@ -53,7 +53,7 @@ ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
 {
     auto *layout = new QHBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    m_durationView = makeView(tr("Step durations"), this);
+    m_durationView = makeView(tr("Step durations (legend: p50 / p95)"), this);
     m_outcomeView = makeView(tr("Outcomes per minute"), this);
     layout->addWidget(m_durationView, 1);
     layout->addWidget(m_outcomeView, 1);
@@ -111,7 +111,7 @@ void ChartsPanel::rebuildDurations()
     for (SagaStep s : kAllSteps) {
         const SagaStatistics::StepDurations &d = m_stats.steps[size_t(s)];
         const QString shortName = stepDisplayName(s).section(QLatin1Char(' '), 0, 0);
-        auto *set = new QBarSet(tr("%1  p50 %2 · p95 %3").arg(shortName, msText(d.p50), msText(d.p95)));
+        auto *set = new QBarSet(tr("%1 %2 / %3 ms").arg(shortName, msText(d.p50), msText(d.p95)));
         set->setColor(kStepColors[int(s)]);
         set->setBorderColor(kStepColors[int(s)]);
         QVector<int> counts(kBins, 0);
