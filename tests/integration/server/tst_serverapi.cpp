@@ -71,6 +71,7 @@ private Q_SLOTS:
     void failureAndCompensation_data();
     void failureAndCompensation();
     void historyAndEvents();
+    void listOrdersCarriesNumberCustomerAndLastSeq();
     void retryFlow();
     void nonRetryableFailure();
     void statusStreamAndResume();
@@ -384,6 +385,46 @@ void TestServerApi::historyAndEvents()
     }
     QCOMPARE(events.first().toObject().value("eventType").toString(), QStringLiteral("SAGA_STARTED"));
     QCOMPARE(events.last().toObject().value("eventType").toString(), QStringLiteral("SAGA_COMPLETED"));
+}
+
+void TestServerApi::listOrdersCarriesNumberCustomerAndLastSeq()
+{
+    // The console's remote source lists orders with GET /api/orders: each item is
+    // the status snapshot plus orderNumber, customerId and lastSeq.
+    for (const QString &orderId : {m_completedOrder, m_failedOrder}) {
+        const QJsonObject record = call("GET", "/api/orders/" + orderId, m_ownerToken).json();
+        const QString orderNumber = record.value("orderNumber").toString();
+        QVERIFY(!orderNumber.isEmpty());
+        const QJsonArray events = call("GET", "/api/orders/" + orderId + "/events", m_ownerToken).jsonArray();
+        QVERIFY(!events.isEmpty());
+        const QJsonObject status = call("GET", "/api/orders/" + orderId + "/status", m_ownerToken).json();
+
+        const HttpResult list = call("GET", "/api/orders?q=" + orderId, m_supportToken);
+        QCOMPARE(list.status, 200);
+        const QJsonArray orders = list.json().value("orders").toArray();
+        QJsonObject item;
+        for (const QJsonValue &v : orders) {
+            if (v.toObject().value("orderId").toString() == orderId)
+                item = v.toObject();
+        }
+        QVERIFY2(!item.isEmpty(), list.body.constData());
+        QCOMPARE(item.value("orderNumber").toString(), orderNumber);
+        QCOMPARE(item.value("customerId").toString(), m_owner.toString(QUuid::WithoutBraces));
+        QCOMPARE(item.value("lastSeq").toInteger(), events.last().toObject().value("id").toInteger());
+        QCOMPARE(item.value("overallStatus").toString(), status.value("overallStatus").toString());
+        QCOMPARE(item.value("steps").toArray(), status.value("steps").toArray());
+        QVERIFY(item.contains("lastUpdated") && item.contains("currentStep"));
+        QVERIFY(!item.value("createdAt").toString().isEmpty());
+
+        // The same order found by its number.
+        const QJsonArray byNumber = call("GET", "/api/orders?q=" + orderNumber, m_supportToken).json().value("orders").toArray();
+        bool found = false;
+        for (const QJsonValue &v : byNumber)
+            found = found || v.toObject().value("orderNumber").toString() == orderNumber;
+        QVERIFY(found);
+    }
+    // The paged list is for support agents only.
+    QCOMPARE(call("GET", "/api/orders", m_ownerToken).status, 403);
 }
 
 void TestServerApi::retryFlow()
