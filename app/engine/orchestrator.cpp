@@ -1,5 +1,7 @@
 #include "orchestrator.h"
 
+#include "batchcommitter.h"
+
 #include "failurecatalog.h"
 #include "faultinjector.h"
 #include "httpstepclient.h"
@@ -15,6 +17,7 @@
 namespace {
 
 constexpr int kMaxBatch = 512;
+constexpr int kMaxChain = 4; // follow-up transitions decided together with one
 constexpr int kClaimLimit = 200;
 constexpr int kMaxBackoffMs = 5000;
 
@@ -97,6 +100,10 @@ bool Orchestrator::initialize(QString *error)
                 ? QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
                       .arg(m_config.database.toString())
                 : QStringLiteral("Cannot prepare the database %1 (%2).").arg(m_config.database.toString(), e.message);
+        m_store.reset();
+        return false;
+    }
+    if (!startCommitter(error)) {
         m_store.reset();
         return false;
     }
@@ -328,56 +335,156 @@ StoreTransition Orchestrator::makeTransition(const SagaState &s, EventType type,
 void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(bool, const OrderEvent &)> done)
 {
     s.awaitingCommit = true;
-    m_queue.append(Pending{std::move(t), std::move(done)});
+    m_queue.append(Pending{std::move(t), std::move(done), false});
+    // Decide the follow-ups that need no step call now, on the state the queued
+    // transitions imply, so they commit in the same transaction (seq order kept).
+    SagaState after = s;
+    after.apply(m_queue.last().transition.event);
+    for (int i = 0; i < kMaxChain && !m_halted; ++i) {
+        StoreTransition next;
+        SagaStep step = SagaStep::Inventory;
+        StepAction action = StepAction::Forward;
+        if (decide(after, &next, &step, &action) != Decision::Transition)
+            break;
+        after.apply(next.event);
+        m_queue.last().chainsNext = true;
+        m_queue.append(Pending{std::move(next), {}, false});
+    }
+    s.lastQueuedSeq = m_queue.last().transition.event.seq;
     scheduleFlush();
 }
 
 void Orchestrator::scheduleFlush()
 {
-    if (m_available && !m_flushTimer.isActive())
+    if (m_available && m_inFlight == 0 && !m_flushTimer.isActive())
         m_flushTimer.start();
 }
 
 void Orchestrator::flush()
 {
-    if (!m_store || !m_available || m_queue.isEmpty())
+    if (!m_committer || !m_available || m_inFlight > 0 || m_inDoubt > 0 || m_queue.isEmpty())
         return;
-    const int n = qMin(int(m_queue.size()), kMaxBatch);
+    if (m_halted)
+        return;
+    if (m_leaseDue) {
+        m_leaseDue = false;
+        leaseTick(); // may find the database gone
+        if (!m_available || m_queue.isEmpty())
+            return;
+    }
+    int n = qMin(int(m_queue.size()), kMaxBatch);
+    while (n < m_queue.size() && m_queue[n - 1].chainsNext)
+        ++n; // a saga's chained transitions share one batch
     QVector<StoreTransition> batch;
     batch.reserve(n);
     for (int i = 0; i < n; ++i)
         batch.append(m_queue[i].transition);
-    auto result = m_store->commitTransitions(batch, m_engineId, qint64(m_config.leaseSeconds) * 1000);
-    if (result.ok()) {
-        completeFront(n, result.value);
-    } else if (result.error.kind == StoreError::Unavailable) {
-        m_inDoubt = n;
-        databaseLost(result.error);
-        return;
-    } else if (n == 1) {
-        rejectFront(result.error);
-    } else {
-        // Find the offending transition(s): commit one at a time.
-        for (int i = 0; i < n && m_available; ++i) {
-            auto one = m_store->commitTransitions({m_queue.first().transition}, m_engineId,
-                                                  qint64(m_config.leaseSeconds) * 1000);
-            if (one.ok()) {
-                completeFront(1, one.value);
-            } else if (one.error.kind == StoreError::Unavailable) {
-                m_inDoubt = 1;
-                databaseLost(one.error);
-                return;
-            } else {
-                rejectFront(one.error);
-            }
-        }
-    }
-    if (!m_queue.isEmpty())
-        scheduleFlush();
+    m_inFlight = n;
+    m_inFlightBatch = ++m_nextBatchId;
+    BatchCommitter *committer = m_committer.get();
+    QMetaObject::invokeMethod(
+        committer, [committer, id = m_inFlightBatch, batch = std::move(batch)] { committer->commit(id, batch); },
+        Qt::QueuedConnection);
 }
 
-void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
+void Orchestrator::onCommitReport(const CommitReport &report)
 {
+    if (m_inFlight == 0 || report.batchId != m_inFlightBatch)
+        return; // stale (after stop)
+    m_inFlight = 0;
+    m_commitMicros += report.commitMicros;
+    qCDebug(lcStore) << "batch" << report.batchId << "of" << report.count << (report.whole ? "committed" : "refused")
+                     << report.singles.size() << "singles;" << report.inDoubt << "in doubt";
+    if (report.whole) {
+        QVector<Pending> done = takeFront(report.count);
+        // Pipelining: the next batch commits while this one's sagas move on.
+        flush();
+        finishCommitted(done, report.events);
+        scheduleFlush();
+        return;
+    }
+    for (const CommitReport::Single &one : report.singles) {
+        if (one.committed)
+            completeFront(1, {one.event});
+        else
+            rejectFront(one.error);
+    }
+    if (report.unavailable) {
+        m_inDoubt = qMin(report.inDoubt, int(m_queue.size()));
+        databaseLost(report.unavailable);
+        return;
+    }
+    scheduleFlush();
+}
+
+void Orchestrator::waitForCommit()
+{
+    if (m_inFlight == 0 || !m_committer)
+        return;
+    // The committer handles calls in order: once this returns, the batch's report is posted here.
+    QMetaObject::invokeMethod(m_committer.get(), [] {}, Qt::BlockingQueuedConnection);
+    QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
+    if (m_inFlight > 0) {
+        qCWarning(lcStore) << "no report for the batch in flight; its" << m_inFlight << "transitions stay queued";
+        m_inDoubt = m_inFlight;
+        m_inFlight = 0;
+    }
+}
+
+bool Orchestrator::startCommitter(QString *error)
+{
+    const QString connectionName = QStringLiteral("saga-commit-%1-%2")
+                                       .arg(quintptr(this), 0, 16)
+                                       .arg(QRandomGenerator::global()->generate(), 0, 16);
+    m_commitThread = std::make_unique<QThread>();
+    m_commitThread->setObjectName(QStringLiteral("saga-commit"));
+    m_committer = std::make_unique<BatchCommitter>(m_config.database, connectionName, m_engineId,
+                                                   qint64(m_config.leaseSeconds) * 1000);
+    m_committer->moveToThread(m_commitThread.get());
+    connect(m_committer.get(), &BatchCommitter::reported, this, &Orchestrator::onCommitReport);
+    m_commitThread->start();
+    StoreError opened;
+    BatchCommitter *committer = m_committer.get();
+    QMetaObject::invokeMethod(committer, [committer, &opened] { opened = committer->open(); },
+                              Qt::BlockingQueuedConnection);
+    if (opened) {
+        if (error)
+            *error = QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
+                         .arg(m_config.database.toString());
+        stopCommitter();
+        return false;
+    }
+    return true;
+}
+
+void Orchestrator::stopCommitter()
+{
+    if (!m_committer)
+        return;
+    if (m_commitThread && m_commitThread->isRunning()) {
+        BatchCommitter *committer = m_committer.get();
+        QMetaObject::invokeMethod(committer, [committer] { committer->close(); }, Qt::BlockingQueuedConnection);
+        m_commitThread->quit();
+        m_commitThread->wait();
+    }
+    m_inFlight = 0;
+    m_committer.reset();
+    m_commitThread.reset();
+}
+
+StoreError Orchestrator::reconnectCommitter()
+{
+    if (!m_committer)
+        return StoreError{StoreError::Unavailable, QStringLiteral("committer is not running")};
+    StoreError e;
+    BatchCommitter *committer = m_committer.get();
+    QMetaObject::invokeMethod(committer, [committer, &e] { e = committer->reconnect(); }, Qt::BlockingQueuedConnection);
+    return e;
+}
+
+QVector<Orchestrator::Pending> Orchestrator::takeFront(int count)
+{
+    count = qMin(count, int(m_queue.size()));
     QVector<Pending> done;
     done.reserve(count);
     for (int i = 0; i < count; ++i)
@@ -385,14 +492,21 @@ void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
     m_queue.remove(0, count);
     ++m_batches;
     m_transitions += count;
+    return done;
+}
+
+void Orchestrator::finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events)
+{
     Q_EMIT eventsCommitted(events);
+    const int count = qMin(int(done.size()), int(events.size()));
     for (int i = 0; i < count; ++i) {
         const OrderEvent &event = events[i];
         auto it = m_sagas.find(event.orderId);
         if (it != m_sagas.end()) {
             SagaState &s = *it->second;
             s.apply(event);
-            s.awaitingCommit = false;
+            if (event.seq >= s.lastQueuedSeq)
+                s.awaitingCommit = false;
         }
         if (done[i].done)
             done[i].done(true, event);
@@ -400,6 +514,12 @@ void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
         if (it != m_sagas.end())
             advance(*it->second);
     }
+}
+
+void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
+{
+    QVector<Pending> done = takeFront(count);
+    finishCommitted(done, events);
 }
 
 void Orchestrator::rejectFront(const StoreError &error)
@@ -437,8 +557,16 @@ void Orchestrator::reconnectTick()
         m_reconnectTimer.start(m_backoffMs);
         m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
     };
+    if (m_inFlight > 0) {
+        m_reconnectTimer.start(50); // the batch in flight reports first
+        return;
+    }
     if (StoreError e = m_store->reconnect()) {
         qCDebug(lcStore) << "database still unavailable:" << e.message;
+        return retryLater();
+    }
+    if (StoreError e = reconnectCommitter()) {
+        qCDebug(lcStore) << "database still unavailable for the committer:" << e.message;
         return retryLater();
     }
     if (m_inDoubt > 0 && !m_queue.isEmpty()) {
@@ -478,6 +606,12 @@ void Orchestrator::leaseTick()
 {
     if (!m_store || !m_available || m_halted)
         return;
+    if (m_inFlight > 0) {
+        // Renewing on this connection while the committer updates the same rows
+        // could deadlock: renew between two batches (flush()).
+        m_leaseDue = true;
+        return;
+    }
     auto renewed = m_store->renewLeases(m_engineId, qint64(m_config.leaseSeconds) * 1000);
     if (!renewed.ok()) {
         if (renewed.error.kind == StoreError::Unavailable)
@@ -547,24 +681,46 @@ void Orchestrator::advance(SagaState &s)
 {
     if (s.awaitingCommit || s.callInFlight || m_halted)
         return;
-    if (s.isTerminal()) {
+    StoreTransition t;
+    SagaStep step = SagaStep::Inventory;
+    StepAction action = StepAction::Forward;
+    switch (decide(s, &t, &step, &action)) {
+    case Decision::Finish:
         finishSaga(s.orderId);
         return;
+    case Decision::Call:
+        callStep(s, step, action);
+        return;
+    case Decision::Transition:
+        enqueue(s, std::move(t));
+        return;
     }
+}
+
+Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition *t, SagaStep *step,
+                                            StepAction *action) const
+{
+    if (s.isTerminal())
+        return Decision::Finish;
+    auto call = [&](SagaStep st, StepAction a) {
+        *step = st;
+        *action = a;
+        return Decision::Call;
+    };
+    auto transition = [&](StoreTransition next) {
+        *t = std::move(next);
+        return Decision::Transition;
+    };
     static constexpr std::array<SagaStep, kStepCount> reverse{SagaStep::Shipping, SagaStep::Payment,
                                                               SagaStep::Inventory};
     if (s.overall == OverallStatus::RollingBack) {
         for (SagaStep st : reverse) {
-            if (s.step(st) == StepStatus::Compensating) {
-                callStep(s, st, StepAction::Compensate);
-                return;
-            }
+            if (s.step(st) == StepStatus::Compensating)
+                return call(st, StepAction::Compensate);
         }
         for (SagaStep st : reverse) {
-            if (s.step(st) == StepStatus::Completed) {
-                enqueue(s, makeTransition(s, EventType::CompensationStarted, st));
-                return;
-            }
+            if (s.step(st) == StepStatus::Completed)
+                return transition(makeTransition(s, EventType::CompensationStarted, st));
         }
         QJsonObject details{{QStringLiteral("failedStep"), s.failedStep ? stepDisplayName(*s.failedStep) : QString()},
                             {QStringLiteral("compensationIncomplete"), s.compensationIncomplete},
@@ -572,34 +728,26 @@ void Orchestrator::advance(SagaState &s)
         const ErrorInfo error = s.compensationIncomplete
             ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
             : s.failure;
-        enqueue(s, makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
-        return;
+        return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
     }
     if (s.failedStep) {
         bool anyCompleted = false;
         for (StepStatus st : s.steps)
             anyCompleted = anyCompleted || st == StepStatus::Completed;
-        if (anyCompleted) {
-            enqueue(s, makeTransition(s, EventType::CompensationStarted, std::nullopt));
-        } else {
-            QJsonObject details{{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
-                                {QStringLiteral("compensationIncomplete"), false},
-                                {QStringLiteral("failureCode"), s.failure.code}};
-            enqueue(s, makeTransition(s, EventType::SagaFailed, std::nullopt, details, s.failure));
-        }
-        return;
+        if (anyCompleted)
+            return transition(makeTransition(s, EventType::CompensationStarted, std::nullopt));
+        QJsonObject details{{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
+                            {QStringLiteral("compensationIncomplete"), false},
+                            {QStringLiteral("failureCode"), s.failure.code}};
+        return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, s.failure));
     }
     for (SagaStep st : kAllSteps) {
-        if (s.step(st) == StepStatus::InProgress) {
-            callStep(s, st, StepAction::Forward);
-            return;
-        }
-        if (s.step(st) == StepStatus::Pending) {
-            enqueue(s, makeTransition(s, EventType::StepStarted, st,
-                                      {{QStringLiteral("idempotencyKey"),
-                                        stepIdempotencyKey(s.executionId, st, StepAction::Forward)}}));
-            return;
-        }
+        if (s.step(st) == StepStatus::InProgress)
+            return call(st, StepAction::Forward);
+        if (s.step(st) == StepStatus::Pending)
+            return transition(makeTransition(s, EventType::StepStarted, st,
+                                             {{QStringLiteral("idempotencyKey"),
+                                               stepIdempotencyKey(s.executionId, st, StepAction::Forward)}}));
     }
     // Every step completed.
     const QByteArray hash = QCryptographicHash::hash((s.executionId + QStringLiteral(":confirm")).toUtf8(),
@@ -612,7 +760,7 @@ void Orchestrator::advance(SagaState &s)
     QJsonObject details{{QStringLiteral("confirmationNumber"), QStringLiteral("CNF-") + QString::fromLatin1(hash.left(10))},
                         {QStringLiteral("totalChargedInCents"), charged},
                         {QStringLiteral("estimatedDelivery"), s.context.value(QStringLiteral("estimatedDelivery")).toString()}};
-    enqueue(s, makeTransition(s, EventType::SagaCompleted, std::nullopt, details));
+    return transition(makeTransition(s, EventType::SagaCompleted, std::nullopt, details));
 }
 
 StepRequest Orchestrator::buildRequest(const SagaState &s, SagaStep step, StepAction action) const
@@ -752,9 +900,13 @@ void Orchestrator::stop()
         return;
     m_accepting = false;
     // Commit what is already decided (if the database is there), then stop driving.
-    for (int i = 0; i < 8 && m_store && m_available && !m_queue.isEmpty(); ++i)
+    waitForCommit();
+    for (int i = 0; i < 8 && m_committer && m_available && !m_queue.isEmpty(); ++i) {
         flush();
+        waitForCommit();
+    }
     m_halted = true;
+    waitForCommit(); // a batch the last report sent on
     m_flushTimer.stop();
     m_leaseTimer.stop();
     m_reconnectTimer.stop();
@@ -774,6 +926,7 @@ void Orchestrator::stop()
         if (p.done)
             p.done(false, p.transition.event); // the caller learns it was not recorded
     }
+    stopCommitter();
     m_sagas.clear();
     m_client.reset();
     m_store.reset();

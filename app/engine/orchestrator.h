@@ -4,15 +4,21 @@
 // (a parentless QObject that EngineHost moves to its QThread; tests may also use
 // it directly in their own thread).
 //
-// Flow of one transition (write-ahead, group commit):
-//   decide -> queue a StoreTransition (saga waits) -> flush (zero-timer): the store
-//   commits every queued transition in ONE transaction -> eventsCommitted -> each
-//   saga applies its committed event and decides its next action. A step call goes
+// Flow of one transition (write-ahead, group commit, pipelined):
+//   decide -> queue a StoreTransition (saga waits) -> flush: every queued transition
+//   goes to the BatchCommitter (its own thread and connection), which commits the
+//   batch in ONE transaction -> reported (queued back here) -> the next batch, which
+//   accumulated meanwhile, goes out at once -> eventsCommitted -> each saga applies
+//   its committed events and decides its next action. One batch is in flight at a
+//   time, so batches (and eventsCommitted) stay in commit order. A step call goes
 //   out only after its STEP_STARTED committed; its result is only acted upon once
-//   committed. While the database is unavailable the queue is kept, the flush is
-//   retried with exponential backoff (reason logged and signalled once), and a
-//   batch whose commit outcome is unknown is checked before it is written again,
-//   so no transition is lost or written twice.
+//   committed. Transitions that need no step call in between (STEP_COMPLETED then
+//   the next STEP_STARTED, SAGA_STARTED then the first STEP_STARTED, the steps of a
+//   compensation start, SAGA_COMPLETED) are decided together and committed in the
+//   same transaction, in seq order. While the database is unavailable the queue is
+//   kept, the flush is retried with exponential backoff (reason logged and
+//   signalled once), and a batch whose commit outcome is unknown is checked before
+//   it is written again, so no transition is lost or written twice.
 //
 // Compensation: completed steps in reverse order; a failing compensation is
 // retried with backoff within EngineConfig::compensationBudgetMs, then the step
@@ -26,6 +32,7 @@
 //
 // Retry: see retrypolicy.h (a retry re-runs all steps from Inventory Reservation).
 
+#include "commitreport.h"
 #include "engineconfig.h"
 #include "retrypolicy.h"
 #include "enginehost.h"
@@ -34,12 +41,14 @@
 #include "stepcall.h"
 
 #include <QObject>
+#include <QThread>
 #include <QTimer>
 #include <QVector>
 #include <functional>
 #include <map>
 #include <memory>
 
+class BatchCommitter;
 class FaultInjector;
 class StepClient;
 
@@ -77,6 +86,8 @@ public:
     // Number of batches committed so far (group commit statistics).
     qint64 committedBatches() const { return m_batches; }
     qint64 committedTransitions() const { return m_transitions; }
+    // Time the committer spent in the store (profiling), microseconds.
+    qint64 commitMicros() const { return m_commitMicros; }
 
 Q_SIGNALS:
     void eventsCommitted(const QVector<OrderEvent> &events);
@@ -88,7 +99,9 @@ private:
     struct Pending {
         StoreTransition transition;
         std::function<void(bool committed, const OrderEvent &event)> done; // optional
+        bool chainsNext = false; // the next queued transition is this saga's follow-up (same batch)
     };
+    enum class Decision { Finish, Transition, Call };
 
     StoreTransition makeTransition(const SagaState &s, EventType type, std::optional<SagaStep> step,
                                    QJsonObject details = {}, ErrorInfo error = {}) const;
@@ -96,6 +109,13 @@ private:
                  std::function<void(bool committed, const OrderEvent &event)> done = {});
     void scheduleFlush();
     void flush();
+    void onCommitReport(const CommitReport &report);
+    void waitForCommit();
+    bool startCommitter(QString *error);
+    void stopCommitter();
+    StoreError reconnectCommitter();
+    QVector<Pending> takeFront(int count);
+    void finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events);
     void completeFront(int count, const QVector<OrderEvent> &events);
     void rejectFront(const StoreError &error);
     void databaseLost(const StoreError &error);
@@ -105,6 +125,9 @@ private:
     void resume(const ClaimedExecution &claimed);
 
     void advance(SagaState &s);
+    // What advance() does next for a saga in state `s` (terminal: Finish). For
+    // Transition, *t is the transition to queue; for Call, *step and *action.
+    Decision decide(const SagaState &s, StoreTransition *t, SagaStep *step, StepAction *action) const;
     void callStep(SagaState &s, SagaStep step, StepAction action);
     void onStepResult(const QUuid &orderId, const QString &executionId, SagaStep step, StepAction action,
                       const StepOutcome &outcome);
@@ -121,7 +144,14 @@ private:
     std::unique_ptr<StepClient> m_client;
     std::unique_ptr<SagaStore> m_store;
     std::map<QUuid, std::unique_ptr<SagaState>> m_sagas;
-    QVector<Pending> m_queue;
+    QVector<Pending> m_queue; // the first m_inFlight are being committed
+    std::unique_ptr<QThread> m_commitThread;
+    std::unique_ptr<BatchCommitter> m_committer; // lives in m_commitThread
+    int m_inFlight = 0;
+    quint64 m_inFlightBatch = 0;
+    quint64 m_nextBatchId = 0;
+    bool m_leaseDue = false; // lease renewal waits for the batch in flight
+    qint64 m_commitMicros = 0;
     int m_inDoubt = 0; // the first m_inDoubt queued transitions were in a commit of unknown outcome
     bool m_flushScheduled = false;
     bool m_available = true;

@@ -38,6 +38,7 @@ struct SagaState {
 
     // Runtime only (not persisted).
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
+    qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)
     bool callInFlight = false;    // a step call is out
     qint64 compensationDeadline = 0; // ms since epoch; 0 = not started
     int compensationAttempts = 0;

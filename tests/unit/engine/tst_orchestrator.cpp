@@ -50,6 +50,7 @@ private Q_SLOTS:
     void faultPlanProbability();
     void faultPlanTimeoutAndDelay();
     void manyConcurrentSagasGroupCommit();
+    void pipelinedCommitsWriteAheadAndOrder();
     void retryPolicyMatrix_data();
     void retryPolicyMatrix();
     void retryWithCorrection();
@@ -416,6 +417,92 @@ void tst_Orchestrator::manyConcurrentSagasGroupCommit()
         QVERIFY(h.waitTerminal(id, 60000));
     QCOMPARE(checkAllFold(h.events), QString());
     // Group commit: far fewer transactions than transitions.
+    QVERIFY2(h.orchestrator->committedBatches() < h.orchestrator->committedTransitions() / 4,
+             qPrintable(QStringLiteral("%1 batches for %2 transitions")
+                            .arg(h.orchestrator->committedBatches())
+                            .arg(h.orchestrator->committedTransitions())));
+}
+
+// The committer thread commits one batch while the next accumulates: a step call
+// still goes out only after its STEP_STARTED is stored, events are emitted in
+// commit (position) order, and follow-up transitions that need no step call
+// (STEP_COMPLETED + next STEP_STARTED, ...) share one transaction.
+void tst_Orchestrator::pipelinedCommitsWriteAheadAndOrder()
+{
+    // Checks, when a forward call goes out, that its STEP_STARTED is committed
+    // (read through the orchestrator's own connection: committed data only).
+    class WriteAheadCheck : public StepClient
+    {
+    public:
+        WriteAheadCheck(std::unique_ptr<StepClient> inner, EngineHarness *h)
+            : m_inner(std::move(inner))
+            , m_h(h)
+        {
+        }
+        void call(const StepRequest &request, std::function<void(StepOutcome)> done) override
+        {
+            ++calls;
+            if (request.action == StepAction::Forward) {
+                auto events = m_h->orchestrator->store()->loadEvents(request.orderId);
+                bool started = false;
+                for (const OrderEvent &e : std::as_const(events.value)) {
+                    started = started
+                        || (e.type == EventType::StepStarted && e.step == request.step
+                            && e.details.value(QStringLiteral("idempotencyKey")).toString() == request.idempotencyKey);
+                }
+                if (!started)
+                    violations << request.idempotencyKey;
+            }
+            m_inner->call(request, std::move(done));
+        }
+        QString describe() const override { return QStringLiteral("write-ahead check"); }
+        int calls = 0;
+        QStringList violations;
+
+    private:
+        std::unique_ptr<StepClient> m_inner;
+        EngineHarness *m_h;
+    };
+
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    auto check = std::make_unique<WriteAheadCheck>(
+        std::make_unique<SimulatedStepClient>(h.faults, c.stepDelayMs, c.stepTimeoutMs), &h);
+    WriteAheadCheck *checker = check.get();
+    QVERIFY2(h.start(c, &error, std::move(check)), qPrintable(error));
+    QVector<QUuid> ids;
+    int answered = 0;
+    for (int i = 0; i < 300; ++i) {
+        const OrderRequest r = i % 7 == 0 ? sampleOrder("w", "declined-card")
+            : i % 11 == 0              ? sampleOrder("w", "visa-4242", "00000")
+                                       : sampleOrder();
+        h.orchestrator->submit(r, [&](SubmitResult res) {
+            QVERIFY2(res.error.ok(), qPrintable(res.error.message));
+            ids << res.orderId;
+            ++answered;
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(answered, 300, 60000);
+    for (const QUuid &id : std::as_const(ids))
+        QVERIFY(h.waitTerminal(id, 60000));
+    QVERIFY(checker->calls > 0);
+    QVERIFY2(checker->violations.isEmpty(), qPrintable(checker->violations.join(QLatin1Char(' '))));
+    QCOMPARE(checkAllFold(h.events), QString());
+    // Emitted in commit order: positions strictly increase; and all of them are stored once.
+    for (int i = 1; i < h.events.size(); ++i)
+        QVERIFY2(h.events[i].position > h.events[i - 1].position,
+                 qPrintable(QStringLiteral("position %1 after %2").arg(h.events[i].position).arg(h.events[i - 1].position)));
+    auto all = h.orchestrator->store()->loadEventsAfterPosition(0, 100000);
+    QVERIFY(all.ok());
+    QCOMPARE(all.value.size(), h.events.size());
+    // Chained follow-ups: a STEP_COMPLETED and the next STEP_STARTED commit together
+    // (adjacent positions in the same transaction).
+    const QVector<OrderEvent> happy = h.eventsOf(ids.at(1));
+    QCOMPARE(happy.size(), 8);
+    QCOMPARE(happy[0].position + 1, happy[1].position); // SAGA_STARTED + STEP_STARTED
+    QCOMPARE(happy[2].position + 1, happy[3].position); // STEP_COMPLETED + STEP_STARTED
+    QCOMPARE(happy[6].position + 1, happy[7].position); // STEP_COMPLETED + SAGA_COMPLETED
     QVERIFY2(h.orchestrator->committedBatches() < h.orchestrator->committedTransitions() / 4,
              qPrintable(QStringLiteral("%1 batches for %2 transitions")
                             .arg(h.orchestrator->committedBatches())

@@ -1,0 +1,101 @@
+#include "batchcommitter.h"
+
+#include "sagalog.h"
+#include "sagastore.h"
+
+#include <QElapsedTimer>
+#include <QSet>
+
+BatchCommitter::BatchCommitter(const DatabaseUrl &url, const QString &connectionName, const QString &leaseOwner,
+                               qint64 leaseMs)
+    : m_url(url)
+    , m_connectionName(connectionName)
+    , m_leaseOwner(leaseOwner)
+    , m_leaseMs(leaseMs)
+{
+    qRegisterMetaType<CommitReport>();
+}
+
+BatchCommitter::~BatchCommitter() = default;
+
+StoreError BatchCommitter::open()
+{
+    m_store = std::make_unique<SagaStore>(m_url, m_connectionName);
+    StoreError e = m_store->open();
+    if (e)
+        qCWarning(lcStore) << "committer cannot open the database:" << e.message;
+    return e;
+}
+
+StoreError BatchCommitter::reconnect()
+{
+    if (!m_store)
+        return StoreError{StoreError::Unavailable, QStringLiteral("committer is closed")};
+    StoreError e = m_store->reconnect();
+    m_broken = bool(e);
+    return e;
+}
+
+void BatchCommitter::close()
+{
+    m_store.reset();
+}
+
+void BatchCommitter::commit(quint64 batchId, const QVector<StoreTransition> &batch)
+{
+    QElapsedTimer clock;
+    clock.start();
+    CommitReport report;
+    report.batchId = batchId;
+    report.count = int(batch.size());
+    auto lost = [&](const StoreError &e, int inDoubt) {
+        m_broken = true;
+        report.unavailable = e;
+        report.inDoubt = inDoubt;
+        report.commitMicros = clock.nsecsElapsed() / 1000;
+        Q_EMIT reported(report);
+    };
+    if (!m_store) {
+        lost(StoreError{StoreError::Unavailable, QStringLiteral("committer is closed")}, 0);
+        return;
+    }
+    if (m_broken) {
+        if (StoreError e = reconnect()) {
+            lost(e, 0); // nothing was attempted
+            return;
+        }
+    }
+    auto result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
+    if (result.ok()) {
+        report.whole = true;
+        report.events = std::move(result.value);
+    } else if (result.error.kind == StoreError::Unavailable) {
+        lost(result.error, report.count);
+        return;
+    } else if (batch.size() == 1) {
+        report.singles.append(CommitReport::Single{false, batch.first().event, result.error});
+    } else {
+        // Find the offending transition(s): commit one at a time. After a refusal
+        // the saga's later transitions in this batch are refused too (no seq gaps).
+        QSet<QUuid> refused;
+        for (const StoreTransition &t : batch) {
+            if (refused.contains(t.event.orderId)) {
+                report.singles.append(CommitReport::Single{
+                    false, t.event, StoreError{StoreError::Conflict, QStringLiteral("an earlier transition was refused")}});
+                continue;
+            }
+            auto one = m_store->commitTransitions({t}, m_leaseOwner, m_leaseMs);
+            if (one.ok()) {
+                report.singles.append(CommitReport::Single{true, one.value.first(), {}});
+            } else if (one.error.kind == StoreError::Unavailable) {
+                lost(one.error, 1);
+                return;
+            } else {
+                refused.insert(t.event.orderId);
+                report.singles.append(CommitReport::Single{false, t.event, one.error});
+            }
+        }
+    }
+    report.commitMicros = clock.nsecsElapsed() / 1000;
+    Q_EMIT reported(report);
+}
