@@ -24,6 +24,15 @@ QDateTime shownTime(const StepProgress &sp)
     return sp.completedAt.isValid() ? sp.completedAt : sp.startedAt;
 }
 
+// Display text of a time cell changes only when its second changes (the format
+// has no milliseconds; time zone offsets are whole seconds).
+bool sameSecond(const QDateTime &a, const QDateTime &b)
+{
+    if (a.isValid() != b.isValid())
+        return false;
+    return !a.isValid() || a.toMSecsSinceEpoch() / 1000 == b.toMSecsSinceEpoch() / 1000;
+}
+
 qint64 msecsOrMax(const QDateTime &t)
 {
     return t.isValid() ? t.toMSecsSinceEpoch() : std::numeric_limits<qint64>::max();
@@ -399,12 +408,16 @@ void OrderTreeModel::emitChanges(const Touch &t)
         }
         if (updated) {
             rc.add(OrderNumberColumn, {TimestampRole});
-            rc.add(LastUpdatedColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, TimestampRole});
+            rc.add(LastUpdatedColumn, {SortRole, TimestampRole});
+            if (!sameSecond(a.lastUpdated, b.lastUpdated))
+                rc.add(LastUpdatedColumn, {Qt::DisplayRole, Qt::ToolTipRole});
         }
         // Lateness depends on the clock; it is re-announced with the estimate.
         if (eta) {
             rc.add(OrderNumberColumn, {EtaRole, IsLateRole});
-            rc.add(EtaColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, EtaRole, IsLateRole});
+            rc.add(EtaColumn, {SortRole, EtaRole, IsLateRole});
+            if (!sameSecond(a.estimatedCompletion, b.estimatedCompletion))
+                rc.add(EtaColumn, {Qt::DisplayRole, Qt::ToolTipRole});
         }
         if (!rc.isEmpty())
             Q_EMIT dataChanged(createIndex(row, rc.first, nullptr), createIndex(row, rc.last, nullptr), rc.roles);
@@ -428,11 +441,18 @@ void OrderTreeModel::emitChanges(const Touch &t)
             rc.add(OrderNumberColumn, {ErrorMessageRole});
             rc.add(CurrentStepColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, ErrorMessageRole});
         }
-        if (sa.durationMs() != sb.durationMs())
-            rc.add(ProgressColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole});
-        if (shownTime(sa) != shownTime(sb)) {
+        if (sa.durationMs() != sb.durationMs()) {
+            rc.add(ProgressColumn, {SortRole});
+            if (formatDuration(sa.durationMs()) != formatDuration(sb.durationMs()))
+                rc.add(ProgressColumn, {Qt::DisplayRole, Qt::ToolTipRole});
+        }
+        const QDateTime shownA = shownTime(sa);
+        const QDateTime shownB = shownTime(sb);
+        if (shownA != shownB) {
             rc.add(OrderNumberColumn, {TimestampRole});
-            rc.add(LastUpdatedColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, TimestampRole});
+            rc.add(LastUpdatedColumn, {SortRole, TimestampRole});
+            if (!sameSecond(shownA, shownB))
+                rc.add(LastUpdatedColumn, {Qt::DisplayRole, Qt::ToolTipRole});
         }
         if (!rc.isEmpty()) {
             auto *ptr = const_cast<OrderTreeNode *>(t.node);
