@@ -112,9 +112,9 @@ void DatabaseSource::loadAll()
     QPointer<DatabaseSource> self(this);
     StoreReader *reader = m_reader;
     m_reader->run(
-        [reader, self](SagaStore &store) {
+        [reader, self, connection = reader->connectionName()](SagaStore &store) {
             // Chunks go out through the reader (which outlives its thread), then to us.
-            return StoreJobs::loadAll(store, [reader, self](QVector<OrderProgress> chunk) {
+            return StoreJobs::loadAll(store, connection, [reader, self](QVector<OrderProgress> chunk) {
                 reader->post([self, chunk = std::move(chunk)] {
                     if (self && self->isRunningForChunks())
                         Q_EMIT self->snapshotsReady(chunk);

@@ -105,9 +105,9 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
     QPointer<EmbeddedSource> self(this);
     StoreReader *reader = m_reader;
     m_reader->run(
-        [reader, self](SagaStore &store) {
+        [reader, self, connection = reader->connectionName()](SagaStore &store) {
             // Chunks go out through the reader (which outlives its thread), then to us.
-            return StoreJobs::loadAll(store, [reader, self](QVector<OrderProgress> chunk) {
+            return StoreJobs::loadAll(store, connection, [reader, self](QVector<OrderProgress> chunk) {
                 reader->post([self, chunk = std::move(chunk)] {
                     if (self && self->isRunningForChunks())
                         Q_EMIT self->snapshotsReady(chunk);
@@ -126,8 +126,7 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                                        .arg(load.error));
                       } else {
                           if (!load.snapshots.isEmpty())
-                              if (!load.snapshots.isEmpty())
-                          Q_EMIT snapshotsReady(load.snapshots);
+                              Q_EMIT snapshotsReady(load.snapshots);
                       }
                       m_loading = false;
                       if (!m_heldBack.isEmpty())

@@ -3,14 +3,15 @@
 #include "sagajson.h"
 #include "sagalog.h"
 #include "sagastore.h"
+#include "snapshotreader.h"
 
 #include <QElapsedTimer>
 
 namespace StoreJobs {
 
-InitialLoad loadAll(SagaStore &store, const std::function<void(QVector<OrderProgress>)> &chunk)
+InitialLoad loadAll(SagaStore &store, const QString &connectionName,
+                    const std::function<void(QVector<OrderProgress>)> &chunk)
 {
-    qsizetype nextChunk = 5000;
     InitialLoad result;
     QElapsedTimer timer;
     timer.start();
@@ -21,24 +22,21 @@ InitialLoad loadAll(SagaStore &store, const std::function<void(QVector<OrderProg
         result.unavailable = error.kind == StoreError::Unavailable;
         return result;
     }
-    OrderListFilter filter;
-    filter.limit = 1000;
-    for (;;) {
-        StoreResult<OrderListPage> page = store.listOrders(filter);
-        if (!page.ok()) {
-            result.error = page.error.message;
-            result.unavailable = page.error.kind == StoreError::Unavailable;
-            return result;
-        }
-        result.count += int(page.value.orders.size());
-        result.snapshots += std::move(page.value.orders);
-        if (chunk && result.snapshots.size() >= nextChunk) {
-            chunk(std::exchange(result.snapshots, {}));
-            nextChunk = 25000;
-        }
-        if (page.value.nextCursor.isEmpty())
-            break;
-        filter.after = page.value.nextCursor;
+    // One keyset page of orders with all their events per chunk, folded while read
+    // (SnapshotReader), on the store's own connection in this thread.
+    SnapshotReader reader(connectionName);
+    error = reader.readAll(
+        [&](QVector<OrderProgress> snapshots) {
+            if (chunk)
+                chunk(std::move(snapshots));
+            else
+                result.snapshots += std::move(snapshots);
+        },
+        &result.count);
+    if (error) {
+        result.error = error.message;
+        result.unavailable = error.kind == StoreError::Unavailable;
+        return result;
     }
     qCInfo(lcSources) << "loaded" << result.count << "orders in" << timer.elapsed() << "ms";
     return result;

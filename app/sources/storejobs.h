@@ -16,12 +16,15 @@ struct InitialLoad {
     QString error;           // empty on success
     bool unavailable = false;
 };
-// Every order as a snapshot (paged through listOrders), plus the position to
-// catch up from. Reading the position first means nothing can fall between the
-// list and the events read afterwards (duplicates are harmless).
+// Every order as a snapshot, newest first (SnapshotReader: keyset pages of orders
+// joined with their events, folded while read), plus the position to catch up
+// from. Reading the position first means nothing can fall between the snapshots
+// and the events read afterwards (duplicates are harmless). `connectionName` is
+// the store's connection (the reader uses it in this same thread).
 // With `chunk`, snapshots are handed over as they are read (first a small chunk
 // for an early first paint, then larger ones), in the reader's thread.
-InitialLoad loadAll(SagaStore &store, const std::function<void(QVector<OrderProgress>)> &chunk = {});
+InitialLoad loadAll(SagaStore &store, const QString &connectionName,
+                    const std::function<void(QVector<OrderProgress>)> &chunk = {});
 
 struct EventsAfter {
     QVector<OrderEvent> events;

@@ -36,6 +36,8 @@ public:
     // Starts the thread and opens the store in it; emits opened().
     void start();
     const DatabaseUrl &url() const { return m_url; }
+    // The store's QSqlDatabase connection name (valid only inside jobs).
+    const QString &connectionName() const { return m_connectionName; }
 
     template<typename Job, typename Done>
     void run(Job job, QObject *context, Done done)

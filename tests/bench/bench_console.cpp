@@ -6,6 +6,7 @@
 //  3. RSS with 100,000 orders loaded.
 //
 // Usage: bench_console [--orders N] [--seconds S] [--rate EVENTS_PER_S] [--no-postgres]
+//                      [--sqlite PATH (kept, reused when it exists)] [--batch-ms MS]
 // Runs with any QPA platform (offscreen by default, so the window really paints).
 
 #include "../unit/model/sagascenarios.h"
@@ -22,6 +23,7 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QStandardPaths>
 #include <QTest>
 #include <QTreeView>
@@ -264,9 +266,16 @@ int main(int argc, char *argv[])
 
     // ---- SQLite (embedded) ----
     QString error;
-    const QString file = TestServices::tempDir() + QStringLiteral("/bench.sqlite");
+    // --sqlite PATH keeps the filled file (and reuses it when it exists) between runs.
+    const int fileArg = args.indexOf(QStringLiteral("--sqlite"));
+    const QString file = fileArg >= 0 && fileArg + 1 < args.size()
+                             ? args.at(fileArg + 1)
+                             : TestServices::tempDir() + QStringLiteral("/bench.sqlite");
+    const bool reuse = fileArg >= 0 && QFileInfo(file).size() > 0;
     const DatabaseUrl sqlite = *DatabaseUrl::parse(QStringLiteral("sqlite:") + file, nullptr);
-    if (!fill(sqlite, orders, &error)) {
+    if (reuse)
+        std::printf("  reusing %s\n", qPrintable(file));
+    if (!reuse && !fill(sqlite, orders, &error)) {
         std::fprintf(stderr, "cannot fill SQLite: %s\n", qPrintable(error));
         return 1;
     }
