@@ -54,6 +54,7 @@ FoldResult rejected(QString error)
 
 bool isCompensationPhase(const QJsonObject &details)
 {
+    // One small allocation (QJsonValue has no string view in Qt 6.4); only on STEP_FAILED.
     const QJsonValue phase = details.value(key("phase"));
     return phase.isString() && phase.toString() == QLatin1String("COMPENSATION");
 }
