@@ -173,7 +173,7 @@ int main(int argc, char **argv)
                         QString::number(qint64(best)), QStringLiteral(">= 1,000,000")});
         rows.push_back({QStringLiteral("fold: heap allocations per event"),
                         QString::number(double(allocations) / double(events.size()), 'f', 3),
-                        QStringLiteral("metadata strings of SAGA_STARTED only")});
+                        QStringLiteral("detail strings copied out of QJsonObject (see BENCHMARKS.md)")});
         // Duplicates: a reconnecting stream re-delivers everything.
         std::vector<OrderProgress> progress(static_cast<size_t>(foldOrders));
         for (auto it = slot.cbegin(); it != slot.cend(); ++it)
