@@ -114,6 +114,32 @@ std::optional<OverallStatus> overallFromText(const QString &t)
     return std::nullopt;
 }
 
+// A PostgreSQL array literal of text elements ({"a","b"}; "" stays an empty
+// string, so callers map it with NULLIF where NULL is meant). The caller passes it
+// as one escaped string literal and casts it (text[], bigint[], jsonb[] ...).
+QString pgArray(const QStringList &values)
+{
+    QString out;
+    qsizetype size = 2;
+    for (const QString &v : values)
+        size += v.size() + 3;
+    out.reserve(size);
+    out += QLatin1Char('{');
+    for (qsizetype i = 0; i < values.size(); ++i) {
+        if (i > 0)
+            out += QLatin1Char(',');
+        out += QLatin1Char('"');
+        for (const QChar ch : values[i]) {
+            if (ch == QLatin1Char('"') || ch == QLatin1Char('\\'))
+                out += QLatin1Char('\\');
+            out += ch;
+        }
+        out += QLatin1Char('"');
+    }
+    out += QLatin1Char('}');
+    return out;
+}
+
 QString eventDetailsJson(const OrderEvent &e)
 {
     QJsonObject d = e.details;
@@ -717,24 +743,35 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     if ((r.error = d->begin()))
         return fail(r.error);
 
-    // 1. positions and order numbers from the single-row counter (serializes commits).
+    // 1. positions and order numbers come from the single-row counter, whose row
+    // lock serializes commits (that is what makes positions commit-ordered across
+    // engines). On PostgreSQL the counter is taken by the LAST statement before
+    // COMMIT (step 9), so the lock is held only for that statement and the commit;
+    // new orders get a unique placeholder number that step 9 replaces. SQLite has a
+    // single writer anyway: take the counter first.
     int newOrders = 0;
     for (const StoreTransition &t : batch)
         newOrders += t.newOrder ? 1 : 0;
-    QSqlQuery counter(d->db());
-    if (StoreError e = d->run(counter,
-                              QStringLiteral("UPDATE saga_counters SET last_position = last_position + %1, "
-                                             "last_order_number = last_order_number + %2 WHERE id = 1 "
-                                             "RETURNING last_position, last_order_number")
-                                  .arg(batch.size())
-                                  .arg(newOrders),
-                              QStringLiteral("take positions")))
-        return fail(e);
-    if (!counter.next())
-        return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
-    const qint64 firstPosition = counter.value(0).toLongLong() - batch.size() + 1;
-    qint64 nextOrderNumber = counter.value(1).toLongLong() - newOrders + 1;
-    counter.finish();
+    qint64 firstPosition = 0;
+    qint64 nextOrderNumber = 1;
+    if (!d->pg()) {
+        QSqlQuery counter(d->db());
+        if (StoreError e = d->run(counter,
+                                  QStringLiteral("UPDATE saga_counters SET last_position = last_position + %1, "
+                                                 "last_order_number = last_order_number + %2 WHERE id = 1 "
+                                                 "RETURNING last_position, last_order_number")
+                                      .arg(batch.size())
+                                      .arg(newOrders),
+                                  QStringLiteral("take positions")))
+            return fail(e);
+        if (!counter.next())
+            return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
+        firstPosition = counter.value(0).toLongLong() - batch.size() + 1;
+        nextOrderNumber = counter.value(1).toLongLong() - newOrders + 1;
+        counter.finish();
+    }
+    QVector<int> newOrderRank(batch.size(), 0); // 1..newOrders for transitions creating an order
+    QVector<QString> orderDay(batch.size());
 
     // 2. new orders, their items and retry corrections.
     QStringList orderRows, itemRows, executionRows, retryRows, statements;
@@ -745,11 +782,15 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         const QString orderId = d->lit(idText(e.orderId));
         if (t.newOrder) {
             const OrderRequest &o = *t.newOrder;
-            const QString number = QStringLiteral("ORD-%1-%2")
-                                       .arg(QDateTime::fromMSecsSinceEpoch(toMs(e.timestamp), Qt::UTC)
-                                                .toString(QStringLiteral("yyyyMMdd")))
-                                       .arg(nextOrderNumber++, 6, 10, QLatin1Char('0'));
-            e.details.insert(QStringLiteral("orderNumber"), number);
+            orderDay[i] = QDateTime::fromMSecsSinceEpoch(toMs(e.timestamp), Qt::UTC).toString(QStringLiteral("yyyyMMdd"));
+            QString number;
+            if (d->pg()) {
+                number = QStringLiteral("pending-") + idText(e.orderId); // replaced in step 9
+                newOrderRank[i] = int(nextOrderNumber++);
+            } else {
+                number = QStringLiteral("ORD-%1-%2").arg(orderDay[i]).arg(nextOrderNumber++, 6, 10, QLatin1Char('0'));
+                e.details.insert(QStringLiteral("orderNumber"), number);
+            }
             orderRows << QStringLiteral("(%1,%2,%3,'PENDING','QUEUED',%4,%5,%6,%7,%8,%9,%10,%11,%12,%12)")
                              .arg(orderId, d->lit(number), d->lit(idText(o.customerId)), d->lit(o.paymentMethodId),
                                   d->lit(o.shippingAddress.street), d->lit(o.shippingAddress.city),
@@ -921,8 +962,8 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         }
     }
 
-    // 5. the events themselves.
-    {
+    // 5. the events themselves (PostgreSQL: step 9).
+    if (!d->pg()) {
         QStringList rows;
         for (const OrderEvent &e : std::as_const(events))
             rows << QStringLiteral("(%1,%2,%3,%4,%5,%6,%7)")
@@ -992,15 +1033,69 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         }
     }
 
-    // 8. NOTIFY in the same transaction (delivered on commit).
+    // 8. NOTIFY in the same transaction (delivered on commit), one per event.
     if (d->pg()) {
-        QStringList rows;
+        QStringList payloads;
+        payloads.reserve(events.size());
         for (const OrderEvent &e : std::as_const(events))
-            rows << QStringLiteral("(%1)").arg(d->lit(idText(e.orderId) + QLatin1Char(':') + QString::number(e.seq)));
-        if (StoreError e = d->exec(QStringLiteral("SELECT pg_notify('saga_events', v.p) FROM (VALUES %1) AS v(p)")
-                                       .arg(rows.join(QLatin1Char(','))),
+            payloads << idText(e.orderId) + QLatin1Char(':') + QString::number(e.seq);
+        if (StoreError e = d->exec(QStringLiteral("SELECT pg_notify('saga_events', p) FROM unnest(%1::text[]) AS p")
+                                       .arg(d->lit(pgArray(payloads))),
                                    QStringLiteral("notify")))
             return fail(e);
+    }
+
+    // 9. PostgreSQL, last before COMMIT: take the positions and order numbers from
+    // the counter, insert the events with them and give new orders their numbers,
+    // in ONE statement (event rows travel as arrays: one short statement to parse).
+    if (d->pg()) {
+        QStringList orderIds, seqs, types, steps, details, created, ranks, days;
+        for (int i = 0; i < events.size(); ++i) {
+            const OrderEvent &e = events[i];
+            orderIds << idText(e.orderId);
+            seqs << QString::number(e.seq);
+            types << toString(e.type);
+            steps << (e.step ? stepDisplayName(*e.step) : QString());
+            details << eventDetailsJson(e);
+            created << QString::number(toMs(e.timestamp));
+            ranks << QString::number(newOrderRank[i]);
+            days << orderDay[i];
+        }
+        const QString sql = QStringLiteral(
+            "WITH c AS (UPDATE saga_counters SET last_position = last_position + %1, "
+            "last_order_number = last_order_number + %2 WHERE id = 1 "
+            "RETURNING last_position - %1 AS p0, last_order_number - %2 AS o0), "
+            "u AS (SELECT x.*, c.p0, 'ORD-' || x.day || '-' || lpad((c.o0 + x.rank)::text, "
+            "greatest(6, length((c.o0 + x.rank)::text)), '0') AS number FROM c, "
+            "unnest(%3::text[], %4::bigint[], %5::text[], %6::text[], %7::jsonb[], %8::bigint[], %9::int[], %10::text[]) "
+            "WITH ORDINALITY AS x(order_id, seq, event_type, step_name, details, created_at, rank, day, ord)), "
+            "o AS (UPDATE orders SET order_number = u.number FROM u WHERE u.rank > 0 AND orders.id = u.order_id), "
+            "e AS (INSERT INTO order_events (order_id, seq, position, event_type, step_name, details, created_at) "
+            "SELECT order_id, seq, p0 + ord, event_type, NULLIF(step_name, ''), "
+            "CASE WHEN rank > 0 THEN jsonb_set(details, '{orderNumber}', to_jsonb(number)) ELSE details END, "
+            "created_at FROM u) "
+            "SELECT p0, o0 FROM c")
+                                .arg(batch.size())
+                                .arg(newOrders)
+                                .arg(d->lit(pgArray(orderIds)), d->lit(pgArray(seqs)), d->lit(pgArray(types)),
+                                     d->lit(pgArray(steps)), d->lit(pgArray(details)), d->lit(pgArray(created)),
+                                     d->lit(pgArray(ranks)), d->lit(pgArray(days)));
+        QSqlQuery q(d->db());
+        if (StoreError e = d->run(q, sql, QStringLiteral("take positions and insert events")))
+            return fail(e);
+        if (!q.next())
+            return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
+        const qint64 p0 = q.value(0).toLongLong();
+        const qint64 o0 = q.value(1).toLongLong();
+        q.finish();
+        for (int i = 0; i < events.size(); ++i) {
+            OrderEvent &e = events[i];
+            e.position = p0 + i + 1;
+            if (newOrderRank[i] > 0)
+                e.details.insert(QStringLiteral("orderNumber"),
+                                 QStringLiteral("ORD-%1-%2").arg(orderDay[i]).arg(o0 + newOrderRank[i], 6, 10,
+                                                                                     QLatin1Char('0')));
+        }
     }
 
     if (StoreError e = d->commit())
