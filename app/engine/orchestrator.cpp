@@ -907,6 +907,9 @@ void Orchestrator::stop()
     }
     m_halted = true;
     waitForCommit(); // a batch the last report sent on
+    if (m_batches > 0)
+        qCInfo(lcEngine) << "committed" << m_transitions << "transitions in" << m_batches << "batches;"
+                         << m_commitMicros / 1000 << "ms in the committer";
     m_flushTimer.stop();
     m_leaseTimer.stop();
     m_reconnectTimer.stop();

@@ -773,6 +773,27 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     QVector<int> newOrderRank(batch.size(), 0); // 1..newOrders for transitions creating an order
     QVector<QString> orderDay(batch.size());
 
+    // Final state per execution and the last status change per order in this batch:
+    // rows created by this batch are inserted in that state (no second write).
+    struct ExecState {
+        const StoreTransition *t;
+        qint64 at;
+    };
+    std::map<QString, ExecState> execs;
+    for (int i = 0; i < batch.size(); ++i)
+        execs[batch[i].executionId] = ExecState{&batch[i], toMs(batch[i].event.timestamp)};
+    std::map<QString, const StoreTransition *> orders; // only transitions that change the order's status
+    for (const StoreTransition &t : batch) {
+        const EventType type = t.event.type;
+        const bool changesOrder = (type == EventType::SagaStarted && t.retry)
+            || (type == EventType::StepStarted && t.event.step == SagaStep::Inventory)
+            || (type == EventType::CompensationStarted && !t.event.step) || type == EventType::SagaCompleted
+            || type == EventType::SagaFailed;
+        if (changesOrder)
+            orders[idText(t.event.orderId)] = &t;
+    }
+    std::set<QString> insertedFinal; // executions and orders inserted in their final state
+
     // 2. new orders, their items and retry corrections.
     QStringList orderRows, itemRows, executionRows, retryRows, statements;
     for (int i = 0; i < batch.size(); ++i) {
@@ -791,14 +812,22 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
                 number = QStringLiteral("ORD-%1-%2").arg(orderDay[i]).arg(nextOrderNumber++, 6, 10, QLatin1Char('0'));
                 e.details.insert(QStringLiteral("orderNumber"), number);
             }
-            orderRows << QStringLiteral("(%1,%2,%3,'PENDING','QUEUED',%4,%5,%6,%7,%8,%9,%10,%11,%12,%12)")
+            QString status = QStringLiteral("'PENDING','QUEUED'");
+            const auto change = orders.find(idText(e.orderId));
+            if (change != orders.end() && !isTerminalOverall(change->second->overall)) {
+                status = d->lit(recordText(change->second->overall)) + QLatin1Char(',')
+                    + d->lit(overallText(change->second->overall));
+                insertedFinal.insert(QStringLiteral("o:") + idText(e.orderId));
+            }
+            orderRows << QStringLiteral("(%1,%2,%3,%13,%4,%5,%6,%7,%8,%9,%10,%11,%12,%12)")
                              .arg(orderId, d->lit(number), d->lit(idText(o.customerId)), d->lit(o.paymentMethodId),
                                   d->lit(o.shippingAddress.street), d->lit(o.shippingAddress.city),
                                   d->lit(o.shippingAddress.state), d->lit(o.shippingAddress.postalCode),
                                   d->lit(o.shippingAddress.country))
                              .arg(o.totalInCents())
                              .arg(d->lit(o.traceId.isEmpty() ? QString() : o.traceId))
-                             .arg(toMs(e.timestamp));
+                             .arg(toMs(e.timestamp))
+                             .arg(status);
             for (int line = 0; line < o.items.size(); ++line) {
                 const OrderItem &it = o.items[line];
                 itemRows << QStringLiteral("(%1,%2,%3,%4,%5,%6)")
@@ -810,12 +839,20 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
             }
         }
         if (e.type == EventType::SagaStarted) {
-            executionRows << QStringLiteral("(%1,%2,%3,'QUEUED',NULL,%4,NULL,%4,%5,%6)")
+            QString state = QStringLiteral("'QUEUED',NULL");
+            const ExecState &final = execs[t.executionId];
+            if (!isTerminalOverall(final.t->overall)) {
+                state = d->lit(overallText(final.t->overall)) + QLatin1Char(',')
+                    + (final.t->currentStep ? d->lit(stepDisplayName(*final.t->currentStep)) : QStringLiteral("NULL"));
+                insertedFinal.insert(QStringLiteral("e:") + t.executionId);
+            }
+            executionRows << QStringLiteral("(%1,%2,%3,%7,%4,NULL,%4,%5,%6)")
                                  .arg(d->lit(t.executionId), orderId)
                                  .arg(t.attemptNumber)
                                  .arg(toMs(e.timestamp))
                                  .arg(owner)
-                                 .arg(now + leaseMs);
+                                 .arg(now + leaseMs)
+                                 .arg(state);
             if (t.retry) {
                 QStringList sets;
                 if (t.retry->paymentMethodId)
@@ -873,17 +910,16 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
             return fail(e);
     }
 
-    // 3. executions: final state per execution, only if this engine holds the lease.
-    struct ExecState {
-        const StoreTransition *t;
-        qint64 at;
-    };
-    std::map<QString, ExecState> execs;
-    for (int i = 0; i < batch.size(); ++i)
-        execs[batch[i].executionId] = ExecState{&batch[i], toMs(batch[i].event.timestamp)};
-    {
+    // 3. executions: final state per execution, only if this engine holds the lease
+    // (executions this batch inserted in their final state need no update).
+    int updatedExecs = 0;
+    for (const auto &[id, st] : execs)
+        updatedExecs += insertedFinal.count(QStringLiteral("e:") + id) ? 0 : 1;
+    if (updatedExecs > 0) {
         QStringList rows;
         for (const auto &[id, st] : execs) {
+            if (insertedFinal.count(QStringLiteral("e:") + id))
+                continue;
             const bool terminal = isTerminalOverall(st.t->overall);
             rows << QStringLiteral("(%1,%2,%3,%4,%5)")
                         .arg(d->lit(id), d->lit(overallText(st.t->overall)),
@@ -904,11 +940,11 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
                                 .arg(owner);
         if (StoreError e = d->run(q, sql, QStringLiteral("update executions")))
             return fail(e);
-        if (q.numRowsAffected() != int(execs.size()))
+        if (q.numRowsAffected() != updatedExecs)
             return fail(StoreError{StoreError::Conflict,
                                    QStringLiteral("lease lost: %1 of %2 executions not held by %3")
-                                       .arg(int(execs.size()) - q.numRowsAffected())
-                                       .arg(execs.size())
+                                       .arg(updatedExecs - q.numRowsAffected())
+                                       .arg(updatedExecs)
                                        .arg(leaseOwner)});
     }
 
@@ -983,19 +1019,12 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
 
     // 6. order rows: status, and the outcome on completion.
     {
-        // Only transitions that change the order's status touch the order row.
-        std::map<QString, const StoreTransition *> orders;
-        for (const StoreTransition &t : batch) {
-            const EventType type = t.event.type;
-            const bool changesOrder = (type == EventType::SagaStarted && t.retry)
-                || (type == EventType::StepStarted && t.event.step == SagaStep::Inventory)
-                || (type == EventType::CompensationStarted && !t.event.step) || type == EventType::SagaCompleted
-                || type == EventType::SagaFailed;
-            if (changesOrder)
-                orders[idText(t.event.orderId)] = &t;
-        }
+        // Only transitions that change the order's status touch the order row
+        // (orders this batch inserted in their final status need no update).
         QStringList rows;
         for (const auto &[id, t] : orders) {
+            if (insertedFinal.count(QStringLiteral("o:") + id))
+                continue;
             const QJsonObject &det = t->event.details;
             const bool completed = t->event.type == EventType::SagaCompleted;
             rows << QStringLiteral("(%1,%2,%3,%4,%5,%6)")
