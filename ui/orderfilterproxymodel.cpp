@@ -49,6 +49,14 @@ bool OrderFilterProxyModel::orderMatches(const QModelIndex &order) const
     return order.data(OrderTreeModel::SearchTextRole).toString().contains(m_search, Qt::CaseInsensitive);
 }
 
+bool OrderFilterProxyModel::hasChildren(const QModelIndex &parent) const
+{
+    if (!parent.isValid() || !sourceModel())
+        return QSortFilterProxyModel::hasChildren(parent);
+    // The source answers 0 for steps and for cells other than the first.
+    return sourceModel()->rowCount(mapToSource(parent)) > 0;
+}
+
 bool OrderFilterProxyModel::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
 {
     if (sourceParent.isValid()) // a step: shown exactly when its order is

@@ -29,6 +29,7 @@
 #include <QTreeView>
 
 #include <cstdio>
+#include <ctime>
 
 using namespace SagaScenarios;
 
@@ -166,7 +167,16 @@ struct StallResult {
     double seconds = 0;
     double maxStallMs = 0;
     double p99StallMs = 0;
+    double maxBusyMs = 0; // GUI thread CPU time within the longest-busy probe gap (load-independent)
+    double p99BusyMs = 0;
 };
+
+double threadCpuMs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1000.0 + double(ts.tv_nsec) / 1e6;
+}
 
 // Feeds new sagas (8 events each) at `rate` events/s through the window's
 // batcher, as a source does, while a 2 ms probe timer measures the stalls.
@@ -177,15 +187,21 @@ StallResult measureStall(MainWindow &window, int rate, int seconds)
     QElapsedTimer clock;
     clock.start();
     qint64 lastProbe = 0;
+    double lastCpu = 0;
     QVector<double> gaps;
+    QVector<double> busy;
     QTimer probe;
     probe.setTimerType(Qt::PreciseTimer);
     probe.setInterval(2);
     QObject::connect(&probe, &QTimer::timeout, [&] {
         const qint64 now = clock.nsecsElapsed();
-        if (lastProbe > 0)
+        const double cpu = threadCpuMs();
+        if (lastProbe > 0) {
             gaps.append((now - lastProbe) / 1e6);
+            busy.append(cpu - lastCpu);
+        }
         lastProbe = now;
+        lastCpu = cpu;
     });
     // Sagas in flight: each tick advances every in-flight saga by one event and
     // starts new ones, so events interleave as they do live.
@@ -231,6 +247,9 @@ StallResult measureStall(MainWindow &window, int rate, int seconds)
     if (!gaps.isEmpty()) {
         result.maxStallMs = gaps.last();
         result.p99StallMs = gaps.at(qsizetype(gaps.size() * 0.99));
+        std::sort(busy.begin(), busy.end());
+        result.maxBusyMs = busy.last();
+        result.p99BusyMs = busy.at(qsizetype(busy.size() * 0.99));
     }
     return result;
 }
@@ -302,9 +321,9 @@ int main(int argc, char *argv[])
         rssAfterStream = rssMb();
         ordersAfterStream = window.model()->orderCount();
         std::printf("  stream     %lld events in %.1f s (%.0f events/s)  longest stall %.1f ms  p99 gap %.1f ms  "
-                    "orders %d  RSS %.0f MB\n",
+                    "(GUI CPU in a gap: max %.1f ms, p99 %.1f ms)  orders %d  RSS %.0f MB\n",
                     stall.events, stall.seconds, stall.events / stall.seconds, stall.maxStallMs, stall.p99StallMs,
-                    ordersAfterStream, rssAfterStream);
+                    stall.maxBusyMs, stall.p99BusyMs, ordersAfterStream, rssAfterStream);
         std::fflush(stdout);
     }
 

@@ -42,6 +42,7 @@ private Q_SLOTS:
     void statusFilterFollowsLiveChanges();
     void sortsByAnyColumnAndKeepsStepsInOrder();
     void liveUpdatesKeepSelectionAndExpansion();
+    void hasChildrenAgreesWithRowCount();
 
 private:
     std::unique_ptr<OrderTreeModel> m_model;
@@ -182,3 +183,44 @@ void tst_OrderFilterProxyModel::liveUpdatesKeepSelectionAndExpansion()
 
 QTEST_MAIN(tst_OrderFilterProxyModel)
 #include "tst_orderfilterproxymodel.moc"
+
+// hasChildren answers without building the proxy's child mapping of each order;
+// it must still agree with rowCount everywhere, under any filter, and a view must
+// show the expand decoration exactly for orders.
+void tst_OrderFilterProxyModel::hasChildrenAgreesWithRowCount()
+{
+    QTreeView view;
+    view.setModel(m_proxy.get());
+    view.setUniformRowHeights(true);
+    const auto check = [this] {
+        QVERIFY(m_proxy->hasChildren() == (m_proxy->rowCount() > 0));
+        for (int r = 0; r < m_proxy->rowCount(); ++r) {
+            for (int c = 0; c < m_proxy->columnCount(); ++c) {
+                const QModelIndex cell = m_proxy->index(r, c);
+                QCOMPARE(m_proxy->hasChildren(cell), m_proxy->rowCount(cell) > 0);
+            }
+            const QModelIndex order = m_proxy->index(r, 0);
+            QVERIFY(m_proxy->hasChildren(order));
+            QCOMPARE(m_proxy->rowCount(order), kStepCount);
+            for (int s = 0; s < kStepCount; ++s) {
+                QVERIFY(!m_proxy->hasChildren(m_proxy->index(s, 0, order)));
+                QCOMPARE(m_proxy->rowCount(m_proxy->index(s, 0, order)), 0);
+            }
+        }
+    };
+    check();
+    m_proxy->setStatusMask(OrderFilterProxyModel::bit(OverallStatus::RolledBack));
+    QCOMPARE(m_proxy->rowCount(), 2);
+    check();
+    m_proxy->setSearchText(QStringLiteral("no such order"));
+    QCOMPARE(m_proxy->rowCount(), 0);
+    QVERIFY(!m_proxy->hasChildren());
+    m_proxy->setSearchText(QString());
+    m_proxy->setStatusMask(OrderFilterProxyModel::kAllStatuses);
+    check();
+    // Expanding an order shows its three steps in the view.
+    const QModelIndex first = m_proxy->index(0, 0);
+    view.expand(first);
+    QVERIFY(view.isExpanded(first));
+    QCOMPARE(view.visualRect(m_proxy->index(2, 0, first)).isValid(), true);
+}
