@@ -2,6 +2,7 @@
 
 #include "connectionguard.h"
 #include "enginehost.h"
+#include "eventfeed.h"
 #include "failurecatalog.h"
 #include "faultplan.h"
 #include "guardedtcpserver.h"
@@ -203,6 +204,7 @@ SagaServer::SagaServer(const ServerConfig &config, EngineHost *engine, QObject *
 
 SagaServer::~SagaServer()
 {
+    m_feed.reset();
     m_hub->closeAll();
     m_pool.reset(); // waits for running reads before the cache they answer to goes away
 }
@@ -219,6 +221,29 @@ quint16 SagaServer::start(QString *error)
         return 0;
     }
     tcp->setMaxPendingConnections(1024);
+
+    // The all-orders stream starts after the last committed position; on
+    // PostgreSQL the event feed brings every later event of every process.
+    qint64 anchor = -1;
+    {
+        SagaStore store(m_config.engine.database, QStringLiteral("saga_server_anchor"));
+        StoreError storeError = store.open();
+        if (!storeError)
+            anchor = store.lastPosition(&storeError);
+        if (storeError) {
+            anchor = -1;
+            qCWarning(lcServer).noquote() << "cannot read the last event position (the all-orders stream starts"
+                                          << "at the first event seen):" << storeError.message;
+        }
+    }
+    if (anchor >= 0)
+        m_sequencer.anchor(anchor);
+    if (m_config.engine.database.isPostgres()) {
+        m_feed = std::make_unique<EventFeed>(m_config.engine.database, m_config.feedCheckMs, m_config.feedChunkEvents);
+        connect(m_feed.get(), &EventFeed::eventsArrived, this,
+                [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
+        m_feed->start(anchor);
+    }
     m_port = tcp->serverPort();
     m_tcp = tcp.release(); // bind() makes it our child
     bind(m_tcp);
@@ -236,6 +261,7 @@ void SagaServer::beginShutdown()
     for (const quint64 key : keys)
         answerWaiter(key, false);
     m_hub->closeAll();
+    m_feed.reset(); // no more events from other processes
 }
 
 // ---------------------------------------------------------------- responses
@@ -960,52 +986,147 @@ void SagaServer::allOrdersStream(const ApiRequest &r)
         m_hub->send(key, SseHub::Frame{0, SseEncoder::comment("connected"), false});
         return;
     }
-    const quint64 key = m_hub->subscribe(socket, QUuid(), lastPosition, true);
-    m_pool->run<QVector<SseHub::Frame>>(
+    replayNext(m_hub->subscribeReplay(socket, lastPosition), lastPosition, std::make_shared<ReplayFold>());
+}
+
+// The orders seen by one all-orders replay, folded so that a replayed event's
+// newStatus is what it was when the event was committed. An order whose first
+// replayed event is not its first event is folded from its earlier events (read
+// once from the store); finished orders are forgotten when the map grows.
+struct SagaServer::ReplayFold {
+    QHash<QUuid, OrderProgress> orders;
+};
+
+namespace {
+struct ReplayPage {
+    bool ok = false;
+    QByteArray bytes; // the page's frames, one buffer
+    int count = 0;
+    qint64 lastPosition = 0;
+};
+} // namespace
+
+void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold)
+{
+    const int chunk = qMax(1, m_config.replayChunkEvents);
+    m_pool->run<ReplayPage>(
         this,
-        [lastPosition](SagaStore *store) {
-            QVector<SseHub::Frame> frames;
+        [cursor, chunk, fold](SagaStore *store) {
+            ReplayPage page;
+            page.lastPosition = cursor;
             if (!store)
-                return frames;
-            auto events = store->loadEventsAfterPosition(lastPosition, 10000);
+                return page;
+            auto events = store->loadEventsAfterPosition(cursor, chunk);
             if (!events.ok())
-                return frames;
-            for (const OrderEvent &event : std::as_const(events.value)) {
-                frames.append({event.position,
-                               SseEncoder::event(QByteArray::number(event.position), toString(event.type).toLatin1(),
-                                                 eventFrameData(event, fallbackNewStatus(event))),
-                               false});
+                return page;
+            if (fold->orders.size() > 10000) {
+                for (auto it = fold->orders.begin(); it != fold->orders.end();)
+                    it = it->isTerminal() ? fold->orders.erase(it) : std::next(it);
             }
-            return frames;
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                auto it = fold->orders.find(event.orderId);
+                if (it == fold->orders.end()) {
+                    OrderProgress progress(event.orderId);
+                    if (event.seq > 1) {
+                        auto earlier = store->loadEvents(event.orderId, 0);
+                        for (const OrderEvent &e : std::as_const(earlier.value)) {
+                            if (e.seq < event.seq)
+                                progress.apply(e);
+                        }
+                    }
+                    it = fold->orders.insert(event.orderId, std::move(progress));
+                }
+                const FoldResult result = it->apply(event);
+                const QString newStatus = result.outcome == FoldResult::Applied ? SagaJson::newStatusOf(event, *it)
+                                                                                : fallbackNewStatus(event);
+                page.bytes.append(SseEncoder::event(QByteArray::number(event.position), toString(event.type).toLatin1(),
+                                                    eventFrameData(event, newStatus)));
+                page.lastPosition = event.position;
+            }
+            page.count = int(events.value.size());
+            page.ok = true;
+            return page;
         },
-        [this, key](QVector<SseHub::Frame> frames) { m_hub->catchUp(key, frames); });
+        [this, key, chunk, fold](ReplayPage page) {
+            if (!m_hub->isSubscribed(key))
+                return;
+            if (!page.ok) { // the database went away: the client resumes later with Last-Event-ID
+                m_hub->close(key);
+                return;
+            }
+            if (!m_hub->replayWrite(key, page.bytes, page.lastPosition))
+                return;
+            // Live from here when the store had nothing more and the stream has not
+            // passed anything later yet: every later position is still to come live.
+            if (page.count < chunk && page.lastPosition >= m_sequencer.last()) {
+                m_hub->goLive(key);
+                return;
+            }
+            const qint64 next = page.lastPosition;
+            m_hub->whenDrained(key, [this, key, next, fold] { replayNext(key, next, fold); });
+        });
 }
 
 void SagaServer::onEventsCommitted(const QVector<OrderEvent> &events)
 {
+    processEvents(events, true);
+}
+
+void SagaServer::processEvents(const QVector<OrderEvent> &events, bool local)
+{
+    QVector<SseHub::OrderFrame> orderFrames;
+    QVector<GlobalSequencer::Item> global;
+    const bool streaming = m_hub->subscriberCount() > 0;
     for (const OrderEvent &event : events) {
         const StatusCache::Applied applied = m_cache->apply(event);
-        if (applied.fold.outcome == FoldResult::Duplicate || applied.fold.outcome == FoldResult::Rejected)
-            continue;
+        const FoldResult::Outcome outcome = applied.fold.outcome;
+        const bool known = outcome == FoldResult::Duplicate || outcome == FoldResult::Rejected;
+        // Our own events come back through the feed: the position says whether the
+        // all-orders stream still needs this one (e.g. its order was loaded from
+        // the store meanwhile, so the fold calls it a duplicate).
+        const bool globalWanted = m_sequencer.wants(event.position) || event.position <= 0;
         const OrderProgress *after = applied.entry ? &applied.entry->progress : nullptr;
-        m_metrics.observe(event, after);
-        if (m_hub->subscriberCount() > 0) {
-            const QString newStatus = after && applied.fold.outcome == FoldResult::Applied
-                                          ? SagaJson::newStatusOf(event, *after)
-                                          : fallbackNewStatus(event);
-            const QByteArray data = eventFrameData(event, newStatus);
-            const QByteArray type = toString(event.type).toLatin1();
-            const bool terminal = isTerminalEvent(event);
-            m_hub->publish(event.orderId,
-                           SseHub::Frame{event.seq, SseEncoder::event(QByteArray::number(event.seq), type, data), terminal},
-                           SseHub::Frame{event.position,
-                                         SseEncoder::event(event.position > 0 ? QByteArray::number(event.position) : QByteArray(),
-                                                           type, data),
-                                         false});
+        if (known && !globalWanted) {
+            if (local)
+                m_metrics.observe(event, after);
+            continue;
         }
-        if (isTerminalEvent(event) && m_waitersByOrder.contains(event.orderId))
+        if (local) // every local event once (the feed may have brought it first)
+            m_metrics.observe(event, after);
+        const bool terminal = isTerminalEvent(event);
+        if (!streaming) { // nobody listens: only keep the positions in order
+            if (globalWanted)
+                m_sequencer.push(event.position, QByteArray(), global);
+            if (!known && terminal && m_waitersByOrder.contains(event.orderId))
+                resolveWaiters(event.orderId);
+            continue;
+        }
+        const QString newStatus = after && outcome == FoldResult::Applied ? SagaJson::newStatusOf(event, *after)
+                                                                          : fallbackNewStatus(event);
+        const QByteArray data = eventFrameData(event, newStatus); // serialized once for every stream
+        const QByteArray type = toString(event.type).toLatin1();
+        if (streaming && !known && (local || outcome == FoldResult::Applied))
+            orderFrames.append({event.orderId,
+                                SseHub::Frame{event.seq, SseEncoder::event(QByteArray::number(event.seq), type, data),
+                                              terminal}});
+        if (globalWanted) {
+            m_sequencer.push(event.position,
+                             SseEncoder::event(event.position > 0 ? QByteArray::number(event.position) : QByteArray(),
+                                               type, data),
+                             global);
+        }
+        if (!known && terminal && m_waitersByOrder.contains(event.orderId))
             resolveWaiters(event.orderId);
     }
+    if (!streaming || (orderFrames.isEmpty() && global.isEmpty()))
+        return;
+    QVector<SseHub::Frame> globalFrames;
+    globalFrames.reserve(global.size());
+    for (GlobalSequencer::Item &item : global) {
+        if (!item.frame.isEmpty()) // empty: committed while nobody was listening
+            globalFrames.append(SseHub::Frame{item.position, std::move(item.frame), false});
+    }
+    m_hub->publishBatch(orderFrames, globalFrames);
 }
 
 // ---------------------------------------------------------------- simulator, health, metrics

@@ -2,6 +2,7 @@
 
 #include "apierror.h"
 #include "apirequest.h"
+#include "globalsequencer.h"
 #include "httpreply.h"
 #include "jwtverifier.h"
 #include "serverconfig.h"
@@ -16,6 +17,7 @@
 #include <memory>
 
 class EngineHost;
+class EventFeed;
 class StatusCache;
 class StorePool;
 class QTcpServer;
@@ -45,6 +47,9 @@ public:
     bool isShuttingDown() const { return m_shuttingDown; }
 
     SseHub &hub() { return *m_hub; }
+    // PostgreSQL: the other processes' events (null on SQLite).
+    EventFeed *eventFeed() const { return m_feed.get(); }
+    const GlobalSequencer &sequencer() const { return m_sequencer; }
     const ServerMetrics &metrics() const { return m_metrics; }
 
 protected:
@@ -90,6 +95,11 @@ private:
 
     // events
     void onEventsCommitted(const QVector<OrderEvent> &events);
+    // `local`: committed by this process's engine (counted in the metrics);
+    // otherwise read by the event feed (every process's events, ours included).
+    void processEvents(const QVector<OrderEvent> &events, bool local);
+    struct ReplayFold;
+    void replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold);
     void resolveWaiters(const QUuid &orderId);
     void answerWaiter(quint64 key, bool ended);
     QJsonObject orderOutcomeJson(const QUuid &orderId, const QString &orderNumber, const QByteArray &traceId) const;
@@ -101,6 +111,8 @@ private:
     std::unique_ptr<StorePool> m_pool;
     std::unique_ptr<StatusCache> m_cache;
     std::unique_ptr<SseHub> m_hub;
+    std::unique_ptr<EventFeed> m_feed;
+    GlobalSequencer m_sequencer;
     JwtVerifier m_jwt;
     ServerMetrics m_metrics;
     QTcpServer *m_tcp = nullptr; // child (bound to this server)

@@ -21,4 +21,7 @@ struct ServerConfig {
     int maxWaitSeconds = 60;         // upper bound of "Prefer: wait=N"
     int shutdownGraceMs = 10000;     // in-flight sagas get this long on SIGTERM
     int statusCacheEntries = 100000;
+    int replayChunkEvents = 1000;    // all-orders resume: events read (and written) per page
+    int feedCheckMs = 1000;          // PostgreSQL event feed: connection check / catch-up interval
+    int feedChunkEvents = 1000;      // PostgreSQL event feed: events read per query
 };

@@ -68,7 +68,7 @@ bool SseHub::write(Subscriber &s, const QByteArray &bytes)
 
 void SseHub::deliver(Subscriber &s, const Frame &frame)
 {
-    if (frame.id != 0 && frame.id <= s.lastId)
+    if (s.replaying || (frame.id != 0 && frame.id <= s.lastId))
         return;
     if (s.catchingUp) {
         s.heldBytes += frame.bytes.size();
@@ -149,6 +149,118 @@ void SseHub::publish(const QUuid &orderId, const Frame &orderFrame, const Frame 
     flushDoomed();
 }
 
+void SseHub::publishBatch(const QVector<OrderFrame> &orderFrames, const QVector<Frame> &globalFrames)
+{
+    ++m_delivering;
+    for (const OrderFrame &of : orderFrames) {
+        for (auto it = m_byOrder.constFind(of.orderId); it != m_byOrder.cend() && it.key() == of.orderId; ++it) {
+            const auto sub = m_subscribers.find(it.value());
+            if (sub != m_subscribers.end())
+                deliver(*sub->second, of.frame);
+        }
+    }
+    if (!globalFrames.isEmpty() && !m_global.isEmpty()) {
+        QByteArray all; // every frame, once: shared by the subscribers that take them all
+        qsizetype size = 0;
+        for (const Frame &frame : globalFrames)
+            size += frame.bytes.size();
+        all.reserve(size);
+        for (const Frame &frame : globalFrames)
+            all.append(frame.bytes);
+        const qint64 firstId = globalFrames.front().id;
+        qint64 lastId = 0;
+        for (const Frame &frame : globalFrames)
+            lastId = qMax(lastId, frame.id);
+        for (auto it = m_global.cbegin(); it != m_global.cend(); ++it) {
+            const auto sub = m_subscribers.find(it.key());
+            if (sub == m_subscribers.end())
+                continue;
+            Subscriber &s = *sub->second;
+            if (s.replaying || s.catchingUp) {
+                for (const Frame &frame : globalFrames)
+                    deliver(s, frame);
+                continue;
+            }
+            bool ok = true;
+            if (firstId > s.lastId || firstId == 0) {
+                ok = write(s, all);
+            } else { // some frames are old for this subscriber: only the later ones
+                QByteArray later;
+                for (const Frame &frame : globalFrames) {
+                    if (frame.id == 0 || frame.id > s.lastId)
+                        later.append(frame.bytes);
+                }
+                ok = later.isEmpty() || write(s, later);
+            }
+            if (!ok)
+                m_doomed.append(s.key);
+            else
+                s.lastId = qMax(s.lastId, lastId);
+        }
+    }
+    --m_delivering;
+    flushDoomed();
+}
+
+quint64 SseHub::subscribeReplay(QTcpSocket *socket, qint64 lastId)
+{
+    const quint64 key = subscribe(socket, QUuid(), lastId, false);
+    m_subscribers.at(key)->replaying = true;
+    return key;
+}
+
+bool SseHub::replayWrite(quint64 key, const QByteArray &bytes, qint64 lastId)
+{
+    const auto it = m_subscribers.find(key);
+    if (it == m_subscribers.end())
+        return false;
+    Subscriber &s = *it->second;
+    QTcpSocket *socket = s.socket.data();
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState) {
+        remove(key, false);
+        return false;
+    }
+    if (!bytes.isEmpty())
+        socket->write(bytes); // paced by whenDrained(), not bounded by the live backlog
+    s.lastId = qMax(s.lastId, lastId);
+    return true;
+}
+
+void SseHub::whenDrained(quint64 key, std::function<void()> then)
+{
+    const auto it = m_subscribers.find(key);
+    if (it == m_subscribers.end())
+        return;
+    Subscriber &s = *it->second;
+    QTcpSocket *socket = s.socket.data();
+    if (!socket)
+        return;
+    const qint64 threshold = m_maxBacklog / 2;
+    if (socket->bytesToWrite() <= threshold) {
+        then();
+        return;
+    }
+    disconnect(s.drainConnection);
+    s.drainConnection = connect(socket, &QIODevice::bytesWritten, this, [this, key, threshold, then = std::move(then)] {
+        const auto found = m_subscribers.find(key);
+        if (found == m_subscribers.end())
+            return;
+        QTcpSocket *sock = found->second->socket.data();
+        if (!sock || sock->bytesToWrite() > threshold)
+            return;
+        const std::function<void()> next = then; // the connection (and this lambda) goes now
+        disconnect(found->second->drainConnection);
+        next();
+    });
+}
+
+void SseHub::goLive(quint64 key)
+{
+    const auto it = m_subscribers.find(key);
+    if (it != m_subscribers.end())
+        it->second->replaying = false;
+}
+
 void SseHub::close(quint64 key)
 {
     remove(key, true);
@@ -167,6 +279,7 @@ void SseHub::remove(quint64 key, bool closeSocket)
     m_subscribers.erase(it);
     disconnect(s->disconnectedConnection);
     disconnect(s->destroyedConnection);
+    disconnect(s->drainConnection);
     if (s->orderId.isNull())
         m_global.remove(key);
     else
@@ -186,7 +299,7 @@ void SseHub::heartbeat()
     ++m_delivering;
     for (auto &entry : m_subscribers) {
         Subscriber &s = *entry.second;
-        if (!s.catchingUp && !write(s, beat))
+        if (!s.catchingUp && !s.replaying && !write(s, beat))
             m_doomed.append(s.key);
     }
     --m_delivering;

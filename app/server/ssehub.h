@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <QUuid>
 #include <QVector>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -51,6 +52,25 @@ public:
     // One committed event: `orderFrame` to the order's subscribers, `globalFrame`
     // to the all-orders subscribers.
     void publish(const QUuid &orderId, const Frame &orderFrame, const Frame &globalFrame);
+    // A batch of committed events: each order frame to its order's subscribers,
+    // the global frames (in position order) to every all-orders subscriber as ONE
+    // write of one shared buffer (serialized once, whatever the subscriber count).
+    struct OrderFrame {
+        QUuid orderId;
+        Frame frame;
+    };
+    void publishBatch(const QVector<OrderFrame> &orderFrames, const QVector<Frame> &globalFrames);
+
+    // All-orders resume from the store (paged): the subscriber takes no live
+    // frames (the store has them) until goLive(). replayWrite() writes a page
+    // (pacing is the caller's: whenDrained()), lastId becomes `lastId`.
+    quint64 subscribeReplay(QTcpSocket *socket, qint64 lastId);
+    bool replayWrite(quint64 subscriber, const QByteArray &bytes, qint64 lastId);
+    // Calls `then` once the subscriber's unsent bytes fell to half the bound
+    // (at once when they are); never when it is gone.
+    void whenDrained(quint64 subscriber, std::function<void()> then);
+    void goLive(quint64 subscriber);
+    bool isSubscribed(quint64 subscriber) const { return m_subscribers.count(subscriber) != 0; }
 
     void closeAll();
     int subscriberCount() const { return int(m_subscribers.size()); }
@@ -68,10 +88,12 @@ private:
         QUuid orderId; // null: all orders
         qint64 lastId = 0;
         bool catchingUp = false;
+        bool replaying = false;
         qint64 heldBytes = 0;
         QVector<Frame> held;
         QMetaObject::Connection disconnectedConnection;
         QMetaObject::Connection destroyedConnection;
+        QMetaObject::Connection drainConnection;
     };
     void deliver(Subscriber &s, const Frame &frame);
     bool write(Subscriber &s, const QByteArray &bytes);

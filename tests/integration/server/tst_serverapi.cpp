@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QLoggingCategory>
 #include <QMessageAuthenticationCode>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -78,6 +79,7 @@ private Q_SLOTS:
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
     void allOrdersStreamAndResume();
+    void allOrdersResumeDeliversMoreThanTenThousandEvents();
     void slowStreamClientIsDropped();
     void authorizationMatrix_data();
     void authorizationMatrix();
@@ -120,6 +122,7 @@ void TestServerApi::initTestCase()
     config.engine.retryCooldownSeconds = 0;
     config.engine.stepDelayMs = 5;
     config.sseMaxBacklogBytes = 32 * 1024;
+    config.replayChunkEvents = 500; // all-orders resume reads many pages
     if (m_postgres) {
         QString error;
         const QString url = TestServices::newPostgresDatabase(&error);
@@ -613,6 +616,60 @@ void TestServerApi::allOrdersStreamAndResume()
     SseReader customer(m_port, QStringLiteral("/api/orders/stream"), m_ownerToken);
     QTRY_VERIFY_WITH_TIMEOUT(customer.status() != 0, 60000);
     QCOMPARE(customer.status(), 403);
+}
+
+void TestServerApi::allOrdersResumeDeliversMoreThanTenThousandEvents()
+{
+    // Reference: a live all-orders stream that sees every event from now on.
+    SseReader live(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(live.status() == 200 && live.comments() >= 1, 60000);
+    auto placeMany = [this](int count) {
+        QStringList ids;
+        for (int done = 0; done < count;) {
+            std::vector<std::unique_ptr<HttpCall>> calls;
+            for (int i = 0; i < 100 && done < count; ++i, ++done)
+                calls.push_back(std::make_unique<HttpCall>(
+                    m_port, HttpCall::build("POST", "/api/orders", m_supportToken, compact(orderBody(m_owner)), {})));
+            waitAll(calls, 120000);
+            for (const auto &c : calls)
+                ids.append(c->result().json().value("orderId").toString());
+        }
+        return ids;
+    };
+    auto completedOf = [](const SseReader &reader, const QStringList &ids) {
+        const QSet<QString> wanted(ids.cbegin(), ids.cend());
+        int n = 0;
+        for (const SseEvent &e : reader.events())
+            n += e.event == "SAGA_COMPLETED" && wanted.contains(e.json().value("orderId").toString()) ? 1 : 0;
+        return n;
+    };
+    const QStringList first = placeMany(1300); // 8 events each: 10,400 events
+    QCOMPARE(first.size(), 1300);
+    QVERIFY(!first.contains(QString()));
+    QTRY_COMPARE_WITH_TIMEOUT(completedOf(live, first), 1300, 300000);
+    QVERIFY(live.events().size() > 10000);
+
+    // Resume from just before the first of them: every later event, paged from
+    // the store, then live without a gap or a duplicate while more orders commit.
+    const qint64 resumePoint = live.events().first().id.toLongLong() - 1;
+    SseReader resumed(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                      {{"Last-Event-ID", QByteArray::number(resumePoint)}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.status() == 200, 60000);
+    const QStringList second = placeMany(30);
+    QTRY_COMPARE_WITH_TIMEOUT(completedOf(live, second), 30, 120000);
+    QTRY_COMPARE_WITH_TIMEOUT(completedOf(resumed, second), 30, 300000);
+    QTRY_COMPARE_WITH_TIMEOUT(resumed.events().size(), live.events().size(), 60000);
+    const QList<SseEvent> expected = live.events();
+    const QList<SseEvent> got = resumed.events();
+    QVERIFY(got.size() >= 10400 + 240);
+    for (int i = 0; i < got.size(); ++i) {
+        QCOMPARE(got[i].id.toLongLong(), resumePoint + 1 + i); // consecutive: nothing lost, nothing twice
+        QCOMPARE(got[i].id, expected[i].id);
+        QCOMPARE(got[i].event, expected[i].event);
+        // Same bytes, newStatus included: the replay folds each order like the live path.
+        QCOMPARE(got[i].data, expected[i].data);
+    }
+    QVERIFY(!resumed.closed());
 }
 
 void TestServerApi::slowStreamClientIsDropped()

@@ -2,6 +2,7 @@
 // verifier, trace context, routing, SSE framing, the error shape, the command line.
 
 #include "apierror.h"
+#include "globalsequencer.h"
 #include "jwtverifier.h"
 #include "routematcher.h"
 #include "servercommandline.h"
@@ -53,6 +54,7 @@ private Q_SLOTS:
     void routes_data();
     void routes();
     void sseFraming();
+    void sequencerOrdersPositions();
     void errorShape();
     void commandLine();
 };
@@ -244,6 +246,58 @@ void TestServerUnits::sseFraming()
     QCOMPARE(RouteMatcher::parseUuid(u"550e8400-e29b-41d4-a716-446655440000"), kCustomer);
     QVERIFY(RouteMatcher::parseUuid(u"550e8400e29b41d4a716446655440000").isNull());
     QVERIFY(RouteMatcher::parseUuid(u"550e8400-e29b-41d4-a716-44665544000g").isNull());
+}
+
+void TestServerUnits::sequencerOrdersPositions()
+{
+    auto positions = [](const QVector<GlobalSequencer::Item> &items) {
+        QList<qint64> out;
+        for (const GlobalSequencer::Item &item : items)
+            out.append(item.position);
+        return out;
+    };
+    GlobalSequencer seq;
+    QVERIFY(!seq.isAnchored());
+    seq.anchor(10);
+    QCOMPARE(seq.last(), 10);
+    QVector<GlobalSequencer::Item> out;
+    seq.push(9, "old", out); // at or below the anchor: never passed on
+    seq.push(11, "a", out);
+    QCOMPARE(positions(out), (QList<qint64>{11}));
+    QCOMPARE(out.front().frame, QByteArray("a"));
+    out.clear();
+    // 13 and 14 (ours) arrive before 12 (another process's, via the feed): held.
+    seq.push(13, "c", out);
+    seq.push(14, "d", out);
+    QVERIFY(out.isEmpty());
+    QCOMPARE(seq.pending(), 2);
+    QVERIFY(!seq.wants(13));
+    QVERIFY(seq.wants(12));
+    seq.push(12, "b", out);
+    QCOMPARE(positions(out), (QList<qint64>{12, 13, 14}));
+    QCOMPARE(seq.last(), 14);
+    out.clear();
+    // The feed brings our own events again: duplicates.
+    seq.push(13, "c", out);
+    seq.push(14, "d", out);
+    QVERIFY(out.isEmpty());
+    QVERIFY(!seq.wants(14));
+    QVERIFY(seq.wants(15));
+
+    // Not anchored: the first frame anchors.
+    GlobalSequencer fresh;
+    fresh.push(100, "x", out);
+    QCOMPARE(positions(out), (QList<qint64>{100}));
+    QCOMPARE(fresh.last(), 100);
+    out.clear();
+
+    // A gap that never fills does not hold memory without bound.
+    GlobalSequencer bounded(3);
+    bounded.anchor(0);
+    for (qint64 p = 2; p <= 5; ++p)
+        bounded.push(p, "y", out);
+    QCOMPARE(positions(out), (QList<qint64>{2, 3, 4, 5}));
+    QCOMPARE(bounded.skippedGaps(), quint64(1));
 }
 
 void TestServerUnits::errorShape()

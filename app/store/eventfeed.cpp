@@ -1,0 +1,46 @@
+#include "eventfeed.h"
+
+#include "eventfeedworker.h"
+
+#include <QAtomicInt>
+#include <memory>
+
+namespace {
+QAtomicInt g_feedCounter;
+}
+
+EventFeed::EventFeed(const DatabaseUrl &url, int checkIntervalMs, int chunkSize, QObject *parent)
+    : QObject(parent)
+{
+    qRegisterMetaType<OrderEvent>();
+    qRegisterMetaType<QVector<OrderEvent>>();
+    const QString name = QStringLiteral("saga_event_feed_%1").arg(g_feedCounter.fetchAndAddRelaxed(1));
+    auto worker = std::make_unique<EventFeedWorker>(url, name, checkIntervalMs, chunkSize);
+    worker->moveToThread(&m_thread);
+    m_thread.setObjectName(QStringLiteral("event feed"));
+    connect(&m_thread, &QThread::finished, worker.get(), &QObject::deleteLater);
+    m_worker = worker.release(); // owned by the thread (finished -> deleteLater)
+    connect(m_worker, &EventFeedWorker::eventsRead, this, &EventFeed::eventsArrived);
+    connect(m_worker, &EventFeedWorker::listening, this, [this](bool up, qint64 pid, const QString &reason) {
+        if (up && m_everListened && !m_listening)
+            ++m_reconnects;
+        m_everListened = m_everListened || up;
+        m_listening = up;
+        m_backendPid = up ? pid : 0;
+        Q_EMIT listeningChanged(up, reason);
+    });
+    m_thread.start();
+}
+
+EventFeed::~EventFeed()
+{
+    QMetaObject::invokeMethod(m_worker, &EventFeedWorker::stop, Qt::BlockingQueuedConnection);
+    m_thread.quit();
+    m_thread.wait();
+}
+
+void EventFeed::start(qint64 afterPosition)
+{
+    QMetaObject::invokeMethod(m_worker, [worker = m_worker, afterPosition] { worker->start(afterPosition); },
+                              Qt::QueuedConnection);
+}

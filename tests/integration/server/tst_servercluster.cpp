@@ -1,0 +1,225 @@
+// Two saga-servers (in-process ServerRuntimes, each with its own engine) on one
+// PostgreSQL database: each sees the other's committed events through LISTEN/
+// NOTIFY (EventFeed) in its status cache, its per-order streams and its
+// all-orders stream; after its listener connection is killed a server
+// reconnects and catches up. No timed assertions: waits only bound a failure.
+
+#include "eventfeed.h"
+#include "jwtverifier.h"
+#include "rawhttp.h"
+#include "sagaserver.h"
+#include "serverruntime.h"
+#include "testservices.h"
+
+#include <QJsonArray>
+#include <QLoggingCategory>
+#include <QSignalSpy>
+#include <QTest>
+
+namespace {
+
+const QByteArray kKey = QByteArrayLiteral("cluster-test-secret-0c9b8a7d6e5f");
+
+QByteArray orderJson(const QUuid &customer)
+{
+    const QJsonObject body{
+        {"customerId", customer.toString(QUuid::WithoutBraces)},
+        {"items", QJsonArray{QJsonObject{{"productId", "widget-1"}, {"productName", "Widget"}, {"quantity", 1},
+                                         {"unitPriceInCents", 999}}}},
+        {"paymentMethodId", "good-card"},
+        {"shippingAddress", QJsonObject{{"street", "1 Main St"}, {"city", "Springfield"}, {"state", "IL"},
+                                        {"postalCode", "62701"}, {"country", "US"}}}};
+    return QJsonDocument(body).toJson(QJsonDocument::Compact);
+}
+
+QList<SseEvent> eventsOf(const SseReader &reader, const QString &orderId)
+{
+    QList<SseEvent> out;
+    for (const SseEvent &e : reader.events()) {
+        if (e.json().value("orderId").toString() == orderId)
+            out.append(e);
+    }
+    return out;
+}
+
+} // namespace
+
+class TestServerCluster : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void orderPlacedOnAIsSeenOnB();
+    void killedListenerReconnectsAndCatchesUp();
+
+private:
+    std::unique_ptr<ServerRuntime> startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs);
+    QString place(quint16 port, int waitSeconds);
+
+    std::unique_ptr<ServerRuntime> m_a;
+    std::unique_ptr<ServerRuntime> m_b;
+    QUuid m_customer = QUuid::createUuid();
+    QByteArray m_customerToken, m_supportToken;
+};
+
+std::unique_ptr<ServerRuntime> TestServerCluster::startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs)
+{
+    ServerConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    config.listenPort = 0;
+    config.authKey = kKey;
+    config.engine.database = url;
+    config.engine.stepDelayMs = stepDelayMs;
+    config.engine.retryCooldownSeconds = 0;
+    config.feedCheckMs = feedCheckMs;
+    auto runtime = std::make_unique<ServerRuntime>(config);
+    QSignalSpy ready(runtime.get(), &ServerRuntime::ready);
+    runtime->start();
+    if (!ready.wait(60000) && ready.isEmpty())
+        return nullptr;
+    return runtime;
+}
+
+void TestServerCluster::initTestCase()
+{
+    QString error;
+    const QString url = TestServices::newPostgresDatabase(&error);
+    if (url.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+    const auto parsed = DatabaseUrl::parse(url, &error);
+    QVERIFY2(parsed, qPrintable(error));
+    // A runs the sagas placed on it (slow steps: they are in flight for a while);
+    // B checks its listener rarely, so a killed connection stays down for a while.
+    m_a = startRuntime(*parsed, 150, 200);
+    QVERIFY(m_a);
+    m_b = startRuntime(*parsed, 150, 3000);
+    QVERIFY(m_b);
+    QVERIFY(m_a->server()->eventFeed() && m_b->server()->eventFeed());
+    QTRY_VERIFY_WITH_TIMEOUT(m_b->server()->eventFeed()->isListening(), 60000);
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    m_customerToken = JwtVerifier::mint(kKey, m_customer, {}, 3600, now);
+    m_supportToken = JwtVerifier::mint(kKey, QUuid::createUuid(), {QStringLiteral("SUPPORT")}, 3600, now);
+}
+
+void TestServerCluster::cleanupTestCase()
+{
+    for (std::unique_ptr<ServerRuntime> *runtime : {&m_b, &m_a}) {
+        if (!*runtime)
+            continue;
+        QSignalSpy stopped(runtime->get(), &ServerRuntime::stopped);
+        (*runtime)->shutdown();
+        QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+        runtime->reset();
+    }
+}
+
+QString TestServerCluster::place(quint16 port, int waitSeconds)
+{
+    HeaderList headers;
+    if (waitSeconds > 0)
+        headers.append({"Prefer", "wait=" + QByteArray::number(waitSeconds)});
+    const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), m_customerToken, orderJson(m_customer), headers);
+    if (r.status != 201 && r.status != 202) {
+        qWarning() << "POST /api/orders answered" << r.status << r.body;
+        return {};
+    }
+    return r.json().value("orderId").toString();
+}
+
+void TestServerCluster::orderPlacedOnAIsSeenOnB()
+{
+    const quint16 a = m_a->port();
+    const quint16 b = m_b->port();
+    SseReader allA(a, QStringLiteral("/api/orders/stream"), m_supportToken);
+    SseReader allB(b, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(allA.comments() >= 1 && allB.comments() >= 1, 60000);
+
+    const QString orderId = place(a, 0);
+    QVERIFY(!orderId.isEmpty());
+    // B knows the order (from the store) while A runs it...
+    const HttpResult early = http(b, "GET", "/api/orders/" + orderId + "/status", m_customerToken);
+    QCOMPARE(early.status, 200);
+    QVERIFY2(early.json().value("overallStatus").toString() != QLatin1String("COMPLETED"), early.body.constData());
+    // ...and its per-order stream on B follows A's saga to the end.
+    SseReader streamB(b, "/api/orders/" + orderId + "/status/stream", m_customerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(streamB.closed(), 60000);
+    QCOMPARE(streamB.status(), 200);
+    QVERIFY(!streamB.events().isEmpty());
+    QCOMPARE(streamB.events().first().event, QByteArray("snapshot"));
+    QCOMPARE(streamB.events().last().event, QByteArray("SAGA_COMPLETED"));
+
+    // B's cached status follows (it was cached before the saga ended).
+    QTRY_COMPARE_WITH_TIMEOUT(http(b, "GET", "/api/orders/" + orderId + "/status", m_customerToken)
+                                  .json().value("overallStatus").toString(),
+                              QStringLiteral("COMPLETED"), 60000);
+
+    // B's all-orders stream carries the same events as A's, same positions, same bytes.
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allB, orderId).size(), 8, 60000);
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allA, orderId).size(), 8, 60000);
+    const QList<SseEvent> onA = eventsOf(allA, orderId);
+    const QList<SseEvent> onB = eventsOf(allB, orderId);
+    for (int i = 0; i < onB.size(); ++i) {
+        QCOMPARE(onB[i].id, onA[i].id);
+        QCOMPARE(onB[i].event, onA[i].event);
+        QCOMPARE(onB[i].data, onA[i].data);
+    }
+    // An order placed on B shows up on A the same way (both directions).
+    const QString fromB = place(b, 30);
+    QVERIFY(!fromB.isEmpty());
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allA, fromB).size(), 8, 60000);
+    QCOMPARE(eventsOf(allA, fromB).last().event, QByteArray("SAGA_COMPLETED"));
+    // Each stream's positions are consecutive: nothing lost, nothing twice.
+    for (const SseReader *reader : {&allA, &allB}) {
+        const QList<SseEvent> events = reader->events();
+        for (int i = 1; i < events.size(); ++i)
+            QCOMPARE(events[i].id.toLongLong(), events[i - 1].id.toLongLong() + 1);
+    }
+}
+
+void TestServerCluster::killedListenerReconnectsAndCatchesUp()
+{
+    const quint16 a = m_a->port();
+    const quint16 b = m_b->port();
+    EventFeed *feed = m_b->server()->eventFeed();
+    QTRY_VERIFY_WITH_TIMEOUT(feed->isListening() && feed->backendPid() > 0, 60000);
+    const qint64 pid = feed->backendPid();
+    const quint64 reconnectsBefore = feed->reconnects();
+    SseReader allB(b, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(allB.comments() >= 1, 60000);
+
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(%1)").arg(pid), &error),
+             qPrintable(error));
+    // Committed while B's listener is gone: its NOTIFYs never reach B.
+    const QStringList orders{place(a, 30), place(a, 30)};
+    QVERIFY(!orders.contains(QString()));
+
+    // B finds out, reconnects on a new connection and catches up from its last position.
+    QTRY_VERIFY_WITH_TIMEOUT(feed->reconnects() > reconnectsBefore, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(feed->isListening() && feed->backendPid() != pid, 60000);
+    for (const QString &orderId : orders) {
+        QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allB, orderId).size(), 8, 60000);
+        QCOMPARE(eventsOf(allB, orderId).last().event, QByteArray("SAGA_COMPLETED"));
+        QCOMPARE(http(b, "GET", "/api/orders/" + orderId + "/status", m_customerToken).json().value("overallStatus").toString(),
+                 QStringLiteral("COMPLETED"));
+    }
+    const QList<SseEvent> events = allB.events();
+    for (int i = 1; i < events.size(); ++i)
+        QCOMPARE(events[i].id.toLongLong(), events[i - 1].id.toLongLong() + 1);
+
+    // And it listens again: the next order arrives live.
+    const QString after = place(a, 30);
+    QVERIFY(!after.isEmpty());
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allB, after).size(), 8, 60000);
+}
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QLoggingCategory::setFilterRules(QStringLiteral("saga.*.debug=false"));
+    TestServerCluster test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_servercluster.moc"
