@@ -364,6 +364,14 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     connect(source, &ProgressSource::snapshotsReady, m_batcher, &EventBatcher::addSnapshots);
     connect(source, &ProgressSource::eventsReady, m_batcher, &EventBatcher::addEvents);
     connect(source, &ProgressSource::connectionStateChanged, this, &MainWindow::onStateChanged);
+    connect(source, &ProgressSource::stepHistoryReady, this,
+            [this](const QVector<QPair<SagaStep, qint64>> &durations) {
+                // Oldest first, so the estimator's window keeps the newest samples.
+                EtaEstimator &eta = m_model->eta();
+                for (auto it = durations.crbegin(); it != durations.crend(); ++it)
+                    eta.recordDuration(it->first, it->second);
+                qCInfo(lcUi) << "ETA seeded with" << durations.size() << "stored step durations";
+            });
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
         showMessage(tr("%n order(s) loaded.", nullptr, orders));
         updateCapabilities();

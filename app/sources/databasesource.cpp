@@ -135,6 +135,8 @@ void DatabaseSource::loadAll()
                       if (!load.snapshots.isEmpty())
                           Q_EMIT snapshotsReady(load.snapshots);
                       setState(State::Live, tr("Live from %1.").arg(location()));
+                      if (!load.stepDurations.isEmpty())
+                          Q_EMIT stepHistoryReady(load.stepDurations);
                       setInitialLoadDone(load.count);
                       requestCatchUp();
                   });

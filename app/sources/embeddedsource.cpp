@@ -133,6 +133,8 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                           Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
                       if (load.error.isEmpty())
                           setState(State::Live, liveMessage());
+                      if (!load.stepDurations.isEmpty())
+                          Q_EMIT stepHistoryReady(load.stepDurations);
                       setInitialLoadDone(load.count);
                   });
 }

@@ -100,6 +100,10 @@ Q_SIGNALS:
     // Committed events in commit order; may contain events the model already has
     // (the fold ignores duplicate seq).
     void eventsReady(const QVector<OrderEvent> &events);
+    // Durations (ms) of recently finished steps from stored history, newest first,
+    // to seed the ETA estimator; emitted once by sources that read a store, just
+    // before initialLoadFinished.
+    void stepHistoryReady(const QVector<QPair<SagaStep, qint64>> &durations);
     // The first load finished: `orders` snapshots were delivered.
     void initialLoadFinished(int orders);
     void connectionStateChanged(ProgressSource::State state, const QString &message);

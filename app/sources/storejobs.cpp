@@ -1,5 +1,6 @@
 #include "storejobs.h"
 
+#include "etaestimator.h"
 #include "sagajson.h"
 #include "sagalog.h"
 #include "sagastore.h"
@@ -38,6 +39,13 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
         result.unavailable = error.kind == StoreError::Unavailable;
         return result;
     }
+    // The step history behind the ETA estimates (not fatal when it cannot be read).
+    StoreResult<QVector<QPair<SagaStep, qint64>>> durations =
+        store.recentStepDurations(EtaEstimator::kWindow * kStepCount);
+    if (durations.ok())
+        result.stepDurations = std::move(durations.value);
+    else
+        qCWarning(lcSources).noquote() << "step history not read:" << durations.error.message;
     qCInfo(lcSources) << "loaded" << result.count << "orders in" << timer.elapsed() << "ms";
     return result;
 }

@@ -15,6 +15,9 @@ struct InitialLoad {
     qint64 lastPosition = 0; // read before the list: events after it may be newer
     QString error;           // empty on success
     bool unavailable = false;
+    // Durations (ms) of the most recently finished steps, newest first, to seed the
+    // ETA estimator (SagaStore::recentStepDurations; empty when unreadable).
+    QVector<QPair<SagaStep, qint64>> stepDurations;
 };
 // Every order as a snapshot, newest first (SnapshotReader: keyset pages of orders
 // joined with their events, folded while read), plus the position to catch up

@@ -258,6 +258,12 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
     window.setSource(source, embeddedSpec(file));
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 3, kTimeout);
+    // The ETA estimator starts from the stored step history: inventory and payment
+    // finished in the happy and the invalid-address order, shipping only in the
+    // happy one (failed steps have no duration).
+    QCOMPARE(window.model()->eta().sampleCount(SagaStep::Inventory), 2);
+    QCOMPARE(window.model()->eta().sampleCount(SagaStep::Payment), 2);
+    QCOMPARE(window.model()->eta().sampleCount(SagaStep::Shipping), 1);
     QCOMPARE(toString(statusOf(*window.model(), ids.at(0))), toString(OverallStatus::Completed));
     QCOMPARE(toString(statusOf(*window.model(), ids.at(1))), toString(OverallStatus::Failed));
     QCOMPARE(toString(statusOf(*window.model(), ids.at(2))), toString(OverallStatus::RolledBack));
