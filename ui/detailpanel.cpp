@@ -77,12 +77,18 @@ void DetailPanel::buildUi()
     m_placeholder->setEnabled(false);
     stack->addWidget(m_placeholder);
 
-    auto *scroll = new QScrollArea(this);
+    // The order page: details scroll, the actions stay below them in view.
+    auto *page = new QWidget(this);
+    auto *pageLayout = new QVBoxLayout(page);
+    pageLayout->setContentsMargins(0, 0, 0, 0);
+    pageLayout->setSpacing(0);
+    auto *scroll = new QScrollArea(page);
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
     m_content = new QWidget(scroll);
     scroll->setWidget(m_content);
-    stack->addWidget(scroll);
+    pageLayout->addWidget(scroll, 1);
+    stack->addWidget(page);
 
     auto *layout = new QVBoxLayout(m_content);
     layout->setContentsMargins(10, 8, 10, 8);
@@ -196,18 +202,19 @@ void DetailPanel::buildUi()
     m_timelineView->header()->setStretchLastSection(true);
     layout->addWidget(m_timelineView, 1);
 
-    // Actions.
+    // Actions: outside the scroll area, always visible whatever the panel's height.
     auto *buttons = new QHBoxLayout;
-    m_copyButton = new QPushButton(tr("&Copy status JSON"), m_content);
+    buttons->setContentsMargins(10, 6, 10, 8);
+    m_copyButton = new QPushButton(tr("&Copy status JSON"), page);
     m_copyButton->setToolTip(tr("Copy the order's status (GET /api/orders/{id}/status shape) (Ctrl+Shift+C)"));
-    m_exportButton = new QPushButton(tr("&Export case file…"), m_content);
+    m_exportButton = new QPushButton(tr("&Export case file…"), page);
     m_exportButton->setToolTip(tr("Save the history and raw events as JSON for a ticket (Ctrl+E)"));
     connect(m_copyButton, &QPushButton::clicked, this, &DetailPanel::copyStatusJson);
     connect(m_exportButton, &QPushButton::clicked, this, &DetailPanel::exportCase);
     buttons->addWidget(m_copyButton);
     buttons->addWidget(m_exportButton);
     buttons->addStretch(1);
-    layout->addLayout(buttons);
+    pageLayout->addLayout(buttons);
 }
 
 void DetailPanel::setSource(ProgressSource *source)

@@ -39,6 +39,8 @@ public:
 
     // For tests and the main window's actions.
     QPushButton *retryButton() const { return m_retryButton; }
+    QPushButton *copyButton() const { return m_copyButton; }
+    QPushButton *exportButton() const { return m_exportButton; }
     QString eligibilityText() const;
     bool isCaseLoaded() const { return m_caseLoaded; }
     bool isEligibilityKnown() const { return m_eligibilityKnown; }

@@ -251,6 +251,7 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
     MainWindow window;
     QAbstractItemModelTester tester(window.model(), QAbstractItemModelTester::FailureReportingMode::QtTest);
     QAbstractItemModelTester proxyTester(window.proxyModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    window.resize(1400, 900);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     EmbeddedSource *source = newSource(file, nullptr);
@@ -275,6 +276,22 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
     QCOMPARE(current.data(OrderTreeModel::OrderIdRole).toUuid(), ids.at(2));
     QCOMPARE(window.detailPanel()->orderId(), ids.at(2));
     QVERIFY(window.treeView()->isExpanded(current));
+    // The case actions are on screen without scrolling (a compensated order has
+    // the longest detail page: failure box, retry row, history), at 1400x900 and
+    // in a window too low for the whole page.
+    for (const QSize size : {QSize(1400, 900), QSize(1400, 560)}) {
+        window.resize(size);
+        QTRY_COMPARE(window.size(), size);
+        QCoreApplication::processEvents();
+        for (QPushButton *button : {window.detailPanel()->copyButton(), window.detailPanel()->exportButton()}) {
+            QTRY_VERIFY(button->isEnabled());
+            QVERIFY(button->isVisible());
+            QCOMPARE(button->visibleRegion().boundingRect(), button->rect());
+            const QRect inWindow(button->mapTo(&window, QPoint(0, 0)), button->size());
+            QVERIFY(window.rect().contains(inWindow));
+        }
+    }
+    window.resize(1400, 900);
     QSignalSpy rejected(window.model(), &OrderTreeModel::eventRejected);
     const QUuid live = place(source, OrderPresets::make(OrderPreset::HappyPath));
     QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(*window.model(), live), kTimeout);
