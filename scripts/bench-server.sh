@@ -107,3 +107,21 @@ echo "ratio saga-server / nginx: $(python3 -c "print(round($SAGA_RPS / $NGINX_RP
 echo "== SSE: $SUBSCRIBERS subscribers on /api/orders/stream, $ORDERS orders at $RATE/s"
 "$CLIENT" --port "$PORT" --token "$SUPPORT" --customer-token "$TOKEN" --customer "$CUSTOMER" \
     --subscribers "$SUBSCRIBERS" --orders "$ORDERS" --rate "$RATE" --server-pid "$SERVER_PID"
+
+# Server side of the same run: one sweep over all subscribers, and commit -> frame handed
+# to every socket (the rest of the client-measured latency is kernel + the client itself).
+curl -sf "http://127.0.0.1:$PORT/metrics" -H "Authorization: Bearer $SUPPORT" | python3 -c '
+import sys, re
+h = {}
+for line in sys.stdin:
+    m = re.match(r"(sse_fanout_seconds|sse_commit_to_send_seconds)_bucket\{le=\"([^\"]+)\"\} (\d+)", line)
+    if m:
+        h.setdefault(m.group(1), []).append((float("inf") if m.group(2) == "+Inf" else float(m.group(2)), int(m.group(3))))
+for name, buckets in h.items():
+    total = buckets[-1][1]
+    def q(p):
+        for le, c in buckets:
+            if c >= p * total:
+                return "<= %g ms" % (le * 1000) if le != float("inf") else "> 1 s"
+    print("server %s: sweeps %d  p50 %s  p99 %s" % (name, total, q(0.5), q(0.99)))
+'

@@ -15,6 +15,7 @@
 #include "storepool.h"
 
 #include <QDateTime>
+#include <QElapsedTimer>
 #include <QHttpServerRequest>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -1120,13 +1121,35 @@ void SagaServer::processEvents(const QVector<OrderEvent> &events, bool local)
     }
     if (!streaming || (orderFrames.isEmpty() && global.isEmpty()))
         return;
-    QVector<SseHub::Frame> globalFrames;
-    globalFrames.reserve(global.size());
     for (GlobalSequencer::Item &item : global) {
         if (!item.frame.isEmpty()) // empty: committed while nobody was listening
-            globalFrames.append(SseHub::Frame{item.position, std::move(item.frame), false});
+            m_outGlobalFrames.append(SseHub::Frame{item.position, std::move(item.frame), false});
     }
+    m_outOrderFrames.append(orderFrames);
+    if (!m_outOldest.isValid() && !events.isEmpty())
+        m_outOldest = events.front().timestamp;
+    // Batches already queued behind this one (a busy server) go out in the same
+    // sweep over the subscribers: one write per subscriber per turn, not per batch.
+    if (!m_flushQueued) {
+        m_flushQueued = true;
+        QMetaObject::invokeMethod(this, &SagaServer::flushFrames, Qt::QueuedConnection);
+    }
+}
+
+void SagaServer::flushFrames()
+{
+    m_flushQueued = false;
+    const QVector<SseHub::OrderFrame> orderFrames = std::exchange(m_outOrderFrames, {});
+    const QVector<SseHub::Frame> globalFrames = std::exchange(m_outGlobalFrames, {});
+    const QDateTime oldest = std::exchange(m_outOldest, QDateTime());
+    if (orderFrames.isEmpty() && globalFrames.isEmpty())
+        return;
+    QElapsedTimer sweep;
+    sweep.start();
     m_hub->publishBatch(orderFrames, globalFrames);
+    const qint64 sweepNs = sweep.nsecsElapsed();
+    const double age = oldest.isValid() ? oldest.msecsTo(QDateTime::currentDateTimeUtc()) / 1000.0 : 0.0;
+    m_metrics.observeFanout(sweepNs / 1e9, qMax(0.0, age));
 }
 
 // ---------------------------------------------------------------- simulator, health, metrics

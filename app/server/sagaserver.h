@@ -10,6 +10,7 @@
 #include "ssehub.h"
 
 #include <QAbstractHttpServer>
+#include <QDateTime>
 #include <QHash>
 #include <QJsonObject>
 #include <QMultiHash>
@@ -98,6 +99,7 @@ private:
     // `local`: committed by this process's engine (counted in the metrics);
     // otherwise read by the event feed (every process's events, ours included).
     void processEvents(const QVector<OrderEvent> &events, bool local);
+    void flushFrames();
     struct ReplayFold;
     void replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold);
     void resolveWaiters(const QUuid &orderId);
@@ -113,6 +115,11 @@ private:
     std::unique_ptr<SseHub> m_hub;
     std::unique_ptr<EventFeed> m_feed;
     GlobalSequencer m_sequencer;
+    // Frames of the batches committed in this event-loop turn, written together.
+    QVector<SseHub::OrderFrame> m_outOrderFrames;
+    QVector<SseHub::Frame> m_outGlobalFrames;
+    QDateTime m_outOldest; // timestamp of the oldest event waiting in them
+    bool m_flushQueued = false;
     JwtVerifier m_jwt;
     ServerMetrics m_metrics;
     QTcpServer *m_tcp = nullptr; // child (bound to this server)

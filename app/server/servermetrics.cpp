@@ -2,6 +2,7 @@
 
 namespace {
 const std::vector<double> kStepBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+const std::vector<double> kFanoutBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
 const std::vector<double> kSagaBounds{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
 QByteArray number(double value)
@@ -49,6 +50,16 @@ ServerMetrics::ServerMetrics()
     }
     m_sagaDuration.bounds = kSagaBounds;
     m_sagaDuration.counts.assign(kSagaBounds.size() + 1, 0);
+    for (Histogram *h : {&m_fanout, &m_commitToSend}) {
+        h->bounds = kFanoutBounds;
+        h->counts.assign(kFanoutBounds.size() + 1, 0);
+    }
+}
+
+void ServerMetrics::observeFanout(double sweepSeconds, double ageSeconds)
+{
+    m_fanout.observe(sweepSeconds);
+    m_commitToSend.observe(ageSeconds);
 }
 
 void ServerMetrics::countRequest(int status)
@@ -143,6 +154,12 @@ QByteArray ServerMetrics::render(int sseSubscribers, quint64 sseDropped, bool da
     }
     out.append("# HELP sse_subscribers Open event streams.\n# TYPE sse_subscribers gauge\n");
     out.append("sse_subscribers ").append(QByteArray::number(sseSubscribers)).append('\n');
+    out.append("# HELP sse_fanout_seconds Time of one fan-out sweep over every event-stream subscriber.\n"
+               "# TYPE sse_fanout_seconds histogram\n");
+    m_fanout.render(out, "sse_fanout_seconds", {});
+    out.append("# HELP sse_commit_to_send_seconds From an event's commit timestamp to its frame handed to every socket.\n"
+               "# TYPE sse_commit_to_send_seconds histogram\n");
+    m_commitToSend.render(out, "sse_commit_to_send_seconds", {});
     counter("sse_slow_clients_dropped_total", "Event-stream clients disconnected because their backlog overflowed.", sseDropped);
     out.append("# HELP saga_database_up Whether the database is reachable (1) or not (0).\n# TYPE saga_database_up gauge\n");
     out.append("saga_database_up ").append(databaseUp ? "1" : "0").append('\n');

@@ -16,7 +16,9 @@
 //   saga_started_total, saga_completed_total, saga_compensated_total, saga_failed_total
 //   saga_step_failures_total{step}, saga_step_duration_seconds{step} (histogram),
 //   saga_duration_seconds (histogram), http_requests_total{code},
-//   sse_subscribers, sse_slow_clients_dropped_total
+//   sse_subscribers, sse_slow_clients_dropped_total,
+//   sse_fanout_seconds (one sweep of a batch over every subscriber, histogram),
+//   sse_commit_to_send_seconds (event timestamp to its frame handed to the sockets)
 class ServerMetrics
 {
 public:
@@ -25,6 +27,8 @@ public:
     // One committed event; `after` is the order's progress once applied (may be null).
     void observe(const OrderEvent &event, const OrderProgress *after);
     void countRequest(int status);
+    // One fan-out sweep took `sweepSeconds`; its oldest event was `ageSeconds` old when sent.
+    void observeFanout(double sweepSeconds, double ageSeconds);
 
     QByteArray render(int sseSubscribers, quint64 sseDropped, bool databaseUp) const;
 
@@ -48,6 +52,8 @@ private:
     std::array<quint64, kStepCount> m_stepFailures{};
     std::array<Histogram, kStepCount> m_stepDurations;
     Histogram m_sagaDuration;
+    Histogram m_fanout;
+    Histogram m_commitToSend;
     QMap<int, quint64> m_requests;
     QHash<QUuid, QDateTime> m_sagaStart;                     // running sagas
     QHash<QPair<QUuid, int>, QDateTime> m_stepStart;         // running steps

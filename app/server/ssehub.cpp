@@ -54,8 +54,9 @@ bool SseHub::write(Subscriber &s, const QByteArray &bytes)
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)
         return false;
     socket->write(bytes);
-    if (socket->bytesToWrite() > m_maxBacklog)
-        socket->flush(); // hand what the kernel takes to the kernel; the rest is the real backlog
+    // Hand it to the kernel now (one send) instead of one write-notifier turn per
+    // subscriber later; what the kernel does not take is the real backlog.
+    socket->flush();
     if (socket->bytesToWrite() > m_maxBacklog) {
         ++m_dropped;
         qCInfo(lcServer) << "disconnecting a slow event-stream client:" << socket->bytesToWrite()
