@@ -5,6 +5,7 @@
 
 #include <QThread>
 #include <algorithm>
+#include <limits>
 
 namespace {
 
@@ -141,7 +142,7 @@ QVariant OrderTreeModel::orderData(const OrderTreeNode &node, int column, int ro
     case TimestampRole:
         return (col0 || column == LastUpdatedColumn) ? QVariant(p.lastUpdated) : QVariant();
     case SearchTextRole:
-        if (!col0 && column != CustomerColumn)
+        if (!col0)
             return {};
         return p.orderId.toString(QUuid::WithoutBraces) + QLatin1Char(' ') + p.orderNumber
                + QLatin1Char(' ') + (p.customerId.isNull() ? QString() : p.customerId.toString(QUuid::WithoutBraces));
@@ -384,7 +385,7 @@ void OrderTreeModel::emitChanges(const Touch &t)
             rc.add(OrderNumberColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, SearchTextRole});
         if (customer) {
             rc.add(OrderNumberColumn, {SearchTextRole, CustomerIdRole});
-            rc.add(CustomerColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, SearchTextRole, CustomerIdRole});
+            rc.add(CustomerColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, CustomerIdRole});
         }
         if (overall) {
             rc.add(OrderNumberColumn, {RawStatusRole});

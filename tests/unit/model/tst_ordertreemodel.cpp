@@ -159,6 +159,7 @@ private Q_SLOTS:
     void loadSnapshots();
     void displayUtcToggle();
     void etaIsFed();
+    void retryResetAnnouncesCells();
     void randomSequences_data();
     void randomSequences();
     void largeModel();
@@ -385,6 +386,37 @@ void tst_OrderTreeModel::etaIsFed()
     QCOMPARE(model.indexOf(kOrder).data(OrderTreeModel::IsLateRole).toBool(), true);
     model.applyEvents(events.mid(4));
     QVERIFY(model.order(kOrder)->estimatedCompletion.isNull());
+}
+
+void tst_OrderTreeModel::retryResetAnnouncesCells()
+{
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::Fatal);
+    Builder b(kOrder);
+    appendKind(b, Kind::PaymentFails);
+    model.applyEvents(b.events());
+    b.started(2, QStringLiteral("ORD-20240110-000099")); // a renumbered order on retry
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QVERIFY(changed.isValid());
+    model.applyEvent(b.events().last());
+    // Order row + the three step rows (all reset to PENDING).
+    QCOMPARE(changed.count(), 4);
+    const QList<int> roles = changed[0][2].value<QList<int>>();
+    QVERIFY(roles.contains(OrderTreeModel::SearchTextRole));
+    QVERIFY(roles.contains(Qt::DisplayRole));
+    QVERIFY(roles.contains(OrderTreeModel::RawStatusRole));
+    QVERIFY(roles.contains(OrderTreeModel::ErrorCodeRole)); // failure cleared
+    QVERIFY(!roles.contains(OrderTreeModel::CustomerIdRole)); // same customer
+    QCOMPARE(changed[0][0].toModelIndex().column(), 0);
+    QCOMPARE(model.indexOf(kOrder).data().toString(), QStringLiteral("ORD-20240110-000099"));
+    QVERIFY(model.indexOf(kOrder).data(OrderTreeModel::SearchTextRole).toString().contains(QLatin1String("000099")));
+    // Search text lives on column 0 only, so a new number changes no other cell's roles.
+    QVERIFY(!model.indexOf(kOrder, OrderTreeModel::CustomerColumn).data(OrderTreeModel::SearchTextRole).isValid());
+    QCOMPARE(model.indexOf(kOrder, OrderTreeModel::StatusColumn).data().toString(), QStringLiteral("QUEUED"));
+    for (int i = 1; i < 4; ++i) {
+        QCOMPARE(changed[i][0].toModelIndex().parent(), model.indexOf(kOrder));
+        QVERIFY(changed[i][2].value<QList<int>>().contains(OrderTreeModel::RawStatusRole));
+    }
 }
 
 // Applies a whole stream batch by batch and checks, for every batch: one
