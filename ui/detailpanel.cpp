@@ -146,6 +146,7 @@ void DetailPanel::buildUi()
         row.icon->setFixedSize(16, 16);
         row.name = new QLabel(stepDisplayName(SagaStep(i)), m_content);
         row.status = new QLabel(m_content);
+        row.status->setWordWrap(true); // a long failure message wraps instead of widening the page
         row.duration = new QLabel(m_content);
         row.duration->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
         grid->addWidget(row.icon, i, 0);
