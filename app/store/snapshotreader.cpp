@@ -138,15 +138,11 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     delivered.reserve(first.out.size());
     for (const OrderProgress &p : std::as_const(first.out))
         delivered.insert(p.orderId.toString(QUuid::WithoutBraces));
-    const bool more = first.orders >= options.firstChunk;
     int rejected = first.rejected;
     if (!first.out.isEmpty())
         chunk(std::move(first.out));
-    if (!more) {
-        if (count)
-            *count = total;
-        return {};
-    }
+    // The scan runs even when the first page was not full: cheap then, and it
+    // does not depend on every order having events.
 
     // 2. Everything else in one scan of order_events in storage order (no sort, no
     //    index lookups). The fold puts each order's events in seq order itself
