@@ -27,5 +27,6 @@ struct ApiRequest {
     QByteArray prefer;
     QByteArray lastEventId;
     bool closeAfter = false; // the client sent "Connection: close"
+    quint64 responseNumber = 0; // order of the answer on its connection (0: write at once)
     QElapsedTimer timer;
 };

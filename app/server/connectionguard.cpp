@@ -28,12 +28,32 @@ ConnectionGuard *ConnectionGuard::of(QTcpSocket *socket)
     return socket ? socket->findChild<ConnectionGuard *>(QString(), Qt::FindDirectChildrenOnly) : nullptr;
 }
 
-void ConnectionGuard::requestDispatched()
+quint64 ConnectionGuard::requestDispatched()
 {
     m_head.clear();
     m_headComplete = false;
     m_bodyBudget = 0;
     m_seen = 0;
+    return m_nextNumber++;
+}
+
+void ConnectionGuard::respond(quint64 number, const QByteArray &bytes, bool close)
+{
+    if (number < m_nextToWrite || m_ready.count(number) != 0)
+        return; // answered already
+    m_ready.emplace(number, Ready{bytes, close});
+    while (!m_ready.empty() && m_ready.begin()->first == m_nextToWrite) {
+        auto node = m_ready.extract(m_ready.begin());
+        ++m_nextToWrite;
+        if (m_socket->state() != QAbstractSocket::ConnectedState)
+            continue;
+        m_socket->write(node.mapped().bytes);
+        if (node.mapped().close) {
+            m_ready.clear();
+            m_socket->disconnectFromHost();
+            return;
+        }
+    }
 }
 
 void ConnectionGuard::onReadyRead()

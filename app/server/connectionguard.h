@@ -3,6 +3,7 @@
 #include <QByteArray>
 #include <QObject>
 #include <QTimer>
+#include <map>
 
 class QTcpSocket;
 
@@ -20,7 +21,15 @@ public:
     ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes);
 
     // The server dispatched a complete request: the next bytes start a new one.
-    void requestDispatched();
+    // Returns the request's response number on this connection (1, 2, ...).
+    quint64 requestDispatched();
+    // Writes the response of request `number` once every earlier one on this
+    // connection is written (HTTP/1.1 pipelining: answers go out in request
+    // order even when a later request is answered first, e.g. from the cache
+    // while an earlier one waits for the StorePool). `close`: close after it.
+    void respond(quint64 number, const QByteArray &bytes, bool close);
+    // Whether a request before `number` is still unanswered.
+    bool hasEarlierPending(quint64 number) const { return number > m_nextToWrite; }
     static ConnectionGuard *of(QTcpSocket *socket);
 
 private:
@@ -36,4 +45,11 @@ private:
     qint64 m_seen = 0;       // bytes seen since the request began
     bool m_rejected = false;
     QTimer m_lingerTimer;
+    quint64 m_nextNumber = 1;  // number of the next request dispatched
+    quint64 m_nextToWrite = 1; // number of the next response to write
+    struct Ready {
+        QByteArray bytes;
+        bool close = false;
+    };
+    std::map<quint64, Ready> m_ready; // answered out of order, waiting for earlier ones
 };

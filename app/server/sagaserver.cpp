@@ -278,9 +278,15 @@ void SagaServer::reply(const ApiRequest &r, int status, const QByteArray &conten
         return;
     }
     const bool close = r.closeAfter || m_shuttingDown;
-    socket->write(HttpReply::build(status, contentType, body, r.trace.traceparent(), extra, close));
-    if (close)
-        socket->disconnectFromHost();
+    const QByteArray bytes = HttpReply::build(status, contentType, body, r.trace.traceparent(), extra, close);
+    ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr;
+    if (guard) {
+        guard->respond(r.responseNumber, bytes, close);
+    } else {
+        socket->write(bytes);
+        if (close)
+            socket->disconnectFromHost();
+    }
     if (status >= 500)
         qCWarning(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << status;
     else
@@ -313,12 +319,11 @@ void SagaServer::replyError(const ApiRequest &r, const ApiError &error)
 
 bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    if (ConnectionGuard *guard = ConnectionGuard::of(socket))
-        guard->requestDispatched();
-
     ApiRequest r;
     r.timer.start();
     r.socket = socket;
+    if (ConnectionGuard *guard = ConnectionGuard::of(socket))
+        r.responseNumber = guard->requestDispatched();
     r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
     const QUrl url = request.url();
     r.path = url.path();
@@ -368,6 +373,8 @@ void SagaServer::missingHandler(const QHttpServerRequest &request, QTcpSocket *s
     ApiRequest r;
     r.timer.start();
     r.socket = socket;
+    if (ConnectionGuard *guard = ConnectionGuard::of(socket))
+        r.responseNumber = guard->requestDispatched();
     r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
     r.path = request.url().path();
     replyError(r, ApiError::notFound(QStringLiteral("There is no resource at this path.")));
@@ -895,12 +902,33 @@ void SagaServer::startStream(const ApiRequest &r)
     QTcpSocket *socket = r.socket.data();
     if (!socket)
         return;
-    socket->write(HttpReply::streamHead(200, kEventStream, r.trace.traceparent()));
-    socket->write(SseEncoder::retry(m_config.sseRetryMs));
+    const QByteArray head = HttpReply::streamHead(200, kEventStream, r.trace.traceparent())
+                            + SseEncoder::retry(m_config.sseRetryMs);
+    if (ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr)
+        guard->respond(r.responseNumber, head, false); // in order: pipelinedStream() made sure it is next
+    else
+        socket->write(head);
+}
+
+bool SagaServer::pipelinedStream(const ApiRequest &r)
+{
+    // An event stream takes the connection over: it cannot wait behind earlier
+    // pipelined requests that are still unanswered (the hub writes to the socket).
+    ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(r.socket.data()) : nullptr;
+    if (!guard || !guard->hasEarlierPending(r.responseNumber))
+        return false;
+    ApiRequest closing = r;
+    closing.closeAfter = true;
+    replyError(closing, ApiError(400, QStringLiteral("PIPELINED_STREAM"),
+                                 QStringLiteral("Open an event stream on a connection of its own, not pipelined behind "
+                                                "unanswered requests.")));
+    return true;
 }
 
 void SagaServer::statusStream(const ApiRequest &r)
 {
+    if (pipelinedStream(r))
+        return;
     if (m_shuttingDown) {
         replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
         return;
@@ -914,7 +942,11 @@ void SagaServer::statusStream(const ApiRequest &r)
     withAccessibleOrder(r, [this, lastEventId](const ApiRequest &req) {
         const StatusCache::Entry *entry = m_cache->find(req.route.id);
         QTcpSocket *socket = req.socket.data();
-        if (!entry || !socket || socket->state() != QAbstractSocket::ConnectedState)
+        if (!entry) {
+            replyError(req, ApiError::orderNotFound());
+            return;
+        }
+        if (!socket || socket->state() != QAbstractSocket::ConnectedState)
             return;
         const QUuid orderId = req.route.id;
         const qint64 lastSeq = entry->progress.lastSeq;
@@ -966,6 +998,8 @@ void SagaServer::statusStream(const ApiRequest &r)
 
 void SagaServer::allOrdersStream(const ApiRequest &r)
 {
+    if (pipelinedStream(r))
+        return;
     if (m_shuttingDown) {
         replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
         return;

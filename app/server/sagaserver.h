@@ -107,6 +107,7 @@ private:
     QJsonObject orderOutcomeJson(const QUuid &orderId, const QString &orderNumber, const QByteArray &traceId) const;
     void withAccessibleOrder(const ApiRequest &r, std::function<void(const ApiRequest &)> next);
     void startStream(const ApiRequest &r);
+    bool pipelinedStream(const ApiRequest &r);
 
     ServerConfig m_config;
     EngineHost *m_engine;

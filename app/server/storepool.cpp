@@ -44,9 +44,16 @@ SagaStore *StorePool::storeForThisThread()
     if (!store->isOpen()) {
         const StoreError error = store->open();
         if (error) {
-            qCWarning(lcServer) << "read connection cannot open the database:" << error.message;
+            // Said once per outage, whichever read thread meets it first.
+            if (!m_outage.fetchAndStoreRelaxed(1))
+                qCWarning(lcServer) << "read connections cannot open the database:" << error.message
+                                    << "(answering 503 until it is back)";
+            else
+                qCDebug(lcServer) << "read connection still cannot open the database:" << error.message;
             return nullptr;
         }
+        if (m_outage.fetchAndStoreRelaxed(0))
+            qCInfo(lcServer) << "read connections reach the database again";
     }
     return store;
 }

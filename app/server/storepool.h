@@ -2,6 +2,7 @@
 
 #include "databaseurl.h"
 
+#include <QAtomicInt>
 #include <QMetaObject>
 #include <QObject>
 #include <QPointer>
@@ -49,5 +50,6 @@ private:
     SagaStore *storeForThisThread();
 
     DatabaseUrl m_url;
+    QAtomicInt m_outage; // 1 while read connections cannot open the database (logged once)
     QThreadPool m_pool;
 };

@@ -90,6 +90,7 @@ private Q_SLOTS:
     void hundredClientsInParallel();
     void faultPlanEndpoint();
     void traceparentOnEveryResponse();
+    void pipelinedRequestsAnsweredInOrder();
     void metricsCountSagas();
 
 private:
@@ -1016,6 +1017,63 @@ void TestServerApi::traceparentOnEveryResponse()
                                 call("DELETE", "/api/orders", m_ownerToken)})
         QCOMPARE(r.header("traceparent").size(), 55);
     QCOMPARE(call("DELETE", "/api/orders", m_ownerToken).header("allow"), QByteArray("GET, POST"));
+}
+
+void TestServerApi::pipelinedRequestsAnsweredInOrder()
+{
+    // HTTP/1.1 pipelining: four requests in one write. The first and third are
+    // answered from the StorePool, the second from the status cache at once; the
+    // answers must still leave in request order.
+    const QList<QByteArray> paths{"/api/orders/" + m_completedOrder.toLatin1() + "/history",
+                                  "/api/orders/" + m_completedOrder.toLatin1() + "/status",
+                                  "/api/orders/" + m_completedOrder.toLatin1() + "/events",
+                                  "/health"};
+    QList<QByteArray> traceIds;
+    QByteArray raw;
+    for (int i = 0; i < paths.size(); ++i) {
+        const QByteArray traceId = QByteArray::number(0xabc000 + i, 16).rightJustified(32, '0');
+        traceIds.append(traceId);
+        raw += "GET " + paths[i] + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken
+               + "\r\ntraceparent: 00-" + traceId + "-00f067aa0ba902b7-01\r\n"
+               + (i + 1 == paths.size() ? "Connection: close\r\n" : "") + "\r\n";
+    }
+    QTcpSocket socket;
+    QByteArray received;
+    bool closed = false;
+    connect(&socket, &QTcpSocket::readyRead, this, [&] { received += socket.readAll(); });
+    connect(&socket, &QTcpSocket::disconnected, this, [&] { closed = true; });
+    connect(&socket, &QTcpSocket::connected, this, [&] { socket.write(raw); });
+    socket.connectToHost(QStringLiteral("127.0.0.1"), m_port);
+    QTRY_VERIFY_WITH_TIMEOUT(closed, 60000);
+    received += socket.readAll();
+
+    QList<QByteArray> answeredTraces;
+    QList<QByteArray> bodies;
+    qsizetype at = 0;
+    while (at < received.size()) {
+        const qsizetype headEnd = received.indexOf("\r\n\r\n", at);
+        QVERIFY2(headEnd > 0, received.mid(at, 200).constData());
+        const QList<QByteArray> lines = received.mid(at, headEnd - at).split('\n');
+        QVERIFY2(lines.first().startsWith("HTTP/1.1 200"), lines.first().constData());
+        qsizetype length = -1;
+        QByteArray traceparent;
+        for (const QByteArray &line : lines) {
+            const QByteArray lower = line.trimmed().toLower();
+            if (lower.startsWith("content-length:"))
+                length = lower.mid(15).trimmed().toLongLong();
+            if (lower.startsWith("traceparent:"))
+                traceparent = lower.mid(12).trimmed();
+        }
+        QVERIFY(length >= 0);
+        answeredTraces.append(traceparent.split('-').value(1));
+        bodies.append(received.mid(headEnd + 4, length));
+        at = headEnd + 4 + length;
+    }
+    QCOMPARE(answeredTraces, traceIds);
+    QVERIFY(QJsonDocument::fromJson(bodies[0]).object().contains("timeline"));
+    QVERIFY(QJsonDocument::fromJson(bodies[1]).object().contains("overallStatus"));
+    QCOMPARE(QJsonDocument::fromJson(bodies[2]).array().size(), 8);
+    QCOMPARE(QJsonDocument::fromJson(bodies[3]).object().value("status").toString(), QStringLiteral("UP"));
 }
 
 void TestServerApi::metricsCountSagas()
