@@ -8,6 +8,7 @@
 #include "sagalog.h"
 #include "simulatedstepclient.h"
 
+#include <QAtomicInt>
 #include <QCoreApplication>
 #include <QCryptographicHash>
 #include <QDateTime>
@@ -46,7 +47,50 @@ bool uncertainForwardFailure(const QString &code)
     return code == QLatin1String("STEP_TIMEOUT") || code == QLatin1String("SERVICE_UNAVAILABLE");
 }
 
+QAtomicInt g_callbackViolations;
+
+void callbackViolation(const char *what, const char *how)
+{
+    g_callbackViolations.fetchAndAddRelaxed(1);
+    qCCritical(lcEngine, "%s callback %s", what, how);
+    Q_ASSERT_X(false, what, how);
+}
+
+// The caller's answer callback, invoked exactly once: a second call is dropped (and
+// counted), a callback destroyed unanswered is counted too.
+template<typename... Args>
+std::function<void(Args...)> exactlyOnce(std::function<void(Args...)> fn, const char *what)
+{
+    struct State {
+        std::function<void(Args...)> fn;
+        const char *what = nullptr;
+        bool called = false;
+        ~State()
+        {
+            if (!called)
+                callbackViolation(what, "never invoked");
+        }
+    };
+    auto state = std::make_shared<State>();
+    state->fn = std::move(fn);
+    state->what = what;
+    return [state](Args... args) {
+        if (state->called) {
+            callbackViolation(state->what, "invoked twice");
+            return;
+        }
+        state->called = true;
+        if (state->fn)
+            state->fn(std::forward<Args>(args)...);
+    };
+}
+
 } // namespace
+
+int Orchestrator::callbackViolations()
+{
+    return g_callbackViolations.loadRelaxed();
+}
 
 Orchestrator::Orchestrator(const EngineConfig &config, std::shared_ptr<FaultInjector> faults)
     : m_config(config)
@@ -119,8 +163,9 @@ bool Orchestrator::initialize(QString *error)
 
 // ---- requests -----------------------------------------------------------------
 
-void Orchestrator::submit(const OrderRequest &request, std::function<void(SubmitResult)> done)
+void Orchestrator::submit(const OrderRequest &request, std::function<void(SubmitResult)> callerDone)
 {
+    auto done = exactlyOnce(std::move(callerDone), "submit");
     SubmitResult result;
     if (!m_store || !m_accepting || m_halted) {
         result.error = StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")};
@@ -209,8 +254,9 @@ bool Orchestrator::gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreErr
     return true;
 }
 
-void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEligibility, StoreError)> done)
+void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEligibility, StoreError)> callerDone)
 {
+    auto done = exactlyOnce(std::move(callerDone), "eligibility");
     if (!m_store || m_halted) {
         done({}, StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")});
         return;
@@ -232,8 +278,9 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
     done(RetryPolicy::evaluate(facts).eligibility, {});
 }
 
-void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDecision)> done)
+void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDecision)> callerDone)
 {
+    auto done = exactlyOnce(std::move(callerDone), "retry");
     RetryDecision decision;
     auto answer = [&](RetryDecision::Code code, const QString &reason) {
         decision.code = code;
@@ -513,6 +560,14 @@ void Orchestrator::finishCommitted(QVector<Pending> &done, const QVector<OrderEv
         it = m_sagas.find(event.orderId);
         if (it != m_sagas.end())
             advance(*it->second);
+    }
+    // Every caller is answered exactly once, even if the store reported fewer events.
+    for (int i = count; i < done.size(); ++i) {
+        qCWarning(lcEngine) << "no committed event reported for order"
+                            << done[i].transition.event.orderId.toString(QUuid::WithoutBraces) << "seq"
+                            << done[i].transition.event.seq;
+        if (done[i].done)
+            done[i].done(false, done[i].transition.event);
     }
 }
 

@@ -88,6 +88,9 @@ public:
     qint64 committedTransitions() const { return m_transitions; }
     // Time the committer spent in the store (profiling), microseconds.
     qint64 commitMicros() const { return m_commitMicros; }
+    // Answer callbacks (submit, eligibility, retry) invoked twice or never, by any
+    // orchestrator in this process (each is invoked exactly once; also Q_ASSERTed).
+    static int callbackViolations();
 
 Q_SIGNALS:
     void eventsCommitted(const QVector<OrderEvent> &events);

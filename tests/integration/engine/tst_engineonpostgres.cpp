@@ -112,11 +112,13 @@ void tst_EngineOnPostgres::databaseGoesAway()
     QString dbName;
     EngineConfig c = config(&dbName);
     c.stepDelayMs = 30;
+    QVector<QUuid> ids; // (declared before the harness: callbacks may still run while it stops)
+    int answered = 0;
+    bool refused = false;
+    const int violationsBefore = Orchestrator::callbackViolations();
     EngineHarness h;
     QString error;
     QVERIFY2(h.start(c, &error), qPrintable(error));
-    QVector<QUuid> ids;
-    int answered = 0;
     for (int i = 0; i < 150; ++i) {
         h.orchestrator->submit(i % 3 == 0 ? sampleOrder("w", "declined-card") : sampleOrder(), [&](SubmitResult r) {
             QVERIFY2(r.error.ok(), qPrintable(r.error.message));
@@ -139,15 +141,18 @@ void tst_EngineOnPostgres::databaseGoesAway()
     QVERIFY(admin(terminate));
     QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
     // Submissions are refused while the database is away.
-    bool refused = false;
     h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) { refused = r.error.kind == StoreError::Unavailable; });
     QTRY_VERIFY(refused);
     QTest::qWait(2000);
     QVERIFY(!h.orchestrator->isDatabaseAvailable());
     QVERIFY(admin(QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(dbName)));
     QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
-    for (const QUuid &id : std::as_const(ids))
+    const QVector<QUuid> accepted = ids; // a copy: waitTerminal() runs the event loop
+    for (const QUuid &id : accepted)
         QVERIFY(h.waitTerminal(id, 60000));
+    QCOMPARE(answered, 150);
+    QCOMPARE(ids, accepted);
+    QCOMPARE(Orchestrator::callbackViolations(), violationsBefore);
 
     // Availability signalled once per outage: false, true, false, true ...
     QVERIFY(!h.availability.isEmpty());
@@ -173,23 +178,39 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
 {
     QString dbName;
     EngineConfig c = config(&dbName);
-    QVector<QUuid> ids; // (declared before the harness: callbacks may still run while it stops)
+    // (declared before the harness: callbacks may still run while it stops)
+    QVector<QUuid> ids;
+    QVector<int> calls; // per submission: how many times its callback ran (must be exactly 1)
     int submitted = 0;
     int answered = 0;
     int refused = 0;
+    const int violationsBefore = Orchestrator::callbackViolations();
     EngineHarness h;
     QString error;
     QVERIFY2(h.start(c, &error), qPrintable(error));
     std::function<void()> submitOne = [&] {
-        ++submitted;
+        const int index = submitted++;
+        calls.append(0);
         h.orchestrator->submit(ids.size() % 5 == 0 ? sampleOrder("w", "declined-card") : sampleOrder(),
-                               [&](SubmitResult r) {
+                               [&ids, &calls, &refused, &answered, index](SubmitResult r) {
+                                   ++calls[index];
                                    if (r.error.ok())
                                        ids << r.orderId;
                                    else
                                        ++refused;
                                    ++answered;
                                });
+    };
+    auto checkAnsweredOnce = [&]() -> QString {
+        for (int i = 0; i < calls.size(); ++i) {
+            if (calls[i] != 1)
+                return QStringLiteral("submission %1 answered %2 times").arg(i).arg(calls[i]);
+        }
+        if (answered != submitted)
+            return QStringLiteral("%1 answers for %2 submissions").arg(answered).arg(submitted);
+        if (Orchestrator::callbackViolations() != violationsBefore)
+            return QStringLiteral("%1 callback violations").arg(Orchestrator::callbackViolations() - violationsBefore);
+        return {};
     };
     for (int i = 0; i < 64; ++i)
         submitOne();
@@ -214,7 +235,11 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
     QCOMPARE(kills, 8);
     QTRY_COMPARE_WITH_TIMEOUT(answered, submitted, 30000);
     QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
-    for (const QUuid &id : std::as_const(ids))
+    QCOMPARE(checkAnsweredOnce(), QString());
+    // Iterate over a copy: waitTerminal() runs the event loop, and a (buggy) late
+    // callback appending to `ids` must not leave a dangling reference here.
+    const QVector<QUuid> accepted = ids;
+    for (const QUuid &id : accepted)
         QVERIFY2(h.waitTerminal(id, 60000),
                  qPrintable(QStringLiteral("order %1: %2 active sagas, %3 queued transitions, database %4; events %5")
                                 .arg(id.toString())
@@ -223,6 +248,8 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
                                 .arg(h.orchestrator->isDatabaseAvailable() ? "available" : "unavailable")
                                 .arg(h.typesOf(id).join(QLatin1Char(' ')))));
     QVERIFY(ids.size() >= 64);
+    QCOMPARE(ids, accepted); // no answer came late
+    QCOMPARE(checkAnsweredOnce(), QString());
     QCOMPARE(h.orchestrator->store()->reconnect().kind, StoreError::None); // the last kill may have hit it idle
     // Nothing lost, nothing written twice, emitted in commit order.
     QCOMPARE(checkAllFold(h.events), QString());

@@ -58,6 +58,7 @@ private Q_SLOTS:
     void retryMaxAttempts();
     void retryCooldown();
     void retryOneAtATime();
+    void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void engineHost();
 };
@@ -711,6 +712,73 @@ void tst_Orchestrator::retryCooldown()
     const RetryDecision d = h.retry(req);
     QCOMPARE(int(d.code), int(RetryDecision::CooldownActive));
     QCOMPARE(d.nextRetryAvailableAt, e.nextRetryAvailableAt);
+}
+
+// Every submit/retry/eligibility callback runs exactly once: committed, refused
+// synchronously (invalid, stopped), or answered "not recorded" by stop() while
+// still queued. Counted per request; the orchestrator's own guard (Q_ASSERT in
+// debug builds) must not have seen a double or missing answer.
+void tst_Orchestrator::callbacksAnsweredExactlyOnce()
+{
+    const int violationsBefore = Orchestrator::callbackViolations();
+    QVector<int> calls; // declared before the harness: stop() answers while it is destroyed
+    QVector<QUuid> ids;
+    QUuid declined;
+    {
+        EngineHarness h;
+        QString error;
+        QVERIFY2(h.start(config(), &error), qPrintable(error));
+        auto submitOne = [&](const OrderRequest &request) {
+            const int index = int(calls.size());
+            calls.append(0);
+            h.orchestrator->submit(request, [&calls, &ids, index](SubmitResult r) {
+                ++calls[index];
+                if (r.error.ok())
+                    ids.append(r.orderId);
+            });
+        };
+        for (int i = 0; i < 40; ++i)
+            submitOne(i % 4 == 0 ? sampleOrder("widget-1", "declined-card") : sampleOrder());
+        OrderRequest invalid = sampleOrder();
+        invalid.items.clear();
+        submitOne(invalid); // refused synchronously
+        QCOMPARE(calls.last(), 1);
+        QTRY_COMPARE_WITH_TIMEOUT(int(ids.size()), 40, 30000);
+        const QVector<QUuid> accepted = ids; // a copy: waitTerminal() runs the event loop
+        for (const QUuid &id : accepted) {
+            QVERIFY(h.waitTerminal(id));
+            if (h.progress(id).overallStatus == OverallStatus::RolledBack)
+                declined = id;
+        }
+        QVERIFY(!declined.isNull());
+
+        // Retries: accepted, then one refused while it runs; eligibility answered once.
+        int retryCalls = 0;
+        int eligibilityCalls = 0;
+        RetryRequest req;
+        req.orderId = declined;
+        req.paymentMethodId = QStringLiteral("visa");
+        h.orchestrator->retry(req, [&retryCalls](RetryDecision) { ++retryCalls; });
+        h.orchestrator->retry(req, [&retryCalls](RetryDecision d) {
+            ++retryCalls;
+            QCOMPARE(int(d.code), int(RetryDecision::AlreadyInProgress));
+        });
+        h.orchestrator->eligibility(declined, [&eligibilityCalls](RetryEligibility, StoreError) { ++eligibilityCalls; });
+        QTRY_COMPARE(retryCalls, 2);
+        QCOMPARE(eligibilityCalls, 1);
+
+        // Stopped with submissions still queued: each is committed by stop() or answered "not recorded".
+        for (int i = 0; i < 20; ++i)
+            submitOne(sampleOrder());
+        h.orchestrator->stop();
+        submitOne(sampleOrder()); // refused: stopped
+        QTest::qWait(50);
+        QCOMPARE(retryCalls, 2);
+        QCOMPARE(eligibilityCalls, 1);
+    }
+    for (int i = 0; i < calls.size(); ++i)
+        QVERIFY2(calls[i] == 1, qPrintable(QStringLiteral("submission %1 answered %2 times").arg(i).arg(calls[i])));
+    QCOMPARE(Orchestrator::callbackViolations(), violationsBefore);
 }
 
 void tst_Orchestrator::retryOneAtATime()
