@@ -13,6 +13,8 @@
 #include <QUuid>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 
 // The model's toString(enum) returns QString and wins ADL inside QCOMPARE: compare texts.
 #define QCOMPARE_ENUM(actual, expected) QCOMPARE(toString(actual), toString(expected))
@@ -83,14 +85,12 @@ struct EngineHarness {
 
     QUuid submit(const OrderRequest &request, QString *orderNumber = nullptr)
     {
-        bool answered = false;
-        SubmitResult result;
-        orchestrator->submit(request, [&](SubmitResult r) {
-            result = r;
-            answered = true;
-        });
-        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+        // Shared state: an answer arriving after the wait gave up must not write into this frame.
+        auto answer = std::make_shared<std::optional<SubmitResult>>();
+        orchestrator->submit(request, [answer](SubmitResult r) { *answer = r; });
+        if (!QTest::qWaitFor([&] { return answer->has_value(); }, 30000))
             return {};
+        const SubmitResult result = **answer;
         if (orderNumber)
             *orderNumber = result.orderNumber;
         return result.error.ok() ? result.orderId : QUuid();
@@ -133,30 +133,28 @@ struct EngineHarness {
 
     RetryDecision retry(const RetryRequest &request)
     {
-        bool answered = false;
-        RetryDecision decision;
-        orchestrator->retry(request, [&](RetryDecision d) {
-            decision = d;
-            answered = true;
-        });
-        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+        auto answer = std::make_shared<std::optional<RetryDecision>>();
+        orchestrator->retry(request, [answer](RetryDecision d) { *answer = d; });
+        if (!QTest::qWaitFor([&] { return answer->has_value(); }, 30000)) {
+            RetryDecision decision;
             decision.reason = QStringLiteral("no answer");
-        return decision;
+            return decision;
+        }
+        return **answer;
     }
 
     RetryEligibility eligibility(const QUuid &orderId, StoreError *error = nullptr)
     {
-        bool answered = false;
         RetryEligibility result;
-        orchestrator->eligibility(orderId, [&](RetryEligibility e, StoreError err) {
-            result = e;
-            if (error)
-                *error = err;
-            answered = true;
-        });
-        if (!QTest::qWaitFor([&] { return answered; }, 30000))
+        auto answer = std::make_shared<std::optional<std::pair<RetryEligibility, StoreError>>>();
+        orchestrator->eligibility(orderId, [answer](RetryEligibility e, StoreError err) { *answer = std::make_pair(e, err); });
+        if (!QTest::qWaitFor([&] { return answer->has_value(); }, 30000)) {
             result.reason = QStringLiteral("no answer");
-        return result;
+            return result;
+        }
+        if (error)
+            *error = (*answer)->second;
+        return (*answer)->first;
     }
 };
 
