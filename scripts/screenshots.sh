@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots of the real saga-console window for the README, under Xvfb:
-#   docs/screenshot-demo.png         demo traffic running
-#   docs/screenshot-compensated.png  a compensated (rolled back) order expanded
+#   resources/screenshots/screenshot-demo.png         demo traffic running
+#   resources/screenshots/screenshot-compensated.png  a compensated (rolled back) order expanded
 # Usage: scripts/screenshots.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,6 @@ shoot() { # FILE AFTER_MS [extra args]
 }
 
 # 1. Demo running: a busy minute of traffic with failures, sagas in flight.
-shoot docs/screenshot-demo.png 30000 --demo --demo-rate 90 --demo-failures 35 --screenshot-select IN_PROGRESS
+shoot resources/screenshots/screenshot-demo.png 30000 --demo --demo-rate 90 --demo-failures 35 --screenshot-select IN_PROGRESS
 # 2. The same database again: select the latest rolled-back order and expand it.
-shoot docs/screenshot-compensated.png 9000 --demo --demo-rate 20 --demo-failures 35 --screenshot-select ROLLED_BACK
+shoot resources/screenshots/screenshot-compensated.png 9000 --demo --demo-rate 20 --demo-failures 35 --screenshot-select ROLLED_BACK

@@ -533,7 +533,16 @@ void MainWindow::placeOrder(const OrderRequest &request)
 
 void MainWindow::showConnectionDialog()
 {
-    ConnectionDialog dialog(m_spec, this);
+    // Offer the source used last (its URLs; never a token) next to the current one.
+    SourceSpec initial = m_spec;
+    const SourceSpec last = lastSourceSpec();
+    if (initial.serverUrl.isEmpty())
+        initial.serverUrl = last.serverUrl;
+    if (initial.databaseUrl.isEmpty())
+        initial.databaseUrl = last.databaseUrl;
+    if (m_spec.kind == SourceSpec::Kind::Embedded)
+        initial.kind = last.kind;
+    ConnectionDialog dialog(initial, this);
     if (dialog.exec() != QDialog::Accepted)
         return;
     connectTo(dialog.spec());

@@ -33,7 +33,7 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(
         QStringLiteral("Watch and operate order sagas live.\n\n"
                        "Without options: the embedded engine with a SQLite database in your data "
-                       "folder (or the source you used last)."));
+                       "folder. File > Connect offers the source you used last."));
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Start demo traffic at once (a steady mix of orders, including failures)."));
@@ -61,7 +61,6 @@ int main(int argc, char *argv[])
     if (parser.isSet(token) && !parser.isSet(server))
         return fail(QStringLiteral("--token goes with --server URL."));
 
-    bool remembered = false;
     SourceSpec spec;
     if (parser.isSet(server)) {
         spec.kind = SourceSpec::Kind::Remote;
@@ -70,11 +69,10 @@ int main(int argc, char *argv[])
     } else if (parser.isSet(postgres)) {
         spec.kind = SourceSpec::Kind::Database;
         spec.databaseUrl = parser.value(postgres);
-    } else if (parser.isSet(database)) {
-        spec.kind = SourceSpec::Kind::Embedded;
     } else {
-        spec = MainWindow::lastSourceSpec();
-        remembered = true;
+        // No source given: the embedded default (ARCHITECTURE.md, CLI). The last
+        // source is remembered for the connection dialog, not switched to silently.
+        spec.kind = SourceSpec::Kind::Embedded;
     }
     if (parser.isSet(database)) {
         QString error;
@@ -88,7 +86,7 @@ int main(int argc, char *argv[])
     if (parser.isSet(stepDelay))
         spec.stepDelayMs = qBound(0, parser.value(stepDelay).toInt(), 60000);
     const QString problem = spec.validate();
-    if (!problem.isEmpty() && !remembered)
+    if (!problem.isEmpty())
         return fail(problem);
 
     MainWindow window;
@@ -101,14 +99,7 @@ int main(int argc, char *argv[])
         window.resize(1400, 900);
     window.show();
 
-    if (remembered && !problem.isEmpty()) {
-        // The last source needs something we do not store (a token): ask.
-        SourceSpec fallback;
-        window.connectTo(fallback);
-        QTimer::singleShot(0, &window, &MainWindow::showConnectionDialog);
-    } else {
-        window.connectTo(spec);
-    }
+    window.connectTo(spec);
     if (parser.isSet(demo)) {
         QObject::connect(window.source(), &ProgressSource::initialLoadFinished, &window,
                          [&window] { window.setDemoRunning(true); }, Qt::SingleShotConnection);
