@@ -58,8 +58,9 @@ if (( WITH_TEST )); then
 fi
 
 say "configuring in $BUILD_DIR"
-cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD_DIR.configure.log" 2>&1 \
-    || { cat "$BUILD_DIR.configure.log" >&2; die "cmake configure failed (log above)"; }
+mkdir -p "$BUILD_DIR"
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD_DIR/configure.log" 2>&1 \
+    || { cat "$BUILD_DIR/configure.log" >&2; die "cmake configure failed (log above)"; }
 say "building (this takes a few minutes the first time)"
 cmake --build "$BUILD_DIR" -j"$(nproc)" || die "build failed (errors above)"
 say "build ready in $BUILD_DIR"
