@@ -1,6 +1,7 @@
 #pragma once
 
-// One logging category per area (enable with QT_LOGGING_RULES="saga.*.debug=true").
+// One logging category per area. Info and above are on; debug is opt-in:
+//   QT_LOGGING_RULES="saga.*.debug=true"
 #include <QLoggingCategory>
 
 Q_DECLARE_LOGGING_CATEGORY(lcModel)   // saga.model
