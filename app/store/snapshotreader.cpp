@@ -8,9 +8,9 @@
 #include <QSqlDriver>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QThread>
 
 #include <QHash>
-#include <QSet>
 
 #include <algorithm>
 #include <iterator>
@@ -61,6 +61,102 @@ OrderEvent decodeEvent(const QSqlQuery &q, const QUuid &orderId, int c = 2)
     e.details = std::move(d);
     e.timestamp = QDateTime::fromMSecsSinceEpoch(q.value(c + 4).toLongLong(), Qt::UTC);
     return e;
+}
+
+// SQL that maps a text column to the enum's index (QtSql then hands over a small
+// integer instead of a UTF-16 string per row). Built from the model's own names,
+// so it matches exactly what eventTypeFromString() / stepFromName() accept
+// (binary text comparison on SQLite and PostgreSQL). `otherwise` is the value of
+// an unknown name (and of NULL).
+template<typename Enum, typename Name>
+QString caseOf(const char *column, int n, Name name, int otherwise)
+{
+    QString sql = QStringLiteral("CASE %1").arg(QLatin1String(column));
+    for (int i = 0; i < n; ++i) {
+        QString text = name(Enum(i));
+        text.replace(QLatin1Char('\''), QLatin1String("''"));
+        sql += QStringLiteral(" WHEN '%1' THEN %2").arg(text).arg(i);
+    }
+    sql += QStringLiteral(" ELSE %1 END").arg(otherwise);
+    return sql;
+}
+
+// The bulk scan's decoding: as decodeEvent(), with event_type and step_name
+// already mapped to their indexes in SQL (an unknown type decodes as
+// SAGA_STARTED and an unknown or empty step as none, as in decodeEvent()).
+// Columns: order_id, seq, type index, step index (-1 = none), details, created_at.
+// Fills `e` in place (reused across rows: no allocation for empty details).
+void decodeScanned(const QSqlQuery &q, OrderEvent &e)
+{
+    e.seq = q.value(1).toLongLong();
+    e.type = EventType(q.value(2).toInt());
+    const int step = q.value(3).toInt();
+    if (step >= 0 && step < kStepCount)
+        e.step = SagaStep(step);
+    else
+        e.step.reset();
+    const QVariant details = q.value(4);
+    if (details.isNull()) {
+        if (!e.details.isEmpty())
+            e.details = QJsonObject();
+        if (!e.error.isNull())
+            e.error = ErrorInfo();
+    } else {
+        // On SQLite the scan reads details as a BLOB: its UTF-8 bytes as they are
+        // (no round trip through UTF-16).
+        const QByteArray json =
+            details.typeId() == QMetaType::QByteArray ? details.toByteArray() : details.toString().toUtf8();
+        QJsonObject d = QJsonDocument::fromJson(json).object();
+        e.error = ErrorInfo();
+        if (d.contains(QLatin1String("error"))) {
+            const QJsonObject err = d.take(QLatin1String("error")).toObject();
+            e.error.code = err.value(QLatin1String("code")).toString();
+            e.error.message = err.value(QLatin1String("message")).toString();
+        }
+        e.details = std::move(d);
+    }
+    e.timestamp = QDateTime::fromMSecsSinceEpoch(q.value(5).toLongLong(), Qt::UTC);
+}
+
+// The bulk scan's fold: one OrderProgress per order id not already in `known`
+// (the first chunk's orders, which map to kDelivered and are skipped).
+constexpr size_t kDelivered = ~size_t(0);
+struct Scan {
+    std::vector<OrderProgress> rest;
+    int rejected = 0;
+};
+
+void foldScan(QSqlQuery &scan, const QHash<QString, size_t> &known, Scan &out)
+{
+    QHash<QString, size_t> slot = known;
+    slot.reserve(qMax(qsizetype(65536), known.size() * 2));
+    out.rest.reserve(65536);
+    QString lastId;
+    OrderProgress *current = nullptr;
+    bool skipping = false; // the current id is one of the first chunk's
+    OrderEvent e;
+    while (scan.next()) {
+        QString id = scan.value(0).toString();
+        if ((!current && !skipping) || id != lastId) {
+            lastId = std::move(id);
+            current = nullptr;
+            auto it = slot.constFind(lastId);
+            if (it == slot.cend()) {
+                it = slot.insert(lastId, out.rest.size());
+                out.rest.emplace_back(QUuid::fromString(lastId));
+            }
+            skipping = *it == kDelivered;
+            if (skipping)
+                continue;
+            current = &out.rest[*it];
+        }
+        if (!current)
+            continue;
+        e.orderId = current->orderId;
+        decodeScanned(scan, e);
+        if (current->apply(e).outcome == FoldResult::Rejected)
+            ++out.rejected;
+    }
 }
 
 void foldRows(QSqlQuery &q, FoldState &state)
@@ -134,10 +230,12 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     foldRows(newest, first);
     newest.finish();
     int total = int(first.out.size());
-    QSet<QString> delivered;
-    delivered.reserve(first.out.size());
+    // Slot of every order in `rest` by its id as stored; the first chunk's orders
+    // are in it too (kDelivered) so that one lookup per order change skips them.
+    QHash<QString, size_t> slot;
+    slot.reserve(first.out.size());
     for (const OrderProgress &p : std::as_const(first.out))
-        delivered.insert(p.orderId.toString(QUuid::WithoutBraces));
+        slot.insert(p.orderId.toString(QUuid::WithoutBraces), kDelivered);
     int rejected = first.rejected;
     if (!first.out.isEmpty())
         chunk(std::move(first.out));
@@ -147,39 +245,87 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     // 2. Everything else in one scan of order_events in storage order (no sort, no
     //    index lookups). The fold puts each order's events in seq order itself
     //    (events after a gap wait in its buffer), so the row order does not matter.
-    QSqlQuery scan(db);
-    scan.setForwardOnly(true);
-    if (!scan.exec(QStringLiteral("SELECT order_id, seq, event_type, step_name, CASE WHEN event_type IN (%1) "
-                                  "THEN details END, created_at FROM order_events")
-                       .arg(QLatin1String(kTypesWithDetails))))
-        return failure(scan, QStringLiteral("read events"));
-    std::vector<OrderProgress> rest;
-    rest.reserve(131072);
-    QHash<QString, size_t> slot;
-    slot.reserve(131072);
-    QString lastId;
-    OrderProgress *current = nullptr;
-    while (scan.next()) {
-        const QString id = scan.value(0).toString();
-        if (!current || id != lastId) {
-            lastId = id;
-            current = nullptr;
-            if (delivered.contains(id))
-                continue;
-            auto it = slot.constFind(id);
-            if (it == slot.cend()) {
-                it = slot.insert(id, rest.size());
-                rest.emplace_back(QUuid::fromString(id));
+    //    The scan is split by order id into two halves (every order's events in one
+    //    half), read and folded in parallel: this half here, the other on a second
+    //    connection in a helper thread (SQLite files only: on PostgreSQL two
+    //    backends each scanning the whole table were slower on 2 cores; BENCHMARKS.md).
+    const bool sqlite = db.driverName() == QLatin1String("QSQLITE");
+    const QString details = sqlite ? QStringLiteral("CAST(details AS BLOB)") : QStringLiteral("details");
+    const QString scanSql = QStringLiteral("SELECT order_id, seq, %2, %3, CASE WHEN event_type IN (%1) "
+                                           "THEN %4 END, created_at FROM order_events")
+                                .arg(QLatin1String(kTypesWithDetails),
+                                     caseOf<EventType>("event_type", kEventTypeCount,
+                                                       [](EventType t) { return toString(t); }, 0),
+                                     caseOf<SagaStep>("step_name", kStepCount,
+                                                      [](SagaStep s) { return stepDisplayName(s); }, -1),
+                                     details);
+    const QString lowHalf = scanSql + QStringLiteral(" WHERE order_id < '8'");
+    const QString highHalf = scanSql + QStringLiteral(" WHERE order_id >= '8'");
+    const QString file = db.databaseName();
+    const bool twoConnections =
+        sqlite
+        && (!file.isEmpty() && file != QLatin1String(":memory:") && !file.contains(QLatin1String("memory"))
+            && !db.connectOptions().contains(QLatin1String("memory")));
+
+    Scan high;
+    bool highDone = false;
+    QThread *helper = nullptr;
+    if (twoConnections) {
+        const QString name = QStringLiteral("%1-snapshot-scan-%2")
+                                 .arg(m_connectionName)
+                                 .arg(quintptr(this), 0, 16);
+        const QString source = m_connectionName;
+        helper = QThread::create([&high, &highDone, &slot, &highHalf, name, source] {
+            {
+                QSqlDatabase other = QSqlDatabase::cloneDatabase(source, name);
+                if (other.open()) {
+                    QSqlQuery q(other);
+                    q.setForwardOnly(true);
+                    if (q.exec(highHalf)) {
+                        foldScan(q, slot, high);
+                        highDone = q.lastError().type() == QSqlError::NoError;
+                    }
+                    q.finish();
+                }
+                other.close();
             }
-            current = &rest[*it];
-        }
-        if (!current)
-            continue;
-        if (current->apply(decodeEvent(scan, current->orderId, 1)).outcome == FoldResult::Rejected)
-            ++rejected;
+            QSqlDatabase::removeDatabase(name);
+        });
+        helper->start();
     }
-    scan.finish();
+    Scan low;
+    {
+        QSqlQuery scan(db);
+        scan.setForwardOnly(true);
+        const bool ok = scan.exec(twoConnections ? lowHalf : scanSql);
+        if (ok)
+            foldScan(scan, slot, low);
+        if (helper) {
+            helper->wait();
+            delete helper;
+            helper = nullptr;
+        }
+        if (!ok)
+            return failure(scan, QStringLiteral("read events"));
+        scan.finish();
+    }
+    if (twoConnections && !highDone) {
+        // The second connection failed: read that half here.
+        qCInfo(lcStore) << "snapshot scan: second connection unavailable, reading both halves in one thread";
+        high = Scan();
+        QSqlQuery scan(db);
+        scan.setForwardOnly(true);
+        if (!scan.exec(highHalf))
+            return failure(scan, QStringLiteral("read events"));
+        foldScan(scan, slot, high);
+        scan.finish();
+    }
     slot.clear();
+    rejected += low.rejected + high.rejected;
+    std::vector<OrderProgress> rest = std::move(low.rest);
+    rest.reserve(rest.size() + high.rest.size());
+    std::move(high.rest.begin(), high.rest.end(), std::back_inserter(rest));
+    high.rest.clear();
 
     // An order whose events came too far out of order for the fold's gap buffer:
     // read it again in seq order.
@@ -202,17 +348,25 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     }
 
     // 3. Newest first, in chunks.
-    std::sort(rest.begin(), rest.end(), [](const OrderProgress &a, const OrderProgress &b) {
+    //    Sorts indexes (moving an OrderProgress is not cheap), then moves each
+    //    snapshot once, into its chunk.
+    std::vector<quint32> byAge(rest.size());
+    for (size_t i = 0; i < rest.size(); ++i)
+        byAge[i] = quint32(i);
+    std::sort(byAge.begin(), byAge.end(), [&rest](quint32 ia, quint32 ib) {
+        const OrderProgress &a = rest[ia];
+        const OrderProgress &b = rest[ib];
         if (a.createdAt != b.createdAt)
             return a.createdAt > b.createdAt;
         return a.orderId > b.orderId;
     });
     const size_t step = size_t(qMax(1, options.chunk));
-    for (size_t from = 0; from < rest.size(); from += step) {
-        const size_t to = std::min(rest.size(), from + step);
+    for (size_t from = 0; from < byAge.size(); from += step) {
+        const size_t to = std::min(byAge.size(), from + step);
         QVector<OrderProgress> part;
         part.reserve(qsizetype(to - from));
-        std::move(rest.begin() + qsizetype(from), rest.begin() + qsizetype(to), std::back_inserter(part));
+        for (size_t i = from; i < to; ++i)
+            part.append(std::move(rest[byAge[i]]));
         chunk(std::move(part));
     }
     total += int(rest.size());

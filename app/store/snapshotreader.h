@@ -7,14 +7,16 @@
 //     created_at DESC, id DESC), folded and handed over at once (first paint);
 //  2. one forward-only scan of order_events in storage order (no sort, no index
 //     lookups) folded per order in memory; the fold orders each order's events by
-//     seq itself. Then newest first, in chunks.
+//     seq itself. Then newest first, in chunks. event_type and step_name come as
+//     small integers (CASE in SQL); on a SQLite file the scan is split by order id
+//     in two halves folded in parallel, one on a second connection (a clone of
+//     this one) in a helper thread.
 // The snapshots are exactly what SagaStore::loadProgress() folds for the same
 // orders (tests/integration/store/tst_snapshotreader.cpp).
 //
 // Like SagaStore it uses a named QSqlDatabase connection (normally the one a
 // SagaStore opened: pass the same connection name) and must be used only in the
-// thread that opened that connection. On SQLite it turns on mmap for that
-// connection (reads the file without a copy per page).
+// thread that opened that connection.
 
 #include "orderprogress.h"
 #include "storeerror.h"
