@@ -4,6 +4,7 @@
 #include "sagastore.h"
 
 #include <QAtomicInt>
+#include <QSemaphore>
 #include <QThread>
 
 namespace {
@@ -28,8 +29,27 @@ StorePool::StorePool(const DatabaseUrl &url, int threads, QObject *parent)
 
 StorePool::~StorePool()
 {
+    // Not waitForDone() first: it also ends the threads (QThreadPool resets).
+    // Close every thread's connection in its own thread, now. Left to the
+    // thread_local destructor it would run after QThread::wait() returned, while
+    // the pthread exits, racing the process's exit handlers that tear down
+    // QtSql's connection registry (seen as a SIGSEGV at shutdown). One task per
+    // thread: each holds its thread until all have arrived, so no thread takes two;
+    // they queue behind reads still running.
+    const int threads = m_pool.maxThreadCount();
+    QSemaphore arrived;
+    QSemaphore go;
+    for (int i = 0; i < threads; ++i) {
+        m_pool.start([this, &arrived, &go] {
+            if (t_store.owner == this)
+                t_store.store.reset();
+            arrived.release();
+            go.acquire();
+        });
+    }
+    arrived.acquire(threads);
+    go.release(threads);
     m_pool.waitForDone();
-    // Threads (and with them their thread_local stores) end with m_pool.
 }
 
 SagaStore *StorePool::storeForThisThread()
