@@ -109,18 +109,8 @@ void DatabaseSource::onListening(bool ok, const QString &error)
 void DatabaseSource::loadAll()
 {
     m_busy = true;
-    QPointer<DatabaseSource> self(this);
-    StoreReader *reader = m_reader;
     m_reader->run(
-        [reader, self, connection = reader->connectionName()](SagaStore &store) {
-            // Chunks go out through the reader (which outlives its thread), then to us.
-            return StoreJobs::loadAll(store, connection, [reader, self](QVector<OrderProgress> chunk) {
-                reader->post([self, chunk = std::move(chunk)] {
-                    if (self && self->isRunningForChunks())
-                        Q_EMIT self->snapshotsReady(chunk);
-                });
-            });
-        },
+        StoreJobs::loadAllInto(m_reader, QPointer<DatabaseSource>(this)),
         this,
                   [this](StoreJobs::InitialLoad load) {
                       m_busy = false;

@@ -102,18 +102,8 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                                     .arg(location(), error));
         return;
     }
-    QPointer<EmbeddedSource> self(this);
-    StoreReader *reader = m_reader;
     m_reader->run(
-        [reader, self, connection = reader->connectionName()](SagaStore &store) {
-            // Chunks go out through the reader (which outlives its thread), then to us.
-            return StoreJobs::loadAll(store, connection, [reader, self](QVector<OrderProgress> chunk) {
-                reader->post([self, chunk = std::move(chunk)] {
-                    if (self && self->isRunningForChunks())
-                        Q_EMIT self->snapshotsReady(chunk);
-                });
-            });
-        },
+        StoreJobs::loadAllInto(m_reader, QPointer<EmbeddedSource>(this)),
         this,
                   [this](StoreJobs::InitialLoad load) {
                       if (!m_running)

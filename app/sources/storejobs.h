@@ -4,6 +4,9 @@
 // They run inside a StoreReader's thread; never call them on the GUI thread.
 
 #include "progresssource.h"
+#include "storereader.h"
+
+#include <QPointer>
 
 class SagaStore;
 
@@ -28,6 +31,22 @@ struct InitialLoad {
 // for an early first paint, then larger ones), in the reader's thread.
 InitialLoad loadAll(SagaStore &store, const QString &connectionName,
                     const std::function<void(QVector<OrderProgress>)> &chunk = {});
+
+// The StoreReader job of a source's initial load: loadAll() whose chunks go out
+// through `reader` (which outlives its thread) and reach `source` as
+// snapshotsReady while the source still runs.
+template<typename Source>
+auto loadAllInto(StoreReader *reader, QPointer<Source> source)
+{
+    return [reader, source, connection = reader->connectionName()](SagaStore &store) {
+        return loadAll(store, connection, [reader, source](QVector<OrderProgress> chunk) {
+            reader->post([source, chunk = std::move(chunk)] {
+                if (source && source->isRunningForChunks())
+                    Q_EMIT source->snapshotsReady(chunk);
+            });
+        });
+    };
+}
 
 struct EventsAfter {
     QVector<OrderEvent> events;
