@@ -1,6 +1,8 @@
 #include "sagastore.h"
 
+#include "batchplan.h"
 #include "sagalog.h"
+#include "storetext.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -25,129 +27,11 @@
 // (QSqlDriver::formatValue), so a batch costs the same number of round trips
 // whatever its size.
 
+using namespace StoreText;
+
 namespace {
 
-QString idText(const QUuid &id)
-{
-    return id.toString(QUuid::WithoutBraces);
-}
-
-QDateTime fromMs(const QVariant &v)
-{
-    if (v.isNull())
-        return {};
-    return QDateTime::fromMSecsSinceEpoch(v.toLongLong(), Qt::UTC);
-}
-
-qint64 toMs(const QDateTime &dt)
-{
-    return dt.isValid() ? dt.toMSecsSinceEpoch() : QDateTime::currentMSecsSinceEpoch();
-}
-
 const QString kActiveStatuses = QStringLiteral("('QUEUED','IN_PROGRESS','ROLLING_BACK')");
-
-bool isTerminalOverall(OverallStatus s)
-{
-    return s == OverallStatus::Completed || s == OverallStatus::Failed || s == OverallStatus::RolledBack;
-}
-
-QString outcomeFor(OverallStatus s)
-{
-    switch (s) {
-    case OverallStatus::Completed:
-        return QStringLiteral("SUCCESS");
-    case OverallStatus::RolledBack:
-        return QStringLiteral("COMPENSATED");
-    case OverallStatus::Failed:
-        return QStringLiteral("FAILED");
-    default:
-        return QStringLiteral("IN_PROGRESS");
-    }
-}
-
-QString overallText(OverallStatus s)
-{
-    switch (s) {
-    case OverallStatus::Queued: return QStringLiteral("QUEUED");
-    case OverallStatus::InProgress: return QStringLiteral("IN_PROGRESS");
-    case OverallStatus::Completed: return QStringLiteral("COMPLETED");
-    case OverallStatus::Failed: return QStringLiteral("FAILED");
-    case OverallStatus::RollingBack: return QStringLiteral("ROLLING_BACK");
-    case OverallStatus::RolledBack: return QStringLiteral("ROLLED_BACK");
-    }
-    return {};
-}
-
-QString recordText(OverallStatus s)
-{
-    switch (s) {
-    case OverallStatus::Queued: return QStringLiteral("PENDING");
-    case OverallStatus::InProgress: return QStringLiteral("PROCESSING");
-    case OverallStatus::Completed: return QStringLiteral("COMPLETED");
-    case OverallStatus::Failed: return QStringLiteral("FAILED");
-    case OverallStatus::RollingBack: return QStringLiteral("COMPENSATING");
-    case OverallStatus::RolledBack: return QStringLiteral("COMPENSATED");
-    }
-    return {};
-}
-
-QString stepStatusText(StepStatus s)
-{
-    switch (s) {
-    case StepStatus::Pending: return QStringLiteral("PENDING");
-    case StepStatus::InProgress: return QStringLiteral("IN_PROGRESS");
-    case StepStatus::Completed: return QStringLiteral("COMPLETED");
-    case StepStatus::Failed: return QStringLiteral("FAILED");
-    case StepStatus::Compensating: return QStringLiteral("COMPENSATING");
-    case StepStatus::Compensated: return QStringLiteral("COMPENSATED");
-    case StepStatus::Skipped: return QStringLiteral("SKIPPED");
-    }
-    return {};
-}
-
-std::optional<OverallStatus> overallFromText(const QString &t)
-{
-    for (int i = 0; i < kOverallStatusCount; ++i) {
-        if (overallText(OverallStatus(i)) == t)
-            return OverallStatus(i);
-    }
-    return std::nullopt;
-}
-
-// A PostgreSQL array literal of text elements ({"a","b"}; "" stays an empty
-// string, so callers map it with NULLIF where NULL is meant). The caller passes it
-// as one escaped string literal and casts it (text[], bigint[], jsonb[] ...).
-QString pgArray(const QStringList &values)
-{
-    QString out;
-    qsizetype size = 2;
-    for (const QString &v : values)
-        size += v.size() + 3;
-    out.reserve(size);
-    out += QLatin1Char('{');
-    for (qsizetype i = 0; i < values.size(); ++i) {
-        if (i > 0)
-            out += QLatin1Char(',');
-        out += QLatin1Char('"');
-        for (const QChar ch : values[i]) {
-            if (ch == QLatin1Char('"') || ch == QLatin1Char('\\'))
-                out += QLatin1Char('\\');
-            out += ch;
-        }
-        out += QLatin1Char('"');
-    }
-    out += QLatin1Char('}');
-    return out;
-}
-
-QString eventDetailsJson(const OrderEvent &e)
-{
-    QJsonObject d = e.details;
-    if (!e.error.isNull())
-        d.insert(QStringLiteral("error"),
-                 QJsonObject{{QStringLiteral("code"), e.error.code}, {QStringLiteral("message"), e.error.message}});
-    return QString::fromUtf8(QJsonDocument(d).toJson(QJsonDocument::Compact));
-}
 
 } // namespace
 
@@ -254,6 +138,10 @@ struct SagaStore::Private {
     }
 
     StoreError migrate() const;
+    StoreError commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                              const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
+    StoreError commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                            const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
 };
 
 static const char kEventColumns[] = "order_id, seq, position, event_type, step_name, details, created_at";
@@ -385,15 +273,21 @@ StoreError SagaStore::Private::migrate() const
         if (!f.open(QIODevice::ReadOnly))
             return failed(StoreError{StoreError::Invalid, QStringLiteral("cannot read migration %1").arg(file)});
         const QString script = QString::fromUtf8(f.readAll());
-        // Statements end with ';' at the end of a line; comments are whole lines.
-        QStringList lines;
-        const QStringList all = script.split(QLatin1Char('\n'));
-        for (const QString &line : all) {
-            if (!line.trimmed().startsWith(QLatin1String("--")))
-                lines << line;
+        // Statements end with ';' at the end of a line, except inside a $$-quoted
+        // body (a function); comments are whole lines.
+        QStringList statements;
+        QString current;
+        for (const QString &line : script.split(QLatin1Char('\n'))) {
+            if (line.trimmed().startsWith(QLatin1String("--")))
+                continue;
+            current += line + QLatin1Char('\n');
+            if (line.trimmed().endsWith(QLatin1Char(';')) && current.count(QLatin1String("$$")) % 2 == 0) {
+                statements << current;
+                current.clear();
+            }
         }
-        const QStringList statements = lines.join(QLatin1Char('\n')).split(QLatin1String(";\n"));
-        for (const QString &statement : statements) {
+        statements << current;
+        for (const QString &statement : std::as_const(statements)) {
             QString sql = statement.trimmed();
             if (sql.endsWith(QLatin1Char(';')))
                 sql.chop(1);
@@ -729,408 +623,241 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         return r;
     }
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    const QString owner = d->lit(leaseOwner);
     QVector<OrderEvent> events;
     events.reserve(batch.size());
     for (const StoreTransition &t : batch)
         events.append(t.event);
-
-    auto fail = [&](StoreError e) {
-        d->rollback();
+    StoreError e = d->pg() ? d->commitPostgres(batch, events, leaseOwner, leaseMs, now)
+                           : d->commitSqlite(batch, events, leaseOwner, leaseMs, now);
+    if (e)
         r.error = e;
-        return r;
-    };
-    if ((r.error = d->begin()))
-        return fail(r.error);
-
-    // 1. positions and order numbers come from the single-row counter, whose row
-    // lock serializes commits (that is what makes positions commit-ordered across
-    // engines). On PostgreSQL the counter is taken by the LAST statement before
-    // COMMIT (step 9), so the lock is held only for that statement and the commit;
-    // new orders get a unique placeholder number that step 9 replaces. SQLite has a
-    // single writer anyway: take the counter first.
-    int newOrders = 0;
-    for (const StoreTransition &t : batch)
-        newOrders += t.newOrder ? 1 : 0;
-    qint64 firstPosition = 0;
-    qint64 nextOrderNumber = 1;
-    if (!d->pg()) {
-        QSqlQuery counter(d->db());
-        if (StoreError e = d->run(counter,
-                                  QStringLiteral("UPDATE saga_counters SET last_position = last_position + %1, "
-                                                 "last_order_number = last_order_number + %2 WHERE id = 1 "
-                                                 "RETURNING last_position, last_order_number")
-                                      .arg(batch.size())
-                                      .arg(newOrders),
-                                  QStringLiteral("take positions")))
-            return fail(e);
-        if (!counter.next())
-            return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
-        firstPosition = counter.value(0).toLongLong() - batch.size() + 1;
-        nextOrderNumber = counter.value(1).toLongLong() - newOrders + 1;
-        counter.finish();
-    }
-    QVector<int> newOrderRank(batch.size(), 0); // 1..newOrders for transitions creating an order
-    QVector<QString> orderDay(batch.size());
-
-    // Final state per execution and the last status change per order in this batch:
-    // rows created by this batch are inserted in that state (no second write).
-    struct ExecState {
-        const StoreTransition *t;
-        qint64 at;
-    };
-    std::map<QString, ExecState> execs;
-    for (int i = 0; i < batch.size(); ++i)
-        execs[batch[i].executionId] = ExecState{&batch[i], toMs(batch[i].event.timestamp)};
-    std::map<QString, const StoreTransition *> orders; // only transitions that change the order's status
-    for (const StoreTransition &t : batch) {
-        const EventType type = t.event.type;
-        const bool changesOrder = (type == EventType::SagaStarted && t.retry)
-            || (type == EventType::StepStarted && t.event.step == SagaStep::Inventory)
-            || (type == EventType::CompensationStarted && !t.event.step) || type == EventType::SagaCompleted
-            || type == EventType::SagaFailed;
-        if (changesOrder)
-            orders[idText(t.event.orderId)] = &t;
-    }
-    std::set<QString> insertedFinal; // executions and orders inserted in their final state
-
-    // 2. new orders, their items and retry corrections.
-    QStringList orderRows, itemRows, executionRows, retryRows, statements;
-    for (int i = 0; i < batch.size(); ++i) {
-        const StoreTransition &t = batch[i];
-        OrderEvent &e = events[i];
-        e.position = firstPosition + i;
-        const QString orderId = d->lit(idText(e.orderId));
-        if (t.newOrder) {
-            const OrderRequest &o = *t.newOrder;
-            orderDay[i] = QDateTime::fromMSecsSinceEpoch(toMs(e.timestamp), Qt::UTC).toString(QStringLiteral("yyyyMMdd"));
-            QString number;
-            if (d->pg()) {
-                number = QStringLiteral("pending-") + idText(e.orderId); // replaced in step 9
-                newOrderRank[i] = int(nextOrderNumber++);
-            } else {
-                number = QStringLiteral("ORD-%1-%2").arg(orderDay[i]).arg(nextOrderNumber++, 6, 10, QLatin1Char('0'));
-                e.details.insert(QStringLiteral("orderNumber"), number);
-            }
-            QString status = QStringLiteral("'PENDING','QUEUED'");
-            const auto change = orders.find(idText(e.orderId));
-            if (change != orders.end() && !isTerminalOverall(change->second->overall)) {
-                status = d->lit(recordText(change->second->overall)) + QLatin1Char(',')
-                    + d->lit(overallText(change->second->overall));
-                insertedFinal.insert(QStringLiteral("o:") + idText(e.orderId));
-            }
-            orderRows << QStringLiteral("(%1,%2,%3,%13,%4,%5,%6,%7,%8,%9,%10,%11,%12,%12)")
-                             .arg(orderId, d->lit(number), d->lit(idText(o.customerId)), d->lit(o.paymentMethodId),
-                                  d->lit(o.shippingAddress.street), d->lit(o.shippingAddress.city),
-                                  d->lit(o.shippingAddress.state), d->lit(o.shippingAddress.postalCode),
-                                  d->lit(o.shippingAddress.country))
-                             .arg(o.totalInCents())
-                             .arg(d->lit(o.traceId.isEmpty() ? QString() : o.traceId))
-                             .arg(toMs(e.timestamp))
-                             .arg(status);
-            for (int line = 0; line < o.items.size(); ++line) {
-                const OrderItem &it = o.items[line];
-                itemRows << QStringLiteral("(%1,%2,%3,%4,%5,%6)")
-                                .arg(orderId)
-                                .arg(line + 1)
-                                .arg(d->lit(it.productId), d->lit(it.productName))
-                                .arg(it.quantity)
-                                .arg(it.unitPriceInCents);
-            }
-        }
-        if (e.type == EventType::SagaStarted) {
-            QString state = QStringLiteral("'QUEUED',NULL");
-            const ExecState &final = execs[t.executionId];
-            if (!isTerminalOverall(final.t->overall)) {
-                state = d->lit(overallText(final.t->overall)) + QLatin1Char(',')
-                    + (final.t->currentStep ? d->lit(stepDisplayName(*final.t->currentStep)) : QStringLiteral("NULL"));
-                insertedFinal.insert(QStringLiteral("e:") + t.executionId);
-            }
-            executionRows << QStringLiteral("(%1,%2,%3,%7,%4,NULL,%4,%5,%6)")
-                                 .arg(d->lit(t.executionId), orderId)
-                                 .arg(t.attemptNumber)
-                                 .arg(toMs(e.timestamp))
-                                 .arg(owner)
-                                 .arg(now + leaseMs)
-                                 .arg(state);
-            if (t.retry) {
-                QStringList sets;
-                if (t.retry->paymentMethodId)
-                    sets << QStringLiteral("payment_method_id = %1").arg(d->lit(*t.retry->paymentMethodId));
-                if (t.retry->shippingAddress) {
-                    const ShippingAddress &a = *t.retry->shippingAddress;
-                    sets << QStringLiteral("ship_street = %1, ship_city = %2, ship_state = %3, ship_postal_code = %4, "
-                                           "ship_country = %5")
-                                .arg(d->lit(a.street), d->lit(a.city), d->lit(a.state), d->lit(a.postalCode),
-                                     d->lit(a.country));
-                }
-                if (!sets.isEmpty())
-                    statements << QStringLiteral("UPDATE orders SET %1 WHERE id = %2").arg(sets.join(QLatin1String(", ")), orderId);
-                retryRows << QStringLiteral("(%1,%2,%3,%4,%5,'IN_PROGRESS')")
-                                 .arg(orderId)
-                                 .arg(t.attemptNumber)
-                                 .arg(d->lit(t.executionId))
-                                 .arg(toMs(e.timestamp))
-                                 .arg(d->lit(t.resumedFromStep));
-            }
-        }
-    }
-    if (!orderRows.isEmpty()) {
-        if (StoreError e = d->exec(QStringLiteral("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
-                                                  "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
-                                                  "ship_country, total_in_cents, trace_id, created_at, updated_at) VALUES ")
-                                       + orderRows.join(QLatin1Char(',')),
-                                   QStringLiteral("insert orders")))
-            return fail(e);
-    }
-    if (!itemRows.isEmpty()) {
-        if (StoreError e = d->exec(QStringLiteral("INSERT INTO order_items (order_id, line_no, product_id, product_name, "
-                                                  "quantity, unit_price_in_cents) VALUES ")
-                                       + itemRows.join(QLatin1Char(',')),
-                                   QStringLiteral("insert order items")))
-            return fail(e);
-    }
-    for (const QString &sql : std::as_const(statements)) {
-        if (StoreError e = d->exec(sql, QStringLiteral("apply retry corrections")))
-            return fail(e);
-    }
-    if (!executionRows.isEmpty()) {
-        if (StoreError e = d->exec(QStringLiteral("INSERT INTO saga_executions (execution_id, order_id, attempt, status, "
-                                                  "current_step, started_at, completed_at, updated_at, lease_owner, "
-                                                  "lease_expires_at) VALUES ")
-                                       + executionRows.join(QLatin1Char(',')),
-                                   QStringLiteral("insert executions")))
-            return fail(e);
-    }
-    if (!retryRows.isEmpty()) {
-        if (StoreError e = d->exec(QStringLiteral("INSERT INTO retry_attempts (order_id, attempt_number, execution_id, "
-                                                  "initiated_at, resumed_from_step, outcome) VALUES ")
-                                       + retryRows.join(QLatin1Char(',')),
-                                   QStringLiteral("insert retry attempts")))
-            return fail(e);
-    }
-
-    // 3. executions: final state per execution, only if this engine holds the lease
-    // (executions this batch inserted in their final state need no update).
-    int updatedExecs = 0;
-    for (const auto &[id, st] : execs)
-        updatedExecs += insertedFinal.count(QStringLiteral("e:") + id) ? 0 : 1;
-    if (updatedExecs > 0) {
-        QStringList rows;
-        for (const auto &[id, st] : execs) {
-            if (insertedFinal.count(QStringLiteral("e:") + id))
-                continue;
-            const bool terminal = isTerminalOverall(st.t->overall);
-            rows << QStringLiteral("(%1,%2,%3,%4,%5)")
-                        .arg(d->lit(id), d->lit(overallText(st.t->overall)),
-                             st.t->currentStep ? d->lit(stepDisplayName(*st.t->currentStep)) : QStringLiteral("NULL"))
-                        .arg(terminal ? QString::number(st.at) : QStringLiteral("NULL"))
-                        .arg(terminal ? 1 : 0);
-        }
-        QSqlQuery q(d->db());
-        const QString sql = QStringLiteral(
-            "WITH v(execution_id, status, current_step, completed_at, terminal) AS (VALUES %1) "
-            "UPDATE saga_executions SET status = v.status, current_step = v.current_step, updated_at = %2, "
-            "completed_at = CAST(v.completed_at AS BIGINT), "
-            "lease_owner = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_owner END, "
-            "lease_expires_at = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_expires_at END "
-            "FROM v WHERE saga_executions.execution_id = v.execution_id AND saga_executions.lease_owner = %3")
-                                .arg(rows.join(QLatin1Char(',')))
-                                .arg(now)
-                                .arg(owner);
-        if (StoreError e = d->run(q, sql, QStringLiteral("update executions")))
-            return fail(e);
-        if (q.numRowsAffected() != updatedExecs)
-            return fail(StoreError{StoreError::Conflict,
-                                   QStringLiteral("lease lost: %1 of %2 executions not held by %3")
-                                       .arg(updatedExecs - q.numRowsAffected())
-                                       .arg(updatedExecs)
-                                       .arg(leaseOwner)});
-    }
-
-    // 4. step results, merged per (execution, step).
-    {
-        struct StepRow {
-            QString status;
-            QVariant startedAt, completedAt, errorCode, errorMessage, result;
-        };
-        std::map<std::pair<QString, QString>, StepRow> steps;
-        for (const StoreTransition &t : batch) {
-            if (!t.event.step || !t.stepStatus)
-                continue;
-            const qint64 at = toMs(t.event.timestamp);
-            StepRow &row = steps[{t.executionId, stepDisplayName(*t.event.step)}];
-            row.status = stepStatusText(*t.stepStatus);
-            const bool forwardEnd = (*t.stepStatus == StepStatus::Completed
-                                     || (*t.stepStatus == StepStatus::Failed && t.event.type == EventType::StepFailed
-                                         && t.event.details.value(QStringLiteral("phase")).toString()
-                                                != QLatin1String("COMPENSATION")));
-            if (*t.stepStatus == StepStatus::InProgress)
-                row.startedAt = at;
-            if (forwardEnd)
-                row.completedAt = at;
-            if (!t.event.error.isNull()) {
-                row.errorCode = t.event.error.code;
-                row.errorMessage = t.event.error.message;
-            }
-            if (!t.stepResult.isEmpty())
-                row.result = QString::fromUtf8(QJsonDocument(t.stepResult).toJson(QJsonDocument::Compact));
-        }
-        if (!steps.empty()) {
-            QStringList rows;
-            for (const auto &[key, row] : steps)
-                rows << QStringLiteral("(%1,%2,%3,%4,%5,%6,%7,%8)")
-                            .arg(d->lit(key.first), d->lit(key.second), d->lit(row.status), d->lit(row.startedAt),
-                                 d->lit(row.completedAt), d->lit(row.errorCode), d->lit(row.errorMessage),
-                                 d->lit(row.result));
-            const QString sql = QStringLiteral(
-                "INSERT INTO saga_step_results (execution_id, step_name, status, started_at, completed_at, error_code, "
-                "error_message, result) VALUES %1 ON CONFLICT (execution_id, step_name) DO UPDATE SET "
-                "status = excluded.status, "
-                "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
-                "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
-                "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
-                "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
-                "result = COALESCE(excluded.result, saga_step_results.result)")
-                                    .arg(rows.join(QLatin1Char(',')));
-            if (StoreError e = d->exec(sql, QStringLiteral("upsert step results")))
-                return fail(e);
-        }
-    }
-
-    // 5. the events themselves (PostgreSQL: step 9).
-    if (!d->pg()) {
-        QStringList rows;
-        for (const OrderEvent &e : std::as_const(events))
-            rows << QStringLiteral("(%1,%2,%3,%4,%5,%6,%7)")
-                        .arg(d->lit(idText(e.orderId)))
-                        .arg(e.seq)
-                        .arg(e.position)
-                        .arg(d->lit(toString(e.type)),
-                             e.step ? d->lit(stepDisplayName(*e.step)) : QStringLiteral("NULL"),
-                             d->lit(eventDetailsJson(e)))
-                        .arg(toMs(e.timestamp));
-        if (StoreError e = d->exec(QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "
-                                                  "details, created_at) VALUES ")
-                                       + rows.join(QLatin1Char(',')),
-                                   QStringLiteral("insert events")))
-            return fail(e);
-    }
-
-    // 6. order rows: status, and the outcome on completion.
-    {
-        // Only transitions that change the order's status touch the order row
-        // (orders this batch inserted in their final status need no update).
-        QStringList rows;
-        for (const auto &[id, t] : orders) {
-            if (insertedFinal.count(QStringLiteral("o:") + id))
-                continue;
-            const QJsonObject &det = t->event.details;
-            const bool completed = t->event.type == EventType::SagaCompleted;
-            rows << QStringLiteral("(%1,%2,%3,%4,%5,%6)")
-                        .arg(d->lit(id), d->lit(recordText(t->overall)), d->lit(overallText(t->overall)),
-                             completed ? d->lit(det.value(QStringLiteral("confirmationNumber")).toString())
-                                       : QStringLiteral("NULL"),
-                             completed ? QString::number(det.value(QStringLiteral("totalChargedInCents")).toInteger())
-                                       : QStringLiteral("NULL"),
-                             completed ? d->lit(det.value(QStringLiteral("estimatedDelivery")).toString())
-                                       : QStringLiteral("NULL"));
-        }
-        const QString sql = rows.isEmpty() ? QString() : QStringLiteral(
-            "WITH v(id, status, overall_status, confirmation_number, total_charged, estimated_delivery) AS (VALUES %1) "
-            "UPDATE orders SET status = v.status, overall_status = v.overall_status, updated_at = %2, "
-            "confirmation_number = COALESCE(v.confirmation_number, orders.confirmation_number), "
-            "total_charged_in_cents = COALESCE(CAST(v.total_charged AS BIGINT), orders.total_charged_in_cents), "
-            "estimated_delivery = COALESCE(v.estimated_delivery, orders.estimated_delivery) "
-            "FROM v WHERE orders.id = v.id")
-                                .arg(rows.join(QLatin1Char(',')))
-                                .arg(now);
-        if (!sql.isEmpty()) {
-            if (StoreError e = d->exec(sql, QStringLiteral("update orders")))
-                return fail(e);
-        }
-    }
-
-    // 7. outcome of retry attempts that ended.
-    for (const StoreTransition &t : batch) {
-        if (t.attemptNumber > 1 && isTerminalOverall(t.overall)
-            && (t.event.type == EventType::SagaCompleted || t.event.type == EventType::SagaFailed)) {
-            if (StoreError e = d->exec(QStringLiteral("UPDATE retry_attempts SET outcome = %1 WHERE execution_id = %2")
-                                           .arg(d->lit(outcomeFor(t.overall)), d->lit(t.executionId)),
-                                       QStringLiteral("update retry outcome")))
-                return fail(e);
-        }
-    }
-
-    // 8. NOTIFY in the same transaction (delivered on commit), one per event.
-    if (d->pg()) {
-        QStringList payloads;
-        payloads.reserve(events.size());
-        for (const OrderEvent &e : std::as_const(events))
-            payloads << idText(e.orderId) + QLatin1Char(':') + QString::number(e.seq);
-        if (StoreError e = d->exec(QStringLiteral("SELECT pg_notify('saga_events', p) FROM unnest(%1::text[]) AS p")
-                                       .arg(d->lit(pgArray(payloads))),
-                                   QStringLiteral("notify")))
-            return fail(e);
-    }
-
-    // 9. PostgreSQL, last before COMMIT: take the positions and order numbers from
-    // the counter, insert the events with them and give new orders their numbers,
-    // in ONE statement (event rows travel as arrays: one short statement to parse).
-    if (d->pg()) {
-        QStringList orderIds, seqs, types, steps, details, created, ranks, days;
-        for (int i = 0; i < events.size(); ++i) {
-            const OrderEvent &e = events[i];
-            orderIds << idText(e.orderId);
-            seqs << QString::number(e.seq);
-            types << toString(e.type);
-            steps << (e.step ? stepDisplayName(*e.step) : QString());
-            details << eventDetailsJson(e);
-            created << QString::number(toMs(e.timestamp));
-            ranks << QString::number(newOrderRank[i]);
-            days << orderDay[i];
-        }
-        const QString sql = QStringLiteral(
-            "WITH c AS (UPDATE saga_counters SET last_position = last_position + %1, "
-            "last_order_number = last_order_number + %2 WHERE id = 1 "
-            "RETURNING last_position - %1 AS p0, last_order_number - %2 AS o0), "
-            "u AS (SELECT x.*, c.p0, 'ORD-' || x.day || '-' || lpad((c.o0 + x.rank)::text, "
-            "greatest(6, length((c.o0 + x.rank)::text)), '0') AS number FROM c, "
-            "unnest(%3::text[], %4::bigint[], %5::text[], %6::text[], %7::jsonb[], %8::bigint[], %9::int[], %10::text[]) "
-            "WITH ORDINALITY AS x(order_id, seq, event_type, step_name, details, created_at, rank, day, ord)), "
-            "o AS (UPDATE orders SET order_number = u.number FROM u WHERE u.rank > 0 AND orders.id = u.order_id), "
-            "e AS (INSERT INTO order_events (order_id, seq, position, event_type, step_name, details, created_at) "
-            "SELECT order_id, seq, p0 + ord, event_type, NULLIF(step_name, ''), "
-            "CASE WHEN rank > 0 THEN jsonb_set(details, '{orderNumber}', to_jsonb(number)) ELSE details END, "
-            "created_at FROM u) "
-            "SELECT p0, o0 FROM c")
-                                .arg(batch.size())
-                                .arg(newOrders)
-                                .arg(d->lit(pgArray(orderIds)), d->lit(pgArray(seqs)), d->lit(pgArray(types)),
-                                     d->lit(pgArray(steps)), d->lit(pgArray(details)), d->lit(pgArray(created)),
-                                     d->lit(pgArray(ranks)), d->lit(pgArray(days)));
-        QSqlQuery q(d->db());
-        if (StoreError e = d->run(q, sql, QStringLiteral("take positions and insert events")))
-            return fail(e);
-        if (!q.next())
-            return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
-        const qint64 p0 = q.value(0).toLongLong();
-        const qint64 o0 = q.value(1).toLongLong();
-        q.finish();
-        for (int i = 0; i < events.size(); ++i) {
-            OrderEvent &e = events[i];
-            e.position = p0 + i + 1;
-            if (newOrderRank[i] > 0)
-                e.details.insert(QStringLiteral("orderNumber"),
-                                 QStringLiteral("ORD-%1-%2").arg(orderDay[i]).arg(o0 + newOrderRank[i], 6, 10,
-                                                                                     QLatin1Char('0')));
-        }
-    }
-
-    if (StoreError e = d->commit())
-        return fail(e);
-    r.value = events;
+    else
+        r.value = std::move(events);
     return r;
+}
+
+// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/002_commit_batch.sql)
+// outside an explicit transaction, so the batch is one statement, one round trip and
+// one transaction. Positions and new orders' numbers come back from the counter.
+StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                                              const QString &leaseOwner, qint64 leaseMs, qint64 now) const
+{
+    const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, std::nullopt);
+    const BatchPlan::Json json = plan.toJson(events);
+    const QString sql = QStringLiteral("SELECT first_position, first_order_number FROM saga_commit_batch(%1, %2, %3, ")
+                            .arg(lit(leaseOwner))
+                            .arg(now)
+                            .arg(plan.newOrders)
+        % lit(json.orders) % QLatin1Char(',') % lit(json.items) % QLatin1Char(',') % lit(json.executions)
+        % QLatin1Char(',') % lit(json.retries) % QLatin1Char(',') % lit(json.corrections) % QLatin1Char(',')
+        % lit(json.executionUpdates) % QLatin1Char(',') % lit(json.stepResults) % QLatin1Char(',')
+        % lit(json.orderUpdates) % QLatin1Char(',') % lit(json.retryOutcomes) % QLatin1Char(',') % lit(json.events)
+        % QLatin1Char(')');
+    QSqlQuery q(db());
+    if (!q.exec(sql)) {
+        StoreError e = classify(q.lastError(), QStringLiteral("commit batch"));
+        if (q.lastError().nativeErrorCode() == QLatin1String("SAG01")) {
+            e.kind = StoreError::Conflict;
+            e.message = q.lastError().databaseText();
+        }
+        return e;
+    }
+    if (!q.next())
+        return StoreError{StoreError::Invalid, QStringLiteral("commit batch: no answer")};
+    const qint64 p0 = q.value(0).toLongLong();
+    const qint64 o0 = q.value(1).toLongLong();
+    for (int i = 0; i < events.size(); ++i) {
+        OrderEvent &e = events[i];
+        e.position = p0 + i + 1;
+        const BatchPlan::Event &x = plan.events[i];
+        if (x.orderRank > 0)
+            e.details.insert(QStringLiteral("orderNumber"), BatchPlan::orderNumber(x.orderDay, o0 + x.orderRank));
+    }
+    return {};
+}
+
+// SQLite: one writer at a time anyway; the counter is taken first, then a few
+// multi-row statements, in one transaction.
+StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                                            const QString &leaseOwner, qint64 leaseMs, qint64 now) const
+{
+    auto fail = [this](StoreError e) {
+        rollback();
+        return e;
+    };
+    if (StoreError e = begin())
+        return fail(e);
+    const int newOrders = BatchPlan::countNewOrders(batch);
+    QSqlQuery counter(db());
+    if (StoreError e = run(counter,
+                           QStringLiteral("UPDATE saga_counters SET last_position = last_position + %1, "
+                                          "last_order_number = last_order_number + %2 WHERE id = 1 "
+                                          "RETURNING last_position, last_order_number")
+                               .arg(batch.size())
+                               .arg(newOrders),
+                           QStringLiteral("take positions")))
+        return fail(e);
+    if (!counter.next())
+        return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
+    const qint64 firstPosition = counter.value(0).toLongLong() - batch.size() + 1;
+    const qint64 firstNumber = counter.value(1).toLongLong() - newOrders + 1;
+    counter.finish();
+    for (int i = 0; i < events.size(); ++i)
+        events[i].position = firstPosition + i;
+    const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, firstNumber);
+    const QString owner = lit(leaseOwner);
+
+    // Multi-row INSERT ... VALUES of `rows`, skipped when there are none.
+    auto insert = [this](const QString &head, const QStringList &rows, const QString &what) -> StoreError {
+        if (rows.isEmpty())
+            return {};
+        return exec(head + QStringLiteral(" VALUES ") + rows.join(QLatin1Char(',')), what);
+    };
+    // Rows are joined, never put through QString::arg: a value containing "%1"
+    // must not be substituted by a later arg() call.
+    auto tuple = [](std::initializer_list<QString> values) {
+        return QLatin1Char('(') + QStringList(values).join(QLatin1Char(',')) + QLatin1Char(')');
+    };
+    auto num = [](qint64 n) { return QString::number(n); };
+    auto optionalMs = [](const std::optional<qint64> &v) { return v ? QString::number(*v) : QStringLiteral("NULL"); };
+    QStringList rows;
+    for (const BatchPlan::Order &o : plan.orders)
+        rows << tuple({lit(o.id), lit(o.number), lit(o.customerId), lit(o.status), lit(o.overallStatus),
+                       lit(o.paymentMethodId), lit(o.street), lit(o.city), lit(o.state), lit(o.postalCode),
+                       lit(o.country), num(o.totalInCents), lit(o.traceId), num(o.createdAt), num(o.createdAt)});
+    if (StoreError e = insert(QStringLiteral("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
+                                             "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
+                                             "ship_country, total_in_cents, trace_id, created_at, updated_at)"),
+                              rows, QStringLiteral("insert orders")))
+        return fail(e);
+    rows.clear();
+    for (const BatchPlan::Item &i : plan.items)
+        rows << tuple({lit(i.orderId), num(i.lineNo), lit(i.productId), lit(i.productName), num(i.quantity),
+                       num(i.unitPriceInCents)});
+    if (StoreError e = insert(QStringLiteral("INSERT INTO order_items (order_id, line_no, product_id, product_name, "
+                                             "quantity, unit_price_in_cents)"),
+                              rows, QStringLiteral("insert order items")))
+        return fail(e);
+    for (const BatchPlan::Correction &c : plan.corrections) {
+        QStringList sets;
+        if (c.paymentMethodId)
+            sets << QStringLiteral("payment_method_id = %1").arg(lit(*c.paymentMethodId));
+        if (c.address)
+            sets << QStringLiteral("ship_street = %1, ship_city = %2, ship_state = %3, ship_postal_code = %4, "
+                                   "ship_country = %5")
+                        .arg(lit(c.address->street), lit(c.address->city), lit(c.address->state),
+                             lit(c.address->postalCode), lit(c.address->country));
+        if (StoreError e = exec(QStringLiteral("UPDATE orders SET ") + sets.join(QLatin1String(", "))
+                                    + QStringLiteral(" WHERE id = ") + lit(c.orderId),
+                                QStringLiteral("apply retry corrections")))
+            return fail(e);
+    }
+    rows.clear();
+    for (const BatchPlan::Execution &x : plan.executions)
+        rows << tuple({lit(x.executionId), lit(x.orderId), num(x.attempt), lit(x.status), lit(x.currentStep),
+                       num(x.startedAt), QStringLiteral("NULL"), num(x.startedAt), owner, num(x.leaseExpiresAt)});
+    if (StoreError e = insert(QStringLiteral("INSERT INTO saga_executions (execution_id, order_id, attempt, status, "
+                                             "current_step, started_at, completed_at, updated_at, lease_owner, "
+                                             "lease_expires_at)"),
+                              rows, QStringLiteral("insert executions")))
+        return fail(e);
+    rows.clear();
+    for (const BatchPlan::Retry &x : plan.retries)
+        rows << tuple({lit(x.orderId), num(x.attempt), lit(x.executionId), num(x.initiatedAt),
+                       lit(x.resumedFromStep), QStringLiteral("'IN_PROGRESS'")});
+    if (StoreError e = insert(QStringLiteral("INSERT INTO retry_attempts (order_id, attempt_number, execution_id, "
+                                             "initiated_at, resumed_from_step, outcome)"),
+                              rows, QStringLiteral("insert retry attempts")))
+        return fail(e);
+
+    // Executions: final state, only where this engine holds the lease.
+    if (!plan.executionUpdates.isEmpty()) {
+        rows.clear();
+        for (const BatchPlan::ExecutionUpdate &u : plan.executionUpdates)
+            rows << tuple({lit(u.executionId), lit(u.status), lit(u.currentStep),
+                           u.terminal ? num(u.completedAt) : QStringLiteral("NULL"), num(u.terminal ? 1 : 0)});
+        QSqlQuery q(db());
+        const QString sql = QStringLiteral("WITH v(execution_id, status, current_step, completed_at, terminal) AS (VALUES ")
+            + rows.join(QLatin1Char(','))
+            + QStringLiteral(") UPDATE saga_executions SET status = v.status, current_step = v.current_step, updated_at = %1, "
+                             "completed_at = CAST(v.completed_at AS BIGINT), "
+                             "lease_owner = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_owner END, "
+                             "lease_expires_at = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_expires_at END "
+                             "FROM v WHERE saga_executions.execution_id = v.execution_id AND saga_executions.lease_owner = %2")
+                  .arg(now)
+                  .arg(owner);
+        if (StoreError e = run(q, sql, QStringLiteral("update executions")))
+            return fail(e);
+        const int expected = int(plan.executionUpdates.size());
+        if (q.numRowsAffected() != expected)
+            return fail(StoreError{StoreError::Conflict, QStringLiteral("lease lost: %1 of %2 executions not held by %3")
+                                                            .arg(expected - q.numRowsAffected())
+                                                            .arg(expected)
+                                                            .arg(leaseOwner)});
+    }
+
+    rows.clear();
+    for (const BatchPlan::StepResult &x : plan.stepResults)
+        rows << tuple({lit(x.executionId), lit(x.stepName), lit(x.status), optionalMs(x.startedAt),
+                       optionalMs(x.completedAt), lit(x.errorCode), lit(x.errorMessage), lit(x.result)});
+    if (!rows.isEmpty()) {
+        const QString sql = QStringLiteral(
+            "INSERT INTO saga_step_results (execution_id, step_name, status, started_at, completed_at, error_code, "
+            "error_message, result) VALUES ") + rows.join(QLatin1Char(',')) + QStringLiteral(
+            " ON CONFLICT (execution_id, step_name) DO UPDATE SET "
+            "status = excluded.status, "
+            "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
+            "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
+            "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
+            "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
+            "result = COALESCE(excluded.result, saga_step_results.result)");
+        if (StoreError e = exec(sql, QStringLiteral("upsert step results")))
+            return fail(e);
+    }
+
+    rows.clear();
+    for (int i = 0; i < events.size(); ++i) {
+        const OrderEvent &ev = events[i];
+        rows << tuple({lit(idText(ev.orderId)), num(ev.seq), num(ev.position), lit(toString(ev.type)),
+                       ev.step ? lit(stepDisplayName(*ev.step)) : QStringLiteral("NULL"), lit(plan.events[i].details),
+                       num(toMs(ev.timestamp))});
+    }
+    if (StoreError e = insert(QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "
+                                             "details, created_at)"),
+                              rows, QStringLiteral("insert events")))
+        return fail(e);
+
+    if (!plan.orderUpdates.isEmpty()) {
+        rows.clear();
+        for (const BatchPlan::OrderUpdate &u : plan.orderUpdates)
+            rows << tuple({lit(u.id), lit(u.status), lit(u.overallStatus),
+                           u.completed ? lit(u.confirmationNumber) : QStringLiteral("NULL"),
+                           u.completed ? num(u.totalChargedInCents) : QStringLiteral("NULL"),
+                           u.completed ? lit(u.estimatedDelivery) : QStringLiteral("NULL")});
+        const QString sql =
+            QStringLiteral("WITH v(id, status, overall_status, confirmation_number, total_charged, estimated_delivery) "
+                           "AS (VALUES ")
+            + rows.join(QLatin1Char(','))
+            + QStringLiteral(") UPDATE orders SET status = v.status, overall_status = v.overall_status, updated_at = %1, "
+                             "confirmation_number = COALESCE(v.confirmation_number, orders.confirmation_number), "
+                             "total_charged_in_cents = COALESCE(CAST(v.total_charged AS BIGINT), orders.total_charged_in_cents), "
+                             "estimated_delivery = COALESCE(v.estimated_delivery, orders.estimated_delivery) "
+                             "FROM v WHERE orders.id = v.id")
+                  .arg(now);
+        if (StoreError e = exec(sql, QStringLiteral("update orders")))
+            return fail(e);
+    }
+
+    for (const BatchPlan::RetryOutcome &x : plan.retryOutcomes) {
+        if (StoreError e = exec(QStringLiteral("UPDATE retry_attempts SET outcome = %1 WHERE order_id = %2 "
+                                               "AND attempt_number = %3")
+                                    .arg(lit(x.outcome), lit(x.orderId), QString::number(x.attempt)), // one arg() call
+                                QStringLiteral("update retry outcome")))
+            return fail(e);
+    }
+    if (StoreError e = commit())
+        return fail(e);
+    return {};
 }
 
 StoreResult<std::optional<OrderEvent>> SagaStore::findEvent(const QUuid &orderId, qint64 seq)

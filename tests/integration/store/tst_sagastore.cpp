@@ -78,6 +78,8 @@ private Q_SLOTS:
     void initTestCase();
     void commitAndRead_data();
     void commitAndRead();
+    void awkwardTextRoundTrips_data();
+    void awkwardTextRoundTrips();
     void duplicateSeqIsRejectedAtomically_data();
     void duplicateSeqIsRejectedAtomically();
     void leaseIsChecked_data();
@@ -195,6 +197,50 @@ void tst_SagaStore::commitAndRead()
     QCOMPARE(store.loadProgress(QUuid::createUuid()).error.kind, StoreError::NotFound);
     // A terminal execution holds no lease any more: nothing to renew for b, one for a.
     QCOMPARE(store.renewLeases("me", 30000).value, 1);
+}
+
+// Text that SQL literals, JSON and QString::arg() could each mangle is stored and
+// read back exactly, in the order row, its items, step results and event details.
+void tst_SagaStore::awkwardTextRoundTrips_data() { backends(); }
+void tst_SagaStore::awkwardTextRoundTrips()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const QString awkward = QStringLiteral("O'Brien \"%1 %2 %10\" back\\slash\nnew line\ttab Zürich ✓ 😀 $$ -- ;");
+    const QUuid id = QUuid::createUuid();
+    StoreTransition t = started(id, "ex-awk");
+    t.newOrder->shippingAddress = ShippingAddress{awkward, awkward + "city", "%3", "1%2", "US"};
+    t.newOrder->items = {OrderItem{"p-%1", awkward, 1, 100}};
+    t.newOrder->paymentMethodId = awkward;
+    StoreTransition s = stepStarted(id, "ex-awk", 2);
+    StoreTransition f = s;
+    f.event.seq = 3;
+    f.event.type = EventType::StepFailed;
+    f.event.details = {{"phase", "FORWARD"}, {"note", awkward}};
+    f.event.error = ErrorInfo{"OUT_OF_STOCK", awkward};
+    f.stepStatus = StepStatus::Failed;
+    auto r = store.commitTransitions({t, s, f}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+
+    auto order = store.loadOrder(id);
+    QVERIFY2(order.ok(), qPrintable(order.error.message));
+    QCOMPARE(order.value.shippingAddress.street, awkward);
+    QCOMPARE(order.value.shippingAddress.city, awkward + "city");
+    QCOMPARE(order.value.shippingAddress.state, QStringLiteral("%3"));
+    QCOMPARE(order.value.shippingAddress.postalCode, QStringLiteral("1%2"));
+    QCOMPARE(order.value.paymentMethodId, awkward);
+    QCOMPARE(order.value.items.size(), 1);
+    QCOMPARE(order.value.items[0].productId, QStringLiteral("p-%1"));
+    QCOMPARE(order.value.items[0].productName, awkward);
+
+    auto events = store.loadEvents(id);
+    QVERIFY2(events.ok(), qPrintable(events.error.message));
+    QCOMPARE(events.value.size(), 3);
+    QCOMPARE(events.value[2].error.message, awkward);
+    QCOMPARE(events.value[2].details.value("note").toString(), awkward);
+    QCOMPARE(events.value[0].details.value("orderNumber").toString(), r.value[0].details.value("orderNumber").toString());
 }
 
 void tst_SagaStore::duplicateSeqIsRejectedAtomically_data() { backends(); }

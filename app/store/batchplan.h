@@ -1,0 +1,111 @@
+#pragma once
+
+// What one batch of transitions writes, row by row, worked out once for both
+// dialects (SagaStore::commitTransitions turns it into SQL):
+//  - new orders and their items, inserted in the status the batch leaves them in;
+//  - new executions (SAGA_STARTED), inserted in their final state for the batch,
+//    and retry_attempts rows plus the order corrections a retry carries;
+//  - the final state of every other execution the batch touches (written only if
+//    this engine still holds its lease);
+//  - saga_step_results merged per (execution, step);
+//  - order rows whose status the batch changes (and the outcome on completion);
+//  - outcomes of retry attempts that ended;
+//  - the events, with the order-number rank of each SAGA_STARTED that creates an
+//    order (numbers come from saga_counters: on SQLite before the plan is made,
+//    on PostgreSQL in the statement that takes the positions, so new orders are
+//    inserted with a unique placeholder number first).
+
+#include "storetransition.h"
+
+#include <QString>
+#include <QVector>
+#include <optional>
+
+struct BatchPlan {
+    struct Order {
+        QString id, number, customerId, status, overallStatus, paymentMethodId;
+        QString street, city, state, postalCode, country, traceId; // traceId: null when none
+        qint64 totalInCents = 0;
+        qint64 createdAt = 0;
+    };
+    struct Item {
+        QString orderId;
+        int lineNo = 0;
+        QString productId, productName;
+        qint64 quantity = 0;
+        qint64 unitPriceInCents = 0;
+    };
+    struct Execution {
+        QString executionId, orderId;
+        int attempt = 1;
+        QString status, currentStep; // currentStep: null when none
+        qint64 startedAt = 0;
+        qint64 leaseExpiresAt = 0;
+    };
+    struct Retry {
+        QString orderId;
+        int attempt = 1;
+        QString executionId;
+        qint64 initiatedAt = 0;
+        QString resumedFromStep;
+    };
+    struct Correction { // a retry's corrections: only what is set changes
+        QString orderId;
+        std::optional<QString> paymentMethodId;
+        std::optional<ShippingAddress> address;
+    };
+    struct ExecutionUpdate {
+        QString executionId, status, currentStep; // currentStep: null when none
+        bool terminal = false;                     // completed_at set, lease released
+        qint64 completedAt = 0;
+    };
+    struct StepResult { // null / nullopt = keep what is stored
+        QString executionId, stepName, status;
+        std::optional<qint64> startedAt, completedAt;
+        QString errorCode, errorMessage, result;
+    };
+    struct OrderUpdate {
+        QString id, status, overallStatus;
+        bool completed = false; // the outcome columns below are set
+        QString confirmationNumber, estimatedDelivery;
+        qint64 totalChargedInCents = 0;
+    };
+    struct RetryOutcome {
+        QString orderId;
+        int attempt = 1;
+        QString outcome;
+    };
+    struct Event {
+        QString details;    // order_events.details (JSON text)
+        int orderRank = 0;  // 1..newOrders for a SAGA_STARTED that creates an order (placeholder numbering)
+        QString orderDay;   // yyyyMMdd of the order's creation (new orders only)
+    };
+
+    QVector<Order> orders;
+    QVector<Item> items;
+    QVector<Execution> executions;
+    QVector<Retry> retries;
+    QVector<Correction> corrections;
+    QVector<ExecutionUpdate> executionUpdates;
+    QVector<StepResult> stepResults;
+    QVector<OrderUpdate> orderUpdates;
+    QVector<RetryOutcome> retryOutcomes;
+    QVector<Event> events; // parallel to the batch
+    int newOrders = 0;
+
+    // `events` are the batch's events (same order). With `firstOrderNumber` the new
+    // orders are numbered ORD-yyyyMMdd-NNNNNN from it and their SAGA_STARTED
+    // details get orderNumber; without it they get placeholders and ranks.
+    static BatchPlan build(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events, qint64 leaseExpiresAt,
+                           std::optional<qint64> firstOrderNumber);
+    // The plan as JSON arrays of objects whose keys are the column names (the
+    // arguments of the PostgreSQL function saga_commit_batch, resources/sql/postgres).
+    struct Json {
+        QString orders, items, executions, retries, corrections, executionUpdates, stepResults, orderUpdates,
+            retryOutcomes, events;
+    };
+    Json toJson(const QVector<OrderEvent> &events) const;
+
+    static int countNewOrders(const QVector<StoreTransition> &batch);
+    static QString orderNumber(const QString &day, qint64 number);
+};

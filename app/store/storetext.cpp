@@ -1,0 +1,125 @@
+#include "storetext.h"
+
+#include <QJsonDocument>
+#include <QJsonObject>
+
+namespace StoreText {
+
+QString idText(const QUuid &id)
+{
+    return id.toString(QUuid::WithoutBraces);
+}
+
+QDateTime fromMs(const QVariant &v)
+{
+    if (v.isNull())
+        return {};
+    return QDateTime::fromMSecsSinceEpoch(v.toLongLong(), Qt::UTC);
+}
+
+qint64 toMs(const QDateTime &dt)
+{
+    return dt.isValid() ? dt.toMSecsSinceEpoch() : QDateTime::currentMSecsSinceEpoch();
+}
+
+bool isTerminalOverall(OverallStatus s)
+{
+    return s == OverallStatus::Completed || s == OverallStatus::Failed || s == OverallStatus::RolledBack;
+}
+
+QString outcomeFor(OverallStatus s)
+{
+    switch (s) {
+    case OverallStatus::Completed:
+        return QStringLiteral("SUCCESS");
+    case OverallStatus::RolledBack:
+        return QStringLiteral("COMPENSATED");
+    case OverallStatus::Failed:
+        return QStringLiteral("FAILED");
+    default:
+        return QStringLiteral("IN_PROGRESS");
+    }
+}
+
+QString overallText(OverallStatus s)
+{
+    switch (s) {
+    case OverallStatus::Queued: return QStringLiteral("QUEUED");
+    case OverallStatus::InProgress: return QStringLiteral("IN_PROGRESS");
+    case OverallStatus::Completed: return QStringLiteral("COMPLETED");
+    case OverallStatus::Failed: return QStringLiteral("FAILED");
+    case OverallStatus::RollingBack: return QStringLiteral("ROLLING_BACK");
+    case OverallStatus::RolledBack: return QStringLiteral("ROLLED_BACK");
+    }
+    return {};
+}
+
+QString recordText(OverallStatus s)
+{
+    switch (s) {
+    case OverallStatus::Queued: return QStringLiteral("PENDING");
+    case OverallStatus::InProgress: return QStringLiteral("PROCESSING");
+    case OverallStatus::Completed: return QStringLiteral("COMPLETED");
+    case OverallStatus::Failed: return QStringLiteral("FAILED");
+    case OverallStatus::RollingBack: return QStringLiteral("COMPENSATING");
+    case OverallStatus::RolledBack: return QStringLiteral("COMPENSATED");
+    }
+    return {};
+}
+
+QString stepStatusText(StepStatus s)
+{
+    switch (s) {
+    case StepStatus::Pending: return QStringLiteral("PENDING");
+    case StepStatus::InProgress: return QStringLiteral("IN_PROGRESS");
+    case StepStatus::Completed: return QStringLiteral("COMPLETED");
+    case StepStatus::Failed: return QStringLiteral("FAILED");
+    case StepStatus::Compensating: return QStringLiteral("COMPENSATING");
+    case StepStatus::Compensated: return QStringLiteral("COMPENSATED");
+    case StepStatus::Skipped: return QStringLiteral("SKIPPED");
+    }
+    return {};
+}
+
+std::optional<OverallStatus> overallFromText(const QString &t)
+{
+    for (int i = 0; i < kOverallStatusCount; ++i) {
+        if (overallText(OverallStatus(i)) == t)
+            return OverallStatus(i);
+    }
+    return std::nullopt;
+}
+
+QString pgArray(const QStringList &values)
+{
+    QString out;
+    qsizetype size = 2;
+    for (const QString &v : values)
+        size += v.size() + 3;
+    out.reserve(size);
+    out += QLatin1Char('{');
+    for (qsizetype i = 0; i < values.size(); ++i) {
+        if (i > 0)
+            out += QLatin1Char(',');
+        out += QLatin1Char('"');
+        for (const QChar ch : values[i]) {
+            if (ch == QLatin1Char('"') || ch == QLatin1Char('\\'))
+                out += QLatin1Char('\\');
+            out += ch;
+        }
+        out += QLatin1Char('"');
+    }
+    out += QLatin1Char('}');
+    return out;
+}
+
+QString eventDetailsJson(const OrderEvent &e)
+{
+    QJsonObject d = e.details;
+    if (!e.error.isNull())
+        d.insert(QStringLiteral("error"),
+                 QJsonObject{{QStringLiteral("code"), e.error.code}, {QStringLiteral("message"), e.error.message}});
+    return QString::fromUtf8(QJsonDocument(d).toJson(QJsonDocument::Compact));
+}
+
+} // namespace StoreText

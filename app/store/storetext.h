@@ -1,0 +1,44 @@
+#pragma once
+
+// How the store spells values in its tables: ids as text (UUID without braces),
+// timestamps as milliseconds since the Unix epoch (UTC), statuses as the
+// ARCHITECTURE.md names, event details as compact JSON text. Shared by SagaStore
+// and BatchPlan (app/store only).
+
+#include "orderevent.h"
+#include "sagastatus.h"
+
+#include <QDateTime>
+#include <QString>
+#include <QStringList>
+#include <QUuid>
+#include <QVariant>
+#include <optional>
+
+namespace StoreText {
+
+QString idText(const QUuid &id);
+QDateTime fromMs(const QVariant &v);
+// Milliseconds of `dt`; now when `dt` is invalid.
+qint64 toMs(const QDateTime &dt);
+
+bool isTerminalOverall(OverallStatus s);
+// retry_attempts.outcome of an attempt that ended in `s`.
+QString outcomeFor(OverallStatus s);
+// saga_executions.status / orders.overall_status
+QString overallText(OverallStatus s);
+std::optional<OverallStatus> overallFromText(const QString &t);
+// orders.status (the order record's own names: PENDING, PROCESSING, ...)
+QString recordText(OverallStatus s);
+// saga_step_results.status
+QString stepStatusText(StepStatus s);
+
+// A PostgreSQL array literal of text elements ({"a","b"}; "" stays an empty
+// string, so callers map it with NULLIF where NULL is meant). The caller passes it
+// as one escaped string literal and casts it (text[], bigint[], jsonb[] ...).
+QString pgArray(const QStringList &values);
+
+// order_events.details: the event's details with its error (if any) under "error".
+QString eventDetailsJson(const OrderEvent &e);
+
+} // namespace StoreText
