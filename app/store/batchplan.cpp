@@ -138,7 +138,6 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     std::set<QString> ordersInsertedFinal, executionsInsertedFinal;
 
     qint64 nextNumber = firstOrderNumber.value_or(1);
-    int rank = 0;
     for (int i = 0; i < batch.size(); ++i) {
         const StoreTransition &t = batch[i];
         OrderEvent &e = events[i];
@@ -149,14 +148,12 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             const QString day = QDateTime::fromMSecsSinceEpoch(at, Qt::UTC).toString(QStringLiteral("yyyyMMdd"));
             Order row;
             row.id = orderId;
+            row.day = day;
             if (firstOrderNumber) {
                 row.number = orderNumber(day, nextNumber++);
                 e.details.insert(QStringLiteral("orderNumber"), row.number);
-            } else {
-                row.number = QStringLiteral("pending-") + orderId;
-                plan.events[i].orderRank = ++rank;
-                plan.events[i].orderDay = day;
             }
+            plan.events[i].createsOrder = true;
             row.customerId = idText(o.customerId);
             row.status = QStringLiteral("PENDING");
             row.overallStatus = QStringLiteral("QUEUED");
@@ -284,7 +281,7 @@ BatchPlan::Json BatchPlan::toJson(const QVector<OrderEvent> &events) const
     JsonRows w;
     for (const Order &o : orders) {
         w.row();
-        w.text("id", o.id).text("order_number", o.number).text("customer_id", o.customerId).text("status", o.status);
+        w.text("id", o.id).text("order_day", o.day).text("customer_id", o.customerId).text("status", o.status);
         w.text("overall_status", o.overallStatus).text("payment_method_id", o.paymentMethodId);
         w.text("ship_street", o.street).text("ship_city", o.city).text("ship_state", o.state);
         w.text("ship_postal_code", o.postalCode).text("ship_country", o.country);
@@ -381,7 +378,7 @@ BatchPlan::Json BatchPlan::toJson(const QVector<OrderEvent> &events) const
         w.number("ord", i + 1).text("order_id", idText(e.orderId)).number("seq", e.seq);
         w.text("event_type", toString(e.type)).text("step_name", e.step ? stepDisplayName(*e.step) : QString());
         w.raw("details", x.details).number("created_at", toMs(e.timestamp));
-        w.number("order_rank", x.orderRank).text("order_day", x.orderDay.isNull() ? QString() : x.orderDay);
+        w.boolean("creates_order", x.createsOrder);
         w.endRow();
     }
     out.events = w.finish();

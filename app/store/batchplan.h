@@ -10,10 +10,9 @@
 //  - saga_step_results merged per (execution, step);
 //  - order rows whose status the batch changes (and the outcome on completion);
 //  - outcomes of retry attempts that ended;
-//  - the events, with the order-number rank of each SAGA_STARTED that creates an
-//    order (numbers come from saga_counters: on SQLite before the plan is made,
-//    on PostgreSQL in the statement that takes the positions, so new orders are
-//    inserted with a unique placeholder number first).
+//  - the events, marking each SAGA_STARTED that creates an order (its details get
+//    the order number: on SQLite from saga_counters before the plan is made, on
+//    PostgreSQL from the saga_order_number_seq sequence inside saga_commit_batch).
 
 #include "storetransition.h"
 
@@ -23,6 +22,7 @@
 
 struct BatchPlan {
     struct Order {
+        QString day;    // yyyyMMdd (UTC) of the order's creation, part of its number
         QString id, number, customerId, status, overallStatus, paymentMethodId;
         QString street, city, state, postalCode, country, traceId; // traceId: null when none
         qint64 totalInCents = 0;
@@ -76,9 +76,8 @@ struct BatchPlan {
         QString outcome;
     };
     struct Event {
-        QString details;    // order_events.details (JSON text)
-        int orderRank = 0;  // 1..newOrders for a SAGA_STARTED that creates an order (placeholder numbering)
-        QString orderDay;   // yyyyMMdd of the order's creation (new orders only)
+        QString details;          // order_events.details (JSON text)
+        bool createsOrder = false; // SAGA_STARTED of a new order: details carry its number
     };
 
     QVector<Order> orders;
@@ -95,7 +94,8 @@ struct BatchPlan {
 
     // `events` are the batch's events (same order). With `firstOrderNumber` the new
     // orders are numbered ORD-yyyyMMdd-NNNNNN from it and their SAGA_STARTED
-    // details get orderNumber; without it they get placeholders and ranks.
+    // details get orderNumber; without it their numbers stay null (the database
+    // assigns them).
     static BatchPlan build(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events, qint64 leaseExpiresAt,
                            std::optional<qint64> firstOrderNumber);
     // The plan as JSON arrays of objects whose keys are the column names (the

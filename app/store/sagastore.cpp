@@ -636,7 +636,7 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     return r;
 }
 
-// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/002_commit_batch.sql)
+// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/003_commit_batch.sql)
 // outside an explicit transaction, so the batch is one statement, one round trip and
 // one transaction. Positions and new orders' numbers come back from the counter.
 StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
@@ -644,10 +644,9 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
 {
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, std::nullopt);
     const BatchPlan::Json json = plan.toJson(events);
-    const QString sql = QStringLiteral("SELECT first_position, first_order_number FROM saga_commit_batch(%1, %2, %3, ")
+    const QString sql = QStringLiteral("SELECT first_position, order_numbers FROM saga_commit_batch(%1, %2, ")
                             .arg(lit(leaseOwner))
                             .arg(now)
-                            .arg(plan.newOrders)
         % lit(json.orders) % QLatin1Char(',') % lit(json.items) % QLatin1Char(',') % lit(json.executions)
         % QLatin1Char(',') % lit(json.retries) % QLatin1Char(',') % lit(json.corrections) % QLatin1Char(',')
         % lit(json.executionUpdates) % QLatin1Char(',') % lit(json.stepResults) % QLatin1Char(',')
@@ -665,13 +664,12 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
     if (!q.next())
         return StoreError{StoreError::Invalid, QStringLiteral("commit batch: no answer")};
     const qint64 p0 = q.value(0).toLongLong();
-    const qint64 o0 = q.value(1).toLongLong();
+    const QJsonObject numbers = plan.newOrders > 0 ? QJsonDocument::fromJson(q.value(1).toByteArray()).object() : QJsonObject();
     for (int i = 0; i < events.size(); ++i) {
         OrderEvent &e = events[i];
         e.position = p0 + i + 1;
-        const BatchPlan::Event &x = plan.events[i];
-        if (x.orderRank > 0)
-            e.details.insert(QStringLiteral("orderNumber"), BatchPlan::orderNumber(x.orderDay, o0 + x.orderRank));
+        if (plan.events[i].createsOrder)
+            e.details.insert(QStringLiteral("orderNumber"), numbers.value(idText(e.orderId)));
     }
     return {};
 }
@@ -898,7 +896,7 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
         return fail(r.error);
     QSqlQuery q(d->db());
     const QString sql = QStringLiteral(
-        "SELECT execution_id, order_id, attempt FROM saga_executions WHERE status IN %1 "
+        "SELECT execution_id, order_id, attempt FROM saga_executions WHERE completed_at IS NULL AND status IN %1 "
         "AND (lease_owner IS NULL OR lease_expires_at < %2%3) ORDER BY started_at LIMIT %4%5")
                             .arg(kActiveStatuses)
                             .arg(now)
@@ -937,7 +935,7 @@ StoreResult<int> SagaStore::renewLeases(const QString &leaseOwner, qint64 leaseM
     QSqlQuery q(d->db());
     if ((r.error = d->run(q,
                           QStringLiteral("UPDATE saga_executions SET lease_expires_at = %1 WHERE lease_owner = %2 "
-                                         "AND status IN %3")
+                                         "AND completed_at IS NULL AND status IN %3")
                               .arg(QDateTime::currentMSecsSinceEpoch() + leaseMs)
                               .arg(d->lit(leaseOwner), kActiveStatuses),
                           QStringLiteral("renew leases"))))

@@ -6,7 +6,9 @@
 #include "orderprogress.h"
 #include "testservices.h"
 
+#include <QFile>
 #include <QSqlDatabase>
+#include <QSqlError>
 #include <QSqlDriver>
 #include <QSqlQuery>
 #include <QThread>
@@ -93,6 +95,7 @@ private Q_SLOTS:
     void connectionLossIsUnavailable();
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
+    void upgradeFromFirstSchemaKeepsNumbering();
 };
 
 void tst_SagaStore::initTestCase()
@@ -468,3 +471,55 @@ void tst_SagaStore::migrationsAreIdempotent()
 
 QTEST_GUILESS_MAIN(tst_SagaStore)
 #include "tst_sagastore.moc"
+
+// A PostgreSQL database created by the first schema only (orders numbered by the
+// counter) upgrades to the current one: order numbers continue after the last
+// one, and the commit path works on the upgraded tables.
+void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
+{
+    const DatabaseUrl url = newDatabase(QStringLiteral("postgres"));
+    const QString conn = name();
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase("QPSQL", conn);
+        db.setHostName(url.host);
+        db.setPort(url.port);
+        db.setDatabaseName(url.database);
+        db.setUserName(url.user);
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QFile f(":/sql/postgres/001_initial.sql");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QSqlQuery q(db);
+        for (QString statement : QString::fromUtf8(f.readAll()).split(";\n")) {
+            QStringList lines;
+            for (const QString &line : statement.split('\n'))
+                if (!line.trimmed().startsWith("--"))
+                    lines << line;
+            statement = lines.join('\n').trimmed();
+            if (!statement.isEmpty())
+                QVERIFY2(q.exec(statement), qPrintable(q.lastError().text() + " in " + statement));
+        }
+        QVERIFY(q.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                       "applied_at BIGINT NOT NULL)"));
+        QVERIFY(q.exec("INSERT INTO schema_version VALUES (1, '001_initial.sql', 0)"));
+        QVERIFY(q.exec("UPDATE saga_counters SET last_order_number = 41"));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(conn);
+
+    SagaStore store(url, name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const QUuid a = QUuid::createUuid();
+    const QUuid b = QUuid::createUuid();
+    auto r = store.commitTransitions({started(a, "ex-a"), started(b, "ex-b"), stepStarted(a, "ex-a", 2)}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    const QString numberA = r.value[0].details.value("orderNumber").toString();
+    const QString numberB = r.value[1].details.value("orderNumber").toString();
+    QVERIFY2(numberA.endsWith("-000042"), qPrintable(numberA));
+    QVERIFY2(numberB.endsWith("-000043"), qPrintable(numberB));
+    QVERIFY(!r.value[2].details.contains("orderNumber"));
+    QCOMPARE(store.loadOrder(a).value.orderNumber, numberA);
+    auto stored = store.loadEvents(b);
+    QVERIFY(stored.ok());
+    QCOMPARE(stored.value.first().details.value("orderNumber").toString(), numberB);
+}
