@@ -19,4 +19,7 @@ struct EngineConfig {
     int stepRetries = 3;            // transport/5xx retries per step call
     int compensationBudgetMs = 60000; // how long a failing compensation is retried
     bool resumeOnStart = true;      // resume non-terminal sagas (and expired leases)
+    // Connections committing batches at the same time (each in its own thread).
+    // 0: two on PostgreSQL, one on SQLite (a single writer anyway).
+    int commitConnections = 0;
 };

@@ -18,6 +18,7 @@
 namespace {
 
 constexpr int kMaxBatch = 512;
+constexpr int kMinSplit = 32; // smallest batch worth a second committer
 constexpr int kMaxChain = 4; // follow-up transitions decided together with one
 constexpr int kClaimLimit = 200;
 constexpr int kMaxBackoffMs = 5000;
@@ -147,7 +148,7 @@ bool Orchestrator::initialize(QString *error)
         m_store.reset();
         return false;
     }
-    if (!startCommitter(error)) {
+    if (!startCommitters(error)) {
         m_store.reset();
         return false;
     }
@@ -403,61 +404,96 @@ void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(b
 
 void Orchestrator::scheduleFlush()
 {
-    if (m_available && m_inFlight == 0 && !m_flushTimer.isActive())
+    if (m_available && !m_flushTimer.isActive())
         m_flushTimer.start();
 }
 
 void Orchestrator::flush()
 {
-    if (!m_committer || !m_available || m_inFlight > 0 || m_inDoubt > 0 || m_queue.isEmpty())
-        return;
-    if (m_halted)
+    if (m_committers.empty() || !m_available || !m_doubtful.isEmpty() || m_queue.isEmpty() || m_halted)
         return;
     if (m_leaseDue) {
+        if (anyInFlight())
+            return; // renewal first: it waits for the batches in flight
         m_leaseDue = false;
         leaseTick(); // may find the database gone
         if (!m_available || m_queue.isEmpty())
             return;
     }
-    int n = qMin(int(m_queue.size()), kMaxBatch);
-    while (n < m_queue.size() && m_queue[n - 1].chainsNext)
-        ++n; // a saga's chained transitions share one batch
-    QVector<StoreTransition> batch;
-    batch.reserve(n);
-    for (int i = 0; i < n; ++i)
-        batch.append(m_queue[i].transition);
-    m_inFlight = n;
-    m_inFlightBatch = ++m_nextBatchId;
-    BatchCommitter *committer = m_committer.get();
-    QMetaObject::invokeMethod(
-        committer, [committer, id = m_inFlightBatch, batch = std::move(batch)] { committer->commit(id, batch); },
-        Qt::QueuedConnection);
+    std::vector<int> idle;
+    for (int i = 0; i < int(m_committers.size()); ++i) {
+        if (m_committers[i].batch == 0)
+            idle.push_back(i);
+    }
+    // Spread what is queued over the idle committers, in batches of at least
+    // kMinSplit transitions (small batches cost more than they overlap).
+    for (size_t k = 0; k < idle.size() && !m_queue.isEmpty(); ++k) {
+        const int left = int(idle.size() - k);
+        int n = qMin(kMaxBatch, qMax(kMinSplit, (int(m_queue.size()) + left - 1) / left));
+        n = qMin(n, int(m_queue.size()));
+        while (n < m_queue.size() && m_queue[n - 1].chainsNext)
+            ++n; // a saga's chained transitions share one batch
+        QVector<Pending> batch(std::make_move_iterator(m_queue.begin()), std::make_move_iterator(m_queue.begin() + n));
+        m_queue.remove(0, n);
+        dispatch(idle[k], std::move(batch));
+    }
 }
 
-void Orchestrator::onCommitReport(const CommitReport &report)
+void Orchestrator::dispatch(int index, QVector<Pending> pending)
 {
-    if (m_inFlight == 0 || report.batchId != m_inFlightBatch)
+    QVector<StoreTransition> batch;
+    batch.reserve(pending.size());
+    for (const Pending &p : std::as_const(pending))
+        batch.append(p.transition);
+    const quint64 id = ++m_nextBatchId;
+    m_inFlight.emplace(id, std::move(pending));
+    m_maxBatchesInFlight = qMax(m_maxBatchesInFlight, int(m_inFlight.size()));
+    Committer &c = m_committers[index];
+    c.batch = id;
+    BatchCommitter *worker = c.worker.get();
+    QMetaObject::invokeMethod(
+        worker, [worker, id, batch = std::move(batch)] { worker->commit(id, batch); }, Qt::QueuedConnection);
+}
+
+void Orchestrator::onCommitReport(int index, const CommitReport &report)
+{
+    auto it = m_inFlight.find(report.batchId);
+    if (it == m_inFlight.end())
         return; // stale (after stop)
-    m_inFlight = 0;
+    QVector<Pending> pending = std::move(it->second);
+    m_inFlight.erase(it);
+    if (index >= 0 && index < int(m_committers.size()) && m_committers[index].batch == report.batchId)
+        m_committers[index].batch = 0;
     m_commitMicros += report.commitMicros;
     qCDebug(lcStore) << "batch" << report.batchId << "of" << report.count << (report.whole ? "committed" : "refused")
                      << report.singles.size() << "singles;" << report.inDoubt << "in doubt";
     if (report.whole) {
-        QVector<Pending> done = takeFront(report.count);
+        countCommitted(int(pending.size()));
         // Pipelining: the next batch commits while this one's sagas move on.
         flush();
-        finishCommitted(done, report.events);
+        finishCommitted(pending, report.events);
         scheduleFlush();
         return;
     }
+    int settled = 0;
     for (const CommitReport::Single &one : report.singles) {
-        if (one.committed)
-            completeFront(1, {one.event});
-        else
-            rejectFront(one.error);
+        if (settled >= pending.size())
+            break;
+        if (one.committed) {
+            QVector<Pending> done{std::move(pending[settled])};
+            countCommitted(1);
+            finishCommitted(done, {one.event});
+        } else {
+            reject(std::move(pending[settled]), one.error);
+        }
+        ++settled;
     }
+    pending.remove(0, settled);
     if (report.unavailable) {
-        m_inDoubt = qMin(report.inDoubt, int(m_queue.size()));
+        if (!pending.isEmpty()) {
+            const int inDoubt = qMin(report.inDoubt, int(pending.size()));
+            m_doubtful.append(Doubtful{std::move(pending), inDoubt});
+        }
         databaseLost(report.unavailable);
         return;
     }
@@ -466,80 +502,102 @@ void Orchestrator::onCommitReport(const CommitReport &report)
 
 void Orchestrator::waitForCommit()
 {
-    if (m_inFlight == 0 || !m_committer)
+    if (!anyInFlight())
         return;
-    // The committer handles calls in order: once this returns, the batch's report is posted here.
-    QMetaObject::invokeMethod(m_committer.get(), [] {}, Qt::BlockingQueuedConnection);
-    QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
-    if (m_inFlight > 0) {
-        qCWarning(lcStore) << "no report for the batch in flight; its" << m_inFlight << "transitions stay queued";
-        m_inDoubt = m_inFlight;
-        m_inFlight = 0;
+    // Each committer handles calls in order: once these return, every report is posted here.
+    for (Committer &c : m_committers) {
+        if (c.batch != 0)
+            QMetaObject::invokeMethod(c.worker.get(), [] {}, Qt::BlockingQueuedConnection);
     }
+    QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
+    for (auto &[id, pending] : m_inFlight) {
+        qCWarning(lcStore) << "no report for batch" << id << "in flight; its" << pending.size()
+                           << "transitions stay queued";
+        const int inDoubt = int(pending.size());
+        m_doubtful.append(Doubtful{std::move(pending), inDoubt});
+    }
+    m_inFlight.clear();
+    for (Committer &c : m_committers)
+        c.batch = 0;
 }
 
-bool Orchestrator::startCommitter(QString *error)
+bool Orchestrator::startCommitters(QString *error)
 {
-    const QString connectionName = QStringLiteral("saga-commit-%1-%2")
-                                       .arg(quintptr(this), 0, 16)
-                                       .arg(QRandomGenerator::global()->generate(), 0, 16);
-    m_commitThread = std::make_unique<QThread>();
-    m_commitThread->setObjectName(QStringLiteral("saga-commit"));
-    m_committer = std::make_unique<BatchCommitter>(m_config.database, connectionName, m_engineId,
-                                                   qint64(m_config.leaseSeconds) * 1000);
-    m_committer->moveToThread(m_commitThread.get());
-    connect(m_committer.get(), &BatchCommitter::reported, this, &Orchestrator::onCommitReport);
-    m_commitThread->start();
-    StoreError opened;
-    BatchCommitter *committer = m_committer.get();
-    QMetaObject::invokeMethod(committer, [committer, &opened] { opened = committer->open(); },
-                              Qt::BlockingQueuedConnection);
-    if (opened) {
-        if (error)
-            *error = QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
-                         .arg(m_config.database.toString());
-        stopCommitter();
-        return false;
+    int count = m_config.commitConnections;
+    if (count <= 0)
+        count = m_config.database.isPostgres() ? 2 : 1;
+    if (!m_config.database.isPostgres())
+        count = 1; // SQLite has one writer at a time
+    for (int i = 0; i < count; ++i) {
+        const QString connectionName = QStringLiteral("saga-commit-%1-%2-%3")
+                                           .arg(quintptr(this), 0, 16)
+                                           .arg(i)
+                                           .arg(QRandomGenerator::global()->generate(), 0, 16);
+        Committer c;
+        c.thread = std::make_unique<QThread>();
+        c.thread->setObjectName(QStringLiteral("saga-commit"));
+        c.worker = std::make_unique<BatchCommitter>(m_config.database, connectionName, m_engineId,
+                                                    qint64(m_config.leaseSeconds) * 1000);
+        c.worker->moveToThread(c.thread.get());
+        connect(c.worker.get(), &BatchCommitter::reported, this,
+                [this, i](const CommitReport &report) { onCommitReport(i, report); });
+        c.thread->start();
+        StoreError opened;
+        BatchCommitter *worker = c.worker.get();
+        m_committers.push_back(std::move(c));
+        QMetaObject::invokeMethod(worker, [worker, &opened] { opened = worker->open(); }, Qt::BlockingQueuedConnection);
+        if (opened) {
+            if (error)
+                *error = QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
+                             .arg(m_config.database.toString());
+            stopCommitters();
+            return false;
+        }
     }
     return true;
 }
 
-void Orchestrator::stopCommitter()
+void Orchestrator::stopCommitters()
 {
-    if (!m_committer)
-        return;
-    if (m_commitThread && m_commitThread->isRunning()) {
-        BatchCommitter *committer = m_committer.get();
-        QMetaObject::invokeMethod(committer, [committer] { committer->close(); }, Qt::BlockingQueuedConnection);
-        m_commitThread->quit();
-        m_commitThread->wait();
+    for (Committer &c : m_committers) {
+        if (c.thread && c.thread->isRunning()) {
+            BatchCommitter *worker = c.worker.get();
+            QMetaObject::invokeMethod(worker, [worker] { worker->close(); }, Qt::BlockingQueuedConnection);
+            c.thread->quit();
+            c.thread->wait();
+        }
     }
-    m_inFlight = 0;
-    m_committer.reset();
-    m_commitThread.reset();
+    m_committers.clear();
 }
 
-StoreError Orchestrator::reconnectCommitter()
+StoreError Orchestrator::reconnectCommitters()
 {
-    if (!m_committer)
+    if (m_committers.empty())
         return StoreError{StoreError::Unavailable, QStringLiteral("committer is not running")};
-    StoreError e;
-    BatchCommitter *committer = m_committer.get();
-    QMetaObject::invokeMethod(committer, [committer, &e] { e = committer->reconnect(); }, Qt::BlockingQueuedConnection);
-    return e;
+    for (Committer &c : m_committers) {
+        StoreError e;
+        BatchCommitter *worker = c.worker.get();
+        QMetaObject::invokeMethod(worker, [worker, &e] { e = worker->reconnect(); }, Qt::BlockingQueuedConnection);
+        if (e)
+            return e;
+    }
+    return {};
 }
 
-QVector<Orchestrator::Pending> Orchestrator::takeFront(int count)
+int Orchestrator::queuedTransitionCount() const
 {
-    count = qMin(count, int(m_queue.size()));
-    QVector<Pending> done;
-    done.reserve(count);
-    for (int i = 0; i < count; ++i)
-        done.append(std::move(m_queue[i]));
-    m_queue.remove(0, count);
+    int n = int(m_queue.size());
+    for (const auto &entry : m_inFlight)
+        n += int(entry.second.size());
+    for (const Doubtful &d : m_doubtful)
+        n += int(d.pending.size());
+    return n;
+}
+
+void Orchestrator::countCommitted(int count)
+{
     ++m_batches;
     m_transitions += count;
-    return done;
 }
 
 void Orchestrator::finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events)
@@ -571,15 +629,8 @@ void Orchestrator::finishCommitted(QVector<Pending> &done, const QVector<OrderEv
     }
 }
 
-void Orchestrator::completeFront(int count, const QVector<OrderEvent> &events)
+void Orchestrator::reject(Pending p, const StoreError &error)
 {
-    QVector<Pending> done = takeFront(count);
-    finishCommitted(done, events);
-}
-
-void Orchestrator::rejectFront(const StoreError &error)
-{
-    Pending p = m_queue.takeFirst();
     const QUuid orderId = p.transition.event.orderId;
     qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq"
                         << p.transition.event.seq << "refused by the store; no longer driving this saga:"
@@ -612,41 +663,65 @@ void Orchestrator::reconnectTick()
         m_reconnectTimer.start(m_backoffMs);
         m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
     };
-    if (m_inFlight > 0) {
-        m_reconnectTimer.start(50); // the batch in flight reports first
+    if (anyInFlight()) {
+        m_reconnectTimer.start(50); // the batches in flight report first
         return;
     }
     if (StoreError e = m_store->reconnect()) {
         qCDebug(lcStore) << "database still unavailable:" << e.message;
         return retryLater();
     }
-    if (StoreError e = reconnectCommitter()) {
-        qCDebug(lcStore) << "database still unavailable for the committer:" << e.message;
+    if (StoreError e = reconnectCommitters()) {
+        qCDebug(lcStore) << "database still unavailable for a committer:" << e.message;
         return retryLater();
     }
-    if (m_inDoubt > 0 && !m_queue.isEmpty()) {
-        // The last commit's outcome is unknown: committed iff its first event is stored.
-        const OrderEvent &first = m_queue.first().transition.event;
+    // An interrupted commit's outcome is unknown: it committed iff its first event
+    // is stored (a batch is one transaction). Look everything up before changing
+    // anything, so a failed lookup leaves the doubts as they were.
+    QVector<QVector<OrderEvent>> committed(m_doubtful.size());
+    for (int d = 0; d < m_doubtful.size(); ++d) {
+        const Doubtful &doubt = m_doubtful[d];
+        if (doubt.inDoubt == 0)
+            continue;
+        const OrderEvent &first = doubt.pending.first().transition.event;
         auto found = m_store->findEvent(first.orderId, first.seq);
         if (!found.ok())
             return retryLater();
-        const bool committed = found.value && found.value->type == first.type
+        const bool stored = found.value && found.value->type == first.type
             && found.value->timestamp.toMSecsSinceEpoch() == first.timestamp.toMSecsSinceEpoch();
-        if (committed) {
-            QVector<OrderEvent> events;
-            for (int i = 0; i < m_inDoubt && i < m_queue.size(); ++i) {
-                const OrderEvent &e = m_queue[i].transition.event;
-                auto stored = m_store->findEvent(e.orderId, e.seq);
-                if (!stored.ok())
-                    return retryLater();
-                events.append(stored.value ? *stored.value : e);
-            }
-            qCInfo(lcStore) << "the interrupted commit of" << events.size() << "transitions had succeeded";
-            m_inDoubt = 0;
-            m_available = true;
-            completeFront(int(events.size()), events);
+        if (!stored)
+            continue;
+        for (int i = 0; i < doubt.inDoubt; ++i) {
+            const OrderEvent &e = doubt.pending[i].transition.event;
+            auto one = m_store->findEvent(e.orderId, e.seq);
+            if (!one.ok())
+                return retryLater();
+            committed[d].append(one.value ? *one.value : e);
         }
-        m_inDoubt = 0;
+    }
+    QVector<Doubtful> doubtful;
+    doubtful.swap(m_doubtful);
+    QVector<Pending> again;
+    QVector<QVector<Pending>> done(doubtful.size());
+    for (int d = 0; d < doubtful.size(); ++d) {
+        QVector<Pending> &pending = doubtful[d].pending;
+        const int n = int(committed[d].size());
+        for (int i = 0; i < pending.size(); ++i) {
+            if (i < n)
+                done[d].append(std::move(pending[i]));
+            else
+                again.append(std::move(pending[i]));
+        }
+    }
+    again.append(std::move(m_queue));
+    m_queue = std::move(again);
+    m_available = true;
+    for (int d = 0; d < done.size(); ++d) {
+        if (done[d].isEmpty())
+            continue;
+        qCInfo(lcStore) << "the interrupted commit of" << done[d].size() << "transitions had succeeded";
+        countCommitted(int(done[d].size()));
+        finishCommitted(done[d], committed[d]);
     }
     m_available = true;
     m_backoffMs = 100;
@@ -661,9 +736,9 @@ void Orchestrator::leaseTick()
 {
     if (!m_store || !m_available || m_halted)
         return;
-    if (m_inFlight > 0) {
-        // Renewing on this connection while the committer updates the same rows
-        // could deadlock: renew between two batches (flush()).
+    if (anyInFlight()) {
+        // Renewing on this connection while a committer updates the same rows
+        // could deadlock: renew when no batch is in flight (flush()).
         m_leaseDue = true;
         return;
     }
@@ -956,7 +1031,7 @@ void Orchestrator::stop()
     m_accepting = false;
     // Commit what is already decided (if the database is there), then stop driving.
     waitForCommit();
-    for (int i = 0; i < 8 && m_committer && m_available && !m_queue.isEmpty(); ++i) {
+    for (int i = 0; i < 8 && !m_committers.empty() && m_available && !m_queue.isEmpty(); ++i) {
         flush();
         waitForCommit();
     }
@@ -964,7 +1039,7 @@ void Orchestrator::stop()
     waitForCommit(); // a batch the last report sent on
     if (m_batches > 0)
         qCInfo(lcEngine) << "committed" << m_transitions << "transitions in" << m_batches << "batches;"
-                         << m_commitMicros / 1000 << "ms in the committer";
+                         << m_commitMicros / 1000 << "ms in" << m_committers.size() << "committer(s)";
     m_flushTimer.stop();
     m_leaseTimer.stop();
     m_reconnectTimer.stop();
@@ -979,12 +1054,17 @@ void Orchestrator::stop()
         }
     }
     QVector<Pending> unanswered;
-    unanswered.swap(m_queue);
+    for (Doubtful &d : m_doubtful)
+        unanswered.append(std::move(d.pending));
+    m_doubtful.clear();
+    unanswered.append(std::move(m_queue));
+    m_queue.clear();
     for (Pending &p : unanswered) {
         if (p.done)
             p.done(false, p.transition.event); // the caller learns it was not recorded
     }
-    stopCommitter();
+    stopCommitters();
+    m_inFlight.clear();
     m_sagas.clear();
     m_client.reset();
     m_store.reset();

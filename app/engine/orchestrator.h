@@ -5,12 +5,15 @@
 // it directly in their own thread).
 //
 // Flow of one transition (write-ahead, group commit, pipelined):
-//   decide -> queue a StoreTransition (saga waits) -> flush: every queued transition
-//   goes to the BatchCommitter (its own thread and connection), which commits the
-//   batch in ONE transaction -> reported (queued back here) -> the next batch, which
-//   accumulated meanwhile, goes out at once -> eventsCommitted -> each saga applies
-//   its committed events and decides its next action. One batch is in flight at a
-//   time, so batches (and eventsCommitted) stay in commit order. A step call goes
+//   decide -> queue a StoreTransition (saga waits) -> flush: the queued transitions
+//   go in batches to the idle BatchCommitters (each in its own thread with its own
+//   connection), each batch committed in ONE transaction -> reported (queued back
+//   here) -> what accumulated meanwhile goes out at once -> eventsCommitted -> each
+//   saga applies its committed events and decides its next action. A saga is in at
+//   most one batch in flight, so its events are reported in seq order; with more
+//   than one commit connection (PostgreSQL) two batches committing at the same time
+//   may report in either order, so readers that need the global position order
+//   sequence by position (the server's all-orders stream does). A step call goes
 //   out only after its STEP_STARTED committed; its result is only acted upon once
 //   committed. Transitions that need no step call in between (STEP_COMPLETED then
 //   the next STEP_STARTED, SAGA_STARTED then the first STEP_STARTED, the steps of a
@@ -78,7 +81,8 @@ public:
     void stop();
 
     int activeSagaCount() const { return int(m_sagas.size()); }
-    int queuedTransitionCount() const { return m_queue.size(); }
+    // Transitions decided but not yet known to be committed (queued, in flight, in doubt).
+    int queuedTransitionCount() const;
     bool isDatabaseAvailable() const { return m_available; }
     QString engineId() const { return m_engineId; }
     const EngineConfig &config() const { return m_config; }
@@ -86,6 +90,9 @@ public:
     // Number of batches committed so far (group commit statistics).
     qint64 committedBatches() const { return m_batches; }
     qint64 committedTransitions() const { return m_transitions; }
+    // Commit connections, and the most batches that were ever in flight at once.
+    int commitConnections() const { return int(m_committers.size()); }
+    int maxBatchesInFlight() const { return m_maxBatchesInFlight; }
     // Time the committer spent in the store (profiling), microseconds.
     qint64 commitMicros() const { return m_commitMicros; }
     // Answer callbacks (submit, eligibility, retry) invoked twice or never, by any
@@ -112,15 +119,16 @@ private:
                  std::function<void(bool committed, const OrderEvent &event)> done = {});
     void scheduleFlush();
     void flush();
-    void onCommitReport(const CommitReport &report);
+    void dispatch(int committer, QVector<Pending> batch);
+    void onCommitReport(int committer, const CommitReport &report);
     void waitForCommit();
-    bool startCommitter(QString *error);
-    void stopCommitter();
-    StoreError reconnectCommitter();
-    QVector<Pending> takeFront(int count);
+    bool startCommitters(QString *error);
+    void stopCommitters();
+    StoreError reconnectCommitters();
+    bool anyInFlight() const { return !m_inFlight.empty(); }
+    void countCommitted(int count);
     void finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events);
-    void completeFront(int count, const QVector<OrderEvent> &events);
-    void rejectFront(const StoreError &error);
+    void reject(Pending p, const StoreError &error);
     void databaseLost(const StoreError &error);
     void reconnectTick();
     void leaseTick();
@@ -147,15 +155,25 @@ private:
     std::unique_ptr<StepClient> m_client;
     std::unique_ptr<SagaStore> m_store;
     std::map<QUuid, std::unique_ptr<SagaState>> m_sagas;
-    QVector<Pending> m_queue; // the first m_inFlight are being committed
-    std::unique_ptr<QThread> m_commitThread;
-    std::unique_ptr<BatchCommitter> m_committer; // lives in m_commitThread
-    int m_inFlight = 0;
-    quint64 m_inFlightBatch = 0;
+    QVector<Pending> m_queue; // decided, not yet handed to a committer
+    struct Committer {
+        std::unique_ptr<QThread> thread;
+        std::unique_ptr<BatchCommitter> worker; // lives in `thread`
+        quint64 batch = 0;                       // the batch it commits (0: idle)
+    };
+    std::vector<Committer> m_committers;
+    std::map<quint64, QVector<Pending>> m_inFlight; // batch id -> its transitions
+    // Transitions of batches the database went away under: the first `inDoubt` were
+    // in a commit whose outcome is unknown (checked on reconnect), the rest untried.
+    struct Doubtful {
+        QVector<Pending> pending;
+        int inDoubt = 0;
+    };
+    QVector<Doubtful> m_doubtful;
     quint64 m_nextBatchId = 0;
-    bool m_leaseDue = false; // lease renewal waits for the batch in flight
+    int m_maxBatchesInFlight = 0;
+    bool m_leaseDue = false; // lease renewal waits until no batch is in flight
     qint64 m_commitMicros = 0;
-    int m_inDoubt = 0; // the first m_inDoubt queued transitions were in a commit of unknown outcome
     bool m_flushScheduled = false;
     bool m_available = true;
     bool m_accepting = false;

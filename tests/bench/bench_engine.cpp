@@ -165,6 +165,7 @@ int main(int argc, char **argv)
     parser.addOption({"pgbench-clients", "pgbench -N clients.", "C", "8"});
     parser.addOption({"inflight", "Sagas in flight at once in the latency run (0: skip).", "N", "2000"});
     parser.addOption({"latency", "Step latency of the latency run, ms.", "MS", "100"});
+    parser.addOption({"commit-connections", "PostgreSQL commit connections (0: the engine's default).", "K", "0"});
     parser.process(app);
     const int sagas = parser.value("sagas").toInt();
     const int concurrency = parser.value("concurrency").toInt();
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
     EngineConfig base;
     base.stepDelayMs = 0;
     base.leaseSeconds = 60;
+    base.commitConnections = parser.value("commit-connections").toInt();
     std::printf("bench_engine: %d sagas, %d in flight, zero-latency simulated steps\n", sagas, concurrency);
 
     if (backend == "sqlite" || backend == "all") {

@@ -159,15 +159,22 @@ struct EngineHarness {
 };
 
 // Every order's event sequence folds without a rejection and with gap-free seqs.
-inline QString checkAllFold(const QVector<OrderEvent> &events)
+// Which position order `events` must be in: all of them (one commit connection,
+// or events read back from the store), or each order's own (an engine with several
+// commit connections reports two batches committed at the same time in either order).
+enum class PositionOrder { Global, PerOrder };
+
+inline QString checkAllFold(const QVector<OrderEvent> &events, PositionOrder order = PositionOrder::Global)
 {
     std::map<QUuid, OrderProgress> folded;
     std::map<QUuid, qint64> lastSeq;
+    std::map<QUuid, qint64> lastOfOrder;
     qint64 lastPosition = 0;
     for (const OrderEvent &e : events) {
-        if (e.position <= lastPosition)
+        qint64 &last = order == PositionOrder::Global ? lastPosition : lastOfOrder[e.orderId];
+        if (e.position <= last)
             return QStringLiteral("positions not increasing at %1").arg(e.position);
-        lastPosition = e.position;
+        last = e.position;
         if (e.seq != lastSeq[e.orderId] + 1)
             return QStringLiteral("seq gap for %1: %2 after %3").arg(e.orderId.toString()).arg(e.seq).arg(lastSeq[e.orderId]);
         lastSeq[e.orderId] = e.seq;

@@ -490,6 +490,9 @@ void tst_Orchestrator::pipelinedCommitsWriteAheadAndOrder()
     QVERIFY(checker->calls > 0);
     QVERIFY2(checker->violations.isEmpty(), qPrintable(checker->violations.join(QLatin1Char(' '))));
     QCOMPARE(checkAllFold(h.events), QString());
+    // SQLite has one writer: one commit connection, one batch in flight at a time.
+    QCOMPARE(h.orchestrator->commitConnections(), 1);
+    QCOMPARE(h.orchestrator->maxBatchesInFlight(), 1);
     // Emitted in commit order: positions strictly increase; and all of them are stored once.
     for (int i = 1; i < h.events.size(); ++i)
         QVERIFY2(h.events[i].position > h.events[i - 1].position,
