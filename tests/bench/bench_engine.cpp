@@ -39,6 +39,9 @@ struct RunResult {
     double seconds = 0;
     double sagasPerSecond = 0;
     qint64 p50 = 0, p95 = 0, max = 0; // saga durations (submit -> terminal), ms
+    // Sustained runs: saga p50 of the sagas that ended in the first and in the last
+    // fifth of the run (a growing backlog shows as a later p50 well above the first).
+    qint64 p50First = 0, p50Last = 0;
 };
 
 bool isEnd(const OrderEvent &e)
@@ -63,6 +66,7 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
     QObject context;
     std::map<QUuid, qint64> startedAt;
     QVector<qint64> durations;
+    QVector<QPair<qint64, qint64>> endings; // (end time, duration), ms
     int submitted = 0;
     int done = 0;
     QElapsedTimer clock;
@@ -83,8 +87,10 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
                 continue;
             ++done;
             auto it = startedAt.find(e.orderId);
-            if (it != startedAt.end())
+            if (it != startedAt.end()) {
                 durations << clock.elapsed() - it->second;
+                endings.append({clock.elapsed(), clock.elapsed() - it->second});
+            }
             if (submitted < total)
                 submitOne();
         }
@@ -101,6 +107,24 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
         result.ok = true;
     }
     result.sagasPerSecond = done / qMax(0.001, result.seconds);
+    auto median = [](QVector<qint64> v) -> qint64 {
+        if (v.isEmpty())
+            return 0;
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    if (!endings.isEmpty()) {
+        const qint64 span = endings.last().first;
+        QVector<qint64> first, last;
+        for (const auto &[end, duration] : std::as_const(endings)) {
+            if (end <= span / 5)
+                first << duration;
+            else if (end >= span - span / 5)
+                last << duration;
+        }
+        result.p50First = median(first);
+        result.p50Last = median(last);
+    }
     std::sort(durations.begin(), durations.end());
     if (!durations.isEmpty()) {
         result.p50 = durations[durations.size() / 2];
@@ -141,6 +165,18 @@ double pgbench(const DatabaseUrl &url, int seconds, int clients, QString *error)
     return m.captured(1).toDouble();
 }
 
+void printSustained(const char *label, const RunResult &r, int latencyMs)
+{
+    if (!r.ok) {
+        std::printf("%-44s FAILED: %s\n", label, qPrintable(r.error));
+        return;
+    }
+    std::printf("%-44s %8.1f sagas/s  (%d sagas in %.2f s; saga p50 %lld ms (ideal %d), first fifth %lld ms, "
+                "last fifth %lld ms, p95 %lld ms)\n",
+                label, r.sagasPerSecond, r.completed, r.seconds, r.p50, 3 * latencyMs, r.p50First, r.p50Last, r.p95);
+    std::fflush(stdout);
+}
+
 void print(const char *label, const RunResult &r)
 {
     if (!r.ok)
@@ -165,6 +201,8 @@ int main(int argc, char **argv)
     parser.addOption({"pgbench-clients", "pgbench -N clients.", "C", "8"});
     parser.addOption({"inflight", "Sagas in flight at once in the latency run (0: skip).", "N", "2000"});
     parser.addOption({"latency", "Step latency of the latency run, ms.", "MS", "100"});
+    parser.addOption({"sustain", "Sustained latency run: keep --inflight sagas in flight until this many times "
+                                 "--inflight completed (0: skip).", "R", "5"});
     parser.addOption({"commit-connections", "PostgreSQL commit connections (0: the engine's default).", "K", "0"});
     parser.process(app);
     const int sagas = parser.value("sagas").toInt();
@@ -172,6 +210,7 @@ int main(int argc, char **argv)
     const QString backend = parser.value("backend");
     const int inflight = parser.value("inflight").toInt();
     const int latency = parser.value("latency").toInt();
+    const int sustain = parser.value("sustain").toInt();
 
     EngineConfig base;
     base.stepDelayMs = 0;
@@ -190,6 +229,11 @@ int main(int argc, char **argv)
             l.stepDelayMs = latency;
             const QByteArray label = QStringLiteral("SQLite, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
             print(label.constData(), run(l, inflight, inflight));
+            if (sustain > 0) {
+                l.database.path = TestServices::tempDir() + "/bench-sustained.sqlite";
+                const QByteArray label = QStringLiteral("SQLite, %1 ms steps, %2 kept in flight").arg(latency).arg(inflight).toUtf8();
+                printSustained(label.constData(), run(l, inflight * sustain, inflight), latency);
+            }
         }
     }
     if (backend == "postgres" || backend == "all") {
@@ -219,6 +263,11 @@ int main(int argc, char **argv)
             l.stepDelayMs = latency;
             const QByteArray label = QStringLiteral("PostgreSQL, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
             print(label.constData(), run(l, inflight, inflight));
+            if (sustain > 0) {
+                l.database = *DatabaseUrl::parse(TestServices::newPostgresDatabase(&error), &error);
+                const QByteArray label = QStringLiteral("PostgreSQL, %1 ms steps, %2 kept in flight").arg(latency).arg(inflight).toUtf8();
+                printSustained(label.constData(), run(l, inflight * sustain, inflight), latency);
+            }
         }
     }
     return 0;
