@@ -1,12 +1,13 @@
 #pragma once
 
-// The engine's committer: a parentless worker QObject that the Orchestrator moves
-// to its own QThread. It owns a second SagaStore connection, opened in that
-// thread, and commits the batches the orchestrator hands it (queued calls), one
-// at a time and in the order received, so the orchestrator keeps accepting step
-// results and building the next batch while one commits (pipelining). Each batch
-// is answered with reported(), queued back to the orchestrator's thread; reports
-// arrive in commit order.
+// One of the engine's committers: a parentless worker QObject that the
+// Orchestrator moves to its own QThread. It owns a SagaStore connection, opened in
+// that thread, and commits the batches the orchestrator hands it (queued calls),
+// one at a time and in the order received, so the orchestrator keeps accepting
+// step results and building the next batch while one commits (pipelining). Each
+// batch is answered with reported(), queued back to the orchestrator's thread. On
+// PostgreSQL the orchestrator runs two committers (two connections committing at
+// the same time); their reports may interleave in either order.
 //
 // A batch the store refuses (Conflict / Invalid, e.g. a lost lease) is committed
 // again one transition at a time so only the offending transitions are refused.

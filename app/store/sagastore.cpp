@@ -22,10 +22,11 @@
 
 // Storage notes: every timestamp is stored as milliseconds since the Unix epoch
 // (UTC) in a BIGINT/INTEGER column, ids as text (UUID without braces), event
-// details as JSON text (JSONB on PostgreSQL). Batches are written with a few
-// multi-row statements whose literals are escaped by the Qt SQL driver itself
-// (QSqlDriver::formatValue), so a batch costs the same number of round trips
-// whatever its size.
+// details as JSON text (JSONB on PostgreSQL). A batch of transitions is planned
+// once (BatchPlan) and written, on SQLite, with a few multi-row statements whose
+// literals are escaped by the Qt SQL driver itself (QSqlDriver::formatValue), on
+// PostgreSQL with one call of saga_commit_batch (resources/sql/postgres), so a
+// batch costs the same number of round trips whatever its size.
 
 using namespace StoreText;
 
