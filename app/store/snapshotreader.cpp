@@ -1,5 +1,6 @@
 #include "snapshotreader.h"
 
+#include "pgcopy.h"
 #include "sagalog.h"
 
 #include <QDateTime>
@@ -13,7 +14,11 @@
 #include <QHash>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <iterator>
+#include <limits>
+#include <optional>
 #include <vector>
 
 namespace {
@@ -182,6 +187,95 @@ void foldRows(QSqlQuery &q, FoldState &state)
     }
 }
 
+// ---- PostgreSQL through libpq (PgCopy): the same rows as raw bytes ----
+
+// The model's names as UTF-8, compared byte for byte with the stored text (as
+// eventTypeFromString() / stepFromName() and the CASE above compare them).
+struct PgNames {
+    std::array<QByteArray, kEventTypeCount> types;
+    std::array<QByteArray, kStepCount> steps;
+    PgNames()
+    {
+        for (int i = 0; i < kEventTypeCount; ++i)
+            types[size_t(i)] = toString(EventType(i)).toUtf8();
+        for (int i = 0; i < kStepCount; ++i)
+            steps[size_t(i)] = stepDisplayName(SagaStep(i)).toUtf8();
+    }
+    // An unknown type decodes as SAGA_STARTED, an unknown, empty or NULL step as
+    // none (as in decodeEvent() and decodeScanned()).
+    EventType type(const PgCopy::Field &f) const
+    {
+        for (int i = 0; i < kEventTypeCount; ++i) {
+            if (f.equals(types[size_t(i)]))
+                return EventType(i);
+        }
+        return EventType::SagaStarted;
+    }
+    std::optional<SagaStep> step(const PgCopy::Field &f) const
+    {
+        if (f.size > 0) {
+            for (int i = 0; i < kStepCount; ++i) {
+                if (f.equals(steps[size_t(i)]))
+                    return SagaStep(i);
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+// Event columns of both PostgreSQL queries: seq, event_type, step_name, details
+// (as text; NULL for the types whose details the fold does not read), created_at.
+constexpr char kPgEventColumns[] = "seq, event_type, step_name, CASE WHEN event_type IN (%1) THEN details::text END, "
+                                   "created_at";
+
+// As decodeScanned(), from the raw fields (`f` points at seq). Fills `e` in place.
+void decodePg(const PgCopy::Field *f, const PgNames &names, OrderEvent &e)
+{
+    e.seq = f[0].toInt();
+    e.type = names.type(f[1]);
+    e.step = names.step(f[2]);
+    const PgCopy::Field &details = f[3];
+    if (details.isNull()) {
+        if (!e.details.isEmpty())
+            e.details = QJsonObject();
+        if (!e.error.isNull())
+            e.error = ErrorInfo();
+    } else {
+        // The JSON's UTF-8 bytes as they came (the parser copies what it keeps).
+        QJsonObject d = QJsonDocument::fromJson(QByteArray::fromRawData(details.data, details.size)).object();
+        e.error = ErrorInfo();
+        if (d.contains(QLatin1String("error"))) {
+            const QJsonObject err = d.take(QLatin1String("error")).toObject();
+            e.error.code = err.value(QLatin1String("code")).toString();
+            e.error.message = err.value(QLatin1String("message")).toString();
+        }
+        e.details = std::move(d);
+    }
+    e.timestamp = QDateTime::fromMSecsSinceEpoch(f[4].toInt(), Qt::UTC);
+}
+
+QUuid uuidOf(const PgCopy::Field &f)
+{
+    return f.size > 0 ? QUuid::fromString(QLatin1StringView(f.data, f.size)) : QUuid();
+}
+
+// Keeps the raw bytes of the last order id seen (no allocation once it has grown).
+struct LastId {
+    QByteArray bytes;
+    bool any = false;
+    bool changedTo(const PgCopy::Field &f)
+    {
+        if (any && f.equals(bytes))
+            return false;
+        any = true;
+        const int n = qMax(0, f.size);
+        bytes.resize(n);
+        if (n > 0)
+            std::memcpy(bytes.data(), f.data, size_t(n));
+        return true;
+    }
+};
+
 } // namespace
 
 SnapshotReader::SnapshotReader(const QString &connectionName)
@@ -214,6 +308,15 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
         *count = 0;
     if (!db.isOpen())
         return StoreError{StoreError::Unavailable, QStringLiteral("database connection is not open")};
+    // PostgreSQL: the same two reads through libpq directly (no QVariant and no
+    // UTF-16 string per value); QtSql when the connection's handle is not usable.
+    m_usedLibpq = false;
+    if (void *conn = PgCopy::usableConnection(db)) {
+        m_usedLibpq = true;
+        const StoreError error = readAllPostgres(conn, chunk, options, count);
+        PgCopy::deliverPendingNotifications(db);
+        return error;
+    }
     // 1. The newest orders with all their events: on screen at once.
     QSqlQuery newest(db);
     newest.setForwardOnly(true);
@@ -229,7 +332,7 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     FoldState first;
     foldRows(newest, first);
     newest.finish();
-    int total = int(first.out.size());
+    const int delivered = int(first.out.size());
     // Slot of every order in `rest` by its id as stored; the first chunk's orders
     // are in it too (kDelivered) so that one lookup per order change skips them.
     QHash<QString, size_t> slot;
@@ -327,6 +430,13 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     std::move(high.rest.begin(), high.rest.end(), std::back_inserter(rest));
     high.rest.clear();
 
+    return deliverRest(rest, delivered, rejected, chunk, options, count);
+}
+
+StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, int delivered, int rejected,
+                                       const std::function<void(QVector<OrderProgress>)> &chunk,
+                                       const Options &options, int *count)
+{
     // An order whose events came too far out of order for the fold's gap buffer:
     // read it again in seq order.
     QVector<QUuid> again;
@@ -348,17 +458,24 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     }
 
     // 3. Newest first, in chunks.
-    //    Sorts indexes (moving an OrderProgress is not cheap), then moves each
-    //    snapshot once, into its chunk.
-    std::vector<quint32> byAge(rest.size());
-    for (size_t i = 0; i < rest.size(); ++i)
-        byAge[i] = quint32(i);
-    std::sort(byAge.begin(), byAge.end(), [&rest](quint32 ia, quint32 ib) {
-        const OrderProgress &a = rest[ia];
-        const OrderProgress &b = rest[ib];
-        if (a.createdAt != b.createdAt)
-            return a.createdAt > b.createdAt;
-        return a.orderId > b.orderId;
+    //    Sorts (created_at, index) keys (no QDateTime comparison per step; an
+    //    invalid created_at sorts before every valid one, as QDateTime orders them),
+    //    then moves each snapshot once, into its chunk.
+    struct Key {
+        qint64 created;
+        quint32 index;
+    };
+    std::vector<Key> byAge;
+    byAge.reserve(rest.size());
+    for (size_t i = 0; i < rest.size(); ++i) {
+        const QDateTime &created = rest[i].createdAt;
+        byAge.push_back({created.isValid() ? created.toMSecsSinceEpoch() : std::numeric_limits<qint64>::min(),
+                         quint32(i)});
+    }
+    std::sort(byAge.begin(), byAge.end(), [&rest](const Key &a, const Key &b) {
+        if (a.created != b.created)
+            return a.created > b.created;
+        return rest[a.index].orderId > rest[b.index].orderId;
     });
     const size_t step = size_t(qMax(1, options.chunk));
     for (size_t from = 0; from < byAge.size(); from += step) {
@@ -366,15 +483,114 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
         QVector<OrderProgress> part;
         part.reserve(qsizetype(to - from));
         for (size_t i = from; i < to; ++i)
-            part.append(std::move(rest[byAge[i]]));
+            part.append(std::move(rest[byAge[i].index]));
         chunk(std::move(part));
     }
-    total += int(rest.size());
+    const int total = delivered + int(rest.size());
     if (rejected > 0)
         qCWarning(lcStore) << rejected << "stored events rejected by the fold while reading snapshots";
     if (count)
         *count = total;
     return {};
+}
+
+StoreError SnapshotReader::readAllPostgres(void *conn, const std::function<void(QVector<OrderProgress>)> &chunk,
+                                           const Options &options, int *count)
+{
+    // No JIT for these two reads: their expressions are trivial, but without
+    // planner statistics (a database filled moments ago) the first page's
+    // estimate is huge and PostgreSQL spent ~100 ms compiling it, before the
+    // first row. The session's own setting is put back afterwards.
+    const StoreResult<QByteArray> jit = PgCopy::swapSetting(conn, "jit", "off", QStringLiteral("read snapshots"));
+    if (!jit.ok())
+        return jit.error;
+    const StoreError error = readPostgres(conn, chunk, options, count);
+    if (error || jit.value.isNull())
+        return error;
+    return PgCopy::swapSetting(conn, "jit", jit.value, QStringLiteral("read snapshots")).error;
+}
+
+StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVector<OrderProgress>)> &chunk,
+                                        const Options &options, int *count)
+{
+    const PgNames names;
+    const QByteArray eventColumns = QByteArray(kPgEventColumns).replace("%1", kTypesWithDetails);
+    int rejected = 0;
+
+    // 1. The newest orders with all their events: on screen at once. Each order's
+    //    events through the (order_id, seq) index (LATERAL: a nested loop; a plain
+    //    join let the planner hash-join a scan of the whole event table).
+    //    Columns as in the scan below: order id, then the event columns.
+    const QByteArray newestSql = "SELECT o.id, e.* FROM (SELECT id, created_at FROM orders "
+                                 "ORDER BY created_at DESC, id DESC LIMIT "
+        + QByteArray::number(qMax(1, options.firstChunk))
+        + ") o CROSS JOIN LATERAL (SELECT " + eventColumns
+        + " FROM order_events WHERE order_id = o.id ORDER BY seq) e "
+          "ORDER BY o.created_at DESC, o.id DESC, e.seq";
+    QVector<OrderProgress> first;
+    {
+        LastId last;
+        OrderProgress *current = nullptr;
+        OrderEvent e;
+        const StoreError error = PgCopy::copyRows(
+            conn, newestSql, 6,
+            [&](const PgCopy::Field *f) {
+                if (last.changedTo(f[0])) {
+                    first.append(OrderProgress(uuidOf(f[0])));
+                    current = &first.last();
+                }
+                e.orderId = current->orderId;
+                decodePg(f + 1, names, e);
+                if (current->apply(e).outcome == FoldResult::Rejected)
+                    ++rejected;
+            },
+            QStringLiteral("read newest snapshots"));
+        if (error)
+            return error;
+    }
+    const int delivered = int(first.size());
+    // Slot of every order in `rest` by id; the first chunk's orders are in it too
+    // (kDelivered) so that one lookup per order change skips them.
+    QHash<QUuid, size_t> slot;
+    slot.reserve(qsizetype(65536) + first.size() * 2);
+    for (const OrderProgress &p : std::as_const(first))
+        slot.insert(p.orderId, kDelivered);
+    if (!first.isEmpty())
+        chunk(std::move(first));
+
+    // 2. Everything else in one scan of order_events in storage order, folded as
+    //    it arrives (see the QtSql path in readAll()).
+    std::vector<OrderProgress> rest;
+    rest.reserve(65536);
+    {
+        LastId last;
+        OrderProgress *current = nullptr;
+        OrderEvent e;
+        const StoreError error = PgCopy::copyRows(
+            conn, "SELECT order_id, " + eventColumns + " FROM order_events", 6,
+            [&](const PgCopy::Field *f) {
+                if (last.changedTo(f[0])) {
+                    const QUuid id = uuidOf(f[0]);
+                    auto it = slot.constFind(id);
+                    if (it == slot.cend()) {
+                        it = slot.insert(id, rest.size());
+                        rest.emplace_back(id);
+                    }
+                    current = *it == kDelivered ? nullptr : &rest[*it];
+                }
+                if (!current)
+                    return;
+                e.orderId = current->orderId;
+                decodePg(f + 1, names, e);
+                if (current->apply(e).outcome == FoldResult::Rejected)
+                    ++rejected;
+            },
+            QStringLiteral("read events"));
+        if (error)
+            return error;
+    }
+    slot.clear();
+    return deliverRest(rest, delivered, rejected, chunk, options, count);
 }
 
 StoreResult<QVector<OrderProgress>> SnapshotReader::read(const QVector<QUuid> &orderIds)

@@ -7,10 +7,12 @@
 //     created_at DESC, id DESC), folded and handed over at once (first paint);
 //  2. one forward-only scan of order_events in storage order (no sort, no index
 //     lookups) folded per order in memory; the fold orders each order's events by
-//     seq itself. Then newest first, in chunks. event_type and step_name come as
-//     small integers (CASE in SQL); on a SQLite file the scan is split by order id
-//     in two halves folded in parallel, one on a second connection (a clone of
-//     this one) in a helper thread.
+//     seq itself. Then newest first, in chunks. On SQLite (QtSql) event_type and
+//     step_name come as small integers (CASE in SQL) and on a file the scan is
+//     split by order id in two halves folded in parallel, one on a second
+//     connection (a clone of this one) in a helper thread. On PostgreSQL both
+//     reads bypass QtSql: binary COPY through libpq on the connection's own
+//     PGconn (PgCopy), the raw bytes decoded without QVariant/QString per value.
 // The snapshots are exactly what SagaStore::loadProgress() folds for the same
 // orders (tests/integration/store/tst_snapshotreader.cpp).
 //
@@ -25,6 +27,7 @@
 #include <QUuid>
 #include <QVector>
 #include <functional>
+#include <vector>
 
 class QSqlQuery;
 
@@ -47,11 +50,27 @@ public:
         return readAll(chunk, Options(), count);
     }
 
+    // Whether the last readAll() read PostgreSQL through libpq (PgCopy) rather
+    // than QtSql (for tests and logs).
+    bool lastReadUsedLibpq() const { return m_usedLibpq; }
+
     // Snapshots of the given orders (unknown ones are left out), in the order given.
     StoreResult<QVector<OrderProgress>> read(const QVector<QUuid> &orderIds);
 
 private:
     StoreError failure(const QSqlQuery &q, const QString &what) const;
+    // readAll() on PostgreSQL through libpq (`conn`: PgCopy::usableConnection()):
+    // JIT off for the session meanwhile, then the two reads (readPostgres()).
+    StoreError readAllPostgres(void *conn, const std::function<void(QVector<OrderProgress>)> &chunk,
+                               const Options &options, int *count);
+    StoreError readPostgres(void *conn, const std::function<void(QVector<OrderProgress>)> &chunk,
+                            const Options &options, int *count);
+    // Re-reads orders left with buffered events, sorts `rest` newest first and
+    // hands it over in chunks; `delivered` orders went out before.
+    StoreError deliverRest(std::vector<OrderProgress> &rest, int delivered, int rejected,
+                           const std::function<void(QVector<OrderProgress>)> &chunk, const Options &options,
+                           int *count);
 
     QString m_connectionName;
+    bool m_usedLibpq = false;
 };
