@@ -158,7 +158,7 @@ QVariant OrderTreeModel::orderData(const OrderTreeNode &node, int column, int ro
     const bool sort = role == SortRole;
     switch (column) {
     case OrderNumberColumn:
-        return p.orderNumber.isEmpty() ? p.orderId.toString(QUuid::WithoutBraces) : p.orderNumber;
+        return orderNumberText(p);
     case CustomerColumn:
         return p.customerId.isNull() ? QString() : p.customerId.toString(QUuid::WithoutBraces);
     case StatusColumn:
@@ -516,6 +516,11 @@ const OrderProgress *OrderTreeModel::order(const QUuid &orderId) const
 {
     const OrderTreeNode *node = m_byId.value(orderId, nullptr);
     return (node && node->inserted) ? &node->progress : nullptr;
+}
+
+QString OrderTreeModel::orderNumberText(const OrderProgress &order)
+{
+    return order.orderNumber.isEmpty() ? order.orderId.toString(QUuid::WithoutBraces) : order.orderNumber;
 }
 
 const OrderProgress *OrderTreeModel::orderAt(const QModelIndex &index) const

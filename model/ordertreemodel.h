@@ -86,6 +86,9 @@ public:
     int orderCount() const;
     const OrderProgress *order(const QUuid &orderId) const;
     const OrderProgress *orderAt(const QModelIndex &index) const; // order of an order or step row
+    // The text of an order row's OrderNumberColumn (DisplayRole and SortRole):
+    // the order number, or the order id while the number is not known.
+    static QString orderNumberText(const OrderProgress &order);
     QModelIndex indexOf(const QUuid &orderId, int column = 0) const;
 
     EtaEstimator &eta() { return m_eta; }

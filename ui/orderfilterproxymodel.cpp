@@ -17,6 +17,12 @@ OrderFilterProxyModel::OrderFilterProxyModel(QObject *parent)
     setSortCaseSensitivity(Qt::CaseInsensitive);
 }
 
+void OrderFilterProxyModel::setSourceModel(QAbstractItemModel *source)
+{
+    m_orders = qobject_cast<const OrderTreeModel *>(source);
+    QSortFilterProxyModel::setSourceModel(source);
+}
+
 void OrderFilterProxyModel::setSearchText(const QString &text)
 {
     const QString trimmed = text.trimmed();
@@ -70,6 +76,18 @@ bool OrderFilterProxyModel::lessThan(const QModelIndex &left, const QModelIndex 
         // Steps stay in saga order in both sort directions.
         const bool ascending = sortOrder() == Qt::AscendingOrder;
         return ascending ? left.row() < right.row() : left.row() > right.row();
+    }
+    if (m_orders && left.column() == OrderTreeModel::OrderNumberColumn && sortRole() == OrderTreeModel::SortRole) {
+        // The default sort (order number), on every insert of a large load: the
+        // comparison below on the same text (the column's SortRole and DisplayRole
+        // are both OrderTreeModel::orderNumberText()), without two QVariants.
+        const OrderProgress *l = m_orders->orderAt(left);
+        const OrderProgress *r = m_orders->orderAt(right);
+        if (l && r) {
+            if (!l->orderNumber.isEmpty() && !r->orderNumber.isEmpty())
+                return l->orderNumber < r->orderNumber;
+            return OrderTreeModel::orderNumberText(*l) < OrderTreeModel::orderNumberText(*r);
+        }
     }
     const QVariant l = left.data(sortRole());
     const QVariant r = right.data(sortRole());

@@ -4,6 +4,8 @@
 
 #include <QSortFilterProxyModel>
 
+class OrderTreeModel;
+
 // Sort and filter for the order tree: search text (order id, order number,
 // customer via SearchTextRole), a set of overall statuses, sorting by any
 // column through SortRole. Filtering is decided on the order row; its step rows
@@ -30,6 +32,8 @@ public:
     // for 100,000 orders costs memory, and time in every relayout of the view).
     bool hasChildren(const QModelIndex &parent = QModelIndex()) const override;
 
+    void setSourceModel(QAbstractItemModel *source) override;
+
 protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const override;
     bool lessThan(const QModelIndex &left, const QModelIndex &right) const override;
@@ -37,6 +41,7 @@ protected:
 private:
     bool orderMatches(const QModelIndex &sourceOrder) const;
 
+    const OrderTreeModel *m_orders = nullptr; // the source when it is an OrderTreeModel
     QString m_search;
     StatusMask m_statusMask = kAllStatuses;
 };

@@ -6,6 +6,7 @@
 #include "ordertreemodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QIdentityProxyModel>
 #include <QItemSelectionModel>
 #include <QSignalSpy>
 #include <QTest>
@@ -43,6 +44,7 @@ private Q_SLOTS:
     void sortsByAnyColumnAndKeepsStepsInOrder();
     void liveUpdatesKeepSelectionAndExpansion();
     void hasChildrenAgreesWithRowCount();
+    void orderNumberSortMatchesTheGenericComparison();
 
 private:
     std::unique_ptr<OrderTreeModel> m_model;
@@ -223,4 +225,60 @@ void tst_OrderFilterProxyModel::hasChildrenAgreesWithRowCount()
     view.expand(first);
     QVERIFY(view.isExpanded(first));
     QCOMPARE(view.visualRect(m_proxy->index(2, 0, first)).isValid(), true);
+}
+
+// Sorting by order number (the default sort, redone for every chunk of a large
+// load) reads the text straight from OrderTreeModel. It must order exactly as
+// the generic SortRole comparison does. The reference is the same proxy over an
+// identity proxy (a source that is not an OrderTreeModel takes the generic
+// path). Numbers that differ only in case, non-ASCII, a duplicate, orders
+// without a number yet (shown and sorted by their id), inserted in two chunks
+// as the initial load does, both directions.
+void tst_OrderFilterProxyModel::orderNumberSortMatchesTheGenericComparison()
+{
+    OrderTreeModel model;
+    QIdentityProxyModel identity;
+    identity.setSourceModel(&model);
+    OrderFilterProxyModel direct;
+    direct.setSourceModel(&model);
+    OrderFilterProxyModel generic;
+    generic.setSourceModel(&identity);
+    direct.sort(OrderTreeModel::OrderNumberColumn, Qt::DescendingOrder);
+    generic.sort(OrderTreeModel::OrderNumberColumn, Qt::DescendingOrder);
+
+    const QStringList numbers{QStringLiteral("ORD-20240110-000010"), QStringLiteral("ord-20240110-000009"),
+                              QStringLiteral("ORD-20240110-00001"),  QString(),
+                              QStringLiteral("\u00c4-1"),           QStringLiteral("ORD-20240110-000010"),
+                              QStringLiteral("Z"),                   QStringLiteral("a"),
+                              QString(),                             QStringLiteral("\u00ff"),
+                              QStringLiteral("\U0001F600"),         QStringLiteral("ORD-20240110-000002")};
+    QVector<OrderProgress> snapshots;
+    for (const QString &number : numbers) {
+        OrderProgress p(QUuid::createUuid());
+        p.orderNumber = number;
+        snapshots.append(p);
+    }
+    model.loadSnapshots(snapshots.mid(0, 5));
+    model.loadSnapshots(snapshots.mid(5));
+    QCOMPARE(model.orderCount(), int(numbers.size()));
+
+    const auto sameOrder = [&](Qt::SortOrder order) {
+        QCOMPARE(direct.rowCount(), int(numbers.size()));
+        QCOMPARE(generic.rowCount(), int(numbers.size()));
+        for (int r = 0; r < direct.rowCount(); ++r) {
+            QCOMPARE(direct.index(r, 0).data(OrderTreeModel::OrderIdRole).toUuid(),
+                     generic.index(r, 0).data(OrderTreeModel::OrderIdRole).toUuid());
+            if (r == 0)
+                continue;
+            // ... and sorted by the text shown (case-sensitive, UTF-16 code units)
+            const QString before = direct.index(r - 1, 0).data().toString();
+            const QString here = direct.index(r, 0).data().toString();
+            QVERIFY2(order == Qt::AscendingOrder ? !(here < before) : !(before < here), qPrintable(before + " / " + here));
+        }
+    };
+    sameOrder(Qt::DescendingOrder);
+    QCOMPARE(direct.index(0, 0).data().toString(), QStringLiteral("\U0001F600"));
+    direct.sort(OrderTreeModel::OrderNumberColumn, Qt::AscendingOrder);
+    generic.sort(OrderTreeModel::OrderNumberColumn, Qt::AscendingOrder);
+    sameOrder(Qt::AscendingOrder);
 }
