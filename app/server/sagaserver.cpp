@@ -21,27 +21,29 @@
 #include <QJsonDocument>
 #include <QTimer>
 
+// The result of work done on a pool thread: a body to send or an error.
+struct PoolOutcome {
+    int status = 200;
+    QByteArray body;
+    std::optional<ApiError> error;
+
+    static PoolOutcome json(const QJsonObject &object, int status = 200)
+    {
+        return PoolOutcome{status, QJsonDocument(object).toJson(QJsonDocument::Compact), std::nullopt};
+    }
+    static PoolOutcome json(const QJsonArray &array)
+    {
+        return PoolOutcome{200, QJsonDocument(array).toJson(QJsonDocument::Compact), std::nullopt};
+    }
+    static PoolOutcome fail(const ApiError &error) { return PoolOutcome{error.status(), {}, error}; }
+};
+
 namespace {
 
 const QByteArray kJson = QByteArrayLiteral("application/json");
 const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
 
-// The result of work done on a pool thread: a body to send or an error.
-struct Outcome {
-    int status = 200;
-    QByteArray body;
-    std::optional<ApiError> error;
-
-    static Outcome json(const QJsonObject &object, int status = 200)
-    {
-        return Outcome{status, QJsonDocument(object).toJson(QJsonDocument::Compact), std::nullopt};
-    }
-    static Outcome json(const QJsonArray &array)
-    {
-        return Outcome{200, QJsonDocument(array).toJson(QJsonDocument::Compact), std::nullopt};
-    }
-    static Outcome fail(const ApiError &error) { return Outcome{error.status(), {}, error}; }
-};
+using Outcome = PoolOutcome;
 
 ApiError storeFailure(const StoreError &error)
 {
@@ -587,6 +589,16 @@ void SagaServer::answerWaiter(quint64 key, bool ended)
     }
 }
 
+void SagaServer::answerFromPool(const ApiRequest &r, std::function<PoolOutcome(SagaStore *)> read)
+{
+    m_pool->run<Outcome>(this, std::move(read), [this, r](Outcome outcome) {
+        if (outcome.error)
+            replyError(r, *outcome.error);
+        else
+            reply(r, outcome.status, kJson, outcome.body);
+    });
+}
+
 void SagaServer::listOrders(const ApiRequest &r)
 {
     OrderListFilter filter;
@@ -610,31 +622,23 @@ void SagaServer::listOrders(const ApiRequest &r)
         }
     }
     filter.after = r.query.queryItemValue(QStringLiteral("after"), QUrl::FullyDecoded).left(500);
-    m_pool->run<Outcome>(
-        this,
-        [filter](SagaStore *store) {
-            if (!store)
-                return Outcome::fail(ApiError::unavailable());
-            auto page = store->listOrders(filter);
-            if (page.error.kind == StoreError::Invalid)
-                return Outcome::fail(ApiError::badField(QStringLiteral("after"), QStringLiteral("is not a cursor from a previous page")));
-            if (!page.ok())
-                return Outcome::fail(storeFailure(page.error));
-            QJsonArray orders;
-            for (const OrderProgress &progress : std::as_const(page.value.orders))
-                orders.append(listItemJson(progress));
-            QJsonObject body{{QStringLiteral("orders"), orders},
-                             {QStringLiteral("count"), orders.size()},
-                             {QStringLiteral("nextCursor"),
-                              page.value.nextCursor.isEmpty() ? QJsonValue() : QJsonValue(page.value.nextCursor)}};
-            return Outcome::json(body);
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [filter](SagaStore *store) {
+        if (!store)
+            return Outcome::fail(ApiError::unavailable());
+        auto page = store->listOrders(filter);
+        if (page.error.kind == StoreError::Invalid)
+            return Outcome::fail(ApiError::badField(QStringLiteral("after"), QStringLiteral("is not a cursor from a previous page")));
+        if (!page.ok())
+            return Outcome::fail(storeFailure(page.error));
+        QJsonArray orders;
+        for (const OrderProgress &progress : std::as_const(page.value.orders))
+            orders.append(listItemJson(progress));
+        QJsonObject body{{QStringLiteral("orders"), orders},
+                         {QStringLiteral("count"), orders.size()},
+                         {QStringLiteral("nextCursor"),
+                          page.value.nextCursor.isEmpty() ? QJsonValue() : QJsonValue(page.value.nextCursor)}};
+        return Outcome::json(body);
+    });
 }
 
 void SagaServer::customerOrders(const ApiRequest &r)
@@ -644,45 +648,29 @@ void SagaServer::customerOrders(const ApiRequest &r)
         return;
     }
     const QUuid customerId = r.route.id;
-    m_pool->run<Outcome>(
-        this,
-        [customerId](SagaStore *store) {
-            if (!store)
-                return Outcome::fail(ApiError::unavailable());
-            auto orders = store->ordersForCustomer(customerId);
-            if (!orders.ok() && orders.error.kind != StoreError::NotFound)
-                return Outcome::fail(storeFailure(orders.error));
-            QJsonArray list;
-            for (const OrderRecord &order : std::as_const(orders.value))
-                list.append(SagaJson::orderRecordToJson(order));
-            return Outcome::json(list);
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [customerId](SagaStore *store) {
+        if (!store)
+            return Outcome::fail(ApiError::unavailable());
+        auto orders = store->ordersForCustomer(customerId);
+        if (!orders.ok() && orders.error.kind != StoreError::NotFound)
+            return Outcome::fail(storeFailure(orders.error));
+        QJsonArray list;
+        for (const OrderRecord &order : std::as_const(orders.value))
+            list.append(SagaJson::orderRecordToJson(order));
+        return Outcome::json(list);
+    });
 }
 
 void SagaServer::getOrder(const ApiRequest &r)
 {
     const QUuid orderId = r.route.id;
     const Principal principal = r.principal;
-    m_pool->run<Outcome>(
-        this,
-        [orderId, principal](SagaStore *store) {
-            OrderRecord record;
-            if (auto error = loadAccessible(store, orderId, principal, &record))
-                return Outcome::fail(*error);
-            return Outcome::json(SagaJson::orderRecordToJson(record));
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [orderId, principal](SagaStore *store) {
+        OrderRecord record;
+        if (auto error = loadAccessible(store, orderId, principal, &record))
+            return Outcome::fail(*error);
+        return Outcome::json(SagaJson::orderRecordToJson(record));
+    });
 }
 
 void SagaServer::withAccessibleOrder(const ApiRequest &r, std::function<void(const ApiRequest &)> next)
@@ -727,51 +715,35 @@ void SagaServer::getHistory(const ApiRequest &r)
 {
     const QUuid orderId = r.route.id;
     const Principal principal = r.principal;
-    m_pool->run<Outcome>(
-        this,
-        [orderId, principal](SagaStore *store) {
-            if (auto error = loadAccessible(store, orderId, principal))
-                return Outcome::fail(*error);
-            auto events = store->loadEvents(orderId, 0);
-            if (!events.ok())
-                return Outcome::fail(storeFailure(events.error));
-            const OrderHistory history = HistoryBuilder::build(events.value);
-            QJsonObject json = SagaJson::historyToJson(history);
-            if (!json.contains(QLatin1String("executionCount")))
-                json.insert(QStringLiteral("executionCount"), history.executionCount());
-            return Outcome::json(json);
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [orderId, principal](SagaStore *store) {
+        if (auto error = loadAccessible(store, orderId, principal))
+            return Outcome::fail(*error);
+        auto events = store->loadEvents(orderId, 0);
+        if (!events.ok())
+            return Outcome::fail(storeFailure(events.error));
+        const OrderHistory history = HistoryBuilder::build(events.value);
+        QJsonObject json = SagaJson::historyToJson(history);
+        if (!json.contains(QLatin1String("executionCount")))
+            json.insert(QStringLiteral("executionCount"), history.executionCount());
+        return Outcome::json(json);
+    });
 }
 
 void SagaServer::getEvents(const ApiRequest &r)
 {
     const QUuid orderId = r.route.id;
     const Principal principal = r.principal;
-    m_pool->run<Outcome>(
-        this,
-        [orderId, principal](SagaStore *store) {
-            if (auto error = loadAccessible(store, orderId, principal))
-                return Outcome::fail(*error);
-            auto events = store->loadEvents(orderId, 0);
-            if (!events.ok())
-                return Outcome::fail(storeFailure(events.error));
-            QJsonArray list;
-            for (const OrderEvent &event : std::as_const(events.value))
-                list.append(SagaJson::rawEventToJson(event));
-            return Outcome::json(list);
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [orderId, principal](SagaStore *store) {
+        if (auto error = loadAccessible(store, orderId, principal))
+            return Outcome::fail(*error);
+        auto events = store->loadEvents(orderId, 0);
+        if (!events.ok())
+            return Outcome::fail(storeFailure(events.error));
+        QJsonArray list;
+        for (const OrderEvent &event : std::as_const(events.value))
+            list.append(SagaJson::rawEventToJson(event));
+        return Outcome::json(list);
+    });
 }
 
 void SagaServer::retryEligibility(const ApiRequest &r)
@@ -872,26 +844,18 @@ void SagaServer::retryHistory(const ApiRequest &r)
 {
     const QUuid orderId = r.route.id;
     const Principal principal = r.principal;
-    m_pool->run<Outcome>(
-        this,
-        [orderId, principal](SagaStore *store) {
-            if (auto error = loadAccessible(store, orderId, principal))
-                return Outcome::fail(*error);
-            auto attempts = store->retryAttempts(orderId);
-            if (!attempts.ok() && attempts.error.kind != StoreError::NotFound)
-                return Outcome::fail(storeFailure(attempts.error));
-            QJsonArray list;
-            for (const RetryAttempt &attempt : std::as_const(attempts.value))
-                list.append(SagaJson::retryAttemptToJson(attempt));
-            return Outcome::json(QJsonObject{{QStringLiteral("orderId"), orderId.toString(QUuid::WithoutBraces)},
-                                             {QStringLiteral("attempts"), list}});
-        },
-        [this, r](Outcome outcome) {
-            if (outcome.error)
-                replyError(r, *outcome.error);
-            else
-                reply(r, outcome.status, kJson, outcome.body);
-        });
+    answerFromPool(r, [orderId, principal](SagaStore *store) {
+        if (auto error = loadAccessible(store, orderId, principal))
+            return Outcome::fail(*error);
+        auto attempts = store->retryAttempts(orderId);
+        if (!attempts.ok() && attempts.error.kind != StoreError::NotFound)
+            return Outcome::fail(storeFailure(attempts.error));
+        QJsonArray list;
+        for (const RetryAttempt &attempt : std::as_const(attempts.value))
+            list.append(SagaJson::retryAttemptToJson(attempt));
+        return Outcome::json(QJsonObject{{QStringLiteral("orderId"), orderId.toString(QUuid::WithoutBraces)},
+                                         {QStringLiteral("attempts"), list}});
+    });
 }
 
 // ---------------------------------------------------------------- streams

@@ -15,12 +15,15 @@
 #include <QJsonObject>
 #include <QMultiHash>
 #include <QVector>
+#include <functional>
 #include <memory>
 
 class EngineHost;
 class EventFeed;
 class StatusCache;
 class StorePool;
+class SagaStore;
+struct PoolOutcome;
 class QTcpServer;
 struct OrderEvent;
 
@@ -70,6 +73,8 @@ private:
                const HttpReply::Headers &extra = {});
     void replyJson(const ApiRequest &r, int status, const QJsonObject &json, const HttpReply::Headers &extra = {});
     void replyError(const ApiRequest &r, const ApiError &error);
+    // Runs `read` on a pool thread (its own store connection) and answers with its outcome.
+    void answerFromPool(const ApiRequest &r, std::function<PoolOutcome(SagaStore *)> read);
 
     // request pipeline
     std::optional<ApiError> authenticate(const QHttpServerRequest &request, ApiRequest &r);
