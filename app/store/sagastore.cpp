@@ -456,13 +456,16 @@ StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
     if (!filter.after.isEmpty()) {
         const qint64 createdAt = filter.after.section(QLatin1Char('_'), 0, 0).toLongLong();
         const QString id = filter.after.section(QLatin1Char('_'), 1);
-        where << QStringLiteral("(created_at < %1 OR (created_at = %1 AND id < %2))").arg(createdAt).arg(d->lit(id));
+        where << QStringLiteral("(created_at < %1 OR (created_at = %1 AND id < ").arg(createdAt) + d->lit(id)
+                + QStringLiteral("))");
     }
     QSqlQuery q(d->db());
     q.setForwardOnly(true);
-    const QString sql = QStringLiteral("SELECT id, created_at FROM orders %1 ORDER BY created_at DESC, id DESC LIMIT %2")
-                            .arg(where.isEmpty() ? QString() : QStringLiteral("WHERE ") + where.join(QLatin1String(" AND ")))
-                            .arg(limit + 1);
+    // Concatenated, not arg(): the WHERE text holds the caller's search text and
+    // cursor, where "%1" must not be taken for a placeholder.
+    const QString sql = QStringLiteral("SELECT id, created_at FROM orders ")
+        + (where.isEmpty() ? QString() : QStringLiteral("WHERE ") + where.join(QLatin1String(" AND ")))
+        + QStringLiteral(" ORDER BY created_at DESC, id DESC LIMIT ") + QString::number(limit + 1);
     if ((r.error = d->run(q, sql, QStringLiteral("list orders"))))
         return r;
     QStringList ids;
@@ -646,8 +649,7 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, std::nullopt);
     const BatchPlan::Json json = plan.toJson(events);
     const QString sql = QStringLiteral("SELECT first_position, order_numbers FROM saga_commit_batch(%1, %2, ")
-                            .arg(lit(leaseOwner))
-                            .arg(now)
+                            .arg(lit(leaseOwner), QString::number(now))
         % lit(json.orders) % QLatin1Char(',') % lit(json.items) % QLatin1Char(',') % lit(json.executions)
         % QLatin1Char(',') % lit(json.retries) % QLatin1Char(',') % lit(json.corrections) % QLatin1Char(',')
         % lit(json.executionUpdates) % QLatin1Char(',') % lit(json.stepResults) % QLatin1Char(',')
@@ -899,11 +901,10 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     const QString sql = QStringLiteral(
         "SELECT execution_id, order_id, attempt FROM saga_executions WHERE completed_at IS NULL AND status IN %1 "
         "AND (lease_owner IS NULL OR lease_expires_at < %2%3) ORDER BY started_at LIMIT %4%5")
-                            .arg(kActiveStatuses)
-                            .arg(now)
-                            .arg(includeOwn ? QStringLiteral(" OR lease_owner = ") + d->lit(leaseOwner) : QString())
-                            .arg(qBound(1, limit, 10000))
-                            .arg(d->pg() ? QStringLiteral(" FOR UPDATE SKIP LOCKED") : QString());
+                            .arg(kActiveStatuses, QString::number(now),
+                                 includeOwn ? QStringLiteral(" OR lease_owner = ") + d->lit(leaseOwner) : QString(),
+                                 QString::number(qBound(1, limit, 10000)),
+                                 d->pg() ? QStringLiteral(" FOR UPDATE SKIP LOCKED") : QString());
     if (StoreError e = d->run(q, sql, QStringLiteral("claim sagas")))
         return fail(e);
     QStringList ids;
@@ -915,9 +916,8 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     if (!ids.isEmpty()) {
         if (StoreError e = d->exec(QStringLiteral("UPDATE saga_executions SET lease_owner = %1, lease_expires_at = %2 "
                                                   "WHERE execution_id IN (%3)")
-                                       .arg(d->lit(leaseOwner))
-                                       .arg(now + leaseMs)
-                                       .arg(ids.join(QLatin1Char(','))),
+                                       .arg(d->lit(leaseOwner), QString::number(now + leaseMs),
+                                            ids.join(QLatin1Char(','))),
                                    QStringLiteral("take leases")))
             return fail(e);
     }

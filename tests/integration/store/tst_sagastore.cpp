@@ -354,6 +354,21 @@ void tst_SagaStore::listOrders()
     st.status = OverallStatus::Completed;
     QCOMPARE(store.listOrders(st).value.orders.size(), 0);
     QCOMPARE(store.ordersForCustomer(customer).value.size(), 1);
+    // A search text or cursor that looks like a QString::arg() placeholder ("%1" once
+    // the LIKE pattern is built) is matched literally (it used to be substituted,
+    // so an id prefix starting with 1 found nothing).
+    const QUuid oneId(QStringLiteral("1a2b3c4d-0000-4000-8000-000000000001"));
+    QVERIFY(store.commitTransitions({started(oneId, "ex-one")}, "me", 30000).ok());
+    q.query = QStringLiteral("1a2b3c4d");
+    auto found = store.listOrders(q);
+    QVERIFY2(found.ok(), qPrintable(found.error.message));
+    QCOMPARE(found.value.orders.size(), 1);
+    QCOMPARE(found.value.orders[0].orderId, oneId);
+    OrderListFilter odd;
+    odd.after = QStringLiteral("99999999999999_%1%2'");
+    auto oddPage = store.listOrders(odd);
+    QVERIFY2(oddPage.ok(), qPrintable(oddPage.error.message));
+    QCOMPARE(oddPage.value.orders.size(), 6);
 }
 
 void tst_SagaStore::concurrentCommitsAreCommitOrdered()
