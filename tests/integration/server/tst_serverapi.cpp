@@ -91,6 +91,7 @@ private Q_SLOTS:
     void faultPlanEndpoint();
     void traceparentOnEveryResponse();
     void pipelinedRequestsAnsweredInOrder();
+    void streamPipelinedBehindARequestIsRefused();
     void metricsCountSagas();
 
 private:
@@ -1074,6 +1075,39 @@ void TestServerApi::pipelinedRequestsAnsweredInOrder()
     QVERIFY(QJsonDocument::fromJson(bodies[1]).object().contains("overallStatus"));
     QCOMPARE(QJsonDocument::fromJson(bodies[2]).array().size(), 8);
     QCOMPARE(QJsonDocument::fromJson(bodies[3]).object().value("status").toString(), QStringLiteral("UP"));
+}
+
+void TestServerApi::streamPipelinedBehindARequestIsRefused()
+{
+    // An event stream takes its connection over, so it cannot wait behind an
+    // earlier pipelined request that is still being answered (history: from the
+    // pool). The request is answered, then the stream gets 400 PIPELINED_STREAM
+    // and the connection closes.
+    const QByteArray order = m_completedOrder.toLatin1();
+    const QByteArray auth = "Host: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken + "\r\n";
+    const QByteArray raw = "GET /api/orders/" + order + "/history HTTP/1.1\r\n" + auth + "\r\n"
+        + "GET /api/orders/" + order + "/status/stream HTTP/1.1\r\n" + auth + "Accept: text/event-stream\r\n\r\n";
+    QTcpSocket socket;
+    QByteArray received;
+    bool closed = false;
+    connect(&socket, &QTcpSocket::readyRead, this, [&] { received += socket.readAll(); });
+    connect(&socket, &QTcpSocket::disconnected, this, [&] { closed = true; });
+    connect(&socket, &QTcpSocket::connected, this, [&] { socket.write(raw); });
+    socket.connectToHost(QStringLiteral("127.0.0.1"), m_port);
+    QTRY_VERIFY_WITH_TIMEOUT(closed, 30000);
+    received += socket.readAll();
+
+    const qsizetype firstEnd = received.indexOf("\r\n\r\n");
+    QVERIFY2(firstEnd > 0, received.left(200).constData());
+    QVERIFY2(received.startsWith("HTTP/1.1 200"), received.left(200).constData());
+    const qsizetype second = received.indexOf("HTTP/1.1 ", firstEnd);
+    QVERIFY2(second > 0, received.constData());
+    const QByteArray rest = received.mid(second);
+    QVERIFY2(rest.startsWith("HTTP/1.1 400"), rest.left(200).constData());
+    const QByteArray body = rest.mid(rest.indexOf("\r\n\r\n") + 4);
+    const QJsonObject error = QJsonDocument::fromJson(body).object();
+    QCOMPARE(error.value("error").toString(), QStringLiteral("PIPELINED_STREAM"));
+    QVERIFY(!rest.contains("text/event-stream"));
 }
 
 void TestServerApi::metricsCountSagas()
