@@ -156,6 +156,30 @@ inline HttpResult httpRaw(quint16 port, const QByteArray &raw, int timeoutMs = 6
     return calls.front()->result();
 }
 
+// Writes `raw` (e.g. several pipelined requests) on one connection and collects
+// every byte the server sends until it closes the connection (or the timeout
+// passes: `closed` stays false).
+struct RawExchange {
+    QByteArray received;
+    bool closed = false;
+};
+inline RawExchange exchangeUntilClosed(quint16 port, const QByteArray &raw, int timeoutMs = 60000)
+{
+    RawExchange out;
+    QTcpSocket socket;
+    QObject::connect(&socket, &QTcpSocket::connected, [&] { socket.write(raw); });
+    QObject::connect(&socket, &QTcpSocket::readyRead, [&] { out.received += socket.readAll(); });
+    QObject::connect(&socket, &QTcpSocket::disconnected, [&] { out.closed = true; });
+    socket.connectToHost(QStringLiteral("127.0.0.1"), port);
+    QElapsedTimer timer;
+    timer.start();
+    while (!out.closed && timer.elapsed() < timeoutMs)
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 50);
+    out.received += socket.readAll();
+    QObject::disconnect(&socket, nullptr, nullptr, nullptr);
+    return out;
+}
+
 inline HttpResult http(quint16 port, const QByteArray &method, const QString &path, const QByteArray &token = {},
                        const QByteArray &body = {}, const HeaderList &headers = {}, int timeoutMs = 60000)
 {

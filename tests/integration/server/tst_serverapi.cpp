@@ -1038,15 +1038,9 @@ void TestServerApi::pipelinedRequestsAnsweredInOrder()
                + "\r\ntraceparent: 00-" + traceId + "-00f067aa0ba902b7-01\r\n"
                + (i + 1 == paths.size() ? "Connection: close\r\n" : "") + "\r\n";
     }
-    QTcpSocket socket;
-    QByteArray received;
-    bool closed = false;
-    connect(&socket, &QTcpSocket::readyRead, this, [&] { received += socket.readAll(); });
-    connect(&socket, &QTcpSocket::disconnected, this, [&] { closed = true; });
-    connect(&socket, &QTcpSocket::connected, this, [&] { socket.write(raw); });
-    socket.connectToHost(QStringLiteral("127.0.0.1"), m_port);
-    QTRY_VERIFY_WITH_TIMEOUT(closed, 60000);
-    received += socket.readAll();
+    const RawExchange exchange = exchangeUntilClosed(m_port, raw, 60000);
+    QVERIFY(exchange.closed);
+    const QByteArray &received = exchange.received;
 
     QList<QByteArray> answeredTraces;
     QList<QByteArray> bodies;
@@ -1087,15 +1081,9 @@ void TestServerApi::streamPipelinedBehindARequestIsRefused()
     const QByteArray auth = "Host: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken + "\r\n";
     const QByteArray raw = "GET /api/orders/" + order + "/history HTTP/1.1\r\n" + auth + "\r\n"
         + "GET /api/orders/" + order + "/status/stream HTTP/1.1\r\n" + auth + "Accept: text/event-stream\r\n\r\n";
-    QTcpSocket socket;
-    QByteArray received;
-    bool closed = false;
-    connect(&socket, &QTcpSocket::readyRead, this, [&] { received += socket.readAll(); });
-    connect(&socket, &QTcpSocket::disconnected, this, [&] { closed = true; });
-    connect(&socket, &QTcpSocket::connected, this, [&] { socket.write(raw); });
-    socket.connectToHost(QStringLiteral("127.0.0.1"), m_port);
-    QTRY_VERIFY_WITH_TIMEOUT(closed, 30000);
-    received += socket.readAll();
+    const RawExchange exchange = exchangeUntilClosed(m_port, raw, 30000);
+    QVERIFY(exchange.closed);
+    const QByteArray &received = exchange.received;
 
     const qsizetype firstEnd = received.indexOf("\r\n\r\n");
     QVERIFY2(firstEnd > 0, received.left(200).constData());
