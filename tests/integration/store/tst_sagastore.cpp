@@ -4,6 +4,7 @@
 
 #include "sagastore.h"
 #include "orderprogress.h"
+#include "storetestdatabase.h"
 #include "testservices.h"
 
 #include <QFile>
@@ -21,22 +22,7 @@ class tst_SagaStore : public QObject
 
 private:
     QString m_pgUrl;
-    int m_counter = 0;
-
-    DatabaseUrl newDatabase(const QString &backend)
-    {
-        if (backend == QLatin1String("sqlite")) {
-            DatabaseUrl url;
-            url.kind = DatabaseUrl::Kind::Sqlite;
-            url.path = TestServices::tempDir() + QStringLiteral("/store-%1.sqlite").arg(++m_counter);
-            return url;
-        }
-        QString error;
-        const QString text = TestServices::newPostgresDatabase(&error);
-        if (text.isEmpty())
-            qFatal("PostgreSQL: %s", qPrintable(error));
-        return *DatabaseUrl::parse(text, &error);
-    }
+    static DatabaseUrl newDatabase(const QString &backend) { return newStoreTestDatabase(backend, QStringLiteral("store")); }
 
     static QString name() { return QStringLiteral("c%1").arg(QRandomGenerator::global()->generate()); }
 

@@ -8,6 +8,7 @@
 #include "../../unit/model/sagascenarios.h"
 #include "orderprogress.h"
 #include "sagastore.h"
+#include "storetestdatabase.h"
 #include "testservices.h"
 
 #include <QSet>
@@ -26,22 +27,9 @@ class tst_SnapshotReader : public QObject
     Q_OBJECT
 
 private:
-    int m_counter = 0;
+    int m_counter = 0; // connection names
 
-    DatabaseUrl newDatabase(const QString &backend)
-    {
-        if (backend == QLatin1String("sqlite")) {
-            DatabaseUrl url;
-            url.kind = DatabaseUrl::Kind::Sqlite;
-            url.path = TestServices::tempDir() + QStringLiteral("/snapshots-%1.sqlite").arg(++m_counter);
-            return url;
-        }
-        QString error;
-        const QString text = TestServices::newPostgresDatabase(&error);
-        if (text.isEmpty())
-            qFatal("PostgreSQL: %s", qPrintable(error));
-        return *DatabaseUrl::parse(text, &error);
-    }
+    static DatabaseUrl newDatabase(const QString &backend) { return newStoreTestDatabase(backend, QStringLiteral("snapshots")); }
 
     // The events of order `i`: every kind of ending, and every fifth order cut
     // short (still running, or rolling back) after a varying number of events.
