@@ -516,6 +516,14 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
     const PgNames names;
     const QByteArray eventColumns = QByteArray(kPgEventColumns).replace("%1", kTypesWithDetails);
     int rejected = 0;
+    OrderEvent e; // reused for every row
+    // Folds the row's event columns (after the order id) into `p`.
+    auto fold = [&](OrderProgress &p, const PgCopy::Field *f) {
+        e.orderId = p.orderId;
+        decodePg(f + 1, names, e);
+        if (p.apply(e).outcome == FoldResult::Rejected)
+            ++rejected;
+    };
 
     // 1. The newest orders with all their events: on screen at once. Each order's
     //    events through the (order_id, seq) index (LATERAL: a nested loop; a plain
@@ -531,7 +539,6 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
     {
         LastId last;
         OrderProgress *current = nullptr;
-        OrderEvent e;
         const StoreError error = PgCopy::copyRows(
             conn, newestSql, 6,
             [&](const PgCopy::Field *f) {
@@ -539,10 +546,7 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
                     first.append(OrderProgress(uuidOf(f[0])));
                     current = &first.last();
                 }
-                e.orderId = current->orderId;
-                decodePg(f + 1, names, e);
-                if (current->apply(e).outcome == FoldResult::Rejected)
-                    ++rejected;
+                fold(*current, f);
             },
             QStringLiteral("read newest snapshots"));
         if (error)
@@ -565,7 +569,6 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
     {
         LastId last;
         OrderProgress *current = nullptr;
-        OrderEvent e;
         const StoreError error = PgCopy::copyRows(
             conn, "SELECT order_id, " + eventColumns + " FROM order_events", 6,
             [&](const PgCopy::Field *f) {
@@ -578,12 +581,8 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
                     }
                     current = *it == kDelivered ? nullptr : &rest[*it];
                 }
-                if (!current)
-                    return;
-                e.orderId = current->orderId;
-                decodePg(f + 1, names, e);
-                if (current->apply(e).outcome == FoldResult::Rejected)
-                    ++rejected;
+                if (current)
+                    fold(*current, f);
             },
             QStringLiteral("read events"));
         if (error)
