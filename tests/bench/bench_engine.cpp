@@ -18,6 +18,7 @@
 #include <QUrl>
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 namespace {
@@ -40,8 +41,9 @@ struct RunResult {
     double sagasPerSecond = 0;
     qint64 p50 = 0, p95 = 0, max = 0; // saga durations (submit -> terminal), ms
     // Sustained runs: saga p50 of the sagas that ended in the first and in the last
-    // fifth of the run (a growing backlog shows as a later p50 well above the first).
-    qint64 p50First = 0, p50Last = 0;
+    // fifth of the run (a growing backlog shows as a later p50 well above the first);
+    // -1 when no saga ended in that fifth (a run shorter than a few saga durations).
+    qint64 p50First = -1, p50Last = -1;
 };
 
 bool isEnd(const OrderEvent &e)
@@ -109,7 +111,7 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
     result.sagasPerSecond = done / qMax(0.001, result.seconds);
     auto median = [](QVector<qint64> v) -> qint64 {
         if (v.isEmpty())
-            return 0;
+            return -1;
         std::sort(v.begin(), v.end());
         return v[v.size() / 2];
     };
@@ -171,9 +173,11 @@ void printSustained(const char *label, const RunResult &r, int latencyMs)
         std::printf("%-44s FAILED: %s\n", label, qPrintable(r.error));
         return;
     }
-    std::printf("%-44s %8.1f sagas/s  (%d sagas in %.2f s; saga p50 %lld ms (ideal %d), first fifth %lld ms, "
-                "last fifth %lld ms, p95 %lld ms)\n",
-                label, r.sagasPerSecond, r.completed, r.seconds, r.p50, 3 * latencyMs, r.p50First, r.p50Last, r.p95);
+    auto fifth = [](qint64 p50) { return p50 < 0 ? QByteArray("none ended") : QByteArray::number(p50) + " ms"; };
+    std::printf("%-44s %8.1f sagas/s  (%d sagas in %.2f s; saga p50 %lld ms (ideal %d), first fifth %s, "
+                "last fifth %s, p95 %lld ms)\n",
+                label, r.sagasPerSecond, r.completed, r.seconds, r.p50, 3 * latencyMs, fifth(r.p50First).constData(),
+                fifth(r.p50Last).constData(), r.p95);
     std::fflush(stdout);
 }
 
@@ -218,23 +222,34 @@ int main(int argc, char **argv)
     base.commitConnections = parser.value("commit-connections").toInt();
     std::printf("bench_engine: %d sagas, %d in flight, zero-latency simulated steps\n", sagas, concurrency);
 
+    // The runs with step latency, each on a fresh database (`fresh` points the
+    // config at one): `inflight` sagas submitted at once, then (with --sustain)
+    // `inflight` kept in flight until `sustain` times as many completed.
+    auto latencyRuns = [&](const char *backendName, EngineConfig l,
+                           const std::function<void(EngineConfig &, const QString &)> &fresh) {
+        if (inflight <= 0)
+            return;
+        l.stepDelayMs = latency;
+        fresh(l, QStringLiteral("latency"));
+        const QByteArray burst =
+            QStringLiteral("%1, %2 ms steps, %3 in flight at once").arg(backendName).arg(latency).arg(inflight).toUtf8();
+        print(burst.constData(), run(l, inflight, inflight));
+        if (sustain <= 0)
+            return;
+        fresh(l, QStringLiteral("sustained"));
+        const QByteArray kept =
+            QStringLiteral("%1, %2 ms steps, %3 kept in flight").arg(backendName).arg(latency).arg(inflight).toUtf8();
+        printSustained(kept.constData(), run(l, inflight * sustain, inflight), latency);
+    };
+
     if (backend == "sqlite" || backend == "all") {
         EngineConfig c = base;
         c.database.kind = DatabaseUrl::Kind::Sqlite;
         c.database.path = TestServices::tempDir() + "/bench.sqlite";
         print("SQLite (WAL, synchronous=FULL)", run(c, sagas, concurrency));
-        if (inflight > 0) {
-            EngineConfig l = c;
-            l.database.path = TestServices::tempDir() + "/bench-latency.sqlite";
-            l.stepDelayMs = latency;
-            const QByteArray label = QStringLiteral("SQLite, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
-            print(label.constData(), run(l, inflight, inflight));
-            if (sustain > 0) {
-                l.database.path = TestServices::tempDir() + "/bench-sustained.sqlite";
-                const QByteArray label = QStringLiteral("SQLite, %1 ms steps, %2 kept in flight").arg(latency).arg(inflight).toUtf8();
-                printSustained(label.constData(), run(l, inflight * sustain, inflight), latency);
-            }
-        }
+        latencyRuns("SQLite", c, [](EngineConfig &l, const QString &run) {
+            l.database.path = TestServices::tempDir() + "/bench-" + run + ".sqlite";
+        });
     }
     if (backend == "postgres" || backend == "all") {
         QString error;
@@ -257,18 +272,9 @@ int main(int argc, char **argv)
                         qPrintable(parser.value("pgbench-clients")), qPrintable(parser.value("pgbench-seconds")));
             std::printf("%-44s %8.2f x     (goal >= 0.25)\n", "ratio sagas/s : pgbench -N tps", pg.sagasPerSecond / tps);
         }
-        if (inflight > 0) {
-            EngineConfig l = c;
+        latencyRuns("PostgreSQL", c, [&error](EngineConfig &l, const QString &) {
             l.database = *DatabaseUrl::parse(TestServices::newPostgresDatabase(&error), &error);
-            l.stepDelayMs = latency;
-            const QByteArray label = QStringLiteral("PostgreSQL, %1 ms steps, %2 in flight at once").arg(latency).arg(inflight).toUtf8();
-            print(label.constData(), run(l, inflight, inflight));
-            if (sustain > 0) {
-                l.database = *DatabaseUrl::parse(TestServices::newPostgresDatabase(&error), &error);
-                const QByteArray label = QStringLiteral("PostgreSQL, %1 ms steps, %2 kept in flight").arg(latency).arg(inflight).toUtf8();
-                printSustained(label.constData(), run(l, inflight * sustain, inflight), latency);
-            }
-        }
+        });
     }
     return 0;
 }
