@@ -90,29 +90,6 @@ std::optional<OverallStatus> overallFromText(const QString &t)
     return std::nullopt;
 }
 
-QString pgArray(const QStringList &values)
-{
-    QString out;
-    qsizetype size = 2;
-    for (const QString &v : values)
-        size += v.size() + 3;
-    out.reserve(size);
-    out += QLatin1Char('{');
-    for (qsizetype i = 0; i < values.size(); ++i) {
-        if (i > 0)
-            out += QLatin1Char(',');
-        out += QLatin1Char('"');
-        for (const QChar ch : values[i]) {
-            if (ch == QLatin1Char('"') || ch == QLatin1Char('\\'))
-                out += QLatin1Char('\\');
-            out += ch;
-        }
-        out += QLatin1Char('"');
-    }
-    out += QLatin1Char('}');
-    return out;
-}
-
 QString eventDetailsJson(const OrderEvent &e)
 {
     QJsonObject d = e.details;

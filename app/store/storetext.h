@@ -10,7 +10,6 @@
 
 #include <QDateTime>
 #include <QString>
-#include <QStringList>
 #include <QUuid>
 #include <QVariant>
 #include <optional>
@@ -32,11 +31,6 @@ std::optional<OverallStatus> overallFromText(const QString &t);
 QString recordText(OverallStatus s);
 // saga_step_results.status
 QString stepStatusText(StepStatus s);
-
-// A PostgreSQL array literal of text elements ({"a","b"}; "" stays an empty
-// string, so callers map it with NULLIF where NULL is meant). The caller passes it
-// as one escaped string literal and casts it (text[], bigint[], jsonb[] ...).
-QString pgArray(const QStringList &values);
 
 // order_events.details: the event's details with its error (if any) under "error".
 QString eventDetailsJson(const OrderEvent &e);
