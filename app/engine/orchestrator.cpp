@@ -7,6 +7,7 @@
 #include "httpstepclient.h"
 #include "sagalog.h"
 #include "simulatedstepclient.h"
+#include "timeorderedid.h"
 
 #include <QAtomicInt>
 #include <QCoreApplication>
@@ -185,14 +186,14 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
     }
     auto saga = std::make_unique<SagaState>();
     SagaState &s = *saga;
-    s.orderId = QUuid::createUuid();
+    s.orderId = timeOrderedUuid();
     s.customerId = request.customerId;
     s.traceId = request.traceId;
     s.items = request.items;
     s.paymentMethodId = request.paymentMethodId;
     s.shippingAddress = request.shippingAddress;
     s.totalInCents = request.totalInCents();
-    s.executionId = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    s.executionId = timeOrderedUuid().toString(QUuid::WithoutBraces);
     s.attemptNumber = 1;
 
     QJsonObject details{{QStringLiteral("customerId"), s.customerId.toString(QUuid::WithoutBraces)},
@@ -323,7 +324,7 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     if (request.shippingAddress)
         s.shippingAddress = *request.shippingAddress;
     const int attempt = facts.latestAttempt + 1;
-    const QString executionId = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    const QString executionId = timeOrderedUuid().toString(QUuid::WithoutBraces);
     const QString resumedFrom = stepDisplayName(SagaStep::Inventory);
     const QString traceId = request.traceId.isEmpty() ? s.traceId : request.traceId;
     QJsonObject details{{QStringLiteral("orderNumber"), s.orderNumber},

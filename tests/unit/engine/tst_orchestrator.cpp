@@ -72,6 +72,7 @@ void tst_Orchestrator::happyPath()
     const OrderRequest request = sampleOrder();
     const QUuid id = h.submit(request, &orderNumber);
     QVERIFY(!id.isNull());
+    QCOMPARE(uchar(id.toRfc4122().at(6)) >> 4, 7); // time-ordered id (timeorderedid.h)
     QVERIFY(orderNumber.startsWith(QLatin1String("ORD-")));
     QVERIFY(h.waitTerminal(id));
     QCOMPARE(h.typesOf(id),
