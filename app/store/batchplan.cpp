@@ -21,52 +21,52 @@ bool changesOrder(const StoreTransition &t)
         || type == EventType::SagaFailed;
 }
 
-// Writes a JSON array of flat objects, field by field (no QJsonObject per row).
+// Writes a JSON array of flat objects as UTF-8, field by field (no QJsonObject
+// per row, no UTF-16 detour: the bytes go to the database as they are).
 class JsonRows
 {
 public:
-    JsonRows() { m_out.reserve(4096); m_out += QLatin1Char('['); }
+    JsonRows() { m_out.reserve(4096); m_out += '['; }
     void row()
     {
         if (m_rows++ > 0)
-            m_out += QLatin1Char(',');
-        m_out += QLatin1Char('{');
+            m_out += ',';
+        m_out += '{';
         m_fields = 0;
     }
-    void endRow() { m_out += QLatin1Char('}'); }
+    void endRow() { m_out += '}'; }
     JsonRows &text(const char *key, const QString &value) // null QString -> null
     {
         name(key);
         if (value.isNull()) {
-            m_out += QLatin1String("null");
+            m_out += "null";
             return *this;
         }
-        m_out += QLatin1Char('"');
-        for (const QChar ch : value) {
-            const char16_t c = ch.unicode();
-            if (c == u'"' || c == u'\\') {
-                m_out += QLatin1Char('\\');
-                m_out += ch;
-            } else if (c < 0x20) {
-                m_out += QStringLiteral("\\u%1").arg(int(c), 4, 16, QLatin1Char('0'));
-            } else {
-                m_out += ch;
+        m_out += '"';
+        for (qsizetype i = 0; i < value.size(); ++i) {
+            const char16_t c = value.at(i).unicode();
+            if (c < 0x80) { // ASCII: ids, statuses, most text
+                put(uchar(c));
+                continue;
             }
+            for (const char b : QStringView(value).mid(i).toUtf8()) // the rest, through the UTF-8 codec
+                put(uchar(b));
+            break;
         }
-        m_out += QLatin1Char('"');
+        m_out += '"';
         return *this;
     }
     JsonRows &number(const char *key, qint64 value)
     {
         name(key);
-        m_out += QString::number(value);
+        m_out += QByteArray::number(value);
         return *this;
     }
     JsonRows &number(const char *key, const std::optional<qint64> &value)
     {
         if (!value) {
             name(key);
-            m_out += QLatin1String("null");
+            m_out += "null";
             return *this;
         }
         return number(key, *value);
@@ -74,18 +74,18 @@ public:
     JsonRows &boolean(const char *key, bool value)
     {
         name(key);
-        m_out += value ? QLatin1String("true") : QLatin1String("false");
+        m_out += value ? "true" : "false";
         return *this;
     }
-    JsonRows &raw(const char *key, const QString &json)
+    JsonRows &raw(const char *key, const QByteArray &json)
     {
         name(key);
         m_out += json;
         return *this;
     }
-    QString finish()
+    QByteArray finish()
     {
-        m_out += QLatin1Char(']');
+        m_out += ']';
         return std::move(m_out);
     }
 
@@ -93,12 +93,26 @@ private:
     void name(const char *key)
     {
         if (m_fields++ > 0)
-            m_out += QLatin1Char(',');
-        m_out += QLatin1Char('"');
-        m_out += QLatin1String(key);
-        m_out += QLatin1String("\":");
+            m_out += ',';
+        m_out += '"';
+        m_out += key;
+        m_out += "\":";
     }
-    QString m_out;
+    // One byte of a string value, escaped as JSON needs.
+    void put(uchar c)
+    {
+        if (c == '"' || c == '\\') {
+            m_out += '\\';
+            m_out += char(c);
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+            m_out.append(escaped, sizeof escaped);
+        } else {
+            m_out += char(c);
+        }
+    }
+    QByteArray m_out;
     int m_rows = 0;
     int m_fields = 0;
 };

@@ -76,7 +76,7 @@ struct BatchPlan {
         QString outcome;
     };
     struct Event {
-        QString details;          // order_events.details (JSON text)
+        QByteArray details;       // order_events.details (compact JSON, UTF-8)
         bool createsOrder = false; // SAGA_STARTED of a new order: details carry its number
     };
 
@@ -98,10 +98,10 @@ struct BatchPlan {
     // assigns them).
     static BatchPlan build(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events, qint64 leaseExpiresAt,
                            std::optional<qint64> firstOrderNumber);
-    // The plan as JSON arrays of objects whose keys are the column names (the
-    // arguments of the PostgreSQL function saga_commit_batch, resources/sql/postgres).
+    // The plan as JSON arrays of objects whose keys are the column names, UTF-8
+    // (the arguments of the PostgreSQL function saga_commit_batch, resources/sql/postgres).
     struct Json {
-        QString orders, items, executions, retries, corrections, executionUpdates, stepResults, orderUpdates,
+        QByteArray orders, items, executions, retries, corrections, executionUpdates, stepResults, orderUpdates,
             retryOutcomes, events;
     };
     Json toJson(const QVector<OrderEvent> &events) const;

@@ -212,6 +212,41 @@ StoreError copyRows(void *handle, const QByteArray &select, int columns,
     return err;
 }
 
+StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QList<QByteArray> &params,
+                                        const QString &what, QByteArray *sqlState)
+{
+    StoreResult<QList<QByteArray>> r;
+    PGconn *conn = static_cast<PGconn *>(handle);
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        r.error = StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+        return r;
+    }
+    QVarLengthArray<const char *, 16> values;
+    QVarLengthArray<int, 16> lengths;
+    for (const QByteArray &p : params) {
+        values.append(p.isNull() ? nullptr : p.constData());
+        lengths.append(int(p.size()));
+    }
+    PGresult *result = PQexecParams(conn, sql, int(params.size()), nullptr, values.constData(), lengths.constData(),
+                                    nullptr, 0);
+    if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+        if (PQntuples(result) > 0) {
+            for (int c = 0; c < PQnfields(result); ++c)
+                r.value.append(PQgetisnull(result, 0, c) ? QByteArray()
+                                                         : QByteArray(PQgetvalue(result, 0, c), PQgetlength(result, 0, c)));
+        }
+    } else {
+        r.error = errorOf(conn, result, what);
+        if (sqlState && result) {
+            const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+            *sqlState = state ? QByteArray(state) : QByteArray();
+        }
+    }
+    PQclear(result);
+    drain(conn);
+    return r;
+}
+
 StoreResult<QByteArray> swapSetting(void *handle, const QByteArray &name, const QByteArray &value,
                                     const QString &what)
 {

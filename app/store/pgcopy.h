@@ -1,7 +1,8 @@
 #pragma once
 
-// Bulk rows from PostgreSQL through libpq directly, for the readers that move
-// hundreds of thousands of rows (SnapshotReader): `COPY (SELECT ...) TO STDOUT
+// PostgreSQL through libpq directly where QtSql's per-value work dominates: the
+// readers that move hundreds of thousands of rows (SnapshotReader) and the
+// engine's batch commit (queryRow: large parameters, no literal). Bulk reads use `COPY (SELECT ...) TO STDOUT
 // (FORMAT binary)` on the PGconn of an open QPSQL connection
 // (QSqlDriver::handle()), one callback per row with the raw field bytes. No
 // QVariant and no UTF-16 QString per value (QPSQL's per-value work was most of
@@ -16,6 +17,7 @@
 #include "storeerror.h"
 
 #include <QByteArray>
+#include <QList>
 #include <QtEndian>
 #include <cstring>
 #include <functional>
@@ -60,6 +62,14 @@ void *usableConnection(const QSqlDatabase &db);
 // either (unless it is gone).
 StoreError copyRows(void *conn, const QByteArray &select, int columns,
                     const std::function<void(const Field *)> &row, const QString &what);
+
+// Runs `sql` with text-format parameters $1, $2, ... (a null QByteArray is SQL
+// NULL; the server infers each parameter's type) and answers the first row's
+// fields in text format (NULL -> null QByteArray; no row -> empty list). No SQL
+// literal is built or scanned, whatever the size of the parameters. Errors as in
+// copyRows(); `sqlState` (optional) receives the error's SQLSTATE.
+StoreResult<QList<QByteArray>> queryRow(void *conn, const char *sql, const QList<QByteArray> &params,
+                                        const QString &what, QByteArray *sqlState = nullptr);
 
 // Sets the session setting `name` to `value` (set_config(), not transaction
 // local) and returns its previous value, so the caller can put it back the same

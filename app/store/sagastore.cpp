@@ -1,6 +1,7 @@
 #include "sagastore.h"
 
 #include "batchplan.h"
+#include "pgcopy.h"
 #include "sagalog.h"
 #include "storetext.h"
 
@@ -22,7 +23,7 @@
 
 // Storage notes: every timestamp is stored as milliseconds since the Unix epoch
 // (UTC) in a BIGINT/INTEGER column, ids as text (UUID without braces), event
-// details as JSON text (JSONB on PostgreSQL). A batch of transitions is planned
+// details as JSON text (type JSON on PostgreSQL). A batch of transitions is planned
 // once (BatchPlan) and written, on SQLite, with a few multi-row statements whose
 // literals are escaped by the Qt SQL driver itself (QSqlDriver::formatValue), on
 // PostgreSQL with one call of saga_commit_batch (resources/sql/postgres), so a
@@ -640,34 +641,46 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     return r;
 }
 
-// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/003_commit_batch.sql)
+// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/004_c_keys_json_rows.sql)
 // outside an explicit transaction, so the batch is one statement, one round trip and
 // one transaction. Positions and new orders' numbers come back from the counter.
+// The rows travel as parameters through libpq (PgCopy::queryRow): no SQL literal
+// is escaped here or scanned by the server.
 StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                                               const QString &leaseOwner, qint64 leaseMs, qint64 now) const
 {
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, std::nullopt);
-    const BatchPlan::Json json = plan.toJson(events);
-    const QString sql = QStringLiteral("SELECT first_position, order_numbers FROM saga_commit_batch(%1, %2, ")
-                            .arg(lit(leaseOwner), QString::number(now))
-        % lit(json.orders) % QLatin1Char(',') % lit(json.items) % QLatin1Char(',') % lit(json.executions)
-        % QLatin1Char(',') % lit(json.retries) % QLatin1Char(',') % lit(json.corrections) % QLatin1Char(',')
-        % lit(json.executionUpdates) % QLatin1Char(',') % lit(json.stepResults) % QLatin1Char(',')
-        % lit(json.orderUpdates) % QLatin1Char(',') % lit(json.retryOutcomes) % QLatin1Char(',') % lit(json.events)
-        % QLatin1Char(')');
-    QSqlQuery q(db());
-    if (!q.exec(sql)) {
-        StoreError e = classify(q.lastError(), QStringLiteral("commit batch"));
-        if (q.lastError().nativeErrorCode() == QLatin1String("SAG01")) {
+    BatchPlan::Json json = plan.toJson(events);
+    const QList<QByteArray> params{leaseOwner.toUtf8(),
+                                   QByteArray::number(now),
+                                   QByteArray::number(events.size()),
+                                   QByteArray::number(plan.executionUpdates.size()),
+                                   std::move(json.orders),
+                                   std::move(json.items),
+                                   std::move(json.executions),
+                                   std::move(json.retries),
+                                   std::move(json.corrections),
+                                   std::move(json.executionUpdates),
+                                   std::move(json.stepResults),
+                                   std::move(json.orderUpdates),
+                                   std::move(json.retryOutcomes),
+                                   std::move(json.events)};
+    QByteArray sqlState;
+    const StoreResult<QList<QByteArray>> answer =
+        PgCopy::queryRow(PgCopy::usableConnection(db()),
+                         "SELECT first_position, order_numbers FROM saga_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, "
+                         "$9, $10, $11, $12, $13, $14)",
+                         params, QStringLiteral("commit batch"), &sqlState);
+    if (!answer.ok()) {
+        StoreError e = answer.error;
+        if (sqlState == "SAG01" || sqlState == "23505") // lease lost; a row already written (as classify())
             e.kind = StoreError::Conflict;
-            e.message = q.lastError().databaseText();
-        }
         return e;
     }
-    if (!q.next())
+    if (answer.value.size() != 2 || answer.value.at(0).isNull())
         return StoreError{StoreError::Invalid, QStringLiteral("commit batch: no answer")};
-    const qint64 p0 = q.value(0).toLongLong();
-    const QJsonObject numbers = plan.newOrders > 0 ? QJsonDocument::fromJson(q.value(1).toByteArray()).object() : QJsonObject();
+    const qint64 p0 = answer.value.at(0).toLongLong();
+    const QJsonObject numbers = plan.newOrders > 0 ? QJsonDocument::fromJson(answer.value.at(1)).object() : QJsonObject();
     for (int i = 0; i < events.size(); ++i) {
         OrderEvent &e = events[i];
         e.position = p0 + i + 1;
@@ -820,7 +833,7 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
     for (int i = 0; i < events.size(); ++i) {
         const OrderEvent &ev = events[i];
         rows << tuple({lit(idText(ev.orderId)), num(ev.seq), num(ev.position), lit(toString(ev.type)),
-                       ev.step ? lit(stepDisplayName(*ev.step)) : QStringLiteral("NULL"), lit(plan.events[i].details),
+                       ev.step ? lit(stepDisplayName(*ev.step)) : QStringLiteral("NULL"), lit(QString::fromUtf8(plan.events[i].details)),
                        num(toMs(ev.timestamp))});
     }
     if (StoreError e = insert(QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "

@@ -90,13 +90,13 @@ std::optional<OverallStatus> overallFromText(const QString &t)
     return std::nullopt;
 }
 
-QString eventDetailsJson(const OrderEvent &e)
+QByteArray eventDetailsJson(const OrderEvent &e)
 {
     QJsonObject d = e.details;
     if (!e.error.isNull())
         d.insert(QStringLiteral("error"),
                  QJsonObject{{QStringLiteral("code"), e.error.code}, {QStringLiteral("message"), e.error.message}});
-    return QString::fromUtf8(QJsonDocument(d).toJson(QJsonDocument::Compact));
+    return QJsonDocument(d).toJson(QJsonDocument::Compact);
 }
 
 } // namespace StoreText

@@ -33,6 +33,6 @@ QString recordText(OverallStatus s);
 QString stepStatusText(StepStatus s);
 
 // order_events.details: the event's details with its error (if any) under "error".
-QString eventDetailsJson(const OrderEvent &e);
+QByteArray eventDetailsJson(const OrderEvent &e); // compact JSON, UTF-8
 
 } // namespace StoreText
