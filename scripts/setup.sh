@@ -17,7 +17,7 @@ die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config ccache
     qt6-base-dev qt6-httpserver-dev qt6-websockets-dev libqt6opengl6-dev
     libqt6sql6-psql libqt6sql6-sqlite qt6-svg-dev qt6-charts-dev
-    qt6-tools-dev qt6-l10n-tools libjwt-dev libpq-dev libgl-dev xvfb xauth)
+    qt6-tools-dev qt6-l10n-tools libjwt-dev libpq-dev libsqlite3-dev libgl-dev xvfb xauth)
 TEST_PACKAGES=(postgresql postgresql-client openjdk-17-jre-headless wrk nginx curl)
 
 packages=("${BUILD_PACKAGES[@]}")

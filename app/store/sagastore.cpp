@@ -3,6 +3,7 @@
 #include "batchplan.h"
 #include "pgcopy.h"
 #include "sagalog.h"
+#include "sqlitestatements.h"
 #include "storetext.h"
 
 #include <QDateTime>
@@ -41,6 +42,8 @@ struct SagaStore::Private {
     DatabaseUrl url;
     QString connectionName;
     bool opened = false;
+    // The commit's prepared statements on SQLite; cleared before the connection closes.
+    mutable SqliteStatements sqliteStatements;
 
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
@@ -169,6 +172,7 @@ SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
 
 SagaStore::~SagaStore()
 {
+    d->sqliteStatements.clear();
     {
         QSqlDatabase db = d->db();
         if (db.isOpen())
@@ -225,6 +229,8 @@ StoreError SagaStore::reconnect()
         QSqlQuery q(db);
         if (q.exec(QStringLiteral("SELECT 1")))
             return {};
+        q.finish();
+        d->sqliteStatements.clear();
         db.close();
     }
     if (!db.open()) {
@@ -690,8 +696,8 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
     return {};
 }
 
-// SQLite: one writer at a time anyway; the counter is taken first, then a few
-// multi-row statements, in one transaction.
+// SQLite: one writer at a time anyway; the counter is taken first, then the rows,
+// each through its kind's prepared statement (SqliteStatements), in one transaction.
 StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                                             const QString &leaseOwner, qint64 leaseMs, qint64 now) const
 {
@@ -719,154 +725,137 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
     for (int i = 0; i < events.size(); ++i)
         events[i].position = firstPosition + i;
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, firstNumber);
-    const QString owner = lit(leaseOwner);
-
-    // Multi-row INSERT ... VALUES of `rows`, skipped when there are none.
-    auto insert = [this](const QString &head, const QStringList &rows, const QString &what) -> StoreError {
-        if (rows.isEmpty())
-            return {};
-        return exec(head + QStringLiteral(" VALUES ") + rows.join(QLatin1Char(',')), what);
-    };
-    // Rows are joined, never put through QString::arg: a value containing "%1"
-    // must not be substituted by a later arg() call.
-    auto tuple = [](std::initializer_list<QString> values) {
-        return QLatin1Char('(') + QStringList(values).join(QLatin1Char(',')) + QLatin1Char(')');
-    };
-    auto num = [](qint64 n) { return QString::number(n); };
-    auto optionalMs = [](const std::optional<qint64> &v) { return v ? QString::number(*v) : QStringLiteral("NULL"); };
-    QStringList rows;
-    for (const BatchPlan::Order &o : plan.orders)
-        rows << tuple({lit(o.id), lit(o.number), lit(o.customerId), lit(o.status), lit(o.overallStatus),
-                       lit(o.paymentMethodId), lit(o.street), lit(o.city), lit(o.state), lit(o.postalCode),
-                       lit(o.country), num(o.totalInCents), lit(o.traceId), num(o.createdAt), num(o.createdAt)});
-    if (StoreError e = insert(QStringLiteral("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
-                                             "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
-                                             "ship_country, total_in_cents, trace_id, created_at, updated_at)"),
-                              rows, QStringLiteral("insert orders")))
-        return fail(e);
-    rows.clear();
-    for (const BatchPlan::Item &i : plan.items)
-        rows << tuple({lit(i.orderId), num(i.lineNo), lit(i.productId), lit(i.productName), num(i.quantity),
-                       num(i.unitPriceInCents)});
-    if (StoreError e = insert(QStringLiteral("INSERT INTO order_items (order_id, line_no, product_id, product_name, "
-                                             "quantity, unit_price_in_cents)"),
-                              rows, QStringLiteral("insert order items")))
-        return fail(e);
-    for (const BatchPlan::Correction &c : plan.corrections) {
-        QStringList sets;
-        if (c.paymentMethodId)
-            sets << QStringLiteral("payment_method_id = %1").arg(lit(*c.paymentMethodId));
-        if (c.address)
-            sets << QStringLiteral("ship_street = %1, ship_city = %2, ship_state = %3, ship_postal_code = %4, "
-                                   "ship_country = %5")
-                        .arg(lit(c.address->street), lit(c.address->city), lit(c.address->state),
-                             lit(c.address->postalCode), lit(c.address->country));
-        if (StoreError e = exec(QStringLiteral("UPDATE orders SET ") + sets.join(QLatin1String(", "))
-                                    + QStringLiteral(" WHERE id = ") + lit(c.orderId),
-                                QStringLiteral("apply retry corrections")))
+    SqliteStatements &st = sqliteStatements;
+    if (!st.attach(db()))
+        return fail(StoreError{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")});
+    // One prepared statement per kind of row, bound once per row (sqlitestatements.h).
+    for (const BatchPlan::Order &o : plan.orders) {
+        if (StoreError e = st.run("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
+                                  "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, ship_country, "
+                                  "total_in_cents, trace_id, created_at, updated_at) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  QStringLiteral("insert orders"), [&](auto &b) {
+                                      b.text(o.id).text(o.number).text(o.customerId).text(o.status).text(o.overallStatus);
+                                      b.text(o.paymentMethodId).text(o.street).text(o.city).text(o.state);
+                                      b.text(o.postalCode).text(o.country).integer(o.totalInCents).text(o.traceId);
+                                      b.integer(o.createdAt).integer(o.createdAt);
+                                  }))
             return fail(e);
     }
-    rows.clear();
-    for (const BatchPlan::Execution &x : plan.executions)
-        rows << tuple({lit(x.executionId), lit(x.orderId), num(x.attempt), lit(x.status), lit(x.currentStep),
-                       num(x.startedAt), QStringLiteral("NULL"), num(x.startedAt), owner, num(x.leaseExpiresAt)});
-    if (StoreError e = insert(QStringLiteral("INSERT INTO saga_executions (execution_id, order_id, attempt, status, "
-                                             "current_step, started_at, completed_at, updated_at, lease_owner, "
-                                             "lease_expires_at)"),
-                              rows, QStringLiteral("insert executions")))
-        return fail(e);
-    rows.clear();
-    for (const BatchPlan::Retry &x : plan.retries)
-        rows << tuple({lit(x.orderId), num(x.attempt), lit(x.executionId), num(x.initiatedAt),
-                       lit(x.resumedFromStep), QStringLiteral("'IN_PROGRESS'")});
-    if (StoreError e = insert(QStringLiteral("INSERT INTO retry_attempts (order_id, attempt_number, execution_id, "
-                                             "initiated_at, resumed_from_step, outcome)"),
-                              rows, QStringLiteral("insert retry attempts")))
-        return fail(e);
+    for (const BatchPlan::Item &i : plan.items) {
+        if (StoreError e = st.run("INSERT INTO order_items (order_id, line_no, product_id, product_name, quantity, "
+                                  "unit_price_in_cents) VALUES (?, ?, ?, ?, ?, ?)",
+                                  QStringLiteral("insert order items"), [&](auto &b) {
+                                      b.text(i.orderId).integer(i.lineNo).text(i.productId).text(i.productName);
+                                      b.integer(i.quantity).integer(i.unitPriceInCents);
+                                  }))
+            return fail(e);
+    }
+    for (const BatchPlan::Correction &c : plan.corrections) {
+        const std::optional<ShippingAddress> &a = c.address;
+        if (StoreError e = st.run("UPDATE orders SET payment_method_id = COALESCE(?, payment_method_id), "
+                                  "ship_street = COALESCE(?, ship_street), ship_city = COALESCE(?, ship_city), "
+                                  "ship_state = COALESCE(?, ship_state), ship_postal_code = COALESCE(?, ship_postal_code), "
+                                  "ship_country = COALESCE(?, ship_country) WHERE id = ?",
+                                  QStringLiteral("apply retry corrections"), [&](auto &b) {
+                                      b.text(c.paymentMethodId.value_or(QString()));
+                                      b.text(a ? a->street : QString()).text(a ? a->city : QString());
+                                      b.text(a ? a->state : QString()).text(a ? a->postalCode : QString());
+                                      b.text(a ? a->country : QString()).text(c.orderId);
+                                  }))
+            return fail(e);
+    }
+    for (const BatchPlan::Execution &x : plan.executions) {
+        if (StoreError e = st.run("INSERT INTO saga_executions (execution_id, order_id, attempt, status, current_step, "
+                                  "started_at, completed_at, updated_at, lease_owner, lease_expires_at) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                                  QStringLiteral("insert executions"), [&](auto &b) {
+                                      b.text(x.executionId).text(x.orderId).integer(x.attempt).text(x.status);
+                                      b.text(x.currentStep).integer(x.startedAt).integer(x.startedAt);
+                                      b.text(leaseOwner).integer(x.leaseExpiresAt);
+                                  }))
+            return fail(e);
+    }
+    for (const BatchPlan::Retry &x : plan.retries) {
+        if (StoreError e = st.run("INSERT INTO retry_attempts (order_id, attempt_number, execution_id, initiated_at, "
+                                  "resumed_from_step, outcome) VALUES (?, ?, ?, ?, ?, 'IN_PROGRESS')",
+                                  QStringLiteral("insert retry attempts"), [&](auto &b) {
+                                      b.text(x.orderId).integer(x.attempt).text(x.executionId);
+                                      b.integer(x.initiatedAt).text(x.resumedFromStep);
+                                  }))
+            return fail(e);
+    }
 
     // Executions: final state, only where this engine holds the lease.
-    if (!plan.executionUpdates.isEmpty()) {
-        rows.clear();
-        for (const BatchPlan::ExecutionUpdate &u : plan.executionUpdates)
-            rows << tuple({lit(u.executionId), lit(u.status), lit(u.currentStep),
-                           u.terminal ? num(u.completedAt) : QStringLiteral("NULL"), num(u.terminal ? 1 : 0)});
-        QSqlQuery q(db());
-        const QString sql = QStringLiteral("WITH v(execution_id, status, current_step, completed_at, terminal) AS (VALUES ")
-            + rows.join(QLatin1Char(','))
-            + QStringLiteral(") UPDATE saga_executions SET status = v.status, current_step = v.current_step, updated_at = %1, "
-                             "completed_at = CAST(v.completed_at AS BIGINT), "
-                             "lease_owner = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_owner END, "
-                             "lease_expires_at = CASE WHEN v.terminal = 1 THEN NULL ELSE saga_executions.lease_expires_at END "
-                             "FROM v WHERE saga_executions.execution_id = v.execution_id AND saga_executions.lease_owner = %2")
-                  .arg(now)
-                  .arg(owner);
-        if (StoreError e = run(q, sql, QStringLiteral("update executions")))
+    int held = 0;
+    for (const BatchPlan::ExecutionUpdate &u : plan.executionUpdates) {
+        int changed = 0;
+        if (StoreError e = st.run("UPDATE saga_executions SET status = ?1, current_step = ?2, updated_at = ?3, "
+                                  "completed_at = ?4, lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END, "
+                                  "lease_expires_at = CASE WHEN ?5 THEN NULL ELSE lease_expires_at END "
+                                  "WHERE execution_id = ?6 AND lease_owner = ?7",
+                                  QStringLiteral("update executions"), [&](auto &b) {
+                                      b.text(u.status).text(u.currentStep).integer(now);
+                                      b.integer(u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
+                                      b.integer(u.terminal ? 1 : 0).text(u.executionId).text(leaseOwner);
+                                  }, &changed))
             return fail(e);
-        const int expected = int(plan.executionUpdates.size());
-        if (q.numRowsAffected() != expected)
-            return fail(StoreError{StoreError::Conflict, QStringLiteral("lease lost: %1 of %2 executions not held by %3")
-                                                            .arg(expected - q.numRowsAffected())
-                                                            .arg(expected)
-                                                            .arg(leaseOwner)});
+        held += changed;
     }
+    const int expected = int(plan.executionUpdates.size());
+    if (held != expected)
+        return fail(StoreError{StoreError::Conflict, QStringLiteral("lease lost: %1 of %2 executions not held by %3")
+                                                        .arg(expected - held)
+                                                        .arg(expected)
+                                                        .arg(leaseOwner)});
 
-    rows.clear();
-    for (const BatchPlan::StepResult &x : plan.stepResults)
-        rows << tuple({lit(x.executionId), lit(x.stepName), lit(x.status), optionalMs(x.startedAt),
-                       optionalMs(x.completedAt), lit(x.errorCode), lit(x.errorMessage), lit(x.result)});
-    if (!rows.isEmpty()) {
-        const QString sql = QStringLiteral(
-            "INSERT INTO saga_step_results (execution_id, step_name, status, started_at, completed_at, error_code, "
-            "error_message, result) VALUES ") + rows.join(QLatin1Char(',')) + QStringLiteral(
-            " ON CONFLICT (execution_id, step_name) DO UPDATE SET "
-            "status = excluded.status, "
-            "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
-            "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
-            "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
-            "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
-            "result = COALESCE(excluded.result, saga_step_results.result)");
-        if (StoreError e = exec(sql, QStringLiteral("upsert step results")))
+    for (const BatchPlan::StepResult &x : plan.stepResults) {
+        if (StoreError e = st.run("INSERT INTO saga_step_results (execution_id, step_name, status, started_at, "
+                                  "completed_at, error_code, error_message, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                                  "ON CONFLICT (execution_id, step_name) DO UPDATE SET "
+                                  "status = excluded.status, "
+                                  "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
+                                  "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
+                                  "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
+                                  "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
+                                  "result = COALESCE(excluded.result, saga_step_results.result)",
+                                  QStringLiteral("upsert step results"), [&](auto &b) {
+                                      b.text(x.executionId).text(x.stepName).text(x.status).integer(x.startedAt);
+                                      b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage).text(x.result);
+                                  }))
             return fail(e);
     }
 
-    rows.clear();
     for (int i = 0; i < events.size(); ++i) {
         const OrderEvent &ev = events[i];
-        rows << tuple({lit(idText(ev.orderId)), num(ev.seq), num(ev.position), lit(toString(ev.type)),
-                       ev.step ? lit(stepDisplayName(*ev.step)) : QStringLiteral("NULL"), lit(QString::fromUtf8(plan.events[i].details)),
-                       num(toMs(ev.timestamp))});
+        if (StoreError e = st.run("INSERT INTO order_events (order_id, seq, position, event_type, step_name, details, "
+                                  "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  QStringLiteral("insert events"), [&](auto &b) {
+                                      b.text(idText(ev.orderId)).integer(ev.seq).integer(ev.position);
+                                      b.text(toString(ev.type)).text(ev.step ? stepDisplayName(*ev.step) : QString());
+                                      b.utf8(plan.events[i].details).integer(toMs(ev.timestamp));
+                                  }))
+            return fail(e);
     }
-    if (StoreError e = insert(QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "
-                                             "details, created_at)"),
-                              rows, QStringLiteral("insert events")))
-        return fail(e);
 
-    if (!plan.orderUpdates.isEmpty()) {
-        rows.clear();
-        for (const BatchPlan::OrderUpdate &u : plan.orderUpdates)
-            rows << tuple({lit(u.id), lit(u.status), lit(u.overallStatus),
-                           u.completed ? lit(u.confirmationNumber) : QStringLiteral("NULL"),
-                           u.completed ? num(u.totalChargedInCents) : QStringLiteral("NULL"),
-                           u.completed ? lit(u.estimatedDelivery) : QStringLiteral("NULL")});
-        const QString sql =
-            QStringLiteral("WITH v(id, status, overall_status, confirmation_number, total_charged, estimated_delivery) "
-                           "AS (VALUES ")
-            + rows.join(QLatin1Char(','))
-            + QStringLiteral(") UPDATE orders SET status = v.status, overall_status = v.overall_status, updated_at = %1, "
-                             "confirmation_number = COALESCE(v.confirmation_number, orders.confirmation_number), "
-                             "total_charged_in_cents = COALESCE(CAST(v.total_charged AS BIGINT), orders.total_charged_in_cents), "
-                             "estimated_delivery = COALESCE(v.estimated_delivery, orders.estimated_delivery) "
-                             "FROM v WHERE orders.id = v.id")
-                  .arg(now);
-        if (StoreError e = exec(sql, QStringLiteral("update orders")))
+    for (const BatchPlan::OrderUpdate &u : plan.orderUpdates) {
+        if (StoreError e = st.run("UPDATE orders SET status = ?, overall_status = ?, updated_at = ?, "
+                                  "confirmation_number = COALESCE(?, confirmation_number), "
+                                  "total_charged_in_cents = COALESCE(?, total_charged_in_cents), "
+                                  "estimated_delivery = COALESCE(?, estimated_delivery) WHERE id = ?",
+                                  QStringLiteral("update orders"), [&](auto &b) {
+                                      b.text(u.status).text(u.overallStatus).integer(now);
+                                      b.text(u.completed ? u.confirmationNumber : QString());
+                                      b.integer(u.completed ? std::optional<qint64>(u.totalChargedInCents) : std::nullopt);
+                                      b.text(u.completed ? u.estimatedDelivery : QString()).text(u.id);
+                                  }))
             return fail(e);
     }
 
     for (const BatchPlan::RetryOutcome &x : plan.retryOutcomes) {
-        if (StoreError e = exec(QStringLiteral("UPDATE retry_attempts SET outcome = %1 WHERE order_id = %2 "
-                                               "AND attempt_number = %3")
-                                    .arg(lit(x.outcome), lit(x.orderId), QString::number(x.attempt)), // one arg() call
-                                QStringLiteral("update retry outcome")))
+        if (StoreError e = st.run("UPDATE retry_attempts SET outcome = ? WHERE order_id = ? AND attempt_number = ?",
+                                  QStringLiteral("update retry outcome"),
+                                  [&](auto &b) { b.text(x.outcome).text(x.orderId).integer(x.attempt); }))
             return fail(e);
     }
     if (StoreError e = commit())

@@ -82,6 +82,7 @@ private Q_SLOTS:
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
     void upgradeFromFirstSchemaKeepsNumbering();
+    void sqliteCommitStatementsAreReleasedOnClose();
 };
 
 void tst_SagaStore::initTestCase()
@@ -523,4 +524,37 @@ void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
     auto stored = store.loadEvents(b);
     QVERIFY(stored.ok());
     QCOMPARE(stored.value.first().details.value("orderNumber").toString(), numberB);
+}
+
+// On SQLite the batch commit keeps prepared statements on the connection's own
+// handle (SqliteStatements). They must be finalized before the connection closes:
+// SQLite refuses to close a handle with live statements, and the file would stay
+// open, with its write-ahead log, after the store is gone. A clean close removes
+// the -wal file, so its absence shows the handle really closed.
+void tst_SagaStore::sqliteCommitStatementsAreReleasedOnClose()
+{
+    const DatabaseUrl url = newDatabase("sqlite");
+    const QString wal = url.path + QStringLiteral("-wal");
+    {
+        SagaStore store(url, name());
+        StoreError e = store.open();
+        QVERIFY2(e.ok(), qPrintable(e.message));
+        for (int i = 0; i < 3; ++i) {
+            const QUuid id = QUuid::createUuid();
+            const QString execution = QStringLiteral("ex-%1").arg(i);
+            auto r = store.commitTransitions({started(id, execution)}, "me", 30000);
+            QVERIFY2(r.ok(), qPrintable(r.error.message));
+            r = store.commitTransitions({stepStarted(id, execution, 2)}, "me", 30000);
+            QVERIFY2(r.ok(), qPrintable(r.error.message));
+        }
+        QVERIFY(QFile::exists(wal)); // WAL mode, written and still open
+    }
+    QVERIFY2(!QFile::exists(wal), "the store's SQLite handle was not closed");
+    // And the data is all there for the next connection.
+    SagaStore again(url, name() + QStringLiteral("-again"));
+    StoreError e = again.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const auto events = again.loadEventsAfterPosition(0, 100);
+    QVERIFY2(events.ok(), qPrintable(events.error.message));
+    QCOMPARE(events.value.size(), 6);
 }
