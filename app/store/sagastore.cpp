@@ -131,13 +131,7 @@ struct SagaStore::Private {
         const QString stepName = q.value(4).toString();
         if (!stepName.isEmpty())
             e.step = stepFromName(stepName);
-        QJsonObject d = QJsonDocument::fromJson(q.value(5).toString().toUtf8()).object();
-        if (d.contains(QStringLiteral("error"))) {
-            const QJsonObject err = d.take(QStringLiteral("error")).toObject();
-            e.error.code = err.value(QStringLiteral("code")).toString();
-            e.error.message = err.value(QStringLiteral("message")).toString();
-        }
-        e.details = d;
+        setEventDetails(e, q.value(5).toString().toUtf8());
         e.timestamp = fromMs(q.value(6));
         return e;
     }

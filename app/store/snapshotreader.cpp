@@ -2,9 +2,9 @@
 
 #include "pgcopy.h"
 #include "sagalog.h"
+#include "storetext.h"
 
 #include <QDateTime>
-#include <QJsonDocument>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -57,13 +57,8 @@ OrderEvent decodeEvent(const QSqlQuery &q, const QUuid &orderId, int c = 2)
     if (!stepName.isEmpty())
         e.step = stepFromName(stepName);
     const QVariant details = q.value(c + 3);
-    QJsonObject d = details.isNull() ? QJsonObject() : QJsonDocument::fromJson(details.toString().toUtf8()).object();
-    if (d.contains(QLatin1String("error"))) {
-        const QJsonObject err = d.take(QLatin1String("error")).toObject();
-        e.error.code = err.value(QLatin1String("code")).toString();
-        e.error.message = err.value(QLatin1String("message")).toString();
-    }
-    e.details = std::move(d);
+    if (!details.isNull())
+        StoreText::setEventDetails(e, details.toString().toUtf8());
     e.timestamp = QDateTime::fromMSecsSinceEpoch(q.value(c + 4).toLongLong(), Qt::UTC);
     return e;
 }
@@ -109,16 +104,8 @@ void decodeScanned(const QSqlQuery &q, OrderEvent &e)
     } else {
         // On SQLite the scan reads details as a BLOB: its UTF-8 bytes as they are
         // (no round trip through UTF-16).
-        const QByteArray json =
-            details.typeId() == QMetaType::QByteArray ? details.toByteArray() : details.toString().toUtf8();
-        QJsonObject d = QJsonDocument::fromJson(json).object();
-        e.error = ErrorInfo();
-        if (d.contains(QLatin1String("error"))) {
-            const QJsonObject err = d.take(QLatin1String("error")).toObject();
-            e.error.code = err.value(QLatin1String("code")).toString();
-            e.error.message = err.value(QLatin1String("message")).toString();
-        }
-        e.details = std::move(d);
+        StoreText::setEventDetails(e, details.typeId() == QMetaType::QByteArray ? details.toByteArray()
+                                                                     : details.toString().toUtf8());
     }
     e.timestamp = QDateTime::fromMSecsSinceEpoch(q.value(5).toLongLong(), Qt::UTC);
 }
@@ -242,14 +229,7 @@ void decodePg(const PgCopy::Field *f, const PgNames &names, OrderEvent &e)
             e.error = ErrorInfo();
     } else {
         // The JSON's UTF-8 bytes as they came (the parser copies what it keeps).
-        QJsonObject d = QJsonDocument::fromJson(QByteArray::fromRawData(details.data, details.size)).object();
-        e.error = ErrorInfo();
-        if (d.contains(QLatin1String("error"))) {
-            const QJsonObject err = d.take(QLatin1String("error")).toObject();
-            e.error.code = err.value(QLatin1String("code")).toString();
-            e.error.message = err.value(QLatin1String("message")).toString();
-        }
-        e.details = std::move(d);
+        StoreText::setEventDetails(e, QByteArray::fromRawData(details.data, details.size));
     }
     e.timestamp = QDateTime::fromMSecsSinceEpoch(f[4].toInt(), Qt::UTC);
 }

@@ -99,4 +99,16 @@ QByteArray eventDetailsJson(const OrderEvent &e)
     return QJsonDocument(d).toJson(QJsonDocument::Compact);
 }
 
+void setEventDetails(OrderEvent &e, const QByteArray &json)
+{
+    QJsonObject d = QJsonDocument::fromJson(json).object();
+    e.error = ErrorInfo();
+    if (d.contains(QLatin1String("error"))) {
+        const QJsonObject err = d.take(QLatin1String("error")).toObject();
+        e.error.code = err.value(QLatin1String("code")).toString();
+        e.error.message = err.value(QLatin1String("message")).toString();
+    }
+    e.details = std::move(d);
+}
+
 } // namespace StoreText

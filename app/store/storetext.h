@@ -34,5 +34,8 @@ QString stepStatusText(StepStatus s);
 
 // order_events.details: the event's details with its error (if any) under "error".
 QByteArray eventDetailsJson(const OrderEvent &e); // compact JSON, UTF-8
+// The reverse, for a stored details text (UTF-8): sets e.details, and e.error from
+// its "error" (taken out of the details; no "error": a null error).
+void setEventDetails(OrderEvent &e, const QByteArray &json);
 
 } // namespace StoreText
