@@ -1,5 +1,6 @@
 #include "batchplan.h"
 
+#include "pgbinary.h"
 #include "storetext.h"
 
 #include <QDateTime>
@@ -20,102 +21,6 @@ bool changesOrder(const StoreTransition &t)
         || (type == EventType::CompensationStarted && !t.event.step) || type == EventType::SagaCompleted
         || type == EventType::SagaFailed;
 }
-
-// Writes a JSON array of flat objects as UTF-8, field by field (no QJsonObject
-// per row, no UTF-16 detour: the bytes go to the database as they are).
-class JsonRows
-{
-public:
-    JsonRows() { m_out.reserve(4096); m_out += '['; }
-    void row()
-    {
-        if (m_rows++ > 0)
-            m_out += ',';
-        m_out += '{';
-        m_fields = 0;
-    }
-    void endRow() { m_out += '}'; }
-    JsonRows &text(const char *key, const QString &value) // null QString -> null
-    {
-        name(key);
-        if (value.isNull()) {
-            m_out += "null";
-            return *this;
-        }
-        m_out += '"';
-        for (qsizetype i = 0; i < value.size(); ++i) {
-            const char16_t c = value.at(i).unicode();
-            if (c < 0x80) { // ASCII: ids, statuses, most text
-                put(uchar(c));
-                continue;
-            }
-            for (const char b : QStringView(value).mid(i).toUtf8()) // the rest, through the UTF-8 codec
-                put(uchar(b));
-            break;
-        }
-        m_out += '"';
-        return *this;
-    }
-    JsonRows &number(const char *key, qint64 value)
-    {
-        name(key);
-        m_out += QByteArray::number(value);
-        return *this;
-    }
-    JsonRows &number(const char *key, const std::optional<qint64> &value)
-    {
-        if (!value) {
-            name(key);
-            m_out += "null";
-            return *this;
-        }
-        return number(key, *value);
-    }
-    JsonRows &boolean(const char *key, bool value)
-    {
-        name(key);
-        m_out += value ? "true" : "false";
-        return *this;
-    }
-    JsonRows &raw(const char *key, const QByteArray &json)
-    {
-        name(key);
-        m_out += json;
-        return *this;
-    }
-    QByteArray finish()
-    {
-        m_out += ']';
-        return std::move(m_out);
-    }
-
-private:
-    void name(const char *key)
-    {
-        if (m_fields++ > 0)
-            m_out += ',';
-        m_out += '"';
-        m_out += key;
-        m_out += "\":";
-    }
-    // One byte of a string value, escaped as JSON needs.
-    void put(uchar c)
-    {
-        if (c == '"' || c == '\\') {
-            m_out += '\\';
-            m_out += char(c);
-        } else if (c < 0x20) {
-            static const char hex[] = "0123456789abcdef";
-            const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            m_out.append(escaped, sizeof escaped);
-        } else {
-            m_out += char(c);
-        }
-    }
-    QByteArray m_out;
-    int m_rows = 0;
-    int m_fields = 0;
-};
 
 } // namespace
 
@@ -289,112 +194,89 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     return plan;
 }
 
-BatchPlan::Json BatchPlan::toJson(const QVector<OrderEvent> &events) const
+const char *const BatchPlan::pgRowTypeNames[PgArrayCount] = {
+    "saga_order_row",   "saga_item_row",          "saga_execution_row",    "saga_retry_row",
+    "saga_correction_row", "saga_execution_update_row", "saga_step_result_row", "saga_order_update_row",
+    "saga_retry_outcome_row", "saga_event_row"};
+
+// Each row writes its type's fields in the order 005_binary_rows.sql declares them.
+std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVector<OrderEvent> &events,
+                                                                     const PgRowTypes &rowTypes) const
 {
-    Json out;
-    JsonRows w;
+    using PgBinary::RecordArray;
+    std::array<QByteArray, PgArrayCount> out;
+
+    RecordArray w(rowTypes[Orders], 14);
     for (const Order &o : orders) {
-        w.row();
-        w.text("id", o.id).text("order_day", o.day).text("customer_id", o.customerId).text("status", o.status);
-        w.text("overall_status", o.overallStatus).text("payment_method_id", o.paymentMethodId);
-        w.text("ship_street", o.street).text("ship_city", o.city).text("ship_state", o.state);
-        w.text("ship_postal_code", o.postalCode).text("ship_country", o.country);
-        w.number("total_in_cents", o.totalInCents).text("trace_id", o.traceId).number("created_at", o.createdAt);
-        w.endRow();
+        w.row().text(o.id).text(o.day).text(o.customerId).text(o.status).text(o.overallStatus);
+        w.text(o.paymentMethodId).text(o.street).text(o.city).text(o.state).text(o.postalCode).text(o.country);
+        w.int8(o.totalInCents).text(o.traceId).int8(o.createdAt);
     }
-    out.orders = w.finish();
+    out[Orders] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[Items], 6);
     for (const Item &i : items) {
-        w.row();
-        w.text("order_id", i.orderId).number("line_no", i.lineNo).text("product_id", i.productId);
-        w.text("product_name", i.productName).number("quantity", i.quantity);
-        w.number("unit_price_in_cents", i.unitPriceInCents);
-        w.endRow();
+        w.row().text(i.orderId).int8(i.lineNo).text(i.productId).text(i.productName).int8(i.quantity);
+        w.int8(i.unitPriceInCents);
     }
-    out.items = w.finish();
+    out[Items] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[Executions], 7);
     for (const Execution &e : executions) {
-        w.row();
-        w.text("execution_id", e.executionId).text("order_id", e.orderId).number("attempt", e.attempt);
-        w.text("status", e.status).text("current_step", e.currentStep).number("started_at", e.startedAt);
-        w.number("lease_expires_at", e.leaseExpiresAt);
-        w.endRow();
+        w.row().text(e.executionId).text(e.orderId).int8(e.attempt).text(e.status).text(e.currentStep);
+        w.int8(e.startedAt).int8(e.leaseExpiresAt);
     }
-    out.executions = w.finish();
+    out[Executions] = w.finish();
 
-    w = JsonRows();
-    for (const Retry &r : retries) {
-        w.row();
-        w.text("order_id", r.orderId).number("attempt_number", r.attempt).text("execution_id", r.executionId);
-        w.number("initiated_at", r.initiatedAt).text("resumed_from_step", r.resumedFromStep);
-        w.endRow();
-    }
-    out.retries = w.finish();
+    w = RecordArray(rowTypes[Retries], 5);
+    for (const Retry &r : retries)
+        w.row().text(r.orderId).int8(r.attempt).text(r.executionId).int8(r.initiatedAt).text(r.resumedFromStep);
+    out[Retries] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[Corrections], 7);
     for (const Correction &c : corrections) {
-        w.row();
-        w.text("id", c.orderId).text("payment_method_id", c.paymentMethodId.value_or(QString()));
-        const bool a = c.address.has_value();
-        w.text("ship_street", a ? c.address->street : QString()).text("ship_city", a ? c.address->city : QString());
-        w.text("ship_state", a ? c.address->state : QString());
-        w.text("ship_postal_code", a ? c.address->postalCode : QString());
-        w.text("ship_country", a ? c.address->country : QString());
-        w.endRow();
+        const ShippingAddress a = c.address.value_or(ShippingAddress());
+        const bool has = c.address.has_value();
+        w.row().text(c.orderId).text(c.paymentMethodId.value_or(QString()));
+        w.text(has ? a.street : QString()).text(has ? a.city : QString()).text(has ? a.state : QString());
+        w.text(has ? a.postalCode : QString()).text(has ? a.country : QString());
     }
-    out.corrections = w.finish();
+    out[Corrections] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[ExecutionUpdates], 5);
     for (const ExecutionUpdate &u : executionUpdates) {
-        w.row();
-        w.text("execution_id", u.executionId).text("status", u.status).text("current_step", u.currentStep);
-        w.boolean("terminal", u.terminal).number("completed_at", u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
-        w.endRow();
+        w.row().text(u.executionId).text(u.status).text(u.currentStep).boolean(u.terminal);
+        w.int8(u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
     }
-    out.executionUpdates = w.finish();
+    out[ExecutionUpdates] = w.finish();
 
-    w = JsonRows();
-    for (const StepResult &s : stepResults) {
-        w.row();
-        w.text("execution_id", s.executionId).text("step_name", s.stepName).text("status", s.status);
-        w.number("started_at", s.startedAt).number("completed_at", s.completedAt);
-        w.text("error_code", s.errorCode).text("error_message", s.errorMessage).text("result", s.result);
-        w.endRow();
+    w = RecordArray(rowTypes[StepResults], 8);
+    for (const StepResult &r : stepResults) {
+        w.row().text(r.executionId).text(r.stepName).text(r.status).int8(r.startedAt).int8(r.completedAt);
+        w.text(r.errorCode).text(r.errorMessage).text(r.result);
     }
-    out.stepResults = w.finish();
+    out[StepResults] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[OrderUpdates], 6);
     for (const OrderUpdate &u : orderUpdates) {
-        w.row();
-        w.text("id", u.id).text("status", u.status).text("overall_status", u.overallStatus);
-        w.text("confirmation_number", u.completed ? u.confirmationNumber : QString());
-        w.number("total_charged_in_cents", u.completed ? std::optional<qint64>(u.totalChargedInCents) : std::nullopt);
-        w.text("estimated_delivery", u.completed ? u.estimatedDelivery : QString());
-        w.endRow();
+        w.row().text(u.id).text(u.status).text(u.overallStatus).text(u.completed ? u.confirmationNumber : QString());
+        w.int8(u.completed ? std::optional<qint64>(u.totalChargedInCents) : std::nullopt);
+        w.text(u.completed ? u.estimatedDelivery : QString());
     }
-    out.orderUpdates = w.finish();
+    out[OrderUpdates] = w.finish();
 
-    w = JsonRows();
-    for (const RetryOutcome &r : retryOutcomes) {
-        w.row();
-        w.text("order_id", r.orderId).number("attempt_number", r.attempt).text("outcome", r.outcome);
-        w.endRow();
-    }
-    out.retryOutcomes = w.finish();
+    w = RecordArray(rowTypes[RetryOutcomes], 3);
+    for (const RetryOutcome &r : retryOutcomes)
+        w.row().text(r.orderId).int8(r.attempt).text(r.outcome);
+    out[RetryOutcomes] = w.finish();
 
-    w = JsonRows();
+    w = RecordArray(rowTypes[Events], 7);
     for (int i = 0; i < events.size(); ++i) {
         const OrderEvent &e = events[i];
-        const Event &x = this->events[i];
-        w.row();
-        w.number("ord", i + 1).text("order_id", idText(e.orderId)).number("seq", e.seq);
-        w.text("event_type", toString(e.type)).text("step_name", e.step ? stepDisplayName(*e.step) : QString());
-        w.raw("details", x.details).number("created_at", toMs(e.timestamp));
-        w.boolean("creates_order", x.createsOrder);
-        w.endRow();
+        w.row().text(idText(e.orderId)).int8(e.seq).text(toString(e.type));
+        w.text(e.step ? stepDisplayName(*e.step) : QString()).json(this->events[i].details);
+        w.int8(toMs(e.timestamp)).boolean(this->events[i].createsOrder);
     }
-    out.events = w.finish();
+    out[Events] = w.finish();
     return out;
 }

@@ -18,6 +18,7 @@
 
 #include <QString>
 #include <QVector>
+#include <array>
 #include <optional>
 
 struct BatchPlan {
@@ -98,13 +99,15 @@ struct BatchPlan {
     // assigns them).
     static BatchPlan build(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events, qint64 leaseExpiresAt,
                            std::optional<qint64> firstOrderNumber);
-    // The plan as JSON arrays of objects whose keys are the column names, UTF-8
-    // (the arguments of the PostgreSQL function saga_commit_batch, resources/sql/postgres).
-    struct Json {
-        QByteArray orders, items, executions, retries, corrections, executionUpdates, stepResults, orderUpdates,
-            retryOutcomes, events;
-    };
-    Json toJson(const QVector<OrderEvent> &events) const;
+    // The plan as saga_commit_batch's array arguments (resources/sql/postgres/
+    // 005_binary_rows.sql), in PostgreSQL's binary format: one array of records per
+    // kind of row, in the function's parameter order. `rowTypes` are the pg_type
+    // OIDs of the row types, named in pgRowTypeNames (read once per connection).
+    enum PgArray { Orders, Items, Executions, Retries, Corrections, ExecutionUpdates, StepResults, OrderUpdates,
+                   RetryOutcomes, Events, PgArrayCount };
+    static const char *const pgRowTypeNames[PgArrayCount];
+    using PgRowTypes = std::array<quint32, PgArrayCount>;
+    std::array<QByteArray, PgArrayCount> toPgBinary(const QVector<OrderEvent> &events, const PgRowTypes &rowTypes) const;
 
     static int countNewOrders(const QVector<StoreTransition> &batch);
     static QString orderNumber(const QString &day, qint64 number);

@@ -212,7 +212,7 @@ StoreError copyRows(void *handle, const QByteArray &select, int columns,
     return err;
 }
 
-StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QList<QByteArray> &params,
+StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QList<Param> &params,
                                         const QString &what, QByteArray *sqlState)
 {
     StoreResult<QList<QByteArray>> r;
@@ -223,12 +223,14 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
     }
     QVarLengthArray<const char *, 16> values;
     QVarLengthArray<int, 16> lengths;
-    for (const QByteArray &p : params) {
-        values.append(p.isNull() ? nullptr : p.constData());
-        lengths.append(int(p.size()));
+    QVarLengthArray<int, 16> formats;
+    for (const Param &p : params) {
+        values.append(p.value.isNull() ? nullptr : p.value.constData());
+        lengths.append(int(p.value.size()));
+        formats.append(p.binary ? 1 : 0);
     }
     PGresult *result = PQexecParams(conn, sql, int(params.size()), nullptr, values.constData(), lengths.constData(),
-                                    nullptr, 0);
+                                    formats.constData(), 0);
     if (PQresultStatus(result) == PGRES_TUPLES_OK) {
         if (PQntuples(result) > 0) {
             for (int c = 0; c < PQnfields(result); ++c)

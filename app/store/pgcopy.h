@@ -63,12 +63,20 @@ void *usableConnection(const QSqlDatabase &db);
 StoreError copyRows(void *conn, const QByteArray &select, int columns,
                     const std::function<void(const Field *)> &row, const QString &what);
 
-// Runs `sql` with text-format parameters $1, $2, ... (a null QByteArray is SQL
-// NULL; the server infers each parameter's type) and answers the first row's
-// fields in text format (NULL -> null QByteArray; no row -> empty list). No SQL
-// literal is built or scanned, whatever the size of the parameters. Errors as in
-// copyRows(); `sqlState` (optional) receives the error's SQLSTATE.
-StoreResult<QList<QByteArray>> queryRow(void *conn, const char *sql, const QList<QByteArray> &params,
+// One parameter of queryRow(): its bytes in text or in binary format (then in
+// the layout of the type's send function, e.g. PgBinary::RecordArray). A null
+// QByteArray is SQL NULL.
+struct Param {
+    QByteArray value;
+    bool binary = false;
+};
+
+// Runs `sql` with parameters $1, $2, ... (the server infers each one's type from
+// the statement) and answers the first row's fields in text format (NULL -> null
+// QByteArray; no row -> empty list). No SQL literal is built or scanned, whatever
+// the size of the parameters. Errors as in copyRows(); `sqlState` (optional)
+// receives the error's SQLSTATE.
+StoreResult<QList<QByteArray>> queryRow(void *conn, const char *sql, const QList<Param> &params,
                                         const QString &what, QByteArray *sqlState = nullptr);
 
 // Sets the session setting `name` to `value` (set_config(), not transaction

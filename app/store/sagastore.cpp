@@ -44,6 +44,9 @@ struct SagaStore::Private {
     bool opened = false;
     // The commit's prepared statements on SQLite; cleared before the connection closes.
     mutable SqliteStatements sqliteStatements;
+    // The pg_type OIDs of saga_commit_batch's row types on this connection's
+    // database (read at the first commit); cleared when the connection closes.
+    mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
 
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
@@ -137,6 +140,7 @@ struct SagaStore::Private {
     }
 
     StoreError migrate() const;
+    StoreResult<BatchPlan::PgRowTypes> readPgRowTypes(void *conn) const;
     StoreError commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                               const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
     StoreError commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
@@ -225,6 +229,7 @@ StoreError SagaStore::reconnect()
             return {};
         q.finish();
         d->sqliteStatements.clear();
+        d->pgRowTypes.reset();
         db.close();
     }
     if (!db.open()) {
@@ -641,35 +646,59 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     return r;
 }
 
-// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/004_c_keys_json_rows.sql)
+// The OIDs of the row types, looked up by name as the function's own parameters are.
+StoreResult<BatchPlan::PgRowTypes> SagaStore::Private::readPgRowTypes(void *conn) const
+{
+    StoreResult<BatchPlan::PgRowTypes> r;
+    QByteArray sql = "SELECT ";
+    for (int i = 0; i < BatchPlan::PgArrayCount; ++i)
+        sql += QByteArray(i > 0 ? ", " : "") + "to_regtype('" + BatchPlan::pgRowTypeNames[i] + "')::oid";
+    const StoreResult<QList<QByteArray>> answer = PgCopy::queryRow(conn, sql.constData(), {}, QStringLiteral("row types"));
+    if (!answer.ok()) {
+        r.error = answer.error;
+        return r;
+    }
+    if (answer.value.size() != BatchPlan::PgArrayCount) {
+        r.error = StoreError{StoreError::Invalid, QStringLiteral("row types: no answer")};
+        return r;
+    }
+    for (int i = 0; i < BatchPlan::PgArrayCount; ++i) {
+        if (answer.value.at(i).isNull()) {
+            r.error = StoreError{StoreError::Invalid,
+                                 QStringLiteral("row types: type %1 is missing (schema older than migration 005?)")
+                                     .arg(QLatin1String(BatchPlan::pgRowTypeNames[i]))};
+            return r;
+        }
+        r.value[size_t(i)] = answer.value.at(i).toUInt();
+    }
+    return r;
+}
+
+// PostgreSQL: one call of saga_commit_batch (resources/sql/postgres/005_binary_rows.sql)
 // outside an explicit transaction, so the batch is one statement, one round trip and
 // one transaction. Positions and new orders' numbers come back from the counter.
-// The rows travel as parameters through libpq (PgCopy::queryRow): no SQL literal
-// is escaped here or scanned by the server.
+// The rows travel as binary arrays of records through libpq (PgCopy::queryRow,
+// BatchPlan::toPgBinary): nothing is escaped here, and the server parses no text
+// but the events' details.
 StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                                               const QString &leaseOwner, qint64 leaseMs, qint64 now) const
 {
+    void *conn = PgCopy::usableConnection(db());
+    if (!pgRowTypes) {
+        StoreResult<BatchPlan::PgRowTypes> types = readPgRowTypes(conn);
+        if (!types.ok())
+            return types.error;
+        pgRowTypes = types.value;
+    }
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, std::nullopt);
-    BatchPlan::Json json = plan.toJson(events);
-    const QList<QByteArray> params{leaseOwner.toUtf8(),
-                                   QByteArray::number(now),
-                                   QByteArray::number(events.size()),
-                                   QByteArray::number(plan.executionUpdates.size()),
-                                   std::move(json.orders),
-                                   std::move(json.items),
-                                   std::move(json.executions),
-                                   std::move(json.retries),
-                                   std::move(json.corrections),
-                                   std::move(json.executionUpdates),
-                                   std::move(json.stepResults),
-                                   std::move(json.orderUpdates),
-                                   std::move(json.retryOutcomes),
-                                   std::move(json.events)};
+    QList<PgCopy::Param> params{{leaseOwner.toUtf8()}, {QByteArray::number(now)}};
+    for (QByteArray &rows : plan.toPgBinary(events, *pgRowTypes))
+        params.append({std::move(rows), true});
     QByteArray sqlState;
     const StoreResult<QList<QByteArray>> answer =
-        PgCopy::queryRow(PgCopy::usableConnection(db()),
+        PgCopy::queryRow(conn,
                          "SELECT first_position, order_numbers FROM saga_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, "
-                         "$9, $10, $11, $12, $13, $14)",
+                         "$9, $10, $11, $12)",
                          params, QStringLiteral("commit batch"), &sqlState);
     if (!answer.ok()) {
         StoreError e = answer.error;

@@ -1,0 +1,138 @@
+#include "pgbinary.h"
+
+#include <QtEndian>
+
+namespace PgBinary {
+
+namespace {
+constexpr qsizetype kArrayHeader = 20; // ndim, flags, element type, length, lower bound
+void put32(char *at, quint32 v) { qToBigEndian(v, at); }
+} // namespace
+
+RecordArray::RecordArray(quint32 elementType, int fields)
+    : m_elementType(elementType)
+    , m_fields(fields)
+{
+    m_out.reserve(4096);
+    grow(kArrayHeader);
+}
+
+char *RecordArray::grow(qsizetype bytes)
+{
+    const qsizetype at = m_out.size();
+    if (m_out.capacity() < at + bytes)
+        m_out.reserve(2 * (at + bytes));
+    m_out.resize(at + bytes);
+    return m_out.data() + at;
+}
+
+// Closes the current row: checks its field count and sets the element's length.
+void RecordArray::endRow()
+{
+    if (m_rows == 0)
+        return;
+    Q_ASSERT_X(m_written == m_fields, "PgBinary::RecordArray", "a row's fields do not match its type");
+    put32(m_out.data() + m_rowStart - 4, quint32(m_out.size() - m_rowStart));
+}
+
+RecordArray &RecordArray::row()
+{
+    endRow();
+    ++m_rows;
+    m_written = 0;
+    char *p = grow(8);
+    put32(p, 0); // the element's length, set by endRow()
+    put32(p + 4, quint32(m_fields));
+    m_rowStart = m_out.size() - 4;
+    return *this;
+}
+
+void RecordArray::fieldHeader(quint32 type, qint32 size)
+{
+    ++m_written;
+    char *p = grow(8);
+    put32(p, type);
+    put32(p + 4, quint32(size));
+}
+
+RecordArray &RecordArray::text(const QString &value)
+{
+    if (value.isNull()) {
+        fieldHeader(Text, -1);
+        return *this;
+    }
+    // Ids, statuses and most text are ASCII: copied byte for byte; anything else
+    // through the UTF-8 codec.
+    const qsizetype n = value.size();
+    const qsizetype header = m_out.size();
+    fieldHeader(Text, qint32(n));
+    char *out = grow(n);
+    const char16_t *in = reinterpret_cast<const char16_t *>(value.utf16());
+    for (qsizetype i = 0; i < n; ++i) {
+        if (in[i] >= 0x80) {
+            m_out.resize(header + 8);
+            const QByteArray utf8 = value.toUtf8();
+            put32(m_out.data() + header + 4, quint32(utf8.size()));
+            m_out.append(utf8);
+            return *this;
+        }
+        out[i] = char(in[i]);
+    }
+    return *this;
+}
+
+RecordArray &RecordArray::json(const QByteArray &utf8)
+{
+    if (utf8.isNull()) {
+        fieldHeader(Json, -1);
+        return *this;
+    }
+    fieldHeader(Json, qint32(utf8.size()));
+    m_out.append(utf8);
+    return *this;
+}
+
+RecordArray &RecordArray::int8(qint64 value)
+{
+    fieldHeader(Int8, 8);
+    qToBigEndian(value, grow(8));
+    return *this;
+}
+
+RecordArray &RecordArray::int8(const std::optional<qint64> &value)
+{
+    if (!value) {
+        fieldHeader(Int8, -1);
+        return *this;
+    }
+    return int8(*value);
+}
+
+RecordArray &RecordArray::boolean(bool value)
+{
+    fieldHeader(Bool, 1);
+    *grow(1) = value ? 1 : 0;
+    return *this;
+}
+
+QByteArray RecordArray::finish()
+{
+    endRow();
+    char *h = m_out.data();
+    if (m_rows == 0) { // an empty array has no dimensions
+        put32(h, 0);
+        put32(h + 4, 0);
+        put32(h + 8, m_elementType);
+        m_out.truncate(12);
+    } else {
+        put32(h, 1);
+        put32(h + 4, 0); // no NULL elements
+        put32(h + 8, m_elementType);
+        put32(h + 12, quint32(m_rows));
+        put32(h + 16, 1);
+    }
+    m_rows = 0;
+    return std::move(m_out);
+}
+
+} // namespace PgBinary
