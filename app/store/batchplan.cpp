@@ -4,10 +4,10 @@
 #include "storetext.h"
 
 #include <QDateTime>
-#include <QJsonDocument>
 #include <QJsonObject>
-#include <map>
-#include <set>
+#include <QHash>
+#include <QSet>
+#include <utility>
 
 using namespace StoreText;
 
@@ -45,16 +45,28 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
 
     // The last transition per execution (its final state in this batch) and the
     // last status change per order: rows created by this batch are inserted in
-    // that state instead of being inserted and then updated.
-    std::map<QString, const StoreTransition *> finalExec;
-    for (const StoreTransition &t : batch)
-        finalExec[t.executionId] = &t;
-    std::map<QString, const StoreTransition *> orderChange;
+    // that state instead of being inserted and then updated. Rows come out in the
+    // order their execution or order first appears in the batch.
+    QHash<QString, const StoreTransition *> finalExec;
+    QVector<QString> executionOrder;
+    QHash<QUuid, const StoreTransition *> orderChange;
+    QVector<QUuid> changedOrders;
+    finalExec.reserve(batch.size());
+    orderChange.reserve(batch.size());
     for (const StoreTransition &t : batch) {
-        if (changesOrder(t))
-            orderChange[idText(t.event.orderId)] = &t;
+        const StoreTransition *&last = finalExec[t.executionId];
+        if (!last)
+            executionOrder.append(t.executionId);
+        last = &t;
+        if (changesOrder(t)) {
+            const StoreTransition *&change = orderChange[t.event.orderId];
+            if (!change)
+                changedOrders.append(t.event.orderId);
+            change = &t;
+        }
     }
-    std::set<QString> ordersInsertedFinal, executionsInsertedFinal;
+    QSet<QUuid> ordersInsertedFinal;
+    QSet<QString> executionsInsertedFinal;
 
     qint64 nextNumber = firstOrderNumber.value_or(1);
     for (int i = 0; i < batch.size(); ++i) {
@@ -76,11 +88,11 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             row.customerId = idText(o.customerId);
             row.status = QStringLiteral("PENDING");
             row.overallStatus = QStringLiteral("QUEUED");
-            const auto change = orderChange.find(orderId);
-            if (change != orderChange.end() && !isTerminalOverall(change->second->overall)) {
-                row.status = recordText(change->second->overall);
-                row.overallStatus = overallText(change->second->overall);
-                ordersInsertedFinal.insert(orderId);
+            const StoreTransition *change = orderChange.value(e.orderId);
+            if (change && !isTerminalOverall(change->overall)) {
+                row.status = recordText(change->overall);
+                row.overallStatus = overallText(change->overall);
+                ordersInsertedFinal.insert(e.orderId);
             }
             row.paymentMethodId = o.paymentMethodId;
             row.street = o.shippingAddress.street;
@@ -104,7 +116,7 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             row.orderId = orderId;
             row.attempt = t.attemptNumber;
             row.status = QStringLiteral("QUEUED");
-            const StoreTransition &last = *finalExec[t.executionId];
+            const StoreTransition &last = *finalExec.value(t.executionId);
             if (!isTerminalOverall(last.overall)) {
                 row.status = overallText(last.overall);
                 if (last.currentStep)
@@ -123,9 +135,10 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     }
 
     // Executions: the final state of those not inserted in it.
-    for (const auto &[id, t] : finalExec) {
-        if (executionsInsertedFinal.count(id))
+    for (const QString &id : executionOrder) {
+        if (executionsInsertedFinal.contains(id))
             continue;
+        const StoreTransition *t = finalExec.value(id);
         ExecutionUpdate u;
         u.executionId = id;
         u.status = overallText(t->overall);
@@ -137,12 +150,21 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     }
 
     // Step results, merged per (execution, step).
-    std::map<std::pair<QString, QString>, StepResult> steps;
+    QHash<std::pair<QString, int>, qsizetype> stepRow;
     for (const StoreTransition &t : batch) {
         if (!t.event.step || !t.stepStatus)
             continue;
         const qint64 at = toMs(t.event.timestamp);
-        StepResult &row = steps[{t.executionId, stepDisplayName(*t.event.step)}];
+        const std::pair<QString, int> key{t.executionId, int(*t.event.step)};
+        auto index = stepRow.constFind(key);
+        if (index == stepRow.constEnd()) {
+            index = stepRow.insert(key, plan.stepResults.size());
+            StepResult fresh;
+            fresh.executionId = t.executionId;
+            fresh.stepName = stepDisplayName(*t.event.step);
+            plan.stepResults.append(std::move(fresh));
+        }
+        StepResult &row = plan.stepResults[index.value()];
         row.status = stepStatusText(*t.stepStatus);
         const bool forwardEnd = *t.stepStatus == StepStatus::Completed
             || (*t.stepStatus == StepStatus::Failed && t.event.type == EventType::StepFailed
@@ -155,21 +177,19 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             row.errorCode = t.event.error.code;
             row.errorMessage = t.event.error.message;
         }
-        if (!t.stepResult.isEmpty())
-            row.result = QString::fromUtf8(QJsonDocument(t.stepResult).toJson(QJsonDocument::Compact));
-    }
-    for (auto &[key, row] : steps) {
-        row.executionId = key.first;
-        row.stepName = key.second;
-        plan.stepResults.append(std::move(row));
+        if (!t.stepResult.isEmpty()) {
+            row.result.clear();
+            appendJson(row.result, t.stepResult);
+        }
     }
 
     // Order rows whose status changed (those not inserted in their final status).
-    for (const auto &[id, t] : orderChange) {
-        if (ordersInsertedFinal.count(id))
+    for (const QUuid &id : changedOrders) {
+        if (ordersInsertedFinal.contains(id))
             continue;
+        const StoreTransition *t = orderChange.value(id);
         OrderUpdate u;
-        u.id = id;
+        u.id = idText(id);
         u.status = recordText(t->overall);
         u.overallStatus = overallText(t->overall);
         u.completed = t->event.type == EventType::SagaCompleted;
@@ -253,7 +273,7 @@ std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVec
     w = RecordArray(rowTypes[StepResults], 8);
     for (const StepResult &r : stepResults) {
         w.row().text(r.executionId).text(r.stepName).text(r.status).int8(r.startedAt).int8(r.completedAt);
-        w.text(r.errorCode).text(r.errorMessage).text(r.result);
+        w.text(r.errorCode).text(r.errorMessage).utf8Text(r.result);
     }
     out[StepResults] = w.finish();
 

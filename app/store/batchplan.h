@@ -63,7 +63,8 @@ struct BatchPlan {
     struct StepResult { // null / nullopt = keep what is stored
         QString executionId, stepName, status;
         std::optional<qint64> startedAt, completedAt;
-        QString errorCode, errorMessage, result;
+        QString errorCode, errorMessage;
+        QByteArray result; // compact JSON (UTF-8)
     };
     struct OrderUpdate {
         QString id, status, overallStatus;

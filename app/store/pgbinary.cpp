@@ -1,6 +1,7 @@
 #include "pgbinary.h"
 
 #include <QtEndian>
+#include <cstring>
 
 namespace PgBinary {
 
@@ -13,16 +14,17 @@ RecordArray::RecordArray(quint32 elementType, int fields)
     : m_elementType(elementType)
     , m_fields(fields)
 {
-    m_out.reserve(4096);
+    m_out.resize(1024);
     grow(kArrayHeader);
 }
 
+// m_out is the buffer, m_size how much of it is written.
 char *RecordArray::grow(qsizetype bytes)
 {
-    const qsizetype at = m_out.size();
-    if (m_out.capacity() < at + bytes)
-        m_out.reserve(2 * (at + bytes));
-    m_out.resize(at + bytes);
+    const qsizetype at = m_size;
+    if (m_out.size() < at + bytes)
+        m_out.resize(2 * (at + bytes));
+    m_size = at + bytes;
     return m_out.data() + at;
 }
 
@@ -32,7 +34,7 @@ void RecordArray::endRow()
     if (m_rows == 0)
         return;
     Q_ASSERT_X(m_written == m_fields, "PgBinary::RecordArray", "a row's fields do not match its type");
-    put32(m_out.data() + m_rowStart - 4, quint32(m_out.size() - m_rowStart));
+    put32(m_out.data() + m_rowStart - 4, quint32(m_size - m_rowStart));
 }
 
 RecordArray &RecordArray::row()
@@ -43,7 +45,7 @@ RecordArray &RecordArray::row()
     char *p = grow(8);
     put32(p, 0); // the element's length, set by endRow()
     put32(p + 4, quint32(m_fields));
-    m_rowStart = m_out.size() - 4;
+    m_rowStart = m_size - 4;
     return *this;
 }
 
@@ -64,16 +66,16 @@ RecordArray &RecordArray::text(const QString &value)
     // Ids, statuses and most text are ASCII: copied byte for byte; anything else
     // through the UTF-8 codec.
     const qsizetype n = value.size();
-    const qsizetype header = m_out.size();
+    const qsizetype header = m_size;
     fieldHeader(Text, qint32(n));
     char *out = grow(n);
     const char16_t *in = reinterpret_cast<const char16_t *>(value.utf16());
     for (qsizetype i = 0; i < n; ++i) {
         if (in[i] >= 0x80) {
-            m_out.resize(header + 8);
+            m_size = header + 8;
             const QByteArray utf8 = value.toUtf8();
             put32(m_out.data() + header + 4, quint32(utf8.size()));
-            m_out.append(utf8);
+            std::memcpy(grow(utf8.size()), utf8.constData(), size_t(utf8.size()));
             return *this;
         }
         out[i] = char(in[i]);
@@ -81,16 +83,20 @@ RecordArray &RecordArray::text(const QString &value)
     return *this;
 }
 
-RecordArray &RecordArray::json(const QByteArray &utf8)
+RecordArray &RecordArray::bytes(quint32 type, const QByteArray &value)
 {
-    if (utf8.isNull()) {
-        fieldHeader(Json, -1);
+    if (value.isNull()) {
+        fieldHeader(type, -1);
         return *this;
     }
-    fieldHeader(Json, qint32(utf8.size()));
-    m_out.append(utf8);
+    fieldHeader(type, qint32(value.size()));
+    std::memcpy(grow(value.size()), value.constData(), size_t(value.size()));
     return *this;
 }
+
+RecordArray &RecordArray::utf8Text(const QByteArray &utf8) { return bytes(Text, utf8); }
+
+RecordArray &RecordArray::json(const QByteArray &utf8) { return bytes(Json, utf8); }
 
 RecordArray &RecordArray::int8(qint64 value)
 {
@@ -123,7 +129,7 @@ QByteArray RecordArray::finish()
         put32(h, 0);
         put32(h + 4, 0);
         put32(h + 8, m_elementType);
-        m_out.truncate(12);
+        m_size = 12;
     } else {
         put32(h, 1);
         put32(h + 4, 0); // no NULL elements
@@ -132,6 +138,7 @@ QByteArray RecordArray::finish()
         put32(h + 16, 1);
     }
     m_rows = 0;
+    m_out.truncate(m_size);
     return std::move(m_out);
 }
 

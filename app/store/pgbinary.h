@@ -28,7 +28,8 @@ public:
 
     RecordArray &row();
     RecordArray &text(const QString &value);      // a null QString is NULL
-    RecordArray &json(const QByteArray &utf8);    // text of a JSON value; null is NULL
+    RecordArray &utf8Text(const QByteArray &utf8); // text already UTF-8; null is NULL
+    RecordArray &json(const QByteArray &utf8);     // text of a JSON value; null is NULL
     RecordArray &int8(qint64 value);
     RecordArray &int8(const std::optional<qint64> &value); // nullopt is NULL
     RecordArray &boolean(bool value);
@@ -39,9 +40,11 @@ public:
 private:
     char *grow(qsizetype bytes); // appends `bytes` uninitialised bytes, answers where they start
     void fieldHeader(quint32 type, qint32 size);
+    RecordArray &bytes(quint32 type, const QByteArray &value); // null is NULL
     void endRow();
 
     QByteArray m_out;
+    qsizetype m_size = 0;
     quint32 m_elementType;
     int m_fields;
     int m_rows = 0;

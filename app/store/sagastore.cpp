@@ -844,7 +844,7 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                   "result = COALESCE(excluded.result, saga_step_results.result)",
                                   QStringLiteral("upsert step results"), [&](auto &b) {
                                       b.text(x.executionId).text(x.stepName).text(x.status).integer(x.startedAt);
-                                      b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage).text(x.result);
+                                      b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage).utf8(x.result);
                                   }))
             return fail(e);
     }

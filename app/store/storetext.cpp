@@ -1,7 +1,9 @@
 #include "storetext.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLocale>
 
 namespace StoreText {
 
@@ -90,13 +92,138 @@ std::optional<OverallStatus> overallFromText(const QString &t)
     return std::nullopt;
 }
 
+namespace {
+
+void appendJsonString(QByteArray &out, QStringView s)
+{
+    out += '"';
+    const char16_t *c = s.utf16();
+    const qsizetype n = s.size();
+    for (qsizetype i = 0; i < n;) {
+        const char16_t u = c[i];
+        if (u >= 0x80) { // a run of non-ASCII code units (surrogate pairs stay together), through the codec
+            qsizetype end = i + 1;
+            while (end < n && c[end] >= 0x80)
+                ++end;
+            out += s.mid(i, end - i).toUtf8();
+            i = end;
+            continue;
+        }
+        ++i;
+        if (u >= 0x20 && u != '"' && u != '\\') {
+            out += char(u);
+            continue;
+        }
+        out += '\\';
+        switch (u) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '\b': out += 'b'; break;
+        case '\f': out += 'f'; break;
+        case '\n': out += 'n'; break;
+        case '\r': out += 'r'; break;
+        case '\t': out += 't'; break;
+        default: {
+            static const char hex[] = "0123456789abcdef";
+            const char escaped[] = {'u', '0', '0', hex[u >> 4], hex[u & 0xf]};
+            out.append(escaped, sizeof escaped);
+        }
+        }
+    }
+    out += '"';
+}
+
+void appendJsonValue(QByteArray &out, const QJsonValue &v)
+{
+    switch (v.type()) {
+    case QJsonValue::Bool:
+        out += v.toBool() ? "true" : "false";
+        break;
+    case QJsonValue::Double: {
+        const qint64 i = v.toInteger(); // 0 unless the value is integral
+        const double d = v.toDouble();
+        if (i != 0 || d == 0)
+            out += QByteArray::number(i);
+        else if (qIsFinite(d))
+            out += QByteArray::number(d, 'g', QLocale::FloatingPointShortest);
+        else
+            out += "null";
+        break;
+    }
+    case QJsonValue::String:
+        appendJsonString(out, v.toString());
+        break;
+    case QJsonValue::Array: {
+        out += '[';
+        bool first = true;
+        for (const QJsonValue &e : v.toArray()) {
+            if (!first)
+                out += ',';
+            first = false;
+            appendJsonValue(out, e);
+        }
+        out += ']';
+        break;
+    }
+    case QJsonValue::Object:
+        appendJson(out, v.toObject());
+        break;
+    case QJsonValue::Null:
+    case QJsonValue::Undefined:
+        out += "null";
+        break;
+    }
+}
+
+void appendMember(QByteArray &out, bool &first, QStringView key, const QJsonValue &value)
+{
+    if (!first)
+        out += ',';
+    first = false;
+    appendJsonString(out, key);
+    out += ':';
+    appendJsonValue(out, value);
+}
+
+} // namespace
+
+void appendJson(QByteArray &out, const QJsonObject &o)
+{
+    out += '{';
+    bool first = true;
+    for (auto it = o.begin(); it != o.end(); ++it)
+        appendMember(out, first, it.key(), it.value());
+    out += '}';
+}
+
 QByteArray eventDetailsJson(const OrderEvent &e)
 {
-    QJsonObject d = e.details;
-    if (!e.error.isNull())
-        d.insert(QStringLiteral("error"),
-                 QJsonObject{{QStringLiteral("code"), e.error.code}, {QStringLiteral("message"), e.error.message}});
-    return QJsonDocument(d).toJson(QJsonDocument::Compact);
+    QByteArray out;
+    out.reserve(256);
+    if (e.error.isNull()) {
+        appendJson(out, e.details);
+        return out;
+    }
+    // The error goes in as the object "error", at its place among the sorted keys
+    // (as QJsonObject::insert would put it), replacing any "error" of the details.
+    static const QString errorKey = QStringLiteral("error");
+    const QJsonObject error{{QStringLiteral("code"), e.error.code}, {QStringLiteral("message"), e.error.message}};
+    out += '{';
+    bool first = true;
+    bool written = false;
+    for (auto it = e.details.begin(); it != e.details.end(); ++it) {
+        const QString key = it.key();
+        if (!written && key >= errorKey) {
+            appendMember(out, first, errorKey, error);
+            written = true;
+        }
+        if (key != errorKey)
+            appendMember(out, first, key, it.value());
+    }
+    if (!written)
+        appendMember(out, first, errorKey, error);
+    out += '}';
+    return out;
 }
 
 void setEventDetails(OrderEvent &e, const QByteArray &json)

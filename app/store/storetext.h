@@ -8,7 +8,9 @@
 #include "orderevent.h"
 #include "sagastatus.h"
 
+#include <QByteArray>
 #include <QDateTime>
+#include <QJsonObject>
 #include <QString>
 #include <QUuid>
 #include <QVariant>
@@ -32,6 +34,11 @@ QString recordText(OverallStatus s);
 // saga_step_results.status
 QString stepStatusText(StepStatus s);
 
+// Compact JSON text (UTF-8) of `o`, appended to `out`: what
+// QJsonDocument(o).toJson(QJsonDocument::Compact) writes (keys in the object's
+// order, the same escapes), without building a document first. An integral
+// number is written as an integer.
+void appendJson(QByteArray &out, const QJsonObject &o);
 // order_events.details: the event's details with its error (if any) under "error".
 QByteArray eventDetailsJson(const OrderEvent &e); // compact JSON, UTF-8
 // The reverse, for a stored details text (UTF-8): sets e.details, and e.error from
