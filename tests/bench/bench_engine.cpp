@@ -44,6 +44,11 @@ struct RunResult {
     // fifth of the run (a growing backlog shows as a later p50 well above the first);
     // -1 when no saga ended in that fifth (a run shorter than a few saga durations).
     qint64 p50First = -1, p50Last = -1;
+    // Where a saga's time goes (p50 over all sagas, ms; from the events' decision
+    // times and the times this thread saw them committed):
+    qint64 submitToStarted = -1; // submitted here -> SAGA_STARTED decided in the engine
+    qint64 commitRound = -1;     // a transition decided -> seen committed (queue + commit + report)
+    qint64 stepCall = -1;        // STEP_STARTED seen committed -> its STEP_COMPLETED decided (the call)
 };
 
 bool isEnd(const OrderEvent &e)
@@ -67,6 +72,9 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
     }
     QObject context;
     std::map<QUuid, qint64> startedAt;
+    QVector<qint64> submitGaps, commitRounds, stepCalls;
+    std::map<QUuid, qint64> startedDecided;         // SAGA_STARTED decided, epoch ms
+    std::map<std::pair<QUuid, int>, qint64> stepSeen; // (order, step) -> STEP_STARTED seen committed, epoch ms
     QVector<qint64> durations;
     QVector<QPair<qint64, qint64>> endings; // (end time, duration), ms
     int submitted = 0;
@@ -75,16 +83,37 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
     std::function<void()> submitOne = [&] {
         ++submitted;
         const qint64 at = clock.elapsed();
-        host.submitOrder(order(), &context, [&, at](SubmitResult r) {
+        const qint64 atMs = QDateTime::currentMSecsSinceEpoch();
+        host.submitOrder(order(), &context, [&, at, atMs](SubmitResult r) {
             if (!r.error.ok()) {
                 failure = r.error.message;
                 return;
             }
             startedAt[r.orderId] = at;
+            // The answer comes after the SAGA_STARTED it waited for was seen here.
+            auto decided = startedDecided.find(r.orderId);
+            if (decided != startedDecided.end()) {
+                submitGaps << decided->second - atMs;
+                startedDecided.erase(decided);
+            }
         });
     };
     QObject::connect(&host, &EngineHost::eventsCommitted, &context, [&](const QVector<OrderEvent> &events) {
+        const qint64 seenMs = QDateTime::currentMSecsSinceEpoch();
         for (const OrderEvent &e : events) {
+            const qint64 decided = e.timestamp.toMSecsSinceEpoch();
+            commitRounds << seenMs - decided;
+            if (e.type == EventType::SagaStarted) {
+                startedDecided[e.orderId] = decided;
+            } else if (e.type == EventType::StepStarted && e.step) {
+                stepSeen[{e.orderId, int(*e.step)}] = seenMs;
+            } else if (e.type == EventType::StepCompleted && e.step) {
+                auto seen = stepSeen.find({e.orderId, int(*e.step)});
+                if (seen != stepSeen.end()) {
+                    stepCalls << decided - seen->second;
+                    stepSeen.erase(seen);
+                }
+            }
             if (!isEnd(e))
                 continue;
             ++done;
@@ -127,6 +156,9 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
         result.p50First = median(first);
         result.p50Last = median(last);
     }
+    result.submitToStarted = median(submitGaps);
+    result.commitRound = median(commitRounds);
+    result.stepCall = median(stepCalls);
     std::sort(durations.begin(), durations.end());
     if (!durations.isEmpty()) {
         result.p50 = durations[durations.size() / 2];
@@ -178,6 +210,9 @@ void printSustained(const char *label, const RunResult &r, int latencyMs)
                 "last fifth %s, p95 %lld ms)\n",
                 label, r.sagasPerSecond, r.completed, r.seconds, r.p50, 3 * latencyMs, fifth(r.p50First).constData(),
                 fifth(r.p50Last).constData(), r.p95);
+    std::printf("%-44s p50 per part: submitted -> started %lld ms, transition decided -> committed %lld ms "
+                "(4 rounds), step call %lld ms (3 calls)\n",
+                "", r.submitToStarted, r.commitRound, r.stepCall);
     std::fflush(stdout);
 }
 
