@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
+
 SqliteStatements::~SqliteStatements()
 {
     clear();
@@ -65,8 +67,8 @@ StoreError SqliteStatements::step(sqlite3_stmt *s, int bindError, const QString 
     StoreError e = rc == SQLITE_OK ? StoreError{} : error(rc, what);
     if (changes)
         *changes = rc == SQLITE_OK ? sqlite3_changes(m_db) : 0;
+    // No sqlite3_clear_bindings(): the next run binds every placeholder again.
     sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
     return e;
 }
 
@@ -85,14 +87,37 @@ StoreError SqliteStatements::error(int code, const QString &what) const
     return e;
 }
 
+void SqliteStatements::Binder::check(int rc)
+{
+    if (rc != SQLITE_OK && m_error == SQLITE_OK)
+        m_error = rc;
+}
+
 SqliteStatements::Binder &SqliteStatements::Binder::text(const QString &value)
 {
     if (value.isNull())
         return null();
-    // SQLITE_TRANSIENT: SQLite copies the value (callers may pass temporaries).
-    const int rc = sqlite3_bind_text16(m_stmt, m_next++, value.utf16(), int(value.size() * 2), SQLITE_TRANSIENT);
-    if (rc != SQLITE_OK && m_error == SQLITE_OK)
-        m_error = rc;
+    if (m_usedTexts == kTextSlots) { // not expected: SQLite copies the value instead
+        const QByteArray utf8 = value.toUtf8();
+        check(sqlite3_bind_text(m_stmt, m_next++, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    // Ids, statuses and most other values are ASCII: copied byte for byte into a
+    // buffer that keeps its capacity between runs; anything else through the codec.
+    QByteArray &out = m_texts[m_usedTexts++];
+    const qsizetype n = value.size();
+    out.resize(n);
+    const char16_t *in = reinterpret_cast<const char16_t *>(value.utf16());
+    char *to = out.data();
+    for (qsizetype i = 0; i < n; ++i) {
+        if (in[i] >= 0x80) {
+            out = value.toUtf8();
+            break;
+        }
+        to[i] = char(in[i]);
+    }
+    // SQLITE_STATIC: the buffer is not touched again until this statement ran.
+    check(sqlite3_bind_text(m_stmt, m_next++, out.constData(), int(out.size()), SQLITE_STATIC));
     return *this;
 }
 
@@ -100,17 +125,21 @@ SqliteStatements::Binder &SqliteStatements::Binder::utf8(const QByteArray &value
 {
     if (value.isNull())
         return null();
-    const int rc = sqlite3_bind_text(m_stmt, m_next++, value.constData(), int(value.size()), SQLITE_TRANSIENT);
-    if (rc != SQLITE_OK && m_error == SQLITE_OK)
-        m_error = rc;
+    if (m_usedTexts == kTextSlots) {
+        check(sqlite3_bind_text(m_stmt, m_next++, value.constData(), int(value.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    // Copied (the caller may pass a temporary), into a buffer that keeps its capacity.
+    QByteArray &out = m_texts[m_usedTexts++];
+    out.resize(value.size());
+    std::memcpy(out.data(), value.constData(), size_t(value.size()));
+    check(sqlite3_bind_text(m_stmt, m_next++, out.constData(), int(out.size()), SQLITE_STATIC));
     return *this;
 }
 
 SqliteStatements::Binder &SqliteStatements::Binder::integer(qint64 value)
 {
-    const int rc = sqlite3_bind_int64(m_stmt, m_next++, value);
-    if (rc != SQLITE_OK && m_error == SQLITE_OK)
-        m_error = rc;
+    check(sqlite3_bind_int64(m_stmt, m_next++, value));
     return *this;
 }
 
@@ -121,8 +150,6 @@ SqliteStatements::Binder &SqliteStatements::Binder::integer(const std::optional<
 
 SqliteStatements::Binder &SqliteStatements::Binder::null()
 {
-    const int rc = sqlite3_bind_null(m_stmt, m_next++);
-    if (rc != SQLITE_OK && m_error == SQLITE_OK)
-        m_error = rc;
+    check(sqlite3_bind_null(m_stmt, m_next++));
     return *this;
 }

@@ -31,7 +31,10 @@ public:
     SqliteStatements(const SqliteStatements &) = delete;
     SqliteStatements &operator=(const SqliteStatements &) = delete;
 
-    // Values for one execution of a statement, in placeholder order.
+    // Values for one execution of a statement, in placeholder order. Every
+    // placeholder is bound on every run (nothing is left from the last one). Text
+    // is bound as UTF-8 (the database's encoding, so SQLite converts nothing) from
+    // buffers that live until the statement ran, so SQLite copies nothing either.
     class Binder
     {
     public:
@@ -43,9 +46,12 @@ public:
 
     private:
         friend class SqliteStatements;
-        explicit Binder(sqlite3_stmt *s) : m_stmt(s) {}
+        Binder(sqlite3_stmt *s, QByteArray *texts) : m_stmt(s), m_texts(texts) {}
+        void check(int rc);
         sqlite3_stmt *m_stmt;
+        QByteArray *m_texts; // kTextSlots buffers, reused from run to run
         int m_next = 1;
+        int m_usedTexts = 0;
         int m_error = 0;
     };
 
@@ -64,7 +70,7 @@ public:
         sqlite3_stmt *s = nullptr;
         if (StoreError e = prepared(sql, what, &s))
             return e;
-        Binder b(s);
+        Binder b(s, m_texts);
         bind(b);
         return step(s, b.m_error, what, changes);
     }
@@ -74,6 +80,8 @@ private:
     StoreError step(sqlite3_stmt *s, int bindError, const QString &what, int *changes);
     StoreError error(int code, const QString &what) const;
 
+    static constexpr int kTextSlots = 16; // more text values than any statement has
+    QByteArray m_texts[kTextSlots];
     sqlite3 *m_db = nullptr;
     std::unordered_map<const char *, sqlite3_stmt *> m_statements;
 };
