@@ -96,10 +96,28 @@ namespace {
 
 void appendJsonString(QByteArray &out, QStringView s)
 {
-    out += '"';
     const char16_t *c = s.utf16();
     const qsizetype n = s.size();
-    for (qsizetype i = 0; i < n;) {
+    // Most text (ids, codes, names) is printable ASCII without quotes or
+    // backslashes: written in one pass into room made for it at once; the first
+    // character that needs more sends the rest through the general loop below.
+    const qsizetype start = out.size();
+    out.resize(start + n + 2);
+    char *w = out.data() + start;
+    *w++ = '"';
+    qsizetype i = 0;
+    for (; i < n; ++i) {
+        const char16_t u = c[i];
+        if (u < 0x20 || u >= 0x80 || u == '"' || u == '\\')
+            break;
+        *w++ = char(u);
+    }
+    if (i == n) {
+        *w = '"';
+        return;
+    }
+    out.truncate(w - out.constData());
+    while (i < n) {
         const char16_t u = c[i];
         if (u >= 0x80) { // a run of non-ASCII code units (surrogate pairs stay together), through the codec
             qsizetype end = i + 1;
