@@ -272,6 +272,7 @@ StoreError SagaStore::Private::migrate() const
                            QStringLiteral("read schema_version")))
         return failed(e);
     const int current = q.next() ? q.value(0).toInt() : 0;
+    q.finish(); // SQLite refuses DROP INDEX/TABLE while a statement is still reading
     for (const QString &file : files) {
         const int version = file.section(QLatin1Char('_'), 0, 0).toInt();
         if (version <= current)
@@ -809,19 +810,28 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
             return fail(e);
     }
 
-    // Executions: final state, only where this engine holds the lease.
+    // Executions: final state, only where this engine holds the lease. SQLite
+    // rewrites the entries of every index over a column an UPDATE assigns, changed
+    // or not, so the status changes of a running execution assign no indexed
+    // column; only its end sets completed_at and releases the lease.
     int held = 0;
     for (const BatchPlan::ExecutionUpdate &u : plan.executionUpdates) {
         int changed = 0;
-        if (StoreError e = st.run("UPDATE saga_executions SET status = ?1, current_step = ?2, updated_at = ?3, "
-                                  "completed_at = ?4, lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END, "
-                                  "lease_expires_at = CASE WHEN ?5 THEN NULL ELSE lease_expires_at END "
-                                  "WHERE execution_id = ?6 AND lease_owner = ?7",
-                                  QStringLiteral("update executions"), [&](auto &b) {
-                                      b.text(u.status).text(u.currentStep).integer(now);
-                                      b.integer(u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
-                                      b.integer(u.terminal ? 1 : 0).text(u.executionId).text(leaseOwner);
-                                  }, &changed))
+        StoreError e;
+        if (u.terminal)
+            e = st.run("UPDATE saga_executions SET status = ?, current_step = ?, updated_at = ?, completed_at = ?, "
+                       "lease_owner = NULL, lease_expires_at = NULL WHERE execution_id = ? AND lease_owner = ?",
+                       QStringLiteral("finish executions"), [&](auto &b) {
+                           b.text(u.status).text(u.currentStep).integer(now).integer(u.completedAt);
+                           b.text(u.executionId).text(leaseOwner);
+                       }, &changed);
+        else
+            e = st.run("UPDATE saga_executions SET status = ?, current_step = ?, updated_at = ? "
+                       "WHERE execution_id = ? AND lease_owner = ?",
+                       QStringLiteral("update executions"), [&](auto &b) {
+                           b.text(u.status).text(u.currentStep).integer(now).text(u.executionId).text(leaseOwner);
+                       }, &changed);
+        if (e)
             return fail(e);
         held += changed;
     }

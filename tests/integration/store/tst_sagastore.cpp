@@ -82,6 +82,7 @@ private Q_SLOTS:
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
     void upgradeFromFirstSchemaKeepsNumbering();
+    void sqliteUpgradeFromFirstSchema();
     void sqliteCommitStatementsAreReleasedOnClose();
 };
 
@@ -524,6 +525,95 @@ void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
     auto stored = store.loadEvents(b);
     QVERIFY(stored.ok());
     QCOMPARE(stored.value.first().details.value("orderNumber").toString(), numberB);
+}
+
+// A SQLite file written by the first schema (an older console's data folder) is
+// migrated in place: the lease index replaces the status index (002), and an
+// execution left running by a crashed engine is still claimed through it.
+// (Dropping an index failed with "database table is locked" while the migration's
+// version query was still open.)
+void tst_SagaStore::sqliteUpgradeFromFirstSchema()
+{
+    const DatabaseUrl url = newDatabase("sqlite");
+    const QString conn = name();
+    const QUuid crashed = QUuid::createUuid();
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase("QSQLITE", conn);
+        db.setDatabaseName(url.path);
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QFile f(":/sql/sqlite/001_initial.sql");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QSqlQuery q(db);
+        for (QString statement : QString::fromUtf8(f.readAll()).split(";\n")) {
+            QStringList lines;
+            for (const QString &line : statement.split('\n'))
+                if (!line.trimmed().startsWith("--"))
+                    lines << line;
+            statement = lines.join('\n').trimmed();
+            if (!statement.isEmpty())
+                QVERIFY2(q.exec(statement), qPrintable(q.lastError().text() + " in " + statement));
+        }
+        QVERIFY(q.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                       "applied_at BIGINT NOT NULL)"));
+        QVERIFY(q.exec("INSERT INTO schema_version VALUES (1, '001_initial.sql', 0)"));
+        const QString id = crashed.toString(QUuid::WithoutBraces);
+        QVERIFY2(q.exec(QStringLiteral("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
+                                       "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
+                                       "ship_country, total_in_cents, created_at, updated_at) VALUES ('%1', "
+                                       "'ORD-20261201-000001', '%1', 'IN_PROGRESS', 'IN_PROGRESS', 'visa', '1 Main', "
+                                       "'Town', 'ST', '12345', 'US', 700, 1, 1)")
+                            .arg(id)),
+                 qPrintable(q.lastError().text()));
+        QVERIFY2(q.exec(QStringLiteral("INSERT INTO saga_executions (execution_id, order_id, attempt, status, "
+                                       "current_step, started_at, updated_at, lease_owner, lease_expires_at) "
+                                       "VALUES ('ex-old', '%1', 1, 'IN_PROGRESS', 'Inventory Reservation', 1, 1, "
+                                       "'crashed-engine', 2)")
+                            .arg(id)),
+                 qPrintable(q.lastError().text()));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(conn);
+
+    SagaStore store(url, name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase("QSQLITE", conn);
+        db.setDatabaseName(url.path);
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        QVERIFY(q.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'saga_executions' "
+                       "AND name LIKE 'saga_executions_%_idx' ORDER BY name"));
+        QStringList indexes;
+        while (q.next())
+            indexes << q.value(0).toString();
+        QCOMPARE(indexes, QStringList{"saga_executions_lease_idx"});
+        QVERIFY(q.exec("SELECT MAX(version) FROM schema_version"));
+        QVERIFY(q.next());
+        QVERIFY(q.value(0).toInt() >= 2);
+        q.finish();
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(conn);
+
+    // The crashed engine's execution is claimed; a new saga runs and ends, and its
+    // lease goes with it.
+    auto claimed = store.claimSagas("engine-2", 30000, 10);
+    QVERIFY2(claimed.ok(), qPrintable(claimed.error.message));
+    QCOMPARE(claimed.value.size(), 1);
+    QCOMPARE(claimed.value.first().executionId, QStringLiteral("ex-old"));
+    const QUuid fresh = QUuid::createUuid();
+    QVERIFY(store.commitTransitions({started(fresh, "ex-new"), stepStarted(fresh, "ex-new", 2)}, "engine-2", 30000).ok());
+    QCOMPARE(store.renewLeases("engine-2", 30000).value, 2);
+    StoreTransition failed = stepStarted(fresh, "ex-new", 3);
+    failed.event.type = EventType::SagaFailed;
+    failed.event.step.reset();
+    failed.overall = OverallStatus::Failed;
+    failed.currentStep.reset();
+    failed.stepStatus.reset();
+    QVERIFY(store.commitTransitions({failed}, "engine-2", 30000).ok());
+    QCOMPARE(store.renewLeases("engine-2", 30000).value, 1);
+    QCOMPARE(store.claimSagas("engine-3", 30000, 10).value.size(), 0);
 }
 
 // On SQLite the batch commit keeps prepared statements on the connection's own
