@@ -50,6 +50,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <unordered_map>
 
 class BatchCommitter;
 class FaultInjector;
@@ -154,7 +155,11 @@ private:
     std::shared_ptr<FaultInjector> m_faults;
     std::unique_ptr<StepClient> m_client;
     std::unique_ptr<SagaStore> m_store;
-    std::map<QUuid, std::unique_ptr<SagaState>> m_sagas;
+    struct UuidHash {
+        size_t operator()(const QUuid &id) const noexcept { return qHash(id); }
+    };
+    // Looked up for every step result and committed event: hashed, not ordered.
+    std::unordered_map<QUuid, std::unique_ptr<SagaState>, UuidHash> m_sagas;
     QVector<Pending> m_queue; // decided, not yet handed to a committer
     struct Committer {
         std::unique_ptr<QThread> thread;
