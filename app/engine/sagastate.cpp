@@ -31,7 +31,7 @@ void SagaState::apply(const OrderEvent &event)
         overall = OverallStatus::Queued;
         steps.fill(StepStatus::Pending);
         currentStep.reset();
-        context = QJsonObject();
+        context.clear();
         failedStep.reset();
         failure = ErrorInfo();
         compensationIncomplete = false;
@@ -46,10 +46,10 @@ void SagaState::apply(const OrderEvent &event)
         overall = OverallStatus::InProgress;
         break;
     case EventType::StepCompleted:
-        if (event.step)
+        if (event.step) {
             step(*event.step) = StepStatus::Completed;
-        for (auto it = d.begin(); it != d.end(); ++it)
-            context.insert(it.key(), it.value());
+            context.set(*event.step, d);
+        }
         break;
     case EventType::StepFailed:
         if (!event.step)

@@ -3,6 +3,7 @@
 #include "orderevent.h"
 #include "orderrecord.h"
 #include "sagastatus.h"
+#include "stepcall.h"
 
 #include <QJsonObject>
 #include <QString>
@@ -31,7 +32,7 @@ struct SagaState {
     OverallStatus overall = OverallStatus::Queued;
     std::array<StepStatus, kStepCount> steps{StepStatus::Pending, StepStatus::Pending, StepStatus::Pending};
     std::optional<SagaStep> currentStep;
-    QJsonObject context; // outputs of completed forward steps
+    StepContext context; // outputs of completed forward steps
     std::optional<SagaStep> failedStep;
     ErrorInfo failure;
     bool compensationIncomplete = false;

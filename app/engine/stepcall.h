@@ -8,13 +8,35 @@
 #include "sagastatus.h"
 
 #include <QJsonObject>
+#include <QJsonValue>
 #include <QString>
 #include <QUuid>
 #include <QVector>
+#include <array>
 
 enum class StepAction : quint8 {
     Forward,    // reserve inventory / authorize payment / create shipment
     Compensate, // release inventory / void payment / cancel shipment
+};
+
+// Outputs of the forward steps so far (reservationId, authorizationId, shipmentId,
+// ...): each completed step's result as it was recorded, not merged into one
+// object (the engine folds every saga's events several times; merging copied and
+// re-inserted every key each time). A key of a later step wins over the same key
+// of an earlier one, as if the results had been merged in step order.
+class StepContext
+{
+public:
+    void set(SagaStep step, const QJsonObject &result) { m_results[size_t(step)] = result; }
+    void clear() { m_results.fill(QJsonObject()); }
+    bool contains(QStringView key) const;
+    QJsonValue value(QStringView key) const; // Undefined when no step gave it
+    QJsonValue value(QLatin1StringView key) const;
+    QJsonValue value(const QString &key) const { return value(QStringView(key)); }
+    bool isEmpty() const;
+
+private:
+    std::array<QJsonObject, kStepCount> m_results;
 };
 
 struct StepRequest {
@@ -33,7 +55,7 @@ struct StepRequest {
     // Outputs of the forward steps so far (reservationId, authorizationId, shipmentId, ...);
     // a compensation finds the id of what it reverses here (absent: the forward call never
     // happened, and the compensation is a no-op success).
-    QJsonObject context;
+    StepContext context;
 };
 
 struct StepOutcome {
