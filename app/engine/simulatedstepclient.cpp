@@ -34,8 +34,11 @@ SimulatedStepClient::SimulatedStepClient(std::shared_ptr<FaultInjector> faults, 
     : m_faults(std::move(faults))
     , m_latencyMs(qMax(0, latencyMs))
     , m_timeoutMs(qMax(1, timeoutMs))
-    , m_context(std::make_unique<QObject>())
 {
+    m_clock.start();
+    m_timer.setSingleShot(true);
+    m_timer.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&m_timer, &QTimer::timeout, [this] { fireDue(); });
 }
 
 SimulatedStepClient::~SimulatedStepClient() = default;
@@ -53,7 +56,7 @@ void SimulatedStepClient::call(const StepRequest &request, std::function<void(St
     int delay = m_latencyMs;
     if (fault && fault->kind == StepFault::Kind::Timeout) {
         // The service never answers: the call times out (and had no effect).
-        QTimer::singleShot(m_timeoutMs, m_context.get(), [done = std::move(done)] {
+        after(m_timeoutMs, [done = std::move(done)] {
             done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
                                       QStringLiteral("The step service did not answer in time (injected)."), true));
         });
@@ -61,7 +64,7 @@ void SimulatedStepClient::call(const StepRequest &request, std::function<void(St
     }
     if (fault && fault->kind == StepFault::Kind::Fail) {
         const QString code = fault->errorCode.isEmpty() ? defaultFailureCode(request.step) : fault->errorCode;
-        QTimer::singleShot(delay, m_context.get(), [done = std::move(done), code] {
+        after(delay, [done = std::move(done), code] {
             done(StepOutcome::failure(code, QStringLiteral("Injected failure (%1).").arg(code), true));
         });
         return;
@@ -69,9 +72,38 @@ void SimulatedStepClient::call(const StepRequest &request, std::function<void(St
     if (fault && fault->kind == StepFault::Kind::Delay)
         delay += qMax(0, fault->delayMs);
     const bool failCompensation = fault && fault->kind == StepFault::Kind::FailCompensation;
-    QTimer::singleShot(delay, m_context.get(), [this, request, failCompensation, done = std::move(done)] {
+    after(delay, [this, request, failCompensation, done = std::move(done)] {
         done(perform(request, failCompensation));
     });
+}
+
+void SimulatedStepClient::after(int delayMs, std::function<void()> fn)
+{
+    const qint64 due = m_clock.elapsed() + qMax(0, delayMs);
+    const bool earliest = m_due.empty() || due < m_due.begin()->first;
+    m_due.emplace_hint(m_due.end(), due, std::move(fn)); // after any equal key: call order kept
+    if (earliest || !m_timer.isActive())
+        m_timer.start(int(qMax<qint64>(0, due - m_clock.elapsed())));
+}
+
+void SimulatedStepClient::fireDue()
+{
+    // Answers that come due while others run (a callback may call again) wait for
+    // the next round, so this returns to the event loop in between.
+    const qint64 now = m_clock.elapsed();
+    std::vector<std::function<void()>> ready;
+    while (!m_due.empty() && m_due.begin()->first <= now) {
+        ready.push_back(std::move(m_due.begin()->second));
+        m_due.erase(m_due.begin());
+    }
+    if (!m_due.empty())
+        m_timer.start(int(qMax<qint64>(0, m_due.begin()->first - now)));
+    const std::weak_ptr<int> alive = m_alive;
+    for (std::function<void()> &fn : ready) {
+        if (alive.expired())
+            return; // a callback destroyed this client: the rest are dropped, as its timers were
+        fn();
+    }
 }
 
 StepOutcome SimulatedStepClient::perform(const StepRequest &request, bool injectedCompensationFailure)

@@ -2,8 +2,11 @@
 
 #include "stepclient.h"
 
+#include <QElapsedTimer>
 #include <QHash>
-#include <QObject>
+#include <QTimer>
+#include <functional>
+#include <map>
 #include <memory>
 
 class FaultInjector;
@@ -29,6 +32,12 @@ public:
 
 private:
     StepOutcome perform(const StepRequest &request, bool injectedCompensationFailure);
+    // Runs `fn` after `delayMs` (never from inside call()). Every answer waits in
+    // one queue ordered by due time behind one timer: with thousands of calls out,
+    // a QTimer per call made registering and unregistering timers (a linear
+    // search of the thread's timer list) a noticeable part of the engine thread.
+    void after(int delayMs, std::function<void()> fn);
+    void fireDue();
 
     std::shared_ptr<FaultInjector> m_faults;
     int m_latencyMs = 0;
@@ -36,5 +45,9 @@ private:
     int m_calls = 0;
     QHash<QString, int> m_effects;   // forward key -> 1 when it took effect
     QHash<QString, int> m_reversals; // forward key -> 1 when reversed
-    std::unique_ptr<QObject> m_context; // timers' context: destroyed with the client
+    // Answers not given yet, by due time (ms of m_clock); equal times in call order.
+    std::multimap<qint64, std::function<void()>> m_due;
+    QElapsedTimer m_clock;
+    QTimer m_timer; // single shot, at the earliest due time; stops with the client
+    std::shared_ptr<int> m_alive = std::make_shared<int>(0); // expires with the client
 };
