@@ -12,6 +12,8 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
+#include <QTimer>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTest>
@@ -71,6 +73,7 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
         return result;
     }
     QObject context;
+    QEventLoop loop; // runs until every saga ended or one failed
     std::map<QUuid, qint64> startedAt;
     QVector<qint64> submitGaps, commitRounds, stepCalls;
     std::map<QUuid, qint64> startedDecided;         // SAGA_STARTED decided, epoch ms
@@ -87,6 +90,7 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
         host.submitOrder(order(), &context, [&, at, atMs](SubmitResult r) {
             if (!r.error.ok()) {
                 failure = r.error.message;
+                loop.quit();
                 return;
             }
             startedAt[r.orderId] = at;
@@ -129,7 +133,20 @@ RunResult run(const EngineConfig &config, int total, int concurrency)
     clock.start();
     for (int i = 0; i < concurrency && submitted < total; ++i)
         submitOne();
-    const bool finished = QTest::qWaitFor([&] { return done >= total || !failure.isEmpty(); }, 600000);
+    // An event loop that ends when the last saga did: QTest::qWaitFor sleeps 10 ms
+    // between looks, which delayed every committed event (and the next submit) seen
+    // here by up to 10 ms.
+    QTimer deadline;
+    deadline.setSingleShot(true);
+    QObject::connect(&deadline, &QTimer::timeout, &loop, &QEventLoop::quit);
+    QObject::connect(&host, &EngineHost::eventsCommitted, &loop, [&] {
+        if (done >= total || !failure.isEmpty())
+            loop.quit();
+    });
+    deadline.start(600000);
+    if (done < total && failure.isEmpty())
+        loop.exec();
+    const bool finished = done >= total && failure.isEmpty();
     result.seconds = clock.elapsed() / 1000.0;
     result.completed = done;
     if (!finished || !failure.isEmpty()) {
