@@ -18,7 +18,7 @@
 
 namespace {
 
-constexpr int kMaxBatch = 2048;
+constexpr int kMaxBatch = 512;
 constexpr int kMinSplit = 32; // smallest batch worth a second committer
 constexpr int kMaxChain = 4; // follow-up transitions decided together with one
 constexpr int kClaimLimit = 200;
