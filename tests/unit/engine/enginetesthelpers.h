@@ -8,6 +8,7 @@
 #include "simulatedstepclient.h"
 #include "stepclient.h"
 
+#include <QSet>
 #include <QSignalSpy>
 #include <QTest>
 #include <QUuid>
@@ -157,6 +158,47 @@ struct EngineHarness {
         return (*answer)->first;
     }
 };
+
+// The simulated services' ledger agrees with the committed events: each forward
+// action that was called took effect exactly when its step completed
+// (STEP_COMPLETED committed), and was reversed exactly when its step was
+// compensated, however often the engine drove the call. For orders that ran one
+// execution (no retries). Empty when it holds, else the first disagreement.
+inline QString checkEffectsMatchEvents(const SimulatedStepClient &simulated, const QVector<StepRequest> &requests,
+                                       const QVector<OrderEvent> &events)
+{
+    QSet<QPair<QUuid, int>> completed, compensated;
+    for (const OrderEvent &e : events) {
+        if (!e.step)
+            continue;
+        if (e.type == EventType::StepCompleted)
+            completed.insert({e.orderId, int(*e.step)});
+        else if (e.type == EventType::StepCompensated)
+            compensated.insert({e.orderId, int(*e.step)});
+    }
+    int checked = 0;
+    for (const StepRequest &r : requests) {
+        if (r.action != StepAction::Forward)
+            continue;
+        ++checked;
+        const QPair<QUuid, int> step{r.orderId, int(r.step)};
+        const int effect = simulated.effectCount(r.idempotencyKey);
+        const int reversal = simulated.reversalCount(r.idempotencyKey);
+        if (effect != (completed.contains(step) ? 1 : 0))
+            return QStringLiteral("%1: took effect %2 time(s), step %3 in the events")
+                .arg(r.idempotencyKey)
+                .arg(effect)
+                .arg(completed.contains(step) ? QStringLiteral("completed") : QStringLiteral("not completed"));
+        if (reversal != (compensated.contains(step) ? 1 : 0))
+            return QStringLiteral("%1: reversed %2 time(s), step %3 in the events")
+                .arg(r.idempotencyKey)
+                .arg(reversal)
+                .arg(compensated.contains(step) ? QStringLiteral("compensated") : QStringLiteral("not compensated"));
+    }
+    if (checked == 0)
+        return QStringLiteral("no forward call was recorded");
+    return {};
+}
 
 // Every order's event sequence folds without a rejection and with gap-free seqs.
 // Which position order `events` must be in: all of them (one commit connection,
