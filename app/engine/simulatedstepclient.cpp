@@ -30,10 +30,12 @@ QString defaultFailureCode(SagaStep step)
 
 } // namespace
 
-SimulatedStepClient::SimulatedStepClient(std::shared_ptr<FaultInjector> faults, int latencyMs, int timeoutMs)
+SimulatedStepClient::SimulatedStepClient(std::shared_ptr<FaultInjector> faults, int latencyMs, int timeoutMs,
+                                         int ledgerLimit)
     : m_faults(std::move(faults))
     , m_latencyMs(qMax(0, latencyMs))
     , m_timeoutMs(qMax(1, timeoutMs))
+    , m_ledgerLimit(qMax(1, ledgerLimit))
 {
     m_clock.start();
     m_timer.setSingleShot(true);
@@ -106,6 +108,19 @@ void SimulatedStepClient::fireDue()
     }
 }
 
+void SimulatedStepClient::recordEffect(const QString &forwardKey)
+{
+    if (m_effects.contains(forwardKey))
+        return; // driven again: the same effect, once
+    m_effects.insert(forwardKey, 1);
+    m_ledgerOrder.push_back(forwardKey);
+    while (int(m_ledgerOrder.size()) > m_ledgerLimit) {
+        m_effects.remove(m_ledgerOrder.front());
+        m_reversals.remove(m_ledgerOrder.front());
+        m_ledgerOrder.pop_front();
+    }
+}
+
 StepOutcome SimulatedStepClient::perform(const StepRequest &request, bool injectedCompensationFailure)
 {
     const QString forwardKey = stepIdempotencyKey(request.executionId, request.step, StepAction::Forward);
@@ -126,14 +141,14 @@ StepOutcome SimulatedStepClient::perform(const StepRequest &request, bool inject
                 return StepOutcome::failure(QStringLiteral("INVENTORY_UNAVAILABLE"),
                                             QStringLiteral("Item %1 is out of stock.").arg(item.productId));
         }
-        m_effects.insert(forwardKey, 1);
+        recordEffect(forwardKey);
         return StepOutcome::success({{QStringLiteral("reservationId"), derivedId(QStringLiteral("RES-"), forwardKey)}});
     case SagaStep::Payment:
         if (request.paymentMethodId == QLatin1String("declined-card"))
             return StepOutcome::failure(QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Payment declined"));
         if (request.paymentMethodId == QLatin1String("fraud-card"))
             return StepOutcome::failure(QStringLiteral("FRAUD_DETECTED"), QStringLiteral("Payment flagged as fraudulent"));
-        m_effects.insert(forwardKey, 1);
+        recordEffect(forwardKey);
         return StepOutcome::success({{QStringLiteral("authorizationId"), derivedId(QStringLiteral("AUTH-"), forwardKey)},
                                      {QStringLiteral("amountInCents"), request.totalInCents}});
     case SagaStep::Shipping: {
@@ -142,7 +157,7 @@ StepOutcome SimulatedStepClient::perform(const StepRequest &request, bool inject
         if (request.shippingAddress.country == QLatin1String("XX"))
             return StepOutcome::failure(QStringLiteral("SHIPPING_UNAVAILABLE"),
                                         QStringLiteral("Shipping is not available to this destination"));
-        m_effects.insert(forwardKey, 1);
+        recordEffect(forwardKey);
         const QString delivery = QDateTime::currentDateTimeUtc().date().addDays(5).toString(Qt::ISODate);
         return StepOutcome::success({{QStringLiteral("shipmentId"), derivedId(QStringLiteral("SHP-"), forwardKey)},
                                      {QStringLiteral("trackingNumber"), derivedId(QStringLiteral("TRK"), forwardKey)},

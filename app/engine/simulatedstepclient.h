@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QHash>
 #include <QTimer>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,7 +19,12 @@ class FaultInjector;
 class SimulatedStepClient : public StepClient
 {
 public:
-    SimulatedStepClient(std::shared_ptr<FaultInjector> faults, int latencyMs, int timeoutMs);
+    // The effect ledger remembers the last `ledgerLimit` forward actions that took
+    // effect (older ones are forgotten: a long demo or a simulated saga-server would
+    // otherwise keep three keys per saga forever).
+    static constexpr int kDefaultLedgerLimit = 50000;
+    SimulatedStepClient(std::shared_ptr<FaultInjector> faults, int latencyMs, int timeoutMs,
+                        int ledgerLimit = kDefaultLedgerLimit);
     ~SimulatedStepClient() override;
 
     void call(const StepRequest &request, std::function<void(StepOutcome)> done) override;
@@ -28,6 +34,7 @@ public:
     // (at most 1), and how often a reversal took effect for it.
     int effectCount(const QString &forwardKey) const { return m_effects.value(forwardKey); }
     int reversalCount(const QString &forwardKey) const { return m_reversals.value(forwardKey); }
+    int ledgerSize() const { return int(m_effects.size()); }
     int callCount() const { return m_calls; }
 
 private:
@@ -43,8 +50,12 @@ private:
     int m_latencyMs = 0;
     int m_timeoutMs = 5000;
     int m_calls = 0;
+    void recordEffect(const QString &forwardKey);
+
+    int m_ledgerLimit = kDefaultLedgerLimit;
     QHash<QString, int> m_effects;   // forward key -> 1 when it took effect
     QHash<QString, int> m_reversals; // forward key -> 1 when reversed
+    std::deque<QString> m_ledgerOrder; // keys of m_effects, oldest first
     // Answers not given yet, by due time (ms of m_clock); equal times in call order.
     std::multimap<qint64, std::function<void()>> m_due;
     QElapsedTimer m_clock;

@@ -21,6 +21,7 @@ private Q_SLOTS:
     void neverAnswersInsideCallOrEarly();
     void destroyedClientAnswersNothing();
     void callFromAnAnswerIsAnswered();
+    void ledgerKeepsTheLastEffects();
     void contextLaterStepWins();
 };
 
@@ -147,6 +148,45 @@ void tst_SimulatedStepClient::callFromAnAnswerIsAnswered()
                 [&](StepOutcome o) { again = o.result.value("reservationId").toString(); });
     QTRY_VERIFY_WITH_TIMEOUT(!again.isEmpty(), 5000);
     QCOMPARE(again, answered[0]);
+}
+
+void tst_SimulatedStepClient::ledgerKeepsTheLastEffects()
+{
+    SimulatedStepClient client(std::make_shared<FaultInjector>(), 0, 5000, 10);
+    int answered = 0;
+    auto forward = [&](int i) {
+        client.call(request(SagaStep::Inventory, QStringLiteral("ex-%1").arg(i)), [&](StepOutcome o) {
+            QVERIFY(o.ok);
+            ++answered;
+        });
+    };
+    auto key = [](int i) {
+        return stepIdempotencyKey(QStringLiteral("ex-%1").arg(i), SagaStep::Inventory, StepAction::Forward);
+    };
+    for (int i = 0; i < 25; ++i)
+        forward(i);
+    forward(24); // driven again: still one effect, no new ledger entry
+    QTRY_COMPARE_WITH_TIMEOUT(answered, 26, 5000);
+    QCOMPARE(client.ledgerSize(), 10);
+    QCOMPARE(client.effectCount(key(24)), 1);
+    QCOMPARE(client.effectCount(key(15)), 1);
+    QCOMPARE(client.effectCount(key(14)), 0); // forgotten
+    QCOMPARE(client.effectCount(key(0)), 0);
+    // A compensation of a remembered effect is recorded, and forgotten with it.
+    StepRequest undo = request(SagaStep::Inventory, "ex-20");
+    undo.action = StepAction::Compensate;
+    client.call(undo, [&](StepOutcome o) {
+        QVERIFY(o.ok);
+        ++answered;
+    });
+    QTRY_COMPARE_WITH_TIMEOUT(answered, 27, 5000);
+    QCOMPARE(client.reversalCount(key(20)), 1);
+    for (int i = 25; i < 40; ++i)
+        forward(i);
+    QTRY_COMPARE_WITH_TIMEOUT(answered, 42, 5000);
+    QCOMPARE(client.ledgerSize(), 10);
+    QCOMPARE(client.reversalCount(key(20)), 0);
+    QCOMPARE(client.effectCount(key(39)), 1);
 }
 
 void tst_SimulatedStepClient::contextLaterStepWins()
