@@ -37,6 +37,22 @@ QString defaultEngineId()
         .arg(QRandomGenerator::global()->generate() & 0xffffff, 6, 16, QLatin1Char('0'));
 }
 
+// Why the engine could not start on its database, as a sentence that says what to
+// check. A SQLite file is not "running": it is a file that could not be opened or
+// prepared (its folder, its permissions, a lock another program holds); the
+// store's message for it names the file or the migration, never SQL.
+QString openFailure(const DatabaseUrl &url, const StoreError &e)
+{
+    if (!url.isPostgres())
+        return QStringLiteral("Cannot open the database file %1 (%2); check that its folder exists and is writable "
+                              "and that no other program keeps it locked.")
+            .arg(url.path, e.message);
+    if (e.kind == StoreError::Unavailable)
+        return QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
+            .arg(url.toString());
+    return QStringLiteral("Cannot prepare the database %1 (%2).").arg(url.toString(), e.message);
+}
+
 // A user-facing sentence: never the store's message (it may hold SQL).
 QString availabilityReason(const StoreError &e)
 {
@@ -142,10 +158,7 @@ bool Orchestrator::initialize(QString *error)
     if (StoreError e = m_store->open()) {
         qCWarning(lcStore) << "cannot open the database" << m_config.database.toString() << e.message;
         if (error)
-            *error = e.kind == StoreError::Unavailable
-                ? QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
-                      .arg(m_config.database.toString())
-                : QStringLiteral("Cannot prepare the database %1 (%2).").arg(m_config.database.toString(), e.message);
+            *error = openFailure(m_config.database, e);
         m_store.reset();
         return false;
     }
@@ -549,8 +562,7 @@ bool Orchestrator::startCommitters(QString *error)
         QMetaObject::invokeMethod(worker, [worker, &opened] { opened = worker->open(); }, Qt::BlockingQueuedConnection);
         if (opened) {
             if (error)
-                *error = QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
-                             .arg(m_config.database.toString());
+                *error = openFailure(m_config.database, opened);
             stopCommitters();
             return false;
         }

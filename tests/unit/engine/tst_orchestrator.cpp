@@ -6,6 +6,7 @@
 #include "enginetesthelpers.h"
 #include "testservices.h"
 
+#include <QTcpServer>
 #include <QtTest>
 
 class tst_Orchestrator : public QObject
@@ -60,6 +61,7 @@ private Q_SLOTS:
     void retryOneAtATime();
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
+    void databaseThatCannotBeOpened();
     void engineHost();
 };
 
@@ -845,6 +847,43 @@ void tst_Orchestrator::resumeAfterRestart()
     for (const OrderEvent &e : events.value)
         started += e.type == EventType::StepStarted && e.step == SagaStep::Inventory ? 1 : 0;
     QCOMPARE(started, 1);
+}
+
+// An engine that cannot open its database says which and what to check: a SQLite
+// file whose folder cannot be made, a PostgreSQL server that does not answer.
+void tst_Orchestrator::databaseThatCannotBeOpened()
+{
+    const QString blocker = TestServices::tempDir() + QStringLiteral("/not-a-folder");
+    QFile file(blocker);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.close();
+    EngineConfig sqlite = config();
+    sqlite.database = DatabaseUrl::defaultSqlite();
+    sqlite.database.path = blocker + QStringLiteral("/sagas.sqlite");
+    {
+        Orchestrator o(sqlite, nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("Cannot open the database file ") + sqlite.database.path), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("folder exists and is writable")), qPrintable(error));
+    }
+    QString parseError;
+    EngineConfig pg = config();
+    // A loopback port nothing listens on (the port of a socket just closed).
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const quint16 port = probe.serverPort();
+    probe.close();
+    const auto url = DatabaseUrl::parse(QStringLiteral("postgresql://postgres@127.0.0.1:%1/sagas").arg(port), &parseError);
+    QVERIFY2(url, qPrintable(parseError));
+    pg.database = *url;
+    {
+        Orchestrator o(pg, nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("Cannot connect to the database postgresql://")), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("check that it is running")), qPrintable(error));
+    }
 }
 
 void tst_Orchestrator::engineHost()
