@@ -897,9 +897,8 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                                                      QCryptographicHash::Sha1)
                                 .toHex()
                                 .toUpper();
-    const qint64 charged = s.context.contains(QStringLiteral("amountInCents"))
-        ? qint64(s.context.value(QStringLiteral("amountInCents")).toDouble())
-        : s.totalInCents;
+    const QJsonValue amount = s.context.value(u"amountInCents");
+    const qint64 charged = amount.isUndefined() ? s.totalInCents : qint64(amount.toDouble());
     QJsonObject details{{QStringLiteral("confirmationNumber"), QStringLiteral("CNF-") + QString::fromLatin1(hash.left(10))},
                         {QStringLiteral("totalChargedInCents"), charged},
                         {QStringLiteral("estimatedDelivery"), s.context.value(QStringLiteral("estimatedDelivery")).toString()}};

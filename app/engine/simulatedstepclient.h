@@ -45,13 +45,14 @@ private:
     // search of the thread's timer list) a noticeable part of the engine thread.
     void after(int delayMs, std::function<void()> fn);
     void fireDue();
+    // Marks the forward action `forwardKey` as having taken effect (once), forgetting
+    // the oldest beyond the ledger limit.
+    void recordEffect(const QString &forwardKey);
 
     std::shared_ptr<FaultInjector> m_faults;
     int m_latencyMs = 0;
     int m_timeoutMs = 5000;
     int m_calls = 0;
-    void recordEffect(const QString &forwardKey);
-
     int m_ledgerLimit = kDefaultLedgerLimit;
     QHash<QString, int> m_effects;   // forward key -> 1 when it took effect
     QHash<QString, int> m_reversals; // forward key -> 1 when reversed

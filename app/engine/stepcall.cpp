@@ -15,24 +15,10 @@ QString stepIdempotencyKey(const QString &executionId, SagaStep step, StepAction
 
 bool StepContext::contains(QStringView key) const
 {
-    for (const QJsonObject &r : m_results) {
-        if (r.contains(key))
-            return true;
-    }
-    return false;
+    return !value(key).isUndefined();
 }
 
 QJsonValue StepContext::value(QStringView key) const
-{
-    for (auto r = m_results.crbegin(); r != m_results.crend(); ++r) {
-        const QJsonValue v = r->value(key);
-        if (!v.isUndefined())
-            return v;
-    }
-    return QJsonValue(QJsonValue::Undefined);
-}
-
-QJsonValue StepContext::value(QLatin1StringView key) const
 {
     for (auto r = m_results.crbegin(); r != m_results.crend(); ++r) {
         const QJsonValue v = r->value(key);

@@ -31,8 +31,7 @@ public:
     void clear() { m_results.fill(QJsonObject()); }
     bool contains(QStringView key) const;
     QJsonValue value(QStringView key) const; // Undefined when no step gave it
-    QJsonValue value(QLatin1StringView key) const;
-    QJsonValue value(const QString &key) const { return value(QStringView(key)); }
+    QJsonValue value(const QString &key) const { return value(QStringView(key)); } // also literals, QLatin1String
     bool isEmpty() const;
 
 private:
