@@ -1,5 +1,7 @@
 #include "pgbinary.h"
 
+#include "storetext.h"
+
 #include <QtEndian>
 #include <cstring>
 
@@ -63,23 +65,12 @@ RecordArray &RecordArray::text(const QString &value)
         fieldHeader(Text, -1);
         return *this;
     }
-    // Ids, statuses and most text are ASCII: copied byte for byte; anything else
-    // through the UTF-8 codec.
-    const qsizetype n = value.size();
+    // Room for the longest encoding, then the field's length set to what was written.
     const qsizetype header = m_size;
-    fieldHeader(Text, qint32(n));
-    char *out = grow(n);
-    const char16_t *in = reinterpret_cast<const char16_t *>(value.utf16());
-    for (qsizetype i = 0; i < n; ++i) {
-        if (in[i] >= 0x80) {
-            m_size = header + 8;
-            const QByteArray utf8 = value.toUtf8();
-            put32(m_out.data() + header + 4, quint32(utf8.size()));
-            std::memcpy(grow(utf8.size()), utf8.constData(), size_t(utf8.size()));
-            return *this;
-        }
-        out[i] = char(in[i]);
-    }
+    fieldHeader(Text, 0);
+    char *out = grow(StoreText::utf8Room(value.size()));
+    m_size = StoreText::writeUtf8(out, value) - m_out.constData();
+    put32(m_out.data() + header + 4, quint32(m_size - header - 8));
     return *this;
 }
 

@@ -1,5 +1,7 @@
 #include "sqlitestatements.h"
 
+#include "storetext.h"
+
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QVariant>
@@ -102,20 +104,10 @@ SqliteStatements::Binder &SqliteStatements::Binder::text(const QString &value)
         check(sqlite3_bind_text(m_stmt, m_next++, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT));
         return *this;
     }
-    // Ids, statuses and most other values are ASCII: copied byte for byte into a
-    // buffer that keeps its capacity between runs; anything else through the codec.
+    // Encoded into a buffer that keeps its capacity between runs.
     QByteArray &out = m_texts[m_usedTexts++];
-    const qsizetype n = value.size();
-    out.resize(n);
-    const char16_t *in = reinterpret_cast<const char16_t *>(value.utf16());
-    char *to = out.data();
-    for (qsizetype i = 0; i < n; ++i) {
-        if (in[i] >= 0x80) {
-            out = value.toUtf8();
-            break;
-        }
-        to[i] = char(in[i]);
-    }
+    out.resize(StoreText::utf8Room(value.size()));
+    out.truncate(StoreText::writeUtf8(out.data(), value) - out.constData());
     // SQLITE_STATIC: the buffer is not touched again until this statement ran.
     check(sqlite3_bind_text(m_stmt, m_next++, out.constData(), int(out.size()), SQLITE_STATIC));
     return *this;

@@ -4,6 +4,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLocale>
+#include <QStringEncoder>
 
 namespace StoreText {
 
@@ -212,6 +213,12 @@ void appendJson(QByteArray &out, const QJsonObject &o)
     for (auto it = o.begin(); it != o.end(); ++it)
         appendMember(out, first, it.key(), it.value());
     out += '}';
+}
+
+char *writeUtf8(char *out, QStringView s)
+{
+    QStringEncoder encoder(QStringEncoder::Utf8, QStringConverter::Flag::Stateless);
+    return encoder.appendToBuffer(out, s);
 }
 
 QByteArray eventDetailsJson(const OrderEvent &e)

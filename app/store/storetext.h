@@ -34,6 +34,11 @@ QString recordText(OverallStatus s);
 // saga_step_results.status
 QString stepStatusText(StepStatus s);
 
+// Writes the UTF-8 of `s` at `out`, which has room for utf8Room(s.size()) bytes;
+// answers where it ended. (Qt's codec, with its ASCII fast path, into a buffer
+// the caller keeps: no QByteArray per value.)
+char *writeUtf8(char *out, QStringView s);
+constexpr qsizetype utf8Room(qsizetype utf16Units) { return 3 * utf16Units; }
 // Compact JSON text (UTF-8) of `o`, appended to `out`: what
 // QJsonDocument(o).toJson(QJsonDocument::Compact) writes (keys in the object's
 // order, the same escapes), without building a document first. An integral
