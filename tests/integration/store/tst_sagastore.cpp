@@ -26,6 +26,31 @@ private:
 
     static QString name() { return QStringLiteral("c%1").arg(QRandomGenerator::global()->generate()); }
 
+    // Writes the first schema (001_initial.sql of `dialect`) into `db` as an older
+    // version of the program left it, recorded as version 1: the upgrade tests'
+    // starting point. False (with the failing statement logged) if a statement fails.
+    static bool applyFirstSchema(QSqlDatabase &db, const QString &dialect)
+    {
+        QFile f(QStringLiteral(":/sql/%1/001_initial.sql").arg(dialect));
+        if (!f.open(QIODevice::ReadOnly))
+            return false;
+        QSqlQuery q(db);
+        for (QString statement : QString::fromUtf8(f.readAll()).split(";\n")) {
+            QStringList lines;
+            for (const QString &line : statement.split('\n'))
+                if (!line.trimmed().startsWith("--"))
+                    lines << line;
+            statement = lines.join('\n').trimmed();
+            if (!statement.isEmpty() && !q.exec(statement)) {
+                qWarning("%s in %s", qPrintable(q.lastError().text()), qPrintable(statement));
+                return false;
+            }
+        }
+        return q.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                      "applied_at BIGINT NOT NULL)")
+            && q.exec("INSERT INTO schema_version VALUES (1, '001_initial.sql', 0)");
+    }
+
     static StoreTransition started(const QUuid &orderId, const QString &executionId, qint64 seq = 1)
     {
         StoreTransition t;
@@ -489,21 +514,8 @@ void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
         db.setDatabaseName(url.database);
         db.setUserName(url.user);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
-        QFile f(":/sql/postgres/001_initial.sql");
-        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(applyFirstSchema(db, "postgres"));
         QSqlQuery q(db);
-        for (QString statement : QString::fromUtf8(f.readAll()).split(";\n")) {
-            QStringList lines;
-            for (const QString &line : statement.split('\n'))
-                if (!line.trimmed().startsWith("--"))
-                    lines << line;
-            statement = lines.join('\n').trimmed();
-            if (!statement.isEmpty())
-                QVERIFY2(q.exec(statement), qPrintable(q.lastError().text() + " in " + statement));
-        }
-        QVERIFY(q.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                       "applied_at BIGINT NOT NULL)"));
-        QVERIFY(q.exec("INSERT INTO schema_version VALUES (1, '001_initial.sql', 0)"));
         QVERIFY(q.exec("UPDATE saga_counters SET last_order_number = 41"));
         db.close();
     }
@@ -541,21 +553,8 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
         QSqlDatabase db = QSqlDatabase::addDatabase("QSQLITE", conn);
         db.setDatabaseName(url.path);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
-        QFile f(":/sql/sqlite/001_initial.sql");
-        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(applyFirstSchema(db, "sqlite"));
         QSqlQuery q(db);
-        for (QString statement : QString::fromUtf8(f.readAll()).split(";\n")) {
-            QStringList lines;
-            for (const QString &line : statement.split('\n'))
-                if (!line.trimmed().startsWith("--"))
-                    lines << line;
-            statement = lines.join('\n').trimmed();
-            if (!statement.isEmpty())
-                QVERIFY2(q.exec(statement), qPrintable(q.lastError().text() + " in " + statement));
-        }
-        QVERIFY(q.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                       "applied_at BIGINT NOT NULL)"));
-        QVERIFY(q.exec("INSERT INTO schema_version VALUES (1, '001_initial.sql', 0)"));
         const QString id = crashed.toString(QUuid::WithoutBraces);
         QVERIFY2(q.exec(QStringLiteral("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
                                        "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
