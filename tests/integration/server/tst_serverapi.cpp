@@ -1074,20 +1074,30 @@ void TestServerApi::pipelinedRequestsAnsweredInOrder()
 void TestServerApi::streamPipelinedBehindARequestIsRefused()
 {
     // An event stream takes its connection over, so it cannot wait behind an
-    // earlier pipelined request that is still being answered (history: from the
-    // pool). The request is answered, then the stream gets 400 PIPELINED_STREAM
-    // and the connection closes.
+    // earlier pipelined request that is still being answered. The request is
+    // answered, then the stream gets 400 PIPELINED_STREAM and the connection
+    // closes. The earlier request is an order placed with "Prefer: wait" while
+    // payment takes 1.5 s, so it is certainly unanswered when the stream request
+    // is read (a fast request, such as a history read, may already be answered
+    // by then, and the stream then rightly served).
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":1500,"probability":1.0,"once":false}}})")
+                 .status,
+             200);
     const QByteArray order = m_completedOrder.toLatin1();
     const QByteArray auth = "Host: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken + "\r\n";
-    const QByteArray raw = "GET /api/orders/" + order + "/history HTTP/1.1\r\n" + auth + "\r\n"
+    const QByteArray placed = compact(orderBody(m_owner));
+    const QByteArray raw = "POST /api/orders HTTP/1.1\r\n" + auth + "Prefer: wait=30\r\n"
+        + "Content-Type: application/json\r\nContent-Length: " + QByteArray::number(placed.size()) + "\r\n\r\n" + placed
         + "GET /api/orders/" + order + "/status/stream HTTP/1.1\r\n" + auth + "Accept: text/event-stream\r\n\r\n";
     const RawExchange exchange = exchangeUntilClosed(m_port, raw, 30000);
+    resetFaults();
     QVERIFY(exchange.closed);
     const QByteArray &received = exchange.received;
 
     const qsizetype firstEnd = received.indexOf("\r\n\r\n");
     QVERIFY2(firstEnd > 0, received.left(200).constData());
-    QVERIFY2(received.startsWith("HTTP/1.1 200"), received.left(200).constData());
+    QVERIFY2(received.startsWith("HTTP/1.1 201"), received.left(200).constData());
     const qsizetype second = received.indexOf("HTTP/1.1 ", firstEnd);
     QVERIFY2(second > 0, received.constData());
     const QByteArray rest = received.mid(second);
