@@ -1,6 +1,7 @@
 #include "orchestrator.h"
 
 #include "batchcommitter.h"
+#include "batchplan.h"
 
 #include "failurecatalog.h"
 #include "faultinjector.h"
@@ -397,6 +398,9 @@ StoreTransition Orchestrator::makeTransition(const SagaState &s, EventType type,
 void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(bool, const OrderEvent &)> done)
 {
     s.awaitingCommit = true;
+    // The transitions' stored text is worked out here, while the committers work
+    // on earlier batches, instead of in a committer's turn.
+    BatchPlan::encode(t);
     m_queue.append(Pending{std::move(t), std::move(done), false});
     // Decide the follow-ups that need no step call now, on the state the queued
     // transitions imply, so they commit in the same transaction (seq order kept).
@@ -409,6 +413,7 @@ void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(b
         if (decide(after, &next, &step, &action) != Decision::Transition)
             break;
         after.apply(next.event);
+        BatchPlan::encode(next);
         m_queue.last().chainsNext = true;
         m_queue.append(Pending{std::move(next), {}, false});
     }

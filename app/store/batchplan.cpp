@@ -24,6 +24,31 @@ bool changesOrder(const StoreTransition &t)
 
 } // namespace
 
+void BatchPlan::encode(StoreTransition &t)
+{
+    StoreTransition::Encoded &x = t.encoded;
+    x.orderId = t.event.orderId.toByteArray(QUuid::WithoutBraces);
+    x.executionId = t.executionId.toUtf8();
+    x.details = t.newOrder ? QByteArray() : eventDetailsJson(t.event);
+    x.stepResult.clear();
+    if (!t.stepResult.isEmpty())
+        appendJson(x.stepResult, t.stepResult);
+}
+
+namespace {
+
+QByteArray orderIdUtf8(const StoreTransition &t)
+{
+    return t.encoded.orderId.isNull() ? t.event.orderId.toByteArray(QUuid::WithoutBraces) : t.encoded.orderId;
+}
+
+QByteArray executionIdUtf8(const StoreTransition &t)
+{
+    return t.encoded.executionId.isNull() ? t.executionId.toUtf8() : t.encoded.executionId;
+}
+
+} // namespace
+
 int BatchPlan::countNewOrders(const QVector<StoreTransition> &batch)
 {
     int n = 0;
@@ -140,7 +165,7 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             continue;
         const StoreTransition *t = finalExec.value(id);
         ExecutionUpdate u;
-        u.executionId = id;
+        u.executionId = executionIdUtf8(*t);
         u.status = overallText(t->overall);
         if (t->currentStep)
             u.currentStep = stepDisplayName(*t->currentStep);
@@ -160,7 +185,7 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
         if (index == stepRow.constEnd()) {
             index = stepRow.insert(key, plan.stepResults.size());
             StepResult fresh;
-            fresh.executionId = t.executionId;
+            fresh.executionId = executionIdUtf8(t);
             fresh.stepName = stepDisplayName(*t.event.step);
             plan.stepResults.append(std::move(fresh));
         }
@@ -178,8 +203,12 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             row.errorMessage = t.event.error.message;
         }
         if (!t.stepResult.isEmpty()) {
-            row.result.clear();
-            appendJson(row.result, t.stepResult);
+            if (!t.encoded.stepResult.isNull()) {
+                row.result = t.encoded.stepResult;
+            } else {
+                row.result.clear();
+                appendJson(row.result, t.stepResult);
+            }
         }
     }
 
@@ -209,8 +238,13 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             plan.retryOutcomes.append(RetryOutcome{idText(t.event.orderId), t.attemptNumber, outcomeFor(t.overall)});
     }
 
-    for (int i = 0; i < events.size(); ++i)
-        plan.events[i].details = eventDetailsJson(events[i]);
+    for (int i = 0; i < events.size(); ++i) {
+        const StoreTransition &t = batch[i];
+        Event &e = plan.events[i];
+        e.orderId = orderIdUtf8(t);
+        // A new order's SAGA_STARTED carries its number, added above.
+        e.details = t.encoded.details.isNull() || e.createsOrder ? eventDetailsJson(events[i]) : t.encoded.details;
+    }
     return plan;
 }
 
@@ -265,14 +299,14 @@ std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVec
 
     w = RecordArray(rowTypes[ExecutionUpdates], 5);
     for (const ExecutionUpdate &u : executionUpdates) {
-        w.row().text(u.executionId).text(u.status).text(u.currentStep).boolean(u.terminal);
+        w.row().utf8Text(u.executionId).text(u.status).text(u.currentStep).boolean(u.terminal);
         w.int8(u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
     }
     out[ExecutionUpdates] = w.finish();
 
     w = RecordArray(rowTypes[StepResults], 8);
     for (const StepResult &r : stepResults) {
-        w.row().text(r.executionId).text(r.stepName).text(r.status).int8(r.startedAt).int8(r.completedAt);
+        w.row().utf8Text(r.executionId).text(r.stepName).text(r.status).int8(r.startedAt).int8(r.completedAt);
         w.text(r.errorCode).text(r.errorMessage).utf8Text(r.result);
     }
     out[StepResults] = w.finish();
@@ -293,7 +327,7 @@ std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVec
     w = RecordArray(rowTypes[Events], 7);
     for (int i = 0; i < events.size(); ++i) {
         const OrderEvent &e = events[i];
-        w.row().text(idText(e.orderId)).int8(e.seq).text(toString(e.type));
+        w.row().utf8Text(this->events[i].orderId).int8(e.seq).text(toString(e.type));
         w.text(e.step ? stepDisplayName(*e.step) : QString()).json(this->events[i].details);
         w.int8(toMs(e.timestamp)).boolean(this->events[i].createsOrder);
     }

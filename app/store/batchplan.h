@@ -56,12 +56,14 @@ struct BatchPlan {
         std::optional<ShippingAddress> address;
     };
     struct ExecutionUpdate {
-        QString executionId, status, currentStep; // currentStep: null when none
+        QByteArray executionId;                    // UTF-8
+        QString status, currentStep;               // currentStep: null when none
         bool terminal = false;                     // completed_at set, lease released
         qint64 completedAt = 0;
     };
     struct StepResult { // null / nullopt = keep what is stored
-        QString executionId, stepName, status;
+        QByteArray executionId; // UTF-8
+        QString stepName, status;
         std::optional<qint64> startedAt, completedAt;
         QString errorCode, errorMessage;
         QByteArray result; // compact JSON (UTF-8)
@@ -78,6 +80,7 @@ struct BatchPlan {
         QString outcome;
     };
     struct Event {
+        QByteArray orderId;       // UTF-8
         QByteArray details;       // order_events.details (compact JSON, UTF-8)
         bool createsOrder = false; // SAGA_STARTED of a new order: details carry its number
     };
@@ -109,6 +112,9 @@ struct BatchPlan {
     static const char *const pgRowTypeNames[PgArrayCount];
     using PgRowTypes = std::array<quint32, PgArrayCount>;
     std::array<QByteArray, PgArrayCount> toPgBinary(const QVector<OrderEvent> &events, const PgRowTypes &rowTypes) const;
+
+    // Fills t.encoded from the rest of t (BatchPlan::build uses what it finds there).
+    static void encode(StoreTransition &t);
 
     static int countNewOrders(const QVector<StoreTransition> &batch);
     static QString orderNumber(const QString &day, qint64 number);

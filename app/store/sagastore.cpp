@@ -105,6 +105,19 @@ struct SagaStore::Private {
         QSqlQuery q(db());
         return run(q, sql, what);
     }
+    // Each SQLite connection's settings (journal_mode=WAL is the file's, set once).
+    // temp_store=MEMORY keeps statement journals (a multi-row INSERT has one, for
+    // rolling back a statement that fails halfway) in memory instead of spilling
+    // them to temporary files.
+    StoreError configureSqlite() const
+    {
+        for (const QString &pragma : {QStringLiteral("PRAGMA synchronous=FULL"), QStringLiteral("PRAGMA busy_timeout=10000"),
+                                      QStringLiteral("PRAGMA foreign_keys=ON"), QStringLiteral("PRAGMA temp_store=MEMORY")}) {
+            if (StoreError e = exec(pragma, QStringLiteral("configure sqlite")))
+                return e;
+        }
+        return {};
+    }
     StoreError begin() const
     {
         return exec(pg() ? QStringLiteral("BEGIN") : QStringLiteral("BEGIN IMMEDIATE"), QStringLiteral("begin"));
@@ -202,13 +215,10 @@ StoreError SagaStore::open()
         return err;
     }
     if (!d->url.isPostgres()) {
-        for (const QString &pragma : {QStringLiteral("PRAGMA journal_mode=WAL"),
-                                      QStringLiteral("PRAGMA synchronous=FULL"),
-                                      QStringLiteral("PRAGMA busy_timeout=10000"),
-                                      QStringLiteral("PRAGMA foreign_keys=ON")}) {
-            if (StoreError e = d->exec(pragma, QStringLiteral("configure sqlite")))
-                return e;
-        }
+        if (StoreError e = d->exec(QStringLiteral("PRAGMA journal_mode=WAL"), QStringLiteral("configure sqlite")))
+            return e;
+        if (StoreError e = d->configureSqlite())
+            return e;
     } else {
         // Commit durability is the server's setting; do not weaken it here.
         d->exec(QStringLiteral("SET application_name = 'saga-console'"), QStringLiteral("configure"));
@@ -237,11 +247,8 @@ StoreError SagaStore::reconnect()
         err.kind = StoreError::Unavailable;
         return err;
     }
-    if (!d->url.isPostgres()) {
-        d->exec(QStringLiteral("PRAGMA synchronous=FULL"), QStringLiteral("configure"));
-        d->exec(QStringLiteral("PRAGMA busy_timeout=10000"), QStringLiteral("configure"));
-        d->exec(QStringLiteral("PRAGMA foreign_keys=ON"), QStringLiteral("configure"));
-    }
+    if (!d->url.isPostgres())
+        d->configureSqlite();
     d->opened = true;
     return {};
 }
@@ -729,52 +736,50 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
         rollback();
         return e;
     };
-    if (StoreError e = begin())
+    SqliteStatements &st = sqliteStatements;
+    if (!st.attach(db()))
+        return StoreError{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")};
+    // BEGIN, the counter and COMMIT are prepared statements too.
+    if (StoreError e = st.run("BEGIN IMMEDIATE", QStringLiteral("begin"), [](auto &) {}))
         return fail(e);
     const int newOrders = BatchPlan::countNewOrders(batch);
-    QSqlQuery counter(db());
-    if (StoreError e = run(counter,
-                           QStringLiteral("UPDATE saga_counters SET last_position = last_position + %1, "
-                                          "last_order_number = last_order_number + %2 WHERE id = 1 "
-                                          "RETURNING last_position, last_order_number")
-                               .arg(batch.size())
-                               .arg(newOrders),
-                           QStringLiteral("take positions")))
-        return fail(e);
-    if (!counter.next())
-        return fail(StoreError{StoreError::Invalid, QStringLiteral("saga_counters row missing")});
-    const qint64 firstPosition = counter.value(0).toLongLong() - batch.size() + 1;
-    const qint64 firstNumber = counter.value(1).toLongLong() - newOrders + 1;
-    counter.finish();
+    qint64 lastPosition = 0;
+    qint64 lastNumber = 0;
+    if (StoreError e = st.runRow("UPDATE saga_counters SET last_position = last_position + ?, "
+                                 "last_order_number = last_order_number + ? WHERE id = 1 "
+                                 "RETURNING last_position, last_order_number",
+                                 QStringLiteral("take positions"),
+                                 [&](auto &b) { b.integer(qint64(batch.size())).integer(qint64(newOrders)); },
+                                 {&lastPosition, &lastNumber}))
+        return fail(e); // "take positions: no row" if the saga_counters row is missing
+    const qint64 firstPosition = lastPosition - batch.size() + 1;
+    const qint64 firstNumber = lastNumber - newOrders + 1;
     for (int i = 0; i < events.size(); ++i)
         events[i].position = firstPosition + i;
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, firstNumber);
-    SqliteStatements &st = sqliteStatements;
-    if (!st.attach(db()))
-        return fail(StoreError{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")});
-    // One prepared statement per kind of row, bound once per row (sqlitestatements.h).
-    for (const BatchPlan::Order &o : plan.orders) {
-        if (StoreError e = st.run("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
-                                  "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, ship_country, "
-                                  "total_in_cents, trace_id, created_at, updated_at) "
-                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  QStringLiteral("insert orders"), [&](auto &b) {
-                                      b.text(o.id).text(o.number).text(o.customerId).text(o.status).text(o.overallStatus);
-                                      b.text(o.paymentMethodId).text(o.street).text(o.city).text(o.state);
-                                      b.text(o.postalCode).text(o.country).integer(o.totalInCents).text(o.traceId);
-                                      b.integer(o.createdAt).integer(o.createdAt);
-                                  }))
-            return fail(e);
-    }
-    for (const BatchPlan::Item &i : plan.items) {
-        if (StoreError e = st.run("INSERT INTO order_items (order_id, line_no, product_id, product_name, quantity, "
-                                  "unit_price_in_cents) VALUES (?, ?, ?, ?, ?, ?)",
-                                  QStringLiteral("insert order items"), [&](auto &b) {
-                                      b.text(i.orderId).integer(i.lineNo).text(i.productId).text(i.productName);
-                                      b.integer(i.quantity).integer(i.unitPriceInCents);
-                                  }))
-            return fail(e);
-    }
+    // Rows go in multi-row INSERTs of up to SqliteStatements::kMaxRows rows, each
+    // prepared once per row count (sqlitestatements.h).
+    if (StoreError e = st.insertRows("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
+                                     "payment_method_id, ship_street, ship_city, ship_state, ship_postal_code, "
+                                     "ship_country, total_in_cents, trace_id, created_at, updated_at) VALUES ",
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "", int(plan.orders.size()),
+                                     QStringLiteral("insert orders"), [&](auto &b, int i) {
+                                         const BatchPlan::Order &o = plan.orders[i];
+                                         b.text(o.id).text(o.number).text(o.customerId).text(o.status);
+                                         b.text(o.overallStatus).text(o.paymentMethodId).text(o.street).text(o.city);
+                                         b.text(o.state).text(o.postalCode).text(o.country).integer(o.totalInCents);
+                                         b.text(o.traceId).integer(o.createdAt).integer(o.createdAt);
+                                     }))
+        return fail(e);
+    if (StoreError e = st.insertRows("INSERT INTO order_items (order_id, line_no, product_id, product_name, quantity, "
+                                     "unit_price_in_cents) VALUES ",
+                                     "(?, ?, ?, ?, ?, ?)", "", int(plan.items.size()),
+                                     QStringLiteral("insert order items"), [&](auto &b, int n) {
+                                         const BatchPlan::Item &i = plan.items[n];
+                                         b.text(i.orderId).integer(i.lineNo).text(i.productId).text(i.productName);
+                                         b.integer(i.quantity).integer(i.unitPriceInCents);
+                                     }))
+        return fail(e);
     for (const BatchPlan::Correction &c : plan.corrections) {
         const std::optional<ShippingAddress> &a = c.address;
         if (StoreError e = st.run("UPDATE orders SET payment_method_id = COALESCE(?, payment_method_id), "
@@ -789,17 +794,17 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                   }))
             return fail(e);
     }
-    for (const BatchPlan::Execution &x : plan.executions) {
-        if (StoreError e = st.run("INSERT INTO saga_executions (execution_id, order_id, attempt, status, current_step, "
-                                  "started_at, completed_at, updated_at, lease_owner, lease_expires_at) "
-                                  "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-                                  QStringLiteral("insert executions"), [&](auto &b) {
-                                      b.text(x.executionId).text(x.orderId).integer(x.attempt).text(x.status);
-                                      b.text(x.currentStep).integer(x.startedAt).integer(x.startedAt);
-                                      b.text(leaseOwner).integer(x.leaseExpiresAt);
-                                  }))
-            return fail(e);
-    }
+    if (StoreError e = st.insertRows("INSERT INTO saga_executions (execution_id, order_id, attempt, status, "
+                                     "current_step, started_at, completed_at, updated_at, lease_owner, "
+                                     "lease_expires_at) VALUES ",
+                                     "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)", "", int(plan.executions.size()),
+                                     QStringLiteral("insert executions"), [&](auto &b, int i) {
+                                         const BatchPlan::Execution &x = plan.executions[i];
+                                         b.text(x.executionId).text(x.orderId).integer(x.attempt).text(x.status);
+                                         b.text(x.currentStep).integer(x.startedAt).integer(x.startedAt);
+                                         b.text(leaseOwner).integer(x.leaseExpiresAt);
+                                     }))
+        return fail(e);
     for (const BatchPlan::Retry &x : plan.retries) {
         if (StoreError e = st.run("INSERT INTO retry_attempts (order_id, attempt_number, execution_id, initiated_at, "
                                   "resumed_from_step, outcome) VALUES (?, ?, ?, ?, ?, 'IN_PROGRESS')",
@@ -823,13 +828,13 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                        "lease_owner = NULL, lease_expires_at = NULL WHERE execution_id = ? AND lease_owner = ?",
                        QStringLiteral("finish executions"), [&](auto &b) {
                            b.text(u.status).text(u.currentStep).integer(now).integer(u.completedAt);
-                           b.text(u.executionId).text(leaseOwner);
+                           b.utf8Kept(u.executionId).text(leaseOwner);
                        }, &changed);
         else
             e = st.run("UPDATE saga_executions SET status = ?, current_step = ?, updated_at = ? "
                        "WHERE execution_id = ? AND lease_owner = ?",
                        QStringLiteral("update executions"), [&](auto &b) {
-                           b.text(u.status).text(u.currentStep).integer(now).text(u.executionId).text(leaseOwner);
+                           b.text(u.status).text(u.currentStep).integer(now).utf8Kept(u.executionId).text(leaseOwner);
                        }, &changed);
         if (e)
             return fail(e);
@@ -842,34 +847,36 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                                         .arg(expected)
                                                         .arg(leaseOwner)});
 
-    for (const BatchPlan::StepResult &x : plan.stepResults) {
-        if (StoreError e = st.run("INSERT INTO saga_step_results (execution_id, step_name, status, started_at, "
-                                  "completed_at, error_code, error_message, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                                  "ON CONFLICT (execution_id, step_name) DO UPDATE SET "
-                                  "status = excluded.status, "
-                                  "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
-                                  "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
-                                  "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
-                                  "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
-                                  "result = COALESCE(excluded.result, saga_step_results.result)",
-                                  QStringLiteral("upsert step results"), [&](auto &b) {
-                                      b.text(x.executionId).text(x.stepName).text(x.status).integer(x.startedAt);
-                                      b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage).utf8(x.result);
-                                  }))
-            return fail(e);
-    }
+    // A batch has one row per (execution, step), so no two rows of one statement conflict.
+    if (StoreError e = st.insertRows("INSERT INTO saga_step_results (execution_id, step_name, status, started_at, "
+                                     "completed_at, error_code, error_message, result) VALUES ",
+                                     "(?, ?, ?, ?, ?, ?, ?, ?)",
+                                     "ON CONFLICT (execution_id, step_name) DO UPDATE SET "
+                                     "status = excluded.status, "
+                                     "started_at = COALESCE(excluded.started_at, saga_step_results.started_at), "
+                                     "completed_at = COALESCE(excluded.completed_at, saga_step_results.completed_at), "
+                                     "error_code = COALESCE(excluded.error_code, saga_step_results.error_code), "
+                                     "error_message = COALESCE(excluded.error_message, saga_step_results.error_message), "
+                                     "result = COALESCE(excluded.result, saga_step_results.result)",
+                                     int(plan.stepResults.size()), QStringLiteral("upsert step results"),
+                                     [&](auto &b, int i) {
+                                         const BatchPlan::StepResult &x = plan.stepResults[i];
+                                         b.utf8Kept(x.executionId).text(x.stepName).text(x.status).integer(x.startedAt);
+                                         b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage);
+                                         b.utf8Kept(x.result);
+                                     }))
+        return fail(e);
 
-    for (int i = 0; i < events.size(); ++i) {
-        const OrderEvent &ev = events[i];
-        if (StoreError e = st.run("INSERT INTO order_events (order_id, seq, position, event_type, step_name, details, "
-                                  "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                  QStringLiteral("insert events"), [&](auto &b) {
-                                      b.text(idText(ev.orderId)).integer(ev.seq).integer(ev.position);
-                                      b.text(toString(ev.type)).text(ev.step ? stepDisplayName(*ev.step) : QString());
-                                      b.utf8(plan.events[i].details).integer(toMs(ev.timestamp));
-                                  }))
-            return fail(e);
-    }
+    if (StoreError e = st.insertRows("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "
+                                     "details, created_at) VALUES ",
+                                     "(?, ?, ?, ?, ?, ?, ?)", "", int(events.size()), QStringLiteral("insert events"),
+                                     [&](auto &b, int i) {
+                                         const OrderEvent &ev = events[i];
+                                         b.utf8Kept(plan.events[i].orderId).integer(ev.seq).integer(ev.position);
+                                         b.text(toString(ev.type)).text(ev.step ? stepDisplayName(*ev.step) : QString());
+                                         b.utf8Kept(plan.events[i].details).integer(toMs(ev.timestamp));
+                                     }))
+        return fail(e);
 
     for (const BatchPlan::OrderUpdate &u : plan.orderUpdates) {
         if (StoreError e = st.run("UPDATE orders SET status = ?, overall_status = ?, updated_at = ?, "
@@ -891,7 +898,7 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                   [&](auto &b) { b.text(x.outcome).text(x.orderId).integer(x.attempt); }))
             return fail(e);
     }
-    if (StoreError e = commit())
+    if (StoreError e = st.run("COMMIT", QStringLiteral("commit"), [](auto &) {}))
         return fail(e);
     return {};
 }

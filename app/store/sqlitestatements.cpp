@@ -8,7 +8,6 @@
 
 #include <sqlite3.h>
 
-#include <cstring>
 
 SqliteStatements::~SqliteStatements()
 {
@@ -35,6 +34,9 @@ void SqliteStatements::clear()
     for (auto &[sql, s] : m_statements)
         sqlite3_finalize(s);
     m_statements.clear();
+    for (auto &[key, s] : m_rowStatements)
+        sqlite3_finalize(s);
+    m_rowStatements.clear();
     m_db = nullptr;
 }
 
@@ -47,13 +49,41 @@ StoreError SqliteStatements::prepared(const char *sql, const QString &what, sqli
         *out = it->second;
         return {};
     }
+    if (StoreError e = prepare(sql, what, out))
+        return e;
+    m_statements.emplace(sql, *out);
+    return {};
+}
+
+StoreError SqliteStatements::preparedRows(const char *head, const char *row, const char *tail, int rows,
+                                          const QString &what, sqlite3_stmt **out)
+{
+    if (!m_db)
+        return StoreError{StoreError::Unavailable, what + QStringLiteral(": the database is not open")};
+    const std::pair<const char *, int> key{head, rows};
+    auto it = m_rowStatements.find(key);
+    if (it != m_rowStatements.end()) {
+        *out = it->second;
+        return {};
+    }
+    QByteArray sql(head);
+    for (int i = 0; i < rows; ++i)
+        sql.append(i > 0 ? ", " : "").append(row);
+    sql.append(' ').append(tail);
+    if (StoreError e = prepare(sql.constData(), what, out))
+        return e;
+    m_rowStatements.emplace(key, *out);
+    return {};
+}
+
+StoreError SqliteStatements::prepare(const char *sql, const QString &what, sqlite3_stmt **out)
+{
     sqlite3_stmt *s = nullptr;
     const int rc = sqlite3_prepare_v3(m_db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(s);
         return error(rc, what);
     }
-    m_statements.emplace(sql, s);
     *out = s;
     return {};
 }
@@ -70,6 +100,28 @@ StoreError SqliteStatements::step(sqlite3_stmt *s, int bindError, const QString 
     if (changes)
         *changes = rc == SQLITE_OK ? sqlite3_changes(m_db) : 0;
     // No sqlite3_clear_bindings(): the next run binds every placeholder again.
+    sqlite3_reset(s);
+    return e;
+}
+
+StoreError SqliteStatements::stepRow(sqlite3_stmt *s, int bindError, const QString &what,
+                                     std::initializer_list<qint64 *> out)
+{
+    int rc = bindError == SQLITE_OK ? sqlite3_step(s) : bindError;
+    StoreError e;
+    if (rc == SQLITE_ROW) {
+        int column = 0;
+        for (qint64 *value : out)
+            *value = sqlite3_column_int64(s, column++);
+        // Run to the end, so the statement's changes are complete.
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) { }
+        if (rc != SQLITE_DONE)
+            e = error(rc, what);
+    } else if (rc == SQLITE_DONE) {
+        e = StoreError{StoreError::Invalid, what + QStringLiteral(": no row")};
+    } else {
+        e = error(rc, what);
+    }
     sqlite3_reset(s);
     return e;
 }
@@ -95,17 +147,19 @@ void SqliteStatements::Binder::check(int rc)
         m_error = rc;
 }
 
+QByteArray &SqliteStatements::Binder::nextText()
+{
+    if (m_usedTexts == int(m_texts->size()))
+        m_texts->emplace_back();
+    return (*m_texts)[size_t(m_usedTexts++)];
+}
+
 SqliteStatements::Binder &SqliteStatements::Binder::text(const QString &value)
 {
     if (value.isNull())
         return null();
-    if (m_usedTexts == kTextSlots) { // not expected: SQLite copies the value instead
-        const QByteArray utf8 = value.toUtf8();
-        check(sqlite3_bind_text(m_stmt, m_next++, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT));
-        return *this;
-    }
     // Encoded into a buffer that keeps its capacity between runs.
-    QByteArray &out = m_texts[m_usedTexts++];
+    QByteArray &out = nextText();
     out.resize(StoreText::utf8Room(value.size()));
     out.truncate(StoreText::writeUtf8(out.data(), value) - out.constData());
     // SQLITE_STATIC: the buffer is not touched again until this statement ran.
@@ -113,19 +167,11 @@ SqliteStatements::Binder &SqliteStatements::Binder::text(const QString &value)
     return *this;
 }
 
-SqliteStatements::Binder &SqliteStatements::Binder::utf8(const QByteArray &value)
+SqliteStatements::Binder &SqliteStatements::Binder::utf8Kept(const QByteArray &value)
 {
     if (value.isNull())
         return null();
-    if (m_usedTexts == kTextSlots) {
-        check(sqlite3_bind_text(m_stmt, m_next++, value.constData(), int(value.size()), SQLITE_TRANSIENT));
-        return *this;
-    }
-    // Copied (the caller may pass a temporary), into a buffer that keeps its capacity.
-    QByteArray &out = m_texts[m_usedTexts++];
-    out.resize(value.size());
-    std::memcpy(out.data(), value.constData(), size_t(value.size()));
-    check(sqlite3_bind_text(m_stmt, m_next++, out.constData(), int(out.size()), SQLITE_STATIC));
+    check(sqlite3_bind_text(m_stmt, m_next++, value.constData(), int(value.size()), SQLITE_STATIC));
     return *this;
 }
 

@@ -16,8 +16,12 @@
 
 #include <QByteArray>
 #include <QString>
+#include <initializer_list>
+#include <map>
 #include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 class QSqlDatabase;
 struct sqlite3;
@@ -39,17 +43,20 @@ public:
     {
     public:
         Binder &text(const QString &value);                  // null QString -> NULL
-        Binder &utf8(const QByteArray &value);               // text already UTF-8; null -> NULL
+        // Text already UTF-8 that stays as it is until the statement ran: bound
+        // where it is, not copied. null -> NULL
+        Binder &utf8Kept(const QByteArray &value);
         Binder &integer(qint64 value);
         Binder &integer(const std::optional<qint64> &value); // nullopt -> NULL
         Binder &null();
 
     private:
         friend class SqliteStatements;
-        Binder(sqlite3_stmt *s, QByteArray *texts) : m_stmt(s), m_texts(texts) {}
+        Binder(sqlite3_stmt *s, std::vector<QByteArray> *texts) : m_stmt(s), m_texts(texts) {}
         void check(int rc);
+        QByteArray &nextText();
         sqlite3_stmt *m_stmt;
-        QByteArray *m_texts; // kTextSlots buffers, reused from run to run
+        std::vector<QByteArray> *m_texts; // buffers reused from run to run (grown as needed, never shrunk)
         int m_next = 1;
         int m_usedTexts = 0;
         int m_error = 0;
@@ -70,18 +77,65 @@ public:
         sqlite3_stmt *s = nullptr;
         if (StoreError e = prepared(sql, what, &s))
             return e;
-        Binder b(s, m_texts);
+        Binder b(s, &m_texts);
         bind(b);
         return step(s, b.m_error, what, changes);
     }
 
+    // Like run(), for a statement that returns one row (RETURNING): its first
+    // columns, as integers, go to `out`, in order. No row is an error (Invalid).
+    template<typename Bind>
+    StoreError runRow(const char *sql, const QString &what, Bind &&bind, std::initializer_list<qint64 *> out)
+    {
+        sqlite3_stmt *s = nullptr;
+        if (StoreError e = prepared(sql, what, &s))
+            return e;
+        Binder b(s, &m_texts);
+        bind(b);
+        return stepRow(s, b.m_error, what, out);
+    }
+
+    // Inserts `rows` rows with multi-row statements of up to kMaxRows rows each
+    // (a power of two):
+    // `head` + `row` repeated + `tail`, e.g. "INSERT INTO t (a, b) VALUES ",
+    // "(?, ?)", "" (string literals; the statement for each row count is prepared
+    // once, cached by `head`'s address). bindRow(binder, i) binds row i. One
+    // statement per chunk instead of one per row: SQLite opens the table's and
+    // indexes' cursors, starts and halts the program once per statement.
+    template<typename BindRow>
+    StoreError insertRows(const char *head, const char *row, const char *tail, int rows, const QString &what,
+                          BindRow &&bindRow)
+    {
+        for (int first = 0; first < rows;) {
+            // Chunks of kMaxRows, then powers of two: few statements per kind to prepare and keep.
+            int n = kMaxRows;
+            while (n > rows - first)
+                n /= 2;
+            sqlite3_stmt *s = nullptr;
+            if (StoreError e = preparedRows(head, row, tail, n, what, &s))
+                return e;
+            Binder b(s, &m_texts);
+            for (int i = first; i < first + n; ++i)
+                bindRow(b, i);
+            if (StoreError e = step(s, b.m_error, what, nullptr))
+                return e;
+            first += n;
+        }
+        return {};
+    }
+    static constexpr int kMaxRows = 64; // a power of two
+
 private:
     StoreError prepared(const char *sql, const QString &what, sqlite3_stmt **out);
+    StoreError preparedRows(const char *head, const char *row, const char *tail, int rows, const QString &what,
+                            sqlite3_stmt **out);
+    StoreError prepare(const char *sql, const QString &what, sqlite3_stmt **out);
     StoreError step(sqlite3_stmt *s, int bindError, const QString &what, int *changes);
+    StoreError stepRow(sqlite3_stmt *s, int bindError, const QString &what, std::initializer_list<qint64 *> out);
     StoreError error(int code, const QString &what) const;
 
-    static constexpr int kTextSlots = 16; // more text values than any statement has
-    QByteArray m_texts[kTextSlots];
+    std::vector<QByteArray> m_texts;
     sqlite3 *m_db = nullptr;
     std::unordered_map<const char *, sqlite3_stmt *> m_statements;
+    std::map<std::pair<const char *, int>, sqlite3_stmt *> m_rowStatements; // (head, row count)
 };

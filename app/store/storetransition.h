@@ -8,6 +8,7 @@
 #include "orderrecord.h"
 #include "sagastatus.h"
 
+#include <QByteArray>
 #include <QJsonObject>
 #include <QString>
 #include <optional>
@@ -30,6 +31,15 @@ struct StoreTransition {
     // retry_attempts row to insert (resumedFromStep is a step display name).
     std::optional<RetryRequest> retry;
     QString resumedFromStep;
+
+    // The stored text of this transition, worked out ahead by BatchPlan::encode in
+    // the thread that makes it, so the committing thread mostly binds bytes. Null
+    // members are worked out at commit (as for a transition never encoded).
+    struct Encoded {
+        QByteArray orderId, executionId; // UTF-8 text of the ids
+        QByteArray details;              // order_events.details; null for a new order's SAGA_STARTED (its number is added at commit)
+        QByteArray stepResult;           // saga_step_results.result (STEP_COMPLETED)
+    } encoded;
 };
 
 // An execution this engine now holds a lease on (SagaStore::claimSagas).

@@ -2,6 +2,7 @@
 // one-transaction commits with per-order seq and global commit-ordered positions,
 // lease checks, claims (SKIP LOCKED), NOTIFY, losing the connection, reads.
 
+#include "batchplan.h"
 #include "sagastore.h"
 #include "orderprogress.h"
 #include "storetestdatabase.h"
@@ -93,6 +94,8 @@ private Q_SLOTS:
     void commitAndRead();
     void awkwardTextRoundTrips_data();
     void awkwardTextRoundTrips();
+    void largeBatchesAreWholeOrNothing_data();
+    void largeBatchesAreWholeOrNothing();
     void duplicateSeqIsRejectedAtomically_data();
     void duplicateSeqIsRejectedAtomically();
     void leaseIsChecked_data();
@@ -257,6 +260,70 @@ void tst_SagaStore::awkwardTextRoundTrips()
     QCOMPARE(events.value[2].error.message, awkward);
     QCOMPARE(events.value[2].details.value("note").toString(), awkward);
     QCOMPARE(events.value[0].details.value("orderNumber").toString(), r.value[0].details.value("orderNumber").toString());
+}
+
+// Batches larger than one multi-row statement (SQLite writes 64, 32, ... rows per
+// statement): every row lands, or, when a row of the last statement is refused,
+// none does. Half the transitions come encoded ahead, as the engine sends them.
+void tst_SagaStore::largeBatchesAreWholeOrNothing_data() { backends(); }
+void tst_SagaStore::largeBatchesAreWholeOrNothing()
+{
+    QFETCH(QString, backend);
+    const QString connection = name();
+    SagaStore store(newDatabase(backend), connection);
+    QVERIFY(store.open().ok());
+    const int sagas = 101; // 202 events: 64 + 64 + 64 + 8 + 2 rows
+    QVector<QUuid> ids;
+    QVector<StoreTransition> batch;
+    for (int i = 0; i < sagas; ++i) {
+        ids << QUuid::createUuid();
+        const QString execution = QStringLiteral("ex-%1").arg(i);
+        batch << started(ids[i], execution) << stepStarted(ids[i], execution, 2);
+        if (i % 2 == 0) {
+            BatchPlan::encode(batch[batch.size() - 2]);
+            BatchPlan::encode(batch.last());
+        }
+    }
+    auto r = store.commitTransitions(batch, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    QCOMPARE(r.value.size(), 2 * sagas);
+    QCOMPARE(store.lastPosition(), qint64(2 * sagas));
+    QSet<QString> numbers;
+    for (int i = 0; i < sagas; ++i) {
+        const auto events = store.loadEvents(ids[i]);
+        QVERIFY2(events.ok(), qPrintable(events.error.message));
+        QCOMPARE(events.value.size(), 2);
+        QCOMPARE(events.value[1].details.value("idempotencyKey").toString(), QStringLiteral("ex-%1:inventory:reserve").arg(i));
+        const auto order = store.loadOrder(ids[i]);
+        QVERIFY2(order.ok(), qPrintable(order.error.message));
+        QCOMPARE(toString(order.value.status), QStringLiteral("PROCESSING"));
+        numbers.insert(order.value.orderNumber);
+        QCOMPARE(events.value[0].details.value("orderNumber").toString(), order.value.orderNumber);
+    }
+    QCOMPARE(numbers.size(), sagas);
+    {
+        QSqlQuery q(QSqlDatabase::database(connection));
+        QVERIFY(q.exec("SELECT count(*), count(DISTINCT execution_id) FROM saga_step_results WHERE status = 'IN_PROGRESS'"));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toInt(), sagas);
+        QCOMPARE(q.value(1).toInt(), sagas);
+    }
+
+    // 150 new sagas, then a transition repeating a committed seq: its row is in the
+    // batch's last statement; nothing of the batch is written.
+    QVector<QUuid> refusedIds;
+    QVector<StoreTransition> refused;
+    for (int i = 0; i < 150; ++i) {
+        refusedIds << QUuid::createUuid();
+        refused << started(refusedIds[i], QStringLiteral("ex-r%1").arg(i));
+    }
+    refused << stepStarted(ids[0], "ex-0", 2);
+    r = store.commitTransitions(refused, "me", 30000);
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error.kind, StoreError::Conflict);
+    QCOMPARE(store.lastPosition(), qint64(2 * sagas));
+    for (const QUuid &id : refusedIds)
+        QCOMPARE(store.loadOrder(id).error.kind, StoreError::NotFound);
 }
 
 void tst_SagaStore::duplicateSeqIsRejectedAtomically_data() { backends(); }

@@ -1,9 +1,11 @@
 // The store's hand-written encoders against the references they replace: the
 // compact JSON of event details and step results against QJsonDocument's own
-// writer, and the binary array of records against PostgreSQL's documented
+// writer, the binary array of records against PostgreSQL's documented
 // array_send/record_send layout (the PostgreSQL integration tests then store and
-// read such arrays for real).
+// read such arrays for real), and a batch plan from transitions the engine encoded
+// ahead (BatchPlan::encode) against the plan of the same transitions unencoded.
 
+#include "batchplan.h"
 #include "pgbinary.h"
 #include "storetext.h"
 
@@ -22,6 +24,8 @@ private slots:
     void eventDetailsPutErrorAmongTheKeys();
     void emptyRecordArray();
     void recordArrayLayout();
+    void encodedTransitionsPlanAsUnencoded_data();
+    void encodedTransitionsPlanAsUnencoded();
 };
 
 static QByteArray qtCompact(const QJsonObject &o) { return QJsonDocument(o).toJson(QJsonDocument::Compact); }
@@ -118,6 +122,102 @@ void tst_StoreText::recordArrayLayout()
     const QByteArray expected = be32(1) + be32(0) + be32(16401) + be32(2) + be32(1) + be32(quint32(first.size())) + first
         + be32(quint32(second.size())) + second;
     QCOMPARE(a.finish(), expected);
+}
+
+void tst_StoreText::encodedTransitionsPlanAsUnencoded_data()
+{
+    QTest::addColumn<bool>("numbered"); // SQLite numbers new orders in the plan; PostgreSQL in the database
+    QTest::newRow("SQLite: numbers in the plan") << true;
+    QTest::newRow("PostgreSQL: numbers from the database") << false;
+}
+
+void tst_StoreText::encodedTransitionsPlanAsUnencoded()
+{
+    QFETCH(bool, numbered);
+    const QUuid a = QUuid::fromString(QStringLiteral("0192a7c4-0000-7000-8000-00000000000a"));
+    const QUuid b = QUuid::fromString(QStringLiteral("0192a7c4-0000-7000-8000-00000000000b"));
+    const QDateTime at = QDateTime::fromMSecsSinceEpoch(1764979200123, Qt::UTC);
+    auto transition = [&](const QUuid &order, const QString &execution, qint64 seq, EventType type,
+                          std::optional<SagaStep> step, QJsonObject details) {
+        StoreTransition t;
+        t.event.orderId = order;
+        t.event.seq = seq;
+        t.event.type = type;
+        t.event.step = step;
+        t.event.timestamp = at.addMSecs(seq);
+        t.event.details = std::move(details);
+        t.executionId = execution;
+        t.overall = OverallStatus::InProgress;
+        t.currentStep = step;
+        return t;
+    };
+    QVector<StoreTransition> batch;
+    StoreTransition start = transition(a, QStringLiteral("ex-ä"), 1, EventType::SagaStarted, std::nullopt,
+                                       {{"executionId", "ex-ä"}, {"attemptNumber", 1}});
+    OrderRequest order;
+    order.customerId = b;
+    order.items = {OrderItem{"p-1", "Thing", 2, 500}};
+    order.paymentMethodId = QStringLiteral("visa");
+    order.shippingAddress = ShippingAddress{"1 Main", "Zürich", "ZH", "8000", "CH"};
+    start.newOrder = order;
+    start.newOrderId = a;
+    batch << start;
+    StoreTransition reserve = transition(a, QStringLiteral("ex-ä"), 2, EventType::StepStarted, SagaStep::Inventory,
+                                         {{"idempotencyKey", "ex-ä:inventory:reserve"}});
+    reserve.stepStatus = StepStatus::InProgress;
+    batch << reserve;
+    StoreTransition reserved = transition(b, QStringLiteral("ex-b"), 5, EventType::StepCompleted, SagaStep::Payment,
+                                          {{"authorizationId", "AUTH-\"1\""}, {"amountInCents", 1000}});
+    reserved.stepStatus = StepStatus::Completed;
+    reserved.stepResult = reserved.event.details;
+    batch << reserved;
+    StoreTransition failed = transition(b, QStringLiteral("ex-b"), 6, EventType::StepFailed, SagaStep::Shipping,
+                                        {{"phase", "FORWARD"}, {"retryable", false}});
+    failed.event.error = ErrorInfo{"INVALID_ADDRESS", "no such street ✓"};
+    failed.stepStatus = StepStatus::Failed;
+    batch << failed;
+
+    QVector<StoreTransition> encoded = batch;
+    for (StoreTransition &t : encoded) {
+        BatchPlan::encode(t);
+        QVERIFY(!t.encoded.orderId.isNull());
+        QVERIFY(!t.encoded.executionId.isNull());
+    }
+    QVERIFY(encoded[0].encoded.details.isNull()); // a new order's number is added at commit
+    QCOMPARE(encoded[2].encoded.stepResult, QByteArray(R"({"amountInCents":1000,"authorizationId":"AUTH-\"1\""})"));
+
+    const std::optional<qint64> firstNumber = numbered ? std::optional<qint64>(41) : std::nullopt;
+    QVector<OrderEvent> plainEvents, encodedEvents;
+    for (const StoreTransition &t : batch)
+        plainEvents << t.event;
+    encodedEvents = plainEvents;
+    const BatchPlan plain = BatchPlan::build(batch, plainEvents, 99, firstNumber);
+    const BatchPlan ahead = BatchPlan::build(encoded, encodedEvents, 99, firstNumber);
+
+    QCOMPARE(ahead.events.size(), plain.events.size());
+    for (int i = 0; i < plain.events.size(); ++i) {
+        QCOMPARE(ahead.events[i].orderId, plain.events[i].orderId);
+        QCOMPARE(ahead.events[i].details, plain.events[i].details);
+        QCOMPARE(ahead.events[i].createsOrder, plain.events[i].createsOrder);
+    }
+    QCOMPARE(plain.events[0].orderId, QByteArray("0192a7c4-0000-7000-8000-00000000000a"));
+    QCOMPARE(plain.events[0].details.contains("\"orderNumber\":\"ORD-"), numbered);
+    QCOMPARE(plain.events[3].details,
+             QByteArray(R"({"error":{"code":"INVALID_ADDRESS","message":"no such street ✓"},"phase":"FORWARD","retryable":false})"));
+    QCOMPARE(ahead.stepResults.size(), plain.stepResults.size());
+    QCOMPARE(plain.stepResults.size(), 3);
+    for (int i = 0; i < plain.stepResults.size(); ++i) {
+        QCOMPARE(ahead.stepResults[i].executionId, plain.stepResults[i].executionId);
+        QCOMPARE(ahead.stepResults[i].result, plain.stepResults[i].result);
+        QCOMPARE(ahead.stepResults[i].status, plain.stepResults[i].status);
+    }
+    QCOMPARE(plain.stepResults[0].executionId, QByteArray("ex-ä"));
+    QCOMPARE(plain.stepResults[1].result, encoded[2].encoded.stepResult);
+    QCOMPARE(ahead.executionUpdates.size(), plain.executionUpdates.size());
+    for (int i = 0; i < plain.executionUpdates.size(); ++i)
+        QCOMPARE(ahead.executionUpdates[i].executionId, plain.executionUpdates[i].executionId);
+    QCOMPARE(plain.executionUpdates.size(), 1); // ex-b; ex-ä is inserted in its final state
+    QCOMPARE(plain.executionUpdates[0].executionId, QByteArray("ex-b"));
 }
 
 QTEST_GUILESS_MAIN(tst_StoreText)
