@@ -72,17 +72,25 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     // last status change per order: rows created by this batch are inserted in
     // that state instead of being inserted and then updated. Rows come out in the
     // order their execution or order first appears in the batch.
-    QHash<QString, const StoreTransition *> finalExec;
-    QVector<QString> executionOrder;
+    // Executions are numbered in that order (execOf: each transition's execution;
+    // finalExec: each execution's last transition), so the rest of the plan looks
+    // them up by index instead of hashing their ids again.
+    QHash<QString, int> execIndex;
+    QVector<int> execOf(batch.size());
+    QVector<const StoreTransition *> finalExec;
     QHash<QUuid, const StoreTransition *> orderChange;
     QVector<QUuid> changedOrders;
-    finalExec.reserve(batch.size());
+    execIndex.reserve(batch.size());
     orderChange.reserve(batch.size());
-    for (const StoreTransition &t : batch) {
-        const StoreTransition *&last = finalExec[t.executionId];
-        if (!last)
-            executionOrder.append(t.executionId);
-        last = &t;
+    for (int i = 0; i < batch.size(); ++i) {
+        const StoreTransition &t = batch[i];
+        auto index = execIndex.constFind(t.executionId);
+        if (index == execIndex.constEnd()) {
+            index = execIndex.insert(t.executionId, int(finalExec.size()));
+            finalExec.append(&t);
+        }
+        execOf[i] = index.value();
+        finalExec[index.value()] = &t;
         if (changesOrder(t)) {
             const StoreTransition *&change = orderChange[t.event.orderId];
             if (!change)
@@ -91,12 +99,14 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
         }
     }
     QSet<QUuid> ordersInsertedFinal;
-    QSet<QString> executionsInsertedFinal;
+    QVector<bool> executionsInsertedFinal(finalExec.size(), false);
 
     qint64 nextNumber = firstOrderNumber.value_or(1);
     for (int i = 0; i < batch.size(); ++i) {
         const StoreTransition &t = batch[i];
         OrderEvent &e = events[i];
+        if (!t.newOrder && e.type != EventType::SagaStarted)
+            continue; // the rest of the transitions only change rows (below)
         const QString orderId = idText(e.orderId);
         const qint64 at = toMs(e.timestamp);
         if (t.newOrder) {
@@ -141,12 +151,12 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             row.orderId = orderId;
             row.attempt = t.attemptNumber;
             row.status = QStringLiteral("QUEUED");
-            const StoreTransition &last = *finalExec.value(t.executionId);
+            const StoreTransition &last = *finalExec[execOf[i]];
             if (!isTerminalOverall(last.overall)) {
                 row.status = overallText(last.overall);
                 if (last.currentStep)
                     row.currentStep = stepDisplayName(*last.currentStep);
-                executionsInsertedFinal.insert(t.executionId);
+                executionsInsertedFinal[execOf[i]] = true;
             }
             row.startedAt = at;
             row.leaseExpiresAt = leaseExpiresAt;
@@ -160,10 +170,10 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     }
 
     // Executions: the final state of those not inserted in it.
-    for (const QString &id : executionOrder) {
-        if (executionsInsertedFinal.contains(id))
+    for (int x = 0; x < finalExec.size(); ++x) {
+        if (executionsInsertedFinal[x])
             continue;
-        const StoreTransition *t = finalExec.value(id);
+        const StoreTransition *t = finalExec[x];
         ExecutionUpdate u;
         u.executionId = executionIdUtf8(*t);
         u.status = overallText(t->overall);
@@ -175,21 +185,21 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
     }
 
     // Step results, merged per (execution, step).
-    QHash<std::pair<QString, int>, qsizetype> stepRow;
-    for (const StoreTransition &t : batch) {
+    QVector<qsizetype> stepRow(finalExec.size() * kStepCount, -1);
+    for (int i = 0; i < batch.size(); ++i) {
+        const StoreTransition &t = batch[i];
         if (!t.event.step || !t.stepStatus)
             continue;
         const qint64 at = toMs(t.event.timestamp);
-        const std::pair<QString, int> key{t.executionId, int(*t.event.step)};
-        auto index = stepRow.constFind(key);
-        if (index == stepRow.constEnd()) {
-            index = stepRow.insert(key, plan.stepResults.size());
+        qsizetype &index = stepRow[execOf[i] * kStepCount + int(*t.event.step)];
+        if (index < 0) {
+            index = plan.stepResults.size();
             StepResult fresh;
             fresh.executionId = executionIdUtf8(t);
             fresh.stepName = stepDisplayName(*t.event.step);
             plan.stepResults.append(std::move(fresh));
         }
-        StepResult &row = plan.stepResults[index.value()];
+        StepResult &row = plan.stepResults[index];
         row.status = stepStatusText(*t.stepStatus);
         const bool forwardEnd = *t.stepStatus == StepStatus::Completed
             || (*t.stepStatus == StepStatus::Failed && t.event.type == EventType::StepFailed
