@@ -636,6 +636,17 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
                                        "'crashed-engine', 2)")
                             .arg(id)),
                  qPrintable(q.lastError().text()));
+        // Its first two events and the step result in flight, as that version wrote them.
+        QVERIFY2(q.exec(QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, "
+                                       "details, created_at) VALUES ('%1', 1, 1, 'SAGA_STARTED', NULL, "
+                                       "'{\"executionId\":\"ex-old\"}', 1), ('%1', 2, 2, 'STEP_STARTED', "
+                                       "'Inventory Reservation', '{\"idempotencyKey\":\"ex-old:inventory:reserve\"}', 1)")
+                            .arg(id)),
+                 qPrintable(q.lastError().text()));
+        QVERIFY2(q.exec("INSERT INTO saga_step_results (execution_id, step_name, status, started_at) "
+                        "VALUES ('ex-old', 'Inventory Reservation', 'IN_PROGRESS', 1)"),
+                 qPrintable(q.lastError().text()));
+        QVERIFY(q.exec("UPDATE saga_counters SET last_position = 2, last_order_number = 1"));
         db.close();
     }
     QSqlDatabase::removeDatabase(conn);
@@ -656,7 +667,22 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
         QCOMPARE(indexes, QStringList{"saga_executions_lease_idx"});
         QVERIFY(q.exec("SELECT MAX(version) FROM schema_version"));
         QVERIFY(q.next());
-        QVERIFY(q.value(0).toInt() >= 2);
+        QVERIFY(q.value(0).toInt() >= 3);
+        // 003: order_events keyed by position (no index of its own any more),
+        // saga_step_results by its primary key; the rows came along.
+        QVERIFY(q.exec("SELECT name FROM pragma_table_info('order_events') WHERE pk = 1"));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toString(), QStringLiteral("position"));
+        QVERIFY(q.exec("SELECT count(*) FROM pragma_index_list('order_events')"));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toInt(), 1); // UNIQUE (order_id, seq)
+        QVERIFY(q.exec("SELECT sql FROM sqlite_master WHERE name = 'saga_step_results'"));
+        QVERIFY(q.next());
+        QVERIFY(q.value(0).toString().contains("WITHOUT ROWID"));
+        QVERIFY(q.exec("SELECT status, started_at FROM saga_step_results WHERE execution_id = 'ex-old'"));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toString(), QStringLiteral("IN_PROGRESS"));
+        QCOMPARE(q.value(1).toLongLong(), 1);
         q.finish();
         db.close();
     }
@@ -668,8 +694,17 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
     QVERIFY2(claimed.ok(), qPrintable(claimed.error.message));
     QCOMPARE(claimed.value.size(), 1);
     QCOMPARE(claimed.value.first().executionId, QStringLiteral("ex-old"));
+    const auto old = store.loadEvents(crashed);
+    QVERIFY2(old.ok(), qPrintable(old.error.message));
+    QCOMPARE(old.value.size(), 2);
+    QCOMPARE(old.value[1].position, qint64(2));
+    QCOMPARE(old.value[1].details.value("idempotencyKey").toString(), QStringLiteral("ex-old:inventory:reserve"));
     const QUuid fresh = QUuid::createUuid();
-    QVERIFY(store.commitTransitions({started(fresh, "ex-new"), stepStarted(fresh, "ex-new", 2)}, "engine-2", 30000).ok());
+    const auto committed =
+        store.commitTransitions({started(fresh, "ex-new"), stepStarted(fresh, "ex-new", 2)}, "engine-2", 30000);
+    QVERIFY2(committed.ok(), qPrintable(committed.error.message));
+    QCOMPARE(committed.value.first().position, qint64(3)); // positions go on after the copied events
+    QCOMPARE(store.loadEventsAfterPosition(0, 10).value.size(), 4);
     QCOMPARE(store.renewLeases("engine-2", 30000).value, 2);
     StoreTransition failed = stepStarted(fresh, "ex-new", 3);
     failed.event.type = EventType::SagaFailed;
