@@ -106,17 +106,23 @@ struct SagaStore::Private {
         return run(q, sql, what);
     }
     // Each SQLite connection's settings (journal_mode=WAL is the file's, set once).
-    // temp_store=MEMORY keeps statement journals (a multi-row INSERT has one, for
-    // rolling back a statement that fails halfway) in memory instead of spilling
-    // them to temporary files.
     StoreError configureSqlite() const
     {
         for (const QString &pragma : {QStringLiteral("PRAGMA synchronous=FULL"), QStringLiteral("PRAGMA busy_timeout=10000"),
-                                      QStringLiteral("PRAGMA foreign_keys=ON"), QStringLiteral("PRAGMA temp_store=MEMORY")}) {
+                                      QStringLiteral("PRAGMA foreign_keys=ON")}) {
             if (StoreError e = exec(pragma, QStringLiteral("configure sqlite")))
                 return e;
         }
         return {};
+    }
+    // After the migrations: statement journals (a multi-row INSERT has one, for
+    // rolling back a statement that fails halfway) stay in memory instead of
+    // spilling to temporary files. Not during the migrations: a migration that
+    // copies a table is one statement whose journal can be as large as the table
+    // (~170 MB of memory for 100,000 orders' events).
+    StoreError keepTemporaryInMemory() const
+    {
+        return exec(QStringLiteral("PRAGMA temp_store=MEMORY"), QStringLiteral("configure sqlite"));
     }
     StoreError begin() const
     {
@@ -226,6 +232,10 @@ StoreError SagaStore::open()
     }
     if (StoreError e = d->migrate())
         return e;
+    if (!d->url.isPostgres()) {
+        if (StoreError e = d->keepTemporaryInMemory())
+            return e;
+    }
     d->opened = true;
     return {};
 }
@@ -247,8 +257,10 @@ StoreError SagaStore::reconnect()
         err.kind = StoreError::Unavailable;
         return err;
     }
-    if (!d->url.isPostgres())
+    if (!d->url.isPostgres()) {
         d->configureSqlite();
+        d->keepTemporaryInMemory();
+    }
     d->opened = true;
     return {};
 }
