@@ -1,10 +1,13 @@
 // Engine benchmark (issue 3): completed sagas per second with zero-latency
 // simulated steps and 64 sagas in flight, on SQLite and on PostgreSQL, next to
 // `pgbench -N` tps on the same PostgreSQL cluster in the same run; then 100 ms
-// step latency with 2,000 sagas in flight at once.
+// step latency with 2,000 sagas in flight at once, and kept in flight next to a
+// light load (100 kept in flight) in the same run: the p50 ratio between the two
+// is what the load itself costs, whatever the machine's speed that minute.
 //
 //   bench_engine [--sagas N] [--concurrency C] [--backend sqlite|postgres|all]
 //                [--pgbench-seconds S] [--pgbench-clients C] [--inflight N] [--latency MS]
+//                [--sustain R] [--reference-inflight N] [--commit-connections K]
 
 #include "enginehost.h"
 #include "testservices.h"
@@ -259,6 +262,8 @@ int main(int argc, char **argv)
     parser.addOption({"latency", "Step latency of the latency run, ms.", "MS", "100"});
     parser.addOption({"sustain", "Sustained latency run: keep --inflight sagas in flight until this many times "
                                  "--inflight completed (0: skip).", "R", "5"});
+    parser.addOption({"reference-inflight", "Light load kept in flight before the sustained run, as its same-run "
+                                             "reference (0: skip).", "N", "100"});
     parser.addOption({"commit-connections", "PostgreSQL commit connections (0: the engine's default).", "K", "0"});
     parser.process(app);
     const int sagas = parser.value("sagas").toInt();
@@ -267,6 +272,7 @@ int main(int argc, char **argv)
     const int inflight = parser.value("inflight").toInt();
     const int latency = parser.value("latency").toInt();
     const int sustain = parser.value("sustain").toInt();
+    const int referenceInflight = parser.value("reference-inflight").toInt();
 
     EngineConfig base;
     base.stepDelayMs = 0;
@@ -288,10 +294,28 @@ int main(int argc, char **argv)
         print(burst.constData(), run(l, inflight, inflight));
         if (sustain <= 0)
             return;
+        RunResult reference;
+        if (referenceInflight > 0) {
+            fresh(l, QStringLiteral("reference"));
+            const QByteArray light = QStringLiteral("%1, %2 ms steps, %3 kept in flight")
+                                         .arg(backendName)
+                                         .arg(latency)
+                                         .arg(referenceInflight)
+                                         .toUtf8();
+            reference = run(l, referenceInflight * std::max(sustain, 10), referenceInflight);
+            printSustained(light.constData(), reference, latency);
+        }
         fresh(l, QStringLiteral("sustained"));
         const QByteArray kept =
             QStringLiteral("%1, %2 ms steps, %3 kept in flight").arg(backendName).arg(latency).arg(inflight).toUtf8();
-        printSustained(kept.constData(), run(l, inflight * sustain, inflight), latency);
+        const RunResult loaded = run(l, inflight * sustain, inflight);
+        printSustained(kept.constData(), loaded, latency);
+        if (reference.ok && loaded.ok && reference.p50 > 0) {
+            std::printf("%-44s %8.2f x     (saga p50 %lld ms : %lld ms, same run)\n",
+                        QStringLiteral("ratio p50 %1 : %2 in flight").arg(inflight).arg(referenceInflight).toUtf8().constData(),
+                        double(loaded.p50) / double(reference.p50), loaded.p50, reference.p50);
+            std::fflush(stdout);
+        }
     };
 
     if (backend == "sqlite" || backend == "all") {
