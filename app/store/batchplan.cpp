@@ -176,9 +176,9 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
         const StoreTransition *t = finalExec[x];
         ExecutionUpdate u;
         u.executionId = executionIdUtf8(*t);
-        u.status = overallText(t->overall);
+        u.status = overallUtf8(t->overall);
         if (t->currentStep)
-            u.currentStep = stepDisplayName(*t->currentStep);
+            u.currentStep = stepNameUtf8(*t->currentStep);
         u.terminal = isTerminalOverall(t->overall);
         u.completedAt = u.terminal ? toMs(t->event.timestamp) : 0;
         plan.executionUpdates.append(u);
@@ -196,11 +196,11 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
             index = plan.stepResults.size();
             StepResult fresh;
             fresh.executionId = executionIdUtf8(t);
-            fresh.stepName = stepDisplayName(*t.event.step);
+            fresh.stepName = stepNameUtf8(*t.event.step);
             plan.stepResults.append(std::move(fresh));
         }
         StepResult &row = plan.stepResults[index];
-        row.status = stepStatusText(*t.stepStatus);
+        row.status = stepStatusUtf8(*t.stepStatus);
         const bool forwardEnd = *t.stepStatus == StepStatus::Completed
             || (*t.stepStatus == StepStatus::Failed && t.event.type == EventType::StepFailed
                 && t.event.details.value(QStringLiteral("phase")).toString() != QLatin1String("COMPENSATION"));
@@ -309,14 +309,14 @@ std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVec
 
     w = RecordArray(rowTypes[ExecutionUpdates], 5);
     for (const ExecutionUpdate &u : executionUpdates) {
-        w.row().utf8Text(u.executionId).text(u.status).text(u.currentStep).boolean(u.terminal);
+        w.row().utf8Text(u.executionId).utf8Text(u.status).utf8Text(u.currentStep).boolean(u.terminal);
         w.int8(u.terminal ? std::optional<qint64>(u.completedAt) : std::nullopt);
     }
     out[ExecutionUpdates] = w.finish();
 
     w = RecordArray(rowTypes[StepResults], 8);
     for (const StepResult &r : stepResults) {
-        w.row().utf8Text(r.executionId).text(r.stepName).text(r.status).int8(r.startedAt).int8(r.completedAt);
+        w.row().utf8Text(r.executionId).utf8Text(r.stepName).utf8Text(r.status).int8(r.startedAt).int8(r.completedAt);
         w.text(r.errorCode).text(r.errorMessage).utf8Text(r.result);
     }
     out[StepResults] = w.finish();
@@ -337,8 +337,8 @@ std::array<QByteArray, BatchPlan::PgArrayCount> BatchPlan::toPgBinary(const QVec
     w = RecordArray(rowTypes[Events], 7);
     for (int i = 0; i < events.size(); ++i) {
         const OrderEvent &e = events[i];
-        w.row().utf8Text(this->events[i].orderId).int8(e.seq).text(toString(e.type));
-        w.text(e.step ? stepDisplayName(*e.step) : QString()).json(this->events[i].details);
+        w.row().utf8Text(this->events[i].orderId).int8(e.seq).utf8Text(eventTypeUtf8(e.type));
+        w.utf8Text(e.step ? stepNameUtf8(*e.step) : QByteArray()).json(this->events[i].details);
         w.int8(toMs(e.timestamp)).boolean(this->events[i].createsOrder);
     }
     out[Events] = w.finish();

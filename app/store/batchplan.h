@@ -55,15 +55,13 @@ struct BatchPlan {
         std::optional<QString> paymentMethodId;
         std::optional<ShippingAddress> address;
     };
-    struct ExecutionUpdate {
-        QByteArray executionId;                    // UTF-8
-        QString status, currentStep;               // currentStep: null when none
+    struct ExecutionUpdate { // text as UTF-8
+        QByteArray executionId, status, currentStep; // currentStep: null when none
         bool terminal = false;                     // completed_at set, lease released
         qint64 completedAt = 0;
     };
     struct StepResult { // null / nullopt = keep what is stored
-        QByteArray executionId; // UTF-8
-        QString stepName, status;
+        QByteArray executionId, stepName, status; // UTF-8
         std::optional<qint64> startedAt, completedAt;
         QString errorCode, errorMessage;
         QByteArray result; // compact JSON (UTF-8)

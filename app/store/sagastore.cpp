@@ -769,6 +769,7 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
     for (int i = 0; i < events.size(); ++i)
         events[i].position = firstPosition + i;
     const BatchPlan plan = BatchPlan::build(batch, events, now + leaseMs, firstNumber);
+    const QByteArray owner = leaseOwner.toUtf8();
     // Rows go in multi-row INSERTs of up to SqliteStatements::kMaxRows rows, each
     // prepared once per row count (sqlitestatements.h).
     if (StoreError e = st.insertRows("INSERT INTO orders (id, order_number, customer_id, status, overall_status, "
@@ -814,7 +815,7 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                          const BatchPlan::Execution &x = plan.executions[i];
                                          b.text(x.executionId).text(x.orderId).integer(x.attempt).text(x.status);
                                          b.text(x.currentStep).integer(x.startedAt).integer(x.startedAt);
-                                         b.text(leaseOwner).integer(x.leaseExpiresAt);
+                                         b.utf8Kept(owner).integer(x.leaseExpiresAt);
                                      }))
         return fail(e);
     for (const BatchPlan::Retry &x : plan.retries) {
@@ -839,14 +840,15 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
             e = st.run("UPDATE saga_executions SET status = ?, current_step = ?, updated_at = ?, completed_at = ?, "
                        "lease_owner = NULL, lease_expires_at = NULL WHERE execution_id = ? AND lease_owner = ?",
                        QStringLiteral("finish executions"), [&](auto &b) {
-                           b.text(u.status).text(u.currentStep).integer(now).integer(u.completedAt);
-                           b.utf8Kept(u.executionId).text(leaseOwner);
+                           b.utf8Kept(u.status).utf8Kept(u.currentStep).integer(now).integer(u.completedAt);
+                           b.utf8Kept(u.executionId).utf8Kept(owner);
                        }, &changed);
         else
             e = st.run("UPDATE saga_executions SET status = ?, current_step = ?, updated_at = ? "
                        "WHERE execution_id = ? AND lease_owner = ?",
                        QStringLiteral("update executions"), [&](auto &b) {
-                           b.text(u.status).text(u.currentStep).integer(now).utf8Kept(u.executionId).text(leaseOwner);
+                           b.utf8Kept(u.status).utf8Kept(u.currentStep).integer(now).utf8Kept(u.executionId);
+                           b.utf8Kept(owner);
                        }, &changed);
         if (e)
             return fail(e);
@@ -873,7 +875,8 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                      int(plan.stepResults.size()), QStringLiteral("upsert step results"),
                                      [&](auto &b, int i) {
                                          const BatchPlan::StepResult &x = plan.stepResults[i];
-                                         b.utf8Kept(x.executionId).text(x.stepName).text(x.status).integer(x.startedAt);
+                                         b.utf8Kept(x.executionId).utf8Kept(x.stepName).utf8Kept(x.status);
+                                         b.integer(x.startedAt);
                                          b.integer(x.completedAt).text(x.errorCode).text(x.errorMessage);
                                          b.utf8Kept(x.result);
                                      }))
@@ -885,7 +888,8 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                      [&](auto &b, int i) {
                                          const OrderEvent &ev = events[i];
                                          b.utf8Kept(plan.events[i].orderId).integer(ev.seq).integer(ev.position);
-                                         b.text(toString(ev.type)).text(ev.step ? stepDisplayName(*ev.step) : QString());
+                                         b.utf8Kept(eventTypeUtf8(ev.type));
+                                         b.utf8Kept(ev.step ? stepNameUtf8(*ev.step) : QByteArray());
                                          b.utf8Kept(plan.events[i].details).integer(toMs(ev.timestamp));
                                      }))
         return fail(e);

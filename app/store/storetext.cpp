@@ -1,5 +1,7 @@
 #include "storetext.h"
 
+#include <array>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -68,6 +70,44 @@ QString recordText(OverallStatus s)
     case OverallStatus::RolledBack: return QStringLiteral("COMPENSATED");
     }
     return {};
+}
+
+namespace {
+
+// The UTF-8 of each of an enum's `Count` values (numbered from 0), made once.
+template<typename Enum, int Count, typename Text>
+QByteArray utf8Name(Enum e, Text text)
+{
+    static const std::array<QByteArray, Count> names = [&text] {
+        std::array<QByteArray, Count> a;
+        for (int i = 0; i < Count; ++i)
+            a[size_t(i)] = text(Enum(i)).toUtf8();
+        return a;
+    }();
+    const QByteArray &name = names[size_t(e)];
+    return QByteArray::fromRawData(name.constData(), name.size());
+}
+
+} // namespace
+
+QByteArray overallUtf8(OverallStatus s)
+{
+    return utf8Name<OverallStatus, kOverallStatusCount>(s, [](OverallStatus v) { return overallText(v); });
+}
+
+QByteArray stepStatusUtf8(StepStatus s)
+{
+    return utf8Name<StepStatus, kStepStatusCount>(s, [](StepStatus v) { return stepStatusText(v); });
+}
+
+QByteArray stepNameUtf8(SagaStep s)
+{
+    return utf8Name<SagaStep, kStepCount>(s, [](SagaStep v) { return stepDisplayName(v); });
+}
+
+QByteArray eventTypeUtf8(EventType t)
+{
+    return utf8Name<EventType, kEventTypeCount>(t, [](EventType v) { return toString(v); });
 }
 
 QString stepStatusText(StepStatus s)

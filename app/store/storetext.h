@@ -34,6 +34,14 @@ QString recordText(OverallStatus s);
 // saga_step_results.status
 QString stepStatusText(StepStatus s);
 
+// The same names as UTF-8, for binding without a conversion or a copy: each is
+// made once per process and the answer points at it (a QByteArray::fromRawData
+// view that stays valid for the process's lifetime).
+QByteArray overallUtf8(OverallStatus s);      // overallText
+QByteArray stepStatusUtf8(StepStatus s);      // stepStatusText
+QByteArray stepNameUtf8(SagaStep s);          // stepDisplayName
+QByteArray eventTypeUtf8(EventType t);        // toString(EventType)
+
 // Writes the UTF-8 of `s` at `out`, which has room for utf8Room(s.size()) bytes;
 // answers where it ended. (Qt's codec, with its ASCII fast path, into a buffer
 // the caller keeps: no QByteArray per value.)

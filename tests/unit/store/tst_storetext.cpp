@@ -24,6 +24,7 @@ private slots:
     void eventDetailsPutErrorAmongTheKeys();
     void emptyRecordArray();
     void recordArrayLayout();
+    void utf8NamesMatchTheTextNames();
     void encodedTransitionsPlanAsUnencoded_data();
     void encodedTransitionsPlanAsUnencoded();
 };
@@ -124,6 +125,36 @@ void tst_StoreText::recordArrayLayout()
     QCOMPARE(a.finish(), expected);
 }
 
+// The UTF-8 names the committer binds in place are the stored names, made once:
+// every call answers the same bytes at the same address.
+void tst_StoreText::utf8NamesMatchTheTextNames()
+{
+    using namespace StoreText;
+    auto check = [](const QByteArray &utf8, const QString &text, const QByteArray &again) {
+        QCOMPARE(QString::fromUtf8(utf8), text);
+        QVERIFY(!text.isEmpty());
+        QCOMPARE(again.constData(), utf8.constData());
+    };
+    for (int i = 0; i < kOverallStatusCount; ++i) {
+        const auto v = OverallStatus(i);
+        check(overallUtf8(v), overallText(v), overallUtf8(v));
+    }
+    for (int i = 0; i < kStepStatusCount; ++i) {
+        const auto v = StepStatus(i);
+        check(stepStatusUtf8(v), stepStatusText(v), stepStatusUtf8(v));
+    }
+    for (int i = 0; i < kStepCount; ++i) {
+        const auto v = SagaStep(i);
+        check(stepNameUtf8(v), stepDisplayName(v), stepNameUtf8(v));
+    }
+    for (int i = 0; i < kEventTypeCount; ++i) {
+        const auto v = EventType(i);
+        check(eventTypeUtf8(v), toString(v), eventTypeUtf8(v));
+    }
+    QCOMPARE(eventTypeUtf8(EventType::StepCompleted), QByteArray("STEP_COMPLETED"));
+    QCOMPARE(stepNameUtf8(SagaStep::Payment), QByteArray("Payment Processing"));
+}
+
 void tst_StoreText::encodedTransitionsPlanAsUnencoded_data()
 {
     QTest::addColumn<bool>("numbered"); // SQLite numbers new orders in the plan; PostgreSQL in the database
@@ -210,8 +241,12 @@ void tst_StoreText::encodedTransitionsPlanAsUnencoded()
         QCOMPARE(ahead.stepResults[i].executionId, plain.stepResults[i].executionId);
         QCOMPARE(ahead.stepResults[i].result, plain.stepResults[i].result);
         QCOMPARE(ahead.stepResults[i].status, plain.stepResults[i].status);
+        QCOMPARE(ahead.stepResults[i].stepName, plain.stepResults[i].stepName);
     }
     QCOMPARE(plain.stepResults[0].executionId, QByteArray("ex-ä"));
+    QCOMPARE(plain.stepResults[0].stepName, QByteArray("Inventory Reservation"));
+    QCOMPARE(plain.stepResults[0].status, QByteArray("IN_PROGRESS"));
+    QCOMPARE(plain.stepResults[2].status, QByteArray("FAILED"));
     QCOMPARE(plain.stepResults[1].result, encoded[2].encoded.stepResult);
     QCOMPARE(ahead.executionUpdates.size(), plain.executionUpdates.size());
     for (int i = 0; i < plain.executionUpdates.size(); ++i)
