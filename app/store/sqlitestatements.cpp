@@ -8,7 +8,6 @@
 
 #include <sqlite3.h>
 
-
 SqliteStatements::~SqliteStatements()
 {
     clear();
@@ -88,40 +87,25 @@ StoreError SqliteStatements::prepare(const char *sql, const QString &what, sqlit
     return {};
 }
 
-StoreError SqliteStatements::step(sqlite3_stmt *s, int bindError, const QString &what, int *changes)
-{
-    int rc = bindError;
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-            rc = SQLITE_OK;
-    }
-    StoreError e = rc == SQLITE_OK ? StoreError{} : error(rc, what);
-    if (changes)
-        *changes = rc == SQLITE_OK ? sqlite3_changes(m_db) : 0;
-    // No sqlite3_clear_bindings(): the next run binds every placeholder again.
-    sqlite3_reset(s);
-    return e;
-}
-
-StoreError SqliteStatements::stepRow(sqlite3_stmt *s, int bindError, const QString &what,
-                                     std::initializer_list<qint64 *> out)
+StoreError SqliteStatements::step(sqlite3_stmt *s, int bindError, const QString &what, int *changes,
+                                  std::initializer_list<qint64 *> row)
 {
     int rc = bindError == SQLITE_OK ? sqlite3_step(s) : bindError;
     StoreError e;
-    if (rc == SQLITE_ROW) {
+    if (row.size() > 0 && rc == SQLITE_ROW) {
         int column = 0;
-        for (qint64 *value : out)
+        for (qint64 *value : row)
             *value = sqlite3_column_int64(s, column++);
         // Run to the end, so the statement's changes are complete.
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) { }
-        if (rc != SQLITE_DONE)
-            e = error(rc, what);
-    } else if (rc == SQLITE_DONE) {
+    } else if (row.size() > 0 && rc == SQLITE_DONE) {
         e = StoreError{StoreError::Invalid, what + QStringLiteral(": no row")};
-    } else {
-        e = error(rc, what);
     }
+    if (!e && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = error(rc, what);
+    if (changes)
+        *changes = e ? 0 : sqlite3_changes(m_db);
+    // No sqlite3_clear_bindings(): the next run binds every placeholder again.
     sqlite3_reset(s);
     return e;
 }

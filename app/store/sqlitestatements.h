@@ -74,12 +74,7 @@ public:
     template<typename Bind>
     StoreError run(const char *sql, const QString &what, Bind &&bind, int *changes = nullptr)
     {
-        sqlite3_stmt *s = nullptr;
-        if (StoreError e = prepared(sql, what, &s))
-            return e;
-        Binder b(s, &m_texts);
-        bind(b);
-        return step(s, b.m_error, what, changes);
+        return runBound(sql, what, bind, changes, {});
     }
 
     // Like run(), for a statement that returns one row (RETURNING): its first
@@ -87,12 +82,7 @@ public:
     template<typename Bind>
     StoreError runRow(const char *sql, const QString &what, Bind &&bind, std::initializer_list<qint64 *> out)
     {
-        sqlite3_stmt *s = nullptr;
-        if (StoreError e = prepared(sql, what, &s))
-            return e;
-        Binder b(s, &m_texts);
-        bind(b);
-        return stepRow(s, b.m_error, what, out);
+        return runBound(sql, what, bind, nullptr, out);
     }
 
     // Inserts `rows` rows with multi-row statements of up to kMaxRows rows each
@@ -117,7 +107,7 @@ public:
             Binder b(s, &m_texts);
             for (int i = first; i < first + n; ++i)
                 bindRow(b, i);
-            if (StoreError e = step(s, b.m_error, what, nullptr))
+            if (StoreError e = step(s, b.m_error, what, nullptr, {}))
                 return e;
             first += n;
         }
@@ -130,8 +120,21 @@ private:
     StoreError preparedRows(const char *head, const char *row, const char *tail, int rows, const QString &what,
                             sqlite3_stmt **out);
     StoreError prepare(const char *sql, const QString &what, sqlite3_stmt **out);
-    StoreError step(sqlite3_stmt *s, int bindError, const QString &what, int *changes);
-    StoreError stepRow(sqlite3_stmt *s, int bindError, const QString &what, std::initializer_list<qint64 *> out);
+    template<typename Bind>
+    StoreError runBound(const char *sql, const QString &what, Bind &bind, int *changes,
+                        std::initializer_list<qint64 *> row)
+    {
+        sqlite3_stmt *s = nullptr;
+        if (StoreError e = prepared(sql, what, &s))
+            return e;
+        Binder b(s, &m_texts);
+        bind(b);
+        return step(s, b.m_error, what, changes, row);
+    }
+    // Runs the bound statement and resets it. With `row`, it reads the first
+    // row's integer columns into it and runs the statement to its end.
+    StoreError step(sqlite3_stmt *s, int bindError, const QString &what, int *changes,
+                    std::initializer_list<qint64 *> row);
     StoreError error(int code, const QString &what) const;
 
     std::vector<QByteArray> m_texts;
