@@ -125,32 +125,31 @@ void tst_StoreText::recordArrayLayout()
     QCOMPARE(a.finish(), expected);
 }
 
-// The UTF-8 names the committer binds in place are the stored names, made once:
-// every call answers the same bytes at the same address.
+// Every value of an enum with `count` values: its UTF-8 name is its text name,
+// answered at the same address each time.
+template<typename Enum>
+static void checkUtf8Names(int count, QByteArray (*utf8)(Enum), QString (*text)(Enum))
+{
+    for (int i = 0; i < count; ++i) {
+        const QByteArray name = utf8(Enum(i));
+        QVERIFY(!text(Enum(i)).isEmpty());
+        QCOMPARE(QString::fromUtf8(name), text(Enum(i)));
+        QCOMPARE(utf8(Enum(i)).constData(), name.constData());
+    }
+}
+
+// The UTF-8 names the committer binds in place are the stored names, made once.
 void tst_StoreText::utf8NamesMatchTheTextNames()
 {
     using namespace StoreText;
-    auto check = [](const QByteArray &utf8, const QString &text, const QByteArray &again) {
-        QCOMPARE(QString::fromUtf8(utf8), text);
-        QVERIFY(!text.isEmpty());
-        QCOMPARE(again.constData(), utf8.constData());
-    };
-    for (int i = 0; i < kOverallStatusCount; ++i) {
-        const auto v = OverallStatus(i);
-        check(overallUtf8(v), overallText(v), overallUtf8(v));
-    }
-    for (int i = 0; i < kStepStatusCount; ++i) {
-        const auto v = StepStatus(i);
-        check(stepStatusUtf8(v), stepStatusText(v), stepStatusUtf8(v));
-    }
-    for (int i = 0; i < kStepCount; ++i) {
-        const auto v = SagaStep(i);
-        check(stepNameUtf8(v), stepDisplayName(v), stepNameUtf8(v));
-    }
-    for (int i = 0; i < kEventTypeCount; ++i) {
-        const auto v = EventType(i);
-        check(eventTypeUtf8(v), toString(v), eventTypeUtf8(v));
-    }
+    checkUtf8Names<OverallStatus>(kOverallStatusCount, overallUtf8, overallText);
+    QVERIFY(!QTest::currentTestFailed());
+    checkUtf8Names<StepStatus>(kStepStatusCount, stepStatusUtf8, stepStatusText);
+    QVERIFY(!QTest::currentTestFailed());
+    checkUtf8Names<SagaStep>(kStepCount, stepNameUtf8, stepDisplayName);
+    QVERIFY(!QTest::currentTestFailed());
+    checkUtf8Names<EventType>(kEventTypeCount, eventTypeUtf8, toString);
+    QVERIFY(!QTest::currentTestFailed());
     QCOMPARE(eventTypeUtf8(EventType::StepCompleted), QByteArray("STEP_COMPLETED"));
     QCOMPARE(stepNameUtf8(SagaStep::Payment), QByteArray("Payment Processing"));
 }
