@@ -59,7 +59,8 @@ public:
     StoreResult<QVector<RetryAttempt>> retryAttempts(const QUuid &orderId);
     // Snapshot folded from the events of one order (NotFound when unknown).
     StoreResult<OrderProgress> loadProgress(const QUuid &orderId);
-    // Finished step durations (ms) of the most recent `limit` steps, to seed an EtaEstimator.
+    // Finished step durations (ms) of the most recent `limit` steps (newest executions
+    // first), to seed an EtaEstimator.
     StoreResult<QVector<QPair<SagaStep, qint64>>> recentStepDurations(int limit);
 
     // ---- writes: engine only ---------------------------------------------

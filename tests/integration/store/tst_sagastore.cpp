@@ -112,6 +112,8 @@ private Q_SLOTS:
     void upgradeFromFirstSchemaKeepsNumbering();
     void sqliteUpgradeFromFirstSchema();
     void sqliteCommitStatementsAreReleasedOnClose();
+    void recentStepDurationsComeFromTheNewestExecutions_data();
+    void recentStepDurationsComeFromTheNewestExecutions();
 };
 
 void tst_SagaStore::initTestCase()
@@ -748,4 +750,44 @@ void tst_SagaStore::sqliteCommitStatementsAreReleasedOnClose()
     const auto events = again.loadEventsAfterPosition(0, 100);
     QVERIFY2(events.ok(), qPrintable(events.error.message));
     QCOMPARE(events.value.size(), 6);
+}
+
+// The ETA history: durations of finished steps only (not one in progress, not a
+// failed one), newest execution first (time-ordered ids), at most `limit`.
+void tst_SagaStore::recentStepDurationsComeFromTheNewestExecutions_data() { backends(); }
+void tst_SagaStore::recentStepDurationsComeFromTheNewestExecutions()
+{
+    QFETCH(QString, backend);
+    SagaStore store(newDatabase(backend), name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const QDateTime t0 = QDateTime::fromMSecsSinceEpoch(1764979200000, Qt::UTC);
+    // Executions 1..5 in creation order; 4 is still running, 5's step failed.
+    for (int n = 1; n <= 5; ++n) {
+        const QUuid order = QUuid::createUuid();
+        const QString execution = QStringLiteral("0192a7c4-%1-7000-8000-000000000000").arg(n, 4, 10, QLatin1Char('0'));
+        StoreTransition reserve = stepStarted(order, execution, 2);
+        reserve.event.timestamp = t0.addSecs(n);
+        QVector<StoreTransition> batch{started(order, execution), reserve};
+        if (n != 4) {
+            StoreTransition end = reserve;
+            end.event.seq = 3;
+            end.event.timestamp = reserve.event.timestamp.addMSecs(10 * n);
+            end.event.type = n == 5 ? EventType::StepFailed : EventType::StepCompleted;
+            end.event.details = n == 5 ? QJsonObject{{"phase", "FORWARD"}} : QJsonObject{{"reservationId", "R"}};
+            end.stepStatus = n == 5 ? StepStatus::Failed : StepStatus::Completed;
+            batch << end;
+        }
+        auto r = store.commitTransitions(batch, "me", 30000);
+        QVERIFY2(r.ok(), qPrintable(r.error.message));
+    }
+    auto recent = store.recentStepDurations(2);
+    QVERIFY2(recent.ok(), qPrintable(recent.error.message));
+    QCOMPARE(recent.value.size(), 2);
+    QCOMPARE(recent.value[0], qMakePair(SagaStep::Inventory, qint64(30)));
+    QCOMPARE(recent.value[1], qMakePair(SagaStep::Inventory, qint64(20)));
+    recent = store.recentStepDurations(100);
+    QVERIFY2(recent.ok(), qPrintable(recent.error.message));
+    QCOMPARE(recent.value.size(), 3);
+    QCOMPARE(recent.value[2], qMakePair(SagaStep::Inventory, qint64(10)));
 }
