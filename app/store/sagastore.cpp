@@ -626,8 +626,8 @@ StoreResult<QVector<QPair<SagaStep, qint64>>> SagaStore::recentStepDurations(int
     // "Recent" is by execution: execution ids are time-ordered (version-7 UUIDs,
     // timeorderedid.h), so the newest executions come first in the primary key and
     // the read stops after `limit` rows. Ordering by completed_at (no index) sorted
-    // every step result ever stored: 0.27 s of the console's start at 100,000
-    // orders (BENCHMARKS.md, Console). Executions written before version-7 ids
+    // every step result ever stored: 0.27 s of the store thread's work when the
+    // console starts on 100,000 orders. Executions written before version-7 ids
     // (random ids) come out in no particular order.
     QSqlQuery q(d->db());
     q.setForwardOnly(true);

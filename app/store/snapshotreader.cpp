@@ -335,13 +335,17 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     const bool sqlite = db.driverName() == QLatin1String("QSQLITE");
     const QString details = sqlite ? QStringLiteral("CAST(details AS BLOB)") : QStringLiteral("details");
     const QString scanSql = QStringLiteral("SELECT order_id, seq, %2, %3, CASE WHEN event_type IN (%1) "
-                                           "THEN %4 END, created_at FROM order_events")
+                                           "THEN %4 END, created_at FROM order_events%5")
                                 .arg(QLatin1String(kTypesWithDetails),
                                      caseOf<EventType>("event_type", kEventTypeCount,
                                                        [](EventType t) { return toString(t); }, 0),
                                      caseOf<SagaStep>("step_name", kStepCount,
                                                       [](SagaStep s) { return stepDisplayName(s); }, -1),
-                                     details);
+                                     details,
+                                     // SQLite would read a half through the (order_id, seq) index and
+                                     // look every row up in the table: twice the page reads
+                                     // (BENCHMARKS.md, Console, session 7).
+                                     sqlite ? QStringLiteral(" NOT INDEXED") : QString());
     const QString lowHalf = scanSql + QStringLiteral(" WHERE order_id < '8'");
     const QString highHalf = scanSql + QStringLiteral(" WHERE order_id >= '8'");
     const QString file = db.databaseName();
