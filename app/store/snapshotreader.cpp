@@ -2,6 +2,7 @@
 
 #include "pgcopy.h"
 #include "sagalog.h"
+#include "sqlitestatements.h"
 #include "storetext.h"
 
 #include <QDateTime>
@@ -10,6 +11,8 @@
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QThread>
+
+#include <sqlite3.h>
 
 #include <QHash>
 
@@ -118,7 +121,91 @@ struct Scan {
     int rejected = 0;
 };
 
-void foldScan(QSqlQuery &scan, const QHash<QString, size_t> &known, Scan &out)
+// SQLite result codes that mean busy or gone (Unavailable) rather than a bad read.
+bool sqliteUnavailable(int code)
+{
+    code &= 0xff;
+    return code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR;
+}
+
+// The bulk scan's rows through QtSql (any driver; decodeScanned()).
+class QtSqlCursor
+{
+public:
+    explicit QtSqlCursor(QSqlQuery &q) : m_q(q) {}
+    bool next() { return m_q.next(); }
+    QString id() const { return m_q.value(0).toString(); }
+    void decode(OrderEvent &e) const { decodeScanned(m_q, e); }
+
+private:
+    QSqlQuery &m_q;
+};
+
+// The same rows straight from SQLite on the connection's own handle: no QVariant
+// and no UTF-16 conversion per value (the type and step come as indexes, the
+// details as their stored bytes). Decodes exactly as decodeScanned().
+class SqliteCursor
+{
+public:
+    SqliteCursor(sqlite3 *db, const QString &sql) : m_db(db)
+    {
+        const QByteArray text = sql.toUtf8();
+        m_rc = sqlite3_prepare_v2(db, text.constData(), int(text.size()), &m_s, nullptr);
+    }
+    ~SqliteCursor() { sqlite3_finalize(m_s); }
+    SqliteCursor(const SqliteCursor &) = delete;
+    SqliteCursor &operator=(const SqliteCursor &) = delete;
+
+    bool next()
+    {
+        if (!m_s)
+            return false;
+        m_rc = sqlite3_step(m_s);
+        return m_rc == SQLITE_ROW;
+    }
+    QString id() const
+    {
+        return QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(m_s, 0)),
+                                 sqlite3_column_bytes(m_s, 0));
+    }
+    void decode(OrderEvent &e) const
+    {
+        e.seq = sqlite3_column_int64(m_s, 1);
+        e.type = EventType(sqlite3_column_int(m_s, 2));
+        const int step = sqlite3_column_int(m_s, 3);
+        if (step >= 0 && step < kStepCount)
+            e.step = SagaStep(step);
+        else
+            e.step.reset();
+        if (sqlite3_column_type(m_s, 4) == SQLITE_NULL) {
+            if (!e.details.isEmpty())
+                e.details = QJsonObject();
+            if (!e.error.isNull())
+                e.error = ErrorInfo();
+        } else {
+            const char *bytes = static_cast<const char *>(sqlite3_column_blob(m_s, 4));
+            // Parsed before the next step: the bytes are read where they are.
+            StoreText::setEventDetails(e, QByteArray::fromRawData(bytes ? bytes : "", sqlite3_column_bytes(m_s, 4)));
+        }
+        e.timestamp = QDateTime::fromMSecsSinceEpoch(sqlite3_column_int64(m_s, 5), Qt::UTC);
+    }
+    // After the last next(): empty when the whole result was read.
+    StoreError error(const QString &what) const
+    {
+        if (m_s && m_rc == SQLITE_DONE)
+            return {};
+        return StoreError{sqliteUnavailable(m_rc) ? StoreError::Unavailable : StoreError::Invalid,
+                          what + QStringLiteral(": ") + QString::fromUtf8(sqlite3_errmsg(m_db))};
+    }
+
+private:
+    sqlite3 *m_db;
+    sqlite3_stmt *m_s = nullptr;
+    int m_rc = SQLITE_OK;
+};
+
+template<typename Cursor>
+void foldScan(Cursor &scan, const QHash<QString, size_t> &known, Scan &out)
 {
     QHash<QString, size_t> slot = known;
     slot.reserve(qMax(qsizetype(65536), known.size() * 2));
@@ -128,7 +215,7 @@ void foldScan(QSqlQuery &scan, const QHash<QString, size_t> &known, Scan &out)
     bool skipping = false; // the current id is one of the first chunk's
     OrderEvent e;
     while (scan.next()) {
-        QString id = scan.value(0).toString();
+        QString id = scan.id();
         if ((!current && !skipping) || id != lastId) {
             lastId = std::move(id);
             current = nullptr;
@@ -145,7 +232,7 @@ void foldScan(QSqlQuery &scan, const QHash<QString, size_t> &known, Scan &out)
         if (!current)
             continue;
         e.orderId = current->orderId;
-        decodeScanned(scan, e);
+        scan.decode(e);
         if (current->apply(e).outcome == FoldResult::Rejected)
             ++out.rejected;
     }
@@ -271,9 +358,8 @@ StoreError SnapshotReader::failure(const QSqlQuery &q, const QString &what) cons
     err.message = what + QStringLiteral(": ") + e.text();
     const bool pg = db.driverName() == QLatin1String("QPSQL");
     const QString code = e.nativeErrorCode();
-    const int sqliteCode = code.toInt() & 0xff;
     if (!db.isOpen() || (pg && e.type() == QSqlError::ConnectionError) || code.startsWith(QLatin1String("08"))
-        || code.startsWith(QLatin1String("57P")) || (!pg && (sqliteCode == 5 || sqliteCode == 6 || sqliteCode == 10)))
+        || code.startsWith(QLatin1String("57P")) || (!pg && sqliteUnavailable(code.toInt())))
         err.kind = StoreError::Unavailable;
     else
         err.kind = StoreError::Invalid;
@@ -291,6 +377,7 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     // PostgreSQL: the same two reads through libpq directly (no QVariant and no
     // UTF-16 string per value); QtSql when the connection's handle is not usable.
     m_usedLibpq = false;
+    m_usedSqliteHandle = false;
     if (void *conn = PgCopy::usableConnection(db)) {
         m_usedLibpq = true;
         const StoreError error = readAllPostgres(conn, chunk, options, count);
@@ -366,13 +453,20 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
             {
                 QSqlDatabase other = QSqlDatabase::cloneDatabase(source, name);
                 if (other.open()) {
-                    QSqlQuery q(other);
-                    q.setForwardOnly(true);
-                    if (q.exec(highHalf)) {
-                        foldScan(q, slot, high);
-                        highDone = q.lastError().type() == QSqlError::NoError;
+                    if (sqlite3 *handle = SqliteStatements::handleOf(other)) {
+                        SqliteCursor rows(handle, highHalf);
+                        foldScan(rows, slot, high);
+                        highDone = rows.error(QString()).ok();
+                    } else {
+                        QSqlQuery q(other);
+                        q.setForwardOnly(true);
+                        if (q.exec(highHalf)) {
+                            QtSqlCursor rows(q);
+                            foldScan(rows, slot, high);
+                            highDone = q.lastError().type() == QSqlError::NoError;
+                        }
+                        q.finish();
                     }
-                    q.finish();
                 }
                 other.close();
             }
@@ -380,32 +474,41 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
         });
         helper->start();
     }
-    Scan low;
-    {
+    // Folds `sql` on this connection into `out`: straight from SQLite where the
+    // connection has a sqlite3 handle, else through QtSql.
+    auto scanHere = [&](const QString &sql, Scan &out) -> StoreError {
+        if (sqlite3 *handle = sqlite ? SqliteStatements::handleOf(db) : nullptr) {
+            m_usedSqliteHandle = true;
+            SqliteCursor rows(handle, sql);
+            foldScan(rows, slot, out);
+            return rows.error(QStringLiteral("read events"));
+        }
         QSqlQuery scan(db);
         scan.setForwardOnly(true);
-        const bool ok = scan.exec(twoConnections ? lowHalf : scanSql);
-        if (ok)
-            foldScan(scan, slot, low);
-        if (helper) {
-            helper->wait();
-            delete helper;
-            helper = nullptr;
-        }
-        if (!ok)
+        if (!scan.exec(sql))
+            return failure(scan, QStringLiteral("read events"));
+        QtSqlCursor rows(scan);
+        foldScan(rows, slot, out);
+        if (scan.lastError().type() != QSqlError::NoError)
             return failure(scan, QStringLiteral("read events"));
         scan.finish();
+        return {};
+    };
+    Scan low;
+    const StoreError lowError = scanHere(twoConnections ? lowHalf : scanSql, low);
+    if (helper) {
+        helper->wait();
+        delete helper;
+        helper = nullptr;
     }
+    if (lowError)
+        return lowError;
     if (twoConnections && !highDone) {
         // The second connection failed: read that half here.
         qCInfo(lcStore) << "snapshot scan: second connection unavailable, reading both halves in one thread";
         high = Scan();
-        QSqlQuery scan(db);
-        scan.setForwardOnly(true);
-        if (!scan.exec(highHalf))
-            return failure(scan, QStringLiteral("read events"));
-        foldScan(scan, slot, high);
-        scan.finish();
+        if (StoreError e = scanHere(highHalf, high))
+            return e;
     }
     slot.clear();
     rejected += low.rejected + high.rejected;

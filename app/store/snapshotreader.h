@@ -53,6 +53,9 @@ public:
     // Whether the last readAll() read PostgreSQL through libpq (PgCopy) rather
     // than QtSql (for tests and logs).
     bool lastReadUsedLibpq() const { return m_usedLibpq; }
+    // Whether the last readAll() scanned SQLite's events through the connection's
+    // sqlite3 handle rather than QtSql (for tests).
+    bool lastReadUsedSqliteHandle() const { return m_usedSqliteHandle; }
 
     // Snapshots of the given orders (unknown ones are left out), in the order given.
     StoreResult<QVector<OrderProgress>> read(const QVector<QUuid> &orderIds);
@@ -73,4 +76,5 @@ private:
 
     QString m_connectionName;
     bool m_usedLibpq = false;
+    bool m_usedSqliteHandle = false;
 };

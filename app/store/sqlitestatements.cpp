@@ -13,14 +13,19 @@ SqliteStatements::~SqliteStatements()
     clear();
 }
 
+sqlite3 *SqliteStatements::handleOf(const QSqlDatabase &db)
+{
+    if (!db.isOpen() || !db.driver())
+        return nullptr;
+    const QVariant v = db.driver()->handle();
+    if (v.isValid() && qstrcmp(v.typeName(), "sqlite3*") == 0)
+        return *static_cast<sqlite3 *const *>(v.constData());
+    return nullptr;
+}
+
 bool SqliteStatements::attach(const QSqlDatabase &db)
 {
-    sqlite3 *handle = nullptr;
-    if (db.isOpen() && db.driver()) {
-        const QVariant v = db.driver()->handle();
-        if (v.isValid() && qstrcmp(v.typeName(), "sqlite3*") == 0)
-            handle = *static_cast<sqlite3 *const *>(v.constData());
-    }
+    sqlite3 *handle = handleOf(db);
     if (handle != m_db) {
         clear();
         m_db = handle;

@@ -62,6 +62,8 @@ public:
         int m_error = 0;
     };
 
+    // The sqlite3 handle of `db` (an open QSQLITE connection), or null.
+    static sqlite3 *handleOf(const QSqlDatabase &db);
     // Makes `db` (an open QSQLITE connection) the connection to use; false when it
     // has no sqlite3 handle.
     bool attach(const QSqlDatabase &db);

@@ -208,8 +208,9 @@ private Q_SLOTS:
         const StoreError error = reader.readAll([&](QVector<OrderProgress> chunk) { chunks.append(std::move(chunk)); },
                                                 options, &count);
         QVERIFY2(error.ok(), qPrintable(error.message));
-        // PostgreSQL is read through libpq (binary COPY), SQLite through QtSql.
+        // PostgreSQL is read through libpq (binary COPY), SQLite through its sqlite3 handle.
         QCOMPARE(reader.lastReadUsedLibpq(), postgres);
+        QCOMPARE(reader.lastReadUsedSqliteHandle(), !postgres);
         if (postgres) {
             QSqlQuery jit(QSqlDatabase::database(connection, false));
             QVERIFY(jit.exec(QStringLiteral("SHOW jit")) && jit.next());
@@ -331,6 +332,7 @@ private Q_SLOTS:
                                                     options, &count);
             QVERIFY2(error.ok(), qPrintable(error.message));
             QCOMPARE(reader.lastReadUsedLibpq(), backend == QLatin1String("postgres"));
+            QCOMPARE(reader.lastReadUsedSqliteHandle(), backend == QLatin1String("sqlite"));
             QCOMPARE(count, kOrders);
             QCOMPARE(all.size(), kOrders);
             int failures = 0;
