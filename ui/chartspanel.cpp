@@ -99,7 +99,7 @@ void ChartsPanel::rebuildDurations()
     clearChart(chart);
     qint64 top = 0;
     for (const SagaStatistics::StepDurations &d : m_stats.steps)
-        top = std::max(top, SagaStatistics::percentile(d.samplesMs, 99));
+        top = std::max(top, d.p99);
     constexpr int kBins = 12;
     const qint64 binMs = std::max<qint64>(50, (top + kBins - 1) / kBins / 50 * 50 + 50);
     QStringList categories;

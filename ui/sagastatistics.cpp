@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cmath>
 
-qint64 SagaStatistics::percentile(const QVector<qint64> &sorted, double p)
+qint64 SagaStatistics::percentile(QVector<qint64> &samples, double p)
 {
-    if (sorted.isEmpty())
+    if (samples.isEmpty())
         return -1;
-    const qsizetype rank = qsizetype(std::ceil(p / 100.0 * double(sorted.size())));
-    return sorted.at(qBound<qsizetype>(0, rank - 1, sorted.size() - 1));
+    const qsizetype rank = qsizetype(std::ceil(p / 100.0 * double(samples.size())));
+    const auto nth = samples.begin() + qBound<qsizetype>(0, rank - 1, samples.size() - 1);
+    std::nth_element(samples.begin(), nth, samples.end());
+    return *nth;
 }
 
 SagaStatistics SagaStatistics::compute(const OrderTreeModel &model, const QDateTime &now, int buckets,
@@ -61,9 +63,9 @@ SagaStatistics SagaStatistics::compute(const OrderTreeModel &model, const QDateT
         }
     }
     for (StepDurations &d : stats.steps) {
-        std::sort(d.samplesMs.begin(), d.samplesMs.end());
         d.p50 = percentile(d.samplesMs, 50);
         d.p95 = percentile(d.samplesMs, 95);
+        d.p99 = percentile(d.samplesMs, 99);
     }
     return stats;
 }

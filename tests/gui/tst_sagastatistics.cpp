@@ -1,0 +1,114 @@
+// The charts' figures: nearest-rank percentiles found by selection, and the
+// statistics of a model checked against a reference that sorts.
+
+#include "guitesthelpers.h"
+#include "ordertreemodel.h"
+#include "sagastatistics.h"
+
+#include <QRandomGenerator>
+#include <QTest>
+
+#include <algorithm>
+#include <cmath>
+
+using namespace SagaScenarios;
+
+namespace {
+qint64 sortedPercentile(QVector<qint64> v, double p)
+{
+    if (v.isEmpty())
+        return -1;
+    std::sort(v.begin(), v.end());
+    const qsizetype rank = qsizetype(std::ceil(p / 100.0 * double(v.size())));
+    return v.at(qBound<qsizetype>(0, rank - 1, v.size() - 1));
+}
+} // namespace
+
+class tst_SagaStatistics : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void percentileIsTheNearestRank();
+    void computeMatchesASortingReference();
+};
+
+void tst_SagaStatistics::percentileIsTheNearestRank()
+{
+    QVector<qint64> none;
+    QCOMPARE(SagaStatistics::percentile(none, 50), qint64(-1));
+
+    QVector<qint64> ten{7, 1, 9, 3, 10, 2, 8, 4, 6, 5};
+    QCOMPARE(SagaStatistics::percentile(ten, 50), qint64(5)); // rank 5 of 10
+    QCOMPARE(SagaStatistics::percentile(ten, 95), qint64(10)); // rank 10
+    QCOMPARE(SagaStatistics::percentile(ten, 10), qint64(1));
+    QCOMPARE(SagaStatistics::percentile(ten, 0), qint64(1));
+
+    QRandomGenerator random(42);
+    for (int n : {1, 2, 3, 101, 1000, 4097}) {
+        QVector<qint64> samples(n);
+        for (qint64 &s : samples)
+            s = random.bounded(0, 2000); // with repeats
+        for (double p : {1.0, 50.0, 95.0, 99.0, 100.0}) {
+            QVector<qint64> selected = samples;
+            QCOMPARE(SagaStatistics::percentile(selected, p), sortedPercentile(samples, p));
+            std::sort(selected.begin(), selected.end()); // reordered, not changed
+            QVector<qint64> sorted = samples;
+            std::sort(sorted.begin(), sorted.end());
+            QCOMPARE(selected, sorted);
+        }
+    }
+}
+
+void tst_SagaStatistics::computeMatchesASortingReference()
+{
+    OrderTreeModel model;
+    QVector<OrderEvent> events;
+    for (int i = 0; i < 240; ++i) {
+        Builder b(QUuid::createUuid(), baseTime().addSecs(i), 10 + (i * 37) % 500);
+        appendKind(b, Kind(i % kKindCount));
+        events += b.events();
+    }
+    model.applyEvents(events);
+    QCOMPARE(model.orderCount(), 240);
+
+    const SagaStatistics stats = SagaStatistics::compute(model, baseTime().addSecs(3600), 120, 60);
+
+    std::array<QVector<qint64>, kStepCount> reference;
+    int completed = 0, rolledBack = 0, failed = 0;
+    for (int row = 0; row < model.rowCount(); ++row) {
+        const OrderProgress *p = model.orderAt(model.index(row, 0));
+        QVERIFY(p);
+        for (SagaStep s : kAllSteps) {
+            const StepProgress &step = p->step(s);
+            if ((step.status == StepStatus::Completed || step.status == StepStatus::Compensating
+                 || step.status == StepStatus::Compensated)
+                && step.durationMs() >= 0)
+                reference[size_t(s)] << step.durationMs();
+        }
+        completed += p->overallStatus == OverallStatus::Completed;
+        rolledBack += p->overallStatus == OverallStatus::RolledBack;
+        failed += p->overallStatus == OverallStatus::Failed;
+    }
+    for (SagaStep s : kAllSteps) {
+        const SagaStatistics::StepDurations &d = stats.steps[size_t(s)];
+        QVERIFY(!reference[size_t(s)].isEmpty());
+        QCOMPARE(d.samplesMs.size(), reference[size_t(s)].size());
+        QCOMPARE(d.p50, sortedPercentile(reference[size_t(s)], 50));
+        QCOMPARE(d.p95, sortedPercentile(reference[size_t(s)], 95));
+        QCOMPARE(d.p99, sortedPercentile(reference[size_t(s)], 99));
+        QVERIFY(d.p50 < d.p99); // the durations differ from order to order
+    }
+    int seenCompleted = 0, seenRolledBack = 0, seenFailed = 0;
+    for (const SagaStatistics::OutcomeBucket &b : stats.outcomes) {
+        seenCompleted += b.completed;
+        seenRolledBack += b.rolledBack;
+        seenFailed += b.failed;
+    }
+    QCOMPARE(seenCompleted, completed);
+    QCOMPARE(seenRolledBack, rolledBack);
+    QCOMPARE(seenFailed, failed);
+    QVERIFY(completed > 0 && rolledBack > 0 && failed > 0);
+}
+
+QTEST_MAIN(tst_SagaStatistics)
+#include "tst_sagastatistics.moc"
