@@ -59,6 +59,19 @@ ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
     layout->addWidget(m_outcomeView, 1);
     m_timer.setInterval(3000);
     connect(&m_timer, &QTimer::timeout, this, &ChartsPanel::refresh);
+    m_sliceTimer.setSingleShot(true);
+    m_sliceTimer.setInterval(0);
+    connect(&m_sliceTimer, &QTimer::timeout, this, &ChartsPanel::computeSlice);
+    if (m_model) {
+        // Rows counted before a reset are gone: start again.
+        connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
+            if (m_pending) {
+                m_pending.reset();
+                m_sliceTimer.stop();
+                refresh();
+            }
+        });
+    }
 }
 
 QChart *ChartsPanel::durationChart() const
@@ -81,16 +94,40 @@ void ChartsPanel::showEvent(QShowEvent *event)
 void ChartsPanel::hideEvent(QHideEvent *event)
 {
     m_timer.stop();
+    m_sliceTimer.stop();
+    m_pending.reset();
     QWidget::hideEvent(event);
 }
 
 void ChartsPanel::refresh()
 {
-    if (!m_model)
+    if (!m_model || m_pending)
         return;
-    m_stats = SagaStatistics::compute(*m_model, QDateTime::currentDateTimeUtc(), 20, 60);
+    m_pending.emplace(QDateTime::currentDateTimeUtc(), 20, 60);
+    m_nextRow = 0;
+    computeSlice();
+}
+
+void ChartsPanel::computeSlice()
+{
+    if (!m_model || !m_pending)
+        return;
+    const int rows = m_model->rowCount();
+    const int end = std::min(rows, m_nextRow + kRowsPerSlice);
+    for (int row = m_nextRow; row < end; ++row) {
+        if (const OrderProgress *p = m_model->orderAt(m_model->index(row, 0)))
+            m_pending->add(*p);
+    }
+    m_nextRow = end;
+    if (end < rows) {
+        m_sliceTimer.start();
+        return;
+    }
+    m_stats = m_pending->finish();
+    m_pending.reset();
     rebuildDurations();
     rebuildOutcomes();
+    Q_EMIT refreshed();
 }
 
 void ChartsPanel::rebuildDurations()

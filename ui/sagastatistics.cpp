@@ -18,54 +18,65 @@ qint64 SagaStatistics::percentile(QVector<qint64> &samples, double p)
 SagaStatistics SagaStatistics::compute(const OrderTreeModel &model, const QDateTime &now, int buckets,
                                        int bucketSeconds)
 {
-    SagaStatistics stats;
-    stats.bucketSeconds = bucketSeconds;
-    const QDateTime end = now.toUTC();
-    const qint64 endSecs = end.toSecsSinceEpoch() / bucketSeconds * bucketSeconds + bucketSeconds;
-    const qint64 startSecs = endSecs - qint64(buckets) * bucketSeconds;
-    stats.outcomes.resize(buckets);
-    for (int i = 0; i < buckets; ++i)
-        stats.outcomes[i].start = QDateTime::fromSecsSinceEpoch(startSecs + qint64(i) * bucketSeconds, Qt::UTC);
-
+    Accumulator a(now, buckets, bucketSeconds);
     const int rows = model.rowCount();
     for (int row = 0; row < rows; ++row) {
-        const OrderProgress *p = model.orderAt(model.index(row, 0));
-        if (!p)
-            continue;
-        for (SagaStep s : kAllSteps) {
-            const StepProgress &step = p->step(s);
-            // Forward duration of a step that succeeded (later compensation does not change it).
-            if (step.status == StepStatus::Completed || step.status == StepStatus::Compensating
-                || step.status == StepStatus::Compensated) {
-                const qint64 ms = step.durationMs();
-                if (ms >= 0)
-                    stats.steps[size_t(s)].samplesMs.append(ms);
-            }
-        }
-        if (!p->isTerminal() || !p->lastUpdated.isValid())
-            continue;
-        const qint64 secs = p->lastUpdated.toSecsSinceEpoch();
-        if (secs < startSecs || secs >= endSecs)
-            continue;
-        OutcomeBucket &b = stats.outcomes[int((secs - startSecs) / bucketSeconds)];
-        switch (p->overallStatus) {
-        case OverallStatus::Completed:
-            ++b.completed;
-            break;
-        case OverallStatus::RolledBack:
-            ++b.rolledBack;
-            break;
-        case OverallStatus::Failed:
-            ++b.failed;
-            break;
-        default:
-            break;
+        if (const OrderProgress *p = model.orderAt(model.index(row, 0)))
+            a.add(*p);
+    }
+    return a.finish();
+}
+
+SagaStatistics::Accumulator::Accumulator(const QDateTime &now, int buckets, int bucketSeconds)
+{
+    m_stats.bucketSeconds = bucketSeconds;
+    const QDateTime end = now.toUTC();
+    m_endSecs = end.toSecsSinceEpoch() / bucketSeconds * bucketSeconds + bucketSeconds;
+    m_startSecs = m_endSecs - qint64(buckets) * bucketSeconds;
+    m_stats.outcomes.resize(buckets);
+    for (int i = 0; i < buckets; ++i)
+        m_stats.outcomes[i].start = QDateTime::fromSecsSinceEpoch(m_startSecs + qint64(i) * bucketSeconds, Qt::UTC);
+}
+
+void SagaStatistics::Accumulator::add(const OrderProgress &p)
+{
+    for (SagaStep s : kAllSteps) {
+        const StepProgress &step = p.step(s);
+        // Forward duration of a step that succeeded (later compensation does not change it).
+        if (step.status == StepStatus::Completed || step.status == StepStatus::Compensating
+            || step.status == StepStatus::Compensated) {
+            const qint64 ms = step.durationMs();
+            if (ms >= 0)
+                m_stats.steps[size_t(s)].samplesMs.append(ms);
         }
     }
-    for (StepDurations &d : stats.steps) {
+    if (!p.isTerminal() || !p.lastUpdated.isValid())
+        return;
+    const qint64 secs = p.lastUpdated.toSecsSinceEpoch();
+    if (secs < m_startSecs || secs >= m_endSecs)
+        return;
+    OutcomeBucket &b = m_stats.outcomes[int((secs - m_startSecs) / m_stats.bucketSeconds)];
+    switch (p.overallStatus) {
+    case OverallStatus::Completed:
+        ++b.completed;
+        break;
+    case OverallStatus::RolledBack:
+        ++b.rolledBack;
+        break;
+    case OverallStatus::Failed:
+        ++b.failed;
+        break;
+    default:
+        break;
+    }
+}
+
+SagaStatistics SagaStatistics::Accumulator::finish()
+{
+    for (StepDurations &d : m_stats.steps) {
         d.p50 = percentile(d.samplesMs, 50);
         d.p95 = percentile(d.samplesMs, 95);
         d.p99 = percentile(d.samplesMs, 99);
     }
-    return stats;
+    return std::move(m_stats);
 }

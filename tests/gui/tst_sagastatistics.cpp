@@ -1,11 +1,13 @@
 // The charts' figures: nearest-rank percentiles found by selection, and the
 // statistics of a model checked against a reference that sorts.
 
+#include "chartspanel.h"
 #include "guitesthelpers.h"
 #include "ordertreemodel.h"
 #include "sagastatistics.h"
 
 #include <QRandomGenerator>
+#include <QSignalSpy>
 #include <QTest>
 
 #include <algorithm>
@@ -30,6 +32,7 @@ class tst_SagaStatistics : public QObject
 private Q_SLOTS:
     void percentileIsTheNearestRank();
     void computeMatchesASortingReference();
+    void chartsPanelComputesInSlices();
 };
 
 void tst_SagaStatistics::percentileIsTheNearestRank()
@@ -108,6 +111,44 @@ void tst_SagaStatistics::computeMatchesASortingReference()
     QCOMPARE(seenRolledBack, rolledBack);
     QCOMPARE(seenFailed, failed);
     QVERIFY(completed > 0 && rolledBack > 0 && failed > 0);
+}
+
+// The panel reads at most kRowsPerSlice orders per event-loop turn and ends with
+// the same figures as one pass; a refresh asked for meanwhile does not restart it.
+void tst_SagaStatistics::chartsPanelComputesInSlices()
+{
+    OrderTreeModel model;
+    const int orders = 2 * ChartsPanel::kRowsPerSlice + 123;
+    QVector<OrderEvent> events;
+    for (int i = 0; i < orders; ++i) {
+        Builder b(QUuid::createUuid(), baseTime().addSecs(i % 600), 10 + (i * 37) % 500);
+        appendKind(b, Kind(i % kKindCount));
+        events += b.events();
+    }
+    model.applyEvents(events);
+    QCOMPARE(model.orderCount(), orders);
+
+    ChartsPanel panel(&model);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    panel.refresh();
+    QCOMPARE(refreshed.count(), 0); // one slice so far
+    QCOMPARE(panel.statistics().steps[0].samplesMs.size(), 0);
+    panel.refresh(); // under way: carries on
+    QVERIFY(refreshed.wait(5000));
+    QCOMPARE(refreshed.count(), 1);
+
+    const SagaStatistics whole = SagaStatistics::compute(model, QDateTime::currentDateTimeUtc(), 20, 60);
+    for (SagaStep s : kAllSteps) {
+        const SagaStatistics::StepDurations &sliced = panel.statistics().steps[size_t(s)];
+        const SagaStatistics::StepDurations &once = whole.steps[size_t(s)];
+        QVERIFY(!once.samplesMs.isEmpty());
+        QCOMPARE(sliced.samplesMs.size(), once.samplesMs.size());
+        QCOMPARE(sliced.p50, once.p50);
+        QCOMPARE(sliced.p95, once.p95);
+        QCOMPARE(sliced.p99, once.p99);
+    }
+    QTest::qWait(50);
+    QCOMPARE(refreshed.count(), 1); // the second refresh() started nothing
 }
 
 QTEST_MAIN(tst_SagaStatistics)
