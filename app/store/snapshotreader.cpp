@@ -88,29 +88,36 @@ QString caseOf(const char *column, int n, Name name, int otherwise)
 // already mapped to their indexes in SQL (an unknown type decodes as
 // SAGA_STARTED and an unknown or empty step as none, as in decodeEvent()).
 // Columns: order_id, seq, type index, step index (-1 = none), details, created_at.
-// Fills `e` in place (reused across rows: no allocation for empty details).
-void decodeScanned(const QSqlQuery &q, OrderEvent &e)
+// Fills `e` in place (reused across rows: no allocation for empty details);
+// `details` is null when the row carries none.
+void setScanned(OrderEvent &e, qint64 seq, int type, int step, const QByteArray &details, qint64 createdAtMs)
 {
-    e.seq = q.value(1).toLongLong();
-    e.type = EventType(q.value(2).toInt());
-    const int step = q.value(3).toInt();
+    e.seq = seq;
+    e.type = EventType(type);
     if (step >= 0 && step < kStepCount)
         e.step = SagaStep(step);
     else
         e.step.reset();
-    const QVariant details = q.value(4);
     if (details.isNull()) {
         if (!e.details.isEmpty())
             e.details = QJsonObject();
         if (!e.error.isNull())
             e.error = ErrorInfo();
     } else {
-        // On SQLite the scan reads details as a BLOB: its UTF-8 bytes as they are
-        // (no round trip through UTF-16).
-        StoreText::setEventDetails(e, details.typeId() == QMetaType::QByteArray ? details.toByteArray()
-                                                                     : details.toString().toUtf8());
+        StoreText::setEventDetails(e, details);
     }
-    e.timestamp = QDateTime::fromMSecsSinceEpoch(q.value(5).toLongLong(), Qt::UTC);
+    e.timestamp = QDateTime::fromMSecsSinceEpoch(createdAtMs, Qt::UTC);
+}
+
+void decodeScanned(const QSqlQuery &q, OrderEvent &e)
+{
+    const QVariant details = q.value(4);
+    // On SQLite the scan reads details as a BLOB: its UTF-8 bytes as they are
+    // (no round trip through UTF-16).
+    const QByteArray bytes = details.isNull()                                ? QByteArray()
+        : details.typeId() == QMetaType::QByteArray ? details.toByteArray()
+                                                    : details.toString().toUtf8();
+    setScanned(e, q.value(1).toLongLong(), q.value(2).toInt(), q.value(3).toInt(), bytes, q.value(5).toLongLong());
 }
 
 // The bulk scan's fold: one OrderProgress per order id not already in `known`
@@ -170,24 +177,14 @@ public:
     }
     void decode(OrderEvent &e) const
     {
-        e.seq = sqlite3_column_int64(m_s, 1);
-        e.type = EventType(sqlite3_column_int(m_s, 2));
-        const int step = sqlite3_column_int(m_s, 3);
-        if (step >= 0 && step < kStepCount)
-            e.step = SagaStep(step);
-        else
-            e.step.reset();
-        if (sqlite3_column_type(m_s, 4) == SQLITE_NULL) {
-            if (!e.details.isEmpty())
-                e.details = QJsonObject();
-            if (!e.error.isNull())
-                e.error = ErrorInfo();
-        } else {
+        QByteArray details;
+        if (sqlite3_column_type(m_s, 4) != SQLITE_NULL) {
             const char *bytes = static_cast<const char *>(sqlite3_column_blob(m_s, 4));
             // Parsed before the next step: the bytes are read where they are.
-            StoreText::setEventDetails(e, QByteArray::fromRawData(bytes ? bytes : "", sqlite3_column_bytes(m_s, 4)));
+            details = QByteArray::fromRawData(bytes ? bytes : "", sqlite3_column_bytes(m_s, 4));
         }
-        e.timestamp = QDateTime::fromMSecsSinceEpoch(sqlite3_column_int64(m_s, 5), Qt::UTC);
+        setScanned(e, sqlite3_column_int64(m_s, 1), sqlite3_column_int(m_s, 2), sqlite3_column_int(m_s, 3), details,
+                   sqlite3_column_int64(m_s, 5));
     }
     // After the last next(): empty when the whole result was read.
     StoreError error(const QString &what) const
@@ -236,6 +233,45 @@ void foldScan(Cursor &scan, const QHash<QString, size_t> &known, Scan &out)
         if (current->apply(e).outcome == FoldResult::Rejected)
             ++out.rejected;
     }
+}
+
+// A failed QtSql read as a StoreError: Unavailable when the connection is gone or
+// busy, else Invalid.
+StoreError queryFailure(const QSqlDatabase &db, const QSqlQuery &q, const QString &what)
+{
+    const QSqlError e = q.lastError();
+    StoreError err;
+    err.message = what + QStringLiteral(": ") + e.text();
+    const bool pg = db.driverName() == QLatin1String("QPSQL");
+    const QString code = e.nativeErrorCode();
+    if (!db.isOpen() || (pg && e.type() == QSqlError::ConnectionError) || code.startsWith(QLatin1String("08"))
+        || code.startsWith(QLatin1String("57P")) || (!pg && sqliteUnavailable(code.toInt())))
+        err.kind = StoreError::Unavailable;
+    else
+        err.kind = StoreError::Invalid;
+    return err;
+}
+
+// Folds the scan `sql` on `db` (in the thread that owns it) into `out`: straight
+// from SQLite where the connection has a sqlite3 handle, else through QtSql.
+StoreError scanInto(const QSqlDatabase &db, const QString &sql, const QHash<QString, size_t> &known, Scan &out)
+{
+    const QString what = QStringLiteral("read events");
+    if (sqlite3 *handle = SqliteStatements::handleOf(db)) {
+        SqliteCursor rows(handle, sql);
+        foldScan(rows, known, out);
+        return rows.error(what);
+    }
+    QSqlQuery scan(db);
+    scan.setForwardOnly(true);
+    if (!scan.exec(sql))
+        return queryFailure(db, scan, what);
+    QtSqlCursor rows(scan);
+    foldScan(rows, known, out);
+    if (scan.lastError().type() != QSqlError::NoError)
+        return queryFailure(db, scan, what);
+    scan.finish();
+    return {};
 }
 
 void foldRows(QSqlQuery &q, FoldState &state)
@@ -352,18 +388,7 @@ SnapshotReader::SnapshotReader(const QString &connectionName)
 
 StoreError SnapshotReader::failure(const QSqlQuery &q, const QString &what) const
 {
-    const QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
-    const QSqlError e = q.lastError();
-    StoreError err;
-    err.message = what + QStringLiteral(": ") + e.text();
-    const bool pg = db.driverName() == QLatin1String("QPSQL");
-    const QString code = e.nativeErrorCode();
-    if (!db.isOpen() || (pg && e.type() == QSqlError::ConnectionError) || code.startsWith(QLatin1String("08"))
-        || code.startsWith(QLatin1String("57P")) || (!pg && sqliteUnavailable(code.toInt())))
-        err.kind = StoreError::Unavailable;
-    else
-        err.kind = StoreError::Invalid;
-    return err;
+    return queryFailure(QSqlDatabase::database(m_connectionName, false), q, what);
 }
 
 StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgress>)> &chunk,
@@ -452,50 +477,17 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
         helper = QThread::create([&high, &highDone, &slot, &highHalf, name, source] {
             {
                 QSqlDatabase other = QSqlDatabase::cloneDatabase(source, name);
-                if (other.open()) {
-                    if (sqlite3 *handle = SqliteStatements::handleOf(other)) {
-                        SqliteCursor rows(handle, highHalf);
-                        foldScan(rows, slot, high);
-                        highDone = rows.error(QString()).ok();
-                    } else {
-                        QSqlQuery q(other);
-                        q.setForwardOnly(true);
-                        if (q.exec(highHalf)) {
-                            QtSqlCursor rows(q);
-                            foldScan(rows, slot, high);
-                            highDone = q.lastError().type() == QSqlError::NoError;
-                        }
-                        q.finish();
-                    }
-                }
+                if (other.open())
+                    highDone = scanInto(other, highHalf, slot, high).ok();
                 other.close();
             }
             QSqlDatabase::removeDatabase(name);
         });
         helper->start();
     }
-    // Folds `sql` on this connection into `out`: straight from SQLite where the
-    // connection has a sqlite3 handle, else through QtSql.
-    auto scanHere = [&](const QString &sql, Scan &out) -> StoreError {
-        if (sqlite3 *handle = sqlite ? SqliteStatements::handleOf(db) : nullptr) {
-            m_usedSqliteHandle = true;
-            SqliteCursor rows(handle, sql);
-            foldScan(rows, slot, out);
-            return rows.error(QStringLiteral("read events"));
-        }
-        QSqlQuery scan(db);
-        scan.setForwardOnly(true);
-        if (!scan.exec(sql))
-            return failure(scan, QStringLiteral("read events"));
-        QtSqlCursor rows(scan);
-        foldScan(rows, slot, out);
-        if (scan.lastError().type() != QSqlError::NoError)
-            return failure(scan, QStringLiteral("read events"));
-        scan.finish();
-        return {};
-    };
+    m_usedSqliteHandle = SqliteStatements::handleOf(db) != nullptr;
     Scan low;
-    const StoreError lowError = scanHere(twoConnections ? lowHalf : scanSql, low);
+    const StoreError lowError = scanInto(db, twoConnections ? lowHalf : scanSql, slot, low);
     if (helper) {
         helper->wait();
         delete helper;
@@ -507,7 +499,7 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
         // The second connection failed: read that half here.
         qCInfo(lcStore) << "snapshot scan: second connection unavailable, reading both halves in one thread";
         high = Scan();
-        if (StoreError e = scanHere(highHalf, high))
+        if (StoreError e = scanInto(db, highHalf, slot, high))
             return e;
     }
     slot.clear();
