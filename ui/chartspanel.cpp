@@ -66,8 +66,7 @@ ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
         // Rows counted before a reset are gone: start again.
         connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
             if (m_pending) {
-                m_pending.reset();
-                m_sliceTimer.stop();
+                dropPending();
                 refresh();
             }
         });
@@ -94,9 +93,14 @@ void ChartsPanel::showEvent(QShowEvent *event)
 void ChartsPanel::hideEvent(QHideEvent *event)
 {
     m_timer.stop();
+    dropPending();
+    QWidget::hideEvent(event);
+}
+
+void ChartsPanel::dropPending()
+{
     m_sliceTimer.stop();
     m_pending.reset();
-    QWidget::hideEvent(event);
 }
 
 void ChartsPanel::refresh()
@@ -114,10 +118,7 @@ void ChartsPanel::computeSlice()
         return;
     const int rows = m_model->rowCount();
     const int end = std::min(rows, m_nextRow + kRowsPerSlice);
-    for (int row = m_nextRow; row < end; ++row) {
-        if (const OrderProgress *p = m_model->orderAt(m_model->index(row, 0)))
-            m_pending->add(*p);
-    }
+    m_pending->addRows(*m_model, m_nextRow, end);
     m_nextRow = end;
     if (end < rows) {
         m_sliceTimer.start();

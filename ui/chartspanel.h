@@ -41,6 +41,7 @@ protected:
 
 private:
     void computeSlice();
+    void dropPending(); // a computation under way is abandoned
     void rebuildDurations();
     void rebuildOutcomes();
 

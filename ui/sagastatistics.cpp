@@ -19,12 +19,16 @@ SagaStatistics SagaStatistics::compute(const OrderTreeModel &model, const QDateT
                                        int bucketSeconds)
 {
     Accumulator a(now, buckets, bucketSeconds);
-    const int rows = model.rowCount();
-    for (int row = 0; row < rows; ++row) {
-        if (const OrderProgress *p = model.orderAt(model.index(row, 0)))
-            a.add(*p);
-    }
+    a.addRows(model, 0, model.rowCount());
     return a.finish();
+}
+
+void SagaStatistics::Accumulator::addRows(const OrderTreeModel &model, int from, int to)
+{
+    for (int row = from; row < to; ++row) {
+        if (const OrderProgress *p = model.orderAt(model.index(row, 0)))
+            add(*p);
+    }
 }
 
 SagaStatistics::Accumulator::Accumulator(const QDateTime &now, int buckets, int bucketSeconds)

@@ -48,6 +48,7 @@ class SagaStatistics::Accumulator
 public:
     Accumulator(const QDateTime &now, int buckets, int bucketSeconds);
     void add(const OrderProgress &order);
+    void addRows(const OrderTreeModel &model, int from, int to); // top-level rows [from, to)
     SagaStatistics finish(); // percentiles worked out; the accumulator is spent
 
 private:

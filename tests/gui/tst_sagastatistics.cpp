@@ -24,6 +24,19 @@ qint64 sortedPercentile(QVector<qint64> v, double p)
     const qsizetype rank = qsizetype(std::ceil(p / 100.0 * double(v.size())));
     return v.at(qBound<qsizetype>(0, rank - 1, v.size() - 1));
 }
+
+// `orders` finished sagas of every kind, each with its own step length, started
+// one second apart (wrapping after `spreadSecs`).
+void fill(OrderTreeModel &model, int orders, int spreadSecs)
+{
+    QVector<OrderEvent> events;
+    for (int i = 0; i < orders; ++i) {
+        Builder b(QUuid::createUuid(), baseTime().addSecs(i % spreadSecs), 10 + (i * 37) % 500);
+        appendKind(b, Kind(i % kKindCount));
+        events += b.events();
+    }
+    model.applyEvents(events);
+}
 } // namespace
 
 class tst_SagaStatistics : public QObject
@@ -65,13 +78,7 @@ void tst_SagaStatistics::percentileIsTheNearestRank()
 void tst_SagaStatistics::computeMatchesASortingReference()
 {
     OrderTreeModel model;
-    QVector<OrderEvent> events;
-    for (int i = 0; i < 240; ++i) {
-        Builder b(QUuid::createUuid(), baseTime().addSecs(i), 10 + (i * 37) % 500);
-        appendKind(b, Kind(i % kKindCount));
-        events += b.events();
-    }
-    model.applyEvents(events);
+    fill(model, 240, 240);
     QCOMPARE(model.orderCount(), 240);
 
     const SagaStatistics stats = SagaStatistics::compute(model, baseTime().addSecs(3600), 120, 60);
@@ -119,13 +126,7 @@ void tst_SagaStatistics::chartsPanelComputesInSlices()
 {
     OrderTreeModel model;
     const int orders = 2 * ChartsPanel::kRowsPerSlice + 123;
-    QVector<OrderEvent> events;
-    for (int i = 0; i < orders; ++i) {
-        Builder b(QUuid::createUuid(), baseTime().addSecs(i % 600), 10 + (i * 37) % 500);
-        appendKind(b, Kind(i % kKindCount));
-        events += b.events();
-    }
-    model.applyEvents(events);
+    fill(model, orders, 600);
     QCOMPARE(model.orderCount(), orders);
 
     ChartsPanel panel(&model);
