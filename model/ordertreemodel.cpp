@@ -39,6 +39,30 @@ qint64 msecsOrMax(const QDateTime &t)
     return t.isValid() ? t.toMSecsSinceEpoch() : std::numeric_limits<qint64>::max();
 }
 
+// Why the saga failed, for its row: the error's message (its code when it has
+// none), led by "Compensation incomplete: " when a reversal kept failing; the
+// step icons beside it show which step. Empty when nothing failed.
+QString failureText(const OrderProgress &p)
+{
+    const QString reason = p.failure.message.isEmpty() ? p.failure.code : p.failure.message;
+    if (!p.compensationIncomplete)
+        return reason;
+    return reason.isEmpty() ? OrderTreeModel::tr("Compensation incomplete")
+                            : OrderTreeModel::tr("Compensation incomplete: %1").arg(reason);
+}
+
+// The same spelled out, with the failed step and the error code support agents
+// search for: "Payment Processing failed: Card declined\nPAYMENT_DECLINED".
+QString failureToolTip(const OrderProgress &p)
+{
+    QString text = failureText(p);
+    if (text.isEmpty())
+        return text;
+    if (p.failedStep)
+        text = OrderTreeModel::tr("%1 failed: %2").arg(stepDisplayName(*p.failedStep), text);
+    return p.failure.code.isEmpty() ? text : QStringLiteral("%1\n%2").arg(text, p.failure.code);
+}
+
 // Collects the columns and roles of one row that changed.
 struct RowChange {
     int first = -1;
@@ -164,9 +188,13 @@ QVariant OrderTreeModel::orderData(const OrderTreeNode &node, int column, int ro
     case StatusColumn:
         return sort ? QVariant(int(p.overallStatus)) : QVariant(toString(p.overallStatus));
     case CurrentStepColumn:
+        // The running step; between steps and after the end, why the saga failed.
         if (sort)
-            return p.currentStep ? int(*p.currentStep) : -1;
-        return p.currentStep ? stepDisplayName(*p.currentStep) : QString();
+            return p.currentStep ? int(*p.currentStep)
+                                 : (p.failure.isNull() && !p.compensationIncomplete) ? -1 : kStepCount;
+        if (p.currentStep)
+            return stepDisplayName(*p.currentStep);
+        return role == Qt::ToolTipRole ? failureToolTip(p) : failureText(p);
     case ProgressColumn:
         return sort ? QVariant(p.progressPercent())
                     : QVariant(QStringLiteral("%1 %").arg(p.progressPercent()));
@@ -376,7 +404,8 @@ void OrderTreeModel::emitChanges(const Touch &t)
         const bool pct = a.progressPercent() != b.progressPercent();
         const bool eta = a.estimatedCompletion != b.estimatedCompletion;
         const bool updated = a.lastUpdated != b.lastUpdated;
-        const bool current = a.currentStep != b.currentStep;
+        const bool current = a.currentStep != b.currentStep || a.failure != b.failure || a.failedStep != b.failedStep
+                             || a.compensationIncomplete != b.compensationIncomplete;
         bool stepStatuses = false;
         for (int i = 0; i < kStepCount; ++i)
             stepStatuses |= a.steps[size_t(i)].status != b.steps[size_t(i)].status;

@@ -154,6 +154,7 @@ private Q_SLOTS:
     void structure();
     void displayFormatting();
     void stepCompletionSignalsExactCells();
+    void orderRowTellsWhyTheSagaFailed();
     void singleBatchInsertsOnce();
     void rejectedEventsAreSignalled();
     void loadSnapshots();
@@ -207,7 +208,9 @@ void tst_OrderTreeModel::displayFormatting()
     QCOMPARE(model.index(0, OrderTreeModel::StatusColumn).data().toString(), QStringLiteral("ROLLED_BACK"));
     QCOMPARE(model.index(0, OrderTreeModel::StatusColumn).data(OrderTreeModel::RawStatusRole).toInt(),
              int(OverallStatus::RolledBack));
-    QCOMPARE(model.index(0, OrderTreeModel::CurrentStepColumn).data().toString(), QString());
+    QCOMPARE(model.index(0, OrderTreeModel::CurrentStepColumn).data().toString(), QStringLiteral("Payment declined"));
+    QCOMPARE(model.index(0, OrderTreeModel::CurrentStepColumn).data(Qt::ToolTipRole).toString(),
+             QStringLiteral("Payment Processing failed: Payment declined\nPAYMENT_DECLINED"));
     QCOMPARE(model.index(0, OrderTreeModel::ProgressColumn).data().toString(), QStringLiteral("100 %"));
     QCOMPARE(model.index(0, OrderTreeModel::LastUpdatedColumn).data().toString(),
              events.last().timestamp.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")));
@@ -267,6 +270,82 @@ void tst_OrderTreeModel::stepCompletionSignalsExactCells()
     QVERIFY(stepRoles.contains(OrderTreeModel::TimestampRole));
     QVERIFY(!stepRoles.contains(OrderTreeModel::ErrorMessageRole));
     QVERIFY(!stepRoles.contains(OrderTreeModel::ErrorCodeRole));
+}
+
+void tst_OrderTreeModel::orderRowTellsWhyTheSagaFailed()
+{
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::Fatal);
+    const auto errorCell = [&model](int row) { return model.index(row, OrderTreeModel::CurrentStepColumn); };
+
+    // While a step runs the cell names it; the failure replaces it in the same change.
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
+    qsizetype failedAt = -1;
+    for (qsizetype i = 0; i < events.size(); ++i) {
+        if (events[i].type == EventType::StepFailed)
+            failedAt = i;
+    }
+    QVERIFY(failedAt > 0);
+    model.applyEvents(events.mid(0, failedAt));
+    QCOMPARE(errorCell(0).data().toString(), QStringLiteral("Payment Processing"));
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QVERIFY(changed.isValid());
+    model.applyEvent(events[failedAt]);
+    QCOMPARE(errorCell(0).data().toString(), QStringLiteral("Payment declined"));
+    bool announced = false;
+    for (const QList<QVariant> &c : std::as_const(changed)) {
+        const QModelIndex tl = c[0].toModelIndex();
+        const QModelIndex br = c[1].toModelIndex();
+        announced |= !tl.parent().isValid() && tl.row() == 0 && tl.column() <= OrderTreeModel::CurrentStepColumn
+                     && br.column() >= OrderTreeModel::CurrentStepColumn
+                     && c[2].value<QList<int>>().contains(Qt::DisplayRole);
+    }
+    QVERIFY(announced);
+    model.applyEvents(events.mid(failedAt + 1));
+    QCOMPARE(errorCell(0).data().toString(), QStringLiteral("Payment declined"));
+
+    // A reversal that kept failing says so first; the tooltip names the failed step.
+    const QUuid incomplete = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::CompensationFails, incomplete));
+    const QModelIndex incompleteRow = model.indexOf(incomplete, OrderTreeModel::CurrentStepColumn);
+    QVERIFY2(incompleteRow.data().toString().startsWith(QStringLiteral("Compensation incomplete: ")),
+             qPrintable(incompleteRow.data().toString()));
+    QVERIFY2(incompleteRow.data(Qt::ToolTipRole).toString().startsWith(QStringLiteral("Payment Processing failed: ")),
+             qPrintable(incompleteRow.data(Qt::ToolTipRole).toString()));
+    const QUuid first = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::InventoryFails, first));
+    const QString firstTip = model.indexOf(first, OrderTreeModel::CurrentStepColumn).data(Qt::ToolTipRole).toString();
+    QVERIFY2(firstTip.startsWith(QStringLiteral("Inventory Reservation failed: ")), qPrintable(firstTip));
+    QVERIFY(!model.indexOf(first, OrderTreeModel::CurrentStepColumn).data().toString().isEmpty());
+
+    // A retry clears it as it starts (no step runs yet); a saga that never failed shows nothing.
+    const QUuid retried = QUuid::createUuid();
+    const QVector<OrderEvent> retry = scenario(Kind::RetryThenSuccess, retried);
+    qsizetype restart = -1;
+    for (qsizetype i = 1; i < retry.size() && restart < 0; ++i) {
+        if (retry[i].type == EventType::SagaStarted)
+            restart = i;
+    }
+    QVERIFY(restart > 0);
+    model.applyEvents(retry.mid(0, restart));
+    QCOMPARE(model.indexOf(retried, OrderTreeModel::CurrentStepColumn).data().toString(), QStringLiteral("Payment declined"));
+    changed.clear();
+    model.applyEvent(retry[restart]);
+    QCOMPARE(model.indexOf(retried, OrderTreeModel::CurrentStepColumn).data().toString(), QString());
+    announced = false;
+    for (const QList<QVariant> &c : std::as_const(changed)) {
+        announced |= c[0].toModelIndex().row() == model.indexOf(retried).row() && !c[0].toModelIndex().parent().isValid()
+                     && c[1].toModelIndex().column() >= OrderTreeModel::CurrentStepColumn
+                     && c[0].toModelIndex().column() <= OrderTreeModel::CurrentStepColumn
+                     && c[2].value<QList<int>>().contains(Qt::DisplayRole);
+    }
+    QVERIFY(announced);
+    model.applyEvents(retry.mid(restart + 1));
+    QCOMPARE(model.indexOf(retried, OrderTreeModel::CurrentStepColumn).data().toString(), QString());
+    QCOMPARE(model.indexOf(retried, OrderTreeModel::StatusColumn).data().toString(), QStringLiteral("COMPLETED"));
+    const QUuid fine = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::Success, fine));
+    QCOMPARE(model.indexOf(fine, OrderTreeModel::CurrentStepColumn).data().toString(), QString());
 }
 
 void tst_OrderTreeModel::singleBatchInsertsOnce()
