@@ -20,9 +20,8 @@ EmbeddedSource::EmbeddedSource(const EngineConfig &config, QObject *parent)
         if (!m_running)
             return;
         setState(State::Failed,
-                 tr("The embedded engine could not start: %1. Check that %2 is writable and not "
-                    "used by another program, or choose another database in File > Connect.")
-                     .arg(reason, location()));
+                 tr("The embedded engine could not start. %1 You can choose another database in File > Connect.")
+                     .arg(reason));
     });
     connect(m_engine, &EngineHost::eventsCommitted, this, &EmbeddedSource::onEngineEvents);
     connect(m_engine, &EngineHost::databaseAvailabilityChanged, this,

@@ -73,6 +73,12 @@ struct SagaStore::Private {
             sqliteTransient = c == 5 /*BUSY*/ || c == 6 /*LOCKED*/ || c == 10 /*IOERR*/ || c == 14 /*CANTOPEN*/
                 || c == 13 /*FULL*/;
         }
+        if (!pg() && (code.toInt() & 0xff) == 26 /*NOTADB*/) {
+            // Said plainly: the file is someone else's, and nothing was written to it.
+            err.kind = StoreError::Invalid;
+            err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
+            return err;
+        }
         if (connectionLost || sqliteTransient)
             err.kind = StoreError::Unavailable;
         else if (code == QLatin1String("23505") || (!pg() && (code.toInt() & 0xff) == 19))

@@ -867,6 +867,30 @@ void tst_Orchestrator::databaseThatCannotBeOpened()
         QVERIFY2(error.startsWith(QStringLiteral("Cannot open the database file ") + sqlite.database.path), qPrintable(error));
         QVERIFY2(error.contains(QStringLiteral("folder exists and is writable")), qPrintable(error));
     }
+    // A file that is not SQLite's: said so, and not a byte of it changed.
+    const QString foreign = TestServices::tempDir() + QStringLiteral("/notes.sqlite");
+    QByteArray bytes(64 * 1024, '\0');
+    for (int i = 0; i < bytes.size(); ++i)
+        bytes[i] = char((i * 131 + 7) & 0xff);
+    QFile foreignFile(foreign);
+    QVERIFY(foreignFile.open(QIODevice::WriteOnly));
+    QCOMPARE(foreignFile.write(bytes), qint64(bytes.size()));
+    foreignFile.close();
+    EngineConfig notSqlite = config();
+    notSqlite.database = DatabaseUrl::defaultSqlite();
+    notSqlite.database.path = foreign;
+    {
+        Orchestrator o(notSqlite, nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("Cannot use the database file ") + foreign), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("the file is not a SQLite database")), qPrintable(error));
+        QVERIFY2(!error.contains(QStringLiteral("writable")), qPrintable(error)); // not a permissions problem
+    }
+    QVERIFY(foreignFile.open(QIODevice::ReadOnly));
+    QCOMPARE(foreignFile.readAll(), bytes);
+    foreignFile.close();
+
     QString parseError;
     EngineConfig pg = config();
     // A loopback port nothing listens on (the port of a socket just closed).
