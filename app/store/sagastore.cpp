@@ -298,6 +298,16 @@ StoreError SagaStore::Private::migrate() const
         return failed(e);
     const int current = q.next() ? q.value(0).toInt() : 0;
     q.finish(); // SQLite refuses DROP INDEX/TABLE while a statement is still reading
+    // A database a newer program has upgraded: writing to tables this program does
+    // not know could break rows the newer one relies on. Refuse, change nothing.
+    const int known = files.constLast().section(QLatin1Char('_'), 0, 0).toInt();
+    if (current > known) {
+        return failed(StoreError{StoreError::Invalid,
+                                 QStringLiteral("its schema is version %1, newer than this program's %2: it was "
+                                                "written by a newer Saga Console; use that version")
+                                     .arg(current)
+                                     .arg(known)});
+    }
     for (const QString &file : files) {
         const int version = file.section(QLatin1Char('_'), 0, 0).toInt();
         if (version <= current)

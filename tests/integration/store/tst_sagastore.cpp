@@ -109,6 +109,8 @@ private Q_SLOTS:
     void connectionLossIsUnavailable();
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
+    void newerSchemaIsLeftAlone_data();
+    void newerSchemaIsLeftAlone();
     void upgradeFromFirstSchemaKeepsNumbering();
     void sqliteUpgradeFromFirstSchema();
     void sqliteCommitStatementsAreReleasedOnClose();
@@ -564,6 +566,55 @@ void tst_SagaStore::migrationsAreIdempotent()
     StoreError e = b.open();
     QVERIFY2(e.ok(), qPrintable(e.message));
     QCOMPARE(b.loadEventsAfterPosition(0, 10).value.size(), 1);
+}
+
+// A database that a newer program has migrated further is refused as it is: the
+// open fails with both versions named, and nothing is written to it.
+void tst_SagaStore::newerSchemaIsLeftAlone_data() { backends(); }
+void tst_SagaStore::newerSchemaIsLeftAlone()
+{
+    QFETCH(QString, backend);
+    const DatabaseUrl url = newDatabase(backend);
+    {
+        SagaStore a(url, name());
+        QVERIFY(a.open().ok());
+        QVERIFY(a.commitTransitions({started(QUuid::createUuid(), "x")}, "me", 1000).ok());
+    }
+    const QString conn = name();
+    QSqlDatabase db = QSqlDatabase::addDatabase(url.driverName(), conn);
+    if (url.isPostgres()) {
+        db.setHostName(url.host);
+        db.setPort(url.port);
+        db.setDatabaseName(url.database);
+        db.setUserName(url.user);
+    } else {
+        db.setDatabaseName(url.path);
+    }
+    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+    QSqlQuery q(db);
+    QVERIFY(q.exec(QStringLiteral("INSERT INTO schema_version (version, name, applied_at) "
+                                  "VALUES (999, '999_from_the_future.sql', 0)")));
+
+    {
+        SagaStore b(url, name());
+        const StoreError e = b.open();
+        QCOMPARE(int(e.kind), int(StoreError::Invalid));
+        QVERIFY2(e.message.contains(QStringLiteral("schema is version 999, newer than this program's")),
+                 qPrintable(e.message));
+    }
+    // Nothing was changed or added.
+    QVERIFY(q.exec(QStringLiteral("SELECT MAX(version), COUNT(*) FROM schema_version")));
+    QVERIFY(q.next());
+    QCOMPARE(q.value(0).toInt(), 999);
+    const int versions = q.value(1).toInt();
+    QVERIFY(q.exec(QStringLiteral("SELECT COUNT(*) FROM order_events")));
+    QVERIFY(q.next());
+    QCOMPARE(q.value(0).toInt(), 1);
+    QVERIFY(q.exec(QStringLiteral("SELECT COUNT(*) FROM schema_version WHERE version < 999")));
+    QVERIFY(q.next());
+    QCOMPARE(q.value(0).toInt(), versions - 1);
+    q.finish();
+    db.close();
 }
 
 QTEST_GUILESS_MAIN(tst_SagaStore)
