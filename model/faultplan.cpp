@@ -1,4 +1,5 @@
 #include "faultplan.h"
+#include "sagajson.h"
 
 #include <cmath>
 
@@ -88,6 +89,8 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
             if (!code.isString() || code.toString().size() > 64)
                 return fail(base + QStringLiteral(".errorCode"),
                             QStringLiteral("must be a string of at most 64 characters"));
+            if (const char *problem = SagaJson::textProblem(code.toString()))
+                return fail(base + QStringLiteral(".errorCode"), QString::fromLatin1(problem));
             f.errorCode = code.toString();
         }
         const QJsonValue delay = o.value(QLatin1String("delayMs"));

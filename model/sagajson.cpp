@@ -92,6 +92,8 @@ struct Reader {
             return fail(path, s("must not be empty"));
         if (text.size() > maxLength)
             return fail(path, QStringLiteral("must be at most %1 characters").arg(maxLength));
+        if (const char *problem = SagaJson::textProblem(text))
+            return fail(path, s(problem));
         *out = text;
         return true;
     }
@@ -273,6 +275,39 @@ bool needsStep(EventType t)
 } // namespace
 
 namespace SagaJson {
+
+const char *textProblem(QStringView text)
+{
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const QChar c = text[i];
+        if (c.unicode() == 0)
+            return "must not contain NUL characters (\\u0000)";
+        if (c.isHighSurrogate() && i + 1 < text.size() && text[i + 1].isLowSurrogate()) {
+            ++i;
+            continue;
+        }
+        if (c.isSurrogate())
+            return "must be valid Unicode (it holds an unpaired surrogate)";
+    }
+    return nullptr;
+}
+
+QString storableText(const QString &text, qsizetype maxLength)
+{
+    QString out = text.size() > maxLength ? text.left(maxLength) : text;
+    if (!out.isEmpty() && out.back().isHighSurrogate())
+        out.chop(1); // the pair was cut in two
+    if (!textProblem(out))
+        return out;
+    for (qsizetype i = 0; i < out.size(); ++i) {
+        const QChar c = out[i];
+        if (c.isHighSurrogate() && i + 1 < out.size() && out[i + 1].isLowSurrogate())
+            ++i;
+        else if (c.unicode() == 0 || c.isSurrogate())
+            out[i] = QChar::ReplacementCharacter;
+    }
+    return out;
+}
 
 QString formatTimestamp(const QDateTime &utc)
 {

@@ -24,6 +24,14 @@ struct Parsed {
 
 namespace SagaJson {
 
+// Text every store can keep as it is: PostgreSQL refuses U+0000 in text and in
+// jsonb, and an unpaired UTF-16 surrogate has no UTF-8 form (it would come back
+// as U+FFFD). textProblem() says what is wrong with `text` (nullptr: nothing);
+// storableText() replaces both with U+FFFD and cuts to `maxLength` characters,
+// for text from outside that cannot be refused (a step service's answer).
+const char *textProblem(QStringView text);
+QString storableText(const QString &text, qsizetype maxLength);
+
 QString formatTimestamp(const QDateTime &utc);         // null -> empty string
 std::optional<QDateTime> parseTimestamp(QStringView text); // requires a zone designator
 

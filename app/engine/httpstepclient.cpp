@@ -1,5 +1,6 @@
 #include "httpstepclient.h"
 
+#include "sagajson.h"
 #include "sagalog.h"
 
 #include <QJsonArray>
@@ -55,6 +56,41 @@ QJsonObject requestBody(const StepRequest &r)
     }
     }
     return body;
+}
+
+// A step service's answer is kept, so it is bounded like any input: ids and
+// values at most 256 characters, an error code 64, a message 1,000; U+0000 and
+// unpaired surrogates replaced (PostgreSQL would refuse the whole transition);
+// only strings and numbers kept as results.
+constexpr qsizetype kMaxResultText = 256;
+constexpr qsizetype kMaxErrorCode = 64;
+constexpr qsizetype kMaxErrorMessage = 1000;
+
+QJsonObject resultOf(const QJsonObject &body)
+{
+    QJsonObject result;
+    for (const char *key : {"reservationId", "authorizationId", "amountInCents", "shipmentId", "trackingNumber",
+                            "estimatedDelivery"}) {
+        const QString k = QLatin1String(key);
+        const QJsonValue v = body.value(k);
+        if (v.isString())
+            result.insert(k, SagaJson::storableText(v.toString(), kMaxResultText));
+        else if (v.isDouble())
+            result.insert(k, v);
+    }
+    return result;
+}
+
+StepOutcome rejection(const QJsonObject &body, int status)
+{
+    QString code = body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString());
+    code = SagaJson::storableText(code.trimmed(), kMaxErrorCode);
+    if (code.isEmpty())
+        code = QStringLiteral("STEP_REJECTED");
+    QString message = SagaJson::storableText(body.value(QStringLiteral("message")).toString(), kMaxErrorMessage);
+    if (message.trimmed().isEmpty())
+        message = QStringLiteral("The step service rejected the request (HTTP %1).").arg(status);
+    return StepOutcome::failure(code, message);
 }
 
 } // namespace
@@ -130,17 +166,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     const bool compensation = c->request.action == StepAction::Compensate;
 
     if (status >= 200 && status < 300) {
-        QJsonObject result;
-        if (!compensation) {
-            const QJsonObject body = QJsonDocument::fromJson(payload).object();
-            for (const char *key : {"reservationId", "authorizationId", "amountInCents", "shipmentId",
-                                    "trackingNumber", "estimatedDelivery"}) {
-                const QString k = QLatin1String(key);
-                if (body.contains(k))
-                    result.insert(k, body.value(k));
-            }
-        }
-        c->done(StepOutcome::success(result));
+        c->done(StepOutcome::success(compensation ? QJsonObject() : resultOf(QJsonDocument::fromJson(payload).object())));
         return;
     }
     if (status >= 400 && status < 500) {
@@ -148,14 +174,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
             c->done(StepOutcome::success());
             return;
         }
-        const QJsonObject body = QJsonDocument::fromJson(payload).object();
-        QString code = body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString());
-        if (code.isEmpty())
-            code = QStringLiteral("STEP_REJECTED");
-        QString message = body.value(QStringLiteral("message")).toString();
-        if (message.isEmpty())
-            message = QStringLiteral("The step service rejected the request (HTTP %1).").arg(status);
-        c->done(StepOutcome::failure(code, message));
+        c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
         return;
     }
     // Transport error, timeout or 5xx: retry with backoff.

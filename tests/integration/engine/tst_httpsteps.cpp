@@ -59,6 +59,7 @@ private Q_SLOTS:
     void businessRejectionNotRetried();
     void compensationNotFoundIsDone();
     void keysPerExecutionStepAction();
+    void serviceTextIsBoundedAndStorable();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -217,6 +218,59 @@ void tst_HttpSteps::keysPerExecutionStepAction()
     QCOMPARE(counts.size(), 3 + 2 + 3); // a: 3 forward + 2 compensations; b: 3 forward
     for (auto it = counts.begin(); it != counts.end(); ++it)
         QCOMPARE(it.value(), 1);
+}
+
+// A step service answers with text PostgreSQL cannot hold (U+0000) and with far
+// more of it than anyone reads. The saga still ends, rolled back, on PostgreSQL:
+// what the service said is kept, cleaned and bounded.
+void tst_HttpSteps::serviceTextIsBoundedAndStorable()
+{
+    const QString nul(QChar(0));
+    m_admin->failAlways("/inventory/reservations",
+                        QJsonObject{{"status", 201},
+                                    {"jsonBody", QJsonObject{{"reservationId", "res" + nul + QString(1000, 'r')},
+                                                             {"trackingNumber", QJsonObject{{"deep", "object"}}}}}});
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 402},
+                                    {"jsonBody", QJsonObject{{"error", "CARD" + nul + "DECLINED" + QString(100, 'X')},
+                                                             {"message", "bad" + nul + "card " + QString(5000, 'm')}}}});
+    QString error;
+    const QString pg = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!pg.isEmpty(), qPrintable(error));
+    EngineConfig c = config();
+    c.database = *DatabaseUrl::parse(pg, &error);
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+
+    const QString replacement(QChar::ReplacementCharacter);
+    bool sawResult = false;
+    bool sawFailure = false;
+    for (const OrderEvent &e : h.eventsOf(id)) { // read back from PostgreSQL
+        if (e.type == EventType::StepCompleted && e.step == SagaStep::Inventory) {
+            const QString reservation = e.details.value("reservationId").toString();
+            QCOMPARE(reservation.size(), 256);
+            QVERIFY(reservation.startsWith("res" + replacement + "rr"));
+            QVERIFY(!e.details.contains("trackingNumber")); // not a string or a number
+            sawResult = true;
+        }
+        if (e.type == EventType::StepFailed && e.step == SagaStep::Payment) {
+            QCOMPARE(e.error.code.size(), 64);
+            QVERIFY(e.error.code.startsWith("CARD" + replacement + "DECLINEDXX"));
+            QCOMPARE(e.error.message.size(), 1000);
+            QVERIFY(e.error.message.startsWith("bad" + replacement + "card mmm"));
+            sawFailure = true;
+        }
+    }
+    QVERIFY(sawResult);
+    QVERIFY(sawFailure);
+    // The release went to the reservation's (cleaned) id, percent-encoded in the path.
+    bool released = false;
+    for (const auto &seen : m_admin->journal())
+        released |= seen.path.startsWith(QLatin1String("/inventory/reservations/res")) && seen.path.endsWith("/release");
+    QVERIFY(released);
 }
 
 QTEST_GUILESS_MAIN(tst_HttpSteps)

@@ -868,6 +868,12 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("address missing") << req("POST", "/api/orders", good.left(good.indexOf(",\"shippingAddress\"")) + "}") << 400 << "INVALID_FIELD" << "shippingAddress";
     QTest::newRow("postal code empty") << req("POST", "/api/orders", mutate("\"postalCode\":\"62701\"", "\"postalCode\":\"\"")) << 400 << "INVALID_FIELD" << "shippingAddress.postalCode";
     QTest::newRow("country missing") << req("POST", "/api/orders", mutate(",\"country\":\"US\"", "")) << 400 << "INVALID_FIELD" << "shippingAddress.country";
+    // PostgreSQL cannot store U+0000; an unpaired surrogate has no UTF-8 form.
+    QTest::newRow("NUL in productId") << req("POST", "/api/orders", mutate("\"productId\":\"widget-1\"", "\"productId\":\"wid\\u0000get\"")) << 400 << "INVALID_FIELD" << "items[0].productId";
+    QTest::newRow("NUL in street") << req("POST", "/api/orders", mutate("\"street\":", "\"street\":\"\\u0000\",\"x\":")) << 400 << "INVALID_FIELD" << "shippingAddress.street";
+    QTest::newRow("lone surrogate in name") << req("POST", "/api/orders", mutate("\"productId\":\"widget-1\"", "\"productId\":\"w\\ud800\"")) << 400 << "INVALID_FIELD" << "items[0].productId";
+    QTest::newRow("retry NUL in payment") << req("POST", "/api/orders/{C}/retry", "{\"paymentMethodId\":\"vi\\u0000sa\"}") << 400 << "INVALID_FIELD" << "paymentMethodId";
+    QTest::newRow("faults NUL in code") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"errorCode\":\"X\\u0000\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "steps.Payment Processing.errorCode";
     QTest::newRow("text/plain") << req("POST", "/api/orders", good, "text/plain") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
     QTest::newRow("form encoded") << req("POST", "/api/orders", "a=b", "application/x-www-form-urlencoded") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
     QTest::newRow("no content type") << req("POST", "/api/orders", good, "") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";

@@ -113,6 +113,7 @@ private Q_SLOTS:
     void faultPlanInvalid_data();
     void faultPlanInvalid();
     void garbageNeverCrashes();
+    void textStoresCanKeep();
 };
 
 void tst_SagaJson::timestamps_data()
@@ -675,6 +676,41 @@ void tst_SagaJson::garbageNeverCrashes()
         }
     }
     QVERIFY(parsed > 0); // some replacements are harmless (e.g. optional keys set to null)
+}
+
+// Text PostgreSQL refuses (U+0000) or that has no UTF-8 form (an unpaired
+// surrogate) is named by textProblem() and replaced by storableText().
+void tst_SagaJson::textStoresCanKeep()
+{
+    const QString parcel = QStringLiteral("\U0001F4E6"); // a surrogate pair
+    const QChar high = parcel.at(0);
+    const QChar low = parcel.at(1);
+    QCOMPARE(SagaJson::textProblem(u""), nullptr);
+    QCOMPARE(SagaJson::textProblem(QString(QStringLiteral("Ünïcödé ") + parcel)), nullptr);
+    QVERIFY(QByteArray(SagaJson::textProblem(QString(QStringLiteral("a") + QChar(0) + QStringLiteral("b")))).contains("NUL"));
+    QVERIFY(QByteArray(SagaJson::textProblem(QString(QStringLiteral("a")) + high)).contains("surrogate"));
+    QVERIFY(QByteArray(SagaJson::textProblem(QString(low) + QStringLiteral("a"))).contains("surrogate"));
+    QVERIFY(QByteArray(SagaJson::textProblem(QString(high) + high + low)).contains("surrogate"));
+
+    const QString replacement(QChar::ReplacementCharacter);
+    QCOMPARE(SagaJson::storableText(QStringLiteral("clean"), 10), QStringLiteral("clean"));
+    QCOMPARE(SagaJson::storableText(QStringLiteral("abcdef"), 4), QStringLiteral("abcd"));
+    QCOMPARE(SagaJson::storableText(QStringLiteral("ab") + parcel, 3), QStringLiteral("ab")); // pair not cut in two
+    QCOMPARE(SagaJson::storableText(QStringLiteral("ab") + parcel, 4), QStringLiteral("ab") + parcel);
+    QCOMPARE(SagaJson::storableText(QStringLiteral("a") + QChar(0) + QStringLiteral("b"), 10), "a" + replacement + "b");
+    QCOMPARE(SagaJson::storableText(QString(low) + high + high + low, 10), replacement + replacement + parcel);
+    QCOMPARE(SagaJson::textProblem(SagaJson::storableText(QString(high) + QChar(0) + low, 10)), nullptr);
+
+    // The order body refuses both, naming the field.
+    QJsonObject order = QJsonDocument::fromJson(R"({"customerId":"550e8400-e29b-41d4-a716-446655440000",
+        "items":[{"productId":"p","productName":"n","quantity":1,"unitPriceInCents":1}],"paymentMethodId":"visa",
+        "shippingAddress":{"street":"s","city":"c","state":"st","postalCode":"1","country":"US"}})").object();
+    QVERIFY(SagaJson::orderRequestFromJson(order).ok());
+    order.insert(QStringLiteral("paymentMethodId"), QStringLiteral("vi") + QChar(0) + QStringLiteral("sa"));
+    const auto refused = SagaJson::orderRequestFromJson(order);
+    QVERIFY(!refused.ok());
+    QCOMPARE(refused.field, QStringLiteral("paymentMethodId"));
+    QVERIFY2(refused.error.startsWith(QStringLiteral("must not contain NUL")), qPrintable(refused.error));
 }
 
 QTEST_APPLESS_MAIN(tst_SagaJson)
