@@ -613,6 +613,10 @@ void SagaServer::listOrders(const ApiRequest &r)
         }
     }
     filter.query = r.query.queryItemValue(QStringLiteral("q"), QUrl::FullyDecoded).left(200);
+    if (const char *problem = SagaJson::textProblem(filter.query)) {
+        replyError(r, ApiError::badField(QStringLiteral("q"), QString::fromLatin1(problem)));
+        return;
+    }
     if (r.query.hasQueryItem(QStringLiteral("limit"))) {
         bool ok = false;
         filter.limit = r.query.queryItemValue(QStringLiteral("limit")).toInt(&ok);
@@ -621,12 +625,12 @@ void SagaServer::listOrders(const ApiRequest &r)
             return;
         }
     }
-    filter.after = r.query.queryItemValue(QStringLiteral("after"), QUrl::FullyDecoded).left(500);
+    filter.after = r.query.queryItemValue(QStringLiteral("after"), QUrl::FullyDecoded);
     answerFromPool(r, [filter](SagaStore *store) {
         if (!store)
             return Outcome::fail(ApiError::unavailable());
         auto page = store->listOrders(filter);
-        if (page.error.kind == StoreError::Invalid)
+        if (page.error.kind == StoreError::Invalid && !filter.after.isEmpty())
             return Outcome::fail(ApiError::badField(QStringLiteral("after"), QStringLiteral("is not a cursor from a previous page")));
         if (!page.ok())
             return Outcome::fail(storeFailure(page.error));

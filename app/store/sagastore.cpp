@@ -478,6 +478,18 @@ StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId)
     return r;
 }
 
+// "<created_at ms>_<order id>", as listOrders() writes nextCursor.
+bool OrderListFilter::isCursor(const QString &cursor)
+{
+    const qsizetype sep = cursor.indexOf(QLatin1Char('_'));
+    if (sep <= 0 || sep > 19)
+        return false;
+    bool ok = false;
+    const qint64 createdAt = cursor.left(sep).toLongLong(&ok);
+    const QString id = cursor.mid(sep + 1);
+    return ok && createdAt >= 0 && id.size() == 36 && !QUuid::fromString(id).isNull();
+}
+
 StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
 {
     StoreResult<OrderListPage> r;
@@ -496,6 +508,10 @@ StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
                      .arg(d->lit(qtext + QLatin1Char('%')), d->lit(QLatin1Char('%') + qtext + QLatin1Char('%')));
     }
     if (!filter.after.isEmpty()) {
+        if (!OrderListFilter::isCursor(filter.after)) {
+            r.error = StoreError{StoreError::Invalid, QStringLiteral("list orders: not a cursor: %1").arg(filter.after.left(80))};
+            return r;
+        }
         const qint64 createdAt = filter.after.section(QLatin1Char('_'), 0, 0).toLongLong();
         const QString id = filter.after.section(QLatin1Char('_'), 1);
         where << QStringLiteral("(created_at < %1 OR (created_at = %1 AND id < ").arg(createdAt) + d->lit(id)

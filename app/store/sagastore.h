@@ -24,6 +24,9 @@ struct OrderListFilter {
     QString query;     // matches order id, order number or customer id (prefix / contains)
     int limit = 100;   // 1..1000
     QString after;     // opaque cursor from the previous page ("" = first page)
+
+    // Whether `cursor` has the shape of a nextCursor listOrders() gave.
+    static bool isCursor(const QString &cursor);
 };
 
 struct OrderListPage {

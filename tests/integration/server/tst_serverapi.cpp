@@ -889,6 +889,12 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("list bad limit") << req("GET", "/api/orders?limit=0", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
     QTest::newRow("list limit text") << req("GET", "/api/orders?limit=ten", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
     QTest::newRow("list limit huge") << req("GET", "/api/orders?limit=100000", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
+    // A cursor no page gave would read as "no more orders" (200, empty) before.
+    QTest::newRow("list cursor junk") << req("GET", "/api/orders?after=abc", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "after";
+    QTest::newRow("list cursor NUL") << req("GET", "/api/orders?after=%00", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "after";
+    QTest::newRow("list cursor no id") << req("GET", "/api/orders?after=1700000000000_", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "after";
+    QTest::newRow("list cursor bad id") << req("GET", "/api/orders?after=1700000000000_550e8400-e29b-41d4-a716-44665544000z", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "after";
+    QTest::newRow("list search NUL") << req("GET", "/api/orders?q=a%00b", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "q";
     QTest::newRow("basic auth") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("bearer garbage") << HttpCall::build("GET", "/api/orders/{C}", "x.y.z", {}, {}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("body too large header") << HttpCall::build("POST", "/api/orders", "{T}", {}, {{"Content-Type", "application/json"}, {"Content-Length", "5000000"}}) << 413 << "PAYLOAD_TOO_LARGE" << "";

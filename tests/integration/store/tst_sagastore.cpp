@@ -418,6 +418,14 @@ void tst_SagaStore::listOrders()
     QCOMPARE(page.value.orders.size(), 2);
     QCOMPARE(page.value.orders[0].orderId, ids[4]); // newest first
     QVERIFY(!page.value.nextCursor.isEmpty());
+    QVERIFY(OrderListFilter::isCursor(page.value.nextCursor));
+    for (const QString &bad : {QStringLiteral("x"), QStringLiteral("12_"), QStringLiteral("_") + ids[0].toString(QUuid::WithoutBraces),
+                               QStringLiteral("-5_") + ids[0].toString(QUuid::WithoutBraces), page.value.nextCursor + QLatin1Char('0')}) {
+        OrderListFilter wrong = f;
+        wrong.after = bad;
+        QVERIFY2(!OrderListFilter::isCursor(bad), qPrintable(bad));
+        QCOMPARE(int(store.listOrders(wrong).error.kind), int(StoreError::Invalid));
+    }
     f.after = page.value.nextCursor;
     page = store.listOrders(f);
     QCOMPARE(page.value.orders[0].orderId, ids[2]);
@@ -448,11 +456,13 @@ void tst_SagaStore::listOrders()
     QVERIFY2(found.ok(), qPrintable(found.error.message));
     QCOMPARE(found.value.orders.size(), 1);
     QCOMPARE(found.value.orders[0].orderId, oneId);
+    // A forged cursor (placeholders, a quote) is refused, not run; the orders are all there.
     OrderListFilter odd;
     odd.after = QStringLiteral("99999999999999_%1%2'");
-    auto oddPage = store.listOrders(odd);
-    QVERIFY2(oddPage.ok(), qPrintable(oddPage.error.message));
-    QCOMPARE(oddPage.value.orders.size(), 6);
+    QCOMPARE(int(store.listOrders(odd).error.kind), int(StoreError::Invalid));
+    auto all = store.listOrders(OrderListFilter());
+    QVERIFY2(all.ok(), qPrintable(all.error.message));
+    QCOMPARE(all.value.orders.size(), 6);
 }
 
 void tst_SagaStore::concurrentCommitsAreCommitOrdered()
