@@ -15,6 +15,8 @@
 #include "storepool.h"
 
 #include <QDateTime>
+#include <algorithm>
+#include <limits>
 #include <QElapsedTimer>
 #include <QHttpServerRequest>
 #include <QJsonArray>
@@ -103,17 +105,22 @@ QByteArray methodName(QHttpServerRequest::Method method)
     }
 }
 
-// "Prefer: wait=N" (RFC 7240); other preferences are ignored. -1 when absent.
+// "Prefer: wait=N" (RFC 7240); other preferences are ignored. -1 when absent or
+// not a number of seconds; a number too large for an int is the largest int (the
+// caller caps it at the server's maximum, as it does any long wait).
 int preferredWait(const QByteArray &prefer)
 {
     const QList<QByteArray> parts = prefer.split(',');
     for (const QByteArray &raw : parts) {
         const QByteArray part = raw.trimmed().toLower();
         if (part.startsWith("wait=")) {
+            const QByteArray digits = part.mid(5).trimmed();
+            if (digits.isEmpty() || digits.size() > 64
+                || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+                continue;
             bool ok = false;
-            const int seconds = part.mid(5).trimmed().toInt(&ok);
-            if (ok && seconds >= 0)
-                return seconds;
+            const int seconds = digits.toInt(&ok);
+            return ok ? seconds : std::numeric_limits<int>::max();
         }
     }
     return -1;

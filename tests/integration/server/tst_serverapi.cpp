@@ -235,6 +235,15 @@ void TestServerApi::happyPathWaitsForTheSaga()
     QVERIFY(!body.value("estimatedDelivery").toString().isEmpty());
     QVERIFY(!body.value("orderNumber").toString().isEmpty());
 
+    // A wait longer than an int is the server's longest (60 s), not ignored.
+    const HttpResult huge = call("POST", QStringLiteral("/api/orders"), m_ownerToken, compact(orderBody(m_owner)),
+                                 {{"Prefer", "wait=99999999999"}});
+    QCOMPARE(huge.status, 201);
+    QCOMPARE(huge.header("preference-applied"), QByteArray("wait=60"));
+    const HttpResult junk = call("POST", QStringLiteral("/api/orders"), m_ownerToken, compact(orderBody(m_owner)),
+                                 {{"Prefer", "wait=soon"}});
+    QCOMPARE(junk.status, 202); // not a number of seconds: the preference is ignored
+
     const HttpResult status = call("GET", "/api/orders/" + id + "/status", m_ownerToken);
     QCOMPARE(status.status, 200);
     const QJsonObject s = status.json();
