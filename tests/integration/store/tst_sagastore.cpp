@@ -510,11 +510,7 @@ void tst_SagaStore::notifyInSameTransaction()
     SagaStore store(url, name());
     QVERIFY(store.open().ok());
     const QString listenerName = name();
-    QSqlDatabase listener = QSqlDatabase::addDatabase("QPSQL", listenerName);
-    listener.setHostName(url.host);
-    listener.setPort(url.port);
-    listener.setDatabaseName(url.database);
-    listener.setUserName(url.user);
+    QSqlDatabase listener = addStoreTestConnection(url, listenerName);
     QVERIFY(listener.open());
     QStringList payloads;
     connect(listener.driver(), &QSqlDriver::notification, this,
@@ -591,15 +587,7 @@ void tst_SagaStore::newerSchemaIsLeftAlone()
         QVERIFY(a.commitTransitions({started(QUuid::createUuid(), "x")}, "me", 1000).ok());
     }
     const QString conn = name();
-    QSqlDatabase db = QSqlDatabase::addDatabase(url.driverName(), conn);
-    if (url.isPostgres()) {
-        db.setHostName(url.host);
-        db.setPort(url.port);
-        db.setDatabaseName(url.database);
-        db.setUserName(url.user);
-    } else {
-        db.setDatabaseName(url.path);
-    }
+    QSqlDatabase db = addStoreTestConnection(url, conn);
     QVERIFY2(db.open(), qPrintable(db.lastError().text()));
     QSqlQuery q(db);
     QVERIFY(q.exec(QStringLiteral("INSERT INTO schema_version (version, name, applied_at) "
@@ -638,11 +626,7 @@ void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
     const DatabaseUrl url = newDatabase(QStringLiteral("postgres"));
     const QString conn = name();
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase("QPSQL", conn);
-        db.setHostName(url.host);
-        db.setPort(url.port);
-        db.setDatabaseName(url.database);
-        db.setUserName(url.user);
+        QSqlDatabase db = addStoreTestConnection(url, conn);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
         QVERIFY(applyFirstSchema(db, "postgres"));
         QSqlQuery q(db);
@@ -680,8 +664,7 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
     const QString conn = name();
     const QUuid crashed = QUuid::createUuid();
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase("QSQLITE", conn);
-        db.setDatabaseName(url.path);
+        QSqlDatabase db = addStoreTestConnection(url, conn);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
         QVERIFY(applyFirstSchema(db, "sqlite"));
         QSqlQuery q(db);
@@ -718,8 +701,7 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
     StoreError e = store.open();
     QVERIFY2(e.ok(), qPrintable(e.message));
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase("QSQLITE", conn);
-        db.setDatabaseName(url.path);
+        QSqlDatabase db = addStoreTestConnection(url, conn);
         QVERIFY(db.open());
         QSqlQuery q(db);
         QVERIFY(q.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'saga_executions' "
