@@ -67,21 +67,19 @@ struct SagaStore::Private {
             || text.contains(QLatin1String("connection to server"))
             || text.contains(QLatin1String("could not send data"))
             || text.contains(QLatin1String("unable to begin transaction"));
-        bool sqliteTransient = false;
-        if (!pg()) {
-            const int c = code.toInt() & 0xff;
-            sqliteTransient = c == 5 /*BUSY*/ || c == 6 /*LOCKED*/ || c == 10 /*IOERR*/ || c == 14 /*CANTOPEN*/
-                || c == 13 /*FULL*/;
-        }
-        if (!pg() && (code.toInt() & 0xff) == 26 /*NOTADB*/) {
+        // SQLite's primary result code (extended codes carry it in the low byte); 0 on PostgreSQL.
+        const int sqliteCode = pg() ? 0 : code.toInt() & 0xff;
+        if (sqliteCode == 26 /*NOTADB*/) {
             // Said plainly: the file is someone else's, and nothing was written to it.
             err.kind = StoreError::Invalid;
             err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
             return err;
         }
+        const bool sqliteTransient = sqliteCode == 5 /*BUSY*/ || sqliteCode == 6 /*LOCKED*/
+            || sqliteCode == 10 /*IOERR*/ || sqliteCode == 14 /*CANTOPEN*/ || sqliteCode == 13 /*FULL*/;
         if (connectionLost || sqliteTransient)
             err.kind = StoreError::Unavailable;
-        else if (code == QLatin1String("23505") || (!pg() && (code.toInt() & 0xff) == 19))
+        else if (code == QLatin1String("23505") || sqliteCode == 19 /*CONSTRAINT*/)
             err.kind = StoreError::Conflict;
         else
             err.kind = StoreError::Invalid;
@@ -478,16 +476,29 @@ StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId)
     return r;
 }
 
-// "<created_at ms>_<order id>", as listOrders() writes nextCursor.
-bool OrderListFilter::isCursor(const QString &cursor)
+namespace {
+struct ListCursor {
+    qint64 createdAt = 0;
+    QString orderId;
+};
+
+// "<created_at ms>_<order id>", as listOrders() writes nextCursor; nullopt for anything else.
+std::optional<ListCursor> parseListCursor(const QString &cursor)
 {
     const qsizetype sep = cursor.indexOf(QLatin1Char('_'));
     if (sep <= 0 || sep > 19)
-        return false;
+        return std::nullopt;
     bool ok = false;
-    const qint64 createdAt = cursor.left(sep).toLongLong(&ok);
-    const QString id = cursor.mid(sep + 1);
-    return ok && createdAt >= 0 && id.size() == 36 && !QUuid::fromString(id).isNull();
+    ListCursor c{cursor.left(sep).toLongLong(&ok), cursor.mid(sep + 1)};
+    if (!ok || c.createdAt < 0 || c.orderId.size() != 36 || QUuid::fromString(c.orderId).isNull())
+        return std::nullopt;
+    return c;
+}
+} // namespace
+
+bool OrderListFilter::isCursor(const QString &cursor)
+{
+    return parseListCursor(cursor).has_value();
 }
 
 StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
@@ -508,13 +519,12 @@ StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
                      .arg(d->lit(qtext + QLatin1Char('%')), d->lit(QLatin1Char('%') + qtext + QLatin1Char('%')));
     }
     if (!filter.after.isEmpty()) {
-        if (!OrderListFilter::isCursor(filter.after)) {
+        const std::optional<ListCursor> cursor = parseListCursor(filter.after);
+        if (!cursor) {
             r.error = StoreError{StoreError::Invalid, QStringLiteral("list orders: not a cursor: %1").arg(filter.after.left(80))};
             return r;
         }
-        const qint64 createdAt = filter.after.section(QLatin1Char('_'), 0, 0).toLongLong();
-        const QString id = filter.after.section(QLatin1Char('_'), 1);
-        where << QStringLiteral("(created_at < %1 OR (created_at = %1 AND id < ").arg(createdAt) + d->lit(id)
+        where << QStringLiteral("(created_at < %1 OR (created_at = %1 AND id < ").arg(cursor->createdAt) + d->lit(cursor->orderId)
                 + QStringLiteral("))");
     }
     QSqlQuery q(d->db());
