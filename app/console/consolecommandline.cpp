@@ -3,6 +3,9 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 
+#include <algorithm>
+#include <iterator>
+
 namespace {
 
 ConsoleCommandLine fail(const QString &message)
@@ -21,6 +24,12 @@ const char *const kQtValueOptions[] = {"platform", "platformpluginpath", "platfo
                                        "dialogs", "fontengine", "qmljsdebugger"};
 const char *const kQtFlagOptions[] = {"reverse", "widgetcount", "nograb", "dograb", "sync"};
 
+template<size_t N>
+bool listed(const char *const (&names)[N], const QString &name)
+{
+    return std::any_of(std::begin(names), std::end(names), [&name](const char *n) { return name == QLatin1String(n); });
+}
+
 // The option's name when `arg` is one of Qt's options ("-platform", "--style=x"), with
 // whether its value is in the same argument; empty otherwise.
 QString qtOptionName(const QString &arg, bool *valueAttached)
@@ -32,26 +41,9 @@ QString qtOptionName(const QString &arg, bool *valueAttached)
     *valueAttached = eq >= 0;
     if (eq >= 0)
         name.truncate(eq);
-    for (const char *o : kQtValueOptions) {
-        if (name == QLatin1String(o))
-            return name;
-    }
-    if (!*valueAttached) {
-        for (const char *o : kQtFlagOptions) {
-            if (name == QLatin1String(o))
-                return name;
-        }
-    }
+    if (listed(kQtValueOptions, name) || (!*valueAttached && listed(kQtFlagOptions, name)))
+        return name;
     return {};
-}
-
-bool isQtValueOption(const QString &name)
-{
-    for (const char *o : kQtValueOptions) {
-        if (name == QLatin1String(o))
-            return true;
-    }
-    return false;
 }
 
 // The arguments without Qt's own options and their values.
@@ -66,7 +58,7 @@ QStringList withoutQtOptions(const QStringList &arguments)
             result << arg;
             continue;
         }
-        if (!attached && isQtValueOption(name))
+        if (!attached && listed(kQtValueOptions, name))
             ++i; // its value
     }
     return result;
