@@ -42,8 +42,15 @@ qint64 msecsOrMax(const QDateTime &t)
 // Why the saga failed, for its row: the error's message (its code when it has
 // none), led by "Compensation incomplete: " when a reversal kept failing; the
 // step icons beside it show which step. Empty when nothing failed.
+bool hasFailure(const OrderProgress &p)
+{
+    return !p.failure.isNull() || p.compensationIncomplete;
+}
+
 QString failureText(const OrderProgress &p)
 {
+    if (!hasFailure(p))
+        return {};
     const QString reason = p.failure.message.isEmpty() ? p.failure.code : p.failure.message;
     if (!p.compensationIncomplete)
         return reason;
@@ -190,8 +197,7 @@ QVariant OrderTreeModel::orderData(const OrderTreeNode &node, int column, int ro
     case CurrentStepColumn:
         // The running step; between steps and after the end, why the saga failed.
         if (sort)
-            return p.currentStep ? int(*p.currentStep)
-                                 : (p.failure.isNull() && !p.compensationIncomplete) ? -1 : kStepCount;
+            return p.currentStep ? int(*p.currentStep) : hasFailure(p) ? kStepCount : -1;
         if (p.currentStep)
             return stepDisplayName(*p.currentStep);
         return role == Qt::ToolTipRole ? failureToolTip(p) : failureText(p);

@@ -44,12 +44,14 @@ QString defaultEngineId()
 // store's message for it names the file or the migration, never SQL.
 QString openFailure(const DatabaseUrl &url, const StoreError &e)
 {
-    if (!url.isPostgres() && e.kind == StoreError::Unavailable)
-        return QStringLiteral("Cannot open the database file %1 (%2); check that its folder exists and is writable "
-                              "and that no other program keeps it locked.")
+    if (!url.isPostgres()) {
+        if (e.kind == StoreError::Unavailable)
+            return QStringLiteral("Cannot open the database file %1 (%2); check that its folder exists and is "
+                                  "writable and that no other program keeps it locked.")
+                .arg(url.path, e.message);
+        return QStringLiteral("Cannot use the database file %1: %2. Its contents were left as they are.")
             .arg(url.path, e.message);
-    if (!url.isPostgres())
-        return QStringLiteral("Cannot use the database file %1: %2. Its contents were left as they are.").arg(url.path, e.message);
+    }
     if (e.kind == StoreError::Unavailable)
         return QStringLiteral("Cannot connect to the database %1; check that it is running and the URL is right.")
             .arg(url.toString());

@@ -15,13 +15,14 @@
 #include "storepool.h"
 
 #include <QDateTime>
-#include <algorithm>
-#include <limits>
 #include <QElapsedTimer>
 #include <QHttpServerRequest>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QTimer>
+
+#include <algorithm>
+#include <limits>
 
 // The result of work done on a pool thread: a body to send or an error.
 struct PoolOutcome {
