@@ -36,6 +36,10 @@ FailureInfo failureInfo(const QString &code)
         info.retryable = true;
         info.customerMessage = QStringLiteral("A service we depend on is temporarily unavailable.");
         info.suggestedAction = QStringLiteral("Retry the order in a few minutes.");
+    } else if (code == QLatin1String("STORE_REFUSED")) {
+        info.retryable = true;
+        info.customerMessage = QStringLiteral("We could not record a step of your order, so the order was undone.");
+        info.suggestedAction = QStringLiteral("Retry the order; contact customer support if it fails again.");
     } else if (code == QLatin1String("COMPENSATION_FAILED")) {
         info.retryable = false;
         info.customerMessage = QStringLiteral("We could not fully undo the completed steps of your order.");

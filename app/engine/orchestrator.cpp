@@ -653,14 +653,83 @@ void Orchestrator::finishCommitted(QVector<Pending> &done, const QVector<OrderEv
 
 void Orchestrator::reject(Pending p, const StoreError &error)
 {
-    const QUuid orderId = p.transition.event.orderId;
-    qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq"
-                        << p.transition.event.seq << "refused by the store; no longer driving this saga:"
-                        << error.message;
+    const OrderEvent &event = p.transition.event;
+    const QUuid orderId = event.orderId;
+    auto it = m_sagas.find(orderId);
+    SagaState *s = it != m_sagas.end() ? it->second.get() : nullptr;
+    if (s && event.seq > s->lastSeq + 1) {
+        // Queued behind a refused transition of the same saga (refused with it):
+        // what that refusal led to decides the saga's next transition.
+        if (p.done)
+            p.done(false, event);
+        return;
+    }
+    if (s && error.kind == StoreError::Invalid) {
+        if (std::optional<StoreTransition> instead = recordableInstead(*s, p.transition)) {
+            qCWarning(lcEngine) << "transition" << toString(event.type) << "of order" << s->orderNumber << "seq"
+                                << event.seq << "refused by the store (" << error.message << "); recording"
+                                << toString(instead->event.type) << "without the refused text instead";
+            s->substitutedSeq = event.seq;
+            if (event.type == EventType::StepCompleted && event.step) {
+                // The step took effect but its result cannot be kept: reverse it
+                // best-effort (idempotent), as after a call that did not answer.
+                m_client->call(buildRequest(*s, *event.step, StepAction::Compensate), [](StepOutcome) {});
+            }
+            if (p.done)
+                p.done(false, event);
+            enqueue(*s, std::move(*instead));
+            return;
+        }
+    }
+    // Another engine wrote this saga first (its lease is lost), or nothing it
+    // could record instead was accepted either.
+    qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq" << event.seq
+                        << "refused by the store; no longer driving this saga:" << error.message;
     m_sagas.erase(orderId);
     if (p.done)
-        p.done(false, p.transition.event);
+        p.done(false, event);
     checkIdle();
+}
+
+// What the engine records when the store refuses a transition for what it
+// carries: the text that came from outside (a step service's result or failure,
+// its delivery estimate) is left out, and the saga goes on to an end its events
+// explain. A forward step's outcome becomes that step's failure (STORE_REFUSED),
+// so the steps before it are compensated; a completion keeps the engine's own
+// details. Transitions made only of the engine's own data, and a replacement that
+// is refused again, have nothing to fall back to (nullopt).
+std::optional<StoreTransition> Orchestrator::recordableInstead(const SagaState &s,
+                                                               const StoreTransition &refused) const
+{
+    const OrderEvent &e = refused.event;
+    if (e.seq == s.substitutedSeq)
+        return std::nullopt;
+    switch (e.type) {
+    case EventType::StepCompleted:
+    case EventType::StepFailed: {
+        if (!e.step || s.step(*e.step) != StepStatus::InProgress)
+            return std::nullopt; // a compensation's outcome: the engine's own text
+        const QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
+                                  {QStringLiteral("retryable"), true},
+                                  {QStringLiteral("refusedEvent"), toString(e.type)}};
+        // No text of the refusal either: it may quote what was refused (the log has it).
+        const QString message = QStringLiteral("The database refused to record %1's %2 (the engine's log says why)")
+                                    .arg(stepDisplayName(*e.step),
+                                         e.type == EventType::StepCompleted ? QStringLiteral("result")
+                                                                            : QStringLiteral("failure"));
+        return makeTransition(s, EventType::StepFailed, e.step, details,
+                              ErrorInfo{QStringLiteral("STORE_REFUSED"), message});
+    }
+    case EventType::SagaCompleted: {
+        if (!e.details.contains(QStringLiteral("estimatedDelivery")))
+            return std::nullopt;
+        QJsonObject details = e.details;
+        details.remove(QStringLiteral("estimatedDelivery"));
+        return makeTransition(s, EventType::SagaCompleted, std::nullopt, details);
+    }
+    default:
+        return std::nullopt;
+    }
 }
 
 void Orchestrator::databaseLost(const StoreError &error)

@@ -130,6 +130,7 @@ private:
     void countCommitted(int count);
     void finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events);
     void reject(Pending p, const StoreError &error);
+    std::optional<StoreTransition> recordableInstead(const SagaState &s, const StoreTransition &refused) const;
     void databaseLost(const StoreError &error);
     void reconnectTick();
     void leaseTick();

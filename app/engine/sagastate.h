@@ -43,6 +43,7 @@ struct SagaState {
     bool callInFlight = false;    // a step call is out
     qint64 compensationDeadline = 0; // ms since epoch; 0 = not started
     int compensationAttempts = 0;
+    qint64 substitutedSeq = 0;    // seq whose refused transition was replaced (see Orchestrator::recordableInstead)
 
     StepStatus &step(SagaStep s) { return steps[size_t(s)]; }
     StepStatus step(SagaStep s) const { return steps[size_t(s)]; }

@@ -79,7 +79,7 @@ struct SagaStore::Private {
             || sqliteCode == 10 /*IOERR*/ || sqliteCode == 14 /*CANTOPEN*/ || sqliteCode == 13 /*FULL*/;
         if (connectionLost || sqliteTransient)
             err.kind = StoreError::Unavailable;
-        else if (code == QLatin1String("23505") || sqliteCode == 19 /*CONSTRAINT*/)
+        else if (code == QLatin1String("23505") || (!pg() && SqliteStatements::rowTaken(code.toInt())))
             err.kind = StoreError::Conflict;
         else
             err.kind = StoreError::Invalid;

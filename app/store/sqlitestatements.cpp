@@ -115,18 +115,26 @@ StoreError SqliteStatements::step(sqlite3_stmt *s, int bindError, const QString 
     return e;
 }
 
+bool SqliteStatements::rowTaken(int code)
+{
+    // A bare SQLITE_CONSTRAINT (no extended code known) is read as the common case.
+    return code == SQLITE_CONSTRAINT || code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE
+        || code == SQLITE_CONSTRAINT_ROWID;
+}
+
 StoreError SqliteStatements::error(int code, const QString &what) const
 {
     StoreError e;
     const int primary = code & 0xff;
+    const int extended = m_db ? sqlite3_extended_errcode(m_db) : code;
     e.message = what + QStringLiteral(": ") + QString::fromUtf8(m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(code));
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN
         || primary == SQLITE_FULL)
         e.kind = StoreError::Unavailable;
-    else if (primary == SQLITE_CONSTRAINT)
+    else if (rowTaken(extended))
         e.kind = StoreError::Conflict;
     else
-        e.kind = StoreError::Invalid;
+        e.kind = StoreError::Invalid; // including CHECK, NOT NULL, foreign key and trigger refusals
     return e;
 }
 

@@ -70,9 +70,14 @@ public:
     // Finalizes every statement (before the connection is closed).
     void clear();
 
+    // Whether an (extended) SQLite result code says a key is already taken: the
+    // row was written first by someone else (StoreError::Conflict).
+    static bool rowTaken(int code);
+
     // Runs `sql` (a string literal: cached by its address) with the values `bind`
     // supplies; *changes receives the rows it changed. Errors are classified like
-    // SagaStore's (busy, locked, I/O, full: Unavailable; constraint: Conflict).
+    // SagaStore's (busy, locked, I/O, full: Unavailable; a key already taken:
+    // Conflict; any other refusal, CHECK and trigger ones included: Invalid).
     template<typename Bind>
     StoreError run(const char *sql, const QString &what, Bind &&bind, int *changes = nullptr)
     {

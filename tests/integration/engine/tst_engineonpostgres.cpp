@@ -4,6 +4,7 @@
 // transition is lost or written twice.
 
 #include "../../unit/engine/enginetesthelpers.h"
+#include "../../unit/engine/storerefusal.h"
 #include "testservices.h"
 
 #include <QtTest>
@@ -73,6 +74,7 @@ private Q_SLOTS:
     void scenarios();
     void databaseGoesAway();
     void outageDuringPipelinedCommits();
+    void storeRefusalEndsTheSagaVisibly();
 };
 
 void tst_EngineOnPostgres::initTestCase()
@@ -302,4 +304,15 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
 }
 
 QTEST_GUILESS_MAIN(tst_EngineOnPostgres)
+// The scenario of storerefusal.h on PostgreSQL (the batch is refused whole,
+// then committed one transition at a time to find the refused one).
+void tst_EngineOnPostgres::storeRefusalEndsTheSagaVisibly()
+{
+    const EngineConfig c = config(nullptr);
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    checkStoreRefusalEndsSagasVisibly(h, c.database);
+}
+
 #include "tst_engineonpostgres.moc"

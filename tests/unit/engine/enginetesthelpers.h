@@ -42,6 +42,18 @@ private:
     std::unique_ptr<StepClient> m_inner;
 };
 
+// The step calls made for one order, in order: "Inventory+" forward, "Payment-" compensation.
+inline QStringList requestsSummary(const RecordingStepClient *rec, const QUuid &orderId)
+{
+    QStringList out;
+    for (const StepRequest &r : rec->requests) {
+        if (r.orderId == orderId)
+            out << stepDisplayName(r.step).section(QLatin1Char(' '), 0, 0)
+                    + (r.action == StepAction::Forward ? QStringLiteral("+") : QStringLiteral("-"));
+    }
+    return out;
+}
+
 inline OrderRequest sampleOrder(const QString &productId = QStringLiteral("widget-1"),
                                 const QString &payment = QStringLiteral("visa-4242"),
                                 const QString &postalCode = QStringLiteral("62701"),

@@ -4,6 +4,7 @@
 // fold with the shared model fold without a rejection.
 
 #include "enginetesthelpers.h"
+#include "storerefusal.h"
 #include "testservices.h"
 
 #include <QTcpServer>
@@ -26,17 +27,6 @@ private:
         c.retryCooldownSeconds = 0;
         c.leaseSeconds = 30;
         return c;
-    }
-
-    static QStringList requestsSummary(const RecordingStepClient *rec, const QUuid &orderId)
-    {
-        QStringList out;
-        for (const StepRequest &r : rec->requests) {
-            if (r.orderId == orderId)
-                out << stepDisplayName(r.step).section(QLatin1Char(' '), 0, 0)
-                        + (r.action == StepAction::Forward ? QStringLiteral("+") : QStringLiteral("-"));
-        }
-        return out;
     }
 
 private Q_SLOTS:
@@ -62,6 +52,7 @@ private Q_SLOTS:
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void databaseThatCannotBeOpened();
+    void storeRefusalEndsTheSagaVisibly();
     void engineHost();
 };
 
@@ -908,6 +899,16 @@ void tst_Orchestrator::databaseThatCannotBeOpened()
         QVERIFY2(error.startsWith(QStringLiteral("Cannot connect to the database postgresql://")), qPrintable(error));
         QVERIFY2(error.contains(QStringLiteral("check that it is running")), qPrintable(error));
     }
+}
+
+// The scenario of storerefusal.h on a SQLite file.
+void tst_Orchestrator::storeRefusalEndsTheSagaVisibly()
+{
+    const EngineConfig c = config();
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    checkStoreRefusalEndsSagasVisibly(h, c.database);
 }
 
 void tst_Orchestrator::engineHost()
