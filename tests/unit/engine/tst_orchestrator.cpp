@@ -825,7 +825,6 @@ void tst_Orchestrator::resumeAfterRestart()
     c2.stepDelayMs = 0;
     EngineHarness b;
     QVERIFY2(b.start(c2, &error), qPrintable(error));
-    QVERIFY(b.waitTerminal(id) || true);
     QTRY_VERIFY_WITH_TIMEOUT(!b.recorder->requests.isEmpty(), 10000);
     // The in-flight step is driven again with the same idempotency key.
     QCOMPARE(b.recorder->requests.first().idempotencyKey, forwardKey);
