@@ -175,8 +175,9 @@ QVariant OrderTreeModel::orderData(const OrderTreeNode &node, int column, int ro
     case SearchTextRole:
         if (!col0)
             return {};
-        return p.orderId.toString(QUuid::WithoutBraces) + QLatin1Char(' ') + p.orderNumber
-               + QLatin1Char(' ') + (p.customerId.isNull() ? QString() : p.customerId.toString(QUuid::WithoutBraces));
+        return p.orderId.toString(QUuid::WithoutBraces) + QLatin1Char(' ') + p.orderNumber + QLatin1Char(' ')
+               + (p.customerId.isNull() ? QString() : p.customerId.toString(QUuid::WithoutBraces)) + QLatin1Char(' ')
+               + toString(p.overallStatus) + QLatin1Char(' ') + p.failure.code + QLatin1Char(' ') + p.failure.message;
     case CustomerIdRole:
         return (col0 || column == CustomerColumn) ? QVariant(p.customerId) : QVariant();
     case Qt::DisplayRole:
@@ -423,15 +424,15 @@ void OrderTreeModel::emitChanges(const Touch &t)
             rc.add(CustomerColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, CustomerIdRole});
         }
         if (overall) {
-            rc.add(OrderNumberColumn, {RawStatusRole});
+            rc.add(OrderNumberColumn, {RawStatusRole, SearchTextRole});
             rc.add(StatusColumn, {Qt::DisplayRole, Qt::ToolTipRole, SortRole, RawStatusRole});
         }
         if (a.failure.code != b.failure.code) {
-            rc.add(OrderNumberColumn, {ErrorCodeRole});
+            rc.add(OrderNumberColumn, {ErrorCodeRole, SearchTextRole});
             rc.add(StatusColumn, {ErrorCodeRole});
         }
         if (a.failure.message != b.failure.message) {
-            rc.add(OrderNumberColumn, {ErrorMessageRole});
+            rc.add(OrderNumberColumn, {ErrorMessageRole, SearchTextRole});
             rc.add(StatusColumn, {ErrorMessageRole});
         }
         if (stepStatuses)

@@ -55,7 +55,7 @@ public:
         StepStatusesRole,    // QVariantList of 3 ints (StepStatus) for the icon strip (order rows)
         TimestampRole,       // QDateTime UTC of the cell (last updated / started / completed)
         SortRole,            // value suited for sorting the column
-        SearchTextRole,      // QString: order id, order number and customer, for filtering
+        SearchTextRole,      // QString: order id, number, customer, status, failure code and message, for filtering
         CustomerIdRole,      // QUuid
     };
     Q_ENUM(Role)

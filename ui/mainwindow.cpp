@@ -253,7 +253,7 @@ void MainWindow::createWidgets()
     toolbar->addSeparator();
     m_search = new QLineEdit(toolbar);
     m_search->setObjectName(QStringLiteral("search"));
-    m_search->setPlaceholderText(tr("Search order id, number or customer (Ctrl+F)"));
+    m_search->setPlaceholderText(tr("Search order id, number, customer or error (Ctrl+F)"));
     m_search->setClearButtonEnabled(true);
     m_search->setMinimumWidth(320);
     connect(m_search, &QLineEdit::textChanged, m_proxy, &OrderFilterProxyModel::setSearchText);

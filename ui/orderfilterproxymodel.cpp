@@ -9,9 +9,10 @@ OrderFilterProxyModel::OrderFilterProxyModel(QObject *parent)
     : QSortFilterProxyModel(parent)
 {
     setSortRole(OrderTreeModel::SortRole);
-    // The status filter reads RawStatusRole: naming it as the filter role makes the
-    // proxy re-filter a row when its status changes (dataChanged carries that role).
-    setFilterRole(OrderTreeModel::RawStatusRole);
+    // Naming SearchTextRole as the filter role makes the proxy re-filter a row when
+    // dataChanged carries it: the model announces it whenever anything the filter
+    // reads changes (the status included, which is part of the search text).
+    setFilterRole(OrderTreeModel::SearchTextRole);
     setRecursiveFilteringEnabled(true);
     setDynamicSortFilter(true);
     setSortCaseSensitivity(Qt::CaseInsensitive);

@@ -7,7 +7,7 @@
 class OrderTreeModel;
 
 // Sort and filter for the order tree: search text (order id, order number,
-// customer via SearchTextRole), a set of overall statuses, sorting by any
+// customer, status, failure code and message via SearchTextRole), a set of overall statuses, sorting by any
 // column through SortRole. Filtering is decided on the order row; its step rows
 // follow it (they are never matched on their own), and steps always keep their
 // saga order whatever column the orders are sorted by.

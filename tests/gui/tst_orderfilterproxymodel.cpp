@@ -40,6 +40,7 @@ private Q_SLOTS:
     void cleanup();
     void searchMatchesIdNumberAndCustomer_data();
     void searchMatchesIdNumberAndCustomer();
+    void searchMatchesStatusAndFailureAndFollowsThem();
     void statusFilterFollowsLiveChanges();
     void sortsByAnyColumnAndKeepsStepsInOrder();
     void liveUpdatesKeepSelectionAndExpansion();
@@ -105,6 +106,44 @@ void tst_OrderFilterProxyModel::searchMatchesIdNumberAndCustomer()
     m_proxy->setSearchText(m_ids.at(1).toString(QUuid::WithoutBraces).left(8));
     QCOMPARE(m_proxy->rowCount(), 1);
     QCOMPARE(m_proxy->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid(), m_ids.at(1));
+}
+
+// Support searches by what went wrong: the status, the failure code and its
+// message. A failure arrives before the status changes (STEP_FAILED leaves the
+// order IN_PROGRESS) and a retry clears it: the row is re-filtered each time.
+void tst_OrderFilterProxyModel::searchMatchesStatusAndFailureAndFollowsThem()
+{
+    m_proxy->setSearchText(QStringLiteral("rolled_back"));
+    QCOMPARE(m_proxy->rowCount(), 2);
+    m_proxy->setSearchText(QStringLiteral("postal code 00000"));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    QCOMPARE(m_proxy->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid(), m_ids.at(3));
+    m_proxy->setSearchText(QStringLiteral("payment_declined"));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    QCOMPARE(m_proxy->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid(), m_ids.at(1));
+
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> all = orderEvents(Kind::RetryThenSuccess, id, 6);
+    QCOMPARE(int(all.at(4).type), int(EventType::StepFailed));
+    m_model->applyEvents(all.mid(0, 4));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    m_model->applyEvents(all.mid(4, 1));
+    QCOMPARE(m_model->indexOf(id).data(OrderTreeModel::RawStatusRole).toInt(), int(OverallStatus::InProgress));
+    QCOMPARE(m_proxy->rowCount(), 2);
+    for (int r = 0; r < m_proxy->rowCount(); ++r)
+        QCOMPARE(m_proxy->rowCount(m_proxy->index(r, 0)), kStepCount);
+
+    int retry = 1;
+    while (all.at(retry).type != EventType::SagaStarted)
+        ++retry;
+    m_model->applyEvents(all.mid(5, retry - 5));
+    QCOMPARE(m_proxy->rowCount(), 2);
+    m_model->applyEvents(all.mid(retry, 1)); // the retry starts: its failure is cleared
+    QCOMPARE(m_proxy->rowCount(), 1);
+    m_proxy->setSearchText(QStringLiteral("queued"));
+    QCOMPARE(m_proxy->rowCount(), 1);
+    m_model->applyEvents(all.mid(retry + 1)); // and completes
+    QCOMPARE(m_proxy->rowCount(), 0);
 }
 
 void tst_OrderFilterProxyModel::statusFilterFollowsLiveChanges()
