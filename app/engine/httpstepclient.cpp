@@ -3,6 +3,7 @@
 #include "sagajson.h"
 #include "sagalog.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
@@ -93,6 +94,27 @@ StepOutcome rejection(const QJsonObject &body, int status)
     return StepOutcome::failure(code, message);
 }
 
+// How long a service asked to be left alone (Retry-After: seconds or an HTTP
+// date), at most 10 s: a step call does not wait longer than that per attempt.
+int retryAfterMs(const QNetworkReply *reply)
+{
+    constexpr qint64 kMaxWaitMs = 10000;
+    const QByteArray value = reply->rawHeader(QByteArrayLiteral("Retry-After")).trimmed();
+    if (value.isEmpty())
+        return 0;
+    bool isNumber = false;
+    const qint64 seconds = value.toLongLong(&isNumber);
+    qint64 ms = 0;
+    if (isNumber) {
+        ms = seconds > kMaxWaitMs / 1000 ? kMaxWaitMs : seconds * 1000;
+    } else {
+        const QDateTime when = QDateTime::fromString(QString::fromLatin1(value), Qt::RFC2822Date);
+        if (when.isValid())
+            ms = QDateTime::currentDateTimeUtc().msecsTo(when);
+    }
+    return int(qBound<qint64>(0, ms, kMaxWaitMs));
+}
+
 } // namespace
 
 HttpStepClient::HttpStepClient(const QUrl &baseUrl, int timeoutMs, int retries)
@@ -169,7 +191,10 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         c->done(StepOutcome::success(compensation ? QJsonObject() : resultOf(QJsonDocument::fromJson(payload).object())));
         return;
     }
-    if (status >= 400 && status < 500) {
+    // 408 Request Timeout, 425 Too Early and 429 Too Many Requests say "not now",
+    // not "no": they are retried like a 5xx, after Retry-After when it is given.
+    const bool notNow = status == 408 || status == 425 || status == 429;
+    if (status >= 400 && status < 500 && !notNow) {
         if (compensation && (status == 404 || status == 409)) {
             c->done(StepOutcome::success());
             return;
@@ -177,10 +202,10 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
         return;
     }
-    // Transport error, timeout or 5xx: retry with backoff.
+    // Transport error, timeout, 5xx or "not now": retry with backoff.
     const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
     if (c->attempt <= m_retries) {
-        const int delay = qMin(5000, 100 << qMin(c->attempt - 1, 6));
+        const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
         qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
                           << "), retry" << c->attempt << "in" << delay << "ms";
         QTimer::singleShot(delay, m_nam.get(), [this, c] { send(c); });
@@ -193,5 +218,6 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
                                      QStringLiteral("The step service did not answer in time.")));
     else
         c->done(StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"),
-                                     QStringLiteral("The step service is unavailable.")));
+                                     status ? QStringLiteral("The step service is unavailable (HTTP %1).").arg(status)
+                                            : QStringLiteral("The step service is unavailable.")));
 }

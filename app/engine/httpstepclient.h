@@ -19,9 +19,10 @@ class QNetworkReply;
 // {id} is the id the forward call returned, or the forward call's idempotency key
 // when it never answered (the service reverses by key, or answers 404: nothing to do).
 // Every request carries `Idempotency-Key: <executionId>:<step>:<action>`, the same on
-// every retry. Timeouts (stepTimeoutMs without progress), transport errors and 5xx are
-// retried with exponential backoff (stepRetries times); 4xx are business rejections
-// whose JSON body carries {"error": CODE, "message": ...} and are not retried. A
+// every retry. Timeouts (stepTimeoutMs without progress), transport errors, 5xx and
+// 408/425/429 are retried with exponential backoff (stepRetries times; a Retry-After
+// of up to 10 s is waited for); other 4xx are business rejections whose JSON body
+// carries {"error": CODE, "message": ...} and are not retried. A
 // compensation answered 404 or 409 counts as done (nothing, or nothing more, to reverse).
 class HttpStepClient : public StepClient
 {

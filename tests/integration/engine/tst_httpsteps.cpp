@@ -1,7 +1,8 @@
 // The orchestrator with the HTTP step client against a real WireMock (the
 // mappings in resources/wiremock): the failure triggers, compensation endpoints,
 // and WireMock's faults (connection reset, empty response, delays past the
-// timeout, 5xx) retried with the same Idempotency-Key; 4xx never retried.
+// timeout, 5xx, 408 and 429 after their Retry-After) retried with the same
+// Idempotency-Key; other 4xx never retried.
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
@@ -131,16 +132,25 @@ void tst_HttpSteps::triggers()
 void tst_HttpSteps::transportFaultsRetriedWithSameKey_data()
 {
     QTest::addColumn<QJsonObject>("response");
-    QTest::newRow("connection reset") << QJsonObject{{"fault", "CONNECTION_RESET_BY_PEER"}};
-    QTest::newRow("empty response") << QJsonObject{{"fault", "EMPTY_RESPONSE"}};
+    QTest::addColumn<qint64>("waitMs"); // the retry comes no sooner (Retry-After)
+    QTest::newRow("connection reset") << QJsonObject{{"fault", "CONNECTION_RESET_BY_PEER"}} << qint64(0);
+    QTest::newRow("empty response") << QJsonObject{{"fault", "EMPTY_RESPONSE"}} << qint64(0);
     QTest::newRow("delay past the timeout")
-        << QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500}, {"jsonBody", QJsonObject{{"authorizationId", "LATE"}}}};
-    QTest::newRow("503") << QJsonObject{{"status", 503}};
+        << QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500}, {"jsonBody", QJsonObject{{"authorizationId", "LATE"}}}}
+        << qint64(0);
+    QTest::newRow("503") << QJsonObject{{"status", 503}} << qint64(0);
+    QTest::newRow("408 request timeout") << QJsonObject{{"status", 408}} << qint64(0);
+    QTest::newRow("429 with Retry-After")
+        << QJsonObject{{"status", 429},
+                       {"headers", QJsonObject{{"Retry-After", "2"}}},
+                       {"jsonBody", QJsonObject{{"error", "RATE_LIMITED"}, {"message", "Slow down"}}}}
+        << qint64(2000);
 }
 
 void tst_HttpSteps::transportFaultsRetriedWithSameKey()
 {
     QFETCH(QJsonObject, response);
+    QFETCH(qint64, waitMs);
     m_admin->failFirst("fault", "/payments/authorizations", response);
     EngineHarness h;
     QVERIFY(start(h, config()));
@@ -148,12 +158,17 @@ void tst_HttpSteps::transportFaultsRetriedWithSameKey()
     QVERIFY(h.waitTerminal(id));
     QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Completed);
     QVector<QString> paymentKeys;
+    QVector<qint64> paymentTimes;
     for (const auto &s : m_admin->journal()) {
-        if (s.path == QLatin1String("/payments/authorizations"))
+        if (s.path == QLatin1String("/payments/authorizations")) {
             paymentKeys << s.key;
+            paymentTimes << s.loggedMs;
+        }
     }
     QCOMPARE(paymentKeys.size(), 2);
     QCOMPARE(paymentKeys[0], paymentKeys[1]); // the retry carries the same key
+    QVERIFY2(paymentTimes[1] - paymentTimes[0] >= waitMs,
+             qPrintable(QStringLiteral("retried after %1 ms").arg(paymentTimes[1] - paymentTimes[0])));
     QVERIFY(paymentKeys[0].endsWith(":payment:authorize"));
     QCOMPARE(h.eventsOf(id)[4].details.value("authorizationId").toString(), QStringLiteral("AUTH-WM-0001"));
 }

@@ -60,6 +60,7 @@ public:
         QString path;
         QString key;
         int status = 0;
+        qint64 loggedMs = 0; // when WireMock received it (ms since the epoch)
     };
 
     QVector<Seen> journal()
@@ -78,6 +79,7 @@ public:
                     s.key = it.value().isArray() ? it.value().toArray().first().toString() : it.value().toString();
             }
             s.status = entry.value("responseDefinition").toObject().value("status").toInt();
+            s.loggedMs = qint64(req.value("loggedDate").toDouble());
             if (!s.path.startsWith(QLatin1String("/__admin")))
                 out.append(s);
         }
