@@ -90,14 +90,21 @@ MainWindow::MainWindow(QWidget *parent)
     createActions();
     createWidgets();
     createStatusBar();
+    // The count follows row changes at most four times a second. The timer is
+    // started only when idle: restarting it on every change would starve it
+    // under steady traffic, and the count would never show.
     m_countTimer.setSingleShot(true);
     m_countTimer.setInterval(250);
     connect(&m_countTimer, &QTimer::timeout, this, &MainWindow::updateCounts);
+    const auto countLater = [this] {
+        if (!m_countTimer.isActive())
+            m_countTimer.start();
+    };
     for (QAbstractItemModel *m : {static_cast<QAbstractItemModel *>(m_model), static_cast<QAbstractItemModel *>(m_proxy)}) {
-        connect(m, &QAbstractItemModel::rowsInserted, &m_countTimer, qOverload<>(&QTimer::start));
-        connect(m, &QAbstractItemModel::rowsRemoved, &m_countTimer, qOverload<>(&QTimer::start));
-        connect(m, &QAbstractItemModel::modelReset, &m_countTimer, qOverload<>(&QTimer::start));
-        connect(m, &QAbstractItemModel::layoutChanged, &m_countTimer, qOverload<>(&QTimer::start));
+        connect(m, &QAbstractItemModel::rowsInserted, this, countLater);
+        connect(m, &QAbstractItemModel::rowsRemoved, this, countLater);
+        connect(m, &QAbstractItemModel::modelReset, this, countLater);
+        connect(m, &QAbstractItemModel::layoutChanged, this, countLater);
     }
     connect(m_batcher, &EventBatcher::applied, this, [this] {
         if (!m_selectWhenSeen.isNull() && m_model->order(m_selectWhenSeen)) {
@@ -323,6 +330,7 @@ void MainWindow::createStatusBar()
     m_stateLabel->setObjectName(QStringLiteral("connectionState"));
     m_rateLabel = new QLabel(this);
     m_countLabel = new QLabel(this);
+    m_countLabel->setObjectName(QStringLiteral("orderCount"));
     m_rateLabel->setMinimumWidth(m_rateLabel->fontMetrics().horizontalAdvance(QStringLiteral("00000 events/s")));
     statusBar()->addPermanentWidget(m_sourceLabel);
     statusBar()->addPermanentWidget(m_stateLabel);

@@ -23,6 +23,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -90,6 +91,7 @@ private Q_SLOTS:
     void failurePanelMakesASagaCompensate();
     void retryEnabledOnlyWhenEligible();
     void mainWindowLoadsExistingOrdersAndStaysLive();
+    void orderCountKeepsUpWithSteadyTraffic();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -317,6 +319,34 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
     window.setDisplayUtc(false);
     QVERIFY(!window.model()->displayUtc());
     window.setDisplayUtc(true);
+}
+
+// The status bar's order count under steady traffic: a new order every 40 ms,
+// more often than the count's 250 ms pause, must not keep the count from showing.
+void tst_EmbeddedConsole::orderCountKeepsUpWithSteadyTraffic()
+{
+    MainWindow window;
+    auto *count = window.findChild<QLabel *>(QStringLiteral("orderCount"));
+    QVERIFY(count);
+    QCOMPARE(count->text(), QStringLiteral("0 orders"));
+    int placed = 0;
+    QTimer feed;
+    feed.setInterval(40);
+    connect(&feed, &QTimer::timeout, &window, [&] {
+        SagaScenarios::Builder b(QUuid::createUuid());
+        b.started(1, QStringLiteral("ORD-20240110-%1").arg(++placed, 6, 10, QLatin1Char('0')));
+        window.model()->applyEvents(b.events());
+    });
+    feed.start();
+    QTRY_VERIFY_WITH_TIMEOUT(count->text() != QLatin1String("0 orders"), 5000);
+    QVERIFY(feed.isActive()); // shown while the traffic goes on
+    const int shown = count->text().section(QLatin1Char(' '), 0, 0).toInt();
+    QVERIFY2(shown > 0 && shown <= placed, qPrintable(count->text()));
+    feed.stop();
+    QTRY_COMPARE(count->text(), QStringLiteral("%1 orders").arg(placed));
+    // A filter shows what it keeps of the total.
+    window.searchField()->setText(QStringLiteral("ORD-20240110-000001"));
+    QTRY_COMPARE(count->text(), QStringLiteral("1 of %1 orders").arg(placed));
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
