@@ -108,7 +108,11 @@ int retryAfterMs(const QNetworkReply *reply)
     if (isNumber) {
         ms = seconds > kMaxWaitMs / 1000 ? kMaxWaitMs : seconds * 1000;
     } else {
-        const QDateTime when = QDateTime::fromString(QString::fromLatin1(value), Qt::RFC2822Date);
+        // An HTTP date ends in "GMT", which Qt's RFC 2822 parser does not take.
+        QString date = QString::fromLatin1(value);
+        if (date.endsWith(QLatin1String(" GMT")))
+            date = date.chopped(4) + QLatin1String(" +0000");
+        const QDateTime when = QDateTime::fromString(date, Qt::RFC2822Date);
         if (when.isValid())
             ms = QDateTime::currentDateTimeUtc().msecsTo(when);
     }
@@ -208,7 +212,8 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
         qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
                           << "), retry" << c->attempt << "in" << delay << "ms";
-        QTimer::singleShot(delay, m_nam.get(), [this, c] { send(c); });
+        // Precise: a coarse timer may fire up to 5 % early, before a Retry-After is over.
+        QTimer::singleShot(delay, Qt::PreciseTimer, m_nam.get(), [this, c] { send(c); });
         return;
     }
     qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:"

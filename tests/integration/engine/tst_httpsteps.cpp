@@ -145,12 +145,22 @@ void tst_HttpSteps::transportFaultsRetriedWithSameKey_data()
                        {"headers", QJsonObject{{"Retry-After", "2"}}},
                        {"jsonBody", QJsonObject{{"error", "RATE_LIMITED"}, {"message", "Slow down"}}}}
         << qint64(2000);
+    // As an HTTP date (made when the row runs), three seconds ahead: whole seconds,
+    // so at least two are left when it is read.
+    QTest::newRow("503 with Retry-After as a date")
+        << QJsonObject{{"status", 503}, {"headers", QJsonObject{{"Retry-After", "DATE+3"}}}} << qint64(1000);
 }
 
 void tst_HttpSteps::transportFaultsRetriedWithSameKey()
 {
     QFETCH(QJsonObject, response);
     QFETCH(qint64, waitMs);
+    QJsonObject headers = response.value("headers").toObject();
+    if (headers.value("Retry-After").toString() == QLatin1String("DATE+3")) {
+        headers.insert("Retry-After", QLocale::c().toString(QDateTime::currentDateTimeUtc().addSecs(3),
+                                                            QStringLiteral("ddd, dd MMM yyyy HH:mm:ss 'GMT'")));
+        response.insert("headers", headers);
+    }
     m_admin->failFirst("fault", "/payments/authorizations", response);
     EngineHarness h;
     QVERIFY(start(h, config()));
