@@ -16,5 +16,6 @@ struct FailureInfo {
 
 // Known codes: INVENTORY_UNAVAILABLE, PAYMENT_DECLINED, FRAUD_DETECTED,
 // INVALID_ADDRESS, SHIPPING_UNAVAILABLE, STEP_TIMEOUT, SERVICE_UNAVAILABLE,
-// COMPENSATION_FAILED, STORE_REFUSED (the database refused a step's outcome). Unknown codes are treated as retryable without action.
+// COMPENSATION_FAILED, STORE_REFUSED (the database refused to record a step's
+// outcome). Unknown codes are treated as retryable without action.
 FailureInfo failureInfo(const QString &code);
