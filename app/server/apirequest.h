@@ -27,6 +27,7 @@ struct ApiRequest {
     QByteArray prefer;
     QByteArray lastEventId;
     bool closeAfter = false; // the client sent "Connection: close"
+    bool head = false;       // HEAD: answered like GET, without the body
     quint64 responseNumber = 0; // order of the answer on its connection (0: write at once)
     QElapsedTimer timer;
 };

@@ -13,6 +13,8 @@ RouteMatcher::Match make(Route route, Method method, const char *allow, bool get
     RouteMatcher::Match m;
     m.route = route;
     m.allow = QByteArray(allow);
+    if (getOk)
+        m.allow.replace("GET", "GET, HEAD"); // HEAD is answered wherever GET is
     m.methodAllowed = (method == Method::Get && getOk) || (method == Method::Post && postOk)
                       || (method == Method::Put && putOk);
     return m;

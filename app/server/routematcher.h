@@ -29,12 +29,12 @@ public:
         Metrics,          // GET  /metrics, /api/metrics
     };
 
-    enum class Method { Get, Post, Put, Other };
+    enum class Method { Get, Post, Put, Other }; // HEAD is matched as Get
 
     struct Match {
         Route route = Route::None;
         bool methodAllowed = false; // false with route != None: answer 405 with `allow`
-        QByteArray allow;           // e.g. "GET, POST"
+        QByteArray allow;           // e.g. "GET, HEAD, POST"
         QString idText;             // the {id} or {customerId} path segment as sent
         QString idField;            // "orderId" or "customerId"
         QUuid id;                   // parsed; null when idText is not a UUID

@@ -82,6 +82,7 @@ RouteMatcher::Method methodOf(QHttpServerRequest::Method method)
 {
     switch (method) {
     case QHttpServerRequest::Method::Get:
+    case QHttpServerRequest::Method::Head: // answered like GET, without the body
         return RouteMatcher::Method::Get;
     case QHttpServerRequest::Method::Post:
         return RouteMatcher::Method::Post;
@@ -288,7 +289,9 @@ void SagaServer::reply(const ApiRequest &r, int status, const QByteArray &conten
         return;
     }
     const bool close = r.closeAfter || m_shuttingDown;
-    const QByteArray bytes = HttpReply::build(status, contentType, body, r.trace.traceparent(), extra, close);
+    QByteArray bytes = HttpReply::build(status, contentType, body, r.trace.traceparent(), extra, close);
+    if (r.head) // the headers a GET would get, Content-Length included; no body
+        bytes.truncate(bytes.indexOf("\r\n\r\n") + 4);
     ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr;
     if (guard) {
         guard->respond(r.responseNumber, bytes, close);
@@ -338,6 +341,7 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
     const QUrl url = request.url();
     r.path = url.path();
     r.method = methodName(request.method());
+    r.head = request.method() == QHttpServerRequest::Method::Head;
     r.closeAfter = request.value(QByteArrayLiteral("connection")).toLower() == "close";
     r.route = RouteMatcher::match(methodOf(request.method()), r.path);
 
@@ -872,18 +876,24 @@ void SagaServer::retryHistory(const ApiRequest &r)
 
 // ---------------------------------------------------------------- streams
 
-void SagaServer::startStream(const ApiRequest &r)
+// Writes the stream's head; false when there is no stream to follow (the client
+// left, or asked with HEAD: the head alone, then the connection closes).
+bool SagaServer::startStream(const ApiRequest &r)
 {
     m_metrics.countRequest(200);
     QTcpSocket *socket = r.socket.data();
     if (!socket)
-        return;
+        return false;
     const QByteArray head = HttpReply::streamHead(200, kEventStream, r.trace.traceparent())
-                            + SseEncoder::retry(m_config.sseRetryMs);
-    if (ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr)
-        guard->respond(r.responseNumber, head, false); // in order: pipelinedStream() made sure it is next
-    else
+                            + (r.head ? QByteArray() : SseEncoder::retry(m_config.sseRetryMs));
+    if (ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr) {
+        guard->respond(r.responseNumber, head, r.head); // in order: pipelinedStream() made sure it is next
+    } else {
         socket->write(head);
+        if (r.head)
+            socket->disconnectFromHost();
+    }
+    return !r.head;
 }
 
 bool SagaServer::pipelinedStream(const ApiRequest &r)
@@ -927,7 +937,8 @@ void SagaServer::statusStream(const ApiRequest &r)
         const QUuid orderId = req.route.id;
         const qint64 lastSeq = entry->progress.lastSeq;
         const bool terminal = entry->progress.isTerminal();
-        startStream(req);
+        if (!startStream(req))
+            return;
         m_cache->pin(orderId);
         qCInfo(lcServer).noquote() << "trace" << req.trace.traceId() << "status stream of" << orderId.toString(QUuid::WithoutBraces)
                                    << "from" << (lastEventId < 0 ? QStringLiteral("snapshot") : QString::number(lastEventId));
@@ -987,9 +998,8 @@ void SagaServer::allOrdersStream(const ApiRequest &r)
         return;
     }
     QTcpSocket *socket = r.socket.data();
-    if (!socket)
+    if (!startStream(r))
         return;
-    startStream(r);
     qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"
                                << (lastPosition < 0 ? QStringLiteral("now") : QString::number(lastPosition));
     if (lastPosition < 0) {

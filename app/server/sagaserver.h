@@ -111,7 +111,7 @@ private:
     void answerWaiter(quint64 key, bool ended);
     QJsonObject orderOutcomeJson(const QUuid &orderId, const QString &orderNumber, const QByteArray &traceId) const;
     void withAccessibleOrder(const ApiRequest &r, std::function<void(const ApiRequest &)> next);
-    void startStream(const ApiRequest &r);
+    bool startStream(const ApiRequest &r);
     bool pipelinedStream(const ApiRequest &r);
 
     ServerConfig m_config;

@@ -92,6 +92,7 @@ private Q_SLOTS:
     void traceparentOnEveryResponse();
     void pipelinedRequestsAnsweredInOrder();
     void streamPipelinedBehindARequestIsRefused();
+    void headAnswersLikeGetWithoutABody();
     void metricsCountSagas();
 
 private:
@@ -1038,7 +1039,7 @@ void TestServerApi::traceparentOnEveryResponse()
     for (const HttpResult &r : {call("GET", "/nope"), call("GET", "/health"), call("GET", "/api/orders/x", m_ownerToken),
                                 call("DELETE", "/api/orders", m_ownerToken)})
         QCOMPARE(r.header("traceparent").size(), 55);
-    QCOMPARE(call("DELETE", "/api/orders", m_ownerToken).header("allow"), QByteArray("GET, POST"));
+    QCOMPARE(call("DELETE", "/api/orders", m_ownerToken).header("allow"), QByteArray("GET, HEAD, POST"));
 }
 
 void TestServerApi::pipelinedRequestsAnsweredInOrder()
@@ -1127,6 +1128,65 @@ void TestServerApi::streamPipelinedBehindARequestIsRefused()
     const QJsonObject error = QJsonDocument::fromJson(body).object();
     QCOMPARE(error.value("error").toString(), QStringLiteral("PIPELINED_STREAM"));
     QVERIFY(!rest.contains("text/event-stream"));
+}
+
+void TestServerApi::headAnswersLikeGetWithoutABody()
+{
+    // HEAD gets the status and headers a GET would get (Content-Length included)
+    // and no body, so the next answer on a kept-alive connection starts right
+    // after the head: the owner's status, someone else's order (404), an unknown
+    // path (404), then a GET on the same connection.
+    const QByteArray status = "/api/orders/" + m_completedOrder.toLatin1() + "/status";
+    const QList<QPair<QByteArray, QByteArray>> requests{{"HEAD", status},
+                                                         {"HEAD", status + "?x=1"},
+                                                         {"HEAD", "/no/such/path"},
+                                                         {"GET", status}};
+    QByteArray raw;
+    for (int i = 0; i < requests.size(); ++i) {
+        const QByteArray &token = i == 1 ? m_otherToken : m_ownerToken;
+        raw += requests[i].first + ' ' + requests[i].second + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+               + token + "\r\n" + (i + 1 == requests.size() ? "Connection: close\r\n" : "") + "\r\n";
+    }
+    const RawExchange exchange = exchangeUntilClosed(m_port, raw, 60000);
+    QVERIFY(exchange.closed);
+    const QByteArray &received = exchange.received;
+    QList<int> statuses;
+    QList<qsizetype> lengths;
+    QByteArray lastBody;
+    qsizetype at = 0;
+    for (int i = 0; i < requests.size() && at < received.size(); ++i) {
+        const qsizetype headEnd = received.indexOf("\r\n\r\n", at);
+        QVERIFY2(headEnd > 0, received.mid(at, 200).constData());
+        const QList<QByteArray> lines = received.mid(at, headEnd - at).split('\n');
+        QVERIFY2(lines.first().startsWith("HTTP/1.1 "), lines.first().constData());
+        statuses.append(lines.first().mid(9, 3).toInt());
+        qsizetype length = -1;
+        for (const QByteArray &line : lines) {
+            const QByteArray lower = line.trimmed().toLower();
+            if (lower.startsWith("content-length:"))
+                length = lower.mid(15).trimmed().toLongLong();
+        }
+        lengths.append(length);
+        at = headEnd + 4;
+        if (requests[i].first == "GET") {
+            lastBody = received.mid(at, length);
+            at += length;
+        }
+    }
+    QCOMPARE(statuses, QList<int>({200, 404, 404, 200}));
+    QCOMPARE(at, received.size()); // nothing but the heads and the one GET body
+    QCOMPARE(lengths[0], lengths[3]);
+    QVERIFY(lengths[0] > 0 && lengths[1] > 0);
+    QCOMPARE(QJsonDocument::fromJson(lastBody).object().value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    // An event stream's head, then the connection closes: no events, no subscriber left behind.
+    const RawExchange stream = exchangeUntilClosed(
+        m_port, "HEAD " + status + "/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken + "\r\n\r\n",
+        30000);
+    QVERIFY(stream.closed);
+    QVERIFY2(stream.received.startsWith("HTTP/1.1 200"), stream.received.left(200).constData());
+    QVERIFY(stream.received.toLower().contains("content-type: text/event-stream"));
+    QVERIFY(stream.received.endsWith("\r\n\r\n"));
 }
 
 void TestServerApi::metricsCountSagas()
