@@ -7,12 +7,18 @@
 
 #include <QTcpSocket>
 
+#ifdef Q_OS_UNIX
+#include <sys/socket.h>
+#endif
+
+#include <algorithm>
+
 namespace {
 constexpr qint64 kMaxHeaderBytes = 64 * 1024;
 constexpr int kLingerMs = 2000;
 } // namespace
 
-ConnectionGuard::ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes)
+ConnectionGuard::ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes, int headTimeoutMs)
     : QObject(socket)
     , m_socket(socket)
     , m_maxBody(maxBodyBytes)
@@ -21,6 +27,16 @@ ConnectionGuard::ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes)
     connect(socket, &QIODevice::readyRead, this, &ConnectionGuard::onReadyRead);
     m_lingerTimer.setSingleShot(true);
     connect(&m_lingerTimer, &QTimer::timeout, socket, &QAbstractSocket::abort);
+    m_headTimer.setSingleShot(true);
+    m_headTimer.setInterval(headTimeoutMs);
+    connect(&m_headTimer, &QTimer::timeout, this, [this] {
+        if (!m_headComplete && !m_rejected)
+            reject(ApiError(408, QStringLiteral("REQUEST_TIMEOUT"),
+                            QStringLiteral("The request head did not arrive within %1 s.")
+                                .arg(m_headTimer.interval() / 1000.0)),
+                   {});
+    });
+    m_headTimer.start(); // the first request's head is due from the start
 }
 
 ConnectionGuard *ConnectionGuard::of(QTcpSocket *socket)
@@ -65,58 +81,111 @@ void ConnectionGuard::onReadyRead()
     const qint64 available = m_socket->bytesAvailable();
     m_seen += available;
     if (!m_headComplete) {
+        if (m_head.isEmpty() && !m_headTimer.isActive())
+            m_headTimer.start(); // a new request's first bytes
         const QByteArray fresh = m_socket->peek(qMin<qint64>(available, kMaxHeaderBytes));
         m_head.append(fresh);
         const qsizetype end = m_head.indexOf("\r\n\r\n");
         if (end < 0) {
             if (m_head.size() > kMaxHeaderBytes)
-                reject({});
+                reject(ApiError::payloadTooLarge(m_maxBody), {});
             return;
         }
         m_headComplete = true;
-        m_bodyBudget = m_maxBody;
-        QByteArray traceparent;
-        const QList<QByteArray> lines = m_head.left(end).split('\n');
-        for (const QByteArray &rawLine : lines) {
-            const QByteArray line = rawLine.trimmed();
-            const qsizetype colon = line.indexOf(':');
-            if (colon <= 0)
-                continue;
-            const QByteArray name = line.left(colon).trimmed().toLower();
-            const QByteArray value = line.mid(colon + 1).trimmed();
-            if (name == "content-length") {
-                bool ok = false;
-                const qint64 length = value.toLongLong(&ok);
-                if (!ok || length > m_maxBody) {
-                    if (ok) {
-                        reject(traceparent);
-                        return;
-                    }
-                }
-            } else if (name == "traceparent") {
-                traceparent = value;
-            }
-        }
+        m_headTimer.stop();
+        if (!acceptHead(m_head.left(end)))
+            return;
         m_bodyBudget = end + 4 + m_maxBody + 4096; // body plus chunk framing
         m_head.clear();
     }
     if (m_seen > m_bodyBudget + kMaxHeaderBytes)
-        reject({});
+        reject(ApiError::payloadTooLarge(m_maxBody), {});
 }
 
-void ConnectionGuard::reject(const QByteArray &traceparent)
+bool ConnectionGuard::acceptHead(const QByteArray &head)
+{
+    QByteArray traceparent;
+    QList<QByteArray> lengths;
+    QList<QByteArray> codings;
+    for (const QByteArray &rawLine : head.split('\n')) {
+        const QByteArray line = rawLine.trimmed();
+        const qsizetype colon = line.indexOf(':');
+        if (colon <= 0)
+            continue;
+        const QByteArray name = line.left(colon).trimmed().toLower();
+        const QByteArray value = line.mid(colon + 1).trimmed();
+        if (name == "content-length")
+            lengths.append(value);
+        else if (name == "transfer-encoding")
+            codings.append(value.toLower());
+        else if (name == "traceparent")
+            traceparent = value;
+    }
+    for (const QByteArray &coding : std::as_const(codings)) {
+        if (coding != "chunked") {
+            reject(ApiError(501, QStringLiteral("NOT_IMPLEMENTED"),
+                            QStringLiteral("Transfer-Encoding %1 is not understood; send the body plain or chunked.")
+                                .arg(QString::fromLatin1(coding.left(100)))),
+                   traceparent);
+            return false;
+        }
+    }
+    if (lengths.isEmpty())
+        return true;
+    if (!codings.isEmpty()) {
+        reject(ApiError(400, QStringLiteral("AMBIGUOUS_FRAMING"),
+                        QStringLiteral("Send either Content-Length or Transfer-Encoding, not both.")),
+               traceparent);
+        return false;
+    }
+    const QByteArray &first = lengths.first();
+    const bool digits = !first.isEmpty() && first.size() <= 18
+        && std::all_of(first.cbegin(), first.cend(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || lengths.count(first) != lengths.size()) {
+        reject(ApiError(400, QStringLiteral("INVALID_CONTENT_LENGTH"),
+                        QStringLiteral("Content-Length must be one number of bytes.")),
+               traceparent);
+        return false;
+    }
+    if (first.toLongLong() > m_maxBody) {
+        reject(ApiError::payloadTooLarge(m_maxBody), traceparent);
+        return false;
+    }
+    return true;
+}
+
+void ConnectionGuard::reject(const ApiError &error, const QByteArray &traceparent)
 {
     m_rejected = true;
+    m_headTimer.stop();
     // Nothing of this connection reaches the HTTP server any more.
     disconnect(m_socket, &QIODevice::readyRead, nullptr, nullptr);
     connect(m_socket, &QIODevice::readyRead, this, &ConnectionGuard::drain);
     const TraceContext trace = TraceContext::continueOrStart(traceparent);
-    const ApiError error = ApiError::payloadTooLarge(m_maxBody);
-    qCInfo(lcServer).noquote() << "trace" << trace.traceId() << "413: request body over" << m_maxBody << "bytes";
-    m_socket->write(HttpReply::build(413, "application/json", error.toBody(), trace.traceparent(), {}, true));
+    qCInfo(lcServer).noquote() << "trace" << trace.traceId() << error.status() << error.error()
+                               << "(connection closed):" << error.message();
+    m_socket->write(HttpReply::build(error.status(), "application/json", error.toBody(), trace.traceparent(), {}, true));
     m_socket->flush();
     drain();
+    // Lingering close: end the answer with a FIN but keep reading (and dropping)
+    // what the client still sends, so it reads the answer instead of a reset; it
+    // closes its side on the FIN, or the linger timer aborts the connection.
+    if (m_socket->bytesToWrite() == 0)
+        finishWriting();
+    else
+        connect(m_socket, &QIODevice::bytesWritten, this, [this] {
+            if (m_socket->bytesToWrite() == 0)
+                finishWriting();
+        });
     m_lingerTimer.start(kLingerMs);
+}
+
+void ConnectionGuard::finishWriting()
+{
+#ifdef Q_OS_UNIX
+    if (m_socket->socketDescriptor() != -1)
+        ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
+#endif
 }
 
 void ConnectionGuard::drain()

@@ -5,20 +5,28 @@
 #include <QTimer>
 #include <map>
 
+class ApiError;
 class QTcpSocket;
 
 // Watches one connection's incoming bytes before QHttpServer parses them
 // (Qt 6.4 buffers a whole request body, and reserves Content-Length bytes up
-// front, before a handler can refuse it). A request that announces a body over
-// the limit, or keeps sending past it (chunked), gets 413 and the connection
-// is closed after a short drain so the client can read the answer.
+// front, before a handler can refuse it). Refused, each with its answer and the
+// connection closed after a short drain so the client can read it:
+// - a body announced over the limit, or sent past it (chunked): 413;
+// - framing that two parsers could read differently (request smuggling):
+//   Content-Length together with Transfer-Encoding, Content-Lengths that
+//   disagree, or one that is not a number of bytes: 400 (RFC 9112 6.1, 6.3);
+// - a transfer coding other than chunked: 501;
+// - a request head not complete within `headTimeoutMs` of its first byte (or of
+//   the connection, for the first request): 408, so a client that sends half a
+//   head, or nothing, does not hold a connection for ever.
 //
 // Child of its socket; its readyRead slot is connected before QHttpServer's.
 class ConnectionGuard : public QObject
 {
     Q_OBJECT
 public:
-    ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes);
+    ConnectionGuard(QTcpSocket *socket, qint64 maxBodyBytes, int headTimeoutMs);
 
     // The server dispatched a complete request: the next bytes start a new one.
     // Returns the request's response number on this connection (1, 2, ...).
@@ -34,8 +42,11 @@ public:
 
 private:
     void onReadyRead();
-    void reject(const QByteArray &traceparent);
+    // Checks the framing of a complete request head; false after refusing it.
+    bool acceptHead(const QByteArray &head);
+    void reject(const ApiError &error, const QByteArray &traceparent);
     void drain();
+    void finishWriting(); // half-close: a FIN after the answer, reading goes on
 
     QTcpSocket *m_socket;
     qint64 m_maxBody;
@@ -45,6 +56,7 @@ private:
     qint64 m_seen = 0;       // bytes seen since the request began
     bool m_rejected = false;
     QTimer m_lingerTimer;
+    QTimer m_headTimer; // runs while a request head is incomplete
     quint64 m_nextNumber = 1;  // number of the next request dispatched
     quint64 m_nextToWrite = 1; // number of the next response to write
     struct Ready {

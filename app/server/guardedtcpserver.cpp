@@ -4,9 +4,10 @@
 
 #include <QTcpSocket>
 
-GuardedTcpServer::GuardedTcpServer(qint64 maxBodyBytes, QObject *parent)
+GuardedTcpServer::GuardedTcpServer(qint64 maxBodyBytes, int headTimeoutMs, QObject *parent)
     : QTcpServer(parent)
     , m_maxBody(maxBodyBytes)
+    , m_headTimeoutMs(headTimeoutMs)
 {
 }
 
@@ -21,6 +22,6 @@ void GuardedTcpServer::incomingConnection(qintptr socketDescriptor)
     }
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     // The guard is a child of the socket: it dies with it.
-    new ConnectionGuard(socket, m_maxBody);
+    new ConnectionGuard(socket, m_maxBody, m_headTimeoutMs);
     addPendingConnection(socket);
 }

@@ -8,11 +8,12 @@ class GuardedTcpServer : public QTcpServer
 {
     Q_OBJECT
 public:
-    explicit GuardedTcpServer(qint64 maxBodyBytes, QObject *parent = nullptr);
+    GuardedTcpServer(qint64 maxBodyBytes, int headTimeoutMs, QObject *parent = nullptr);
 
 protected:
     void incomingConnection(qintptr socketDescriptor) override;
 
 private:
     qint64 m_maxBody;
+    int m_headTimeoutMs;
 };

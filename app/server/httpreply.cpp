@@ -12,11 +12,13 @@ QByteArray HttpReply::reasonPhrase(int status)
     case 403: return QByteArrayLiteral("Forbidden");
     case 404: return QByteArrayLiteral("Not Found");
     case 405: return QByteArrayLiteral("Method Not Allowed");
+    case 408: return QByteArrayLiteral("Request Timeout");
     case 409: return QByteArrayLiteral("Conflict");
     case 413: return QByteArrayLiteral("Payload Too Large");
     case 415: return QByteArrayLiteral("Unsupported Media Type");
     case 429: return QByteArrayLiteral("Too Many Requests");
     case 500: return QByteArrayLiteral("Internal Server Error");
+    case 501: return QByteArrayLiteral("Not Implemented");
     case 503: return QByteArrayLiteral("Service Unavailable");
     default: return QByteArrayLiteral("Status");
     }

@@ -223,7 +223,7 @@ SagaServer::~SagaServer()
 
 quint16 SagaServer::start(QString *error)
 {
-    auto tcp = std::make_unique<GuardedTcpServer>(m_config.maxBodyBytes);
+    auto tcp = std::make_unique<GuardedTcpServer>(m_config.maxBodyBytes, m_config.requestHeadTimeoutMs);
     if (!tcp->listen(m_config.listenAddress, m_config.listenPort)) {
         if (error)
             *error = QStringLiteral("cannot listen on %1:%2: %3")

@@ -14,6 +14,7 @@ struct ServerConfig {
     QByteArray authKey;              // HMAC key (secret file content, trailing whitespace removed)
     qint64 tokenLeewaySeconds = 30;  // exp/nbf leeway, at most 60
     qint64 maxBodyBytes = 1024 * 1024;
+    int requestHeadTimeoutMs = 30000; // a request head must be complete this long after its first byte
     int heartbeatMs = 15000;         // ":" comment on every event stream
     int sseRetryMs = 3000;           // "retry:" sent to event-stream clients
     qint64 sseMaxBacklogBytes = 256 * 1024; // unsent bytes per stream before it is dropped

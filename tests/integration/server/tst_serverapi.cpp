@@ -87,6 +87,9 @@ private Q_SLOTS:
     void badInputCorpus_data();
     void badInputCorpus();
     void oversizedBodyAnswers413AndServerKeepsServing();
+    void ambiguousFramingRefusedAndClosed_data();
+    void ambiguousFramingRefusedAndClosed();
+    void incompleteRequestHeadTimesOut();
     void hundredClientsInParallel();
     void faultPlanEndpoint();
     void traceparentOnEveryResponse();
@@ -126,6 +129,7 @@ void TestServerApi::initTestCase()
     config.engine.stepDelayMs = 5;
     config.sseMaxBacklogBytes = 32 * 1024;
     config.replayChunkEvents = 500; // all-orders resume reads many pages
+    config.requestHeadTimeoutMs = 3000; // incompleteRequestHeadTimesOut waits for it
     if (m_postgres) {
         QString error;
         const QString url = TestServices::newPostgresDatabase(&error);
@@ -959,6 +963,59 @@ void TestServerApi::oversizedBodyAnswers413AndServerKeepsServing()
     const HttpResult c = httpRaw(m_port, chunked);
     QCOMPARE(c.status, 413);
     QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken).status, 200);
+}
+
+void TestServerApi::ambiguousFramingRefusedAndClosed_data()
+{
+    // Framing two parsers could read differently is how requests are smuggled
+    // past a proxy: refused, and the connection closed (RFC 9112 6.1, 6.3), so
+    // the request hidden after the body is never answered.
+    QTest::addColumn<QByteArray>("framing");
+    QTest::addColumn<QByteArray>("body");
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("error");
+    QTest::newRow("Content-Length and chunked")
+        << QByteArray("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n") << QByteArray("0\r\n\r\n") << 400
+        << "AMBIGUOUS_FRAMING";
+    QTest::newRow("two Content-Lengths that disagree")
+        << QByteArray("Content-Length: 2\r\nContent-Length: 40\r\n") << QByteArray("{}") << 400 << "INVALID_CONTENT_LENGTH";
+    QTest::newRow("negative Content-Length") << QByteArray("Content-Length: -5\r\n") << QByteArray() << 400
+                                             << "INVALID_CONTENT_LENGTH";
+    QTest::newRow("Content-Length not a number") << QByteArray("Content-Length: 2x\r\n") << QByteArray("{}") << 400
+                                                 << "INVALID_CONTENT_LENGTH";
+    QTest::newRow("a coding other than chunked")
+        << QByteArray("Transfer-Encoding: gzip, chunked\r\n") << QByteArray("0\r\n\r\n") << 501 << "NOT_IMPLEMENTED";
+}
+
+void TestServerApi::ambiguousFramingRefusedAndClosed()
+{
+    QFETCH(QByteArray, framing);
+    QFETCH(QByteArray, body);
+    QFETCH(int, status);
+    QFETCH(QString, error);
+    const QByteArray raw = "POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + m_ownerToken
+                           + "\r\nContent-Type: application/json\r\n" + framing + "\r\n" + body
+                           + "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const RawExchange exchange = exchangeUntilClosed(m_port, raw, 30000);
+    QVERIFY(exchange.closed);
+    QVERIFY2(exchange.received.startsWith("HTTP/1.1 " + QByteArray::number(status)), exchange.received.left(200).constData());
+    QCOMPARE(exchange.received.count("HTTP/1.1 "), 1); // the hidden request is not answered
+    const qsizetype headEnd = exchange.received.indexOf("\r\n\r\n");
+    QCOMPARE(QJsonDocument::fromJson(exchange.received.mid(headEnd + 4)).object().value("error").toString(), error);
+    QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::incompleteRequestHeadTimesOut()
+{
+    // Half a request head, or nothing at all, does not hold a connection for ever:
+    // 408 once the head is overdue (3 s in this test's server), then closed.
+    for (const QByteArray &sent : {QByteArray("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"), QByteArray()}) {
+        const RawExchange exchange = exchangeUntilClosed(m_port, sent, 30000);
+        QVERIFY(exchange.closed);
+        QVERIFY2(exchange.received.startsWith("HTTP/1.1 408"), exchange.received.left(200).constData());
+        QVERIFY(exchange.received.contains("\"REQUEST_TIMEOUT\""));
+    }
+    QCOMPARE(call("GET", "/health").status, 200);
 }
 
 void TestServerApi::hundredClientsInParallel()
