@@ -83,12 +83,16 @@ void ConnectionGuard::onReadyRead()
     if (!m_headComplete) {
         if (m_head.isEmpty() && !m_headTimer.isActive())
             m_headTimer.start(); // a new request's first bytes
-        const QByteArray fresh = m_socket->peek(qMin<qint64>(available, kMaxHeaderBytes));
+        // One byte past the limit, so a head over it is seen even when it all
+        // arrives in one read (QHttpServer reads everything after this slot).
+        const QByteArray fresh = m_socket->peek(qMin<qint64>(available, kMaxHeaderBytes + 1 - m_head.size()));
         m_head.append(fresh);
         const qsizetype end = m_head.indexOf("\r\n\r\n");
         if (end < 0) {
             if (m_head.size() > kMaxHeaderBytes)
-                reject(ApiError::payloadTooLarge(m_maxBody), {});
+                reject(ApiError(431, QStringLiteral("HEADERS_TOO_LARGE"),
+                                QStringLiteral("The request head is over %1 KiB.").arg(kMaxHeaderBytes / 1024)),
+                       {});
             return;
         }
         m_headComplete = true;

@@ -12,7 +12,8 @@ class QTcpSocket;
 // (Qt 6.4 buffers a whole request body, and reserves Content-Length bytes up
 // front, before a handler can refuse it). Refused, each with its answer and the
 // connection closed after a short drain so the client can read it:
-// - a body announced over the limit, or sent past it (chunked): 413;
+// - a body announced over the limit, or sent past it (chunked): 413; a request
+//   head over 64 KiB: 431;
 // - framing that two parsers could read differently (request smuggling):
 //   Content-Length together with Transfer-Encoding, Content-Lengths that
 //   disagree, or one that is not a number of bytes: 400 (RFC 9112 6.1, 6.3);

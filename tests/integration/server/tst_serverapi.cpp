@@ -912,6 +912,7 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("basic auth") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("bearer garbage") << HttpCall::build("GET", "/api/orders/{C}", "x.y.z", {}, {}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("body too large header") << HttpCall::build("POST", "/api/orders", "{T}", {}, {{"Content-Type", "application/json"}, {"Content-Length", "5000000"}}) << 413 << "PAYLOAD_TOO_LARGE" << "";
+    QTest::newRow("request head over 64 KiB") << HttpCall::build("GET", "/health", {}, {}, {{"X-Padding", QByteArray(70 * 1024, 'a')}}) << 431 << "HEADERS_TOO_LARGE" << "";
 }
 
 void TestServerApi::badInputCorpus()
