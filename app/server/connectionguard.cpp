@@ -111,7 +111,9 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
     QByteArray traceparent;
     QList<QByteArray> lengths;
     QList<QByteArray> codings;
-    for (const QByteArray &rawLine : head.split('\n')) {
+    bool keepAlive = false;
+    const QList<QByteArray> lines = head.split('\n');
+    for (const QByteArray &rawLine : lines) {
         const QByteArray line = rawLine.trimmed();
         const qsizetype colon = line.indexOf(':');
         if (colon <= 0)
@@ -124,7 +126,13 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
             codings.append(value.toLower());
         else if (name == "traceparent")
             traceparent = value;
+        else if (name == "connection")
+            keepAlive = keepAlive || value.toLower().contains("keep-alive");
     }
+    // This head is the next request to be dispatched (the guard looks at a head
+    // only once the one before it was dispatched).
+    if (lines.first().trimmed().endsWith(" HTTP/1.0") && !keepAlive)
+        m_http10Request = m_nextNumber;
     for (const QByteArray &coding : std::as_const(codings)) {
         if (coding != "chunked") {
             reject(ApiError(501, QStringLiteral("NOT_IMPLEMENTED"),

@@ -37,6 +37,10 @@ public:
     // order even when a later request is answered first, e.g. from the cache
     // while an earlier one waits for the StorePool). `close`: close after it.
     void respond(quint64 number, const QByteArray &bytes, bool close);
+    // Whether the client asked for the connection to end after request `number`'s
+    // answer in a way the server does not see: an HTTP/1.0 request without
+    // "Connection: keep-alive" (QHttpServerRequest 6.4 does not tell the version).
+    bool closesAfter(quint64 number) const { return number == m_http10Request; }
     // Whether a request before `number` is still unanswered.
     bool hasEarlierPending(quint64 number) const { return number > m_nextToWrite; }
     static ConnectionGuard *of(QTcpSocket *socket);
@@ -59,6 +63,7 @@ private:
     QTimer m_lingerTimer;
     QTimer m_headTimer; // runs while a request head is incomplete
     quint64 m_nextNumber = 1;  // number of the next request dispatched
+    quint64 m_http10Request = 0; // number of the last HTTP/1.0 request seen without keep-alive
     quint64 m_nextToWrite = 1; // number of the next response to write
     struct Ready {
         QByteArray bytes;

@@ -335,14 +335,16 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
     ApiRequest r;
     r.timer.start();
     r.socket = socket;
-    if (ConnectionGuard *guard = ConnectionGuard::of(socket))
+    ConnectionGuard *guard = ConnectionGuard::of(socket);
+    if (guard)
         r.responseNumber = guard->requestDispatched();
     r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
     const QUrl url = request.url();
     r.path = url.path();
     r.method = methodName(request.method());
     r.head = request.method() == QHttpServerRequest::Method::Head;
-    r.closeAfter = request.value(QByteArrayLiteral("connection")).toLower() == "close";
+    r.closeAfter = request.value(QByteArrayLiteral("connection")).toLower() == "close"
+                   || (guard && guard->closesAfter(r.responseNumber));
     r.route = RouteMatcher::match(methodOf(request.method()), r.path);
 
     if (r.route.route == RouteMatcher::Route::None) {

@@ -90,6 +90,7 @@ private Q_SLOTS:
     void ambiguousFramingRefusedAndClosed_data();
     void ambiguousFramingRefusedAndClosed();
     void incompleteRequestHeadTimesOut();
+    void http10ConnectionClosesAfterTheAnswer();
     void hundredClientsInParallel();
     void faultPlanEndpoint();
     void traceparentOnEveryResponse();
@@ -1017,6 +1018,24 @@ void TestServerApi::incompleteRequestHeadTimesOut()
         QVERIFY(exchange.received.contains("\"REQUEST_TIMEOUT\""));
     }
     QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::http10ConnectionClosesAfterTheAnswer()
+{
+    // HTTP/1.0 closes after each answer unless the client asks to keep it alive.
+    const RawExchange plain = exchangeUntilClosed(m_port, "GET /health HTTP/1.0\r\n\r\n", 10000);
+    QVERIFY(plain.closed);
+    QVERIFY2(plain.received.startsWith("HTTP/1.1 200"), plain.received.left(200).constData());
+    QVERIFY(plain.received.contains("Connection: close\r\n"));
+    QCOMPARE(plain.received.count("HTTP/1.1 "), 1);
+    const RawExchange kept =
+        exchangeUntilClosed(m_port, "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1500);
+    QVERIFY(!kept.closed);
+    QVERIFY2(kept.received.startsWith("HTTP/1.1 200"), kept.received.left(200).constData());
+    // HTTP/1.1 stays open by default.
+    const RawExchange eleven = exchangeUntilClosed(m_port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1500);
+    QVERIFY(!eleven.closed);
+    QVERIFY(eleven.received.startsWith("HTTP/1.1 200"));
 }
 
 void TestServerApi::hundredClientsInParallel()
