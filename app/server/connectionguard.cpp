@@ -129,9 +129,25 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
         else if (name == "connection")
             keepAlive = keepAlive || value.toLower().contains("keep-alive");
     }
+    // METHOD SP TARGET SP HTTP/1.x: anything else would be dropped without an answer.
+    const QList<QByteArray> requestLine = lines.first().trimmed().split(' ');
+    if (requestLine.size() != 3 || requestLine[0].isEmpty() || requestLine[1].isEmpty()
+        || !requestLine[2].startsWith("HTTP/")) {
+        reject(ApiError(400, QStringLiteral("BAD_REQUEST_LINE"),
+                        QStringLiteral("The request line must be METHOD TARGET HTTP/1.1, with spaces in the target "
+                                       "percent-encoded.")),
+               traceparent);
+        return false;
+    }
+    if (requestLine[2] != "HTTP/1.1" && requestLine[2] != "HTTP/1.0") {
+        reject(ApiError(505, QStringLiteral("HTTP_VERSION_NOT_SUPPORTED"),
+                        QStringLiteral("This server speaks HTTP/1.1 (and 1.0).")),
+               traceparent);
+        return false;
+    }
     // This head is the next request to be dispatched (the guard looks at a head
     // only once the one before it was dispatched).
-    if (lines.first().trimmed().endsWith(" HTTP/1.0") && !keepAlive)
+    if (requestLine[2] == "HTTP/1.0" && !keepAlive)
         m_http10Request = m_nextNumber;
     for (const QByteArray &coding : std::as_const(codings)) {
         if (coding != "chunked") {

@@ -18,6 +18,7 @@ class QTcpSocket;
 //   Content-Length together with Transfer-Encoding, Content-Lengths that
 //   disagree, or one that is not a number of bytes: 400 (RFC 9112 6.1, 6.3);
 // - a transfer coding other than chunked: 501;
+// - a request line that is not METHOD TARGET HTTP/1.x: 400, or 505 for another version;
 // - a request head not complete within `headTimeoutMs` of its first byte (or of
 //   the connection, for the first request): 408, so a client that sends half a
 //   head, or nothing, does not hold a connection for ever.

@@ -20,6 +20,7 @@ QByteArray HttpReply::reasonPhrase(int status)
     case 431: return QByteArrayLiteral("Request Header Fields Too Large");
     case 500: return QByteArrayLiteral("Internal Server Error");
     case 501: return QByteArrayLiteral("Not Implemented");
+    case 505: return QByteArrayLiteral("HTTP Version Not Supported");
     case 503: return QByteArrayLiteral("Service Unavailable");
     default: return QByteArrayLiteral("Status");
     }

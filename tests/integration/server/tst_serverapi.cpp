@@ -91,6 +91,8 @@ private Q_SLOTS:
     void ambiguousFramingRefusedAndClosed();
     void incompleteRequestHeadTimesOut();
     void http10ConnectionClosesAfterTheAnswer();
+    void badRequestLineAnswered_data();
+    void badRequestLineAnswered();
     void hundredClientsInParallel();
     void faultPlanEndpoint();
     void traceparentOnEveryResponse();
@@ -1036,6 +1038,30 @@ void TestServerApi::http10ConnectionClosesAfterTheAnswer()
     const RawExchange eleven = exchangeUntilClosed(m_port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1500);
     QVERIFY(!eleven.closed);
     QVERIFY(eleven.received.startsWith("HTTP/1.1 200"));
+}
+
+void TestServerApi::badRequestLineAnswered_data()
+{
+    // A request line QHttpServer cannot parse used to be dropped without an answer.
+    QTest::addColumn<QByteArray>("line");
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("error");
+    QTest::newRow("space in the path") << QByteArray("GET /api/orders /status HTTP/1.1") << 400 << "BAD_REQUEST_LINE";
+    QTest::newRow("no version") << QByteArray("GET /health") << 400 << "BAD_REQUEST_LINE";
+    QTest::newRow("HTTP/2 preface") << QByteArray("PRI * HTTP/2.0") << 505 << "HTTP_VERSION_NOT_SUPPORTED";
+}
+
+void TestServerApi::badRequestLineAnswered()
+{
+    QFETCH(QByteArray, line);
+    QFETCH(int, status);
+    QFETCH(QString, error);
+    const RawExchange exchange = exchangeUntilClosed(m_port, line + "\r\nHost: 127.0.0.1\r\n\r\n", 10000);
+    QVERIFY(exchange.closed);
+    QVERIFY2(exchange.received.startsWith("HTTP/1.1 " + QByteArray::number(status)), exchange.received.left(200).constData());
+    const qsizetype headEnd = exchange.received.indexOf("\r\n\r\n");
+    QCOMPARE(QJsonDocument::fromJson(exchange.received.mid(headEnd + 4)).object().value("error").toString(), error);
+    QCOMPARE(call("GET", "/health").status, 200);
 }
 
 void TestServerApi::hundredClientsInParallel()
