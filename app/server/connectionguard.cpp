@@ -46,6 +46,7 @@ ConnectionGuard *ConnectionGuard::of(QTcpSocket *socket)
 
 quint64 ConnectionGuard::requestDispatched()
 {
+    m_headTimer.stop(); // its head was complete (also when this guard did not see its end)
     m_head.clear();
     m_headComplete = false;
     m_bodyBudget = 0;
@@ -87,7 +88,14 @@ void ConnectionGuard::onReadyRead()
         // arrives in one read (QHttpServer reads everything after this slot).
         const QByteArray fresh = m_socket->peek(qMin<qint64>(available, kMaxHeaderBytes + 1 - m_head.size()));
         m_head.append(fresh);
-        const qsizetype end = m_head.indexOf("\r\n\r\n");
+        // The head ends at an empty line; a bare LF ends a line too (RFC 9112 2.2,
+        // and QHttpServer's parser takes it).
+        qsizetype end = m_head.indexOf("\r\n\r\n");
+        qsizetype endLength = 4;
+        if (const qsizetype bare = m_head.indexOf("\n\n"); bare >= 0 && (end < 0 || bare < end)) {
+            end = bare;
+            endLength = 2;
+        }
         if (end < 0) {
             if (m_head.size() > kMaxHeaderBytes)
                 reject(ApiError(431, QStringLiteral("HEADERS_TOO_LARGE"),
@@ -99,7 +107,7 @@ void ConnectionGuard::onReadyRead()
         m_headTimer.stop();
         if (!acceptHead(m_head.left(end)))
             return;
-        m_bodyBudget = end + 4 + m_maxBody + 4096; // body plus chunk framing
+        m_bodyBudget = end + endLength + m_maxBody + 4096; // body plus chunk framing
         m_head.clear();
     }
     if (m_seen > m_bodyBudget + kMaxHeaderBytes)

@@ -163,11 +163,18 @@ struct RawExchange {
     QByteArray received;
     bool closed = false;
 };
-inline RawExchange exchangeUntilClosed(quint16 port, const QByteArray &raw, int timeoutMs = 60000)
+// Writes `raw` once connected (and `later`, if any, laterMs after that), and
+// collects what arrives until the server closes or timeoutMs pass.
+inline RawExchange exchangeUntilClosed(quint16 port, const QByteArray &raw, int timeoutMs = 60000,
+                                       const QByteArray &later = {}, int laterMs = 0)
 {
     RawExchange out;
     QTcpSocket socket;
-    QObject::connect(&socket, &QTcpSocket::connected, [&] { socket.write(raw); });
+    QObject::connect(&socket, &QTcpSocket::connected, [&] {
+        socket.write(raw);
+        if (!later.isEmpty())
+            QTimer::singleShot(laterMs, &socket, [&] { socket.write(later); });
+    });
     QObject::connect(&socket, &QTcpSocket::readyRead, [&] { out.received += socket.readAll(); });
     QObject::connect(&socket, &QTcpSocket::disconnected, [&] { out.closed = true; });
     socket.connectToHost(QStringLiteral("127.0.0.1"), port);

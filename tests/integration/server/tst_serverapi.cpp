@@ -91,6 +91,7 @@ private Q_SLOTS:
     void ambiguousFramingRefusedAndClosed();
     void incompleteRequestHeadTimesOut();
     void http10ConnectionClosesAfterTheAnswer();
+    void bareLineFeedHeads();
     void badRequestLineAnswered_data();
     void badRequestLineAnswered();
     void hundredClientsInParallel();
@@ -1062,6 +1063,28 @@ void TestServerApi::badRequestLineAnswered()
     const qsizetype headEnd = exchange.received.indexOf("\r\n\r\n");
     QCOMPARE(QJsonDocument::fromJson(exchange.received.mid(headEnd + 4)).object().value("error").toString(), error);
     QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::bareLineFeedHeads()
+{
+    // Lines ended by a bare LF are taken (RFC 9112 2.2): such a head is checked
+    // like any other, and a kept-alive connection is not cut by the head timer
+    // (3 s here) while it waits, idle, for its next request.
+    const RawExchange kept = exchangeUntilClosed(m_port, "GET /health HTTP/1.1\nHost: 127.0.0.1\n\n", 20000,
+                                                 "GET /health HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n\n", 4000);
+    QVERIFY(kept.closed);
+    QCOMPARE(kept.received.count("HTTP/1.1 200"), 2);
+    QVERIFY2(!kept.received.contains("408"), kept.received.constData());
+    const RawExchange framing = exchangeUntilClosed(
+        m_port,
+        "POST /api/orders HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer " + m_ownerToken
+            + "\nContent-Type: application/json\nContent-Length: 4\nTransfer-Encoding: chunked\n\n0\r\n\r\n"
+              "GET /health HTTP/1.1\nHost: 127.0.0.1\n\n",
+        20000);
+    QVERIFY(framing.closed);
+    QVERIFY2(framing.received.startsWith("HTTP/1.1 400"), framing.received.left(200).constData());
+    QVERIFY(framing.received.contains("AMBIGUOUS_FRAMING"));
+    QCOMPARE(framing.received.count("HTTP/1.1 "), 1);
 }
 
 void TestServerApi::hundredClientsInParallel()
