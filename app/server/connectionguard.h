@@ -23,6 +23,11 @@ class QTcpSocket;
 //   the connection, for the first request): 408, so a client that sends half a
 //   head, or nothing, does not hold a connection for ever.
 //
+// Where a request begins: QHttpServer 6.4 takes from the socket only the bytes
+// of the request it completes; a later (pipelined) request's bytes stay in the
+// socket and are read again, so each head is seen from its first byte here
+// (requestDispatched() starts the next one).
+//
 // Child of its socket; its readyRead slot is connected before QHttpServer's.
 class ConnectionGuard : public QObject
 {

@@ -92,6 +92,7 @@ private Q_SLOTS:
     void incompleteRequestHeadTimesOut();
     void http10ConnectionClosesAfterTheAnswer();
     void bareLineFeedHeads();
+    void pipelinedHeadSplitAcrossReads();
     void badRequestLineAnswered_data();
     void badRequestLineAnswered();
     void hundredClientsInParallel();
@@ -1085,6 +1086,20 @@ void TestServerApi::bareLineFeedHeads()
     QVERIFY2(framing.received.startsWith("HTTP/1.1 400"), framing.received.left(200).constData());
     QVERIFY(framing.received.contains("AMBIGUOUS_FRAMING"));
     QCOMPARE(framing.received.count("HTTP/1.1 "), 1);
+}
+
+void TestServerApi::pipelinedHeadSplitAcrossReads()
+{
+    // The second of two pipelined requests arrives in two parts: its start with
+    // the first request, the rest of its head later. The guard must see that head
+    // from its start (QHttpServer leaves it in the socket), not take the rest for
+    // a request line of its own.
+    const QByteArray second = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: 0123456789\r\nConnection: close\r\n\r\n";
+    const RawExchange exchange = exchangeUntilClosed(
+        m_port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + second.left(30), 20000, second.mid(30), 500);
+    QVERIFY(exchange.closed);
+    QCOMPARE(exchange.received.count("HTTP/1.1 200"), 2);
+    QCOMPARE(exchange.received.count("HTTP/1.1 "), 2);
 }
 
 void TestServerApi::hundredClientsInParallel()
