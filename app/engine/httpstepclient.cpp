@@ -66,6 +66,10 @@ QJsonObject requestBody(const StepRequest &r)
 constexpr qsizetype kMaxResultText = 256;
 constexpr qsizetype kMaxErrorCode = 64;
 constexpr qsizetype kMaxErrorMessage = 1000;
+// A whole answer is read into memory: one larger than this is cut off (a step
+// service has no reason to send more; without a bound it could exhaust the engine).
+constexpr qint64 kMaxAnswerBytes = 1024 * 1024;
+const char *const kOversized = "sagaOversized";
 
 QJsonObject resultOf(const QJsonObject &body)
 {
@@ -180,14 +184,22 @@ void HttpStepClient::send(const std::shared_ptr<Call> &c)
     nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
     nr.setTransferTimeout(m_timeoutMs);
     QNetworkReply *reply = m_nam->post(nr, c->body);
+    QObject::connect(reply, &QNetworkReply::downloadProgress, reply, [reply](qint64 received, qint64 total) {
+        if ((received > kMaxAnswerBytes || total > kMaxAnswerBytes) && !reply->property(kOversized).toBool()) {
+            reply->setProperty(kOversized, true);
+            reply->abort();
+        }
+    });
     QObject::connect(reply, &QNetworkReply::finished, m_nam.get(), [this, c, reply] { finished(c, reply); });
 }
 
 void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *reply)
 {
     reply->deleteLater();
-    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    const QNetworkReply::NetworkError netError = reply->error();
+    const bool oversized = reply->property(kOversized).toBool();
+    // An answer cut off for its size is no answer: retried like a transport error.
+    const int status = oversized ? 0 : reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    const QNetworkReply::NetworkError netError = oversized ? QNetworkReply::UnknownContentError : reply->error();
     const QByteArray payload = reply->isOpen() ? reply->readAll() : QByteArray();
     const bool compensation = c->request.action == StepAction::Compensate;
 
@@ -216,13 +228,16 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         QTimer::singleShot(delay, Qt::PreciseTimer, m_nam.get(), [this, c] { send(c); });
         return;
     }
-    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:"
-                        << (status ? QStringLiteral("HTTP %1").arg(status) : reply->errorString());
+    const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
+                        : status  ? QStringLiteral("HTTP %1").arg(status)
+                                  : reply->errorString();
+    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why;
     if (timedOut)
         c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
                                      QStringLiteral("The step service did not answer in time.")));
     else
         c->done(StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"),
-                                     status ? QStringLiteral("The step service is unavailable (HTTP %1).").arg(status)
-                                            : QStringLiteral("The step service is unavailable.")));
+                                     oversized || status
+                                         ? QStringLiteral("The step service is unavailable (%1).").arg(why)
+                                         : QStringLiteral("The step service is unavailable.")));
 }

@@ -22,7 +22,8 @@ class QNetworkReply;
 // every retry. Timeouts (stepTimeoutMs without progress), transport errors, 5xx and
 // 408/425/429 are retried with exponential backoff (stepRetries times; a Retry-After
 // of up to 10 s is waited for); other 4xx are business rejections whose JSON body
-// carries {"error": CODE, "message": ...} and are not retried. A
+// carries {"error": CODE, "message": ...} and are not retried. An answer over 1 MiB
+// is cut off and counts as a transport error. A
 // compensation answered 404 or 409 counts as done (nothing, or nothing more, to reverse).
 class HttpStepClient : public StepClient
 {

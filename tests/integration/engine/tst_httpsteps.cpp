@@ -61,6 +61,7 @@ private Q_SLOTS:
     void compensationNotFoundIsDone();
     void keysPerExecutionStepAction();
     void serviceTextIsBoundedAndStorable();
+    void oversizedAnswerIsCutOff();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -299,4 +300,31 @@ void tst_HttpSteps::serviceTextIsBoundedAndStorable()
 }
 
 QTEST_GUILESS_MAIN(tst_HttpSteps)
+// A service answering 2 MiB: the answer is cut off at 1 MiB (not read into
+// memory whole, not taken as a success), retried like a transport error, then
+// the step fails; the call may have taken effect, so it is reversed best-effort,
+// and the step before it is compensated.
+void tst_HttpSteps::oversizedAnswerIsCutOff()
+{
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201},
+                                    {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                                    {"body", QString(2 * 1024 * 1024, QLatin1Char('x'))}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    QCOMPARE(p.failure.code, QStringLiteral("SERVICE_UNAVAILABLE"));
+    QVERIFY2(p.failure.message.contains(QLatin1String("more than 1024 KiB")), qPrintable(p.failure.message));
+    QCOMPARE(paths().count("payments authorizations"), 2); // the call and its one retry
+    QTRY_VERIFY_WITH_TIMEOUT(paths().contains("payments void"), 10000);
+    QVERIFY(paths().contains("inventory release"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
 #include "tst_httpsteps.moc"
