@@ -304,6 +304,13 @@ void RemoteSource::onStreamReadyRead()
     m_idleTimer.start(m_idleTimeoutMs);
     markStreamLive();
     const QVector<SseEvent> sse = m_parser.feed(m_stream->readAll());
+    if (m_parser.overflowed()) {
+        // Not something saga-server sends: drop the stream rather than buffer it.
+        connectionLost(tr("saga-server at %1 sent an event over %2 MiB; the stream was dropped.")
+                           .arg(location())
+                           .arg(SseStreamParser::kMaxEventBytes / (1024 * 1024)));
+        return;
+    }
     if (sse.isEmpty())
         return;
     QVector<OrderEvent> events;

@@ -7,12 +7,23 @@ void SseStreamParser::reset()
     m_eventType.clear();
     m_hasData = false;
     m_pendingCr = false;
+    m_overflowed = false;
     // The last event id survives a reset: it is what a reconnect sends.
 }
 
 QVector<SseEvent> SseStreamParser::feed(const QByteArray &bytes)
 {
     QVector<SseEvent> out;
+    if (m_overflowed)
+        return out;
+    const auto overflow = [this] {
+        if (m_buffer.size() + m_data.size() <= kMaxEventBytes)
+            return false;
+        m_overflowed = true;
+        m_buffer.clear();
+        m_data.clear();
+        return true;
+    };
     qsizetype start = 0;
     for (qsizetype i = 0; i < bytes.size(); ++i) {
         const char c = bytes.at(i);
@@ -25,13 +36,18 @@ QVector<SseEvent> SseStreamParser::feed(const QByteArray &bytes)
         }
         if (c == '\n' || c == '\r') {
             m_buffer.append(bytes.constData() + start, i - start);
+            if (overflow())
+                return out;
             processLine(m_buffer, out);
             m_buffer.clear();
+            if (overflow())
+                return out;
             m_pendingCr = (c == '\r');
             start = i + 1;
         }
     }
     m_buffer.append(bytes.constData() + start, bytes.size() - start);
+    overflow();
     return out;
 }
 

@@ -18,8 +18,13 @@ struct SseEvent {
 class SseStreamParser
 {
 public:
+    // An event (its unfinished line and data) may hold this much; past it the
+    // parser stops (overflowed()) instead of buffering without bound.
+    static constexpr qsizetype kMaxEventBytes = 4 * 1024 * 1024;
+
     QVector<SseEvent> feed(const QByteArray &bytes);
     void reset();
+    bool overflowed() const { return m_overflowed; } // until reset()
 
     QString lastEventId() const { return m_lastEventId; }
     int retryMs() const { return m_retryMs; } // -1 when the server sent none
@@ -34,6 +39,7 @@ private:
     QString m_lastEventId;
     bool m_hasData = false;
     bool m_pendingCr = false;
+    bool m_overflowed = false;
     int m_retryMs = -1;
     int m_comments = 0;
 };

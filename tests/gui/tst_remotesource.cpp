@@ -10,6 +10,7 @@
 #include "remotesource.h"
 #include "sagaserverprocess.h"
 #include "ssestreamparser.h"
+#include "../integration/engine/wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
@@ -53,9 +54,11 @@ class tst_RemoteSource : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void parserIsIncremental();
+    void parserBoundsAnEvent();
     void wrongTokenSaysWhatToDo();
     void unreachableServerSaysWhatToDo();
     void liveStreamDropAndResume();
+    void oversizedStreamEventDropsTheStream();
 };
 
 void tst_RemoteSource::parserIsIncremental()
@@ -74,6 +77,34 @@ void tst_RemoteSource::parserIsIncremental()
     QCOMPARE(parser.retryMs(), 3000);
     QCOMPARE(parser.commentCount(), 1);
     QCOMPARE(parser.lastEventId(), QStringLiteral("8"));
+}
+
+void tst_RemoteSource::parserBoundsAnEvent()
+{
+    // A line (or an event's data) that never ends is not buffered without bound.
+    SseStreamParser parser;
+    QVERIFY(parser.feed("id: 1\ndata: {}\n\n").size() == 1);
+    const QByteArray chunk(64 * 1024, 'x');
+    QVector<SseEvent> events = parser.feed("data: ");
+    int fed = 0;
+    while (!parser.overflowed() && fed < 200) {
+        events += parser.feed(chunk);
+        ++fed;
+    }
+    QVERIFY(parser.overflowed());
+    // Stopped by the chunk that took the line ("data: " and the chunks) past the bound, not before.
+    QVERIFY(6 + qsizetype(fed) * chunk.size() > SseStreamParser::kMaxEventBytes);
+    QVERIFY(6 + qsizetype(fed - 1) * chunk.size() <= SseStreamParser::kMaxEventBytes);
+    QVERIFY(events.isEmpty());
+    QVERIFY(parser.feed("\n\nid: 2\ndata: {}\n\n").isEmpty()); // stopped until reset
+    // Many data lines of one event count together.
+    parser.reset();
+    QVERIFY(!parser.overflowed());
+    QCOMPARE(parser.feed("id: 3\ndata: {}\n\n").size(), 1);
+    for (int i = 0; i < 100 && !parser.overflowed(); ++i)
+        parser.feed("data: " + chunk + "\n");
+    QVERIFY(parser.overflowed());
+    QCOMPARE(parser.lastEventId(), QStringLiteral("3"));
 }
 
 void tst_RemoteSource::wrongTokenSaysWhatToDo()
@@ -206,6 +237,38 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QCOMPARE(rejected.count(), 0);
     for (const QUuid &id : after)
         QCOMPARE(model.order(id)->bufferedCount(), 0);
+}
+
+// A server that streams an event without end (here WireMock standing in for a
+// broken saga-server: 5 MiB on one line) gets its stream dropped and retried;
+// the console says why instead of buffering without bound.
+void tst_RemoteSource::oversizedStreamEventDropsTheStream()
+{
+    QString error;
+    const QUrl wiremock = TestServices::wiremockUrl(&error);
+    if (wiremock.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"request", QJsonObject{{"method", "GET"}, {"urlPath", "/api/orders"}}},
+                           {"response", QJsonObject{{"status", 200},
+                                                    {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                                                    {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}}}});
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"request", QJsonObject{{"method", "GET"}, {"urlPath", "/api/orders/stream"}}},
+                           {"response", QJsonObject{{"status", 200},
+                                                    {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                                                    {"body", QStringLiteral(": hello\n\ndata: ")
+                                                                 + QString(5 * 1024 * 1024, QLatin1Char('x'))}}}});
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.stateMessage().contains(QLatin1String("over 4 MiB")), kTimeout);
+    QVERIFY2(source.state() == ProgressSource::State::Stale || source.state() == ProgressSource::State::Reconnecting,
+             qPrintable(source.stateMessage()));
+    QVERIFY(source.stateMessage().contains(QLatin1String("retrying")));
+    source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
 
 QTEST_MAIN(tst_RemoteSource)
