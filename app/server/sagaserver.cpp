@@ -401,9 +401,12 @@ std::optional<ApiError> SagaServer::authenticate(const QHttpServerRequest &reque
     QByteArray token;
     const QByteArray authorization = request.value(QByteArrayLiteral("authorization"));
     if (!authorization.isEmpty()) {
-        if (authorization.size() < 8 || qstrnicmp(authorization.constData(), "bearer ", 7) != 0)
+        // (The value arrives trimmed: "Bearer " with no token is "Bearer".)
+        const bool bearer = qstrnicmp(authorization.constData(), "bearer", 6) == 0
+            && (authorization.size() == 6 || authorization.at(6) == ' ');
+        if (!bearer)
             return ApiError::unauthorized(QStringLiteral("use the Bearer scheme"));
-        token = authorization.mid(7).trimmed();
+        token = authorization.mid(6).trimmed();
     } else if (r.route.route == RouteMatcher::Route::StatusStream
                || r.route.route == RouteMatcher::Route::AllOrdersStream) {
         // A browser EventSource cannot set headers.

@@ -916,6 +916,8 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("list search NUL") << req("GET", "/api/orders?q=a%00b", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "q";
     QTest::newRow("basic auth") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("bearer garbage") << HttpCall::build("GET", "/api/orders/{C}", "x.y.z", {}, {}) << 401 << "UNAUTHORIZED" << "";
+    QTest::newRow("bearer without a token") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Bearer   "}}) << 401 << "UNAUTHORIZED" << "";
+    QTest::newRow("bearer glued to the token") << HttpCall::build("GET", "/api/orders/{C}", {}, {}, {{"Authorization", "Bearerx.y.z"}}) << 401 << "UNAUTHORIZED" << "";
     QTest::newRow("body too large header") << HttpCall::build("POST", "/api/orders", "{T}", {}, {{"Content-Type", "application/json"}, {"Content-Length", "5000000"}}) << 413 << "PAYLOAD_TOO_LARGE" << "";
     QTest::newRow("request head over 64 KiB") << HttpCall::build("GET", "/health", {}, {}, {{"X-Padding", QByteArray(70 * 1024, 'a')}}) << 431 << "HEADERS_TOO_LARGE" << "";
 }
@@ -945,6 +947,10 @@ void TestServerApi::badInputCorpus()
     QVERIFY2(r.status == expected, r.raw.left(600).constData());
     QCOMPARE(r.error(), error);
     QVERIFY(!r.json().value("message").toString().isEmpty());
+    if (QByteArray(QTest::currentDataTag()) == "bearer without a token")
+        QVERIFY2(r.json().value("message").toString().contains(QLatin1String("no token was sent")), r.body.constData());
+    if (QByteArray(QTest::currentDataTag()) == "bearer glued to the token")
+        QVERIFY2(r.json().value("message").toString().contains(QLatin1String("Bearer scheme")), r.body.constData());
     if (!field.isEmpty())
         QCOMPARE(r.json().value("details").toObject().value("field").toString(), field);
     QVERIFY(!r.header("traceparent").isEmpty());
