@@ -1,6 +1,7 @@
 #include "databaseurl.h"
 
 #include <QDir>
+#include <QSqlDatabase>
 #include <QStandardPaths>
 #include <QUrl>
 
@@ -62,4 +63,19 @@ QString DatabaseUrl::toString() const
 QString DatabaseUrl::driverName() const
 {
     return kind == Kind::Sqlite ? QStringLiteral("QSQLITE") : QStringLiteral("QPSQL");
+}
+
+QSqlDatabase DatabaseUrl::addConnection(const QString &connectionName) const
+{
+    QSqlDatabase db = QSqlDatabase::addDatabase(driverName(), connectionName);
+    if (isPostgres()) {
+        db.setHostName(host);
+        db.setPort(port);
+        db.setDatabaseName(database);
+        db.setUserName(user);
+        db.setPassword(password);
+    } else {
+        db.setDatabaseName(path);
+    }
+    return db;
 }

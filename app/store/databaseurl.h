@@ -3,6 +3,8 @@
 #include <QString>
 #include <optional>
 
+class QSqlDatabase;
+
 // `sqlite:PATH` or `postgresql://USER[:PASSWORD]@HOST:PORT/DB` (ARCHITECTURE.md, CLI).
 struct DatabaseUrl {
     enum class Kind { Sqlite, Postgres };
@@ -17,4 +19,6 @@ struct DatabaseUrl {
     QString toString() const;  // without the password
     QString driverName() const; // QSQLITE / QPSQL
     bool isPostgres() const { return kind == Kind::Postgres; }
+    // Adds a QtSql connection named `connectionName` to this database (not opened).
+    QSqlDatabase addConnection(const QString &connectionName) const;
 };

@@ -177,18 +177,9 @@ SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
 {
     d->url = url;
     d->connectionName = connectionName;
-    QSqlDatabase db = QSqlDatabase::addDatabase(url.driverName(), connectionName);
-    if (url.isPostgres()) {
-        db.setHostName(url.host);
-        db.setPort(url.port);
-        db.setDatabaseName(url.database);
-        db.setUserName(url.user);
-        db.setPassword(url.password);
-        db.setConnectOptions(QStringLiteral("connect_timeout=5"));
-    } else {
-        db.setDatabaseName(url.path);
-        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
-    }
+    QSqlDatabase db = url.addConnection(connectionName);
+    db.setConnectOptions(url.isPostgres() ? QStringLiteral("connect_timeout=5")
+                                          : QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
 }
 
 SagaStore::~SagaStore()

@@ -8,7 +8,6 @@
 #include "databaseurl.h"
 #include "testservices.h"
 
-#include <QSqlDatabase>
 #include <QString>
 
 inline DatabaseUrl newStoreTestDatabase(const QString &backend, const QString &stem)
@@ -27,18 +26,3 @@ inline DatabaseUrl newStoreTestDatabase(const QString &backend, const QString &s
     return *DatabaseUrl::parse(text, &error);
 }
 
-// A plain QtSql connection to `url`, added but not opened, for tests that look at
-// or prepare a database past the store.
-inline QSqlDatabase addStoreTestConnection(const DatabaseUrl &url, const QString &connectionName)
-{
-    QSqlDatabase db = QSqlDatabase::addDatabase(url.driverName(), connectionName);
-    if (url.isPostgres()) {
-        db.setHostName(url.host);
-        db.setPort(url.port);
-        db.setDatabaseName(url.database);
-        db.setUserName(url.user);
-    } else {
-        db.setDatabaseName(url.path);
-    }
-    return db;
-}

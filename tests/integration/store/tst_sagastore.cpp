@@ -510,7 +510,7 @@ void tst_SagaStore::notifyInSameTransaction()
     SagaStore store(url, name());
     QVERIFY(store.open().ok());
     const QString listenerName = name();
-    QSqlDatabase listener = addStoreTestConnection(url, listenerName);
+    QSqlDatabase listener = url.addConnection(listenerName);
     QVERIFY(listener.open());
     QStringList payloads;
     connect(listener.driver(), &QSqlDriver::notification, this,
@@ -587,7 +587,7 @@ void tst_SagaStore::newerSchemaIsLeftAlone()
         QVERIFY(a.commitTransitions({started(QUuid::createUuid(), "x")}, "me", 1000).ok());
     }
     const QString conn = name();
-    QSqlDatabase db = addStoreTestConnection(url, conn);
+    QSqlDatabase db = url.addConnection(conn);
     QVERIFY2(db.open(), qPrintable(db.lastError().text()));
     QSqlQuery q(db);
     QVERIFY(q.exec(QStringLiteral("INSERT INTO schema_version (version, name, applied_at) "
@@ -626,7 +626,7 @@ void tst_SagaStore::upgradeFromFirstSchemaKeepsNumbering()
     const DatabaseUrl url = newDatabase(QStringLiteral("postgres"));
     const QString conn = name();
     {
-        QSqlDatabase db = addStoreTestConnection(url, conn);
+        QSqlDatabase db = url.addConnection(conn);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
         QVERIFY(applyFirstSchema(db, "postgres"));
         QSqlQuery q(db);
@@ -664,7 +664,7 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
     const QString conn = name();
     const QUuid crashed = QUuid::createUuid();
     {
-        QSqlDatabase db = addStoreTestConnection(url, conn);
+        QSqlDatabase db = url.addConnection(conn);
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
         QVERIFY(applyFirstSchema(db, "sqlite"));
         QSqlQuery q(db);
@@ -701,7 +701,7 @@ void tst_SagaStore::sqliteUpgradeFromFirstSchema()
     StoreError e = store.open();
     QVERIFY2(e.ok(), qPrintable(e.message));
     {
-        QSqlDatabase db = addStoreTestConnection(url, conn);
+        QSqlDatabase db = url.addConnection(conn);
         QVERIFY(db.open());
         QSqlQuery q(db);
         QVERIFY(q.exec("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'saga_executions' "

@@ -7,9 +7,10 @@
 // completion is recorded without the service's delivery estimate. Shared by the
 // SQLite (tst_orchestrator) and PostgreSQL (tst_engineonpostgres) runs.
 
-#include "../../integration/store/storetestdatabase.h"
+#include "databaseurl.h"
 #include "enginetesthelpers.h"
 
+#include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
 
@@ -41,7 +42,7 @@ inline QStringList refusingTriggers(const DatabaseUrl &url)
 inline void checkStoreRefusalEndsSagasVisibly(EngineHarness &h, const DatabaseUrl &url)
 {
     {
-        QSqlDatabase db = addStoreTestConnection(url, QStringLiteral("refusing"));
+        QSqlDatabase db = url.addConnection(QStringLiteral("refusing"));
         QVERIFY2(db.open(), qPrintable(db.lastError().text()));
         QSqlQuery q(db);
         for (const QString &sql : refusingTriggers(url))
