@@ -38,10 +38,9 @@ QVector<SseEvent> SseStreamParser::feed(const QByteArray &bytes)
             m_buffer.append(bytes.constData() + start, i - start);
             if (overflow())
                 return out;
+            // (A line adds to the event's data less than it held itself.)
             processLine(m_buffer, out);
             m_buffer.clear();
-            if (overflow())
-                return out;
             m_pendingCr = (c == '\r');
             start = i + 1;
         }
