@@ -2,6 +2,7 @@
 
 #include "apierror.h"
 #include "httpreply.h"
+#include "httptext.h"
 #include "sagalog.h"
 #include "tracecontext.h"
 
@@ -11,7 +12,6 @@
 #include <sys/socket.h>
 #endif
 
-#include <algorithm>
 
 namespace {
 constexpr qint64 kMaxHeaderBytes = 64 * 1024;
@@ -175,9 +175,7 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
         return false;
     }
     const QByteArray &first = lengths.first();
-    const bool digits = !first.isEmpty() && first.size() <= 18
-        && std::all_of(first.cbegin(), first.cend(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits || lengths.count(first) != lengths.size()) {
+    if (!isDecimalNumber(first, 18) || lengths.count(first) != lengths.size()) {
         reject(ApiError(400, QStringLiteral("INVALID_CONTENT_LENGTH"),
                         QStringLiteral("Content-Length must be one number of bytes.")),
                traceparent);

@@ -6,6 +6,7 @@
 #include "failurecatalog.h"
 #include "faultplan.h"
 #include "guardedtcpserver.h"
+#include "httptext.h"
 #include "orderhistory.h"
 #include "sagajson.h"
 #include "sagalog.h"
@@ -21,7 +22,6 @@
 #include <QJsonDocument>
 #include <QTimer>
 
-#include <algorithm>
 #include <limits>
 
 // The result of work done on a pool thread: a body to send or an error.
@@ -117,8 +117,7 @@ int preferredWait(const QByteArray &prefer)
         const QByteArray part = raw.trimmed().toLower();
         if (part.startsWith("wait=")) {
             const QByteArray digits = part.mid(5).trimmed();
-            if (digits.isEmpty() || digits.size() > 64
-                || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            if (!isDecimalNumber(digits, 64))
                 continue;
             bool ok = false;
             const int seconds = digits.toInt(&ok);
