@@ -1,6 +1,8 @@
 // Two engines (each its own thread and connection, as two saga-server processes
-// would be) on one PostgreSQL database run 500 sagas against WireMock, with short
-// leases so both keep claiming (SELECT ... FOR UPDATE SKIP LOCKED) all the time.
+// would be) on one database run 500 sagas against WireMock, with short leases so
+// both keep claiming all the time: on PostgreSQL with SELECT ... FOR UPDATE SKIP
+// LOCKED, on one SQLite file (a console and a saga-server sharing the embedded
+// default) inside SQLite's one write transaction at a time.
 // Each saga is driven exactly once: one request per step action at WireMock, each
 // step started once, and every event sequence folds cleanly.
 
@@ -20,13 +22,25 @@ class tst_TwoEngines : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void fiveHundredSagasEachDrivenOnce_data();
     void fiveHundredSagasEachDrivenOnce();
 };
 
+void tst_TwoEngines::fiveHundredSagasEachDrivenOnce_data()
+{
+    QTest::addColumn<bool>("postgres");
+    QTest::newRow("postgres") << true;
+    QTest::newRow("sqlite") << false;
+}
+
 void tst_TwoEngines::fiveHundredSagasEachDrivenOnce()
 {
+    QFETCH(bool, postgres);
     QString error;
-    const QString dbUrl = TestServices::newPostgresDatabase(&error);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString dbUrl = postgres ? TestServices::newPostgresDatabase(&error)
+                                   : QStringLiteral("sqlite:") + dir.filePath(QStringLiteral("two-engines.sqlite"));
     if (dbUrl.isEmpty())
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
     const QUrl wm = TestServices::wiremockUrl(&error);
