@@ -8,6 +8,7 @@
 
 #include <QDateTime>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
@@ -18,6 +19,7 @@
 #include <QSqlQuery>
 #include <QSqlRecord>
 #include <QStringBuilder>
+#include <QThread>
 
 #include <map>
 #include <set>
@@ -35,6 +37,7 @@ using namespace StoreText;
 namespace {
 
 const QString kActiveStatuses = QStringLiteral("('QUEUED','IN_PROGRESS','ROLLING_BACK')");
+constexpr int kSqliteBusyMs = 10000; // how long a SQLite connection waits for another's write lock
 
 } // namespace
 
@@ -112,12 +115,27 @@ struct SagaStore::Private {
     // Each SQLite connection's settings (journal_mode=WAL is the file's, set once).
     StoreError configureSqlite() const
     {
-        for (const QString &pragma : {QStringLiteral("PRAGMA synchronous=FULL"), QStringLiteral("PRAGMA busy_timeout=10000"),
+        for (const QString &pragma : {QStringLiteral("PRAGMA synchronous=FULL"), QStringLiteral("PRAGMA busy_timeout=%1").arg(kSqliteBusyMs),
                                       QStringLiteral("PRAGMA foreign_keys=ON")}) {
             if (StoreError e = exec(pragma, QStringLiteral("configure sqlite")))
                 return e;
         }
         return {};
+    }
+    // journal_mode=WAL is the file's. Switching a new file needs it to itself: while
+    // another connection creates the schema (a console and a saga-server started
+    // together), SQLite answers SQLITE_BUSY at once, without the busy wait (its
+    // deadlock avoidance), so wait here as busy_timeout would, then give up.
+    StoreError useWriteAheadLog() const
+    {
+        QElapsedTimer waited;
+        waited.start();
+        for (;;) {
+            StoreError e = exec(QStringLiteral("PRAGMA journal_mode=WAL"), QStringLiteral("configure sqlite"));
+            if (!e || e.kind != StoreError::Unavailable || !db().isOpen() || waited.elapsed() >= kSqliteBusyMs)
+                return e;
+            QThread::msleep(20);
+        }
     }
     // After the migrations: statement journals (a multi-row INSERT has one, for
     // rolling back a statement that fails halfway) stay in memory instead of
@@ -216,9 +234,9 @@ StoreError SagaStore::open()
         return err;
     }
     if (!d->url.isPostgres()) {
-        if (StoreError e = d->exec(QStringLiteral("PRAGMA journal_mode=WAL"), QStringLiteral("configure sqlite")))
-            return e;
         if (StoreError e = d->configureSqlite())
+            return e;
+        if (StoreError e = d->useWriteAheadLog())
             return e;
     } else {
         // Commit durability is the server's setting; do not weaken it here.

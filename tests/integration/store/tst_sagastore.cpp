@@ -114,6 +114,7 @@ private Q_SLOTS:
     void upgradeFromFirstSchemaKeepsNumbering();
     void sqliteUpgradeFromFirstSchema();
     void sqliteCommitStatementsAreReleasedOnClose();
+    void sqliteFreshFileOpenedByManyAtOnce();
     void recentStepDurationsComeFromTheNewestExecutions_data();
     void recentStepDurationsComeFromTheNewestExecutions();
 };
@@ -793,6 +794,39 @@ void tst_SagaStore::sqliteCommitStatementsAreReleasedOnClose()
     const auto events = again.loadEventsAfterPosition(0, 100);
     QVERIFY2(events.ok(), qPrintable(events.error.message));
     QCOMPARE(events.value.size(), 6);
+}
+
+// A console and a saga-server (or two engines) started together on a file that
+// does not exist yet: one creates the schema while the others wait for it,
+// instead of failing with "database is locked" (switching a fresh file to WAL
+// needs it to themselves, and SQLite answers that at once, without a busy wait).
+void tst_SagaStore::sqliteFreshFileOpenedByManyAtOnce()
+{
+    constexpr int kStores = 4;
+    for (int round = 0; round < 8; ++round) {
+        const DatabaseUrl url = newDatabase("sqlite");
+        QVERIFY(!QFile::exists(url.path));
+        std::atomic<int> ready{0};
+        QStringList errors[kStores];
+        std::vector<std::unique_ptr<QThread>> threads;
+        for (int i = 0; i < kStores; ++i) {
+            threads.emplace_back(QThread::create([&, i] {
+                SagaStore store(url, name());
+                ++ready;
+                while (ready.load() < kStores) {
+                } // start together
+                if (StoreError e = store.open())
+                    errors[i] << e.message;
+                else if (auto events = store.loadEventsAfterPosition(0, 10); !events.ok())
+                    errors[i] << events.error.message;
+            }));
+            threads.back()->start();
+        }
+        for (auto &t : threads)
+            QVERIFY(t->wait(60000));
+        for (int i = 0; i < kStores; ++i)
+            QVERIFY2(errors[i].isEmpty(), qPrintable(QStringLiteral("round %1, store %2: %3").arg(round).arg(i).arg(errors[i].join("; "))));
+    }
 }
 
 // The ETA history: durations of finished steps only (not one in progress, not a
