@@ -1,5 +1,6 @@
 #include "batchcommitter.h"
 
+#include "commitfeed.h"
 #include "sagalog.h"
 #include "sagastore.h"
 
@@ -7,11 +8,13 @@
 #include <QSet>
 
 BatchCommitter::BatchCommitter(const DatabaseUrl &url, const QString &connectionName, const QString &leaseOwner,
-                               qint64 leaseMs)
+                               qint64 leaseMs, std::shared_ptr<CommitFeed> feed, int index)
     : m_url(url)
     , m_connectionName(connectionName)
     , m_leaseOwner(leaseOwner)
     , m_leaseMs(leaseMs)
+    , m_feed(std::move(feed))
+    , m_index(index)
 {
     qRegisterMetaType<CommitReport>();
 }
@@ -33,6 +36,8 @@ StoreError BatchCommitter::reconnect()
         return StoreError{StoreError::Unavailable, QStringLiteral("committer is closed")};
     StoreError e = m_store->reconnect();
     m_broken = bool(e);
+    if (!m_broken)
+        m_feed->repaired(m_index);
     return e;
 }
 
@@ -41,37 +46,46 @@ void BatchCommitter::close()
     m_store.reset();
 }
 
-void BatchCommitter::commit(quint64 batchId, const QVector<StoreTransition> &batch)
+void BatchCommitter::run()
+{
+    QVector<StoreTransition> batch;
+    quint64 firstTicket = 0;
+    while (m_feed->take(m_index, &batch, &firstTicket)) {
+        const CommitReport report = commit(firstTicket, batch);
+        if (report.unavailable)
+            m_feed->broke(m_index); // before the report: nothing more is taken
+        Q_EMIT reported(report);
+        if (report.unavailable)
+            return;
+    }
+}
+
+CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTransition> &batch)
 {
     QElapsedTimer clock;
     clock.start();
     CommitReport report;
-    report.batchId = batchId;
+    report.firstTicket = firstTicket;
     report.count = int(batch.size());
     auto lost = [&](const StoreError &e, int inDoubt) {
         m_broken = true;
         report.unavailable = e;
         report.inDoubt = inDoubt;
         report.commitMicros = clock.nsecsElapsed() / 1000;
-        Q_EMIT reported(report);
+        return report;
     };
-    if (!m_store) {
-        lost(StoreError{StoreError::Unavailable, QStringLiteral("committer is closed")}, 0);
-        return;
-    }
+    if (!m_store)
+        return lost(StoreError{StoreError::Unavailable, QStringLiteral("committer is closed")}, 0);
     if (m_broken) {
-        if (StoreError e = reconnect()) {
-            lost(e, 0); // nothing was attempted
-            return;
-        }
+        if (StoreError e = reconnect())
+            return lost(e, 0); // nothing was attempted
     }
     auto result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
     if (result.ok()) {
         report.whole = true;
         report.events = std::move(result.value);
     } else if (result.error.kind == StoreError::Unavailable) {
-        lost(result.error, report.count);
-        return;
+        return lost(result.error, report.count);
     } else if (batch.size() == 1) {
         report.singles.append(CommitReport::Single{false, batch.first().event, result.error});
     } else {
@@ -88,8 +102,7 @@ void BatchCommitter::commit(quint64 batchId, const QVector<StoreTransition> &bat
             if (one.ok()) {
                 report.singles.append(CommitReport::Single{true, one.value.first(), {}});
             } else if (one.error.kind == StoreError::Unavailable) {
-                lost(one.error, 1);
-                return;
+                return lost(one.error, 1);
             } else {
                 refused.insert(t.event.orderId);
                 report.singles.append(CommitReport::Single{false, t.event, one.error});
@@ -97,5 +110,5 @@ void BatchCommitter::commit(quint64 batchId, const QVector<StoreTransition> &bat
         }
     }
     report.commitMicros = clock.nsecsElapsed() / 1000;
-    Q_EMIT reported(report);
+    return report;
 }

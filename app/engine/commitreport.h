@@ -16,7 +16,7 @@ struct CommitReport {
         StoreError error; // why it was refused (Conflict, Invalid)
     };
 
-    quint64 batchId = 0;
+    quint64 firstTicket = 0;      // the batch is the feed's tickets firstTicket .. + count - 1
     int count = 0;                // transitions in the batch
     bool whole = false;           // the whole batch committed in one transaction: `events`
     QVector<OrderEvent> events;   // committed events in commit order (whole == true)

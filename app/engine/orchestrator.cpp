@@ -2,6 +2,7 @@
 
 #include "batchcommitter.h"
 #include "batchplan.h"
+#include "commitfeed.h"
 
 #include "failurecatalog.h"
 #include "faultinjector.h"
@@ -422,7 +423,17 @@ void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(b
         m_queue.append(Pending{std::move(next), {}, false});
     }
     s.lastQueuedSeq = m_queue.last().transition.event.seq;
-    scheduleFlush();
+    // Straight into the feed, where a committer takes it at once if it is free, or
+    // with whatever else arrives before it is done (group commit) if it is busy,
+    // without waiting for this thread to get round to its report. Waking it for a
+    // saga or two at light load costs ~1 % of a saga's time; waiting for the end of
+    // this pass of the event loop instead left it idle at 2,000 in flight.
+    if (!m_committers.empty() && m_available && m_doubtful.isEmpty() && !m_halted && !m_leaseDue) {
+        handOff();
+        wakeCommitters();
+    } else {
+        scheduleFlush();
+    }
 }
 
 void Orchestrator::scheduleFlush()
@@ -433,62 +444,91 @@ void Orchestrator::scheduleFlush()
 
 void Orchestrator::flush()
 {
-    if (m_committers.empty() || !m_available || !m_doubtful.isEmpty() || m_queue.isEmpty() || m_halted)
+    if (m_committers.empty() || !m_available || !m_doubtful.isEmpty() || m_halted)
         return;
     if (m_leaseDue) {
-        if (anyInFlight())
-            return; // renewal first: it waits for the batches in flight
+        if (anyInFlight()) {
+            wakeCommitters(); // for what the feed holds; renewal waits for it
+            return;
+        }
         m_leaseDue = false;
         leaseTick(); // may find the database gone
-        if (!m_available || m_queue.isEmpty())
+        if (!m_available)
             return;
     }
-    std::vector<int> idle;
-    for (int i = 0; i < int(m_committers.size()); ++i) {
-        if (m_committers[i].batch == 0)
-            idle.push_back(i);
+    handOff();
+    wakeCommitters();
+}
+
+void Orchestrator::handOff()
+{
+    // Everything queued goes to the feed at once; the committers take it in batches
+    // of at most kMaxBatch, split over several free ones in parts of at least kMinSplit.
+    if (m_queue.isEmpty())
+        return;
+    std::vector<CommitFeed::Item> items;
+    items.reserve(size_t(m_queue.size()));
+    for (Pending &p : m_queue) {
+        items.push_back(CommitFeed::Item{p.transition, p.chainsNext});
+        m_handedOff.push_back(std::move(p));
     }
-    // Spread what is queued over the idle committers, in batches of at least
-    // kMinSplit transitions (small batches cost more than they overlap).
-    for (size_t k = 0; k < idle.size() && !m_queue.isEmpty(); ++k) {
-        const int left = int(idle.size() - k);
-        int n = qMin(kMaxBatch, qMax(kMinSplit, (int(m_queue.size()) + left - 1) / left));
-        n = qMin(n, int(m_queue.size()));
-        while (n < m_queue.size() && m_queue[n - 1].chainsNext)
-            ++n; // a saga's chained transitions share one batch
-        QVector<Pending> batch(std::make_move_iterator(m_queue.begin()), std::make_move_iterator(m_queue.begin() + n));
-        m_queue.remove(0, n);
-        dispatch(idle[k], std::move(batch));
+    m_queue.clear();
+    const quint64 first = m_nextTicket;
+    m_nextTicket += items.size();
+    m_feed->append(first, std::move(items));
+}
+
+void Orchestrator::wakeCommitters()
+{
+    for (int index : m_feed->wake()) {
+        BatchCommitter *worker = m_committers[size_t(index)].worker.get();
+        QMetaObject::invokeMethod(worker, [worker] { worker->run(); }, Qt::QueuedConnection);
     }
 }
 
-void Orchestrator::dispatch(int index, QVector<Pending> pending)
+void Orchestrator::takeBackUntaken()
 {
-    QVector<StoreTransition> batch;
-    batch.reserve(pending.size());
-    for (const Pending &p : std::as_const(pending))
-        batch.append(p.transition);
-    const quint64 id = ++m_nextBatchId;
-    m_inFlight.emplace(id, std::move(pending));
-    m_maxBatchesInFlight = qMax(m_maxBatchesInFlight, int(m_inFlight.size()));
-    Committer &c = m_committers[index];
-    c.batch = id;
-    BatchCommitter *worker = c.worker.get();
-    QMetaObject::invokeMethod(
-        worker, [worker, id, batch = std::move(batch)] { worker->commit(id, batch); }, Qt::QueuedConnection);
+    // The untaken items are the newest tickets: the tail of m_handedOff, back to the
+    // front of the queue, in order (they come before anything queued since).
+    const int n = m_feed ? m_feed->withdraw() : 0;
+    if (n == 0)
+        return;
+    Q_ASSERT(size_t(n) <= m_handedOff.size());
+    QVector<Pending> back;
+    back.reserve(n + m_queue.size());
+    for (size_t i = m_handedOff.size() - size_t(n); i < m_handedOff.size(); ++i)
+        back.append(std::move(m_handedOff[i]));
+    m_handedOff.resize(m_handedOff.size() - size_t(n));
+    m_nextTicket -= quint64(n);
+    back.append(std::move(m_queue));
+    m_queue = std::move(back);
 }
 
-void Orchestrator::onCommitReport(int index, const CommitReport &report)
+int Orchestrator::maxBatchesInFlight() const
 {
-    auto it = m_inFlight.find(report.batchId);
-    if (it == m_inFlight.end())
+    return m_feed ? m_feed->maxCommitting() : 0;
+}
+
+void Orchestrator::onCommitReport(const CommitReport &report)
+{
+    const quint64 first = report.firstTicket;
+    if (report.count <= 0 || first < m_frontTicket || first + quint64(report.count) > m_frontTicket + m_handedOff.size())
         return; // stale (after stop)
-    QVector<Pending> pending = std::move(it->second);
-    m_inFlight.erase(it);
-    if (index >= 0 && index < int(m_committers.size()) && m_committers[index].batch == report.batchId)
-        m_committers[index].batch = 0;
+    QVector<Pending> pending;
+    pending.reserve(report.count);
+    for (quint64 t = first; t < first + quint64(report.count); ++t) {
+        Pending &slot = m_handedOff[size_t(t - m_frontTicket)];
+        if (slot.settled)
+            return; // reported already (cannot happen: each ticket is taken once)
+        pending.append(std::move(slot));
+        slot.settled = true;
+    }
+    while (!m_handedOff.empty() && m_handedOff.front().settled) {
+        m_handedOff.pop_front();
+        ++m_frontTicket;
+    }
     m_commitMicros += report.commitMicros;
-    qCDebug(lcStore) << "batch" << report.batchId << "of" << report.count << (report.whole ? "committed" : "refused")
+    qCDebug(lcStore) << "batch" << report.firstTicket << "of" << report.count << (report.whole ? "committed" : "refused")
                      << report.singles.size() << "singles;" << report.inDoubt << "in doubt";
     if (report.whole) {
         countCommitted(int(pending.size()));
@@ -527,21 +567,29 @@ void Orchestrator::waitForCommit()
 {
     if (!anyInFlight())
         return;
-    // Each committer handles calls in order: once these return, every report is posted here.
+    // Each committer commits what is left in the feed, then handles this call; once
+    // these return, every report is posted here.
     for (Committer &c : m_committers) {
-        if (c.batch != 0)
-            QMetaObject::invokeMethod(c.worker.get(), [] {}, Qt::BlockingQueuedConnection);
+        BatchCommitter *worker = c.worker.get();
+        QMetaObject::invokeMethod(worker, [worker] { worker->run(); }, Qt::BlockingQueuedConnection);
     }
     QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
-    for (auto &[id, pending] : m_inFlight) {
-        qCWarning(lcStore) << "no report for batch" << id << "in flight; its" << pending.size()
-                           << "transitions stay queued";
-        const int inDoubt = int(pending.size());
-        m_doubtful.append(Doubtful{std::move(pending), inDoubt});
+    takeBackUntaken(); // left by a committer that lost the database: untried
+    if (m_handedOff.empty())
+        return;
+    QVector<Pending> unreported;
+    for (Pending &p : m_handedOff) {
+        if (!p.settled)
+            unreported.append(std::move(p));
     }
-    m_inFlight.clear();
-    for (Committer &c : m_committers)
-        c.batch = 0;
+    m_handedOff.clear();
+    m_frontTicket = m_nextTicket;
+    if (unreported.isEmpty())
+        return;
+    qCWarning(lcStore) << "no report for" << unreported.size() << "transitions handed to the committers;"
+                       << "they stay queued";
+    const int inDoubt = int(unreported.size());
+    m_doubtful.append(Doubtful{std::move(unreported), inDoubt});
 }
 
 bool Orchestrator::startCommitters(QString *error)
@@ -551,6 +599,7 @@ bool Orchestrator::startCommitters(QString *error)
         count = m_config.database.isPostgres() ? 2 : 1;
     if (!m_config.database.isPostgres())
         count = 1; // SQLite has one writer at a time
+    m_feed = std::make_shared<CommitFeed>(count, kMaxBatch, kMinSplit);
     for (int i = 0; i < count; ++i) {
         const QString connectionName = QStringLiteral("saga-commit-%1-%2-%3")
                                            .arg(quintptr(this), 0, 16)
@@ -560,10 +609,10 @@ bool Orchestrator::startCommitters(QString *error)
         c.thread = std::make_unique<QThread>();
         c.thread->setObjectName(QStringLiteral("saga-commit"));
         c.worker = std::make_unique<BatchCommitter>(m_config.database, connectionName, m_engineId,
-                                                    qint64(m_config.leaseSeconds) * 1000);
+                                                    qint64(m_config.leaseSeconds) * 1000, m_feed, i);
         c.worker->moveToThread(c.thread.get());
         connect(c.worker.get(), &BatchCommitter::reported, this,
-                [this, i](const CommitReport &report) { onCommitReport(i, report); });
+                [this](const CommitReport &report) { onCommitReport(report); });
         c.thread->start();
         StoreError opened;
         BatchCommitter *worker = c.worker.get();
@@ -609,8 +658,8 @@ StoreError Orchestrator::reconnectCommitters()
 int Orchestrator::queuedTransitionCount() const
 {
     int n = int(m_queue.size());
-    for (const auto &entry : m_inFlight)
-        n += int(entry.second.size());
+    for (const Pending &p : m_handedOff)
+        n += p.settled ? 0 : 1;
     for (const Doubtful &d : m_doubtful)
         n += int(d.pending.size());
     return n;
@@ -740,6 +789,7 @@ void Orchestrator::databaseLost(const StoreError &error)
         Q_EMIT databaseAvailabilityChanged(false, availabilityReason(error));
     }
     m_flushTimer.stop();
+    takeBackUntaken(); // not tried: queued again, committed after the reconnect
     if (!m_reconnectTimer.isActive()) {
         m_reconnectTimer.start(m_backoffMs);
         m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
@@ -1154,7 +1204,8 @@ void Orchestrator::stop()
             p.done(false, p.transition.event); // the caller learns it was not recorded
     }
     stopCommitters();
-    m_inFlight.clear();
+    m_handedOff.clear();
+    m_frontTicket = m_nextTicket;
     m_sagas.clear();
     m_client.reset();
     m_store.reset();

@@ -6,9 +6,9 @@
 //
 // Flow of one transition (write-ahead, group commit, pipelined):
 //   decide -> queue a StoreTransition (saga waits) -> flush: the queued transitions
-//   go in batches to the idle BatchCommitters (each in its own thread with its own
-//   connection), each batch committed in ONE transaction -> reported (queued back
-//   here) -> what accumulated meanwhile goes out at once -> eventsCommitted -> each
+//   go to the CommitFeed, from which the BatchCommitters (each in its own thread
+//   with its own connection) take batches the moment they are free, each batch
+//   committed in ONE transaction -> reported (queued back here) -> eventsCommitted -> each
 //   saga applies its committed events and decides its next action. A saga is in at
 //   most one batch in flight, so its events are reported in seq order; with more
 //   than one commit connection (PostgreSQL) two batches committing at the same time
@@ -47,12 +47,14 @@
 #include <QThread>
 #include <QTimer>
 #include <QVector>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <unordered_map>
 
 class BatchCommitter;
+class CommitFeed;
 class FaultInjector;
 class StepClient;
 
@@ -93,7 +95,7 @@ public:
     qint64 committedTransitions() const { return m_transitions; }
     // Commit connections, and the most batches that were ever in flight at once.
     int commitConnections() const { return int(m_committers.size()); }
-    int maxBatchesInFlight() const { return m_maxBatchesInFlight; }
+    int maxBatchesInFlight() const;
     // Time the committer spent in the store (profiling), microseconds.
     qint64 commitMicros() const { return m_commitMicros; }
     // Answer callbacks (submit, eligibility, retry) invoked twice or never, by any
@@ -111,6 +113,7 @@ private:
         StoreTransition transition;
         std::function<void(bool committed, const OrderEvent &event)> done; // optional
         bool chainsNext = false; // the next queued transition is this saga's follow-up (same batch)
+        bool settled = false;    // handed off and reported (its slot in m_handedOff is empty)
     };
     enum class Decision { Finish, Transition, Call };
 
@@ -120,13 +123,15 @@ private:
                  std::function<void(bool committed, const OrderEvent &event)> done = {});
     void scheduleFlush();
     void flush();
-    void dispatch(int committer, QVector<Pending> batch);
-    void onCommitReport(int committer, const CommitReport &report);
+    void handOff();
+    void wakeCommitters();
+    void takeBackUntaken();
+    void onCommitReport(const CommitReport &report);
     void waitForCommit();
     bool startCommitters(QString *error);
     void stopCommitters();
     StoreError reconnectCommitters();
-    bool anyInFlight() const { return !m_inFlight.empty(); }
+    bool anyInFlight() const { return !m_handedOff.empty(); }
     void countCommitted(int count);
     void finishCommitted(QVector<Pending> &done, const QVector<OrderEvent> &events);
     void reject(Pending p, const StoreError &error);
@@ -165,10 +170,14 @@ private:
     struct Committer {
         std::unique_ptr<QThread> thread;
         std::unique_ptr<BatchCommitter> worker; // lives in `thread`
-        quint64 batch = 0;                       // the batch it commits (0: idle)
     };
     std::vector<Committer> m_committers;
-    std::map<quint64, QVector<Pending>> m_inFlight; // batch id -> its transitions
+    std::shared_ptr<CommitFeed> m_feed;
+    // Handed to the feed and not yet reported, in ticket order: m_handedOff[i] has
+    // ticket m_frontTicket + i; the next one handed off gets m_nextTicket.
+    std::deque<Pending> m_handedOff;
+    quint64 m_frontTicket = 0;
+    quint64 m_nextTicket = 0;
     // Transitions of batches the database went away under: the first `inDoubt` were
     // in a commit whose outcome is unknown (checked on reconnect), the rest untried.
     struct Doubtful {
@@ -176,8 +185,6 @@ private:
         int inDoubt = 0;
     };
     QVector<Doubtful> m_doubtful;
-    quint64 m_nextBatchId = 0;
-    int m_maxBatchesInFlight = 0;
     bool m_leaseDue = false; // lease renewal waits until no batch is in flight
     qint64 m_commitMicros = 0;
     bool m_flushScheduled = false;
