@@ -86,6 +86,22 @@ QJsonObject resultOf(const QJsonObject &body)
     return result;
 }
 
+// The key a forward step's answer must carry: the handle its compensation (and the
+// next steps) use. A 2xx answer without it (a proxy's page, a truncated body) does
+// not say what was done, so it is not taken as done.
+QLatin1String handleKey(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return QLatin1String("reservationId");
+    case SagaStep::Payment:
+        return QLatin1String("authorizationId");
+    case SagaStep::Shipping:
+        return QLatin1String("shipmentId");
+    }
+    return QLatin1String("");
+}
+
 StepOutcome rejection(const QJsonObject &body, int status)
 {
     QString code = body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString());
@@ -203,8 +219,15 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     const QByteArray payload = reply->isOpen() ? reply->readAll() : QByteArray();
     const bool compensation = c->request.action == StepAction::Compensate;
 
-    if (status >= 200 && status < 300) {
-        c->done(StepOutcome::success(compensation ? QJsonObject() : resultOf(QJsonDocument::fromJson(payload).object())));
+    // A forward answer without its handle is retried like a transport error.
+    QJsonObject result;
+    bool unusable = false;
+    if (status >= 200 && status < 300 && !compensation) {
+        result = resultOf(QJsonDocument::fromJson(payload).object());
+        unusable = result.value(handleKey(c->request.step)).toString().trimmed().isEmpty();
+    }
+    if (status >= 200 && status < 300 && !unusable) {
+        c->done(StepOutcome::success(result));
         return;
     }
     // 408 Request Timeout, 425 Too Early and 429 Too Many Requests say "not now",
@@ -218,7 +241,8 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
         return;
     }
-    // Transport error, timeout, 5xx or "not now": retry with backoff.
+    // Transport error, timeout, 5xx, "not now" or a forward 2xx without its handle:
+    // retry with backoff.
     const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
     if (c->attempt <= m_retries) {
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
@@ -229,8 +253,9 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         return;
     }
     const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
-                        : status  ? QStringLiteral("HTTP %1").arg(status)
-                                  : reply->errorString();
+                        : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
+                        : status   ? QStringLiteral("HTTP %1").arg(status)
+                                   : reply->errorString();
     qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why;
     if (timedOut)
         c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),

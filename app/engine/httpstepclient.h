@@ -23,8 +23,10 @@ class QNetworkReply;
 // 408/425/429 are retried with exponential backoff (stepRetries times; a Retry-After
 // of up to 10 s is waited for); other 4xx are business rejections whose JSON body
 // carries {"error": CODE, "message": ...} and are not retried. An answer over 1 MiB
-// is cut off and counts as a transport error. A
-// compensation answered 404 or 409 counts as done (nothing, or nothing more, to reverse).
+// is cut off and counts as a transport error, and so does a forward 2xx answer without
+// its id (reservationId, authorizationId, shipmentId: not JSON, a proxy's page), which
+// says nothing of what was done. A compensation answered 404 or 409 counts as done
+// (nothing, or nothing more, to reverse).
 class HttpStepClient : public StepClient
 {
 public:

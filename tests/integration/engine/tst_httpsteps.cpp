@@ -62,6 +62,8 @@ private Q_SLOTS:
     void keysPerExecutionStepAction();
     void serviceTextIsBoundedAndStorable();
     void oversizedAnswerIsCutOff();
+    void answerWithoutItsIdIsNotTakenAsDone_data();
+    void answerWithoutItsIdIsNotTakenAsDone();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -324,6 +326,66 @@ void tst_HttpSteps::oversizedAnswerIsCutOff()
     QCOMPARE(paths().count("payments authorizations"), 2); // the call and its one retry
     QTRY_VERIFY_WITH_TIMEOUT(paths().contains("payments void"), 10000);
     QVERIFY(paths().contains("inventory release"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A forward 2xx answer that does not carry the step's id (a proxy's HTML page, a
+// JSON body without it, an empty one) does not say what was done: it is retried
+// with the same key, then the step fails as unavailable, the call is reversed by
+// key (it may have taken effect) and the earlier step compensated. The order is
+// never confirmed without its shipment, nor charged without an authorization.
+void tst_HttpSteps::answerWithoutItsIdIsNotTakenAsDone_data()
+{
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<QJsonObject>("response");
+    QTest::addColumn<QString>("reversal");
+    QTest::addColumn<QString>("compensated");
+    QTest::addColumn<OverallStatus>("ends");
+    QTest::newRow("payment: a proxy's page")
+        << "/payments/authorizations"
+        << QJsonObject{{"status", 200},
+                       {"headers", QJsonObject{{"Content-Type", "text/html"}}},
+                       {"body", "<html><body>Gateway says hello</body></html>"}}
+        << "payments void" << "inventory release" << OverallStatus::RolledBack;
+    QTest::newRow("shipping: JSON without shipmentId")
+        << "/shipping/shipments"
+        << QJsonObject{{"status", 201}, {"jsonBody", QJsonObject{{"trackingNumber", "TRK-1"}, {"shipmentId", "  "}}}}
+        << "shipping cancel" << "payments void" << OverallStatus::RolledBack;
+    // The first step: nothing before it to compensate, so the saga ends FAILED.
+    QTest::newRow("inventory: empty 204") << "/inventory/reservations" << QJsonObject{{"status", 204}}
+                                          << "inventory release" << QString() << OverallStatus::Failed;
+}
+
+void tst_HttpSteps::answerWithoutItsIdIsNotTakenAsDone()
+{
+    QFETCH(QString, path);
+    QFETCH(QJsonObject, response);
+    QFETCH(QString, reversal);
+    QFETCH(QString, compensated);
+    QFETCH(OverallStatus, ends);
+    m_admin->failAlways(path, response);
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, ends);
+    QCOMPARE(p.failure.code, QStringLiteral("SERVICE_UNAVAILABLE"));
+    QVERIFY2(p.failure.message.contains(QLatin1String("with no")), qPrintable(p.failure.message));
+    QVector<QString> keys;
+    for (const auto &s : m_admin->journal()) {
+        if (s.path == path)
+            keys << s.key;
+    }
+    QCOMPARE(keys.size(), 2); // the call and its one retry, with the same key
+    QCOMPARE(keys[0], keys[1]);
+    QTRY_VERIFY_WITH_TIMEOUT(paths().contains(reversal), 10000);
+    if (!compensated.isEmpty())
+        QVERIFY(paths().contains(compensated));
+    QVERIFY(!paths().contains("shipping shipments") || path == QLatin1String("/shipping/shipments"));
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
