@@ -10,7 +10,7 @@
 #include "remotesource.h"
 #include "sagaserverprocess.h"
 #include "ssestreamparser.h"
-#include "../integration/engine/wiremockadmin.h"
+#include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>

@@ -9,12 +9,9 @@
 #include "orderprogress.h"
 #include "sagastore.h"
 #include "testservices.h"
+#include "wiremockadmin.h"
 
 #include <QCoreApplication>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QNetworkAccessManager>
-#include <QNetworkReply>
 #include <QProcess>
 #include <QtTest>
 #include <cstdio>
@@ -62,18 +59,6 @@ int childMain(int argc, char **argv)
     return app.exec();
 }
 
-QJsonObject wiremock(const QUrl &base, const QByteArray &method, const QString &path, const QJsonObject &body = {})
-{
-    QNetworkAccessManager nam;
-    QNetworkRequest request(base.resolved(QUrl(path)));
-    request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
-    QNetworkReply *reply = nam.sendCustomRequest(request, method, body.isEmpty() ? QByteArray() : QJsonDocument(body).toJson());
-    (void)QTest::qWaitFor([reply] { return reply->isFinished(); }, 30000);
-    const QJsonObject out = QJsonDocument::fromJson(reply->readAll()).object();
-    reply->deleteLater();
-    return out;
-}
-
 } // namespace
 
 class tst_CrashRecovery : public QObject
@@ -91,7 +76,8 @@ void tst_CrashRecovery::killAndRestart()
     if (wm.isEmpty())
         QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
-    wiremock(wm, "POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}}); // sagas stay in flight a while
+    WireMockAdmin admin(wm);
+    admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}}); // sagas stay in flight a while
     const QString db = QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/crash.sqlite");
 
     auto runChild = [&](int submit, int killAfterMs) {
@@ -140,7 +126,7 @@ void tst_CrashRecovery::killAndRestart()
     QTRY_VERIFY_WITH_TIMEOUT(allTerminal(), 120000);
     last.kill();
     last.waitForFinished(10000);
-    wiremock(wm, "POST", "/__admin/settings", QJsonObject{{"fixedDelay", 0}});
+    admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 0}});
 
     OrderListFilter f;
     f.limit = 1000;
@@ -172,22 +158,13 @@ void tst_CrashRecovery::killAndRestart()
     }
 
     // WireMock journal: one Idempotency-Key per (order, step, action); completed orders never compensated.
-    const QJsonArray requests = wiremock(wm, "GET", "/__admin/requests?limit=100000").value("requests").toArray();
+    const QVector<WireMockAdmin::Seen> requests = admin.journal();
     QVERIFY(!requests.isEmpty());
     QMap<QString, QSet<QString>> keysPerAction; // "<orderId> <path kind>" -> keys
-    for (const QJsonValue &v : requests) {
-        const QJsonObject req = v.toObject().value("request").toObject();
-        const QString path = QUrl(req.value("url").toString()).path();
-        if (path.startsWith(QLatin1String("/__admin")))
-            continue;
-        const QJsonObject body = QJsonDocument::fromJson(req.value("body").toString().toUtf8()).object();
-        const QString orderId = body.value("orderId").toString();
-        QString key;
-        const QJsonObject headers = req.value("headers").toObject();
-        for (auto it = headers.begin(); it != headers.end(); ++it) {
-            if (it.key().compare(QLatin1String("Idempotency-Key"), Qt::CaseInsensitive) == 0)
-                key = it.value().toString();
-        }
+    for (const WireMockAdmin::Seen &seen : requests) {
+        const QString &path = seen.path;
+        const QString orderId = seen.body.value("orderId").toString();
+        const QString &key = seen.key;
         QVERIFY(!key.isEmpty());
         const bool compensation = path.endsWith("/release") || path.endsWith("/void") || path.endsWith("/cancel");
         const QString kind = path.section('/', 1, 1) + (compensation ? QStringLiteral("-") : QStringLiteral("+"));

@@ -10,11 +10,8 @@
 #include "orderprogress.h"
 #include "sagastore.h"
 #include "testservices.h"
+#include "wiremockadmin.h"
 
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QNetworkAccessManager>
-#include <QNetworkReply>
 #include <QtTest>
 
 class tst_TwoEngines : public QObject
@@ -111,22 +108,7 @@ void tst_TwoEngines::fiveHundredSagasEachDrivenOnce()
     }
 
     // Exactly one request per (execution, step, action) at WireMock.
-    QNetworkAccessManager nam;
-    QNetworkReply *reply = nam.get(QNetworkRequest(wm.resolved(QUrl("/__admin/requests?limit=100000"))));
-    QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 30000);
-    const QJsonArray requests = QJsonDocument::fromJson(reply->readAll()).object().value("requests").toArray();
-    reply->deleteLater();
-    QMap<QString, int> perKey;
-    for (const QJsonValue &v : requests) {
-        const QJsonObject req = v.toObject().value("request").toObject();
-        if (QUrl(req.value("url").toString()).path().startsWith(QLatin1String("/__admin")))
-            continue;
-        const QJsonObject headers = req.value("headers").toObject();
-        for (auto it = headers.begin(); it != headers.end(); ++it) {
-            if (it.key().compare(QLatin1String("Idempotency-Key"), Qt::CaseInsensitive) == 0)
-                perKey[it.value().toString()] += 1;
-        }
-    }
+    const QMap<QString, int> perKey = WireMockAdmin(wm).countByKey();
     // 450 completed x 3 forward + 50 declined x (2 forward + 1 release).
     QCOMPARE(perKey.size(), 450 * 3 + 50 * 3);
     for (auto it = perKey.begin(); it != perKey.end(); ++it)

@@ -1,6 +1,7 @@
 #pragma once
 
-// Small synchronous client of WireMock's admin API for the engine tests.
+// Small synchronous client of WireMock's admin API for the tests that stub step
+// services or read WireMock's request journal.
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -61,6 +62,7 @@ public:
         QString key;
         int status = 0;
         qint64 loggedMs = 0; // when WireMock received it (ms since the epoch)
+        QJsonObject body;    // the request's JSON body (empty if it had none)
     };
 
     QVector<Seen> journal()
@@ -80,6 +82,7 @@ public:
             }
             s.status = entry.value("responseDefinition").toObject().value("status").toInt();
             s.loggedMs = qint64(req.value("loggedDate").toDouble());
+            s.body = QJsonDocument::fromJson(req.value("body").toString().toUtf8()).object();
             if (!s.path.startsWith(QLatin1String("/__admin")))
                 out.append(s);
         }
