@@ -23,6 +23,7 @@
 
 #include <map>
 #include <set>
+#include <sys/stat.h>
 
 // Storage notes: every timestamp is stored as milliseconds since the Unix epoch
 // (UTC) in a BIGINT/INTEGER column, ids as text (UUID without braces), event
@@ -164,6 +165,36 @@ struct SagaStore::Private {
         return StoreError{StoreError::Unavailable, QStringLiteral("database connection is not open")};
     }
 
+    // SQLite: the file this connection opened. A program keeps writing into a file
+    // deleted (or renamed over) while it is open, where nothing it writes can be
+    // found again; writes check that the path still names that file and answer
+    // Unavailable when it does not, so the engine pauses instead.
+    struct FileId {
+        bool known = false;
+        dev_t device = 0;
+        ino_t inode = 0;
+    };
+    FileId sqliteFile;
+    static FileId fileIdOf(const QString &path)
+    {
+        struct stat st;
+        if (::stat(QFile::encodeName(path).constData(), &st) != 0)
+            return {};
+        return FileId{true, st.st_dev, st.st_ino};
+    }
+    StoreError sqliteFileGone() const
+    {
+        if (pg() || !sqliteFile.known)
+            return {};
+        const FileId now = fileIdOf(url.path);
+        if (now.known && now.device == sqliteFile.device && now.inode == sqliteFile.inode)
+            return {};
+        return StoreError{StoreError::Unavailable,
+                          QStringLiteral("the database file %1 was %2 while in use; nothing more is written until "
+                                         "it is back (or the program restarts)")
+                              .arg(url.path, now.known ? QStringLiteral("replaced") : QStringLiteral("deleted"))};
+    }
+
     OrderEvent eventFromQuery(const QSqlQuery &q) const
     {
         // columns: order_id, seq, position, event_type, step_name, details, created_at
@@ -248,6 +279,7 @@ StoreError SagaStore::open()
     if (!d->url.isPostgres()) {
         if (StoreError e = d->keepTemporaryInMemory())
             return e;
+        d->sqliteFile = Private::fileIdOf(d->url.path);
     }
     d->opened = true;
     return {};
@@ -255,6 +287,9 @@ StoreError SagaStore::open()
 
 StoreError SagaStore::reconnect()
 {
+    // Not onto another file at the path, nor a new empty one where it was deleted.
+    if (StoreError e = d->sqliteFileGone())
+        return e;
     QSqlDatabase db = d->db();
     if (db.isOpen()) {
         QSqlQuery q(db);
@@ -709,6 +744,8 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         r.error = d->notOpen();
         return r;
     }
+    if ((r.error = d->sqliteFileGone()))
+        return r;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     QVector<OrderEvent> events;
     events.reserve(batch.size());
@@ -1003,6 +1040,8 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
         r.error = d->notOpen();
         return r;
     }
+    if ((r.error = d->sqliteFileGone()))
+        return r;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     auto fail = [&](StoreError e) {
         d->rollback();
@@ -1048,6 +1087,8 @@ StoreResult<int> SagaStore::renewLeases(const QString &leaseOwner, qint64 leaseM
         r.error = d->notOpen();
         return r;
     }
+    if ((r.error = d->sqliteFileGone()))
+        return r;
     QSqlQuery q(d->db());
     if ((r.error = d->run(q,
                           QStringLiteral("UPDATE saga_executions SET lease_expires_at = %1 WHERE lease_owner = %2 "

@@ -115,6 +115,8 @@ private Q_SLOTS:
     void sqliteUpgradeFromFirstSchema();
     void sqliteCommitStatementsAreReleasedOnClose();
     void sqliteFreshFileOpenedByManyAtOnce();
+    void sqliteFileDeletedOrReplacedWhileOpen_data();
+    void sqliteFileDeletedOrReplacedWhileOpen();
     void recentStepDurationsComeFromTheNewestExecutions_data();
     void recentStepDurationsComeFromTheNewestExecutions();
 };
@@ -827,6 +829,51 @@ void tst_SagaStore::sqliteFreshFileOpenedByManyAtOnce()
         for (int i = 0; i < kStores; ++i)
             QVERIFY2(errors[i].isEmpty(), qPrintable(QStringLiteral("round %1, store %2: %3").arg(round).arg(i).arg(errors[i].join("; "))));
     }
+}
+
+// The file deleted (a user clearing demo data) or renamed over (a backup put back)
+// while a store has it open: SQLite would go on writing into the old file, where
+// nothing can be found again. Writes answer Unavailable instead (the engine
+// pauses), and reconnecting neither creates a new empty file nor moves to the
+// other one.
+void tst_SagaStore::sqliteFileDeletedOrReplacedWhileOpen_data()
+{
+    QTest::addColumn<bool>("replace");
+    QTest::newRow("deleted") << false;
+    QTest::newRow("replaced") << true;
+}
+
+void tst_SagaStore::sqliteFileDeletedOrReplacedWhileOpen()
+{
+    QFETCH(bool, replace);
+    const DatabaseUrl url = newDatabase("sqlite");
+    SagaStore store(url, name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    const QUuid id = QUuid::createUuid();
+    auto r = store.commitTransitions({started(id, "ex-1")}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    QVERIFY(store.renewLeases("me", 30000).ok());
+
+    for (const QString &suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")})
+        QFile::remove(url.path + suffix);
+    if (replace) {
+        const DatabaseUrl other = newDatabase("sqlite");
+        {
+            SagaStore creator(other, name());
+            QVERIFY(creator.open().ok());
+        }
+        QVERIFY(QFile::rename(other.path, url.path));
+    }
+    const QString how = replace ? QStringLiteral("replaced") : QStringLiteral("deleted");
+    r = store.commitTransitions({stepStarted(id, "ex-1", 2)}, "me", 30000);
+    QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QVERIFY2(r.error.message.contains(how), qPrintable(r.error.message));
+    QCOMPARE(store.renewLeases("me", 30000).error.kind, StoreError::Unavailable);
+    QCOMPARE(store.claimSagas("me", 30000, 10, true).error.kind, StoreError::Unavailable);
+    e = store.reconnect();
+    QCOMPARE(e.kind, StoreError::Unavailable);
+    QCOMPARE(QFile::exists(url.path), replace); // no new empty file where it was deleted
 }
 
 // The ETA history: durations of finished steps only (not one in progress, not a

@@ -52,6 +52,7 @@ private Q_SLOTS:
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void databaseThatCannotBeOpened();
+    void databaseFileDeletedPausesTheEngine();
     void storeRefusalEndsTheSagaVisibly();
     void engineHost();
 };
@@ -841,6 +842,34 @@ void tst_Orchestrator::resumeAfterRestart()
 
 // An engine that cannot open its database says which and what to check: a SQLite
 // file whose folder cannot be made, a PostgreSQL server that does not answer.
+// The SQLite file deleted under a running engine (a user clearing demo data): the
+// engine pauses as for a database gone away, instead of recording the sagas into
+// a file no one can open again or failing them; no new empty file appears.
+void tst_Orchestrator::databaseFileDeletedPausesTheEngine()
+{
+    EngineConfig c = config();
+    c.stepDelayMs = 300;
+    c.stepTimeoutMs = 5000;
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(h.typesOf(id).contains(QStringLiteral("STEP_STARTED:Inventory")), 10000);
+    for (const QString &suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")})
+        QVERIFY(QFile::remove(c.database.path + suffix));
+    // The step answers in 300 ms; its result cannot be recorded.
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    QCOMPARE(h.availability, QVector<bool>{false});
+    const QStringList before = h.typesOf(id);
+    QTest::qWait(1500); // reconnect attempts with backoff meanwhile
+    QCOMPARE(h.typesOf(id), before);
+    QVERIFY2(!before.join(' ').contains(QStringLiteral("STEP_FAILED")), qPrintable(before.join(' ')));
+    QVERIFY(!h.orchestrator->isDatabaseAvailable());
+    QVERIFY(h.orchestrator->queuedTransitionCount() > 0); // kept, not dropped
+    QVERIFY(!QFile::exists(c.database.path));
+}
+
 void tst_Orchestrator::databaseThatCannotBeOpened()
 {
     const QString blocker = TestServices::tempDir() + QStringLiteral("/not-a-folder");
