@@ -31,10 +31,11 @@ EmbeddedSource::EmbeddedSource(const EngineConfig &config, QObject *parent)
                 if (available)
                     setState(State::Live, liveMessage());
                 else
+                    // The engine's reason is a whole sentence ("The database is unavailable; ...").
                     setState(State::Stale,
-                             tr("The database is unavailable (%1). The engine keeps trying; what "
-                                "you see may be out of date until it is back.")
-                                 .arg(reason));
+                             tr("%1 What you see may be out of date until then.")
+                                 .arg(reason.isEmpty() ? tr("The database is unavailable; the engine keeps trying.")
+                                                       : reason));
             });
     connect(m_reader, &StoreReader::opened, this, &EmbeddedSource::onReaderOpened);
 }

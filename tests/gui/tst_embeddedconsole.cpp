@@ -92,6 +92,7 @@ private Q_SLOTS:
     void retryEnabledOnlyWhenEligible();
     void mainWindowLoadsExistingOrdersAndStaysLive();
     void orderCountKeepsUpWithSteadyTraffic();
+    void deletedDatabaseFileMakesTheViewStale();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -319,6 +320,30 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
     window.setDisplayUtc(false);
     QVERIFY(!window.model()->displayUtc());
     window.setDisplayUtc(true);
+}
+
+// The SQLite file deleted under the console (a user clearing demo data): the view
+// says, once and plainly, that the database is unavailable and sagas are paused,
+// instead of carrying on into a file no one can open again.
+void tst_EmbeddedConsole::deletedDatabaseFileMakesTheViewStale()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/deleted.sqlite");
+    EmbeddedSource *source = newSource(file, nullptr);
+    std::unique_ptr<EmbeddedSource> owner(source);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    source->start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QVERIFY(!place(source, OrderPresets::make(OrderPreset::HappyPath)).isNull());
+    QCOMPARE(source->state(), ProgressSource::State::Live);
+    for (const QString &suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")})
+        QVERIFY(QFile::remove(file + suffix));
+    QObject context;
+    source->placeOrder(OrderPresets::make(OrderPreset::HappyPath), &context, [](PlaceOrderResult) {});
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Stale, kTimeout);
+    const QString message = source->stateMessage();
+    QVERIFY2(message.startsWith(QLatin1String("The database is unavailable; sagas are paused")), qPrintable(message));
+    QCOMPARE(message.count(QLatin1String("unavailable")), 1);
+    QVERIFY(!QFile::exists(file));
 }
 
 // The status bar's order count under steady traffic: a new order every 40 ms,
