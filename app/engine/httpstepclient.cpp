@@ -199,6 +199,10 @@ void HttpStepClient::send(const std::shared_ptr<Call> &c)
     nr.setRawHeader(QByteArrayLiteral("Idempotency-Key"), c->request.idempotencyKey.toUtf8());
     nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
     nr.setTransferTimeout(m_timeoutMs);
+    // Not followed: Qt turns a POST redirected by 301/302/303 into a bodiless GET,
+    // and a step call goes to the configured service only. A redirect is answered
+    // like an unavailable service (retried, then SERVICE_UNAVAILABLE naming it).
+    nr.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
     QNetworkReply *reply = m_nam->post(nr, c->body);
     QObject::connect(reply, &QNetworkReply::downloadProgress, reply, [reply](qint64 received, qint64 total) {
         if ((received > kMaxAnswerBytes || total > kMaxAnswerBytes) && !reply->property(kOversized).toBool()) {
@@ -241,8 +245,9 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
         return;
     }
-    // Transport error, timeout, 5xx, "not now" or a forward 2xx without its handle:
-    // retry with backoff.
+    // Transport error, timeout, 5xx, "not now", a redirect or a forward 2xx without
+    // its handle: retry with backoff.
+    const bool redirect = status >= 300 && status < 400;
     const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
     if (c->attempt <= m_retries) {
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
@@ -254,6 +259,10 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     }
     const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
                         : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
+                        : redirect ? QStringLiteral("HTTP %1, a redirect to %2, not followed")
+                                         .arg(status)
+                                         .arg(SagaJson::storableText(
+                                             QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200))
                         : status   ? QStringLiteral("HTTP %1").arg(status)
                                    : reply->errorString();
     qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why;

@@ -25,7 +25,9 @@ class QNetworkReply;
 // carries {"error": CODE, "message": ...} and are not retried. An answer over 1 MiB
 // is cut off and counts as a transport error, and so does a forward 2xx answer without
 // its id (reservationId, authorizationId, shipmentId: not JSON, a proxy's page), which
-// says nothing of what was done. A compensation answered 404 or 409 counts as done
+// says nothing of what was done. Redirects are not followed (a step call goes to the
+// configured service only; Qt would turn a redirected POST into a GET): a 3xx is
+// retried like a 5xx, then named in the failure. A compensation answered 404 or 409 counts as done
 // (nothing, or nothing more, to reverse).
 class HttpStepClient : public StepClient
 {

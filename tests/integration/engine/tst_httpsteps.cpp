@@ -2,7 +2,8 @@
 // mappings in resources/wiremock): the failure triggers, compensation endpoints,
 // and WireMock's faults (connection reset, empty response, delays past the
 // timeout, 5xx, 408 and 429 after their Retry-After) retried with the same
-// Idempotency-Key; other 4xx never retried.
+// Idempotency-Key; other 4xx never retried; answers that say nothing of what was
+// done (over 1 MiB, a 2xx without the step's id, a redirect) never taken as done.
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
@@ -64,6 +65,7 @@ private Q_SLOTS:
     void oversizedAnswerIsCutOff();
     void answerWithoutItsIdIsNotTakenAsDone_data();
     void answerWithoutItsIdIsNotTakenAsDone();
+    void redirectIsNotFollowed();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -386,6 +388,40 @@ void tst_HttpSteps::answerWithoutItsIdIsNotTakenAsDone()
     if (!compensated.isEmpty())
         QVERIFY(paths().contains(compensated));
     QVERIFY(!paths().contains("shipping shipments") || path == QLatin1String("/shipping/shipments"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A step service that redirects (a proxy moving http to https, a moved API): the
+// call is not followed elsewhere (Qt would turn the POST into a bodiless GET to the
+// new place); it is retried with the same key, then fails as unavailable with the
+// redirect named, is reversed by key and the earlier step compensated.
+void tst_HttpSteps::redirectIsNotFollowed()
+{
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 302}, {"headers", QJsonObject{{"Location", "/payments/moved"}}}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    QCOMPARE(p.failure.code, QStringLiteral("SERVICE_UNAVAILABLE"));
+    QVERIFY2(p.failure.message.contains(QLatin1String("HTTP 302, a redirect to /payments/moved, not followed")),
+             qPrintable(p.failure.message));
+    QVector<QString> keys;
+    for (const auto &s : m_admin->journal()) {
+        QVERIFY2(s.path != QLatin1String("/payments/moved"), qPrintable(s.method + ' ' + s.path));
+        if (s.path == QLatin1String("/payments/authorizations")) {
+            QCOMPARE(s.method, QStringLiteral("POST"));
+            keys << s.key;
+        }
+    }
+    QCOMPARE(keys.size(), 2);
+    QCOMPARE(keys[0], keys[1]);
+    QTRY_VERIFY_WITH_TIMEOUT(paths().contains("inventory release"), 10000);
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
