@@ -428,7 +428,7 @@ void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(b
     // without waiting for this thread to get round to its report. Waking it for a
     // saga or two at light load costs ~1 % of a saga's time; waiting for the end of
     // this pass of the event loop instead left it idle at 2,000 in flight.
-    if (!m_committers.empty() && m_available && m_doubtful.isEmpty() && !m_halted && !m_leaseDue) {
+    if (!m_committers.empty() && m_available && m_doubtful.isEmpty() && !m_halted && !m_leaseDue && !m_draining) {
         handOff();
         wakeCommitters();
     } else {
@@ -444,7 +444,7 @@ void Orchestrator::scheduleFlush()
 
 void Orchestrator::flush()
 {
-    if (m_committers.empty() || !m_available || !m_doubtful.isEmpty() || m_halted)
+    if (m_committers.empty() || !m_available || !m_doubtful.isEmpty() || m_halted || m_draining)
         return;
     if (m_leaseDue) {
         if (anyInFlight()) {
@@ -568,12 +568,16 @@ void Orchestrator::waitForCommit()
     if (!anyInFlight())
         return;
     // Each committer commits what is left in the feed, then handles this call; once
-    // these return, every report is posted here.
+    // these return, every report is posted here. Handling them decides further
+    // transitions: they stay queued here until this is over, so nothing is handed
+    // to a committer that could still be committing it once this returns.
+    m_draining = true;
     for (Committer &c : m_committers) {
         BatchCommitter *worker = c.worker.get();
         QMetaObject::invokeMethod(worker, [worker] { worker->run(); }, Qt::BlockingQueuedConnection);
     }
     QCoreApplication::sendPostedEvents(this, QEvent::MetaCall);
+    m_draining = false;
     takeBackUntaken(); // left by a committer that lost the database: untried
     if (m_handedOff.empty())
         return;

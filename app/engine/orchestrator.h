@@ -186,6 +186,7 @@ private:
     };
     QVector<Doubtful> m_doubtful;
     bool m_leaseDue = false; // lease renewal waits until no batch is in flight
+    bool m_draining = false; // waitForCommit() runs: nothing new goes to the committers
     qint64 m_commitMicros = 0;
     bool m_flushScheduled = false;
     bool m_available = true;
