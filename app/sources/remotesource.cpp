@@ -164,6 +164,9 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
         reply = m_nam->get(request);
     } else {
         request.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+        // Not followed: Qt re-sends a POST redirected by 301/302/303 as a GET, so
+        // an order placed behind such a redirect would "succeed" with the order list.
+        request.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
         reply = m_nam->sendCustomRequest(request, verb, body.toJson(QJsonDocument::Compact));
     }
     connect(reply, &QNetworkReply::finished, context, [this, reply, done = std::move(done)] {
@@ -179,6 +182,12 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
             if (r.httpStatus >= 400 && r.httpStatus < 500 && r.httpStatus != 401 && r.httpStatus != 403
                 && r.httpStatus != 404 && !serverMessage.isEmpty())
                 r.error = serverMessage;
+            else if (r.httpStatus >= 300 && r.httpStatus < 400)
+                r.error = tr("%1 answered with a redirect (HTTP %2) to %3, which was not followed: nothing was "
+                             "changed. Connect to that address instead (File > Connect).")
+                              .arg(location())
+                              .arg(r.httpStatus)
+                              .arg(QString::fromLatin1(r.location.left(200)));
             else
                 r.error = describe(reply, r.httpStatus);
         }
@@ -504,6 +513,13 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              }
              result.orderId = QUuid(id);
              result.orderNumber = o.value(QLatin1String("orderNumber")).toString();
+             if (result.ok && result.orderId.isNull()) {
+                 // Not an answer to placing an order (a proxy's page, another service).
+                 result.ok = false;
+                 result.error = tr("The server's answer does not name a new order (HTTP %1); the order may not "
+                                   "have been placed. Check the server address.")
+                                    .arg(r.httpStatus);
+             }
              done(result);
          });
 }

@@ -59,6 +59,8 @@ private Q_SLOTS:
     void unreachableServerSaysWhatToDo();
     void liveStreamDropAndResume();
     void oversizedStreamEventDropsTheStream();
+    void redirectedOrderIsNotPlacedElsewhere_data();
+    void redirectedOrderIsNotPlacedElsewhere();
 };
 
 void tst_RemoteSource::parserIsIncremental()
@@ -268,6 +270,54 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
              qPrintable(source.stateMessage()));
     QVERIFY(source.stateMessage().contains(QLatin1String("retrying")));
     source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// Placing an order through something that redirects it (a proxy moving http to
+// https, a moved server; WireMock stands in): Qt would re-send the POST as a GET
+// and take the order list for an answer. The redirect is not followed and the
+// console says so; an answer that names no order is not taken as placed either.
+void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere_data()
+{
+    QTest::addColumn<QJsonObject>("response");
+    QTest::addColumn<QString>("says");
+    QTest::newRow("301 elsewhere") << QJsonObject{{"status", 301}, {"headers", QJsonObject{{"Location", "/moved/api/orders"}}}}
+                                   << QStringLiteral("redirect (HTTP 301) to /moved/api/orders");
+    QTest::newRow("200 that names no order")
+        << QJsonObject{{"status", 200}, {"headers", QJsonObject{{"Content-Type", "text/html"}}}, {"body", "<html>hi</html>"}}
+        << QStringLiteral("does not name a new order");
+}
+
+void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere()
+{
+    QFETCH(QJsonObject, response);
+    QFETCH(QString, says);
+    QString error;
+    const QUrl wiremock = TestServices::wiremockUrl(&error);
+    if (wiremock.isEmpty())
+        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"request", QJsonObject{{"method", "POST"}, {"urlPath", "/api/orders"}}}, {"response", response}});
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"request", QJsonObject{{"method", "ANY"}, {"urlPath", "/moved/api/orders"}}},
+                           {"response", QJsonObject{{"status", 200},
+                                                    {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                                                    {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}}}});
+    RemoteSource placer(wiremock, QStringLiteral("x.y.z"));
+    bool answered = false;
+    PlaceOrderResult result;
+    QObject context;
+    placer.placeOrder(OrderPresets::make(OrderPreset::HappyPath), &context, [&](PlaceOrderResult r) {
+        answered = true;
+        result = r;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QVERIFY(!result.ok);
+    QVERIFY2(result.error.contains(says), qPrintable(result.error));
+    for (const WireMockAdmin::Seen &seen : admin.journal())
+        QVERIFY2(!seen.path.startsWith(QLatin1String("/moved")), qPrintable(seen.method + ' ' + seen.path));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
 
