@@ -10,6 +10,7 @@
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QTimer>
+#include <cmath>
 
 struct HttpStepClient::Call {
     StepRequest request;
@@ -78,10 +79,18 @@ QJsonObject resultOf(const QJsonObject &body)
                             "estimatedDelivery"}) {
         const QString k = QLatin1String(key);
         const QJsonValue v = body.value(k);
-        if (v.isString())
+        const bool amount = k == QLatin1String("amountInCents");
+        if (v.isString()) {
             result.insert(k, SagaJson::storableText(v.toString(), kMaxResultText));
-        else if (v.isDouble())
+        } else if (v.isDouble() && amount) {
             result.insert(k, v);
+        } else if (v.isDouble()) {
+            // A numeric id (4711) is kept as its text: the compensation's URL and the
+            // order's details use it as an id, not as a number (4711.0, 4.711e+03).
+            const double d = v.toDouble();
+            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15)
+                result.insert(k, QString::number(qint64(d)));
+        }
     }
     return result;
 }

@@ -66,6 +66,7 @@ private Q_SLOTS:
     void answerWithoutItsIdIsNotTakenAsDone_data();
     void answerWithoutItsIdIsNotTakenAsDone();
     void redirectIsNotFollowed();
+    void numericIdsAreKeptAsIds();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -422,6 +423,28 @@ void tst_HttpSteps::redirectIsNotFollowed()
     QCOMPARE(keys.size(), 2);
     QCOMPARE(keys[0], keys[1]);
     QTRY_VERIFY_WITH_TIMEOUT(paths().contains("inventory release"), 10000);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A service whose ids are numbers ({"reservationId": 4711}): the step is done,
+// and the compensation reverses that id (not the idempotency-key fallback).
+void tst_HttpSteps::numericIdsAreKeptAsIds()
+{
+    m_admin->failAlways("/inventory/reservations",
+                        QJsonObject{{"status", 201}, {"jsonBody", QJsonObject{{"reservationId", 4711}}}});
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder("widget-1", "declined-card"));
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    QCOMPARE(p.failure.code, QStringLiteral("PAYMENT_DECLINED"));
+    QCOMPARE(h.eventsOf(id)[2].details.value("reservationId").toString(), QStringLiteral("4711"));
+    bool released = false;
+    for (const auto &s : m_admin->journal())
+        released = released || s.path == QLatin1String("/inventory/reservations/4711/release");
+    QVERIFY(released);
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
