@@ -59,6 +59,9 @@ SagaStore *StorePool::storeForThisThread()
         t_store.owner = this;
         const QString name = QStringLiteral("saga_server_read_%1").arg(g_connectionCounter.fetchAndAddRelaxed(1));
         t_store.store = std::make_unique<SagaStore>(m_url, name);
+        // The engine made the file before the server reads; one missing now was
+        // deleted under the server: 503, not a new empty database.
+        t_store.store->setCreateIfMissing(false);
     }
     SagaStore *store = t_store.store.get();
     if (!store->isOpen()) {

@@ -46,6 +46,7 @@ struct SagaStore::Private {
     DatabaseUrl url;
     QString connectionName;
     bool opened = false;
+    bool createIfMissing = true;
     // The commit's prepared statements on SQLite; cleared before the connection closes.
     mutable SqliteStatements sqliteStatements;
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
@@ -252,11 +253,20 @@ bool SagaStore::isOpen() const
     return d->opened && d->db().isOpen();
 }
 
+void SagaStore::setCreateIfMissing(bool create)
+{
+    d->createIfMissing = create;
+}
+
 StoreError SagaStore::open()
 {
     QSqlDatabase db = d->db();
     if (!d->url.isPostgres()) {
         const QFileInfo info(d->url.path);
+        if (!d->createIfMissing && !info.exists() && !db.isOpen())
+            return StoreError{StoreError::Unavailable,
+                              QStringLiteral("the database file %1 does not exist (deleted while in use?)")
+                                  .arg(d->url.path)};
         QDir().mkpath(info.absolutePath());
     }
     if (!db.isOpen() && !db.open()) {

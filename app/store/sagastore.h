@@ -44,6 +44,10 @@ public:
 
     // Opens the connection and applies pending migrations from resources/sql.
     StoreError open();
+    // SQLite: whether open() may create the file (default). A reader that comes
+    // after the engine made it says false, so a file deleted while in use is
+    // reported as missing instead of silently replaced by a new empty one.
+    void setCreateIfMissing(bool create);
     bool isOpen() const;
     // Reconnects after a lost connection (cheap when still connected).
     StoreError reconnect();

@@ -6,7 +6,9 @@
 #include "jwtverifier.h"
 #include "routematcher.h"
 #include "servercommandline.h"
+#include "sagastore.h"
 #include "sseencoder.h"
+#include "storepool.h"
 #include "testservices.h"
 #include "tracecontext.h"
 
@@ -57,6 +59,7 @@ private Q_SLOTS:
     void sequencerOrdersPositions();
     void errorShape();
     void commandLine();
+    void readPoolDoesNotRecreateADeletedDatabase();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -355,4 +358,31 @@ void TestServerUnits::commandLine()
 }
 
 QTEST_GUILESS_MAIN(TestServerUnits)
+// The server's read connections come after the engine has made the SQLite file.
+// One missing then was deleted under the server: the read answers "unavailable"
+// (503) instead of making a new empty database there and listing no orders.
+void TestServerUnits::readPoolDoesNotRecreateADeletedDatabase()
+{
+    DatabaseUrl url;
+    url.kind = DatabaseUrl::Kind::Sqlite;
+    url.path = TestServices::tempDir() + QStringLiteral("/read-pool.sqlite");
+    auto readsOpen = [&url] {
+        StorePool pool(url, 1);
+        QObject context;
+        std::optional<bool> opened;
+        pool.run<bool>(
+            &context, [](SagaStore *store) { return store != nullptr; }, [&opened](bool ok) { opened = ok; });
+        if (!QTest::qWaitFor([&opened] { return opened.has_value(); }, 30000))
+            return false;
+        return *opened;
+    };
+    QVERIFY(!readsOpen());
+    QVERIFY(!QFile::exists(url.path));
+    {
+        SagaStore engine(url, QStringLiteral("engine-makes-it"));
+        QVERIFY(engine.open().ok());
+    }
+    QVERIFY(readsOpen());
+}
+
 #include "tst_serverunits.moc"

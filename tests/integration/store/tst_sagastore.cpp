@@ -117,6 +117,7 @@ private Q_SLOTS:
     void sqliteFreshFileOpenedByManyAtOnce();
     void sqliteFileDeletedOrReplacedWhileOpen_data();
     void sqliteFileDeletedOrReplacedWhileOpen();
+    void sqliteReaderDoesNotCreateAMissingFile();
     void recentStepDurationsComeFromTheNewestExecutions_data();
     void recentStepDurationsComeFromTheNewestExecutions();
 };
@@ -874,6 +875,24 @@ void tst_SagaStore::sqliteFileDeletedOrReplacedWhileOpen()
     e = store.reconnect();
     QCOMPARE(e.kind, StoreError::Unavailable);
     QCOMPARE(QFile::exists(url.path), replace); // no new empty file where it was deleted
+}
+
+void tst_SagaStore::sqliteReaderDoesNotCreateAMissingFile()
+{
+    const DatabaseUrl url = newDatabase("sqlite");
+    SagaStore reader(url, name());
+    reader.setCreateIfMissing(false);
+    StoreError e = reader.open();
+    QCOMPARE(e.kind, StoreError::Unavailable);
+    QVERIFY2(e.message.contains(QLatin1String("does not exist")), qPrintable(e.message));
+    QVERIFY(!QFile::exists(url.path));
+    {
+        SagaStore engine(url, name());
+        QVERIFY(engine.open().ok());
+    }
+    e = reader.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    QVERIFY(reader.listOrders(OrderListFilter{}).ok());
 }
 
 // The ETA history: durations of finished steps only (not one in progress, not a
