@@ -247,7 +247,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // not "no": they are retried like a 5xx, after Retry-After when it is given.
     const bool notNow = status == 408 || status == 425 || status == 429;
     if (status >= 400 && status < 500 && !notNow) {
-        if (compensation && (status == 404 || status == 409)) {
+        if (compensation && (status == 404 || status == 409 || status == 410)) {
             c->done(StepOutcome::success());
             return;
         }

@@ -27,8 +27,8 @@ class QNetworkReply;
 // its id (reservationId, authorizationId, shipmentId: not JSON, a proxy's page), which
 // says nothing of what was done. Redirects are not followed (a step call goes to the
 // configured service only; Qt would turn a redirected POST into a GET): a 3xx is
-// retried like a 5xx, then named in the failure. A compensation answered 404 or 409 counts as done
-// (nothing, or nothing more, to reverse).
+// retried like a 5xx, then named in the failure. A compensation answered 404, 409 or
+// 410 counts as done (nothing, or nothing more, to reverse).
 class HttpStepClient : public StepClient
 {
 public:

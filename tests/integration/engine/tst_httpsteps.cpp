@@ -59,6 +59,7 @@ private Q_SLOTS:
     void transportFaultsRetriedWithSameKey();
     void timeoutExhaustedCompensates();
     void businessRejectionNotRetried();
+    void compensationNotFoundIsDone_data();
     void compensationNotFoundIsDone();
     void keysPerExecutionStepAction();
     void serviceTextIsBoundedAndStorable();
@@ -226,10 +227,21 @@ void tst_HttpSteps::businessRejectionNotRetried()
     QVERIFY(retryable); // PAYMENT_DECLINED may be retried by the customer (SAGA-004)
 }
 
+// A compensation answered "nothing (more) to reverse" counts as done: 404 (no such
+// reservation), 409 (already released), 410 (gone: expired or released for good).
+void tst_HttpSteps::compensationNotFoundIsDone_data()
+{
+    QTest::addColumn<int>("status");
+    QTest::newRow("404") << 404;
+    QTest::newRow("409") << 409;
+    QTest::newRow("410") << 410;
+}
+
 void tst_HttpSteps::compensationNotFoundIsDone()
 {
+    QFETCH(int, status);
     m_admin->failAlways("/inventory/reservations/[^/]+/release",
-                        QJsonObject{{"status", 404}, {"jsonBody", QJsonObject{{"error", "NOT_FOUND"}}}});
+                        QJsonObject{{"status", status}, {"jsonBody", QJsonObject{{"error", "NOT_FOUND"}}}});
     EngineHarness h;
     QVERIFY(start(h, config()));
     const QUuid id = h.submit(sampleOrder("w", "declined-card"));
