@@ -96,7 +96,7 @@ QJsonObject resultOf(const QJsonObject &body)
 }
 
 // The key a forward step's answer must carry: the handle its compensation (and the
-// next steps) use. A 2xx answer without it (a proxy's page, a truncated body) does
+// next steps) use, in its URL (endpointPath). A 2xx answer without it (a proxy's page, a truncated body) does
 // not say what was done, so it is not taken as done.
 QLatin1String handleKey(SagaStep step)
 {
@@ -167,22 +167,23 @@ QString HttpStepClient::describe() const
 
 QString HttpStepClient::endpointPath(const StepRequest &r)
 {
-    auto idOr = [&r](const char *key) {
-        const QString id = r.context.value(QLatin1String(key)).toString();
+    // The forward call's id, or its idempotency key when it never answered.
+    auto id = [&r] {
+        const QString handle = r.context.value(handleKey(r.step)).toString();
         return QString::fromLatin1(QUrl::toPercentEncoding(
-            id.isEmpty() ? stepIdempotencyKey(r.executionId, r.step, StepAction::Forward) : id));
+            handle.isEmpty() ? stepIdempotencyKey(r.executionId, r.step, StepAction::Forward) : handle));
     };
     const bool forward = r.action == StepAction::Forward;
     switch (r.step) {
     case SagaStep::Inventory:
         return forward ? QStringLiteral("/inventory/reservations")
-                       : QStringLiteral("/inventory/reservations/%1/release").arg(idOr("reservationId"));
+                       : QStringLiteral("/inventory/reservations/%1/release").arg(id());
     case SagaStep::Payment:
         return forward ? QStringLiteral("/payments/authorizations")
-                       : QStringLiteral("/payments/authorizations/%1/void").arg(idOr("authorizationId"));
+                       : QStringLiteral("/payments/authorizations/%1/void").arg(id());
     case SagaStep::Shipping:
         return forward ? QStringLiteral("/shipping/shipments")
-                       : QStringLiteral("/shipping/shipments/%1/cancel").arg(idOr("shipmentId"));
+                       : QStringLiteral("/shipping/shipments/%1/cancel").arg(id());
     }
     return {};
 }

@@ -49,7 +49,6 @@
 #include <QVector>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <unordered_map>
 
