@@ -20,6 +20,14 @@
 namespace {
 constexpr int kTimeout = 30000;
 
+// What saga-server answers GET /api/orders with when it holds no orders.
+QJsonObject emptyOrderList()
+{
+    return QJsonObject{{"status", 200},
+                       {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                       {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}};
+}
+
 QUuid place(ProgressSource *source, const OrderRequest &request, QString *error)
 {
     QUuid id;
@@ -252,17 +260,11 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
         QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
     WireMockAdmin admin(wiremock);
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"request", QJsonObject{{"method", "GET"}, {"urlPath", "/api/orders"}}},
-                           {"response", QJsonObject{{"status", 200},
-                                                    {"headers", QJsonObject{{"Content-Type", "application/json"}}},
-                                                    {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}}}});
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"request", QJsonObject{{"method", "GET"}, {"urlPath", "/api/orders/stream"}}},
-                           {"response", QJsonObject{{"status", 200},
-                                                    {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
-                                                    {"body", QStringLiteral(": hello\n\ndata: ")
-                                                                 + QString(5 * 1024 * 1024, QLatin1Char('x'))}}}});
+    admin.stub("GET", "/api/orders", emptyOrderList());
+    admin.stub("GET", "/api/orders/stream",
+               QJsonObject{{"status", 200},
+                           {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                           {"body", QStringLiteral(": hello\n\ndata: ") + QString(5 * 1024 * 1024, QLatin1Char('x'))}});
     RemoteSource source(wiremock, QStringLiteral("x.y.z"));
     source.start();
     QTRY_VERIFY_WITH_TIMEOUT(source.stateMessage().contains(QLatin1String("over 4 MiB")), kTimeout);
@@ -298,13 +300,8 @@ void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere()
         QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
     WireMockAdmin admin(wiremock);
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"request", QJsonObject{{"method", "POST"}, {"urlPath", "/api/orders"}}}, {"response", response}});
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"request", QJsonObject{{"method", "ANY"}, {"urlPath", "/moved/api/orders"}}},
-                           {"response", QJsonObject{{"status", 200},
-                                                    {"headers", QJsonObject{{"Content-Type", "application/json"}}},
-                                                    {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}}}});
+    admin.stub("POST", "/api/orders", response);
+    admin.stub("ANY", "/moved/api/orders", emptyOrderList());
     RemoteSource placer(wiremock, QStringLiteral("x.y.z"));
     bool answered = false;
     PlaceOrderResult result;

@@ -48,6 +48,13 @@ public:
                          {"response", response}});
     }
 
+    // Answers every `method` request of `urlPath` ("ANY" for every method) with `response`.
+    void stub(const QString &method, const QString &urlPath, const QJsonObject &response)
+    {
+        call("POST", QStringLiteral("/__admin/mappings"),
+             QJsonObject{{"request", QJsonObject{{"method", method}, {"urlPath", urlPath}}}, {"response", response}});
+    }
+
     void failAlways(const QString &urlPathPattern, const QJsonObject &response)
     {
         call("POST", QStringLiteral("/__admin/mappings"),
