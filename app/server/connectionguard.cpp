@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #endif
 
-
 namespace {
 constexpr qint64 kMaxHeaderBytes = 64 * 1024;
 constexpr int kLingerMs = 2000;
