@@ -212,7 +212,9 @@ void DatabaseSource::connectionLost(const QString &reason)
     if (!m_running)
         return;
     m_connected = false;
-    qCWarning(lcSources).noquote() << "database connection lost:" << reason;
+    logConnectionLost(reason);
+    // The same state and sentence for every retry of one outage: the banner keeps
+    // saying why, instead of flickering to "Reconnecting…" at each attempt.
     setState(m_loaded ? State::Stale : State::Reconnecting, unreachableSentence(reason));
     m_healthTimer.start(m_backoffMs);
     m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
@@ -225,7 +227,6 @@ void DatabaseSource::reconnect()
         return;
     }
     ++m_reconnects;
-    setState(State::Reconnecting, tr("Reconnecting to %1…").arg(location()));
     m_busy = true;
     m_reader->run([](SagaStore &store) { return store.isOpen() ? store.reconnect() : store.open(); },
                   this, [this](StoreError error) {
@@ -237,6 +238,7 @@ void DatabaseSource::reconnect()
                           return;
                       }
                       qCInfo(lcSources).noquote() << "reconnected to" << location();
+                      logConnectionBack();
                       m_connected = true;
                       m_backoffMs = 500;
                       // Subscribe again, then catch up (onListening).

@@ -36,6 +36,22 @@ void ProgressSource::setState(State state, const QString &message)
     Q_EMIT connectionStateChanged(state, message);
 }
 
+void ProgressSource::logConnectionLost(const QString &reason)
+{
+    const QString why = reason.trimmed().isEmpty() ? QStringLiteral("(no reason given)") : reason.trimmed();
+    if (why == m_outageReason) {
+        qCDebug(lcSources).noquote() << kindName() << "still unavailable:" << why;
+        return;
+    }
+    qCWarning(lcSources).noquote() << kindName() << "connection lost:" << why;
+    m_outageReason = why;
+}
+
+void ProgressSource::logConnectionBack()
+{
+    m_outageReason.clear();
+}
+
 void ProgressSource::setInitialLoadDone(int orders)
 {
     m_initialLoadDone = true;

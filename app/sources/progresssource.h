@@ -111,6 +111,12 @@ Q_SIGNALS:
 protected:
     void setState(State state, const QString &message);
     void setInitialLoadDone(int orders);
+    // Why the connection was lost goes to the log once per outage (a warning), and
+    // again only when the reason changes; retries that meet the same reason log at
+    // debug level, so a server that stays away for an hour does not fill the log.
+    void logConnectionLost(const QString &reason);
+    // Connected again: the next loss is a new outage.
+    void logConnectionBack();
 
     // Runs `f` later in the thread of `context`, unless `context` is gone by then.
     template<typename F>
@@ -125,6 +131,7 @@ private:
     State m_state = State::Connecting;
     QString m_stateMessage;
     bool m_initialLoadDone = false;
+    QString m_outageReason; // empty while connected
 };
 
 Q_DECLARE_OPERATORS_FOR_FLAGS(ProgressSource::Capabilities)

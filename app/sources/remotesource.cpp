@@ -33,8 +33,7 @@ RemoteSource::RemoteSource(const QUrl &serverUrl, const QString &token, QObject 
     connect(&m_reconnectTimer, &QTimer::timeout, this, [this] {
         if (!m_running)
             return;
-        ++m_reconnects;
-        setState(State::Reconnecting, tr("Reconnecting to %1…").arg(location()));
+        ++m_reconnects; // the state still says why (connectionLost), not "Reconnecting…" at each attempt
         // Without a position to resume from, only a full reload is safe.
         if (m_lastPosition > 0 && m_loadedOrders >= 0 && !m_loading)
             openStream();
@@ -351,6 +350,7 @@ void RemoteSource::markStreamLive()
         return;
     m_streamLive = true;
     m_backoffMs = kInitialBackoffMs;
+    logConnectionBack();
     if (!m_loading)
         setState(State::Live, tr("Live from %1.").arg(location()));
 }
@@ -459,7 +459,7 @@ void RemoteSource::connectionLost(const QString &why)
 {
     if (!m_running)
         return;
-    qCWarning(lcSources).noquote() << "connection lost:" << why;
+    logConnectionLost(why);
     m_streamLive = false;
     if (m_stream) {
         QNetworkReply *old = m_stream;
@@ -469,9 +469,10 @@ void RemoteSource::connectionLost(const QString &why)
     }
     if (m_loading) // the first load did not finish: start it over
         ++m_generation;
-    const int seconds = qMax(1, (m_backoffMs + 999) / 1000);
+    // One sentence for the whole outage (no countdown that would be stale at once).
     setState(isInitialLoadDone() ? State::Stale : State::Reconnecting,
-             tr("%1 Showing what was last received; retrying in %n s.", nullptr, seconds).arg(why));
+             isInitialLoadDone() ? tr("%1 Showing what was last received; retrying until it answers.").arg(why)
+                                 : tr("%1 Retrying until it answers.").arg(why));
     scheduleReconnect();
 }
 

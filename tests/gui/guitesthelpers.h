@@ -6,6 +6,8 @@
 
 #include <QColor>
 #include <QImage>
+#include <QMutex>
+#include <QStringList>
 
 namespace GuiTest {
 
@@ -33,5 +35,52 @@ inline bool containsColor(const QImage &image, const QRect &rect, const QColor &
     }
     return false;
 }
+
+// Collects the warnings logged while it lives (and passes every message on to
+// the handler that was installed before it).
+class WarningLog
+{
+public:
+    WarningLog()
+    {
+        {
+            QMutexLocker lock(&mutex());
+            warnings().clear();
+        }
+        s_previous = qInstallMessageHandler(&WarningLog::handle);
+    }
+    ~WarningLog() { qInstallMessageHandler(s_previous); }
+    WarningLog(const WarningLog &) = delete;
+    WarningLog &operator=(const WarningLog &) = delete;
+
+    // The warnings so far that contain `text`.
+    int count(const QString &text) const
+    {
+        QMutexLocker lock(&mutex());
+        return int(warnings().filter(text).size());
+    }
+
+private:
+    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
+    {
+        if (type == QtWarningMsg) {
+            QMutexLocker lock(&mutex());
+            warnings().append(message);
+        }
+        if (s_previous)
+            s_previous(type, context, message);
+    }
+    static QStringList &warnings()
+    {
+        static QStringList all;
+        return all;
+    }
+    static QMutex &mutex()
+    {
+        static QMutex m;
+        return m;
+    }
+    static inline QtMessageHandler s_previous = nullptr;
+};
 
 } // namespace GuiTest

@@ -8,6 +8,7 @@
 #include "guitesthelpers.h"
 #include "orderpresets.h"
 #include "ordertreemodel.h"
+#include "sagastore.h"
 #include "testservices.h"
 
 #include <QAbstractItemModelTester>
@@ -48,6 +49,7 @@ private Q_SLOTS:
     void initTestCase();
     void liveThroughNotifyAndCatchUpAfterTermination();
     void refusedDatabaseSaysWhatToDo();
+    void outageKeepsSayingWhyAndIsLoggedOnce();
 
 private:
     QString m_url;
@@ -164,6 +166,71 @@ void tst_DatabaseSource::refusedDatabaseSaysWhatToDo()
                              kTimeout);
     QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot read the database")), qPrintable(source.stateMessage()));
     QVERIFY(source.stateMessage().contains(QLatin1String("keeps trying")));
+    source.stop();
+}
+
+// A database that refuses connections for a while (ALLOW_CONNECTIONS false): the
+// source retries with backoff, and all the while its state and sentence say why,
+// without flickering to "Reconnecting…" at each attempt; the reason is logged once
+// per outage (again only when it changes), not once per retry.
+void tst_DatabaseSource::outageKeepsSayingWhyAndIsLoggedOnce()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const std::optional<DatabaseUrl> url = DatabaseUrl::parse(urlText, &error);
+    QVERIFY2(url, qPrintable(error));
+    {
+        SagaStore schema(*url, QStringLiteral("tst-databasesource-schema")); // the source reads; a writer makes the schema
+        const StoreError opened = schema.open();
+        QVERIFY2(!opened, qPrintable(opened.message));
+    }
+    auto admin = [&](const QString &sql) {
+        QString adminError;
+        const bool ok = TestServices::postgresAdmin(sql, &adminError);
+        if (!ok)
+            qWarning("admin: %s", qPrintable(adminError));
+        return ok;
+    };
+    const QString refuse = QStringLiteral("ALTER DATABASE %1 ALLOW_CONNECTIONS false").arg(url->database);
+    const QString allow = QStringLiteral("ALTER DATABASE %1 ALLOW_CONNECTIONS true").arg(url->database);
+    const QString terminate = QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                             "WHERE datname = '%1' AND pid <> pg_backend_pid()")
+                                  .arg(url->database);
+
+    DatabaseSource source(*url);
+    source.setHealthCheckInterval(200);
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+
+    GuiTest::WarningLog log;
+    const int reconnectsBefore = source.reconnectCount();
+    QVERIFY(admin(refuse) && admin(terminate));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    states.clear();
+    // Attempts after backoffs of 0.5, 1, 2 and 4 s, each refused.
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= reconnectsBefore + 4, kTimeout);
+    const bool allowed = admin(allow);
+    QVERIFY(allowed);
+
+    // The first loss (the connection was terminated) and the refusal that every
+    // retry met: at most two reasons, each logged and shown once.
+    QVERIFY2(log.count(QStringLiteral("connection lost")) >= 1, "the outage was not logged");
+    QVERIFY2(log.count(QStringLiteral("connection lost")) <= 2,
+             qPrintable(QStringLiteral("logged %1 times").arg(log.count(QStringLiteral("connection lost")))));
+    QVERIFY2(states.count() <= 1, qPrintable(QStringLiteral("%1 state changes during one outage").arg(states.count())));
+    for (const QList<QVariant> &s : std::as_const(states))
+        QCOMPARE(s.first().value<ProgressSource::State>(), ProgressSource::State::Stale);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot read the database")), qPrintable(source.stateMessage()));
+    QVERIFY2(source.stateMessage().contains(QLatin1String("keeps trying")), qPrintable(source.stateMessage()));
+
+    // Back: live again, and the next outage is a new one, logged again.
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    const int loggedBefore = log.count(QStringLiteral("connection lost"));
+    QVERIFY(admin(terminate));
+    QTRY_VERIFY_WITH_TIMEOUT(log.count(QStringLiteral("connection lost")) > loggedBefore, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }
 

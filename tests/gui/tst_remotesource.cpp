@@ -65,6 +65,7 @@ private Q_SLOTS:
     void parserBoundsAnEvent();
     void wrongTokenSaysWhatToDo();
     void unreachableServerSaysWhatToDo();
+    void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
     void oversizedStreamEventDropsTheStream();
     void redirectedOrderIsNotPlacedElsewhere_data();
@@ -149,7 +150,25 @@ void tst_RemoteSource::unreachableServerSaysWhatToDo()
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Reconnecting, kTimeout);
     QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot reach saga-server")), qPrintable(source.stateMessage()));
-    QVERIFY(source.stateMessage().contains(QLatin1String("retrying")));
+    QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
+}
+
+// Retries of one outage keep the state and its sentence (no flicker to
+// "Reconnecting…" at each attempt) and log the reason once, not once per retry.
+void tst_RemoteSource::retriesKeepSayingWhyAndAreLoggedOnce()
+{
+    const QUrl nowhere(QStringLiteral("http://127.0.0.1:%1").arg(freePort()));
+    RemoteSource source(nowhere, QStringLiteral("x.y.z"));
+    source.setMaxBackoff(200);
+    GuiTest::WarningLog log;
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= 6, kTimeout);
+    // Connecting, then Reconnecting with why: nothing else however often it retries.
+    QVERIFY2(states.count() == 2, qPrintable(QStringLiteral("%1 state changes").arg(states.count())));
+    QCOMPARE(states.at(1).first().value<ProgressSource::State>(), ProgressSource::State::Reconnecting);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot reach saga-server")), qPrintable(source.stateMessage()));
+    QCOMPARE(log.count(QStringLiteral("connection lost")), 1);
 }
 
 void tst_RemoteSource::liveStreamDropAndResume()
@@ -270,7 +289,7 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
     QTRY_VERIFY_WITH_TIMEOUT(source.stateMessage().contains(QLatin1String("over 4 MiB")), kTimeout);
     QVERIFY2(source.state() == ProgressSource::State::Stale || source.state() == ProgressSource::State::Reconnecting,
              qPrintable(source.stateMessage()));
-    QVERIFY(source.stateMessage().contains(QLatin1String("retrying")));
+    QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
