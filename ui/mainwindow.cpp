@@ -585,6 +585,20 @@ void MainWindow::restoreSettings()
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
     m_demo->setOrdersPerMinute(settings.value(QStringLiteral("demo/ordersPerMinute"), 30).toInt());
     m_demo->setFailurePercent(settings.value(QStringLiteral("demo/failurePercent"), 30).toInt());
+    m_demoRate.stored = m_demo->ordersPerMinute();
+    m_demoFailures.stored = m_demo->failurePercent();
+}
+
+void MainWindow::setDemoForThisRun(std::optional<int> ordersPerMinute, std::optional<int> failurePercent)
+{
+    if (ordersPerMinute) {
+        m_demo->setOrdersPerMinute(*ordersPerMinute);
+        m_demoRate.thisRun = m_demo->ordersPerMinute();
+    }
+    if (failurePercent) {
+        m_demo->setFailurePercent(*failurePercent);
+        m_demoFailures.thisRun = m_demo->failurePercent();
+    }
 }
 
 void MainWindow::saveSettings() const
@@ -595,8 +609,8 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/treeHeader"), m_view->header()->saveState());
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
     settings.setValue(QStringLiteral("view/utc"), m_model->displayUtc());
-    settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demo->ordersPerMinute());
-    settings.setValue(QStringLiteral("demo/failurePercent"), m_demo->failurePercent());
+    settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demoRate.toStore(m_demo->ordersPerMinute()));
+    settings.setValue(QStringLiteral("demo/failurePercent"), m_demoFailures.toStore(m_demo->failurePercent()));
     settings.beginGroup(QStringLiteral("source"));
     settings.setValue(QStringLiteral("kind"), SourceSpec::kindKey(m_spec.kind));
     if (!m_spec.embeddedDatabase.isPostgres())

@@ -8,6 +8,7 @@
 #include <QPointer>
 #include <QTimer>
 #include <QUuid>
+#include <optional>
 
 class ChartsPanel;
 class DemoTraffic;
@@ -67,6 +68,9 @@ public:
 
     void restoreSettings();
     void saveSettings() const;
+    // Demo rate and failure share given for this run only (the command line): the
+    // stored preferences stay as they were, unless changed in the window meanwhile.
+    void setDemoForThisRun(std::optional<int> ordersPerMinute, std::optional<int> failurePercent);
     static SourceSpec lastSourceSpec(); // from the settings (never a token)
 
 public Q_SLOTS:
@@ -115,6 +119,13 @@ private:
     QLabel *m_countLabel = nullptr;
     QTimer m_countTimer;
     QUuid m_selectWhenSeen;
+    struct DemoPreference {
+        int stored = 30;            // as read from (and written back to) the settings
+        std::optional<int> thisRun; // the command line's value, not stored
+        int toStore(int now) const { return thisRun && *thisRun == now ? stored : now; }
+    };
+    DemoPreference m_demoRate;
+    DemoPreference m_demoFailures;
 
     QAction *m_newOrderAction = nullptr;
     QAction *m_demoAction = nullptr;

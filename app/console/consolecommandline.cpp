@@ -96,8 +96,8 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     const QCommandLineOption version({QStringLiteral("v"), QStringLiteral("version")},
                                      QStringLiteral("Show the version."));
     const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Start demo traffic at once (a steady mix of orders, including failures)."));
-    const QCommandLineOption demoRate(QStringLiteral("demo-rate"), QStringLiteral("Demo traffic in orders per minute (default 30)."), QStringLiteral("N"));
-    const QCommandLineOption demoFailures(QStringLiteral("demo-failures"), QStringLiteral("Share of demo orders that fail, in percent (default 30)."), QStringLiteral("PERCENT"));
+    const QCommandLineOption demoRate(QStringLiteral("demo-rate"), QStringLiteral("Demo traffic in orders per minute, for this run (default: as last set in the New Order dialog, initially 30)."), QStringLiteral("N"));
+    const QCommandLineOption demoFailures(QStringLiteral("demo-failures"), QStringLiteral("Share of demo orders that fail in percent, for this run (default: as last set in the New Order dialog, initially 30)."), QStringLiteral("PERCENT"));
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("Remote mode: the saga-server to watch, e.g. http://127.0.0.1:8080."), QStringLiteral("URL"));
     const QCommandLineOption token(QStringLiteral("token"), QStringLiteral("Remote mode: a SUPPORT token (default: $SAGA_CONSOLE_TOKEN)."), QStringLiteral("T"));
     const QCommandLineOption postgres(QStringLiteral("postgres"), QStringLiteral("Database mode: read postgresql://USER@HOST:PORT/DB directly (LISTEN/NOTIFY)."), QStringLiteral("URL"));

@@ -56,10 +56,7 @@ int main(int argc, char *argv[])
 
     MainWindow window;
     window.restoreSettings();
-    if (options.demoOrdersPerMinute)
-        window.demoTraffic()->setOrdersPerMinute(*options.demoOrdersPerMinute);
-    if (options.demoFailurePercent)
-        window.demoTraffic()->setFailurePercent(*options.demoFailurePercent);
+    window.setDemoForThisRun(options.demoOrdersPerMinute, options.demoFailurePercent);
     const bool screenshot = !options.screenshotFile.isEmpty();
     if (screenshot)
         window.resize(1400, 900);

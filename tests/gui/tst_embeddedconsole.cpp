@@ -3,6 +3,7 @@
 // compensates; retry is enabled only when the order is eligible; the main
 // window loads existing orders and keeps the live model consistent.
 
+#include "demotraffic.h"
 #include "detailpanel.h"
 #include "embeddedsource.h"
 #include "enginehost.h"
@@ -26,6 +27,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTest>
@@ -93,6 +95,7 @@ private Q_SLOTS:
     void mainWindowLoadsExistingOrdersAndStaysLive();
     void orderCountKeepsUpWithSteadyTraffic();
     void deletedDatabaseFileMakesTheViewStale();
+    void demoSettingsOfTheCommandLineAreForThisRunOnly();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -372,6 +375,43 @@ void tst_EmbeddedConsole::orderCountKeepsUpWithSteadyTraffic()
     // A filter shows what it keeps of the total.
     window.searchField()->setText(QStringLiteral("ORD-20240110-000001"));
     QTRY_COMPARE(count->text(), QStringLiteral("1 of %1 orders").arg(placed));
+}
+
+// saga-console --demo-rate 120 --demo-failures 50 once must not make those the
+// defaults of every later start (the help says "for this run"); what is changed in
+// the window (the New Order dialog) is a new preference and is kept.
+void tst_EmbeddedConsole::demoSettingsOfTheCommandLineAreForThisRunOnly()
+{
+    {
+        QSettings settings;
+        settings.setValue(QStringLiteral("demo/ordersPerMinute"), 45);
+        settings.setValue(QStringLiteral("demo/failurePercent"), 20);
+    }
+    {
+        MainWindow window;
+        window.restoreSettings();
+        window.setDemoForThisRun(120, 50);
+        QCOMPARE(window.demoTraffic()->ordersPerMinute(), 120);
+        QCOMPARE(window.demoTraffic()->failurePercent(), 50);
+        window.saveSettings();
+    }
+    {
+        QSettings settings;
+        QCOMPARE(settings.value(QStringLiteral("demo/ordersPerMinute")).toInt(), 45);
+        QCOMPARE(settings.value(QStringLiteral("demo/failurePercent")).toInt(), 20);
+    }
+    {
+        MainWindow window;
+        window.restoreSettings();
+        QCOMPARE(window.demoTraffic()->ordersPerMinute(), 45);
+        window.setDemoForThisRun(120, std::nullopt);
+        window.demoTraffic()->setOrdersPerMinute(90); // as the New Order dialog does
+        window.demoTraffic()->setFailurePercent(60);
+        window.saveSettings();
+    }
+    QSettings settings;
+    QCOMPARE(settings.value(QStringLiteral("demo/ordersPerMinute")).toInt(), 90);
+    QCOMPARE(settings.value(QStringLiteral("demo/failurePercent")).toInt(), 60);
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
