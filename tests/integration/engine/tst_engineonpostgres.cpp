@@ -75,6 +75,7 @@ private Q_SLOTS:
     void databaseGoesAway();
     void outageDuringPipelinedCommits();
     void storeRefusalEndsTheSagaVisibly();
+    void refusedConnectionSaysWhy();
 };
 
 void tst_EngineOnPostgres::initTestCase()
@@ -82,6 +83,29 @@ void tst_EngineOnPostgres::initTestCase()
     QString error;
     if (TestServices::newPostgresDatabase(&error).isEmpty())
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+}
+
+// A server that answers but refuses the connection: the start-up error names the
+// server's reason (no such database, an unknown user), not only "cannot connect".
+void tst_EngineOnPostgres::refusedConnectionSaysWhy()
+{
+    const EngineConfig good = config(nullptr);
+    EngineConfig noDatabase = good;
+    noDatabase.database.database = QStringLiteral("no_such_db_%1").arg(QRandomGenerator::global()->bounded(1000000));
+    EngineConfig noUser = good;
+    noUser.database.user = QStringLiteral("no_such_user");
+    const QStringList expected{QStringLiteral("database \"%1\" does not exist").arg(noDatabase.database.database),
+                               QStringLiteral("role \"no_such_user\" does not exist")};
+    const QList<EngineConfig> configs{noDatabase, noUser};
+    for (int i = 0; i < configs.size(); ++i) {
+        Orchestrator o(configs[i], nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("Cannot connect to the database ") + configs[i].database.toString()),
+                 qPrintable(error));
+        QVERIFY2(error.contains(expected[i]), qPrintable(error));
+        QVERIFY2(!error.contains(QLatin1Char('\n')), qPrintable(error));
+    }
 }
 
 void tst_EngineOnPostgres::scenarios()

@@ -926,6 +926,8 @@ void tst_Orchestrator::databaseThatCannotBeOpened()
         QVERIFY(!o.initialize(&error));
         QVERIFY2(error.startsWith(QStringLiteral("Cannot connect to the database postgresql://")), qPrintable(error));
         QVERIFY2(error.contains(QStringLiteral("check that it is running")), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("Connection refused")), qPrintable(error)); // the reason itself
+        QVERIFY2(!error.contains(QLatin1Char('\n')) && !error.contains(QStringLiteral("QPSQL")), qPrintable(error));
     }
 }
 
