@@ -59,9 +59,9 @@ SagaStore *StorePool::storeForThisThread()
         t_store.owner = this;
         const QString name = QStringLiteral("saga_server_read_%1").arg(g_connectionCounter.fetchAndAddRelaxed(1));
         t_store.store = std::make_unique<SagaStore>(m_url, name);
-        // The engine made the file before the server reads; one missing now was
-        // deleted under the server: 503, not a new empty database.
-        t_store.store->setCreateIfMissing(false);
+        // The engine made the database before the server reads; a file missing now
+        // was deleted under the server: 503, not a new empty database.
+        t_store.store->setReadOnly(true);
     }
     SagaStore *store = t_store.store.get();
     if (!store->isOpen()) {

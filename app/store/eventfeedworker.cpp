@@ -33,6 +33,7 @@ void EventFeedWorker::start(qint64 afterPosition)
     m_position = afterPosition;
     m_stopped = false;
     m_store = std::make_unique<SagaStore>(m_url, m_connectionName);
+    m_store->setReadOnly(true);
     m_check = std::make_unique<QTimer>();
     m_check->setInterval(m_checkIntervalMs);
     connect(m_check.get(), &QTimer::timeout, this, &EventFeedWorker::check);

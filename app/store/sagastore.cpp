@@ -46,7 +46,7 @@ struct SagaStore::Private {
     DatabaseUrl url;
     QString connectionName;
     bool opened = false;
-    bool createIfMissing = true;
+    bool readOnly = false;
     // The commit's prepared statements on SQLite; cleared before the connection closes.
     mutable SqliteStatements sqliteStatements;
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
@@ -147,6 +147,27 @@ struct SagaStore::Private {
     StoreError keepTemporaryInMemory() const
     {
         return exec(QStringLiteral("PRAGMA temp_store=MEMORY"), QStringLiteral("configure sqlite"));
+    }
+    // PostgreSQL session settings, again after a reconnect (a new session).
+    void configurePostgres() const
+    {
+        // Commit durability is the server's setting; do not weaken it here.
+        exec(QStringLiteral("SET application_name = 'saga-console'"), QStringLiteral("configure"));
+        exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
+        if (readOnly)
+            exec(QStringLiteral("SET default_transaction_read_only = on"), QStringLiteral("configure"));
+    }
+    QString migrationsPath() const { return pg() ? QStringLiteral(":/sql/postgres") : QStringLiteral(":/sql/sqlite"); }
+    int knownSchemaVersion() const;
+    StoreError checkSchema() const;
+    // A database a newer program has upgraded: writing to tables this program does
+    // not know could break rows the newer one relies on. Refused, nothing changed.
+    static StoreError newerSchema(int current, int known)
+    {
+        return StoreError{StoreError::Invalid, QStringLiteral("its schema is version %1, newer than this program's %2: "
+                                                              "it was written by a newer Saga Console; use that version")
+                                                   .arg(current)
+                                                   .arg(known)};
     }
     StoreError begin() const
     {
@@ -253,9 +274,9 @@ bool SagaStore::isOpen() const
     return d->opened && d->db().isOpen();
 }
 
-void SagaStore::setCreateIfMissing(bool create)
+void SagaStore::setReadOnly(bool readOnly)
 {
-    d->createIfMissing = create;
+    d->readOnly = readOnly;
 }
 
 StoreError SagaStore::open()
@@ -263,7 +284,7 @@ StoreError SagaStore::open()
     QSqlDatabase db = d->db();
     if (!d->url.isPostgres()) {
         const QFileInfo info(d->url.path);
-        if (!d->createIfMissing && !info.exists() && !db.isOpen())
+        if (d->readOnly && !info.exists() && !db.isOpen())
             return StoreError{StoreError::Unavailable,
                               QStringLiteral("the database file %1 does not exist (deleted while in use?)")
                                   .arg(d->url.path)};
@@ -277,14 +298,14 @@ StoreError SagaStore::open()
     if (!d->url.isPostgres()) {
         if (StoreError e = d->configureSqlite())
             return e;
-        if (StoreError e = d->useWriteAheadLog())
-            return e;
+        if (!d->readOnly) { // a reader finds the file as the engine left it (WAL)
+            if (StoreError e = d->useWriteAheadLog())
+                return e;
+        }
     } else {
-        // Commit durability is the server's setting; do not weaken it here.
-        d->exec(QStringLiteral("SET application_name = 'saga-console'"), QStringLiteral("configure"));
-        d->exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
+        d->configurePostgres();
     }
-    if (StoreError e = d->migrate())
+    if (StoreError e = d->readOnly ? d->checkSchema() : d->migrate())
         return e;
     if (!d->url.isPostgres()) {
         if (StoreError e = d->keepTemporaryInMemory())
@@ -318,14 +339,49 @@ StoreError SagaStore::reconnect()
     if (!d->url.isPostgres()) {
         d->configureSqlite();
         d->keepTemporaryInMemory();
+    } else {
+        d->configurePostgres();
     }
     d->opened = true;
     return {};
 }
 
+// A reader's check instead of the migrations: the tables are there, at this
+// program's schema version.
+StoreError SagaStore::Private::checkSchema() const
+{
+    const int known = knownSchemaVersion();
+    QSqlQuery q(db());
+    if (StoreError e = run(q, QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_version"),
+                           QStringLiteral("read schema_version"))) {
+        const QString text = e.message.toLower();
+        if (text.contains(QLatin1String("no such table")) || text.contains(QLatin1String("does not exist")))
+            return StoreError{StoreError::Invalid,
+                              QStringLiteral("it has no Saga Console tables (yet): start saga-server or the console's "
+                                             "embedded engine on it once to create them")};
+        return e;
+    }
+    const int current = q.next() ? q.value(0).toInt() : 0;
+    if (current < known)
+        return StoreError{StoreError::Invalid,
+                          QStringLiteral("its schema is version %1, older than this program's %2: start this version's "
+                                         "saga-server or embedded engine on it once to upgrade it")
+                              .arg(current)
+                              .arg(known)};
+    if (current > known)
+        return newerSchema(current, known);
+    return {};
+}
+
+int SagaStore::Private::knownSchemaVersion() const
+{
+    const QStringList files = QDir(migrationsPath()).entryList({QStringLiteral("*.sql")}, QDir::Files, QDir::Name);
+    return files.isEmpty() ? 0 : files.constLast().section(QLatin1Char('_'), 0, 0).toInt();
+}
+
 StoreError SagaStore::Private::migrate() const
 {
-    const QString dirPath = pg() ? QStringLiteral(":/sql/postgres") : QStringLiteral(":/sql/sqlite");
+    const QString dirPath = migrationsPath();
     const QStringList files = QDir(dirPath).entryList({QStringLiteral("*.sql")}, QDir::Files, QDir::Name);
     if (files.isEmpty())
         return StoreError{StoreError::Invalid, QStringLiteral("no migrations found under %1").arg(dirPath)};
@@ -353,13 +409,8 @@ StoreError SagaStore::Private::migrate() const
     // A database a newer program has upgraded: writing to tables this program does
     // not know could break rows the newer one relies on. Refuse, change nothing.
     const int known = files.constLast().section(QLatin1Char('_'), 0, 0).toInt();
-    if (current > known) {
-        return failed(StoreError{StoreError::Invalid,
-                                 QStringLiteral("its schema is version %1, newer than this program's %2: it was "
-                                                "written by a newer Saga Console; use that version")
-                                     .arg(current)
-                                     .arg(known)});
-    }
+    if (current > known)
+        return failed(newerSchema(current, known));
     for (const QString &file : files) {
         const int version = file.section(QLatin1Char('_'), 0, 0).toInt();
         if (version <= current)

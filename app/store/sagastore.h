@@ -44,10 +44,13 @@ public:
 
     // Opens the connection and applies pending migrations from resources/sql.
     StoreError open();
-    // SQLite: whether open() may create the file (default). A reader that comes
-    // after the engine made it says false, so a file deleted while in use is
-    // reported as missing instead of silently replaced by a new empty one.
-    void setCreateIfMissing(bool create);
+    // A reader (call before open()): it reads what an engine made and changes
+    // nothing. open() neither creates a SQLite file (a path that names none, or a
+    // file deleted while in use, is reported missing instead of replaced by a new
+    // empty database) nor applies migrations: a database without the tables, or
+    // with another version's schema, is refused with what to do. On PostgreSQL its
+    // transactions are read-only, so a role with SELECT rights only is enough.
+    void setReadOnly(bool readOnly);
     bool isOpen() const;
     // Reconnects after a lost connection (cheap when still connected).
     StoreError reconnect();

@@ -13,6 +13,9 @@
 
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QTest>
 
 namespace {
@@ -50,6 +53,7 @@ private Q_SLOTS:
     void liveThroughNotifyAndCatchUpAfterTermination();
     void refusedDatabaseSaysWhatToDo();
     void outageKeepsSayingWhyAndIsLoggedOnce();
+    void readOnlyRoleIsEnough();
 
 private:
     QString m_url;
@@ -231,6 +235,52 @@ void tst_DatabaseSource::outageKeepsSayingWhyAndIsLoggedOnce()
     QVERIFY(admin(terminate));
     QTRY_VERIFY_WITH_TIMEOUT(log.count(QStringLiteral("connection lost")) > loggedBefore, kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// Support agents read production with a role that may only SELECT: the source
+// reads, and changes nothing (no migrations, no schema table).
+void tst_DatabaseSource::readOnlyRoleIsEnough()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    std::optional<DatabaseUrl> url = DatabaseUrl::parse(urlText, &error);
+    QVERIFY2(url, qPrintable(error));
+    QUuid id;
+    {
+        EngineConfig config;
+        config.database = *url;
+        EngineHost engine(config);
+        QSignalSpy started(&engine, &EngineHost::started);
+        engine.start();
+        QTRY_VERIFY_WITH_TIMEOUT(started.count() == 1, kTimeout);
+        id = submit(&engine, OrderPresets::make(OrderPreset::HappyPath), &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    const QString role = QStringLiteral("reader_%1").arg(url->database);
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("DROP ROLE IF EXISTS %1").arg(role), &error), qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("CREATE ROLE %1 LOGIN").arg(role), &error), qPrintable(error));
+    // GRANT works inside the database: through a superuser connection to it.
+    {
+        const QString conn = QStringLiteral("tst-grant-%1").arg(QRandomGenerator::global()->generate());
+        {
+            QSqlDatabase db = url->addConnection(conn);
+            QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+            QSqlQuery q(db);
+            QVERIFY2(q.exec(QStringLiteral("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1").arg(role)),
+                     qPrintable(q.lastError().text()));
+        }
+        QSqlDatabase::removeDatabase(conn);
+    }
+    DatabaseUrl readOnly = *url;
+    readOnly.user = role;
+    DatabaseSource source(readOnly);
+    QSignalSpy loaded(&source, &ProgressSource::initialLoadFinished);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QCOMPARE(loaded.first().first().toInt(), 1);
+    QCOMPARE(source.state(), ProgressSource::State::Live);
     source.stop();
 }
 

@@ -117,7 +117,8 @@ private Q_SLOTS:
     void sqliteFreshFileOpenedByManyAtOnce();
     void sqliteFileDeletedOrReplacedWhileOpen_data();
     void sqliteFileDeletedOrReplacedWhileOpen();
-    void sqliteReaderDoesNotCreateAMissingFile();
+    void readerNeitherCreatesNorMigrates_data();
+    void readerNeitherCreatesNorMigrates();
     void recentStepDurationsComeFromTheNewestExecutions_data();
     void recentStepDurationsComeFromTheNewestExecutions();
 };
@@ -877,22 +878,69 @@ void tst_SagaStore::sqliteFileDeletedOrReplacedWhileOpen()
     QCOMPARE(QFile::exists(url.path), replace); // no new empty file where it was deleted
 }
 
-void tst_SagaStore::sqliteReaderDoesNotCreateAMissingFile()
+// A reader (the console's database mode, saga-server's read connections) changes
+// nothing: it does not create a missing SQLite file, does not put its tables into
+// someone else's database, does not upgrade an older schema (each refused with
+// what to do), and on PostgreSQL cannot write at all (SELECT rights suffice).
+void tst_SagaStore::readerNeitherCreatesNorMigrates_data() { backends(); }
+void tst_SagaStore::readerNeitherCreatesNorMigrates()
 {
-    const DatabaseUrl url = newDatabase("sqlite");
+    QFETCH(QString, backend);
+    const bool sqlite = backend == QLatin1String("sqlite");
+    const DatabaseUrl url = newDatabase(backend);
     SagaStore reader(url, name());
-    reader.setCreateIfMissing(false);
-    StoreError e = reader.open();
-    QCOMPARE(e.kind, StoreError::Unavailable);
-    QVERIFY2(e.message.contains(QLatin1String("does not exist")), qPrintable(e.message));
-    QVERIFY(!QFile::exists(url.path));
+    reader.setReadOnly(true);
+    StoreError e;
+    if (sqlite) {
+        e = reader.open();
+        QCOMPARE(e.kind, StoreError::Unavailable);
+        QVERIFY2(e.message.contains(QLatin1String("does not exist")), qPrintable(e.message));
+        QVERIFY(!QFile::exists(url.path));
+    }
+    const QString conn = name();
+    QSqlDatabase db = url.addConnection(conn);
+    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+    QSqlQuery q(db);
+    auto tables = [&] {
+        const bool ok = q.exec(sqlite ? QStringLiteral("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+                                      : QStringLiteral("SELECT COUNT(*) FROM information_schema.tables "
+                                                       "WHERE table_schema = current_schema()"));
+        return ok && q.next() ? q.value(0).toInt() : -1;
+    };
+    QVERIFY(q.exec(QStringLiteral("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")));
+
+    e = reader.open(); // someone else's database
+    QCOMPARE(int(e.kind), int(StoreError::Invalid));
+    QVERIFY2(e.message.contains(QLatin1String("no Saga Console tables")), qPrintable(e.message));
+    QCOMPARE(tables(), 1);
+
+    QVERIFY(q.exec(QStringLiteral("DROP TABLE notes")));
+    QVERIFY(applyFirstSchema(db, sqlite ? QStringLiteral("sqlite") : QStringLiteral("postgres")));
+    const int firstSchemaTables = tables();
+    e = reader.open(); // as an older program left it
+    QCOMPARE(int(e.kind), int(StoreError::Invalid));
+    QVERIFY2(e.message.contains(QLatin1String("schema is version 1, older than this program's")), qPrintable(e.message));
+    QVERIFY(q.exec(QStringLiteral("SELECT MAX(version) FROM schema_version")) && q.next());
+    QCOMPARE(q.value(0).toInt(), 1);
+    QCOMPARE(tables(), firstSchemaTables);
+    q.finish();
+
     {
         SagaStore engine(url, name());
         QVERIFY(engine.open().ok());
+        QVERIFY(engine.commitTransitions({started(QUuid::createUuid(), "ex-r")}, "me", 30000).ok());
     }
     e = reader.open();
     QVERIFY2(e.ok(), qPrintable(e.message));
-    QVERIFY(reader.listOrders(OrderListFilter{}).ok());
+    auto orders = reader.listOrders(OrderListFilter{});
+    QVERIFY2(orders.ok(), qPrintable(orders.error.message));
+    QCOMPARE(orders.value.orders.size(), 1);
+    if (!sqlite) {
+        auto written = reader.commitTransitions({started(QUuid::createUuid(), "ex-w")}, "me", 30000);
+        QVERIFY(!written.ok());
+        QVERIFY2(written.error.message.contains(QLatin1String("read-only")), qPrintable(written.error.message));
+    }
+    db.close();
 }
 
 // The ETA history: durations of finished steps only (not one in progress, not a
