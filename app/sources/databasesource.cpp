@@ -57,6 +57,9 @@ void DatabaseSource::setHealthCheckInterval(int ms)
 
 QString DatabaseSource::unreachableSentence(const QString &reason) const
 {
+    if (!m_url.isPostgres())
+        return tr("Cannot read the database at %1 (%2). Check the file's path; the console keeps trying.")
+            .arg(location(), reason.trimmed());
     return tr("Cannot read the database at %1 (%2). Check that PostgreSQL runs, the URL is right "
               "and the user may log in; the console keeps trying.")
         .arg(location(), reason.trimmed());

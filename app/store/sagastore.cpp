@@ -286,7 +286,7 @@ StoreError SagaStore::open()
         const QFileInfo info(d->url.path);
         if (d->readOnly && !info.exists() && !db.isOpen())
             return StoreError{StoreError::Unavailable,
-                              QStringLiteral("the database file %1 does not exist (deleted while in use?)")
+                              QStringLiteral("the database file %1 does not exist")
                                   .arg(d->url.path)};
         QDir().mkpath(info.absolutePath());
     }

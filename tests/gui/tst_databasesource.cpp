@@ -171,6 +171,18 @@ void tst_DatabaseSource::refusedDatabaseSaysWhatToDo()
     QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot read the database")), qPrintable(source.stateMessage()));
     QVERIFY(source.stateMessage().contains(QLatin1String("keeps trying")));
     source.stop();
+
+    // A SQLite path that names no file (a typo): said so, and no empty database made there.
+    const QString missing = TestServices::tempDir() + QStringLiteral("/no-such-file.sqlite");
+    std::optional<DatabaseUrl> file = DatabaseUrl::parse(QStringLiteral("sqlite:") + missing, &error);
+    QVERIFY2(file, qPrintable(error));
+    DatabaseSource reader(*file);
+    reader.start();
+    QTRY_COMPARE_WITH_TIMEOUT(reader.state(), ProgressSource::State::Reconnecting, kTimeout);
+    QVERIFY2(reader.stateMessage().contains(QLatin1String("does not exist")), qPrintable(reader.stateMessage()));
+    QVERIFY2(reader.stateMessage().contains(QLatin1String("Check the file's path")), qPrintable(reader.stateMessage()));
+    QVERIFY(!QFile::exists(missing));
+    reader.stop();
 }
 
 // A database that refuses connections for a while (ALLOW_CONNECTIONS false): the
