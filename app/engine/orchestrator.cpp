@@ -53,18 +53,10 @@ QString openFailure(const DatabaseUrl &url, const StoreError &e)
         return QStringLiteral("Cannot use the database file %1: %2. Its contents were left as they are.")
             .arg(url.path, e.message);
     }
-    if (e.kind == StoreError::Unavailable) {
-        // The server's own words (no such database, a refused login, nothing listening)
-        // on one line, without the "open URL:" prefix and the driver's "Unable to connect".
-        QString reason = e.message;
-        const QString prefix = QStringLiteral("open %1: ").arg(url.toString());
-        if (reason.startsWith(prefix))
-            reason = reason.mid(prefix.size());
-        reason = reason.remove(QLatin1String("QPSQL: Unable to connect")).simplified();
+    if (e.kind == StoreError::Unavailable) // e: the server's own words (no such database, a refused login, ...)
         return QStringLiteral("Cannot connect to the database %1 (%2); check that it is running, the URL is right "
                               "and the user may log in.")
-            .arg(url.toString(), reason.isEmpty() ? QStringLiteral("no reason given") : reason);
-    }
+            .arg(url.toString(), e.message);
     return QStringLiteral("Cannot prepare the database %1 (%2).").arg(url.toString(), e.message);
 }
 

@@ -148,6 +148,16 @@ struct SagaStore::Private {
     {
         return exec(QStringLiteral("PRAGMA temp_store=MEMORY"), QStringLiteral("configure sqlite"));
     }
+    // A connection that could not be made, in the server's own words on one line
+    // (callers name the database): without the driver's "Unable to connect".
+    StoreError connectFailed() const
+    {
+        const QSqlError e = db().lastError();
+        QString why = e.text().remove(QLatin1String("QPSQL: Unable to connect")).simplified();
+        if (why.isEmpty())
+            why = QStringLiteral("no reason given");
+        return StoreError{StoreError::Unavailable, why};
+    }
     // PostgreSQL session settings, again after a reconnect (a new session).
     void configurePostgres() const
     {
@@ -291,9 +301,7 @@ StoreError SagaStore::open()
         QDir().mkpath(info.absolutePath());
     }
     if (!db.isOpen() && !db.open()) {
-        StoreError err = d->classify(db.lastError(), QStringLiteral("open %1").arg(d->url.toString()));
-        err.kind = StoreError::Unavailable;
-        return err;
+        return d->connectFailed();
     }
     if (!d->url.isPostgres()) {
         if (StoreError e = d->configureSqlite())
@@ -332,9 +340,7 @@ StoreError SagaStore::reconnect()
         db.close();
     }
     if (!db.open()) {
-        StoreError err = d->classify(db.lastError(), QStringLiteral("reconnect %1").arg(d->url.toString()));
-        err.kind = StoreError::Unavailable;
-        return err;
+        return d->connectFailed();
     }
     if (!d->url.isPostgres()) {
         d->configureSqlite();

@@ -240,6 +240,12 @@ void tst_DatabaseSource::outageKeepsSayingWhyAndIsLoggedOnce()
         QCOMPARE(s.first().value<ProgressSource::State>(), ProgressSource::State::Stale);
     QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot read the database")), qPrintable(source.stateMessage()));
     QVERIFY2(source.stateMessage().contains(QLatin1String("keeps trying")), qPrintable(source.stateMessage()));
+    // The server's words, once and on one line: not the URL twice, not the driver's "Unable to connect".
+    QVERIFY2(source.stateMessage().contains(QLatin1String("is not currently accepting connections")),
+             qPrintable(source.stateMessage()));
+    QCOMPARE(source.stateMessage().count(url->toString()), 1);
+    QVERIFY2(!source.stateMessage().contains(QLatin1Char('\n')) && !source.stateMessage().contains(QLatin1String("QPSQL")),
+             qPrintable(source.stateMessage()));
 
     // Back: live again, and the next outage is a new one, logged again.
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
