@@ -274,10 +274,8 @@ void tst_RemoteSource::liveStreamDropAndResume()
 void tst_RemoteSource::oversizedStreamEventDropsTheStream()
 {
     QString error;
-    const QUrl wiremock = TestServices::wiremockUrl(&error);
-    if (wiremock.isEmpty())
-        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
-    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
     WireMockAdmin admin(wiremock);
     admin.stub("GET", "/api/orders", emptyOrderList());
     admin.stub("GET", "/api/orders/stream",
@@ -314,10 +312,8 @@ void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere()
     QFETCH(QJsonObject, response);
     QFETCH(QString, says);
     QString error;
-    const QUrl wiremock = TestServices::wiremockUrl(&error);
-    if (wiremock.isEmpty())
-        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
-    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
     WireMockAdmin admin(wiremock);
     admin.stub("POST", "/api/orders", response);
     admin.stub("ANY", "/moved/api/orders", emptyOrderList());

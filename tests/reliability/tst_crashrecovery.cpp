@@ -72,10 +72,8 @@ private Q_SLOTS:
 void tst_CrashRecovery::killAndRestart()
 {
     QString error;
-    const QUrl wm = TestServices::wiremockUrl(&error);
-    if (wm.isEmpty())
-        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
-    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    const QUrl wm = TestServices::freshWireMock(&error);
+    QVERIFY2(!wm.isEmpty(), qPrintable(error));
     WireMockAdmin admin(wm);
     admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}}); // sagas stay in flight a while
     const QString db = QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/crash.sqlite");

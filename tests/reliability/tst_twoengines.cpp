@@ -40,10 +40,8 @@ void tst_TwoEngines::fiveHundredSagasEachDrivenOnce()
                                    : QStringLiteral("sqlite:") + dir.filePath(QStringLiteral("two-engines.sqlite"));
     if (dbUrl.isEmpty())
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
-    const QUrl wm = TestServices::wiremockUrl(&error);
-    if (wm.isEmpty())
-        QFAIL(qPrintable(QStringLiteral("WireMock could not be started: ") + error));
-    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    const QUrl wm = TestServices::freshWireMock(&error);
+    QVERIFY2(!wm.isEmpty(), qPrintable(error));
 
     EngineConfig config;
     config.database = *DatabaseUrl::parse(dbUrl, &error);

@@ -354,6 +354,20 @@ bool resetWireMock(QString *error)
     return true;
 }
 
+QUrl freshWireMock(QString *error)
+{
+    QString why;
+    const QUrl base = wiremockUrl(&why);
+    if (base.isEmpty()) {
+        if (error)
+            *error = QStringLiteral("WireMock could not be started: ") + why;
+        return {};
+    }
+    if (!resetWireMock(error))
+        return {};
+    return base;
+}
+
 QString tempDir()
 {
     QMutexLocker lock(&g_mutex);

@@ -25,6 +25,9 @@ bool postgresAdmin(const QString &sql, QString *error);
 // resources/wiremock loaded. Call resetWireMock() between tests.
 QUrl wiremockUrl(QString *error);
 bool resetWireMock(QString *error); // clears the request journal and scenario state
+// wiremockUrl() then resetWireMock(): the URL of a WireMock with an empty journal,
+// or an empty URL and *error saying which of the two failed.
+QUrl freshWireMock(QString *error);
 // A fresh temp directory path that lives until process exit.
 QString tempDir();
 // Absolute path of the project source dir (for resources).
