@@ -168,7 +168,21 @@ struct SagaStore::Private {
             exec(QStringLiteral("SET default_transaction_read_only = on"), QStringLiteral("configure"));
     }
     QString migrationsPath() const { return pg() ? QStringLiteral(":/sql/postgres") : QStringLiteral(":/sql/sqlite"); }
-    int knownSchemaVersion() const;
+    QStringList migrationFiles() const
+    {
+        return QDir(migrationsPath()).entryList({QStringLiteral("*.sql")}, QDir::Files, QDir::Name);
+    }
+    static int versionOf(const QString &migrationFile) { return migrationFile.section(QLatin1Char('_'), 0, 0).toInt(); }
+    // The newest migration recorded in schema_version (0: none), into *current.
+    StoreError readSchemaVersion(int *current) const
+    {
+        QSqlQuery q(db());
+        if (StoreError e = run(q, QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_version"),
+                               QStringLiteral("read schema_version")))
+            return e;
+        *current = q.next() ? q.value(0).toInt() : 0;
+        return {}; // q finishes here: SQLite refuses DROP INDEX/TABLE while a statement still reads
+    }
     StoreError checkSchema() const;
     // A database a newer program has upgraded: writing to tables this program does
     // not know could break rows the newer one relies on. Refused, nothing changed.
@@ -300,9 +314,8 @@ StoreError SagaStore::open()
                                   .arg(d->url.path)};
         QDir().mkpath(info.absolutePath());
     }
-    if (!db.isOpen() && !db.open()) {
+    if (!db.isOpen() && !db.open())
         return d->connectFailed();
-    }
     if (!d->url.isPostgres()) {
         if (StoreError e = d->configureSqlite())
             return e;
@@ -339,9 +352,8 @@ StoreError SagaStore::reconnect()
         d->pgRowTypes.reset();
         db.close();
     }
-    if (!db.open()) {
+    if (!db.open())
         return d->connectFailed();
-    }
     if (!d->url.isPostgres()) {
         d->configureSqlite();
         d->keepTemporaryInMemory();
@@ -356,10 +368,10 @@ StoreError SagaStore::reconnect()
 // program's schema version.
 StoreError SagaStore::Private::checkSchema() const
 {
-    const int known = knownSchemaVersion();
-    QSqlQuery q(db());
-    if (StoreError e = run(q, QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_version"),
-                           QStringLiteral("read schema_version"))) {
+    const QStringList files = migrationFiles();
+    const int known = files.isEmpty() ? 0 : versionOf(files.constLast());
+    int current = 0;
+    if (StoreError e = readSchemaVersion(&current)) {
         const QString text = e.message.toLower();
         if (text.contains(QLatin1String("no such table")) || text.contains(QLatin1String("does not exist")))
             return StoreError{StoreError::Invalid,
@@ -367,7 +379,6 @@ StoreError SagaStore::Private::checkSchema() const
                                              "embedded engine on it once to create them")};
         return e;
     }
-    const int current = q.next() ? q.value(0).toInt() : 0;
     if (current < known)
         return StoreError{StoreError::Invalid,
                           QStringLiteral("its schema is version %1, older than this program's %2: start this version's "
@@ -379,16 +390,10 @@ StoreError SagaStore::Private::checkSchema() const
     return {};
 }
 
-int SagaStore::Private::knownSchemaVersion() const
-{
-    const QStringList files = QDir(migrationsPath()).entryList({QStringLiteral("*.sql")}, QDir::Files, QDir::Name);
-    return files.isEmpty() ? 0 : files.constLast().section(QLatin1Char('_'), 0, 0).toInt();
-}
-
 StoreError SagaStore::Private::migrate() const
 {
     const QString dirPath = migrationsPath();
-    const QStringList files = QDir(dirPath).entryList({QStringLiteral("*.sql")}, QDir::Files, QDir::Name);
+    const QStringList files = migrationFiles();
     if (files.isEmpty())
         return StoreError{StoreError::Invalid, QStringLiteral("no migrations found under %1").arg(dirPath)};
 
@@ -406,19 +411,14 @@ StoreError SagaStore::Private::migrate() const
                                            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
                             QStringLiteral("create schema_version")))
         return failed(e);
-    QSqlQuery q(db());
-    if (StoreError e = run(q, QStringLiteral("SELECT COALESCE(MAX(version), 0) FROM schema_version"),
-                           QStringLiteral("read schema_version")))
+    int current = 0;
+    if (StoreError e = readSchemaVersion(&current))
         return failed(e);
-    const int current = q.next() ? q.value(0).toInt() : 0;
-    q.finish(); // SQLite refuses DROP INDEX/TABLE while a statement is still reading
-    // A database a newer program has upgraded: writing to tables this program does
-    // not know could break rows the newer one relies on. Refuse, change nothing.
-    const int known = files.constLast().section(QLatin1Char('_'), 0, 0).toInt();
+    const int known = versionOf(files.constLast());
     if (current > known)
         return failed(newerSchema(current, known));
     for (const QString &file : files) {
-        const int version = file.section(QLatin1Char('_'), 0, 0).toInt();
+        const int version = versionOf(file);
         if (version <= current)
             continue;
         QFile f(dirPath + QLatin1Char('/') + file);
