@@ -36,6 +36,17 @@ QUuid submit(EngineHost *engine, const OrderRequest &request, QString *error)
     return id;
 }
 
+// Starts `engine` and waits for it: empty, or why it did not start.
+QString startEngine(EngineHost &engine)
+{
+    QSignalSpy started(&engine, &EngineHost::started);
+    QSignalSpy startFailed(&engine, &EngineHost::startFailed);
+    engine.start();
+    if (!QTest::qWaitFor([&] { return started.count() + startFailed.count() > 0; }, kTimeout))
+        return QStringLiteral("the engine did not start in time");
+    return startFailed.isEmpty() ? QString() : startFailed.first().first().toString();
+}
+
 bool allTerminal(const OrderTreeModel &model, const QVector<QUuid> &ids)
 {
     return std::all_of(ids.cbegin(), ids.cend(), [&](const QUuid &id) {
@@ -76,12 +87,8 @@ void tst_DatabaseSource::liveThroughNotifyAndCatchUpAfterTermination()
     config.database = *url;
     config.stepDelayMs = 10;
     EngineHost engine(config);
-    QSignalSpy started(&engine, &EngineHost::started);
-    QSignalSpy startFailed(&engine, &EngineHost::startFailed);
-    engine.start();
-    QTRY_VERIFY_WITH_TIMEOUT(started.count() + startFailed.count() > 0, kTimeout);
-    if (startFailed.count())
-        QFAIL(qPrintable(startFailed.first().first().toString()));
+    error = startEngine(engine);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
 
     // Orders that exist before the source starts.
     QVector<QUuid> ids;
@@ -270,9 +277,8 @@ void tst_DatabaseSource::readOnlyRoleIsEnough()
         EngineConfig config;
         config.database = *url;
         EngineHost engine(config);
-        QSignalSpy started(&engine, &EngineHost::started);
-        engine.start();
-        QTRY_VERIFY_WITH_TIMEOUT(started.count() == 1, kTimeout);
+        error = startEngine(engine);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         id = submit(&engine, OrderPresets::make(OrderPreset::HappyPath), &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
     }

@@ -323,7 +323,6 @@ void tst_HttpSteps::serviceTextIsBoundedAndStorable()
     QVERIFY(released);
 }
 
-QTEST_GUILESS_MAIN(tst_HttpSteps)
 // Answers that say nothing of what was done are not taken as done: retried with the
 // same key, then the step fails as unavailable, naming why; the call may have taken
 // effect, so it is reversed by key, and the earlier step is compensated. An order is
@@ -418,4 +417,5 @@ void tst_HttpSteps::numericIdsAreKeptAsIds()
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
+QTEST_GUILESS_MAIN(tst_HttpSteps)
 #include "tst_httpsteps.moc"

@@ -620,9 +620,6 @@ void tst_SagaStore::newerSchemaIsLeftAlone()
     db.close();
 }
 
-QTEST_GUILESS_MAIN(tst_SagaStore)
-#include "tst_sagastore.moc"
-
 // A PostgreSQL database created by the first schema only (orders numbered by the
 // counter) upgrades to the current one: order numbers continue after the last
 // one, and the commit path works on the upgraded tables.
@@ -982,3 +979,6 @@ void tst_SagaStore::recentStepDurationsComeFromTheNewestExecutions()
     QCOMPARE(recent.value.size(), 3);
     QCOMPARE(recent.value[2], qMakePair(SagaStep::Inventory, qint64(10)));
 }
+
+QTEST_GUILESS_MAIN(tst_SagaStore)
+#include "tst_sagastore.moc"
