@@ -24,9 +24,10 @@ StoreReaderWorker::~StoreReaderWorker()
 void StoreReaderWorker::open()
 {
     Q_ASSERT(QThread::currentThread() == thread());
-    if (!m_store)
+    if (!m_store) {
         m_store = std::make_unique<SagaStore>(m_url, m_connectionName);
         m_store->setReadOnly(true); // the console reads what an engine made
+    }
     const StoreError error = m_store->open();
     if (error)
         qCWarning(lcSources).noquote() << "cannot open" << m_url.toString() << ":" << error.message;
@@ -36,9 +37,10 @@ void StoreReaderWorker::open()
 void StoreReaderWorker::runJob(const std::function<void(SagaStore &)> &job)
 {
     Q_ASSERT(QThread::currentThread() == thread());
-    if (!m_store)
+    if (!m_store) {
         m_store = std::make_unique<SagaStore>(m_url, m_connectionName);
         m_store->setReadOnly(true); // the console reads what an engine made
+    }
     job(*m_store);
 }
 
