@@ -199,7 +199,7 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
         done(result);
         return;
     }
-    if (!m_available) {
+    if (!m_available || m_outageAnnounced) {
         result.error = StoreError{StoreError::Unavailable, availabilityReason({})};
         done(result);
         return;
@@ -311,7 +311,7 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     };
     if (!m_store || !m_accepting || m_halted)
         return answer(RetryDecision::Unavailable, QStringLiteral("The engine is not running."));
-    if (!m_available)
+    if (!m_available || m_outageAnnounced)
         return answer(RetryDecision::Unavailable, availabilityReason({}));
     if (m_sagas.count(request.orderId))
         return answer(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
@@ -532,6 +532,7 @@ void Orchestrator::onCommitReport(const CommitReport &report)
     qCDebug(lcStore) << "batch" << report.firstTicket << "of" << report.count << (report.whole ? "committed" : "refused")
                      << report.singles.size() << "singles;" << report.inDoubt << "in doubt";
     if (report.whole) {
+        databaseBack();
         countCommitted(int(pending.size()));
         // Pipelining: the next batch commits while this one's sagas move on.
         flush();
@@ -544,6 +545,7 @@ void Orchestrator::onCommitReport(const CommitReport &report)
         if (settled >= pending.size())
             break;
         if (one.committed) {
+            databaseBack();
             QVector<Pending> done{std::move(pending[settled])};
             countCommitted(1);
             finishCommitted(done, {one.event});
@@ -788,10 +790,13 @@ std::optional<StoreTransition> Orchestrator::recordableInstead(const SagaState &
 
 void Orchestrator::databaseLost(const StoreError &error)
 {
-    if (m_available) {
-        m_available = false;
+    m_available = false;
+    if (!m_outageAnnounced) {
+        m_outageAnnounced = true;
         qCWarning(lcStore) << "database unavailable, pausing sagas and retrying with backoff:" << error.message;
         Q_EMIT databaseAvailabilityChanged(false, availabilityReason(error));
+    } else {
+        qCDebug(lcStore) << "database still unavailable:" << error.message;
     }
     m_flushTimer.stop();
     takeBackUntaken(); // not tried: queued again, committed after the reconnect
@@ -869,11 +874,21 @@ void Orchestrator::reconnectTick()
         countCommitted(int(done[d].size()));
         finishCommitted(done[d], committed[d]);
     }
-    m_available = true;
+    // Back once a commit succeeds (commitReported()); with nothing to commit, the
+    // open connections are all there is to check.
+    if (m_queue.isEmpty())
+        databaseBack();
+    scheduleFlush();
+}
+
+void Orchestrator::databaseBack()
+{
+    if (!m_outageAnnounced)
+        return;
+    m_outageAnnounced = false;
     m_backoffMs = 100;
     qCInfo(lcStore) << "database available again, resuming" << m_sagas.size() << "sagas";
     Q_EMIT databaseAvailabilityChanged(true, QString());
-    scheduleFlush();
 }
 
 // ---- leases --------------------------------------------------------------------

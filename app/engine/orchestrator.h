@@ -85,7 +85,9 @@ public:
     int activeSagaCount() const { return int(m_sagas.size()); }
     // Transitions decided but not yet known to be committed (queued, in flight, in doubt).
     int queuedTransitionCount() const;
-    bool isDatabaseAvailable() const { return m_available; }
+    // As announced (databaseAvailabilityChanged): after an outage, only once the
+    // database has taken a commit again.
+    bool isDatabaseAvailable() const { return !m_outageAnnounced; }
     QString engineId() const { return m_engineId; }
     const EngineConfig &config() const { return m_config; }
     SagaStore *store() const { return m_store.get(); }
@@ -137,6 +139,7 @@ private:
     std::optional<StoreTransition> recordableInstead(const SagaState &s, const StoreTransition &refused) const;
     void databaseLost(const StoreError &error);
     void reconnectTick();
+    void databaseBack();
     void leaseTick();
     void claimAndResume(bool includeOwn);
     void resume(const ClaimedExecution &claimed);
@@ -188,7 +191,11 @@ private:
     bool m_draining = false; // waitForCommit() runs: nothing new goes to the committers
     qint64 m_commitMicros = 0;
     bool m_flushScheduled = false;
-    bool m_available = true;
+    bool m_available = true; // transitions may go to the committers
+    // The loss was signalled and logged; cleared (and signalled) when a commit
+    // succeeds again, not when a connection opens: a database that connects but
+    // refuses every write for now (a full disk, a read-only standby) is one outage.
+    bool m_outageAnnounced = false;
     bool m_accepting = false;
     bool m_halted = false;
     int m_backoffMs = 100;

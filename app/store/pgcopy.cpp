@@ -21,24 +21,31 @@ QString text(const char *message)
     return QString::fromUtf8(message).trimmed();
 }
 
-bool connectionLost(PGconn *conn, const char *sqlState)
+// Gone, or busy in a way that passes (storeerror.h): try again later.
+bool unavailable(PGconn *conn, const char *sqlState)
 {
-    if (PQstatus(conn) == CONNECTION_BAD)
-        return true;
-    return sqlState && (std::strncmp(sqlState, "08", 2) == 0 || std::strncmp(sqlState, "57P", 3) == 0);
+    return PQstatus(conn) == CONNECTION_BAD || (sqlState && isTransientSqlState(QByteArray(sqlState)));
 }
 
 StoreError errorOf(PGconn *conn, const PGresult *result, const QString &what)
 {
     StoreError err;
     const char *state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-    const char *message = result ? PQresultErrorMessage(result) : nullptr;
-    if (!message || !*message)
-        message = PQerrorMessage(conn);
-    QString reason = text(message);
+    // The server's sentence and its detail; not the CONTEXT lines, which quote
+    // the whole statement of the batch function (a page of SQL per log line).
+    QString reason = text(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
+    if (!reason.isEmpty()) {
+        const QString detail = text(PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL));
+        if (!detail.isEmpty())
+            reason += QStringLiteral(" (") + (detail.size() > 300 ? detail.left(300) + QStringLiteral("…") : detail)
+                + QLatin1Char(')');
+    } else {
+        const char *message = result ? PQresultErrorMessage(result) : nullptr;
+        reason = text(message && *message ? message : PQerrorMessage(conn));
+    }
     if (reason.isEmpty())
         reason = QStringLiteral("no connection to the server");
-    err.kind = connectionLost(conn, state) ? StoreError::Unavailable : StoreError::Invalid;
+    err.kind = unavailable(conn, state) ? StoreError::Unavailable : StoreError::Invalid;
     err.message = what + QStringLiteral(": ") + reason;
     return err;
 }

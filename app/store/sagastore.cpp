@@ -64,7 +64,7 @@ struct SagaStore::Private {
         const QString text = e.text().toLower();
         // (QSQLITE reports statement failures as ConnectionError: only trust it for QPSQL.)
         const bool connectionLost = (pg() && e.type() == QSqlError::ConnectionError) || !db().isOpen()
-            || code.startsWith(QLatin1String("08")) || code.startsWith(QLatin1String("57P"))
+            || (pg() && isTransientSqlState(code.toLatin1()))
             || text.contains(QLatin1String("server closed the connection"))
             || text.contains(QLatin1String("no connection to the server"))
             || text.contains(QLatin1String("terminating connection"))

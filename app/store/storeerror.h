@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QByteArray>
 #include <QString>
 
 // Why a store call did not give a result. `Unavailable` means the database is
@@ -21,3 +22,22 @@ struct StoreResult {
     StoreError error;
     bool ok() const { return error.ok(); }
 };
+
+// PostgreSQL errors that say "not now" rather than "not this": the same statement
+// may succeed when tried again, so a writer treats them like a lost connection
+// (pause, retry with backoff) instead of a refusal of what it wrote. SQLSTATE
+// classes 08 (connection), 40 (transaction rolled back: serialization failure,
+// deadlock), 53 (insufficient resources: disk full, out of memory, too many
+// connections), 57 (operator intervention: a cancelled statement or timeout, a
+// shutdown), 58 (system error: I/O), and 55P03 (lock not available) and 25006
+// (read-only transaction: a standby after a failover, a read-only default).
+inline bool isTransientSqlState(const QByteArray &state)
+{
+    if (state.size() != 5)
+        return false;
+    for (const char *cls : {"08", "40", "53", "57", "58"}) {
+        if (state.startsWith(cls))
+            return true;
+    }
+    return state == "55P03" || state == "25006";
+}

@@ -75,6 +75,8 @@ private Q_SLOTS:
     void databaseGoesAway();
     void outageDuringPipelinedCommits();
     void storeRefusalEndsTheSagaVisibly();
+    void transientErrorsPauseTheEngine_data();
+    void transientErrorsPauseTheEngine();
     void refusedConnectionSaysWhy();
 };
 
@@ -327,7 +329,6 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
     QCOMPARE(checkEffectsMatchEvents(*h.simulated, h.recorder->requests, h.events), QString());
 }
 
-QTEST_GUILESS_MAIN(tst_EngineOnPostgres)
 // The scenario of storerefusal.h on PostgreSQL (the batch is refused whole,
 // then committed one transition at a time to find the refused one).
 void tst_EngineOnPostgres::storeRefusalEndsTheSagaVisibly()
@@ -339,4 +340,74 @@ void tst_EngineOnPostgres::storeRefusalEndsTheSagaVisibly()
     checkStoreRefusalEndsSagasVisibly(h, c.database);
 }
 
+// Errors that say "not now" rather than "not this" (a statement cancelled by an
+// operator or a timeout, a serialization failure or deadlock, a full disk, a
+// database that turned read-only after a failover) are the database being away
+// for a while, not a refusal of what the saga carries: the engine pauses and
+// tries the same transition again; the saga is not failed with STORE_REFUSED and
+// no step is called again. A trigger raises the SQLSTATE on the payment result
+// while a flag row says so.
+void tst_EngineOnPostgres::transientErrorsPauseTheEngine_data()
+{
+    QTest::addColumn<QString>("sqlState");
+    QTest::newRow("query_canceled") << QStringLiteral("57014");
+    QTest::newRow("serialization_failure") << QStringLiteral("40001");
+    QTest::newRow("deadlock_detected") << QStringLiteral("40P01");
+    QTest::newRow("disk_full") << QStringLiteral("53100");
+    QTest::newRow("lock_not_available") << QStringLiteral("55P03");
+    QTest::newRow("read_only_sql_transaction") << QStringLiteral("25006");
+    QTest::newRow("io_error") << QStringLiteral("58030");
+}
+
+void tst_EngineOnPostgres::transientErrorsPauseTheEngine()
+{
+    QFETCH(QString, sqlState);
+    const EngineConfig c = config(nullptr);
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    {
+        QSqlDatabase db = c.database.addConnection(QStringLiteral("transient"));
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QSqlQuery q(db);
+        for (const QString &sql :
+             {QStringLiteral("CREATE TABLE transient_for_test (sql_state text NOT NULL)"),
+              QStringLiteral("INSERT INTO transient_for_test VALUES ('%1')").arg(sqlState),
+              QStringLiteral("CREATE FUNCTION transient_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                             "DECLARE s text := (SELECT sql_state FROM transient_for_test LIMIT 1); BEGIN "
+                             "IF s IS NOT NULL AND NEW.event_type = 'STEP_COMPLETED' "
+                             "AND NEW.step_name = 'Payment Processing' THEN "
+                             "RAISE EXCEPTION 'not now (test)' USING ERRCODE = s; END IF; RETURN NEW; END $$"),
+              QStringLiteral("CREATE TRIGGER transient_for_test BEFORE INSERT ON order_events "
+                             "FOR EACH ROW EXECUTE FUNCTION transient_for_test()")})
+            QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("transient"));
+
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    QTest::qWait(1500); // a few tries with backoff, all refused "for now"
+    QVERIFY(!h.progress(id).isTerminal());
+    {
+        QSqlDatabase db = c.database.addConnection(QStringLiteral("transient"));
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QSqlQuery q(db);
+        QVERIFY2(q.exec(QStringLiteral("DELETE FROM transient_for_test")), qPrintable(q.lastError().text()));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("transient"));
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Completed);
+    QCOMPARE(h.typesOf(id), QStringList({"SAGA_STARTED", "STEP_STARTED:Inventory", "STEP_COMPLETED:Inventory",
+                                         "STEP_STARTED:Payment", "STEP_COMPLETED:Payment", "STEP_STARTED:Shipping",
+                                         "STEP_COMPLETED:Shipping", "SAGA_COMPLETED"}));
+    // Each step was called once: the paused transition was committed, not decided again.
+    QCOMPARE(requestsSummary(h.recorder, id), QStringList({"Inventory+", "Payment+", "Shipping+"}));
+    QCOMPARE(h.availability, QVector<bool>({false, true}));
+    QCOMPARE(checkStored(h.orchestrator->store(), {id}), QString());
+}
+
+QTEST_GUILESS_MAIN(tst_EngineOnPostgres)
 #include "tst_engineonpostgres.moc"
