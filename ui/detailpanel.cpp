@@ -22,6 +22,7 @@
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QStackedLayout>
 #include <QStandardPaths>
 #include <QTreeView>
@@ -82,12 +83,12 @@ void DetailPanel::buildUi()
     auto *pageLayout = new QVBoxLayout(page);
     pageLayout->setContentsMargins(0, 0, 0, 0);
     pageLayout->setSpacing(0);
-    auto *scroll = new QScrollArea(page);
-    scroll->setWidgetResizable(true);
-    scroll->setFrameShape(QFrame::NoFrame);
-    m_content = new QWidget(scroll);
-    scroll->setWidget(m_content);
-    pageLayout->addWidget(scroll, 1);
+    m_scroll = new QScrollArea(page);
+    m_scroll->setWidgetResizable(true);
+    m_scroll->setFrameShape(QFrame::NoFrame);
+    m_content = new QWidget(m_scroll);
+    m_scroll->setWidget(m_content);
+    pageLayout->addWidget(m_scroll, 1);
     stack->addWidget(page);
 
     auto *layout = new QVBoxLayout(m_content);
@@ -176,7 +177,7 @@ void DetailPanel::buildUi()
     m_eligibilityLabel->setWordWrap(true);
     m_retryButton = new QPushButton(StatusIcons::icon(QStringLiteral("overall-in-progress")),
                                     tr("&Retry…"), m_content);
-    m_retryButton->setToolTip(tr("Retry the order from the step that failed (Ctrl+R)"));
+    m_retryButton->setToolTip(tr("Run the order's saga again from the first step, with corrections (Ctrl+R)"));
     m_retryButton->setEnabled(false);
     connect(m_retryButton, &QPushButton::clicked, this, &DetailPanel::retry);
     retryRow->addWidget(m_eligibilityLabel, 1);
@@ -220,7 +221,15 @@ void DetailPanel::buildUi()
 
 void DetailPanel::setSource(ProgressSource *source)
 {
+    disconnect(m_sourceState);
     m_source = source;
+    // What the source could not answer while it was away (or said before it went
+    // away) is asked again when its state changes.
+    if (source)
+        m_sourceState = connect(source, &ProgressSource::connectionStateChanged, this, [this] {
+            if (!m_orderId.isNull())
+                requestEligibility();
+        });
     m_case = {};
     m_caseLoaded = false;
     m_eligibilityKnown = false;
@@ -242,6 +251,7 @@ void DetailPanel::setOrder(const QUuid &orderId)
     m_lastStatus = -1;
     m_lastSeq = -1;
     m_timeline->clear();
+    m_scroll->verticalScrollBar()->setValue(0); // another order: from its header
     static_cast<QStackedLayout *>(layout())->setCurrentIndex(orderId.isNull() ? 0 : 1);
     refreshSnapshot();
     reload();
@@ -441,20 +451,31 @@ void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error
             text += QLatin1Char(' ') + tr("Correct the shipping address first.");
     } else {
         text = e.reason.isEmpty() ? tr("This order cannot be retried.") : e.reason;
-        if (e.nextRetryAvailableAt.isValid())
-            text += QLatin1Char(' ') + tr("Next retry possible at %1.")
-                                           .arg(QLocale().toString(e.nextRetryAvailableAt.toLocalTime().time()));
+        if (e.nextRetryAvailableAt.isValid()) {
+            const QString at = m_model->displayUtc()
+                                   ? e.nextRetryAvailableAt.toUTC().toString(QStringLiteral("HH:mm:ss 'UTC'"))
+                                   : QLocale().toString(e.nextRetryAvailableAt.toLocalTime().time());
+            text += QLatin1Char(' ') + tr("Next retry possible at %1.").arg(at);
+        }
     }
     m_eligibilityLabel->setText(text);
-    if (m_retryButton->isEnabled() != enable) {
-        m_retryButton->setEnabled(enable);
-        Q_EMIT retryAvailabilityChanged(enable);
-    }
+    setRetryEnabled(enable);
     if (!enable && e.nextRetryAvailableAt.isValid() && error.isEmpty()) {
         const qint64 wait = QDateTime::currentDateTimeUtc().msecsTo(e.nextRetryAvailableAt);
         if (wait > 0 && wait < 3600 * 1000)
             QTimer::singleShot(wait + 200, this, &DetailPanel::requestEligibility);
     }
+}
+
+// The panel's button and the window's Retry action (retryAvailabilityChanged) together.
+void DetailPanel::setRetryEnabled(bool enabled)
+{
+    if (m_retryButton->isEnabled() == enabled)
+        return;
+    if (!enabled && m_retryButton->hasFocus())
+        m_scroll->setFocus(Qt::OtherFocusReason); // not the next button, which would scroll the page to it
+    m_retryButton->setEnabled(enabled);
+    Q_EMIT retryAvailabilityChanged(enabled);
 }
 
 QString DetailPanel::eligibilityText() const
@@ -484,7 +505,7 @@ void DetailPanel::retry()
         return;
     const RetryRequest request = dialog.request(m_orderId);
     const QString number = p->orderNumber;
-    m_retryButton->setEnabled(false);
+    setRetryEnabled(false);
     m_source->retry(request, this, [this, number](RetryDecision d) {
         if (d.code == RetryDecision::Accepted)
             Q_EMIT message(tr("Retry of %1 started (attempt %2).").arg(number).arg(d.attemptNumber));

@@ -13,6 +13,7 @@ class OrderTreeModel;
 class QFrame;
 class QLabel;
 class QPushButton;
+class QScrollArea;
 class QTreeView;
 class TimelineModel;
 
@@ -66,10 +67,12 @@ private:
     void requestCase();
     void requestEligibility();
     void setEligibility(const RetryEligibility &e, const QString &error);
+    void setRetryEnabled(bool enabled);
     void onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight);
 
     OrderTreeModel *m_model = nullptr;
     QPointer<ProgressSource> m_source;
+    QMetaObject::Connection m_sourceState;
     QUuid m_orderId;
     OrderCase m_case;
     bool m_caseLoaded = false;
@@ -82,6 +85,7 @@ private:
 
     QWidget *m_placeholder = nullptr;
     QWidget *m_content = nullptr;
+    QScrollArea *m_scroll = nullptr;
     QLabel *m_statusIcon = nullptr;
     QLabel *m_title = nullptr;
     QLabel *m_subtitle = nullptr;

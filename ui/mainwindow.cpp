@@ -87,6 +87,7 @@ MainWindow::MainWindow(QWidget *parent)
     m_proxy->setSourceModel(m_model);
     m_batcher = new EventBatcher(m_model, this);
     m_demo = new DemoTraffic(this);
+    keepSelectionWhileFiltered(); // before the view's selection model connects to the proxy
     createActions();
     createWidgets();
     createStatusBar();
@@ -365,7 +366,9 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
         m_source->deleteLater();
     }
     m_batcher->clear();
-    m_model->clear();
+    m_model->clear(); // (a reset: the view's selection goes without a signal)
+    m_hiddenSelection = {};
+    m_detail->setOrder({});
     m_spec = spec;
     m_source = source;
     source->setParent(this);
@@ -434,8 +437,47 @@ void MainWindow::onStateChanged(ProgressSource::State state, const QString &mess
 
 // ---- view -----------------------------------------------------------------------
 
+void MainWindow::keepSelectionWhileFiltered()
+{
+    // QItemSelectionModel moves the current index to a neighbouring row when the
+    // current row is removed, which would show (and let the user retry) another
+    // order than the one acted on. These run before it, so that move is ignored.
+    connect(m_proxy, &QAbstractItemModel::rowsAboutToBeRemoved, this, [this](const QModelIndex &parent, int first, int last) {
+        if (parent.isValid() || !m_view)
+            return;
+        QModelIndex top = m_view->currentIndex();
+        while (top.parent().isValid())
+            top = top.parent();
+        if (top.isValid() && top.row() >= first && top.row() <= last) {
+            m_hiddenSelection = top.data(OrderTreeModel::OrderIdRole).toUuid();
+            m_selectionLeaving = true;
+        }
+    });
+    connect(m_proxy, &QAbstractItemModel::rowsRemoved, this, [this] {
+        if (!m_selectionLeaving)
+            return;
+        m_view->selectionModel()->clear();
+        m_selectionLeaving = false;
+    });
+    connect(m_proxy, &QAbstractItemModel::rowsInserted, this, [this](const QModelIndex &parent) {
+        if (parent.isValid() || m_hiddenSelection.isNull())
+            return;
+        QTimer::singleShot(0, this, [this] { // not inside the proxy's insertion
+            if (m_hiddenSelection.isNull() || m_view->currentIndex().isValid()
+                || m_detail->orderId() != m_hiddenSelection)
+                return;
+            if (m_proxy->mapFromSource(m_model->indexOf(m_hiddenSelection)).isValid())
+                selectOrder(std::exchange(m_hiddenSelection, {}));
+        });
+    });
+}
+
 void MainWindow::onCurrentChanged(const QModelIndex &current)
 {
+    if (m_selectionLeaving)
+        return; // keepSelectionWhileFiltered()
+    if (current.isValid())
+        m_hiddenSelection = {};
     m_detail->setOrder(current.isValid() ? current.data(OrderTreeModel::OrderIdRole).toUuid() : QUuid());
     const bool has = current.isValid();
     m_copyJsonAction->setEnabled(has);

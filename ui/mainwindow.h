@@ -88,6 +88,7 @@ private:
     void createWidgets();
     void createStatusBar();
     void onCurrentChanged(const QModelIndex &current);
+    void keepSelectionWhileFiltered();
     void onStateChanged(ProgressSource::State state, const QString &message);
     void updateCapabilities();
     void updateCounts();
@@ -119,6 +120,11 @@ private:
     QLabel *m_countLabel = nullptr;
     QTimer m_countTimer;
     QUuid m_selectWhenSeen;
+    // The selected order left the filtered view (its status changed, the filter
+    // did): the detail panel keeps it, the tree selects nothing else meanwhile,
+    // and it is selected again when it comes back into view.
+    QUuid m_hiddenSelection;
+    bool m_selectionLeaving = false;
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings
         std::optional<int> thisRun; // the command line's value, not stored

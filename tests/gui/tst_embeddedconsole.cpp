@@ -18,6 +18,9 @@
 #include "testservices.h"
 
 #include <QAbstractItemModelTester>
+#include <QAction>
+#include <QApplication>
+#include <QDialog>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -96,6 +99,7 @@ private Q_SLOTS:
     void orderCountKeepsUpWithSteadyTraffic();
     void deletedDatabaseFileMakesTheViewStale();
     void demoSettingsOfTheCommandLineAreForThisRunOnly();
+    void retriedOrderStaysTheOneShown();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -412,6 +416,79 @@ void tst_EmbeddedConsole::demoSettingsOfTheCommandLineAreForThisRunOnly()
     QSettings settings;
     QCOMPARE(settings.value(QStringLiteral("demo/ordersPerMinute")).toInt(), 90);
     QCOMPARE(settings.value(QStringLiteral("demo/failurePercent")).toInt(), 60);
+}
+
+// An order retried while the view is filtered leaves the filter while it runs.
+// The tree must not slide its selection onto a neighbouring order (the panel and
+// Ctrl+R would then be about another order than the one acted on): the panel
+// keeps the retried order, the tree selects nothing else, and the order is
+// selected again when it is back in view. The window's Retry action follows the
+// panel's button once the retry is sent. Another source shows no order of the
+// previous one.
+void tst_EmbeddedConsole::retriedOrderStaysTheOneShown()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/selection.sqlite");
+    MainWindow window;
+    window.resize(1400, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    EmbeddedSource *source = newSource(file, nullptr);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    window.setSource(source, embeddedSpec(file));
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QVector<QUuid> ids;
+    for (int i = 0; i < 3; ++i)
+        ids << place(source, OrderPresets::make(OrderPreset::DeclinedCard));
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(ids.cbegin(), ids.cend(),
+                                         [&](const QUuid &id) { return isTerminalIn(*window.model(), id); }),
+                             kTimeout);
+    window.statusFilter()->setCurrentIndex(window.statusFilter()->findText(QStringLiteral("Rolled back")));
+    QCOMPARE(window.proxyModel()->rowCount(), 3);
+    const QUuid acted = ids.at(1); // the middle row: neighbours on both sides
+    QVERIFY(window.selectOrder(acted));
+    QAction *retryAction = nullptr;
+    for (QAction *a : window.findChildren<QAction *>()) {
+        if (a->shortcut() == QKeySequence(Qt::CTRL | Qt::Key_R))
+            retryAction = a;
+    }
+    QVERIFY(retryAction);
+    QTRY_VERIFY_WITH_TIMEOUT(window.detailPanel()->retryButton()->isEnabled(), kTimeout);
+    QVERIFY(retryAction->isEnabled());
+
+    // Ctrl+R through the window's action; the dialog is accepted with a new card.
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<QDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+            payment->setText(QStringLiteral("pm-visa-4242"));
+        dialog->accept();
+    });
+    retryAction->trigger();
+    QVERIFY(dialogSeen);
+    QVERIFY(!retryAction->isEnabled()); // sent: not offered a second time meanwhile
+
+    QTRY_COMPARE_WITH_TIMEOUT(window.proxyModel()->rowCount(), 2, kTimeout);
+    QCOMPARE(window.detailPanel()->orderId(), acted);
+    QVERIFY(!window.treeView()->currentIndex().isValid());
+    QTRY_COMPARE_WITH_TIMEOUT(toString(statusOf(*window.model(), acted)), toString(OverallStatus::Completed), kTimeout);
+    QCOMPARE(window.detailPanel()->orderId(), acted);
+    QVERIFY(!window.treeView()->currentIndex().isValid());
+    QTRY_VERIFY_WITH_TIMEOUT(window.detailPanel()->isEligibilityKnown(), kTimeout);
+    QVERIFY(!retryAction->isEnabled());
+
+    // Back in view: selected again.
+    window.statusFilter()->setCurrentIndex(0);
+    QTRY_COMPARE(window.treeView()->currentIndex().data(OrderTreeModel::OrderIdRole).toUuid(), acted);
+    QCOMPARE(window.detailPanel()->orderId(), acted);
+
+    // Another source: no order of the previous one stays in the panel.
+    const QString other = TestServices::tempDir() + QStringLiteral("/selection-other.sqlite");
+    window.setSource(newSource(other, nullptr), embeddedSpec(other));
+    QCOMPARE(window.detailPanel()->orderId(), QUuid());
+    QVERIFY(!window.treeView()->currentIndex().isValid());
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
