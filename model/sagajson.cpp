@@ -430,6 +430,90 @@ Parsed<OrderProgress> statusFromJson(const QJsonObject &json)
     return Parsed<OrderProgress>{std::move(p), {}, {}};
 }
 
+QJsonObject orderListItemToJson(const OrderProgress &progress)
+{
+    QJsonObject item = statusToJson(progress);
+    item.insert(s("orderNumber"), progress.orderNumber);
+    item.insert(s("customerId"), progress.customerId.isNull() ? QJsonValue() : QJsonValue(uuidText(progress.customerId)));
+    item.insert(s("lastSeq"), double(progress.lastSeq));
+    if (progress.createdAt.isValid())
+        item.insert(s("createdAt"), formatTimestamp(progress.createdAt));
+    item.insert(s("attemptNumber"), qMax(1, progress.attemptNumber));
+    if (!progress.confirmationNumber.isEmpty())
+        item.insert(s("confirmationNumber"), progress.confirmationNumber);
+    if (progress.totalChargedInCents >= 0)
+        item.insert(s("totalChargedInCents"), double(progress.totalChargedInCents));
+    if (!progress.failure.isNull() || progress.compensationIncomplete) {
+        QJsonObject failure{{s("code"), progress.failure.code},
+                            {s("message"), progress.failure.message},
+                            {s("compensationIncomplete"), progress.compensationIncomplete}};
+        if (progress.failedStep)
+            failure.insert(s("step"), stepDisplayName(*progress.failedStep));
+        item.insert(s("failure"), failure);
+    }
+    QJsonArray steps = item.value(s("steps")).toArray();
+    for (int i = 0; i < steps.size(); ++i) {
+        const StepProgress &sp = progress.steps[size_t(i)];
+        if (sp.errorCode.isEmpty())
+            continue;
+        QJsonObject so = steps.at(i).toObject();
+        so.insert(s("errorCode"), sp.errorCode);
+        steps.replace(i, so);
+    }
+    item.insert(s("steps"), steps);
+    return item;
+}
+
+Parsed<OrderProgress> orderListItemFromJson(const QJsonObject &json)
+{
+    Parsed<OrderProgress> parsed = statusFromJson(json);
+    if (!parsed.ok())
+        return parsed;
+    OrderProgress &p = *parsed.value;
+    Reader r;
+    QString customer;
+    qint64 lastSeq = 0;
+    qint64 attempt = 1;
+    qint64 charged = -1;
+    QJsonObject failure;
+    if (!r.optString(json, {}, "orderNumber", &p.orderNumber, 64) || !r.optString(json, {}, "customerId", &customer, 64)
+        || (json.contains(s("lastSeq")) && !r.integer(json, {}, "lastSeq", 0, kMaxSafeInteger, &lastSeq))
+        || !r.timestamp(json, {}, "createdAt", &p.createdAt, true)
+        || (json.contains(s("attemptNumber")) && !r.integer(json, {}, "attemptNumber", 1, 1000, &attempt))
+        || !r.optString(json, {}, "confirmationNumber", &p.confirmationNumber, 64)
+        || (json.contains(s("totalChargedInCents"))
+            && !r.integer(json, {}, "totalChargedInCents", 0, kMaxSafeInteger, &charged))
+        || (json.contains(s("failure")) && !r.object(json.value(s("failure")), s("failure"), &failure)))
+        return r.failure<OrderProgress>();
+    if (!customer.isEmpty()) {
+        p.customerId = QUuid::fromString(customer);
+        if (p.customerId.isNull())
+            return Parsed<OrderProgress>::fail(s("customerId"), s("must be a UUID"));
+    }
+    p.lastSeq = lastSeq;
+    p.attemptNumber = int(attempt);
+    p.totalChargedInCents = charged;
+    if (!failure.isEmpty()) {
+        const QJsonValue incomplete = failure.value(s("compensationIncomplete"));
+        if (!r.optString(failure, s("failure"), "code", &p.failure.code, 64)
+            || !r.optString(failure, s("failure"), "message", &p.failure.message, 4096)
+            || !r.step(failure, s("failure"), "step", &p.failedStep, false)
+            || (!incomplete.isUndefined() && !r.boolean(failure, s("failure"), "compensationIncomplete",
+                                                        &p.compensationIncomplete)))
+            return r.failure<OrderProgress>();
+    }
+    const QJsonArray steps = json.value(s("steps")).toArray(); // checked by statusFromJson
+    for (int i = 0; i < steps.size(); ++i) {
+        const QJsonObject so = steps.at(i).toObject();
+        const std::optional<SagaStep> step = stepFromName(so.value(s("name")).toString());
+        if (!step)
+            continue;
+        if (!r.optString(so, QStringLiteral("steps[%1]").arg(i), "errorCode", &p.steps[size_t(*step)].errorCode, 64))
+            return r.failure<OrderProgress>();
+    }
+    return parsed;
+}
+
 QString newStatusOf(const OrderEvent &event, const OrderProgress &after)
 {
     if (event.step && event.type != EventType::SagaStarted && event.type != EventType::SagaCompleted

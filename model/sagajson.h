@@ -42,6 +42,14 @@ QJsonObject statusToJson(const OrderProgress &progress, const QString &traceId =
 QByteArray statusToBytes(const OrderProgress &progress, const QString &traceId = {});
 Parsed<OrderProgress> statusFromJson(const QJsonObject &json);
 
+// One item of GET /api/orders (saga-server's list for the console): the status
+// above plus what a console shows of an order it did not see happen: orderNumber,
+// customerId, lastSeq, createdAt, attemptNumber, confirmationNumber,
+// totalChargedInCents, failure{code, message, step?, compensationIncomplete} and
+// steps[].errorCode. The extras are optional when read (an older server).
+QJsonObject orderListItemToJson(const OrderProgress &progress);
+Parsed<OrderProgress> orderListItemFromJson(const QJsonObject &json);
+
 // The new status an event gives: the step's status for step events, otherwise
 // the overall status (read from `after`, the progress once the event applied).
 QString newStatusOf(const OrderEvent &event, const OrderProgress &after);

@@ -160,21 +160,6 @@ QString fallbackNewStatus(const OrderEvent &event)
     return {};
 }
 
-// One item of GET /api/orders: the status snapshot plus what a console needs to
-// show a finished order by number and to know which events it already has.
-QJsonObject listItemJson(const OrderProgress &progress)
-{
-    QJsonObject item = SagaJson::statusToJson(progress);
-    item.insert(QStringLiteral("orderNumber"), progress.orderNumber);
-    item.insert(QStringLiteral("customerId"), progress.customerId.isNull()
-                                                  ? QJsonValue()
-                                                  : QJsonValue(progress.customerId.toString(QUuid::WithoutBraces)));
-    item.insert(QStringLiteral("lastSeq"), double(progress.lastSeq));
-    if (progress.createdAt.isValid())
-        item.insert(QStringLiteral("createdAt"), SagaJson::formatTimestamp(progress.createdAt));
-    return item;
-}
-
 bool isTerminalEvent(const OrderEvent &event)
 {
     return event.type == EventType::SagaCompleted || event.type == EventType::SagaFailed;
@@ -652,7 +637,7 @@ void SagaServer::listOrders(const ApiRequest &r)
             return Outcome::fail(storeFailure(page.error));
         QJsonArray orders;
         for (const OrderProgress &progress : std::as_const(page.value.orders))
-            orders.append(listItemJson(progress));
+            orders.append(SagaJson::orderListItemToJson(progress));
         QJsonObject body{{QStringLiteral("orders"), orders},
                          {QStringLiteral("count"), orders.size()},
                          {QStringLiteral("nextCursor"),

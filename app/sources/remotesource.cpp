@@ -236,18 +236,11 @@ void RemoteSource::loadPage(const QString &cursor)
         snapshots.reserve(list.size());
         for (const QJsonValue &v : std::as_const(list)) {
             const QJsonObject item = v.toObject();
-            Parsed<OrderProgress> p = SagaJson::statusFromJson(item);
+            Parsed<OrderProgress> p = SagaJson::orderListItemFromJson(item);
             if (p.ok()) {
                 OrderProgress &progress = *p.value;
-                // Optional extras; without lastSeq the order is rebased on its first live event.
-                if (progress.orderNumber.isEmpty())
-                    progress.orderNumber = item.value(QLatin1String("orderNumber")).toString();
-                if (progress.customerId.isNull())
-                    progress.customerId = QUuid(item.value(QLatin1String("customerId")).toString());
-                const qint64 lastSeq = item.value(QLatin1String("lastSeq")).toInteger(progress.lastSeq);
-                if (lastSeq > 0)
-                    progress.lastSeq = lastSeq;
-                else
+                // Without lastSeq the order is rebased on its first live event.
+                if (progress.lastSeq <= 0)
                     m_unsequenced.insert(progress.orderId);
                 snapshots.append(std::move(progress));
             } else

@@ -3,6 +3,7 @@
 // killed and restarted) that resumes with Last-Event-ID without applying any
 // event twice.
 
+#include "detailpanel.h"
 #include "eventbatcher.h"
 #include "guitesthelpers.h"
 #include "orderpresets.h"
@@ -13,6 +14,7 @@
 #include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTest>
@@ -215,11 +217,26 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QCOMPARE(model.orderCount(), 2);
     QCOMPARE(statusName(model, before), QStringLiteral("COMPLETED"));
     QCOMPARE(statusName(model, declined), QStringLiteral("ROLLED_BACK"));
+    // Orders listed, not seen happening, still say why they failed, when they
+    // were placed and which attempt they are on (as the embedded source does).
+    const OrderProgress *listed = model.order(declined);
+    QCOMPARE(listed->failure.code, QStringLiteral("PAYMENT_DECLINED"));
+    QVERIFY(!listed->failure.message.isEmpty());
+    QCOMPARE(listed->failedStep, std::optional<SagaStep>(SagaStep::Payment));
+    QCOMPARE(listed->step(SagaStep::Payment).errorCode, QStringLiteral("PAYMENT_DECLINED"));
+    QCOMPARE(listed->attemptNumber, 1);
+    const QDateTime placed = listed->createdAt;
+    QVERIFY(placed.isValid());
+    QVERIFY(!model.order(before)->confirmationNumber.isEmpty());
 
     // Live: a new order, and a retry of a listed order (its events follow the listed snapshot).
     const QUuid live = place(&source, OrderPresets::make(OrderPreset::InvalidAddress), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, live), QStringLiteral("ROLLED_BACK"), kTimeout);
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(live);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
     RetryRequest retry;
     retry.orderId = declined;
     retry.paymentMethodId = QStringLiteral("pm-visa-4242");
@@ -233,6 +250,7 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QVERIFY2(decision.code == RetryDecision::Accepted, qPrintable(decision.reason));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("COMPLETED"), kTimeout);
     QCOMPARE(model.order(declined)->attemptNumber, 2);
+    QCOMPARE(model.order(declined)->createdAt, placed); // placed then, not when retried
     const qint64 positionBeforeDrop = source.lastPosition();
     QVERIFY(positionBeforeDrop > 0);
 
@@ -245,6 +263,9 @@ void tst_RemoteSource::liveStreamDropAndResume()
                  || source.stateMessage().contains(QLatin1String("Reconnecting")),
              qPrintable(source.stateMessage()));
     QCOMPARE(model.orderCount(), 3);
+    // The panel asks again when the source's state changes: no retry offered
+    // while the server is away ...
+    QTRY_VERIFY_WITH_TIMEOUT(!panel.retryButton()->isEnabled(), kTimeout);
 
     // Back on the same port and database; orders placed right away (probably before the
     // source reconnects) arrive through Last-Event-ID, exactly once.
@@ -258,6 +279,8 @@ void tst_RemoteSource::liveStreamDropAndResume()
         QVERIFY2(error.isEmpty(), qPrintable(error));
     }
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    // ... and offered again once it is back.
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, after.at(0)), QStringLiteral("COMPLETED"), kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, after.at(1)), QStringLiteral("FAILED"), kTimeout);
     QVERIFY(source.reconnectCount() >= 1);

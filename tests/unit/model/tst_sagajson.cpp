@@ -90,6 +90,9 @@ private Q_SLOTS:
     void statusMatchesSeedShape();
     void statusRoundTrip_data();
     void statusRoundTrip();
+    void orderListItemRoundTrip_data();
+    void orderListItemRoundTrip();
+    void orderListItemFromAnOlderServer();
     void statusMalformed_data();
     void statusMalformed();
     void statusEventRoundTrip_data();
@@ -247,6 +250,74 @@ void tst_SagaJson::statusRoundTrip()
         QCOMPARE(q.step(s).errorMessage, p.step(s).errorMessage);
     }
     QCOMPARE(SagaJson::statusToJson(q), json); // and back again, identical
+}
+
+// GET /api/orders items carry what the console shows of an order it did not see
+// happen (failure, attempt, placed at, confirmation): read back, the item is the
+// folded progress itself, for every ending and while running.
+void tst_SagaJson::orderListItemRoundTrip_data()
+{
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<int>("count"); // events folded; 0 = all
+    for (int k = 0; k < kKindCount; ++k)
+        QTest::newRow(kindName(Kind(k))) << k << 0;
+    QTest::newRow("running") << int(Kind::Success) << 4;
+    QTest::newRow("retry running") << int(Kind::RetryThenSuccess) << 12;
+}
+
+void tst_SagaJson::orderListItemRoundTrip()
+{
+    QFETCH(int, kind);
+    QFETCH(int, count);
+    const QVector<OrderEvent> events = scenario(Kind(kind), kOrder);
+    OrderProgress p = foldPrefix(events, count > 0 ? count : int(events.size()));
+    QVERIFY(p.createdAt.isValid());
+    const QJsonObject json = SagaJson::orderListItemToJson(p);
+    const Parsed<OrderProgress> back = SagaJson::orderListItemFromJson(
+        QJsonDocument::fromJson(QJsonDocument(json).toJson()).object());
+    QVERIFY2(back.ok(), qPrintable(back.field + QLatin1String(": ") + back.error));
+    const OrderProgress &q = *back.value;
+    QCOMPARE(q.failure.code, p.failure.code);
+    QCOMPARE(q.failure.message, p.failure.message);
+    QCOMPARE(q.failedStep, p.failedStep);
+    QCOMPARE(q.attemptNumber, p.attemptNumber);
+    QCOMPARE(q.createdAt, p.createdAt);
+    QCOMPARE(q.confirmationNumber, p.confirmationNumber);
+    QCOMPARE(q.totalChargedInCents, p.totalChargedInCents);
+    QCOMPARE(q.compensationIncomplete, p.compensationIncomplete);
+    for (SagaStep s : kAllSteps)
+        QCOMPARE(q.step(s).errorCode, p.step(s).errorCode);
+    QVERIFY(q == p);
+    // The status part is the status response's shape, unchanged.
+    QJsonObject status = SagaJson::statusToJson(p);
+    for (auto it = status.begin(); it != status.end(); ++it) {
+        if (it.key() != QLatin1String("steps"))
+            QCOMPARE(json.value(it.key()), it.value());
+    }
+}
+
+// What a list item without the extras (an older saga-server) gives: the status,
+// attempt 1, no failure; and extras of the wrong type are named.
+void tst_SagaJson::orderListItemFromAnOlderServer()
+{
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
+    const OrderProgress p = foldPrefix(events, int(events.size()));
+    QJsonObject json = SagaJson::statusToJson(p);
+    json.insert(QStringLiteral("orderNumber"), p.orderNumber);
+    Parsed<OrderProgress> back = SagaJson::orderListItemFromJson(json);
+    QVERIFY2(back.ok(), qPrintable(back.field + QLatin1String(": ") + back.error));
+    QCOMPARE(back.value->orderNumber, p.orderNumber);
+    QCOMPARE(back.value->attemptNumber, 1);
+    QVERIFY(back.value->failure.isNull());
+    QCOMPARE(back.value->lastSeq, 0);
+    json.insert(QStringLiteral("failure"), QStringLiteral("declined"));
+    back = SagaJson::orderListItemFromJson(json);
+    QVERIFY(!back.ok());
+    QCOMPARE(back.field, QStringLiteral("failure"));
+    json.insert(QStringLiteral("failure"), QJsonObject{{QStringLiteral("code"), 42}});
+    back = SagaJson::orderListItemFromJson(json);
+    QVERIFY(!back.ok());
+    QCOMPARE(back.field, QStringLiteral("failure.code"));
 }
 
 void tst_SagaJson::statusMalformed_data()
