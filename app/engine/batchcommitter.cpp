@@ -85,7 +85,7 @@ CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTran
         report.whole = true;
         report.events = std::move(result.value);
     } else if (result.error.kind == StoreError::Unavailable) {
-        return lost(result.error, report.count);
+        return lost(result.error, result.error.untried ? 0 : report.count);
     } else if (batch.size() == 1) {
         report.singles.append(CommitReport::Single{false, batch.first().event, result.error});
     } else {
@@ -102,7 +102,7 @@ CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTran
             if (one.ok()) {
                 report.singles.append(CommitReport::Single{true, one.value.first(), {}});
             } else if (one.error.kind == StoreError::Unavailable) {
-                return lost(one.error, 1);
+                return lost(one.error, one.error.untried ? 0 : 1);
             } else {
                 refused.insert(t.event.orderId);
                 report.singles.append(CommitReport::Single{false, t.event, one.error});

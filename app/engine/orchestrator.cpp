@@ -228,11 +228,13 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
     t.newOrderId = s.orderId;
     const QUuid orderId = s.orderId;
     m_sagas.emplace(orderId, std::move(saga));
-    enqueue(*m_sagas[orderId], std::move(t), [done, orderId](bool committed, const OrderEvent &event) {
+    enqueue(*m_sagas[orderId], std::move(t), [this, done, orderId](bool committed, const OrderEvent &event) {
         SubmitResult r;
         if (committed) {
             r.orderId = orderId;
             r.orderNumber = event.details.value(QStringLiteral("orderNumber")).toString();
+        } else if (m_withdrawnBecause) {
+            r.error = m_withdrawnBecause;
         } else {
             r.error = StoreError{StoreError::Conflict, QStringLiteral("The order could not be recorded.")};
         }
@@ -361,12 +363,15 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     t.resumedFromStep = resumedFrom;
     const QUuid orderId = s.orderId;
     m_sagas.emplace(orderId, std::move(saga));
-    enqueue(*m_sagas[orderId], std::move(t), [done, attempt, executionId](bool committed, const OrderEvent &) {
+    enqueue(*m_sagas[orderId], std::move(t), [this, done, attempt, executionId](bool committed, const OrderEvent &) {
         RetryDecision d;
         if (committed) {
             d.code = RetryDecision::Accepted;
             d.attemptNumber = attempt;
             d.executionId = executionId;
+        } else if (m_withdrawnBecause) {
+            d.code = RetryDecision::Unavailable;
+            d.reason = availabilityReason(m_withdrawnBecause);
         } else {
             d.code = RetryDecision::AlreadyInProgress;
             d.reason = QStringLiteral("retry already in progress");
@@ -800,10 +805,60 @@ void Orchestrator::databaseLost(const StoreError &error)
     }
     m_flushTimer.stop();
     takeBackUntaken(); // not tried: queued again, committed after the reconnect
+    withdrawUntriedStarts(error);
     if (!m_reconnectTimer.isActive()) {
         m_reconnectTimer.start(m_backoffMs);
         m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
     }
+}
+
+// An order (or a retry) whose SAGA_STARTED was not tried yet is not accepted
+// after all: its submitter hears now that the database is unavailable (saga-server
+// answers 503) instead of waiting for the outage to end, and nothing of it is
+// written later, when the client may have given up or sent it again. Starts whose
+// commit was cut off (in doubt) wait for the reconnect to tell.
+void Orchestrator::withdrawUntriedStarts(const StoreError &error)
+{
+    QSet<QUuid> starts;
+    auto collect = [&](const QVector<Pending> &list, int from) {
+        for (int i = from; i < list.size(); ++i) {
+            if (list[i].transition.event.type == EventType::SagaStarted)
+                starts.insert(list[i].transition.event.orderId);
+        }
+    };
+    collect(m_queue, 0);
+    for (const Doubtful &d : std::as_const(m_doubtful))
+        collect(d.pending, d.inDoubt);
+    if (starts.isEmpty())
+        return;
+    QVector<Pending> withdrawn;
+    auto take = [&](QVector<Pending> &list, int from) {
+        QVector<Pending> kept;
+        for (int i = 0; i < list.size(); ++i) {
+            if (i >= from && starts.contains(list[i].transition.event.orderId))
+                withdrawn.append(std::move(list[i]));
+            else
+                kept.append(std::move(list[i]));
+        }
+        list = std::move(kept);
+    };
+    take(m_queue, 0);
+    for (Doubtful &d : m_doubtful)
+        take(d.pending, d.inDoubt);
+    m_doubtful.erase(std::remove_if(m_doubtful.begin(), m_doubtful.end(),
+                                    [](const Doubtful &d) { return d.pending.isEmpty(); }),
+                     m_doubtful.end());
+    qCInfo(lcEngine) << "not accepting" << starts.size() << "orders and retries not yet recorded:"
+                     << "the database is unavailable";
+    for (const QUuid &id : std::as_const(starts))
+        m_sagas.erase(id);
+    m_withdrawnBecause = error.kind == StoreError::Unavailable ? error : StoreError{StoreError::Unavailable, error.message};
+    for (Pending &p : withdrawn) {
+        if (p.done)
+            p.done(false, p.transition.event);
+    }
+    m_withdrawnBecause = {};
+    checkIdle();
 }
 
 void Orchestrator::reconnectTick()

@@ -138,6 +138,7 @@ private:
     void reject(Pending p, const StoreError &error);
     std::optional<StoreTransition> recordableInstead(const SagaState &s, const StoreTransition &refused) const;
     void databaseLost(const StoreError &error);
+    void withdrawUntriedStarts(const StoreError &error);
     void reconnectTick();
     void databaseBack();
     void leaseTick();
@@ -196,6 +197,7 @@ private:
     // succeeds again, not when a connection opens: a database that connects but
     // refuses every write for now (a full disk, a read-only standby) is one outage.
     bool m_outageAnnounced = false;
+    StoreError m_withdrawnBecause; // set while withdrawUntriedStarts() answers the submitters
     bool m_accepting = false;
     bool m_halted = false;
     int m_backoffMs = 100;

@@ -809,10 +809,13 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         return r;
     if (!isOpen()) {
         r.error = d->notOpen();
+        r.error.untried = true;
         return r;
     }
-    if ((r.error = d->sqliteFileGone()))
+    if ((r.error = d->sqliteFileGone())) {
+        r.error.untried = true;
         return r;
+    }
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     QVector<OrderEvent> events;
     events.reserve(batch.size());

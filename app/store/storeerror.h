@@ -12,6 +12,9 @@ struct StoreError {
     enum Kind { None, Unavailable, NotFound, Conflict, Invalid };
     Kind kind = None;
     QString message;
+    // A write that failed before anything of it reached the database (not open,
+    // the SQLite file gone): its outcome is known, nothing was written.
+    bool untried = false;
     bool ok() const { return kind == None; }
     explicit operator bool() const { return kind != None; } // true when there is an error
 };

@@ -53,6 +53,7 @@ private Q_SLOTS:
     void resumeAfterRestart();
     void databaseThatCannotBeOpened();
     void databaseFileDeletedPausesTheEngine();
+    void orderSubmittedAsTheDatabaseGoesIsRefused();
     void storeRefusalEndsTheSagaVisibly();
     void engineHost();
 };
@@ -868,6 +869,49 @@ void tst_Orchestrator::databaseFileDeletedPausesTheEngine()
     QVERIFY(!h.orchestrator->isDatabaseAvailable());
     QVERIFY(h.orchestrator->queuedTransitionCount() > 0); // kept, not dropped
     QVERIFY(!QFile::exists(c.database.path));
+}
+
+// An order submitted just as the database goes (here the SQLite file is moved
+// away; the engine learns it at that order's commit) is refused at once as
+// unavailable (saga-server: 503) instead of being held until the file is back,
+// and it is not written later, when its client may have given up or sent it
+// again. The saga already running is kept and finishes once the file is back.
+void tst_Orchestrator::orderSubmittedAsTheDatabaseGoesIsRefused()
+{
+    EngineConfig c = config();
+    c.stepDelayMs = 300;
+    c.stepTimeoutMs = 5000;
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    const QUuid running = h.submit(sampleOrder());
+    QVERIFY(!running.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(h.typesOf(running).contains(QStringLiteral("STEP_STARTED:Inventory")), 10000);
+    const QString moved = c.database.path + QStringLiteral(".moved");
+    QVERIFY(QFile::rename(c.database.path, moved));
+    bool answered = false;
+    SubmitResult late;
+    h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) {
+        late = r;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
+    QCOMPARE(int(late.error.kind), int(StoreError::Unavailable));
+    QVERIFY(late.orderId.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+
+    QVERIFY(QFile::rename(moved, c.database.path));
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    QVERIFY(h.waitTerminal(running));
+    QCOMPARE_ENUM(h.progress(running).overallStatus, OverallStatus::Completed);
+    QTRY_COMPARE(h.orchestrator->activeSagaCount(), 0);
+    QTest::qWait(500); // nothing else comes
+    QSet<QUuid> ordersInLog;
+    auto all = h.orchestrator->store()->loadEventsAfterPosition(0, 1000);
+    QVERIFY(all.ok());
+    for (const OrderEvent &e : std::as_const(all.value))
+        ordersInLog.insert(e.orderId);
+    QCOMPARE(ordersInLog, QSet<QUuid>{running});
 }
 
 void tst_Orchestrator::databaseThatCannotBeOpened()
