@@ -36,6 +36,36 @@ QChartView *makeView(const QString &title, QWidget *parent)
     return view;
 }
 
+// A count axis from 0 that reads cleanly: whole-number ticks 1, 2 or 5 × 10^k
+// apart, at most six intervals, the top a multiple of the step at or above
+// `maxCount`. (QValueAxis spreads its ticks evenly over the range, so a range of
+// 0..9 with five ticks put them at 0, 2.25, 4.5, 6.75 and 9, printed as 0, 2, 4, 6, 9.)
+void setCountRange(QValueAxis *axis, int maxCount)
+{
+    constexpr int kMaxIntervals = 6;
+    const int wanted = std::max(4, maxCount);
+    int step = 1;
+    for (int magnitude = 1;; magnitude *= 10) {
+        int multiple = 0;
+        for (int m : {1, 2, 5}) {
+            if ((wanted + m * magnitude - 1) / (m * magnitude) <= kMaxIntervals) {
+                multiple = m;
+                break;
+            }
+        }
+        if (multiple) {
+            step = multiple * magnitude;
+            break;
+        }
+    }
+    const int intervals = (wanted + step - 1) / step;
+    axis->setTickType(QValueAxis::TicksFixed);
+    axis->setRange(0, intervals * step);
+    axis->setTickCount(intervals + 1);
+    axis->setMinorTickCount(0);
+    axis->setLabelFormat(QStringLiteral("%d"));
+}
+
 void clearChart(QChart *chart)
 {
     chart->removeAllSeries();
@@ -167,8 +197,7 @@ void ChartsPanel::rebuildDurations()
     x->append(categories);
     x->setTitleText(tr("duration (ms)"));
     auto *y = new QValueAxis;
-    y->setRange(0, std::max(4, maxCount));
-    y->setLabelFormat(QStringLiteral("%d"));
+    setCountRange(y, maxCount);
     y->setTitleText(tr("steps"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
@@ -205,8 +234,7 @@ void ChartsPanel::rebuildOutcomes()
     x->append(categories);
     x->setLabelsAngle(-90);
     auto *y = new QValueAxis;
-    y->setRange(0, std::max(4, maxTotal));
-    y->setLabelFormat(QStringLiteral("%d"));
+    setCountRange(y, maxTotal);
     y->setTitleText(tr("sagas"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
