@@ -100,6 +100,12 @@ ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
                 refresh();
             }
         });
+        // "Times in UTC" toggled (the model repaints its time cells): relabel the
+        // minutes now rather than at the next refresh.
+        connect(m_model, &QAbstractItemModel::dataChanged, this, [this] {
+            if (m_outcomesUtc != m_model->displayUtc() && !outcomeChart()->series().isEmpty())
+                rebuildOutcomes();
+        });
     }
 }
 
@@ -215,10 +221,13 @@ void ChartsPanel::rebuildOutcomes()
     completed->setColor(kCompleted);
     rolledBack->setColor(kRolledBack);
     failed->setColor(kFailed);
+    // The minutes in the console's time setting, like the tree and the detail panel.
+    m_outcomesUtc = !m_model || m_model->displayUtc();
     QStringList categories;
     int maxTotal = 0;
     for (const SagaStatistics::OutcomeBucket &b : std::as_const(m_stats.outcomes)) {
-        categories << b.start.toLocalTime().toString(QStringLiteral("HH:mm"));
+        const QDateTime start = m_outcomesUtc ? b.start.toUTC() : b.start.toLocalTime();
+        categories << start.toString(QStringLiteral("HH:mm"));
         *completed << b.completed;
         *rolledBack << b.rolledBack;
         *failed << b.failed;
@@ -233,6 +242,7 @@ void ChartsPanel::rebuildOutcomes()
     auto *x = new QBarCategoryAxis;
     x->append(categories);
     x->setLabelsAngle(-90);
+    x->setTitleText(m_outcomesUtc ? tr("minute (UTC)") : tr("minute (local time)"));
     auto *y = new QValueAxis;
     setCountRange(y, maxTotal);
     y->setTitleText(tr("sagas"));

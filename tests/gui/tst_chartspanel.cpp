@@ -1,9 +1,11 @@
-// The charts panel's axes: counts read against whole-number, evenly spaced ticks.
+// The charts panel's axes: counts read against whole-number, evenly spaced ticks,
+// and the outcome chart's minutes follow the console's "Times in UTC" setting.
 
 #include "chartspanel.h"
 #include "guitesthelpers.h"
 #include "ordertreemodel.h"
 
+#include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
@@ -12,6 +14,7 @@
 #include <QValueAxis>
 
 #include <cmath>
+#include <ctime>
 
 using namespace SagaScenarios;
 
@@ -35,6 +38,12 @@ QValueAxis *countAxis(QChart *chart)
 {
     const auto axes = chart->axes(Qt::Vertical);
     return axes.isEmpty() ? nullptr : qobject_cast<QValueAxis *>(axes.first());
+}
+
+QBarCategoryAxis *minuteAxis(QChart *chart)
+{
+    const auto axes = chart->axes(Qt::Horizontal);
+    return axes.isEmpty() ? nullptr : qobject_cast<QBarCategoryAxis *>(axes.first());
 }
 
 // The tallest bar (a stacked bar counts as the sum of its sets).
@@ -98,9 +107,18 @@ class tst_ChartsPanel : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
+    void initTestCase();
     void countAxesHaveWholeNumberTicks_data();
     void countAxesHaveWholeNumberTicks();
+    void outcomeMinutesFollowTheUtcSetting();
 };
+
+void tst_ChartsPanel::initTestCase()
+{
+    // A zone far from UTC, so local and UTC minutes differ (the QA report's setup).
+    qputenv("TZ", "America/New_York");
+    tzset();
+}
 
 void tst_ChartsPanel::countAxesHaveWholeNumberTicks_data()
 {
@@ -127,6 +145,44 @@ void tst_ChartsPanel::countAxesHaveWholeNumberTicks()
     QCOMPARE(steps, orders); // every step of every order took the same 10 ms: one bin
     const QString durations = tickProblem(countAxis(panel.durationChart()), steps);
     QVERIFY2(durations.isEmpty(), qPrintable(QStringLiteral("durations: ") + durations));
+}
+
+void tst_ChartsPanel::outcomeMinutesFollowTheUtcSetting()
+{
+    OrderTreeModel model;
+    fillRecent(model, 3);
+    QVERIFY(model.displayUtc());
+    ChartsPanel panel(&model);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    QVERIFY(refreshed.isValid());
+    panel.refresh();
+    QTRY_COMPARE(refreshed.count(), 1);
+
+    auto labels = [&panel](bool utc) {
+        QStringList expected;
+        for (const SagaStatistics::OutcomeBucket &b : panel.statistics().outcomes)
+            expected << (utc ? b.start.toUTC() : b.start.toLocalTime()).toString(QStringLiteral("HH:mm"));
+        return expected;
+    };
+    QVERIFY(labels(true) != labels(false)); // New York is never at UTC
+    QBarCategoryAxis *axis = minuteAxis(panel.outcomeChart());
+    QVERIFY(axis);
+    QCOMPARE(axis->categories(), labels(true));
+    QVERIFY2(axis->titleText().contains(QLatin1String("UTC")), qPrintable(axis->titleText()));
+
+    // Switching to local time relabels the chart at once, not at the next refresh.
+    model.setDisplayUtc(false);
+    axis = minuteAxis(panel.outcomeChart());
+    QVERIFY(axis);
+    QCOMPARE(axis->categories(), labels(false));
+    QVERIFY2(axis->titleText().contains(QLatin1String("local")), qPrintable(axis->titleText()));
+
+    panel.refresh(); // and a later refresh keeps local time
+    QTRY_COMPARE(refreshed.count(), 2);
+    QCOMPARE(minuteAxis(panel.outcomeChart())->categories(), labels(false));
+
+    model.setDisplayUtc(true);
+    QCOMPARE(minuteAxis(panel.outcomeChart())->categories(), labels(true));
 }
 
 QTEST_MAIN(tst_ChartsPanel)
