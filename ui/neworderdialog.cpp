@@ -1,6 +1,7 @@
 #include "neworderdialog.h"
 
 #include "demotraffic.h"
+#include "sagajson.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -36,6 +37,7 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
 
     auto *customerRow = new QHBoxLayout;
     m_customer = new QLineEdit(orderBox);
+    m_customer->setPlaceholderText(tr("empty: a new random customer"));
     auto *newCustomer = new QToolButton(orderBox);
     newCustomer->setText(tr("New"));
     newCustomer->setToolTip(tr("A new random customer id"));
@@ -78,6 +80,7 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     form->addRow(tr("Postal code:"), postRow);
     auto *placeRow = new QHBoxLayout;
     m_result = new QLabel(orderBox);
+    m_result->setObjectName(QStringLiteral("result"));
     m_result->setWordWrap(true);
     m_place = new QPushButton(tr("&Place order"), orderBox);
     m_place->setDefault(true);
@@ -116,9 +119,14 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     connect(m_preset, &QComboBox::currentIndexChanged, this,
             [this] { fill(OrderPresets::make(preset())); });
     connect(m_place, &QPushButton::clicked, this, [this] {
-        m_result->setText(tr("Placing…"));
+        if (!problem().isEmpty())
+            return;
+        showResult(tr("Placing…"), true);
         Q_EMIT placeRequested(request());
     });
+    for (QLineEdit *edit : {m_customer, m_productId, m_productName, m_payment, m_street, m_city, m_state,
+                            m_postalCode, m_country})
+        connect(edit, &QLineEdit::textChanged, this, &NewOrderDialog::updatePlacing);
     connect(m_perMinute, &QSpinBox::valueChanged, m_demo, &DemoTraffic::setOrdersPerMinute);
     connect(m_failureMix, &QSlider::valueChanged, this, [this](int v) {
         m_demo->setFailurePercent(v);
@@ -128,6 +136,7 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     connect(m_demo, &DemoTraffic::runningChanged, this, &NewOrderDialog::updateDemoControls);
     fill(OrderPresets::make(OrderPreset::HappyPath));
     updateDemoControls();
+    updatePlacing();
 }
 
 void NewOrderDialog::setPreset(OrderPreset preset)
@@ -160,9 +169,8 @@ void NewOrderDialog::fill(const OrderRequest &r)
 OrderRequest NewOrderDialog::request() const
 {
     OrderRequest r;
-    r.customerId = QUuid(m_customer->text().trimmed());
-    if (r.customerId.isNull())
-        r.customerId = QUuid::createUuid();
+    const QString customer = m_customer->text().trimmed();
+    r.customerId = customer.isEmpty() ? QUuid::createUuid() : QUuid::fromString(customer);
     r.items.append(OrderItem{m_productId->text().trimmed(), m_productName->text().trimmed(),
                              m_quantity->value(), m_price->value()});
     r.paymentMethodId = m_payment->text().trimmed();
@@ -172,18 +180,64 @@ OrderRequest NewOrderDialog::request() const
     return r;
 }
 
+QString NewOrderDialog::problem() const
+{
+    const OrderRequest r = request();
+    if (r.customerId.isNull())
+        return tr("Customer id must be a UUID such as 550e8400-e29b-41d4-a716-446655440000, or empty for a "
+                  "new random customer.");
+    // saga-server's own rules, so the embedded engine gets only what the server would take.
+    const Parsed<OrderRequest> parsed = SagaJson::orderRequestFromJson(SagaJson::orderRequestToJson(r));
+    if (parsed.ok())
+        return {};
+    const QString path = parsed.field.section(QLatin1Char('.'), -1); // items[0].productId -> productId
+    const QHash<QString, QString> names{
+        {QStringLiteral("customerId"), tr("Customer id")},
+        {QStringLiteral("items"), tr("Product id")},
+        {QStringLiteral("productId"), tr("Product id")},
+        {QStringLiteral("productName"), tr("Product name")},
+        {QStringLiteral("quantity"), tr("Quantity")},
+        {QStringLiteral("unitPriceInCents"), tr("Unit price")},
+        {QStringLiteral("paymentMethodId"), tr("Payment method")},
+        {QStringLiteral("street"), tr("Street")},
+        {QStringLiteral("city"), tr("City")},
+        {QStringLiteral("state"), tr("State")},
+        {QStringLiteral("postalCode"), tr("Postal code")},
+        {QStringLiteral("country"), tr("Country")},
+    };
+    return tr("%1 %2.").arg(names.value(path, parsed.field), parsed.error);
+}
+
 void NewOrderDialog::setPlacingEnabled(bool enabled, const QString &whyNot)
 {
-    m_place->setEnabled(enabled);
+    m_placingAllowed = enabled;
+    m_whyNot = whyNot;
     m_demoButton->setEnabled(enabled || m_demo->isRunning());
-    if (!enabled)
-        m_result->setText(whyNot);
+    updatePlacing();
 }
 
 void NewOrderDialog::showResult(const QString &text, bool ok)
 {
+    m_resultText = text;
+    m_resultOk = ok;
+    updatePlacing();
+}
+
+void NewOrderDialog::updatePlacing()
+{
+    const QString why = problem();
+    m_place->setEnabled(m_placingAllowed && why.isEmpty());
+    QString text = m_resultText;
+    bool error = !m_resultOk;
+    if (!m_placingAllowed) {
+        text = m_whyNot;
+        error = false;
+    } else if (!why.isEmpty()) {
+        text = why;
+        error = true;
+    }
     m_result->setText(text);
-    m_result->setStyleSheet(ok ? QString() : QStringLiteral("color: #C5221F;"));
+    m_result->setStyleSheet(error ? QStringLiteral("color: #C5221F;") : QString());
 }
 
 void NewOrderDialog::updateDemoControls()
