@@ -45,7 +45,11 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
             [this] { m_customer->setText(QUuid::createUuid().toString(QUuid::WithoutBraces)); });
     customerRow->addWidget(m_customer, 1);
     customerRow->addWidget(newCustomer);
-    form->addRow(tr("C&ustomer id:"), customerRow);
+    // A row that is a layout gets a label without a buddy: its '&' showed as
+    // it is and Alt+U did nothing. The label names the field to focus.
+    auto *customerLabel = new QLabel(tr("C&ustomer id:"), orderBox);
+    customerLabel->setBuddy(m_customer);
+    form->addRow(customerLabel, customerRow);
     m_productId = new QLineEdit(orderBox);
     m_productName = new QLineEdit(orderBox);
     m_quantity = new QSpinBox(orderBox);
@@ -106,7 +110,9 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     m_failureMixLabel->setMinimumWidth(m_failureMixLabel->fontMetrics().horizontalAdvance(QStringLiteral("100% failing")));
     mixRow->addWidget(m_failureMix, 1);
     mixRow->addWidget(m_failureMixLabel);
-    demoForm->addRow(tr("&Failures:"), mixRow);
+    auto *mixLabel = new QLabel(tr("&Failures:"), demoBox);
+    mixLabel->setBuddy(m_failureMix);
+    demoForm->addRow(mixLabel, mixRow);
     m_demoButton = new QPushButton(demoBox);
     m_demoButton->setCheckable(true);
     demoForm->addRow(QString(), m_demoButton);

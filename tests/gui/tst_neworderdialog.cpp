@@ -1,14 +1,17 @@
 // The New Order dialog places only orders saga-server would accept (its rules,
-// field by field, with a message naming the field).
+// field by field, with a message naming the field), and its Alt shortcuts reach
+// their fields.
 
 #include "demotraffic.h"
 #include "neworderdialog.h"
 #include "orderpresets.h"
 
+#include <QApplication>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QTest>
 
 namespace {
@@ -50,6 +53,16 @@ QPushButton *placeButton(const QWidget &dialog)
     return nullptr;
 }
 
+QLabel *labelShowing(const QWidget &dialog, const QString &text)
+{
+    const auto labels = dialog.findChildren<QLabel *>();
+    for (QLabel *label : labels) {
+        if (label->text() == text)
+            return label;
+    }
+    return nullptr;
+}
+
 QString resultText(const QWidget &dialog)
 {
     const auto *result = dialog.findChild<QLabel *>(QStringLiteral("result"));
@@ -64,6 +77,7 @@ private Q_SLOTS:
     void invalidFieldsAreRefusedByName_data();
     void invalidFieldsAreRefusedByName();
     void emptyCustomerMeansANewRandomCustomer();
+    void shortcutLabelsHaveBuddies();
 };
 
 void tst_NewOrderDialog::invalidFieldsAreRefusedByName_data()
@@ -133,6 +147,39 @@ void tst_NewOrderDialog::emptyCustomerMeansANewRandomCustomer()
     customer->setText(QStringLiteral("not-a-uuid")); // never replaced by a random one
     QVERIFY(dialog.request().customerId.isNull());
     QVERIFY(!placeButton(dialog)->isEnabled());
+}
+
+// A label that shows an Alt shortcut has a buddy to take the focus; Alt+U and
+// Alt+F reach the customer id and the failure mix.
+void tst_NewOrderDialog::shortcutLabelsHaveBuddies()
+{
+    DemoTraffic demo;
+    NewOrderDialog dialog(&demo);
+    const auto labels = dialog.findChildren<QLabel *>();
+    int mnemonics = 0;
+    for (QLabel *label : labels) {
+        const QString text = QString(label->text()).remove(QLatin1String("&&"));
+        if (!text.contains(QLatin1Char('&')) || label->textFormat() == Qt::RichText)
+            continue;
+        ++mnemonics;
+        QVERIFY2(label->buddy(), qPrintable(label->text() + QStringLiteral(" has no buddy")));
+    }
+    QVERIFY(mnemonics >= 4); // Preset, Customer id, Rate, Failures
+
+    QLineEdit *customer = editShowing(dialog, fieldText(dialog.request(), QStringLiteral("customerId")));
+    QVERIFY(customer);
+    QCOMPARE(labelShowing(dialog, QStringLiteral("C&ustomer id:"))->buddy(), customer);
+    QCOMPARE(labelShowing(dialog, QStringLiteral("&Failures:"))->buddy(),
+             dialog.findChild<QSlider *>(QStringLiteral("failureMix")));
+
+    dialog.show();
+    QApplication::setActiveWindow(&dialog);
+    QVERIFY(QTest::qWaitForWindowActive(&dialog));
+    QTest::keyClick(&dialog, Qt::Key_U, Qt::AltModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget *>(customer));
+    QTest::keyClick(&dialog, Qt::Key_F, Qt::AltModifier);
+    QTRY_COMPARE(QApplication::focusWidget(),
+                 static_cast<QWidget *>(dialog.findChild<QSlider *>(QStringLiteral("failureMix"))));
 }
 
 QTEST_MAIN(tst_NewOrderDialog)
