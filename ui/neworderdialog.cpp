@@ -88,9 +88,12 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     m_result->setWordWrap(true);
     m_place = new QPushButton(tr("&Place order"), orderBox);
     m_place->setDefault(true);
-    placeRow->addWidget(m_result, 1);
+    placeRow->addStretch(1);
     placeRow->addWidget(m_place);
     form->addRow(placeRow);
+    // The message has a row of its own, the form's whole width: squeezed next to
+    // the button, a two-line sentence got the button's height and was cut.
+    form->addRow(m_result);
     layout->addWidget(orderBox);
 
     auto *demoBox = new QGroupBox(tr("Demo traffic"), this);
@@ -244,6 +247,24 @@ void NewOrderDialog::updatePlacing()
     }
     m_result->setText(text);
     m_result->setStyleSheet(error ? QStringLiteral("color: #C5221F;") : QString());
+    fitHeightToWidth();
+}
+
+void NewOrderDialog::resizeEvent(QResizeEvent *event)
+{
+    QDialog::resizeEvent(event);
+    fitHeightToWidth();
+}
+
+void NewOrderDialog::fitHeightToWidth()
+{
+    QLayout *l = layout();
+    if (!l || !l->hasHeightForWidth())
+        return;
+    l->activate();
+    const int needed = l->totalHeightForWidth(width());
+    if (needed != minimumHeight())
+        setMinimumHeight(needed);
 }
 
 void NewOrderDialog::updateDemoControls()

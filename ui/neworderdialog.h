@@ -37,10 +37,17 @@ public:
 Q_SIGNALS:
     void placeRequested(const OrderRequest &request);
 
+protected:
+    void resizeEvent(QResizeEvent *event) override;
+
 private:
     void fill(const OrderRequest &r);
     void updateDemoControls();
     void updatePlacing(); // the Place button and the message under the fields
+    // The window is as high as its wrapped message needs at the current width:
+    // a window's minimum size ignores heightForWidth, so a message that wrapped
+    // to more lines was cut at top and bottom.
+    void fitHeightToWidth();
 
     DemoTraffic *m_demo = nullptr;
     QComboBox *m_preset = nullptr;

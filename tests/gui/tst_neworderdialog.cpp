@@ -1,6 +1,6 @@
 // The New Order dialog places only orders saga-server would accept (its rules,
-// field by field, with a message naming the field), and its Alt shortcuts reach
-// their fields.
+// field by field, with a message naming the field), its Alt shortcuts reach
+// their fields, and its read-only message is shown whole.
 
 #include "demotraffic.h"
 #include "neworderdialog.h"
@@ -78,6 +78,7 @@ private Q_SLOTS:
     void invalidFieldsAreRefusedByName();
     void emptyCustomerMeansANewRandomCustomer();
     void shortcutLabelsHaveBuddies();
+    void readOnlyMessageIsShownWhole();
 };
 
 void tst_NewOrderDialog::invalidFieldsAreRefusedByName_data()
@@ -180,6 +181,38 @@ void tst_NewOrderDialog::shortcutLabelsHaveBuddies()
     QTest::keyClick(&dialog, Qt::Key_F, Qt::AltModifier);
     QTRY_COMPARE(QApplication::focusWidget(),
                  static_cast<QWidget *>(dialog.findChild<QSlider *>(QStringLiteral("failureMix"))));
+}
+
+// The main window's sentence for a read-only source wraps and gets the height it
+// needs (it was squeezed into the Place button's row and cut at top and bottom).
+void tst_NewOrderDialog::readOnlyMessageIsShownWhole()
+{
+    DemoTraffic demo;
+    NewOrderDialog dialog(&demo);
+    const QString why = QStringLiteral("This source is read-only: connect to the embedded engine or a "
+                                       "saga-server to place orders.");
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    dialog.setPlacingEnabled(false, why);
+    QLabel *label = labelShowing(dialog, why);
+    QVERIFY(label);
+    QTRY_VERIFY(label->isVisible());
+    QApplication::processEvents();
+    const int needed = label->heightForWidth(label->contentsRect().width()) + label->contentsMargins().top()
+                       + label->contentsMargins().bottom();
+    QVERIFY2(label->wordWrap(), "the message does not wrap");
+    QVERIFY2(label->height() >= needed,
+             qPrintable(QStringLiteral("%1 px high, needs %2 at %3 px wide")
+                            .arg(label->height()).arg(needed).arg(label->width())));
+    QVERIFY(dialog.rect().contains(label->geometry().translated(label->parentWidget()->mapTo(&dialog, QPoint()))));
+    QVERIFY(!placeButton(dialog)->isEnabled());
+
+    // Narrower and back: still whole.
+    dialog.resize(dialog.minimumSizeHint().width(), dialog.height());
+    QApplication::processEvents();
+    QTRY_VERIFY2(label->height() >= label->heightForWidth(label->width()),
+                 qPrintable(QStringLiteral("%1 px high, needs %2 at %3 px wide")
+                                .arg(label->height()).arg(label->heightForWidth(label->width())).arg(label->width())));
 }
 
 QTEST_MAIN(tst_NewOrderDialog)
