@@ -1,5 +1,7 @@
 #include "retrydialog.h"
 
+#include "sagastatus.h"
+
 #include <QCheckBox>
 #include <QDialogButtonBox>
 #include <QFormLayout>
@@ -8,6 +10,21 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QVBoxLayout>
+
+namespace {
+// The server's reason ("order can be retried after the required corrections")
+// as a sentence: capital first letter, final full stop.
+QString sentence(const QString &reason)
+{
+    QString text = reason.trimmed();
+    if (text.isEmpty())
+        return text;
+    text[0] = text.at(0).toUpper();
+    if (!text.endsWith(QLatin1Char('.')) && !text.endsWith(QLatin1Char('!')) && !text.endsWith(QLatin1Char('?')))
+        text += QLatin1Char('.');
+    return text;
+}
+} // namespace
 
 RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eligibility,
                          QWidget *parent)
@@ -20,11 +37,20 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     auto *layout = new QVBoxLayout(this);
     auto *intro = new QLabel(this);
     intro->setWordWrap(true);
-    QString text = tr("The saga resumes from the step that failed. Attempt %1 of %2.")
-                       .arg(eligibility.retryCount + 1)
-                       .arg(eligibility.maxRetries);
-    if (!eligibility.reason.isEmpty())
-        text += QLatin1Char(' ') + eligibility.reason;
+    // Numbered like the engine's executions (attemptNumber): the first run is
+    // attempt 1, so retry N is attempt N + 1. A retry is a new execution that runs
+    // every step again from the first (app/engine/retrypolicy.h): the failed
+    // attempt's completed steps were compensated, so none of them still holds.
+    const int retry = eligibility.retryCount + 1;
+    QString text = tr("Retry %1 of %2 (attempt %3). The saga runs again from the start: %4, %5 and %6, "
+                      "with the corrections below.")
+                       .arg(retry)
+                       .arg(eligibility.maxRetries)
+                       .arg(retry + 1)
+                       .arg(stepDisplayName(SagaStep::Inventory), stepDisplayName(SagaStep::Payment),
+                            stepDisplayName(SagaStep::Shipping));
+    if (!eligibility.reason.trimmed().isEmpty())
+        text += QLatin1Char(' ') + sentence(eligibility.reason);
     intro->setText(text);
     layout->addWidget(intro);
 
