@@ -9,6 +9,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QStyle>
+#include <QStyleOptionFrame>
 #include <QVBoxLayout>
 
 namespace {
@@ -58,7 +60,15 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     m_payment = new QLineEdit(this);
     m_payment->setObjectName(QStringLiteral("paymentMethod"));
     m_payment->setPlaceholderText(m_paymentRequired ? tr("required: a new payment method id")
-                                                    : tr("leave empty to keep the current one"));
+                                                    : tr("empty: keep the current one"));
+    // Wide enough for its hint (it was cut to "leave empty to k…").
+    {
+        QStyleOptionFrame option;
+        option.initFrom(m_payment);
+        const QSize text(m_payment->fontMetrics().horizontalAdvance(m_payment->placeholderText()) + 8,
+                         m_payment->fontMetrics().height());
+        m_payment->setMinimumWidth(style()->sizeFromContents(QStyle::CT_LineEdit, &option, text, m_payment).width());
+    }
     paymentForm->addRow(m_paymentRequired ? tr("New &payment method*:") : tr("New &payment method:"),
                         m_payment);
     layout->addLayout(paymentForm);
@@ -81,6 +91,12 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     form->addRow(tr("Country:"), m_country);
     layout->addWidget(m_addressGroup);
 
+    m_problem = new QLabel(this);
+    m_problem->setObjectName(QStringLiteral("problem"));
+    m_problem->setWordWrap(true);
+    m_problem->setStyleSheet(QStringLiteral("color: #C5221F;"));
+    layout->addWidget(m_problem);
+
     m_buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     m_buttons->button(QDialogButtonBox::Ok)->setText(tr("&Retry"));
     connect(m_buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
@@ -93,24 +109,63 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     updateOk();
 }
 
+void RetryDialog::setCurrentOrder(const QString &paymentMethodId, const ShippingAddress &address)
+{
+    m_currentKnown = true;
+    m_currentPayment = paymentMethodId;
+    m_currentAddress = address;
+    if (!m_paymentRequired)
+        m_payment->setText(paymentMethodId);
+    m_street->setText(address.street);
+    m_city->setText(address.city);
+    m_state->setText(address.state);
+    m_postalCode->setText(address.postalCode);
+    m_country->setText(address.country);
+    updateOk();
+}
+
+ShippingAddress RetryDialog::enteredAddress() const
+{
+    return ShippingAddress{m_street->text().trimmed(), m_city->text().trimmed(), m_state->text().trimmed(),
+                           m_postalCode->text().trimmed(), m_country->text().trimmed().toUpper()};
+}
+
+QString RetryDialog::problemText() const
+{
+    const QString payment = m_payment->text().trimmed();
+    if (m_paymentRequired && payment.isEmpty())
+        return tr("Payment method: enter a new payment method id.");
+    if (m_paymentRequired && m_currentKnown && payment == m_currentPayment)
+        return tr("Payment method must differ from the one that failed (%1).").arg(m_currentPayment);
+    if (m_addressRequired && !m_addressGroup->isChecked())
+        return tr("Shipping address: correct it to retry.");
+    if (!m_addressGroup->isChecked())
+        return {};
+    const std::pair<QLineEdit *, QString> fields[] = {{m_street, tr("Street")},
+                                                      {m_city, tr("City")},
+                                                      {m_state, tr("State")},
+                                                      {m_postalCode, tr("Postal code")},
+                                                      {m_country, tr("Country")}};
+    for (const auto &[edit, name] : fields) {
+        if (edit->text().trimmed().isEmpty())
+            return tr("%1 must not be empty.").arg(name);
+    }
+    if (m_addressRequired && m_currentKnown && enteredAddress() == m_currentAddress)
+        return tr("Shipping address: change the address that failed.");
+    return {};
+}
+
 bool RetryDialog::isAcceptable() const
 {
-    if (m_paymentRequired && m_payment->text().trimmed().isEmpty())
-        return false;
-    if (m_addressRequired && !m_addressGroup->isChecked())
-        return false;
-    if (m_addressGroup->isChecked()) {
-        for (QLineEdit *edit : {m_street, m_city, m_state, m_postalCode, m_country}) {
-            if (edit->text().trimmed().isEmpty())
-                return false;
-        }
-    }
-    return true;
+    return problemText().isEmpty();
 }
 
 void RetryDialog::updateOk()
 {
-    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(isAcceptable());
+    const QString problem = problemText();
+    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(problem.isEmpty());
+    m_problem->setText(problem);
+    m_problem->setVisible(!problem.isEmpty());
 }
 
 RetryRequest RetryDialog::request(const QUuid &orderId) const
@@ -118,12 +173,9 @@ RetryRequest RetryDialog::request(const QUuid &orderId) const
     RetryRequest r;
     r.orderId = orderId;
     const QString payment = m_payment->text().trimmed();
-    if (!payment.isEmpty())
+    if (!payment.isEmpty() && !(m_currentKnown && payment == m_currentPayment))
         r.paymentMethodId = payment;
-    if (m_addressGroup->isChecked()) {
-        r.shippingAddress = ShippingAddress{m_street->text().trimmed(), m_city->text().trimmed(),
-                                            m_state->text().trimmed(), m_postalCode->text().trimmed(),
-                                            m_country->text().trimmed().toUpper()};
-    }
+    if (m_addressGroup->isChecked())
+        r.shippingAddress = enteredAddress();
     return r;
 }

@@ -1,10 +1,17 @@
 // The Retry dialog says which attempt the retry will be and which steps it runs,
-// in sentences.
+// in sentences; shows its hint whole; and starts from the order's current
+// payment method and address.
 
 #include "retrydialog.h"
 #include "sagastatus.h"
 
+#include <QApplication>
+#include <QDialogButtonBox>
+#include <QGroupBox>
 #include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QStyle>
 #include <QTest>
 
 namespace {
@@ -31,6 +38,28 @@ QLabel *introLabel(const RetryDialog &dialog)
     return nullptr;
 }
 
+QPushButton *okButton(const RetryDialog &dialog)
+{
+    auto *box = dialog.findChild<QDialogButtonBox *>();
+    return box ? box->button(QDialogButtonBox::Ok) : nullptr;
+}
+
+// The address group's line edit whose row label is `label`.
+QLineEdit *addressEdit(const RetryDialog &dialog, const QString &label)
+{
+    const auto labels = dialog.addressGroup()->findChildren<QLabel *>();
+    for (QLabel *l : labels) {
+        if (QString(l->text()).remove(QLatin1Char('&')).remove(QLatin1Char('*')) == label)
+            return qobject_cast<QLineEdit *>(l->buddy());
+    }
+    return nullptr;
+}
+
+ShippingAddress oregon()
+{
+    return ShippingAddress{QStringLiteral("742 Evergreen Terrace"), QStringLiteral("Springfield"),
+                           QStringLiteral("OR"), QStringLiteral("97403"), QStringLiteral("US")};
+}
 } // namespace
 
 class tst_RetryDialog : public QObject
@@ -39,6 +68,8 @@ class tst_RetryDialog : public QObject
 private Q_SLOTS:
     void introNamesTheAttemptAndTheSteps_data();
     void introNamesTheAttemptAndTheSteps();
+    void paymentHintIsShownWhole();
+    void startsFromTheCurrentPaymentMethodAndAddress();
 };
 
 void tst_RetryDialog::introNamesTheAttemptAndTheSteps_data()
@@ -67,6 +98,64 @@ void tst_RetryDialog::introNamesTheAttemptAndTheSteps()
     // The server's reason as a sentence of its own.
     QVERIFY2(text.contains(QLatin1String("Order can be retried after the required corrections.")), qPrintable(text));
     QVERIFY2(text.endsWith(QLatin1Char('.')), qPrintable(text));
+}
+
+void tst_RetryDialog::paymentHintIsShownWhole()
+{
+    RetryDialog dialog(QStringLiteral("ORD-1"), eligibility(0));
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    QLineEdit *payment = dialog.paymentMethodEdit();
+    payment->clear();
+    const QString hint = payment->placeholderText();
+    QVERIFY(!hint.isEmpty());
+    const int frame = payment->style()->pixelMetric(QStyle::PM_DefaultFrameWidth, nullptr, payment);
+    const int room = payment->width() - 2 * frame - 4; // QLineEdit's horizontal text margins
+    const int needed = payment->fontMetrics().horizontalAdvance(hint);
+    QVERIFY2(room >= needed, qPrintable(QStringLiteral("'%1' needs %2 px, has %3").arg(hint).arg(needed).arg(room)));
+}
+
+void tst_RetryDialog::startsFromTheCurrentPaymentMethodAndAddress()
+{
+    // Not asked to change anything: the fields show what the order has, the
+    // request carries no correction.
+    {
+        RetryDialog dialog(QStringLiteral("ORD-1"), eligibility(0));
+        dialog.setCurrentOrder(QStringLiteral("pm-visa-4242"), oregon());
+        QCOMPARE(dialog.paymentMethodEdit()->text(), QStringLiteral("pm-visa-4242"));
+        QCOMPARE(addressEdit(dialog, QStringLiteral("Street:"))->text(), oregon().street);
+        QCOMPARE(addressEdit(dialog, QStringLiteral("Postal code:"))->text(), oregon().postalCode);
+        QCOMPARE(addressEdit(dialog, QStringLiteral("Country:"))->text(), oregon().country);
+        QVERIFY(!dialog.addressGroup()->isChecked());
+        QVERIFY(okButton(dialog)->isEnabled());
+        const RetryRequest r = dialog.request(QUuid::createUuid());
+        QVERIFY(!r.paymentMethodId);
+        QVERIFY(!r.shippingAddress);
+    }
+    // Declined card: the current one is shown but a different one is needed.
+    {
+        RetryDialog dialog(QStringLiteral("ORD-2"), eligibility(0, {QStringLiteral("UPDATE_PAYMENT_METHOD")}));
+        dialog.setCurrentOrder(QStringLiteral("declined-card"), oregon());
+        QVERIFY(!okButton(dialog)->isEnabled());
+        dialog.paymentMethodEdit()->setText(QStringLiteral("declined-card"));
+        QVERIFY(!okButton(dialog)->isEnabled());
+        dialog.paymentMethodEdit()->setText(QStringLiteral("pm-visa-4242"));
+        QVERIFY(okButton(dialog)->isEnabled());
+        QCOMPARE(dialog.request(QUuid::createUuid()).paymentMethodId.value_or(QString()), QStringLiteral("pm-visa-4242"));
+    }
+    // Bad address: the form starts from the current address, ready to correct.
+    {
+        RetryDialog dialog(QStringLiteral("ORD-3"), eligibility(0, {QStringLiteral("UPDATE_SHIPPING_ADDRESS")}));
+        ShippingAddress bad = oregon();
+        bad.postalCode = QStringLiteral("00000");
+        dialog.setCurrentOrder(QStringLiteral("pm-visa-4242"), bad);
+        QVERIFY(dialog.addressGroup()->isChecked());
+        QCOMPARE(addressEdit(dialog, QStringLiteral("City:"))->text(), bad.city);
+        QVERIFY(!okButton(dialog)->isEnabled()); // unchanged: it is the address that failed
+        addressEdit(dialog, QStringLiteral("Postal code:"))->setText(QStringLiteral("97403"));
+        QVERIFY(okButton(dialog)->isEnabled());
+        QCOMPARE(dialog.request(QUuid::createUuid()).shippingAddress.value_or(ShippingAddress{}), oregon());
+    }
 }
 
 QTEST_MAIN(tst_RetryDialog)
