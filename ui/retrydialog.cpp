@@ -9,6 +9,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
+#include <QRegularExpressionValidator>
 #include <QStyle>
 #include <QStyleOptionFrame>
 #include <QVBoxLayout>
@@ -84,6 +86,16 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     m_country = new QLineEdit(m_addressGroup);
     m_country->setMaxLength(2);
     m_country->setPlaceholderText(tr("two letters, e.g. US"));
+    // ISO 3166-1 alpha-2: letters only, shown as typed in upper case.
+    m_country->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[A-Za-z]{0,2}")), m_country));
+    connect(m_country, &QLineEdit::textEdited, this, [this](const QString &text) {
+        const QString upper = text.toUpper();
+        if (upper != text) {
+            const int cursor = m_country->cursorPosition();
+            m_country->setText(upper);
+            m_country->setCursorPosition(cursor);
+        }
+    });
     form->addRow(tr("Street:"), m_street);
     form->addRow(tr("City:"), m_city);
     form->addRow(tr("State:"), m_state);
@@ -146,10 +158,18 @@ QString RetryDialog::problemText() const
                                                       {m_state, tr("State")},
                                                       {m_postalCode, tr("Postal code")},
                                                       {m_country, tr("Country")}};
+    // saga-server's limits (SagaJson: 256 characters, a postal code 32).
     for (const auto &[edit, name] : fields) {
-        if (edit->text().trimmed().isEmpty())
+        const QString text = edit->text().trimmed();
+        if (text.isEmpty())
             return tr("%1 must not be empty.").arg(name);
+        const int maxLength = edit == m_postalCode ? 32 : 256;
+        if (text.size() > maxLength)
+            return tr("%1 must be at most %2 characters.").arg(name).arg(maxLength);
     }
+    static const QRegularExpression twoLetters(QStringLiteral("^[A-Z]{2}$"));
+    if (!twoLetters.match(m_country->text().trimmed().toUpper()).hasMatch())
+        return tr("Country must be a two-letter ISO 3166 code, e.g. US or DE.");
     if (m_addressRequired && m_currentKnown && enteredAddress() == m_currentAddress)
         return tr("Shipping address: change the address that failed.");
     return {};

@@ -1,6 +1,6 @@
 // The Retry dialog says which attempt the retry will be and which steps it runs,
-// in sentences; shows its hint whole; and starts from the order's current
-// payment method and address.
+// in sentences; shows its hints whole; starts from the order's current payment
+// method and address; and sends only a complete address with a two-letter country.
 
 #include "retrydialog.h"
 #include "sagastatus.h"
@@ -70,6 +70,8 @@ private Q_SLOTS:
     void introNamesTheAttemptAndTheSteps();
     void paymentHintIsShownWhole();
     void startsFromTheCurrentPaymentMethodAndAddress();
+    void correctedAddressIsChecked_data();
+    void correctedAddressIsChecked();
 };
 
 void tst_RetryDialog::introNamesTheAttemptAndTheSteps_data()
@@ -155,6 +157,59 @@ void tst_RetryDialog::startsFromTheCurrentPaymentMethodAndAddress()
         addressEdit(dialog, QStringLiteral("Postal code:"))->setText(QStringLiteral("97403"));
         QVERIFY(okButton(dialog)->isEnabled());
         QCOMPARE(dialog.request(QUuid::createUuid()).shippingAddress.value_or(ShippingAddress{}), oregon());
+    }
+}
+
+void tst_RetryDialog::correctedAddressIsChecked_data()
+{
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<QString>("typed");
+    QTest::addColumn<bool>("acceptable");
+    QTest::addColumn<QString>("sent"); // what the request carries when acceptable
+    QTest::newRow("country 1") << "Country:" << "1" << false << "";
+    QTest::newRow("country G") << "Country:" << "G" << false << "";
+    QTest::newRow("country g1") << "Country:" << "g1" << false << "";
+    QTest::newRow("country gb") << "Country:" << "gb" << true << "GB";
+    QTest::newRow("country DE") << "Country:" << "DE" << true << "DE";
+    QTest::newRow("blank street") << "Street:" << "  " << false << "";
+    QTest::newRow("blank city") << "City:" << " " << false << "";
+    QTest::newRow("blank state") << "State:" << " " << false << "";
+    QTest::newRow("blank postal code") << "Postal code:" << " " << false << "";
+    QTest::newRow("postal code over 32") << "Postal code:" << QString(33, QLatin1Char('1')) << false << "";
+    QTest::newRow("postal code SW1A 1AA") << "Postal code:" << "SW1A 1AA" << true << "SW1A 1AA";
+}
+
+void tst_RetryDialog::correctedAddressIsChecked()
+{
+    QFETCH(QString, field);
+    QFETCH(QString, typed);
+    QFETCH(bool, acceptable);
+    QFETCH(QString, sent);
+    RetryDialog dialog(QStringLiteral("ORD-4"), eligibility(0, {QStringLiteral("UPDATE_SHIPPING_ADDRESS")}));
+    const ShippingAddress a = oregon();
+    const QStringList labels{"Street:", "City:", "State:", "Postal code:", "Country:"};
+    const QStringList values{a.street, a.city, a.state, "97404", a.country};
+    for (int i = 0; i < labels.size(); ++i) {
+        QLineEdit *edit = addressEdit(dialog, labels.at(i));
+        QVERIFY2(edit, qPrintable(labels.at(i)));
+        edit->setText(values.at(i));
+    }
+    QVERIFY(dialog.addressGroup()->isChecked());
+    QVERIFY(okButton(dialog)->isEnabled());
+
+    QLineEdit *edit = addressEdit(dialog, field);
+    edit->clear();
+    QTest::keyClicks(edit, typed); // as a user types it (a validator may refuse keys)
+    QCOMPARE(okButton(dialog)->isEnabled(), acceptable);
+    QCOMPARE(dialog.isAcceptable(), acceptable);
+    if (acceptable) {
+        const RetryRequest r = dialog.request(QUuid::createUuid());
+        QVERIFY(r.shippingAddress);
+        const ShippingAddress &got = *r.shippingAddress;
+        QCOMPARE(field == QLatin1String("Country:") ? got.country : got.postalCode, sent);
+    } else {
+        const QString why = dialog.problemText();
+        QVERIFY2(why.startsWith(QString(field).remove(QLatin1Char(':'))), qPrintable(why));
     }
 }
 
