@@ -36,6 +36,36 @@ QChartView *makeView(const QString &title, QWidget *parent)
     return view;
 }
 
+// A count axis from 0 that reads cleanly: whole-number ticks 1, 2 or 5 × 10^k
+// apart, at most six intervals, the top a multiple of the step at or above
+// `maxCount`. (QValueAxis spreads its ticks evenly over the range, so a range of
+// 0..9 with five ticks put them at 0, 2.25, 4.5, 6.75 and 9, printed as 0, 2, 4, 6, 9.)
+void setCountRange(QValueAxis *axis, int maxCount)
+{
+    constexpr int kMaxIntervals = 6;
+    const int wanted = std::max(4, maxCount);
+    int step = 1;
+    for (int magnitude = 1;; magnitude *= 10) {
+        int multiple = 0;
+        for (int m : {1, 2, 5}) {
+            if ((wanted + m * magnitude - 1) / (m * magnitude) <= kMaxIntervals) {
+                multiple = m;
+                break;
+            }
+        }
+        if (multiple) {
+            step = multiple * magnitude;
+            break;
+        }
+    }
+    const int intervals = (wanted + step - 1) / step;
+    axis->setTickType(QValueAxis::TicksFixed);
+    axis->setRange(0, intervals * step);
+    axis->setTickCount(intervals + 1);
+    axis->setMinorTickCount(0);
+    axis->setLabelFormat(QStringLiteral("%d"));
+}
+
 void clearChart(QChart *chart)
 {
     chart->removeAllSeries();
@@ -69,6 +99,12 @@ ChartsPanel::ChartsPanel(OrderTreeModel *model, QWidget *parent)
                 dropPending();
                 refresh();
             }
+        });
+        // "Times in UTC" toggled (the model repaints its time cells): relabel the
+        // minutes now rather than at the next refresh.
+        connect(m_model, &QAbstractItemModel::dataChanged, this, [this] {
+            if (m_outcomesUtc != m_model->displayUtc() && !outcomeChart()->series().isEmpty())
+                rebuildOutcomes();
         });
     }
 }
@@ -167,8 +203,7 @@ void ChartsPanel::rebuildDurations()
     x->append(categories);
     x->setTitleText(tr("duration (ms)"));
     auto *y = new QValueAxis;
-    y->setRange(0, std::max(4, maxCount));
-    y->setLabelFormat(QStringLiteral("%d"));
+    setCountRange(y, maxCount);
     y->setTitleText(tr("steps"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
@@ -186,10 +221,13 @@ void ChartsPanel::rebuildOutcomes()
     completed->setColor(kCompleted);
     rolledBack->setColor(kRolledBack);
     failed->setColor(kFailed);
+    // The minutes in the console's time setting, like the tree and the detail panel.
+    m_outcomesUtc = !m_model || m_model->displayUtc();
     QStringList categories;
     int maxTotal = 0;
     for (const SagaStatistics::OutcomeBucket &b : std::as_const(m_stats.outcomes)) {
-        categories << b.start.toLocalTime().toString(QStringLiteral("HH:mm"));
+        const QDateTime start = m_outcomesUtc ? b.start.toUTC() : b.start.toLocalTime();
+        categories << start.toString(QStringLiteral("HH:mm"));
         *completed << b.completed;
         *rolledBack << b.rolledBack;
         *failed << b.failed;
@@ -204,9 +242,9 @@ void ChartsPanel::rebuildOutcomes()
     auto *x = new QBarCategoryAxis;
     x->append(categories);
     x->setLabelsAngle(-90);
+    x->setTitleText(m_outcomesUtc ? tr("minute (UTC)") : tr("minute (local time)"));
     auto *y = new QValueAxis;
-    y->setRange(0, std::max(4, maxTotal));
-    y->setLabelFormat(QStringLiteral("%d"));
+    setCountRange(y, maxTotal);
     y->setTitleText(tr("sagas"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);

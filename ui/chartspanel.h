@@ -53,4 +53,5 @@ private:
     std::optional<SagaStatistics::Accumulator> m_pending; // a computation under way
     int m_nextRow = 0;
     QTimer m_sliceTimer; // the next slice, on the next event-loop turn
+    bool m_outcomesUtc = true; // the outcome chart's minutes are in UTC (else local time)
 };

@@ -96,6 +96,10 @@ FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
     buttons->addWidget(m_apply);
     layout->addLayout(buttons);
     layout->addStretch(1);
+    m_reloadTimer.setSingleShot(true);
+    m_reloadTimer.setInterval(kReloadMs);
+    connect(&m_reloadTimer, &QTimer::timeout, this, &FailureInjectionPanel::reloadFromSource);
+    m_knownShown = plan();
     setSource(nullptr);
 }
 
@@ -111,7 +115,13 @@ void FailureInjectionPanel::updateRow(SagaStep step)
 
 void FailureInjectionPanel::setSource(ProgressSource *source)
 {
+    disconnect(m_eventsConnection);
+    m_reloadTimer.stop();
     m_source = source;
+    m_known = FaultPlan{};
+    m_knownShown = plan();
+    if (source)
+        m_eventsConnection = connect(source, &ProgressSource::eventsReady, this, &FailureInjectionPanel::sagasProgressed);
     const bool can = source && source->canInjectFaults();
     for (QWidget *w : findChildren<QWidget *>(Qt::FindDirectChildrenOnly)) {
         if (w != m_status)
@@ -152,21 +162,24 @@ FaultPlan FailureInjectionPanel::plan() const
 
 void FailureInjectionPanel::setPlan(const FaultPlan &plan)
 {
-    for (SagaStep step : kAllSteps) {
-        const Row &row = m_rows[size_t(step)];
-        const StepFault &f = plan[step];
-        for (int i = 0; i < int(std::size(kKinds)); ++i) {
-            if (kKinds[i] == f.kind)
-                row.kind->setCurrentIndex(i);
-        }
-        if (!f.errorCode.isEmpty())
-            row.code->setCurrentText(f.errorCode);
-        if (f.delayMs > 0)
-            row.delay->setValue(f.delayMs);
-        row.probability->setValue(f.probability * 100.0);
-        row.once->setChecked(f.once);
-        updateRow(step);
+    for (SagaStep step : kAllSteps)
+        setRow(step, plan[step]);
+}
+
+void FailureInjectionPanel::setRow(SagaStep step, const StepFault &f)
+{
+    const Row &row = m_rows[size_t(step)];
+    for (int i = 0; i < int(std::size(kKinds)); ++i) {
+        if (kKinds[i] == f.kind)
+            row.kind->setCurrentIndex(i);
     }
+    if (!f.errorCode.isEmpty())
+        row.code->setCurrentText(f.errorCode);
+    if (f.delayMs > 0)
+        row.delay->setValue(f.delayMs);
+    row.probability->setValue(f.probability * 100.0);
+    row.once->setChecked(f.once);
+    updateRow(step);
 }
 
 QString FailureInjectionPanel::statusText() const
@@ -185,6 +198,7 @@ void FailureInjectionPanel::apply()
     if (!m_source)
         return;
     const FaultPlan p = plan();
+    ++m_applies;
     setStatus(tr("Applying…"), false);
     m_source->setFaultPlan(p, this, [this, p](QString error) {
         if (!error.isEmpty()) {
@@ -194,6 +208,8 @@ void FailureInjectionPanel::apply()
         }
         const QString text = p.isEmpty() ? tr("No failures injected.")
                                          : tr("Fault plan applied; the next orders will hit it.");
+        m_known = p;
+        m_knownShown = plan();
         setStatus(text, false);
         Q_EMIT message(text);
         Q_EMIT applied(p);
@@ -210,11 +226,52 @@ void FailureInjectionPanel::reloadFromSource()
 {
     if (!m_source || !m_source->canInjectFaults())
         return;
-    m_source->faultPlan(this, [this](FaultPlan p, QString error) {
+    m_source->faultPlan(this, [this, source = m_source, applies = m_applies](FaultPlan p, QString error) {
+        if (source != m_source || applies != m_applies)
+            return; // out of date: another source, or a plan applied since
         if (!error.isEmpty()) {
             setStatus(error, true);
             return;
         }
-        setPlan(p);
+        planLoaded(p);
     });
+}
+
+void FailureInjectionPanel::planLoaded(const FaultPlan &p)
+{
+    const FaultPlan shown = plan();
+    QStringList fired;
+    for (SagaStep step : kAllSteps) {
+        const StepFault &before = m_known[step];
+        if (before.once && before.kind != StepFault::Kind::None && p[step].kind == StepFault::Kind::None)
+            fired << stepDisplayName(step);
+        if (shown[step] == m_knownShown[step])
+            setRow(step, p[step]);
+    }
+    m_known = p;
+    m_knownShown = plan();
+    if (fired.isEmpty())
+        return;
+    const QString text = fired.size() == 1
+        ? tr("The once-only fault on %1 fired and is disarmed.").arg(fired.constFirst())
+        : tr("The once-only faults on %1 fired and are disarmed.").arg(fired.join(tr(" and ")));
+    const QString full = text + QLatin1Char(' ')
+        + (p.isEmpty() ? tr("No failures injected.") : tr("The rest of the plan stays armed."));
+    setStatus(full, false);
+    Q_EMIT message(full);
+}
+
+bool FailureInjectionPanel::hasArmedOnceFault() const
+{
+    for (const StepFault &f : m_known.steps) {
+        if (f.once && f.kind != StepFault::Kind::None)
+            return true;
+    }
+    return false;
+}
+
+void FailureInjectionPanel::sagasProgressed()
+{
+    if (hasArmedOnceFault() && !m_reloadTimer.isActive())
+        m_reloadTimer.start();
 }

@@ -3,6 +3,7 @@
 #include "faultplan.h"
 
 #include <QPointer>
+#include <QTimer>
 #include <QWidget>
 #include <array>
 
@@ -18,6 +19,11 @@ class QSpinBox;
 // delay, time out, or fail its compensation; once or with a probability. Apply
 // sends it through the source (the embedded engine, or saga-server's
 // /api/simulator/faults for a SUPPORT token).
+//
+// A "once" fault disarms itself where it runs, which the source does not
+// announce: while the applied plan holds one, the panel reads the plan again
+// when sagas progress (at most every kReloadMs) and shows what is left. Rows the
+// user has changed since and not applied are left as they are.
 class FailureInjectionPanel : public QWidget
 {
     Q_OBJECT
@@ -35,6 +41,7 @@ public:
     QDoubleSpinBox *probabilitySpin(SagaStep step) const { return m_rows[size_t(step)].probability; }
     QCheckBox *onceCheck(SagaStep step) const { return m_rows[size_t(step)].once; }
     QPushButton *applyButton() const { return m_apply; }
+    static constexpr int kReloadMs = 500;
 
 public Q_SLOTS:
     void apply();
@@ -47,7 +54,13 @@ Q_SIGNALS:
 
 private:
     void updateRow(SagaStep step);
+    void setRow(SagaStep step, const StepFault &fault);
     void setStatus(const QString &text, bool error);
+    // The source's plan `p` arrived: rows still showing the plan as last applied
+    // or loaded follow it; says which once-only faults fired since.
+    void planLoaded(const FaultPlan &p);
+    void sagasProgressed();
+    bool hasArmedOnceFault() const;
 
     struct Row {
         QComboBox *kind = nullptr;
@@ -58,6 +71,11 @@ private:
     };
     std::array<Row, kStepCount> m_rows;
     QPointer<ProgressSource> m_source;
+    QMetaObject::Connection m_eventsConnection;
+    FaultPlan m_known;      // the source's plan as last applied or read
+    FaultPlan m_knownShown; // plan() right after showing m_known (rows equal to it are untouched)
+    QTimer m_reloadTimer;
+    int m_applies = 0; // a plan read before the last Apply is out of date when it arrives
     QPushButton *m_apply = nullptr;
     QPushButton *m_clear = nullptr;
     QLabel *m_status = nullptr;

@@ -1,6 +1,7 @@
 #include "neworderdialog.h"
 
 #include "demotraffic.h"
+#include "sagajson.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -36,6 +37,7 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
 
     auto *customerRow = new QHBoxLayout;
     m_customer = new QLineEdit(orderBox);
+    m_customer->setPlaceholderText(tr("empty: a new random customer"));
     auto *newCustomer = new QToolButton(orderBox);
     newCustomer->setText(tr("New"));
     newCustomer->setToolTip(tr("A new random customer id"));
@@ -43,7 +45,11 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
             [this] { m_customer->setText(QUuid::createUuid().toString(QUuid::WithoutBraces)); });
     customerRow->addWidget(m_customer, 1);
     customerRow->addWidget(newCustomer);
-    form->addRow(tr("C&ustomer id:"), customerRow);
+    // A row that is a layout gets a label without a buddy: its '&' showed as
+    // it is and Alt+U did nothing. The label names the field to focus.
+    auto *customerLabel = new QLabel(tr("C&ustomer id:"), orderBox);
+    customerLabel->setBuddy(m_customer);
+    form->addRow(customerLabel, customerRow);
     m_productId = new QLineEdit(orderBox);
     m_productName = new QLineEdit(orderBox);
     m_quantity = new QSpinBox(orderBox);
@@ -78,12 +84,16 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     form->addRow(tr("Postal code:"), postRow);
     auto *placeRow = new QHBoxLayout;
     m_result = new QLabel(orderBox);
+    m_result->setObjectName(QStringLiteral("result"));
     m_result->setWordWrap(true);
     m_place = new QPushButton(tr("&Place order"), orderBox);
     m_place->setDefault(true);
-    placeRow->addWidget(m_result, 1);
+    placeRow->addStretch(1);
     placeRow->addWidget(m_place);
     form->addRow(placeRow);
+    // The message has a row of its own, the form's whole width: squeezed next to
+    // the button, a two-line sentence got the button's height and was cut.
+    form->addRow(m_result);
     layout->addWidget(orderBox);
 
     auto *demoBox = new QGroupBox(tr("Demo traffic"), this);
@@ -103,7 +113,9 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     m_failureMixLabel->setMinimumWidth(m_failureMixLabel->fontMetrics().horizontalAdvance(QStringLiteral("100% failing")));
     mixRow->addWidget(m_failureMix, 1);
     mixRow->addWidget(m_failureMixLabel);
-    demoForm->addRow(tr("&Failures:"), mixRow);
+    auto *mixLabel = new QLabel(tr("&Failures:"), demoBox);
+    mixLabel->setBuddy(m_failureMix);
+    demoForm->addRow(mixLabel, mixRow);
     m_demoButton = new QPushButton(demoBox);
     m_demoButton->setCheckable(true);
     demoForm->addRow(QString(), m_demoButton);
@@ -116,9 +128,14 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     connect(m_preset, &QComboBox::currentIndexChanged, this,
             [this] { fill(OrderPresets::make(preset())); });
     connect(m_place, &QPushButton::clicked, this, [this] {
-        m_result->setText(tr("Placing…"));
+        if (!problem().isEmpty())
+            return;
+        showResult(tr("Placing…"), true);
         Q_EMIT placeRequested(request());
     });
+    for (QLineEdit *edit : {m_customer, m_productId, m_productName, m_payment, m_street, m_city, m_state,
+                            m_postalCode, m_country})
+        connect(edit, &QLineEdit::textChanged, this, &NewOrderDialog::updatePlacing);
     connect(m_perMinute, &QSpinBox::valueChanged, m_demo, &DemoTraffic::setOrdersPerMinute);
     connect(m_failureMix, &QSlider::valueChanged, this, [this](int v) {
         m_demo->setFailurePercent(v);
@@ -128,6 +145,7 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     connect(m_demo, &DemoTraffic::runningChanged, this, &NewOrderDialog::updateDemoControls);
     fill(OrderPresets::make(OrderPreset::HappyPath));
     updateDemoControls();
+    updatePlacing();
 }
 
 void NewOrderDialog::setPreset(OrderPreset preset)
@@ -160,9 +178,8 @@ void NewOrderDialog::fill(const OrderRequest &r)
 OrderRequest NewOrderDialog::request() const
 {
     OrderRequest r;
-    r.customerId = QUuid(m_customer->text().trimmed());
-    if (r.customerId.isNull())
-        r.customerId = QUuid::createUuid();
+    const QString customer = m_customer->text().trimmed();
+    r.customerId = customer.isEmpty() ? QUuid::createUuid() : QUuid::fromString(customer);
     r.items.append(OrderItem{m_productId->text().trimmed(), m_productName->text().trimmed(),
                              m_quantity->value(), m_price->value()});
     r.paymentMethodId = m_payment->text().trimmed();
@@ -172,18 +189,82 @@ OrderRequest NewOrderDialog::request() const
     return r;
 }
 
+QString NewOrderDialog::problem() const
+{
+    const OrderRequest r = request();
+    if (r.customerId.isNull())
+        return tr("Customer id must be a UUID such as 550e8400-e29b-41d4-a716-446655440000, or empty for a "
+                  "new random customer.");
+    // saga-server's own rules, so the embedded engine gets only what the server would take.
+    const Parsed<OrderRequest> parsed = SagaJson::orderRequestFromJson(SagaJson::orderRequestToJson(r));
+    if (parsed.ok())
+        return {};
+    const QString path = parsed.field.section(QLatin1Char('.'), -1); // items[0].productId -> productId
+    const QHash<QString, QString> names{
+        {QStringLiteral("customerId"), tr("Customer id")},
+        {QStringLiteral("items"), tr("Product id")},
+        {QStringLiteral("productId"), tr("Product id")},
+        {QStringLiteral("productName"), tr("Product name")},
+        {QStringLiteral("quantity"), tr("Quantity")},
+        {QStringLiteral("unitPriceInCents"), tr("Unit price")},
+        {QStringLiteral("paymentMethodId"), tr("Payment method")},
+        {QStringLiteral("street"), tr("Street")},
+        {QStringLiteral("city"), tr("City")},
+        {QStringLiteral("state"), tr("State")},
+        {QStringLiteral("postalCode"), tr("Postal code")},
+        {QStringLiteral("country"), tr("Country")},
+    };
+    return tr("%1 %2.").arg(names.value(path, parsed.field), parsed.error);
+}
+
 void NewOrderDialog::setPlacingEnabled(bool enabled, const QString &whyNot)
 {
-    m_place->setEnabled(enabled);
+    m_placingAllowed = enabled;
+    m_whyNot = whyNot;
     m_demoButton->setEnabled(enabled || m_demo->isRunning());
-    if (!enabled)
-        m_result->setText(whyNot);
+    updatePlacing();
 }
 
 void NewOrderDialog::showResult(const QString &text, bool ok)
 {
+    m_resultText = text;
+    m_resultOk = ok;
+    updatePlacing();
+}
+
+void NewOrderDialog::updatePlacing()
+{
+    const QString why = problem();
+    m_place->setEnabled(m_placingAllowed && why.isEmpty());
+    QString text = m_resultText;
+    bool error = !m_resultOk;
+    if (!m_placingAllowed) {
+        text = m_whyNot;
+        error = false;
+    } else if (!why.isEmpty()) {
+        text = why;
+        error = true;
+    }
     m_result->setText(text);
-    m_result->setStyleSheet(ok ? QString() : QStringLiteral("color: #C5221F;"));
+    m_result->setStyleSheet(error ? QStringLiteral("color: #C5221F;") : QString());
+    fitHeightToWidth();
+}
+
+void NewOrderDialog::resizeEvent(QResizeEvent *event)
+{
+    QDialog::resizeEvent(event);
+    fitHeightToWidth();
+}
+
+void NewOrderDialog::fitHeightToWidth()
+{
+    QLayout *l = layout();
+    if (!l || !l->hasHeightForWidth())
+        return;
+    l->activate();
+    const int needed = l->totalHeightForWidth(width());
+    if (needed != minimumHeight())
+        setMinimumHeight(needed);
 }
 
 void NewOrderDialog::updateDemoControls()

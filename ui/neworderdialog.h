@@ -24,16 +24,30 @@ public:
 
     void setPreset(OrderPreset preset);
     OrderPreset preset() const;
+    // The order the fields describe. An empty customer id is a new random
+    // customer; one that is not a UUID stays null (problem() names it).
     OrderRequest request() const;
+    // The first field saga-server would refuse (its rules, SagaJson::
+    // orderRequestFromJson), as a sentence that names it; empty when the order
+    // can be placed. Place order stays disabled meanwhile.
+    QString problem() const;
     void setPlacingEnabled(bool enabled, const QString &whyNot = {});
     void showResult(const QString &text, bool ok);
 
 Q_SIGNALS:
     void placeRequested(const OrderRequest &request);
 
+protected:
+    void resizeEvent(QResizeEvent *event) override;
+
 private:
     void fill(const OrderRequest &r);
     void updateDemoControls();
+    void updatePlacing(); // the Place button and the message under the fields
+    // The window is as high as its wrapped message needs at the current width:
+    // a window's minimum size ignores heightForWidth, so a message that wrapped
+    // to more lines was cut at top and bottom.
+    void fitHeightToWidth();
 
     DemoTraffic *m_demo = nullptr;
     QComboBox *m_preset = nullptr;
@@ -51,6 +65,10 @@ private:
     QLineEdit *m_country = nullptr;
     QPushButton *m_place = nullptr;
     QLabel *m_result = nullptr;
+    bool m_placingAllowed = true; // by the source
+    QString m_whyNot;
+    QString m_resultText; // of the last order placed (or "Placing…")
+    bool m_resultOk = true;
     QSpinBox *m_perMinute = nullptr;
     QSlider *m_failureMix = nullptr;
     QLabel *m_failureMixLabel = nullptr;

@@ -1,5 +1,7 @@
 #include "retrydialog.h"
 
+#include "sagastatus.h"
+
 #include <QCheckBox>
 #include <QDialogButtonBox>
 #include <QFormLayout>
@@ -7,7 +9,26 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
+#include <QRegularExpressionValidator>
+#include <QStyle>
+#include <QStyleOptionFrame>
 #include <QVBoxLayout>
+
+namespace {
+// The server's reason ("order can be retried after the required corrections")
+// as a sentence: capital first letter, final full stop.
+QString sentence(const QString &reason)
+{
+    QString text = reason.trimmed();
+    if (text.isEmpty())
+        return text;
+    text[0] = text.at(0).toUpper();
+    if (!text.endsWith(QLatin1Char('.')) && !text.endsWith(QLatin1Char('!')) && !text.endsWith(QLatin1Char('?')))
+        text += QLatin1Char('.');
+    return text;
+}
+} // namespace
 
 RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eligibility,
                          QWidget *parent)
@@ -20,11 +41,20 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     auto *layout = new QVBoxLayout(this);
     auto *intro = new QLabel(this);
     intro->setWordWrap(true);
-    QString text = tr("The saga resumes from the step that failed. Attempt %1 of %2.")
-                       .arg(eligibility.retryCount + 1)
-                       .arg(eligibility.maxRetries);
-    if (!eligibility.reason.isEmpty())
-        text += QLatin1Char(' ') + eligibility.reason;
+    // Numbered like the engine's executions (attemptNumber): the first run is
+    // attempt 1, so retry N is attempt N + 1. A retry is a new execution that runs
+    // every step again from the first (app/engine/retrypolicy.h): the failed
+    // attempt's completed steps were compensated, so none of them still holds.
+    const int retry = eligibility.retryCount + 1;
+    QString text = tr("Retry %1 of %2 (attempt %3). The saga runs again from the start: %4, %5 and %6, "
+                      "with the corrections below.")
+                       .arg(retry)
+                       .arg(eligibility.maxRetries)
+                       .arg(retry + 1)
+                       .arg(stepDisplayName(SagaStep::Inventory), stepDisplayName(SagaStep::Payment),
+                            stepDisplayName(SagaStep::Shipping));
+    if (!eligibility.reason.trimmed().isEmpty())
+        text += QLatin1Char(' ') + sentence(eligibility.reason);
     intro->setText(text);
     layout->addWidget(intro);
 
@@ -32,7 +62,15 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     m_payment = new QLineEdit(this);
     m_payment->setObjectName(QStringLiteral("paymentMethod"));
     m_payment->setPlaceholderText(m_paymentRequired ? tr("required: a new payment method id")
-                                                    : tr("leave empty to keep the current one"));
+                                                    : tr("empty: keep the current one"));
+    // Wide enough for its hint (it was cut to "leave empty to k…").
+    {
+        QStyleOptionFrame option;
+        option.initFrom(m_payment);
+        const QSize text(m_payment->fontMetrics().horizontalAdvance(m_payment->placeholderText()) + 8,
+                         m_payment->fontMetrics().height());
+        m_payment->setMinimumWidth(style()->sizeFromContents(QStyle::CT_LineEdit, &option, text, m_payment).width());
+    }
     paymentForm->addRow(m_paymentRequired ? tr("New &payment method*:") : tr("New &payment method:"),
                         m_payment);
     layout->addLayout(paymentForm);
@@ -48,12 +86,28 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     m_country = new QLineEdit(m_addressGroup);
     m_country->setMaxLength(2);
     m_country->setPlaceholderText(tr("two letters, e.g. US"));
+    // ISO 3166-1 alpha-2: letters only, shown as typed in upper case.
+    m_country->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[A-Za-z]{0,2}")), m_country));
+    connect(m_country, &QLineEdit::textEdited, this, [this](const QString &text) {
+        const QString upper = text.toUpper();
+        if (upper != text) {
+            const int cursor = m_country->cursorPosition();
+            m_country->setText(upper);
+            m_country->setCursorPosition(cursor);
+        }
+    });
     form->addRow(tr("Street:"), m_street);
     form->addRow(tr("City:"), m_city);
     form->addRow(tr("State:"), m_state);
     form->addRow(tr("Postal code:"), m_postalCode);
     form->addRow(tr("Country:"), m_country);
     layout->addWidget(m_addressGroup);
+
+    m_problem = new QLabel(this);
+    m_problem->setObjectName(QStringLiteral("problem"));
+    m_problem->setWordWrap(true);
+    m_problem->setStyleSheet(QStringLiteral("color: #C5221F;"));
+    layout->addWidget(m_problem);
 
     m_buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     m_buttons->button(QDialogButtonBox::Ok)->setText(tr("&Retry"));
@@ -67,24 +121,71 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     updateOk();
 }
 
+void RetryDialog::setCurrentOrder(const QString &paymentMethodId, const ShippingAddress &address)
+{
+    m_currentKnown = true;
+    m_currentPayment = paymentMethodId;
+    m_currentAddress = address;
+    if (!m_paymentRequired)
+        m_payment->setText(paymentMethodId);
+    m_street->setText(address.street);
+    m_city->setText(address.city);
+    m_state->setText(address.state);
+    m_postalCode->setText(address.postalCode);
+    m_country->setText(address.country);
+    updateOk();
+}
+
+ShippingAddress RetryDialog::enteredAddress() const
+{
+    return ShippingAddress{m_street->text().trimmed(), m_city->text().trimmed(), m_state->text().trimmed(),
+                           m_postalCode->text().trimmed(), m_country->text().trimmed().toUpper()};
+}
+
+QString RetryDialog::problemText() const
+{
+    const QString payment = m_payment->text().trimmed();
+    if (m_paymentRequired && payment.isEmpty())
+        return tr("Payment method: enter a new payment method id.");
+    if (m_paymentRequired && m_currentKnown && payment == m_currentPayment)
+        return tr("Payment method must differ from the one that failed (%1).").arg(m_currentPayment);
+    if (m_addressRequired && !m_addressGroup->isChecked())
+        return tr("Shipping address: correct it to retry.");
+    if (!m_addressGroup->isChecked())
+        return {};
+    const std::pair<QLineEdit *, QString> fields[] = {{m_street, tr("Street")},
+                                                      {m_city, tr("City")},
+                                                      {m_state, tr("State")},
+                                                      {m_postalCode, tr("Postal code")},
+                                                      {m_country, tr("Country")}};
+    // saga-server's limits (SagaJson: 256 characters, a postal code 32).
+    for (const auto &[edit, name] : fields) {
+        const QString text = edit->text().trimmed();
+        if (text.isEmpty())
+            return tr("%1 must not be empty.").arg(name);
+        const int maxLength = edit == m_postalCode ? 32 : 256;
+        if (text.size() > maxLength)
+            return tr("%1 must be at most %2 characters.").arg(name).arg(maxLength);
+    }
+    static const QRegularExpression twoLetters(QStringLiteral("^[A-Z]{2}$"));
+    if (!twoLetters.match(m_country->text().trimmed().toUpper()).hasMatch())
+        return tr("Country must be a two-letter ISO 3166 code, e.g. US or DE.");
+    if (m_addressRequired && m_currentKnown && enteredAddress() == m_currentAddress)
+        return tr("Shipping address: change the address that failed.");
+    return {};
+}
+
 bool RetryDialog::isAcceptable() const
 {
-    if (m_paymentRequired && m_payment->text().trimmed().isEmpty())
-        return false;
-    if (m_addressRequired && !m_addressGroup->isChecked())
-        return false;
-    if (m_addressGroup->isChecked()) {
-        for (QLineEdit *edit : {m_street, m_city, m_state, m_postalCode, m_country}) {
-            if (edit->text().trimmed().isEmpty())
-                return false;
-        }
-    }
-    return true;
+    return problemText().isEmpty();
 }
 
 void RetryDialog::updateOk()
 {
-    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(isAcceptable());
+    const QString problem = problemText();
+    m_buttons->button(QDialogButtonBox::Ok)->setEnabled(problem.isEmpty());
+    m_problem->setText(problem);
+    m_problem->setVisible(!problem.isEmpty());
 }
 
 RetryRequest RetryDialog::request(const QUuid &orderId) const
@@ -92,12 +193,9 @@ RetryRequest RetryDialog::request(const QUuid &orderId) const
     RetryRequest r;
     r.orderId = orderId;
     const QString payment = m_payment->text().trimmed();
-    if (!payment.isEmpty())
+    if (!payment.isEmpty() && !(m_currentKnown && payment == m_currentPayment))
         r.paymentMethodId = payment;
-    if (m_addressGroup->isChecked()) {
-        r.shippingAddress = ShippingAddress{m_street->text().trimmed(), m_city->text().trimmed(),
-                                            m_state->text().trimmed(), m_postalCode->text().trimmed(),
-                                            m_country->text().trimmed().toUpper()};
-    }
+    if (m_addressGroup->isChecked())
+        r.shippingAddress = enteredAddress();
     return r;
 }

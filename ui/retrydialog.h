@@ -19,17 +19,31 @@ public:
     RetryDialog(const QString &orderNumber, const RetryEligibility &eligibility,
                 QWidget *parent = nullptr);
 
+    // The order's payment method and shipping address as they are: the fields
+    // start from them, a required correction must differ from them, and the
+    // request carries only what was changed. (Without it the fields start empty
+    // and empty means "keep the current one".)
+    void setCurrentOrder(const QString &paymentMethodId, const ShippingAddress &address);
+
     RetryRequest request(const QUuid &orderId) const;
 
     QLineEdit *paymentMethodEdit() const { return m_payment; }
     QGroupBox *addressGroup() const { return m_addressGroup; }
     bool isAcceptable() const;
+    // Why Retry is disabled, naming the field; empty when it is enabled.
+    QString problemText() const;
 
 private:
     void updateOk();
 
+    ShippingAddress enteredAddress() const;
+
     bool m_paymentRequired = false;
     bool m_addressRequired = false;
+    bool m_currentKnown = false; // setCurrentOrder() was called
+    QString m_currentPayment;
+    ShippingAddress m_currentAddress;
+    QLabel *m_problem = nullptr;
     QLineEdit *m_payment = nullptr;
     QGroupBox *m_addressGroup = nullptr;
     QLineEdit *m_street = nullptr;

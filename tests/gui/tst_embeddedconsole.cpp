@@ -94,6 +94,7 @@ class tst_EmbeddedConsole : public QObject
 private Q_SLOTS:
     void initTestCase();
     void failurePanelMakesASagaCompensate();
+    void failurePanelShowsAOnceFaultDisarmedAfterItFired();
     void retryEnabledOnlyWhenEligible();
     void mainWindowLoadsExistingOrdersAndStaysLive();
     void orderCountKeepsUpWithSteadyTraffic();
@@ -163,6 +164,59 @@ void tst_EmbeddedConsole::failurePanelMakesASagaCompensate()
     panel.clearAll();
     QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 2, kTimeout);
     QVERIFY(source->engine()->faultPlan().isEmpty());
+}
+
+// The QA report: Payment fails once with PAYMENT_DECLINED; after the first order
+// hit it, the panel shows what the engine has (no fault) instead of the fault
+// still armed with "the next orders will hit it". A row being edited and not
+// applied is left as the user has it.
+void tst_EmbeddedConsole::failurePanelShowsAOnceFaultDisarmedAfterItFired()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/once.sqlite");
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    EmbeddedSource *source = newSource(file, this);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    QVERIFY(loaded.isValid());
+    connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source->start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+
+    FailureInjectionPanel panel;
+    panel.setSource(source);
+    QCoreApplication::processEvents(); // the panel has read the engine's (empty) plan
+    QComboBox *payment = panel.kindCombo(SagaStep::Payment);
+    payment->setCurrentIndex(payment->findData(int(StepFault::Kind::Fail)));
+    panel.codeCombo(SagaStep::Payment)->setCurrentText(QStringLiteral("PAYMENT_DECLINED"));
+    panel.onceCheck(SagaStep::Payment)->setChecked(true);
+    QSignalSpy applied(&panel, &FailureInjectionPanel::applied);
+    QVERIFY(applied.isValid());
+    QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeout);
+    QVERIFY2(panel.statusText().contains(QLatin1String("next orders will hit it")), qPrintable(panel.statusText()));
+
+    // Being edited, not applied: a delay on Shipping.
+    QComboBox *shipping = panel.kindCombo(SagaStep::Shipping);
+    shipping->setCurrentIndex(shipping->findData(int(StepFault::Kind::Delay)));
+
+    const QUuid first = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, first), kTimeout);
+    QCOMPARE(toString(statusOf(model, first)), toString(OverallStatus::RolledBack));
+    QCOMPARE(model.order(first)->failure.code, QStringLiteral("PAYMENT_DECLINED"));
+    QVERIFY(source->engine()->faultPlan().isEmpty()); // the engine disarmed it
+
+    QTRY_COMPARE_WITH_TIMEOUT(payment->currentData().toInt(), int(StepFault::Kind::None), kTimeout);
+    QVERIFY2(!panel.statusText().contains(QLatin1String("next orders will hit it")), qPrintable(panel.statusText()));
+    QVERIFY2(panel.statusText().contains(QLatin1String("Payment Processing")), qPrintable(panel.statusText()));
+    QVERIFY2(panel.statusText().contains(QLatin1String("disarmed")), qPrintable(panel.statusText()));
+    QCOMPARE(shipping->currentData().toInt(), int(StepFault::Kind::Delay)); // the user's edit stays
+
+    const QUuid second = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, second), kTimeout);
+    QCOMPARE(toString(statusOf(model, second)), toString(OverallStatus::Completed));
+    QCOMPARE(payment->currentData().toInt(), int(StepFault::Kind::None));
+    QCOMPARE(applied.count(), 1); // nothing was applied behind the user's back
 }
 
 void tst_EmbeddedConsole::retryEnabledOnlyWhenEligible()

@@ -1,0 +1,189 @@
+// The charts panel's axes: counts read against whole-number, evenly spaced ticks,
+// and the outcome chart's minutes follow the console's "Times in UTC" setting.
+
+#include "chartspanel.h"
+#include "guitesthelpers.h"
+#include "ordertreemodel.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QSignalSpy>
+#include <QTest>
+#include <QValueAxis>
+
+#include <cmath>
+#include <ctime>
+
+using namespace SagaScenarios;
+
+namespace {
+// `orders` sagas of `kind`, all ending within one minute a few minutes ago (so
+// they land in one bucket of the outcome chart), each step `stepMs` long.
+void fillRecent(OrderTreeModel &model, int orders, Kind kind = Kind::Success, qint64 stepMs = 10)
+{
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const QDateTime minute = QDateTime::fromSecsSinceEpoch(now.toSecsSinceEpoch() / 60 * 60 - 5 * 60, Qt::UTC);
+    QVector<OrderEvent> events;
+    for (int i = 0; i < orders; ++i) {
+        Builder b(QUuid::createUuid(), minute.addSecs(1), stepMs);
+        appendKind(b, kind);
+        events += b.events();
+    }
+    model.applyEvents(events);
+}
+
+QValueAxis *countAxis(QChart *chart)
+{
+    const auto axes = chart->axes(Qt::Vertical);
+    return axes.isEmpty() ? nullptr : qobject_cast<QValueAxis *>(axes.first());
+}
+
+QBarCategoryAxis *minuteAxis(QChart *chart)
+{
+    const auto axes = chart->axes(Qt::Horizontal);
+    return axes.isEmpty() ? nullptr : qobject_cast<QBarCategoryAxis *>(axes.first());
+}
+
+// The tallest bar (a stacked bar counts as the sum of its sets).
+int tallestBar(QChart *chart, bool stacked)
+{
+    int tallest = 0;
+    const auto seriesList = chart->series();
+    for (QAbstractSeries *s : seriesList) {
+        const auto *bars = qobject_cast<QAbstractBarSeries *>(s);
+        if (!bars)
+            continue;
+        const QList<QBarSet *> sets = bars->barSets();
+        const int count = sets.isEmpty() ? 0 : int(sets.first()->count());
+        for (int i = 0; i < count; ++i) {
+            int sum = 0;
+            for (QBarSet *set : sets) {
+                const int v = int(set->at(i));
+                sum = stacked ? sum + v : std::max(sum, v);
+            }
+            tallest = std::max(tallest, sum);
+        }
+    }
+    return tallest;
+}
+
+// Every tick of `axis` falls on a whole number, the ticks are 1, 2 or 5 × 10^k
+// apart, and the axis runs from 0 to at least `tallest`.
+QString tickProblem(const QValueAxis *axis, int tallest)
+{
+    if (!axis)
+        return QStringLiteral("no value axis");
+    if (axis->min() != 0)
+        return QStringLiteral("starts at %1").arg(axis->min());
+    if (axis->max() < tallest)
+        return QStringLiteral("ends at %1 below the tallest bar %2").arg(axis->max()).arg(tallest);
+    if (axis->tickType() == QValueAxis::TicksDynamic) {
+        const double step = axis->tickInterval();
+        if (step < 1 || std::floor(step) != step || std::fmod(axis->max(), step) != 0)
+            return QStringLiteral("dynamic ticks every %1 up to %2").arg(step).arg(axis->max());
+        return {};
+    }
+    const int intervals = axis->tickCount() - 1;
+    if (intervals < 1)
+        return QStringLiteral("%1 ticks").arg(axis->tickCount());
+    const double step = axis->max() / intervals;
+    if (std::floor(step) != step)
+        return QStringLiteral("ticks every %1 (0..%2 in %3 intervals)").arg(step).arg(axis->max()).arg(intervals);
+    double magnitude = 1;
+    while (magnitude * 10 <= step)
+        magnitude *= 10;
+    const double multiple = step / magnitude;
+    if (multiple != 1 && multiple != 2 && multiple != 5)
+        return QStringLiteral("ticks every %1, not 1, 2 or 5 x 10^k").arg(step);
+    if (intervals > 10)
+        return QStringLiteral("%1 intervals").arg(intervals);
+    return {};
+}
+} // namespace
+
+class tst_ChartsPanel : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void countAxesHaveWholeNumberTicks_data();
+    void countAxesHaveWholeNumberTicks();
+    void outcomeMinutesFollowTheUtcSetting();
+};
+
+void tst_ChartsPanel::initTestCase()
+{
+    // A zone far from UTC, so local and UTC minutes differ (the QA report's setup).
+    qputenv("TZ", "America/New_York");
+    tzset();
+}
+
+void tst_ChartsPanel::countAxesHaveWholeNumberTicks_data()
+{
+    QTest::addColumn<int>("orders");
+    for (int n : {0, 3, 4, 5, 7, 9, 11, 23, 57, 130})
+        QTest::addRow("%d orders", n) << n;
+}
+
+void tst_ChartsPanel::countAxesHaveWholeNumberTicks()
+{
+    QFETCH(int, orders);
+    OrderTreeModel model;
+    fillRecent(model, orders);
+    ChartsPanel panel(&model);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    QVERIFY(refreshed.isValid());
+    panel.refresh();
+    QTRY_COMPARE(refreshed.count(), 1);
+
+    QCOMPARE(tallestBar(panel.outcomeChart(), true), orders);
+    const QString outcome = tickProblem(countAxis(panel.outcomeChart()), orders);
+    QVERIFY2(outcome.isEmpty(), qPrintable(QStringLiteral("outcomes: ") + outcome));
+    const int steps = tallestBar(panel.durationChart(), false);
+    QCOMPARE(steps, orders); // every step of every order took the same 10 ms: one bin
+    const QString durations = tickProblem(countAxis(panel.durationChart()), steps);
+    QVERIFY2(durations.isEmpty(), qPrintable(QStringLiteral("durations: ") + durations));
+}
+
+void tst_ChartsPanel::outcomeMinutesFollowTheUtcSetting()
+{
+    OrderTreeModel model;
+    fillRecent(model, 3);
+    QVERIFY(model.displayUtc());
+    ChartsPanel panel(&model);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    QVERIFY(refreshed.isValid());
+    panel.refresh();
+    QTRY_COMPARE(refreshed.count(), 1);
+
+    auto labels = [&panel](bool utc) {
+        QStringList expected;
+        for (const SagaStatistics::OutcomeBucket &b : panel.statistics().outcomes)
+            expected << (utc ? b.start.toUTC() : b.start.toLocalTime()).toString(QStringLiteral("HH:mm"));
+        return expected;
+    };
+    QVERIFY(labels(true) != labels(false)); // New York is never at UTC
+    QBarCategoryAxis *axis = minuteAxis(panel.outcomeChart());
+    QVERIFY(axis);
+    QCOMPARE(axis->categories(), labels(true));
+    QVERIFY2(axis->titleText().contains(QLatin1String("UTC")), qPrintable(axis->titleText()));
+
+    // Switching to local time relabels the chart at once, not at the next refresh.
+    model.setDisplayUtc(false);
+    axis = minuteAxis(panel.outcomeChart());
+    QVERIFY(axis);
+    QCOMPARE(axis->categories(), labels(false));
+    QVERIFY2(axis->titleText().contains(QLatin1String("local")), qPrintable(axis->titleText()));
+
+    panel.refresh(); // and a later refresh keeps local time
+    QTRY_COMPARE(refreshed.count(), 2);
+    QCOMPARE(minuteAxis(panel.outcomeChart())->categories(), labels(false));
+
+    model.setDisplayUtc(true);
+    QCOMPARE(minuteAxis(panel.outcomeChart())->categories(), labels(true));
+}
+
+QTEST_MAIN(tst_ChartsPanel)
+#include "tst_chartspanel.moc"
