@@ -501,6 +501,8 @@ void DetailPanel::retry()
     if (!p || !m_source || !m_retryButton->isEnabled())
         return;
     RetryDialog dialog(p->orderNumber, m_eligibility, this);
+    if (m_caseLoaded && m_case.record)
+        dialog.setCurrentOrder(m_case.record->paymentMethodId, m_case.record->shippingAddress);
     if (dialog.exec() != QDialog::Accepted)
         return;
     const RetryRequest request = dialog.request(m_orderId);

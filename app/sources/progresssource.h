@@ -19,6 +19,7 @@
 #include <QObject>
 #include <QPointer>
 #include <functional>
+#include <optional>
 
 // Answer to placing an order.
 struct PlaceOrderResult {
@@ -34,6 +35,7 @@ struct OrderCase {
     QUuid orderId;
     OrderHistory history;
     QJsonArray rawEvents;
+    std::optional<OrderRecord> record; // the order as stored (payment method, address); absent if unreadable
 };
 
 class ProgressSource : public QObject

@@ -617,7 +617,7 @@ void RemoteSource::loadCase(const QUuid &orderId, QObject *context,
 {
     const QString id = orderId.toString(QUuid::WithoutBraces);
     auto result = std::make_shared<OrderCase>();
-    auto pending = std::make_shared<int>(2);
+    auto pending = std::make_shared<int>(3);
     auto firstError = std::make_shared<QString>();
     result->orderId = orderId;
     auto finishOne = [result, pending, firstError, done](const QString &error) {
@@ -637,6 +637,16 @@ void RemoteSource::loadCase(const QUuid &orderId, QObject *context,
              }
              finishOne(r.error);
          });
+    send("GET", QStringLiteral("/api/orders/%1").arg(id), {}, {}, context, [result, finishOne](Response r) {
+        if (r.error.isEmpty()) {
+            Parsed<OrderRecord> o = SagaJson::orderRecordFromJson(r.json.object());
+            if (o.ok())
+                result->record = std::move(*o.value);
+            else
+                qCWarning(lcSources).noquote() << "order record not readable:" << o.field << o.error;
+        }
+        finishOne({}); // the history and the events are the case; the record only fills the retry form
+    });
     send("GET", QStringLiteral("/api/orders/%1/events").arg(id), {}, {}, context,
          [result, finishOne](Response r) {
              if (r.error.isEmpty()) {

@@ -82,6 +82,9 @@ CaseResult loadCase(SagaStore &store, const QUuid &orderId)
     result.orderCase.history = HistoryBuilder::build(events.value);
     for (const OrderEvent &e : std::as_const(events.value))
         result.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    StoreResult<OrderRecord> record = store.loadOrder(orderId);
+    if (record.ok())
+        result.orderCase.record = std::move(record.value);
     return result;
 }
 

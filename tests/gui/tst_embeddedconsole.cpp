@@ -12,6 +12,7 @@
 #include "guitesthelpers.h"
 #include "mainwindow.h"
 #include "orderfilterproxymodel.h"
+#include "retrydialog.h"
 #include "orderpresets.h"
 #include "ordertreemodel.h"
 #include "stepstatusdelegate.h"
@@ -509,19 +510,28 @@ void tst_EmbeddedConsole::retriedOrderStaysTheOneShown()
     QTRY_VERIFY_WITH_TIMEOUT(window.detailPanel()->retryButton()->isEnabled(), kTimeout);
     QVERIFY(retryAction->isEnabled());
 
-    // Ctrl+R through the window's action; the dialog is accepted with a new card.
+    // Ctrl+R through the window's action; the dialog starts from the order's card
+    // (read with the case) and is accepted with a new one.
+    QTRY_VERIFY_WITH_TIMEOUT(window.detailPanel()->isCaseLoaded(), kTimeout);
     bool dialogSeen = false;
+    QString cardShown;
     QTimer::singleShot(0, this, [&] {
         auto *dialog = qobject_cast<QDialog *>(QApplication::activeModalWidget());
         if (!dialog)
             return;
         dialogSeen = true;
-        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod"))) {
+            payment->setText(QStringLiteral("declined-card")); // the card that failed: refused by name
+            if (auto *retry = qobject_cast<RetryDialog *>(dialog))
+                cardShown = retry->problemText();
             payment->setText(QStringLiteral("pm-visa-4242"));
+        }
         dialog->accept();
     });
     retryAction->trigger();
     QVERIFY(dialogSeen);
+    QVERIFY2(cardShown.contains(QLatin1String("must differ from the one that failed (declined-card)")),
+             qPrintable(cardShown));
     QVERIFY(!retryAction->isEnabled()); // sent: not offered a second time meanwhile
 
     QTRY_COMPARE_WITH_TIMEOUT(window.proxyModel()->rowCount(), 2, kTimeout);

@@ -237,6 +237,11 @@ void tst_RemoteSource::liveStreamDropAndResume()
     panel.setSource(&source);
     panel.setOrder(live);
     QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    // The case holds the stored order (what the retry form starts from).
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QVERIFY(panel.orderCase().record);
+    QCOMPARE(panel.orderCase().record->shippingAddress.postalCode,
+             OrderPresets::make(OrderPreset::InvalidAddress).shippingAddress.postalCode);
     RetryRequest retry;
     retry.orderId = declined;
     retry.paymentMethodId = QStringLiteral("pm-visa-4242");
