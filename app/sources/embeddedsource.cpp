@@ -1,11 +1,13 @@
 #include "embeddedsource.h"
 
 #include "enginehost.h"
+#include "sagajson.h"
 #include "sagalog.h"
 #include "storejobs.h"
 #include "storereader.h"
 
 #include <QDir>
+#include <QTimer>
 
 EmbeddedSource::EmbeddedSource(const EngineConfig &config, QObject *parent)
     : ProgressSource(parent)
@@ -143,6 +145,16 @@ void EmbeddedSource::onEngineEvents(const QVector<OrderEvent> &events)
 void EmbeddedSource::placeOrder(const OrderRequest &request, QObject *context,
                                 std::function<void(PlaceOrderResult)> done)
 {
+    // saga-server's rules for a POST body (SagaJson::orderRequestFromJson), so the
+    // embedded engine never records an order the server would refuse.
+    const Parsed<OrderRequest> checked = SagaJson::orderRequestFromJson(SagaJson::orderRequestToJson(request));
+    if (!checked.ok()) {
+        PlaceOrderResult r;
+        r.error = tr("The order was not accepted: %1 %2. Correct it and place the order again.")
+                      .arg(checked.field, checked.error);
+        QTimer::singleShot(0, context ? context : this, [done = std::move(done), r] { done(r); });
+        return;
+    }
     OrderRequest traced = request;
     if (traced.traceId.isEmpty()) // what a traceparent header would carry from a remote caller
         traced.traceId = QString::fromLatin1(QUuid::createUuid().toRfc4122().toHex());

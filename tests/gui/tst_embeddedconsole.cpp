@@ -102,6 +102,7 @@ private Q_SLOTS:
     void deletedDatabaseFileMakesTheViewStale();
     void demoSettingsOfTheCommandLineAreForThisRunOnly();
     void retriedOrderStaysTheOneShown();
+    void placedOrdersFollowTheServersRules();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -553,6 +554,43 @@ void tst_EmbeddedConsole::retriedOrderStaysTheOneShown()
     window.setSource(newSource(other, nullptr), embeddedSpec(other));
     QCOMPARE(window.detailPanel()->orderId(), QUuid());
     QVERIFY(!window.treeView()->currentIndex().isValid());
+}
+
+// The embedded source checks an order with saga-server's own rules: an order
+// the server would answer with 400 is refused with the field named, and nothing
+// of it is recorded.
+void tst_EmbeddedConsole::placedOrdersFollowTheServersRules()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/rules.sqlite");
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    EmbeddedSource *source = newSource(file, this);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source->start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    OrderRequest blankProduct = OrderPresets::make(OrderPreset::HappyPath);
+    blankProduct.items[0].productId = QStringLiteral("  ");
+    OrderRequest blankPostalCode = OrderPresets::make(OrderPreset::HappyPath);
+    blankPostalCode.shippingAddress.postalCode.clear();
+    const QList<QPair<OrderRequest, QString>> cases{{blankProduct, QStringLiteral("items[0].productId")},
+                                                    {blankPostalCode, QStringLiteral("shippingAddress.postalCode")}};
+    for (const auto &[request, field] : cases) {
+        PlaceOrderResult result;
+        bool answered = false;
+        source->placeOrder(request, this, [&](PlaceOrderResult r) {
+            result = r;
+            answered = true;
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+        QVERIFY(!result.ok);
+        QVERIFY(result.orderId.isNull());
+        QVERIFY2(result.error.contains(field), qPrintable(result.error));
+    }
+    const QUuid placed = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QVERIFY(!placed.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, placed), kTimeout);
+    QCOMPARE(model.orderCount(), 1); // only the valid one
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
