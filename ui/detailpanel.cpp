@@ -29,6 +29,18 @@
 #include <QVBoxLayout>
 
 namespace {
+// "$1,234.56" in the user's digit grouping, from whole cents (no rounding through
+// a double: totals reach 2^53 cents). The amounts are dollars whatever the locale.
+QString dollars(qint64 cents)
+{
+    const QLocale locale;
+    return QStringLiteral("$%1%2%3")
+        .arg(locale.toString(cents / 100), locale.decimalPoint())
+        .arg(cents % 100, 2, 10, QLatin1Char('0'));
+}
+} // namespace
+
+namespace {
 QLabel *selectableLabel(QWidget *parent)
 {
     auto *label = new QLabel(parent);
@@ -328,7 +340,7 @@ void DetailPanel::refreshSnapshot()
         outcome = tr("Confirmed %1").arg(p->confirmationNumber);
     if (p->totalChargedInCents >= 0)
         outcome += (outcome.isEmpty() ? QString() : QStringLiteral(" · "))
-                   + tr("charged %1").arg(QLocale().toCurrencyString(double(p->totalChargedInCents) / 100.0, QStringLiteral("$")));
+                   + tr("charged %1").arg(dollars(p->totalChargedInCents));
     if (outcome.isEmpty())
         outcome = p->isTerminal() ? tr("no charge") : tr("in progress");
     m_outcome->setText(outcome);

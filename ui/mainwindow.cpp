@@ -24,9 +24,11 @@
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QSet>
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
@@ -213,6 +215,13 @@ void MainWindow::createWidgets()
         header->resizeSection(c, widths[c]);
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex &current) { onCurrentChanged(current); });
+    m_emptyView = new QLabel(m_view->viewport());
+    m_emptyView->setObjectName(QStringLiteral("emptyView"));
+    m_emptyView->setAlignment(Qt::AlignCenter);
+    m_emptyView->setWordWrap(true);
+    m_emptyView->setEnabled(false); // drawn greyed, like a placeholder
+    m_emptyView->setAttribute(Qt::WA_TransparentForMouseEvents);
+    m_view->viewport()->installEventFilter(this);
 
     m_detail = new DetailPanel(m_model, m_splitter);
     m_detail->setMinimumWidth(360);
@@ -307,21 +316,34 @@ void MainWindow::createWidgets()
     view->addAction(faultsToggle);
     view->addAction(chartsToggle);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
-        QMessageBox::information(
-            this, tr("Keyboard Shortcuts"),
-            tr("<table>"
-               "<tr><td><b>Ctrl+F</b></td><td>Find an order</td></tr>"
-               "<tr><td><b>Ctrl+N</b></td><td>New order / demo traffic</td></tr>"
-               "<tr><td><b>Ctrl+D</b></td><td>Start or stop demo traffic</td></tr>"
-               "<tr><td><b>Ctrl+R</b></td><td>Retry the selected order</td></tr>"
-               "<tr><td><b>Ctrl+Shift+C</b></td><td>Copy status JSON</td></tr>"
-               "<tr><td><b>Ctrl+E</b></td><td>Export case file</td></tr>"
-               "<tr><td><b>Ctrl+T</b></td><td>UTC / local time</td></tr>"
-               "<tr><td><b>Ctrl+K</b></td><td>Connect to another source</td></tr>"
-               "<tr><td><b>F8 / F9</b></td><td>Failure injection / charts</td></tr>"
-               "</table>"));
-    });
+    help->addAction(tr("&Keyboard Shortcuts"), this,
+                    [this] { QMessageBox::information(this, tr("Keyboard Shortcuts"), shortcutsHtml()); });
+}
+
+QString MainWindow::shortcutsHtml() const
+{
+    // From the menus themselves, so the list cannot fall behind them.
+    QString rows;
+    QSet<const QAction *> seen;
+    std::function<void(const QList<QAction *> &)> walk = [&](const QList<QAction *> &actions) {
+        for (const QAction *a : actions) {
+            if (a->menu()) {
+                walk(a->menu()->actions());
+                continue;
+            }
+            if (a->shortcut().isEmpty() || seen.contains(a))
+                continue;
+            seen.insert(a);
+            QString text = a->text();
+            text.remove(QLatin1Char('&'));
+            text.remove(QStringLiteral("…"));
+            rows += QStringLiteral("<tr><td style='padding-right:24px'><b>%1</b></td><td>%2</td></tr>")
+                        .arg(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped(),
+                             text.trimmed().toHtmlEscaped());
+        }
+    };
+    walk(menuBar()->actions());
+    return QStringLiteral("<table>") + rows + QStringLiteral("</table>");
 }
 
 void MainWindow::createStatusBar()
@@ -433,6 +455,7 @@ void MainWindow::onStateChanged(ProgressSource::State state, const QString &mess
     }
     if (!message.isEmpty())
         statusBar()->showMessage(message, problem ? 0 : 5000);
+    updateEmptyView();
 }
 
 // ---- view -----------------------------------------------------------------------
@@ -484,8 +507,37 @@ void MainWindow::onCurrentChanged(const QModelIndex &current)
     m_exportAction->setEnabled(has);
 }
 
+QString MainWindow::emptyViewText() const
+{
+    if (m_proxy->rowCount() > 0)
+        return {};
+    if (m_model->orderCount() > 0)
+        return tr("No order matches the search or the status filter.");
+    if (!m_source || m_source->state() == ProgressSource::State::Connecting)
+        return tr("Loading orders…");
+    if (m_source->canPlaceOrders())
+        return tr("No orders yet. Place one with Ctrl+N, or start demo traffic with Ctrl+D.");
+    return tr("No orders in this source yet. They appear here as an engine runs them.");
+}
+
+void MainWindow::updateEmptyView()
+{
+    const QString text = emptyViewText();
+    m_emptyView->setText(text);
+    m_emptyView->setGeometry(m_view->viewport()->rect().adjusted(24, 24, -24, -24));
+    m_emptyView->setVisible(!text.isEmpty());
+}
+
+bool MainWindow::eventFilter(QObject *watched, QEvent *event)
+{
+    if (watched == m_view->viewport() && event->type() == QEvent::Resize)
+        m_emptyView->setGeometry(m_view->viewport()->rect().adjusted(24, 24, -24, -24));
+    return QMainWindow::eventFilter(watched, event);
+}
+
 void MainWindow::updateCounts()
 {
+    updateEmptyView();
     const int total = m_model->orderCount();
     const int shown = m_proxy->rowCount();
     const QLocale locale;

@@ -61,6 +61,10 @@ public:
     QLineEdit *searchField() const { return m_search; }
     QComboBox *statusFilter() const { return m_statusFilter; }
     QString connectionText() const;
+    // What the tree shows when it has no rows (empty while it has some).
+    QString emptyViewText() const;
+    // Help > Keyboard Shortcuts: every menu action with a shortcut.
+    QString shortcutsHtml() const;
 
     bool selectOrder(const QUuid &orderId, bool expand = false);
     // Selects (and optionally expands) the most recent order with `status`.
@@ -82,6 +86,7 @@ public Q_SLOTS:
 
 protected:
     void closeEvent(QCloseEvent *event) override;
+    bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
     void createActions();
@@ -92,6 +97,7 @@ private:
     void onStateChanged(ProgressSource::State state, const QString &message);
     void updateCapabilities();
     void updateCounts();
+    void updateEmptyView();
     void placeOrder(const OrderRequest &request);
     void showMessage(const QString &text);
 
@@ -118,6 +124,7 @@ private:
     QLabel *m_stateLabel = nullptr;
     QLabel *m_rateLabel = nullptr;
     QLabel *m_countLabel = nullptr;
+    QLabel *m_emptyView = nullptr; // over the tree's viewport when no row is shown
     QTimer m_countTimer;
     QUuid m_selectWhenSeen;
     // The selected order left the filtered view (its status changed, the filter

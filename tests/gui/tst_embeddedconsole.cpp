@@ -31,6 +31,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -103,6 +104,7 @@ private Q_SLOTS:
     void demoSettingsOfTheCommandLineAreForThisRunOnly();
     void retriedOrderStaysTheOneShown();
     void placedOrdersFollowTheServersRules();
+    void emptyTreeSaysWhyAndShortcutsAreListed();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -591,6 +593,58 @@ void tst_EmbeddedConsole::placedOrdersFollowTheServersRules()
     QVERIFY(!placed.isNull());
     QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(model, placed), kTimeout);
     QCOMPARE(model.orderCount(), 1); // only the valid one
+}
+
+// A tree without rows says why (loading, nothing yet and how to start, nothing
+// matching); Help > Keyboard Shortcuts lists every menu action with a shortcut;
+// a charged amount reads "$45.99".
+void tst_EmbeddedConsole::emptyTreeSaysWhyAndShortcutsAreListed()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/empty.sqlite");
+    MainWindow window;
+    window.resize(1200, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto *hint = window.treeView()->viewport()->findChild<QLabel *>(QStringLiteral("emptyView"));
+    QVERIFY(hint);
+    EmbeddedSource *source = newSource(file, nullptr);
+    QSignalSpy loaded(source, &ProgressSource::initialLoadFinished);
+    window.setSource(source, embeddedSpec(file));
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QTRY_VERIFY(window.emptyViewText().startsWith(QLatin1String("No orders yet")));
+    QVERIFY(hint->isVisible());
+    QCOMPARE(hint->text(), window.emptyViewText());
+    QVERIFY(window.treeView()->viewport()->rect().contains(hint->geometry()));
+
+    const QUuid id = place(source, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(isTerminalIn(*window.model(), id), kTimeout);
+    QTRY_VERIFY(!hint->isVisible());
+    QCOMPARE(window.emptyViewText(), QString());
+    QTest::keyClicks(window.searchField(), QStringLiteral("no-such-order"));
+    QTRY_VERIFY(hint->isVisible());
+    QVERIFY2(hint->text().contains(QLatin1String("No order matches")), qPrintable(hint->text()));
+    window.searchField()->clear();
+    QTRY_VERIFY(!hint->isVisible());
+
+    QVERIFY(window.selectOrder(id));
+    bool charged = false;
+    const QRegularExpression amount(QStringLiteral("charged \\$\\d[\\d,]*\\.\\d\\d$"));
+    QTRY_VERIFY([&] {
+        for (const QLabel *l : window.detailPanel()->findChildren<QLabel *>())
+            charged = charged || amount.match(l->text()).hasMatch();
+        return charged;
+    }());
+
+    const QString shortcuts = window.shortcutsHtml();
+    for (const char *expected : {"Expand All", "Collapse All", "Retry", "Copy Status JSON", "Export Case"}) {
+        QVERIFY2(shortcuts.contains(QLatin1String(expected), Qt::CaseInsensitive),
+                 qPrintable(QStringLiteral("%1 missing from %2").arg(QLatin1String(expected), shortcuts)));
+    }
+    for (QAction *a : window.findChildren<QAction *>()) {
+        if (!a->shortcut().isEmpty() && !a->associatedObjects().isEmpty())
+            QVERIFY2(shortcuts.contains(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped()),
+                     qPrintable(a->text()));
+    }
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
