@@ -28,6 +28,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QSet>
 #include <QSettings>
 #include <QSplitter>
@@ -222,6 +223,7 @@ void MainWindow::createWidgets()
     m_emptyView->setEnabled(false); // drawn greyed, like a placeholder
     m_emptyView->setAttribute(Qt::WA_TransparentForMouseEvents);
     m_view->viewport()->installEventFilter(this);
+    keepRowsInPlaceWhileScrolled();
 
     m_detail = new DetailPanel(m_model, m_splitter);
     m_detail->setMinimumWidth(360);
@@ -491,6 +493,40 @@ void MainWindow::keepSelectionWhileFiltered()
                 return;
             if (m_proxy->mapFromSource(m_model->indexOf(m_hiddenSelection)).isValid())
                 selectOrder(std::exchange(m_hiddenSelection, {}));
+        });
+    });
+}
+
+void MainWindow::keepRowsInPlaceWhileScrolled()
+{
+    // Newest orders come in at the top. At the top of the list they push the rest
+    // down, which is what one watches there; scrolled down, someone is reading or
+    // about to click a row, so the rows on screen stay where they are.
+    connect(m_proxy, &QAbstractItemModel::rowsAboutToBeInserted, this, [this](const QModelIndex &parent, int first) {
+        QScrollBar *bar = m_view->verticalScrollBar();
+        if (parent.isValid() || bar->value() == 0 || m_scrollAnchor.isValid())
+            return;
+        QModelIndex top = m_view->indexAt(QPoint(0, 0));
+        QModelIndex topOrder = top;
+        while (topOrder.parent().isValid())
+            topOrder = topOrder.parent();
+        if (!top.isValid() || first > topOrder.row())
+            return; // inserted below what is on screen: nothing moves
+        m_scrollAnchor = top;
+        m_scrollAnchorY = m_view->visualRect(top).top();
+    });
+    connect(m_proxy, &QAbstractItemModel::rowsInserted, this, [this] {
+        if (!m_scrollAnchor.isValid())
+            return;
+        QTimer::singleShot(0, this, [this] { // once every insertion of this batch is in
+            const QModelIndex anchor = std::exchange(m_scrollAnchor, {});
+            if (!anchor.isValid())
+                return;
+            m_view->scrollTo(anchor, QAbstractItemView::PositionAtTop);
+            if (m_view->verticalScrollMode() == QAbstractItemView::ScrollPerPixel) {
+                QScrollBar *bar = m_view->verticalScrollBar();
+                bar->setValue(bar->value() - m_scrollAnchorY);
+            }
         });
     });
 }

@@ -7,6 +7,7 @@
 #include <QMainWindow>
 #include <QPointer>
 #include <QTimer>
+#include <QPersistentModelIndex>
 #include <QUuid>
 #include <optional>
 
@@ -94,6 +95,7 @@ private:
     void createStatusBar();
     void onCurrentChanged(const QModelIndex &current);
     void keepSelectionWhileFiltered();
+    void keepRowsInPlaceWhileScrolled();
     void onStateChanged(ProgressSource::State state, const QString &message);
     void updateCapabilities();
     void updateCounts();
@@ -132,6 +134,10 @@ private:
     // and it is selected again when it comes back into view.
     QUuid m_hiddenSelection;
     bool m_selectionLeaving = false;
+    // Scrolled down, the row at the top of the tree stays there while newer
+    // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
+    QPersistentModelIndex m_scrollAnchor;
+    int m_scrollAnchorY = 0;
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings
         std::optional<int> thisRun; // the command line's value, not stored

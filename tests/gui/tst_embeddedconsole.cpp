@@ -17,6 +17,7 @@
 #include "ordertreemodel.h"
 #include "stepstatusdelegate.h"
 #include "testservices.h"
+#include "../unit/model/sagascenarios.h"
 
 #include <QAbstractItemModelTester>
 #include <QAction>
@@ -32,6 +33,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -105,6 +107,7 @@ private Q_SLOTS:
     void retriedOrderStaysTheOneShown();
     void placedOrdersFollowTheServersRules();
     void emptyTreeSaysWhyAndShortcutsAreListed();
+    void rowsStayInPlaceWhileScrolledDown();
 };
 
 void tst_EmbeddedConsole::initTestCase()
@@ -645,6 +648,46 @@ void tst_EmbeddedConsole::emptyTreeSaysWhyAndShortcutsAreListed()
             QVERIFY2(shortcuts.contains(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped()),
                      qPrintable(a->text()));
     }
+}
+
+// Newer orders are inserted at the top. Scrolled down, the row at the top of
+// the tree stays there (the rows under the mouse do not slide away); at the top
+// of the list the newest order is shown.
+void tst_EmbeddedConsole::rowsStayInPlaceWhileScrolledDown()
+{
+    MainWindow window;
+    window.resize(1200, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    int next = 0;
+    auto addOrders = [&](int n) {
+        QVector<OrderEvent> events;
+        for (int i = 0; i < n; ++i) {
+            SagaScenarios::Builder b(QUuid::createUuid());
+            b.started(1, QStringLiteral("ORD-20240110-%1").arg(++next, 6, 10, QLatin1Char('0')));
+            events += b.events();
+        }
+        window.eventBatcher()->addEvents(events);
+    };
+    auto topOrder = [&] { return window.treeView()->indexAt(QPoint(0, 0)).data(OrderTreeModel::OrderIdRole).toUuid(); };
+    addOrders(300);
+    QTRY_COMPARE(window.model()->orderCount(), 300);
+    QScrollBar *bar = window.treeView()->verticalScrollBar();
+    QTRY_VERIFY(bar->maximum() > 100);
+    bar->setValue(bar->maximum() / 2);
+    const QUuid reading = topOrder();
+    QVERIFY(!reading.isNull());
+    for (int round = 0; round < 3; ++round) {
+        addOrders(7);
+        QTRY_COMPARE(window.model()->orderCount(), 300 + 7 * (round + 1));
+        QTRY_COMPARE(topOrder(), reading);
+    }
+    // At the top, new orders are what one sees.
+    bar->setValue(0);
+    addOrders(1);
+    QTRY_COMPARE(window.model()->orderCount(), 322);
+    QTRY_COMPARE(window.treeView()->indexAt(QPoint(0, 0)).data(Qt::DisplayRole).toString(),
+                 QStringLiteral("ORD-20240110-000322"));
 }
 
 QTEST_MAIN(tst_EmbeddedConsole)
