@@ -455,8 +455,12 @@ void MainWindow::onStateChanged(ProgressSource::State state, const QString &mess
     } else {
         m_banner->hide();
     }
-    if (!message.isEmpty())
-        statusBar()->showMessage(message, problem ? 0 : 5000);
+    // A problem is said in the banner, whole; the status bar (narrowed by the
+    // labels on its right) would only repeat it cut short.
+    if (problem)
+        statusBar()->clearMessage();
+    else if (!message.isEmpty())
+        statusBar()->showMessage(message, 5000);
     updateEmptyView();
 }
 

@@ -37,6 +37,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QStatusBar>
 #include <QTest>
 #include <QTreeView>
 
@@ -648,6 +649,19 @@ void tst_EmbeddedConsole::emptyTreeSaysWhyAndShortcutsAreListed()
             QVERIFY2(shortcuts.contains(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped()),
                      qPrintable(a->text()));
     }
+
+    // A problem is said once, whole, in the banner; not again, cut short, in the status bar.
+    for (const QString &suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")})
+        QVERIFY(QFile::remove(file + suffix));
+    QObject context;
+    source->placeOrder(OrderPresets::make(OrderPreset::HappyPath), &context, [](PlaceOrderResult) {});
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Stale, kTimeout);
+    auto *banner = window.findChild<QFrame *>(QStringLiteral("banner"));
+    QVERIFY(banner);
+    QTRY_VERIFY(banner->isVisible());
+    QVERIFY(window.connectionText().startsWith(QLatin1String("The database is unavailable")));
+    QVERIFY2(!window.statusBar()->currentMessage().contains(QLatin1String("unavailable")),
+             qPrintable(window.statusBar()->currentMessage()));
 }
 
 // Newer orders are inserted at the top. Scrolled down, the row at the top of
