@@ -956,6 +956,13 @@ void SagaServer::statusStream(const ApiRequest &r)
                 auto events = store->loadEvents(orderId, 0);
                 if (!events.ok())
                     return frames;
+                // A terminal event followed by a retry's SAGA_STARTED ended an earlier
+                // attempt, not the order: only the current attempt's end ends the stream.
+                qint64 currentStart = 0;
+                for (const OrderEvent &event : std::as_const(events.value)) {
+                    if (event.type == EventType::SagaStarted)
+                        currentStart = event.seq;
+                }
                 OrderProgress progress(orderId);
                 for (const OrderEvent &event : std::as_const(events.value)) {
                     progress.apply(event);
@@ -964,7 +971,7 @@ void SagaServer::statusStream(const ApiRequest &r)
                     frames.append({event.seq,
                                    SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
                                                      eventFrameData(event, SagaJson::newStatusOf(event, progress))),
-                                   isTerminalEvent(event)});
+                                   isTerminalEvent(event) && event.seq > currentStart});
                 }
                 return frames;
             },

@@ -76,6 +76,7 @@ private Q_SLOTS:
     void retryFlow();
     void nonRetryableFailure();
     void statusStreamAndResume();
+    void statusStreamResumeCrossesARetry();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
     void allOrdersStreamAndResume();
@@ -566,6 +567,42 @@ void TestServerApi::statusStreamAndResume()
                                                              m_ownerToken, {}, {{"Last-Event-ID", "abc"}}));
     QCOMPARE(badId.status, 400);
     QCOMPARE(badId.error(), QStringLiteral("INVALID_FIELD"));
+}
+
+void TestServerApi::statusStreamResumeCrossesARetry()
+{
+    // A retried order's events: SAGA_STARTED 1 ... SAGA_FAILED (attempt 1), SAGA_STARTED
+    // (the retry) ... SAGA_COMPLETED. Resumed before the first failure, the stream
+    // brings every later event and ends after the order's current end; it ended at
+    // the first attempt's SAGA_FAILED.
+    HttpResult placed;
+    const QString id = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    QCOMPARE(call("POST", "/api/orders/" + id + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status, 202);
+    QCOMPARE(waitTerminal(id, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    const QJsonArray raw = call("GET", "/api/orders/" + id + "/events", m_ownerToken).jsonArray();
+    QByteArrayList expected;
+    qint64 firstFailure = 0;
+    for (const QJsonValue &v : raw) {
+        const qint64 seq = v.toObject().value("id").toInteger();
+        if (seq > 4)
+            expected.append(QByteArray::number(seq));
+        if (firstFailure == 0 && v.toObject().value("eventType").toString() == QLatin1String("SAGA_FAILED"))
+            firstFailure = seq;
+    }
+    QVERIFY2(firstFailure > 4, "the first attempt's end is among the resumed events");
+    QCOMPARE(raw.last().toObject().value("eventType").toString(), QStringLiteral("SAGA_COMPLETED"));
+
+    SseReader resumed(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "4"}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.closed(), 60000);
+    QCOMPARE(resumed.status(), 200);
+    QByteArrayList ids;
+    for (const SseEvent &e : resumed.events())
+        ids.append(e.id);
+    QCOMPARE(ids, expected);
+    QCOMPARE(resumed.events().last().event, QByteArray("SAGA_COMPLETED"));
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
