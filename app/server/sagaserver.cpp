@@ -926,6 +926,10 @@ void SagaServer::statusStream(const ApiRequest &r)
         const QUuid orderId = req.route.id;
         const qint64 lastSeq = entry->progress.lastSeq;
         const bool terminal = entry->progress.isTerminal();
+        if (lastEventId >= 0 && lastEventId < lastSeq) {
+            resumeStatusStream(req, lastEventId);
+            return;
+        }
         if (!startStream(req))
             return;
         m_cache->pin(orderId);
@@ -939,44 +943,78 @@ void SagaServer::statusStream(const ApiRequest &r)
             m_hub->send(key, snapshot);
             return;
         }
-        if (lastEventId >= lastSeq) {
-            const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
-            if (terminal)
-                m_hub->close(key);
-            return;
-        }
-        // Resume: exactly the events after lastEventId, read from the store, then live.
-        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, true);
-        m_pool->run<QVector<SseHub::Frame>>(
-            this,
-            [orderId, lastEventId](SagaStore *store) {
-                QVector<SseHub::Frame> frames;
-                if (!store)
-                    return frames;
-                auto events = store->loadEvents(orderId, 0);
-                if (!events.ok())
-                    return frames;
-                // A terminal event followed by a retry's SAGA_STARTED ended an earlier
-                // attempt, not the order: only the current attempt's end ends the stream.
-                qint64 currentStart = 0;
-                for (const OrderEvent &event : std::as_const(events.value)) {
-                    if (event.type == EventType::SagaStarted)
-                        currentStart = event.seq;
-                }
-                OrderProgress progress(orderId);
-                for (const OrderEvent &event : std::as_const(events.value)) {
-                    progress.apply(event);
-                    if (event.seq <= lastEventId)
-                        continue;
-                    frames.append({event.seq,
-                                   SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
-                                                     eventFrameData(event, SagaJson::newStatusOf(event, progress))),
-                                   isTerminalEvent(event) && event.seq > currentStart});
-                }
-                return frames;
-            },
-            [this, key](QVector<SseHub::Frame> frames) { m_hub->catchUp(key, frames); });
+        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
+        if (terminal)
+            m_hub->close(key);
     });
+}
+
+namespace {
+// The events of one order after a Last-Event-ID, read from the store as frames.
+struct ResumeRead {
+    std::optional<ApiError> error;
+    QVector<SseHub::Frame> frames;
+};
+} // namespace
+
+// Resume: exactly the events after lastEventId, read from the store, then live.
+// The stream is subscribed first (live events committed meanwhile are held) but
+// its head is written only once the store answered: a store that cannot answer
+// gives 503 (the client asks again with the same Last-Event-ID), never a stream
+// that goes live with the events in between missing.
+void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
+{
+    const QUuid orderId = r.route.id;
+    m_cache->pin(orderId); // unpinned when the subscriber goes (subscriberGone)
+    const quint64 key = m_hub->subscribe(r.socket.data(), orderId, lastEventId, true);
+    m_pool->run<ResumeRead>(
+        this,
+        [orderId, lastEventId](SagaStore *store) {
+            ResumeRead read;
+            if (!store) {
+                read.error = ApiError::unavailable();
+                return read;
+            }
+            auto events = store->loadEvents(orderId, 0);
+            if (!events.ok()) {
+                read.error = storeFailure(events.error);
+                return read;
+            }
+            // A terminal event followed by a retry's SAGA_STARTED ended an earlier
+            // attempt, not the order: only the current attempt's end ends the stream.
+            qint64 currentStart = 0;
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                if (event.type == EventType::SagaStarted)
+                    currentStart = event.seq;
+            }
+            OrderProgress progress(orderId);
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                progress.apply(event);
+                if (event.seq <= lastEventId)
+                    continue;
+                read.frames.append({event.seq,
+                                    SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
+                                                      eventFrameData(event, SagaJson::newStatusOf(event, progress))),
+                                    isTerminalEvent(event) && event.seq > currentStart});
+            }
+            return read;
+        },
+        [this, key, r, lastEventId](ResumeRead read) {
+            if (!m_hub->isSubscribed(key))
+                return; // the client left (or fell behind while the store was read)
+            if (read.error) {
+                m_hub->unsubscribe(key);
+                replyError(r, *read.error);
+                return;
+            }
+            if (!startStream(r)) { // HEAD: the head alone
+                m_hub->unsubscribe(key);
+                return;
+            }
+            qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "status stream of"
+                                       << r.route.id.toString(QUuid::WithoutBraces) << "from" << lastEventId;
+            m_hub->catchUp(key, read.frames);
+        });
 }
 
 void SagaServer::allOrdersStream(const ApiRequest &r)

@@ -88,6 +88,7 @@ private:
     void getOrder(const ApiRequest &r);
     void getStatus(const ApiRequest &r);
     void statusStream(const ApiRequest &r);
+    void resumeStatusStream(const ApiRequest &r, qint64 lastEventId);
     void allOrdersStream(const ApiRequest &r);
     void getHistory(const ApiRequest &r);
     void getEvents(const ApiRequest &r);

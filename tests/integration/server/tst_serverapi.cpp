@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QLoggingCategory>
 #include <QMessageAuthenticationCode>
+#include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
 #include <QTest>
@@ -51,6 +52,12 @@ QByteArray compact(const QJsonObject &o)
     return QJsonDocument(o).toJson(QJsonDocument::Compact);
 }
 
+// The error answer a stream request got instead of a stream (empty while none arrived).
+QJsonObject streamError(const SseReader &reader)
+{
+    return QJsonDocument::fromJson(reader.body()).object();
+}
+
 } // namespace
 
 class TestServerApi : public QObject
@@ -77,6 +84,7 @@ private Q_SLOTS:
     void nonRetryableFailure();
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
+    void statusStreamResumeWhileTheDatabaseIsDown();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
     void allOrdersStreamAndResume();
@@ -117,6 +125,7 @@ private:
     void resetFaults();
 
     bool m_postgres;
+    QString m_databaseName; // PostgreSQL
     std::unique_ptr<ServerRuntime> m_runtime;
     quint16 m_port = 0;
     QUuid m_owner = QUuid::createUuid();
@@ -145,6 +154,7 @@ void TestServerApi::initTestCase()
         const auto parsed = DatabaseUrl::parse(url, &error);
         QVERIFY2(parsed, qPrintable(error));
         config.engine.database = *parsed;
+        m_databaseName = parsed->database;
     } else {
         const auto parsed = DatabaseUrl::parse(QStringLiteral("sqlite:") + TestServices::tempDir() + "/api.db", nullptr);
         QVERIFY(parsed);
@@ -603,6 +613,56 @@ void TestServerApi::statusStreamResumeCrossesARetry()
         ids.append(e.id);
     QCOMPARE(ids, expected);
     QCOMPARE(resumed.events().last().event, QByteArray("SAGA_COMPLETED"));
+}
+
+void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
+{
+    if (!m_postgres)
+        QSKIP("makes PostgreSQL refuse connections for a while; nothing alike to do to a SQLite file");
+    // In the status cache, so that only the resume's read of events 2..8 meets the outage.
+    const QString path = "/api/orders/" + m_completedOrder + "/status/stream";
+    QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken).status, 200);
+    const QString allow = QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(m_databaseName);
+    const auto allowAgain = qScopeGuard([&allow] {
+        QString ignored;
+        TestServices::postgresAdmin(allow, &ignored);
+    });
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS false").arg(m_databaseName),
+                                         &error),
+             qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                        "WHERE datname = '%1'").arg(m_databaseName),
+                                         &error),
+             qPrintable(error));
+
+    // 503 before the stream starts; it was 200, then live with events 2..7 skipped.
+    {
+        SseReader down(m_port, path, m_ownerToken, {{"Last-Event-ID", "1"}});
+        QTRY_VERIFY_WITH_TIMEOUT(down.status() != 0 || down.closed(), 60000);
+        QCOMPARE(down.status(), 503);
+        QTRY_VERIFY_WITH_TIMEOUT(!streamError(down).isEmpty() || down.closed(), 60000);
+        QCOMPARE(streamError(down).value("error").toString(), QStringLiteral("SERVICE_UNAVAILABLE"));
+        QCOMPARE(down.events().size(), 0);
+    }
+    QVERIFY2(TestServices::postgresAdmin(allow, &error), qPrintable(error));
+
+    // The client resumes with the same id once the database is back: every event after it.
+    QByteArrayList ids;
+    for (int attempt = 0; attempt < 300 && ids.isEmpty(); ++attempt) {
+        SseReader again(m_port, path, m_ownerToken, {{"Last-Event-ID", "1"}});
+        QTRY_VERIFY_WITH_TIMEOUT(again.status() != 0 || again.closed(), 60000);
+        if (again.status() == 503) {
+            QTest::qWait(100);
+            continue;
+        }
+        QCOMPARE(again.status(), 200);
+        QTRY_VERIFY_WITH_TIMEOUT(again.closed(), 60000);
+        for (const SseEvent &e : again.events())
+            ids.append(e.id);
+    }
+    QCOMPARE(ids, (QByteArrayList{"2", "3", "4", "5", "6", "7", "8"}));
+    QTRY_COMPARE_WITH_TIMEOUT(call("GET", "/health").status, 200, 60000);
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
