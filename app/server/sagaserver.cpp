@@ -48,14 +48,26 @@ const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
 
 using Outcome = PoolOutcome;
 
+// A store refusal that the request cannot have caused (its input was checked
+// before): said neutrally, the store's text only in the log.
+ApiError internalError(const QString &logged)
+{
+    qCWarning(lcServer).noquote() << "the store refused a request:" << logged;
+    return ApiError(500, QStringLiteral("INTERNAL_ERROR"),
+                    QStringLiteral("The server could not complete this request; the problem is logged. Try again "
+                                   "later or contact support."));
+}
+
 ApiError storeFailure(const StoreError &error)
 {
     switch (error.kind) {
     case StoreError::NotFound:
         return ApiError::orderNotFound();
-    case StoreError::Conflict:
+    case StoreError::Conflict: // a duplicate key: someone else wrote it first
         return ApiError(409, QStringLiteral("CONFLICT"),
                         QStringLiteral("The order changed while you asked. Try again."));
+    case StoreError::Invalid: // a constraint, trigger or check refused what was written
+        return internalError(error.message);
     default:
         return ApiError::unavailable();
     }
@@ -491,6 +503,12 @@ void SagaServer::createOrder(const ApiRequest &r)
         if (result.error.kind == StoreError::Invalid) {
             replyError(r, ApiError(400, QStringLiteral("INVALID_FIELD"),
                                    QStringLiteral("The order was refused: check its fields.")));
+            return;
+        }
+        if (result.error.kind == StoreError::Conflict) {
+            // The new order's first commit was refused (the engine reports every
+            // refusal so): nothing the client can change, and nothing changed under it.
+            replyError(r, internalError(QStringLiteral("order not recorded: ") + result.error.message));
             return;
         }
         if (result.error) {

@@ -15,6 +15,9 @@
 #include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QTest>
 
 namespace {
@@ -95,6 +98,7 @@ private Q_SLOTS:
     void unknownAndForeignOrdersLookTheSame();
     void badInputCorpus_data();
     void badInputCorpus();
+    void storeRefusalOfAnOrderIsNotAConflict();
     void oversizedBodyAnswers413AndServerKeepsServing();
     void bearerWithoutATokenSaysSo();
     void ambiguousFramingRefusedAndClosed_data();
@@ -979,6 +983,10 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("quantity string") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":\"two\"")) << 400 << "INVALID_FIELD" << "items[0].quantity";
     QTest::newRow("price negative") << req("POST", "/api/orders", mutate("\"unitPriceInCents\":1250", "\"unitPriceInCents\":-1")) << 400 << "INVALID_FIELD" << "items[0].unitPriceInCents";
     QTest::newRow("productId empty") << req("POST", "/api/orders", mutate("\"productId\":\"widget-1\"", "\"productId\":\"\"")) << 400 << "INVALID_FIELD" << "items[0].productId";
+    // The store's NOT NULL refused these with 409 CONFLICT "The order changed while you asked".
+    QTest::newRow("productName missing") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\",", "")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    QTest::newRow("productName null") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":null")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    QTest::newRow("productName blank") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":\" \"")) << 400 << "INVALID_FIELD" << "items[0].productName";
     QTest::newRow("second item bad") << req("POST", "/api/orders", mutate("\"quantity\":1", "\"quantity\":0")) << 400 << "INVALID_FIELD" << "items[1].quantity";
     QTest::newRow("payment missing") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\",", "")) << 400 << "INVALID_FIELD" << "paymentMethodId";
     QTest::newRow("payment empty") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\"", "\"paymentMethodId\":\"\"")) << 400 << "INVALID_FIELD" << "paymentMethodId";
@@ -1051,6 +1059,57 @@ void TestServerApi::badInputCorpus()
     QVERIFY(!r.body.contains("SELECT") && !r.body.contains("sql"));
     // The server keeps serving.
     QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::storeRefusalOfAnOrderIsNotAConflict()
+{
+    // A refusal by the store that the request cannot have caused (here a trigger on
+    // order_items) is the server's problem: 500 with a neutral sentence, the store's
+    // text only in the log. It read 409 CONFLICT "The order changed while you asked.
+    // Try again." (the engine reports any refused new order as a conflict).
+    const DatabaseUrl database = m_runtime->config().engine.database;
+    const QStringList create = m_postgres
+        ? QStringList{QStringLiteral("CREATE FUNCTION refusal_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                     "IF NEW.product_id = 'refused-by-the-store' THEN RAISE EXCEPTION 'refused (test)' "
+                                     "USING ERRCODE = '23514'; END IF; RETURN NEW; END $$"),
+                      QStringLiteral("CREATE TRIGGER refusal_for_test BEFORE INSERT ON order_items "
+                                     "FOR EACH ROW EXECUTE FUNCTION refusal_for_test()")}
+        : QStringList{QStringLiteral("CREATE TRIGGER refusal_for_test BEFORE INSERT ON order_items "
+                                     "WHEN NEW.product_id = 'refused-by-the-store' "
+                                     "BEGIN SELECT RAISE(ABORT, 'refused (test)'); END")};
+    const QStringList drop = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER refusal_for_test ON order_items"),
+                                                      QStringLiteral("DROP FUNCTION refusal_for_test()")}
+                                        : QStringList{QStringLiteral("DROP TRIGGER refusal_for_test")};
+    auto run = [&database](const QStringList &statements) {
+        const QString name = QStringLiteral("refusal_for_test");
+        QString error;
+        {
+            QSqlDatabase db = database.addConnection(name);
+            if (!db.open())
+                error = db.lastError().text();
+            QSqlQuery q(db);
+            for (const QString &sql : statements) {
+                if (error.isEmpty() && !q.exec(sql))
+                    error = q.lastError().text();
+            }
+            q.finish();
+            db.close();
+        }
+        QSqlDatabase::removeDatabase(name);
+        return error;
+    };
+    const QString created = run(create);
+    QVERIFY2(created.isEmpty(), qPrintable(created));
+    const auto dropAgain = qScopeGuard([&] { run(drop); });
+
+    const HttpResult refused = call("POST", "/api/orders", m_ownerToken,
+                                    compact(orderBody(m_owner, QStringLiteral("refused-by-the-store"))));
+    QVERIFY2(refused.status == 500, refused.raw.left(600).constData());
+    QCOMPARE(refused.error(), QStringLiteral("INTERNAL_ERROR"));
+    QVERIFY(!refused.json().value("message").toString().isEmpty());
+    QVERIFY2(!refused.body.contains("refused (test)") && !refused.body.contains("order_items"), refused.body.constData());
+    // Only that order: the next one is taken and runs.
+    QVERIFY(!placeOrder(orderBody(m_owner), m_ownerToken, 30).isEmpty());
 }
 
 void TestServerApi::oversizedBodyAnswers413AndServerKeepsServing()

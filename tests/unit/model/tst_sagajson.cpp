@@ -569,6 +569,10 @@ void tst_SagaJson::orderRequestInvalid_data()
     QTest::newRow("productId empty") << "items[0].productId" << QJsonValue("") << "items[0].productId";
     QTest::newRow("productId missing") << "items[0].productId" << missing << "items[0].productId";
     QTest::newRow("productName number") << "items[0].productName" << QJsonValue(1) << "items[0].productName";
+    // order_items.product_name is NOT NULL: refused here, not by the store (409 before).
+    QTest::newRow("productName missing") << "items[0].productName" << missing << "items[0].productName";
+    QTest::newRow("productName null") << "items[0].productName" << QJsonValue(QJsonValue::Null) << "items[0].productName";
+    QTest::newRow("productName blank") << "items[0].productName" << QJsonValue("  ") << "items[0].productName";
     QTest::newRow("quantity zero") << "items[0].quantity" << QJsonValue(0) << "items[0].quantity";
     QTest::newRow("quantity 1001") << "items[0].quantity" << QJsonValue(1001) << "items[0].quantity";
     QTest::newRow("quantity fraction") << "items[0].quantity" << QJsonValue(1.5) << "items[0].quantity";
