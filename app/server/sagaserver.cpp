@@ -944,7 +944,9 @@ void SagaServer::statusStream(const ApiRequest &r)
         const QUuid orderId = req.route.id;
         const qint64 lastSeq = entry->progress.lastSeq;
         const bool terminal = entry->progress.isTerminal();
-        if (lastEventId >= 0 && lastEventId < lastSeq) {
+        if (lastEventId >= 0 && lastEventId != lastSeq) {
+            // Before the cached last event, or after it (an id this server has not
+            // seen yet): the store has the events, or says there are none.
             resumeStatusStream(req, lastEventId);
             return;
         }
@@ -961,6 +963,7 @@ void SagaServer::statusStream(const ApiRequest &r)
             m_hub->send(key, snapshot);
             return;
         }
+        // At the order's last event: live from here, or nothing more to come.
         const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
         if (terminal)
             m_hub->close(key);
@@ -971,6 +974,7 @@ namespace {
 // The events of one order after a Last-Event-ID, read from the store as frames.
 struct ResumeRead {
     std::optional<ApiError> error;
+    qint64 lastSeq = 0; // the order's last event in the store
     QVector<SseHub::Frame> frames;
 };
 } // namespace
@@ -979,7 +983,8 @@ struct ResumeRead {
 // The stream is subscribed first (live events committed meanwhile are held) but
 // its head is written only once the store answered: a store that cannot answer
 // gives 503 (the client asks again with the same Last-Event-ID), never a stream
-// that goes live with the events in between missing.
+// that goes live with the events in between missing; an id after the order's
+// last event gives 400 (it was never sent: the stream would wait for nothing).
 void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
 {
     const QUuid orderId = r.route.id;
@@ -1004,7 +1009,10 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
             for (const OrderEvent &event : std::as_const(events.value)) {
                 if (event.type == EventType::SagaStarted)
                     currentStart = event.seq;
+                read.lastSeq = qMax(read.lastSeq, event.seq);
             }
+            if (lastEventId > read.lastSeq)
+                return read;
             OrderProgress progress(orderId);
             for (const OrderEvent &event : std::as_const(events.value)) {
                 progress.apply(event);
@@ -1020,9 +1028,12 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
         [this, key, r, lastEventId](ResumeRead read) {
             if (!m_hub->isSubscribed(key))
                 return; // the client left (or fell behind while the store was read)
-            if (read.error) {
+            if (read.error || lastEventId > read.lastSeq) {
                 m_hub->unsubscribe(key);
-                replyError(r, *read.error);
+                replyError(r, read.error ? *read.error
+                                         : ApiError::badField(QStringLiteral("Last-Event-ID"),
+                                                              QStringLiteral("is after the last event of this order (%1)")
+                                                                  .arg(read.lastSeq)));
                 return;
             }
             if (!startStream(r)) { // HEAD: the head alone
@@ -1049,7 +1060,42 @@ void SagaServer::allOrdersStream(const ApiRequest &r)
         replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"), QStringLiteral("must be an event id from this stream")));
         return;
     }
+    if (lastPosition > m_sequencer.last()) {
+        // After every position this server has seen: the store says whether it
+        // exists (another process may have committed it) before the stream starts.
+        m_pool->run<StoreResult<qint64>>(
+            this,
+            [](SagaStore *store) {
+                StoreResult<qint64> newest;
+                if (!store)
+                    newest.error = StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
+                else
+                    newest.value = store->lastPosition(&newest.error);
+                return newest;
+            },
+            [this, r, lastPosition](StoreResult<qint64> newest) {
+                if (!newest.ok())
+                    replyError(r, storeFailure(newest.error));
+                else if (lastPosition > newest.value)
+                    replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"),
+                                                     QStringLiteral("is after the newest event (%1)").arg(newest.value)));
+                else
+                    openAllOrdersStream(r, lastPosition);
+            });
+        return;
+    }
+    openAllOrdersStream(r, lastPosition);
+}
+
+void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
+{
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
+        return;
+    }
     QTcpSocket *socket = r.socket.data();
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState)
+        return;
     if (!startStream(r))
         return;
     qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"

@@ -88,6 +88,7 @@ private Q_SLOTS:
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
     void statusStreamResumeWhileTheDatabaseIsDown();
+    void resumeAfterTheLastEventIsRefused();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
     void allOrdersStreamAndResume();
@@ -667,6 +668,47 @@ void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
     }
     QCOMPARE(ids, (QByteArrayList{"2", "3", "4", "5", "6", "7", "8"}));
     QTRY_COMPARE_WITH_TIMEOUT(call("GET", "/health").status, 200, 60000);
+}
+
+void TestServerApi::resumeAfterTheLastEventIsRefused()
+{
+    // An id this stream never sent: 400, like garbage. The order stream stayed open
+    // with heartbeats only (forever on a running order), the all-orders stream too.
+    for (const QByteArray &lastId : {QByteArray("9"), QByteArray("100000")}) {
+        SseReader reader(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken,
+                         {{"Last-Event-ID", lastId}});
+        QTRY_VERIFY_WITH_TIMEOUT(reader.status() != 0 || reader.closed(), 60000);
+        QCOMPARE(reader.status(), 400);
+        QTRY_VERIFY_WITH_TIMEOUT(!streamError(reader).isEmpty() || reader.closed(), 60000);
+        const QJsonObject error = streamError(reader);
+        QCOMPARE(error.value("error").toString(), QStringLiteral("INVALID_FIELD"));
+        QCOMPARE(error.value("details").toObject().value("field").toString(), QStringLiteral("Last-Event-ID"));
+        QVERIFY2(error.value("message").toString().contains(QLatin1String("after the last event of this order")),
+                 reader.body().constData());
+    }
+    // Its last event itself is a valid place to resume: nothing more, the stream ends.
+    SseReader atEnd(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken, {{"Last-Event-ID", "8"}});
+    QTRY_VERIFY_WITH_TIMEOUT(atEnd.closed(), 60000);
+    QCOMPARE(atEnd.status(), 200);
+
+    // All orders: the newest position is fine, one far after it is not.
+    SseReader live(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(live.status() == 200 && live.comments() >= 1, 60000);
+    QVERIFY(!placeOrder(orderBody(m_owner), m_ownerToken, 30).isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(!live.events().isEmpty() && live.events().last().event == "SAGA_COMPLETED", 60000);
+    const qint64 newest = live.events().last().id.toLongLong();
+    SseReader fromNewest(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                         {{"Last-Event-ID", QByteArray::number(newest)}});
+    QTRY_VERIFY_WITH_TIMEOUT(fromNewest.status() != 0 || fromNewest.closed(), 60000);
+    QCOMPARE(fromNewest.status(), 200);
+    SseReader after(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                    {{"Last-Event-ID", QByteArray::number(newest + 100000)}});
+    QTRY_VERIFY_WITH_TIMEOUT(after.status() != 0 || after.closed(), 60000);
+    QCOMPARE(after.status(), 400);
+    QTRY_VERIFY_WITH_TIMEOUT(!streamError(after).isEmpty() || after.closed(), 60000);
+    QCOMPARE(streamError(after).value("details").toObject().value("field").toString(), QStringLiteral("Last-Event-ID"));
+    QVERIFY2(streamError(after).value("message").toString().contains(QLatin1String("after the newest event")),
+             after.body().constData());
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
