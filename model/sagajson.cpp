@@ -727,6 +727,13 @@ Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json)
         || !r.address(json.value(QLatin1String("shippingAddress")), s("shippingAddress"),
                       &req.shippingAddress))
         return r.failure<OrderRequest>();
+    // Each field is capped, their product is not: at most 100 x 1000 x 10^11 cents,
+    // which a qint64 holds but a JSON number (a double) no longer carries exactly.
+    if (req.totalInCents() > kMaxSafeInteger)
+        return Parsed<OrderRequest>::fail(
+            s("items"), QStringLiteral("the order's total in cents must be at most %1, the largest integer JSON "
+                                       "numbers carry exactly")
+                            .arg(kMaxSafeInteger));
     return Parsed<OrderRequest>{std::move(req), {}, {}};
 }
 

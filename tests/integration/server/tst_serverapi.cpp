@@ -1029,6 +1029,17 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("productName missing") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\",", "")) << 400 << "INVALID_FIELD" << "items[0].productName";
     QTest::newRow("productName null") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":null")) << 400 << "INVALID_FIELD" << "items[0].productName";
     QTest::newRow("productName blank") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":\" \"")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    {
+        // 99 x 999 x 99,999,999,999 cents: each field allowed, the total above 2^53 - 1
+        // (it was accepted, and totalChargedInCents came out 1 cent off totalInCents).
+        QJsonArray costly;
+        for (int i = 0; i < 99; ++i)
+            costly.append(QJsonObject{{"productId", "widget-1"}, {"productName", "Widget"}, {"quantity", 999},
+                                      {"unitPriceInCents", 99999999999.0}});
+        QJsonObject order = QJsonDocument::fromJson(good).object();
+        order.insert("items", costly);
+        QTest::newRow("total above 2^53") << req("POST", "/api/orders", compact(order)) << 400 << "INVALID_FIELD" << "items";
+    }
     QTest::newRow("second item bad") << req("POST", "/api/orders", mutate("\"quantity\":1", "\"quantity\":0")) << 400 << "INVALID_FIELD" << "items[1].quantity";
     QTest::newRow("payment missing") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\",", "")) << 400 << "INVALID_FIELD" << "paymentMethodId";
     QTest::newRow("payment empty") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\"", "\"paymentMethodId\":\"\"")) << 400 << "INVALID_FIELD" << "paymentMethodId";
