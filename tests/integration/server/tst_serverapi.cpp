@@ -83,6 +83,7 @@ private Q_SLOTS:
     void failureAndCompensation();
     void historyAndEvents();
     void listOrdersCarriesNumberCustomerAndLastSeq();
+    void listSearchIsLiteral();
     void retryFlow();
     void nonRetryableFailure();
     void statusStreamAndResume();
@@ -709,6 +710,26 @@ void TestServerApi::resumeAfterTheLastEventIsRefused()
     QCOMPARE(streamError(after).value("details").toObject().value("field").toString(), QStringLiteral("Last-Event-ID"));
     QVERIFY2(streamError(after).value("message").toString().contains(QLatin1String("after the newest event")),
              after.body().constData());
+}
+
+void TestServerApi::listSearchIsLiteral()
+{
+    // %, _ and \ were dropped from the search text, so q=% matched every order;
+    // they are characters like any other (no order id, number or customer holds them).
+    QVERIFY(call("GET", "/api/orders?limit=5", m_supportToken).json().value("count").toInt() > 0);
+    const QString number = call("GET", "/api/orders/" + m_completedOrder, m_ownerToken).json().value("orderNumber").toString();
+    QVERIFY(number.startsWith(QLatin1String("ORD-")));
+    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("_"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
+                             QStringLiteral("ORD_"), QStringLiteral("ORD%5C"), QStringLiteral("____"), QStringLiteral("!"),
+                             QStringLiteral("!%25"), QStringLiteral("%27%25")}) {
+        const HttpResult r = call("GET", "/api/orders?q=" + q, m_supportToken);
+        QVERIFY2(r.status == 200, r.body.constData());
+        QVERIFY2(r.json().value("count").toInt() == 0, qPrintable("q=" + q + ": " + QString::fromUtf8(r.body.left(300))));
+    }
+    // The search still finds what it names.
+    const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
+    QCOMPARE(found.size(), 1);
+    QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
