@@ -103,6 +103,7 @@ private Q_SLOTS:
     void storeRefusalOfAnOrderIsNotAConflict();
     void oversizedBodyAnswers413AndServerKeepsServing();
     void bearerWithoutATokenSaysSo();
+    void tokenExpiryMayBeFractional();
     void ambiguousFramingRefusedAndClosed_data();
     void ambiguousFramingRefusedAndClosed();
     void incompleteRequestHeadTimesOut();
@@ -730,6 +731,24 @@ void TestServerApi::listSearchIsLiteral()
     const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
     QCOMPARE(found.size(), 1);
     QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
+}
+
+void TestServerApi::tokenExpiryMayBeFractional()
+{
+    // RFC 7519 NumericDate may be fractional: now + 600.5 was "the token has expired".
+    const QByteArray sub = m_owner.toString(QUuid::WithoutBraces).toLatin1();
+    auto token = [&sub](const QByteArray &exp) {
+        const QByteArray input = b64(R"({"alg":"HS256","typ":"JWT"})") + '.'
+                                 + b64("{\"sub\":\"" + sub + "\",\"exp\":" + exp + "}");
+        return input + '.' + b64(QMessageAuthenticationCode::hash(input, kKey, QCryptographicHash::Sha256));
+    };
+    const QByteArray later = QByteArray::number(QDateTime::currentSecsSinceEpoch() + 600);
+    const HttpResult fractional = call("GET", "/api/orders/" + m_completedOrder, token(later + ".5"));
+    QVERIFY2(fractional.status == 200, fractional.body.constData());
+    // A string is not a NumericDate: refused for what it is, not as expired.
+    const HttpResult text = call("GET", "/api/orders/" + m_completedOrder, token('"' + later + '"'));
+    QCOMPARE(text.status, 401);
+    QVERIFY2(text.json().value("message").toString().contains(QLatin1String("exp must be a number")), text.body.constData());
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
