@@ -85,6 +85,7 @@ private Q_SLOTS:
     void listOrdersCarriesNumberCustomerAndLastSeq();
     void listSearchIsLiteral();
     void retryFlow();
+    void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
@@ -713,6 +714,45 @@ void TestServerApi::resumeAfterTheLastEventIsRefused()
              after.body().constData());
 }
 
+void TestServerApi::retryWhileTheFirstAttemptRunsSaysSo()
+{
+    // The first execution still runs (its payment held 3 s): nothing failed, so there
+    // is nothing to retry. Both answers read "retry already in progress" before.
+    const QByteArray hold = R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":3000,"probability":1.0,"once":true}}})";
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken, hold).status, 200);
+    const QString running = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!running.isEmpty());
+    const HttpResult eligibility = call("GET", "/api/orders/" + running + "/retry/eligibility", m_ownerToken);
+    const HttpResult retry = call("POST", "/api/orders/" + running + "/retry", m_ownerToken);
+    const QString ended = waitTerminal(running, m_ownerToken).value("overallStatus").toString();
+    resetFaults();
+    QCOMPARE(ended, QStringLiteral("COMPLETED"));
+    QCOMPARE(eligibility.status, 200);
+    QCOMPARE(eligibility.json().value("eligible").toBool(), false);
+    QCOMPARE(eligibility.json().value("reason").toString(),
+             QStringLiteral("the order's saga is still running; only a failed order can be retried"));
+    QCOMPARE(retry.status, 409);
+    QCOMPARE(retry.error(), QStringLiteral("ORDER_NOT_FAILED"));
+    QCOMPARE(retry.json().value("message").toString(),
+             QStringLiteral("the order's saga is still running; only a failed order can be retried"));
+
+    // A retry that runs is what "retry already in progress" means.
+    HttpResult placed;
+    const QString failed = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!failed.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken, hold).status, 200);
+    QCOMPARE(call("POST", "/api/orders/" + failed + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status, 202);
+    const HttpResult retryEligibility = call("GET", "/api/orders/" + failed + "/retry/eligibility", m_ownerToken);
+    const HttpResult again = call("POST", "/api/orders/" + failed + "/retry", m_ownerToken);
+    const QString retried = waitTerminal(failed, m_ownerToken).value("overallStatus").toString();
+    resetFaults();
+    QCOMPARE(retried, QStringLiteral("COMPLETED"));
+    QCOMPARE(retryEligibility.json().value("reason").toString(), QStringLiteral("retry already in progress"));
+    QCOMPARE(again.status, 409);
+    QCOMPARE(again.error(), QStringLiteral("RETRY_IN_PROGRESS"));
+}
+
 void TestServerApi::listSearchIsLiteral()
 {
     // %, _ and \ were dropped from the search text, so q=% matched every order;
@@ -1043,6 +1083,9 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("unknown subresource") << req("GET", "/api/orders/{C}/secrets") << 404 << "NOT_FOUND" << "";
     QTest::newRow("root") << req("GET", "/") << 404 << "NOT_FOUND" << "";
     QTest::newRow("unknown order") << req("GET", "/api/orders/550e8400-e29b-41d4-a716-446655440099") << 404 << "NOT_FOUND" << "";
+    // The nil UUID is well-formed: unknown like any other (it was 400 INVALID_ID).
+    QTest::newRow("nil order id") << req("GET", "/api/orders/00000000-0000-0000-0000-000000000000/status") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("nil order id stream") << req("GET", "/api/orders/00000000-0000-0000-0000-000000000000/status/stream") << 404 << "NOT_FOUND" << "";
     QTest::newRow("DELETE order") << req("DELETE", "/api/orders/{C}") << 405 << "METHOD_NOT_ALLOWED" << "";
     QTest::newRow("PUT orders") << req("PUT", "/api/orders", good) << 405 << "METHOD_NOT_ALLOWED" << "";
     QTest::newRow("POST status") << req("POST", "/api/orders/{C}/status", "{}") << 405 << "METHOD_NOT_ALLOWED" << "";
