@@ -200,7 +200,9 @@ struct Reader {
                && string(o, path, "country", &out->country, true, 64);
     }
 
-    bool items(const QJsonObject &o, QVector<OrderItem> *out)
+    // `request`: an order being placed, whose product names are required (the
+    // store keeps one per item); records already stored are read as they are.
+    bool items(const QJsonObject &o, QVector<OrderItem> *out, bool request)
     {
         QJsonArray a;
         if (!array(o.value(QLatin1String("items")), s("items"), &a))
@@ -218,7 +220,8 @@ struct Reader {
             OrderItem item;
             qint64 quantity = 0;
             if (!string(io, path, "productId", &item.productId, true)
-                || !optString(io, path, "productName", &item.productName)
+                || !(request ? string(io, path, "productName", &item.productName, true)
+                             : optString(io, path, "productName", &item.productName))
                 || !integer(io, path, "quantity", 1, 1000, &quantity)
                 || !integer(io, path, "unitPriceInCents", 0, 100000000000LL, &item.unitPriceInCents))
                 return false;
@@ -719,11 +722,18 @@ Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json)
 {
     Reader r;
     OrderRequest req;
-    if (!r.uuid(json, {}, "customerId", &req.customerId) || !r.items(json, &req.items)
+    if (!r.uuid(json, {}, "customerId", &req.customerId) || !r.items(json, &req.items, true)
         || !r.string(json, {}, "paymentMethodId", &req.paymentMethodId, true)
         || !r.address(json.value(QLatin1String("shippingAddress")), s("shippingAddress"),
                       &req.shippingAddress))
         return r.failure<OrderRequest>();
+    // Each field is capped, their product is not: at most 100 x 1000 x 10^11 cents,
+    // which a qint64 holds but a JSON number (a double) no longer carries exactly.
+    if (req.totalInCents() > kMaxSafeInteger)
+        return Parsed<OrderRequest>::fail(
+            s("items"), QStringLiteral("the order's total in cents must be at most %1, the largest integer JSON "
+                                       "numbers carry exactly")
+                            .arg(kMaxSafeInteger));
     return Parsed<OrderRequest>{std::move(req), {}, {}};
 }
 
@@ -793,7 +803,7 @@ Parsed<OrderRecord> orderRecordFromJson(const QJsonObject &json)
     if (!st)
         return Parsed<OrderRecord>::fail(s("status"), s("is not a known order status"));
     rec.status = *st;
-    if (!r.items(json, &rec.items) || !r.string(json, {}, "paymentMethodId", &rec.paymentMethodId, true)
+    if (!r.items(json, &rec.items, false) || !r.string(json, {}, "paymentMethodId", &rec.paymentMethodId, true)
         || !r.address(json.value(QLatin1String("shippingAddress")), s("shippingAddress"),
                       &rec.shippingAddress)
         || !r.integer(json, {}, "totalInCents", 0, kMaxSafeInteger, &rec.totalInCents)

@@ -72,8 +72,9 @@ Parsed<OrderHistory> historyFromJson(const QJsonObject &json);
 
 namespace SagaJson {
 // POST /api/orders body. Validates: customerId UUID; items non-empty array (<= 100)
-// of {productId non-empty, productName, quantity 1..1000, unitPriceInCents >= 0};
-// paymentMethodId non-empty; shippingAddress with all five fields non-empty.
+// of {productId non-empty, productName non-empty, quantity 1..1000, unitPriceInCents >= 0};
+// paymentMethodId non-empty; shippingAddress with all five fields non-empty; the
+// order's total at most 2^53 - 1 cents (exact in JSON).
 Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json);
 QJsonObject orderRequestToJson(const OrderRequest &request);
 // POST /api/orders/{id}/retry body (all optional).

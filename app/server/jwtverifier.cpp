@@ -6,7 +6,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
-#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <jwt.h>
 #include <memory>
@@ -40,13 +40,34 @@ bool headerIsHs256(const QByteArray &token)
     return doc.object().value(QLatin1String("alg")).toString() == QLatin1String("HS256");
 }
 
-std::optional<qint64> intGrant(jwt_t *jwt, const char *name)
+// A NumericDate claim (RFC 7519: a JSON number of seconds, possibly fractional).
+// jwt_get_grant_int() reads only JSON integers and gives 0 for anything else, so
+// the claim is read as JSON text instead.
+struct NumericDate {
+    bool present = false;
+    bool number = false;
+    double seconds = 0; // bounded far beyond any real date, so whole seconds fit a qint64
+
+    qint64 floor() const { return qint64(std::floor(seconds)); }
+    qint64 ceil() const { return qint64(std::ceil(seconds)); }
+};
+
+NumericDate numericGrant(jwt_t *jwt, const char *name)
 {
-    errno = 0;
-    const long value = jwt_get_grant_int(jwt, name);
-    if (errno != 0)
-        return std::nullopt;
-    return qint64(value);
+    NumericDate date;
+    CharPtr text(jwt_get_grants_json(jwt, name));
+    if (!text)
+        return date;
+    date.present = true;
+    // Wrapped in an array: QJsonDocument parses objects and arrays only.
+    const QJsonDocument doc = QJsonDocument::fromJson("[" + QByteArray(text.get()) + "]");
+    const QJsonValue value = doc.array().at(0);
+    if (!value.isDouble() || !std::isfinite(value.toDouble()))
+        return date;
+    date.number = true;
+    constexpr double kBound = 1e15;
+    date.seconds = qBound(-kBound, value.toDouble(), kBound);
+    return date;
 }
 
 } // namespace
@@ -98,12 +119,17 @@ JwtVerifier::Result JwtVerifier::verifyUncached(const QByteArray &token, qint64 
     if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256)
         return {std::nullopt, QStringLiteral("the token must be signed with HS256")};
 
-    const auto exp = intGrant(jwt.get(), "exp");
-    if (!exp)
+    const NumericDate exp = numericGrant(jwt.get(), "exp");
+    if (!exp.present)
         return {std::nullopt, QStringLiteral("the token has no exp claim")};
-    if (nowSeconds > *exp + m_leeway)
+    if (!exp.number)
+        return {std::nullopt, QStringLiteral("exp must be a number")};
+    if (nowSeconds > exp.floor() + m_leeway)
         return {std::nullopt, QStringLiteral("the token has expired")};
-    if (const auto nbf = intGrant(jwt.get(), "nbf"); nbf && nowSeconds + m_leeway < *nbf)
+    const NumericDate nbf = numericGrant(jwt.get(), "nbf");
+    if (nbf.present && !nbf.number)
+        return {std::nullopt, QStringLiteral("nbf must be a number")};
+    if (nbf.present && nowSeconds + m_leeway < nbf.ceil())
         return {std::nullopt, QStringLiteral("the token is not valid yet")};
 
     const char *sub = jwt_get_grant(jwt.get(), "sub");
@@ -113,7 +139,7 @@ JwtVerifier::Result JwtVerifier::verifyUncached(const QByteArray &token, qint64 
 
     Principal principal;
     principal.subject = subject;
-    principal.expiresAt = *exp;
+    principal.expiresAt = exp.floor();
     CharPtr rolesJson(jwt_get_grants_json(jwt.get(), "roles"));
     if (rolesJson) {
         const QJsonDocument doc = QJsonDocument::fromJson(QByteArray(rolesJson.get()));

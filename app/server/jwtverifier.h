@@ -12,7 +12,8 @@
 // "Authorization"). The algorithm is pinned: a token whose header names any
 // other algorithm (including "none") is rejected before libjwt sees it, and
 // libjwt's verdict is checked again afterwards. `exp` is required, `exp` and
-// `nbf` are checked with a leeway of at most 60 s, `sub` must be a UUID.
+// `nbf` are NumericDates (any JSON number, fractional seconds included) checked
+// with a leeway of at most 60 s, `sub` must be a UUID.
 //
 // Verified tokens are cached by their exact text until they expire, so a
 // repeated token costs one hash lookup. Not thread-safe: use from one thread.

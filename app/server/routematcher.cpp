@@ -22,22 +22,27 @@ RouteMatcher::Match make(Route route, Method method, const char *allow, bool get
 
 } // namespace
 
-QUuid RouteMatcher::parseUuid(QStringView text)
+bool RouteMatcher::isUuidText(QStringView text)
 {
     if (text.size() == 38 && text.front() == u'{' && text.back() == u'}')
         text = text.mid(1, 36);
     if (text.size() != 36)
-        return {};
+        return false;
     for (qsizetype i = 0; i < 36; ++i) {
         const QChar c = text[i];
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != u'-')
-                return {};
+                return false;
         } else if (!((c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F'))) {
-            return {};
+            return false;
         }
     }
-    return QUuid::fromString(text);
+    return true;
+}
+
+QUuid RouteMatcher::parseUuid(QStringView text)
+{
+    return isUuidText(text) ? QUuid::fromString(text) : QUuid();
 }
 
 RouteMatcher::Match RouteMatcher::match(Method method, QStringView path)
@@ -89,6 +94,7 @@ RouteMatcher::Match RouteMatcher::match(Method method, QStringView path)
         Match m = make(Route::CustomerOrders, method, "GET", true);
         m.idText = parts[1].toString();
         m.idField = QStringLiteral("customerId");
+        m.idValid = isUuidText(parts[1]);
         m.id = parseUuid(parts[1]);
         return m;
     }
@@ -114,6 +120,7 @@ RouteMatcher::Match RouteMatcher::match(Method method, QStringView path)
         return {};
     m.idText = parts[0].toString();
     m.idField = QStringLiteral("orderId");
+    m.idValid = isUuidText(parts[0]);
     m.id = parseUuid(parts[0]);
     return m;
 }

@@ -37,11 +37,13 @@ public:
         QByteArray allow;           // e.g. "GET, HEAD, POST"
         QString idText;             // the {id} or {customerId} path segment as sent
         QString idField;            // "orderId" or "customerId"
-        QUuid id;                   // parsed; null when idText is not a UUID
+        QUuid id;                   // parsed; null when idText is not a UUID (or is the nil UUID)
+        bool idValid = false;       // idText is a well-formed UUID, the nil UUID included
     };
 
     static Match match(Method method, QStringView path);
     // Strict UUID text: 36 characters, hyphens at 8-13-18-23, hex elsewhere
     // (braces tolerated as Qt prints them).
     static QUuid parseUuid(QStringView text);
+    static bool isUuidText(QStringView text);
 };

@@ -48,14 +48,26 @@ const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
 
 using Outcome = PoolOutcome;
 
+// A store refusal that the request cannot have caused (its input was checked
+// before): said neutrally, the store's text only in the log.
+ApiError internalError(const QString &logged)
+{
+    qCWarning(lcServer).noquote() << "the store refused a request:" << logged;
+    return ApiError(500, QStringLiteral("INTERNAL_ERROR"),
+                    QStringLiteral("The server could not complete this request; the problem is logged. Try again "
+                                   "later or contact support."));
+}
+
 ApiError storeFailure(const StoreError &error)
 {
     switch (error.kind) {
     case StoreError::NotFound:
         return ApiError::orderNotFound();
-    case StoreError::Conflict:
+    case StoreError::Conflict: // a duplicate key: someone else wrote it first
         return ApiError(409, QStringLiteral("CONFLICT"),
                         QStringLiteral("The order changed while you asked. Try again."));
+    case StoreError::Invalid: // a constraint, trigger or check refused what was written
+        return internalError(error.message);
     default:
         return ApiError::unavailable();
     }
@@ -158,6 +170,17 @@ QString fallbackNewStatus(const OrderEvent &event)
     }
     }
     return {};
+}
+
+// The engine answers "retry already in progress" whenever the order's saga runs,
+// its first execution included. Nothing failed yet then, so nothing is to be
+// retried: the status cache (which has the order: its access was checked) tells
+// the first execution from a retry.
+const QString kStillRunning = QStringLiteral("the order's saga is still running; only a failed order can be retried");
+
+bool firstExecutionRunning(const StatusCache::Entry *entry)
+{
+    return entry && !entry->progress.isTerminal() && entry->progress.attemptNumber <= 1;
 }
 
 bool isTerminalEvent(const OrderEvent &event)
@@ -348,7 +371,7 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
             return true;
         }
     }
-    if (!r.route.idField.isEmpty() && r.route.id.isNull()) {
+    if (!r.route.idField.isEmpty() && !r.route.idValid) {
         replyError(r, ApiError::badId(r.route.idField, r.route.idText));
         return true;
     }
@@ -491,6 +514,12 @@ void SagaServer::createOrder(const ApiRequest &r)
         if (result.error.kind == StoreError::Invalid) {
             replyError(r, ApiError(400, QStringLiteral("INVALID_FIELD"),
                                    QStringLiteral("The order was refused: check its fields.")));
+            return;
+        }
+        if (result.error.kind == StoreError::Conflict) {
+            // The new order's first commit was refused (the engine reports every
+            // refusal so): nothing the client can change, and nothing changed under it.
+            replyError(r, internalError(QStringLiteral("order not recorded: ") + result.error.message));
             return;
         }
         if (result.error) {
@@ -759,6 +788,10 @@ void SagaServer::retryEligibility(const ApiRequest &r)
                 replyError(req, storeFailure(error));
                 return;
             }
+            // (The engine's facts: no retry was ever started, so the one running is the first.)
+            if (!eligibility.eligible && eligibility.retryCount == 0
+                && firstExecutionRunning(m_cache->find(req.route.id)))
+                eligibility.reason = kStillRunning;
             replyJson(req, 200, SagaJson::eligibilityToJson(eligibility));
         });
     });
@@ -835,6 +868,11 @@ void SagaServer::retryOrder(const ApiRequest &r)
                 replyError(req, conflict("RETRY_COOLDOWN", QStringLiteral("retry cooldown period not elapsed")));
                 return;
             case RetryDecision::AlreadyInProgress:
+                if (firstExecutionRunning(m_cache->find(req.route.id))) {
+                    details.insert(QStringLiteral("reason"), kStillRunning);
+                    replyError(req, ApiError(409, QStringLiteral("ORDER_NOT_FAILED"), kStillRunning, details));
+                    return;
+                }
                 replyError(req, conflict("RETRY_IN_PROGRESS", QStringLiteral("retry already in progress")));
                 return;
             case RetryDecision::Unavailable:
@@ -926,6 +964,12 @@ void SagaServer::statusStream(const ApiRequest &r)
         const QUuid orderId = req.route.id;
         const qint64 lastSeq = entry->progress.lastSeq;
         const bool terminal = entry->progress.isTerminal();
+        if (lastEventId >= 0 && lastEventId != lastSeq) {
+            // Before the cached last event, or after it (an id this server has not
+            // seen yet): the store has the events, or says there are none.
+            resumeStatusStream(req, lastEventId);
+            return;
+        }
         if (!startStream(req))
             return;
         m_cache->pin(orderId);
@@ -939,37 +983,87 @@ void SagaServer::statusStream(const ApiRequest &r)
             m_hub->send(key, snapshot);
             return;
         }
-        if (lastEventId >= lastSeq) {
-            const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
-            if (terminal)
-                m_hub->close(key);
-            return;
-        }
-        // Resume: exactly the events after lastEventId, read from the store, then live.
-        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, true);
-        m_pool->run<QVector<SseHub::Frame>>(
-            this,
-            [orderId, lastEventId](SagaStore *store) {
-                QVector<SseHub::Frame> frames;
-                if (!store)
-                    return frames;
-                auto events = store->loadEvents(orderId, 0);
-                if (!events.ok())
-                    return frames;
-                OrderProgress progress(orderId);
-                for (const OrderEvent &event : std::as_const(events.value)) {
-                    progress.apply(event);
-                    if (event.seq <= lastEventId)
-                        continue;
-                    frames.append({event.seq,
-                                   SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
-                                                     eventFrameData(event, SagaJson::newStatusOf(event, progress))),
-                                   isTerminalEvent(event)});
-                }
-                return frames;
-            },
-            [this, key](QVector<SseHub::Frame> frames) { m_hub->catchUp(key, frames); });
+        // At the order's last event: live from here, or nothing more to come.
+        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
+        if (terminal)
+            m_hub->close(key);
     });
+}
+
+namespace {
+// The events of one order after a Last-Event-ID, read from the store as frames.
+struct ResumeRead {
+    std::optional<ApiError> error;
+    qint64 lastSeq = 0; // the order's last event in the store
+    QVector<SseHub::Frame> frames;
+};
+} // namespace
+
+// Resume: exactly the events after lastEventId, read from the store, then live.
+// The stream is subscribed first (live events committed meanwhile are held) but
+// its head is written only once the store answered: a store that cannot answer
+// gives 503 (the client asks again with the same Last-Event-ID), never a stream
+// that goes live with the events in between missing; an id after the order's
+// last event gives 400 (it was never sent: the stream would wait for nothing).
+void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
+{
+    const QUuid orderId = r.route.id;
+    m_cache->pin(orderId); // unpinned when the subscriber goes (subscriberGone)
+    const quint64 key = m_hub->subscribe(r.socket.data(), orderId, lastEventId, true);
+    m_pool->run<ResumeRead>(
+        this,
+        [orderId, lastEventId](SagaStore *store) {
+            ResumeRead read;
+            if (!store) {
+                read.error = ApiError::unavailable();
+                return read;
+            }
+            auto events = store->loadEvents(orderId, 0);
+            if (!events.ok()) {
+                read.error = storeFailure(events.error);
+                return read;
+            }
+            // A terminal event followed by a retry's SAGA_STARTED ended an earlier
+            // attempt, not the order: only the current attempt's end ends the stream.
+            qint64 currentStart = 0;
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                if (event.type == EventType::SagaStarted)
+                    currentStart = event.seq;
+                read.lastSeq = qMax(read.lastSeq, event.seq);
+            }
+            if (lastEventId > read.lastSeq)
+                return read;
+            OrderProgress progress(orderId);
+            for (const OrderEvent &event : std::as_const(events.value)) {
+                progress.apply(event);
+                if (event.seq <= lastEventId)
+                    continue;
+                read.frames.append({event.seq,
+                                    SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
+                                                      eventFrameData(event, SagaJson::newStatusOf(event, progress))),
+                                    isTerminalEvent(event) && event.seq > currentStart});
+            }
+            return read;
+        },
+        [this, key, r, lastEventId](ResumeRead read) {
+            if (!m_hub->isSubscribed(key))
+                return; // the client left (or fell behind while the store was read)
+            if (read.error || lastEventId > read.lastSeq) {
+                m_hub->unsubscribe(key);
+                replyError(r, read.error ? *read.error
+                                         : ApiError::badField(QStringLiteral("Last-Event-ID"),
+                                                              QStringLiteral("is after the last event of this order (%1)")
+                                                                  .arg(read.lastSeq)));
+                return;
+            }
+            if (!startStream(r)) { // HEAD: the head alone
+                m_hub->unsubscribe(key);
+                return;
+            }
+            qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "status stream of"
+                                       << r.route.id.toString(QUuid::WithoutBraces) << "from" << lastEventId;
+            m_hub->catchUp(key, read.frames);
+        });
 }
 
 void SagaServer::allOrdersStream(const ApiRequest &r)
@@ -986,7 +1080,42 @@ void SagaServer::allOrdersStream(const ApiRequest &r)
         replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"), QStringLiteral("must be an event id from this stream")));
         return;
     }
+    if (lastPosition > m_sequencer.last()) {
+        // After every position this server has seen: the store says whether it
+        // exists (another process may have committed it) before the stream starts.
+        m_pool->run<StoreResult<qint64>>(
+            this,
+            [](SagaStore *store) {
+                StoreResult<qint64> newest;
+                if (!store)
+                    newest.error = StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
+                else
+                    newest.value = store->lastPosition(&newest.error);
+                return newest;
+            },
+            [this, r, lastPosition](StoreResult<qint64> newest) {
+                if (!newest.ok())
+                    replyError(r, storeFailure(newest.error));
+                else if (lastPosition > newest.value)
+                    replyError(r, ApiError::badField(QStringLiteral("Last-Event-ID"),
+                                                     QStringLiteral("is after the newest event (%1)").arg(newest.value)));
+                else
+                    openAllOrdersStream(r, lastPosition);
+            });
+        return;
+    }
+    openAllOrdersStream(r, lastPosition);
+}
+
+void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
+{
+    if (m_shuttingDown) {
+        replyError(r, ApiError(503, QStringLiteral("SHUTTING_DOWN"), QStringLiteral("The server is shutting down.")));
+        return;
+    }
     QTcpSocket *socket = r.socket.data();
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState)
+        return;
     if (!startStream(r))
         return;
     qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"

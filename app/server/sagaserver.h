@@ -88,7 +88,9 @@ private:
     void getOrder(const ApiRequest &r);
     void getStatus(const ApiRequest &r);
     void statusStream(const ApiRequest &r);
+    void resumeStatusStream(const ApiRequest &r, qint64 lastEventId);
     void allOrdersStream(const ApiRequest &r);
+    void openAllOrdersStream(const ApiRequest &r, qint64 lastPosition);
     void getHistory(const ApiRequest &r);
     void getEvents(const ApiRequest &r);
     void retryEligibility(const ApiRequest &r);

@@ -267,6 +267,11 @@ void SseHub::close(quint64 key)
     remove(key, true);
 }
 
+void SseHub::unsubscribe(quint64 key)
+{
+    remove(key, false);
+}
+
 void SseHub::remove(quint64 key, bool closeSocket)
 {
     if (m_delivering > 0) {

@@ -48,6 +48,9 @@ public:
     // Writes to one subscriber (e.g. the snapshot) and closes after it when `frame.terminal`.
     void send(quint64 subscriber, const Frame &frame);
     void close(quint64 subscriber);
+    // Forgets a stream whose head was not written yet (the connection stays open
+    // for the error answer that takes its place).
+    void unsubscribe(quint64 subscriber);
 
     // One committed event: `orderFrame` to the order's subscribers, `globalFrame`
     // to the all-orders subscribers.

@@ -624,9 +624,14 @@ StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
     if (filter.status)
         where << QStringLiteral("overall_status = %1").arg(d->lit(overallText(*filter.status)));
     if (!filter.query.trimmed().isEmpty()) {
+        // The text matches literally: LIKE's wildcards in it are escaped with '!'
+        // (not a backslash, which PostgreSQL's string literals may treat specially).
         QString qtext = filter.query.trimmed().toLower();
-        qtext.remove(QLatin1Char('%')).remove(QLatin1Char('_')).remove(QLatin1Char('\\'));
-        where << QStringLiteral("(lower(id) LIKE %1 OR lower(order_number) LIKE %2 OR lower(customer_id) LIKE %1)")
+        qtext.replace(QLatin1Char('!'), QLatin1String("!!"))
+            .replace(QLatin1Char('%'), QLatin1String("!%"))
+            .replace(QLatin1Char('_'), QLatin1String("!_"));
+        where << QStringLiteral("(lower(id) LIKE %1 ESCAPE '!' OR lower(order_number) LIKE %2 ESCAPE '!' "
+                                "OR lower(customer_id) LIKE %1 ESCAPE '!')")
                      .arg(d->lit(qtext + QLatin1Char('%')), d->lit(QLatin1Char('%') + qtext + QLatin1Char('%')));
     }
     if (!filter.after.isEmpty()) {

@@ -12,8 +12,12 @@
 #include <QJsonArray>
 #include <QLoggingCategory>
 #include <QMessageAuthenticationCode>
+#include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QTest>
 
 namespace {
@@ -51,6 +55,12 @@ QByteArray compact(const QJsonObject &o)
     return QJsonDocument(o).toJson(QJsonDocument::Compact);
 }
 
+// The error answer a stream request got instead of a stream (empty while none arrived).
+QJsonObject streamError(const SseReader &reader)
+{
+    return QJsonDocument::fromJson(reader.body()).object();
+}
+
 } // namespace
 
 class TestServerApi : public QObject
@@ -73,9 +83,14 @@ private Q_SLOTS:
     void failureAndCompensation();
     void historyAndEvents();
     void listOrdersCarriesNumberCustomerAndLastSeq();
+    void listSearchIsLiteral();
     void retryFlow();
+    void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
     void statusStreamAndResume();
+    void statusStreamResumeCrossesARetry();
+    void statusStreamResumeWhileTheDatabaseIsDown();
+    void resumeAfterTheLastEventIsRefused();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
     void allOrdersStreamAndResume();
@@ -86,8 +101,10 @@ private Q_SLOTS:
     void unknownAndForeignOrdersLookTheSame();
     void badInputCorpus_data();
     void badInputCorpus();
+    void storeRefusalOfAnOrderIsNotAConflict();
     void oversizedBodyAnswers413AndServerKeepsServing();
     void bearerWithoutATokenSaysSo();
+    void tokenExpiryMayBeFractional();
     void ambiguousFramingRefusedAndClosed_data();
     void ambiguousFramingRefusedAndClosed();
     void incompleteRequestHeadTimesOut();
@@ -116,6 +133,7 @@ private:
     void resetFaults();
 
     bool m_postgres;
+    QString m_databaseName; // PostgreSQL
     std::unique_ptr<ServerRuntime> m_runtime;
     quint16 m_port = 0;
     QUuid m_owner = QUuid::createUuid();
@@ -144,6 +162,7 @@ void TestServerApi::initTestCase()
         const auto parsed = DatabaseUrl::parse(url, &error);
         QVERIFY2(parsed, qPrintable(error));
         config.engine.database = *parsed;
+        m_databaseName = parsed->database;
     } else {
         const auto parsed = DatabaseUrl::parse(QStringLiteral("sqlite:") + TestServices::tempDir() + "/api.db", nullptr);
         QVERIFY(parsed);
@@ -437,7 +456,16 @@ void TestServerApi::listOrdersCarriesNumberCustomerAndLastSeq()
         QCOMPARE(item.value("customerId").toString(), m_owner.toString(QUuid::WithoutBraces));
         QCOMPARE(item.value("lastSeq").toInteger(), events.last().toObject().value("id").toInteger());
         QCOMPARE(item.value("overallStatus").toString(), status.value("overallStatus").toString());
-        QCOMPARE(item.value("steps").toArray(), status.value("steps").toArray());
+        // The list's steps also carry each failed step's errorCode (the status shape has none).
+        QJsonArray listed = item.value("steps").toArray();
+        for (qsizetype i = 0; i < listed.size(); ++i) {
+            QJsonObject step = listed.at(i).toObject();
+            if (step.value("status").toString() == QLatin1String("FAILED"))
+                QCOMPARE(step.take("errorCode").toString(), QStringLiteral("FRAUD_DETECTED"));
+            QVERIFY(!step.contains("errorCode"));
+            listed[i] = step;
+        }
+        QCOMPARE(listed, status.value("steps").toArray());
         QVERIFY(item.contains("lastUpdated") && item.contains("currentStep"));
         QVERIFY(!item.value("createdAt").toString().isEmpty());
 
@@ -566,6 +594,210 @@ void TestServerApi::statusStreamAndResume()
                                                              m_ownerToken, {}, {{"Last-Event-ID", "abc"}}));
     QCOMPARE(badId.status, 400);
     QCOMPARE(badId.error(), QStringLiteral("INVALID_FIELD"));
+}
+
+void TestServerApi::statusStreamResumeCrossesARetry()
+{
+    // A retried order's events: SAGA_STARTED 1 ... SAGA_FAILED (attempt 1), SAGA_STARTED
+    // (the retry) ... SAGA_COMPLETED. Resumed before the first failure, the stream
+    // brings every later event and ends after the order's current end; it ended at
+    // the first attempt's SAGA_FAILED.
+    HttpResult placed;
+    const QString id = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    QCOMPARE(call("POST", "/api/orders/" + id + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status, 202);
+    QCOMPARE(waitTerminal(id, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    const QJsonArray raw = call("GET", "/api/orders/" + id + "/events", m_ownerToken).jsonArray();
+    QByteArrayList expected;
+    qint64 firstFailure = 0;
+    for (const QJsonValue &v : raw) {
+        const qint64 seq = v.toObject().value("id").toInteger();
+        if (seq > 4)
+            expected.append(QByteArray::number(seq));
+        if (firstFailure == 0 && v.toObject().value("eventType").toString() == QLatin1String("SAGA_FAILED"))
+            firstFailure = seq;
+    }
+    QVERIFY2(firstFailure > 4, "the first attempt's end is among the resumed events");
+    QCOMPARE(raw.last().toObject().value("eventType").toString(), QStringLiteral("SAGA_COMPLETED"));
+
+    SseReader resumed(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "4"}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.closed(), 60000);
+    QCOMPARE(resumed.status(), 200);
+    QByteArrayList ids;
+    for (const SseEvent &e : resumed.events())
+        ids.append(e.id);
+    QCOMPARE(ids, expected);
+    QCOMPARE(resumed.events().last().event, QByteArray("SAGA_COMPLETED"));
+}
+
+void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
+{
+    if (!m_postgres)
+        QSKIP("makes PostgreSQL refuse connections for a while; nothing alike to do to a SQLite file");
+    // In the status cache, so that only the resume's read of events 2..8 meets the outage.
+    const QString path = "/api/orders/" + m_completedOrder + "/status/stream";
+    QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken).status, 200);
+    const QString allow = QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(m_databaseName);
+    const auto allowAgain = qScopeGuard([&allow] {
+        QString ignored;
+        TestServices::postgresAdmin(allow, &ignored);
+    });
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS false").arg(m_databaseName),
+                                         &error),
+             qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                        "WHERE datname = '%1'").arg(m_databaseName),
+                                         &error),
+             qPrintable(error));
+
+    // 503 before the stream starts; it was 200, then live with events 2..7 skipped.
+    {
+        SseReader down(m_port, path, m_ownerToken, {{"Last-Event-ID", "1"}});
+        QTRY_VERIFY_WITH_TIMEOUT(down.status() != 0 || down.closed(), 60000);
+        QCOMPARE(down.status(), 503);
+        QTRY_VERIFY_WITH_TIMEOUT(!streamError(down).isEmpty() || down.closed(), 60000);
+        QCOMPARE(streamError(down).value("error").toString(), QStringLiteral("SERVICE_UNAVAILABLE"));
+        QCOMPARE(down.events().size(), 0);
+    }
+    QVERIFY2(TestServices::postgresAdmin(allow, &error), qPrintable(error));
+
+    // The client resumes with the same id once the database is back: every event after it.
+    QByteArrayList ids;
+    for (int attempt = 0; attempt < 300 && ids.isEmpty(); ++attempt) {
+        SseReader again(m_port, path, m_ownerToken, {{"Last-Event-ID", "1"}});
+        QTRY_VERIFY_WITH_TIMEOUT(again.status() != 0 || again.closed(), 60000);
+        if (again.status() == 503) {
+            QTest::qWait(100);
+            continue;
+        }
+        QCOMPARE(again.status(), 200);
+        QTRY_VERIFY_WITH_TIMEOUT(again.closed(), 60000);
+        for (const SseEvent &e : again.events())
+            ids.append(e.id);
+    }
+    QCOMPARE(ids, (QByteArrayList{"2", "3", "4", "5", "6", "7", "8"}));
+    QTRY_COMPARE_WITH_TIMEOUT(call("GET", "/health").status, 200, 60000);
+}
+
+void TestServerApi::resumeAfterTheLastEventIsRefused()
+{
+    // An id this stream never sent: 400, like garbage. The order stream stayed open
+    // with heartbeats only (forever on a running order), the all-orders stream too.
+    for (const QByteArray &lastId : {QByteArray("9"), QByteArray("100000")}) {
+        SseReader reader(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken,
+                         {{"Last-Event-ID", lastId}});
+        QTRY_VERIFY_WITH_TIMEOUT(reader.status() != 0 || reader.closed(), 60000);
+        QCOMPARE(reader.status(), 400);
+        QTRY_VERIFY_WITH_TIMEOUT(!streamError(reader).isEmpty() || reader.closed(), 60000);
+        const QJsonObject error = streamError(reader);
+        QCOMPARE(error.value("error").toString(), QStringLiteral("INVALID_FIELD"));
+        QCOMPARE(error.value("details").toObject().value("field").toString(), QStringLiteral("Last-Event-ID"));
+        QVERIFY2(error.value("message").toString().contains(QLatin1String("after the last event of this order")),
+                 reader.body().constData());
+    }
+    // Its last event itself is a valid place to resume: nothing more, the stream ends.
+    SseReader atEnd(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken, {{"Last-Event-ID", "8"}});
+    QTRY_VERIFY_WITH_TIMEOUT(atEnd.closed(), 60000);
+    QCOMPARE(atEnd.status(), 200);
+
+    // All orders: the newest position is fine, one far after it is not.
+    SseReader live(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
+    QTRY_VERIFY_WITH_TIMEOUT(live.status() == 200 && live.comments() >= 1, 60000);
+    QVERIFY(!placeOrder(orderBody(m_owner), m_ownerToken, 30).isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(!live.events().isEmpty() && live.events().last().event == "SAGA_COMPLETED", 60000);
+    const qint64 newest = live.events().last().id.toLongLong();
+    SseReader fromNewest(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                         {{"Last-Event-ID", QByteArray::number(newest)}});
+    QTRY_VERIFY_WITH_TIMEOUT(fromNewest.status() != 0 || fromNewest.closed(), 60000);
+    QCOMPARE(fromNewest.status(), 200);
+    SseReader after(m_port, QStringLiteral("/api/orders/stream"), m_supportToken,
+                    {{"Last-Event-ID", QByteArray::number(newest + 100000)}});
+    QTRY_VERIFY_WITH_TIMEOUT(after.status() != 0 || after.closed(), 60000);
+    QCOMPARE(after.status(), 400);
+    QTRY_VERIFY_WITH_TIMEOUT(!streamError(after).isEmpty() || after.closed(), 60000);
+    QCOMPARE(streamError(after).value("details").toObject().value("field").toString(), QStringLiteral("Last-Event-ID"));
+    QVERIFY2(streamError(after).value("message").toString().contains(QLatin1String("after the newest event")),
+             after.body().constData());
+}
+
+void TestServerApi::retryWhileTheFirstAttemptRunsSaysSo()
+{
+    // The first execution still runs (its payment held 3 s): nothing failed, so there
+    // is nothing to retry. Both answers read "retry already in progress" before.
+    const QByteArray hold = R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":3000,"probability":1.0,"once":true}}})";
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken, hold).status, 200);
+    const QString running = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!running.isEmpty());
+    const HttpResult eligibility = call("GET", "/api/orders/" + running + "/retry/eligibility", m_ownerToken);
+    const HttpResult retry = call("POST", "/api/orders/" + running + "/retry", m_ownerToken);
+    const QString ended = waitTerminal(running, m_ownerToken).value("overallStatus").toString();
+    resetFaults();
+    QCOMPARE(ended, QStringLiteral("COMPLETED"));
+    QCOMPARE(eligibility.status, 200);
+    QCOMPARE(eligibility.json().value("eligible").toBool(), false);
+    QCOMPARE(eligibility.json().value("reason").toString(),
+             QStringLiteral("the order's saga is still running; only a failed order can be retried"));
+    QCOMPARE(retry.status, 409);
+    QCOMPARE(retry.error(), QStringLiteral("ORDER_NOT_FAILED"));
+    QCOMPARE(retry.json().value("message").toString(),
+             QStringLiteral("the order's saga is still running; only a failed order can be retried"));
+
+    // A retry that runs is what "retry already in progress" means.
+    HttpResult placed;
+    const QString failed = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!failed.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken, hold).status, 200);
+    QCOMPARE(call("POST", "/api/orders/" + failed + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status, 202);
+    const HttpResult retryEligibility = call("GET", "/api/orders/" + failed + "/retry/eligibility", m_ownerToken);
+    const HttpResult again = call("POST", "/api/orders/" + failed + "/retry", m_ownerToken);
+    const QString retried = waitTerminal(failed, m_ownerToken).value("overallStatus").toString();
+    resetFaults();
+    QCOMPARE(retried, QStringLiteral("COMPLETED"));
+    QCOMPARE(retryEligibility.json().value("reason").toString(), QStringLiteral("retry already in progress"));
+    QCOMPARE(again.status, 409);
+    QCOMPARE(again.error(), QStringLiteral("RETRY_IN_PROGRESS"));
+}
+
+void TestServerApi::listSearchIsLiteral()
+{
+    // %, _ and \ were dropped from the search text, so q=% matched every order;
+    // they are characters like any other (no order id, number or customer holds them).
+    QVERIFY(call("GET", "/api/orders?limit=5", m_supportToken).json().value("count").toInt() > 0);
+    const QString number = call("GET", "/api/orders/" + m_completedOrder, m_ownerToken).json().value("orderNumber").toString();
+    QVERIFY(number.startsWith(QLatin1String("ORD-")));
+    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("_"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
+                             QStringLiteral("ORD_"), QStringLiteral("ORD%5C"), QStringLiteral("____"), QStringLiteral("!"),
+                             QStringLiteral("!%25"), QStringLiteral("%27%25")}) {
+        const HttpResult r = call("GET", "/api/orders?q=" + q, m_supportToken);
+        QVERIFY2(r.status == 200, r.body.constData());
+        QVERIFY2(r.json().value("count").toInt() == 0, qPrintable("q=" + q + ": " + QString::fromUtf8(r.body.left(300))));
+    }
+    // The search still finds what it names.
+    const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
+    QCOMPARE(found.size(), 1);
+    QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
+}
+
+void TestServerApi::tokenExpiryMayBeFractional()
+{
+    // RFC 7519 NumericDate may be fractional: now + 600.5 was "the token has expired".
+    const QByteArray sub = m_owner.toString(QUuid::WithoutBraces).toLatin1();
+    auto token = [&sub](const QByteArray &exp) {
+        const QByteArray input = b64(R"({"alg":"HS256","typ":"JWT"})") + '.'
+                                 + b64("{\"sub\":\"" + sub + "\",\"exp\":" + exp + "}");
+        return input + '.' + b64(QMessageAuthenticationCode::hash(input, kKey, QCryptographicHash::Sha256));
+    };
+    const QByteArray later = QByteArray::number(QDateTime::currentSecsSinceEpoch() + 600);
+    const HttpResult fractional = call("GET", "/api/orders/" + m_completedOrder, token(later + ".5"));
+    QVERIFY2(fractional.status == 200, fractional.body.constData());
+    // A string is not a NumericDate: refused for what it is, not as expired.
+    const HttpResult text = call("GET", "/api/orders/" + m_completedOrder, token('"' + later + '"'));
+    QCOMPARE(text.status, 401);
+    QVERIFY2(text.json().value("message").toString().contains(QLatin1String("exp must be a number")), text.body.constData());
 }
 
 void TestServerApi::streamAcceptsAccessTokenAndEndsAtTerminal()
@@ -860,6 +1092,9 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("unknown subresource") << req("GET", "/api/orders/{C}/secrets") << 404 << "NOT_FOUND" << "";
     QTest::newRow("root") << req("GET", "/") << 404 << "NOT_FOUND" << "";
     QTest::newRow("unknown order") << req("GET", "/api/orders/550e8400-e29b-41d4-a716-446655440099") << 404 << "NOT_FOUND" << "";
+    // The nil UUID is well-formed: unknown like any other (it was 400 INVALID_ID).
+    QTest::newRow("nil order id") << req("GET", "/api/orders/00000000-0000-0000-0000-000000000000/status") << 404 << "NOT_FOUND" << "";
+    QTest::newRow("nil order id stream") << req("GET", "/api/orders/00000000-0000-0000-0000-000000000000/status/stream") << 404 << "NOT_FOUND" << "";
     QTest::newRow("DELETE order") << req("DELETE", "/api/orders/{C}") << 405 << "METHOD_NOT_ALLOWED" << "";
     QTest::newRow("PUT orders") << req("PUT", "/api/orders", good) << 405 << "METHOD_NOT_ALLOWED" << "";
     QTest::newRow("POST status") << req("POST", "/api/orders/{C}/status", "{}") << 405 << "METHOD_NOT_ALLOWED" << "";
@@ -882,6 +1117,21 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("quantity string") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":\"two\"")) << 400 << "INVALID_FIELD" << "items[0].quantity";
     QTest::newRow("price negative") << req("POST", "/api/orders", mutate("\"unitPriceInCents\":1250", "\"unitPriceInCents\":-1")) << 400 << "INVALID_FIELD" << "items[0].unitPriceInCents";
     QTest::newRow("productId empty") << req("POST", "/api/orders", mutate("\"productId\":\"widget-1\"", "\"productId\":\"\"")) << 400 << "INVALID_FIELD" << "items[0].productId";
+    // The store's NOT NULL refused these with 409 CONFLICT "The order changed while you asked".
+    QTest::newRow("productName missing") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\",", "")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    QTest::newRow("productName null") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":null")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    QTest::newRow("productName blank") << req("POST", "/api/orders", mutate("\"productName\":\"Widget\"", "\"productName\":\" \"")) << 400 << "INVALID_FIELD" << "items[0].productName";
+    {
+        // 99 x 999 x 99,999,999,999 cents: each field allowed, the total above 2^53 - 1
+        // (it was accepted, and totalChargedInCents came out 1 cent off totalInCents).
+        QJsonArray costly;
+        for (int i = 0; i < 99; ++i)
+            costly.append(QJsonObject{{"productId", "widget-1"}, {"productName", "Widget"}, {"quantity", 999},
+                                      {"unitPriceInCents", 99999999999.0}});
+        QJsonObject order = QJsonDocument::fromJson(good).object();
+        order.insert("items", costly);
+        QTest::newRow("total above 2^53") << req("POST", "/api/orders", compact(order)) << 400 << "INVALID_FIELD" << "items";
+    }
     QTest::newRow("second item bad") << req("POST", "/api/orders", mutate("\"quantity\":1", "\"quantity\":0")) << 400 << "INVALID_FIELD" << "items[1].quantity";
     QTest::newRow("payment missing") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\",", "")) << 400 << "INVALID_FIELD" << "paymentMethodId";
     QTest::newRow("payment empty") << req("POST", "/api/orders", mutate("\"paymentMethodId\":\"good-card\"", "\"paymentMethodId\":\"\"")) << 400 << "INVALID_FIELD" << "paymentMethodId";
@@ -954,6 +1204,57 @@ void TestServerApi::badInputCorpus()
     QVERIFY(!r.body.contains("SELECT") && !r.body.contains("sql"));
     // The server keeps serving.
     QCOMPARE(call("GET", "/health").status, 200);
+}
+
+void TestServerApi::storeRefusalOfAnOrderIsNotAConflict()
+{
+    // A refusal by the store that the request cannot have caused (here a trigger on
+    // order_items) is the server's problem: 500 with a neutral sentence, the store's
+    // text only in the log. It read 409 CONFLICT "The order changed while you asked.
+    // Try again." (the engine reports any refused new order as a conflict).
+    const DatabaseUrl database = m_runtime->config().engine.database;
+    const QStringList create = m_postgres
+        ? QStringList{QStringLiteral("CREATE FUNCTION refusal_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                     "IF NEW.product_id = 'refused-by-the-store' THEN RAISE EXCEPTION 'refused (test)' "
+                                     "USING ERRCODE = '23514'; END IF; RETURN NEW; END $$"),
+                      QStringLiteral("CREATE TRIGGER refusal_for_test BEFORE INSERT ON order_items "
+                                     "FOR EACH ROW EXECUTE FUNCTION refusal_for_test()")}
+        : QStringList{QStringLiteral("CREATE TRIGGER refusal_for_test BEFORE INSERT ON order_items "
+                                     "WHEN NEW.product_id = 'refused-by-the-store' "
+                                     "BEGIN SELECT RAISE(ABORT, 'refused (test)'); END")};
+    const QStringList drop = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER refusal_for_test ON order_items"),
+                                                      QStringLiteral("DROP FUNCTION refusal_for_test()")}
+                                        : QStringList{QStringLiteral("DROP TRIGGER refusal_for_test")};
+    auto run = [&database](const QStringList &statements) {
+        const QString name = QStringLiteral("refusal_for_test");
+        QString error;
+        {
+            QSqlDatabase db = database.addConnection(name);
+            if (!db.open())
+                error = db.lastError().text();
+            QSqlQuery q(db);
+            for (const QString &sql : statements) {
+                if (error.isEmpty() && !q.exec(sql))
+                    error = q.lastError().text();
+            }
+            q.finish();
+            db.close();
+        }
+        QSqlDatabase::removeDatabase(name);
+        return error;
+    };
+    const QString created = run(create);
+    QVERIFY2(created.isEmpty(), qPrintable(created));
+    const auto dropAgain = qScopeGuard([&] { run(drop); });
+
+    const HttpResult refused = call("POST", "/api/orders", m_ownerToken,
+                                    compact(orderBody(m_owner, QStringLiteral("refused-by-the-store"))));
+    QVERIFY2(refused.status == 500, refused.raw.left(600).constData());
+    QCOMPARE(refused.error(), QStringLiteral("INTERNAL_ERROR"));
+    QVERIFY(!refused.json().value("message").toString().isEmpty());
+    QVERIFY2(!refused.body.contains("refused (test)") && !refused.body.contains("order_items"), refused.body.constData());
+    // Only that order: the next one is taken and runs.
+    QVERIFY(!placeOrder(orderBody(m_owner), m_ownerToken, 30).isEmpty());
 }
 
 void TestServerApi::oversizedBodyAnswers413AndServerKeepsServing()

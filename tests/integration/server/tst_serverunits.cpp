@@ -50,6 +50,7 @@ private Q_SLOTS:
     void jwtRejects_data();
     void jwtRejects();
     void jwtLeeway();
+    void jwtNumericDates();
     void jwtCacheHonoursExpiry();
     void jwtKeyFileTrimsTrailingWhitespace();
     void traceparentContinuedOrNew();
@@ -138,6 +139,40 @@ void TestServerUnits::jwtLeeway()
     // The leeway is capped at 60 s whatever is configured.
     QVERIFY(JwtVerifier(kKey, 3600).verify(token, now + 159).principal);
     QVERIFY(!JwtVerifier(kKey, 3600).verify(token, now + 161).principal);
+}
+
+void TestServerUnits::jwtNumericDates()
+{
+    // RFC 7519 NumericDate: any JSON number, fractional included (libjwt's
+    // jwt_get_grant_int() read now + 600.5 as 0: "the token has expired").
+    const qint64 now = 1'700'000'000;
+    const QByteArray sub = kCustomer.toString(QUuid::WithoutBraces).toLatin1();
+    auto token = [&sub](const QByteArray &claims) {
+        return handToken(R"({"alg":"HS256","typ":"JWT"})", "{\"sub\":\"" + sub + "\"," + claims + "}", kKey);
+    };
+    JwtVerifier verifier(kKey, 0);
+    const auto fractional = verifier.verify(token("\"exp\":1700000600.5"), now);
+    QVERIFY2(fractional.principal, qPrintable(fractional.error));
+    QCOMPARE(fractional.principal->expiresAt, now + 600); // floored
+    QVERIFY(verifier.verify(token("\"exp\":1700000600.5,\"nbf\":1699999999.25"), now).principal);
+    QVERIFY(verifier.verify(token("\"exp\":1.7000006e9"), now).principal);
+    QCOMPARE(JwtVerifier(kKey, 0).verify(token("\"exp\":1699999999.5"), now).error, QStringLiteral("the token has expired"));
+    QCOMPARE(JwtVerifier(kKey, 0).verify(token("\"exp\":1700000600,\"nbf\":1700000000.5"), now).error,
+             QStringLiteral("the token is not valid yet"));
+    // Anything else is said for what it is, not as an expired token.
+    for (const QByteArray &exp : {QByteArray("\"1700000600\""), QByteArray("null"), QByteArray("true"),
+                                  QByteArray("[1700000600]"), QByteArray("{}")}) {
+        const auto result = JwtVerifier(kKey, 0).verify(token("\"exp\":" + exp), now);
+        QVERIFY(!result.principal);
+        QCOMPARE(result.error, QStringLiteral("exp must be a number"));
+    }
+    const auto badNbf = JwtVerifier(kKey, 0).verify(token("\"exp\":1700000600,\"nbf\":\"soon\""), now);
+    QVERIFY(!badNbf.principal);
+    QCOMPARE(badNbf.error, QStringLiteral("nbf must be a number"));
+    QCOMPARE(JwtVerifier(kKey, 0).verify(token("\"iat\":1700000000"), now).error, QStringLiteral("the token has no exp claim"));
+    // Far-future dates do not overflow into the past.
+    QVERIFY(JwtVerifier(kKey, 0).verify(token("\"exp\":1e300"), now).principal);
+    QCOMPARE(JwtVerifier(kKey, 0).verify(token("\"exp\":-1e300"), now).error, QStringLiteral("the token has expired"));
 }
 
 void TestServerUnits::jwtCacheHonoursExpiry()

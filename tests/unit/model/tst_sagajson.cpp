@@ -547,6 +547,22 @@ void tst_SagaJson::orderRequestValid()
     QCOMPARE(r.value->items[0].quantity, 2);
     QCOMPARE(r.value->totalInCents(), 2500);
     QCOMPARE(r.value->shippingAddress.postalCode, QStringLiteral("62701"));
+
+    // A total up to 2^53 - 1 is exact in JSON: 90 x 1000 x 100,000,000,000 = 9e15 is taken...
+    QJsonArray items;
+    for (int i = 0; i < 90; ++i)
+        items.append(QJsonObject{{"productId", "sku-1"}, {"productName", "Widget"}, {"quantity", 1000},
+                                 {"unitPriceInCents", 100000000000.0}});
+    const Parsed<OrderRequest> large = SagaJson::orderRequestFromJson(withValue(validOrderRequest(), "items", items));
+    QVERIFY2(large.ok(), qPrintable(large.field + QLatin1String(": ") + large.error));
+    QCOMPARE(large.value->totalInCents(), 9000000000000000LL);
+    // ... one more line of 72 x 99,989,649,181 cents makes 9,007,199,254,741,032: refused, naming the limit.
+    items.append(QJsonObject{{"productId", "sku-2"}, {"productName", "Gadget"}, {"quantity", 72},
+                             {"unitPriceInCents", 99989649181.0}});
+    const Parsed<OrderRequest> tooLarge = SagaJson::orderRequestFromJson(withValue(validOrderRequest(), "items", items));
+    QVERIFY(!tooLarge.ok());
+    QCOMPARE(tooLarge.field, QStringLiteral("items"));
+    QVERIFY2(tooLarge.error.contains(QLatin1String("9007199254740991")), qPrintable(tooLarge.error));
 }
 
 void tst_SagaJson::orderRequestInvalid_data()
@@ -569,6 +585,16 @@ void tst_SagaJson::orderRequestInvalid_data()
     QTest::newRow("productId empty") << "items[0].productId" << QJsonValue("") << "items[0].productId";
     QTest::newRow("productId missing") << "items[0].productId" << missing << "items[0].productId";
     QTest::newRow("productName number") << "items[0].productName" << QJsonValue(1) << "items[0].productName";
+    // order_items.product_name is NOT NULL: refused here, not by the store (409 before).
+    QTest::newRow("productName missing") << "items[0].productName" << missing << "items[0].productName";
+    QTest::newRow("productName null") << "items[0].productName" << QJsonValue(QJsonValue::Null) << "items[0].productName";
+    QTest::newRow("productName blank") << "items[0].productName" << QJsonValue("  ") << "items[0].productName";
+    // 99 x 999 x 99,999,999,999 cents: each field in range, the total above 2^53 - 1.
+    QJsonArray costly;
+    for (int i = 0; i < 99; ++i)
+        costly.append(QJsonObject{{"productId", "sku-1"}, {"productName", "Widget"}, {"quantity", 999},
+                                  {"unitPriceInCents", 99999999999.0}});
+    QTest::newRow("total above 2^53") << "items" << QJsonValue(costly) << "items";
     QTest::newRow("quantity zero") << "items[0].quantity" << QJsonValue(0) << "items[0].quantity";
     QTest::newRow("quantity 1001") << "items[0].quantity" << QJsonValue(1001) << "items[0].quantity";
     QTest::newRow("quantity fraction") << "items[0].quantity" << QJsonValue(1.5) << "items[0].quantity";
