@@ -233,8 +233,8 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
         if (committed) {
             r.orderId = orderId;
             r.orderNumber = event.details.value(QStringLiteral("orderNumber")).toString();
-        } else if (m_withdrawnBecause) {
-            r.error = m_withdrawnBecause;
+        } else if (m_notRecordedBecause) {
+            r.error = m_notRecordedBecause;
         } else {
             r.error = StoreError{StoreError::Conflict, QStringLiteral("The order could not be recorded.")};
         }
@@ -369,9 +369,9 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
             d.code = RetryDecision::Accepted;
             d.attemptNumber = attempt;
             d.executionId = executionId;
-        } else if (m_withdrawnBecause) {
+        } else if (m_notRecordedBecause.kind == StoreError::Unavailable) {
             d.code = RetryDecision::Unavailable;
-            d.reason = availabilityReason(m_withdrawnBecause);
+            d.reason = availabilityReason(m_notRecordedBecause);
         } else {
             d.code = RetryDecision::AlreadyInProgress;
             d.reason = QStringLiteral("retry already in progress");
@@ -852,12 +852,12 @@ void Orchestrator::withdrawUntriedStarts(const StoreError &error)
                      << "the database is unavailable";
     for (const QUuid &id : std::as_const(starts))
         m_sagas.erase(id);
-    m_withdrawnBecause = error.kind == StoreError::Unavailable ? error : StoreError{StoreError::Unavailable, error.message};
+    m_notRecordedBecause = error.kind == StoreError::Unavailable ? error : StoreError{StoreError::Unavailable, error.message};
     for (Pending &p : withdrawn) {
         if (p.done)
             p.done(false, p.transition.event);
     }
-    m_withdrawnBecause = {};
+    m_notRecordedBecause = {};
     checkIdle();
 }
 

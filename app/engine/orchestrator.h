@@ -197,7 +197,8 @@ private:
     // succeeds again, not when a connection opens: a database that connects but
     // refuses every write for now (a full disk, a read-only standby) is one outage.
     bool m_outageAnnounced = false;
-    StoreError m_withdrawnBecause; // set while withdrawUntriedStarts() answers the submitters
+    // Set only while withdrawUntriedStarts() answers the submitters it withdrew.
+    StoreError m_notRecordedBecause;
     bool m_accepting = false;
     bool m_halted = false;
     int m_backoffMs = 100;
