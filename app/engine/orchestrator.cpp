@@ -297,8 +297,11 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
         done({}, StoreError{StoreError::NotFound, QStringLiteral("order not found")});
         return;
     }
-    if (m_sagas.count(orderId))
+    if (auto running = m_sagas.find(orderId); running != m_sagas.end()) {
         facts.latestStatus = OverallStatus::InProgress;
+        // (a retry whose start is not committed yet is not in the store's facts)
+        facts.latestAttempt = qMax(facts.latestAttempt, running->second->attemptNumber);
+    }
     done(RetryPolicy::evaluate(facts).eligibility, {});
 }
 
@@ -315,8 +318,11 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
         return answer(RetryDecision::Unavailable, QStringLiteral("The engine is not running."));
     if (!m_available || m_outageAnnounced)
         return answer(RetryDecision::Unavailable, availabilityReason({}));
-    if (m_sagas.count(request.orderId))
+    if (auto running = m_sagas.find(request.orderId); running != m_sagas.end()) {
+        if (running->second->attemptNumber <= 1)
+            return answer(RetryDecision::NotFailed, RetryPolicy::stillRunningReason());
         return answer(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+    }
     RetryFacts facts;
     StoreError error;
     if (!gatherFacts(request.orderId, &facts, &error)) {

@@ -2,6 +2,11 @@
 
 #include "failurecatalog.h"
 
+QString RetryPolicy::stillRunningReason()
+{
+    return QStringLiteral("the order's saga is still running; only a failed order can be retried");
+}
+
 RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
 {
     RetryVerdict v;
@@ -17,8 +22,12 @@ RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
     if (!f.orderExists)
         return reject(RetryDecision::NotFound, QStringLiteral("order not found"));
     if (f.latestStatus == OverallStatus::Queued || f.latestStatus == OverallStatus::InProgress
-        || f.latestStatus == OverallStatus::RollingBack)
+        || f.latestStatus == OverallStatus::RollingBack) {
+        // The first execution running: nothing failed yet, so nothing to retry.
+        if (f.latestAttempt <= 1)
+            return reject(RetryDecision::NotFailed, stillRunningReason());
         return reject(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+    }
     if (f.latestStatus == OverallStatus::Completed)
         return reject(RetryDecision::NotFailed, QStringLiteral("order completed successfully; nothing to retry"));
 

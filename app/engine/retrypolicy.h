@@ -42,4 +42,6 @@ class RetryPolicy
 {
 public:
     static RetryVerdict evaluate(const RetryFacts &facts);
+    // NotFailed's reason while an order's first execution runs.
+    static QString stillRunningReason();
 };

@@ -172,17 +172,6 @@ QString fallbackNewStatus(const OrderEvent &event)
     return {};
 }
 
-// The engine answers "retry already in progress" whenever the order's saga runs,
-// its first execution included. Nothing failed yet then, so nothing is to be
-// retried: the status cache (which has the order: its access was checked) tells
-// the first execution from a retry.
-const QString kStillRunning = QStringLiteral("the order's saga is still running; only a failed order can be retried");
-
-bool firstExecutionRunning(const StatusCache::Entry *entry)
-{
-    return entry && !entry->progress.isTerminal() && entry->progress.attemptNumber <= 1;
-}
-
 bool isTerminalEvent(const OrderEvent &event)
 {
     return event.type == EventType::SagaCompleted || event.type == EventType::SagaFailed;
@@ -788,10 +777,6 @@ void SagaServer::retryEligibility(const ApiRequest &r)
                 replyError(req, storeFailure(error));
                 return;
             }
-            // (The engine's facts: no retry was ever started, so the one running is the first.)
-            if (!eligibility.eligible && eligibility.retryCount == 0
-                && firstExecutionRunning(m_cache->find(req.route.id)))
-                eligibility.reason = kStillRunning;
             replyJson(req, 200, SagaJson::eligibilityToJson(eligibility));
         });
     });
@@ -868,11 +853,6 @@ void SagaServer::retryOrder(const ApiRequest &r)
                 replyError(req, conflict("RETRY_COOLDOWN", QStringLiteral("retry cooldown period not elapsed")));
                 return;
             case RetryDecision::AlreadyInProgress:
-                if (firstExecutionRunning(m_cache->find(req.route.id))) {
-                    details.insert(QStringLiteral("reason"), kStillRunning);
-                    replyError(req, ApiError(409, QStringLiteral("ORDER_NOT_FAILED"), kStillRunning, details));
-                    return;
-                }
                 replyError(req, conflict("RETRY_IN_PROGRESS", QStringLiteral("retry already in progress")));
                 return;
             case RetryDecision::Unavailable:

@@ -534,8 +534,10 @@ void tst_Orchestrator::retryPolicyMatrix_data()
                                                    << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"};
     QTest::newRow("cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << int(RetryDecision::CooldownActive)
                                      << QStringList{"UPDATE_PAYMENT_METHOD"};
-    QTest::newRow("running") << int(OverallStatus::InProgress) << "" << false << 2 << 5
-                             << int(RetryDecision::AlreadyInProgress) << QStringList{};
+    QTest::newRow("retry running") << int(OverallStatus::InProgress) << "" << false << 2 << 5
+                                   << int(RetryDecision::AlreadyInProgress) << QStringList{};
+    QTest::newRow("first execution running") << int(OverallStatus::InProgress) << "" << false << 1 << -1
+                                             << int(RetryDecision::NotFailed) << QStringList{};
     QTest::newRow("completed") << int(OverallStatus::Completed) << "" << false << 1 << -1 << int(RetryDecision::NotFailed)
                                << QStringList{};
 }
@@ -788,10 +790,12 @@ void tst_Orchestrator::retryOneAtATime()
     c.stepDelayMs = 100;
     QVERIFY2(h.start(c, &error), qPrintable(error));
     const QUuid id = h.submit(sampleOrder("w", "declined-card"));
-    // While the first execution runs, no retry.
+    // While the first execution runs, no retry: nothing failed yet.
     RetryRequest req;
     req.orderId = id;
-    QCOMPARE(int(h.retry(req).code), int(RetryDecision::AlreadyInProgress));
+    const RetryDecision first = h.retry(req);
+    QCOMPARE(int(first.code), int(RetryDecision::NotFailed));
+    QCOMPARE(first.reason, RetryPolicy::stillRunningReason());
     QVERIFY(h.waitTerminal(id));
     req.paymentMethodId = QStringLiteral("visa");
     QCOMPARE(int(h.retry(req).code), int(RetryDecision::Accepted));
