@@ -299,8 +299,10 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
     }
     if (auto running = m_sagas.find(orderId); running != m_sagas.end()) {
         facts.latestStatus = OverallStatus::InProgress;
-        // (a retry whose start is not committed yet is not in the store's facts)
-        facts.latestAttempt = qMax(facts.latestAttempt, running->second->attemptNumber);
+        // A retry whose start is not committed yet: the store and its state still
+        // show the failed attempt; it counts as the next one.
+        const SagaState &r = *running->second;
+        facts.latestAttempt = qMax(facts.latestAttempt, r.isTerminal() ? r.attemptNumber + 1 : r.attemptNumber);
     }
     done(RetryPolicy::evaluate(facts).eligibility, {});
 }
@@ -319,7 +321,9 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     if (!m_available || m_outageAnnounced)
         return answer(RetryDecision::Unavailable, availabilityReason({}));
     if (auto running = m_sagas.find(request.orderId); running != m_sagas.end()) {
-        if (running->second->attemptNumber <= 1)
+        // (A retry whose start is not committed yet still has the failed attempt's state.)
+        const SagaState &r = *running->second;
+        if (r.attemptNumber <= 1 && !r.isTerminal())
             return answer(RetryDecision::NotFailed, RetryPolicy::stillRunningReason());
         return answer(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
     }
