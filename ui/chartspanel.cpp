@@ -242,7 +242,9 @@ void ChartsPanel::rebuildOutcomes()
     auto *x = new QBarCategoryAxis;
     x->append(categories);
     x->setLabelsAngle(-90);
-    x->setTitleText(m_outcomesUtc ? tr("minute (UTC)") : tr("minute (local time)"));
+    // Which clock, in the chart's title: an axis title would take the height the
+    // upright HH:mm labels need, and they were cut to "23…".
+    chart->setTitle(m_outcomesUtc ? tr("Outcomes per minute (UTC)") : tr("Outcomes per minute (local time)"));
     auto *y = new QValueAxis;
     setCountRange(y, maxTotal);
     y->setTitleText(tr("sagas"));
