@@ -1087,15 +1087,27 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
         return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
     }
     if (s.failedStep) {
+        if (s.reversalOwed && !s.reversalDone)
+            return call(*s.reversalOwed, StepAction::Compensate); // first: the call that did not answer
+        QJsonObject reversal;
+        if (s.reversalOwed)
+            reversal = {{QStringLiteral("uncertainStep"), stepDisplayName(*s.reversalOwed)},
+                        {QStringLiteral("uncertainStepReversed"), *s.reversalDone}};
+        const bool incomplete = s.reversalOwed && !*s.reversalDone;
         bool anyCompleted = false;
         for (StepStatus st : s.steps)
             anyCompleted = anyCompleted || st == StepStatus::Completed;
         if (anyCompleted)
-            return transition(makeTransition(s, EventType::CompensationStarted, std::nullopt));
+            return transition(makeTransition(s, EventType::CompensationStarted, std::nullopt, reversal));
         QJsonObject details{{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
-                            {QStringLiteral("compensationIncomplete"), false},
+                            {QStringLiteral("compensationIncomplete"), incomplete},
                             {QStringLiteral("failureCode"), s.failure.code}};
-        return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, s.failure));
+        for (auto it = reversal.constBegin(); it != reversal.constEnd(); ++it)
+            details.insert(it.key(), it.value());
+        const ErrorInfo error = incomplete
+            ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
+            : s.failure;
+        return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
     }
     for (SagaStep st : kAllSteps) {
         if (s.step(st) == StepStatus::InProgress)
@@ -1172,14 +1184,29 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         qCDebug(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
                          << (outcome.injected ? "(injected)" : "");
         if (uncertainForwardFailure(outcome.error.code)) {
-            // The call may have taken effect although it did not answer: reverse it
-            // best-effort (idempotent; a no-op when it never happened).
-            m_client->call(buildRequest(s, step, StepAction::Compensate), [](StepOutcome) {});
+            // The call may have taken effect although it did not answer: it is
+            // reversed (idempotent; a no-op when it never happened) first, with the
+            // compensations' retries and budget, before the earlier steps are
+            // (reverse order); decide() makes that call once this is committed.
+            details.insert(QStringLiteral("reversalOwed"), true);
         }
         enqueue(s, makeTransition(s, EventType::StepFailed, step, details, outcome.error));
         return;
     }
     // Compensation.
+    const bool owedReversal = s.reversalOwed == step && s.step(step) == StepStatus::Failed && !s.reversalDone;
+    if (owedReversal && (outcome.ok || s.compensationDeadline - nowMs() <= 0)) {
+        // Settled: the next event records how (SagaState::settleReversal).
+        s.reversalDone = outcome.ok;
+        if (!outcome.ok)
+            qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
+                                << "gave up after" << s.compensationAttempts + 1 << "attempts:" << outcome.error.code
+                                << outcome.error.message;
+        s.compensationDeadline = 0;
+        s.compensationAttempts = 0;
+        advance(s);
+        return;
+    }
     if (outcome.ok) {
         enqueue(s, makeTransition(s, EventType::StepCompensated, step));
         return;

@@ -66,6 +66,8 @@ void SagaState::apply(const OrderEvent &event)
             }
             failedStep = event.step;
             failure = event.error;
+            if (d.value(QStringLiteral("reversalOwed")).toBool())
+                reversalOwed = event.step;
         }
         break;
     case EventType::CompensationStarted:
@@ -76,6 +78,7 @@ void SagaState::apply(const OrderEvent &event)
             compensationAttempts = 0;
         } else {
             overall = OverallStatus::RollingBack;
+            settleReversal(d);
         }
         break;
     case EventType::StepCompensated:
@@ -89,6 +92,7 @@ void SagaState::apply(const OrderEvent &event)
         currentStep.reset();
         break;
     case EventType::SagaFailed: {
+        settleReversal(d);
         bool anyCompensated = false;
         for (StepStatus s : steps)
             anyCompensated = anyCompensated || s == StepStatus::Compensated;
@@ -99,6 +103,14 @@ void SagaState::apply(const OrderEvent &event)
         break;
     }
     }
+}
+
+void SagaState::settleReversal(const QJsonObject &details)
+{
+    if (details.value(QStringLiteral("uncertainStepReversed")) == QJsonValue(false))
+        compensationIncomplete = true;
+    reversalOwed.reset();
+    reversalDone.reset();
 }
 
 SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events)

@@ -36,8 +36,14 @@ struct SagaState {
     std::optional<SagaStep> failedStep;
     ErrorInfo failure;
     bool compensationIncomplete = false;
+    // A forward call that did not answer (timeout, transport error) may have taken
+    // effect: its step's STEP_FAILED says its reversal is owed ("reversalOwed"),
+    // and it is reversed before anything else; what came of it is recorded with the
+    // next event ("uncertainStepReversed" on COMPENSATION_STARTED or SAGA_FAILED).
+    std::optional<SagaStep> reversalOwed;
 
     // Runtime only (not persisted).
+    std::optional<bool> reversalDone; // the owed reversal's outcome, until recorded
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)
     bool callInFlight = false;    // a step call is out
@@ -51,6 +57,8 @@ struct SagaState {
 
     // Folds one committed (or about to be committed) event of this saga.
     void apply(const OrderEvent &event);
+    // The event after an owed reversal says what came of it.
+    void settleReversal(const QJsonObject &details);
     // Order data from the stored record.
     void setOrder(const OrderRecord &order);
     // Rebuilds the state from the order and all its events (the last execution counts).

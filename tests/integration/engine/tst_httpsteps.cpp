@@ -69,6 +69,8 @@ private Q_SLOTS:
     void transportFaultsRetriedWithSameKey_data();
     void transportFaultsRetriedWithSameKey();
     void timeoutExhaustedCompensates();
+    void unansweredCallIsReversedFirst_data();
+    void unansweredCallIsReversedFirst();
     void businessRejectionNotRetried();
     void compensationNotFoundIsDone_data();
     void compensationNotFoundIsDone();
@@ -213,6 +215,61 @@ void tst_HttpSteps::timeoutExhaustedCompensates()
     QTRY_VERIFY_WITH_TIMEOUT(paths().contains("shipping cancel"), 10000);
     QVERIFY(paths().contains("payments void"));
     QVERIFY(paths().contains("inventory release"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A payment call that never answered may have authorised the card. It is voided
+// first, retried within the compensation budget like any compensation, and only
+// then is the inventory released (reverse order). A void that keeps failing ends
+// the saga FAILED with "compensation incomplete" instead of ROLLED_BACK with the
+// authorisation left standing. (It was one unrecorded, unretried call sent
+// alongside the release.)
+void tst_HttpSteps::unansweredCallIsReversedFirst_data()
+{
+    QTest::addColumn<bool>("voidWorks");
+    QTest::newRow("void answers") << true;
+    QTest::newRow("void keeps failing") << false;
+}
+
+void tst_HttpSteps::unansweredCallIsReversedFirst()
+{
+    QFETCH(bool, voidWorks);
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500},
+                                    {"jsonBody", QJsonObject{{"authorizationId", "AUTH-LATE"}}}});
+    if (!voidWorks)
+        m_admin->failAlways("/payments/authorizations/[^/]+/void", QJsonObject{{"status", 503}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    c.compensationBudgetMs = 1500;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, voidWorks ? OverallStatus::RolledBack : OverallStatus::Failed);
+    QCOMPARE(p.compensationIncomplete, !voidWorks);
+    QCOMPARE(p.step(SagaStep::Payment).errorCode, QStringLiteral("STEP_TIMEOUT"));
+    QCOMPARE_ENUM(p.step(SagaStep::Inventory).status, StepStatus::Compensated);
+
+    // Reverse order at the services: every void attempt before the release.
+    const QStringList seen = paths();
+    const int release = int(seen.indexOf(QStringLiteral("inventory release")));
+    const int lastVoid = int(seen.lastIndexOf(QStringLiteral("payments void")));
+    QVERIFY2(release >= 0 && lastVoid >= 0 && lastVoid < release, qPrintable(seen.join(", ")));
+    if (!voidWorks)
+        QVERIFY2(seen.count(QStringLiteral("payments void")) > 1, qPrintable(seen.join(", "))); // retried
+    // Recorded: the step's failure owes the reversal, the rollback says what came of it.
+    OrderEvent failed, rollback;
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type == EventType::StepFailed && e.step == SagaStep::Payment)
+            failed = e;
+        if (e.type == EventType::CompensationStarted && !e.step)
+            rollback = e;
+    }
+    QVERIFY(failed.details.value("reversalOwed").toBool());
+    QCOMPARE(rollback.details.value("uncertainStep").toString(), QStringLiteral("Payment Processing"));
+    QCOMPARE(rollback.details.value("uncertainStepReversed").toBool(), voidWorks);
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
