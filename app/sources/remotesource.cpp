@@ -143,6 +143,11 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
                   "server is not overloaded.")
             .arg(where);
     case QNetworkReply::RemoteHostClosedError:
+        // A server speaking plain HTTP closes a TLS handshake it cannot read.
+        if (m_serverUrl.scheme() == QLatin1String("https"))
+            return tr("%1 closed the connection during the secure (TLS) handshake. If the saga-server "
+                      "serves plain HTTP, use http://%2 instead.")
+                .arg(where, m_serverUrl.authority());
         return tr("saga-server at %1 closed the connection.").arg(where);
     case QNetworkReply::SslHandshakeFailedError:
         return tr("The secure connection to %1 failed. Check the certificate or use the right "

@@ -67,6 +67,7 @@ private Q_SLOTS:
     void parserBoundsAnEvent();
     void wrongTokenSaysWhatToDo();
     void unreachableServerSaysWhatToDo();
+    void httpsToAPlainServerSaysUseHttp();
     void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
     void oversizedStreamEventDropsTheStream();
@@ -153,6 +154,25 @@ void tst_RemoteSource::unreachableServerSaysWhatToDo()
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Reconnecting, kTimeout);
     QVERIFY2(source.stateMessage().contains(QLatin1String("Cannot reach saga-server")), qPrintable(source.stateMessage()));
     QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
+}
+
+// https:// to a saga-server that speaks plain HTTP (the TLS handshake gets an
+// HTTP error page or a closed connection): the sentence names the likely fix.
+void tst_RemoteSource::httpsToAPlainServerSaysUseHttp()
+{
+    SagaServerProcess server;
+    const QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    QUrl https = server.url();
+    https.setScheme(QStringLiteral("https"));
+    RemoteSource source(https, QStringLiteral("x.y.z"));
+    GuiTest::WarningLog log;
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.state() == ProgressSource::State::Reconnecting
+                                 || source.state() == ProgressSource::State::Failed,
+                             kTimeout);
+    QVERIFY2(source.stateMessage().contains(QStringLiteral("http://")), qPrintable(source.stateMessage()));
 }
 
 // Retries of one outage keep the state and its sentence (no flicker to
