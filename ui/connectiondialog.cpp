@@ -115,7 +115,7 @@ SourceSpec ConnectionDialog::spec() const
     QString error;
     if (auto url = DatabaseUrl::parse(QStringLiteral("sqlite:") + m_sqlitePath->text().trimmed(), &error))
         s.embeddedDatabase = *url;
-    s.serverUrl = QUrl::fromUserInput(m_serverUrl->text().trimmed());
+    s.serverUrl = SourceSpec::serverUrlFromText(m_serverUrl->text());
     s.token = m_token->text().trimmed();
     s.databaseUrl = m_postgresUrl->text().trimmed();
     return s;

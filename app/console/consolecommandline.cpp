@@ -137,7 +137,7 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     SourceSpec &spec = result.spec;
     if (parser.isSet(server)) {
         spec.kind = SourceSpec::Kind::Remote;
-        spec.serverUrl = QUrl::fromUserInput(parser.value(server));
+        spec.serverUrl = SourceSpec::serverUrlFromText(parser.value(server));
         spec.token = parser.isSet(token) ? parser.value(token) : qEnvironmentVariable("SAGA_CONSOLE_TOKEN");
     } else if (parser.isSet(postgres)) {
         spec.kind = SourceSpec::Kind::Database;
@@ -175,6 +175,10 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
         if (!intValue(parser, demoFailures, 0, 100, QStringLiteral("a percentage"), &value, &error))
             return fail(error);
         result.demoFailurePercent = value;
+    }
+    for (const QCommandLineOption *o : {&screenshotAfter, &screenshotSelect}) {
+        if (parser.isSet(*o) && !parser.isSet(screenshot))
+            return fail(QStringLiteral("--%1 goes with --screenshot FILE.").arg(o->names().constFirst()));
     }
     if (parser.isSet(screenshot)) {
         result.screenshotFile = parser.value(screenshot);

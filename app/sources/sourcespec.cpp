@@ -35,6 +35,14 @@ std::optional<SourceSpec::Kind> SourceSpec::kindFromKey(const QString &key)
     return std::nullopt;
 }
 
+QUrl SourceSpec::serverUrlFromText(const QString &text)
+{
+    QString t = text.trimmed();
+    if (!t.contains(QLatin1String("://")))
+        t.prepend(QLatin1String("http://"));
+    return QUrl(t, QUrl::StrictMode);
+}
+
 QString SourceSpec::validate() const
 {
     switch (kind) {

@@ -23,6 +23,9 @@ struct SourceSpec {
 
     // Checks the fields; on error returns a sentence saying what to fix.
     QString validate() const;
+    // What a user typed as saga-server's address: "HOST:PORT" means http://HOST:PORT;
+    // anything else is read strictly (no guessing: a port out of range stays invalid).
+    static QUrl serverUrlFromText(const QString &text);
     // A new, not yet started source; nullptr with *error when the spec is invalid.
     ProgressSource *create(QObject *parent, QString *error) const;
 

@@ -98,6 +98,10 @@ void tst_ConsoleCommandLine::choosesTheSource()
     QCOMPARE(int(remote.spec.kind), int(SourceSpec::Kind::Remote));
     QCOMPARE(remote.spec.serverUrl, QUrl(QStringLiteral("http://127.0.0.1:8080")));
     QCOMPARE(remote.spec.token, QStringLiteral("abc"));
+    // HOST:PORT alone means http://HOST:PORT.
+    const ConsoleCommandLine bare = parse({"--server", "127.0.0.1:8080", "--token", "abc"});
+    QCOMPARE(int(bare.mode), int(ConsoleCommandLine::Mode::Run));
+    QCOMPARE(bare.spec.serverUrl, QUrl(QStringLiteral("http://127.0.0.1:8080")));
 
     const ConsoleCommandLine database = parse({"--postgres", "postgresql://sagas@127.0.0.1:5432/sagas"});
     QCOMPARE(int(database.mode), int(ConsoleCommandLine::Mode::Run));
@@ -128,6 +132,12 @@ void tst_ConsoleCommandLine::rejectsWhatItCannotUse_data()
     QTest::newRow("token without server") << QStringList{"--token", "t"} << "--token goes with --server";
     QTest::newRow("server without token") << QStringList{"--server", "http://127.0.0.1:1"} << "SUPPORT token";
     QTest::newRow("server not http") << QStringList{"--server", "ftp://h:1", "--token", "t"} << "http://HOST:PORT";
+    QTest::newRow("server port out of range") << QStringList{"--server", "http://127.0.0.1:99999", "--token", "t"}
+                                              << "http://HOST:PORT";
+    QTest::newRow("server port not a number") << QStringList{"--server", "127.0.0.1:port", "--token", "t"}
+                                              << "http://HOST:PORT";
+    QTest::newRow("screenshot wait without a screenshot") << QStringList{"--screenshot-after", "100"}
+                                                          << "--screenshot-after goes with --screenshot FILE";
     QTest::newRow("bad postgres url") << QStringList{"--postgres", "mysql://x"} << "postgresql://USER@HOST:PORT/DB";
     QTest::newRow("bad database url") << QStringList{"--database", "oracle:x"} << "--database:";
     QTest::newRow("step delay not a number") << QStringList{"--step-delay", "fast"}
