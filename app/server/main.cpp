@@ -49,7 +49,7 @@ int main(int argc, char *argv[])
     ServerRuntime runtime(command.config);
     int exitCode = 0;
     QObject::connect(&runtime, &ServerRuntime::ready, &app, [&out, &command](quint16 port) {
-        out << "listening on http://" << command.config.listenHost << ':' << port << Qt::endl;
+        out << "listening on " << ServerCommandLine::listenUrl(command.config.listenHost, port) << Qt::endl;
         out.flush();
         std::fflush(stdout);
     });

@@ -91,8 +91,9 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
         }
         bool ok = false;
         result.token.ttlSeconds = parser.value(ttl).toLongLong(&ok);
-        if (!ok || result.token.ttlSeconds <= 0)
-            return fail(QStringLiteral("token: --ttl must be a positive number of seconds"));
+        constexpr qint64 kMaxTtl = 10LL * 366 * 24 * 3600; // ten years: exp stays far from overflowing
+        if (!ok || result.token.ttlSeconds <= 0 || result.token.ttlSeconds > kMaxTtl)
+            return fail(QStringLiteral("token: --ttl must be a number of seconds from 1 to %1 (ten years)").arg(kMaxTtl));
         if (!parser.isSet(secret))
             return fail(QStringLiteral("token: --auth-secret-file F is required"));
         QString error;
@@ -168,4 +169,12 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
     if (result.config.authKey.isEmpty())
         return fail(error);
     return result;
+}
+
+QString ServerCommandLine::listenUrl(const QString &host, quint16 port)
+{
+    const bool ipv6 = host.contains(QLatin1Char(':'));
+    return QStringLiteral("http://%1%2%3:%4")
+        .arg(ipv6 ? QStringLiteral("[") : QString(), host, ipv6 ? QStringLiteral("]") : QString())
+        .arg(port);
 }

@@ -28,4 +28,6 @@ public:
     QString text;          // Help: the help text; Error: what is wrong
 
     static ServerCommandLine parse(const QStringList &arguments);
+    // The address the server listens on as a URL ("http://[::1]:8080" for IPv6).
+    static QString listenUrl(const QString &host, quint16 port);
 };

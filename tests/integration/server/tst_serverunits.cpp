@@ -390,6 +390,19 @@ void TestServerUnits::commandLine()
     QCOMPARE(token.token.ttlSeconds, 60);
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "token", "--subject", "x", "--auth-secret-file", secret}).mode),
              int(ServerCommandLine::Mode::Error));
+    // A lifetime whose expiry would overflow is refused (it minted an expired token).
+    const QString subject = kCustomer.toString(QUuid::WithoutBraces);
+    auto huge = ServerCommandLine::parse({"saga-server", "token", "--subject", subject, "--ttl", "9223372036854775807",
+                                          "--auth-secret-file", secret});
+    QCOMPARE(int(huge.mode), int(ServerCommandLine::Mode::Error));
+    QVERIFY2(huge.text.contains("ten years"), qPrintable(huge.text));
+    QCOMPARE(int(ServerCommandLine::parse({"saga-server", "token", "--subject", subject, "--ttl", "316224000",
+                                           "--auth-secret-file", secret})
+                     .mode),
+             int(ServerCommandLine::Mode::Token));
+    // "listening on" prints a URL, IPv6 hosts in brackets.
+    QCOMPARE(ServerCommandLine::listenUrl("127.0.0.1", 8080), QStringLiteral("http://127.0.0.1:8080"));
+    QCOMPARE(ServerCommandLine::listenUrl("::1", 39615), QStringLiteral("http://[::1]:39615"));
 }
 
 QTEST_GUILESS_MAIN(TestServerUnits)
