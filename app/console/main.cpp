@@ -4,12 +4,14 @@
 #include "demotraffic.h"
 #include "mainwindow.h"
 #include "sagalog.h"
+#include "unixsignalwatcher.h"
 
 #include <QApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <QTimer>
 
+#include <csignal>
 #include <cstdio>
 
 namespace {
@@ -55,6 +57,15 @@ int main(int argc, char *argv[])
         QDir().mkpath(QFileInfo(spec.embeddedDatabase.path).absolutePath());
 
     MainWindow window;
+    // SIGTERM / SIGINT (a session ending, kill, Ctrl+C in the terminal) close the
+    // window as File > Quit does: the engine stops cleanly and releases its leases.
+    UnixSignalWatcher signalWatcher;
+    signalWatcher.watch(SIGTERM);
+    signalWatcher.watch(SIGINT);
+    QObject::connect(&signalWatcher, &UnixSignalWatcher::received, &window, [&window](int signalNumber) {
+        qCInfo(lcUi) << "signal" << signalNumber << "received, closing";
+        window.close();
+    });
     window.restoreSettings();
     window.setDemoForThisRun(options.demoOrdersPerMinute, options.demoFailurePercent);
     const bool screenshot = !options.screenshotFile.isEmpty();

@@ -5,6 +5,7 @@
 #include "consolecommandline.h"
 #include "testservices.h"
 
+#include <QFile>
 #include <QImage>
 #include <QProcess>
 #include <QSqlDatabase>
@@ -72,6 +73,7 @@ private slots:
     void programAnswersHelpAndVersionWithoutDisplay();
     void programSaysWhyItCannotStartWithoutDisplay();
     void programRunsDemoTrafficOffscreen();
+    void terminatedConsoleReleasesItsLeases();
 };
 
 void tst_ConsoleCommandLine::initTestCase()
@@ -261,6 +263,47 @@ void tst_ConsoleCommandLine::programRunsDemoTrafficOffscreen()
     }
     QSqlDatabase::removeDatabase(QStringLiteral("check"));
     QVERIFY2(orders > 0, "no demo orders were placed");
+}
+
+// SIGTERM (a session ending, kill) closes the console as File > Quit does: exit
+// code 0, and the sagas it was running are left unleased for the next engine
+// instead of held until their leases run out.
+void tst_ConsoleCommandLine::terminatedConsoleReleasesItsLeases()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString database = dir.filePath(QStringLiteral("terminated.sqlite"));
+    QProcess process;
+    process.setProcessEnvironment(headlessEnvironment());
+    process.setProcessChannelMode(QProcess::SeparateChannels);
+    process.start(TestServices::programPath(QStringLiteral("saga-console")),
+                  {"-platform", "offscreen", "--database", "sqlite:" + database, "--step-delay", "5000", "--demo",
+                   "--demo-rate", "6000"});
+    QVERIFY(process.waitForStarted(30000));
+    auto leasedRunning = [&database] {
+        int held = -1;
+        {
+            QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("leases"));
+            db.setDatabaseName(database);
+            db.setConnectOptions(QStringLiteral("QSQLITE_OPEN_READONLY"));
+            if (db.open()) {
+                QSqlQuery query(db);
+                if (query.exec(QStringLiteral("SELECT count(*) FROM saga_executions WHERE completed_at IS NULL "
+                                              "AND lease_owner IS NOT NULL"))
+                    && query.next())
+                    held = query.value(0).toInt();
+            }
+        }
+        QSqlDatabase::removeDatabase(QStringLiteral("leases"));
+        return held;
+    };
+    // Sagas in flight (5 s per step), leased by the console's engine.
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(database) && leasedRunning() > 0, 60000);
+    process.terminate(); // SIGTERM
+    QVERIFY(process.waitForFinished(30000));
+    QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(process.exitCode() == 0, qPrintable(QString::fromLocal8Bit(process.readAllStandardError())));
+    QCOMPARE(leasedRunning(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_ConsoleCommandLine)
