@@ -238,7 +238,10 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     bool unusable = false;
     if (status >= 200 && status < 300 && !compensation) {
         result = resultOf(QJsonDocument::fromJson(payload).object());
-        unusable = result.value(handleKey(c->request.step)).toString().trimmed().isEmpty();
+        // "." and ".." are no ids: as a URL path segment they would send the
+        // compensation to another resource (/reservations/../release).
+        const QString handle = result.value(handleKey(c->request.step)).toString().trimmed();
+        unusable = handle.isEmpty() || handle == QLatin1String(".") || handle == QLatin1String("..");
     }
     if (status >= 200 && status < 300 && !unusable) {
         c->done(StepOutcome::success(result));

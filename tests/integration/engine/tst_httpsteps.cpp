@@ -385,7 +385,8 @@ void tst_HttpSteps::serviceTextIsBoundedAndStorable()
 // effect, so it is reversed by key, and the earlier step is compensated. An order is
 // never confirmed without its shipment, nor charged without an authorization.
 //  - over 1 MiB: cut off as it arrives (not read into memory whole);
-//  - a 2xx without the step's id: a proxy's page, JSON without it, an empty body;
+//  - a 2xx without the step's id: a proxy's page, JSON without it, an empty body, a
+//    dot-segment ('..': the void would go to /payments/authorizations/void);
 //  - a redirect: not followed (Qt would re-send the POST as a bodiless GET there).
 void tst_HttpSteps::answerThatSaysNothingIsNotTakenAsDone_data()
 {
@@ -411,6 +412,10 @@ void tst_HttpSteps::answerThatSaysNothingIsNotTakenAsDone_data()
         << "/shipping/shipments"
         << QJsonObject{{"status", 201}, {"jsonBody", QJsonObject{{"trackingNumber", "TRK-1"}, {"shipmentId", "  "}}}}
         << "HTTP 201 with no shipmentId" << "shipping cancel" << "payments void" << OverallStatus::RolledBack;
+    QTest::newRow("payment: '..' as the id")
+        << "/payments/authorizations"
+        << QJsonObject{{"status", 201}, {"jsonBody", QJsonObject{{"authorizationId", ".."}}}}
+        << "HTTP 201 with no authorizationId" << "payments void" << "inventory release" << OverallStatus::RolledBack;
     // The first step: nothing before it to compensate, so the saga ends FAILED.
     QTest::newRow("inventory: empty 204") << "/inventory/reservations" << QJsonObject{{"status", 204}}
                                           << "HTTP 204 with no reservationId" << "inventory release" << QString()
