@@ -182,8 +182,18 @@ QByteArray JwtVerifier::readKeyFile(const QString &path, QString *error)
             *error = QStringLiteral("cannot read the secret file %1: %2").arg(path, file.errorString());
         return {};
     }
-    QByteArray key = file.read(1 << 16);
-    while (!key.isEmpty() && QChar::isSpace(uchar(key.back())))
+    constexpr qint64 kMaxKey = 1 << 16;
+    QByteArray key = file.read(kMaxKey + 1);
+    if (key.size() > kMaxKey) {
+        if (error)
+            *error = QStringLiteral("the secret file %1 is larger than 64 KiB; a key is a line of random text")
+                         .arg(path);
+        return {};
+    }
+    // ASCII whitespace only, as other JWT tools strip a key file (rstrip, trim):
+    // bytes like 0xA0 or 0x85 are part of a binary key.
+    auto asciiSpace = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+    while (!key.isEmpty() && asciiSpace(key.back()))
         key.chop(1);
     if (key.isEmpty() && error)
         *error = QStringLiteral("the secret file %1 is empty").arg(path);

@@ -198,6 +198,23 @@ void TestServerUnits::jwtKeyFileTrimsTrailingWhitespace()
     QCOMPARE(JwtVerifier::readKeyFile(path, &error), QByteArray("  s3cret"));
     QVERIFY(JwtVerifier::readKeyFile(path + QStringLiteral(".missing"), &error).isEmpty());
     QVERIFY(!error.isEmpty());
+
+    // Only ASCII whitespace goes (what rstrip() in other JWT tools removes): a binary
+    // key ending in 0xA0 or 0x85 keeps those bytes.
+    const QByteArray binary = QByteArray("k3y\x85\xA0", 5);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(binary + "\r\n");
+    file.close();
+    QCOMPARE(JwtVerifier::readKeyFile(path, &error), binary);
+
+    // Larger than 64 KiB: refused, not cut silently (a token minted elsewhere with
+    // the whole file would never verify).
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(QByteArray(65 * 1024, 'k'));
+    file.close();
+    error.clear();
+    QVERIFY(JwtVerifier::readKeyFile(path, &error).isEmpty());
+    QVERIFY2(error.contains(QLatin1String("64 KiB")), qPrintable(error));
 }
 
 void TestServerUnits::traceparentContinuedOrNew()
