@@ -32,12 +32,13 @@ RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
         return reject(RetryDecision::NotFailed, QStringLiteral("order completed successfully; nothing to retry"));
 
     const FailureInfo info = failureInfo(f.failureCode);
-    e.requiredActions = info.requiredActions;
     if (f.compensationIncomplete)
         return reject(RetryDecision::NonRetryable,
                       QStringLiteral("non-retryable failure: compensation incomplete, contact support"));
     if (!info.retryable)
         return reject(RetryDecision::NonRetryable, QStringLiteral("non-retryable failure"));
+    // What a retry will need (also while it must wait); none when it cannot happen.
+    e.requiredActions = info.requiredActions;
     if (e.retryCount >= f.maxRetries)
         return reject(RetryDecision::MaxAttemptsExceeded, QStringLiteral("maximum retry attempts exceeded"));
     if (f.lastRetryInitiatedAt.isValid()) {
