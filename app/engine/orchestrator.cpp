@@ -298,6 +298,10 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
         return;
     }
     if (auto running = m_sagas.find(orderId); running != m_sagas.end()) {
+        if (running->second->endQueued) { // as in retry(): its end is being committed
+            QTimer::singleShot(5, this, [this, orderId, done] { eligibility(orderId, done); });
+            return;
+        }
         facts.latestStatus = OverallStatus::InProgress;
         // A retry whose start is not committed yet: the store and its state still
         // show the failed attempt; it counts as the next one.
@@ -321,6 +325,12 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     if (!m_available || m_outageAnnounced)
         return answer(RetryDecision::Unavailable, availabilityReason({}));
     if (auto running = m_sagas.find(request.orderId); running != m_sagas.end()) {
+        if (running->second->endQueued) {
+            // Its end is being committed (a reader may have seen it already, e.g. via
+            // NOTIFY): asked again in a moment, when this engine has let it go.
+            QTimer::singleShot(5, this, [this, request, done] { retry(request, done); });
+            return;
+        }
         // (A retry whose start is not committed yet still has the failed attempt's state.)
         const SagaState &r = *running->second;
         if (r.attemptNumber <= 1 && !r.isTerminal())
@@ -439,6 +449,7 @@ void Orchestrator::enqueue(SagaState &s, StoreTransition t, std::function<void(b
         m_queue.append(Pending{std::move(next), {}, false});
     }
     s.lastQueuedSeq = m_queue.last().transition.event.seq;
+    s.endQueued = after.isTerminal();
     // Straight into the feed, where a committer takes it at once if it is free, or
     // with whatever else arrives before it is done (group commit) if it is busy,
     // without waiting for this thread to get round to its report. Waking it for a

@@ -45,6 +45,7 @@ struct SagaState {
     // Runtime only (not persisted).
     std::optional<bool> reversalDone; // the owed reversal's outcome, until recorded
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
+    bool endQueued = false;       // its queued transitions end the execution (not yet committed)
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)
     bool callInFlight = false;    // a step call is out
     qint64 compensationDeadline = 0; // ms since epoch; 0 = not started

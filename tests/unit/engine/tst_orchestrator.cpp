@@ -49,6 +49,7 @@ private Q_SLOTS:
     void retryMaxAttempts();
     void retryCooldown();
     void retryOneAtATime();
+    void retryAskedAsTheEndIsCommitted();
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void databaseThatCannotBeOpened();
@@ -800,6 +801,47 @@ void tst_Orchestrator::retryOneAtATime()
     QCOMPARE(int(second.code), int(RetryDecision::AlreadyInProgress));
     QCOMPARE(second.reason, QStringLiteral("retry already in progress"));
     QVERIFY(!h.eligibility(id).eligible);
+    QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).overallStatus == OverallStatus::Completed, 30000);
+}
+
+// A client that saw an order's end (saga-server's event feed, NOTIFY) may ask for
+// a retry before this engine has handled that commit's report. The order has
+// ended: the retry is accepted (it was refused as "still running" / "in progress").
+void tst_Orchestrator::retryAskedAsTheEndIsCommitted()
+{
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
+    QVERIFY(!id.isNull());
+    RetryDecision decision;
+    RetryEligibility eligibility;
+    int answers = 0;
+    QObject context;
+    QObject::connect(h.orchestrator.get(), &Orchestrator::eventsCommitted, &context,
+                     [&](const QVector<OrderEvent> &events) {
+                         for (const OrderEvent &e : events) {
+                             if (e.orderId != id || e.type != EventType::SagaFailed)
+                                 continue;
+                             // The end is committed; the engine has not applied it yet.
+                             h.orchestrator->eligibility(id, [&](RetryEligibility el, StoreError) {
+                                 eligibility = el;
+                                 ++answers;
+                             });
+                             RetryRequest req;
+                             req.orderId = id;
+                             req.paymentMethodId = QStringLiteral("visa");
+                             h.orchestrator->retry(req, [&](RetryDecision d) {
+                                 decision = d;
+                                 ++answers;
+                             });
+                         }
+                     },
+                     Qt::DirectConnection);
+    QTRY_COMPARE_WITH_TIMEOUT(answers, 2, 30000);
+    QVERIFY2(eligibility.eligible, qPrintable(eligibility.reason));
+    QCOMPARE(int(decision.code), int(RetryDecision::Accepted));
+    QCOMPARE(decision.attemptNumber, 2);
     QTRY_VERIFY_WITH_TIMEOUT(h.progress(id).overallStatus == OverallStatus::Completed, 30000);
 }
 
