@@ -752,11 +752,8 @@ void Orchestrator::reject(Pending p, const StoreError &error)
                                 << event.seq << "refused by the store (" << error.message << "); recording"
                                 << toString(instead->event.type) << "without the refused text instead";
             s->substitutedSeq = event.seq;
-            if (event.type == EventType::StepCompleted && event.step) {
-                // The step took effect but its result cannot be kept: reverse it
-                // best-effort (idempotent), as after a call that did not answer.
-                m_client->call(buildRequest(*s, *event.step, StepAction::Compensate), [](StepOutcome) {});
-            }
+            // (A step that took effect but whose result cannot be kept is reversed
+            // like a call that did not answer: its STEP_FAILED owes the reversal.)
             if (p.done)
                 p.done(false, event);
             enqueue(*s, std::move(*instead));
@@ -791,9 +788,12 @@ std::optional<StoreTransition> Orchestrator::recordableInstead(const SagaState &
     case EventType::StepFailed: {
         if (!e.step || s.step(*e.step) != StepStatus::InProgress)
             return std::nullopt; // a compensation's outcome: the engine's own text
-        const QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
-                                  {QStringLiteral("retryable"), true},
-                                  {QStringLiteral("refusedEvent"), toString(e.type)}};
+        QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
+                            {QStringLiteral("retryable"), true},
+                            {QStringLiteral("refusedEvent"), toString(e.type)}};
+        // The step took effect (or may have): reversed first, durably (decide()).
+        if (e.type == EventType::StepCompleted || e.details.value(QStringLiteral("reversalOwed")).toBool())
+            details.insert(QStringLiteral("reversalOwed"), true);
         // No text of the refusal either: it may quote what was refused (the log has it).
         const QString message = QStringLiteral("The database refused to record %1's %2 (the engine's log says why)")
                                     .arg(stepDisplayName(*e.step),

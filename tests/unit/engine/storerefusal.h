@@ -67,6 +67,12 @@ inline void checkStoreRefusalEndsSagasVisibly(EngineHarness &h, const DatabaseUr
     const OrderEvent failed = h.eventsOf(refused).at(4);
     QCOMPARE(failed.details.value("phase").toString(), QStringLiteral("FORWARD"));
     QCOMPARE(failed.details.value("refusedEvent").toString(), QStringLiteral("STEP_COMPLETED"));
+    // The payment took effect: its reversal is owed on record and done before the
+    // inventory's (not one unrecorded call on the side).
+    QVERIFY(failed.details.value("reversalOwed").toBool());
+    const OrderEvent rollback = h.eventsOf(refused).at(5);
+    QCOMPARE(rollback.details.value("uncertainStep").toString(), QStringLiteral("Payment Processing"));
+    QVERIFY(rollback.details.value("uncertainStepReversed").toBool());
     // The payment took effect but its result could not be kept: it is voided too.
     QCOMPARE(requestsSummary(h.recorder, refused), QStringList({"Inventory+", "Payment+", "Payment-", "Inventory-"}));
     for (const StepRequest &r : h.recorder->requests) {
