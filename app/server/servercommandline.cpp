@@ -3,6 +3,7 @@
 #include "jwtverifier.h"
 
 #include <QCommandLineParser>
+#include <algorithm>
 
 namespace {
 
@@ -24,8 +25,10 @@ bool parseListen(const QString &text, ServerConfig *config, QString *error)
     QString host = text.left(colon);
     if (host.startsWith(u'[') && host.endsWith(u']'))
         host = host.mid(1, host.size() - 2);
-    bool ok = false;
-    const int port = text.mid(colon + 1).toInt(&ok);
+    const QString portText = text.mid(colon + 1);
+    bool ok = !portText.isEmpty() && portText.size() <= 5
+              && std::all_of(portText.cbegin(), portText.cend(), [](QChar c) { return c >= u'0' && c <= u'9'; });
+    const int port = ok ? portText.toInt(&ok) : -1; // digits only: not " 8080", "+8080"
     if (!ok || port < 0 || port > 65535) {
         *error = QStringLiteral("--listen: the port must be a number from 0 to 65535");
         return false;

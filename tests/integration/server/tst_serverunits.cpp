@@ -395,6 +395,10 @@ void TestServerUnits::commandLine()
     QCOMPARE(int(ServerCommandLine::parse({"saga-server"}).mode), int(ServerCommandLine::Mode::Error)); // no secret
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--listen", "nohost", "--auth-secret-file", secret}).mode),
              int(ServerCommandLine::Mode::Error));
+    for (const char *lenient : {"127.0.0.1: 8080", "127.0.0.1:+8080", "127.0.0.1:8080 ", "127.0.0.1:0x50", "127.0.0.1:"})
+        QVERIFY2(ServerCommandLine::parse({"saga-server", "--listen", lenient, "--auth-secret-file", secret}).mode
+                     == ServerCommandLine::Mode::Error,
+                 lenient);
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--steps", "ftp://x", "--auth-secret-file", secret}).mode),
              int(ServerCommandLine::Mode::Error));
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--bogus"}).mode), int(ServerCommandLine::Mode::Error));
