@@ -171,14 +171,27 @@ void ChartsPanel::rebuildDurations()
 {
     QChart *chart = m_durationView->chart();
     clearChart(chart);
+    // The bins reach past the slowest step's p95; the few slower ones (a step that
+    // waited out a database outage takes seconds) share the last, open bin instead
+    // of stretching the axis until every normal step falls into one bar.
     qint64 top = 0;
     for (const SagaStatistics::StepDurations &d : m_stats.steps)
-        top = std::max(top, d.p99);
+        top = std::max(top, d.p95);
     constexpr int kBins = 12;
-    const qint64 binMs = std::max<qint64>(50, (top + kBins - 1) / kBins / 50 * 50 + 50);
+    qint64 binMs = 50;
+    for (qint64 nice : {50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000}) {
+        binMs = nice;
+        if (nice * (kBins - 1) > top)
+            break;
+    }
+    // Short labels, so none is cut ("≥11…"): seconds once the bins reach a second.
+    const bool seconds = binMs * (kBins - 1) >= 1000;
+    auto label = [seconds](qint64 ms) {
+        return seconds ? QString::number(double(ms) / 1000.0, 'g', 3) : QString::number(ms);
+    };
     QStringList categories;
     for (int i = 0; i < kBins; ++i)
-        categories << (i == kBins - 1 ? QStringLiteral("≥%1").arg(i * binMs) : QString::number(i * binMs));
+        categories << (i == kBins - 1 ? QStringLiteral("≥") + label(i * binMs) : label(i * binMs));
 
     auto *series = new QBarSeries;
     int maxCount = 0;
@@ -201,7 +214,7 @@ void ChartsPanel::rebuildDurations()
     chart->addSeries(series);
     auto *x = new QBarCategoryAxis;
     x->append(categories);
-    x->setTitleText(tr("duration (ms)"));
+    x->setTitleText(seconds ? tr("duration (s)") : tr("duration (ms)"));
     auto *y = new QValueAxis;
     setCountRange(y, maxCount);
     y->setTitleText(tr("steps"));

@@ -111,6 +111,7 @@ private Q_SLOTS:
     void countAxesHaveWholeNumberTicks_data();
     void countAxesHaveWholeNumberTicks();
     void outcomeMinutesFollowTheUtcSetting();
+    void durationBinsReadAtAGlance();
 };
 
 void tst_ChartsPanel::initTestCase()
@@ -184,6 +185,38 @@ void tst_ChartsPanel::outcomeMinutesFollowTheUtcSetting()
 
     model.setDisplayUtc(true);
     QCOMPARE(minuteAxis(panel.outcomeChart())->categories(), labels(true));
+}
+
+// Step durations: short labels (none cut to "≥11…"), in seconds once the bins
+// reach a second; a rare slow step (29 s, one waited out an outage) goes into the
+// last, open bin instead of stretching the axis so every normal step shares a bar.
+void tst_ChartsPanel::durationBinsReadAtAGlance()
+{
+    OrderTreeModel model;
+    fillRecent(model, 40, Kind::Success, 900);
+    fillRecent(model, 1, Kind::Success, 29000);
+    ChartsPanel panel(&model);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    panel.refresh();
+    QTRY_COMPARE(refreshed.count(), 1);
+    QBarCategoryAxis *axis = minuteAxis(panel.durationChart());
+    QVERIFY(axis);
+    const QStringList bins = axis->categories();
+    QCOMPARE(bins.size(), 12);
+    for (const QString &b : bins)
+        QVERIFY2(b.size() <= 4, qPrintable(bins.join(QStringLiteral(", "))));
+    QCOMPARE(axis->titleText(), QStringLiteral("duration (s)"));
+    QCOMPARE(bins.at(9), QStringLiteral("0.9"));
+    QCOMPARE(bins.last(), QStringLiteral("≥1.1"));
+    // The 900 ms steps have a bar of their own: 40 of each step in bin 0.9.
+    const auto series = panel.durationChart()->series();
+    QVERIFY(!series.isEmpty());
+    const auto *bars = qobject_cast<QAbstractBarSeries *>(series.first());
+    QVERIFY(bars);
+    for (const QBarSet *set : bars->barSets()) {
+        QCOMPARE(int(set->at(9)), 40);
+        QCOMPARE(int(set->at(11)), 1); // the slow one, in the open bin
+    }
 }
 
 QTEST_MAIN(tst_ChartsPanel)
