@@ -100,8 +100,8 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     const QCommandLineOption demoFailures(QStringLiteral("demo-failures"), QStringLiteral("Share of demo orders that fail in percent, for this run (default: as last set in the New Order dialog, initially 30)."), QStringLiteral("PERCENT"));
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("Remote mode: the saga-server to watch, e.g. http://127.0.0.1:8080."), QStringLiteral("URL"));
     const QCommandLineOption token(QStringLiteral("token"), QStringLiteral("Remote mode: a SUPPORT token (default: $SAGA_CONSOLE_TOKEN)."), QStringLiteral("T"));
-    const QCommandLineOption postgres(QStringLiteral("postgres"), QStringLiteral("Database mode: read postgresql://USER@HOST:PORT/DB directly (LISTEN/NOTIFY)."), QStringLiteral("URL"));
-    const QCommandLineOption database(QStringLiteral("database"), QStringLiteral("Embedded mode: the database of the embedded engine, sqlite:PATH."), QStringLiteral("URL"));
+    const QCommandLineOption postgres(QStringLiteral("postgres"), QStringLiteral("Database mode: read a database directly, postgresql://USER@HOST:PORT/DB (LISTEN/NOTIFY) or sqlite:PATH (polled)."), QStringLiteral("URL"));
+    const QCommandLineOption database(QStringLiteral("database"), QStringLiteral("Embedded mode: the embedded engine's database, sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB."), QStringLiteral("URL"));
     const QCommandLineOption stepDelay(QStringLiteral("step-delay"), QStringLiteral("Embedded mode: simulated latency of each step in ms (default 900)."), QStringLiteral("MS"));
     QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save a picture of the window to FILE, then quit."), QStringLiteral("FILE"));
     screenshot.setFlags(QCommandLineOption::HiddenFromHelp);

@@ -183,6 +183,13 @@ void tst_ConsoleCommandLine::helpWinsOverMistakes()
     for (const char *option : {"--demo", "--server <URL>", "--postgres <URL>", "--database <URL>", "--step-delay <MS>"})
         QVERIFY2(help.text.contains(QLatin1String(option)), option);
     QVERIFY(!help.text.contains(QStringLiteral("--screenshot"))); // a tool for the README pictures
+    // Both database kinds are named where both work (the help said postgresql only for --postgres, sqlite only for
+    // --database). The help wraps its lines, so compare without the wrapping.
+    const QString flat = help.text.simplified();
+    QVERIFY2(flat.contains(QLatin1String("postgresql://USER@HOST:PORT/DB (LISTEN/NOTIFY) or sqlite:PATH (polled)")),
+             qPrintable(flat));
+    QVERIFY2(flat.contains(QLatin1String("sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB")),
+             qPrintable(flat));
 
     const ConsoleCommandLine version = parse({"-v"});
     QCOMPARE(int(version.mode), int(ConsoleCommandLine::Mode::Version));
