@@ -747,6 +747,11 @@ QJsonObject orderRequestToJson(const OrderRequest &request)
     return o;
 }
 
+Parsed<OrderRequest> checkOrderRequest(const OrderRequest &request)
+{
+    return orderRequestFromJson(orderRequestToJson(request));
+}
+
 Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json)
 {
     Reader r;

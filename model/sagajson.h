@@ -77,6 +77,9 @@ namespace SagaJson {
 // order's total at most 2^53 - 1 cents (exact in JSON).
 Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json);
 QJsonObject orderRequestToJson(const OrderRequest &request);
+// An order built in this process, checked by the rules saga-server applies to a
+// POST body (orderRequestFromJson): ok, or the field and what is wrong with it.
+Parsed<OrderRequest> checkOrderRequest(const OrderRequest &request);
 // POST /api/orders/{id}/retry body (all optional).
 Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json);
 QJsonObject orderRecordToJson(const OrderRecord &order);

@@ -196,7 +196,7 @@ QString NewOrderDialog::problem() const
         return tr("Customer id must be a UUID such as 550e8400-e29b-41d4-a716-446655440000, or empty for a "
                   "new random customer.");
     // saga-server's own rules, so the embedded engine gets only what the server would take.
-    const Parsed<OrderRequest> parsed = SagaJson::orderRequestFromJson(SagaJson::orderRequestToJson(r));
+    const Parsed<OrderRequest> parsed = SagaJson::checkOrderRequest(r);
     if (parsed.ok())
         return {};
     const QString path = parsed.field.section(QLatin1Char('.'), -1); // items[0].productId -> productId

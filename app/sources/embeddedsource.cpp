@@ -145,9 +145,9 @@ void EmbeddedSource::onEngineEvents(const QVector<OrderEvent> &events)
 void EmbeddedSource::placeOrder(const OrderRequest &request, QObject *context,
                                 std::function<void(PlaceOrderResult)> done)
 {
-    // saga-server's rules for a POST body (SagaJson::orderRequestFromJson), so the
-    // embedded engine never records an order the server would refuse.
-    const Parsed<OrderRequest> checked = SagaJson::orderRequestFromJson(SagaJson::orderRequestToJson(request));
+    // saga-server's rules for a POST body, so the embedded engine never records an
+    // order the server would refuse.
+    const Parsed<OrderRequest> checked = SagaJson::checkOrderRequest(request);
     if (!checked.ok()) {
         PlaceOrderResult r;
         r.error = tr("The order was not accepted: %1 %2. Correct it and place the order again.")
