@@ -285,6 +285,11 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
         done({}, StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")});
         return;
     }
+    if (auto running = m_sagas.find(orderId); running != m_sagas.end() && running->second->endQueued) {
+        // As in retry(): its end is being committed; asked again once this engine let it go.
+        QTimer::singleShot(5, this, [this, orderId, done] { eligibility(orderId, done); });
+        return;
+    }
     RetryFacts facts;
     StoreError error;
     if (!gatherFacts(orderId, &facts, &error)) {
@@ -298,10 +303,6 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
         return;
     }
     if (auto running = m_sagas.find(orderId); running != m_sagas.end()) {
-        if (running->second->endQueued) { // as in retry(): its end is being committed
-            QTimer::singleShot(5, this, [this, orderId, done] { eligibility(orderId, done); });
-            return;
-        }
         facts.latestStatus = OverallStatus::InProgress;
         // A retry whose start is not committed yet: the store and its state still
         // show the failed attempt; it counts as the next one.
@@ -1100,21 +1101,22 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
     if (s.failedStep) {
         if (s.reversalOwed && !s.reversalDone)
             return call(*s.reversalOwed, StepAction::Compensate); // first: the call that did not answer
-        QJsonObject reversal;
-        if (s.reversalOwed)
-            reversal = {{QStringLiteral("uncertainStep"), stepDisplayName(*s.reversalOwed)},
-                        {QStringLiteral("uncertainStepReversed"), *s.reversalDone}};
+        auto withReversal = [&s](QJsonObject details) { // what came of it (SagaState::settleReversal)
+            if (s.reversalOwed) {
+                details.insert(QStringLiteral("uncertainStep"), stepDisplayName(*s.reversalOwed));
+                details.insert(QStringLiteral("uncertainStepReversed"), *s.reversalDone);
+            }
+            return details;
+        };
         const bool incomplete = s.reversalOwed && !*s.reversalDone;
         bool anyCompleted = false;
         for (StepStatus st : s.steps)
             anyCompleted = anyCompleted || st == StepStatus::Completed;
         if (anyCompleted)
-            return transition(makeTransition(s, EventType::CompensationStarted, std::nullopt, reversal));
-        QJsonObject details{{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
-                            {QStringLiteral("compensationIncomplete"), incomplete},
-                            {QStringLiteral("failureCode"), s.failure.code}};
-        for (auto it = reversal.constBegin(); it != reversal.constEnd(); ++it)
-            details.insert(it.key(), it.value());
+            return transition(makeTransition(s, EventType::CompensationStarted, std::nullopt, withReversal({})));
+        const QJsonObject details = withReversal({{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
+                                                  {QStringLiteral("compensationIncomplete"), incomplete},
+                                                  {QStringLiteral("failureCode"), s.failure.code}});
         const ErrorInfo error = incomplete
             ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
             : s.failure;
