@@ -38,6 +38,14 @@
 #include <QVBoxLayout>
 
 namespace {
+// The order row of an index in the tree (itself, or the parent of a step row).
+QModelIndex orderRowOf(QModelIndex index)
+{
+    while (index.parent().isValid())
+        index = index.parent();
+    return index;
+}
+
 using Mask = OrderFilterProxyModel::StatusMask;
 constexpr Mask bit(OverallStatus s)
 {
@@ -474,9 +482,7 @@ void MainWindow::keepSelectionWhileFiltered()
     connect(m_proxy, &QAbstractItemModel::rowsAboutToBeRemoved, this, [this](const QModelIndex &parent, int first, int last) {
         if (parent.isValid() || !m_view)
             return;
-        QModelIndex top = m_view->currentIndex();
-        while (top.parent().isValid())
-            top = top.parent();
+        const QModelIndex top = orderRowOf(m_view->currentIndex());
         if (top.isValid() && top.row() >= first && top.row() <= last) {
             m_hiddenSelection = top.data(OrderTreeModel::OrderIdRole).toUuid();
             m_selectionLeaving = true;
@@ -510,11 +516,8 @@ void MainWindow::keepRowsInPlaceWhileScrolled()
         QScrollBar *bar = m_view->verticalScrollBar();
         if (parent.isValid() || bar->value() == 0 || m_scrollAnchor.isValid())
             return;
-        QModelIndex top = m_view->indexAt(QPoint(0, 0));
-        QModelIndex topOrder = top;
-        while (topOrder.parent().isValid())
-            topOrder = topOrder.parent();
-        if (!top.isValid() || first > topOrder.row())
+        const QModelIndex top = m_view->indexAt(QPoint(0, 0));
+        if (!top.isValid() || first > orderRowOf(top).row())
             return; // inserted below what is on screen: nothing moves
         m_scrollAnchor = top;
         m_scrollAnchorY = m_view->visualRect(top).top();
@@ -571,7 +574,7 @@ void MainWindow::updateEmptyView()
 bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
     if (watched == m_view->viewport() && event->type() == QEvent::Resize)
-        m_emptyView->setGeometry(m_view->viewport()->rect().adjusted(24, 24, -24, -24));
+        updateEmptyView();
     return QMainWindow::eventFilter(watched, event);
 }
 
