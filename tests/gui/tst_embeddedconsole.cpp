@@ -86,6 +86,15 @@ OverallStatus statusOf(const OrderTreeModel &model, const QUuid &id)
     return p ? p->overallStatus : OverallStatus::Queued;
 }
 
+// Sets `step`'s row of the panel to fail once with `code` (not applied yet).
+void setOnceFailure(FailureInjectionPanel &panel, SagaStep step, const QString &code)
+{
+    QComboBox *kind = panel.kindCombo(step);
+    kind->setCurrentIndex(kind->findData(int(StepFault::Kind::Fail)));
+    panel.codeCombo(step)->setCurrentText(code);
+    panel.onceCheck(step)->setChecked(true);
+}
+
 bool isTerminalIn(const OrderTreeModel &model, const QUuid &id)
 {
     const OrderProgress *p = model.order(id);
@@ -137,12 +146,9 @@ void tst_EmbeddedConsole::failurePanelMakesASagaCompensate()
     panel.setSource(source);
     QVERIFY(panel.applyButton()->isEnabled());
     // Shipping fails with a chosen code, once.
-    QComboBox *kind = panel.kindCombo(SagaStep::Shipping);
-    kind->setCurrentIndex(kind->findData(int(StepFault::Kind::Fail)));
-    panel.codeCombo(SagaStep::Shipping)->setCurrentText(QStringLiteral("SHIPPING_UNAVAILABLE"));
-    panel.onceCheck(SagaStep::Shipping)->setChecked(true);
     QSignalSpy applied(&panel, &FailureInjectionPanel::applied);
     QVERIFY(applied.isValid());
+    setOnceFailure(panel, SagaStep::Shipping, QStringLiteral("SHIPPING_UNAVAILABLE"));
     QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
     QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeout);
     const FaultPlan plan = source->engine()->faultPlan();
@@ -194,12 +200,10 @@ void tst_EmbeddedConsole::failurePanelShowsAOnceFaultDisarmedAfterItFired()
     FailureInjectionPanel panel;
     panel.setSource(source);
     QCoreApplication::processEvents(); // the panel has read the engine's (empty) plan
-    QComboBox *payment = panel.kindCombo(SagaStep::Payment);
-    payment->setCurrentIndex(payment->findData(int(StepFault::Kind::Fail)));
-    panel.codeCombo(SagaStep::Payment)->setCurrentText(QStringLiteral("PAYMENT_DECLINED"));
-    panel.onceCheck(SagaStep::Payment)->setChecked(true);
     QSignalSpy applied(&panel, &FailureInjectionPanel::applied);
     QVERIFY(applied.isValid());
+    setOnceFailure(panel, SagaStep::Payment, QStringLiteral("PAYMENT_DECLINED"));
+    QComboBox *payment = panel.kindCombo(SagaStep::Payment);
     QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
     QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeout);
     QVERIFY2(panel.statusText().contains(QLatin1String("next orders will hit it")), qPrintable(panel.statusText()));

@@ -15,15 +15,22 @@
 #include <QTest>
 
 namespace {
-// The dialog's line edit that shows `text` (the fields hold the Happy path preset).
-QLineEdit *editShowing(const QWidget &dialog, const QString &text)
+// The dialog's child of type W (a line edit, label or button) that shows `text`.
+template<typename W>
+W *childShowing(const QWidget &dialog, const QString &text)
 {
-    const auto edits = dialog.findChildren<QLineEdit *>();
-    for (QLineEdit *edit : edits) {
-        if (edit->text() == text)
-            return edit;
+    const auto children = dialog.findChildren<W *>();
+    for (W *child : children) {
+        if (child->text() == text)
+            return child;
     }
     return nullptr;
+}
+
+// The line edit that shows `text` (the fields hold the Happy path preset).
+QLineEdit *editShowing(const QWidget &dialog, const QString &text)
+{
+    return childShowing<QLineEdit>(dialog, text);
 }
 
 // The text of one field of `r` ("customerId", "productId", "street", ...).
@@ -45,22 +52,12 @@ QString fieldText(const OrderRequest &r, const QString &field)
 
 QPushButton *placeButton(const QWidget &dialog)
 {
-    const auto buttons = dialog.findChildren<QPushButton *>();
-    for (QPushButton *b : buttons) {
-        if (b->text() == QLatin1String("&Place order"))
-            return b;
-    }
-    return nullptr;
+    return childShowing<QPushButton>(dialog, QStringLiteral("&Place order"));
 }
 
 QLabel *labelShowing(const QWidget &dialog, const QString &text)
 {
-    const auto labels = dialog.findChildren<QLabel *>();
-    for (QLabel *label : labels) {
-        if (label->text() == text)
-            return label;
-    }
-    return nullptr;
+    return childShowing<QLabel>(dialog, text);
 }
 
 QString resultText(const QWidget &dialog)

@@ -29,6 +29,33 @@ private:
         return c;
     }
 
+    // Steps of 300 ms (timeout 5 s), so a saga is caught between its steps.
+    EngineConfig slowSteps()
+    {
+        EngineConfig c = config();
+        c.stepDelayMs = 300;
+        c.stepTimeoutMs = 5000;
+        return c;
+    }
+
+    // Starts `h` on `c` with one saga whose first step is out (its STEP_STARTED
+    // committed); null (and a warning) when it did not get there.
+    static QUuid startWithASagaMidStep(EngineHarness &h, const EngineConfig &c)
+    {
+        QString error;
+        if (!h.start(c, &error)) {
+            qWarning("engine did not start: %s", qPrintable(error));
+            return {};
+        }
+        const QUuid id = h.submit(sampleOrder());
+        if (id.isNull()
+            || !QTest::qWaitFor([&] { return h.typesOf(id).contains(QStringLiteral("STEP_STARTED:Inventory")); }, 10000)) {
+            qWarning("the saga did not reach its first step");
+            return {};
+        }
+        return id;
+    }
+
 private Q_SLOTS:
     void happyPath();
     void contextPassing();
@@ -891,15 +918,10 @@ void tst_Orchestrator::resumeAfterRestart()
 // a file no one can open again or failing them; no new empty file appears.
 void tst_Orchestrator::databaseFileDeletedPausesTheEngine()
 {
-    EngineConfig c = config();
-    c.stepDelayMs = 300;
-    c.stepTimeoutMs = 5000;
+    const EngineConfig c = slowSteps();
     EngineHarness h;
-    QString error;
-    QVERIFY2(h.start(c, &error), qPrintable(error));
-    const QUuid id = h.submit(sampleOrder());
+    const QUuid id = startWithASagaMidStep(h, c);
     QVERIFY(!id.isNull());
-    QTRY_VERIFY_WITH_TIMEOUT(h.typesOf(id).contains(QStringLiteral("STEP_STARTED:Inventory")), 10000);
     for (const QString &suffix : {QString(), QStringLiteral("-wal"), QStringLiteral("-shm")})
         QVERIFY(QFile::remove(c.database.path + suffix));
     // The step answers in 300 ms; its result cannot be recorded.
@@ -921,15 +943,10 @@ void tst_Orchestrator::databaseFileDeletedPausesTheEngine()
 // again. The saga already running is kept and finishes once the file is back.
 void tst_Orchestrator::orderSubmittedAsTheDatabaseGoesIsRefused()
 {
-    EngineConfig c = config();
-    c.stepDelayMs = 300;
-    c.stepTimeoutMs = 5000;
+    const EngineConfig c = slowSteps();
     EngineHarness h;
-    QString error;
-    QVERIFY2(h.start(c, &error), qPrintable(error));
-    const QUuid running = h.submit(sampleOrder());
+    const QUuid running = startWithASagaMidStep(h, c);
     QVERIFY(!running.isNull());
-    QTRY_VERIFY_WITH_TIMEOUT(h.typesOf(running).contains(QStringLiteral("STEP_STARTED:Inventory")), 10000);
     const QString moved = c.database.path + QStringLiteral(".moved");
     QVERIFY(QFile::rename(c.database.path, moved));
     bool answered = false;
