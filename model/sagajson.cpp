@@ -773,6 +773,26 @@ Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json)
     return Parsed<RetryRequest>{std::move(req), {}, {}};
 }
 
+QJsonObject retryRequestToJson(const RetryRequest &request)
+{
+    QJsonObject o;
+    if (request.paymentMethodId)
+        o.insert(s("paymentMethodId"), *request.paymentMethodId);
+    if (request.shippingAddress)
+        o.insert(s("shippingAddress"), addressToJson(*request.shippingAddress));
+    return o;
+}
+
+Parsed<RetryRequest> checkRetryRequest(const RetryRequest &request)
+{
+    Parsed<RetryRequest> parsed = retryRequestFromJson(retryRequestToJson(request));
+    if (parsed.ok()) {
+        parsed.value->orderId = request.orderId; // in the URL, not the body
+        parsed.value->traceId = request.traceId;
+    }
+    return parsed;
+}
+
 QJsonObject orderRecordToJson(const OrderRecord &order)
 {
     QJsonObject o;

@@ -82,6 +82,10 @@ QJsonObject orderRequestToJson(const OrderRequest &request);
 Parsed<OrderRequest> checkOrderRequest(const OrderRequest &request);
 // POST /api/orders/{id}/retry body (all optional).
 Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json);
+QJsonObject retryRequestToJson(const RetryRequest &request);
+// A retry built in this process, checked by the rules saga-server applies to a
+// retry body (retryRequestFromJson): ok, or the field and what is wrong with it.
+Parsed<RetryRequest> checkRetryRequest(const RetryRequest &request);
 QJsonObject orderRecordToJson(const OrderRecord &order);
 Parsed<OrderRecord> orderRecordFromJson(const QJsonObject &json);
 QJsonObject eligibilityToJson(const RetryEligibility &e);

@@ -1,6 +1,7 @@
 #include "neworderdialog.h"
 
 #include "demotraffic.h"
+#include "requestproblem.h"
 #include "sagajson.h"
 
 #include <QComboBox>
@@ -199,22 +200,7 @@ QString NewOrderDialog::problem() const
     const Parsed<OrderRequest> parsed = SagaJson::checkOrderRequest(r);
     if (parsed.ok())
         return {};
-    const QString path = parsed.field.section(QLatin1Char('.'), -1); // items[0].productId -> productId
-    const QHash<QString, QString> names{
-        {QStringLiteral("customerId"), tr("Customer id")},
-        {QStringLiteral("items"), tr("Product id")},
-        {QStringLiteral("productId"), tr("Product id")},
-        {QStringLiteral("productName"), tr("Product name")},
-        {QStringLiteral("quantity"), tr("Quantity")},
-        {QStringLiteral("unitPriceInCents"), tr("Unit price")},
-        {QStringLiteral("paymentMethodId"), tr("Payment method")},
-        {QStringLiteral("street"), tr("Street")},
-        {QStringLiteral("city"), tr("City")},
-        {QStringLiteral("state"), tr("State")},
-        {QStringLiteral("postalCode"), tr("Postal code")},
-        {QStringLiteral("country"), tr("Country")},
-    };
-    return tr("%1 %2.").arg(names.value(path, parsed.field), parsed.error);
+    return requestProblemText(parsed.field, parsed.error);
 }
 
 void NewOrderDialog::setPlacingEnabled(bool enabled, const QString &whyNot)

@@ -1,5 +1,7 @@
 #include "retrydialog.h"
 
+#include "requestproblem.h"
+#include "sagajson.h"
 #include "sagastatus.h"
 
 #include <QCheckBox>
@@ -151,22 +153,12 @@ QString RetryDialog::problemText() const
         return tr("Payment method must differ from the one that failed (%1).").arg(m_currentPayment);
     if (m_addressRequired && !m_addressGroup->isChecked())
         return tr("Shipping address: correct it to retry.");
+    // saga-server's own rules for a retry body (lengths, text it can keep).
+    const Parsed<RetryRequest> parsed = SagaJson::checkRetryRequest(request(QUuid()));
+    if (!parsed.ok())
+        return requestProblemText(parsed.field, parsed.error);
     if (!m_addressGroup->isChecked())
         return {};
-    const std::pair<QLineEdit *, QString> fields[] = {{m_street, tr("Street")},
-                                                      {m_city, tr("City")},
-                                                      {m_state, tr("State")},
-                                                      {m_postalCode, tr("Postal code")},
-                                                      {m_country, tr("Country")}};
-    // saga-server's limits (SagaJson: 256 characters, a postal code 32).
-    for (const auto &[edit, name] : fields) {
-        const QString text = edit->text().trimmed();
-        if (text.isEmpty())
-            return tr("%1 must not be empty.").arg(name);
-        const int maxLength = edit == m_postalCode ? 32 : 256;
-        if (text.size() > maxLength)
-            return tr("%1 must be at most %2 characters.").arg(name).arg(maxLength);
-    }
     static const QRegularExpression twoLetters(QStringLiteral("^[A-Z]{2}$"));
     if (!twoLetters.match(m_country->text().trimmed().toUpper()).hasMatch())
         return tr("Country must be a two-letter ISO 3166 code, e.g. US or DE.");

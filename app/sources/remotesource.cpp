@@ -549,21 +549,10 @@ void RemoteSource::retryEligibility(const QUuid &orderId, QObject *context,
 void RemoteSource::retry(const RetryRequest &request, QObject *context,
                          std::function<void(RetryDecision)> done)
 {
-    QJsonObject body;
-    if (request.paymentMethodId)
-        body.insert(QLatin1String("paymentMethodId"), *request.paymentMethodId);
-    if (request.shippingAddress) {
-        const ShippingAddress &a = *request.shippingAddress;
-        body.insert(QLatin1String("shippingAddress"),
-                    QJsonObject{{QLatin1String("street"), a.street},
-                                {QLatin1String("city"), a.city},
-                                {QLatin1String("state"), a.state},
-                                {QLatin1String("postalCode"), a.postalCode},
-                                {QLatin1String("country"), a.country}});
-    }
     send("POST",
          QStringLiteral("/api/orders/%1/retry").arg(request.orderId.toString(QUuid::WithoutBraces)),
-         {}, QJsonDocument(body), context, [done = std::move(done)](Response r) {
+         {}, QJsonDocument(SagaJson::retryRequestToJson(request)), context,
+         [done = std::move(done)](Response r) {
              RetryDecision d;
              const QJsonObject o = r.json.object();
              if (r.error.isEmpty()) {

@@ -72,6 +72,8 @@ private Q_SLOTS:
     void startsFromTheCurrentPaymentMethodAndAddress();
     void correctedAddressIsChecked_data();
     void correctedAddressIsChecked();
+    void pastedTextIsCheckedBySagaServersRules_data();
+    void pastedTextIsCheckedBySagaServersRules();
 };
 
 void tst_RetryDialog::introNamesTheAttemptAndTheSteps_data()
@@ -211,6 +213,48 @@ void tst_RetryDialog::correctedAddressIsChecked()
         const QString why = dialog.problemText();
         QVERIFY2(why.startsWith(QString(field).remove(QLatin1Char(':'))), qPrintable(why));
     }
+}
+
+void tst_RetryDialog::pastedTextIsCheckedBySagaServersRules_data()
+{
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<QString>("pasted");
+    QTest::addColumn<QString>("problem"); // empty: acceptable
+    QTest::newRow("payment method of 256") << "Payment method" << QString(256, QLatin1Char('p')) << "";
+    QTest::newRow("payment method of 257")
+        << "Payment method" << QString(257, QLatin1Char('p')) << "Payment method must be at most 256 characters.";
+    QTest::newRow("street of 257") << "Street:" << QString(257, QLatin1Char('s'))
+                                   << "Street must be at most 256 characters.";
+    QTest::newRow("street with NUL") << "Street:" << QStringLiteral("Main St") + QChar(0) + QStringLiteral("1")
+                                     << "Street must not contain NUL characters (\\u0000).";
+    QTest::newRow("city with NUL") << "City:" << QString(QChar(0)) + QStringLiteral("Salem")
+                                   << "City must not contain NUL characters (\\u0000).";
+}
+
+// Text a user pastes (setText: no key filtering) is held to what saga-server takes,
+// so the dialog never sends a retry the server answers with 400.
+void tst_RetryDialog::pastedTextIsCheckedBySagaServersRules()
+{
+    QFETCH(QString, field);
+    QFETCH(QString, pasted);
+    QFETCH(QString, problem);
+    RetryDialog dialog(QStringLiteral("ORD-5"),
+                       eligibility(0, {QStringLiteral("UPDATE_PAYMENT_METHOD"), QStringLiteral("UPDATE_SHIPPING_ADDRESS")}));
+    dialog.paymentMethodEdit()->setText(QStringLiteral("pm-visa-4242"));
+    const ShippingAddress a = oregon();
+    const QStringList labels{"Street:", "City:", "State:", "Postal code:", "Country:"};
+    const QStringList values{a.street, a.city, a.state, a.postalCode, a.country};
+    for (int i = 0; i < labels.size(); ++i)
+        addressEdit(dialog, labels.at(i))->setText(values.at(i));
+    QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.problemText()));
+
+    QLineEdit *edit = field == QLatin1String("Payment method") ? dialog.paymentMethodEdit() : addressEdit(dialog, field);
+    QVERIFY(edit);
+    edit->setText(pasted);
+    QCOMPARE(edit->text(), pasted); // nothing cut off on the way in
+    QCOMPARE(dialog.problemText(), problem);
+    QCOMPARE(dialog.isAcceptable(), problem.isEmpty());
+    QCOMPARE(okButton(dialog)->isEnabled(), problem.isEmpty());
 }
 
 QTEST_MAIN(tst_RetryDialog)

@@ -110,6 +110,7 @@ private Q_SLOTS:
     void orderRequestInvalid();
     void orderRequestRoundTrip();
     void retryRequest();
+    void retryRequestChecked();
     void orderRecordRoundTrip();
     void eligibilityRoundTrip();
     void faultPlanRoundTrip();
@@ -642,6 +643,40 @@ void tst_SagaJson::retryRequest()
     QCOMPARE(r.field, QStringLiteral("paymentMethodId"));
     r = SagaJson::retryRequestFromJson(parse(R"({"shippingAddress": {"street": "a", "city": "b"}})"));
     QCOMPARE(r.field, QStringLiteral("shippingAddress.state"));
+}
+
+// A retry built in this process (the console's Retry dialog) goes through the
+// rules saga-server applies to the body it would be sent as.
+void tst_SagaJson::retryRequestChecked()
+{
+    RetryRequest request;
+    request.orderId = kOrder;
+    request.traceId = QStringLiteral("trace-1");
+    request.paymentMethodId = QStringLiteral("pm-visa-4242");
+    request.shippingAddress = SagaJson::orderRequestFromJson(validOrderRequest()).value->shippingAddress;
+    Parsed<RetryRequest> r = SagaJson::checkRetryRequest(request);
+    QVERIFY(r.ok());
+    QCOMPARE(r.value->orderId, kOrder); // the URL's part, kept
+    QCOMPARE(r.value->traceId, QStringLiteral("trace-1"));
+    QCOMPARE(r.value->paymentMethodId, request.paymentMethodId);
+    QCOMPARE(*r.value->shippingAddress, *request.shippingAddress);
+    QCOMPARE(SagaJson::retryRequestToJson(request).keys(),
+             (QStringList{QStringLiteral("paymentMethodId"), QStringLiteral("shippingAddress")}));
+    QVERIFY(SagaJson::retryRequestToJson(RetryRequest{}).isEmpty()); // nothing corrected: {}
+
+    request.paymentMethodId = QString(257, QLatin1Char('p'));
+    r = SagaJson::checkRetryRequest(request);
+    QCOMPARE(r.field, QStringLiteral("paymentMethodId"));
+    QCOMPARE(r.error, QStringLiteral("must be at most 256 characters"));
+    request.paymentMethodId.reset();
+    request.shippingAddress->street = QStringLiteral("Main St") + QChar(0) + QStringLiteral("1");
+    r = SagaJson::checkRetryRequest(request);
+    QCOMPARE(r.field, QStringLiteral("shippingAddress.street"));
+    QVERIFY2(r.error.contains(QLatin1String("NUL")), qPrintable(r.error));
+    request.shippingAddress->street = QStringLiteral("Main St 1");
+    request.shippingAddress->postalCode = QString(33, QLatin1Char('9'));
+    r = SagaJson::checkRetryRequest(request);
+    QCOMPARE(r.field, QStringLiteral("shippingAddress.postalCode"));
 }
 
 void tst_SagaJson::orderRecordRoundTrip()
