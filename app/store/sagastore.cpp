@@ -3,6 +3,7 @@
 #include "batchplan.h"
 #include "pgcopy.h"
 #include "sagalog.h"
+#include "sqlerror.h"
 #include "sqlitestatements.h"
 #include "storetext.h"
 
@@ -56,40 +57,7 @@ struct SagaStore::Private {
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
 
-    StoreError classify(const QSqlError &e, const QString &what) const
-    {
-        StoreError err;
-        err.message = what + QStringLiteral(": ") + e.text();
-        const QString code = e.nativeErrorCode();
-        const QString text = e.text().toLower();
-        // (QSQLITE reports statement failures as ConnectionError: only trust it for QPSQL.)
-        const bool connectionLost = (pg() && e.type() == QSqlError::ConnectionError) || !db().isOpen()
-            || (pg() && isTransientSqlState(code.toLatin1()))
-            || text.contains(QLatin1String("server closed the connection"))
-            || text.contains(QLatin1String("no connection to the server"))
-            || text.contains(QLatin1String("terminating connection"))
-            || text.contains(QLatin1String("could not connect"))
-            || text.contains(QLatin1String("connection to server"))
-            || text.contains(QLatin1String("could not send data"))
-            || text.contains(QLatin1String("unable to begin transaction"));
-        // SQLite's primary result code (extended codes carry it in the low byte); 0 on PostgreSQL.
-        const int sqliteCode = pg() ? 0 : code.toInt() & 0xff;
-        if (sqliteCode == 26 /*NOTADB*/) {
-            // Said plainly: the file is someone else's, and nothing was written to it.
-            err.kind = StoreError::Invalid;
-            err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
-            return err;
-        }
-        const bool sqliteTransient = sqliteCode == 5 /*BUSY*/ || sqliteCode == 6 /*LOCKED*/
-            || sqliteCode == 10 /*IOERR*/ || sqliteCode == 14 /*CANTOPEN*/ || sqliteCode == 13 /*FULL*/;
-        if (connectionLost || sqliteTransient)
-            err.kind = StoreError::Unavailable;
-        else if (code == QLatin1String("23505") || (!pg() && SqliteStatements::rowTaken(code.toInt())))
-            err.kind = StoreError::Conflict;
-        else
-            err.kind = StoreError::Invalid;
-        return err;
-    }
+    StoreError classify(const QSqlError &e, const QString &what) const { return sqlFailure(db(), e, what); }
 
     // Escaped SQL literal of `v` produced by the driver.
     QString lit(const QVariant &v) const

@@ -2,6 +2,7 @@
 
 #include "pgcopy.h"
 #include "sagalog.h"
+#include "sqlerror.h"
 #include "sqlitestatements.h"
 #include "storetext.h"
 
@@ -128,13 +129,6 @@ struct Scan {
     int rejected = 0;
 };
 
-// SQLite result codes that mean busy or gone (Unavailable) rather than a bad read.
-bool sqliteUnavailable(int code)
-{
-    code &= 0xff;
-    return code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR;
-}
-
 // The bulk scan's rows through QtSql (any driver; decodeScanned()).
 class QtSqlCursor
 {
@@ -235,21 +229,10 @@ void foldScan(Cursor &scan, const QHash<QString, size_t> &known, Scan &out)
     }
 }
 
-// A failed QtSql read as a StoreError: Unavailable when the connection is gone or
-// busy, else Invalid.
+// A failed QtSql read as a StoreError (sqlerror.h).
 StoreError queryFailure(const QSqlDatabase &db, const QSqlQuery &q, const QString &what)
 {
-    const QSqlError e = q.lastError();
-    StoreError err;
-    err.message = what + QStringLiteral(": ") + e.text();
-    const bool pg = db.driverName() == QLatin1String("QPSQL");
-    const QString code = e.nativeErrorCode();
-    if (!db.isOpen() || (pg && e.type() == QSqlError::ConnectionError) || code.startsWith(QLatin1String("08"))
-        || code.startsWith(QLatin1String("57P")) || (!pg && sqliteUnavailable(code.toInt())))
-        err.kind = StoreError::Unavailable;
-    else
-        err.kind = StoreError::Invalid;
-    return err;
+    return sqlFailure(db, q.lastError(), what);
 }
 
 // Folds the scan `sql` on `db` (in the thread that owns it) into `out`: straight

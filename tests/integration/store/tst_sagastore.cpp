@@ -4,6 +4,7 @@
 
 #include "batchplan.h"
 #include "sagastore.h"
+#include "sqlerror.h"
 #include "orderprogress.h"
 #include "storetestdatabase.h"
 #include "testservices.h"
@@ -107,6 +108,7 @@ private Q_SLOTS:
     void concurrentCommitsAreCommitOrdered();
     void notifyInSameTransaction();
     void connectionLossIsUnavailable();
+    void qtSqlFailuresAreReadOneWay();
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
     void newerSchemaIsLeftAlone_data();
@@ -535,6 +537,64 @@ void tst_SagaStore::notifyInSameTransaction()
     listener.close();
     listener = QSqlDatabase();
     QSqlDatabase::removeDatabase(listenerName);
+}
+
+// sqlFailure(): the reading of a failed QtSql call shared by the store's writes and
+// every reader, on real servers: a refusal is Invalid and named without the SQL a
+// CONTEXT line quotes; "not now" (a statement timeout) is Unavailable; SQLite's
+// "cannot open" (the file's folder gone) is Unavailable; a duplicate key a Conflict.
+void tst_SagaStore::qtSqlFailuresAreReadOneWay()
+{
+    const QString pgName = name();
+    {
+        QSqlDatabase db = newDatabase("postgres").addConnection(pgName);
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QSqlQuery q(db);
+        QVERIFY(!q.exec(QStringLiteral("DO $body$ BEGIN RAISE EXCEPTION 'refused here' USING DETAIL = 'the detail', "
+                                       "ERRCODE = '22023'; END $body$")));
+        QVERIFY2(q.lastError().text().contains(QLatin1String("CONTEXT")), qPrintable(q.lastError().text()));
+        StoreError e = sqlFailure(db, q.lastError(), QStringLiteral("write x"));
+        QCOMPARE(int(e.kind), int(StoreError::Invalid));
+        QVERIFY2(e.message.startsWith(QLatin1String("write x: ")), qPrintable(e.message));
+        QVERIFY2(e.message.contains(QLatin1String("refused here")), qPrintable(e.message));
+        QVERIFY2(e.message.contains(QLatin1String("the detail")), qPrintable(e.message));
+        QVERIFY2(e.message.contains(QLatin1String("22023")), qPrintable(e.message));
+        QVERIFY2(!e.message.contains(QLatin1String("CONTEXT")) && !e.message.contains(QLatin1String("PL/pgSQL"))
+                     && !e.message.contains(QLatin1Char('\n')),
+                 qPrintable(e.message));
+
+        QVERIFY(!q.exec(QStringLiteral("SELECT 1 FROM no_such_table")));
+        e = sqlFailure(db, q.lastError(), QStringLiteral("read y"));
+        QCOMPARE(int(e.kind), int(StoreError::Invalid));
+        QVERIFY2(e.message.contains(QLatin1String("no_such_table")) && !e.message.contains(QLatin1String("LINE 1"))
+                     && !e.message.contains(QLatin1Char('^')),
+                 qPrintable(e.message));
+
+        QVERIFY(q.exec(QStringLiteral("SET statement_timeout = 50")));
+        QVERIFY(!q.exec(QStringLiteral("SELECT pg_sleep(5)")));
+        QCOMPARE(q.lastError().nativeErrorCode(), QStringLiteral("57014"));
+        QCOMPARE(int(sqlFailure(db, q.lastError(), QStringLiteral("read z")).kind), int(StoreError::Unavailable));
+        QVERIFY(q.exec(QStringLiteral("RESET statement_timeout")));
+
+        QVERIFY(q.exec(QStringLiteral("CREATE TEMP TABLE k (id int PRIMARY KEY)")));
+        QVERIFY(q.exec(QStringLiteral("INSERT INTO k VALUES (1)")));
+        QVERIFY(!q.exec(QStringLiteral("INSERT INTO k VALUES (1)")));
+        QCOMPARE(int(sqlFailure(db, q.lastError(), QStringLiteral("w")).kind), int(StoreError::Conflict));
+    }
+    QSqlDatabase::removeDatabase(pgName);
+
+    const QString liteName = name();
+    {
+        DatabaseUrl url;
+        url.kind = DatabaseUrl::Kind::Sqlite;
+        url.path = TestServices::tempDir() + QStringLiteral("/no-such-folder/x.sqlite");
+        QSqlDatabase db = url.addConnection(liteName);
+        QVERIFY(!db.open());
+        const StoreError e = sqlFailure(db, db.lastError(), QStringLiteral("open"));
+        QCOMPARE(int(e.kind), int(StoreError::Unavailable));
+        QVERIFY2(e.message.startsWith(QLatin1String("open: ")), qPrintable(e.message));
+    }
+    QSqlDatabase::removeDatabase(liteName);
 }
 
 void tst_SagaStore::connectionLossIsUnavailable()

@@ -1,0 +1,75 @@
+#include "sqlerror.h"
+#include "sqlitestatements.h"
+
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QStringList>
+
+bool sqliteUnavailable(int code)
+{
+    code &= 0xff;
+    return code == 5 /*BUSY*/ || code == 6 /*LOCKED*/ || code == 10 /*IOERR*/ || code == 13 /*FULL*/
+        || code == 14 /*CANTOPEN*/;
+}
+
+QString sqlErrorText(const QSqlError &error)
+{
+    QStringList kept;
+    const QStringList lines = error.databaseText().split(QLatin1Char('\n'));
+    for (const QString &line : lines) {
+        const QString t = line.trimmed();
+        if (t.isEmpty())
+            continue;
+        // A report's trailing lines quote SQL: what follows CONTEXT/QUERY/STATEMENT
+        // is all of that kind (QPSQL appends "(SQLSTATE)" to the very end, kept below).
+        if (t.startsWith(QLatin1String("CONTEXT:")) || t.startsWith(QLatin1String("QUERY:"))
+            || t.startsWith(QLatin1String("STATEMENT:")))
+            break;
+        if (t.startsWith(QLatin1String("LINE ")) || t.startsWith(QLatin1Char('^')))
+            continue;
+        kept.append(t.simplified());
+    }
+    QString text = kept.join(QLatin1Char(' '));
+    // QPSQL ends the server's report with "(SQLSTATE)"; keep the code when the cut dropped it.
+    const QString code = error.nativeErrorCode();
+    const QString tail = QLatin1Char('(') + code + QLatin1Char(')');
+    if (!code.isEmpty() && error.databaseText().trimmed().endsWith(tail) && !text.endsWith(tail))
+        text += QLatin1Char(' ') + tail;
+    const QString driver = error.driverText().trimmed();
+    if (!driver.isEmpty())
+        text = text.isEmpty() ? driver : text + QLatin1Char(' ') + driver;
+    return text;
+}
+
+StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &e, const QString &what)
+{
+    StoreError err;
+    err.message = what + QStringLiteral(": ") + sqlErrorText(e);
+    const bool pg = db.driverName() == QLatin1String("QPSQL");
+    const QString code = e.nativeErrorCode();
+    const QString text = e.text().toLower();
+    // (QSQLITE reports statement failures as ConnectionError: only trust it for QPSQL.)
+    const bool connectionLost = (pg && e.type() == QSqlError::ConnectionError) || !db.isOpen()
+        || (pg && isTransientSqlState(code.toLatin1()))
+        || text.contains(QLatin1String("server closed the connection"))
+        || text.contains(QLatin1String("no connection to the server"))
+        || text.contains(QLatin1String("terminating connection"))
+        || text.contains(QLatin1String("could not connect"))
+        || text.contains(QLatin1String("connection to server"))
+        || text.contains(QLatin1String("could not send data"))
+        || text.contains(QLatin1String("unable to begin transaction"));
+    const int sqliteCode = pg ? 0 : code.toInt();
+    if ((sqliteCode & 0xff) == 26 /*NOTADB*/) {
+        // Said plainly: the file is someone else's, and nothing was written to it.
+        err.kind = StoreError::Invalid;
+        err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
+        return err;
+    }
+    if (connectionLost || (!pg && sqliteUnavailable(sqliteCode)))
+        err.kind = StoreError::Unavailable;
+    else if (code == QLatin1String("23505") || (!pg && SqliteStatements::rowTaken(sqliteCode)))
+        err.kind = StoreError::Conflict;
+    else
+        err.kind = StoreError::Invalid;
+    return err;
+}

@@ -1,0 +1,22 @@
+#pragma once
+
+#include "storeerror.h"
+
+class QSqlDatabase;
+class QSqlError;
+
+// One reading of a failed QtSql call, for the engine's writes and every read
+// (SagaStore, SnapshotReader): Unavailable when the connection is gone or the
+// database says "not now" (PostgreSQL: isTransientSqlState; SQLite: busy, locked,
+// I/O error, cannot open, full), Conflict for a row already written, Invalid
+// otherwise. The message is `what: ` + sqlErrorText().
+StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &error, const QString &what);
+
+// SQLite result codes (extended codes carry the primary one in the low byte) that
+// mean "try again later": busy, locked, I/O error, cannot open, full.
+bool sqliteUnavailable(int code);
+
+// The error's text without PostgreSQL's CONTEXT, QUERY, STATEMENT and LINE/caret
+// lines (they quote the statement or the function it ran: a page of SQL per log
+// line), and without the line breaks between message and DETAIL/HINT.
+QString sqlErrorText(const QSqlError &error);
