@@ -233,6 +233,14 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
             entry.title = compensatedTitle(*e.step);
             entry.description = compensatedDescription(*e.step);
             entry.status = TimelineStatus::Compensated;
+            if (const int failed = e.details.value(QLatin1String("failedAttempts")).toInt(); failed > 0) {
+                // Reversed in the end, after calls that failed: how many, and the last
+                // one's answer (no suggested action: nothing is left to do).
+                entry.description += QStringLiteral(" This took %1 attempts.").arg(failed + 1);
+                const QJsonObject last = e.details.value(QLatin1String("lastFailure")).toObject();
+                entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
+                                            last.value(QLatin1String("message")).toString(), QString()};
+            }
             break;
         case EventType::SagaCompleted: {
             entry.step.reset();

@@ -370,8 +370,21 @@ void DetailPanel::refreshSnapshot()
                                          code.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(code),
                                          (p->failure.message.isEmpty() ? info.customerMessage : p->failure.message).toHtmlEscaped()));
         QString action = info.suggestedAction;
-        if (p->compensationIncomplete)
-            action = tr("Compensation did not finish: check the step services by hand. ") + action;
+        if (p->compensationIncomplete) {
+            // Instead of the failure's own advice: the order cannot be retried (RetryPolicy),
+            // and what is left to reverse needs a person.
+            QStringList unreversed;
+            for (SagaStep st : kAllSteps) {
+                if (p->step(st).errorCode == QLatin1String("COMPENSATION_FAILED"))
+                    unreversed.append(stepDisplayName(st));
+            }
+            action = unreversed.isEmpty()
+                ? tr("Not everything could be reversed: check the step services and reverse what is left by hand. "
+                     "This order cannot be retried.")
+                : tr("%1 could not be reversed: check that service and reverse it by hand. This order cannot be "
+                     "retried.")
+                      .arg(unreversed.join(QStringLiteral(", ")));
+        }
         m_failureAction->setText(action.isEmpty() ? QString() : tr("What to do: %1").arg(action));
         m_failureAction->setVisible(!action.isEmpty());
         m_failureBox->show();

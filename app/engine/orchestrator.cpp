@@ -1215,16 +1215,28 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
                                 << "gave up after" << s.compensationAttempts + 1 << "attempts:" << outcome.error.code
                                 << outcome.error.message;
-        s.compensationDeadline = 0;
-        s.compensationAttempts = 0;
+        s.resetCompensationAttempts();
         advance(s);
         return;
     }
     if (outcome.ok) {
-        enqueue(s, makeTransition(s, EventType::StepCompensated, step));
+        QJsonObject details;
+        if (s.compensationAttempts > 0) {
+            // It took more than one call: what the failed ones answered stays on record
+            // (an injected compensation failure that fired once is seen, not hidden).
+            QJsonObject last{{QStringLiteral("code"), s.compensationLastFailure.code},
+                             {QStringLiteral("message"), s.compensationLastFailure.message}};
+            if (s.compensationLastInjected)
+                last.insert(QStringLiteral("injected"), true);
+            details.insert(QStringLiteral("failedAttempts"), s.compensationAttempts);
+            details.insert(QStringLiteral("lastFailure"), last);
+        }
+        enqueue(s, makeTransition(s, EventType::StepCompensated, step, details));
         return;
     }
     ++s.compensationAttempts;
+    s.compensationLastFailure = outcome.error;
+    s.compensationLastInjected = outcome.injected;
     const qint64 remaining = s.compensationDeadline - nowMs();
     if (remaining > 0) {
         const int delay = int(qMin<qint64>(remaining, qMin(kMaxBackoffMs, 100 << qMin(s.compensationAttempts, 6))));
@@ -1247,8 +1259,13 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
                         {QStringLiteral("attempts"), s.compensationAttempts}};
     if (outcome.injected)
         details.insert(QStringLiteral("injected"), true);
+    // The step's own answer is kept after the fixed words ("compensation incomplete: The
+    // compensation failed (injected)."), so an injected failure reads as one.
+    const QString why = outcome.error.message.isEmpty() ? outcome.error.code : outcome.error.message;
     enqueue(s, makeTransition(s, EventType::StepFailed, step, details,
-                              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}));
+                              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"),
+                                        why.isEmpty() ? QStringLiteral("compensation incomplete")
+                                                      : QStringLiteral("compensation incomplete: ") + why}));
 }
 
 void Orchestrator::finishSaga(const QUuid &orderId)

@@ -35,8 +35,7 @@ void SagaState::apply(const OrderEvent &event)
         failedStep.reset();
         failure = ErrorInfo();
         compensationIncomplete = false;
-        compensationDeadline = 0;
-        compensationAttempts = 0;
+        resetCompensationAttempts();
         break;
     case EventType::StepStarted:
         if (event.step) {
@@ -57,8 +56,7 @@ void SagaState::apply(const OrderEvent &event)
         step(*event.step) = StepStatus::Failed;
         if (d.value(QStringLiteral("phase")).toString() == QLatin1String("COMPENSATION")) {
             compensationIncomplete = true;
-            compensationDeadline = 0;
-            compensationAttempts = 0;
+            resetCompensationAttempts();
         } else {
             for (SagaStep s : kAllSteps) {
                 if (int(s) > int(*event.step) && step(s) == StepStatus::Pending)
@@ -74,8 +72,7 @@ void SagaState::apply(const OrderEvent &event)
         if (event.step) {
             step(*event.step) = StepStatus::Compensating;
             currentStep = event.step;
-            compensationDeadline = 0;
-            compensationAttempts = 0;
+            resetCompensationAttempts();
         } else {
             overall = OverallStatus::RollingBack;
             settleReversal(d);
@@ -84,8 +81,7 @@ void SagaState::apply(const OrderEvent &event)
     case EventType::StepCompensated:
         if (event.step)
             step(*event.step) = StepStatus::Compensated;
-        compensationDeadline = 0;
-        compensationAttempts = 0;
+        resetCompensationAttempts();
         break;
     case EventType::SagaCompleted:
         overall = OverallStatus::Completed;
@@ -103,6 +99,14 @@ void SagaState::apply(const OrderEvent &event)
         break;
     }
     }
+}
+
+void SagaState::resetCompensationAttempts()
+{
+    compensationDeadline = 0;
+    compensationAttempts = 0;
+    compensationLastFailure = ErrorInfo();
+    compensationLastInjected = false;
 }
 
 void SagaState::settleReversal(const QJsonObject &details)

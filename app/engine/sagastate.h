@@ -49,8 +49,13 @@ struct SagaState {
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)
     bool callInFlight = false;    // a step call is out
     qint64 compensationDeadline = 0; // ms since epoch; 0 = not started
-    int compensationAttempts = 0;
+    int compensationAttempts = 0;    // failed attempts of the compensation under way
+    ErrorInfo compensationLastFailure; // ... and what the last one answered
+    bool compensationLastInjected = false;
     qint64 substitutedSeq = 0;    // seq whose refused transition was replaced (see Orchestrator::recordableInstead)
+
+    // A compensation starts, ends or gives up: its attempts are counted afresh.
+    void resetCompensationAttempts();
 
     StepStatus &step(SagaStep s) { return steps[size_t(s)]; }
     StepStatus step(SagaStep s) const { return steps[size_t(s)]; }

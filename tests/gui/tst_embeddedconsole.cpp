@@ -110,6 +110,7 @@ private Q_SLOTS:
     void failurePanelMakesASagaCompensate();
     void failurePanelShowsAOnceFaultDisarmedAfterItFired();
     void retryEnabledOnlyWhenEligible();
+    void compensationLeftUndoneIsAdvisedAsSuch();
     void mainWindowLoadsExistingOrdersAndStaysLive();
     void orderCountKeepsUpWithSteadyTraffic();
     void deletedDatabaseFileMakesTheViewStale();
@@ -302,6 +303,30 @@ void tst_EmbeddedConsole::retryEnabledOnlyWhenEligible()
     QVERIFY2(panel.exportCaseTo(path, &error), qPrintable(error));
     QVERIFY(QFile::exists(path));
     QVERIFY(panel.statusJson().contains(QLatin1String("\"overallStatus\": \"COMPLETED\"")));
+}
+
+// An order whose compensation gave up is not retryable: the panel's advice says what
+// is left to reverse by hand instead of the failure's own "update ... and retry".
+void tst_EmbeddedConsole::compensationLeftUndoneIsAdvisedAsSuch()
+{
+    OrderTreeModel model;
+    const QUuid undone = QUuid::createUuid();
+    const QUuid declined = QUuid::createUuid();
+    model.applyEvents(SagaScenarios::scenario(SagaScenarios::Kind::CompensationFails, undone));
+    model.applyEvents(SagaScenarios::scenario(SagaScenarios::Kind::PaymentFails, declined));
+    DetailPanel panel(&model);
+    panel.show();
+
+    panel.setOrder(declined);
+    QVERIFY2(panel.failureText().contains(QLatin1String("Update your payment method")), qPrintable(panel.failureText()));
+
+    panel.setOrder(undone);
+    QTRY_VERIFY(!panel.failureText().isEmpty());
+    const QString text = panel.failureText();
+    QVERIFY2(text.contains(QLatin1String("PAYMENT_DECLINED")), qPrintable(text)); // what failed first
+    QVERIFY2(text.contains(QLatin1String("Inventory Reservation could not be reversed")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("cannot be retried")), qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("retry the order")), qPrintable(text));
 }
 
 void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()

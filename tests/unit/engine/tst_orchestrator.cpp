@@ -284,6 +284,22 @@ void tst_Orchestrator::compensationRetriedThenSucceeds()
     QCOMPARE(requestsSummary(h.recorder, id), QStringList({"Inventory+", "Payment+", "Inventory-", "Inventory-"}));
     QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
     QCOMPARE(checkAllFold(h.events), QString());
+    // The failed first call stays on record with the compensation: how many failed, and
+    // the last answer, marked injected (the once-only fault fired and was not hidden).
+    int compensated = 0;
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type != EventType::StepCompensated)
+            continue;
+        ++compensated;
+        QCOMPARE(e.step, std::optional<SagaStep>(SagaStep::Inventory));
+        QCOMPARE(e.details.value("failedAttempts").toInt(), 1);
+        const QJsonObject last = e.details.value("lastFailure").toObject();
+        QCOMPARE(last.value("code").toString(), QStringLiteral("COMPENSATION_FAILED"));
+        QVERIFY2(last.value("message").toString().contains(QLatin1String("injected")),
+                 qPrintable(last.value("message").toString()));
+        QCOMPARE(last.value("injected").toBool(), true);
+    }
+    QCOMPARE(compensated, 1);
 }
 
 void tst_Orchestrator::compensationIncomplete()
@@ -314,6 +330,10 @@ void tst_Orchestrator::compensationIncomplete()
             sawCompensationFailure = true;
             QCOMPARE(e.step, std::optional<SagaStep>(SagaStep::Payment));
             QCOMPARE(e.details.value("injected").toBool(), true);
+            // The fixed words, then the step's own answer: it reads as injected.
+            QVERIFY2(e.error.message.startsWith(QLatin1String("compensation incomplete: "))
+                         && e.error.message.contains(QLatin1String("injected")),
+                     qPrintable(e.error.message));
         }
     }
     QVERIFY(sawCompensationFailure);

@@ -36,6 +36,7 @@ private Q_SLOTS:
     void executions_data();
     void executions();
     void errorsCarrySuggestedAction();
+    void compensationAfterFailedAttempts();
     void stepNamesAndTimestamps();
     void inputOrderDoesNotMatter();
     void inProgressOrder();
@@ -180,6 +181,40 @@ void tst_OrderHistory::errorsCarrySuggestedAction()
     QVERIFY(comp != c.timeline.end());
     QCOMPARE(comp->error->code, QStringLiteral("COMPENSATION_FAILED"));
     QVERIFY(!comp->error->suggestedAction.isEmpty());
+}
+
+// A compensation that succeeded only after failed calls says so: how many calls it
+// took, and the last failed one's answer (no suggested action: nothing is left to do).
+void tst_OrderHistory::compensationAfterFailedAttempts()
+{
+    QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
+    auto released = std::find_if(events.begin(), events.end(),
+                                 [](const OrderEvent &e) { return e.type == EventType::StepCompensated; });
+    QVERIFY(released != events.end());
+    const OrderHistory plain = HistoryBuilder::build(events);
+    released->details.insert(QStringLiteral("failedAttempts"), 2);
+    released->details.insert(QStringLiteral("lastFailure"),
+                             QJsonObject{{QStringLiteral("code"), QStringLiteral("COMPENSATION_FAILED")},
+                                         {QStringLiteral("message"), QStringLiteral("The compensation failed (injected).")},
+                                         {QStringLiteral("injected"), true}});
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(titles(h), titles(plain));
+    QCOMPARE(statuses(h), statuses(plain));
+    const auto entry = std::find_if(h.timeline.begin(), h.timeline.end(), [](const TimelineEntry &t) {
+        return t.title == QLatin1String("Inventory Released");
+    });
+    QVERIFY(entry != h.timeline.end());
+    QCOMPARE(toString(entry->status), toString(TimelineStatus::Compensated));
+    QCOMPARE(entry->description,
+             QStringLiteral("The items reserved for your order have been released. This took 3 attempts."));
+    QVERIFY(entry->error.has_value());
+    QCOMPARE(entry->error->code, QStringLiteral("COMPENSATION_FAILED"));
+    QCOMPARE(entry->error->message, QStringLiteral("The compensation failed (injected)."));
+    QCOMPARE(entry->error->suggestedAction, QString());
+    const auto plainEntry = std::find_if(plain.timeline.begin(), plain.timeline.end(), [](const TimelineEntry &t) {
+        return t.title == QLatin1String("Inventory Released");
+    });
+    QVERIFY(!plainEntry->error.has_value()); // released at the first call: nothing to tell
 }
 
 void tst_OrderHistory::stepNamesAndTimestamps()
