@@ -28,6 +28,8 @@ DatabaseSource::DatabaseSource(const DatabaseUrl &url, QObject *parent)
     });
     m_healthTimer.setSingleShot(true);
     connect(&m_healthTimer, &QTimer::timeout, this, &DatabaseSource::healthCheck);
+    m_answerTimer.setSingleShot(true);
+    connect(&m_answerTimer, &QTimer::timeout, this, &DatabaseSource::answerOverdue);
 }
 
 DatabaseSource::~DatabaseSource()
@@ -55,6 +57,35 @@ void DatabaseSource::setHealthCheckInterval(int ms)
     m_healthIntervalMs = qMax(50, ms);
 }
 
+void DatabaseSource::setAnswerTimeout(int ms)
+{
+    m_answerTimeoutMs = qMax(100, ms);
+}
+
+void DatabaseSource::setBusy(bool busy)
+{
+    m_busy = busy;
+    if (busy)
+        m_answerTimer.start(m_answerTimeoutMs);
+    else
+        m_answerTimer.stop();
+}
+
+// A read is out and has not answered: the server (or its connection) is frozen
+// or very slow. What is shown may be old, and the user is told so; the answer,
+// when it comes, carries on as usual (no second connection is opened meanwhile).
+void DatabaseSource::answerOverdue()
+{
+    if (!m_running || !m_busy || !m_loaded)
+        return;
+    m_overdue = true;
+    const QString why = tr("no answer for %1 s").arg(m_answerTimeoutMs / 1000.0, 0, 'g', 3);
+    logConnectionLost(why);
+    setState(State::Stale, tr("%1 has not answered for %2 s; showing what it said last and still waiting.")
+                               .arg(location())
+                               .arg(m_answerTimeoutMs / 1000.0, 0, 'g', 3));
+}
+
 QString DatabaseSource::unreachableSentence(const QString &reason) const
 {
     if (!m_url.isPostgres())
@@ -71,7 +102,7 @@ void DatabaseSource::start()
         return;
     m_running = true;
     setState(State::Connecting, tr("Connecting to %1…").arg(location()));
-    m_busy = true;
+    setBusy(true);
     m_reader->start();
 }
 
@@ -79,22 +110,58 @@ void DatabaseSource::stop()
 {
     m_running = false;
     m_healthTimer.stop();
+    m_answerTimer.stop();
 }
 
 void DatabaseSource::onOpened(bool ok, const QString &error)
 {
     if (!m_running)
         return;
-    m_busy = false;
+    setBusy(false);
     if (!ok) {
         connectionLost(error);
         return;
     }
     m_connected = true;
-    if (m_url.isPostgres())
-        m_reader->listen(kChannel);
-    else
-        onListening(true, {});
+    checkIdentity();
+}
+
+void DatabaseSource::checkIdentity()
+{
+    setBusy(true);
+    m_reader->run(
+        [](SagaStore &store) {
+            StoreError error;
+            QString identity = store.databaseIdentity(&error);
+            return std::make_pair(identity, error);
+        },
+        this, [this](std::pair<QString, StoreError> answer) {
+            setBusy(false);
+            if (!m_running)
+                return;
+            if (answer.second) {
+                connectionLost(answer.second.message);
+                return;
+            }
+            if (m_loaded && answer.first != m_identity)
+                reloadBecause(tr("%1 is another database than before (it was dropped and created again, "
+                                 "restored or replaced): showing what it holds now.")
+                                  .arg(location()));
+            m_identity = answer.first;
+            // Subscribe (again), then load or catch up (onListening).
+            if (m_url.isPostgres())
+                m_reader->listen(kChannel);
+            else
+                onListening(true, {});
+        });
+}
+
+void DatabaseSource::reloadBecause(const QString &why)
+{
+    m_loaded = false;
+    m_lastPosition = 0;
+    m_catchUpPending = false;
+    replaceContents(why);
 }
 
 void DatabaseSource::onListening(bool ok, const QString &error)
@@ -111,12 +178,12 @@ void DatabaseSource::onListening(bool ok, const QString &error)
 
 void DatabaseSource::loadAll()
 {
-    m_busy = true;
+    setBusy(true); // (no overdue warning before the first load is done: it may be large)
     m_reader->run(
         StoreJobs::loadAllInto(m_reader, QPointer<DatabaseSource>(this)),
         this,
                   [this](StoreJobs::InitialLoad load) {
-                      m_busy = false;
+                      setBusy(false);
                       if (!m_running)
                           return;
                       if (!load.error.isEmpty()) {
@@ -124,6 +191,7 @@ void DatabaseSource::loadAll()
                           return;
                       }
                       m_loaded = true;
+                      m_overdue = false;
                       m_lastPosition = load.lastPosition;
                       if (!load.snapshots.isEmpty())
                           Q_EMIT snapshotsReady(load.snapshots);
@@ -143,12 +211,12 @@ void DatabaseSource::requestCatchUp()
         m_catchUpPending = true;
         return;
     }
-    m_busy = true;
+    setBusy(true);
     m_catchUpPending = false;
     const qint64 after = m_lastPosition;
     m_reader->run([after](SagaStore &store) { return StoreJobs::eventsAfter(store, after, kCatchUpPage); },
                   this, [this](StoreJobs::EventsAfter result) {
-                      m_busy = false;
+                      setBusy(false);
                       if (!m_running)
                           return;
                       if (!result.error.isEmpty()) {
@@ -167,6 +235,10 @@ void DatabaseSource::requestCatchUp()
                       }
                       if (!fresh.isEmpty())
                           Q_EMIT eventsReady(fresh);
+                      if (m_overdue) {
+                          m_overdue = false;
+                          logConnectionBack();
+                      }
                       if (state() != State::Live)
                           setState(State::Live, tr("Live from %1.").arg(location()));
                       if (result.more || m_catchUpPending)
@@ -188,7 +260,7 @@ void DatabaseSource::healthCheck()
         m_healthTimer.start(m_healthIntervalMs);
         return;
     }
-    m_busy = true;
+    setBusy(true);
     m_reader->run(
         [](SagaStore &store) {
             StoreError error;
@@ -196,14 +268,25 @@ void DatabaseSource::healthCheck()
             return std::make_pair(position, error);
         },
         this, [this](std::pair<qint64, StoreError> answer) {
-            m_busy = false;
+            setBusy(false);
             if (!m_running)
                 return;
             if (answer.second) {
                 connectionLost(answer.second.message);
                 return;
             }
-            if (answer.first > m_lastPosition || m_catchUpPending)
+            if (answer.first < m_lastPosition) {
+                // Positions only grow in one database: this is another one (restored
+                // from an older backup, or replaced with the same identity).
+                reloadBecause(tr("The event positions of %1 went back (%2, after %3): the database was replaced "
+                                 "or restored; showing what it holds now.")
+                                  .arg(location())
+                                  .arg(answer.first)
+                                  .arg(m_lastPosition));
+                loadAll();
+                return;
+            }
+            if (answer.first > m_lastPosition || m_catchUpPending || m_overdue)
                 requestCatchUp(); // a notification was missed (or there are none: SQLite)
             else
                 m_healthTimer.start(m_healthIntervalMs);
@@ -230,10 +313,13 @@ void DatabaseSource::reconnect()
         return;
     }
     ++m_reconnects;
-    m_busy = true;
-    m_reader->run([](SagaStore &store) { return store.isOpen() ? store.reconnect() : store.open(); },
+    setBusy(true);
+    // (A SQLite file put in place of the one read is followed: checkIdentity() tells.)
+    m_reader->run([](SagaStore &store) {
+                      return store.isOpen() ? store.reconnect(SagaStore::Reopen::FileAtPath) : store.open();
+                  },
                   this, [this](StoreError error) {
-                      m_busy = false;
+                      setBusy(false);
                       if (!m_running)
                           return;
                       if (error) {
@@ -243,12 +329,9 @@ void DatabaseSource::reconnect()
                       qCInfo(lcSources).noquote() << "reconnected to" << location();
                       logConnectionBack();
                       m_connected = true;
+                      m_overdue = false;
                       m_backoffMs = 500;
-                      // Subscribe again, then catch up (onListening).
-                      if (m_url.isPostgres())
-                          m_reader->listen(kChannel);
-                      else
-                          onListening(true, {});
+                      checkIdentity(); // then subscribe again and catch up
                   });
 }
 

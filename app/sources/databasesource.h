@@ -38,6 +38,11 @@ public:
     int reconnectCount() const { return m_reconnects; }
     int notificationCount() const { return m_notifications; }
     void setHealthCheckInterval(int ms);
+    // A read that has not answered after `ms` (a frozen server or connection) turns
+    // the source Stale with that said, until an answer comes.
+    void setAnswerTimeout(int ms);
+    // Which database is shown (SagaStore::databaseIdentity), once connected.
+    QString databaseIdentity() const { return m_identity; }
 
     bool isRunningForChunks() const { return m_running; }
 
@@ -49,11 +54,22 @@ private:
     void healthCheck();
     void connectionLost(const QString &reason);
     void reconnect();
+    // After a (re)connect: the same database as before, or another (reload all).
+    void checkIdentity();
+    // What was shown is not what the database holds now: drop it and load again.
+    void reloadBecause(const QString &why);
+    // Every job goes through these: m_busy, and the answer watchdog.
+    void setBusy(bool busy);
+    void answerOverdue();
     QString unreachableSentence(const QString &reason) const;
 
     DatabaseUrl m_url;
     StoreReader *m_reader = nullptr; // child
     QTimer m_healthTimer;
+    QTimer m_answerTimer;          // runs while a job is out
+    QString m_identity;            // of the database whose orders are shown
+    int m_answerTimeoutMs = 15000;
+    bool m_overdue = false;        // Stale because a job did not answer in time
     qint64 m_lastPosition = 0;
     int m_healthIntervalMs = 1000;
     int m_backoffMs = 500;

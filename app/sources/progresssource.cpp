@@ -52,6 +52,13 @@ void ProgressSource::logConnectionBack()
     m_outageReason.clear();
 }
 
+void ProgressSource::replaceContents(const QString &why)
+{
+    qCWarning(lcSources).noquote() << why;
+    m_initialLoadDone = false;
+    Q_EMIT contentsReplaced(why);
+}
+
 void ProgressSource::setInitialLoadDone(int orders)
 {
     m_initialLoadDone = true;

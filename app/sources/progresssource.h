@@ -109,8 +109,15 @@ Q_SIGNALS:
     // The first load finished: `orders` snapshots were delivered.
     void initialLoadFinished(int orders);
     void connectionStateChanged(ProgressSource::State state, const QString &message);
+    // Everything delivered so far is void: the database or server behind the source
+    // was replaced (its event positions went back, or it is another database). The
+    // receiver drops every order; the new contents follow as in a first load
+    // (snapshotsReady, then initialLoadFinished, then eventsReady). `why` is a sentence.
+    void contentsReplaced(const QString &why);
 
 protected:
+    // Emits contentsReplaced(why) and logs it once; the first load counts as not done.
+    void replaceContents(const QString &why);
     void setState(State state, const QString &message);
     void setInitialLoadDone(int orders);
     // Why the connection was lost goes to the log once per outage (a warning), and

@@ -7,12 +7,14 @@
 #include "sqlitestatements.h"
 #include "storetext.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -130,7 +132,6 @@ struct SagaStore::Private {
     void configurePostgres() const
     {
         // Commit durability is the server's setting; do not weaken it here.
-        exec(QStringLiteral("SET application_name = 'saga-console'"), QStringLiteral("configure"));
         exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
         if (readOnly)
             exec(QStringLiteral("SET default_transaction_read_only = on"), QStringLiteral("configure"));
@@ -204,9 +205,10 @@ struct SagaStore::Private {
         if (now.known && now.device == sqliteFile.device && now.inode == sqliteFile.inode)
             return {};
         return StoreError{StoreError::Unavailable,
-                          QStringLiteral("the database file %1 was %2 while in use; nothing more is written until "
+                          QStringLiteral("the database file %1 was %2 while in use; nothing more is %3 until "
                                          "it is back (or the program restarts)")
-                              .arg(url.path, now.known ? QStringLiteral("replaced") : QStringLiteral("deleted"))};
+                              .arg(url.path, now.known ? QStringLiteral("replaced") : QStringLiteral("deleted"),
+                                   readOnly ? QStringLiteral("read") : QStringLiteral("written"))};
     }
 
     OrderEvent eventFromQuery(const QSqlQuery &q) const
@@ -233,6 +235,22 @@ struct SagaStore::Private {
                             const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
 };
 
+// libpq options of every connection: give up connecting after 5 s; TCP keepalives
+// and a 30 s limit on unacknowledged data, so a server whose host or network went
+// away fails the connection (Unavailable: pause, reconnect) in well under a minute
+// instead of the kernel's ~15 minutes of retransmissions; and the program's name
+// in pg_stat_activity.
+static QString postgresConnectOptions()
+{
+    QString app = QCoreApplication::applicationName();
+    app.remove(QRegularExpression(QStringLiteral("[^A-Za-z0-9_.-]")));
+    QString options = QStringLiteral("connect_timeout=5;keepalives=1;keepalives_idle=10;keepalives_interval=5;"
+                                     "keepalives_count=3;tcp_user_timeout=30000");
+    if (!app.isEmpty())
+        options += QStringLiteral(";application_name=") + app.left(60);
+    return options;
+}
+
 static const char kEventColumns[] = "order_id, seq, position, event_type, step_name, details, created_at";
 
 SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
@@ -241,8 +259,7 @@ SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
     d->url = url;
     d->connectionName = connectionName;
     QSqlDatabase db = url.addConnection(connectionName);
-    db.setConnectOptions(url.isPostgres() ? QStringLiteral("connect_timeout=5")
-                                          : QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
+    db.setConnectOptions(url.isPostgres() ? postgresConnectOptions() : QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
 }
 
 SagaStore::~SagaStore()
@@ -305,12 +322,20 @@ StoreError SagaStore::open()
     return {};
 }
 
-StoreError SagaStore::reconnect()
+StoreError SagaStore::reconnect(Reopen reopen)
 {
-    // Not onto another file at the path, nor a new empty one where it was deleted.
-    if (StoreError e = d->sqliteFileGone())
-        return e;
+    // Not onto another file at the path, nor a new empty one where it was deleted;
+    // unless asked to follow a file put in place of the one it read (its identity
+    // changes: databaseIdentity()), once one is there again.
+    bool anotherFile = false;
+    if (StoreError e = d->sqliteFileGone()) {
+        if (reopen != Reopen::FileAtPath || !Private::fileIdOf(d->url.path).known)
+            return e;
+        anotherFile = true;
+    }
     QSqlDatabase db = d->db();
+    if (anotherFile && db.isOpen())
+        db.close();
     if (db.isOpen()) {
         QSqlQuery q(db);
         if (q.exec(QStringLiteral("SELECT 1")))
@@ -325,6 +350,13 @@ StoreError SagaStore::reconnect()
     if (!d->url.isPostgres()) {
         d->configureSqlite();
         d->keepTemporaryInMemory();
+        if (anotherFile) {
+            if (StoreError e = d->checkSchema()) {
+                db.close();
+                return e;
+            }
+            d->sqliteFile = Private::fileIdOf(d->url.path);
+        }
     } else {
         d->configurePostgres();
     }
@@ -524,6 +556,11 @@ qint64 SagaStore::lastPosition(StoreError *error)
             *error = d->notOpen();
         return 0;
     }
+    if (StoreError e = d->sqliteFileGone()) { // reading a file no longer at its path
+        if (error)
+            *error = e;
+        return 0;
+    }
     QSqlQuery q(d->db());
     StoreError e = d->run(q, QStringLiteral("SELECT last_position FROM saga_counters WHERE id = 1"),
                           QStringLiteral("read last position"));
@@ -532,6 +569,28 @@ qint64 SagaStore::lastPosition(StoreError *error)
     if (e || !q.next())
         return 0;
     return q.value(0).toLongLong();
+}
+
+QString SagaStore::databaseIdentity(StoreError *error)
+{
+    if (!isOpen()) {
+        if (error)
+            *error = d->notOpen();
+        return {};
+    }
+    if (!d->pg()) {
+        if (!d->sqliteFile.known)
+            return QStringLiteral("sqlite:") + d->url.path;
+        return QStringLiteral("sqlite file %1:%2").arg(quint64(d->sqliteFile.device)).arg(quint64(d->sqliteFile.inode));
+    }
+    QSqlQuery q(d->db());
+    StoreError e = d->run(q, QStringLiteral("SELECT oid FROM pg_database WHERE datname = current_database()"),
+                          QStringLiteral("read the database's identity"));
+    if (error)
+        *error = e;
+    if (e || !q.next())
+        return {};
+    return QStringLiteral("postgresql database oid ") + q.value(0).toString();
 }
 
 StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId)

@@ -52,8 +52,13 @@ public:
     // transactions are read-only, so a role with SELECT rights only is enough.
     void setReadOnly(bool readOnly);
     bool isOpen() const;
-    // Reconnects after a lost connection (cheap when still connected).
-    StoreError reconnect();
+    // Reconnects after a lost connection (cheap when still connected). SQLite: by
+    // default only to the file it opened (an engine never writes on into another
+    // file put at the path, nor a new empty one where it was deleted); a reader
+    // that shows whatever is at the path passes FileAtPath and follows a file put
+    // there in its place (databaseIdentity() then changes).
+    enum class Reopen { SameFileOnly, FileAtPath };
+    StoreError reconnect(Reopen reopen = Reopen::SameFileOnly);
     const DatabaseUrl &url() const;
 
     // ---- reads -----------------------------------------------------------
@@ -63,6 +68,11 @@ public:
     // Events of all orders with position > afterPosition in commit order, at most `limit`.
     StoreResult<QVector<OrderEvent>> loadEventsAfterPosition(qint64 afterPosition, int limit);
     qint64 lastPosition(StoreError *error = nullptr);
+    // Which database this connection reads: PostgreSQL's database oid (a dropped and
+    // recreated database is another one), or the SQLite file's device and inode (a
+    // file copied or renamed over the path is another one). Empty with `error` set
+    // when it cannot be read.
+    QString databaseIdentity(StoreError *error = nullptr);
     StoreResult<OrderListPage> listOrders(const OrderListFilter &filter);
     StoreResult<QVector<OrderRecord>> ordersForCustomer(const QUuid &customerId);
     StoreResult<QVector<ExecutionRecord>> executions(const QUuid &orderId);

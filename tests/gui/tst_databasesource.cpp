@@ -18,6 +18,10 @@
 #include <QSqlQuery>
 #include <QTest>
 
+#include <QFile>
+#include <csignal>
+#include <sys/types.h>
+
 namespace {
 constexpr int kTimeout = 60000;
 
@@ -54,6 +58,53 @@ bool allTerminal(const OrderTreeModel &model, const QVector<QUuid> &ids)
         return p && p->isTerminal();
     });
 }
+
+// Places `presets` through an engine of its own on `url` and stops it: the ids.
+QVector<QUuid> placeWithEngine(const DatabaseUrl &url, const QVector<OrderPreset> &presets, QString *error)
+{
+    EngineConfig config;
+    config.database = url;
+    config.stepDelayMs = 5;
+    EngineHost engine(config);
+    *error = startEngine(engine);
+    QVector<QUuid> ids;
+    if (!error->isEmpty())
+        return ids;
+    OrderTreeModel ended; // to wait for every saga's end before the engine stops
+    QObject::connect(&engine, &EngineHost::eventsCommitted, &ended, &OrderTreeModel::applyEvents);
+    for (OrderPreset p : presets) {
+        ids << submit(&engine, OrderPresets::make(p), error);
+        if (!error->isEmpty())
+            return {};
+    }
+    if (!QTest::qWaitFor([&] { return allTerminal(ended, ids); }, kTimeout))
+        *error = QStringLiteral("the sagas did not end in time");
+    return ids;
+}
+
+// The model's order ids.
+QSet<QUuid> shownIds(const OrderTreeModel &model)
+{
+    QSet<QUuid> ids;
+    for (int row = 0; row < model.rowCount(); ++row)
+        ids.insert(model.index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid());
+    return ids;
+}
+
+// A model fed by `source` the way MainWindow feeds it (a replaced source's orders dropped).
+struct Viewer {
+    OrderTreeModel model;
+    EventBatcher batcher{&model};
+    explicit Viewer(ProgressSource &source)
+    {
+        QObject::connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+        QObject::connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+        QObject::connect(&source, &ProgressSource::contentsReplaced, &batcher, [this] {
+            batcher.clear();
+            model.clear();
+        });
+    }
+};
 } // namespace
 
 class tst_DatabaseSource : public QObject
@@ -65,6 +116,9 @@ private Q_SLOTS:
     void refusedDatabaseSaysWhatToDo();
     void outageKeepsSayingWhyAndIsLoggedOnce();
     void readOnlyRoleIsEnough();
+    void droppedAndCreatedAgainIsReloaded();
+    void sqliteFileReplacedIsFollowed();
+    void frozenServerIsSaidStaleUntilItAnswers();
 
 private:
     QString m_url;
@@ -305,6 +359,133 @@ void tst_DatabaseSource::readOnlyRoleIsEnough()
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
     QCOMPARE(loaded.first().first().toInt(), 1);
     QCOMPARE(source.state(), ProgressSource::State::Live);
+    source.stop();
+}
+
+
+// The database is dropped and created again under the console (another database
+// with the same name, its positions starting over): the source says so and shows
+// what the new one holds, never a mix of both.
+void tst_DatabaseSource::droppedAndCreatedAgainIsReloaded()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> before = placeWithEngine(
+        url, {OrderPreset::HappyPath, OrderPreset::DeclinedCard, OrderPreset::HappyPath, OrderPreset::Fraud}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(200);
+    Viewer viewer(source);
+    QSignalSpy loaded(&source, &ProgressSource::initialLoadFinished);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(before.cbegin(), before.cend()), kTimeout);
+    const QString identityBefore = source.databaseIdentity();
+    QVERIFY(!identityBefore.isEmpty());
+
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("DROP DATABASE %1 WITH (FORCE)").arg(url.database), &error),
+             qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("CREATE DATABASE %1").arg(url.database), &error),
+             qPrintable(error));
+    const QVector<QUuid> after = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
+    QVERIFY2(replaced.first().first().toString().contains(QLatin1String("another database")),
+             qPrintable(replaced.first().first().toString()));
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(after.cbegin(), after.cend()), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, after), kTimeout);
+    QCOMPARE(loaded.count(), 2);
+    QVERIFY(source.databaseIdentity() != identityBefore);
+    QCOMPARE(source.state(), ProgressSource::State::Live);
+    source.stop();
+}
+
+// `sqlite:PATH`: another saga database renamed over the file being read (a backup
+// put back, say) is followed, and shown instead of the old one.
+void tst_DatabaseSource::sqliteFileReplacedIsFollowed()
+{
+    QString error;
+    const QString path = TestServices::tempDir() + QStringLiteral("/followed.sqlite");
+    const QString other = TestServices::tempDir() + QStringLiteral("/other.sqlite");
+    const DatabaseUrl url = *DatabaseUrl::parse(QStringLiteral("sqlite:") + path, &error);
+    const DatabaseUrl otherUrl = *DatabaseUrl::parse(QStringLiteral("sqlite:") + other, &error);
+    const QVector<QUuid> first =
+        placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::OutOfStock, OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QVector<QUuid> second = placeWithEngine(otherUrl, {OrderPreset::InvalidAddress}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(100);
+    Viewer viewer(source);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(first.cbegin(), first.cend()), kTimeout);
+
+    QFile::remove(other + QStringLiteral("-wal")); // (the engine checkpointed it on close)
+    QVERIFY(::rename(QFile::encodeName(other).constData(), QFile::encodeName(path).constData()) == 0);
+    QFile::remove(path + QStringLiteral("-wal"));
+    QFile::remove(path + QStringLiteral("-shm"));
+
+    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(second.cbegin(), second.cend()), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// The server process behind the source's connection is frozen (SIGSTOP): the
+// connection stays up and no query answers. The source says so (Stale, why) instead
+// of showing "live" indefinitely, and is live again once the server answers.
+void tst_DatabaseSource::frozenServerIsSaidStaleUntilItAnswers()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(100);
+    source.setAnswerTimeout(1000);
+    Viewer viewer(source);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, ids), kTimeout);
+
+    // The source's backend: the only connection to this database but ours.
+    qint64 pid = 0;
+    const QString conn = QStringLiteral("tst-pid-%1").arg(QRandomGenerator::global()->generate());
+    {
+        QSqlDatabase db = url.addConnection(conn);
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QSqlQuery q(db);
+        QVERIFY2(q.exec(QStringLiteral("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")),
+                 qPrintable(q.lastError().text()));
+        QVERIFY(q.next());
+        pid = q.value(0).toLongLong();
+        QVERIFY2(!q.next(), "more than one other connection");
+    }
+    QSqlDatabase::removeDatabase(conn);
+    QVERIFY(pid > 0);
+    QVERIFY(::kill(pid_t(pid), SIGSTOP) == 0);
+    struct Resume {
+        qint64 pid;
+        ~Resume() { ::kill(pid_t(pid), SIGCONT); }
+    } resume{pid};
+
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("has not answered")), qPrintable(source.stateMessage()));
+    QCOMPARE(viewer.model.orderCount(), 1); // what it showed stays
+
+    QVERIFY(::kill(pid_t(pid), SIGCONT) == 0);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }
 
