@@ -71,6 +71,8 @@ DetailPanel::DetailPanel(OrderTreeModel *model, QWidget *parent)
     m_reloadTimer.setSingleShot(true);
     m_reloadTimer.setInterval(250);
     connect(&m_reloadTimer, &QTimer::timeout, this, &DetailPanel::reload);
+    m_etaTimer.setInterval(1000);
+    connect(&m_etaTimer, &QTimer::timeout, this, &DetailPanel::refreshEta);
     buildUi();
     connect(m_model, &QAbstractItemModel::dataChanged, this, &DetailPanel::onModelDataChanged);
     connect(m_model, &QAbstractItemModel::modelReset, this, [this] { refreshSnapshot(); });
@@ -292,6 +294,7 @@ void DetailPanel::refreshSnapshot()
     if (!p) {
         m_title->setText(m_orderId.isNull() ? QString() : tr("Order not loaded yet"));
         m_failureBox->hide();
+        m_etaTimer.stop();
         return;
     }
     const QModelIndex row = m_model->indexOf(p->orderId);
@@ -322,18 +325,7 @@ void DetailPanel::refreshSnapshot()
     m_created->setText(when(p->createdAt));
     m_updated->setText(when(p->lastUpdated));
 
-    // ETA, marked late once past the p95 estimate.
-    const bool late = cell(OrderTreeModel::EtaColumn, OrderTreeModel::IsLateRole).toBool();
-    const QDateTime eta = cell(OrderTreeModel::EtaColumn, OrderTreeModel::EtaRole).toDateTime();
-    if (p->isTerminal())
-        m_eta->setText(tr("finished"));
-    else if (!eta.isValid())
-        m_eta->setText(tr("not known yet"));
-    else
-        m_eta->setText(late ? tr("%1 — late (past the p95 estimate)").arg(when(eta)) : when(eta));
-    m_eta->setProperty("late", late);
-    m_eta->setStyleSheet(late ? QStringLiteral("color: %1; font-weight: bold;").arg(StepStatusDelegate::lateColor().name())
-                              : QString());
+    refreshEta();
 
     QString outcome;
     if (!p->confirmationNumber.isEmpty())
@@ -488,6 +480,42 @@ void DetailPanel::setRetryEnabled(bool enabled)
         m_scroll->setFocus(Qt::OtherFocusReason); // not the next button, which would scroll the page to it
     m_retryButton->setEnabled(enabled);
     Q_EMIT retryAvailabilityChanged(enabled);
+}
+
+void DetailPanel::refreshEta()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p) {
+        m_etaTimer.stop();
+        return;
+    }
+    // ETA, marked late once past the p95 estimate: the same roles the tree's ETA
+    // cell is drawn from.
+    const QModelIndex cell = m_model->indexOf(p->orderId, OrderTreeModel::EtaColumn);
+    const bool late = cell.data(OrderTreeModel::IsLateRole).toBool();
+    const QDateTime eta = cell.data(OrderTreeModel::EtaRole).toDateTime();
+    QString text;
+    if (p->isTerminal())
+        text = tr("finished");
+    else if (!eta.isValid())
+        text = tr("not known yet");
+    else if (m_model->displayUtc())
+        text = eta.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"));
+    else
+        text = eta.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+    if (late && eta.isValid() && !p->isTerminal())
+        text = tr("%1 — late (past the p95 estimate)").arg(text);
+    if (m_eta->text() != text)
+        m_eta->setText(text);
+    m_eta->setProperty("late", late);
+    const QString style = late ? QStringLiteral("color: %1; font-weight: bold;").arg(StepStatusDelegate::lateColor().name())
+                               : QString();
+    if (m_eta->styleSheet() != style) // (a new style sheet re-polishes the label)
+        m_eta->setStyleSheet(style);
+    if (p->isTerminal())
+        m_etaTimer.stop();
+    else if (!m_etaTimer.isActive())
+        m_etaTimer.start();
 }
 
 QString DetailPanel::eligibilityText() const
