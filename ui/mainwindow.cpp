@@ -283,7 +283,8 @@ void MainWindow::createWidgets()
     m_search->setPlaceholderText(tr("Search order id, number, customer or error (Ctrl+F)"));
     m_search->setClearButtonEnabled(true);
     m_search->setMinimumWidth(320);
-    connect(m_search, &QLineEdit::textChanged, m_proxy, &OrderFilterProxyModel::setSearchText);
+    connect(m_search, &QLineEdit::textChanged, this,
+            [this](const QString &text) { refilter([&] { m_proxy->setSearchText(text); }); });
     toolbar->addWidget(m_search);
     m_statusFilter = new QComboBox(toolbar);
     m_statusFilter->setObjectName(QStringLiteral("statusFilter"));
@@ -293,8 +294,9 @@ void MainWindow::createWidgets()
         else
             m_statusFilter->addItem(tr(c.label), c.mask);
     }
-    connect(m_statusFilter, &QComboBox::currentIndexChanged, this,
-            [this] { m_proxy->setStatusMask(m_statusFilter->currentData().toUInt()); });
+    connect(m_statusFilter, &QComboBox::currentIndexChanged, this, [this] {
+        refilter([this] { m_proxy->setStatusMask(m_statusFilter->currentData().toUInt()); });
+    });
     toolbar->addWidget(m_statusFilter);
     auto *spacer = new QWidget(toolbar);
     spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
@@ -514,8 +516,8 @@ void MainWindow::keepRowsInPlaceWhileScrolled()
     // about to click a row, so the rows on screen stay where they are.
     connect(m_proxy, &QAbstractItemModel::rowsAboutToBeInserted, this, [this](const QModelIndex &parent, int first) {
         QScrollBar *bar = m_view->verticalScrollBar();
-        if (parent.isValid() || bar->value() == 0 || m_scrollAnchor.isValid())
-            return;
+        if (parent.isValid() || m_refiltering || bar->value() == 0 || m_scrollAnchor.isValid())
+            return; // (rows a new filter lets in are no live insertion: refilter())
         const QModelIndex top = m_view->indexAt(QPoint(0, 0));
         if (!top.isValid() || first > orderRowOf(top).row())
             return; // inserted below what is on screen: nothing moves
@@ -536,6 +538,33 @@ void MainWindow::keepRowsInPlaceWhileScrolled()
             }
         });
     });
+}
+
+void MainWindow::refilter(const std::function<void()> &change)
+{
+    // Another search or status filter is another list: it is shown from its top,
+    // or around the selected order when the list holds it. Keeping the scroll
+    // position (a row index into the old list) showed the matches from far down,
+    // the newest ones above the viewport; and the rows let back in when a search
+    // was cleared were taken for live insertions and anchored somewhere unrelated.
+    const QString search = m_proxy->searchText();
+    const OrderFilterProxyModel::StatusMask mask = m_proxy->statusMask();
+    m_refiltering = true;
+    change();
+    m_refiltering = false;
+    if (m_proxy->searchText() == search && m_proxy->statusMask() == mask)
+        return; // (a space typed at the end: the same list)
+    m_scrollAnchor = QPersistentModelIndex();
+    QModelIndex current = m_view->currentIndex();
+    if (!current.isValid() && !m_hiddenSelection.isNull() && m_detail->orderId() == m_hiddenSelection
+        && m_proxy->mapFromSource(m_model->indexOf(m_hiddenSelection)).isValid()) {
+        selectOrder(std::exchange(m_hiddenSelection, {})); // back in the results (keepSelectionWhileFiltered())
+        current = m_view->currentIndex();
+    }
+    if (current.isValid())
+        m_view->scrollTo(current, QAbstractItemView::PositionAtCenter);
+    else
+        m_view->scrollToTop();
 }
 
 void MainWindow::onCurrentChanged(const QModelIndex &current)

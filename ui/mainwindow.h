@@ -9,6 +9,7 @@
 #include <QTimer>
 #include <QPersistentModelIndex>
 #include <QUuid>
+#include <functional>
 #include <optional>
 
 class ChartsPanel;
@@ -96,6 +97,9 @@ private:
     void onCurrentChanged(const QModelIndex &current);
     void keepSelectionWhileFiltered();
     void keepRowsInPlaceWhileScrolled();
+    // Runs `change` (a new search text or status filter) and then shows the
+    // selected order if the results hold it, else the top of the results.
+    void refilter(const std::function<void()> &change);
     void onStateChanged(ProgressSource::State state, const QString &message);
     void updateCapabilities();
     void updateCounts();
@@ -138,6 +142,7 @@ private:
     // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
     QPersistentModelIndex m_scrollAnchor;
     int m_scrollAnchorY = 0;
+    bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings
         std::optional<int> thisRun; // the command line's value, not stored

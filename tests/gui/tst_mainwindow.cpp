@@ -1,0 +1,128 @@
+// The main window without an engine: what the tree shows after a new search or
+// status filter, the default layout, the docks' shortcuts, Help > About and a
+// damaged saved geometry. Orders are fed to the window's batcher directly.
+
+#include "detailpanel.h"
+#include "eventbatcher.h"
+#include "guitesthelpers.h"
+#include "mainwindow.h"
+#include "orderfilterproxymodel.h"
+#include "ordertreemodel.h"
+
+#include <QComboBox>
+#include <QLineEdit>
+#include <QScrollBar>
+#include <QStandardPaths>
+#include <QTest>
+#include <QTreeView>
+
+using namespace SagaScenarios;
+
+namespace {
+constexpr int kTimeout = 10000;
+
+// `count` orders numbered from `first`; every fifth one failed with FRAUD_DETECTED
+// (rolled back), the others completed. Newest (highest number) first in the tree.
+void addOrders(MainWindow &window, int first, int count)
+{
+    QVector<OrderEvent> events;
+    for (int n = first; n < first + count; ++n) {
+        Builder b(QUuid::createUuid(), baseTime().addSecs(n), 10);
+        b.started(1, QStringLiteral("ORD-20240110-%1").arg(n, 6, 10, QLatin1Char('0')));
+        b.stepOk(SagaStep::Inventory);
+        if (n % 5 == 0) {
+            b.stepFails(SagaStep::Payment, QStringLiteral("FRAUD_DETECTED"), QStringLiteral("Payment flagged as fraudulent"));
+            b.add(EventType::CompensationStarted);
+            b.compensate(SagaStep::Inventory);
+            b.failed();
+        } else {
+            b.stepOk(SagaStep::Payment);
+            b.stepOk(SagaStep::Shipping);
+            b.completed();
+        }
+        events += b.events();
+    }
+    window.eventBatcher()->addEvents(events);
+}
+
+QString topRowNumber(QTreeView *view)
+{
+    return view->indexAt(QPoint(1, 1)).data(Qt::DisplayRole).toString();
+}
+
+// The order row of `id` lies wholly inside the tree's viewport.
+bool rowOnScreen(MainWindow &window, const QUuid &id)
+{
+    const QModelIndex index = window.proxyModel()->mapFromSource(window.model()->indexOf(id));
+    return index.isValid() && window.treeView()->viewport()->rect().contains(window.treeView()->visualRect(index));
+}
+} // namespace
+
+class tst_MainWindow : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void newSearchShowsTheSelectionOrTheTop();
+};
+
+void tst_MainWindow::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+}
+
+// The probe: demo traffic, the tree scrolled a little, "fraud" typed: the matches
+// started far down, the newest above the viewport. A new search or status filter
+// shows the selected order when the results hold it, else their top; clearing
+// the search goes back to the selected order, not somewhere unrelated.
+void tst_MainWindow::newSearchShowsTheSelectionOrTheTop()
+{
+    MainWindow window;
+    window.resize(1200, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 300);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 300, kTimeout);
+    QTreeView *view = window.treeView();
+    QScrollBar *bar = view->verticalScrollBar();
+    QTRY_VERIFY(bar->maximum() > 100);
+    bar->setValue(40);
+
+    QTest::keyClicks(window.searchField(), QStringLiteral("fraud"));
+    QCOMPARE(window.proxyModel()->rowCount(), 60);
+    QTRY_COMPARE(topRowNumber(view), QStringLiteral("ORD-20240110-000300"));
+    QCOMPARE(bar->value(), 0);
+
+    // Select a match far down the results, go to the top, clear the search: the
+    // selected order is on screen in the whole list.
+    const QModelIndex match = window.proxyModel()->index(45, 0);
+    const QUuid selected = match.data(OrderTreeModel::OrderIdRole).toUuid();
+    QVERIFY(window.selectOrder(selected));
+    bar->setValue(0);
+    QVERIFY(!rowOnScreen(window, selected));
+    window.searchField()->clear();
+    QCOMPARE(window.proxyModel()->rowCount(), 300);
+    QTRY_VERIFY(rowOnScreen(window, selected));
+    QCOMPARE(window.detailPanel()->orderId(), selected);
+
+    // A status filter without the selected (rolled back) order: the top of the list.
+    bar->setValue(bar->maximum() / 3);
+    window.statusFilter()->setCurrentIndex(window.statusFilter()->findText(QStringLiteral("Completed")));
+    QCOMPARE(window.proxyModel()->rowCount(), 240);
+    QTRY_COMPARE(topRowNumber(view), QStringLiteral("ORD-20240110-000299"));
+    QCOMPARE(bar->value(), 0);
+    // ... and back to all statuses: the selected order again, on screen.
+    window.statusFilter()->setCurrentIndex(0);
+    QTRY_VERIFY(rowOnScreen(window, selected));
+    QCOMPARE(window.treeView()->currentIndex().data(OrderTreeModel::OrderIdRole).toUuid(), selected);
+
+    // Live insertions while scrolled still keep the rows in place (not a new filter).
+    bar->setValue(bar->maximum() / 2);
+    const QString reading = topRowNumber(view);
+    addOrders(window, 301, 5);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 305, kTimeout);
+    QTRY_COMPARE(topRowNumber(view), reading);
+}
+
+QTEST_MAIN(tst_MainWindow)
+#include "tst_mainwindow.moc"
