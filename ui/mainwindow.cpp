@@ -262,10 +262,8 @@ void MainWindow::createWidgets()
     addDockWidget(Qt::BottomDockWidgetArea, m_chartsDock);
     tabifyDockWidget(m_faultsDock, m_chartsDock);
     m_chartsDock->raise();
-    QAction *faultsToggle = m_faultsDock->toggleViewAction();
-    faultsToggle->setShortcut(QKeySequence(Qt::Key_F8));
-    QAction *chartsToggle = m_chartsDock->toggleViewAction();
-    chartsToggle->setShortcut(QKeySequence(Qt::Key_F9));
+    QAction *faultsToggle = dockAction(m_faultsDock, QKeySequence(Qt::Key_F8));
+    QAction *chartsToggle = dockAction(m_chartsDock, QKeySequence(Qt::Key_F9));
     resizeDocks({m_chartsDock}, {250}, Qt::Vertical);
 
     // Toolbar.
@@ -330,6 +328,34 @@ void MainWindow::createWidgets()
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Keyboard Shortcuts"), this,
                     [this] { QMessageBox::information(this, tr("Keyboard Shortcuts"), shortcutsHtml()); });
+}
+
+QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
+{
+    // The docks share one tabbed area. The dock's own toggleViewAction() only
+    // shows or closes it: with the dock open behind the other tab, F8 closed it
+    // (and a second F8 showed it, still behind). This one brings the dock to the
+    // front unless it is already there, and closes it only then. Checked means
+    // "in front" (QDockWidget::visibilityChanged follows the tabs too).
+    auto *action = new QAction(dock->windowTitle(), this);
+    action->setCheckable(true);
+    action->setShortcut(shortcut);
+    action->setToolTip(tr("Show the %1 panel in front, or close it when it is (%2)")
+                           .arg(dock->windowTitle(), shortcut.toString(QKeySequence::NativeText)));
+    connect(dock, &QDockWidget::visibilityChanged, action, &QAction::setChecked);
+    connect(action, &QAction::triggered, this, [dock, action](bool) {
+        // (A dock behind another tab is not hidden: isVisible() stays true, it
+        // just has nothing on screen.)
+        const bool inFront = !dock->isHidden() && !dock->visibleRegion().isEmpty();
+        if (inFront) {
+            dock->close();
+        } else {
+            dock->show();
+            dock->raise(); // its tab, when tabified
+        }
+        action->setChecked(!inFront);
+    });
+    return action;
 }
 
 QString MainWindow::shortcutsHtml() const

@@ -24,6 +24,7 @@ class QAction;
 class QComboBox;
 class QDockWidget;
 class QFrame;
+class QKeySequence;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -94,6 +95,8 @@ private:
     void createActions();
     void createWidgets();
     void createStatusBar();
+    // F8 / F9 and the View menu entries of the tabbed docks.
+    QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);
     void keepSelectionWhileFiltered();
     void keepRowsInPlaceWhileScrolled();

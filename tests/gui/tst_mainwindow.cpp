@@ -9,7 +9,9 @@
 #include "orderfilterproxymodel.h"
 #include "ordertreemodel.h"
 
+#include <QAction>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QLineEdit>
 #include <QScrollBar>
 #include <QStandardPaths>
@@ -64,6 +66,7 @@ class tst_MainWindow : public QObject
 private Q_SLOTS:
     void initTestCase();
     void newSearchShowsTheSelectionOrTheTop();
+    void dockShortcutsBringThePanelToTheFront();
 };
 
 void tst_MainWindow::initTestCase()
@@ -122,6 +125,57 @@ void tst_MainWindow::newSearchShowsTheSelectionOrTheTop()
     addOrders(window, 301, 5);
     QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 305, kTimeout);
     QTRY_COMPARE(topRowNumber(view), reading);
+}
+
+// The probe: F8 showed the Failure Injection dock behind the Charts tab (the
+// docks are tabified). F8 / F9 bring their panel to the front when it is open
+// behind the other tab, and close it only when it is already in front.
+void tst_MainWindow::dockShortcutsBringThePanelToTheFront()
+{
+    MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
+    auto *charts = window.findChild<QDockWidget *>(QStringLiteral("chartsDock"));
+    QVERIFY(faults && charts);
+    auto actionFor = [&window](Qt::Key key) -> QAction * {
+        for (QAction *a : window.findChildren<QAction *>()) {
+            if (a->shortcut() == QKeySequence(key) && !a->associatedObjects().isEmpty())
+                return a;
+        }
+        return nullptr;
+    };
+    QAction *f8 = actionFor(Qt::Key_F8);
+    QAction *f9 = actionFor(Qt::Key_F9);
+    QVERIFY(f8 && f9);
+    // A dock behind the other tab stays "visible" (moved off-screen): in front
+    // means it has something on screen.
+    auto inFront = [](QDockWidget *dock) { return !dock->isHidden() && !dock->visibleRegion().isEmpty(); };
+    QTRY_VERIFY(inFront(charts)); // Charts in front, Failure Injection open behind it
+    QVERIFY(!inFront(faults));
+    QVERIFY(!faults->isHidden());
+
+    f8->trigger();
+    QTRY_VERIFY(inFront(faults));
+    QVERIFY(!inFront(charts));
+    QVERIFY(f8->isChecked());
+
+    f8->trigger(); // in front: closed
+    QTRY_VERIFY(faults->isHidden());
+    QTRY_VERIFY(inFront(charts));
+    QVERIFY(!f8->isChecked());
+
+    f8->trigger(); // closed: opened, in front
+    QTRY_VERIFY(inFront(faults));
+    QVERIFY(!inFront(charts));
+    QVERIFY(f8->isChecked());
+
+    f9->trigger(); // Charts open behind: to the front, not closed
+    QTRY_VERIFY(inFront(charts));
+    QVERIFY(!inFront(faults));
+    QVERIFY(!faults->isHidden());
+    QTRY_VERIFY(f9->isChecked());
+    QTRY_VERIFY(!f8->isChecked());
 }
 
 QTEST_MAIN(tst_MainWindow)
