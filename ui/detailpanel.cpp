@@ -58,6 +58,19 @@ QString durationText(qint64 ms)
     return QStringLiteral("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
 }
 
+// The API's reasons are phrases ("retry cooldown period not elapsed"): shown as
+// a sentence, capitalised and ended, so a sentence can follow.
+QString sentence(const QString &reason)
+{
+    QString text = reason.trimmed();
+    if (text.isEmpty())
+        return text;
+    text[0] = text.at(0).toUpper();
+    if (!text.endsWith(QLatin1Char('.')) && !text.endsWith(QLatin1Char('!')) && !text.endsWith(QLatin1Char('?')))
+        text += QLatin1Char('.');
+    return text;
+}
+
 QString sectionTitle(const QString &text)
 {
     return QStringLiteral("<b>%1</b>").arg(text.toHtmlEscaped());
@@ -407,7 +420,11 @@ void DetailPanel::requestCase()
         m_caseLoaded = true;
         m_timeline->setDisplayUtc(m_model->displayUtc());
         m_timeline->setHistory(c.history);
-        m_timelineState->setText(tr("%n event(s)", nullptr, int(c.rawEvents.size())));
+        // The raw events recorded (what the case file exports), not the timeline's
+        // rows: several events (a step started and completed) make one row.
+        const int events = int(c.rawEvents.size());
+        m_timelineState->setText(events == 1 ? tr("1 event recorded")
+                                             : tr("%1 events recorded").arg(QLocale().toString(events)));
         m_exportButton->setEnabled(true);
     });
 }
@@ -454,7 +471,7 @@ void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error
         if (e.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS")))
             text += QLatin1Char(' ') + tr("Correct the shipping address first.");
     } else {
-        text = e.reason.isEmpty() ? tr("This order cannot be retried.") : e.reason;
+        text = e.reason.isEmpty() ? tr("This order cannot be retried.") : sentence(e.reason);
         if (e.nextRetryAvailableAt.isValid()) {
             const QString at = m_model->displayUtc()
                                    ? e.nextRetryAvailableAt.toUTC().toString(QStringLiteral("HH:mm:ss 'UTC'"))

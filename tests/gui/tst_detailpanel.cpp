@@ -1,11 +1,15 @@
-// The detail panel on its own: the ETA line stays truthful while time passes.
+// The detail panel on its own: the ETA line stays truthful while time passes;
+// what it says about retry and history reads as sentences.
 
 #include "detailpanel.h"
+#include "fakesource.h"
 #include "guitesthelpers.h"
 #include "ordertreemodel.h"
 #include "stepstatusdelegate.h"
 
+#include <QJsonObject>
 #include <QLabel>
+#include <QPushButton>
 #include <QTest>
 
 using namespace SagaScenarios;
@@ -19,6 +23,7 @@ class tst_DetailPanel : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void etaTurnsLateWhileShown();
+    void retryAndHistoryReadAsSentences();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -58,6 +63,47 @@ void tst_DetailPanel::etaTurnsLateWhileShown()
     model.applyEvents(full.events());
     QTRY_COMPARE_WITH_TIMEOUT(panel.etaText(), QStringLiteral("finished"), kTimeout);
     QVERIFY(!eta->property("late").toBool());
+}
+
+// The probe: "retry cooldown period not elapsed Next retry possible at 01:13:02
+// UTC." (the API's reason glued to a sentence), and "8 event(s)" above a
+// five-row timeline.
+void tst_DetailPanel::retryAndHistoryReadAsSentences()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
+    FakeSource source;
+    source.eligibility.eligible = false;
+    source.eligibility.reason = QStringLiteral("retry cooldown period not elapsed");
+    const QDateTime next = QDateTime::currentDateTimeUtc().addSecs(1800);
+    source.eligibility.nextRetryAvailableAt = next;
+    for (int i = 0; i < 8; ++i)
+        source.orderCase.rawEvents.append(QJsonObject{{QStringLiteral("id"), i + 1}});
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(id);
+    const QString expected = QStringLiteral("Retry cooldown period not elapsed. Next retry possible at %1.")
+                                 .arg(next.toString(QStringLiteral("HH:mm:ss 'UTC'")));
+    QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), expected, kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QStringList states;
+    for (const QLabel *l : panel.findChildren<QLabel *>())
+        states << l->text();
+    QVERIFY2(states.contains(QStringLiteral("8 events recorded")), qPrintable(states.join(QLatin1Char('|'))));
+
+    source.orderCase.rawEvents = {QJsonObject{{QStringLiteral("id"), 1}}};
+    panel.reload();
+    QTRY_VERIFY_WITH_TIMEOUT([&] {
+        for (const QLabel *l : panel.findChildren<QLabel *>())
+            if (l->text() == QLatin1String("1 event recorded"))
+                return true;
+        return false;
+    }(), kTimeout);
 }
 
 QTEST_MAIN(tst_DetailPanel)
