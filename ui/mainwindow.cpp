@@ -17,6 +17,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDataStream>
 #include <QDockWidget>
 #include <QFrame>
 #include <QHBoxLayout>
@@ -28,6 +29,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScreen>
 #include <QScrollBar>
 #include <QSet>
 #include <QSettings>
@@ -38,6 +40,37 @@
 #include <QVBoxLayout>
 
 namespace {
+// QWidget::saveGeometry()'s layout (versions 1 to 3), read back in full: every
+// field present and the window rectangles not empty. (restoreGeometry() checks
+// the magic number and the version only, then takes what it reads.)
+bool isWholeGeometry(const QByteArray &geometry)
+{
+    QDataStream stream(geometry);
+    stream.setVersion(QDataStream::Qt_4_0);
+    quint32 magic = 0;
+    quint16 major = 0;
+    quint16 minor = 0;
+    stream >> magic >> major >> minor;
+    if (stream.status() != QDataStream::Ok || magic != 0x1D9D0CB || major < 1 || major > 3)
+        return false;
+    QRect frame;
+    QRect normal;
+    qint32 screen = 0;
+    quint8 maximized = 0;
+    quint8 fullScreen = 0;
+    stream >> frame >> normal >> screen >> maximized >> fullScreen;
+    if (major > 1) {
+        qint32 screenWidth = 0;
+        stream >> screenWidth;
+    }
+    if (major > 2) {
+        QRect screenGeometry;
+        stream >> screenGeometry;
+    }
+    return stream.status() == QDataStream::Ok && frame.isValid() && normal.isValid()
+           && normal.width() >= 100 && normal.height() >= 100;
+}
+
 // The order row of an index in the tree (itself, or the parent of a step row).
 QModelIndex orderRowOf(QModelIndex index)
 {
@@ -124,7 +157,17 @@ MainWindow::MainWindow(QWidget *parent)
         }
     });
     updateCounts();
-    resize(1360, 860);
+    resize(kDefaultSize);
+}
+
+void MainWindow::placeAtDefaultSize()
+{
+    const QScreen *screen = this->screen() ? this->screen() : QGuiApplication::primaryScreen();
+    const QRect available = screen ? screen->availableGeometry() : QRect(QPoint(0, 0), kDefaultSize);
+    resize(kDefaultSize.boundedTo(available.size()).expandedTo(minimumSizeHint()));
+    QRect frame(QPoint(0, 0), size());
+    frame.moveCenter(available.center());
+    move(frame.topLeft());
 }
 
 MainWindow::~MainWindow()
@@ -328,6 +371,9 @@ void MainWindow::createWidgets()
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Keyboard Shortcuts"), this,
                     [this] { QMessageBox::information(this, tr("Keyboard Shortcuts"), shortcutsHtml()); });
+    help->addSeparator();
+    help->addAction(tr("&About Saga Console"), this,
+                    [this] { QMessageBox::about(this, tr("About Saga Console"), aboutText()); });
 }
 
 QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
@@ -356,6 +402,18 @@ QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
         action->setChecked(!inFront);
     });
     return action;
+}
+
+QString MainWindow::aboutText() const
+{
+    const QString version = QCoreApplication::applicationVersion();
+    const QString source = m_source ? QStringLiteral("%1: %2").arg(m_source->kindName(), m_source->location())
+                                    : tr("none");
+    return tr("<p><b>Saga Console</b> %1</p>"
+              "<p>Watch order sagas run, find an order, see what happened and retry it.</p>"
+              "<p>Data source: %2<br>Qt %3 (built with %4)</p>")
+        .arg(version.isEmpty() ? tr("(version unknown)") : version.toHtmlEscaped(), source.toHtmlEscaped(),
+             QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR));
 }
 
 QString MainWindow::shortcutsHtml() const
@@ -444,7 +502,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
                 qCInfo(lcUi) << "ETA seeded with" << durations.size() << "stored step durations";
             });
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
-        showMessage(tr("%n order(s) loaded.", nullptr, orders));
+        showMessage(orders == 1 ? tr("1 order loaded.") : tr("%1 orders loaded.").arg(QLocale().toString(orders)));
         updateCapabilities();
     });
     m_sourceLabel->setText(QStringLiteral("%1: %2").arg(source->kindName(), source->location()));
@@ -770,7 +828,13 @@ SourceSpec MainWindow::lastSourceSpec()
 void MainWindow::restoreSettings()
 {
     QSettings settings;
-    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    // A saved geometry that is not whole (cut short, edited by hand) can still
+    // pass restoreGeometry() with garbage rectangles: a 702x448 window at the
+    // top-left. Then, as when there is none or it is refused: the default size,
+    // centred on the screen.
+    const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
+    if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
+        placeAtDefaultSize();
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
     m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
     m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());

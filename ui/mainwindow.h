@@ -68,11 +68,16 @@ public:
     QString emptyViewText() const;
     // Help > Keyboard Shortcuts: every menu action with a shortcut.
     QString shortcutsHtml() const;
+    // Help > About Saga Console: version, Qt version, the data source in use.
+    QString aboutText() const;
+    static constexpr QSize kDefaultSize{1360, 860};
 
     bool selectOrder(const QUuid &orderId, bool expand = false);
     // Selects (and optionally expands) the most recent order with `status`.
     bool selectFirstOrderWithStatus(OverallStatus status, bool expand);
 
+    // Window geometry, dock and column layout, preferences. A saved geometry that
+    // is missing, refused or not whole gives the default size, centred.
     void restoreSettings();
     void saveSettings() const;
     // Demo rate and failure share given for this run only (the command line): the
@@ -95,6 +100,7 @@ private:
     void createActions();
     void createWidgets();
     void createStatusBar();
+    void placeAtDefaultSize();
     // F8 / F9 and the View menu entries of the tabbed docks.
     QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);

@@ -4,6 +4,7 @@
 
 #include "detailpanel.h"
 #include "eventbatcher.h"
+#include "fakesource.h"
 #include "guitesthelpers.h"
 #include "mainwindow.h"
 #include "orderfilterproxymodel.h"
@@ -13,6 +14,11 @@
 #include <QComboBox>
 #include <QDockWidget>
 #include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
+#include <QScreen>
+#include <QSettings>
+#include <QStatusBar>
 #include <QScrollBar>
 #include <QStandardPaths>
 #include <QTest>
@@ -67,6 +73,9 @@ private Q_SLOTS:
     void initTestCase();
     void newSearchShowsTheSelectionOrTheTop();
     void dockShortcutsBringThePanelToTheFront();
+    void statusBarCountsAndAboutSayWhatIsTrue();
+    void damagedSavedGeometryGivesTheDefaultWindow_data();
+    void damagedSavedGeometryGivesTheDefaultWindow();
 };
 
 void tst_MainWindow::initTestCase()
@@ -176,6 +185,70 @@ void tst_MainWindow::dockShortcutsBringThePanelToTheFront()
     QVERIFY(!faults->isHidden());
     QTRY_VERIFY(f9->isChecked());
     QTRY_VERIFY(!f8->isChecked());
+}
+
+// "0 order(s) loaded." in the status bar; no Help > About.
+void tst_MainWindow::statusBarCountsAndAboutSayWhatIsTrue()
+{
+    QCoreApplication::setApplicationVersion(QStringLiteral("9.8.7"));
+    MainWindow window;
+    window.setSource(new FakeSource, SourceSpec{});
+    QCOMPARE(window.statusBar()->currentMessage(), QStringLiteral("0 orders loaded."));
+
+    QAction *about = nullptr;
+    for (QAction *menu : window.menuBar()->actions()) {
+        if (!menu->menu() || menu->text().remove(QLatin1Char('&')) != QLatin1String("Help"))
+            continue;
+        for (QAction *a : menu->menu()->actions()) {
+            if (a->text().remove(QLatin1Char('&')) == QLatin1String("About Saga Console"))
+                about = a;
+        }
+    }
+    QVERIFY(about);
+    const QString text = window.aboutText();
+    for (const QString &expected : {QStringLiteral("9.8.7"), QString::fromLatin1(qVersion()),
+                                    QStringLiteral("Fake: fake://test")})
+        QVERIFY2(text.contains(expected), qPrintable(expected + QStringLiteral(" missing from ") + text));
+}
+
+void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
+{
+    QTest::addColumn<QByteArray>("geometry");
+    QByteArray whole;
+    {
+        MainWindow window;
+        window.resize(900, 600);
+        whole = window.saveGeometry();
+    }
+    QTest::newRow("cut short") << whole.left(20);
+    QTest::newRow("header only") << whole.left(8);
+    QTest::newRow("not a geometry") << QByteArray("window geometry, edited by hand");
+    QByteArray empty = whole;
+    for (int i = 8; i < 40; ++i) // the rectangles zeroed
+        empty[i] = 0;
+    QTest::newRow("empty rectangles") << empty;
+}
+
+// A malformed saved window/geometry opened a 702x448 window at the top-left:
+// the default size, centred on the screen, instead.
+void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow()
+{
+    QFETCH(QByteArray, geometry);
+    {
+        QSettings settings;
+        settings.setValue(QStringLiteral("window/geometry"), geometry);
+    }
+    MainWindow window;
+    window.restoreSettings();
+    const QRect available = window.screen()->availableGeometry();
+    const QSize expected = MainWindow::kDefaultSize.boundedTo(available.size()).expandedTo(window.minimumSizeHint());
+    QCOMPARE(window.size(), expected);
+    const QPoint offCentre = window.geometry().center() - available.center();
+    QVERIFY2(offCentre.manhattanLength() <= 2,
+             qPrintable(QStringLiteral("window at %1,%2 %3x%4 on a screen %5x%6")
+                            .arg(window.x()).arg(window.y()).arg(window.width()).arg(window.height())
+                            .arg(available.width()).arg(available.height())));
+    QSettings().remove(QStringLiteral("window/geometry"));
 }
 
 QTEST_MAIN(tst_MainWindow)
