@@ -58,6 +58,19 @@ QString durationText(qint64 ms)
     return QStringLiteral("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
 }
 
+// The API's reasons are phrases ("retry cooldown period not elapsed"): shown as
+// a sentence, capitalised and ended, so a sentence can follow.
+QString sentence(const QString &reason)
+{
+    QString text = reason.trimmed();
+    if (text.isEmpty())
+        return text;
+    text[0] = text.at(0).toUpper();
+    if (!text.endsWith(QLatin1Char('.')) && !text.endsWith(QLatin1Char('!')) && !text.endsWith(QLatin1Char('?')))
+        text += QLatin1Char('.');
+    return text;
+}
+
 QString sectionTitle(const QString &text)
 {
     return QStringLiteral("<b>%1</b>").arg(text.toHtmlEscaped());
@@ -71,6 +84,8 @@ DetailPanel::DetailPanel(OrderTreeModel *model, QWidget *parent)
     m_reloadTimer.setSingleShot(true);
     m_reloadTimer.setInterval(250);
     connect(&m_reloadTimer, &QTimer::timeout, this, &DetailPanel::reload);
+    m_etaTimer.setInterval(1000);
+    connect(&m_etaTimer, &QTimer::timeout, this, &DetailPanel::refreshEta);
     buildUi();
     connect(m_model, &QAbstractItemModel::dataChanged, this, &DetailPanel::onModelDataChanged);
     connect(m_model, &QAbstractItemModel::modelReset, this, [this] { refreshSnapshot(); });
@@ -292,6 +307,7 @@ void DetailPanel::refreshSnapshot()
     if (!p) {
         m_title->setText(m_orderId.isNull() ? QString() : tr("Order not loaded yet"));
         m_failureBox->hide();
+        m_etaTimer.stop();
         return;
     }
     const QModelIndex row = m_model->indexOf(p->orderId);
@@ -322,18 +338,7 @@ void DetailPanel::refreshSnapshot()
     m_created->setText(when(p->createdAt));
     m_updated->setText(when(p->lastUpdated));
 
-    // ETA, marked late once past the p95 estimate.
-    const bool late = cell(OrderTreeModel::EtaColumn, OrderTreeModel::IsLateRole).toBool();
-    const QDateTime eta = cell(OrderTreeModel::EtaColumn, OrderTreeModel::EtaRole).toDateTime();
-    if (p->isTerminal())
-        m_eta->setText(tr("finished"));
-    else if (!eta.isValid())
-        m_eta->setText(tr("not known yet"));
-    else
-        m_eta->setText(late ? tr("%1 — late (past the p95 estimate)").arg(when(eta)) : when(eta));
-    m_eta->setProperty("late", late);
-    m_eta->setStyleSheet(late ? QStringLiteral("color: %1; font-weight: bold;").arg(StepStatusDelegate::lateColor().name())
-                              : QString());
+    refreshEta();
 
     QString outcome;
     if (!p->confirmationNumber.isEmpty())
@@ -428,7 +433,11 @@ void DetailPanel::requestCase()
         m_caseLoaded = true;
         m_timeline->setDisplayUtc(m_model->displayUtc());
         m_timeline->setHistory(c.history);
-        m_timelineState->setText(tr("%n event(s)", nullptr, int(c.rawEvents.size())));
+        // The raw events recorded (what the case file exports), not the timeline's
+        // rows: several events (a step started and completed) make one row.
+        const int events = int(c.rawEvents.size());
+        m_timelineState->setText(events == 1 ? tr("1 event recorded")
+                                             : tr("%1 events recorded").arg(QLocale().toString(events)));
         m_exportButton->setEnabled(true);
     });
 }
@@ -475,7 +484,7 @@ void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error
         if (e.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS")))
             text += QLatin1Char(' ') + tr("Correct the shipping address first.");
     } else {
-        text = e.reason.isEmpty() ? tr("This order cannot be retried.") : e.reason;
+        text = e.reason.isEmpty() ? tr("This order cannot be retried.") : sentence(e.reason);
         if (e.nextRetryAvailableAt.isValid()) {
             const QString at = m_model->displayUtc()
                                    ? e.nextRetryAvailableAt.toUTC().toString(QStringLiteral("HH:mm:ss 'UTC'"))
@@ -501,6 +510,42 @@ void DetailPanel::setRetryEnabled(bool enabled)
         m_scroll->setFocus(Qt::OtherFocusReason); // not the next button, which would scroll the page to it
     m_retryButton->setEnabled(enabled);
     Q_EMIT retryAvailabilityChanged(enabled);
+}
+
+void DetailPanel::refreshEta()
+{
+    const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
+    if (!p) {
+        m_etaTimer.stop();
+        return;
+    }
+    // ETA, marked late once past the p95 estimate: the same roles the tree's ETA
+    // cell is drawn from.
+    const QModelIndex cell = m_model->indexOf(p->orderId, OrderTreeModel::EtaColumn);
+    const bool late = cell.data(OrderTreeModel::IsLateRole).toBool();
+    const QDateTime eta = cell.data(OrderTreeModel::EtaRole).toDateTime();
+    QString text;
+    if (p->isTerminal())
+        text = tr("finished");
+    else if (!eta.isValid())
+        text = tr("not known yet");
+    else if (m_model->displayUtc())
+        text = eta.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"));
+    else
+        text = eta.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+    if (late && eta.isValid() && !p->isTerminal())
+        text = tr("%1 — late (past the p95 estimate)").arg(text);
+    if (m_eta->text() != text)
+        m_eta->setText(text);
+    m_eta->setProperty("late", late);
+    const QString style = late ? QStringLiteral("color: %1; font-weight: bold;").arg(StepStatusDelegate::lateColor().name())
+                               : QString();
+    if (m_eta->styleSheet() != style) // (a new style sheet re-polishes the label)
+        m_eta->setStyleSheet(style);
+    if (p->isTerminal())
+        m_etaTimer.stop();
+    else if (!m_etaTimer.isActive())
+        m_etaTimer.start();
 }
 
 QString DetailPanel::eligibilityText() const

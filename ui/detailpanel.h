@@ -69,6 +69,8 @@ private:
     void setEligibility(const RetryEligibility &e, const QString &error);
     void setRetryEnabled(bool enabled);
     void onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight);
+    // The ETA line from the model's EtaRole and IsLateRole (which reads the clock).
+    void refreshEta();
 
     OrderTreeModel *m_model = nullptr;
     QPointer<ProgressSource> m_source;
@@ -82,6 +84,10 @@ private:
     qint64 m_lastSeq = -1;
     quint64 m_requestSerial = 0;
     QTimer m_reloadTimer;
+    // While an unfinished order is shown: the ETA line is evaluated again every
+    // second, as the tree does on every repaint, so it turns late when the time
+    // passes without the model announcing anything.
+    QTimer m_etaTimer;
 
     QWidget *m_placeholder = nullptr;
     QWidget *m_content = nullptr;

@@ -27,6 +27,23 @@ QStringList codesFor(SagaStep step)
     return {};
 }
 
+// `f` as the panel's rows show it (and plan() reads it back): only the fields
+// of its kind, the chance in whole percent.
+StepFault shownForm(const StepFault &f)
+{
+    StepFault shown;
+    shown.kind = f.kind;
+    if (f.kind == StepFault::Kind::None)
+        return shown;
+    if (f.kind == StepFault::Kind::Fail)
+        shown.errorCode = f.errorCode.trimmed();
+    if (f.kind == StepFault::Kind::Delay)
+        shown.delayMs = qBound(0, f.delayMs, 120000);
+    shown.probability = double(qRound(qBound(0.0, f.probability, 1.0) * 100.0)) / 100.0;
+    shown.once = f.once;
+    return shown;
+}
+
 constexpr StepFault::Kind kKinds[] = {StepFault::Kind::None, StepFault::Kind::Fail, StepFault::Kind::Delay,
                                       StepFault::Kind::Timeout, StepFault::Kind::FailCompensation};
 } // namespace
@@ -78,6 +95,11 @@ FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
         grid->addWidget(row.probability, r, 4);
         grid->addWidget(row.once, r, 5, Qt::AlignCenter);
         connect(row.kind, &QComboBox::currentIndexChanged, this, [this, step] { updateRow(step); });
+        connect(row.kind, &QComboBox::currentIndexChanged, this, &FailureInjectionPanel::updatePending);
+        connect(row.code, &QComboBox::currentTextChanged, this, &FailureInjectionPanel::updatePending);
+        connect(row.delay, &QSpinBox::valueChanged, this, &FailureInjectionPanel::updatePending);
+        connect(row.probability, &QDoubleSpinBox::valueChanged, this, &FailureInjectionPanel::updatePending);
+        connect(row.once, &QCheckBox::toggled, this, &FailureInjectionPanel::updatePending);
         updateRow(step);
     }
     grid->setColumnStretch(2, 1);
@@ -87,12 +109,18 @@ FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
     m_status = new QLabel(this);
     m_status->setWordWrap(true);
     m_clear = new QPushButton(tr("C&lear all"), this);
+    m_revert = new QPushButton(tr("&Revert"), this);
+    m_revert->setObjectName(QStringLiteral("revertFaultPlan"));
+    m_revert->setToolTip(tr("Show the applied fault plan again, dropping the edits not applied"));
     m_apply = new QPushButton(tr("&Apply"), this);
     m_apply->setToolTip(tr("Send the fault plan to the engine or server"));
+    m_apply->setDefault(true);
     connect(m_apply, &QPushButton::clicked, this, &FailureInjectionPanel::apply);
+    connect(m_revert, &QPushButton::clicked, this, &FailureInjectionPanel::revert);
     connect(m_clear, &QPushButton::clicked, this, &FailureInjectionPanel::clearAll);
     buttons->addWidget(m_status, 1);
     buttons->addWidget(m_clear);
+    buttons->addWidget(m_revert);
     buttons->addWidget(m_apply);
     layout->addLayout(buttons);
     layout->addStretch(1);
@@ -120,6 +148,7 @@ void FailureInjectionPanel::setSource(ProgressSource *source)
     m_source = source;
     m_known = FaultPlan{};
     m_knownShown = plan();
+    m_applying = false;
     if (source)
         m_eventsConnection = connect(source, &ProgressSource::eventsReady, this, &FailureInjectionPanel::sagasProgressed);
     const bool can = source && source->canInjectFaults();
@@ -139,6 +168,7 @@ void FailureInjectionPanel::setSource(ProgressSource *source)
                          : QString(),
                   false);
     }
+    updatePending();
 }
 
 FaultPlan FailureInjectionPanel::plan() const
@@ -187,10 +217,36 @@ QString FailureInjectionPanel::statusText() const
     return m_status->text();
 }
 
+bool FailureInjectionPanel::hasUnappliedChanges() const
+{
+    return m_source && m_source->canInjectFaults() && !(plan() == m_knownShown);
+}
+
 void FailureInjectionPanel::setStatus(const QString &text, bool error)
 {
+    m_statusText = text;
+    m_statusError = error;
+    updatePending();
+}
+
+void FailureInjectionPanel::updatePending()
+{
+    if (!m_apply) // (rows being built)
+        return;
+    const bool pending = hasUnappliedChanges() && !m_applying;
+    m_apply->setEnabled(pending);
+    m_revert->setEnabled(pending);
+    QString text = m_statusText;
+    if (pending) {
+        // The rows no longer show what the engine runs with: never let them pass
+        // for the armed plan (orders complete while a "fault" is on screen).
+        const QString note = tr("Changes not applied yet — press Apply to send them, or Revert.");
+        text = text.isEmpty() ? note : text + QLatin1Char(' ') + note;
+    }
     m_status->setText(text);
-    m_status->setStyleSheet(error ? QStringLiteral("color: #C5221F;") : QString());
+    m_status->setStyleSheet(m_statusError ? QStringLiteral("color: #C5221F;")
+                            : pending     ? QStringLiteral("color: #B06000; font-weight: bold;")
+                                          : QString());
 }
 
 void FailureInjectionPanel::apply()
@@ -199,8 +255,10 @@ void FailureInjectionPanel::apply()
         return;
     const FaultPlan p = plan();
     ++m_applies;
+    m_applying = true;
     setStatus(tr("Applying…"), false);
     m_source->setFaultPlan(p, this, [this, p](QString error) {
+        m_applying = false;
         if (!error.isEmpty()) {
             setStatus(error, true);
             Q_EMIT message(error);
@@ -209,7 +267,7 @@ void FailureInjectionPanel::apply()
         const QString text = p.isEmpty() ? tr("No failures injected.")
                                          : tr("Fault plan applied; the next orders will hit it.");
         m_known = p;
-        m_knownShown = plan();
+        m_knownShown = p; // (rows edited meanwhile stay pending)
         setStatus(text, false);
         Q_EMIT message(text);
         Q_EMIT applied(p);
@@ -220,6 +278,13 @@ void FailureInjectionPanel::clearAll()
 {
     setPlan(FaultPlan{});
     apply();
+}
+
+void FailureInjectionPanel::revert()
+{
+    setPlan(m_known);
+    m_knownShown = plan();
+    updatePending();
 }
 
 void FailureInjectionPanel::reloadFromSource()
@@ -241,15 +306,23 @@ void FailureInjectionPanel::planLoaded(const FaultPlan &p)
 {
     const FaultPlan shown = plan();
     QStringList fired;
+    std::array<bool, kStepCount> follows{};
     for (SagaStep step : kAllSteps) {
         const StepFault &before = m_known[step];
         if (before.once && before.kind != StepFault::Kind::None && p[step].kind == StepFault::Kind::None)
             fired << stepDisplayName(step);
-        if (shown[step] == m_knownShown[step])
+        follows[size_t(step)] = shown[step] == m_knownShown[step];
+        if (follows[size_t(step)])
             setRow(step, p[step]);
     }
     m_known = p;
-    m_knownShown = plan();
+    // A row that follows the plan shows it; a row being edited is compared with
+    // the plan as it would show it, so the edit stays pending (and is not taken
+    // for an untouched row the next read would overwrite).
+    const FaultPlan nowShown = plan();
+    for (SagaStep step : kAllSteps)
+        m_knownShown[step] = follows[size_t(step)] ? nowShown[step] : shownForm(p[step]);
+    updatePending();
     if (fired.isEmpty())
         return;
     const QString text = fired.size() == 1

@@ -24,6 +24,9 @@ class QSpinBox;
 // announce: while the applied plan holds one, the panel reads the plan again
 // when sagas progress (at most every kReloadMs) and shows what is left. Rows the
 // user has changed since and not applied are left as they are.
+//
+// Edits that differ from the applied plan are pending: the status line says so,
+// Apply is enabled only then, and Revert shows the applied plan again.
 class FailureInjectionPanel : public QWidget
 {
     Q_OBJECT
@@ -46,6 +49,7 @@ public:
 public Q_SLOTS:
     void apply();
     void clearAll();
+    void revert(); // the rows show the applied plan again
     void reloadFromSource();
 
 Q_SIGNALS:
@@ -55,7 +59,12 @@ Q_SIGNALS:
 private:
     void updateRow(SagaStep step);
     void setRow(SagaStep step, const StepFault &fault);
+    // What happened last (applied, failed, a once-only fault fired); shown with
+    // the pending-edits sentence after it while there are edits not applied.
     void setStatus(const QString &text, bool error);
+    void updatePending();
+    // The rows differ from the plan as last applied or read from the source.
+    bool hasUnappliedChanges() const;
     // The source's plan `p` arrived: rows still showing the plan as last applied
     // or loaded follow it; says which once-only faults fired since.
     void planLoaded(const FaultPlan &p);
@@ -73,10 +82,14 @@ private:
     QPointer<ProgressSource> m_source;
     QMetaObject::Connection m_eventsConnection;
     FaultPlan m_known;      // the source's plan as last applied or read
-    FaultPlan m_knownShown; // plan() right after showing m_known (rows equal to it are untouched)
+    FaultPlan m_knownShown; // m_known as the rows show it (rows equal to it are untouched)
     QTimer m_reloadTimer;
     int m_applies = 0; // a plan read before the last Apply is out of date when it arrives
+    bool m_applying = false;
+    QString m_statusText;
+    bool m_statusError = false;
     QPushButton *m_apply = nullptr;
+    QPushButton *m_revert = nullptr;
     QPushButton *m_clear = nullptr;
     QLabel *m_status = nullptr;
 };

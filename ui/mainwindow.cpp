@@ -17,6 +17,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDataStream>
 #include <QDockWidget>
 #include <QFrame>
 #include <QHBoxLayout>
@@ -28,6 +29,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QScreen>
 #include <QScrollBar>
 #include <QSet>
 #include <QSettings>
@@ -38,6 +40,37 @@
 #include <QVBoxLayout>
 
 namespace {
+// QWidget::saveGeometry()'s layout (versions 1 to 3), read back in full: every
+// field present and the window rectangles not empty. (restoreGeometry() checks
+// the magic number and the version only, then takes what it reads.)
+bool isWholeGeometry(const QByteArray &geometry)
+{
+    QDataStream stream(geometry);
+    stream.setVersion(QDataStream::Qt_4_0);
+    quint32 magic = 0;
+    quint16 major = 0;
+    quint16 minor = 0;
+    stream >> magic >> major >> minor;
+    if (stream.status() != QDataStream::Ok || magic != 0x1D9D0CB || major < 1 || major > 3)
+        return false;
+    QRect frame;
+    QRect normal;
+    qint32 screen = 0;
+    quint8 maximized = 0;
+    quint8 fullScreen = 0;
+    stream >> frame >> normal >> screen >> maximized >> fullScreen;
+    if (major > 1) {
+        qint32 screenWidth = 0;
+        stream >> screenWidth;
+    }
+    if (major > 2) {
+        QRect screenGeometry;
+        stream >> screenGeometry;
+    }
+    return stream.status() == QDataStream::Ok && frame.isValid() && normal.isValid()
+           && normal.width() >= 100 && normal.height() >= 100;
+}
+
 // The order row of an index in the tree (itself, or the parent of a step row).
 QModelIndex orderRowOf(QModelIndex index)
 {
@@ -124,7 +157,17 @@ MainWindow::MainWindow(QWidget *parent)
         }
     });
     updateCounts();
-    resize(1360, 860);
+    resize(kDefaultSize);
+}
+
+void MainWindow::placeAtDefaultSize()
+{
+    const QScreen *screen = this->screen() ? this->screen() : QGuiApplication::primaryScreen();
+    const QRect available = screen ? screen->availableGeometry() : QRect(QPoint(0, 0), kDefaultSize);
+    resize(kDefaultSize.boundedTo(available.size()).expandedTo(minimumSizeHint()));
+    QRect frame(QPoint(0, 0), size());
+    frame.moveCenter(available.center());
+    move(frame.topLeft());
 }
 
 MainWindow::~MainWindow()
@@ -262,10 +305,8 @@ void MainWindow::createWidgets()
     addDockWidget(Qt::BottomDockWidgetArea, m_chartsDock);
     tabifyDockWidget(m_faultsDock, m_chartsDock);
     m_chartsDock->raise();
-    QAction *faultsToggle = m_faultsDock->toggleViewAction();
-    faultsToggle->setShortcut(QKeySequence(Qt::Key_F8));
-    QAction *chartsToggle = m_chartsDock->toggleViewAction();
-    chartsToggle->setShortcut(QKeySequence(Qt::Key_F9));
+    QAction *faultsToggle = dockAction(m_faultsDock, QKeySequence(Qt::Key_F8));
+    QAction *chartsToggle = dockAction(m_chartsDock, QKeySequence(Qt::Key_F9));
     resizeDocks({m_chartsDock}, {250}, Qt::Vertical);
 
     // Toolbar.
@@ -283,7 +324,8 @@ void MainWindow::createWidgets()
     m_search->setPlaceholderText(tr("Search order id, number, customer or error (Ctrl+F)"));
     m_search->setClearButtonEnabled(true);
     m_search->setMinimumWidth(320);
-    connect(m_search, &QLineEdit::textChanged, m_proxy, &OrderFilterProxyModel::setSearchText);
+    connect(m_search, &QLineEdit::textChanged, this,
+            [this](const QString &text) { refilter([&] { m_proxy->setSearchText(text); }); });
     toolbar->addWidget(m_search);
     m_statusFilter = new QComboBox(toolbar);
     m_statusFilter->setObjectName(QStringLiteral("statusFilter"));
@@ -293,8 +335,9 @@ void MainWindow::createWidgets()
         else
             m_statusFilter->addItem(tr(c.label), c.mask);
     }
-    connect(m_statusFilter, &QComboBox::currentIndexChanged, this,
-            [this] { m_proxy->setStatusMask(m_statusFilter->currentData().toUInt()); });
+    connect(m_statusFilter, &QComboBox::currentIndexChanged, this, [this] {
+        refilter([this] { m_proxy->setStatusMask(m_statusFilter->currentData().toUInt()); });
+    });
     toolbar->addWidget(m_statusFilter);
     auto *spacer = new QWidget(toolbar);
     spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
@@ -328,6 +371,49 @@ void MainWindow::createWidgets()
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Keyboard Shortcuts"), this,
                     [this] { QMessageBox::information(this, tr("Keyboard Shortcuts"), shortcutsHtml()); });
+    help->addSeparator();
+    help->addAction(tr("&About Saga Console"), this,
+                    [this] { QMessageBox::about(this, tr("About Saga Console"), aboutText()); });
+}
+
+QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
+{
+    // The docks share one tabbed area. The dock's own toggleViewAction() only
+    // shows or closes it: with the dock open behind the other tab, F8 closed it
+    // (and a second F8 showed it, still behind). This one brings the dock to the
+    // front unless it is already there, and closes it only then. Checked means
+    // "in front" (QDockWidget::visibilityChanged follows the tabs too).
+    auto *action = new QAction(dock->windowTitle(), this);
+    action->setCheckable(true);
+    action->setShortcut(shortcut);
+    action->setToolTip(tr("Show the %1 panel in front, or close it when it is (%2)")
+                           .arg(dock->windowTitle(), shortcut.toString(QKeySequence::NativeText)));
+    connect(dock, &QDockWidget::visibilityChanged, action, &QAction::setChecked);
+    connect(action, &QAction::triggered, this, [dock, action](bool) {
+        // (A dock behind another tab is not hidden: isVisible() stays true, it
+        // just has nothing on screen.)
+        const bool inFront = !dock->isHidden() && !dock->visibleRegion().isEmpty();
+        if (inFront) {
+            dock->close();
+        } else {
+            dock->show();
+            dock->raise(); // its tab, when tabified
+        }
+        action->setChecked(!inFront);
+    });
+    return action;
+}
+
+QString MainWindow::aboutText() const
+{
+    const QString version = QCoreApplication::applicationVersion();
+    const QString source = m_source ? QStringLiteral("%1: %2").arg(m_source->kindName(), m_source->location())
+                                    : tr("none");
+    return tr("<p><b>Saga Console</b> %1</p>"
+              "<p>Watch order sagas run, find an order, see what happened and retry it.</p>"
+              "<p>Data source: %2<br>Qt %3 (built with %4)</p>")
+        .arg(version.isEmpty() ? tr("(version unknown)") : version.toHtmlEscaped(), source.toHtmlEscaped(),
+             QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR));
 }
 
 QString MainWindow::shortcutsHtml() const
@@ -424,7 +510,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
                 qCInfo(lcUi) << "ETA seeded with" << durations.size() << "stored step durations";
             });
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
-        showMessage(tr("%n order(s) loaded.", nullptr, orders));
+        showMessage(orders == 1 ? tr("1 order loaded.") : tr("%1 orders loaded.").arg(QLocale().toString(orders)));
         updateCapabilities();
     });
     m_sourceLabel->setText(QStringLiteral("%1: %2").arg(source->kindName(), source->location()));
@@ -522,8 +608,8 @@ void MainWindow::keepRowsInPlaceWhileScrolled()
     // about to click a row, so the rows on screen stay where they are.
     connect(m_proxy, &QAbstractItemModel::rowsAboutToBeInserted, this, [this](const QModelIndex &parent, int first) {
         QScrollBar *bar = m_view->verticalScrollBar();
-        if (parent.isValid() || bar->value() == 0 || m_scrollAnchor.isValid())
-            return;
+        if (parent.isValid() || m_refiltering || bar->value() == 0 || m_scrollAnchor.isValid())
+            return; // (rows a new filter lets in are no live insertion: refilter())
         const QModelIndex top = m_view->indexAt(QPoint(0, 0));
         if (!top.isValid() || first > orderRowOf(top).row())
             return; // inserted below what is on screen: nothing moves
@@ -544,6 +630,33 @@ void MainWindow::keepRowsInPlaceWhileScrolled()
             }
         });
     });
+}
+
+void MainWindow::refilter(const std::function<void()> &change)
+{
+    // Another search or status filter is another list: it is shown from its top,
+    // or around the selected order when the list holds it. Keeping the scroll
+    // position (a row index into the old list) showed the matches from far down,
+    // the newest ones above the viewport; and the rows let back in when a search
+    // was cleared were taken for live insertions and anchored somewhere unrelated.
+    const QString search = m_proxy->searchText();
+    const OrderFilterProxyModel::StatusMask mask = m_proxy->statusMask();
+    m_refiltering = true;
+    change();
+    m_refiltering = false;
+    if (m_proxy->searchText() == search && m_proxy->statusMask() == mask)
+        return; // (a space typed at the end: the same list)
+    m_scrollAnchor = QPersistentModelIndex();
+    QModelIndex current = m_view->currentIndex();
+    if (!current.isValid() && !m_hiddenSelection.isNull() && m_detail->orderId() == m_hiddenSelection
+        && m_proxy->mapFromSource(m_model->indexOf(m_hiddenSelection)).isValid()) {
+        selectOrder(std::exchange(m_hiddenSelection, {})); // back in the results (keepSelectionWhileFiltered())
+        current = m_view->currentIndex();
+    }
+    if (current.isValid())
+        m_view->scrollTo(current, QAbstractItemView::PositionAtCenter);
+    else
+        m_view->scrollToTop();
 }
 
 void MainWindow::onCurrentChanged(const QModelIndex &current)
@@ -723,7 +836,13 @@ SourceSpec MainWindow::lastSourceSpec()
 void MainWindow::restoreSettings()
 {
     QSettings settings;
-    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    // A saved geometry that is not whole (cut short, edited by hand) can still
+    // pass restoreGeometry() with garbage rectangles: a 702x448 window at the
+    // top-left. Then, as when there is none or it is refused: the default size,
+    // centred on the screen.
+    const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
+    if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
+        placeAtDefaultSize();
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
     m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
     m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());

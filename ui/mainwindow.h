@@ -9,6 +9,7 @@
 #include <QTimer>
 #include <QPersistentModelIndex>
 #include <QUuid>
+#include <functional>
 #include <optional>
 
 class ChartsPanel;
@@ -23,6 +24,7 @@ class QAction;
 class QComboBox;
 class QDockWidget;
 class QFrame;
+class QKeySequence;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -66,11 +68,16 @@ public:
     QString emptyViewText() const;
     // Help > Keyboard Shortcuts: every menu action with a shortcut.
     QString shortcutsHtml() const;
+    // Help > About Saga Console: version, Qt version, the data source in use.
+    QString aboutText() const;
+    static constexpr QSize kDefaultSize{1360, 860};
 
     bool selectOrder(const QUuid &orderId, bool expand = false);
     // Selects (and optionally expands) the most recent order with `status`.
     bool selectFirstOrderWithStatus(OverallStatus status, bool expand);
 
+    // Window geometry, dock and column layout, preferences. A saved geometry that
+    // is missing, refused or not whole gives the default size, centred.
     void restoreSettings();
     void saveSettings() const;
     // Demo rate and failure share given for this run only (the command line): the
@@ -93,9 +100,15 @@ private:
     void createActions();
     void createWidgets();
     void createStatusBar();
+    void placeAtDefaultSize();
+    // F8 / F9 and the View menu entries of the tabbed docks.
+    QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);
     void keepSelectionWhileFiltered();
     void keepRowsInPlaceWhileScrolled();
+    // Runs `change` (a new search text or status filter) and then shows the
+    // selected order if the results hold it, else the top of the results.
+    void refilter(const std::function<void()> &change);
     void onStateChanged(ProgressSource::State state, const QString &message);
     void updateCapabilities();
     void updateCounts();
@@ -138,6 +151,7 @@ private:
     // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
     QPersistentModelIndex m_scrollAnchor;
     int m_scrollAnchorY = 0;
+    bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings
         std::optional<int> thisRun; // the command line's value, not stored

@@ -9,6 +9,9 @@
 #include <QBarSeries>
 #include <QBarSet>
 #include <QChart>
+#include <QChartView>
+#include <QGraphicsScene>
+#include <QGraphicsTextItem>
 #include <QSignalSpy>
 #include <QTest>
 #include <QValueAxis>
@@ -32,6 +35,18 @@ void fillRecent(OrderTreeModel &model, int orders, Kind kind = Kind::Success, qi
         events += b.events();
     }
     model.applyEvents(events);
+}
+
+// The texts drawn in `chart`'s scene (titles, legend, axis labels).
+QStringList drawnTexts(QChart *chart)
+{
+    QStringList texts;
+    const auto items = chart->scene()->items();
+    for (QGraphicsItem *item : items) {
+        if (auto *text = dynamic_cast<QGraphicsTextItem *>(item); text && text->isVisible())
+            texts << text->toPlainText();
+    }
+    return texts;
 }
 
 QValueAxis *countAxis(QChart *chart)
@@ -112,6 +127,7 @@ private Q_SLOTS:
     void countAxesHaveWholeNumberTicks();
     void outcomeMinutesFollowTheUtcSetting();
     void durationBinsReadAtAGlance();
+    void countLabelsStayWholeAsTheyGrow();
 };
 
 void tst_ChartsPanel::initTestCase()
@@ -216,6 +232,42 @@ void tst_ChartsPanel::durationBinsReadAtAGlance()
     for (const QBarSet *set : bars->barSets()) {
         QCOMPARE(int(set->at(9)), 40);
         QCOMPARE(int(set->at(11)), 1); // the slow one, in the open bin
+    }
+}
+
+// The probe: the count labels were drawn as "..." (03-chart-crop.png, 59c.png).
+// Qt Charts cuts a vertical axis' label when the axis height per tick, less the
+// label padding, is below the text height: in the dock the charts sit at their
+// 220 px minimum, where six intervals did that to every count. At that height,
+// as the counts grow from one digit to four, no count label is cut, and the top
+// one is drawn whole.
+void tst_ChartsPanel::countLabelsStayWholeAsTheyGrow()
+{
+    OrderTreeModel model;
+    ChartsPanel panel(&model);
+    panel.resize(1300, 220);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    QCOMPARE(panel.durationChart()->size().height(), 220.0);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    QVERIFY(refreshed.isValid());
+    int total = 0;
+    for (int orders : {3, 30, 300, 3000}) {
+        fillRecent(model, orders - total);
+        total = orders;
+        refreshed.clear();
+        panel.refresh();
+        QTRY_VERIFY(refreshed.count() > 0);
+        for (QChart *chart : {panel.durationChart(), panel.outcomeChart()}) {
+            QValueAxis *axis = countAxis(chart);
+            QVERIFY(axis);
+            const QString top = QString::number(qRound(axis->max()));
+            QTRY_VERIFY2(drawnTexts(chart).contains(top),
+                         qPrintable(QStringLiteral("%1 orders, %2: %3 not among %4")
+                                        .arg(orders).arg(chart->title(), top,
+                                             drawnTexts(chart).join(QLatin1Char('|')))));
+            QVERIFY2(!axis->labelsTruncated(), qPrintable(QStringLiteral("%1 orders, %2").arg(orders).arg(chart->title())));
+        }
     }
 }
 

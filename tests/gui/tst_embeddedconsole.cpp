@@ -145,11 +145,13 @@ void tst_EmbeddedConsole::failurePanelMakesASagaCompensate()
 
     FailureInjectionPanel panel;
     panel.setSource(source);
-    QVERIFY(panel.applyButton()->isEnabled());
+    QVERIFY(panel.kindCombo(SagaStep::Shipping)->isEnabled());
+    QVERIFY(!panel.applyButton()->isEnabled()); // nothing to apply until a row is changed
     // Shipping fails with a chosen code, once.
     QSignalSpy applied(&panel, &FailureInjectionPanel::applied);
     QVERIFY(applied.isValid());
     setOnceFailure(panel, SagaStep::Shipping, QStringLiteral("SHIPPING_UNAVAILABLE"));
+    QVERIFY(panel.applyButton()->isEnabled());
     QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
     QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeout);
     const FaultPlan plan = source->engine()->faultPlan();

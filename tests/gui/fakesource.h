@@ -1,0 +1,57 @@
+#pragma once
+
+// A ProgressSource for GUI tests that answers at once from fields the test sets:
+// no engine, no database, no network (header only).
+
+#include "progresssource.h"
+
+class FakeSource : public ProgressSource
+{
+public:
+    explicit FakeSource(Capabilities capabilities = Capabilities(PlaceOrders | InjectFaults | Retry),
+                        QObject *parent = nullptr)
+        : ProgressSource(parent)
+        , m_capabilities(capabilities)
+    {
+    }
+
+    QString kindName() const override { return QStringLiteral("Fake"); }
+    QString location() const override { return QStringLiteral("fake://test"); }
+    Capabilities capabilities() const override { return m_capabilities; }
+    void start() override
+    {
+        setState(State::Live, {});
+        setInitialLoadDone(0);
+    }
+    void stop() override {}
+
+    void loadCase(const QUuid &orderId, QObject *context, std::function<void(OrderCase, QString)> done) override
+    {
+        OrderCase c = orderCase;
+        c.orderId = orderId;
+        post(context, [done, c] { done(c, {}); });
+    }
+    void retryEligibility(const QUuid &, QObject *context,
+                          std::function<void(RetryEligibility, QString)> done) override
+    {
+        post(context, [done, e = eligibility] { done(e, {}); });
+    }
+    void faultPlan(QObject *context, std::function<void(FaultPlan, QString)> done) override
+    {
+        post(context, [done, p = plan] { done(p, {}); });
+    }
+    void setFaultPlan(const FaultPlan &p, QObject *context, std::function<void(QString)> done) override
+    {
+        plan = p;
+        ++planWrites;
+        post(context, [done] { done({}); });
+    }
+
+    OrderCase orderCase;
+    RetryEligibility eligibility;
+    FaultPlan plan;
+    int planWrites = 0;
+
+private:
+    Capabilities m_capabilities;
+};

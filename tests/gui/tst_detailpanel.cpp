@@ -1,0 +1,110 @@
+// The detail panel on its own: the ETA line stays truthful while time passes;
+// what it says about retry and history reads as sentences.
+
+#include "detailpanel.h"
+#include "fakesource.h"
+#include "guitesthelpers.h"
+#include "ordertreemodel.h"
+#include "stepstatusdelegate.h"
+
+#include <QJsonObject>
+#include <QLabel>
+#include <QPushButton>
+#include <QTest>
+
+using namespace SagaScenarios;
+
+namespace {
+constexpr int kTimeout = 10000;
+} // namespace
+
+class tst_DetailPanel : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void etaTurnsLateWhileShown();
+    void retryAndHistoryReadAsSentences();
+};
+
+// A step that takes longer than its p95: the tree's ETA cell turns late on its
+// next repaint (IsLateRole reads the clock); the panel's ETA line must too,
+// although the model announces nothing while the step hangs.
+void tst_DetailPanel::etaTurnsLateWhileShown()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.add(EventType::StepStarted, SagaStep::Inventory);
+    QDateTime now = b.time();
+    model.setClock([&now] { return now; });
+    model.applyEvents(b.events());
+    QVERIFY(model.order(id) && !model.order(id)->isTerminal());
+
+    DetailPanel panel(&model);
+    panel.show();
+    panel.setOrder(id);
+    auto *eta = panel.findChild<QLabel *>(QStringLiteral("eta"));
+    QVERIFY(eta);
+    const QModelIndex cell = model.indexOf(id, OrderTreeModel::EtaColumn);
+    QVERIFY(!cell.data(OrderTreeModel::IsLateRole).toBool());
+    QVERIFY2(!panel.etaText().contains(QLatin1String("late")), qPrintable(panel.etaText()));
+    QVERIFY(!eta->property("late").toBool());
+
+    now = now.addSecs(3600); // the step hangs; no event arrives
+    QVERIFY(cell.data(OrderTreeModel::IsLateRole).toBool()); // what the tree draws
+    QTRY_VERIFY2_WITH_TIMEOUT(panel.etaText().contains(QLatin1String("late")), qPrintable(panel.etaText()), kTimeout);
+    QVERIFY(eta->property("late").toBool());
+    QVERIFY(eta->styleSheet().contains(StepStatusDelegate::lateColor().name()));
+
+    // The step finishes and the saga completes: "finished", not late any more.
+    Builder full(id); // the same first events (duplicates are ignored), then the rest
+    appendKind(full, Kind::Success);
+    model.applyEvents(full.events());
+    QTRY_COMPARE_WITH_TIMEOUT(panel.etaText(), QStringLiteral("finished"), kTimeout);
+    QVERIFY(!eta->property("late").toBool());
+}
+
+// The probe: "retry cooldown period not elapsed Next retry possible at 01:13:02
+// UTC." (the API's reason glued to a sentence), and "8 event(s)" above a
+// five-row timeline.
+void tst_DetailPanel::retryAndHistoryReadAsSentences()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
+    FakeSource source;
+    source.eligibility.eligible = false;
+    source.eligibility.reason = QStringLiteral("retry cooldown period not elapsed");
+    const QDateTime next = QDateTime::currentDateTimeUtc().addSecs(1800);
+    source.eligibility.nextRetryAvailableAt = next;
+    for (int i = 0; i < 8; ++i)
+        source.orderCase.rawEvents.append(QJsonObject{{QStringLiteral("id"), i + 1}});
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(id);
+    const QString expected = QStringLiteral("Retry cooldown period not elapsed. Next retry possible at %1.")
+                                 .arg(next.toString(QStringLiteral("HH:mm:ss 'UTC'")));
+    QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), expected, kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QStringList states;
+    for (const QLabel *l : panel.findChildren<QLabel *>())
+        states << l->text();
+    QVERIFY2(states.contains(QStringLiteral("8 events recorded")), qPrintable(states.join(QLatin1Char('|'))));
+
+    source.orderCase.rawEvents = {QJsonObject{{QStringLiteral("id"), 1}}};
+    panel.reload();
+    QTRY_VERIFY_WITH_TIMEOUT([&] {
+        for (const QLabel *l : panel.findChildren<QLabel *>())
+            if (l->text() == QLatin1String("1 event recorded"))
+                return true;
+        return false;
+    }(), kTimeout);
+}
+
+QTEST_MAIN(tst_DetailPanel)
+#include "tst_detailpanel.moc"

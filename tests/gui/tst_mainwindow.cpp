@@ -1,0 +1,255 @@
+// The main window without an engine: what the tree shows after a new search or
+// status filter, the default layout, the docks' shortcuts, Help > About and a
+// damaged saved geometry. Orders are fed to the window's batcher directly.
+
+#include "detailpanel.h"
+#include "eventbatcher.h"
+#include "fakesource.h"
+#include "guitesthelpers.h"
+#include "mainwindow.h"
+#include "orderfilterproxymodel.h"
+#include "ordertreemodel.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QDockWidget>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
+#include <QScreen>
+#include <QSettings>
+#include <QStatusBar>
+#include <QScrollBar>
+#include <QStandardPaths>
+#include <QTest>
+#include <QTreeView>
+
+using namespace SagaScenarios;
+
+namespace {
+constexpr int kTimeout = 10000;
+
+// `count` orders numbered from `first`; every fifth one failed with FRAUD_DETECTED
+// (rolled back), the others completed. Newest (highest number) first in the tree.
+void addOrders(MainWindow &window, int first, int count)
+{
+    QVector<OrderEvent> events;
+    for (int n = first; n < first + count; ++n) {
+        Builder b(QUuid::createUuid(), baseTime().addSecs(n), 10);
+        b.started(1, QStringLiteral("ORD-20240110-%1").arg(n, 6, 10, QLatin1Char('0')));
+        b.stepOk(SagaStep::Inventory);
+        if (n % 5 == 0) {
+            b.stepFails(SagaStep::Payment, QStringLiteral("FRAUD_DETECTED"), QStringLiteral("Payment flagged as fraudulent"));
+            b.add(EventType::CompensationStarted);
+            b.compensate(SagaStep::Inventory);
+            b.failed();
+        } else {
+            b.stepOk(SagaStep::Payment);
+            b.stepOk(SagaStep::Shipping);
+            b.completed();
+        }
+        events += b.events();
+    }
+    window.eventBatcher()->addEvents(events);
+}
+
+QString topRowNumber(QTreeView *view)
+{
+    return view->indexAt(QPoint(1, 1)).data(Qt::DisplayRole).toString();
+}
+
+// The order row of `id` lies wholly inside the tree's viewport.
+bool rowOnScreen(MainWindow &window, const QUuid &id)
+{
+    const QModelIndex index = window.proxyModel()->mapFromSource(window.model()->indexOf(id));
+    return index.isValid() && window.treeView()->viewport()->rect().contains(window.treeView()->visualRect(index));
+}
+} // namespace
+
+class tst_MainWindow : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void newSearchShowsTheSelectionOrTheTop();
+    void dockShortcutsBringThePanelToTheFront();
+    void statusBarCountsAndAboutSayWhatIsTrue();
+    void damagedSavedGeometryGivesTheDefaultWindow_data();
+    void damagedSavedGeometryGivesTheDefaultWindow();
+};
+
+void tst_MainWindow::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+}
+
+// The probe: demo traffic, the tree scrolled a little, "fraud" typed: the matches
+// started far down, the newest above the viewport. A new search or status filter
+// shows the selected order when the results hold it, else their top; clearing
+// the search goes back to the selected order, not somewhere unrelated.
+void tst_MainWindow::newSearchShowsTheSelectionOrTheTop()
+{
+    MainWindow window;
+    window.resize(1200, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 300);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 300, kTimeout);
+    QTreeView *view = window.treeView();
+    QScrollBar *bar = view->verticalScrollBar();
+    QTRY_VERIFY(bar->maximum() > 100);
+    bar->setValue(40);
+
+    QTest::keyClicks(window.searchField(), QStringLiteral("fraud"));
+    QCOMPARE(window.proxyModel()->rowCount(), 60);
+    QTRY_COMPARE(topRowNumber(view), QStringLiteral("ORD-20240110-000300"));
+    QCOMPARE(bar->value(), 0);
+
+    // Select a match far down the results, go to the top, clear the search: the
+    // selected order is on screen in the whole list.
+    const QModelIndex match = window.proxyModel()->index(45, 0);
+    const QUuid selected = match.data(OrderTreeModel::OrderIdRole).toUuid();
+    QVERIFY(window.selectOrder(selected));
+    bar->setValue(0);
+    QVERIFY(!rowOnScreen(window, selected));
+    window.searchField()->clear();
+    QCOMPARE(window.proxyModel()->rowCount(), 300);
+    QTRY_VERIFY(rowOnScreen(window, selected));
+    QCOMPARE(window.detailPanel()->orderId(), selected);
+
+    // A status filter without the selected (rolled back) order: the top of the list.
+    bar->setValue(bar->maximum() / 3);
+    window.statusFilter()->setCurrentIndex(window.statusFilter()->findText(QStringLiteral("Completed")));
+    QCOMPARE(window.proxyModel()->rowCount(), 240);
+    QTRY_COMPARE(topRowNumber(view), QStringLiteral("ORD-20240110-000299"));
+    QCOMPARE(bar->value(), 0);
+    // ... and back to all statuses: the selected order again, on screen.
+    window.statusFilter()->setCurrentIndex(0);
+    QTRY_VERIFY(rowOnScreen(window, selected));
+    QCOMPARE(window.treeView()->currentIndex().data(OrderTreeModel::OrderIdRole).toUuid(), selected);
+
+    // Live insertions while scrolled still keep the rows in place (not a new filter).
+    bar->setValue(bar->maximum() / 2);
+    const QString reading = topRowNumber(view);
+    addOrders(window, 301, 5);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 305, kTimeout);
+    QTRY_COMPARE(topRowNumber(view), reading);
+}
+
+// The probe: F8 showed the Failure Injection dock behind the Charts tab (the
+// docks are tabified). F8 / F9 bring their panel to the front when it is open
+// behind the other tab, and close it only when it is already in front.
+void tst_MainWindow::dockShortcutsBringThePanelToTheFront()
+{
+    MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
+    auto *charts = window.findChild<QDockWidget *>(QStringLiteral("chartsDock"));
+    QVERIFY(faults && charts);
+    auto actionFor = [&window](Qt::Key key) -> QAction * {
+        for (QAction *a : window.findChildren<QAction *>()) {
+            if (a->shortcut() == QKeySequence(key) && !a->associatedObjects().isEmpty())
+                return a;
+        }
+        return nullptr;
+    };
+    QAction *f8 = actionFor(Qt::Key_F8);
+    QAction *f9 = actionFor(Qt::Key_F9);
+    QVERIFY(f8 && f9);
+    // A dock behind the other tab stays "visible" (moved off-screen): in front
+    // means it has something on screen.
+    auto inFront = [](QDockWidget *dock) { return !dock->isHidden() && !dock->visibleRegion().isEmpty(); };
+    QTRY_VERIFY(inFront(charts)); // Charts in front, Failure Injection open behind it
+    QVERIFY(!inFront(faults));
+    QVERIFY(!faults->isHidden());
+
+    f8->trigger();
+    QTRY_VERIFY(inFront(faults));
+    QVERIFY(!inFront(charts));
+    QVERIFY(f8->isChecked());
+
+    f8->trigger(); // in front: closed
+    QTRY_VERIFY(faults->isHidden());
+    QTRY_VERIFY(inFront(charts));
+    QVERIFY(!f8->isChecked());
+
+    f8->trigger(); // closed: opened, in front
+    QTRY_VERIFY(inFront(faults));
+    QVERIFY(!inFront(charts));
+    QVERIFY(f8->isChecked());
+
+    f9->trigger(); // Charts open behind: to the front, not closed
+    QTRY_VERIFY(inFront(charts));
+    QVERIFY(!inFront(faults));
+    QVERIFY(!faults->isHidden());
+    QTRY_VERIFY(f9->isChecked());
+    QTRY_VERIFY(!f8->isChecked());
+}
+
+// "0 order(s) loaded." in the status bar; no Help > About.
+void tst_MainWindow::statusBarCountsAndAboutSayWhatIsTrue()
+{
+    QCoreApplication::setApplicationVersion(QStringLiteral("9.8.7"));
+    MainWindow window;
+    window.setSource(new FakeSource, SourceSpec{});
+    QCOMPARE(window.statusBar()->currentMessage(), QStringLiteral("0 orders loaded."));
+
+    QAction *about = nullptr;
+    for (QAction *menu : window.menuBar()->actions()) {
+        if (!menu->menu() || menu->text().remove(QLatin1Char('&')) != QLatin1String("Help"))
+            continue;
+        for (QAction *a : menu->menu()->actions()) {
+            if (a->text().remove(QLatin1Char('&')) == QLatin1String("About Saga Console"))
+                about = a;
+        }
+    }
+    QVERIFY(about);
+    const QString text = window.aboutText();
+    for (const QString &expected : {QStringLiteral("9.8.7"), QString::fromLatin1(qVersion()),
+                                    QStringLiteral("Fake: fake://test")})
+        QVERIFY2(text.contains(expected), qPrintable(expected + QStringLiteral(" missing from ") + text));
+}
+
+void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
+{
+    QTest::addColumn<QByteArray>("geometry");
+    QByteArray whole;
+    {
+        MainWindow window;
+        window.resize(900, 600);
+        whole = window.saveGeometry();
+    }
+    QTest::newRow("cut short") << whole.left(20);
+    QTest::newRow("header only") << whole.left(8);
+    QTest::newRow("not a geometry") << QByteArray("window geometry, edited by hand");
+    QByteArray empty = whole;
+    for (int i = 8; i < 40; ++i) // the rectangles zeroed
+        empty[i] = 0;
+    QTest::newRow("empty rectangles") << empty;
+}
+
+// A malformed saved window/geometry opened a 702x448 window at the top-left:
+// the default size, centred on the screen, instead.
+void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow()
+{
+    QFETCH(QByteArray, geometry);
+    {
+        QSettings settings;
+        settings.setValue(QStringLiteral("window/geometry"), geometry);
+    }
+    MainWindow window;
+    window.restoreSettings();
+    const QRect available = window.screen()->availableGeometry();
+    const QSize expected = MainWindow::kDefaultSize.boundedTo(available.size()).expandedTo(window.minimumSizeHint());
+    QCOMPARE(window.size(), expected);
+    const QPoint offCentre = window.geometry().center() - available.center();
+    QVERIFY2(offCentre.manhattanLength() <= 2,
+             qPrintable(QStringLiteral("window at %1,%2 %3x%4 on a screen %5x%6")
+                            .arg(window.x()).arg(window.y()).arg(window.width()).arg(window.height())
+                            .arg(available.width()).arg(available.height())));
+    QSettings().remove(QStringLiteral("window/geometry"));
+}
+
+QTEST_MAIN(tst_MainWindow)
+#include "tst_mainwindow.moc"
