@@ -81,11 +81,18 @@ CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTran
             return lost(e, 0); // nothing was attempted
     }
     auto result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
+    if (!result.ok() && result.error.kind == StoreError::Unavailable && result.error.notWritten
+        && m_store->isConnectionBroken()) {
+        // The server ended this connection while it was idle (a restart, an operator)
+        // and nothing was sent: a new connection, and the batch once more on it.
+        if (!m_store->reconnect())
+            result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
+    }
     if (result.ok()) {
         report.whole = true;
         report.events = std::move(result.value);
     } else if (result.error.kind == StoreError::Unavailable) {
-        return lost(result.error, result.error.untried ? 0 : report.count);
+        return lost(result.error, result.error.notWritten ? 0 : report.count);
     } else if (batch.size() == 1) {
         report.singles.append(CommitReport::Single{false, batch.first().event, result.error});
     } else {
@@ -102,7 +109,7 @@ CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTran
             if (one.ok()) {
                 report.singles.append(CommitReport::Single{true, one.value.first(), {}});
             } else if (one.error.kind == StoreError::Unavailable) {
-                return lost(one.error, one.error.untried ? 0 : 1);
+                return lost(one.error, one.error.notWritten ? 0 : 1);
             } else {
                 refused.insert(t.event.orderId);
                 report.singles.append(CommitReport::Single{false, t.event, one.error});

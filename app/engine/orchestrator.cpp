@@ -577,6 +577,8 @@ void Orchestrator::onCommitReport(const CommitReport &report)
             countCommitted(1);
             finishCommitted(done, {one.event});
         } else {
+            if (one.error.kind != StoreError::Unavailable)
+                databaseBack(); // refused (a lost lease, say): the database answered
             reject(std::move(pending[settled]), one.error);
         }
         ++settled;
@@ -872,9 +874,18 @@ void Orchestrator::withdrawUntriedStarts(const StoreError &error)
                      m_doubtful.end());
     qCInfo(lcEngine) << "not accepting" << starts.size() << "orders and retries not yet recorded:"
                      << "the database is unavailable";
-    for (const QUuid &id : std::as_const(starts))
-        m_sagas.erase(id);
-    m_notRecordedBecause = error.kind == StoreError::Unavailable ? error : StoreError{StoreError::Unavailable, error.message};
+    answerNotRecorded(withdrawn, error);
+}
+
+// `withdrawn` (SAGA_STARTEDs, and what was queued behind them) will not be
+// written: their sagas are dropped and their submitters answered "unavailable".
+void Orchestrator::answerNotRecorded(QVector<Pending> &withdrawn, const StoreError &why)
+{
+    for (const Pending &p : std::as_const(withdrawn)) {
+        if (p.transition.event.type == EventType::SagaStarted)
+            m_sagas.erase(p.transition.event.orderId);
+    }
+    m_notRecordedBecause = why.kind == StoreError::Unavailable ? why : StoreError{StoreError::Unavailable, why.message};
     for (Pending &p : withdrawn) {
         if (p.done)
             p.done(false, p.transition.event);
@@ -927,9 +938,26 @@ void Orchestrator::reconnectTick()
             committed[d].append(one.value ? *one.value : e);
         }
     }
+    // With nothing queued to commit, a write that changes nothing tells whether the
+    // database takes writes again (one that lets connections in but refuses writes
+    // is still unavailable); otherwise the next commit tells (onCommitReport).
+    // (In-doubt starts that were not stored are withdrawn below, not queued again.)
+    bool nothingQueued = m_queue.isEmpty();
+    for (int d = 0; d < m_doubtful.size() && nothingQueued; ++d) {
+        const Doubtful &doubt = m_doubtful[d];
+        for (int i = int(committed[d].size()); i < doubt.pending.size() && nothingQueued; ++i)
+            nothingQueued = i < doubt.inDoubt && doubt.pending[i].transition.event.type == EventType::SagaStarted;
+    }
+    if (nothingQueued) {
+        if (StoreError e = m_store->checkWritable()) {
+            qCDebug(lcStore) << "database still refuses writes:" << e.message;
+            return retryLater();
+        }
+    }
     QVector<Doubtful> doubtful;
     doubtful.swap(m_doubtful);
     QVector<Pending> again;
+    QVector<Pending> notRecorded; // orders and retries whose start was cut off, not written
     QVector<QVector<Pending>> done(doubtful.size());
     for (int d = 0; d < doubtful.size(); ++d) {
         QVector<Pending> &pending = doubtful[d].pending;
@@ -937,6 +965,8 @@ void Orchestrator::reconnectTick()
         for (int i = 0; i < pending.size(); ++i) {
             if (i < n)
                 done[d].append(std::move(pending[i]));
+            else if (i < doubtful[d].inDoubt && pending[i].transition.event.type == EventType::SagaStarted)
+                notRecorded.append(std::move(pending[i]));
             else
                 again.append(std::move(pending[i]));
         }
@@ -944,6 +974,15 @@ void Orchestrator::reconnectTick()
     again.append(std::move(m_queue));
     m_queue = std::move(again);
     m_available = true;
+    if (!notRecorded.isEmpty()) {
+        // Not written later either: the submitter hears it was not recorded (saga-server
+        // answers 503) and may send it again without making a second order.
+        qCInfo(lcStore) << notRecorded.size() << "orders and retries whose recording was cut off were not recorded;"
+                        << "they are not accepted";
+        answerNotRecorded(notRecorded, StoreError{StoreError::Unavailable,
+                                                  QStringLiteral("the database connection was lost while it was "
+                                                                 "being recorded; it was not recorded")});
+    }
     for (int d = 0; d < done.size(); ++d) {
         if (done[d].isEmpty())
             continue;
@@ -951,10 +990,8 @@ void Orchestrator::reconnectTick()
         countCommitted(int(done[d].size()));
         finishCommitted(done[d], committed[d]);
     }
-    // Back once a commit succeeds (commitReported()); with nothing to commit, the
-    // open connections are all there is to check.
-    if (m_queue.isEmpty())
-        databaseBack();
+    if (nothingQueued)
+        databaseBack(); // (checkWritable committed)
     scheduleFlush();
 }
 
@@ -981,6 +1018,11 @@ void Orchestrator::leaseTick()
         return;
     }
     auto renewed = m_store->renewLeases(m_engineId, qint64(m_config.leaseSeconds) * 1000);
+    if (!renewed.ok() && renewed.error.kind == StoreError::Unavailable && m_store->isConnectionBroken()
+        && !m_store->reconnect()) {
+        // The server ended this idle connection (a restart): a new one, and again.
+        renewed = m_store->renewLeases(m_engineId, qint64(m_config.leaseSeconds) * 1000);
+    }
     if (!renewed.ok()) {
         if (renewed.error.kind == StoreError::Unavailable)
             databaseLost(renewed.error);
@@ -988,6 +1030,7 @@ void Orchestrator::leaseTick()
             qCWarning(lcStore) << "lease renewal failed:" << renewed.error.message;
         return;
     }
+    databaseBack(); // a write committed
     if (m_accepting && m_config.resumeOnStart)
         claimAndResume(false);
 }

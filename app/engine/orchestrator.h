@@ -139,6 +139,7 @@ private:
     std::optional<StoreTransition> recordableInstead(const SagaState &s, const StoreTransition &refused) const;
     void databaseLost(const StoreError &error);
     void withdrawUntriedStarts(const StoreError &error);
+    void answerNotRecorded(QVector<Pending> &withdrawn, const StoreError &why);
     void reconnectTick();
     void databaseBack();
     void leaseTick();

@@ -168,6 +168,19 @@ void *usableConnection(const QSqlDatabase &db)
     return conn;
 }
 
+bool connectionBroken(const QSqlDatabase &db)
+{
+    // (Not db.isOpen(): QPSQL answers it from the same PQstatus.)
+    if (!db.isValid() || db.driverName() != QLatin1String("QPSQL") || !db.driver())
+        return false;
+    const QVariant handle = db.driver()->handle();
+    if (!handle.isValid()
+        || (qstrcmp(handle.typeName(), "pg_conn*") != 0 && qstrcmp(handle.typeName(), "PGconn*") != 0))
+        return false;
+    PGconn *conn = *static_cast<PGconn *const *>(handle.constData());
+    return conn && PQstatus(conn) != CONNECTION_OK;
+}
+
 StoreError copyRows(void *handle, const QByteArray &select, int columns,
                     const std::function<void(const Field *)> &row, const QString &what)
 {
@@ -224,8 +237,21 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
 {
     StoreResult<QList<QByteArray>> r;
     PGconn *conn = static_cast<PGconn *>(handle);
+    // A server that shut down or ended this session while it was idle has said so
+    // already (an error, then the end of the stream): read what is there without
+    // waiting, so the statement is known not sent instead of cut off in flight.
+    // (The goodbye is read and parsed first, as a notice; the end of the stream is
+    // seen by the next read.)
+    for (int i = 0; i < 2 && conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE; ++i) {
+        if (!PQconsumeInput(conn))
+            break;
+        PQisBusy(conn);
+    }
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        r.error = StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+        r.error = conn ? errorOf(conn, nullptr, what)
+                       : StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+        r.error.kind = StoreError::Unavailable;
+        r.error.notWritten = true;
         return r;
     }
     QVarLengthArray<const char *, 16> values;
@@ -246,6 +272,12 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
         }
     } else {
         r.error = errorOf(conn, result, what);
+        // An ERROR ends the statement's own transaction (it runs outside any other):
+        // nothing of it was written. FATAL or PANIC, or no answer at all, may come
+        // after a commit: unknown.
+        const char *severity = result ? PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED) : nullptr;
+        r.error.notWritten = severity && qstrcmp(severity, "ERROR") == 0 && PQstatus(conn) == CONNECTION_OK
+            && PQtransactionStatus(conn) != PQTRANS_INERROR;
         if (sqlState && result) {
             const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
             *sqlState = state ? QByteArray(state) : QByteArray();

@@ -53,6 +53,9 @@ struct Field {
 // or in a transaction (no query with rows pending); nullptr otherwise (the
 // caller then reads through QtSql, which also reports a broken connection).
 void *usableConnection(const QSqlDatabase &db);
+// Whether `db` is an open QPSQL connection whose libpq connection is known broken
+// (the server closed it); false for anything else.
+bool connectionBroken(const QSqlDatabase &db);
 
 // Runs `COPY (select) TO STDOUT (FORMAT binary)` on `conn` and calls `row` with
 // `columns` fields for every row, in the order the server sends them. `what`

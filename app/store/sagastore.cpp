@@ -364,6 +364,27 @@ StoreError SagaStore::reconnect(Reopen reopen)
     return {};
 }
 
+bool SagaStore::isConnectionBroken() const
+{
+    return d->pg() && PgCopy::connectionBroken(d->db());
+}
+
+StoreError SagaStore::checkWritable(int busyMs)
+{
+    if (!isOpen())
+        return d->notOpen();
+    if (StoreError e = d->sqliteFileGone())
+        return e;
+    QSqlQuery q(d->db());
+    if (!d->pg())
+        d->exec(QStringLiteral("PRAGMA busy_timeout = %1").arg(qMax(0, busyMs)), QStringLiteral("check writable"));
+    const StoreError e = d->run(q, QStringLiteral("UPDATE saga_counters SET last_position = last_position WHERE id = 1"),
+                                QStringLiteral("check that writes commit"));
+    if (!d->pg())
+        d->exec(QStringLiteral("PRAGMA busy_timeout = %1").arg(kSqliteBusyMs), QStringLiteral("check writable"));
+    return e;
+}
+
 // A reader's check instead of the migrations: the tables are there, at this
 // program's schema version.
 StoreError SagaStore::Private::checkSchema() const
@@ -841,11 +862,11 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         return r;
     if (!isOpen()) {
         r.error = d->notOpen();
-        r.error.untried = true;
+        r.error.notWritten = true;
         return r;
     }
     if ((r.error = d->sqliteFileGone())) {
-        r.error.untried = true;
+        r.error.notWritten = true;
         return r;
     }
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
@@ -940,13 +961,18 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
 StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                                             const QString &leaseOwner, qint64 leaseMs, qint64 now) const
 {
+    // Before COMMIT nothing is written: an error rolls the batch back.
     auto fail = [this](StoreError e) {
         rollback();
+        e.notWritten = true;
         return e;
     };
     SqliteStatements &st = sqliteStatements;
-    if (!st.attach(db()))
-        return StoreError{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")};
+    if (!st.attach(db())) {
+        StoreError e{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")};
+        e.notWritten = true;
+        return e;
+    }
     // BEGIN, the counter and COMMIT are prepared statements too.
     if (StoreError e = st.run("BEGIN IMMEDIATE", QStringLiteral("begin"), [](auto &) {}))
         return fail(e);
@@ -1110,8 +1136,14 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
                                   [&](auto &b) { b.text(x.outcome).text(x.orderId).integer(x.attempt); }))
             return fail(e);
     }
-    if (StoreError e = st.run("COMMIT", QStringLiteral("commit"), [](auto &) {}))
-        return fail(e);
+    if (StoreError e = st.run("COMMIT", QStringLiteral("commit"), [](auto &) {})) {
+        // Busy, locked or full: the commit did not happen (rolled back here). An I/O
+        // error may come after the commit frame reached the WAL: unknown.
+        const bool ioError = st.lastPrimaryError() == 10 /*SQLITE_IOERR*/;
+        e = fail(e);
+        e.notWritten = !ioError;
+        return e;
+    }
     return {};
 }
 

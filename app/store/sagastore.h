@@ -52,6 +52,9 @@ public:
     // transactions are read-only, so a role with SELECT rights only is enough.
     void setReadOnly(bool readOnly);
     bool isOpen() const;
+    // PostgreSQL: the server closed this connection (seen by the last call); a
+    // reconnect() is due. Always false on SQLite.
+    bool isConnectionBroken() const;
     // Reconnects after a lost connection (cheap when still connected). SQLite: by
     // default only to the file it opened (an engine never writes on into another
     // file put at the path, nor a new empty one where it was deleted); a reader
@@ -59,6 +62,11 @@ public:
     // there in its place (databaseIdentity() then changes).
     enum class Reopen { SameFileOnly, FileAtPath };
     StoreError reconnect(Reopen reopen = Reopen::SameFileOnly);
+    // Whether a write commits now: one that changes nothing (the counter row
+    // rewritten with its own values), so a database that lets a connection in but
+    // refuses writes (read-only, disk full, another process holding SQLite's write
+    // lock) is not taken for available. SQLite waits at most `busyMs` for the lock.
+    StoreError checkWritable(int busyMs = 200);
     const DatabaseUrl &url() const;
 
     // ---- reads -----------------------------------------------------------

@@ -122,6 +122,11 @@ bool SqliteStatements::rowTaken(int code)
         || code == SQLITE_CONSTRAINT_ROWID;
 }
 
+int SqliteStatements::lastPrimaryError() const
+{
+    return m_db ? sqlite3_errcode(m_db) & 0xff : SQLITE_OK;
+}
+
 StoreError SqliteStatements::error(int code, const QString &what) const
 {
     StoreError e;

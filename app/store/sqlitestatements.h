@@ -73,6 +73,8 @@ public:
     // Whether an (extended) SQLite result code says a key is already taken: the
     // row was written first by someone else (StoreError::Conflict).
     static bool rowTaken(int code);
+    // The primary result code of the last failed call on the attached connection.
+    int lastPrimaryError() const;
 
     // Runs `sql` (a string literal: cached by its address) with the values `bind`
     // supplies; *changes receives the rows it changed. Errors are classified like

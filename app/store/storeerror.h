@@ -12,9 +12,11 @@ struct StoreError {
     enum Kind { None, Unavailable, NotFound, Conflict, Invalid };
     Kind kind = None;
     QString message;
-    // A write that failed before anything of it reached the database (not open,
-    // the SQLite file gone): its outcome is known, nothing was written.
-    bool untried = false;
+    // A write known to have left nothing behind: it failed before reaching the
+    // database (not open, the SQLite file gone, a connection found closed before
+    // sending), or the database answered it with an error and rolled it back. Not
+    // set when the outcome is unknown: a connection cut while a commit was out.
+    bool notWritten = false;
     bool ok() const { return kind == None; }
     explicit operator bool() const { return kind != None; } // true when there is an error
 };

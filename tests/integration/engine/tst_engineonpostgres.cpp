@@ -78,7 +78,34 @@ private Q_SLOTS:
     void transientErrorsPauseTheEngine_data();
     void transientErrorsPauseTheEngine();
     void refusedConnectionSaysWhy();
+    void orderRefusedNotNowIsAnsweredAtOnce();
+    void backAfterAnOutageWhoseSagasWereTakenOver();
 };
+
+namespace {
+// Runs `statements` on `c`'s database through a connection of its own.
+QString onDatabase(const EngineConfig &c, const QStringList &statements)
+{
+    const QString name = QStringLiteral("tst-on-db-%1").arg(QRandomGenerator::global()->generate());
+    QString error;
+    {
+        QSqlDatabase db = c.database.addConnection(name);
+        if (!db.open()) {
+            error = db.lastError().text();
+        } else {
+            QSqlQuery q(db);
+            for (const QString &sql : statements) {
+                if (!q.exec(sql)) {
+                    error = sql + QStringLiteral(": ") + q.lastError().text();
+                    break;
+                }
+            }
+        }
+    }
+    QSqlDatabase::removeDatabase(name);
+    return error;
+}
+} // namespace
 
 void tst_EngineOnPostgres::initTestCase()
 {
@@ -167,10 +194,12 @@ void tst_EngineOnPostgres::databaseGoesAway()
     QTest::qWait(100);
     QVERIFY(admin(QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS false").arg(dbName)));
     QVERIFY(admin(terminate));
-    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
-    // Submissions are refused while the database is away.
+    // Submissions are refused while the database is away (a commit finds it gone, if
+    // no saga's commit or lease renewal did first: a killed idle connection alone is
+    // replaced at once, and only the refused new one shows the outage).
     h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) { refused = r.error.kind == StoreError::Unavailable; });
-    QTRY_VERIFY(refused);
+    QTRY_VERIFY_WITH_TIMEOUT(refused, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
     QTest::qWait(2000);
     QVERIFY(!h.orchestrator->isDatabaseAvailable());
     QVERIFY(admin(QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(dbName)));
@@ -279,7 +308,7 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
                                 .arg(h.orchestrator->queuedTransitionCount())
                                 .arg(h.orchestrator->isDatabaseAvailable() ? "available" : "unavailable")
                                 .arg(h.typesOf(id).join(QLatin1Char(' ')))));
-    QVERIFY(ids.size() >= 64);
+    QVERIFY2(ids.size() >= 64, qPrintable(QStringLiteral("%1 accepted, %2 refused of %3").arg(ids.size()).arg(refused).arg(submitted)));
     QCOMPARE(ids, accepted); // no answer came late
     QCOMPARE(checkAnsweredOnce(), QString());
     QCOMPARE(h.orchestrator->store()->reconnect().kind, StoreError::None); // the last kill may have hit it idle
@@ -407,6 +436,74 @@ void tst_EngineOnPostgres::transientErrorsPauseTheEngine()
     QCOMPARE(requestsSummary(h.recorder, id), QStringList({"Inventory+", "Payment+", "Shipping+"}));
     QCOMPARE(h.availability, QVector<bool>({false, true}));
     QCOMPARE(checkStored(h.orchestrator->store(), {id}), QString());
+}
+
+
+// The database answers an order's first commit with "not now" (here: read-only, as
+// after a failover): the order is refused at once (503 at saga-server), not held
+// until the database takes writes again and then written after all.
+void tst_EngineOnPostgres::orderRefusedNotNowIsAnsweredAtOnce()
+{
+    const EngineConfig c = config(nullptr);
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    QString failed = onDatabase(
+        c, {QStringLiteral("CREATE FUNCTION read_only_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                           "RAISE EXCEPTION 'read-only (test)' USING ERRCODE = '25006'; END $$"),
+            QStringLiteral("CREATE TRIGGER read_only_for_test BEFORE INSERT ON orders "
+                           "FOR EACH ROW EXECUTE FUNCTION read_only_for_test()")});
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
+    std::optional<SubmitResult> answer;
+    h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) { answer = r; });
+    QTRY_VERIFY_WITH_TIMEOUT(answer.has_value(), 5000); // while the database still refuses
+    QCOMPARE(int(answer->error.kind), int(StoreError::Unavailable));
+    QVERIFY(!h.orchestrator->isDatabaseAvailable());
+    failed = onDatabase(c, {QStringLiteral("DROP TRIGGER read_only_for_test ON orders")});
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    // Not written later: the database holds no order at all, and a new one goes through.
+    QCOMPARE(h.orchestrator->store()->loadEventsAfterPosition(0, 100).value.size(), 0);
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id));
+}
+
+// While this engine's commits were paused, another engine took its sagas over
+// (their leases ran out): every transition it had queued is refused ("lease
+// lost"). Those refusals are the database answering: the engine is available
+// again and takes new orders, instead of saying "unavailable" until some later
+// commit of its own succeeds.
+void tst_EngineOnPostgres::backAfterAnOutageWhoseSagasWereTakenOver()
+{
+    EngineConfig c = config(nullptr);
+    c.stepDelayMs = 300;
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    QString failed = onDatabase(
+        c, {QStringLiteral("CREATE TABLE pause_for_test (on_ boolean)"), QStringLiteral("INSERT INTO pause_for_test VALUES (true)"),
+            QStringLiteral("CREATE FUNCTION pause_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                           "IF EXISTS (SELECT 1 FROM pause_for_test) AND NEW.event_type = 'STEP_COMPLETED' THEN "
+                           "RAISE EXCEPTION 'not now (test)' USING ERRCODE = '57014'; END IF; RETURN NEW; END $$"),
+            QStringLiteral("CREATE TRIGGER pause_for_test BEFORE INSERT ON order_events "
+                           "FOR EACH ROW EXECUTE FUNCTION pause_for_test()")});
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
+    const QUuid a = h.submit(sampleOrder());
+    const QUuid b = h.submit(sampleOrder());
+    QVERIFY(!a.isNull() && !b.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    // Another engine's: the leases of both sagas now belong to someone else.
+    failed = onDatabase(c, {QStringLiteral("UPDATE saga_executions SET lease_owner = 'another-engine', "
+                                           "lease_expires_at = lease_expires_at + 3600000"),
+                            QStringLiteral("DELETE FROM pause_for_test")});
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    QTRY_COMPARE_WITH_TIMEOUT(h.orchestrator->activeSagaCount(), 0, 30000); // let go of both
+    QCOMPARE(h.availability, QVector<bool>({false, true}));
+    const QUuid fresh = h.submit(sampleOrder());
+    QVERIFY(!fresh.isNull());
+    QVERIFY(h.waitTerminal(fresh));
 }
 
 QTEST_GUILESS_MAIN(tst_EngineOnPostgres)

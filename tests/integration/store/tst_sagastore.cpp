@@ -108,6 +108,7 @@ private Q_SLOTS:
     void concurrentCommitsAreCommitOrdered();
     void notifyInSameTransaction();
     void connectionLossIsUnavailable();
+    void checkWritableSeesAHeldSqliteWriteLock();
     void qtSqlFailuresAreReadOneWay();
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
@@ -597,6 +598,30 @@ void tst_SagaStore::qtSqlFailuresAreReadOneWay()
     QSqlDatabase::removeDatabase(liteName);
 }
 
+// Another process holds SQLite's write lock: reads work, writes do not. A write
+// that changes nothing tells (after a short wait), so the engine does not take the
+// file for writable again while the lock is held.
+void tst_SagaStore::checkWritableSeesAHeldSqliteWriteLock()
+{
+    const DatabaseUrl url = newDatabase("sqlite");
+    SagaStore store(url, name());
+    QVERIFY(store.open().ok());
+    QCOMPARE(store.checkWritable().kind, StoreError::None);
+    const QString holder = name();
+    {
+        QSqlDatabase db = url.addConnection(holder);
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        QVERIFY(q.exec(QStringLiteral("BEGIN IMMEDIATE")));
+        const StoreError e = store.checkWritable(100);
+        QCOMPARE(e.kind, StoreError::Unavailable);
+        QCOMPARE(store.lastPosition(), qint64(0)); // reading still works
+        QVERIFY(q.exec(QStringLiteral("ROLLBACK")));
+    }
+    QSqlDatabase::removeDatabase(holder);
+    QCOMPARE(store.checkWritable().kind, StoreError::None);
+}
+
 void tst_SagaStore::connectionLossIsUnavailable()
 {
     const DatabaseUrl url = newDatabase("postgres");
@@ -610,12 +635,40 @@ void tst_SagaStore::connectionLossIsUnavailable()
                                              .arg(url.database),
                                          &error),
              qPrintable(error));
+    QTest::qWait(200); // the server's goodbye reaches this end
     auto r = store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000);
     QCOMPARE(r.error.kind, StoreError::Unavailable);
+    // The connection was seen closed before anything was sent: known not written
+    // (the engine answers at once instead of waiting for the database to tell).
+    QVERIFY2(r.error.notWritten, qPrintable(r.error.message));
+    QVERIFY(store.isConnectionBroken());
     QCOMPARE(store.loadEvents(a).error.kind == StoreError::Unavailable || store.loadEvents(a).ok(), true);
     QVERIFY(store.reconnect().ok());
     QCOMPARE(store.loadEvents(a).value.size(), 1);
     QVERIFY(store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000).ok());
+    // "Not now" answered with an ERROR (a full disk, here raised by a trigger): the
+    // batch's transaction was rolled back, known not written; a write that changes
+    // nothing is refused the same way (checkWritable).
+    {
+        const QString conn = name();
+        {
+            QSqlDatabase db = url.addConnection(conn);
+            QVERIFY(db.open());
+            QSqlQuery q(db);
+            QVERIFY(q.exec(QStringLiteral("CREATE FUNCTION full_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                          "RAISE EXCEPTION 'disk full (test)' USING ERRCODE = '53100'; END $$")));
+            QVERIFY(q.exec(QStringLiteral("CREATE TRIGGER full_for_test BEFORE INSERT OR UPDATE ON order_events "
+                                          "FOR EACH ROW EXECUTE FUNCTION full_for_test()")));
+            QVERIFY(q.exec(QStringLiteral("CREATE TRIGGER full_for_test BEFORE UPDATE ON saga_counters "
+                                          "FOR EACH ROW EXECUTE FUNCTION full_for_test()")));
+        }
+        QSqlDatabase::removeDatabase(conn);
+    }
+    r = store.commitTransitions({stepStarted(a, "ex-a", 3)}, "me", 30000);
+    QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QVERIFY2(r.error.notWritten, qPrintable(r.error.message));
+    QVERIFY(!store.isConnectionBroken());
+    QCOMPARE(store.checkWritable().kind, StoreError::Unavailable);
     // An unreachable server is Unavailable too.
     DatabaseUrl nowhere = url;
     nowhere.port = 1;
