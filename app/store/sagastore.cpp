@@ -55,6 +55,10 @@ struct SagaStore::Private {
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
     // database (read at the first commit); cleared when the connection closes.
     mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
+    qint64 clockSkewMs = 0; // setClockSkewForTesting()
+
+    // This program's clock (Unix ms), as the store reads it.
+    qint64 localNowMs() const { return QDateTime::currentMSecsSinceEpoch() + clockSkewMs; }
 
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
@@ -848,7 +852,7 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         r.error.untried = true;
         return r;
     }
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const qint64 now = d->localNowMs();
     QVector<OrderEvent> events;
     events.reserve(batch.size());
     for (const StoreTransition &t : batch)
@@ -1144,7 +1148,7 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     }
     if ((r.error = d->sqliteFileGone()))
         return r;
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const qint64 now = d->localNowMs();
     auto fail = [&](StoreError e) {
         d->rollback();
         r.error = e;
@@ -1195,12 +1199,17 @@ StoreResult<int> SagaStore::renewLeases(const QString &leaseOwner, qint64 leaseM
     if ((r.error = d->run(q,
                           QStringLiteral("UPDATE saga_executions SET lease_expires_at = %1 WHERE lease_owner = %2 "
                                          "AND completed_at IS NULL AND status IN %3")
-                              .arg(QDateTime::currentMSecsSinceEpoch() + leaseMs)
+                              .arg(d->localNowMs() + leaseMs)
                               .arg(d->lit(leaseOwner), kActiveStatuses),
                           QStringLiteral("renew leases"))))
         return r;
     r.value = q.numRowsAffected();
     return r;
+}
+
+void SagaStore::setClockSkewForTesting(qint64 skewMs)
+{
+    d->clockSkewMs = skewMs;
 }
 
 StoreError SagaStore::releaseLeases(const QString &leaseOwner, const QStringList &executionIds)

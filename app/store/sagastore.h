@@ -108,6 +108,9 @@ public:
     StoreResult<int> renewLeases(const QString &leaseOwner, qint64 leaseMs);
     // Gives up the leases of `executionIds` (empty: all of leaseOwner's).
     StoreError releaseLeases(const QString &leaseOwner, const QStringList &executionIds = {});
+    // Test hook: this store's own clock readings (the times it writes, e.g.
+    // updated_at) are `skewMs` off, as on a host whose clock is wrong.
+    void setClockSkewForTesting(qint64 skewMs);
     // The newest execution of an order (NotFound when the order is unknown).
     StoreResult<ExecutionRecord> latestExecution(const QUuid &orderId);
     // The last event of an order's newest execution that failed it, if any
