@@ -8,13 +8,14 @@
 #include <QSet>
 
 BatchCommitter::BatchCommitter(const DatabaseUrl &url, const QString &connectionName, const QString &leaseOwner,
-                               qint64 leaseMs, std::shared_ptr<CommitFeed> feed, int index)
+                               qint64 leaseMs, std::shared_ptr<CommitFeed> feed, int index, qint64 clockSkewMs)
     : m_url(url)
     , m_connectionName(connectionName)
     , m_leaseOwner(leaseOwner)
     , m_leaseMs(leaseMs)
     , m_feed(std::move(feed))
     , m_index(index)
+    , m_clockSkewMs(clockSkewMs)
 {
     qRegisterMetaType<CommitReport>();
 }
@@ -24,6 +25,7 @@ BatchCommitter::~BatchCommitter() = default;
 StoreError BatchCommitter::open()
 {
     m_store = std::make_unique<SagaStore>(m_url, m_connectionName);
+    m_store->setClockSkewForTesting(m_clockSkewMs);
     StoreError e = m_store->open();
     if (e)
         qCWarning(lcStore) << "committer cannot open the database:" << e.message;

@@ -34,7 +34,7 @@ class BatchCommitter : public QObject
 public:
     // `index` is this committer's number in `feed`.
     BatchCommitter(const DatabaseUrl &url, const QString &connectionName, const QString &leaseOwner, qint64 leaseMs,
-                   std::shared_ptr<CommitFeed> feed, int index);
+                   std::shared_ptr<CommitFeed> feed, int index, qint64 clockSkewMs = 0);
     ~BatchCommitter() override;
 
     // These run in the committer's thread.
@@ -58,4 +58,5 @@ private:
     std::unique_ptr<SagaStore> m_store;
     std::shared_ptr<CommitFeed> m_feed;
     int m_index = 0;
+    qint64 m_clockSkewMs = 0; // EngineConfig::clockSkewMs
 };

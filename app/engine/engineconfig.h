@@ -22,4 +22,8 @@ struct EngineConfig {
     // Connections committing batches at the same time (each in its own thread).
     // 0: two on PostgreSQL, one on SQLite (a single writer anyway).
     int commitConnections = 0;
+    // Test hook: this engine's clock reads this many ms off the true time, as on a
+    // host whose clock is wrong (the times it records: event timestamps, updated_at,
+    // retry cooldowns). 0 outside tests.
+    qint64 clockSkewMs = 0;
 };

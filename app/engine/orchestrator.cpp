@@ -26,11 +26,6 @@ constexpr int kMaxChain = 4; // follow-up transitions decided together with one
 constexpr int kClaimLimit = 200;
 constexpr int kMaxBackoffMs = 5000;
 
-qint64 nowMs()
-{
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
 QString defaultEngineId()
 {
     return QStringLiteral("%1:%2:%3")
@@ -117,6 +112,11 @@ int Orchestrator::callbackViolations()
     return g_callbackViolations.loadRelaxed();
 }
 
+qint64 Orchestrator::nowMs() const
+{
+    return QDateTime::currentMSecsSinceEpoch() + m_config.clockSkewMs;
+}
+
 Orchestrator::Orchestrator(const EngineConfig &config, std::shared_ptr<FaultInjector> faults)
     : m_config(config)
     , m_engineId(config.engineId.isEmpty() ? defaultEngineId() : config.engineId)
@@ -162,6 +162,7 @@ bool Orchestrator::initialize(QString *error)
                                        .arg(quintptr(this), 0, 16)
                                        .arg(QRandomGenerator::global()->generate(), 0, 16);
     m_store = std::make_unique<SagaStore>(m_config.database, connectionName);
+    m_store->setClockSkewForTesting(m_config.clockSkewMs);
     if (StoreError e = m_store->open()) {
         qCWarning(lcStore) << "cannot open the database" << m_config.database.toString() << e.message;
         if (error)
@@ -244,7 +245,7 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
 
 bool Orchestrator::gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error)
 {
-    facts->now = QDateTime::currentDateTimeUtc();
+    facts->now = QDateTime::fromMSecsSinceEpoch(nowMs(), Qt::UTC);
     facts->maxRetries = m_config.maxRetries;
     facts->cooldownSeconds = m_config.retryCooldownSeconds;
     auto latest = m_store->latestExecution(orderId);
@@ -645,7 +646,8 @@ bool Orchestrator::startCommitters(QString *error)
         c.thread = std::make_unique<QThread>();
         c.thread->setObjectName(QStringLiteral("saga-commit"));
         c.worker = std::make_unique<BatchCommitter>(m_config.database, connectionName, m_engineId,
-                                                    qint64(m_config.leaseSeconds) * 1000, m_feed, i);
+                                                    qint64(m_config.leaseSeconds) * 1000, m_feed, i,
+                                                    m_config.clockSkewMs);
         c.worker->moveToThread(c.thread.get());
         connect(c.worker.get(), &BatchCommitter::reported, this,
                 [this](const CommitReport &report) { onCommitReport(report); });

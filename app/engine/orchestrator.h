@@ -159,6 +159,8 @@ private:
     void finishShutdown();
 
     bool gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error);
+    // This engine's clock, Unix ms (EngineConfig::clockSkewMs off in tests).
+    qint64 nowMs() const;
 
     EngineConfig m_config;
     QString m_engineId;

@@ -55,6 +55,21 @@ struct SagaStore::Private {
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
     // database (read at the first commit); cleared when the connection closes.
     mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
+    qint64 clockSkewMs = 0; // setClockSkewForTesting()
+
+    // This program's clock (Unix ms), as the store reads it.
+    qint64 localNowMs() const { return QDateTime::currentMSecsSinceEpoch() + clockSkewMs; }
+    // Now (Unix ms) on the clock leases are judged by, as an SQL expression. On
+    // PostgreSQL the server's: engines on other hosts share the database but not a
+    // clock, and one whose host's clock is ahead would see valid leases as expired
+    // (one behind would write leases already expired). On SQLite this program's:
+    // every engine on a SQLite file runs on the same host. (saga_commit_batch,
+    // migration 007, dates the leases of new executions on the server's clock too.)
+    QString leaseNowSql() const
+    {
+        return pg() ? QStringLiteral("(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT")
+                    : QString::number(localNowMs());
+    }
 
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
@@ -869,7 +884,7 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
         r.error.notWritten = true;
         return r;
     }
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const qint64 now = d->localNowMs();
     QVector<OrderEvent> events;
     events.reserve(batch.size());
     for (const StoreTransition &t : batch)
@@ -1176,7 +1191,7 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     }
     if ((r.error = d->sqliteFileGone()))
         return r;
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const QString now = d->leaseNowSql();
     auto fail = [&](StoreError e) {
         d->rollback();
         r.error = e;
@@ -1189,7 +1204,7 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     const QString sql = QStringLiteral(
         "SELECT execution_id, order_id, attempt FROM saga_executions WHERE completed_at IS NULL AND status IN %1 "
         "AND (lease_owner IS NULL OR lease_expires_at < %2%3) ORDER BY started_at LIMIT %4%5")
-                            .arg(kActiveStatuses, QString::number(now),
+                            .arg(kActiveStatuses, now,
                                  includeOwn ? QStringLiteral(" OR lease_owner = ") + d->lit(leaseOwner) : QString(),
                                  QString::number(qBound(1, limit, 10000)),
                                  d->pg() ? QStringLiteral(" FOR UPDATE SKIP LOCKED") : QString());
@@ -1202,9 +1217,9 @@ StoreResult<QVector<ClaimedExecution>> SagaStore::claimSagas(const QString &leas
     }
     q.finish();
     if (!ids.isEmpty()) {
-        if (StoreError e = d->exec(QStringLiteral("UPDATE saga_executions SET lease_owner = %1, lease_expires_at = %2 "
-                                                  "WHERE execution_id IN (%3)")
-                                       .arg(d->lit(leaseOwner), QString::number(now + leaseMs),
+        if (StoreError e = d->exec(QStringLiteral("UPDATE saga_executions SET lease_owner = %1, lease_expires_at = %2 + %3 "
+                                                  "WHERE execution_id IN (%4)")
+                                       .arg(d->lit(leaseOwner), now, QString::number(leaseMs),
                                             ids.join(QLatin1Char(','))),
                                    QStringLiteral("take leases")))
             return fail(e);
@@ -1225,14 +1240,18 @@ StoreResult<int> SagaStore::renewLeases(const QString &leaseOwner, qint64 leaseM
         return r;
     QSqlQuery q(d->db());
     if ((r.error = d->run(q,
-                          QStringLiteral("UPDATE saga_executions SET lease_expires_at = %1 WHERE lease_owner = %2 "
-                                         "AND completed_at IS NULL AND status IN %3")
-                              .arg(QDateTime::currentMSecsSinceEpoch() + leaseMs)
-                              .arg(d->lit(leaseOwner), kActiveStatuses),
+                          QStringLiteral("UPDATE saga_executions SET lease_expires_at = %1 + %2 WHERE lease_owner = %3 "
+                                         "AND completed_at IS NULL AND status IN %4")
+                              .arg(d->leaseNowSql(), QString::number(leaseMs), d->lit(leaseOwner), kActiveStatuses),
                           QStringLiteral("renew leases"))))
         return r;
     r.value = q.numRowsAffected();
     return r;
+}
+
+void SagaStore::setClockSkewForTesting(qint64 skewMs)
+{
+    d->clockSkewMs = skewMs;
 }
 
 StoreError SagaStore::releaseLeases(const QString &leaseOwner, const QStringList &executionIds)

@@ -107,6 +107,8 @@ public:
     // Whether the event (orderId, seq) is committed (resolves an ambiguous commit
     // after a lost connection). Returns the stored event when it is.
     StoreResult<std::optional<OrderEvent>> findEvent(const QUuid &orderId, qint64 seq);
+    // Lease times (lease_expires_at, "expired") are the database server's clock on
+    // PostgreSQL (engines on other hosts share no clock), this program's on SQLite.
     // Takes leases on up to `limit` non-terminal executions that nobody holds or
     // whose lease expired (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED);
     // with includeOwn also those `leaseOwner` already holds (restart of the same engine id).
@@ -116,6 +118,10 @@ public:
     StoreResult<int> renewLeases(const QString &leaseOwner, qint64 leaseMs);
     // Gives up the leases of `executionIds` (empty: all of leaseOwner's).
     StoreError releaseLeases(const QString &leaseOwner, const QStringList &executionIds = {});
+    // Test hook: this store's own clock readings (the times it writes, e.g.
+    // updated_at, and on SQLite lease times) are `skewMs` off, as on a host whose
+    // clock is wrong. Leases on PostgreSQL do not read this clock.
+    void setClockSkewForTesting(qint64 skewMs);
     // The newest execution of an order (NotFound when the order is unknown).
     StoreResult<ExecutionRecord> latestExecution(const QUuid &orderId);
     // The last event of an order's newest execution that failed it, if any

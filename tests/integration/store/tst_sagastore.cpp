@@ -103,6 +103,7 @@ private Q_SLOTS:
     void leaseIsChecked();
     void claimExpiredLeases_data();
     void claimExpiredLeases();
+    void leasesAreOnTheServersClock();
     void listOrders_data();
     void listOrders();
     void concurrentCommitsAreCommitOrdered();
@@ -400,6 +401,51 @@ void tst_SagaStore::claimExpiredLeases()
     QCOMPARE(store.claimSagas("alive", 30000, 10, true).value.size(), 1);
     QVERIFY(store.releaseLeases("alive").ok());
     QCOMPARE(store.claimSagas("engine-4", 30000, 10).value.size(), 1);
+}
+
+// PostgreSQL: engines on other hosts share the database, not a clock. A lease
+// is dated and judged by the server's clock, so a store whose own clock is a
+// minute ahead (or behind) neither takes valid leases nor writes leases that are
+// already out (or last a minute too long). (SQLite: one host, its clock.)
+void tst_SagaStore::leasesAreOnTheServersClock()
+{
+    const DatabaseUrl url = newDatabase(QStringLiteral("postgres"));
+    SagaStore honest(url, name());
+    SagaStore ahead(url, name());
+    SagaStore behind(url, name());
+    ahead.setClockSkewForTesting(60000);
+    behind.setClockSkewForTesting(-60000);
+    QVERIFY(honest.open().ok() && ahead.open().ok() && behind.open().ok());
+    const QUuid a = QUuid::createUuid();
+    const QUuid b = QUuid::createUuid();
+    const QUuid c = QUuid::createUuid();
+
+    // A valid lease (30 s left) is not expired to an engine whose clock is ahead.
+    QVERIFY(honest.commitTransitions({started(a, "ex-a")}, "honest", 30000).ok());
+    auto claimed = ahead.claimSagas("ahead", 30000, 10);
+    QVERIFY2(claimed.ok(), qPrintable(claimed.error.message));
+    QCOMPARE(claimed.value.size(), 0);
+    QVERIFY(honest.commitTransitions({stepStarted(a, "ex-a", 2)}, "honest", 30000).ok());
+
+    // An engine whose clock is behind writes leases that run for 30 s: from its
+    // commit, from a claim and from a renewal.
+    QVERIFY(behind.commitTransitions({started(b, "ex-b")}, "behind", 30000).ok());
+    QCOMPARE(honest.claimSagas("other", 30000, 10).value.size(), 0);
+    QCOMPARE(behind.renewLeases("behind", 30000).value, 1);
+    QCOMPARE(honest.claimSagas("other", 30000, 10).value.size(), 0);
+    QVERIFY(behind.releaseLeases("behind").ok());
+    QCOMPARE(behind.claimSagas("behind", 30000, 10).value.size(), 1);
+    QCOMPARE(honest.claimSagas("other", 30000, 10).value.size(), 0);
+
+    // The lease of an engine whose clock is ahead runs out when its time is up,
+    // not a minute later.
+    QVERIFY(ahead.commitTransitions({started(c, "ex-c")}, "ahead", 1).ok());
+    QTest::qWait(20);
+    claimed = honest.claimSagas("other", 30000, 10);
+    QVERIFY2(claimed.ok(), qPrintable(claimed.error.message));
+    QCOMPARE(claimed.value.size(), 1);
+    QCOMPARE(claimed.value.first().executionId, QStringLiteral("ex-c"));
+    QCOMPARE(ahead.renewLeases("ahead", 30000).value, 0);
 }
 
 void tst_SagaStore::listOrders_data() { backends(); }
