@@ -8,16 +8,21 @@
 #include "guitesthelpers.h"
 #include "mainwindow.h"
 #include "orderfilterproxymodel.h"
+#include "orderhistory.h"
 #include "ordertreemodel.h"
+#include "timelinemodel.h"
 
 #include <QAction>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QFrame>
+#include <QJsonObject>
 #include <QLineEdit>
 #include <QMenu>
 #include <QMenuBar>
 #include <QScreen>
 #include <QSettings>
+#include <QPushButton>
 #include <QStatusBar>
 #include <QScrollBar>
 #include <QStandardPaths>
@@ -58,6 +63,36 @@ QString topRowNumber(QTreeView *view)
     return view->indexAt(QPoint(1, 1)).data(Qt::DisplayRole).toString();
 }
 
+// An order as in the probe's screenshots: payment declined (injected), inventory
+// released, ROLLED_BACK, nine history entries. The source answers its history and
+// says it can be retried after a new payment method (the longest retry sentence).
+QUuid addFailedOrder(MainWindow &window, FakeSource *source)
+{
+    const QUuid id = QUuid::createUuid();
+    Builder b(id, baseTime().addSecs(100000), 900);
+    b.started(1, QStringLiteral("ORD-20240110-009999"));
+    b.stepOk(SagaStep::Inventory);
+    b.stepFails(SagaStep::Payment, QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Injected failure (PAYMENT_DECLINED)."));
+    b.add(EventType::CompensationStarted);
+    b.compensate(SagaStep::Inventory);
+    b.failed();
+    source->orderCase.history = HistoryBuilder::build(b.events());
+    for (const OrderEvent &e : b.events())
+        source->orderCase.rawEvents.append(QJsonObject{{QStringLiteral("seq"), e.seq}});
+    source->eligibility.eligible = true;
+    source->eligibility.maxRetries = 3;
+    source->eligibility.requiredActions = {QStringLiteral("UPDATE_PAYMENT_METHOD")};
+    window.eventBatcher()->addEvents(b.events());
+    return id;
+}
+
+// The whole of `w` is on screen: inside every ancestor up to the window (not
+// scrolled away, not cut off by a splitter or the window's edge).
+bool wholeOnScreen(QWidget *w)
+{
+    return w->isVisible() && w->visibleRegion() == QRegion(w->rect());
+}
+
 // The order row of `id` lies wholly inside the tree's viewport.
 bool rowOnScreen(MainWindow &window, const QUuid &id)
 {
@@ -76,6 +111,8 @@ private Q_SLOTS:
     void statusBarCountsAndAboutSayWhatIsTrue();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
+    void failedOrderShowsFailureRetryAndHistory();
+    void smallWindowKeepsRetryInView();
 };
 
 void tst_MainWindow::initTestCase()
@@ -249,6 +286,76 @@ void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow()
                             .arg(window.x()).arg(window.y()).arg(window.width()).arg(window.height())
                             .arg(available.width()).arg(available.height())));
     QSettings().remove(QStringLiteral("window/geometry"));
+}
+
+// The probe: the History table of a failed order showed about one row, below
+// the failure box and Retry. At the default size, with the docks open, the
+// failure box, the Retry button and at least three history rows are on screen
+// without scrolling.
+void tst_MainWindow::failedOrderShowsFailureRetryAndHistory()
+{
+    MainWindow window;
+    auto *source = new FakeSource;
+    window.setSource(source, SourceSpec{});
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 40);
+    const QUuid id = addFailedOrder(window, source);
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
+    QVERIFY(window.selectOrder(id));
+    DetailPanel *detail = window.detailPanel();
+    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY(detail->retryButton()->isEnabled());
+    QVERIFY(detail->timelineModel()->rowCount() >= 3);
+    QCoreApplication::processEvents();
+
+    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
+    QVERIFY(failureBox);
+    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
+    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    auto *history = detail->findChild<QTreeView *>();
+    QVERIFY(history);
+    const QRegion shown = history->viewport()->visibleRegion();
+    for (int row = 0; row < 3; ++row) {
+        const QRect rect = history->visualRect(detail->timelineModel()->index(row, 0));
+        QVERIFY2(!rect.isEmpty() && shown.contains(rect) && shown.intersected(rect) == QRegion(rect),
+                 qPrintable(QStringLiteral("history row %1 (%2,%3 %4x%5) is not on screen")
+                                .arg(row).arg(rect.x()).arg(rect.y()).arg(rect.width()).arg(rect.height())));
+    }
+}
+
+// The probe: at 1024x700 with the Failure Injection dock open, the failure
+// reason, "What to do" and Retry were all below the fold of the detail panel.
+// They are on screen without scrolling; the history can still be reached.
+void tst_MainWindow::smallWindowKeepsRetryInView()
+{
+    MainWindow window;
+    auto *source = new FakeSource;
+    window.setSource(source, SourceSpec{});
+    window.resize(1024, 700);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.size(), QSize(1024, 700));
+    auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
+    QVERIFY(faults);
+    faults->raise();
+    const QUuid id = addFailedOrder(window, source);
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
+    QVERIFY(window.selectOrder(id));
+    DetailPanel *detail = window.detailPanel();
+    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY(detail->retryButton()->isEnabled());
+    QTRY_VERIFY(!faults->visibleRegion().isEmpty());
+    QCoreApplication::processEvents();
+
+    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
+    QVERIFY(failureBox);
+    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
+    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    auto *history = detail->findChild<QTreeView *>();
+    QVERIFY(history);
+    QVERIFY2(!history->viewport()->visibleRegion().isEmpty(), "no history row on screen");
 }
 
 QTEST_MAIN(tst_MainWindow)
