@@ -101,6 +101,8 @@ private:
     void createWidgets();
     void createStatusBar();
     void placeAtDefaultSize();
+    // Column widths for a tree `treeWidth` px wide: every column's usual content whole.
+    void setDefaultColumnWidths(int treeWidth);
     // F8 / F9 and the View menu entries of the tabbed docks.
     QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);

@@ -16,6 +16,7 @@
 #include <QComboBox>
 #include <QDockWidget>
 #include <QFrame>
+#include <QHeaderView>
 #include <QJsonObject>
 #include <QLineEdit>
 #include <QMenu>
@@ -23,6 +24,7 @@
 #include <QScreen>
 #include <QSettings>
 #include <QPushButton>
+#include <QSplitter>
 #include <QStatusBar>
 #include <QScrollBar>
 #include <QStandardPaths>
@@ -86,11 +88,40 @@ QUuid addFailedOrder(MainWindow &window, FakeSource *source)
     return id;
 }
 
+// A running order at its last step ("Shipping Arrangement", the longest step name).
+void addRunningOrder(MainWindow &window)
+{
+    Builder b(QUuid::createUuid(), baseTime().addSecs(200000), 900);
+    b.started(1, QStringLiteral("ORD-20240110-010000"));
+    b.stepOk(SagaStep::Inventory);
+    b.stepOk(SagaStep::Payment);
+    b.add(EventType::StepStarted, SagaStep::Shipping);
+    window.eventBatcher()->addEvents(b.events());
+}
+
 // The whole of `w` is on screen: inside every ancestor up to the window (not
 // scrolled away, not cut off by a splitter or the window's edge).
 bool wholeOnScreen(QWidget *w)
 {
     return w->isVisible() && w->visibleRegion() == QRegion(w->rect());
+}
+
+// The tree's columns whose header section is not wholly inside its viewport
+// (empty when all are).
+QString columnsOffScreen(MainWindow &window)
+{
+    const QHeaderView *header = window.treeView()->header();
+    const int viewportWidth = window.treeView()->viewport()->width();
+    QStringList off;
+    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c) {
+        const int left = header->sectionViewportPosition(c);
+        const int right = left + header->sectionSize(c);
+        if (left < 0 || right > viewportWidth)
+            off << QStringLiteral("%1 at %2..%3 (the viewport is %4 px wide)")
+                       .arg(window.model()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString())
+                       .arg(left).arg(right).arg(viewportWidth);
+    }
+    return off.join(QStringLiteral("; "));
 }
 
 // The order row of `id` lies wholly inside the tree's viewport.
@@ -111,8 +142,10 @@ private Q_SLOTS:
     void statusBarCountsAndAboutSayWhatIsTrue();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
+    void defaultSizeShowsEveryColumn();
     void failedOrderShowsFailureRetryAndHistory();
     void smallWindowKeepsRetryInView();
+    void resizedLayoutIsRemembered();
 };
 
 void tst_MainWindow::initTestCase()
@@ -288,6 +321,40 @@ void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow()
     QSettings().remove(QStringLiteral("window/geometry"));
 }
 
+// The probe: at the default size "Last updated" and "ETA" were off-screen (the
+// default column widths added up to 1,085 px in a 790 px pane). Every column
+// header lies in the tree's viewport, and the order number, status and step name
+// columns are wide enough for what they typically hold.
+void tst_MainWindow::defaultSizeShowsEveryColumn()
+{
+    MainWindow window;
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 40);
+    addRunningOrder(window);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 41, kTimeout);
+    QTreeView *view = window.treeView();
+    view->expandAll();
+    QCoreApplication::processEvents();
+
+    const QString offScreen = columnsOffScreen(window);
+    QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
+    const QHeaderView *header = view->header();
+    // Readable: what the rows on screen need (the step rows indented) fits.
+    const auto *itemView = static_cast<const QAbstractItemView *>(view);
+    for (int c : {OrderTreeModel::OrderNumberColumn, OrderTreeModel::StatusColumn}) {
+        QVERIFY2(header->sectionSize(c) >= itemView->sizeHintForColumn(c),
+                 qPrintable(QStringLiteral("column %1: %2 px for %3 px of text")
+                                .arg(c).arg(header->sectionSize(c)).arg(itemView->sizeHintForColumn(c))));
+    }
+    // The current step of a running order: step names whole.
+    const QModelIndex running = view->model()->index(0, OrderTreeModel::CurrentStepColumn);
+    QCOMPARE(running.data().toString(), QStringLiteral("Shipping Arrangement"));
+    QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) >= view->sizeHintForIndex(running).width(),
+             qPrintable(QString::number(header->sectionSize(OrderTreeModel::CurrentStepColumn))));
+}
+
 // The probe: the History table of a failed order showed about one row, below
 // the failure box and Retry. At the default size, with the docks open, the
 // failure box, the Retry button and at least three history rows are on screen
@@ -356,6 +423,38 @@ void tst_MainWindow::smallWindowKeepsRetryInView()
     auto *history = detail->findChild<QTreeView *>();
     QVERIFY(history);
     QVERIFY2(!history->viewport()->visibleRegion().isEmpty(), "no history row on screen");
+}
+
+// Column widths and the tree | detail split chosen by the user come back at the
+// next start (the default layout is only for a first start).
+void tst_MainWindow::resizedLayoutIsRemembered()
+{
+    QSettings().clear();
+    QList<int> sizes;
+    int customerWidth = 0;
+    {
+        MainWindow window;
+        window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        auto *splitter = window.centralWidget()->findChild<QSplitter *>(QString(), Qt::FindDirectChildrenOnly);
+        QVERIFY(splitter);
+        const QList<int> before = splitter->sizes();
+        splitter->setSizes({before.at(0) - 150, before.at(1) + 150});
+        sizes = splitter->sizes();
+        QVERIFY(sizes != before);
+        window.treeView()->header()->resizeSection(OrderTreeModel::CustomerColumn, 222);
+        customerWidth = window.treeView()->header()->sectionSize(OrderTreeModel::CustomerColumn);
+        window.saveSettings();
+    }
+    MainWindow window;
+    window.restoreSettings();
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.centralWidget()->findChild<QSplitter *>(QString(), Qt::FindDirectChildrenOnly)->sizes(), sizes);
+    QCOMPARE(window.treeView()->header()->sectionSize(OrderTreeModel::CustomerColumn), customerWidth);
+    QSettings().clear();
 }
 
 QTEST_MAIN(tst_MainWindow)
