@@ -16,6 +16,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QShowEvent>
 #include <QComboBox>
 #include <QDataStream>
 #include <QDockWidget>
@@ -173,6 +174,21 @@ void MainWindow::placeAtDefaultSize()
     move(frame.topLeft());
 }
 
+void MainWindow::showEvent(QShowEvent *event)
+{
+    QMainWindow::showEvent(event);
+    if (std::exchange(m_dockHeightSet, true) || m_dockStateRestored)
+        return;
+    // The docks' default height: 250 px in the default window, less in a shorter
+    // one (at 1024x700 the Failure Injection panel had 70 px of empty space
+    // while the detail panel scrolled), never less than the panels need. Once
+    // the window has the size it is shown at (a window manager may change it).
+    QTimer::singleShot(0, this, [this] {
+        const int height = kDockHeight * this->height() / kDefaultSize.height();
+        resizeDocks({m_chartsDock}, {qMin(kDockHeight, height)}, Qt::Vertical);
+    });
+}
+
 MainWindow::~MainWindow()
 {
     if (m_source)
@@ -314,7 +330,6 @@ void MainWindow::createWidgets()
     m_chartsDock->raise();
     QAction *faultsToggle = dockAction(m_faultsDock, QKeySequence(Qt::Key_F8));
     QAction *chartsToggle = dockAction(m_chartsDock, QKeySequence(Qt::Key_F9));
-    resizeDocks({m_chartsDock}, {250}, Qt::Vertical);
 
     // Toolbar.
     QToolBar *toolbar = addToolBar(tr("Main"));
@@ -894,7 +909,7 @@ void MainWindow::restoreSettings()
     const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
     if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
         placeAtDefaultSize();
-    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    m_dockStateRestored = restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
     m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
     m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());

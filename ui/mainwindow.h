@@ -94,6 +94,7 @@ public Q_SLOTS:
 
 protected:
     void closeEvent(QCloseEvent *event) override;
+    void showEvent(QShowEvent *event) override;
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
@@ -153,6 +154,9 @@ private:
     // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
     QPersistentModelIndex m_scrollAnchor;
     int m_scrollAnchorY = 0;
+    static constexpr int kDockHeight = 250; // in the default window
+    bool m_dockStateRestored = false;         // the user's dock layout (restoreSettings())
+    bool m_dockHeightSet = false;
     bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings
