@@ -910,8 +910,13 @@ void MainWindow::restoreSettings()
     if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
         placeAtDefaultSize();
     m_dockStateRestored = restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
-    m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
-    m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    // The columns and the tree | detail split as the user left them. Those saved
+    // with the fixed layout before (version 1: columns wider than the default
+    // window) give way, once, to the default layout.
+    if (settings.value(QStringLiteral("window/layoutVersion"), 1).toInt() == kLayoutVersion) {
+        m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
+        m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    }
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
     m_demo->setOrdersPerMinute(settings.value(QStringLiteral("demo/ordersPerMinute"), 30).toInt());
     m_demo->setFailurePercent(settings.value(QStringLiteral("demo/failurePercent"), 30).toInt());
@@ -938,6 +943,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/state"), saveState());
     settings.setValue(QStringLiteral("window/treeHeader"), m_view->header()->saveState());
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("window/layoutVersion"), kLayoutVersion);
     settings.setValue(QStringLiteral("view/utc"), m_model->displayUtc());
     settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demoRate.toStore(m_demo->ordersPerMinute()));
     settings.setValue(QStringLiteral("demo/failurePercent"), m_demoFailures.toStore(m_demo->failurePercent()));

@@ -154,7 +154,8 @@ private:
     // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
     QPersistentModelIndex m_scrollAnchor;
     int m_scrollAnchorY = 0;
-    static constexpr int kDockHeight = 250; // in the default window
+    static constexpr int kLayoutVersion = 2; // of the saved column widths and split
+    static constexpr int kDockHeight = 250;  // in the default window
     bool m_dockStateRestored = false;         // the user's dock layout (restoreSettings())
     bool m_dockHeightSet = false;
     bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live

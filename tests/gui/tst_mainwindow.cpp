@@ -146,6 +146,7 @@ private Q_SLOTS:
     void failedOrderShowsFailureRetryAndHistory();
     void smallWindowKeepsRetryInView();
     void resizedLayoutIsRemembered();
+    void columnsSavedByTheFixedLayoutGiveWay();
 };
 
 void tst_MainWindow::initTestCase()
@@ -454,6 +455,31 @@ void tst_MainWindow::resizedLayoutIsRemembered()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     QCOMPARE(window.centralWidget()->findChild<QSplitter *>(QString(), Qt::FindDirectChildrenOnly)->sizes(), sizes);
     QCOMPARE(window.treeView()->header()->sectionSize(OrderTreeModel::CustomerColumn), customerWidth);
+    QSettings().clear();
+}
+
+// Every start so far saved the fixed column widths (1,085 px) and split: with
+// those restored, the new default layout would never show. A layout saved
+// without a layout version gives way, once, to the default one.
+void tst_MainWindow::columnsSavedByTheFixedLayoutGiveWay()
+{
+    QSettings().clear();
+    QByteArray oldHeader;
+    {
+        MainWindow window;
+        const int widths[] = {190, 100, 150, 200, 130, 165, 150}; // the fixed layout's
+        for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
+            window.treeView()->header()->resizeSection(c, widths[c]);
+        oldHeader = window.treeView()->header()->saveState();
+    }
+    QSettings().setValue(QStringLiteral("window/treeHeader"), oldHeader);
+    MainWindow window;
+    window.restoreSettings();
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const QString offScreen = columnsOffScreen(window);
+    QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
     QSettings().clear();
 }
 
