@@ -153,8 +153,12 @@ void DetailPanel::buildUi()
     stack->addWidget(page);
 
     // Header: big status icon, order number, status line.
+    // (The page's layout has no spacing, so each part sets its own: a sub-layout
+    // inherits its parent's.)
+    constexpr int kSpacing = 6;
     auto *header = new QHBoxLayout;
     header->setContentsMargins(10, 8, 10, 4);
+    header->setSpacing(kSpacing);
     m_statusIcon = new QLabel(page);
     m_statusIcon->setFixedSize(32, 32);
     header->addWidget(m_statusIcon, 0, Qt::AlignTop);
@@ -258,6 +262,7 @@ void DetailPanel::buildUi()
     // Timeline: outside the scroll area, three rows at least, the rest of the height.
     auto *history = new QVBoxLayout;
     history->setContentsMargins(10, 6, 10, 0);
+    history->setSpacing(kSpacing);
     auto *timelineHeader = new QHBoxLayout;
     timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), page));
     m_timelineState = new QLabel(page);
@@ -291,6 +296,7 @@ void DetailPanel::buildUi()
     // Actions: outside the scroll area, always visible whatever the panel's height.
     auto *buttons = new QHBoxLayout;
     buttons->setContentsMargins(10, 6, 10, 8);
+    buttons->setSpacing(kSpacing);
     m_copyButton = new QPushButton(tr("&Copy status JSON"), page);
     m_copyButton->setToolTip(tr("Copy the order's status (GET /api/orders/{id}/status shape) (Ctrl+Shift+C)"));
     m_exportButton = new QPushButton(tr("&Export case file…"), page);
