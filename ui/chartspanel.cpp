@@ -32,7 +32,7 @@ QChartView *makeView(const QString &title, QWidget *parent)
     chart->setMargins(QMargins(4, 4, 4, 4));
     auto *view = new QChartView(chart, parent);
     view->setRenderHint(QPainter::Antialiasing);
-    view->setMinimumSize(320, 220);
+    view->setMinimumSize(320, 160);
     return view;
 }
 

@@ -20,11 +20,13 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QPushButton>
+#include <QResizeEvent>
 #include <QSaveFile>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QStackedLayout>
 #include <QStandardPaths>
+#include <QStyle>
 #include <QTreeView>
 #include <QVBoxLayout>
 
@@ -75,6 +77,40 @@ QString sectionTitle(const QString &text)
 {
     return QStringLiteral("<b>%1</b>").arg(text.toHtmlEscaped());
 }
+
+// A scroll area that asks for the height of its contents at its width (a
+// QScrollArea asks for the height they had when set, at most 24 lines), and
+// asks again when they change: as tall as they are when there is room, scrolling
+// when there is not.
+class FittingScrollArea : public QScrollArea
+{
+public:
+    using QScrollArea::QScrollArea;
+
+    QSize sizeHint() const override
+    {
+        QSize hint = QScrollArea::sizeHint();
+        if (const QWidget *contents = widget()) {
+            const int height = contents->hasHeightForWidth() ? contents->heightForWidth(contents->width())
+                                                              : contents->sizeHint().height();
+            hint.setHeight(height + 2 * frameWidth());
+        }
+        return hint;
+    }
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override
+    {
+        if (watched == widget()) {
+            if (event->type() == QEvent::LayoutRequest)
+                updateGeometry();
+            else if (event->type() == QEvent::Resize
+                     && static_cast<QResizeEvent *>(event)->oldSize().width() != widget()->width())
+                updateGeometry(); // wrapped text: another height
+        }
+        return QScrollArea::eventFilter(watched, event);
+    }
+};
 } // namespace
 
 DetailPanel::DetailPanel(OrderTreeModel *model, QWidget *parent)
@@ -105,85 +141,49 @@ void DetailPanel::buildUi()
     m_placeholder->setEnabled(false);
     stack->addWidget(m_placeholder);
 
-    // The order page: details scroll, the actions stay below them in view.
+    // The order page, top to bottom: the header; the summary (what went wrong,
+    // retry, the steps, the facts), scrolling when the panel is short; the
+    // history, never fewer than three rows, taking the rest of the height; the
+    // actions. What a failed order needs first is at the top of what scrolls,
+    // so it shows in a short panel too (1024x700 with a dock open).
     auto *page = new QWidget(this);
     auto *pageLayout = new QVBoxLayout(page);
     pageLayout->setContentsMargins(0, 0, 0, 0);
     pageLayout->setSpacing(0);
-    m_scroll = new QScrollArea(page);
-    m_scroll->setWidgetResizable(true);
-    m_scroll->setFrameShape(QFrame::NoFrame);
-    m_content = new QWidget(m_scroll);
-    m_scroll->setWidget(m_content);
-    pageLayout->addWidget(m_scroll, 1);
     stack->addWidget(page);
 
-    auto *layout = new QVBoxLayout(m_content);
-    layout->setContentsMargins(10, 8, 10, 8);
-
     // Header: big status icon, order number, status line.
+    // (The page's layout has no spacing, so each part sets its own: a sub-layout
+    // inherits its parent's.)
+    constexpr int kSpacing = 6;
     auto *header = new QHBoxLayout;
-    m_statusIcon = new QLabel(m_content);
+    header->setContentsMargins(10, 8, 10, 4);
+    header->setSpacing(kSpacing);
+    m_statusIcon = new QLabel(page);
     m_statusIcon->setFixedSize(32, 32);
     header->addWidget(m_statusIcon, 0, Qt::AlignTop);
     auto *titles = new QVBoxLayout;
-    m_title = selectableLabel(m_content);
+    m_title = selectableLabel(page);
     QFont titleFont = m_title->font();
     titleFont.setPointSizeF(titleFont.pointSizeF() * 1.35);
     titleFont.setBold(true);
     m_title->setFont(titleFont);
-    m_subtitle = new QLabel(m_content);
+    m_subtitle = new QLabel(page);
     titles->addWidget(m_title);
     titles->addWidget(m_subtitle);
     header->addLayout(titles, 1);
-    layout->addLayout(header);
+    pageLayout->addLayout(header);
 
-    // Facts.
-    auto *form = new QFormLayout;
-    form->setLabelAlignment(Qt::AlignRight);
-    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-    m_orderIdLabel = selectableLabel(m_content);
-    m_customer = selectableLabel(m_content);
-    m_trace = selectableLabel(m_content);
-    m_attempt = new QLabel(m_content);
-    m_created = new QLabel(m_content);
-    m_updated = new QLabel(m_content);
-    m_eta = new QLabel(m_content);
-    m_eta->setObjectName(QStringLiteral("eta"));
-    m_outcome = selectableLabel(m_content);
-    QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
-    m_orderIdLabel->setFont(mono);
-    m_trace->setFont(mono);
-    form->addRow(tr("Order id:"), m_orderIdLabel);
-    form->addRow(tr("Customer:"), m_customer);
-    form->addRow(tr("Trace id:"), m_trace);
-    form->addRow(tr("Attempt:"), m_attempt);
-    form->addRow(tr("Placed:"), m_created);
-    form->addRow(tr("Last update:"), m_updated);
-    form->addRow(tr("ETA:"), m_eta);
-    form->addRow(tr("Outcome:"), m_outcome);
-    layout->addLayout(form);
+    m_scroll = new FittingScrollArea(page);
+    m_scroll->setWidgetResizable(true);
+    m_scroll->setFrameShape(QFrame::NoFrame);
+    m_scroll->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Preferred);
+    m_content = new QWidget(m_scroll);
+    m_scroll->setWidget(m_content);
+    pageLayout->addWidget(m_scroll);
 
-    // Steps.
-    layout->addWidget(new QLabel(sectionTitle(tr("Steps")), m_content));
-    auto *grid = new QGridLayout;
-    grid->setHorizontalSpacing(8);
-    for (int i = 0; i < kStepCount; ++i) {
-        StepRow &row = m_steps[size_t(i)];
-        row.icon = new QLabel(m_content);
-        row.icon->setFixedSize(16, 16);
-        row.name = new QLabel(stepDisplayName(SagaStep(i)), m_content);
-        row.status = new QLabel(m_content);
-        row.status->setWordWrap(true); // a long failure message wraps instead of widening the page
-        row.duration = new QLabel(m_content);
-        row.duration->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
-        grid->addWidget(row.icon, i, 0);
-        grid->addWidget(row.name, i, 1);
-        grid->addWidget(row.status, i, 2);
-        grid->addWidget(row.duration, i, 3);
-    }
-    grid->setColumnStretch(2, 1);
-    layout->addLayout(grid);
+    auto *layout = new QVBoxLayout(m_content);
+    layout->setContentsMargins(10, 4, 10, 4);
 
     // Failure and what to do about it.
     m_failureBox = new QFrame(m_content);
@@ -211,29 +211,92 @@ void DetailPanel::buildUi()
     retryRow->addWidget(m_retryButton, 0, Qt::AlignTop);
     layout->addLayout(retryRow);
 
-    // Timeline.
+    // Steps.
+    layout->addWidget(new QLabel(sectionTitle(tr("Steps")), m_content));
+    auto *grid = new QGridLayout;
+    grid->setHorizontalSpacing(8);
+    for (int i = 0; i < kStepCount; ++i) {
+        StepRow &row = m_steps[size_t(i)];
+        row.icon = new QLabel(m_content);
+        row.icon->setFixedSize(16, 16);
+        row.name = new QLabel(stepDisplayName(SagaStep(i)), m_content);
+        row.status = new QLabel(m_content);
+        row.status->setWordWrap(true); // a long failure message wraps instead of widening the page
+        row.duration = new QLabel(m_content);
+        row.duration->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        grid->addWidget(row.icon, i, 0);
+        grid->addWidget(row.name, i, 1);
+        grid->addWidget(row.status, i, 2);
+        grid->addWidget(row.duration, i, 3);
+    }
+    grid->setColumnStretch(2, 1);
+    layout->addLayout(grid);
+
+    // Facts.
+    m_facts = new QFormLayout;
+    m_facts->setLabelAlignment(Qt::AlignRight);
+    m_facts->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    m_orderIdLabel = selectableLabel(m_content);
+    m_customer = selectableLabel(m_content);
+    m_trace = selectableLabel(m_content);
+    m_attempt = new QLabel(m_content);
+    m_created = new QLabel(m_content);
+    m_updated = new QLabel(m_content);
+    m_eta = new QLabel(m_content);
+    m_eta->setObjectName(QStringLiteral("eta"));
+    m_outcome = selectableLabel(m_content);
+    QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    m_orderIdLabel->setFont(mono);
+    m_trace->setFont(mono);
+    m_facts->addRow(tr("Order id:"), m_orderIdLabel);
+    m_facts->addRow(tr("Customer:"), m_customer);
+    m_facts->addRow(tr("Trace id:"), m_trace);
+    m_facts->addRow(tr("Attempt:"), m_attempt);
+    m_facts->addRow(tr("Placed:"), m_created);
+    m_facts->addRow(tr("Last update:"), m_updated);
+    m_facts->addRow(tr("ETA:"), m_eta);
+    m_facts->addRow(tr("Outcome:"), m_outcome);
+    layout->addLayout(m_facts);
+    layout->addStretch(1);
+
+    // Timeline: outside the scroll area, three rows at least, the rest of the height.
+    auto *history = new QVBoxLayout;
+    history->setContentsMargins(10, 6, 10, 0);
+    history->setSpacing(kSpacing);
     auto *timelineHeader = new QHBoxLayout;
-    timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), m_content));
-    m_timelineState = new QLabel(m_content);
+    timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), page));
+    m_timelineState = new QLabel(page);
     m_timelineState->setEnabled(false);
     timelineHeader->addWidget(m_timelineState, 1, Qt::AlignRight);
-    layout->addLayout(timelineHeader);
+    history->addLayout(timelineHeader);
     m_timeline = new TimelineModel(this);
-    m_timelineView = new QTreeView(m_content);
+    m_timelineView = new QTreeView(page);
+    m_timelineView->setObjectName(QStringLiteral("history"));
+    // (The stretched last section never gets narrower than the default size:
+    // 100 px of details beside whole titles overflowed a narrow panel.)
+    m_timelineView->header()->setDefaultSectionSize(m_timelineView->header()->minimumSectionSize());
     m_timelineView->setModel(m_timeline);
     m_timelineView->setRootIsDecorated(false);
     m_timelineView->setUniformRowHeights(true);
     m_timelineView->setAlternatingRowColors(true);
     m_timelineView->setSelectionMode(QAbstractItemView::NoSelection);
-    m_timelineView->setMinimumHeight(160);
+    // (Ignored: asks for its minimum, takes what is left over.)
+    m_timelineView->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Ignored);
     m_timelineView->header()->setSectionResizeMode(TimelineModel::TimeColumn, QHeaderView::ResizeToContents);
-    m_timelineView->header()->setSectionResizeMode(TimelineModel::TitleColumn, QHeaderView::ResizeToContents);
     m_timelineView->header()->setStretchLastSection(true);
-    layout->addWidget(m_timelineView, 1);
+    m_timelineView->viewport()->installEventFilter(this);
+    history->addWidget(m_timelineView, 1);
+    pageLayout->addLayout(history, 1);
+    updateTimelineMinimum();
+    connect(m_timeline, &QAbstractItemModel::modelReset, this, [this] {
+        updateTimelineMinimum();
+        fitTimelineColumns();
+    });
 
     // Actions: outside the scroll area, always visible whatever the panel's height.
     auto *buttons = new QHBoxLayout;
     buttons->setContentsMargins(10, 6, 10, 8);
+    buttons->setSpacing(kSpacing);
     m_copyButton = new QPushButton(tr("&Copy status JSON"), page);
     m_copyButton->setToolTip(tr("Copy the order's status (GET /api/orders/{id}/status shape) (Ctrl+Shift+C)"));
     m_exportButton = new QPushButton(tr("&Export case file…"), page);
@@ -244,6 +307,57 @@ void DetailPanel::buildUi()
     buttons->addWidget(m_exportButton);
     buttons->addStretch(1);
     pageLayout->addLayout(buttons);
+}
+
+void DetailPanel::updateTimelineMinimum()
+{
+    // Three rows under the column titles (the rows' height once there are rows:
+    // the outcome icons can make them taller than a line of text).
+    constexpr int kRows = 3;
+    const int row = m_timeline->rowCount() > 0 ? m_timelineView->sizeHintForRow(0)
+                                               : qMax(fontMetrics().height(), 16) + 4;
+    const int height = m_timelineView->header()->sizeHint().height() + kRows * row
+                       + 2 * m_timelineView->frameWidth();
+    if (height > m_timelineView->minimumHeight())
+        m_timelineView->setMinimumHeight(height);
+}
+
+void DetailPanel::fitTimelineColumns()
+{
+    // The time whole; the event's title whole unless that leaves the details
+    // less than a third of the width (then cut); the details the rest. (Titles
+    // whole always pushed the details out of sight in a narrow panel.)
+    const auto *view = static_cast<const QAbstractItemView *>(m_timelineView);
+    const int available = m_timelineView->viewport()->width() - view->sizeHintForColumn(TimelineModel::TimeColumn);
+    const int title = qMax(view->sizeHintForColumn(TimelineModel::TitleColumn),
+                           m_timelineView->header()->sectionSizeHint(TimelineModel::TitleColumn));
+    QHeaderView *header = m_timelineView->header();
+    header->resizeSection(TimelineModel::TitleColumn,
+                          qMax(qMin(title, available * 2 / 3), header->minimumSectionSize()));
+}
+
+bool DetailPanel::eventFilter(QObject *watched, QEvent *event)
+{
+    if (watched == m_timelineView->viewport() && event->type() == QEvent::Resize
+        && static_cast<QResizeEvent *>(event)->oldSize().width() != m_timelineView->viewport()->width())
+        fitTimelineColumns();
+    return QWidget::eventFilter(watched, event);
+}
+
+int DetailPanel::preferredWidth() const
+{
+    // The ids (in the fixed font) beside the widest label, on one line each,
+    // with room for the summary's scroll bar.
+    int labels = 0;
+    for (int row = 0; row < m_facts->rowCount(); ++row) {
+        if (const QLayoutItem *item = m_facts->itemAt(row, QFormLayout::LabelRole); item && item->widget())
+            labels = qMax(labels, item->widget()->sizeHint().width());
+    }
+    const int id = QFontMetrics(m_orderIdLabel->font()).horizontalAdvance(QUuid().toString(QUuid::WithoutBraces));
+    const QMargins margins = m_content->layout()->contentsMargins();
+    const int spacing = qMax(0, m_facts->horizontalSpacing());
+    return margins.left() + labels + spacing + id + margins.right()
+           + style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, m_scroll) + 8;
 }
 
 void DetailPanel::setSource(ProgressSource *source)

@@ -10,6 +10,7 @@
 #include <array>
 
 class OrderTreeModel;
+class QFormLayout;
 class QFrame;
 class QLabel;
 class QPushButton;
@@ -49,12 +50,17 @@ public:
     TimelineModel *timelineModel() const { return m_timeline; }
     QString failureText() const;
     QString etaText() const;
+    // Wide enough for the order, customer and trace ids on one line each.
+    int preferredWidth() const;
 
 public Q_SLOTS:
     void copyStatusJson();
     void exportCase();
     void retry();
     void reload(); // history and eligibility again
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
 
 Q_SIGNALS:
     // A sentence for the status bar (result of an action).
@@ -71,6 +77,8 @@ private:
     void onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight);
     // The ETA line from the model's EtaRole and IsLateRole (which reads the clock).
     void refreshEta();
+    void updateTimelineMinimum();
+    void fitTimelineColumns();
 
     OrderTreeModel *m_model = nullptr;
     QPointer<ProgressSource> m_source;
@@ -103,6 +111,7 @@ private:
     QLabel *m_updated = nullptr;
     QLabel *m_eta = nullptr;
     QLabel *m_outcome = nullptr;
+    QFormLayout *m_facts = nullptr;
     struct StepRow {
         QLabel *icon = nullptr;
         QLabel *name = nullptr;

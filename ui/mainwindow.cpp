@@ -16,6 +16,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QShowEvent>
 #include <QComboBox>
 #include <QDataStream>
 #include <QDockWidget>
@@ -35,9 +36,12 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QStyle>
 #include <QToolBar>
 #include <QTreeView>
 #include <QVBoxLayout>
+#include <array>
+#include <numeric>
 
 namespace {
 // QWidget::saveGeometry()'s layout (versions 1 to 3), read back in full: every
@@ -170,6 +174,21 @@ void MainWindow::placeAtDefaultSize()
     move(frame.topLeft());
 }
 
+void MainWindow::showEvent(QShowEvent *event)
+{
+    QMainWindow::showEvent(event);
+    if (std::exchange(m_dockHeightSet, true) || m_dockStateRestored)
+        return;
+    // The docks' default height: 250 px in the default window, less in a shorter
+    // one (at 1024x700 the Failure Injection panel had 70 px of empty space
+    // while the detail panel scrolled), never less than the panels need. Once
+    // the window has the size it is shown at (a window manager may change it).
+    QTimer::singleShot(0, this, [this] {
+        const int height = kDockHeight * this->height() / kDefaultSize.height();
+        resizeDocks({m_chartsDock}, {qMin(kDockHeight, height)}, Qt::Vertical);
+    });
+}
+
 MainWindow::~MainWindow()
 {
     if (m_source)
@@ -262,9 +281,6 @@ void MainWindow::createWidgets()
     QHeaderView *header = m_view->header();
     header->setSectionsMovable(true);
     header->setStretchLastSection(true);
-    const int widths[] = {190, 100, 150, 200, 130, 165, 150};
-    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
-        header->resizeSection(c, widths[c]);
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex &current) { onCurrentChanged(current); });
     m_emptyView = new QLabel(m_view->viewport());
@@ -285,9 +301,16 @@ void MainWindow::createWidgets()
     connect(m_exportAction, &QAction::triggered, m_detail, &DetailPanel::exportCase);
     connect(m_expandAction, &QAction::triggered, m_view, &QTreeView::expandAll);
     connect(m_collapseAction, &QAction::triggered, m_view, &QTreeView::collapseAll);
-    m_splitter->setStretchFactor(0, 3);
-    m_splitter->setStretchFactor(1, 2);
-    m_splitter->setSizes({820, 560});
+    // The default layout (restoreSettings() brings back the user's): the detail
+    // panel as wide as its ids need, the tree the rest of the default window, its
+    // columns as wide as what they typically hold. A wider window widens the tree;
+    // the detail panel keeps its width.
+    const int detailWidth = qMax(m_detail->minimumWidth(), m_detail->preferredWidth());
+    const int treeWidth = kDefaultSize.width() - detailWidth - m_splitter->handleWidth();
+    setDefaultColumnWidths(treeWidth);
+    m_splitter->setStretchFactor(0, 1);
+    m_splitter->setStretchFactor(1, 0);
+    m_splitter->setSizes({treeWidth, detailWidth});
     layout->addWidget(m_splitter, 1);
     setCentralWidget(central);
 
@@ -307,7 +330,6 @@ void MainWindow::createWidgets()
     m_chartsDock->raise();
     QAction *faultsToggle = dockAction(m_faultsDock, QKeySequence(Qt::Key_F8));
     QAction *chartsToggle = dockAction(m_chartsDock, QKeySequence(Qt::Key_F9));
-    resizeDocks({m_chartsDock}, {250}, Qt::Vertical);
 
     // Toolbar.
     QToolBar *toolbar = addToolBar(tr("Main"));
@@ -374,6 +396,50 @@ void MainWindow::createWidgets()
     help->addSeparator();
     help->addAction(tr("&About Saga Console"), this,
                     [this] { QMessageBox::about(this, tr("About Saga Console"), aboutText()); });
+}
+
+void MainWindow::setDefaultColumnWidths(int treeWidth)
+{
+    // From the font in use: the header's title, and what the column typically
+    // holds, whole. (Fixed widths added up to 1,085 px in the 790 px the tree had
+    // at the default window size: "Last updated" and "ETA" were off-screen.)
+    QHeaderView *header = m_view->header();
+    const QFontMetrics headerMetrics(header->font());
+    const int headerMargin = header->style()->pixelMetric(QStyle::PM_HeaderMargin, nullptr, header);
+    std::array<int, OrderTreeModel::ColumnCount> widths{};
+    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c) {
+        const QString title = m_model->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString();
+        widths[size_t(c)] = headerMetrics.horizontalAdvance(title) + 2 * headerMargin;
+    }
+    auto fit = [&](int column, int indent, const QString &text) {
+        const int width = indent + StepStatusDelegate::orderCellWidth(m_view, column, text);
+        widths[size_t(column)] = qMax(widths[size_t(column)], width);
+    };
+    const int indent = m_view->indentation(); // the expand arrow's column; step rows one level in
+    fit(OrderTreeModel::OrderNumberColumn, indent, QStringLiteral("ORD-00000000-000000"));
+    for (SagaStep step : kAllSteps) {
+        fit(OrderTreeModel::OrderNumberColumn, 2 * indent, stepDisplayName(step));
+        fit(OrderTreeModel::CurrentStepColumn, 0, stepDisplayName(step));
+    }
+    // The customer id's first groups; it is whole in the tooltip and the detail panel.
+    fit(OrderTreeModel::CustomerColumn, 0, QStringLiteral("00000000-0000"));
+    for (int s = 0; s < kOverallStatusCount; ++s)
+        fit(OrderTreeModel::StatusColumn, 0, toString(OverallStatus(s)));
+    for (int s = 0; s < kStepStatusCount; ++s)
+        fit(OrderTreeModel::StatusColumn, 0, toString(StepStatus(s)));
+    fit(OrderTreeModel::ProgressColumn, 0, QStringLiteral("100 %"));
+    const QString time = QStringLiteral("0000-00-00 00:00:00"); // the model's yyyy-MM-dd HH:mm:ss
+    fit(OrderTreeModel::LastUpdatedColumn, 0, time);
+    fit(OrderTreeModel::EtaColumn, 0, time);
+
+    // What is left of the tree's width goes to the error messages.
+    const int viewport = treeWidth - 2 * m_view->frameWidth()
+                         - m_view->style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, m_view);
+    const int spare = viewport - std::accumulate(widths.begin(), widths.end(), 0);
+    if (spare > 0)
+        widths[OrderTreeModel::CurrentStepColumn] += spare;
+    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
+        header->resizeSection(c, widths[size_t(c)]);
 }
 
 QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
@@ -843,9 +909,14 @@ void MainWindow::restoreSettings()
     const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
     if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
         placeAtDefaultSize();
-    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
-    m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
-    m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    m_dockStateRestored = restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    // The columns and the tree | detail split as the user left them. Those saved
+    // with the fixed layout before (version 1: columns wider than the default
+    // window) give way, once, to the default layout.
+    if (settings.value(QStringLiteral("window/layoutVersion"), 1).toInt() == kLayoutVersion) {
+        m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
+        m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    }
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
     m_demo->setOrdersPerMinute(settings.value(QStringLiteral("demo/ordersPerMinute"), 30).toInt());
     m_demo->setFailurePercent(settings.value(QStringLiteral("demo/failurePercent"), 30).toInt());
@@ -872,6 +943,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/state"), saveState());
     settings.setValue(QStringLiteral("window/treeHeader"), m_view->header()->saveState());
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("window/layoutVersion"), kLayoutVersion);
     settings.setValue(QStringLiteral("view/utc"), m_model->displayUtc());
     settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demoRate.toStore(m_demo->ordersPerMinute()));
     settings.setValue(QStringLiteral("demo/failurePercent"), m_demoFailures.toStore(m_demo->failurePercent()));

@@ -94,6 +94,7 @@ public Q_SLOTS:
 
 protected:
     void closeEvent(QCloseEvent *event) override;
+    void showEvent(QShowEvent *event) override;
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
@@ -101,6 +102,8 @@ private:
     void createWidgets();
     void createStatusBar();
     void placeAtDefaultSize();
+    // Column widths for a tree `treeWidth` px wide: every column's usual content whole.
+    void setDefaultColumnWidths(int treeWidth);
     // F8 / F9 and the View menu entries of the tabbed docks.
     QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);
@@ -151,6 +154,10 @@ private:
     // orders are inserted above it (keepRowsInPlaceWhileScrolled()).
     QPersistentModelIndex m_scrollAnchor;
     int m_scrollAnchorY = 0;
+    static constexpr int kLayoutVersion = 2; // of the saved column widths and split
+    static constexpr int kDockHeight = 250;  // in the default window
+    bool m_dockStateRestored = false;         // the user's dock layout (restoreSettings())
+    bool m_dockHeightSet = false;
     bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings

@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QPainter>
+#include <QStyle>
 
 namespace {
 constexpr int kMargin = 4;
@@ -174,6 +175,28 @@ void StepStatusDelegate::paintStrip(QPainter *painter, const QStyleOptionViewIte
                           opt.fontMetrics.elidedText(text, Qt::ElideRight, textRect.width()));
     }
     painter->restore();
+}
+
+int StepStatusDelegate::orderCellWidth(const QWidget *view, int column, const QString &text)
+{
+    QStyleOptionViewItem opt;
+    opt.initFrom(view);
+    if (column == OrderTreeModel::EtaColumn) // (late: bold)
+        opt.font.setBold(true);
+    opt.fontMetrics = QFontMetrics(opt.font);
+    switch (column) {
+    case OrderTreeModel::StatusColumn:
+        return statusIconRect(QRect()).right() + 1 + kMargin + 1 + opt.fontMetrics.horizontalAdvance(text) + kMargin;
+    case OrderTreeModel::ProgressColumn:
+        return stripIconRect(QRect(), kStepCount).left() + opt.fontMetrics.horizontalAdvance(text) + kMargin;
+    default:
+        break;
+    }
+    // As QStyledItemDelegate measures a text cell.
+    opt.features = QStyleOptionViewItem::HasDisplay;
+    opt.text = text;
+    const QStyle *style = view->style();
+    return style->sizeFromContents(QStyle::CT_ItemViewItem, &opt, QSize(), view).width();
 }
 
 QSize StepStatusDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const

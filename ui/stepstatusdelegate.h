@@ -34,6 +34,11 @@ public:
 
     static QColor lateColor();
 
+    // The width an order row's cell in `column` of `view` needs to show `text`
+    // whole, as paint() draws it: with the status icon, after the step strip, in
+    // bold for a late ETA. For default column widths from the font in use.
+    static int orderCellWidth(const QWidget *view, int column, const QString &text);
+
 private:
     void paintStatus(QPainter *painter, const QStyleOptionViewItem &opt, const QModelIndex &index) const;
     void paintStrip(QPainter *painter, const QStyleOptionViewItem &opt, const QModelIndex &index) const;

@@ -8,16 +8,23 @@
 #include "guitesthelpers.h"
 #include "mainwindow.h"
 #include "orderfilterproxymodel.h"
+#include "orderhistory.h"
 #include "ordertreemodel.h"
+#include "timelinemodel.h"
 
 #include <QAction>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QFrame>
+#include <QHeaderView>
+#include <QJsonObject>
 #include <QLineEdit>
 #include <QMenu>
 #include <QMenuBar>
 #include <QScreen>
 #include <QSettings>
+#include <QPushButton>
+#include <QSplitter>
 #include <QStatusBar>
 #include <QScrollBar>
 #include <QStandardPaths>
@@ -58,6 +65,65 @@ QString topRowNumber(QTreeView *view)
     return view->indexAt(QPoint(1, 1)).data(Qt::DisplayRole).toString();
 }
 
+// An order as in the probe's screenshots: payment declined (injected), inventory
+// released, ROLLED_BACK, nine history entries. The source answers its history and
+// says it can be retried after a new payment method (the longest retry sentence).
+QUuid addFailedOrder(MainWindow &window, FakeSource *source)
+{
+    const QUuid id = QUuid::createUuid();
+    Builder b(id, baseTime().addSecs(100000), 900);
+    b.started(1, QStringLiteral("ORD-20240110-009999"));
+    b.stepOk(SagaStep::Inventory);
+    b.stepFails(SagaStep::Payment, QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Injected failure (PAYMENT_DECLINED)."));
+    b.add(EventType::CompensationStarted);
+    b.compensate(SagaStep::Inventory);
+    b.failed();
+    source->orderCase.history = HistoryBuilder::build(b.events());
+    for (const OrderEvent &e : b.events())
+        source->orderCase.rawEvents.append(QJsonObject{{QStringLiteral("seq"), e.seq}});
+    source->eligibility.eligible = true;
+    source->eligibility.maxRetries = 3;
+    source->eligibility.requiredActions = {QStringLiteral("UPDATE_PAYMENT_METHOD")};
+    window.eventBatcher()->addEvents(b.events());
+    return id;
+}
+
+// A running order at its last step ("Shipping Arrangement", the longest step name).
+void addRunningOrder(MainWindow &window)
+{
+    Builder b(QUuid::createUuid(), baseTime().addSecs(200000), 900);
+    b.started(1, QStringLiteral("ORD-20240110-010000"));
+    b.stepOk(SagaStep::Inventory);
+    b.stepOk(SagaStep::Payment);
+    b.add(EventType::StepStarted, SagaStep::Shipping);
+    window.eventBatcher()->addEvents(b.events());
+}
+
+// The whole of `w` is on screen: inside every ancestor up to the window (not
+// scrolled away, not cut off by a splitter or the window's edge).
+bool wholeOnScreen(QWidget *w)
+{
+    return w->isVisible() && w->visibleRegion() == QRegion(w->rect());
+}
+
+// The tree's columns whose header section is not wholly inside its viewport
+// (empty when all are).
+QString columnsOffScreen(MainWindow &window)
+{
+    const QHeaderView *header = window.treeView()->header();
+    const int viewportWidth = window.treeView()->viewport()->width();
+    QStringList off;
+    for (int c = 0; c < OrderTreeModel::ColumnCount; ++c) {
+        const int left = header->sectionViewportPosition(c);
+        const int right = left + header->sectionSize(c);
+        if (left < 0 || right > viewportWidth)
+            off << QStringLiteral("%1 at %2..%3 (the viewport is %4 px wide)")
+                       .arg(window.model()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString())
+                       .arg(left).arg(right).arg(viewportWidth);
+    }
+    return off.join(QStringLiteral("; "));
+}
+
 // The order row of `id` lies wholly inside the tree's viewport.
 bool rowOnScreen(MainWindow &window, const QUuid &id)
 {
@@ -76,6 +142,11 @@ private Q_SLOTS:
     void statusBarCountsAndAboutSayWhatIsTrue();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
+    void defaultSizeShowsEveryColumn();
+    void failedOrderShowsFailureRetryAndHistory();
+    void smallWindowKeepsRetryInView();
+    void resizedLayoutIsRemembered();
+    void columnsSavedByTheFixedLayoutGiveWay();
 };
 
 void tst_MainWindow::initTestCase()
@@ -249,6 +320,167 @@ void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow()
                             .arg(window.x()).arg(window.y()).arg(window.width()).arg(window.height())
                             .arg(available.width()).arg(available.height())));
     QSettings().remove(QStringLiteral("window/geometry"));
+}
+
+// The probe: at the default size "Last updated" and "ETA" were off-screen (the
+// default column widths added up to 1,085 px in a 790 px pane). Every column
+// header lies in the tree's viewport, and the order number, status and step name
+// columns are wide enough for what they typically hold.
+void tst_MainWindow::defaultSizeShowsEveryColumn()
+{
+    MainWindow window;
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 40);
+    addRunningOrder(window);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 41, kTimeout);
+    QTreeView *view = window.treeView();
+    view->expandAll();
+    QCoreApplication::processEvents();
+
+    const QString offScreen = columnsOffScreen(window);
+    QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
+    const QHeaderView *header = view->header();
+    // Readable: what the rows on screen need (the step rows indented) fits.
+    const auto *itemView = static_cast<const QAbstractItemView *>(view);
+    for (int c : {OrderTreeModel::OrderNumberColumn, OrderTreeModel::StatusColumn}) {
+        QVERIFY2(header->sectionSize(c) >= itemView->sizeHintForColumn(c),
+                 qPrintable(QStringLiteral("column %1: %2 px for %3 px of text")
+                                .arg(c).arg(header->sectionSize(c)).arg(itemView->sizeHintForColumn(c))));
+    }
+    // The current step of a running order: step names whole.
+    const QModelIndex running = view->model()->index(0, OrderTreeModel::CurrentStepColumn);
+    QCOMPARE(running.data().toString(), QStringLiteral("Shipping Arrangement"));
+    QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) >= view->sizeHintForIndex(running).width(),
+             qPrintable(QString::number(header->sectionSize(OrderTreeModel::CurrentStepColumn))));
+}
+
+// The probe: the History table of a failed order showed about one row, below
+// the failure box and Retry. At the default size, with the docks open, the
+// failure box, the Retry button and at least three history rows are on screen
+// without scrolling.
+void tst_MainWindow::failedOrderShowsFailureRetryAndHistory()
+{
+    MainWindow window;
+    auto *source = new FakeSource;
+    window.setSource(source, SourceSpec{});
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, 40);
+    const QUuid id = addFailedOrder(window, source);
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
+    QVERIFY(window.selectOrder(id));
+    DetailPanel *detail = window.detailPanel();
+    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY(detail->retryButton()->isEnabled());
+    QVERIFY(detail->timelineModel()->rowCount() >= 3);
+    QCoreApplication::processEvents();
+
+    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
+    QVERIFY(failureBox);
+    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
+    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    auto *history = detail->findChild<QTreeView *>();
+    QVERIFY(history);
+    const QRegion shown = history->viewport()->visibleRegion();
+    for (int row = 0; row < 3; ++row) {
+        const QRect rect = history->visualRect(detail->timelineModel()->index(row, 0));
+        QVERIFY2(!rect.isEmpty() && shown.contains(rect) && shown.intersected(rect) == QRegion(rect),
+                 qPrintable(QStringLiteral("history row %1 (%2,%3 %4x%5) is not on screen")
+                                .arg(row).arg(rect.x()).arg(rect.y()).arg(rect.width()).arg(rect.height())));
+    }
+}
+
+// The probe: at 1024x700 with the Failure Injection dock open, the failure
+// reason, "What to do" and Retry were all below the fold of the detail panel.
+// They are on screen without scrolling; the history can still be reached.
+void tst_MainWindow::smallWindowKeepsRetryInView()
+{
+    MainWindow window;
+    auto *source = new FakeSource;
+    window.setSource(source, SourceSpec{});
+    window.resize(1024, 700);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.size(), QSize(1024, 700));
+    auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
+    QVERIFY(faults);
+    faults->raise();
+    const QUuid id = addFailedOrder(window, source);
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
+    QVERIFY(window.selectOrder(id));
+    DetailPanel *detail = window.detailPanel();
+    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY(detail->retryButton()->isEnabled());
+    QTRY_VERIFY(!faults->visibleRegion().isEmpty());
+    QCoreApplication::processEvents();
+
+    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
+    QVERIFY(failureBox);
+    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
+    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    auto *history = detail->findChild<QTreeView *>();
+    QVERIFY(history);
+    QVERIFY2(!history->viewport()->visibleRegion().isEmpty(), "no history row on screen");
+}
+
+// Column widths and the tree | detail split chosen by the user come back at the
+// next start (the default layout is only for a first start).
+void tst_MainWindow::resizedLayoutIsRemembered()
+{
+    QSettings().clear();
+    QList<int> sizes;
+    int customerWidth = 0;
+    {
+        MainWindow window;
+        window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        auto *splitter = window.centralWidget()->findChild<QSplitter *>(QString(), Qt::FindDirectChildrenOnly);
+        QVERIFY(splitter);
+        const QList<int> before = splitter->sizes();
+        splitter->setSizes({before.at(0) - 150, before.at(1) + 150});
+        sizes = splitter->sizes();
+        QVERIFY(sizes != before);
+        window.treeView()->header()->resizeSection(OrderTreeModel::CustomerColumn, 222);
+        customerWidth = window.treeView()->header()->sectionSize(OrderTreeModel::CustomerColumn);
+        window.saveSettings();
+    }
+    MainWindow window;
+    window.restoreSettings();
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.centralWidget()->findChild<QSplitter *>(QString(), Qt::FindDirectChildrenOnly)->sizes(), sizes);
+    QCOMPARE(window.treeView()->header()->sectionSize(OrderTreeModel::CustomerColumn), customerWidth);
+    QSettings().clear();
+}
+
+// Every start so far saved the fixed column widths (1,085 px) and split: with
+// those restored, the new default layout would never show. A layout saved
+// without a layout version gives way, once, to the default one.
+void tst_MainWindow::columnsSavedByTheFixedLayoutGiveWay()
+{
+    QSettings().clear();
+    QByteArray oldHeader;
+    {
+        MainWindow window;
+        const int widths[] = {190, 100, 150, 200, 130, 165, 150}; // the fixed layout's
+        for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
+            window.treeView()->header()->resizeSection(c, widths[c]);
+        oldHeader = window.treeView()->header()->saveState();
+    }
+    QSettings().setValue(QStringLiteral("window/treeHeader"), oldHeader);
+    MainWindow window;
+    window.restoreSettings();
+    window.resize(MainWindow::kDefaultSize);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const QString offScreen = columnsOffScreen(window);
+    QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
+    QSettings().clear();
 }
 
 QTEST_MAIN(tst_MainWindow)
