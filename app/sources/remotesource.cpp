@@ -106,7 +106,7 @@ QNetworkRequest RemoteSource::makeRequest(const QString &path, const QUrlQuery &
     request.setRawHeader("Accept", "application/json");
     request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
                          QNetworkRequest::NoLessSafeRedirectPolicy);
-    request.setTransferTimeout(30000);
+    request.setTransferTimeout(m_requestTimeoutMs);
     return request;
 }
 
@@ -176,7 +176,8 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
     connect(reply, &QNetworkReply::finished, context, [this, reply, done = std::move(done)] {
         Response r;
         r.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        r.body = reply->readAll();
+        if (reply->isOpen()) // not after a timeout or abort: reading a closed reply only warns
+            r.body = reply->readAll();
         r.location = reply->rawHeader("Location");
         if (!r.body.isEmpty())
             r.json = QJsonDocument::fromJson(r.body);

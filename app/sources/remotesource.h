@@ -53,6 +53,8 @@ public:
     // Longest silence (no byte, no heartbeat) before the stream counts as dropped.
     void setStreamIdleTimeout(int ms) { m_idleTimeoutMs = ms; }
     void setMaxBackoff(int ms) { m_maxBackoffMs = ms; }
+    // How long a request (not the stream) may go without progress before it is given up.
+    void setRequestTimeout(int ms) { m_requestTimeoutMs = ms; }
 
     // The result of one HTTP exchange, as the callbacks below see it.
     struct Response {
@@ -105,6 +107,7 @@ private:
     int m_backoffMs = 500;
     int m_maxBackoffMs = 15000;
     int m_idleTimeoutMs = 45000;
+    int m_requestTimeoutMs = 30000;
     int m_reconnects = 0;
     int m_skippedDuplicates = 0;
     bool m_running = false;

@@ -12,6 +12,7 @@
 #include <QUrl>
 #include <QUuid>
 #include <memory>
+#include <signal.h>
 
 class SagaServerProcess
 {
@@ -62,9 +63,22 @@ public:
             m_process->waitForFinished(10000);
         }
     }
+    // A frozen server (SIGSTOP): connections are accepted by the kernel and
+    // requests sent, but nothing is answered until thaw() (SIGCONT).
+    void freeze()
+    {
+        if (m_process && m_process->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_process->processId()), SIGSTOP);
+    }
+    void thaw()
+    {
+        if (m_process && m_process->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_process->processId()), SIGCONT);
+    }
     void stop()
     {
         if (m_process && m_process->state() != QProcess::NotRunning) {
+            thaw(); // a frozen process would not see SIGTERM
             m_process->terminate();
             if (!m_process->waitForFinished(10000))
                 kill();

@@ -71,6 +71,7 @@ private Q_SLOTS:
     void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
     void oversizedStreamEventDropsTheStream();
+    void timedOutRequestIsQuiet();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
 };
@@ -338,6 +339,30 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
     QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// A request given up (no answer in time) is said once, without Qt's warnings
+// about reading the aborted reply.
+void tst_RemoteSource::timedOutRequestIsQuiet()
+{
+    SagaServerProcess server;
+    const QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource source(server.url(), QStringLiteral("x.y.z"));
+    source.setRequestTimeout(1000);
+    GuiTest::WarningLog log;
+    server.freeze();
+    QString answer;
+    bool answered = false;
+    source.faultPlan(this, [&](FaultPlan, QString e) {
+        answer = e;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    server.thaw();
+    QVERIFY2(answer.contains(QLatin1String("did not answer in time")), qPrintable(answer));
+    QCOMPARE(log.count(QStringLiteral("device not open")), 0);
 }
 
 // Placing an order through something that redirects it (a proxy moving http to
