@@ -407,6 +407,12 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     connect(source, &ProgressSource::snapshotsReady, m_batcher, &EventBatcher::addSnapshots);
     connect(source, &ProgressSource::eventsReady, m_batcher, &EventBatcher::addEvents);
     connect(source, &ProgressSource::connectionStateChanged, this, &MainWindow::onStateChanged);
+    connect(source, &ProgressSource::dataReplaced, this, [this] {
+        m_batcher->clear();
+        m_model->clear();
+        m_hiddenSelection = {};
+        m_detail->setOrder({});
+    });
     connect(source, &ProgressSource::stepHistoryReady, this,
             [this](const QVector<QPair<SagaStep, qint64>> &durations) {
                 // Oldest first, so the estimator's window keeps the newest samples.

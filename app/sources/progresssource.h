@@ -108,6 +108,10 @@ Q_SIGNALS:
     void stepHistoryReady(const QVector<QPair<SagaStep, qint64>> &durations);
     // The first load finished: `orders` snapshots were delivered.
     void initialLoadFinished(int orders);
+    // Everything delivered so far is void: the source found that what it follows
+    // was replaced (a saga-server back on another database). Drop every order
+    // shown; snapshots of what exists now follow, as at the first load.
+    void dataReplaced();
     void connectionStateChanged(ProgressSource::State state, const QString &message);
 
 protected:

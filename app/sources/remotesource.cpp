@@ -110,7 +110,7 @@ QNetworkRequest RemoteSource::makeRequest(const QString &path, const QUrlQuery &
     return request;
 }
 
-QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
+QString RemoteSource::describe(QNetworkReply *reply, int httpStatus, const QString &serverMessage) const
 {
     const QString where = location();
     if (httpStatus == 401)
@@ -127,6 +127,8 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
         return tr("saga-server at %1 cannot reach its database (503). It recovers on its own once "
                   "the database is back.")
             .arg(where);
+    if (httpStatus >= 400 && !serverMessage.isEmpty())
+        return tr("%1 answered HTTP %2: %3").arg(where).arg(httpStatus).arg(serverMessage.left(300));
     if (httpStatus >= 400)
         return tr("%1 answered HTTP %2.").arg(where).arg(httpStatus);
     switch (reply ? reply->error() : QNetworkReply::NoError) {
@@ -264,7 +266,7 @@ void RemoteSource::loadPage(const QString &cursor)
         if (!m_heldBack.isEmpty())
             deliver(std::exchange(m_heldBack, {}));
         if (m_streamLive)
-            setState(State::Live, tr("Live from %1.").arg(location()));
+            setState(State::Live, liveMessage());
         if (!isInitialLoadDone())
             setInitialLoadDone(m_loadedOrders);
     });
@@ -351,7 +353,15 @@ void RemoteSource::markStreamLive()
     m_backoffMs = kInitialBackoffMs;
     logConnectionBack();
     if (!m_loading)
-        setState(State::Live, tr("Live from %1.").arg(location()));
+        setState(State::Live, liveMessage());
+}
+
+QString RemoteSource::liveMessage()
+{
+    const QString live = tr("Live from %1.").arg(location());
+    if (m_reloadNote.isEmpty())
+        return live;
+    return live + QLatin1Char(' ') + std::exchange(m_reloadNote, {});
 }
 
 void RemoteSource::deliver(QVector<OrderEvent> events)
@@ -448,10 +458,44 @@ void RemoteSource::onStreamFinished(QNetworkReply *reply)
         setState(State::Failed, why);
         return;
     }
-    QString why = describe(reply, status);
+    const QString serverMessage = status >= 400 && reply->isOpen()
+                                      ? errorMessageOf(QJsonDocument::fromJson(reply->readAll()))
+                                      : QString();
+    if (status == 400 && !reply->request().rawHeader("Last-Event-ID").isEmpty()) {
+        // saga-server cannot resume from the position shown here: its newest event
+        // is before it, so its events (its database) are not the ones followed.
+        reloadReplaced(tr("saga-server at %1 cannot continue from event %2 (it answered: %3): it holds other "
+                          "orders than those shown (restarted on another database?).")
+                           .arg(location(), QString::fromLatin1(reply->request().rawHeader("Last-Event-ID")),
+                                serverMessage.isEmpty() ? tr("HTTP 400") : serverMessage.left(300)));
+        return;
+    }
+    QString why = describe(reply, status, serverMessage);
     if (reply->error() == QNetworkReply::NoError && status == 200)
         why = tr("saga-server at %1 ended the live stream.").arg(location());
     connectionLost(why);
+}
+
+void RemoteSource::reloadReplaced(const QString &why)
+{
+    if (!m_running)
+        return;
+    const QString note = tr("%1 Every order was loaded again from it.").arg(why);
+    qCWarning(lcSources).noquote() << kindName() << "data replaced:" << note;
+    m_streamLive = false;
+    m_idleTimer.stop();
+    m_reconnectTimer.stop();
+    if (m_stream) {
+        QNetworkReply *old = m_stream;
+        m_stream = nullptr;
+        old->disconnect(this);
+        old->abort();
+    }
+    m_lastPosition = 0; // a position of the old data: nothing to resume from
+    m_reloadNote = note;
+    Q_EMIT dataReplaced();
+    setState(State::Reconnecting, tr("%1 Loading every order again…").arg(why));
+    beginLoad(); // the server answers: no backoff
 }
 
 void RemoteSource::connectionLost(const QString &why)

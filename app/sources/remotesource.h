@@ -79,7 +79,9 @@ private:
     void deliver(QVector<OrderEvent> events);
     void connectionLost(const QString &why);
     void scheduleReconnect();
-    QString describe(QNetworkReply *reply, int httpStatus) const;
+    QString describe(QNetworkReply *reply, int httpStatus, const QString &serverMessage = {}) const;
+    void reloadReplaced(const QString &why);
+    QString liveMessage();
     void rebase(const QUuid &orderId);
 
 public:
@@ -100,6 +102,7 @@ private:
     // their first live event triggers a full read of the order's events, and
     // events for them wait in m_rebasing until that snapshot is delivered.
     QSet<QUuid> m_unsequenced;
+    QString m_reloadNote;     // why everything was reloaded; said once when live again
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;
     int m_loadedOrders = 0;

@@ -85,6 +85,11 @@ public:
         }
     }
 
+    // The database the next start() uses (sqlite:PATH); another server's
+    // database() starts this one on that server's orders.
+    QString database() const { return m_database; }
+    void setDatabase(const QString &url) { m_database = url; }
+
     QUrl url() const { return m_url; }
     int port() const { return m_url.port(); }
 

@@ -6,16 +6,19 @@
 #include "detailpanel.h"
 #include "eventbatcher.h"
 #include "guitesthelpers.h"
+#include "mainwindow.h"
 #include "orderpresets.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
+#include "sourcespec.h"
 #include "ssestreamparser.h"
 #include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTcpServer>
 #include <QTest>
 
@@ -51,6 +54,15 @@ QString statusName(const OrderTreeModel &model, const QUuid &id)
     return p ? toString(p->overallStatus) : QString();
 }
 
+SourceSpec remoteSpec(const QUrl &url, const QString &token)
+{
+    SourceSpec spec;
+    spec.kind = SourceSpec::Kind::Remote;
+    spec.serverUrl = url;
+    spec.token = token;
+    return spec;
+}
+
 int freePort()
 {
     QTcpServer probe;
@@ -63,6 +75,7 @@ class tst_RemoteSource : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
+    void initTestCase();
     void parserIsIncremental();
     void parserBoundsAnEvent();
     void wrongTokenSaysWhatToDo();
@@ -70,11 +83,17 @@ private Q_SLOTS:
     void httpsToAPlainServerSaysUseHttp();
     void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
+    void serverBackOnAnotherDatabaseIsReloaded();
     void oversizedStreamEventDropsTheStream();
     void timedOutRequestIsQuiet();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
 };
+
+void tst_RemoteSource::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true); // the main window's settings
+}
 
 void tst_RemoteSource::parserIsIncremental()
 {
@@ -315,6 +334,71 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QCOMPARE(rejected.count(), 0);
     for (const QUuid &id : after)
         QCOMPARE(model.order(id)->bufferedCount(), 0);
+}
+
+// saga-server restarted on the same port with another (smaller) database: a
+// resume from the position shown is answered 400 (after the newest event). The
+// window drops every order it showed, loads the server's orders, is live again,
+// and says why once (log and state message), with the server's own words.
+void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    GuiTest::WarningLog log;
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    source->setMaxBackoff(1000);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    RemoteSource placer(server.url(), token);
+    QVector<QUuid> onA; // seen happening: their events' positions are the source's
+    for (OrderPreset p : {OrderPreset::HappyPath, OrderPreset::HappyPath, OrderPreset::OutOfStock}) {
+        onA << place(&placer, OrderPresets::make(p), &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    for (const QUuid &id : onA)
+        QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id) && window.model()->order(id)->isTerminal(), kTimeout);
+    const qint64 positionOnA = source->lastPosition();
+    QVERIFY(positionOnA > 0);
+    window.selectOrder(onA.at(0));
+    QCOMPARE(window.detailPanel()->orderId(), onA.at(0));
+
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source->state() != ProgressSource::State::Live, kTimeout);
+    server.setDatabase(QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/other.sqlite"));
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placerB(server.url(), token);
+    const QUuid onB = place(&placerB, OrderPresets::make(OrderPreset::HappyPath), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(onB), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), onB), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(window.model()->orderCount(), 1); // none of the first database's orders
+    for (const QUuid &id : onA)
+        QVERIFY(!window.model()->order(id));
+    QCOMPARE(window.model()->order(onB)->bufferedCount(), 0);
+    QCOMPARE(window.detailPanel()->orderId(), QUuid()); // the selected order is gone with them
+    QVERIFY2(source->stateMessage().contains(QLatin1String("is after the newest event")),
+             qPrintable(source->stateMessage()));
+    QVERIFY2(source->stateMessage().contains(QLatin1String("loaded again")), qPrintable(source->stateMessage()));
+    QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
+
+    // Followed from here like any server: a new order arrives live.
+    const QUuid later = place(&placerB, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), later), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(window.model()->orderCount(), 2);
+    QVERIFY(source->lastPosition() > 0); // positions of the second database now
+    QVERIFY(source->lastPosition() < positionOnA);
+    QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
 }
 
 // A server that streams an event without end (here WireMock standing in for a
