@@ -212,6 +212,7 @@ void RemoteSource::beginLoad()
     m_heldBack.clear();
     m_unsequenced.clear();
     m_rebasing.clear();
+    m_known.clear();
     openStream();
     loadPage({});
 }
@@ -247,12 +248,18 @@ void RemoteSource::loadPage(const QString &cursor)
             Parsed<OrderProgress> p = SagaJson::orderListItemFromJson(item);
             if (p.ok()) {
                 OrderProgress &progress = *p.value;
+                m_known.insert(progress.orderId);
                 // Without lastSeq the order is rebased on its first live event.
                 if (progress.lastSeq <= 0)
                     m_unsequenced.insert(progress.orderId);
                 snapshots.append(std::move(progress));
-            } else
+            } else {
                 qCWarning(lcSources).noquote() << "skipping order in list:" << p.field << p.error;
+                // Not shown, but not unknown either: its events are no sign of a replaced server.
+                const QUuid id(item.value(QLatin1String("orderId")).toString());
+                if (!id.isNull())
+                    m_known.insert(id);
+            }
         }
         m_loadedOrders += int(snapshots.size());
         if (!snapshots.isEmpty())
@@ -289,7 +296,8 @@ void RemoteSource::openStream()
     request.setRawHeader("Cache-Control", "no-cache");
     request.setTransferTimeout(0); // the idle timer watches the heartbeats instead
     request.setAttribute(QNetworkRequest::CacheLoadControlAttribute, QNetworkRequest::AlwaysNetwork);
-    if (m_lastPosition > 0)
+    m_resumed = m_lastPosition > 0;
+    if (m_resumed)
         request.setRawHeader("Last-Event-ID", QByteArray::number(m_lastPosition));
     qCInfo(lcSources) << "opening stream, Last-Event-ID" << m_lastPosition;
     QNetworkReply *reply = m_nam->get(request);
@@ -373,13 +381,26 @@ void RemoteSource::deliver(QVector<OrderEvent> events)
     QVector<OrderEvent> fresh;
     fresh.reserve(events.size());
     for (OrderEvent &e : events) {
-        if (e.position > 0) {
-            if (e.position <= m_lastPosition) {
-                ++m_skippedDuplicates;
-                continue;
-            }
-            m_lastPosition = e.position;
+        if (e.position > 0 && e.position <= m_lastPosition) {
+            ++m_skippedDuplicates;
+            continue;
         }
+        if (m_resumed && e.seq > 1 && !m_known.contains(e.orderId)) {
+            // Every event after the position resumed from is sent, so an order
+            // not seen before starts here with its first event. This one did not:
+            // the server's events are not the ones shown.
+            reloadReplaced(tr("saga-server at %1 sent event %2 of an order never seen here (%3) after "
+                              "position %4: it holds other orders than those shown (restarted on another "
+                              "database?).")
+                               .arg(location())
+                               .arg(e.seq)
+                               .arg(e.orderId.toString(QUuid::WithoutBraces))
+                               .arg(m_lastPosition));
+            return;
+        }
+        if (e.position > 0)
+            m_lastPosition = e.position;
+        m_known.insert(e.orderId);
         if (m_unsequenced.contains(e.orderId)) {
             auto it = m_rebasing.find(e.orderId);
             const bool first = it == m_rebasing.end();

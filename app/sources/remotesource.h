@@ -21,6 +21,10 @@ class QNetworkAccessManager;
 // is parsed incrementally on readyRead. When it drops, the source turns Stale
 // and reconnects with backoff, sending Last-Event-ID = the last global position
 // it applied; events at or before that position are never delivered twice.
+// A server that cannot resume from there (400: the position is after its newest
+// event) or whose resumed stream has a hole (an event of an order never seen that
+// is not the order's first) holds other data than what is shown (restarted on
+// another database): everything is dropped (dataReplaced) and loaded again.
 class RemoteSource : public ProgressSource
 {
     Q_OBJECT
@@ -102,6 +106,11 @@ private:
     // their first live event triggers a full read of the order's events, and
     // events for them wait in m_rebasing until that snapshot is delivered.
     QSet<QUuid> m_unsequenced;
+    // Every order listed or seen in an event: on a resumed stream, an event of
+    // any other order must be that order's first (seq 1), or the stream is not
+    // the continuation of what was shown.
+    QSet<QUuid> m_known;
+    bool m_resumed = false;   // the current stream was opened with Last-Event-ID
     QString m_reloadNote;     // why everything was reloaded; said once when live again
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;

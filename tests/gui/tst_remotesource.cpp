@@ -54,6 +54,33 @@ QString statusName(const OrderTreeModel &model, const QUuid &id)
     return p ? toString(p->overallStatus) : QString();
 }
 
+// The raw events (GET /api/orders/{id}/events) of an order; empty on no answer.
+QJsonArray rawEvents(ProgressSource *source, const QUuid &id)
+{
+    QJsonArray raw;
+    bool answered = false;
+    QObject context;
+    source->loadCase(id, &context, [&](OrderCase c, QString) {
+        raw = c.rawEvents;
+        answered = true;
+    });
+    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
+        return {};
+    return raw;
+}
+
+// How many of the order's executions (attempts) have ended, on the server.
+int endedAttempts(ProgressSource *source, const QUuid &id)
+{
+    int ended = 0;
+    for (const QJsonValue &v : rawEvents(source, id)) {
+        const QString type = v.toObject().value(QLatin1String("eventType")).toString();
+        if (type == QLatin1String("SAGA_COMPLETED") || type == QLatin1String("SAGA_FAILED"))
+            ++ended;
+    }
+    return ended;
+}
+
 SourceSpec remoteSpec(const QUrl &url, const QString &token)
 {
     SourceSpec spec;
@@ -84,6 +111,7 @@ private Q_SLOTS:
     void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
     void serverBackOnAnotherDatabaseIsReloaded();
+    void resumedStreamWithAHoleIsReloaded();
     void oversizedStreamEventDropsTheStream();
     void timedOutRequestIsQuiet();
     void redirectedOrderIsNotPlacedElsewhere_data();
@@ -399,6 +427,85 @@ void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
     QVERIFY(source->lastPosition() > 0); // positions of the second database now
     QVERIFY(source->lastPosition() < positionOnA);
     QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
+}
+
+// The same without a 400: the other database already has more events than the
+// position resumed from, so the server replays its own events from there. The
+// first one belongs to an order never seen and is not its first event: the
+// stream is not the continuation of what is shown, and everything is reloaded.
+void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    source.setMaxBackoff(1000);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    connect(&source, &ProgressSource::dataReplaced, &model, [&] {
+        batcher.clear();
+        model.clear();
+    });
+    QSignalSpy replaced(&source, &ProgressSource::dataReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    RemoteSource placer(server.url(), token);
+    const QUuid onA = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onA), QStringLiteral("FAILED"), kTimeout);
+    const qint64 positionOnA = source.lastPosition();
+    QVERIFY(positionOnA > 0);
+
+    // Another server, another database: one order, declined then retried, whose
+    // events go past positionOnA.
+    SagaServerProcess other;
+    error = other.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString otherToken = other.mintToken(true, &error);
+    RemoteSource placerB(other.url(), otherToken);
+    const QUuid onB = place(&placerB, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(endedAttempts(&placerB, onB), 1, kTimeout);
+    RetryRequest retry;
+    retry.orderId = onB;
+    retry.paymentMethodId = QStringLiteral("pm-visa-4242");
+    RetryDecision decision;
+    bool answered = false;
+    placerB.retry(retry, this, [&](RetryDecision d) {
+        decision = d;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QVERIFY2(decision.code == RetryDecision::Accepted, qPrintable(decision.reason));
+    QTRY_COMPARE_WITH_TIMEOUT(endedAttempts(&placerB, onB), 2, kTimeout);
+    // Its only order: positions 1..n are its events.
+    QVERIFY2(rawEvents(&placerB, onB).size() > positionOnA + 1,
+             qPrintable(QStringLiteral("%1 events, resumed from %2").arg(rawEvents(&placerB, onB).size()).arg(positionOnA)));
+    other.stop();
+
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source.state() != ProgressSource::State::Live, kTimeout);
+    server.setDatabase(other.database());
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onB), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(replaced.count(), 1);
+    QCOMPARE(model.orderCount(), 1);
+    QVERIFY(!model.order(onA));
+    QCOMPARE(model.order(onB)->attemptNumber, 2);
+    QCOMPARE(model.order(onB)->bufferedCount(), 0);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("never seen here")), qPrintable(source.stateMessage()));
 }
 
 // A server that streams an event without end (here WireMock standing in for a
