@@ -181,6 +181,7 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
         if (reply->isOpen()) // not after a timeout or abort: reading a closed reply only warns
             r.body = reply->readAll();
         r.location = reply->rawHeader("Location");
+        r.contentType = reply->rawHeader("Content-Type");
         if (!r.body.isEmpty())
             r.json = QJsonDocument::fromJson(r.body);
         if (r.httpStatus < 200 || r.httpStatus >= 300) {
@@ -238,6 +239,11 @@ void RemoteSource::loadPage(const QString &cursor)
             return;
         }
         const QJsonObject page = r.json.object();
+        if (!page.value(QLatin1String("orders")).isArray() && !r.json.isArray()) {
+            // A 2xx that is not an order list (a web server's page, another service).
+            notASagaServer(r.contentType);
+            return;
+        }
         QJsonArray list = page.value(QLatin1String("orders")).toArray();
         if (list.isEmpty() && r.json.isArray())
             list = r.json.array();
@@ -304,7 +310,7 @@ void RemoteSource::openStream()
     m_stream = reply;
     connect(reply, &QNetworkReply::metaDataChanged, this, [this, reply] {
         if (reply == m_stream && reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() == 200)
-            markStreamLive();
+            acceptStream(reply);
     });
     connect(reply, &QNetworkReply::readyRead, this, &RemoteSource::onStreamReadyRead);
     connect(reply, &QNetworkReply::finished, this, [this, reply] { onStreamFinished(reply); });
@@ -318,8 +324,9 @@ void RemoteSource::onStreamReadyRead()
     const int status = m_stream->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     if (status != 200)
         return; // an error body; handled when finished
+    if (!acceptStream(m_stream))
+        return;
     m_idleTimer.start(m_idleTimeoutMs);
-    markStreamLive();
     const QVector<SseEvent> sse = m_parser.feed(m_stream->readAll());
     if (m_parser.overflowed()) {
         // Not something saga-server sends: drop the stream rather than buffer it.
@@ -353,11 +360,37 @@ void RemoteSource::onStreamReadyRead()
     deliver(std::move(events));
 }
 
+// A 200 is the stream only when it is an event stream: anything else (a web
+// server's page or file) would end at once and be asked for again and again.
+bool RemoteSource::acceptStream(QNetworkReply *reply)
+{
+    if (m_streamLive)
+        return true;
+    const QByteArray type = reply->rawHeader("Content-Type");
+    if (!type.trimmed().toLower().startsWith("text/event-stream")) {
+        notASagaServer(type);
+        return false;
+    }
+    markStreamLive();
+    return true;
+}
+
+void RemoteSource::notASagaServer(const QByteArray &contentType)
+{
+    if (m_notASagaServer.isEmpty()) {
+        const QString type = QString::fromLatin1(contentType.split(';').value(0).trimmed().left(100));
+        m_notASagaServer = tr("%1 does not look like a saga-server (answered 200 %2). Check the address.")
+                               .arg(location(), type.isEmpty() ? tr("without a content type") : type);
+    }
+    connectionLost(m_notASagaServer); // the same sentence for the whole outage: logged once
+}
+
 void RemoteSource::markStreamLive()
 {
     if (m_streamLive)
         return;
     m_streamLive = true;
+    m_notASagaServer.clear();
     m_backoffMs = kInitialBackoffMs;
     logConnectionBack();
     if (!m_loading)

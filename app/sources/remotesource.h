@@ -66,6 +66,7 @@ public:
         QJsonDocument json;
         QByteArray body;
         QByteArray location; // Location header
+        QByteArray contentType;
         QString error;       // a sentence for the user; empty on 2xx
     };
 
@@ -79,7 +80,9 @@ private:
     void openStream();
     void onStreamReadyRead();
     void onStreamFinished(QNetworkReply *reply);
+    bool acceptStream(QNetworkReply *reply);
     void markStreamLive();
+    void notASagaServer(const QByteArray &contentType);
     void deliver(QVector<OrderEvent> events);
     void connectionLost(const QString &why);
     void scheduleReconnect();
@@ -112,6 +115,7 @@ private:
     QSet<QUuid> m_known;
     bool m_resumed = false;   // the current stream was opened with Last-Event-ID
     QString m_reloadNote;     // why everything was reloaded; said once when live again
+    QString m_notASagaServer; // the first such answer of this outage (list or stream alike)
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;
     int m_loadedOrders = 0;

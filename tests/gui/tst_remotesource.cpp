@@ -16,10 +16,12 @@
 #include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
+#include <QElapsedTimer>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTest>
 
 namespace {
@@ -90,6 +92,44 @@ SourceSpec remoteSpec(const QUrl &url, const QString &token)
     return spec;
 }
 
+// A tiny HTTP server that plays something that is not a saga-server: it
+// answers every request with `response` and closes the connection.
+class CannedHttpServer
+{
+public:
+    explicit CannedHttpServer(const QByteArray &response)
+        : m_response(response)
+    {
+        m_server.listen(QHostAddress::LocalHost, 0);
+        QObject::connect(&m_server, &QTcpServer::newConnection, &m_server, [this] {
+            while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+                QObject::connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
+                    QByteArray &head = m_heads[socket];
+                    head += socket->readAll();
+                    if (!head.contains("\r\n\r\n"))
+                        return;
+                    ++m_requests;
+                    head.clear();
+                    socket->write(m_response);
+                    socket->disconnectFromHost();
+                });
+                QObject::connect(socket, &QTcpSocket::disconnected, socket, [this, socket] {
+                    m_heads.remove(socket);
+                    socket->deleteLater();
+                });
+            }
+        });
+    }
+    QUrl url() const { return QUrl(QStringLiteral("http://127.0.0.1:%1").arg(m_server.serverPort())); }
+    int requests() const { return m_requests; }
+
+private:
+    QTcpServer m_server;
+    QByteArray m_response;
+    QHash<QTcpSocket *, QByteArray> m_heads;
+    int m_requests = 0;
+};
+
 int freePort()
 {
     QTcpServer probe;
@@ -113,6 +153,7 @@ private Q_SLOTS:
     void serverBackOnAnotherDatabaseIsReloaded();
     void resumedStreamWithAHoleIsReloaded();
     void oversizedStreamEventDropsTheStream();
+    void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
@@ -530,6 +571,34 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
     QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// A web server that answers 200 with a page (python3 -m http.server over a
+// folder with api/orders/stream): not a saga-server. Never live, said so with
+// what it answered, logged once, and asked again with growing backoff (not
+// every 500 ms).
+void tst_RemoteSource::notAnEventStreamIsNotLive()
+{
+    CannedHttpServer www("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 18\r\n"
+                         "Connection: close\r\n\r\n<html>hello</html>");
+    RemoteSource source(www.url(), QStringLiteral("x.y.z"));
+    source.setMaxBackoff(4000);
+    GuiTest::WarningLog log;
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    QElapsedTimer clock;
+    clock.start();
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= 4, kTimeout);
+    // 500 + 1000 + 2000 + 4000 ms of backoff before the 4th; without backoff about 2 s.
+    QVERIFY2(clock.elapsed() >= 3000, qPrintable(QString::number(clock.elapsed())));
+    for (const QList<QVariant> &change : std::as_const(states))
+        QVERIFY(change.first().value<ProgressSource::State>() != ProgressSource::State::Live);
+    QVERIFY(!source.isInitialLoadDone()); // a page is not an empty order list
+    QCOMPARE(source.state(), ProgressSource::State::Reconnecting);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("does not look like a saga-server (answered 200 text/html)")),
+             qPrintable(source.stateMessage()));
+    QCOMPARE(log.count(QStringLiteral("connection lost")), 1);
+    source.stop();
 }
 
 // A request given up (no answer in time) is said once, without Qt's warnings
