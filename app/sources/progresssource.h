@@ -27,6 +27,9 @@ struct PlaceOrderResult {
     QUuid orderId;
     QString orderNumber;
     QString error; // a sentence for the user when !ok
+    // Sent, but no answer came (a timeout, the connection lost): the order may
+    // have been placed all the same; the error says so.
+    bool outcomeUnknown = false;
 };
 
 // Everything a support ticket needs about one order: the customer-facing

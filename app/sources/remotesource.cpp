@@ -175,9 +175,13 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
         request.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
         reply = m_nam->sendCustomRequest(request, verb, body.toJson(QJsonDocument::Compact));
     }
-    connect(reply, &QNetworkReply::finished, context, [this, reply, done = std::move(done)] {
+    auto sent = std::make_shared<bool>(false);
+    if (verb != "GET")
+        connect(reply, &QNetworkReply::requestSent, reply, [sent] { *sent = true; });
+    connect(reply, &QNetworkReply::finished, context, [this, reply, sent, done = std::move(done)] {
         Response r;
         r.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        r.outcomeUnknown = r.httpStatus == 0 && *sent;
         if (reply->isOpen()) // not after a timeout or abort: reading a closed reply only warns
             r.body = reply->readAll();
         r.location = reply->rawHeader("Location");
@@ -597,6 +601,11 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              PlaceOrderResult result;
              result.ok = r.error.isEmpty();
              result.error = r.error;
+             result.outcomeUnknown = r.outcomeUnknown;
+             if (r.outcomeUnknown)
+                 result.error = tr("%1 The order was sent and may have been placed — check the order list "
+                                   "before placing it again.")
+                                    .arg(r.error);
              const QJsonObject o = r.json.object();
              QString id = o.value(QLatin1String("orderId")).toString();
              if (id.isEmpty())

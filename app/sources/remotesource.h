@@ -68,6 +68,9 @@ public:
         QByteArray location; // Location header
         QByteArray contentType;
         QString error;       // a sentence for the user; empty on 2xx
+        // A request that changes something was sent whole, but no answer came:
+        // the server may have carried it out.
+        bool outcomeUnknown = false;
     };
 
 private:

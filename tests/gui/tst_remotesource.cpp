@@ -7,6 +7,7 @@
 #include "eventbatcher.h"
 #include "guitesthelpers.h"
 #include "mainwindow.h"
+#include "neworderdialog.h"
 #include "orderpresets.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
@@ -17,6 +18,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QElapsedTimer>
+#include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -130,6 +132,15 @@ private:
     int m_requests = 0;
 };
 
+QPushButton *buttonWithText(const QWidget *parent, const QString &text)
+{
+    for (QPushButton *b : parent->findChildren<QPushButton *>()) {
+        if (b->text() == text)
+            return b;
+    }
+    return nullptr;
+}
+
 int freePort()
 {
     QTcpServer probe;
@@ -155,6 +166,7 @@ private Q_SLOTS:
     void oversizedStreamEventDropsTheStream();
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
+    void orderOnAFrozenServerIsPlacedOnce();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
 };
@@ -623,6 +635,59 @@ void tst_RemoteSource::timedOutRequestIsQuiet()
     server.thaw();
     QVERIFY2(answer.contains(QLatin1String("did not answer in time")), qPrintable(answer));
     QCOMPARE(log.count(QStringLiteral("device not open")), 0);
+}
+
+// New Order on a server that stops answering (frozen): Place is disabled while
+// the order is on its way (a second click sends nothing), and no answer in time
+// says the order may have been placed. Once the server goes on, it was: once.
+void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    source->setRequestTimeout(2000);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    window.showNewOrderDialog();
+    auto *dialog = window.findChild<NewOrderDialog *>();
+    QVERIFY(dialog);
+    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
+    QVERIFY(placeButton && result);
+    QVERIFY(placeButton->isEnabled());
+
+    server.freeze();
+    placeButton->click();
+    QVERIFY(!placeButton->isEnabled());
+    QVERIFY(dialog->isPlacing());
+    placeButton->click(); // impatient: nothing more is sent
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    QVERIFY2(result->text().contains(QLatin1String("may have been placed")), qPrintable(result->text()));
+    QVERIFY(placeButton->isEnabled());
+    QCOMPARE(window.model()->orderCount(), 0);
+
+    server.thaw();
+    // An order placed after the server goes on follows the one sent before.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 2, kTimeout);
+    QVector<QUuid> placed;
+    for (int row = 0; row < window.model()->orderCount(); ++row) {
+        const QUuid id = window.model()->index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+        if (id != marker)
+            placed << id;
+    }
+    QCOMPARE(placed.size(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(window.model()->orderCount(), 2);
 }
 
 // Placing an order through something that redirects it (a proxy moving http to
