@@ -671,6 +671,13 @@ void RemoteSource::retry(const RetryRequest &request, QObject *context,
                  return;
              }
              d.reason = r.error;
+             if (r.outcomeUnknown) {
+                 d.code = RetryDecision::Unavailable;
+                 d.outcomeUnknown = true;
+                 d.reason = tr("%1 The retry was sent and may have started — the order will show it.").arg(r.error);
+                 done(d);
+                 return;
+             }
              const QString text = (errorMessageOf(r.json) + QLatin1Char(' ') + r.error).toLower();
              if (r.httpStatus == 404)
                  d.code = RetryDecision::NotFound;

@@ -9,6 +9,7 @@
 #include "mainwindow.h"
 #include "neworderdialog.h"
 #include "orderpresets.h"
+#include "retrydialog.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
@@ -17,8 +18,10 @@
 #include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
+#include <QApplication>
 #include <QElapsedTimer>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -167,6 +170,7 @@ private Q_SLOTS:
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
     void orderOnAFrozenServerIsPlacedOnce();
+    void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
 };
@@ -688,6 +692,59 @@ void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
     QCOMPARE(placed.size(), 1);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
     QCOMPARE(window.model()->orderCount(), 2);
+}
+
+// A retry sent to a server that stops answering is not "not retried": its
+// outcome is unknown, and it did run once the server went on.
+void tst_RemoteSource::retryOnAFrozenServerMayHaveStarted()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placer(server.url(), token);
+    const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    source.setRequestTimeout(2000);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("ROLLED_BACK"), kTimeout);
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(declined);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QSignalSpy messages(&panel, &DetailPanel::message);
+
+    server.freeze();
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+            payment->setText(QStringLiteral("pm-visa-4242"));
+        dialog->accept();
+    });
+    panel.retryButton()->click();
+    QVERIFY(dialogSeen);
+    QTRY_COMPARE_WITH_TIMEOUT(messages.count(), 1, kTimeout);
+    const QString said = messages.at(0).at(0).toString();
+    QVERIFY2(said.contains(QLatin1String("may have started")), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("was not retried")), qPrintable(said));
+
+    server.thaw();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(model.order(declined)->attemptNumber, 2);
 }
 
 // Placing an order through something that redirects it (a proxy moving http to
