@@ -123,6 +123,9 @@ struct RetryDecision {
     int attemptNumber = 0;
     QString executionId;
     QDateTime nextRetryAvailableAt;
+    // Sent, but no answer came (a timeout, the connection lost): the retry may
+    // have started all the same (code Unavailable; the reason says so).
+    bool outcomeUnknown = false;
 };
 
 Q_DECLARE_METATYPE(OrderRequest)

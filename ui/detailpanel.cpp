@@ -695,6 +695,8 @@ void DetailPanel::retry()
     m_source->retry(request, this, [this, number](RetryDecision d) {
         if (d.code == RetryDecision::Accepted)
             Q_EMIT message(tr("Retry of %1 started (attempt %2).").arg(number).arg(d.attemptNumber));
+        else if (d.outcomeUnknown) // sent, no answer: not a refusal
+            Q_EMIT message(tr("Retry of %1: outcome unknown. %2").arg(number, d.reason));
         else
             Q_EMIT message(tr("%1 was not retried: %2").arg(number, d.reason));
         requestEligibility();

@@ -549,6 +549,11 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
         m_source->disconnect(m_batcher);
         m_source->deleteLater();
     }
+    // The old source's answers are dropped with it: an order being placed may have been.
+    if (m_newOrderDialog && m_newOrderDialog->isPlacing())
+        m_newOrderDialog->showResult(tr("The connection changed before the answer came: the order may have been "
+                                        "placed — check the order list."),
+                                     false);
     m_batcher->clear();
     m_model->clear(); // (a reset: the view's selection goes without a signal)
     m_hiddenSelection = {};
@@ -849,8 +854,11 @@ void MainWindow::showNewOrderDialog()
 
 void MainWindow::placeOrder(const OrderRequest &request)
 {
-    if (!m_source)
+    if (!m_source) {
+        if (m_newOrderDialog)
+            m_newOrderDialog->showResult(tr("Not connected: connect to a source first (File > Connect)."), false);
         return;
+    }
     QPointer<NewOrderDialog> dialog = m_newOrderDialog;
     m_source->placeOrder(request, this, [this, dialog](PlaceOrderResult r) {
         const QString text = r.ok ? tr("Order %1 placed.").arg(r.orderNumber.isEmpty() ? r.orderId.toString(QUuid::WithoutBraces) : r.orderNumber)

@@ -129,9 +129,13 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     connect(m_preset, &QComboBox::currentIndexChanged, this,
             [this] { fill(OrderPresets::make(preset())); });
     connect(m_place, &QPushButton::clicked, this, [this] {
-        if (!problem().isEmpty())
+        if (!problem().isEmpty() || m_inFlight)
             return;
-        showResult(tr("Placing…"), true);
+        // One order per click: Place stays disabled until the answer (showResult).
+        m_inFlight = true;
+        m_resultText = tr("Placing…");
+        m_resultOk = true;
+        updatePlacing();
         Q_EMIT placeRequested(request());
     });
     for (QLineEdit *edit : {m_customer, m_productId, m_productName, m_payment, m_street, m_city, m_state,
@@ -213,6 +217,7 @@ void NewOrderDialog::setPlacingEnabled(bool enabled, const QString &whyNot)
 
 void NewOrderDialog::showResult(const QString &text, bool ok)
 {
+    m_inFlight = false;
     m_resultText = text;
     m_resultOk = ok;
     updatePlacing();
@@ -221,7 +226,7 @@ void NewOrderDialog::showResult(const QString &text, bool ok)
 void NewOrderDialog::updatePlacing()
 {
     const QString why = problem();
-    m_place->setEnabled(m_placingAllowed && why.isEmpty());
+    m_place->setEnabled(m_placingAllowed && why.isEmpty() && !m_inFlight);
     QString text = m_resultText;
     bool error = !m_resultOk;
     if (!m_placingAllowed) {

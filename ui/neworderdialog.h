@@ -32,7 +32,10 @@ public:
     // can be placed. Place order stays disabled meanwhile.
     QString problem() const;
     void setPlacingEnabled(bool enabled, const QString &whyNot = {});
+    // The answer to the last placeRequested: Place is enabled again.
     void showResult(const QString &text, bool ok);
+    // Placing was requested and not answered yet (Place is disabled meanwhile).
+    bool isPlacing() const { return m_inFlight; }
 
 Q_SIGNALS:
     void placeRequested(const OrderRequest &request);
@@ -69,6 +72,7 @@ private:
     QString m_whyNot;
     QString m_resultText; // of the last order placed (or "Placing…")
     bool m_resultOk = true;
+    bool m_inFlight = false; // placeRequested not answered yet
     QSpinBox *m_perMinute = nullptr;
     QSlider *m_failureMix = nullptr;
     QLabel *m_failureMixLabel = nullptr;

@@ -27,6 +27,9 @@ struct PlaceOrderResult {
     QUuid orderId;
     QString orderNumber;
     QString error; // a sentence for the user when !ok
+    // Sent, but no answer came (a timeout, the connection lost): the order may
+    // have been placed all the same; the error says so.
+    bool outcomeUnknown = false;
 };
 
 // Everything a support ticket needs about one order: the customer-facing
@@ -110,7 +113,8 @@ Q_SIGNALS:
     void initialLoadFinished(int orders);
     void connectionStateChanged(ProgressSource::State state, const QString &message);
     // Everything delivered so far is void: the database or server behind the source
-    // was replaced (its event positions went back, or it is another database). The
+    // was replaced (its event positions went back, it is another database, a
+    // saga-server came back on another database). The
     // receiver drops every order; the new contents follow as in a first load
     // (snapshotsReady, then initialLoadFinished, then eventsReady). `why` is a sentence.
     void contentsReplaced(const QString &why);

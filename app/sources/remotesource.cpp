@@ -106,11 +106,11 @@ QNetworkRequest RemoteSource::makeRequest(const QString &path, const QUrlQuery &
     request.setRawHeader("Accept", "application/json");
     request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
                          QNetworkRequest::NoLessSafeRedirectPolicy);
-    request.setTransferTimeout(30000);
+    request.setTransferTimeout(m_requestTimeoutMs);
     return request;
 }
 
-QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
+QString RemoteSource::describe(QNetworkReply *reply, int httpStatus, const QString &serverMessage) const
 {
     const QString where = location();
     if (httpStatus == 401)
@@ -127,6 +127,8 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus) const
         return tr("saga-server at %1 cannot reach its database (503). It recovers on its own once "
                   "the database is back.")
             .arg(where);
+    if (httpStatus >= 400 && !serverMessage.isEmpty())
+        return tr("%1 answered HTTP %2: %3").arg(where).arg(httpStatus).arg(serverMessage.left(300));
     if (httpStatus >= 400)
         return tr("%1 answered HTTP %2.").arg(where).arg(httpStatus);
     switch (reply ? reply->error() : QNetworkReply::NoError) {
@@ -173,11 +175,17 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
         request.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
         reply = m_nam->sendCustomRequest(request, verb, body.toJson(QJsonDocument::Compact));
     }
-    connect(reply, &QNetworkReply::finished, context, [this, reply, done = std::move(done)] {
+    auto sent = std::make_shared<bool>(false);
+    if (verb != "GET")
+        connect(reply, &QNetworkReply::requestSent, reply, [sent] { *sent = true; });
+    connect(reply, &QNetworkReply::finished, context, [this, reply, sent, done = std::move(done)] {
         Response r;
         r.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        r.body = reply->readAll();
+        r.outcomeUnknown = r.httpStatus == 0 && *sent;
+        if (reply->isOpen()) // not after a timeout or abort: reading a closed reply only warns
+            r.body = reply->readAll();
         r.location = reply->rawHeader("Location");
+        r.contentType = reply->rawHeader("Content-Type");
         if (!r.body.isEmpty())
             r.json = QJsonDocument::fromJson(r.body);
         if (r.httpStatus < 200 || r.httpStatus >= 300) {
@@ -209,6 +217,7 @@ void RemoteSource::beginLoad()
     m_heldBack.clear();
     m_unsequenced.clear();
     m_rebasing.clear();
+    m_known.clear();
     openStream();
     loadPage({});
 }
@@ -234,6 +243,11 @@ void RemoteSource::loadPage(const QString &cursor)
             return;
         }
         const QJsonObject page = r.json.object();
+        if (!page.value(QLatin1String("orders")).isArray() && !r.json.isArray()) {
+            // A 2xx that is not an order list (a web server's page, another service).
+            notASagaServer(r.contentType);
+            return;
+        }
         QJsonArray list = page.value(QLatin1String("orders")).toArray();
         if (list.isEmpty() && r.json.isArray())
             list = r.json.array();
@@ -244,12 +258,18 @@ void RemoteSource::loadPage(const QString &cursor)
             Parsed<OrderProgress> p = SagaJson::orderListItemFromJson(item);
             if (p.ok()) {
                 OrderProgress &progress = *p.value;
+                m_known.insert(progress.orderId);
                 // Without lastSeq the order is rebased on its first live event.
                 if (progress.lastSeq <= 0)
                     m_unsequenced.insert(progress.orderId);
                 snapshots.append(std::move(progress));
-            } else
+            } else {
                 qCWarning(lcSources).noquote() << "skipping order in list:" << p.field << p.error;
+                // Not shown, but not unknown either: its events are no sign of a replaced server.
+                const QUuid id(item.value(QLatin1String("orderId")).toString());
+                if (!id.isNull())
+                    m_known.insert(id);
+            }
         }
         m_loadedOrders += int(snapshots.size());
         if (!snapshots.isEmpty())
@@ -263,7 +283,7 @@ void RemoteSource::loadPage(const QString &cursor)
         if (!m_heldBack.isEmpty())
             deliver(std::exchange(m_heldBack, {}));
         if (m_streamLive)
-            setState(State::Live, tr("Live from %1.").arg(location()));
+            setState(State::Live, liveMessage());
         if (!isInitialLoadDone())
             setInitialLoadDone(m_loadedOrders);
     });
@@ -286,14 +306,15 @@ void RemoteSource::openStream()
     request.setRawHeader("Cache-Control", "no-cache");
     request.setTransferTimeout(0); // the idle timer watches the heartbeats instead
     request.setAttribute(QNetworkRequest::CacheLoadControlAttribute, QNetworkRequest::AlwaysNetwork);
-    if (m_lastPosition > 0)
+    m_resumed = m_lastPosition > 0;
+    if (m_resumed)
         request.setRawHeader("Last-Event-ID", QByteArray::number(m_lastPosition));
     qCInfo(lcSources) << "opening stream, Last-Event-ID" << m_lastPosition;
     QNetworkReply *reply = m_nam->get(request);
     m_stream = reply;
     connect(reply, &QNetworkReply::metaDataChanged, this, [this, reply] {
         if (reply == m_stream && reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() == 200)
-            markStreamLive();
+            acceptStream(reply);
     });
     connect(reply, &QNetworkReply::readyRead, this, &RemoteSource::onStreamReadyRead);
     connect(reply, &QNetworkReply::finished, this, [this, reply] { onStreamFinished(reply); });
@@ -307,8 +328,9 @@ void RemoteSource::onStreamReadyRead()
     const int status = m_stream->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     if (status != 200)
         return; // an error body; handled when finished
+    if (!acceptStream(m_stream))
+        return;
     m_idleTimer.start(m_idleTimeoutMs);
-    markStreamLive();
     const QVector<SseEvent> sse = m_parser.feed(m_stream->readAll());
     if (m_parser.overflowed()) {
         // Not something saga-server sends: drop the stream rather than buffer it.
@@ -342,15 +364,49 @@ void RemoteSource::onStreamReadyRead()
     deliver(std::move(events));
 }
 
+// A 200 is the stream only when it is an event stream: anything else (a web
+// server's page or file) would end at once and be asked for again and again.
+bool RemoteSource::acceptStream(QNetworkReply *reply)
+{
+    if (m_streamLive)
+        return true;
+    const QByteArray type = reply->rawHeader("Content-Type");
+    if (!type.trimmed().toLower().startsWith("text/event-stream")) {
+        notASagaServer(type);
+        return false;
+    }
+    markStreamLive();
+    return true;
+}
+
+void RemoteSource::notASagaServer(const QByteArray &contentType)
+{
+    if (m_notASagaServer.isEmpty()) {
+        const QString type = QString::fromLatin1(contentType.split(';').value(0).trimmed().left(100));
+        m_notASagaServer = tr("%1 does not look like a saga-server (answered 200 %2). Check the address.")
+                               .arg(location(), type.isEmpty() ? tr("without a content type") : type);
+    }
+    connectionLost(m_notASagaServer); // the same sentence for the whole outage: logged once
+}
+
 void RemoteSource::markStreamLive()
 {
     if (m_streamLive)
         return;
     m_streamLive = true;
+    m_notASagaServer.clear();
     m_backoffMs = kInitialBackoffMs;
     logConnectionBack();
     if (!m_loading)
-        setState(State::Live, tr("Live from %1.").arg(location()));
+        setState(State::Live, liveMessage());
+}
+
+QString RemoteSource::liveMessage()
+{
+    const QString live = tr("Live from %1.").arg(location());
+    if (m_reloadNote.isEmpty())
+        return live;
+    return live + QLatin1Char(' ') + std::exchange(m_reloadNote, {});
 }
 
 void RemoteSource::deliver(QVector<OrderEvent> events)
@@ -362,13 +418,26 @@ void RemoteSource::deliver(QVector<OrderEvent> events)
     QVector<OrderEvent> fresh;
     fresh.reserve(events.size());
     for (OrderEvent &e : events) {
-        if (e.position > 0) {
-            if (e.position <= m_lastPosition) {
-                ++m_skippedDuplicates;
-                continue;
-            }
-            m_lastPosition = e.position;
+        if (e.position > 0 && e.position <= m_lastPosition) {
+            ++m_skippedDuplicates;
+            continue;
         }
+        if (m_resumed && e.seq > 1 && !m_known.contains(e.orderId)) {
+            // Every event after the position resumed from is sent, so an order
+            // not seen before starts here with its first event. This one did not:
+            // the server's events are not the ones shown.
+            reloadReplaced(tr("saga-server at %1 sent event %2 of an order never seen here (%3) after "
+                              "position %4: it holds other orders than those shown (restarted on another "
+                              "database?).")
+                               .arg(location())
+                               .arg(e.seq)
+                               .arg(e.orderId.toString(QUuid::WithoutBraces))
+                               .arg(m_lastPosition));
+            return;
+        }
+        if (e.position > 0)
+            m_lastPosition = e.position;
+        m_known.insert(e.orderId);
         if (m_unsequenced.contains(e.orderId)) {
             auto it = m_rebasing.find(e.orderId);
             const bool first = it == m_rebasing.end();
@@ -447,10 +516,43 @@ void RemoteSource::onStreamFinished(QNetworkReply *reply)
         setState(State::Failed, why);
         return;
     }
-    QString why = describe(reply, status);
+    const QString serverMessage = status >= 400 && reply->isOpen()
+                                      ? errorMessageOf(QJsonDocument::fromJson(reply->readAll()))
+                                      : QString();
+    if (status == 400 && !reply->request().rawHeader("Last-Event-ID").isEmpty()) {
+        // saga-server cannot resume from the position shown here: its newest event
+        // is before it, so its events (its database) are not the ones followed.
+        reloadReplaced(tr("saga-server at %1 cannot continue from event %2 (it answered: %3): it holds other "
+                          "orders than those shown (restarted on another database?).")
+                           .arg(location(), QString::fromLatin1(reply->request().rawHeader("Last-Event-ID")),
+                                serverMessage.isEmpty() ? tr("HTTP 400") : serverMessage.left(300)));
+        return;
+    }
+    QString why = describe(reply, status, serverMessage);
     if (reply->error() == QNetworkReply::NoError && status == 200)
         why = tr("saga-server at %1 ended the live stream.").arg(location());
     connectionLost(why);
+}
+
+void RemoteSource::reloadReplaced(const QString &why)
+{
+    if (!m_running)
+        return;
+    const QString note = tr("%1 Every order was loaded again from it.").arg(why);
+    m_streamLive = false;
+    m_idleTimer.stop();
+    m_reconnectTimer.stop();
+    if (m_stream) {
+        QNetworkReply *old = m_stream;
+        m_stream = nullptr;
+        old->disconnect(this);
+        old->abort();
+    }
+    m_lastPosition = 0; // a position of the old data: nothing to resume from
+    m_reloadNote = note;
+    replaceContents(tr("%1 data replaced: %2").arg(kindName(), note)); // (logged there, once)
+    setState(State::Reconnecting, tr("%1 Loading every order again…").arg(why));
+    beginLoad(); // the server answers: no backoff
 }
 
 void RemoteSource::connectionLost(const QString &why)
@@ -498,6 +600,11 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              PlaceOrderResult result;
              result.ok = r.error.isEmpty();
              result.error = r.error;
+             result.outcomeUnknown = r.outcomeUnknown;
+             if (r.outcomeUnknown)
+                 result.error = tr("%1 The order was sent and may have been placed — check the order list "
+                                   "before placing it again.")
+                                    .arg(r.error);
              const QJsonObject o = r.json.object();
              QString id = o.value(QLatin1String("orderId")).toString();
              if (id.isEmpty())
@@ -563,6 +670,13 @@ void RemoteSource::retry(const RetryRequest &request, QObject *context,
                  return;
              }
              d.reason = r.error;
+             if (r.outcomeUnknown) {
+                 d.code = RetryDecision::Unavailable;
+                 d.outcomeUnknown = true;
+                 d.reason = tr("%1 The retry was sent and may have started — the order will show it.").arg(r.error);
+                 done(d);
+                 return;
+             }
              const QString text = (errorMessageOf(r.json) + QLatin1Char(' ') + r.error).toLower();
              if (r.httpStatus == 404)
                  d.code = RetryDecision::NotFound;

@@ -21,6 +21,10 @@ class QNetworkAccessManager;
 // is parsed incrementally on readyRead. When it drops, the source turns Stale
 // and reconnects with backoff, sending Last-Event-ID = the last global position
 // it applied; events at or before that position are never delivered twice.
+// A server that cannot resume from there (400: the position is after its newest
+// event) or whose resumed stream has a hole (an event of an order never seen that
+// is not the order's first) holds other data than what is shown (restarted on
+// another database): everything is dropped (contentsReplaced) and loaded again.
 class RemoteSource : public ProgressSource
 {
     Q_OBJECT
@@ -53,6 +57,8 @@ public:
     // Longest silence (no byte, no heartbeat) before the stream counts as dropped.
     void setStreamIdleTimeout(int ms) { m_idleTimeoutMs = ms; }
     void setMaxBackoff(int ms) { m_maxBackoffMs = ms; }
+    // How long a request (not the stream) may go without progress before it is given up.
+    void setRequestTimeout(int ms) { m_requestTimeoutMs = ms; }
 
     // The result of one HTTP exchange, as the callbacks below see it.
     struct Response {
@@ -60,7 +66,11 @@ public:
         QJsonDocument json;
         QByteArray body;
         QByteArray location; // Location header
+        QByteArray contentType;
         QString error;       // a sentence for the user; empty on 2xx
+        // A request that changes something was sent whole, but no answer came:
+        // the server may have carried it out.
+        bool outcomeUnknown = false;
     };
 
 private:
@@ -73,11 +83,15 @@ private:
     void openStream();
     void onStreamReadyRead();
     void onStreamFinished(QNetworkReply *reply);
+    bool acceptStream(QNetworkReply *reply);
     void markStreamLive();
+    void notASagaServer(const QByteArray &contentType);
     void deliver(QVector<OrderEvent> events);
     void connectionLost(const QString &why);
     void scheduleReconnect();
-    QString describe(QNetworkReply *reply, int httpStatus) const;
+    QString describe(QNetworkReply *reply, int httpStatus, const QString &serverMessage = {}) const;
+    void reloadReplaced(const QString &why);
+    QString liveMessage();
     void rebase(const QUuid &orderId);
 
 public:
@@ -98,6 +112,13 @@ private:
     // their first live event triggers a full read of the order's events, and
     // events for them wait in m_rebasing until that snapshot is delivered.
     QSet<QUuid> m_unsequenced;
+    // Every order listed or seen in an event: on a resumed stream, an event of
+    // any other order must be that order's first (seq 1), or the stream is not
+    // the continuation of what was shown.
+    QSet<QUuid> m_known;
+    bool m_resumed = false;   // the current stream was opened with Last-Event-ID
+    QString m_reloadNote;     // why everything was reloaded; said once when live again
+    QString m_notASagaServer; // the first such answer of this outage (list or stream alike)
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;
     int m_loadedOrders = 0;
@@ -105,6 +126,7 @@ private:
     int m_backoffMs = 500;
     int m_maxBackoffMs = 15000;
     int m_idleTimeoutMs = 45000;
+    int m_requestTimeoutMs = 30000;
     int m_reconnects = 0;
     int m_skippedDuplicates = 0;
     bool m_running = false;

@@ -12,6 +12,7 @@
 #include <QUrl>
 #include <QUuid>
 #include <memory>
+#include <signal.h>
 
 class SagaServerProcess
 {
@@ -62,14 +63,32 @@ public:
             m_process->waitForFinished(10000);
         }
     }
+    // A frozen server (SIGSTOP): connections are accepted by the kernel and
+    // requests sent, but nothing is answered until thaw() (SIGCONT).
+    void freeze()
+    {
+        if (m_process && m_process->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_process->processId()), SIGSTOP);
+    }
+    void thaw()
+    {
+        if (m_process && m_process->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_process->processId()), SIGCONT);
+    }
     void stop()
     {
         if (m_process && m_process->state() != QProcess::NotRunning) {
+            thaw(); // a frozen process would not see SIGTERM
             m_process->terminate();
             if (!m_process->waitForFinished(10000))
                 kill();
         }
     }
+
+    // The database the next start() uses (sqlite:PATH); another server's
+    // database() starts this one on that server's orders.
+    QString database() const { return m_database; }
+    void setDatabase(const QString &url) { m_database = url; }
 
     QUrl url() const { return m_url; }
     int port() const { return m_url.port(); }

@@ -6,17 +6,27 @@
 #include "detailpanel.h"
 #include "eventbatcher.h"
 #include "guitesthelpers.h"
+#include "mainwindow.h"
+#include "neworderdialog.h"
 #include "orderpresets.h"
+#include "retrydialog.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
+#include "sourcespec.h"
 #include "ssestreamparser.h"
 #include "wiremockadmin.h"
 
 #include <QAbstractItemModelTester>
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTest>
 
 namespace {
@@ -51,6 +61,89 @@ QString statusName(const OrderTreeModel &model, const QUuid &id)
     return p ? toString(p->overallStatus) : QString();
 }
 
+// The raw events (GET /api/orders/{id}/events) of an order; empty on no answer.
+QJsonArray rawEvents(ProgressSource *source, const QUuid &id)
+{
+    QJsonArray raw;
+    bool answered = false;
+    QObject context;
+    source->loadCase(id, &context, [&](OrderCase c, QString) {
+        raw = c.rawEvents;
+        answered = true;
+    });
+    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
+        return {};
+    return raw;
+}
+
+// How many of the order's executions (attempts) have ended, on the server.
+int endedAttempts(ProgressSource *source, const QUuid &id)
+{
+    int ended = 0;
+    for (const QJsonValue &v : rawEvents(source, id)) {
+        const QString type = v.toObject().value(QLatin1String("eventType")).toString();
+        if (type == QLatin1String("SAGA_COMPLETED") || type == QLatin1String("SAGA_FAILED"))
+            ++ended;
+    }
+    return ended;
+}
+
+SourceSpec remoteSpec(const QUrl &url, const QString &token)
+{
+    SourceSpec spec;
+    spec.kind = SourceSpec::Kind::Remote;
+    spec.serverUrl = url;
+    spec.token = token;
+    return spec;
+}
+
+// A tiny HTTP server that plays something that is not a saga-server: it
+// answers every request with `response` and closes the connection.
+class CannedHttpServer
+{
+public:
+    explicit CannedHttpServer(const QByteArray &response)
+        : m_response(response)
+    {
+        m_server.listen(QHostAddress::LocalHost, 0);
+        QObject::connect(&m_server, &QTcpServer::newConnection, &m_server, [this] {
+            while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+                QObject::connect(socket, &QTcpSocket::readyRead, socket, [this, socket] {
+                    QByteArray &head = m_heads[socket];
+                    head += socket->readAll();
+                    if (!head.contains("\r\n\r\n"))
+                        return;
+                    ++m_requests;
+                    head.clear();
+                    socket->write(m_response);
+                    socket->disconnectFromHost();
+                });
+                QObject::connect(socket, &QTcpSocket::disconnected, socket, [this, socket] {
+                    m_heads.remove(socket);
+                    socket->deleteLater();
+                });
+            }
+        });
+    }
+    QUrl url() const { return QUrl(QStringLiteral("http://127.0.0.1:%1").arg(m_server.serverPort())); }
+    int requests() const { return m_requests; }
+
+private:
+    QTcpServer m_server;
+    QByteArray m_response;
+    QHash<QTcpSocket *, QByteArray> m_heads;
+    int m_requests = 0;
+};
+
+QPushButton *buttonWithText(const QWidget *parent, const QString &text)
+{
+    for (QPushButton *b : parent->findChildren<QPushButton *>()) {
+        if (b->text() == text)
+            return b;
+    }
+    return nullptr;
+}
+
 int freePort()
 {
     QTcpServer probe;
@@ -63,6 +156,7 @@ class tst_RemoteSource : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
+    void initTestCase();
     void parserIsIncremental();
     void parserBoundsAnEvent();
     void wrongTokenSaysWhatToDo();
@@ -70,10 +164,21 @@ private Q_SLOTS:
     void httpsToAPlainServerSaysUseHttp();
     void retriesKeepSayingWhyAndAreLoggedOnce();
     void liveStreamDropAndResume();
+    void serverBackOnAnotherDatabaseIsReloaded();
+    void resumedStreamWithAHoleIsReloaded();
     void oversizedStreamEventDropsTheStream();
+    void notAnEventStreamIsNotLive();
+    void timedOutRequestIsQuiet();
+    void orderOnAFrozenServerIsPlacedOnce();
+    void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
 };
+
+void tst_RemoteSource::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true); // the main window's settings
+}
 
 void tst_RemoteSource::parserIsIncremental()
 {
@@ -316,6 +421,150 @@ void tst_RemoteSource::liveStreamDropAndResume()
         QCOMPARE(model.order(id)->bufferedCount(), 0);
 }
 
+// saga-server restarted on the same port with another (smaller) database: a
+// resume from the position shown is answered 400 (after the newest event). The
+// window drops every order it showed, loads the server's orders, is live again,
+// and says why once (log and state message), with the server's own words.
+void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    GuiTest::WarningLog log;
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    source->setMaxBackoff(1000);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    RemoteSource placer(server.url(), token);
+    QVector<QUuid> onA; // seen happening: their events' positions are the source's
+    for (OrderPreset p : {OrderPreset::HappyPath, OrderPreset::HappyPath, OrderPreset::OutOfStock}) {
+        onA << place(&placer, OrderPresets::make(p), &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    for (const QUuid &id : onA)
+        QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id) && window.model()->order(id)->isTerminal(), kTimeout);
+    const qint64 positionOnA = source->lastPosition();
+    QVERIFY(positionOnA > 0);
+    window.selectOrder(onA.at(0));
+    QCOMPARE(window.detailPanel()->orderId(), onA.at(0));
+
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source->state() != ProgressSource::State::Live, kTimeout);
+    server.setDatabase(QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/other.sqlite"));
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placerB(server.url(), token);
+    const QUuid onB = place(&placerB, OrderPresets::make(OrderPreset::HappyPath), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(onB), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), onB), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(window.model()->orderCount(), 1); // none of the first database's orders
+    for (const QUuid &id : onA)
+        QVERIFY(!window.model()->order(id));
+    QCOMPARE(window.model()->order(onB)->bufferedCount(), 0);
+    QCOMPARE(window.detailPanel()->orderId(), QUuid()); // the selected order is gone with them
+    QVERIFY2(source->stateMessage().contains(QLatin1String("is after the newest event")),
+             qPrintable(source->stateMessage()));
+    QVERIFY2(source->stateMessage().contains(QLatin1String("loaded again")), qPrintable(source->stateMessage()));
+    QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
+
+    // Followed from here like any server: a new order arrives live.
+    const QUuid later = place(&placerB, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), later), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(window.model()->orderCount(), 2);
+    QVERIFY(source->lastPosition() > 0); // positions of the second database now
+    QVERIFY(source->lastPosition() < positionOnA);
+    QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
+}
+
+// The same without a 400: the other database already has more events than the
+// position resumed from, so the server replays its own events from there. The
+// first one belongs to an order never seen and is not its first event: the
+// stream is not the continuation of what is shown, and everything is reloaded.
+void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    source.setMaxBackoff(1000);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    connect(&source, &ProgressSource::contentsReplaced, &model, [&] {
+        batcher.clear();
+        model.clear();
+    });
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    RemoteSource placer(server.url(), token);
+    const QUuid onA = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onA), QStringLiteral("FAILED"), kTimeout);
+    const qint64 positionOnA = source.lastPosition();
+    QVERIFY(positionOnA > 0);
+
+    // Another server, another database: one order, declined then retried, whose
+    // events go past positionOnA.
+    SagaServerProcess other;
+    error = other.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString otherToken = other.mintToken(true, &error);
+    RemoteSource placerB(other.url(), otherToken);
+    const QUuid onB = place(&placerB, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(endedAttempts(&placerB, onB), 1, kTimeout);
+    RetryRequest retry;
+    retry.orderId = onB;
+    retry.paymentMethodId = QStringLiteral("pm-visa-4242");
+    RetryDecision decision;
+    bool answered = false;
+    placerB.retry(retry, this, [&](RetryDecision d) {
+        decision = d;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QVERIFY2(decision.code == RetryDecision::Accepted, qPrintable(decision.reason));
+    QTRY_COMPARE_WITH_TIMEOUT(endedAttempts(&placerB, onB), 2, kTimeout);
+    // Its only order: positions 1..n are its events.
+    QVERIFY2(rawEvents(&placerB, onB).size() > positionOnA + 1,
+             qPrintable(QStringLiteral("%1 events, resumed from %2").arg(rawEvents(&placerB, onB).size()).arg(positionOnA)));
+    other.stop();
+
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source.state() != ProgressSource::State::Live, kTimeout);
+    server.setDatabase(other.database());
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onB), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(replaced.count(), 1);
+    QCOMPARE(model.orderCount(), 1);
+    QVERIFY(!model.order(onA));
+    QCOMPARE(model.order(onB)->attemptNumber, 2);
+    QCOMPARE(model.order(onB)->bufferedCount(), 0);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("never seen here")), qPrintable(source.stateMessage()));
+}
+
 // A server that streams an event without end (here WireMock standing in for a
 // broken saga-server: 5 MiB on one line) gets its stream dropped and retried;
 // the console says why instead of buffering without bound.
@@ -338,6 +587,164 @@ void tst_RemoteSource::oversizedStreamEventDropsTheStream()
     QVERIFY(source.stateMessage().contains(QLatin1String("retrying"), Qt::CaseInsensitive));
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// A web server that answers 200 with a page (python3 -m http.server over a
+// folder with api/orders/stream): not a saga-server. Never live, said so with
+// what it answered, logged once, and asked again with growing backoff (not
+// every 500 ms).
+void tst_RemoteSource::notAnEventStreamIsNotLive()
+{
+    CannedHttpServer www("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 18\r\n"
+                         "Connection: close\r\n\r\n<html>hello</html>");
+    RemoteSource source(www.url(), QStringLiteral("x.y.z"));
+    source.setMaxBackoff(4000);
+    GuiTest::WarningLog log;
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    QElapsedTimer clock;
+    clock.start();
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= 4, kTimeout);
+    // 500 + 1000 + 2000 + 4000 ms of backoff before the 4th; without backoff about 2 s.
+    QVERIFY2(clock.elapsed() >= 3000, qPrintable(QString::number(clock.elapsed())));
+    for (const QList<QVariant> &change : std::as_const(states))
+        QVERIFY(change.first().value<ProgressSource::State>() != ProgressSource::State::Live);
+    QVERIFY(!source.isInitialLoadDone()); // a page is not an empty order list
+    QCOMPARE(source.state(), ProgressSource::State::Reconnecting);
+    QVERIFY2(source.stateMessage().contains(QLatin1String("does not look like a saga-server (answered 200 text/html)")),
+             qPrintable(source.stateMessage()));
+    QCOMPARE(log.count(QStringLiteral("connection lost")), 1);
+    source.stop();
+}
+
+// A request given up (no answer in time) is said once, without Qt's warnings
+// about reading the aborted reply.
+void tst_RemoteSource::timedOutRequestIsQuiet()
+{
+    SagaServerProcess server;
+    const QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource source(server.url(), QStringLiteral("x.y.z"));
+    source.setRequestTimeout(1000);
+    GuiTest::WarningLog log;
+    server.freeze();
+    QString answer;
+    bool answered = false;
+    source.faultPlan(this, [&](FaultPlan, QString e) {
+        answer = e;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    server.thaw();
+    QVERIFY2(answer.contains(QLatin1String("did not answer in time")), qPrintable(answer));
+    QCOMPARE(log.count(QStringLiteral("device not open")), 0);
+}
+
+// New Order on a server that stops answering (frozen): Place is disabled while
+// the order is on its way (a second click sends nothing), and no answer in time
+// says the order may have been placed. Once the server goes on, it was: once.
+void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    source->setRequestTimeout(2000);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    window.showNewOrderDialog();
+    auto *dialog = window.findChild<NewOrderDialog *>();
+    QVERIFY(dialog);
+    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
+    QVERIFY(placeButton && result);
+    QVERIFY(placeButton->isEnabled());
+
+    server.freeze();
+    placeButton->click();
+    QVERIFY(!placeButton->isEnabled());
+    QVERIFY(dialog->isPlacing());
+    placeButton->click(); // impatient: nothing more is sent
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    QVERIFY2(result->text().contains(QLatin1String("may have been placed")), qPrintable(result->text()));
+    QVERIFY(placeButton->isEnabled());
+    QCOMPARE(window.model()->orderCount(), 0);
+
+    server.thaw();
+    // An order placed after the server goes on follows the one sent before.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 2, kTimeout);
+    QVector<QUuid> placed;
+    for (int row = 0; row < window.model()->orderCount(); ++row) {
+        const QUuid id = window.model()->index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+        if (id != marker)
+            placed << id;
+    }
+    QCOMPARE(placed.size(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(window.model()->orderCount(), 2);
+}
+
+// A retry sent to a server that stops answering is not "not retried": its
+// outcome is unknown, and it did run once the server went on.
+void tst_RemoteSource::retryOnAFrozenServerMayHaveStarted()
+{
+    SagaServerProcess server;
+    QString error = server.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString token = server.mintToken(true, &error);
+    if (token.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placer(server.url(), token);
+    const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    source.setRequestTimeout(2000);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("ROLLED_BACK"), kTimeout);
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(declined);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QSignalSpy messages(&panel, &DetailPanel::message);
+
+    server.freeze();
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+            payment->setText(QStringLiteral("pm-visa-4242"));
+        dialog->accept();
+    });
+    panel.retryButton()->click();
+    QVERIFY(dialogSeen);
+    QTRY_COMPARE_WITH_TIMEOUT(messages.count(), 1, kTimeout);
+    const QString said = messages.at(0).at(0).toString();
+    QVERIFY2(said.contains(QLatin1String("may have started")), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("was not retried")), qPrintable(said));
+
+    server.thaw();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(model.order(declined)->attemptNumber, 2);
 }
 
 // Placing an order through something that redirects it (a proxy moving http to
