@@ -443,10 +443,26 @@ StoreError SagaStore::Private::migrate() const
         if (StoreError e = exec(QStringLiteral("SELECT pg_advisory_xact_lock(72611)"), QStringLiteral("migration lock")))
             return failed(e);
     }
-    if (StoreError e = exec(QStringLiteral("CREATE TABLE IF NOT EXISTS schema_version ("
-                                           "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
-                            QStringLiteral("create schema_version")))
-        return failed(e);
+    // Only when it is missing: CREATE ... IF NOT EXISTS needs the CREATE right even
+    // when the table is there, and a role that may use a migrated database need
+    // not have it.
+    bool haveVersions = false;
+    {
+        QSqlQuery q(db());
+        if (StoreError e = run(q,
+                               pg() ? QStringLiteral("SELECT to_regclass('schema_version') IS NOT NULL")
+                                    : QStringLiteral("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' "
+                                                     "AND name = 'schema_version'"),
+                               QStringLiteral("look for schema_version")))
+            return failed(e);
+        haveVersions = q.next() && q.value(0).toBool();
+    }
+    if (!haveVersions) {
+        if (StoreError e = exec(QStringLiteral("CREATE TABLE IF NOT EXISTS schema_version ("
+                                               "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
+                                QStringLiteral("create schema_version")))
+            return failed(e);
+    }
     int current = 0;
     if (StoreError e = readSchemaVersion(&current))
         return failed(e);

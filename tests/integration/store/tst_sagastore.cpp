@@ -110,6 +110,7 @@ private Q_SLOTS:
     void notifyInSameTransaction();
     void connectionLossIsUnavailable();
     void checkWritableSeesAHeldSqliteWriteLock();
+    void migratedDatabaseOpensWithoutTheCreateRight();
     void qtSqlFailuresAreReadOneWay();
     void migrationsAreIdempotent_data();
     void migrationsAreIdempotent();
@@ -666,6 +667,41 @@ void tst_SagaStore::checkWritableSeesAHeldSqliteWriteLock()
     }
     QSqlDatabase::removeDatabase(holder);
     QCOMPARE(store.checkWritable().kind, StoreError::None);
+}
+
+// An engine's role on a database someone else migrated: it may read and write the
+// tables but not create any (PostgreSQL 15 gives PUBLIC no CREATE on schema public).
+// Nothing is pending, so nothing needs creating: it opens and commits.
+void tst_SagaStore::migratedDatabaseOpensWithoutTheCreateRight()
+{
+    const DatabaseUrl url = newDatabase("postgres");
+    {
+        SagaStore owner(url, name());
+        QVERIFY(owner.open().ok());
+    }
+    const QString role = QStringLiteral("engine_%1").arg(url.database);
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("DROP ROLE IF EXISTS %1").arg(role), &error), qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("CREATE ROLE %1 LOGIN").arg(role), &error), qPrintable(error));
+    const QString conn = name();
+    {
+        QSqlDatabase db = url.addConnection(conn);
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        for (const QString &sql : {QStringLiteral("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+                                   QStringLiteral("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %1").arg(role),
+                                   QStringLiteral("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO %1").arg(role)})
+            QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
+    }
+    QSqlDatabase::removeDatabase(conn);
+    DatabaseUrl asEngine = url;
+    asEngine.user = role;
+    SagaStore store(asEngine, name());
+    const StoreError opened = store.open();
+    QVERIFY2(opened.ok(), qPrintable(opened.message));
+    const QUuid a = QUuid::createUuid();
+    const auto r = store.commitTransitions({started(a, "ex-role")}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
 }
 
 void tst_SagaStore::connectionLossIsUnavailable()
