@@ -275,7 +275,9 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
     int kills = 0;
     QElapsedTimer clock;
     clock.start();
-    while (kills < 8 && clock.elapsed() < 60000) {
+    // At least 8 cuts, and on until 64 orders are accepted: starts cut off with their
+    // commit are refused (not written later), so how many go through varies.
+    while ((kills < 8 || ids.size() < 64) && clock.elapsed() < 60000) {
         if (!h.orchestrator->isDatabaseAvailable()) {
             QTest::qWait(20); // let the engine reconnect before the next cut
             continue;
@@ -293,7 +295,7 @@ void tst_EngineOnPostgres::outageDuringPipelinedCommits()
             ++kills;
         }
     }
-    QCOMPARE(kills, 8);
+    QVERIFY(kills >= 8);
     QTRY_COMPARE_WITH_TIMEOUT(answered, submitted, 30000);
     QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
     QCOMPARE(checkAnsweredOnce(), QString());
