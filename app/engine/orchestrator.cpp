@@ -940,22 +940,6 @@ void Orchestrator::reconnectTick()
             committed[d].append(one.value ? *one.value : e);
         }
     }
-    // With nothing queued to commit, a write that changes nothing tells whether the
-    // database takes writes again (one that lets connections in but refuses writes
-    // is still unavailable); otherwise the next commit tells (onCommitReport).
-    // (In-doubt starts that were not stored are withdrawn below, not queued again.)
-    bool nothingQueued = m_queue.isEmpty();
-    for (int d = 0; d < m_doubtful.size() && nothingQueued; ++d) {
-        const Doubtful &doubt = m_doubtful[d];
-        for (int i = int(committed[d].size()); i < doubt.pending.size() && nothingQueued; ++i)
-            nothingQueued = i < doubt.inDoubt && doubt.pending[i].transition.event.type == EventType::SagaStarted;
-    }
-    if (nothingQueued) {
-        if (StoreError e = m_store->checkWritable()) {
-            qCDebug(lcStore) << "database still refuses writes:" << e.message;
-            return retryLater();
-        }
-    }
     QVector<Doubtful> doubtful;
     doubtful.swap(m_doubtful);
     QVector<Pending> again;
@@ -975,7 +959,14 @@ void Orchestrator::reconnectTick()
     }
     again.append(std::move(m_queue));
     m_queue = std::move(again);
-    m_available = true;
+    // With nothing left to commit, a write that changes nothing tells whether the
+    // database takes writes again (one that lets connections in but refuses writes
+    // is still unavailable); otherwise the next commit tells (onCommitReport).
+    const bool probe = m_queue.isEmpty();
+    StoreError refused;
+    if (probe && (refused = m_store->checkWritable()))
+        qCDebug(lcStore) << "database still refuses writes:" << refused.message;
+    m_available = !refused;
     if (!notRecorded.isEmpty()) {
         // Not written later either: the submitter hears it was not recorded (saga-server
         // answers 503) and may send it again without making a second order.
@@ -992,8 +983,10 @@ void Orchestrator::reconnectTick()
         countCommitted(int(done[d].size()));
         finishCommitted(done[d], committed[d]);
     }
-    if (nothingQueued)
-        databaseBack(); // (checkWritable committed)
+    if (refused)
+        return retryLater(); // (what the commits decided next waits in the queue)
+    if (probe)
+        databaseBack();
     scheduleFlush();
 }
 

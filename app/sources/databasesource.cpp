@@ -79,11 +79,10 @@ void DatabaseSource::answerOverdue()
     if (!m_running || !m_busy || !m_loaded)
         return;
     m_overdue = true;
-    const QString why = tr("no answer for %1 s").arg(m_answerTimeoutMs / 1000.0, 0, 'g', 3);
-    logConnectionLost(why);
+    const QString seconds = QString::number(m_answerTimeoutMs / 1000.0, 'g', 3);
+    logConnectionLost(tr("no answer for %1 s").arg(seconds));
     setState(State::Stale, tr("%1 has not answered for %2 s; showing what it said last and still waiting.")
-                               .arg(location())
-                               .arg(m_answerTimeoutMs / 1000.0, 0, 'g', 3));
+                               .arg(location(), seconds));
 }
 
 QString DatabaseSource::unreachableSentence(const QString &reason) const
@@ -126,16 +125,17 @@ void DatabaseSource::onOpened(bool ok, const QString &error)
     checkIdentity();
 }
 
-void DatabaseSource::checkIdentity()
+template<typename T, typename Read, typename Then>
+void DatabaseSource::readThen(Read read, Then then)
 {
     setBusy(true);
     m_reader->run(
-        [](SagaStore &store) {
+        [read](SagaStore &store) {
             StoreError error;
-            QString identity = store.databaseIdentity(&error);
-            return std::make_pair(identity, error);
+            T value = read(store, &error);
+            return std::make_pair(std::move(value), error);
         },
-        this, [this](std::pair<QString, StoreError> answer) {
+        this, [this, then](std::pair<T, StoreError> answer) {
             setBusy(false);
             if (!m_running)
                 return;
@@ -143,11 +143,20 @@ void DatabaseSource::checkIdentity()
                 connectionLost(answer.second.message);
                 return;
             }
-            if (m_loaded && answer.first != m_identity)
+            then(std::move(answer.first));
+        });
+}
+
+void DatabaseSource::checkIdentity()
+{
+    readThen<QString>(
+        [](SagaStore &store, StoreError *error) { return store.databaseIdentity(error); },
+        [this](const QString &identity) {
+            if (m_loaded && identity != m_identity)
                 reloadBecause(tr("%1 is another database than before (it was dropped and created again, "
                                  "restored or replaced): showing what it holds now.")
                                   .arg(location()));
-            m_identity = answer.first;
+            m_identity = identity;
             // Subscribe (again), then load or catch up (onListening).
             if (m_url.isPostgres())
                 m_reader->listen(kChannel);
@@ -260,33 +269,21 @@ void DatabaseSource::healthCheck()
         m_healthTimer.start(m_healthIntervalMs);
         return;
     }
-    setBusy(true);
-    m_reader->run(
-        [](SagaStore &store) {
-            StoreError error;
-            const qint64 position = store.lastPosition(&error);
-            return std::make_pair(position, error);
-        },
-        this, [this](std::pair<qint64, StoreError> answer) {
-            setBusy(false);
-            if (!m_running)
-                return;
-            if (answer.second) {
-                connectionLost(answer.second.message);
-                return;
-            }
-            if (answer.first < m_lastPosition) {
+    readThen<qint64>(
+        [](SagaStore &store, StoreError *error) { return store.lastPosition(error); },
+        [this](qint64 position) {
+            if (position < m_lastPosition) {
                 // Positions only grow in one database: this is another one (restored
                 // from an older backup, or replaced with the same identity).
                 reloadBecause(tr("The event positions of %1 went back (%2, after %3): the database was replaced "
                                  "or restored; showing what it holds now.")
                                   .arg(location())
-                                  .arg(answer.first)
+                                  .arg(position)
                                   .arg(m_lastPosition));
                 loadAll();
                 return;
             }
-            if (answer.first > m_lastPosition || m_catchUpPending || m_overdue)
+            if (position > m_lastPosition || m_catchUpPending || m_overdue)
                 requestCatchUp(); // a notification was missed (or there are none: SQLite)
             else
                 m_healthTimer.start(m_healthIntervalMs);

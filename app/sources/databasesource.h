@@ -58,6 +58,10 @@ private:
     void checkIdentity();
     // What was shown is not what the database holds now: drop it and load again.
     void reloadBecause(const QString &why);
+    // A store read that reports through a StoreError* (lastPosition, databaseIdentity)
+    // as a job: a failure is a lost connection; the value goes to `then`.
+    template<typename T, typename Read, typename Then>
+    void readThen(Read read, Then then);
     // Every job goes through these: m_busy, and the answer watchdog.
     void setBusy(bool busy);
     void answerOverdue();

@@ -147,9 +147,10 @@ private:
 
 } // namespace
 
-void *usableConnection(const QSqlDatabase &db)
+// The PGconn of a QPSQL connection (whatever its state), or null.
+static PGconn *pgConnOf(const QSqlDatabase &db)
 {
-    if (!db.isOpen() || db.driverName() != QLatin1String("QPSQL") || !db.driver())
+    if (!db.isValid() || db.driverName() != QLatin1String("QPSQL") || !db.driver())
         return nullptr;
     const QVariant handle = db.driver()->handle();
     // QPSQL wraps its PGconn* (a typedef of pg_conn*; Qt 6 names the metatype
@@ -157,7 +158,12 @@ void *usableConnection(const QSqlDatabase &db)
     if (!handle.isValid()
         || (qstrcmp(handle.typeName(), "pg_conn*") != 0 && qstrcmp(handle.typeName(), "PGconn*") != 0))
         return nullptr;
-    PGconn *conn = *static_cast<PGconn *const *>(handle.constData());
+    return *static_cast<PGconn *const *>(handle.constData());
+}
+
+void *usableConnection(const QSqlDatabase &db)
+{
+    PGconn *conn = db.isOpen() ? pgConnOf(db) : nullptr;
     if (!conn)
         return nullptr;
     // A query with rows still pending on this connection (PQTRANS_ACTIVE): QPSQL
@@ -171,13 +177,7 @@ void *usableConnection(const QSqlDatabase &db)
 bool connectionBroken(const QSqlDatabase &db)
 {
     // (Not db.isOpen(): QPSQL answers it from the same PQstatus.)
-    if (!db.isValid() || db.driverName() != QLatin1String("QPSQL") || !db.driver())
-        return false;
-    const QVariant handle = db.driver()->handle();
-    if (!handle.isValid()
-        || (qstrcmp(handle.typeName(), "pg_conn*") != 0 && qstrcmp(handle.typeName(), "PGconn*") != 0))
-        return false;
-    PGconn *conn = *static_cast<PGconn *const *>(handle.constData());
+    PGconn *conn = pgConnOf(db);
     return conn && PQstatus(conn) != CONNECTION_OK;
 }
 

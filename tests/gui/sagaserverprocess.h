@@ -109,6 +109,17 @@ public:
         return QString::fromLatin1(p.readAllStandardOutput()).trimmed();
     }
 
+    // start(), then a SUPPORT token into *token: empty, or why either failed.
+    QString startWithSupportToken(QString *token)
+    {
+        QString error = start();
+        if (error.isEmpty())
+            *token = mintToken(true, &error);
+        if (error.isEmpty() && token->isEmpty())
+            error = QStringLiteral("saga-server token printed no token");
+        return error;
+    }
+
 private:
     QString m_dir;
     QString m_secret;

@@ -106,6 +106,32 @@ bool wholeOnScreen(QWidget *w)
     return w->isVisible() && w->visibleRegion() == QRegion(w->rect());
 }
 
+// Places a failed order in `window` through `source`, selects it and waits until
+// the detail panel shows its case and offers Retry.
+void showFailedOrder(MainWindow &window, FakeSource *source)
+{
+    const QUuid id = addFailedOrder(window, source);
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
+    QVERIFY(window.selectOrder(id));
+    DetailPanel *detail = window.detailPanel();
+    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY(detail->retryButton()->isEnabled());
+}
+
+// What of the detail panel's failure box and Retry button is not wholly on
+// screen (empty when both are).
+QString failureAndRetryOffScreen(DetailPanel *detail)
+{
+    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
+    if (!failureBox)
+        return QStringLiteral("there is no failure box");
+    if (!wholeOnScreen(failureBox))
+        return QStringLiteral("the failure box is not wholly on screen");
+    if (!wholeOnScreen(detail->retryButton()))
+        return QStringLiteral("the Retry button is not wholly on screen");
+    return {};
+}
+
 // The tree's columns whose header section is not wholly inside its viewport
 // (empty when all are).
 QString columnsOffScreen(MainWindow &window)
@@ -369,19 +395,14 @@ void tst_MainWindow::failedOrderShowsFailureRetryAndHistory()
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     addOrders(window, 1, 40);
-    const QUuid id = addFailedOrder(window, source);
-    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
-    QVERIFY(window.selectOrder(id));
+    showFailedOrder(window, source);
+    if (QTest::currentTestFailed())
+        return;
     DetailPanel *detail = window.detailPanel();
-    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
-    QTRY_VERIFY(detail->retryButton()->isEnabled());
     QVERIFY(detail->timelineModel()->rowCount() >= 3);
     QCoreApplication::processEvents();
 
-    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
-    QVERIFY(failureBox);
-    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
-    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    QCOMPARE(failureAndRetryOffScreen(detail), QString());
     auto *history = detail->findChild<QTreeView *>();
     QVERIFY(history);
     const QRegion shown = history->viewport()->visibleRegion();
@@ -408,19 +429,14 @@ void tst_MainWindow::smallWindowKeepsRetryInView()
     auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
     QVERIFY(faults);
     faults->raise();
-    const QUuid id = addFailedOrder(window, source);
-    QTRY_VERIFY_WITH_TIMEOUT(window.model()->order(id), kTimeout);
-    QVERIFY(window.selectOrder(id));
+    showFailedOrder(window, source);
+    if (QTest::currentTestFailed())
+        return;
     DetailPanel *detail = window.detailPanel();
-    QTRY_VERIFY_WITH_TIMEOUT(detail->isCaseLoaded() && detail->isEligibilityKnown(), kTimeout);
-    QTRY_VERIFY(detail->retryButton()->isEnabled());
     QTRY_VERIFY(!faults->visibleRegion().isEmpty());
     QCoreApplication::processEvents();
 
-    auto *failureBox = detail->findChild<QFrame *>(QStringLiteral("failureBox"));
-    QVERIFY(failureBox);
-    QVERIFY2(wholeOnScreen(failureBox), "the failure box is not wholly on screen");
-    QVERIFY2(wholeOnScreen(detail->retryButton()), "the Retry button is not wholly on screen");
+    QCOMPARE(failureAndRetryOffScreen(detail), QString());
     auto *history = detail->findChild<QTreeView *>();
     QVERIFY(history);
     QVERIFY2(!history->viewport()->visibleRegion().isEmpty(), "no history row on screen");

@@ -301,11 +301,9 @@ void tst_RemoteSource::retriesKeepSayingWhyAndAreLoggedOnce()
 void tst_RemoteSource::liveStreamDropAndResume()
 {
     SagaServerProcess server;
-    QString error = server.start();
+    QString token;
+    QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    const QString token = server.mintToken(true, &error);
-    if (token.isEmpty())
         QFAIL(qPrintable(error));
 
     // Orders that exist before the console connects (placed through an unstarted source).
@@ -428,11 +426,9 @@ void tst_RemoteSource::liveStreamDropAndResume()
 void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
 {
     SagaServerProcess server;
-    QString error = server.start();
+    QString token;
+    QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    const QString token = server.mintToken(true, &error);
-    if (token.isEmpty())
         QFAIL(qPrintable(error));
     GuiTest::WarningLog log;
     MainWindow window;
@@ -493,11 +489,9 @@ void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
 void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
 {
     SagaServerProcess server;
-    QString error = server.start();
+    QString token;
+    QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    const QString token = server.mintToken(true, &error);
-    if (token.isEmpty())
         QFAIL(qPrintable(error));
     OrderTreeModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -647,11 +641,9 @@ void tst_RemoteSource::timedOutRequestIsQuiet()
 void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
 {
     SagaServerProcess server;
-    QString error = server.start();
+    QString token;
+    QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    const QString token = server.mintToken(true, &error);
-    if (token.isEmpty())
         QFAIL(qPrintable(error));
     MainWindow window;
     auto *source = new RemoteSource(server.url(), token);
@@ -699,11 +691,9 @@ void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
 void tst_RemoteSource::retryOnAFrozenServerMayHaveStarted()
 {
     SagaServerProcess server;
-    QString error = server.start();
+    QString token;
+    QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    const QString token = server.mintToken(true, &error);
-    if (token.isEmpty())
         QFAIL(qPrintable(error));
     RemoteSource placer(server.url(), token);
     const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
