@@ -61,8 +61,9 @@ Q_SIGNALS:
     void startFailed(const QString &reason);
     // Committed events in commit order (queued into this object's thread).
     void eventsCommitted(const QVector<OrderEvent> &events);
-    // The database went away (available=false, reason said once) or came back.
-    void databaseAvailabilityChanged(bool available, const QString &reason);
+    // The database went away (available=false, reason said once, again when the
+    // kind of outage changes) or came back.
+    void databaseAvailabilityChanged(bool available, const QString &reason, StoreError::Outage outage);
 
 private:
     EngineConfig m_config;

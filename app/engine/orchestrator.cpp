@@ -56,9 +56,33 @@ QString openFailure(const DatabaseUrl &url, const StoreError &e)
 }
 
 // A user-facing sentence: never the store's message (it may hold SQL).
-QString availabilityReason(const StoreError &e)
+// What a person sees while the database is away (never the driver's words: they
+// may hold SQL, host names or paths; the log has them).
+QString availabilityReason(StoreError::Outage outage)
 {
-    Q_UNUSED(e)
+    using O = StoreError::Outage;
+    switch (outage) {
+    case O::Unreachable:
+        return QStringLiteral("The database cannot be reached; sagas are paused and will resume when it is back.");
+    case O::FileGone:
+        return QStringLiteral("The database file was deleted or replaced while in use; sagas are paused until it is "
+                              "back or the program restarts.");
+    case O::ReadOnly:
+        return QStringLiteral("The database takes no writes (it is read-only); sagas are paused and will resume once "
+                              "it takes writes again.");
+    case O::DiskFull:
+        return QStringLiteral("The database's disk is full; sagas are paused and will resume once space is freed.");
+    case O::Locked:
+        return QStringLiteral("Another program holds the database's write lock; sagas are paused and will resume when "
+                              "it lets go.");
+    case O::Busy:
+        return QStringLiteral("The database is too busy to take writes (timeouts, too many connections or conflicts); "
+                              "sagas are paused and retried.");
+    case O::IoError:
+        return QStringLiteral("The database reports an I/O error; sagas are paused and retried. Check its disk.");
+    case O::Unknown:
+        break;
+    }
     return QStringLiteral("The database is unavailable; sagas are paused and will resume when it is back.");
 }
 
@@ -201,7 +225,7 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
         return;
     }
     if (!m_available || m_outageAnnounced) {
-        result.error = StoreError{StoreError::Unavailable, availabilityReason({})};
+        result.error = StoreError{StoreError::Unavailable, availabilityReason(m_outage)};
         done(result);
         return;
     }
@@ -325,7 +349,7 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     if (!m_store || !m_accepting || m_halted)
         return answer(RetryDecision::Unavailable, QStringLiteral("The engine is not running."));
     if (!m_available || m_outageAnnounced)
-        return answer(RetryDecision::Unavailable, availabilityReason({}));
+        return answer(RetryDecision::Unavailable, availabilityReason(m_outage));
     if (auto running = m_sagas.find(request.orderId); running != m_sagas.end()) {
         if (running->second->endQueued) {
             // Its end is being committed (a reader may have seen it already, e.g. via
@@ -393,7 +417,7 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
             d.executionId = executionId;
         } else if (m_notRecordedBecause.kind == StoreError::Unavailable) {
             d.code = RetryDecision::Unavailable;
-            d.reason = availabilityReason(m_notRecordedBecause);
+            d.reason = availabilityReason(m_notRecordedBecause.outage);
         } else {
             d.code = RetryDecision::AlreadyInProgress;
             d.reason = QStringLiteral("retry already in progress");
@@ -824,9 +848,11 @@ void Orchestrator::databaseLost(const StoreError &error)
     m_available = false;
     if (!m_outageAnnounced) {
         m_outageAnnounced = true;
+        m_outage = error.outage;
+        m_outagesLogged = 1u << int(m_outage);
         qCWarning(lcStore) << "database unavailable, pausing sagas and retrying with backoff:" << error.message;
-        Q_EMIT databaseAvailabilityChanged(false, availabilityReason(error));
-    } else {
+        Q_EMIT databaseAvailabilityChanged(false, availabilityReason(m_outage), m_outage);
+    } else if (!outageChanged(error)) {
         qCDebug(lcStore) << "database still unavailable:" << error.message;
     }
     m_flushTimer.stop();
@@ -896,6 +922,25 @@ void Orchestrator::answerNotRecorded(QVector<Pending> &withdrawn, const StoreErr
     checkIdle();
 }
 
+bool Orchestrator::outageChanged(const StoreError &e)
+{
+    if (!m_outageAnnounced || e.kind != StoreError::Unavailable || e.outage == StoreError::Outage::Unknown
+        || e.outage == m_outage)
+        return false;
+    // Another kind of outage (e.g. the server is back but its disk is full): announced,
+    // and logged like the first, once per kind, however often the kinds alternate.
+    m_outage = e.outage;
+    const unsigned bit = 1u << int(m_outage);
+    if (m_outagesLogged & bit) {
+        qCDebug(lcStore) << "database still unavailable, now:" << e.message;
+    } else {
+        m_outagesLogged |= bit;
+        qCWarning(lcStore) << "database still unavailable, now:" << e.message;
+    }
+    Q_EMIT databaseAvailabilityChanged(false, availabilityReason(m_outage), m_outage);
+    return true;
+}
+
 void Orchestrator::reconnectTick()
 {
     if (!m_store || m_halted)
@@ -909,11 +954,13 @@ void Orchestrator::reconnectTick()
         return;
     }
     if (StoreError e = m_store->reconnect()) {
-        qCDebug(lcStore) << "database still unavailable:" << e.message;
+        if (!outageChanged(e))
+            qCDebug(lcStore) << "database still unavailable:" << e.message;
         return retryLater();
     }
     if (StoreError e = reconnectCommitters()) {
-        qCDebug(lcStore) << "database still unavailable for a committer:" << e.message;
+        if (!outageChanged(e))
+            qCDebug(lcStore) << "database still unavailable for a committer:" << e.message;
         return retryLater();
     }
     // An interrupted commit's outcome is unknown: it committed iff its first event
@@ -964,7 +1011,7 @@ void Orchestrator::reconnectTick()
     // is still unavailable); otherwise the next commit tells (onCommitReport).
     const bool probe = m_queue.isEmpty();
     StoreError refused;
-    if (probe && (refused = m_store->checkWritable()))
+    if (probe && (refused = m_store->checkWritable()) && !outageChanged(refused))
         qCDebug(lcStore) << "database still refuses writes:" << refused.message;
     m_available = !refused;
     if (!notRecorded.isEmpty()) {
@@ -995,9 +1042,10 @@ void Orchestrator::databaseBack()
     if (!m_outageAnnounced)
         return;
     m_outageAnnounced = false;
+    m_outage = StoreError::Outage::Unknown;
     m_backoffMs = 100;
     qCInfo(lcStore) << "database available again, resuming" << m_sagas.size() << "sagas";
-    Q_EMIT databaseAvailabilityChanged(true, QString());
+    Q_EMIT databaseAvailabilityChanged(true, QString(), StoreError::Outage::Unknown);
 }
 
 // ---- leases --------------------------------------------------------------------

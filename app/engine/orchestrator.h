@@ -105,7 +105,10 @@ public:
 
 Q_SIGNALS:
     void eventsCommitted(const QVector<OrderEvent> &events);
-    void databaseAvailabilityChanged(bool available, const QString &reason);
+    // The database went away (available=false, with what kind of outage and a
+    // sentence for people) or came back (Outage::Unknown, empty reason). Signalled
+    // again during an outage when its kind changes (e.g. unreachable, then disk full).
+    void databaseAvailabilityChanged(bool available, const QString &reason, StoreError::Outage outage);
     // No saga is active and nothing is queued.
     void idle();
 
@@ -138,6 +141,8 @@ private:
     void reject(Pending p, const StoreError &error);
     std::optional<StoreTransition> recordableInstead(const SagaState &s, const StoreTransition &refused) const;
     void databaseLost(const StoreError &error);
+    // During an outage, `e` is of another kind than announced: announce it. False otherwise.
+    bool outageChanged(const StoreError &e);
     void withdrawUntriedStarts(const StoreError &error);
     void answerNotRecorded(QVector<Pending> &withdrawn, const StoreError &why);
     void reconnectTick();
@@ -200,6 +205,8 @@ private:
     // succeeds again, not when a connection opens: a database that connects but
     // refuses every write for now (a full disk, a read-only standby) is one outage.
     bool m_outageAnnounced = false;
+    StoreError::Outage m_outage = StoreError::Outage::Unknown; // as announced
+    unsigned m_outagesLogged = 0; // kinds of outage logged in this one (bit per Outage)
     // Set only while withdrawUntriedStarts() answers the submitters it withdrew.
     StoreError m_notRecordedBecause;
     bool m_accepting = false;

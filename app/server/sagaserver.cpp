@@ -11,6 +11,7 @@
 #include "sagajson.h"
 #include "sagalog.h"
 #include "sagastore.h"
+#include "sqlerror.h"
 #include "sseencoder.h"
 #include "statuscache.h"
 #include "storepool.h"
@@ -196,9 +197,12 @@ SagaServer::SagaServer(const ServerConfig &config, EngineHost *engine, QObject *
 {
     connect(m_engine, &EngineHost::eventsCommitted, this, &SagaServer::onEventsCommitted);
     connect(m_engine, &EngineHost::databaseAvailabilityChanged, this,
-            [this](bool available, const QString &reason) {
+            [this](bool available, const QString &reason, StoreError::Outage outage) {
+                if (!available && m_databaseAvailable)
+                    m_databaseDownSinceMs = QDateTime::currentMSecsSinceEpoch();
                 m_databaseAvailable = available;
                 m_databaseReason = reason;
+                m_databaseOutage = outage;
                 if (available)
                     qCInfo(lcServer) << "database available again";
                 else
@@ -1311,8 +1315,13 @@ void SagaServer::health(const ApiRequest &r)
     QJsonObject database{{QStringLiteral("status"), m_databaseAvailable ? QStringLiteral("UP") : QStringLiteral("DOWN")},
                          {QStringLiteral("kind"), m_config.engine.database.isPostgres() ? QStringLiteral("postgresql")
                                                                                          : QStringLiteral("sqlite")}};
-    if (!m_databaseAvailable)
-        database.insert(QStringLiteral("message"), QStringLiteral("The database is unreachable; sagas are paused until it returns."));
+    if (!m_databaseAvailable) {
+        // What kind of outage, as a code and the engine's sentence (the log has the driver's words).
+        database.insert(QStringLiteral("cause"), outageCode(m_databaseOutage));
+        database.insert(QStringLiteral("message"), m_databaseReason);
+        database.insert(QStringLiteral("downSince"),
+                        SagaJson::formatTimestamp(QDateTime::fromMSecsSinceEpoch(m_databaseDownSinceMs, Qt::UTC)));
+    }
     QJsonObject body{{QStringLiteral("status"), up ? QStringLiteral("UP") : QStringLiteral("DOWN")},
                      {QStringLiteral("database"), database},
                      {QStringLiteral("engine"), engineRunning ? QStringLiteral("RUNNING") : QStringLiteral("STOPPED")},

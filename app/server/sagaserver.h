@@ -8,6 +8,7 @@
 #include "serverconfig.h"
 #include "servermetrics.h"
 #include "ssehub.h"
+#include "storeerror.h"
 
 #include <QAbstractHttpServer>
 #include <QDateTime>
@@ -134,7 +135,9 @@ private:
     quint16 m_port = 0;
     bool m_shuttingDown = false;
     bool m_databaseAvailable = true;
-    QString m_databaseReason;
+    QString m_databaseReason;            // the engine's sentence for people (no paths, hosts or SQL)
+    StoreError::Outage m_databaseOutage = StoreError::Outage::Unknown;
+    qint64 m_databaseDownSinceMs = 0;
     qint64 m_startedAtMs = 0;
     quint64 m_nextWaiter = 1;
     QHash<quint64, Waiter> m_waiters;

@@ -1,4 +1,5 @@
 #include "pgcopy.h"
+#include "sqlerror.h"
 
 #include <QMetaObject>
 #include <QSqlDatabase>
@@ -46,6 +47,8 @@ StoreError errorOf(PGconn *conn, const PGresult *result, const QString &what)
     if (reason.isEmpty())
         reason = QStringLiteral("no connection to the server");
     err.kind = unavailable(conn, state) ? StoreError::Unavailable : StoreError::Invalid;
+    if (err.kind == StoreError::Unavailable)
+        err.outage = postgresOutage(QByteArray(state ? state : ""), PQstatus(conn) == CONNECTION_BAD);
     err.message = what + QStringLiteral(": ") + reason;
     return err;
 }
@@ -186,7 +189,7 @@ StoreError copyRows(void *handle, const QByteArray &select, int columns,
 {
     PGconn *conn = static_cast<PGconn *>(handle);
     if (!conn || PQstatus(conn) != CONNECTION_OK)
-        return StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+        return StoreError::unavailable(what + QStringLiteral(": no connection to the server"), StoreError::Outage::Unreachable);
     const QByteArray sql = "COPY (" + select + ") TO STDOUT (FORMAT binary)";
     if (!PQsendQuery(conn, sql.constData())) {
         const StoreError err = errorOf(conn, nullptr, what);
@@ -249,7 +252,7 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
     }
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         r.error = conn ? errorOf(conn, nullptr, what)
-                       : StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+                       : StoreError::unavailable(what + QStringLiteral(": no connection to the server"), StoreError::Outage::Unreachable);
         r.error.kind = StoreError::Unavailable;
         r.error.notWritten = true;
         return r;
@@ -294,7 +297,7 @@ StoreResult<QByteArray> swapSetting(void *handle, const QByteArray &name, const 
     StoreResult<QByteArray> r;
     PGconn *conn = static_cast<PGconn *>(handle);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        r.error = StoreError{StoreError::Unavailable, what + QStringLiteral(": no connection to the server")};
+        r.error = StoreError::unavailable(what + QStringLiteral(": no connection to the server"), StoreError::Outage::Unreachable);
         return r;
     }
     const char *params[2] = {name.constData(), value.constData()};

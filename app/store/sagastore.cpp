@@ -141,7 +141,7 @@ struct SagaStore::Private {
         QString why = e.text().remove(QLatin1String("QPSQL: Unable to connect")).simplified();
         if (why.isEmpty())
             why = QStringLiteral("no reason given");
-        return StoreError{StoreError::Unavailable, why};
+        return StoreError::unavailable(why, StoreError::Outage::Unreachable);
     }
     // PostgreSQL session settings, again after a reconnect (a new session).
     void configurePostgres() const
@@ -192,7 +192,7 @@ struct SagaStore::Private {
 
     StoreError notOpen() const
     {
-        return StoreError{StoreError::Unavailable, QStringLiteral("database connection is not open")};
+        return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
     }
 
     // SQLite: the file this connection opened. A program keeps writing into a file
@@ -219,11 +219,12 @@ struct SagaStore::Private {
         const FileId now = fileIdOf(url.path);
         if (now.known && now.device == sqliteFile.device && now.inode == sqliteFile.inode)
             return {};
-        return StoreError{StoreError::Unavailable,
-                          QStringLiteral("the database file %1 was %2 while in use; nothing more is %3 until "
-                                         "it is back (or the program restarts)")
-                              .arg(url.path, now.known ? QStringLiteral("replaced") : QStringLiteral("deleted"),
-                                   readOnly ? QStringLiteral("read") : QStringLiteral("written"))};
+        return StoreError::unavailable(
+            QStringLiteral("the database file %1 was %2 while in use; nothing more is %3 until "
+                           "it is back (or the program restarts)")
+                .arg(url.path, now.known ? QStringLiteral("replaced") : QStringLiteral("deleted"),
+                     readOnly ? QStringLiteral("read") : QStringLiteral("written")),
+            StoreError::Outage::FileGone);
     }
 
     OrderEvent eventFromQuery(const QSqlQuery &q) const
@@ -309,9 +310,8 @@ StoreError SagaStore::open()
     if (!d->url.isPostgres()) {
         const QFileInfo info(d->url.path);
         if (d->readOnly && !info.exists() && !db.isOpen())
-            return StoreError{StoreError::Unavailable,
-                              QStringLiteral("the database file %1 does not exist")
-                                  .arg(d->url.path)};
+            return StoreError::unavailable(QStringLiteral("the database file %1 does not exist").arg(d->url.path),
+                                           StoreError::Outage::Unreachable);
         QDir().mkpath(info.absolutePath());
     }
     if (!db.isOpen() && !db.open())
@@ -1000,7 +1000,8 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
     };
     SqliteStatements &st = sqliteStatements;
     if (!st.attach(db())) {
-        StoreError e{StoreError::Unavailable, QStringLiteral("commit batch: the database is not open")};
+        StoreError e = StoreError::unavailable(QStringLiteral("commit batch: the database is not open"),
+                                               StoreError::Outage::Unreachable);
         e.notWritten = true;
         return e;
     }

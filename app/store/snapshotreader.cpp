@@ -381,7 +381,7 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     if (count)
         *count = 0;
     if (!db.isOpen())
-        return StoreError{StoreError::Unavailable, QStringLiteral("database connection is not open")};
+        return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
     // PostgreSQL: the same two reads through libpq directly (no QVariant and no
     // UTF-16 string per value); QtSql when the connection's handle is not usable.
     m_usedLibpq = false;
@@ -659,7 +659,7 @@ StoreResult<QVector<OrderProgress>> SnapshotReader::read(const QVector<QUuid> &o
     StoreResult<QVector<OrderProgress>> r;
     const QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
     if (!db.isOpen()) {
-        r.error = StoreError{StoreError::Unavailable, QStringLiteral("database connection is not open")};
+        r.error = StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
         return r;
     }
     FoldState state;

@@ -7,9 +7,58 @@
 
 bool sqliteUnavailable(int code)
 {
-    code &= 0xff;
-    return code == 5 /*BUSY*/ || code == 6 /*LOCKED*/ || code == 10 /*IOERR*/ || code == 13 /*FULL*/
-        || code == 14 /*CANTOPEN*/;
+    return sqliteOutage(code) != StoreError::Outage::Unknown;
+}
+
+StoreError::Outage sqliteOutage(int code)
+{
+    using O = StoreError::Outage;
+    if (code == 1032 /*READONLY_DBMOVED: the file was deleted or renamed while open*/)
+        return O::FileGone;
+    switch (code & 0xff) {
+    case 5: /*BUSY*/
+    case 6: /*LOCKED*/ return O::Locked;
+    case 8: /*READONLY*/ return O::ReadOnly;
+    case 10: /*IOERR*/ return O::IoError;
+    case 13: /*FULL*/ return O::DiskFull;
+    case 14: /*CANTOPEN*/ return O::Unreachable;
+    default: return O::Unknown;
+    }
+}
+
+StoreError::Outage postgresOutage(const QByteArray &state, bool connectionBad)
+{
+    using O = StoreError::Outage;
+    if (connectionBad || state.startsWith("08") || state == "57P01" /*admin shutdown*/
+        || state == "57P02" /*crash shutdown*/ || state == "57P03" /*cannot connect now: starting up*/)
+        return O::Unreachable;
+    if (state == "25006")
+        return O::ReadOnly;
+    if (state == "53100")
+        return O::DiskFull;
+    if (state == "55P03")
+        return O::Locked;
+    if (state.startsWith("58"))
+        return O::IoError;
+    if (isTransientSqlState(state)) // 40 (conflicts), 53 (memory, connections), 57014 (a timeout)
+        return O::Busy;
+    return O::Unknown;
+}
+
+QString outageCode(StoreError::Outage outage)
+{
+    using O = StoreError::Outage;
+    switch (outage) {
+    case O::Unreachable: return QStringLiteral("UNREACHABLE");
+    case O::FileGone: return QStringLiteral("FILE_GONE");
+    case O::ReadOnly: return QStringLiteral("READ_ONLY");
+    case O::DiskFull: return QStringLiteral("DISK_FULL");
+    case O::Locked: return QStringLiteral("LOCKED");
+    case O::Busy: return QStringLiteral("BUSY");
+    case O::IoError: return QStringLiteral("IO_ERROR");
+    case O::Unknown: break;
+    }
+    return QStringLiteral("UNKNOWN");
 }
 
 QString sqlErrorText(const QSqlError &error)
@@ -65,8 +114,13 @@ StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &e, const QString 
         err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
         return err;
     }
-    if (connectionLost || (!pg && sqliteUnavailable(sqliteCode)))
+    if (connectionLost || (!pg && sqliteUnavailable(sqliteCode))) {
         err.kind = StoreError::Unavailable;
+        err.outage = pg ? postgresOutage(code.toLatin1(), e.type() == QSqlError::ConnectionError || !db.isOpen())
+                        : sqliteOutage(sqliteCode);
+        if (err.outage == StoreError::Outage::Unknown) // the connection is gone, in the driver's words
+            err.outage = StoreError::Outage::Unreachable;
+    }
     else if (code == QLatin1String("23505") || (!pg && SqliteStatements::rowTaken(sqliteCode)))
         err.kind = StoreError::Conflict;
     else

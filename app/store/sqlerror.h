@@ -13,8 +13,16 @@ class QSqlError;
 StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &error, const QString &what);
 
 // SQLite result codes (extended codes carry the primary one in the low byte) that
-// mean "try again later": busy, locked, I/O error, cannot open, full.
+// mean "try again later": busy, locked, I/O error, cannot open, full, read-only (a
+// file system remounted read-only after an error; the file replaced while open).
 bool sqliteUnavailable(int code);
+
+// The kind of outage a SQLite result code or a PostgreSQL SQLSTATE says
+// (`connectionBad`: the connection is gone, whatever the code).
+StoreError::Outage sqliteOutage(int code);
+StoreError::Outage postgresOutage(const QByteArray &sqlState, bool connectionBad);
+// The outage as a code for an API ("DISK_FULL"; "UNKNOWN").
+QString outageCode(StoreError::Outage outage);
 
 // The error's text without PostgreSQL's CONTEXT, QUERY, STATEMENT and LINE/caret
 // lines (they quote the statement or the function it ran: a page of SQL per log

@@ -1,5 +1,6 @@
 #include "sqlitestatements.h"
 
+#include "sqlerror.h"
 #include "storetext.h"
 
 #include <QSqlDatabase>
@@ -47,7 +48,7 @@ void SqliteStatements::clear()
 StoreError SqliteStatements::prepared(const char *sql, const QString &what, sqlite3_stmt **out)
 {
     if (!m_db)
-        return StoreError{StoreError::Unavailable, what + QStringLiteral(": the database is not open")};
+        return StoreError::unavailable(what + QStringLiteral(": the database is not open"), StoreError::Outage::Unreachable);
     auto it = m_statements.find(sql);
     if (it != m_statements.end()) {
         *out = it->second;
@@ -63,7 +64,7 @@ StoreError SqliteStatements::preparedRows(const char *head, const char *row, con
                                           const QString &what, sqlite3_stmt **out)
 {
     if (!m_db)
-        return StoreError{StoreError::Unavailable, what + QStringLiteral(": the database is not open")};
+        return StoreError::unavailable(what + QStringLiteral(": the database is not open"), StoreError::Outage::Unreachable);
     const std::pair<const char *, int> key{head, rows};
     auto it = m_rowStatements.find(key);
     if (it != m_rowStatements.end()) {
@@ -132,14 +133,17 @@ StoreError SqliteStatements::error(int code, const QString &what) const
     StoreError e;
     const int primary = code & 0xff;
     const int extended = m_db ? sqlite3_extended_errcode(m_db) : code;
+    // The connection's extended code, when it is about this failure.
+    const int exact = (extended & 0xff) == primary ? extended : code;
     e.message = what + QStringLiteral(": ") + QString::fromUtf8(m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(code));
-    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN
-        || primary == SQLITE_FULL)
+    if (sqliteUnavailable(exact)) {
         e.kind = StoreError::Unavailable;
-    else if (rowTaken(extended))
+        e.outage = sqliteOutage(exact);
+    } else if (rowTaken(extended)) {
         e.kind = StoreError::Conflict;
-    else
+    } else {
         e.kind = StoreError::Invalid; // including CHECK, NOT NULL, foreign key and trigger refusals
+    }
     return e;
 }
 

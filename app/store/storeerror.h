@@ -10,6 +10,14 @@
 // cannot keep). The message never reaches an API client verbatim (it may contain SQL).
 struct StoreError {
     enum Kind { None, Unavailable, NotFound, Conflict, Invalid };
+    // What kind of "not now" an Unavailable error is, for people (the console's
+    // status line, saga-server's /api/health): the database cannot be reached or
+    // opened; its SQLite file was deleted or replaced while in use; it takes no
+    // writes (read-only: a standby, a disk remounted read-only); its disk is full;
+    // another program holds its write lock; it is too busy (timeouts, too many
+    // connections, conflicts between transactions); it reports an I/O error.
+    // Unknown when the driver's answer says none of these.
+    enum class Outage { Unknown, Unreachable, FileGone, ReadOnly, DiskFull, Locked, Busy, IoError };
     Kind kind = None;
     QString message;
     // A write known to have left nothing behind: it failed before reaching the
@@ -17,6 +25,13 @@ struct StoreError {
     // sending), or the database answered it with an error and rolled it back. Not
     // set when the outcome is unknown: a connection cut while a commit was out.
     bool notWritten = false;
+    Outage outage = Outage::Unknown; // set for Unavailable only
+    static StoreError unavailable(const QString &message, Outage outage)
+    {
+        StoreError e{Unavailable, message};
+        e.outage = outage;
+        return e;
+    }
     bool ok() const { return kind == None; }
     explicit operator bool() const { return kind != None; } // true when there is an error
 };

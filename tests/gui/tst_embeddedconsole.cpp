@@ -423,7 +423,7 @@ void tst_EmbeddedConsole::mainWindowLoadsExistingOrdersAndStaysLive()
 }
 
 // The SQLite file deleted under the console (a user clearing demo data): the view
-// says, once and plainly, that the database is unavailable and sagas are paused,
+// says, once and plainly, that the database file was deleted and sagas are paused,
 // instead of carrying on into a file no one can open again.
 void tst_EmbeddedConsole::deletedDatabaseFileMakesTheViewStale()
 {
@@ -441,8 +441,9 @@ void tst_EmbeddedConsole::deletedDatabaseFileMakesTheViewStale()
     source->placeOrder(OrderPresets::make(OrderPreset::HappyPath), &context, [](PlaceOrderResult) {});
     QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Stale, kTimeout);
     const QString message = source->stateMessage();
-    QVERIFY2(message.startsWith(QLatin1String("The database is unavailable; sagas are paused")), qPrintable(message));
-    QCOMPARE(message.count(QLatin1String("unavailable")), 1);
+    QVERIFY2(message.startsWith(QLatin1String("The database file was deleted or replaced while in use; sagas are paused")),
+             qPrintable(message));
+    QCOMPARE(message.count(QLatin1String("deleted")), 1);
     QVERIFY(!QFile::exists(file));
 }
 
@@ -690,8 +691,8 @@ void tst_EmbeddedConsole::emptyTreeSaysWhyAndShortcutsAreListed()
     auto *banner = window.findChild<QFrame *>(QStringLiteral("banner"));
     QVERIFY(banner);
     QTRY_VERIFY(banner->isVisible());
-    QVERIFY(window.connectionText().startsWith(QLatin1String("The database is unavailable")));
-    QVERIFY2(!window.statusBar()->currentMessage().contains(QLatin1String("unavailable")),
+    QVERIFY(window.connectionText().startsWith(QLatin1String("The database file was deleted")));
+    QVERIFY2(!window.statusBar()->currentMessage().contains(QLatin1String("deleted")),
              qPrintable(window.statusBar()->currentMessage()));
 }
 

@@ -216,6 +216,9 @@ void tst_EngineOnPostgres::databaseGoesAway()
     for (int i = 0; i < h.availability.size(); ++i)
         QCOMPARE(h.availability[i], i % 2 == 1);
     QCOMPARE(h.availability.last(), true);
+    // Killed connections and refused logins: "cannot be reached", each time.
+    for (StoreError::Outage outage : std::as_const(h.outages))
+        QCOMPARE(outage, StoreError::Outage::Unreachable);
     // Nothing lost, nothing written twice.
     QCOMPARE(checkAllFold(h.events, PositionOrder::PerOrder), QString());
     QCOMPARE(checkStored(h.orchestrator->store(), ids), QString());
@@ -380,19 +383,25 @@ void tst_EngineOnPostgres::storeRefusalEndsTheSagaVisibly()
 // while a flag row says so.
 void tst_EngineOnPostgres::transientErrorsPauseTheEngine_data()
 {
+    // outage: what kind the engine announces (the console's line, saga-server's /api/health).
+    using O = StoreError::Outage;
     QTest::addColumn<QString>("sqlState");
-    QTest::newRow("query_canceled") << QStringLiteral("57014");
-    QTest::newRow("serialization_failure") << QStringLiteral("40001");
-    QTest::newRow("deadlock_detected") << QStringLiteral("40P01");
-    QTest::newRow("disk_full") << QStringLiteral("53100");
-    QTest::newRow("lock_not_available") << QStringLiteral("55P03");
-    QTest::newRow("read_only_sql_transaction") << QStringLiteral("25006");
-    QTest::newRow("io_error") << QStringLiteral("58030");
+    QTest::addColumn<int>("outage");
+    QTest::newRow("query_canceled") << QStringLiteral("57014") << int(O::Busy);
+    QTest::newRow("serialization_failure") << QStringLiteral("40001") << int(O::Busy);
+    QTest::newRow("deadlock_detected") << QStringLiteral("40P01") << int(O::Busy);
+    QTest::newRow("too_many_connections") << QStringLiteral("53300") << int(O::Busy);
+    QTest::newRow("disk_full") << QStringLiteral("53100") << int(O::DiskFull);
+    QTest::newRow("lock_not_available") << QStringLiteral("55P03") << int(O::Locked);
+    QTest::newRow("read_only_sql_transaction") << QStringLiteral("25006") << int(O::ReadOnly);
+    QTest::newRow("io_error") << QStringLiteral("58030") << int(O::IoError);
+    QTest::newRow("admin_shutdown") << QStringLiteral("57P01") << int(O::Unreachable);
 }
 
 void tst_EngineOnPostgres::transientErrorsPauseTheEngine()
 {
     QFETCH(QString, sqlState);
+    QFETCH(int, outage);
     const EngineConfig c = config(nullptr);
     EngineHarness h;
     QString error;
@@ -437,6 +446,7 @@ void tst_EngineOnPostgres::transientErrorsPauseTheEngine()
     // Each step was called once: the paused transition was committed, not decided again.
     QCOMPARE(requestsSummary(h.recorder, id), QStringList({"Inventory+", "Payment+", "Shipping+"}));
     QCOMPARE(h.availability, QVector<bool>({false, true}));
+    QCOMPARE(h.outages, QVector<StoreError::Outage>({StoreError::Outage(outage)}));
     QCOMPARE(checkStored(h.orchestrator->store(), {id}), QString());
 }
 

@@ -77,6 +77,7 @@ private Q_SLOTS:
     void cleanupTestCase();
 
     void healthIsPublic();
+    void healthSaysWhatKindOfOutage();
     void happyPathWaitsForTheSaga();
     void acceptedAtOnceThenCompletes();
     void failureAndCompensation_data();
@@ -250,6 +251,68 @@ void TestServerApi::healthIsPublic()
     QCOMPARE(r.json().value("database").toObject().value("status").toString(), QStringLiteral("UP"));
     QCOMPARE(r.json().value("database").toObject().value("kind").toString(),
              m_postgres ? QStringLiteral("postgresql") : QStringLiteral("sqlite"));
+}
+
+// /api/health says what kind of outage stops the sagas, as a code and a sentence
+// (never the driver's words: they may name hosts, files or SQL), and since when;
+// UP again once writes commit. SQLite: another program holds the write lock;
+// PostgreSQL: every write is answered "disk full" (a trigger on the counter row
+// that every commit and the engine's write check update). It used to say "The
+// database is unreachable" whatever it was.
+void TestServerApi::healthSaysWhatKindOfOutage()
+{
+    const DatabaseUrl database = m_runtime->config().engine.database;
+    const QString name = QStringLiteral("outage_for_test");
+    const auto removeConnection = qScopeGuard([&] { QSqlDatabase::removeDatabase(name); });
+    QSqlDatabase db = database.addConnection(name);
+    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+    QSqlQuery q(db);
+    const QStringList cause = m_postgres
+        ? QStringList{QStringLiteral("CREATE FUNCTION outage_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                     "RAISE EXCEPTION 'disk full (test)' USING ERRCODE = '53100'; END $$"),
+                      QStringLiteral("CREATE TRIGGER outage_for_test BEFORE UPDATE ON saga_counters "
+                                     "FOR EACH ROW EXECUTE FUNCTION outage_for_test()")}
+        : QStringList{QStringLiteral("BEGIN IMMEDIATE")}; // held until the end of the outage
+    const QStringList end = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER outage_for_test ON saga_counters"),
+                                                     QStringLiteral("DROP FUNCTION outage_for_test()")}
+                                       : QStringList{QStringLiteral("ROLLBACK")};
+    for (const QString &sql : cause)
+        QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
+    bool ended = false;
+    auto endOutage = [&] {
+        if (ended)
+            return;
+        ended = true;
+        for (const QString &sql : end)
+            q.exec(sql);
+        q.finish();
+        db.close();
+    };
+    const auto endAtTheEnd = qScopeGuard(endOutage);
+
+    const HttpResult placed = call("POST", "/api/orders", m_ownerToken, compact(orderBody(m_owner)));
+    QCOMPARE(placed.status, 503);
+    HttpResult health;
+    QTRY_VERIFY_WITH_TIMEOUT((health = call("GET", "/health")).status == 503, 30000);
+    const QJsonObject down = health.json().value("database").toObject();
+    QCOMPARE(health.json().value("status").toString(), QStringLiteral("DOWN"));
+    QCOMPARE(down.value("status").toString(), QStringLiteral("DOWN"));
+    QCOMPARE(down.value("cause").toString(), m_postgres ? QStringLiteral("DISK_FULL") : QStringLiteral("LOCKED"));
+    const QString message = down.value("message").toString();
+    QVERIFY2(message.contains(m_postgres ? QStringLiteral("disk is full") : QStringLiteral("holds the database's write lock")),
+             qPrintable(message));
+    QVERIFY2(!message.contains(QStringLiteral("(test)")) && !message.contains(QStringLiteral("SQLSTATE"))
+                 && !message.contains(QStringLiteral("53100")),
+             qPrintable(message));
+    const QDateTime since = QDateTime::fromString(down.value("downSince").toString(), Qt::ISODateWithMs);
+    QVERIFY2(since.isValid(), qPrintable(down.value("downSince").toString()));
+    QVERIFY(qAbs(since.secsTo(QDateTime::currentDateTimeUtc())) < 120);
+
+    endOutage();
+    QTRY_VERIFY_WITH_TIMEOUT((health = call("GET", "/health")).status == 200, 60000);
+    QCOMPARE(health.json().value("database").toObject().value("status").toString(), QStringLiteral("UP"));
+    QVERIFY(!health.json().value("database").toObject().contains("cause"));
+    QVERIFY(!placeOrder(orderBody(m_owner), m_ownerToken, 30).isEmpty());
 }
 
 void TestServerApi::happyPathWaitsForTheSaga()

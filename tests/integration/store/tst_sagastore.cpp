@@ -110,6 +110,7 @@ private Q_SLOTS:
     void notifyInSameTransaction();
     void connectionLossIsUnavailable();
     void checkWritableSeesAHeldSqliteWriteLock();
+    void sqliteReadOnlyIsUnavailable();
     void migratedDatabaseOpensWithoutTheCreateRight();
     void qtSqlFailuresAreReadOneWay();
     void migrationsAreIdempotent_data();
@@ -662,11 +663,46 @@ void tst_SagaStore::checkWritableSeesAHeldSqliteWriteLock()
         QVERIFY(q.exec(QStringLiteral("BEGIN IMMEDIATE")));
         const StoreError e = store.checkWritable(100);
         QCOMPARE(e.kind, StoreError::Unavailable);
+        QCOMPARE(e.outage, StoreError::Outage::Locked);
+        // A batch waits for the lock as long as the busy timeout, then is refused the same way.
+        const auto r = store.commitTransitions({started(QUuid::createUuid(), "ex-locked")}, "me", 30000);
+        QCOMPARE(r.error.kind, StoreError::Unavailable);
+        QCOMPARE(r.error.outage, StoreError::Outage::Locked);
+        QVERIFY(r.error.notWritten);
         QCOMPARE(store.lastPosition(), qint64(0)); // reading still works
         QVERIFY(q.exec(QStringLiteral("ROLLBACK")));
     }
     QSqlDatabase::removeDatabase(holder);
     QCOMPARE(store.checkWritable().kind, StoreError::None);
+}
+
+// A SQLite connection that may not write (the file became read-only; here the
+// connection's query_only switch, which answers SQLITE_READONLY the same way) is
+// "not now", like a read-only PostgreSQL standby: the engine pauses and retries
+// instead of failing the sagas whose transitions were refused (it was Invalid,
+// which the engine takes for a refusal of what was written: STORE_REFUSED).
+void tst_SagaStore::sqliteReadOnlyIsUnavailable()
+{
+    const DatabaseUrl url = newDatabase("sqlite");
+    const QString connection = name();
+    SagaStore store(url, connection);
+    QVERIFY(store.open().ok());
+    QSqlQuery q(QSqlDatabase::database(connection, false));
+    QVERIFY2(q.exec(QStringLiteral("PRAGMA query_only = ON")), qPrintable(q.lastError().text()));
+    const QUuid a = QUuid::createUuid();
+    const auto r = store.commitTransitions({started(a, "ex-ro")}, "me", 30000);
+    QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QCOMPARE(r.error.outage, StoreError::Outage::ReadOnly);
+    QVERIFY2(r.error.notWritten, qPrintable(r.error.message));
+    const StoreError check = store.checkWritable();
+    QCOMPARE(check.kind, StoreError::Unavailable);
+    QCOMPARE(check.outage, StoreError::Outage::ReadOnly);
+    QVERIFY2(q.exec(QStringLiteral("PRAGMA query_only = OFF")), qPrintable(q.lastError().text()));
+    q.finish();
+    QCOMPARE(store.checkWritable().kind, StoreError::None);
+    const auto again = store.commitTransitions({started(a, "ex-ro")}, "me", 30000);
+    QVERIFY2(again.ok(), qPrintable(again.error.message));
+    QCOMPARE(store.loadEvents(a).value.size(), 1);
 }
 
 // An engine's role on a database someone else migrated: it may read and write the
@@ -720,6 +756,7 @@ void tst_SagaStore::connectionLossIsUnavailable()
     QTest::qWait(200); // the server's goodbye reaches this end
     auto r = store.commitTransitions({stepStarted(a, "ex-a", 2)}, "me", 30000);
     QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QCOMPARE(r.error.outage, StoreError::Outage::Unreachable);
     // The connection was seen closed before anything was sent: known not written
     // (the engine answers at once instead of waiting for the database to tell).
     QVERIFY2(r.error.notWritten, qPrintable(r.error.message));
@@ -748,14 +785,19 @@ void tst_SagaStore::connectionLossIsUnavailable()
     }
     r = store.commitTransitions({stepStarted(a, "ex-a", 3)}, "me", 30000);
     QCOMPARE(r.error.kind, StoreError::Unavailable);
+    QCOMPARE(r.error.outage, StoreError::Outage::DiskFull);
     QVERIFY2(r.error.notWritten, qPrintable(r.error.message));
     QVERIFY(!store.isConnectionBroken());
-    QCOMPARE(store.checkWritable().kind, StoreError::Unavailable);
+    const StoreError check = store.checkWritable();
+    QCOMPARE(check.kind, StoreError::Unavailable);
+    QCOMPARE(check.outage, StoreError::Outage::DiskFull);
     // An unreachable server is Unavailable too.
     DatabaseUrl nowhere = url;
     nowhere.port = 1;
     SagaStore down(nowhere, name());
-    QCOMPARE(down.open().kind, StoreError::Unavailable);
+    const StoreError refused = down.open();
+    QCOMPARE(refused.kind, StoreError::Unavailable);
+    QCOMPARE(refused.outage, StoreError::Outage::Unreachable);
 }
 
 void tst_SagaStore::migrationsAreIdempotent_data() { backends(); }

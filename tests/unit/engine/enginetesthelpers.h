@@ -77,6 +77,7 @@ struct EngineHarness {
     SimulatedStepClient *simulated = nullptr; // owned by the recorder
     QVector<OrderEvent> events;               // every committed event, in commit order
     QVector<bool> availability;
+    QVector<StoreError::Outage> outages; // the kind of each outage announced (and of each change)
 
     bool start(const EngineConfig &config, QString *error, std::unique_ptr<StepClient> client = {})
     {
@@ -92,7 +93,11 @@ struct EngineHarness {
         QObject::connect(orchestrator.get(), &Orchestrator::eventsCommitted,
                          [this](const QVector<OrderEvent> &batch) { events += batch; });
         QObject::connect(orchestrator.get(), &Orchestrator::databaseAvailabilityChanged,
-                         [this](bool available, const QString &) { availability.append(available); });
+                         [this](bool available, const QString &, StoreError::Outage outage) {
+                             availability.append(available);
+                             if (!available)
+                                 outages.append(outage);
+                         });
         return orchestrator->initialize(error);
     }
 
