@@ -42,7 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 head -c 32 /dev/urandom | base64 > "$TMP/secret"
-"$SERVER" --listen 127.0.0.1:0 --database "sqlite:$TMP/bench.db" --auth-secret-file "$TMP/secret" \
+# --max-streams off: the SSE part opens $SUBSCRIBERS streams with one SUPPORT token.
+"$SERVER" --listen 127.0.0.1:0 --database "sqlite:$TMP/bench.db" --auth-secret-file "$TMP/secret" --max-streams off \
     > "$TMP/server.out" 2> "$TMP/server.err" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do grep -q '^listening on' "$TMP/server.out" && break; sleep 0.1; done

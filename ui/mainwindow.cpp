@@ -210,6 +210,9 @@ void MainWindow::createActions()
     m_demoAction->setToolTip(tr("Start or stop a steady mix of orders, including failures (Ctrl+D)"));
     connect(m_demoAction, &QAction::toggled, this, &MainWindow::setDemoRunning);
     connect(m_demo, &DemoTraffic::runningChanged, m_demoAction, &QAction::setChecked);
+    connect(m_demo, &DemoTraffic::paused, this, [this](int seconds) {
+        showMessage(tr("Demo traffic paused for %1 s: the server is limiting new orders.").arg(seconds));
+    });
 
     m_retryAction = new QAction(StatusIcons::icon(QStringLiteral("step-compensating")), tr("&Retry…"), this);
     m_retryAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));

@@ -80,6 +80,13 @@ ApiError ApiError::unavailable()
                     QStringLiteral("The database is unavailable right now. Try again in a few seconds."));
 }
 
+ApiError ApiError::rateLimited(const QString &limit, const QString &message, int retryAfterSeconds)
+{
+    return ApiError(429, QStringLiteral("RATE_LIMITED"), message,
+                    QJsonObject{{QStringLiteral("limit"), limit},
+                                {QStringLiteral("retryAfterSeconds"), qMax(1, retryAfterSeconds)}});
+}
+
 QJsonObject ApiError::toJson() const
 {
     QJsonObject json{{QStringLiteral("error"), m_error}, {QStringLiteral("message"), m_message}};

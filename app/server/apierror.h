@@ -24,6 +24,10 @@ public:
     static ApiError payloadTooLarge(qint64 limit);
     static ApiError unsupportedMediaType(const QByteArray &contentType);
     static ApiError unavailable();
+    // 429 RATE_LIMITED: `limit` (details.limit) says what was limited ("requests",
+    // "unauthenticated", "streams"), `message` what and when to come back;
+    // details.retryAfterSeconds is the Retry-After header's value.
+    static ApiError rateLimited(const QString &limit, const QString &message, int retryAfterSeconds);
 
     int status() const { return m_status; }
     const QString &error() const { return m_error; }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "principal.h"
+#include "ratelimiter.h"
 #include "routematcher.h"
 #include "tracecontext.h"
 
@@ -10,6 +11,7 @@
 #include <QString>
 #include <QTcpSocket>
 #include <QUrlQuery>
+#include <memory>
 
 // What a handler needs of one HTTP request, copied out of QHttpServerRequest
 // (which lives only during the synchronous handleRequest call) so the answer
@@ -30,4 +32,7 @@ struct ApiRequest {
     bool head = false;       // HEAD: answered like GET, without the body
     quint64 responseNumber = 0; // order of the answer on its connection (0: write at once)
     QElapsedTimer timer;
+    // An event stream's place among its client's (RateLimiter): held by the
+    // request until the stream starts, then by the stream; null when not limited.
+    std::shared_ptr<RateLimiter::StreamSlot> streamSlot;
 };

@@ -193,6 +193,8 @@ SagaServer::SagaServer(const ServerConfig &config, EngineHost *engine, QObject *
     , m_cache(std::make_unique<StatusCache>(m_pool.get(), config.statusCacheEntries))
     , m_hub(std::make_unique<SseHub>(config.sseMaxBacklogBytes, config.heartbeatMs))
     , m_jwt(config.authKey, config.tokenLeewaySeconds)
+    , m_limiter(RateLimiter::Limits{config.rateLimitPerSecond, config.rateLimitBurst, config.maxStreamsPerClient,
+                                    config.streamRetryAfterSeconds})
     , m_startedAtMs(QDateTime::currentMSecsSinceEpoch())
 {
     connect(m_engine, &EngineHost::eventsCommitted, this, &SagaServer::onEventsCommitted);
@@ -322,7 +324,14 @@ void SagaServer::replyError(const ApiRequest &r, const ApiError &error)
         extra.append(qMakePair(QByteArrayLiteral("WWW-Authenticate"), QByteArrayLiteral("Bearer")));
     if (error.status() == 503)
         extra.append(qMakePair(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("5")));
-    if (error.status() >= 400 && error.status() < 500 && error.status() != 404)
+    if (error.status() == 429)
+        extra.append(qMakePair(QByteArrayLiteral("Retry-After"),
+                               QByteArray::number(error.details().value(QLatin1String("retryAfterSeconds")).toInt(1))));
+    // (A flood of 429s is counted in the metrics, not logged one line each.)
+    if (error.status() == 429)
+        qCDebug(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << 429
+                                    << error.details().value(QLatin1String("limit")).toString();
+    else if (error.status() >= 400 && error.status() < 500 && error.status() != 404)
         qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << r.method << r.path << error.status()
                                    << error.error();
     reply(r, error.status(), kJson, error.toBody(), extra);
@@ -360,7 +369,15 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
 
     if (r.route.route != RouteMatcher::Route::Health) {
         if (auto error = authenticate(request, r)) {
+            // Requests without a valid token count against the peer address, so
+            // guessing tokens is limited like placing orders.
+            if (auto limited = admitUnauthenticated(r))
+                error = limited;
             replyError(r, *error);
+            return true;
+        }
+        if (auto limited = admit(r)) {
+            replyError(r, *limited);
             return true;
         }
     }
@@ -419,6 +436,59 @@ std::optional<ApiError> SagaServer::authenticate(const QHttpServerRequest &reque
         return ApiError::unauthorized(verified.error);
     r.principal = *verified.principal;
     return std::nullopt;
+}
+
+std::optional<ApiError> SagaServer::admitUnauthenticated(const ApiRequest &r)
+{
+    if (!m_limiter.limitsRequests())
+        return std::nullopt;
+    QTcpSocket *socket = r.socket.data();
+    const QByteArray client = "peer:" + (socket ? socket->peerAddress().toString().toLatin1() : QByteArray());
+    const int wait = m_limiter.take(client);
+    if (wait == 0)
+        return std::nullopt;
+    m_metrics.countRateLimited(ServerMetrics::RateLimit::Unauthenticated);
+    return ApiError::rateLimited(QStringLiteral("unauthenticated"),
+                                 QStringLiteral("Too many requests without a valid token from this address. Send a valid "
+                                                "bearer token; try again in %1 s.")
+                                     .arg(wait),
+                                 wait);
+}
+
+std::optional<ApiError> SagaServer::admit(ApiRequest &r)
+{
+    using Route = RouteMatcher::Route;
+    const Route route = r.route.route;
+    const bool work = route == Route::CreateOrder || route == Route::Retry || route == Route::PutFaults;
+    const bool stream = route == Route::StatusStream || route == Route::AllOrdersStream;
+    if (!work && !stream)
+        return std::nullopt; // reads are never limited
+    const QByteArray client = "sub:" + r.principal.subject.toByteArray(QUuid::WithoutBraces);
+    if (work) {
+        const int wait = m_limiter.take(client);
+        if (wait == 0)
+            return std::nullopt;
+        m_metrics.countRateLimited(ServerMetrics::RateLimit::Requests);
+        const RateLimiter::Limits &limits = m_limiter.limits();
+        return ApiError::rateLimited(QStringLiteral("requests"),
+                                     QStringLiteral("Too many new orders, retries and fault changes from this client "
+                                                    "(at most %1 per second, %2 in a burst): nothing was done; try "
+                                                    "again in %3 s.")
+                                         .arg(QString::number(limits.perSecond, 'g', 6),
+                                              QString::number(limits.burst, 'g', 6))
+                                         .arg(wait),
+                                     wait);
+    }
+    int wait = 0;
+    if (m_limiter.openStream(client, &r.streamSlot, &wait))
+        return std::nullopt;
+    m_metrics.countRateLimited(ServerMetrics::RateLimit::Streams);
+    return ApiError::rateLimited(QStringLiteral("streams"),
+                                 QStringLiteral("This client already holds the most event streams allowed open at "
+                                                "once (%1). Close one; try again in %2 s.")
+                                     .arg(m_limiter.limits().maxStreams)
+                                     .arg(wait),
+                                 wait);
 }
 
 std::optional<ApiError> SagaServer::checkJsonBody(const ApiRequest &r, bool required) const
@@ -960,7 +1030,7 @@ void SagaServer::statusStream(const ApiRequest &r)
         qCInfo(lcServer).noquote() << "trace" << req.trace.traceId() << "status stream of" << orderId.toString(QUuid::WithoutBraces)
                                    << "from" << (lastEventId < 0 ? QStringLiteral("snapshot") : QString::number(lastEventId));
         if (lastEventId < 0) {
-            const quint64 key = m_hub->subscribe(socket, orderId, 0, false);
+            const quint64 key = m_hub->subscribe(socket, orderId, 0, false, req.streamSlot);
             SseHub::Frame snapshot{lastSeq, SseEncoder::event(QByteArray::number(lastSeq), "snapshot",
                                                               m_cache->statusBody(*entry, req.trace.traceId())),
                                    terminal};
@@ -968,7 +1038,7 @@ void SagaServer::statusStream(const ApiRequest &r)
             return;
         }
         // At the order's last event: live from here, or nothing more to come.
-        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false);
+        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false, req.streamSlot);
         if (terminal)
             m_hub->close(key);
     });
@@ -993,7 +1063,7 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
 {
     const QUuid orderId = r.route.id;
     m_cache->pin(orderId); // unpinned when the subscriber goes (subscriberGone)
-    const quint64 key = m_hub->subscribe(r.socket.data(), orderId, lastEventId, true);
+    const quint64 key = m_hub->subscribe(r.socket.data(), orderId, lastEventId, true, r.streamSlot);
     m_pool->run<ResumeRead>(
         this,
         [orderId, lastEventId](SagaStore *store) {
@@ -1105,11 +1175,11 @@ void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
     qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"
                                << (lastPosition < 0 ? QStringLiteral("now") : QString::number(lastPosition));
     if (lastPosition < 0) {
-        const quint64 key = m_hub->subscribe(socket, QUuid(), 0, false);
+        const quint64 key = m_hub->subscribe(socket, QUuid(), 0, false, r.streamSlot);
         m_hub->send(key, SseHub::Frame{0, SseEncoder::comment("connected"), false});
         return;
     }
-    replayNext(m_hub->subscribeReplay(socket, lastPosition), lastPosition, std::make_shared<ReplayFold>());
+    replayNext(m_hub->subscribeReplay(socket, lastPosition, r.streamSlot), lastPosition, std::make_shared<ReplayFold>());
 }
 
 // The orders seen by one all-orders replay, folded so that a replayed event's

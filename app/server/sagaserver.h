@@ -5,6 +5,7 @@
 #include "globalsequencer.h"
 #include "httpreply.h"
 #include "jwtverifier.h"
+#include "ratelimiter.h"
 #include "serverconfig.h"
 #include "servermetrics.h"
 #include "ssehub.h"
@@ -56,6 +57,7 @@ public:
     EventFeed *eventFeed() const { return m_feed.get(); }
     const GlobalSequencer &sequencer() const { return m_sequencer; }
     const ServerMetrics &metrics() const { return m_metrics; }
+    const RateLimiter &rateLimiter() const { return m_limiter; }
 
 protected:
     bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
@@ -79,6 +81,10 @@ private:
 
     // request pipeline
     std::optional<ApiError> authenticate(const QHttpServerRequest &request, ApiRequest &r);
+    // Per-client limits (RateLimiter): the error to answer instead, if any. admit()
+    // reserves the stream slot of a stream request (r.streamSlot).
+    std::optional<ApiError> admitUnauthenticated(const ApiRequest &r);
+    std::optional<ApiError> admit(ApiRequest &r);
     std::optional<ApiError> checkJsonBody(const ApiRequest &r, bool required) const;
     void dispatch(ApiRequest &r);
 
@@ -130,6 +136,7 @@ private:
     QDateTime m_outOldest; // timestamp of the oldest event waiting in them
     bool m_flushQueued = false;
     JwtVerifier m_jwt;
+    RateLimiter m_limiter;
     ServerMetrics m_metrics;
     QTcpServer *m_tcp = nullptr; // child (bound to this server)
     quint16 m_port = 0;

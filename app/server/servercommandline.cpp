@@ -4,6 +4,7 @@
 
 #include <QCommandLineParser>
 #include <algorithm>
+#include <cmath>
 
 namespace {
 
@@ -45,6 +46,59 @@ bool parseListen(const QString &text, ServerConfig *config, QString *error)
     config->listenAddress = address;
     config->listenHost = host;
     config->listenPort = quint16(port);
+    return true;
+}
+
+// --rate-limit PER_S[:BURST] | off (0 is off too); BURST defaults to 4 x PER_S.
+bool parseRateLimit(const QString &text, ServerConfig *config, QString *error)
+{
+    *error = QStringLiteral("--rate-limit takes PER_SECOND[:BURST] (e.g. 50:200), or off");
+    const QString value = text.trimmed();
+    if (value.compare(QLatin1String("off"), Qt::CaseInsensitive) == 0) {
+        config->rateLimitPerSecond = 0;
+        return true;
+    }
+    const QStringList parts = value.split(u':');
+    if (parts.size() > 2)
+        return false;
+    bool ok = false;
+    const double perSecond = parts.at(0).toDouble(&ok);
+    if (!ok || !std::isfinite(perSecond) || perSecond < 0 || perSecond > 1e6)
+        return false;
+    if (perSecond == 0) {
+        if (parts.size() > 1)
+            return false;
+        config->rateLimitPerSecond = 0;
+        return true;
+    }
+    double burst = std::max(1.0, std::ceil(4 * perSecond));
+    if (parts.size() == 2) {
+        const int b = parts.at(1).toInt(&ok);
+        if (!ok || b < 1 || b > 1000000) {
+            *error = QStringLiteral("--rate-limit: BURST must be a whole number from 1 to 1000000");
+            return false;
+        }
+        burst = b;
+    }
+    config->rateLimitPerSecond = perSecond;
+    config->rateLimitBurst = burst;
+    return true;
+}
+
+bool parseMaxStreams(const QString &text, ServerConfig *config, QString *error)
+{
+    const QString value = text.trimmed();
+    if (value.compare(QLatin1String("off"), Qt::CaseInsensitive) == 0) {
+        config->maxStreamsPerClient = 0;
+        return true;
+    }
+    bool ok = false;
+    const int n = value.toInt(&ok);
+    if (!ok || n < 0 || n > 1000000) {
+        *error = QStringLiteral("--max-streams takes a number of streams from 0 (no limit) to 1000000");
+        return false;
+    }
+    config->maxStreamsPerClient = n;
     return true;
 }
 
@@ -125,14 +179,25 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
     const QCommandLineOption cooldown(QStringLiteral("retry-cooldown"),
                                       QStringLiteral("Seconds between retries of one order (default 30)."),
                                       QStringLiteral("S"), QStringLiteral("30"));
-    parser.addOptions({listen, database, steps, stepDelay, cooldown});
+    const QCommandLineOption rateLimit(
+        QStringLiteral("rate-limit"),
+        QStringLiteral("New orders, retries and fault changes per client (token subject; address for requests "
+                       "without a valid token, which count too): sustained per second and burst (default 50:200; "
+                       "BURST defaults to 4 x PER_S). Beyond it: 429 with Retry-After. 0 or off: no limit."),
+        QStringLiteral("PER_S[:BURST]"), QStringLiteral("50:200"));
+    const QCommandLineOption maxStreams(
+        QStringLiteral("max-streams"),
+        QStringLiteral("Event streams one client may hold open at once (default 64); more: 429. 0: no limit."),
+        QStringLiteral("N"), QStringLiteral("64"));
+    parser.addOptions({listen, database, steps, stepDelay, cooldown, rateLimit, maxStreams});
     if (!parser.parse(arguments))
         return fail(parser.errorText());
     if (parser.isSet(help)) {
         ServerCommandLine result;
         result.mode = Mode::Help;
         result.text = QStringLiteral("Usage: saga-server [--listen HOST:PORT] [--database URL] [--steps simulated|URL] "
-                                     "[--step-delay MS] [--retry-cooldown S] [--auth-secret-file F]\n\n")
+                                     "[--step-delay MS] [--retry-cooldown S] [--rate-limit PER_S[:BURST]] "
+                                     "[--max-streams N] [--auth-secret-file F]\n\n")
                       + parser.helpText().section(u'\n', 2);
         return result;
     }
@@ -165,6 +230,10 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
     result.config.engine.retryCooldownSeconds = parser.value(cooldown).toInt(&ok);
     if (!ok || result.config.engine.retryCooldownSeconds < 0)
         return fail(QStringLiteral("--retry-cooldown must be a number of seconds >= 0"));
+    if (!parseRateLimit(parser.value(rateLimit), &result.config, &error))
+        return fail(error);
+    if (!parseMaxStreams(parser.value(maxStreams), &result.config, &error))
+        return fail(error);
     if (!parser.isSet(secret))
         return fail(QStringLiteral("--auth-secret-file F is required: the server has no built-in secret. "
                                    "Put a random key in a file, e.g. head -c 32 /dev/urandom | base64 > secret"));

@@ -25,4 +25,11 @@ struct ServerConfig {
     int replayChunkEvents = 1000;    // all-orders resume: events read (and written) per page
     int feedCheckMs = 1000;          // PostgreSQL event feed: connection check / catch-up interval
     int feedChunkEvents = 1000;      // PostgreSQL event feed: events read per query
+    // Per client (token subject; peer address without a valid token): requests that
+    // create work (POST /orders, POST /orders/{id}/retry, PUT /simulator/faults, and
+    // every request refused 401) through a token bucket; open event streams.
+    double rateLimitPerSecond = 50;  // sustained; 0: no limit (--rate-limit off)
+    double rateLimitBurst = 200;     // bucket size
+    int maxStreamsPerClient = 64;    // open event streams at once; 0: no limit
+    int streamRetryAfterSeconds = 5; // Retry-After of a stream refused for the limit
 };

@@ -67,6 +67,11 @@ void ServerMetrics::countRequest(int status)
     ++m_requests[status];
 }
 
+void ServerMetrics::countRateLimited(RateLimit limit)
+{
+    ++m_rateLimited[size_t(limit)];
+}
+
 void ServerMetrics::observe(const OrderEvent &event, const OrderProgress *after)
 {
     const int step = event.step ? int(*event.step) : -1;
@@ -151,6 +156,14 @@ QByteArray ServerMetrics::render(int sseSubscribers, quint64 sseDropped, bool da
     for (auto it = m_requests.cbegin(); it != m_requests.cend(); ++it) {
         out.append("http_requests_total{code=\"").append(QByteArray::number(it.key())).append("\"} ")
             .append(QByteArray::number(it.value())).append('\n');
+    }
+    out.append("# HELP http_rate_limited_total Requests answered 429 by a per-client limit (requests: new orders, "
+               "retries and fault changes; unauthenticated: requests without a valid token, by address; streams: "
+               "open event streams).\n# TYPE http_rate_limited_total counter\n");
+    const char *const limits[] = {"requests", "unauthenticated", "streams"};
+    for (size_t i = 0; i < m_rateLimited.size(); ++i) {
+        out.append("http_rate_limited_total{limit=\"").append(limits[i]).append("\"} ")
+            .append(QByteArray::number(m_rateLimited[i])).append('\n');
     }
     out.append("# HELP sse_subscribers Open event streams.\n# TYPE sse_subscribers gauge\n");
     out.append("sse_subscribers ").append(QByteArray::number(sseSubscribers)).append('\n');

@@ -18,7 +18,8 @@
 //   saga_duration_seconds (histogram), http_requests_total{code},
 //   sse_subscribers, sse_slow_clients_dropped_total,
 //   sse_fanout_seconds (one sweep of a batch over every subscriber, histogram),
-//   sse_commit_to_send_seconds (event timestamp to its frame handed to the sockets)
+//   sse_commit_to_send_seconds (event timestamp to its frame handed to the sockets),
+//   http_rate_limited_total{limit} (429 answers: limit = requests, unauthenticated, streams)
 class ServerMetrics
 {
 public:
@@ -27,6 +28,9 @@ public:
     // One committed event; `after` is the order's progress once applied (may be null).
     void observe(const OrderEvent &event, const OrderProgress *after);
     void countRequest(int status);
+    // A request refused 429 by a per-client limit (RateLimiter).
+    enum class RateLimit { Requests, Unauthenticated, Streams };
+    void countRateLimited(RateLimit limit);
     // One fan-out sweep took `sweepSeconds`; its oldest event was `ageSeconds` old when sent.
     void observeFanout(double sweepSeconds, double ageSeconds);
 
@@ -34,6 +38,7 @@ public:
 
     quint64 sagasStarted() const { return m_started; }
     quint64 sagasCompleted() const { return m_completed; }
+    quint64 rateLimited(RateLimit limit) const { return m_rateLimited[size_t(limit)]; }
 
 private:
     struct Histogram {
@@ -55,6 +60,7 @@ private:
     Histogram m_fanout;
     Histogram m_commitToSend;
     QMap<int, quint64> m_requests;
+    std::array<quint64, 3> m_rateLimited{}; // by RateLimit
     QHash<QUuid, QDateTime> m_sagaStart;                     // running sagas
     QHash<QPair<QUuid, int>, QDateTime> m_stepStart;         // running steps
 };

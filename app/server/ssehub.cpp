@@ -24,7 +24,8 @@ void SseHub::setHeartbeatInterval(int ms)
     m_heartbeat.setInterval(ms);
 }
 
-quint64 SseHub::subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastId, bool catchingUp)
+quint64 SseHub::subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastId, bool catchingUp,
+                          std::shared_ptr<void> hold)
 {
     auto subscriber = std::make_unique<Subscriber>();
     const quint64 key = m_nextKey++;
@@ -33,6 +34,7 @@ quint64 SseHub::subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastI
     subscriber->orderId = orderId;
     subscriber->lastId = lastId;
     subscriber->catchingUp = catchingUp;
+    subscriber->hold = std::move(hold);
     // A small kernel send buffer keeps memory per stream bounded and lets a
     // stalled client show up as backlog here.
     socket->setSocketOption(QAbstractSocket::SendBufferSizeSocketOption, 64 * 1024);
@@ -203,9 +205,9 @@ void SseHub::publishBatch(const QVector<OrderFrame> &orderFrames, const QVector<
     flushDoomed();
 }
 
-quint64 SseHub::subscribeReplay(QTcpSocket *socket, qint64 lastId)
+quint64 SseHub::subscribeReplay(QTcpSocket *socket, qint64 lastId, std::shared_ptr<void> hold)
 {
-    const quint64 key = subscribe(socket, QUuid(), lastId, false);
+    const quint64 key = subscribe(socket, QUuid(), lastId, false, std::move(hold));
     m_subscribers.at(key)->replaying = true;
     return key;
 }

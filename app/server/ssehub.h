@@ -40,8 +40,10 @@ public:
 
     // Registers a stream on `socket` (head already written). `lastId` frames at
     // or below it are never sent. With `catchingUp`, live frames are held until
-    // catchUp() is called for it.
-    quint64 subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastId, bool catchingUp);
+    // catchUp() is called for it. `hold` is kept while the stream lasts (e.g. the
+    // client's stream slot of the server's rate limiter).
+    quint64 subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastId, bool catchingUp,
+                      std::shared_ptr<void> hold = {});
     // Sends the frames read from the store, then the held live ones (both
     // filtered by id), and goes live. Closes the stream after a terminal frame.
     void catchUp(quint64 subscriber, const QVector<Frame> &frames);
@@ -67,7 +69,7 @@ public:
     // All-orders resume from the store (paged): the subscriber takes no live
     // frames (the store has them) until goLive(). replayWrite() writes a page
     // (pacing is the caller's: whenDrained()), lastId becomes `lastId`.
-    quint64 subscribeReplay(QTcpSocket *socket, qint64 lastId);
+    quint64 subscribeReplay(QTcpSocket *socket, qint64 lastId, std::shared_ptr<void> hold = {});
     bool replayWrite(quint64 subscriber, const QByteArray &bytes, qint64 lastId);
     // Calls `then` once the subscriber's unsent bytes fell to half the bound
     // (at once when they are); never when it is gone.
@@ -97,6 +99,7 @@ private:
         QMetaObject::Connection disconnectedConnection;
         QMetaObject::Connection destroyedConnection;
         QMetaObject::Connection drainConnection;
+        std::shared_ptr<void> hold;
     };
     void deliver(Subscriber &s, const Frame &frame);
     bool write(Subscriber &s, const QByteArray &bytes);

@@ -9,6 +9,14 @@ DemoTraffic::DemoTraffic(QObject *parent)
 {
     connect(&m_timer, &QTimer::timeout, this, &DemoTraffic::placeOne);
     m_timer.setInterval(60000 / m_perMinute);
+    m_resumeTimer.setSingleShot(true);
+    connect(&m_resumeTimer, &QTimer::timeout, this, [this] {
+        if (!m_running)
+            return;
+        qCInfo(lcSources) << "demo traffic goes on";
+        m_timer.start();
+        placeOne();
+    });
 }
 
 void DemoTraffic::setSource(ProgressSource *source)
@@ -31,6 +39,8 @@ void DemoTraffic::setRunning(bool running)
 {
     if (running == isRunning())
         return;
+    m_running = running;
+    m_resumeTimer.stop();
     if (running) {
         m_timer.start();
         placeOne(); // something to watch at once
@@ -51,7 +61,7 @@ OrderPreset DemoTraffic::presetFor(double roll, int failureIndex) const
 
 void DemoTraffic::placeOne()
 {
-    if (!m_source || !m_source->canPlaceOrders() || !m_source->isInitialLoadDone())
+    if (!m_running || isPaused() || !m_source || !m_source->canPlaceOrders() || !m_source->isInitialLoadDone())
         return;
     const OrderPreset preset = presetFor(m_random.bounded(100.0), int(m_random.bounded(kOrderPresetCount - 1)));
     m_source->placeOrder(OrderPresets::make(preset, &m_random), this, [this](PlaceOrderResult r) {
@@ -61,6 +71,19 @@ void DemoTraffic::placeOne()
         } else {
             ++m_rejected;
             Q_EMIT placeFailed(r.error);
+            if (r.retryAfterSeconds > 0)
+                pauseFor(r.retryAfterSeconds);
         }
     });
+}
+
+void DemoTraffic::pauseFor(int seconds)
+{
+    // Orders sent before the pause may be refused too: the longest wait wins.
+    if (!m_running || (m_resumeTimer.isActive() && m_resumeTimer.remainingTime() >= seconds * 1000))
+        return;
+    m_timer.stop();
+    m_resumeTimer.start(seconds * 1000);
+    qCInfo(lcSources) << "demo traffic paused for" << seconds << "s: the source limits new orders";
+    Q_EMIT paused(seconds);
 }

@@ -11,7 +11,9 @@ class ProgressSource;
 
 // A steady stream of orders for demos: `ordersPerMinute`, of which
 // `failurePercent` use one of the failure presets (evenly mixed). Places them
-// through whatever source is current (when it can place orders).
+// through whatever source is current (when it can place orders). A source that
+// refuses an order for its rate limit (a saga-server's 429) pauses the traffic
+// for as long as it asks (Retry-After); it goes on by itself after that.
 class DemoTraffic : public QObject
 {
     Q_OBJECT
@@ -26,7 +28,9 @@ public:
     void setSeed(quint32 seed) { m_random.seed(seed); }
 
     void setRunning(bool running);
-    bool isRunning() const { return m_timer.isActive(); }
+    bool isRunning() const { return m_running; }
+    // Running, but waiting for the source's rate limit (see paused()).
+    bool isPaused() const { return m_running && m_resumeTimer.isActive(); }
     int placed() const { return m_placed; }
     int rejected() const { return m_rejected; }
 
@@ -37,12 +41,17 @@ Q_SIGNALS:
     void runningChanged(bool running);
     void orderPlaced(const QUuid &orderId);
     void placeFailed(const QString &error);
+    // The source limits new orders: no order is placed for `seconds`.
+    void paused(int seconds);
 
 private:
     void placeOne();
+    void pauseFor(int seconds);
 
     QPointer<ProgressSource> m_source;
     QTimer m_timer;
+    QTimer m_resumeTimer; // runs while paused for a rate limit
+    bool m_running = false;
     QRandomGenerator m_random;
     int m_perMinute = 30;
     int m_failurePercent = 30;

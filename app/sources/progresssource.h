@@ -30,6 +30,9 @@ struct PlaceOrderResult {
     // Sent, but no answer came (a timeout, the connection lost): the order may
     // have been placed all the same; the error says so.
     bool outcomeUnknown = false;
+    // Refused for the server's rate limit (429): nothing was placed; try again
+    // after this many seconds (0 otherwise). The error says so.
+    int retryAfterSeconds = 0;
 };
 
 // Everything a support ticket needs about one order: the customer-facing

@@ -3,6 +3,7 @@
 #include "sagajson.h"
 #include "sagalog.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QNetworkAccessManager>
@@ -11,6 +12,17 @@
 
 namespace {
 constexpr int kInitialBackoffMs = 500;
+
+// Seconds a 429 asks to wait: Retry-After (delta-seconds), else the error's
+// details.retryAfterSeconds, else 5; between 1 s and an hour.
+int retryAfterOf(const QByteArray &header, const QJsonDocument &json)
+{
+    bool ok = false;
+    int seconds = header.trimmed().toInt(&ok);
+    if (!ok)
+        seconds = json.object().value(QLatin1String("details")).toObject().value(QLatin1String("retryAfterSeconds")).toInt(5);
+    return qBound(1, seconds, 3600);
+}
 
 QString errorMessageOf(const QJsonDocument &json)
 {
@@ -188,7 +200,10 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
         r.contentType = reply->rawHeader("Content-Type");
         if (!r.body.isEmpty())
             r.json = QJsonDocument::fromJson(r.body);
-        if (r.httpStatus < 200 || r.httpStatus >= 300) {
+        if (r.httpStatus == 429) {
+            r.retryAfterSeconds = retryAfterOf(reply->rawHeader("Retry-After"), r.json);
+            r.error = tr("The server is limiting requests from this token; try again in %1 s.").arg(r.retryAfterSeconds);
+        } else if (r.httpStatus < 200 || r.httpStatus >= 300) {
             const QString serverMessage = errorMessageOf(r.json);
             // 4xx with a message from the server (validation, conflicts) is already a sentence.
             if (r.httpStatus >= 400 && r.httpStatus < 500 && r.httpStatus != 401 && r.httpStatus != 403
@@ -239,7 +254,7 @@ void RemoteSource::loadPage(const QString &cursor)
                 setState(State::Failed, r.error);
                 return;
             }
-            connectionLost(r.error);
+            connectionLost(r.error, r.retryAfterSeconds * 1000);
             return;
         }
         const QJsonObject page = r.json.object();
@@ -528,6 +543,17 @@ void RemoteSource::onStreamFinished(QNetworkReply *reply)
                                 serverMessage.isEmpty() ? tr("HTTP 400") : serverMessage.left(300)));
         return;
     }
+    if (status == 429) {
+        // Too many streams open with this token (other consoles, or leftovers):
+        // ask again once the server says, not sooner.
+        const int seconds = retryAfterOf(reply->rawHeader("Retry-After"), QJsonDocument());
+        connectionLost(tr("saga-server at %1 is limiting the event streams of this token (HTTP 429%2); the next try "
+                          "is in %3 s.")
+                           .arg(location(), serverMessage.isEmpty() ? QString() : QStringLiteral(": ") + serverMessage.left(300))
+                           .arg(seconds),
+                       seconds * 1000);
+        return;
+    }
     QString why = describe(reply, status, serverMessage);
     if (reply->error() == QNetworkReply::NoError && status == 200)
         why = tr("saga-server at %1 ended the live stream.").arg(location());
@@ -555,7 +581,7 @@ void RemoteSource::reloadReplaced(const QString &why)
     beginLoad(); // the server answers: no backoff
 }
 
-void RemoteSource::connectionLost(const QString &why)
+void RemoteSource::connectionLost(const QString &why, int notBeforeMs)
 {
     if (!m_running)
         return;
@@ -573,10 +599,10 @@ void RemoteSource::connectionLost(const QString &why)
     setState(isInitialLoadDone() ? State::Stale : State::Reconnecting,
              isInitialLoadDone() ? tr("%1 Showing what was last received; retrying until it answers.").arg(why)
                                  : tr("%1 Retrying until it answers.").arg(why));
-    scheduleReconnect();
+    scheduleReconnect(notBeforeMs);
 }
 
-void RemoteSource::scheduleReconnect()
+void RemoteSource::scheduleReconnect(int notBeforeMs)
 {
     if (m_reconnectTimer.isActive())
         return;
@@ -585,7 +611,7 @@ void RemoteSource::scheduleReconnect()
         m_lastPosition = 0;  // nothing applied yet from the stream is trusted
         m_heldBack.clear();
     }
-    m_reconnectTimer.start(m_backoffMs);
+    m_reconnectTimer.start(qMax(m_backoffMs, notBeforeMs));
     m_backoffMs = qMin(m_backoffMs * 2, m_maxBackoffMs);
 }
 
@@ -601,6 +627,9 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              result.ok = r.error.isEmpty();
              result.error = r.error;
              result.outcomeUnknown = r.outcomeUnknown;
+             result.retryAfterSeconds = r.retryAfterSeconds;
+             if (r.httpStatus == 429) // refused before anything was done
+                 result.error = tr("The server is limiting new orders; try again in %1 s.").arg(r.retryAfterSeconds);
              if (r.outcomeUnknown)
                  result.error = tr("%1 The order was sent and may have been placed — check the order list "
                                    "before placing it again.")
@@ -670,6 +699,14 @@ void RemoteSource::retry(const RetryRequest &request, QObject *context,
                  return;
              }
              d.reason = r.error;
+             if (r.httpStatus == 429) { // refused before anything was done
+                 d.code = RetryDecision::Unavailable;
+                 d.reason = tr("The server is limiting retries and new orders; try again in %1 s.")
+                                .arg(r.retryAfterSeconds);
+                 d.nextRetryAvailableAt = QDateTime::currentDateTimeUtc().addSecs(r.retryAfterSeconds);
+                 done(d);
+                 return;
+             }
              if (r.outcomeUnknown) {
                  d.code = RetryDecision::Unavailable;
                  d.outcomeUnknown = true;

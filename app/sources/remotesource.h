@@ -25,6 +25,8 @@ class QNetworkAccessManager;
 // event) or whose resumed stream has a hole (an event of an order never seen that
 // is not the order's first) holds other data than what is shown (restarted on
 // another database): everything is dropped (contentsReplaced) and loaded again.
+// A server that limits this token (429) is asked again after its Retry-After,
+// not sooner; an order or retry it refused so says when to try again.
 class RemoteSource : public ProgressSource
 {
     Q_OBJECT
@@ -59,6 +61,8 @@ public:
     void setMaxBackoff(int ms) { m_maxBackoffMs = ms; }
     // How long a request (not the stream) may go without progress before it is given up.
     void setRequestTimeout(int ms) { m_requestTimeoutMs = ms; }
+    // When the next reconnect is due, in ms from when it was scheduled (-1: none pending).
+    int reconnectDelayMs() const { return m_reconnectTimer.isActive() ? m_reconnectTimer.interval() : -1; }
 
     // The result of one HTTP exchange, as the callbacks below see it.
     struct Response {
@@ -71,6 +75,8 @@ public:
         // A request that changes something was sent whole, but no answer came:
         // the server may have carried it out.
         bool outcomeUnknown = false;
+        // 429: the server limits this client; its Retry-After in seconds (>= 1).
+        int retryAfterSeconds = 0;
     };
 
 private:
@@ -87,8 +93,9 @@ private:
     void markStreamLive();
     void notASagaServer(const QByteArray &contentType);
     void deliver(QVector<OrderEvent> events);
-    void connectionLost(const QString &why);
-    void scheduleReconnect();
+    // `notBeforeMs`: the server asked to wait at least this long (Retry-After).
+    void connectionLost(const QString &why, int notBeforeMs = 0);
+    void scheduleReconnect(int notBeforeMs = 0);
     QString describe(QNetworkReply *reply, int httpStatus, const QString &serverMessage = {}) const;
     void reloadReplaced(const QString &why);
     QString liveMessage();

@@ -35,9 +35,10 @@ public:
         m_process->setProcessChannelMode(QProcess::MergedChannels);
         const QString listen = QStringLiteral("127.0.0.1:%1").arg(port);
         m_process->start(TestServices::programPath(QStringLiteral("saga-server")),
-                         {QStringLiteral("--listen"), listen, QStringLiteral("--database"), m_database,
+                         QStringList{QStringLiteral("--listen"), listen, QStringLiteral("--database"), m_database,
                           QStringLiteral("--step-delay"), QStringLiteral("20"), QStringLiteral("--retry-cooldown"),
-                          QStringLiteral("0"), QStringLiteral("--auth-secret-file"), m_secret});
+                          QStringLiteral("0"), QStringLiteral("--auth-secret-file"), m_secret}
+                             + m_extraArguments);
         if (!m_process->waitForStarted(10000))
             return QStringLiteral("saga-server did not start: %1").arg(m_process->errorString());
         static const QRegularExpression listening(QStringLiteral("listening on (http://\\S+)"));
@@ -90,6 +91,9 @@ public:
     QString database() const { return m_database; }
     void setDatabase(const QString &url) { m_database = url; }
 
+    // More flags for the next start(), e.g. {"--rate-limit", "1:2"}.
+    void setExtraArguments(const QStringList &arguments) { m_extraArguments = arguments; }
+
     QUrl url() const { return m_url; }
     int port() const { return m_url.port(); }
 
@@ -124,6 +128,7 @@ private:
     QString m_dir;
     QString m_secret;
     QString m_database;
+    QStringList m_extraArguments;
     QUrl m_url;
     std::unique_ptr<QProcess> m_process;
 };

@@ -3,6 +3,7 @@
 // killed and restarted) that resumes with Last-Event-ID without applying any
 // event twice.
 
+#include "demotraffic.h"
 #include "detailpanel.h"
 #include "eventbatcher.h"
 #include "guitesthelpers.h"
@@ -23,6 +24,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTcpServer>
@@ -173,6 +175,10 @@ private Q_SLOTS:
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
+    void limitedOrderSaysWhenToTryAgain();
+    void limitedRetrySaysWhenToTryAgain();
+    void demoTrafficPausesForRetryAfter();
+    void limitedStreamWaitsForRetryAfter();
 };
 
 void tst_RemoteSource::initTestCase()
@@ -776,6 +782,168 @@ void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere()
     for (const WireMockAdmin::Seen &seen : admin.journal())
         QVERIFY2(!seen.path.startsWith(QLatin1String("/moved")), qPrintable(seen.method + ' ' + seen.path));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// "N s" in a sentence of the console, or -1.
+int secondsIn(const QString &text)
+{
+    static const QRegularExpression seconds(QStringLiteral("try again in (\\d+) s"));
+    const QRegularExpressionMatch m = seconds.match(text);
+    return m.hasMatch() ? m.captured(1).toInt() : -1;
+}
+
+// New Order on a server that limits this token (429): the dialog says the
+// server is limiting new orders and when to try again — not a generic failure,
+// not "may have been placed" — and no order was made.
+void tst_RemoteSource::limitedOrderSaysWhenToTryAgain()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--rate-limit"), QStringLiteral("0.05:1")}); // one per 20 s
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    window.showNewOrderDialog();
+    auto *dialog = window.findChild<NewOrderDialog *>();
+    QVERIFY(dialog);
+    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
+    QVERIFY(placeButton && result);
+
+    placeButton->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    QVERIFY2(result->text().contains(QLatin1String("placed")), qPrintable(result->text()));
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 1, kTimeout);
+
+    placeButton->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    const QString said = result->text();
+    QVERIFY2(said.startsWith(QLatin1String("The server is limiting new orders; try again in ")), qPrintable(said));
+    QVERIFY2(secondsIn(said) >= 1 && secondsIn(said) <= 20, qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("may have been placed")), qPrintable(said));
+    QVERIFY(placeButton->isEnabled());
+
+    // Nothing was placed: an order of another client (not limited) is the next one shown.
+    RemoteSource placer(server.url(), server.mintToken(true, &error));
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(window.model()->orderCount(), 2);
+}
+
+// Retry on a server that limits this token: "was not retried", saying the
+// server is limiting retries and when to try again; the order was not retried.
+void tst_RemoteSource::limitedRetrySaysWhenToTryAgain()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--rate-limit"), QStringLiteral("0.05:1")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placer(server.url(), server.mintToken(true, &error)); // another client
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("ROLLED_BACK"), kTimeout);
+    place(&source, OrderPresets::make(OrderPreset::HappyPath), &error); // this token's one request
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(declined);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QSignalSpy messages(&panel, &DetailPanel::message);
+
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+            payment->setText(QStringLiteral("pm-visa-4242"));
+        dialog->accept();
+    });
+    panel.retryButton()->click();
+    QVERIFY(dialogSeen);
+    QTRY_COMPARE_WITH_TIMEOUT(messages.count(), 1, kTimeout);
+    const QString said = messages.at(0).at(0).toString();
+    QVERIFY2(said.contains(QLatin1String("was not retried: The server is limiting retries and new orders; try again in ")),
+             qPrintable(said));
+    QVERIFY2(secondsIn(said) >= 1 && secondsIn(said) <= 20, qPrintable(said));
+    QCOMPARE(endedAttempts(&source, declined), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout); // it may be tried again later
+}
+
+// Demo traffic faster than the server allows pauses for the Retry-After of the
+// first refusal instead of sending on, and goes on by itself afterwards.
+void tst_RemoteSource::demoTrafficPausesForRetryAfter()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--rate-limit"), QStringLiteral("0.05:2")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource source(server.url(), token);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    DemoTraffic demo;
+    QSignalSpy paused(&demo, &DemoTraffic::paused);
+    QSignalSpy failed(&demo, &DemoTraffic::placeFailed);
+    demo.setSource(&source);
+    demo.setOrdersPerMinute(6000);
+    demo.setRunning(true);
+    QTRY_VERIFY_WITH_TIMEOUT(!paused.isEmpty(), kTimeout);
+    const int seconds = paused.first().first().toInt();
+    QVERIFY2(seconds >= 1 && seconds <= 20, qPrintable(QString::number(seconds)));
+    QVERIFY(demo.isRunning());
+    QVERIFY(demo.isPaused());
+    QTRY_COMPARE_WITH_TIMEOUT(demo.placed(), 2, kTimeout); // the burst; the rest were refused, then none sent
+    QVERIFY2(failed.first().first().toString().startsWith(QLatin1String("The server is limiting new orders")),
+             qPrintable(failed.first().first().toString()));
+    demo.setRunning(false);
+    QVERIFY(!demo.isPaused());
+}
+
+// More event streams than the server allows one token (another console holds
+// the one): the source says so and asks again after the server's Retry-After,
+// not after its own short backoff; once the other stream closes it goes live.
+void tst_RemoteSource::limitedStreamWaitsForRetryAfter()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--max-streams"), QStringLiteral("1")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource first(server.url(), token);
+    first.start();
+    QTRY_COMPARE_WITH_TIMEOUT(first.state(), ProgressSource::State::Live, kTimeout);
+
+    RemoteSource second(server.url(), token);
+    second.start();
+    QTRY_VERIFY_WITH_TIMEOUT(second.stateMessage().contains(QLatin1String("is limiting the event streams of this token")),
+                             kTimeout);
+    QVERIFY2(second.stateMessage().contains(QLatin1String("next try is in 5 s")), qPrintable(second.stateMessage()));
+    QVERIFY(second.state() != ProgressSource::State::Live);
+    QVERIFY2(second.reconnectDelayMs() >= 5000, qPrintable(QString::number(second.reconnectDelayMs())));
+
+    first.stop();
+    QTRY_COMPARE_WITH_TIMEOUT(second.state(), ProgressSource::State::Live, kTimeout);
 }
 
 QTEST_MAIN(tst_RemoteSource)

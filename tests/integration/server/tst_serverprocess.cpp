@@ -87,7 +87,8 @@ void TestServerProcess::helpAndErrors()
     int code = -1;
     const QString help = run({"--help"}, &code);
     QCOMPARE(code, 0);
-    for (const char *option : {"--listen", "--database", "--steps", "--step-delay", "--retry-cooldown", "--auth-secret-file"})
+    for (const char *option : {"--listen", "--database", "--steps", "--step-delay", "--retry-cooldown", "--rate-limit",
+                               "--max-streams", "--auth-secret-file"})
         QVERIFY2(help.contains(QLatin1String(option)), qPrintable(help));
     QVERIFY(help.contains(QLatin1String("saga-server token")));
 
@@ -97,6 +98,11 @@ void TestServerProcess::helpAndErrors()
     run({"--listen", "bogus", "--auth-secret-file", m_secret}, &code);
     QCOMPARE(code, 2);
     run({"--database", "mysql://x", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+    const QString badRate = run({"--rate-limit", "lots", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+    QVERIFY2(badRate.contains(QLatin1String("--rate-limit")), qPrintable(badRate));
+    run({"--max-streams", "-3", "--auth-secret-file", m_secret}, &code);
     QCOMPARE(code, 2);
 }
 

@@ -60,6 +60,7 @@ private Q_SLOTS:
     void sequencerOrdersPositions();
     void errorShape();
     void commandLine();
+    void rateLimitFlags();
     void readPoolDoesNotRecreateADeletedDatabase();
 };
 
@@ -424,6 +425,57 @@ void TestServerUnits::commandLine()
     // "listening on" prints a URL, IPv6 hosts in brackets.
     QCOMPARE(ServerCommandLine::listenUrl("127.0.0.1", 8080), QStringLiteral("http://127.0.0.1:8080"));
     QCOMPARE(ServerCommandLine::listenUrl("::1", 39615), QStringLiteral("http://[::1]:39615"));
+}
+
+// --rate-limit PER_S[:BURST] | off and --max-streams N | off; without them the
+// defaults (50:200, 64), and the flags that were there before mean the same.
+void TestServerUnits::rateLimitFlags()
+{
+    const QString secret = TestServices::tempDir() + QStringLiteral("/cli-rate-secret");
+    QFile file(secret);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("k\n");
+    file.close();
+    auto parse = [&secret](QStringList args) {
+        args.prepend(QStringLiteral("saga-server"));
+        args << QStringLiteral("--auth-secret-file") << secret;
+        return ServerCommandLine::parse(args);
+    };
+
+    const ServerCommandLine defaults = parse({"--listen", "127.0.0.1:0", "--step-delay", "5"});
+    QCOMPARE(int(defaults.mode), int(ServerCommandLine::Mode::Serve));
+    QCOMPARE(defaults.config.rateLimitPerSecond, 50.0);
+    QCOMPARE(defaults.config.rateLimitBurst, 200.0);
+    QCOMPARE(defaults.config.maxStreamsPerClient, 64);
+    QCOMPARE(defaults.config.engine.stepDelayMs, 5);
+
+    const ServerCommandLine both = parse({"--rate-limit", "2.5:7", "--max-streams", "3"});
+    QCOMPARE(int(both.mode), int(ServerCommandLine::Mode::Serve));
+    QCOMPARE(both.config.rateLimitPerSecond, 2.5);
+    QCOMPARE(both.config.rateLimitBurst, 7.0);
+    QCOMPARE(both.config.maxStreamsPerClient, 3);
+    const ServerCommandLine rateOnly = parse({"--rate-limit", "10"});
+    QCOMPARE(rateOnly.config.rateLimitPerSecond, 10.0);
+    QCOMPARE(rateOnly.config.rateLimitBurst, 40.0); // 4 x the rate
+    for (const char *off : {"off", "0", "OFF"}) {
+        const ServerCommandLine disabled = parse({"--rate-limit", off, "--max-streams", off});
+        QVERIFY2(disabled.mode == ServerCommandLine::Mode::Serve, qPrintable(disabled.text));
+        QCOMPARE(disabled.config.rateLimitPerSecond, 0.0);
+        QCOMPARE(disabled.config.maxStreamsPerClient, 0);
+    }
+    for (const char *bad : {"-1", "fast", "5:0", "5:x", "5:2:1", "0:10", "nan", "inf", "1e9", ""}) {
+        const ServerCommandLine refused = parse({"--rate-limit", bad});
+        QVERIFY2(refused.mode == ServerCommandLine::Mode::Error, bad);
+        QVERIFY2(refused.text.contains(QLatin1String("--rate-limit")), qPrintable(refused.text));
+    }
+    for (const char *bad : {"-1", "many", "1.5", ""}) {
+        const ServerCommandLine refused = parse({"--max-streams", bad});
+        QVERIFY2(refused.mode == ServerCommandLine::Mode::Error, bad);
+        QVERIFY2(refused.text.contains(QLatin1String("--max-streams")), qPrintable(refused.text));
+    }
+    const QString help = ServerCommandLine::parse({"saga-server", "--help"}).text;
+    QVERIFY2(help.contains(QLatin1String("--rate-limit PER_S[:BURST]")), qPrintable(help));
+    QVERIFY2(help.contains(QLatin1String("--max-streams N")), qPrintable(help));
 }
 
 QTEST_GUILESS_MAIN(TestServerUnits)
