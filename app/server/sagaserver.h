@@ -66,6 +66,7 @@ private:
         QUuid orderId;
         QString orderNumber;
         int waitSeconds = 0;
+        bool replayed = false; // an Idempotency-Key's order placed before
     };
 
     // responses
