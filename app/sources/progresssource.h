@@ -30,6 +30,9 @@ struct PlaceOrderResult {
     // Sent, but no answer came (a timeout, the connection lost): the order may
     // have been placed all the same; the error says so.
     bool outcomeUnknown = false;
+    // The Idempotency-Key it was sent with (remote mode): placing the same request
+    // again with this key (OrderRequest::idempotencyKey) cannot place it twice.
+    QString idempotencyKey;
 };
 
 // Everything a support ticket needs about one order: the customer-facing
