@@ -308,6 +308,11 @@ bool Orchestrator::answerStoredKey(const QUuid &orderId, const QString &digest,
                                    const std::function<void(SubmitResult)> &done)
 {
     SubmitResult r;
+    if (!m_store) { // stopped meanwhile
+        r.error = StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")};
+        done(r);
+        return true;
+    }
     auto order = m_store->loadOrder(orderId);
     if (order.error.kind == StoreError::NotFound)
         return false;
