@@ -46,6 +46,9 @@ struct OrderRequest {
     QString paymentMethodId;
     ShippingAddress shippingAddress;
     QString traceId; // W3C trace id (32 hex) of the request that placed it; may be empty
+    // The client's Idempotency-Key (saga-server): the same key of the same customer
+    // places one order (the engine derives its id from both). Empty: none.
+    QString idempotencyKey;
 
     qint64 totalInCents() const;
 };

@@ -863,11 +863,18 @@ void MainWindow::placeOrder(const OrderRequest &request)
         return;
     }
     QPointer<NewOrderDialog> dialog = m_newOrderDialog;
-    m_source->placeOrder(request, this, [this, dialog](PlaceOrderResult r) {
+    m_source->placeOrder(request, this, [this, dialog, request](PlaceOrderResult r) {
         const QString text = r.ok ? tr("Order %1 placed.").arg(r.orderNumber.isEmpty() ? r.orderId.toString(QUuid::WithoutBraces) : r.orderNumber)
                                   : r.error;
-        if (dialog)
+        if (dialog) {
             dialog->showResult(text, r.ok);
+            if (r.outcomeUnknown && !r.idempotencyKey.isEmpty()) {
+                // Sent again with the same key, it is placed once at most.
+                OrderRequest sent = request;
+                sent.idempotencyKey = r.idempotencyKey;
+                dialog->offerSendAgain(sent);
+            }
+        }
         showMessage(text);
         if (r.ok && !selectOrder(r.orderId, true))
             m_selectWhenSeen = r.orderId;

@@ -89,7 +89,13 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
     m_result->setWordWrap(true);
     m_place = new QPushButton(tr("&Place order"), orderBox);
     m_place->setDefault(true);
+    m_sendAgain = new QPushButton(tr("Send &again"), orderBox);
+    m_sendAgain->setObjectName(QStringLiteral("sendAgain"));
+    m_sendAgain->setToolTip(tr("Sends the order that got no answer once more, with the same Idempotency-Key: "
+                               "saga-server places it at most once."));
+    m_sendAgain->hide();
     placeRow->addStretch(1);
+    placeRow->addWidget(m_sendAgain);
     placeRow->addWidget(m_place);
     form->addRow(placeRow);
     // The message has a row of its own, the form's whole width: squeezed next to
@@ -137,6 +143,15 @@ NewOrderDialog::NewOrderDialog(DemoTraffic *demo, QWidget *parent)
         m_resultOk = true;
         updatePlacing();
         Q_EMIT placeRequested(request());
+    });
+    connect(m_sendAgain, &QPushButton::clicked, this, [this] {
+        if (!m_unanswered || m_inFlight)
+            return;
+        m_inFlight = true;
+        m_resultText = tr("Sending the order again…");
+        m_resultOk = true;
+        updatePlacing();
+        Q_EMIT placeRequested(*m_unanswered);
     });
     for (QLineEdit *edit : {m_customer, m_productId, m_productName, m_payment, m_street, m_city, m_state,
                             m_postalCode, m_country})
@@ -218,8 +233,15 @@ void NewOrderDialog::setPlacingEnabled(bool enabled, const QString &whyNot)
 void NewOrderDialog::showResult(const QString &text, bool ok)
 {
     m_inFlight = false;
+    m_unanswered.reset();
     m_resultText = text;
     m_resultOk = ok;
+    updatePlacing();
+}
+
+void NewOrderDialog::offerSendAgain(const OrderRequest &sent)
+{
+    m_unanswered = sent;
     updatePlacing();
 }
 
@@ -227,6 +249,8 @@ void NewOrderDialog::updatePlacing()
 {
     const QString why = problem();
     m_place->setEnabled(m_placingAllowed && why.isEmpty() && !m_inFlight);
+    m_sendAgain->setVisible(m_unanswered.has_value());
+    m_sendAgain->setEnabled(m_placingAllowed && !m_inFlight);
     QString text = m_resultText;
     bool error = !m_resultOk;
     if (!m_placingAllowed) {

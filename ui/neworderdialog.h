@@ -3,6 +3,7 @@
 #include "orderpresets.h"
 
 #include <QDialog>
+#include <optional>
 
 class DemoTraffic;
 class QCheckBox;
@@ -34,6 +35,12 @@ public:
     void setPlacingEnabled(bool enabled, const QString &whyNot = {});
     // The answer to the last placeRequested: Place is enabled again.
     void showResult(const QString &text, bool ok);
+    // After an answer that did not come (showResult said the order may have been
+    // placed): offers Send again for `sent`, the request as it went out, with its
+    // Idempotency-Key, so sending it again cannot place it twice. Hidden by the
+    // next showResult.
+    void offerSendAgain(const OrderRequest &sent);
+    bool isSendAgainOffered() const { return m_unanswered.has_value(); }
     // Placing was requested and not answered yet (Place is disabled meanwhile).
     bool isPlacing() const { return m_inFlight; }
 
@@ -67,6 +74,8 @@ private:
     QLineEdit *m_postalCode = nullptr;
     QLineEdit *m_country = nullptr;
     QPushButton *m_place = nullptr;
+    QPushButton *m_sendAgain = nullptr;
+    std::optional<OrderRequest> m_unanswered; // sent, no answer: what Send again sends
     QLabel *m_result = nullptr;
     bool m_placingAllowed = true; // by the source
     QString m_whyNot;

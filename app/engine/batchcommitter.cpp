@@ -82,15 +82,31 @@ CommitReport BatchCommitter::commit(quint64 firstTicket, const QVector<StoreTran
         if (StoreError e = reconnect())
             return lost(e, 0); // nothing was attempted
     }
-    auto result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
+    QVector<int> leftOut; // orders with an Idempotency-Key that were there already
+    auto result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs, &leftOut);
     if (!result.ok() && result.error.kind == StoreError::Unavailable && result.error.notWritten
         && m_store->isConnectionBroken()) {
         // The server ended this connection while it was idle (a restart, an operator)
         // and nothing was sent: a new connection, and the batch once more on it.
         if (!m_store->reconnect())
-            result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs);
+            result = m_store->commitTransitions(batch, m_leaseOwner, m_leaseMs, &leftOut);
     }
-    if (result.ok()) {
+    if (result.ok() && !leftOut.isEmpty()) {
+        // Committed in one transaction without the sagas whose keyed order another
+        // request wrote first: reported one by one, those refused.
+        int next = 0;
+        int left = 0;
+        for (int i = 0; i < batch.size(); ++i) {
+            if (left < leftOut.size() && leftOut.at(left) == i) {
+                ++left;
+                report.singles.append(CommitReport::Single{
+                    false, batch[i].event,
+                    StoreError{StoreError::Conflict, QStringLiteral("an order with this Idempotency-Key is there already")}});
+            } else if (next < result.value.size()) {
+                report.singles.append(CommitReport::Single{true, result.value.at(next++), {}});
+            }
+        }
+    } else if (result.ok()) {
         report.whole = true;
         report.events = std::move(result.value);
     } else if (result.error.kind == StoreError::Unavailable) {

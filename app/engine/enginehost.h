@@ -26,6 +26,12 @@ struct SubmitResult {
     StoreError error; // Unavailable when the database is down; Invalid for a bad request
     QUuid orderId;
     QString orderNumber;
+    // An order with an Idempotency-Key (OrderRequest::idempotencyKey) whose key was
+    // used before by the same customer: `replayed` when for the same request (the
+    // answer names that order; nothing new was placed), `keyReused` when for another
+    // one (orderId names it; nothing was placed).
+    bool replayed = false;
+    bool keyReused = false;
 };
 
 class EngineHost : public QObject

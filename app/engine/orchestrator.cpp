@@ -7,6 +7,7 @@
 #include "failurecatalog.h"
 #include "faultinjector.h"
 #include "httpstepclient.h"
+#include "idempotentorder.h"
 #include "sagalog.h"
 #include "simulatedstepclient.h"
 #include "timeorderedid.h"
@@ -229,9 +230,21 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
         done(result);
         return;
     }
+    const bool keyed = !request.idempotencyKey.isEmpty();
+    QString digest;
+    QUuid newId;
+    if (keyed) {
+        newId = IdempotentOrder::orderId(request.customerId, request.idempotencyKey);
+        digest = IdempotentOrder::requestDigest(request);
+        if (answerKnownKey(newId, digest, done))
+            return;
+    } else {
+        newId = timeOrderedUuid();
+    }
     auto saga = std::make_unique<SagaState>();
     SagaState &s = *saga;
-    s.orderId = timeOrderedUuid();
+    s.orderId = newId;
+    s.requestDigest = digest;
     s.customerId = request.customerId;
     s.traceId = request.traceId;
     s.items = request.items;
@@ -248,23 +261,115 @@ void Orchestrator::submit(const OrderRequest &request, std::function<void(Submit
                         {QStringLiteral("totalInCents"), s.totalInCents}};
     if (!s.traceId.isEmpty())
         details.insert(QStringLiteral("traceId"), s.traceId);
+    if (keyed) {
+        details.insert(QStringLiteral("idempotencyKey"), request.idempotencyKey);
+        details.insert(QStringLiteral("requestDigest"), digest);
+    }
     StoreTransition t = makeTransition(s, EventType::SagaStarted, std::nullopt, details);
     t.newOrder = request;
     t.newOrderId = s.orderId;
+    t.newOrderMayExist = keyed;
     const QUuid orderId = s.orderId;
     m_sagas.emplace(orderId, std::move(saga));
-    enqueue(*m_sagas[orderId], std::move(t), [this, done, orderId](bool committed, const OrderEvent &event) {
+    enqueue(*m_sagas[orderId], std::move(t), [this, done, orderId, keyed, digest](bool committed, const OrderEvent &event) {
         SubmitResult r;
         if (committed) {
             r.orderId = orderId;
             r.orderNumber = event.details.value(QStringLiteral("orderNumber")).toString();
         } else if (m_notRecordedBecause) {
             r.error = m_notRecordedBecause;
+        } else if (keyed) {
+            // Refused: another request with this key (another engine) wrote the
+            // order first, or it was refused for another reason.
+            const auto answerFromStore = [this, orderId, digest](const std::function<void(SubmitResult)> &answer) {
+                if (!answerStoredKey(orderId, digest, answer)) {
+                    SubmitResult refused;
+                    refused.error = StoreError{StoreError::Conflict, QStringLiteral("The order could not be recorded.")};
+                    answer(refused);
+                }
+            };
+            answerFromStore(done);
+            settleKeyWaiters(orderId, answerFromStore);
+            return;
         } else {
             r.error = StoreError{StoreError::Conflict, QStringLiteral("The order could not be recorded.")};
         }
         done(r);
+        if (keyed) {
+            settleKeyWaiters(orderId, [r](const std::function<void(SubmitResult)> &answer) {
+                SubmitResult again = r;
+                again.replayed = r.error.ok();
+                answer(again);
+            });
+        }
     });
+}
+
+bool Orchestrator::answerKnownKey(const QUuid &orderId, const QString &digest,
+                                  const std::function<void(SubmitResult)> &done)
+{
+    if (auto running = m_sagas.find(orderId); running != m_sagas.end() && !running->second->requestDigest.isEmpty()) {
+        // Placed by this engine (a saga resumed here has no digest: the store says).
+        const SagaState &s = *running->second;
+        SubmitResult r;
+        r.orderId = orderId;
+        if (s.requestDigest != digest) {
+            r.keyReused = true;
+            done(r);
+        } else if (s.orderNumber.isEmpty()) {
+            m_keyWaiters[orderId].append(done); // its first commit is on its way
+        } else {
+            r.replayed = true;
+            r.orderNumber = s.orderNumber;
+            done(r);
+        }
+        return true;
+    }
+    return answerStoredKey(orderId, digest, done);
+}
+
+bool Orchestrator::answerStoredKey(const QUuid &orderId, const QString &digest,
+                                   const std::function<void(SubmitResult)> &done)
+{
+    SubmitResult r;
+    if (!m_store) { // stopped meanwhile
+        r.error = StoreError{StoreError::Unavailable, QStringLiteral("The engine is not running.")};
+        done(r);
+        return true;
+    }
+    auto order = m_store->loadOrder(orderId);
+    if (order.error.kind == StoreError::NotFound)
+        return false;
+    std::optional<OrderEvent> started;
+    if (order.ok()) {
+        auto first = m_store->findEvent(orderId, 1);
+        if (first.ok())
+            started = first.value;
+        else
+            order.error = first.error;
+    }
+    if (!order.ok()) {
+        r.error = order.error;
+        done(r);
+        return true;
+    }
+    r.orderId = orderId;
+    if (!started || started->details.value(QStringLiteral("requestDigest")).toString() != digest) {
+        r.keyReused = true;
+    } else {
+        r.replayed = true;
+        r.orderNumber = order.value.orderNumber;
+    }
+    done(r);
+    return true;
+}
+
+void Orchestrator::settleKeyWaiters(const QUuid &orderId,
+                                    const std::function<void(const std::function<void(SubmitResult)> &)> &answer)
+{
+    const QVector<std::function<void(SubmitResult)>> waiting = m_keyWaiters.take(orderId);
+    for (const auto &done : waiting)
+        answer(done);
 }
 
 bool Orchestrator::gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error)
@@ -791,8 +896,15 @@ void Orchestrator::reject(Pending p, const StoreError &error)
     }
     // Another engine wrote this saga first (its lease is lost), or nothing it
     // could record instead was accepted either.
-    qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq" << event.seq
-                        << "refused by the store; no longer driving this saga:" << error.message;
+    if (p.transition.newOrderMayExist && error.kind == StoreError::Conflict)
+        qCInfo(lcEngine) << "order" << orderId.toString(QUuid::WithoutBraces)
+                         << "was placed first by another request with its Idempotency-Key; answered with that order";
+    else if (!s) // dropped already, when an earlier transition of it was refused (and logged)
+        qCDebug(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq" << event.seq
+                          << "refused with the one before it";
+    else
+        qCWarning(lcEngine) << "transition of order" << orderId.toString(QUuid::WithoutBraces) << "seq" << event.seq
+                            << "refused by the store; no longer driving this saga:" << error.message;
     m_sagas.erase(orderId);
     if (p.done)
         p.done(false, event);

@@ -43,6 +43,7 @@
 #include "sagastore.h"
 #include "stepcall.h"
 
+#include <QHash>
 #include <QObject>
 #include <QThread>
 #include <QTimer>
@@ -163,6 +164,14 @@ private:
     void checkIdle();
     void finishShutdown();
 
+    // An order with an Idempotency-Key whose id is `orderId`: answers `done` when
+    // the key was used before (this engine's saga, or the stored order) and returns
+    // true; false when no such order exists (the caller places it).
+    bool answerKnownKey(const QUuid &orderId, const QString &digest, const std::function<void(SubmitResult)> &done);
+    bool answerStoredKey(const QUuid &orderId, const QString &digest, const std::function<void(SubmitResult)> &done);
+    // The submitters waiting for the first commit of keyed order `orderId`.
+    void settleKeyWaiters(const QUuid &orderId, const std::function<void(const std::function<void(SubmitResult)> &)> &answer);
+
     bool gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreError *error);
     // This engine's clock, Unix ms (EngineConfig::clockSkewMs off in tests).
     qint64 nowMs() const;
@@ -178,6 +187,9 @@ private:
     // Looked up for every step result and committed event: hashed, not ordered.
     std::unordered_map<QUuid, std::unique_ptr<SagaState>, UuidHash> m_sagas;
     QVector<Pending> m_queue; // decided, not yet handed to a committer
+    // Requests with an Idempotency-Key whose order this engine is recording:
+    // answered when its first commit is reported.
+    QHash<QUuid, QVector<std::function<void(SubmitResult)>>> m_keyWaiters;
     struct Committer {
         std::unique_ptr<QThread> thread;
         std::unique_ptr<BatchCommitter> worker; // lives in `thread`

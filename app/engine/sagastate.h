@@ -52,6 +52,7 @@ struct SagaState {
     int compensationAttempts = 0;    // failed attempts of the compensation under way
     ErrorInfo compensationLastFailure; // ... and what the last one answered
     bool compensationLastInjected = false;
+    QString requestDigest;        // placed here with an Idempotency-Key: IdempotentOrder::requestDigest
     qint64 substitutedSeq = 0;    // seq whose refused transition was replaced (see Orchestrator::recordableInstead)
 
     // A compensation starts, ends or gives up: its attempts are counted afresh.

@@ -12,6 +12,7 @@
 #include <QTcpSocket>
 #include <QUrlQuery>
 #include <memory>
+#include <optional>
 
 // What a handler needs of one HTTP request, copied out of QHttpServerRequest
 // (which lives only during the synchronous handleRequest call) so the answer
@@ -28,6 +29,7 @@ struct ApiRequest {
     QByteArray contentType;
     QByteArray prefer;
     QByteArray lastEventId;
+    std::optional<QByteArray> idempotencyKey; // POST /api/orders: the Idempotency-Key header, when sent
     bool closeAfter = false; // the client sent "Connection: close"
     bool head = false;       // HEAD: answered like GET, without the body
     quint64 responseNumber = 0; // order of the answer on its connection (0: write at once)

@@ -7,6 +7,7 @@
 #include "faultplan.h"
 #include "guardedtcpserver.h"
 #include "httptext.h"
+#include "idempotentorder.h"
 #include "orderhistory.h"
 #include "sagajson.h"
 #include "sagalog.h"
@@ -395,6 +396,18 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
         }
         r.contentType = request.value(QByteArrayLiteral("content-type"));
         r.prefer = request.value(QByteArrayLiteral("prefer"));
+        if (r.route.route == RouteMatcher::Route::CreateOrder) {
+            const QList<QPair<QByteArray, QByteArray>> headers = request.headers();
+            for (const auto &header : headers) {
+                if (header.first.compare("idempotency-key", Qt::CaseInsensitive) != 0)
+                    continue;
+                if (r.idempotencyKey) { // sent twice: which one was meant?
+                    r.idempotencyKey = QByteArray();
+                    break;
+                }
+                r.idempotencyKey = header.second;
+            }
+        }
     }
     r.lastEventId = request.value(QByteArrayLiteral("last-event-id")).trimmed();
     dispatch(r);
@@ -571,9 +584,27 @@ void SagaServer::createOrder(const ApiRequest &r)
                                QStringLiteral("The server is shutting down. Send the order again in a moment.")));
         return;
     }
+    if (r.idempotencyKey) {
+        if (!IdempotentOrder::isValidKey(*r.idempotencyKey)) {
+            replyError(r, ApiError(400, QStringLiteral("INVALID_HEADER"),
+                                   QStringLiteral("Idempotency-Key must be sent once, as 1 to 255 printable ASCII "
+                                                  "characters (a UUID, say)."),
+                                   QJsonObject{{QStringLiteral("header"), QStringLiteral("Idempotency-Key")}}));
+            return;
+        }
+        order.idempotencyKey = QString::fromLatin1(*r.idempotencyKey);
+    }
     order.traceId = QString::fromLatin1(r.trace.traceId());
     const int wait = qMin(preferredWait(r.prefer), m_config.maxWaitSeconds);
     m_engine->submitOrder(order, this, [this, r, wait](SubmitResult result) {
+        if (result.keyReused) {
+            replyError(r, ApiError(422, QStringLiteral("IDEMPOTENCY_KEY_REUSED"),
+                                   QStringLiteral("This Idempotency-Key was used for another order (other items, "
+                                                  "payment method or address). Send a new order with a new key."),
+                                   QJsonObject{{QStringLiteral("header"), QStringLiteral("Idempotency-Key")},
+                                               {QStringLiteral("orderId"), result.orderId.toString(QUuid::WithoutBraces)}}));
+            return;
+        }
         if (result.error.kind == StoreError::Invalid) {
             replyError(r, ApiError(400, QStringLiteral("INVALID_FIELD"),
                                    QStringLiteral("The order was refused: check its fields.")));
@@ -590,10 +621,11 @@ void SagaServer::createOrder(const ApiRequest &r)
             return;
         }
         qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "order" << result.orderNumber
-                                   << result.orderId.toString(QUuid::WithoutBraces) << "accepted";
+                                   << result.orderId.toString(QUuid::WithoutBraces)
+                                   << (result.replayed ? "placed before with this Idempotency-Key" : "accepted");
         if (wait > 0 && !m_shuttingDown) {
             const quint64 key = m_nextWaiter++;
-            m_waiters.insert(key, Waiter{r, result.orderId, result.orderNumber, wait});
+            m_waiters.insert(key, Waiter{r, result.orderId, result.orderNumber, wait, result.replayed});
             m_waitersByOrder.insert(result.orderId, key);
             m_cache->ensure(result.orderId, [this, orderId = result.orderId](const StatusCache::Entry *entry, StoreError::Kind) {
                 if (entry) {
@@ -602,6 +634,16 @@ void SagaServer::createOrder(const ApiRequest &r)
                 }
             });
             QTimer::singleShot(wait * 1000, this, [this, key] { answerWaiter(key, false); });
+            return;
+        }
+        if (result.replayed) {
+            // What the first request would be answered now: the same order, as it is.
+            m_cache->ensure(result.orderId, [this, r, result](const StatusCache::Entry *, StoreError::Kind) {
+                QJsonObject body = orderOutcomeJson(result.orderId, result.orderNumber, r.trace.traceId());
+                if (!body.contains(QLatin1String("status")))
+                    body.insert(QStringLiteral("status"), toString(OrderRecordStatus::Pending));
+                replyJson(r, 202, body, {{"Location", statusUrl(result.orderId).toLatin1()}, {"Idempotent-Replayed", "true"}});
+            });
             return;
         }
         QJsonObject body{{QStringLiteral("orderId"), result.orderId.toString(QUuid::WithoutBraces)},
@@ -673,12 +715,15 @@ void SagaServer::answerWaiter(quint64 key, bool ended)
     const QByteArray location = statusUrl(waiter.orderId).toLatin1();
     const QByteArray applied = "wait=" + QByteArray::number(waiter.waitSeconds);
     QJsonObject body = orderOutcomeJson(waiter.orderId, waiter.orderNumber, waiter.request.trace.traceId());
+    HttpReply::Headers headers{{"Location", location}, {"Preference-Applied", applied}};
+    if (waiter.replayed)
+        headers.append(qMakePair(QByteArrayLiteral("Idempotent-Replayed"), QByteArrayLiteral("true")));
     if (ended) {
-        replyJson(waiter.request, 201, body, {{"Location", location}, {"Preference-Applied", applied}});
+        replyJson(waiter.request, 201, body, headers);
     } else {
         if (!body.contains(QLatin1String("status")))
             body.insert(QStringLiteral("status"), toString(OrderRecordStatus::Processing));
-        replyJson(waiter.request, 202, body, {{"Location", location}, {"Preference-Applied", applied}});
+        replyJson(waiter.request, 202, body, headers);
     }
 }
 

@@ -69,6 +69,7 @@ private:
         QUuid orderId;
         QString orderNumber;
         int waitSeconds = 0;
+        bool replayed = false; // an Idempotency-Key's order placed before
     };
 
     // responses

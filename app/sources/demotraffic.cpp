@@ -64,10 +64,22 @@ void DemoTraffic::placeOne()
     if (!m_running || isPaused() || !m_source || !m_source->canPlaceOrders() || !m_source->isInitialLoadDone())
         return;
     const OrderPreset preset = presetFor(m_random.bounded(100.0), int(m_random.bounded(kOrderPresetCount - 1)));
-    m_source->placeOrder(OrderPresets::make(preset, &m_random), this, [this](PlaceOrderResult r) {
+    place(OrderPresets::make(preset, &m_random), true);
+}
+
+void DemoTraffic::place(const OrderRequest &request, bool mayResend)
+{
+    m_source->placeOrder(request, this, [this, request, mayResend](PlaceOrderResult r) {
         if (r.ok) {
             ++m_placed;
             Q_EMIT orderPlaced(r.orderId);
+        } else if (mayResend && r.outcomeUnknown && !r.idempotencyKey.isEmpty() && m_source
+                   && m_source->canPlaceOrders()) {
+            // No answer: sent once more with the same Idempotency-Key, so the order
+            // is placed once at most (remote mode).
+            OrderRequest again = request;
+            again.idempotencyKey = r.idempotencyKey;
+            place(again, false);
         } else {
             ++m_rejected;
             Q_EMIT placeFailed(r.error);

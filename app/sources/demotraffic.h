@@ -47,6 +47,9 @@ Q_SIGNALS:
 private:
     void placeOne();
     void pauseFor(int seconds);
+    // Places `request`; one that got no answer is sent once more with the same
+    // Idempotency-Key when `mayResend`.
+    void place(const OrderRequest &request, bool mayResend);
 
     QPointer<ProgressSource> m_source;
     QTimer m_timer;

@@ -33,6 +33,9 @@ struct PlaceOrderResult {
     // Refused for the server's rate limit (429): nothing was placed; try again
     // after this many seconds (0 otherwise). The error says so.
     int retryAfterSeconds = 0;
+    // The Idempotency-Key it was sent with (remote mode): placing the same request
+    // again with this key (OrderRequest::idempotencyKey) cannot place it twice.
+    QString idempotencyKey;
 };
 
 // Everything a support ticket needs about one order: the customer-facing

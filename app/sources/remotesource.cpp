@@ -174,9 +174,12 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus, const QStri
 }
 
 void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQuery &query,
-                        const QJsonDocument &body, QObject *context, std::function<void(Response)> done)
+                        const QJsonDocument &body, QObject *context, std::function<void(Response)> done,
+                        const QByteArray &idempotencyKey)
 {
     QNetworkRequest request = makeRequest(path, query);
+    if (!idempotencyKey.isEmpty())
+        request.setRawHeader("Idempotency-Key", idempotencyKey); // also on Qt's own resend of the request
     QNetworkReply *reply = nullptr;
     if (verb == "GET") {
         reply = m_nam->get(request);
@@ -620,9 +623,14 @@ void RemoteSource::scheduleReconnect(int notBeforeMs)
 void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
                               std::function<void(PlaceOrderResult)> done)
 {
+    // A fresh key per placement; the caller sends an unanswered order again with
+    // the key it was sent with (PlaceOrderResult::idempotencyKey), so saga-server
+    // places it at most once.
+    const QString key = request.idempotencyKey.isEmpty() ? QUuid::createUuid().toString(QUuid::WithoutBraces)
+                                                         : request.idempotencyKey;
     send("POST", QStringLiteral("/api/orders"), {},
          QJsonDocument(SagaJson::orderRequestToJson(request)), context,
-         [done = std::move(done)](Response r) {
+         [done = std::move(done), key](Response r) {
              PlaceOrderResult result;
              result.ok = r.error.isEmpty();
              result.error = r.error;
@@ -630,9 +638,10 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              result.retryAfterSeconds = r.retryAfterSeconds;
              if (r.httpStatus == 429) // refused before anything was done
                  result.error = tr("The server is limiting new orders; try again in %1 s.").arg(r.retryAfterSeconds);
+             result.idempotencyKey = key;
              if (r.outcomeUnknown)
-                 result.error = tr("%1 The order was sent and may have been placed — check the order list "
-                                   "before placing it again.")
+                 result.error = tr("%1 The order was sent and may have been placed — check the order list, or "
+                                   "send it again: sent again, it is placed once at most.")
                                     .arg(r.error);
              const QJsonObject o = r.json.object();
              QString id = o.value(QLatin1String("orderId")).toString();
@@ -656,7 +665,8 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
                                     .arg(r.httpStatus);
              }
              done(result);
-         });
+         },
+         key.toLatin1());
 }
 
 void RemoteSource::retryEligibility(const QUuid &orderId, QObject *context,

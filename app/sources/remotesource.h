@@ -82,7 +82,8 @@ public:
 private:
     QNetworkRequest makeRequest(const QString &path, const QUrlQuery &query = {}) const;
     void send(const QByteArray &verb, const QString &path, const QUrlQuery &query,
-              const QJsonDocument &body, QObject *context, std::function<void(Response)> done);
+              const QJsonDocument &body, QObject *context, std::function<void(Response)> done,
+              const QByteArray &idempotencyKey = {});
 
     void beginLoad();
     void loadPage(const QString &cursor);

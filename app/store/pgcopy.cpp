@@ -267,7 +267,7 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
     }
     PGresult *result = PQexecParams(conn, sql, int(params.size()), nullptr, values.constData(), lengths.constData(),
                                     formats.constData(), 0);
-    if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+    if (PQresultStatus(result) == PGRES_TUPLES_OK || PQresultStatus(result) == PGRES_COMMAND_OK) {
         if (PQntuples(result) > 0) {
             for (int c = 0; c < PQnfields(result); ++c)
                 r.value.append(PQgetisnull(result, 0, c) ? QByteArray()

@@ -76,7 +76,7 @@ struct Param {
 
 // Runs `sql` with parameters $1, $2, ... (the server infers each one's type from
 // the statement) and answers the first row's fields in text format (NULL -> null
-// QByteArray; no row -> empty list). No SQL literal is built or scanned, whatever
+// QByteArray; no row, or a command that returns none such as BEGIN -> empty list). No SQL literal is built or scanned, whatever
 // the size of the parameters. Errors as in copyRows(); `sqlState` (optional)
 // receives the error's SQLSTATE.
 StoreResult<QList<QByteArray>> queryRow(void *conn, const char *sql, const QList<Param> &params,

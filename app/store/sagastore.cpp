@@ -15,6 +15,7 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QRegularExpression>
+#include <QSet>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -23,6 +24,7 @@
 #include <QSqlRecord>
 #include <QStringBuilder>
 #include <QThread>
+#include <QtEndian>
 
 #include <map>
 #include <set>
@@ -247,9 +249,41 @@ struct SagaStore::Private {
     StoreResult<BatchPlan::PgRowTypes> readPgRowTypes(void *conn) const;
     StoreError commitPostgres(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
                               const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
+    StoreError commitPostgresChecked(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                                     const QString &leaseOwner, qint64 leaseMs, qint64 now,
+                                     QVector<int> *leftOut) const;
     StoreError commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
-                            const QString &leaseOwner, qint64 leaseMs, qint64 now) const;
+                            const QString &leaseOwner, qint64 leaseMs, qint64 now, QVector<int> *leftOut) const;
 };
+
+namespace {
+
+// The batch without the sagas whose new order is in `taken` (ids as stored): the
+// transitions of their executions are left out of it and of `events`, and their
+// indexes noted in *leftOut.
+QVector<StoreTransition> leaveOutTaken(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                                       const QSet<QString> &taken, QVector<int> *leftOut)
+{
+    QSet<QString> executions; // of the new orders that are there already
+    for (const StoreTransition &t : batch) {
+        if (t.newOrderMayExist && taken.contains(idText(t.event.orderId)))
+            executions.insert(t.executionId);
+    }
+    QVector<StoreTransition> kept;
+    QVector<OrderEvent> keptEvents;
+    for (int i = 0; i < batch.size(); ++i) {
+        if (executions.contains(batch[i].executionId) && taken.contains(idText(batch[i].event.orderId))) {
+            leftOut->append(i);
+        } else {
+            kept.append(batch[i]);
+            keptEvents.append(events[i]);
+        }
+    }
+    events = std::move(keptEvents);
+    return kept;
+}
+
+} // namespace
 
 // libpq options of every connection: give up connecting after 5 s; TCP keepalives
 // and a 30 s limit on unacknowledged data, so a server whose host or network went
@@ -886,7 +920,8 @@ StoreResult<QVector<QPair<SagaStep, qint64>>> SagaStore::recentStepDurations(int
 // ---- writes -----------------------------------------------------------------
 
 StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<StoreTransition> &batch,
-                                                              const QString &leaseOwner, qint64 leaseMs)
+                                                              const QString &leaseOwner, qint64 leaseMs,
+                                                              QVector<int> *leftOut)
 {
     StoreResult<QVector<OrderEvent>> r;
     if (batch.isEmpty())
@@ -903,10 +938,21 @@ StoreResult<QVector<OrderEvent>> SagaStore::commitTransitions(const QVector<Stor
     const qint64 now = d->localNowMs();
     QVector<OrderEvent> events;
     events.reserve(batch.size());
-    for (const StoreTransition &t : batch)
+    bool mayExist = false;
+    for (const StoreTransition &t : batch) {
         events.append(t.event);
-    StoreError e = d->pg() ? d->commitPostgres(batch, events, leaseOwner, leaseMs, now)
-                           : d->commitSqlite(batch, events, leaseOwner, leaseMs, now);
+        mayExist |= t.newOrderMayExist;
+    }
+    QVector<int> leftOutHere;
+    if (!leftOut)
+        leftOut = &leftOutHere;
+    leftOut->clear();
+    StoreError e;
+    if (d->pg())
+        e = mayExist ? d->commitPostgresChecked(batch, events, leaseOwner, leaseMs, now, leftOut)
+                     : d->commitPostgres(batch, events, leaseOwner, leaseMs, now);
+    else
+        e = d->commitSqlite(batch, events, leaseOwner, leaseMs, now, mayExist ? leftOut : nullptr);
     if (e)
         r.error = e;
     else
@@ -987,10 +1033,70 @@ StoreError SagaStore::Private::commitPostgres(const QVector<StoreTransition> &ba
     return {};
 }
 
+// PostgreSQL, a batch with orders placed with an Idempotency-Key: in one explicit
+// transaction, a lock on each such order's id (pg_advisory_xact_lock, in key order
+// so two engines cannot wait on each other; taken before saga_commit_batch takes
+// any row lock), a look for the orders already there,
+// then saga_commit_batch for the rest. Another engine committing the same order
+// holds the lock until its commit, so the look sees its order; the batch never
+// fails on the orders' primary key.
+StoreError SagaStore::Private::commitPostgresChecked(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
+                                                     const QString &leaseOwner, qint64 leaseMs, qint64 now,
+                                                     QVector<int> *leftOut) const
+{
+    void *conn = PgCopy::usableConnection(db());
+    const QString what = QStringLiteral("commit batch (orders with an Idempotency-Key)");
+    QByteArray ids = "{";
+    std::set<qint64> lockKeys; // in key order
+    for (const StoreTransition &t : batch) {
+        if (!t.newOrderMayExist)
+            continue;
+        ids += (ids.size() > 1 ? "," : "") + idText(t.event.orderId).toUtf8();
+        lockKeys.insert(qFromBigEndian<qint64>(t.event.orderId.toRfc4122().constData()));
+    }
+    ids += '}';
+    QByteArray locks = "{";
+    for (const qint64 key : lockKeys)
+        locks += (locks.size() > 1 ? "," : "") + QByteArray::number(key);
+    locks += '}';
+    const StoreResult<QList<QByteArray>> begun = PgCopy::queryRow(conn, "BEGIN", {}, what);
+    if (!begun.ok())
+        return begun.error;
+    // Before COMMIT nothing is written, whatever happened to the connection.
+    auto undo = [&](StoreError e) {
+        PgCopy::queryRow(conn, "ROLLBACK", {}, what);
+        e.notWritten = true;
+        return e;
+    };
+    // (unnest yields the keys in the array's order, and each lock is taken as its row is.)
+    const StoreResult<QList<QByteArray>> locked =
+        PgCopy::queryRow(conn, "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", {{locks}}, what);
+    if (!locked.ok())
+        return undo(locked.error);
+    const StoreResult<QList<QByteArray>> found =
+        PgCopy::queryRow(conn, "SELECT string_agg(id, ',') FROM orders WHERE id = ANY($1::text[])", {{ids}}, what);
+    if (!found.ok())
+        return undo(found.error);
+    QSet<QString> taken;
+    if (!found.value.value(0).isEmpty()) {
+        for (const QByteArray &id : found.value.at(0).split(','))
+            taken.insert(QString::fromUtf8(id));
+    }
+    const QVector<StoreTransition> kept = taken.isEmpty() ? batch : leaveOutTaken(batch, events, taken, leftOut);
+    if (!kept.isEmpty()) {
+        if (StoreError e = commitPostgres(kept, events, leaseOwner, leaseMs, now))
+            return undo(e);
+    }
+    // An ERROR answering COMMIT rolled it back; no answer at all: unknown (queryRow says which).
+    const StoreResult<QList<QByteArray>> committed = PgCopy::queryRow(conn, "COMMIT", {}, what);
+    return committed.error;
+}
+
 // SQLite: one writer at a time anyway; the counter is taken first, then the rows,
 // each through its kind's prepared statement (SqliteStatements), in one transaction.
-StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batch, QVector<OrderEvent> &events,
-                                            const QString &leaseOwner, qint64 leaseMs, qint64 now) const
+StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &whole, QVector<OrderEvent> &events,
+                                            const QString &leaseOwner, qint64 leaseMs, qint64 now,
+                                            QVector<int> *leftOut) const
 {
     // Before COMMIT nothing is written: an error rolls the batch back.
     auto fail = [this](StoreError e) {
@@ -1008,6 +1114,31 @@ StoreError SagaStore::Private::commitSqlite(const QVector<StoreTransition> &batc
     // BEGIN, the counter and COMMIT are prepared statements too.
     if (StoreError e = st.run("BEGIN IMMEDIATE", QStringLiteral("begin"), [](auto &) {}))
         return fail(e);
+    // Orders placed with an Idempotency-Key (leftOut given): the ones another
+    // engine on this file wrote first are left out, under the write lock.
+    QVector<StoreTransition> kept;
+    if (leftOut) {
+        QSet<QString> taken;
+        for (const StoreTransition &t : whole) {
+            if (!t.newOrderMayExist)
+                continue;
+            const QString id = idText(t.event.orderId);
+            qint64 found = 0;
+            if (StoreError e = st.runRow("SELECT count(*) FROM orders WHERE id = ?", QStringLiteral("look up keyed orders"),
+                                         [&](auto &b) { b.text(id); }, {&found}))
+                return fail(e);
+            if (found > 0)
+                taken.insert(id);
+        }
+        if (!taken.isEmpty()) {
+            kept = leaveOutTaken(whole, events, taken, leftOut);
+            if (kept.isEmpty()) {
+                rollback();
+                return {};
+            }
+        }
+    }
+    const QVector<StoreTransition> &batch = leftOut && !leftOut->isEmpty() ? kept : whole;
     const int newOrders = BatchPlan::countNewOrders(batch);
     qint64 lastPosition = 0;
     qint64 lastNumber = 0;

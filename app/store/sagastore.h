@@ -102,8 +102,16 @@ public:
     // nothing is written); new executions get a lease of `leaseMs`; terminal ones
     // drop their lease. Returns the committed events (position and, for new
     // orders, details.orderNumber filled in), in commit order.
+    // A new order whose id may be taken already (StoreTransition::newOrderMayExist:
+    // an Idempotency-Key's order, which another engine may be placing too) is looked
+    // up inside the transaction, under a lock on its id (PostgreSQL: an advisory
+    // transaction lock; SQLite: the write lock), and when it exists its saga's
+    // transitions in the batch are left out and the rest committed: *leftOut (when
+    // given) receives their indexes in `batch`; the events returned are the others'.
+    // Batches without such orders take none of this.
     StoreResult<QVector<OrderEvent>> commitTransitions(const QVector<StoreTransition> &batch,
-                                                       const QString &leaseOwner, qint64 leaseMs);
+                                                       const QString &leaseOwner, qint64 leaseMs,
+                                                       QVector<int> *leftOut = nullptr);
     // Whether the event (orderId, seq) is committed (resolves an ambiguous commit
     // after a lost connection). Returns the stored event when it is.
     StoreResult<std::optional<OrderEvent>> findEvent(const QUuid &orderId, qint64 seq);

@@ -26,6 +26,11 @@ struct StoreTransition {
     // number and writes it into the event's details.orderNumber.
     std::optional<OrderRequest> newOrder;
     QUuid newOrderId; // id for newOrder (same as event.orderId)
+    // newOrder's id was derived from an Idempotency-Key (idempotentorder.h), so
+    // another request (another engine) may have written it first: the store checks,
+    // inside the batch's transaction, and leaves this saga's transitions out if so
+    // (SagaStore::commitTransitions), instead of refusing the batch.
+    bool newOrderMayExist = false;
 
     // SAGA_STARTED of a retry: corrections to apply to the order and the
     // retry_attempts row to insert (resumedFromStep is a step display name).

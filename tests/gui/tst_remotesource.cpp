@@ -172,6 +172,7 @@ private Q_SLOTS:
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
     void orderOnAFrozenServerIsPlacedOnce();
+    void unansweredOrderSentAgainIsPlacedOnce();
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
@@ -690,6 +691,58 @@ void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
     QCOMPARE(placed.size(), 1);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
     QCOMPARE(window.model()->orderCount(), 2);
+}
+
+// New Order sent to a frozen server gets no answer; Send again (offered then)
+// sends it once more with the same Idempotency-Key, and once the server goes on
+// there is one order, which the second answer names.
+void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
+{
+    SagaServerProcess server;
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    MainWindow window;
+    auto *source = new RemoteSource(server.url(), token);
+    source->setRequestTimeout(2000);
+    window.setSource(source, remoteSpec(server.url(), token));
+    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
+    window.showNewOrderDialog();
+    auto *dialog = window.findChild<NewOrderDialog *>();
+    QVERIFY(dialog);
+    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+    auto *sendAgain = dialog->findChild<QPushButton *>(QStringLiteral("sendAgain"));
+    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
+    QVERIFY(placeButton && sendAgain && result);
+    QVERIFY(!dialog->isSendAgainOffered());
+
+    server.freeze();
+    placeButton->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    QVERIFY2(result->text().contains(QLatin1String("may have been placed")), qPrintable(result->text()));
+    QVERIFY(dialog->isSendAgainOffered());
+    QVERIFY(sendAgain->isEnabled());
+    server.thaw();
+    sendAgain->click();
+    QVERIFY(dialog->isPlacing());
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
+    QVERIFY2(result->text().contains(QLatin1String("placed.")), qPrintable(result->text()));
+    QVERIFY(!dialog->isSendAgainOffered());
+
+    // An order placed after both follows them: by then both were recorded, or not.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QVector<QUuid> placed;
+    for (int row = 0; row < window.model()->orderCount(); ++row) {
+        const QUuid id = window.model()->index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+        if (id != marker)
+            placed << id;
+    }
+    QCOMPARE(placed.size(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
 }
 
 // A retry sent to a server that stops answering is not "not retried": its

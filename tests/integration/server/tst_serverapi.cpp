@@ -122,7 +122,19 @@ private Q_SLOTS:
     void headAnswersLikeGetWithoutABody();
     void metricsCountSagas();
 
+private Q_SLOTS:
+    void idempotencyKeyPlacesOneOrder();
+    void idempotencyKeyOfAnotherOrderIsRefused();
+    void idempotencyKeysArePerCustomer();
+    void concurrentDuplicatesPlaceOneOrder();
+    void malformedIdempotencyKeys_data();
+    void malformedIdempotencyKeys();
+    void idempotencyKeyOutlivesARestart();
+
 private:
+    double metric(const QByteArray &name);
+    QStringList customerOrderIds(const QUuid &customer, const QByteArray &token);
+
     HttpResult call(const QByteArray &method, const QString &path, const QByteArray &token = {},
                     const QByteArray &body = {}, const HeaderList &headers = {})
     {
@@ -1752,6 +1764,216 @@ void TestServerApi::metricsCountSagas()
     QVERIFY(value("saga_step_duration_seconds_count{step=\"Inventory Reservation\"}") >= 100);
     QVERIFY(value("saga_duration_seconds_count") >= 100);
     QVERIFY(r.body.contains("# TYPE saga_step_duration_seconds histogram"));
+}
+
+double TestServerApi::metric(const QByteArray &name)
+{
+    const HttpResult r = call("GET", "/metrics", m_supportToken);
+    for (const QByteArray &line : r.body.split('\n')) {
+        if (line.startsWith(name + ' '))
+            return line.mid(name.size() + 1).toDouble();
+    }
+    return -1.0;
+}
+
+QStringList TestServerApi::customerOrderIds(const QUuid &customer, const QByteArray &token)
+{
+    const HttpResult list = call("GET", "/api/orders/customer/" + customer.toString(QUuid::WithoutBraces), token);
+    QStringList ids;
+    for (const QJsonValue &o : list.jsonArray())
+        ids << o.toObject().value("id").toString(o.toObject().value("orderId").toString());
+    return ids;
+}
+
+// The same Idempotency-Key sent again with the same order places nothing new:
+// the same order (Location), while it runs and after it ended, one saga started
+// (metrics), one SAGA_STARTED, one order in the customer's list.
+void TestServerApi::idempotencyKeyPlacesOneOrder()
+{
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const HeaderList key{{"Idempotency-Key", "order-7f3a-first-try"}};
+    const double startedBefore = metric("saga_started_total");
+    const HttpResult first = call("POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
+    QCOMPARE(first.status, 202);
+    const QString id = first.json().value("orderId").toString();
+    QVERIFY(!QUuid(id).isNull());
+    const HttpResult again = call("POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
+    QCOMPARE(again.status, 202);
+    QCOMPARE(again.json().value("orderId").toString(), id);
+    QCOMPARE(again.header("location"), first.header("location"));
+    QCOMPARE(again.header("idempotent-replayed"), QByteArray("true"));
+    QCOMPARE(again.json().value("orderNumber").toString(), first.json().value("orderNumber").toString());
+    QCOMPARE(waitTerminal(id, token).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+
+    // After its end (no longer in the engine: the store says), with a wait: the 201 of its end.
+    HeaderList waiting = key;
+    waiting.append(qMakePair(QByteArray("Prefer"), QByteArray("wait=10")));
+    const HttpResult ended = call("POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), waiting);
+    QCOMPARE(ended.status, 201);
+    QCOMPARE(ended.json().value("orderId").toString(), id);
+    QCOMPARE(ended.json().value("status").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(ended.header("location"), first.header("location"));
+
+    QCOMPARE(customerOrderIds(customer, token), QStringList{id});
+    const HttpResult events = call("GET", "/api/orders/" + id + "/events", token);
+    int started = 0;
+    for (const QJsonValue &e : events.jsonArray())
+        started += e.toObject().value("eventType").toString() == QLatin1String("SAGA_STARTED");
+    QCOMPARE(started, 1);
+    QCOMPARE(metric("saga_started_total"), startedBefore + 1);
+}
+
+// The key of an order sent with another order: 422, nothing placed.
+void TestServerApi::idempotencyKeyOfAnotherOrderIsRefused()
+{
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const HeaderList key{{"Idempotency-Key", "9d1c6a52-3b8e-4f0a-9e55-0c2b7d41a001"}};
+    const HttpResult first = call("POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
+    QCOMPARE(first.status, 202);
+    const QString id = first.json().value("orderId").toString();
+    for (const QJsonObject &other : {orderBody(customer, "widget-2"), orderBody(customer, "widget-1", "other-card"),
+                                     orderBody(customer, "widget-1", "good-card", "62702")}) {
+        const HttpResult refused = call("POST", QStringLiteral("/api/orders"), token, compact(other), key);
+        QCOMPARE(refused.status, 422);
+        QCOMPARE(refused.error(), QStringLiteral("IDEMPOTENCY_KEY_REUSED"));
+        QVERIFY(!refused.json().value("message").toString().isEmpty());
+        QCOMPARE(refused.json().value("details").toObject().value("header").toString(), QStringLiteral("Idempotency-Key"));
+    }
+    waitTerminal(id, token);
+    // ... also once it ended (the store's record of the first request).
+    const HttpResult late = call("POST", QStringLiteral("/api/orders"), token,
+                                 compact(orderBody(customer, "widget-2")), key);
+    QCOMPARE(late.status, 422);
+    QCOMPARE(customerOrderIds(customer, token), QStringList{id});
+}
+
+// Keys are per customer: the same key of two customers places two orders.
+void TestServerApi::idempotencyKeysArePerCustomer()
+{
+    const HeaderList key{{"Idempotency-Key", "shared-key-1"}};
+    const QUuid a = QUuid::createUuid();
+    const QUuid b = QUuid::createUuid();
+    // (SUPPORT places for both: the key belongs to the order's customer.)
+    const HttpResult first = call("POST", QStringLiteral("/api/orders"), m_supportToken, compact(orderBody(a)), key);
+    const HttpResult second = call("POST", QStringLiteral("/api/orders"), m_supportToken, compact(orderBody(b)), key);
+    QCOMPARE(first.status, 202);
+    QCOMPARE(second.status, 202);
+    QVERIFY(first.json().value("orderId").toString() != second.json().value("orderId").toString());
+    // ... and each customer's key still names that customer's order.
+    const HttpResult again = call("POST", QStringLiteral("/api/orders"), m_supportToken, compact(orderBody(a)), key);
+    QCOMPARE(again.status, 202);
+    QCOMPARE(again.json().value("orderId").toString(), first.json().value("orderId").toString());
+    QCOMPARE(customerOrderIds(a, m_supportToken).size(), 1);
+    QCOMPARE(customerOrderIds(b, m_supportToken).size(), 1);
+}
+
+// Duplicates sent together, before any is answered: one order, all answered with it.
+void TestServerApi::concurrentDuplicatesPlaceOneOrder()
+{
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    std::vector<std::unique_ptr<HttpCall>> posts;
+    for (int i = 0; i < 8; ++i) {
+        HeaderList headers{{"Idempotency-Key", "burst-1"}};
+        if (i % 2)
+            headers.append(qMakePair(QByteArray("Prefer"), QByteArray("wait=30")));
+        posts.push_back(std::make_unique<HttpCall>(
+            m_port, HttpCall::build("POST", "/api/orders", token, compact(orderBody(customer)), headers)));
+    }
+    waitAll(posts);
+    QSet<QString> ids;
+    for (const auto &post : posts) {
+        const HttpResult &r = post->result();
+        QVERIFY2(r.status == 201 || r.status == 202, r.raw.left(300).constData());
+        ids.insert(r.json().value("orderId").toString());
+    }
+    QCOMPARE(ids.size(), 1);
+    waitTerminal(*ids.begin(), token);
+    QCOMPARE(customerOrderIds(customer, token), QStringList{*ids.begin()});
+}
+
+void TestServerApi::malformedIdempotencyKeys_data()
+{
+    QTest::addColumn<QByteArray>("raw"); // the header lines
+    QTest::newRow("empty") << QByteArray("Idempotency-Key: \r\n");
+    QTest::newRow("too long") << "Idempotency-Key: " + QByteArray(256, 'k') + "\r\n";
+    QTest::newRow("not ASCII") << QByteArray("Idempotency-Key: cl\xc3\xa9\r\n");
+    QTest::newRow("sent twice") << QByteArray("Idempotency-Key: a\r\nIdempotency-Key: b\r\n");
+}
+
+void TestServerApi::malformedIdempotencyKeys()
+{
+    QFETCH(QByteArray, raw);
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const QByteArray body = compact(orderBody(customer));
+    const HttpResult r = httpRaw(m_port, "POST /api/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token
+                                              + "\r\nContent-Type: application/json\r\nContent-Length: "
+                                              + QByteArray::number(body.size()) + "\r\nConnection: close\r\n" + raw
+                                              + "\r\n" + body);
+    QCOMPARE(r.status, 400);
+    QCOMPARE(r.error(), QStringLiteral("INVALID_HEADER"));
+    QCOMPARE(r.json().value("details").toObject().value("header").toString(), QStringLiteral("Idempotency-Key"));
+    QVERIFY(customerOrderIds(customer, token).isEmpty());
+    // 255 printable characters are a key.
+    const HttpResult longest = call("POST", QStringLiteral("/api/orders"), token, body,
+                                    {{"Idempotency-Key", QByteArray(255, '~')}});
+    QCOMPARE(longest.status, 202);
+}
+
+// A saga-server started again on the same database knows the key: the same
+// order for the same request, 422 for another one.
+void TestServerApi::idempotencyKeyOutlivesARestart()
+{
+    ServerConfig config;
+    config.listenAddress = QHostAddress::LocalHost;
+    config.listenPort = 0;
+    config.authKey = kKey;
+    config.engine.stepDelayMs = 5;
+    if (m_postgres) {
+        QString error;
+        const QString url = TestServices::newPostgresDatabase(&error);
+        QVERIFY2(!url.isEmpty(), qPrintable(error));
+        config.engine.database = *DatabaseUrl::parse(url, &error);
+    } else {
+        config.engine.database = *DatabaseUrl::parse(QStringLiteral("sqlite:") + TestServices::tempDir() + "/restart-keys.db", nullptr);
+    }
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const HeaderList key{{"Idempotency-Key", "survives-restarts"}};
+    auto run = [&](const std::function<void(quint16)> &body) {
+        ServerRuntime runtime(config);
+        QSignalSpy ready(&runtime, &ServerRuntime::ready);
+        runtime.start();
+        QVERIFY(ready.wait(60000) || !ready.isEmpty());
+        body(runtime.port());
+        QSignalSpy stopped(&runtime, &ServerRuntime::stopped);
+        runtime.shutdown();
+        QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    };
+    QString id;
+    QByteArray location;
+    run([&](quint16 port) {
+        const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
+        QCOMPARE(r.status, 202);
+        id = r.json().value("orderId").toString();
+        location = r.header("location");
+    });
+    QVERIFY(!QTest::currentTestFailed());
+    QVERIFY(!id.isEmpty());
+    run([&](quint16 port) {
+        const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
+        QCOMPARE(r.status, 202);
+        QCOMPARE(r.json().value("orderId").toString(), id);
+        QCOMPARE(r.header("location"), location);
+        const HttpResult other = http(port, "POST", QStringLiteral("/api/orders"), token,
+                                      compact(orderBody(customer, "widget-9")), key);
+        QCOMPARE(other.status, 422);
+        const HttpResult list = http(port, "GET", "/api/orders/customer/" + customer.toString(QUuid::WithoutBraces), token);
+        QCOMPARE(list.jsonArray().size(), 1);
+    });
 }
 
 int main(int argc, char *argv[])

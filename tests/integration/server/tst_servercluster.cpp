@@ -52,6 +52,7 @@ private Q_SLOTS:
     void cleanupTestCase();
     void orderPlacedOnAIsSeenOnB();
     void killedListenerReconnectsAndCatchesUp();
+    void sameKeyOnBothServersPlacesOneOrder();
 
 private:
     std::unique_ptr<ServerRuntime> startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs);
@@ -212,6 +213,59 @@ void TestServerCluster::killedListenerReconnectsAndCatchesUp()
     const QString after = place(a, 30);
     QVERIFY(!after.isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allB, after).size(), 8, 60000);
+}
+
+// The same Idempotency-Key sent to both servers at once, next to orders without
+// a key: one order per key, every request answered with it, and every order
+// without a key accepted (a duplicate refuses no one else's transition).
+void TestServerCluster::sameKeyOnBothServersPlacesOneOrder()
+{
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const int keys = 12;
+    std::vector<std::unique_ptr<HttpCall>> keyed;
+    std::vector<std::unique_ptr<HttpCall>> plain;
+    for (int i = 0; i < keys; ++i) {
+        for (const quint16 port : {m_a->port(), m_b->port()}) {
+            keyed.push_back(std::make_unique<HttpCall>(
+                port, HttpCall::build("POST", "/api/orders", token, orderJson(customer),
+                                      {{"Idempotency-Key", "cluster-" + QByteArray::number(i)}, {"Prefer", "wait=60"}})));
+            plain.push_back(std::make_unique<HttpCall>(
+                port, HttpCall::build("POST", "/api/orders", token, orderJson(customer), {{"Prefer", "wait=60"}})));
+        }
+    }
+    waitAll(keyed, 120000);
+    waitAll(plain, 120000);
+    QSet<QString> ids;
+    for (int i = 0; i < keys; ++i) {
+        const HttpResult &onA = keyed[size_t(2 * i)]->result();
+        const HttpResult &onB = keyed[size_t(2 * i + 1)]->result();
+        QVERIFY2(onA.status == 201 || onA.status == 202, onA.raw.left(300).constData());
+        QVERIFY2(onB.status == 201 || onB.status == 202, onB.raw.left(300).constData());
+        QCOMPARE(onB.json().value("orderId").toString(), onA.json().value("orderId").toString());
+        ids.insert(onA.json().value("orderId").toString());
+    }
+    QCOMPARE(ids.size(), keys);
+    for (const auto &call : plain) {
+        const HttpResult &r = call->result();
+        QVERIFY2(r.status == 201, r.raw.left(300).constData());
+        QCOMPARE(r.json().value("status").toString(), QStringLiteral("COMPLETED"));
+        ids.insert(r.json().value("orderId").toString());
+    }
+    const HttpResult list = http(m_a->port(), "GET", "/api/orders/customer/" + customer.toString(QUuid::WithoutBraces), token);
+    QCOMPARE(list.jsonArray().size(), keys + int(plain.size()));
+    QCOMPARE(ids.size(), keys + int(plain.size()));
+    // Each keyed order ran once (one SAGA_STARTED) and ended.
+    for (int i = 0; i < keys; ++i) {
+        const QString id = keyed[size_t(2 * i)]->result().json().value("orderId").toString();
+        QTRY_COMPARE_WITH_TIMEOUT(http(m_a->port(), "GET", "/api/orders/" + id + "/status", token)
+                                      .json().value("overallStatus").toString(),
+                                  QStringLiteral("COMPLETED"), 60000);
+        int started = 0;
+        for (const QJsonValue &e : http(m_b->port(), "GET", "/api/orders/" + id + "/events", token).jsonArray())
+            started += e.toObject().value("eventType").toString() == QLatin1String("SAGA_STARTED");
+        QCOMPARE(started, 1);
+    }
 }
 
 int main(int argc, char *argv[])

@@ -99,6 +99,8 @@ private Q_SLOTS:
     void largeBatchesAreWholeOrNothing();
     void duplicateSeqIsRejectedAtomically_data();
     void duplicateSeqIsRejectedAtomically();
+    void keyedOrderWrittenFirstIsLeftOut_data();
+    void keyedOrderWrittenFirstIsLeftOut();
     void leaseIsChecked_data();
     void leaseIsChecked();
     void claimExpiredLeases_data();
@@ -362,6 +364,55 @@ void tst_SagaStore::duplicateSeqIsRejectedAtomically()
     auto found = store.findEvent(a, 2);
     QVERIFY(found.ok() && found.value.has_value());
     QVERIFY(!store.findEvent(a, 3).value.has_value());
+}
+
+void tst_SagaStore::keyedOrderWrittenFirstIsLeftOut_data() { backends(); }
+// A batch holding a new order placed with an Idempotency-Key that another
+// engine wrote first is not refused: that saga's transitions are left out (their
+// indexes said), the other sagas' transitions of the batch are committed, with
+// positions that follow on without a gap.
+void tst_SagaStore::keyedOrderWrittenFirstIsLeftOut()
+{
+    QFETCH(QString, backend);
+    const DatabaseUrl url = newDatabase(backend);
+    SagaStore first(url, name());
+    SagaStore second(url, name());
+    QVERIFY(first.open().ok());
+    QVERIFY(second.open().ok());
+    const QUuid keyed = QUuid::createUuid();
+    StoreTransition written = started(keyed, "ex-first");
+    written.newOrderMayExist = true;
+    const auto firstCommit = first.commitTransitions({written}, "engine-1", 30000);
+    QVERIFY2(firstCommit.ok(), qPrintable(firstCommit.error.message));
+    const qint64 position = first.lastPosition();
+
+    const QUuid other = QUuid::createUuid();
+    StoreTransition again = started(keyed, "ex-second");
+    again.newOrderMayExist = true;
+    QVector<int> leftOut;
+    auto r = second.commitTransitions({started(other, "ex-other"), again, stepStarted(keyed, "ex-second", 2),
+                                       stepStarted(other, "ex-other", 2)},
+                                      "engine-2", 30000, &leftOut);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+    QCOMPARE(leftOut, (QVector<int>{1, 2}));
+    QCOMPARE(r.value.size(), 2);
+    QCOMPARE(r.value.at(0).orderId, other);
+    QCOMPARE(r.value.at(0).position, position + 1);
+    QCOMPARE(r.value.at(1).position, position + 2);
+    QCOMPARE(second.lastPosition(), position + 2);
+    QCOMPARE(second.loadEvents(other).value.size(), 2);
+    const auto keyedEvents = second.loadEvents(keyed).value;
+    QCOMPARE(keyedEvents.size(), 1); // the first engine's only
+    QCOMPARE(keyedEvents.first().details.value("executionId").toString(), QStringLiteral("ex-first"));
+    QCOMPARE(second.executions(keyed).value.size(), 1);
+
+    // A batch of nothing but such an order writes nothing and is not refused.
+    leftOut.clear();
+    auto alone = second.commitTransitions({again}, "engine-2", 30000, &leftOut);
+    QVERIFY2(alone.ok(), qPrintable(alone.error.message));
+    QCOMPARE(leftOut, QVector<int>{0});
+    QVERIFY(alone.value.isEmpty());
+    QCOMPARE(second.lastPosition(), position + 2);
 }
 
 void tst_SagaStore::leaseIsChecked_data() { backends(); }
