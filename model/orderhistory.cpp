@@ -101,6 +101,45 @@ TimelineError timelineError(const ErrorInfo &error, const QString &fallbackCode)
     return e;
 }
 
+// The line for the reversal of a forward call that did not answer (the event's
+// uncertainStep, uncertainStepReversed, uncertainStepAttempts, uncertainStepFailure),
+// or nothing when the event records none.
+std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
+{
+    const std::optional<SagaStep> step = stepFromName(e.details.value(QLatin1String("uncertainStep")).toString());
+    const QJsonValue reversed = e.details.value(QLatin1String("uncertainStepReversed"));
+    if (!step || !reversed.isBool())
+        return std::nullopt;
+    TimelineEntry entry;
+    entry.timestamp = e.timestamp;
+    entry.step = step;
+    const int attempts = e.details.value(QLatin1String("uncertainStepAttempts")).toInt();
+    const QJsonObject last = e.details.value(QLatin1String("uncertainStepFailure")).toObject();
+    const QString why = QStringLiteral("We did not hear back about %1, so it may have gone through")
+                            .arg(stepDisplayName(*step));
+    if (reversed.toBool()) {
+        entry.title = compensatedTitle(*step);
+        entry.status = TimelineStatus::Compensated;
+        entry.description = why + QStringLiteral("; to be sure, it has been reversed. ") + compensatedDescription(*step);
+        if (attempts > 1) {
+            entry.description += QStringLiteral(" This took %1 attempts.").arg(attempts);
+            entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
+                                        last.value(QLatin1String("message")).toString(), QString()};
+        }
+    } else {
+        entry.title = compensationFailedTitle(*step);
+        entry.status = TimelineStatus::Failed;
+        entry.description = why + QStringLiteral(", and we could not reverse it automatically");
+        if (attempts > 0)
+            entry.description += QStringLiteral(" (%1 attempts)").arg(attempts);
+        entry.description += QStringLiteral(". Customer support has been notified.");
+        entry.error = timelineError(ErrorInfo{last.value(QLatin1String("code")).toString(),
+                                              last.value(QLatin1String("message")).toString()},
+                                    QStringLiteral("COMPENSATION_FAILED"));
+    }
+    return entry;
+}
+
 QString friendlyFailure(const ErrorInfo &error)
 {
     return failureInfo(error.code).customerMessage;
@@ -163,6 +202,13 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
         entry.timestamp = e.timestamp;
         entry.step = e.step;
         bool addEntry = true;
+
+        // A forward call that did not answer may have taken effect; the event after
+        // its reversal says what came of it: a line of its own, before this one.
+        if ((e.type == EventType::CompensationStarted && !e.step) || e.type == EventType::SagaFailed) {
+            if (auto reversal = uncertainReversal(e))
+                history.timeline.append(*reversal);
+        }
 
         switch (e.type) {
         case EventType::SagaStarted: {

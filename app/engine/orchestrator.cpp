@@ -16,8 +16,12 @@
 #include <QCoreApplication>
 #include <QCryptographicHash>
 #include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QRandomGenerator>
 #include <QSysInfo>
+
+#include <cmath>
 
 namespace {
 
@@ -85,6 +89,16 @@ QString availabilityReason(StoreError::Outage outage)
         break;
     }
     return QStringLiteral("The database is unavailable; sagas are paused and will resume when it is back.");
+}
+
+// A saga's or a compensation's "compensation incomplete", with the step service's
+// own answer after the fixed words ("compensation incomplete: The compensation
+// failed (injected)."), so an injected failure reads as one and support sees why.
+ErrorInfo incompleteError(const ErrorInfo &answer)
+{
+    const QString why = answer.message.isEmpty() ? answer.code : answer.message;
+    return ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), why.isEmpty() ? QStringLiteral("compensation incomplete")
+                                                                          : QStringLiteral("compensation incomplete: ") + why};
 }
 
 bool uncertainForwardFailure(const QString &code)
@@ -1291,9 +1305,7 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
         QJsonObject details{{QStringLiteral("failedStep"), s.failedStep ? stepDisplayName(*s.failedStep) : QString()},
                             {QStringLiteral("compensationIncomplete"), s.compensationIncomplete},
                             {QStringLiteral("failureCode"), s.failure.code}};
-        const ErrorInfo error = s.compensationIncomplete
-            ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
-            : s.failure;
+        const ErrorInfo error = s.compensationIncomplete ? incompleteError(s.reversalFailure) : s.failure;
         return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
     }
     if (s.failedStep) {
@@ -1303,6 +1315,13 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
             if (s.reversalOwed) {
                 details.insert(QStringLiteral("uncertainStep"), stepDisplayName(*s.reversalOwed));
                 details.insert(QStringLiteral("uncertainStepReversed"), *s.reversalDone);
+                // How many calls it took (or were made before giving up), and the last
+                // failed one's answer: the history shows them, as for any compensation.
+                details.insert(QStringLiteral("uncertainStepAttempts"), s.reversalAttempts);
+                if (!s.reversalLastFailure.isNull())
+                    details.insert(QStringLiteral("uncertainStepFailure"),
+                                   QJsonObject{{QStringLiteral("code"), s.reversalLastFailure.code},
+                                               {QStringLiteral("message"), s.reversalLastFailure.message}});
             }
             return details;
         };
@@ -1315,9 +1334,7 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
         const QJsonObject details = withReversal({{QStringLiteral("failedStep"), stepDisplayName(*s.failedStep)},
                                                   {QStringLiteral("compensationIncomplete"), incomplete},
                                                   {QStringLiteral("failureCode"), s.failure.code}});
-        const ErrorInfo error = incomplete
-            ? ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")}
-            : s.failure;
+        const ErrorInfo error = incomplete ? incompleteError(s.reversalLastFailure) : s.failure;
         return transition(makeTransition(s, EventType::SagaFailed, std::nullopt, details, error));
     }
     for (SagaStep st : kAllSteps) {
@@ -1333,8 +1350,21 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                                                      QCryptographicHash::Sha1)
                                 .toHex()
                                 .toUpper();
+    // What the payment service says it authorized, if that is a whole number of
+    // cents an order can hold; otherwise (negative, fractional, 1e20, text) the
+    // order's total, said in the log: the event, the 201 and GET /orders agree.
     const QJsonValue amount = s.context.value(u"amountInCents");
-    const qint64 charged = amount.isUndefined() ? s.totalInCents : qint64(amount.toDouble());
+    qint64 charged = s.totalInCents;
+    if (!amount.isUndefined()) {
+        const double a = amount.toDouble(-1);
+        if (amount.isDouble() && a >= 0 && a <= 9007199254740991.0 /*2^53 - 1: exact in JSON*/ && a == std::floor(a))
+            charged = qint64(a);
+        else
+            qCWarning(lcEngine).noquote() << "order" << s.orderNumber << "payment answered amountInCents"
+                                          << QJsonDocument(QJsonArray{amount}).toJson(QJsonDocument::Compact)
+                                          << "(not a whole number of cents); recorded the order's total"
+                                          << s.totalInCents;
+    }
     QJsonObject details{{QStringLiteral("confirmationNumber"), QStringLiteral("CNF-") + QString::fromLatin1(hash.left(10))},
                         {QStringLiteral("totalChargedInCents"), charged},
                         {QStringLiteral("estimatedDelivery"), s.context.value(QStringLiteral("estimatedDelivery")).toString()}};
@@ -1409,6 +1439,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     if (owedReversal && (outcome.ok || s.compensationDeadline - nowMs() <= 0)) {
         // Settled: the next event records how (SagaState::settleReversal).
         s.reversalDone = outcome.ok;
+        s.reversalAttempts = s.compensationAttempts + 1;
+        s.reversalLastFailure = outcome.ok ? s.compensationLastFailure : outcome.error;
         if (!outcome.ok)
             qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
                                 << "gave up after" << s.compensationAttempts + 1 << "attempts:" << outcome.error.code
@@ -1459,11 +1491,7 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         details.insert(QStringLiteral("injected"), true);
     // The step's own answer is kept after the fixed words ("compensation incomplete: The
     // compensation failed (injected)."), so an injected failure reads as one.
-    const QString why = outcome.error.message.isEmpty() ? outcome.error.code : outcome.error.message;
-    enqueue(s, makeTransition(s, EventType::StepFailed, step, details,
-                              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"),
-                                        why.isEmpty() ? QStringLiteral("compensation incomplete")
-                                                      : QStringLiteral("compensation incomplete: ") + why}));
+    enqueue(s, makeTransition(s, EventType::StepFailed, step, details, incompleteError(outcome.error)));
 }
 
 void Orchestrator::finishSaga(const QUuid &orderId)

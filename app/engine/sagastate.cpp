@@ -35,6 +35,8 @@ void SagaState::apply(const OrderEvent &event)
         failedStep.reset();
         failure = ErrorInfo();
         compensationIncomplete = false;
+        reversalOwed.reset();
+        reversalFailure = ErrorInfo();
         resetCompensationAttempts();
         break;
     case EventType::StepStarted:
@@ -111,10 +113,16 @@ void SagaState::resetCompensationAttempts()
 
 void SagaState::settleReversal(const QJsonObject &details)
 {
-    if (details.value(QStringLiteral("uncertainStepReversed")) == QJsonValue(false))
+    if (details.value(QStringLiteral("uncertainStepReversed")) == QJsonValue(false)) {
         compensationIncomplete = true;
+        const QJsonObject last = details.value(QStringLiteral("uncertainStepFailure")).toObject();
+        reversalFailure = ErrorInfo{last.value(QStringLiteral("code")).toString(),
+                                    last.value(QStringLiteral("message")).toString()};
+    }
     reversalOwed.reset();
     reversalDone.reset();
+    reversalAttempts = 0;
+    reversalLastFailure = ErrorInfo();
 }
 
 SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events)

@@ -41,9 +41,14 @@ struct SagaState {
     // and it is reversed before anything else; what came of it is recorded with the
     // next event ("uncertainStepReversed" on COMPENSATION_STARTED or SAGA_FAILED).
     std::optional<SagaStep> reversalOwed;
+    // The owed reversal could not be done: what the service answered last (the
+    // SAGA_FAILED that follows keeps it after "compensation incomplete: ").
+    ErrorInfo reversalFailure;
 
     // Runtime only (not persisted).
     std::optional<bool> reversalDone; // the owed reversal's outcome, until recorded
+    int reversalAttempts = 0;          // ... how many calls it took, or were made before giving up
+    ErrorInfo reversalLastFailure;     // ... and what the last failed one answered
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
     bool endQueued = false;       // its queued transitions end the execution (not yet committed)
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)

@@ -7,6 +7,7 @@
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
+#include "orderhistory.h"
 #include "testservices.h"
 #include "wiremockadmin.h"
 
@@ -71,6 +72,8 @@ private Q_SLOTS:
     void timeoutExhaustedCompensates();
     void unansweredCallIsReversedFirst_data();
     void unansweredCallIsReversedFirst();
+    void chargedAmountIsChecked_data();
+    void chargedAmountIsChecked();
     void businessRejectionNotRetried();
     void compensationNotFoundIsDone_data();
     void compensationNotFoundIsDone();
@@ -270,7 +273,65 @@ void tst_HttpSteps::unansweredCallIsReversedFirst()
     QVERIFY(failed.details.value("reversalOwed").toBool());
     QCOMPARE(rollback.details.value("uncertainStep").toString(), QStringLiteral("Payment Processing"));
     QCOMPARE(rollback.details.value("uncertainStepReversed").toBool(), voidWorks);
+    // How many void calls, and what the service answered last: on record, in the
+    // saga's failure and in the history (they were in the log only).
+    // (An attempt is the engine's: the client's own retries of a 503 are inside one.)
+    const int voids = int(seen.count(QStringLiteral("payments void")));
+    const int attempts = rollback.details.value("uncertainStepAttempts").toInt();
+    if (voidWorks)
+        QCOMPARE(attempts, 1);
+    else
+        QVERIFY2(attempts >= 2 && attempts <= voids, qPrintable(QStringLiteral("%1 of %2").arg(attempts).arg(voids)));
+    const QJsonObject last = rollback.details.value("uncertainStepFailure").toObject();
+    QCOMPARE(last.isEmpty(), voidWorks);
+    const OrderEvent end = h.eventsOf(id).last();
+    QCOMPARE_ENUM(end.type, EventType::SagaFailed);
+    if (!voidWorks) {
+        QVERIFY2(!last.value("message").toString().isEmpty(), qPrintable(QJsonDocument(last).toJson()));
+        QCOMPARE(end.error.message, QStringLiteral("compensation incomplete: ") + last.value("message").toString());
+    }
+    const OrderHistory history = HistoryBuilder::build(h.eventsOf(id));
+    QStringList titles;
+    for (const TimelineEntry &t : history.timeline)
+        titles << t.title;
+    const QString title = voidWorks ? QStringLiteral("Payment Voided") : QStringLiteral("Payment Void Failed");
+    QVERIFY2(titles.contains(title) && titles.indexOf(title) < titles.indexOf(QStringLiteral("Inventory Released")),
+             qPrintable(titles.join(", ")));
     QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// What the payment service says it authorized is the order's charged total when it
+// is a whole number of cents; anything else (negative, fractional, beyond 2^53, text)
+// records the order's total instead. 1e20 was recorded as -9223372036854775808 in
+// SAGA_COMPLETED (and null in GET /orders), -500 as a charge of -500, 12.75 as 12.
+void tst_HttpSteps::chargedAmountIsChecked_data()
+{
+    QTest::addColumn<QJsonValue>("amount");
+    QTest::addColumn<qint64>("charged");
+    const qint64 total = 2 * 1250 + 4999; // sampleOrder()
+    QTest::newRow("as asked") << QJsonValue(double(total)) << total;
+    QTest::newRow("less, whole cents") << QJsonValue(6000) << qint64(6000);
+    QTest::newRow("beyond 2^53") << QJsonValue(1e20) << total;
+    QTest::newRow("negative") << QJsonValue(-500) << total;
+    QTest::newRow("fractional") << QJsonValue(12.75) << total;
+    QTest::newRow("text") << QJsonValue(QStringLiteral("7499")) << total;
+}
+
+void tst_HttpSteps::chargedAmountIsChecked()
+{
+    QFETCH(QJsonValue, amount);
+    QFETCH(qint64, charged);
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201},
+                                    {"jsonBody", QJsonObject{{"authorizationId", "AUTH-AMOUNT"}, {"amountInCents", amount}}}});
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Completed);
+    QCOMPARE(p.totalChargedInCents, charged);
+    QCOMPARE(h.eventsOf(id).last().details.value("totalChargedInCents").toInteger(-1), charged);
 }
 
 void tst_HttpSteps::businessRejectionNotRetried()

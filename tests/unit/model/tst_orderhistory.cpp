@@ -37,6 +37,8 @@ private Q_SLOTS:
     void executions();
     void errorsCarrySuggestedAction();
     void compensationAfterFailedAttempts();
+    void uncertainStepReversal_data();
+    void uncertainStepReversal();
     void stepNamesAndTimestamps();
     void inputOrderDoesNotMatter();
     void inProgressOrder();
@@ -215,6 +217,67 @@ void tst_OrderHistory::compensationAfterFailedAttempts()
         return t.title == QLatin1String("Inventory Released");
     });
     QVERIFY(!plainEntry->error.has_value()); // released at the first call: nothing to tell
+}
+
+// A payment call that did not answer may have gone through: it is reversed first,
+// and the event after that reversal (the rollback's COMPENSATION_STARTED) says what
+// came of it. The timeline shows it as a line of its own, before "Reversing
+// Completed Steps", with the service's last answer when it could not be reversed.
+// It used to show nothing: a failed void was only "could not reverse every step".
+void tst_OrderHistory::uncertainStepReversal_data()
+{
+    QTest::addColumn<bool>("reversed");
+    QTest::addColumn<int>("attempts");
+    QTest::addColumn<QString>("title");
+    QTest::addColumn<QString>("status");
+    QTest::newRow("voided at once") << true << 1 << "Payment Voided" << "COMPENSATED";
+    QTest::newRow("voided after failures") << true << 3 << "Payment Voided" << "COMPENSATED";
+    QTest::newRow("not voided") << false << 15 << "Payment Void Failed" << "FAILED";
+    QTest::newRow("not voided, recorded before attempts were") << false << 0 << "Payment Void Failed" << "FAILED";
+}
+
+void tst_OrderHistory::uncertainStepReversal()
+{
+    QFETCH(bool, reversed);
+    QFETCH(int, attempts);
+    QFETCH(QString, title);
+    QFETCH(QString, status);
+    QVector<OrderEvent> events = scenario(Kind::ShippingFails, kOrder);
+    auto rollback = std::find_if(events.begin(), events.end(), [](const OrderEvent &e) {
+        return e.type == EventType::CompensationStarted && !e.step;
+    });
+    QVERIFY(rollback != events.end());
+    const OrderHistory plain = HistoryBuilder::build(events);
+    rollback->details.insert(QStringLiteral("uncertainStep"), QStringLiteral("Payment Processing"));
+    rollback->details.insert(QStringLiteral("uncertainStepReversed"), reversed);
+    if (attempts > 0)
+        rollback->details.insert(QStringLiteral("uncertainStepAttempts"), attempts);
+    if (!reversed || attempts > 1)
+        rollback->details.insert(QStringLiteral("uncertainStepFailure"),
+                                 QJsonObject{{QStringLiteral("code"), QStringLiteral("SERVICE_UNAVAILABLE")},
+                                             {QStringLiteral("message"), QStringLiteral("void service down")}});
+    const OrderHistory h = HistoryBuilder::build(events);
+    QStringList expected = titles(plain);
+    expected.insert(int(expected.indexOf(QStringLiteral("Reversing Completed Steps"))), title);
+    QCOMPARE(titles(h), expected);
+    const TimelineEntry &entry = h.timeline.at(int(expected.indexOf(title)));
+    QCOMPARE(toString(entry.status), status);
+    QCOMPARE(entry.step, std::optional<SagaStep>(SagaStep::Payment));
+    QVERIFY2(entry.description.startsWith(QLatin1String("We did not hear back about Payment Processing, so it may "
+                                                        "have gone through")),
+             qPrintable(entry.description));
+    if (reversed) {
+        QVERIFY2(entry.description.contains(QLatin1String("you have not been charged")), qPrintable(entry.description));
+        QCOMPARE(entry.description.contains(QStringLiteral("This took %1 attempts.").arg(attempts)), attempts > 1);
+        QCOMPARE(entry.error.has_value(), attempts > 1);
+    } else {
+        QVERIFY2(entry.description.contains(QLatin1String("could not reverse it automatically")),
+                 qPrintable(entry.description));
+        QCOMPARE(entry.description.contains(QStringLiteral("(%1 attempts)").arg(attempts)), attempts > 0);
+        QVERIFY(entry.error.has_value());
+        QCOMPARE(entry.error->code, QStringLiteral("SERVICE_UNAVAILABLE"));
+        QCOMPARE(entry.error->message, QStringLiteral("void service down"));
+    }
 }
 
 void tst_OrderHistory::stepNamesAndTimestamps()
