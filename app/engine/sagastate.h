@@ -53,6 +53,11 @@ struct SagaState {
     ErrorInfo compensationLastFailure; // ... and what the last one answered
     bool compensationLastInjected = false;
     qint64 substitutedSeq = 0;    // seq whose refused transition was replaced (see Orchestrator::recordableInstead)
+    // Forward calls made of each step while in this state. A step found in progress
+    // when the saga was loaded counts one: an earlier engine (or this one, before it
+    // lost the lease) may have made it, so a call of it now that is not sent does not
+    // prove that nothing was done.
+    std::array<int, kStepCount> forwardCalls{};
 
     // A compensation starts, ends or gives up: its attempts are counted afresh.
     void resetCompensationAttempts();
