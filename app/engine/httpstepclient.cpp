@@ -18,6 +18,9 @@ struct HttpStepClient::Call {
     QUrl url;
     QByteArray body;
     int attempt = 0;
+    // Some attempt may have reached the service (it was sent, or failed in a way
+    // that does not prove it was not): the call may have taken effect.
+    bool mayHaveReached = false;
 };
 
 namespace {
@@ -47,7 +50,8 @@ QJsonObject requestBody(const StepRequest &r)
         break;
     case SagaStep::Shipping: {
         const ShippingAddress &a = r.shippingAddress;
-        body.insert(QStringLiteral("reservationId"), r.context.value(QStringLiteral("reservationId")));
+        // The inventory step's own reservation (no other step's answer can supply it).
+        body.insert(QStringLiteral("reservationId"), r.context.value(SagaStep::Inventory, u"reservationId"));
         body.insert(QStringLiteral("shippingAddress"),
                     QJsonObject{{QStringLiteral("street"), a.street},
                                 {QStringLiteral("city"), a.city},
@@ -60,10 +64,12 @@ QJsonObject requestBody(const StepRequest &r)
     return body;
 }
 
-// A step service's answer is kept, so it is bounded like any input: ids and
-// values at most 256 characters, an error code 64, a message 1,000; U+0000 and
-// unpaired surrogates replaced (PostgreSQL would refuse the whole transition);
-// only strings and numbers kept as results.
+// A step service's answer is kept, so it is bounded like any input: an error code
+// at most 64 characters, a message 1,000, U+0000 and unpaired surrogates replaced
+// (PostgreSQL would refuse the whole transition). Results are ids and values used as
+// they are (in a compensation's URL, shown to the customer): one that cannot be kept
+// whole (over 256 characters, U+0000, an unpaired surrogate) is never stored changed,
+// the answer is refused instead. Only strings and numbers are kept as results.
 constexpr qsizetype kMaxResultText = 256;
 constexpr qsizetype kMaxErrorCode = 64;
 constexpr qsizetype kMaxErrorMessage = 1000;
@@ -71,17 +77,43 @@ constexpr qsizetype kMaxErrorMessage = 1000;
 // service has no reason to send more; without a bound it could exhaust the engine).
 constexpr qint64 kMaxAnswerBytes = 1024 * 1024;
 const char *const kOversized = "sagaOversized";
+const char *const kSent = "sagaSent";
 
-QJsonObject resultOf(const QJsonObject &body)
+// The keys a step's forward answer is read for: its own results only (an inventory
+// answer naming an authorizationId is not the payment step's authorization).
+QVector<QLatin1String> resultKeys(SagaStep step)
+{
+    switch (step) {
+    case SagaStep::Inventory:
+        return {QLatin1String("reservationId")};
+    case SagaStep::Payment:
+        return {QLatin1String("authorizationId"), QLatin1String("amountInCents")};
+    case SagaStep::Shipping:
+        return {QLatin1String("shipmentId"), QLatin1String("trackingNumber"), QLatin1String("estimatedDelivery")};
+    }
+    return {};
+}
+
+// The step's results from its answer. *unkept names a value that cannot be kept
+// whole, and why ("reservationId of more than 256 characters"); the answer is then
+// not usable.
+QJsonObject resultOf(const QJsonObject &body, SagaStep step, QString *unkept)
 {
     QJsonObject result;
-    for (const char *key : {"reservationId", "authorizationId", "amountInCents", "shipmentId", "trackingNumber",
-                            "estimatedDelivery"}) {
-        const QString k = QLatin1String(key);
+    for (const QLatin1String k : resultKeys(step)) {
         const QJsonValue v = body.value(k);
         const bool amount = k == QLatin1String("amountInCents");
         if (v.isString()) {
-            result.insert(k, SagaJson::storableText(v.toString(), kMaxResultText));
+            const QString text = v.toString();
+            if (text.size() > kMaxResultText) {
+                *unkept = QStringLiteral("%1 of more than %2 characters").arg(k).arg(kMaxResultText);
+                return {};
+            }
+            if (SagaJson::textProblem(text)) {
+                *unkept = QStringLiteral("%1 holding U+0000 or an unpaired surrogate").arg(k);
+                return {};
+            }
+            result.insert(k, text);
         } else if (v.isDouble() && amount) {
             result.insert(k, v);
         } else if (v.isDouble()) {
@@ -111,13 +143,50 @@ QLatin1String handleKey(SagaStep step)
     return QLatin1String("");
 }
 
+// Codes the engine gives itself: each means something to it (a call that may have
+// taken effect, a saga support must finish). A service answering one is rejecting
+// the request in its own words, not reporting an engine condition.
+bool engineCode(const QString &code)
+{
+    for (const char *own : {"STEP_TIMEOUT", "SERVICE_UNAVAILABLE", "STORE_REFUSED", "COMPENSATION_FAILED"}) {
+        if (code.compare(QLatin1String(own), Qt::CaseInsensitive) == 0)
+            return true;
+    }
+    return false;
+}
+
+// Errors Qt reports only before the request was written: no connection was made
+// (refused, no such host, the proxy or TLS handshake failed) or none could be.
+bool failsBeforeSending(QNetworkReply::NetworkError error)
+{
+    switch (error) {
+    case QNetworkReply::ConnectionRefusedError:
+    case QNetworkReply::HostNotFoundError:
+    case QNetworkReply::SslHandshakeFailedError:
+    case QNetworkReply::ProxyConnectionRefusedError:
+    case QNetworkReply::ProxyNotFoundError:
+    case QNetworkReply::ProxyAuthenticationRequiredError:
+    case QNetworkReply::ProtocolUnknownError:
+        return true;
+    default:
+        return false;
+    }
+}
+
 StepOutcome rejection(const QJsonObject &body, int status)
 {
     QString code = body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString());
     code = SagaJson::storableText(code.trimmed(), kMaxErrorCode);
+    QString message = SagaJson::storableText(body.value(QStringLiteral("message")).toString(), kMaxErrorMessage);
+    if (engineCode(code)) {
+        // Kept in the message, so it is on record and searchable, but not as the code.
+        const QString said = QStringLiteral("The step service rejected the request (HTTP %1, its code %2)").arg(status).arg(code);
+        message = SagaJson::storableText(message.trimmed().isEmpty() ? said + QLatin1Char('.') : said + QStringLiteral(": ") + message,
+                                         kMaxErrorMessage);
+        code.clear();
+    }
     if (code.isEmpty())
         code = QStringLiteral("STEP_REJECTED");
-    QString message = SagaJson::storableText(body.value(QStringLiteral("message")).toString(), kMaxErrorMessage);
     if (message.trimmed().isEmpty())
         message = QStringLiteral("The step service rejected the request (HTTP %1).").arg(status);
     return StepOutcome::failure(code, message);
@@ -154,8 +223,9 @@ HttpStepClient::HttpStepClient(const QUrl &baseUrl, int timeoutMs, int retries)
     : m_baseUrl(baseUrl)
     , m_timeoutMs(qMax(1, timeoutMs))
     , m_retries(qMax(0, retries))
-    , m_nam(std::make_unique<QNetworkAccessManager>())
 {
+    for (Lane &lane : m_lanes)
+        lane.nam = std::make_unique<QNetworkAccessManager>();
 }
 
 HttpStepClient::~HttpStepClient() = default;
@@ -169,7 +239,7 @@ QString HttpStepClient::endpointPath(const StepRequest &r)
 {
     // The forward call's id, or its idempotency key when it never answered.
     auto id = [&r] {
-        const QString handle = r.context.value(handleKey(r.step)).toString();
+        const QString handle = r.context.value(r.step, handleKey(r.step)).toString();
         return QString::fromLatin1(QUrl::toPercentEncoding(
             handle.isEmpty() ? stepIdempotencyKey(r.executionId, r.step, StepAction::Forward) : handle));
     };
@@ -198,52 +268,93 @@ void HttpStepClient::call(const StepRequest &request, std::function<void(StepOut
         base.chop(1);
     c->url = QUrl(base + endpointPath(request), QUrl::StrictMode);
     c->body = QJsonDocument(requestBody(request)).toJson(QJsonDocument::Compact);
-    send(c);
+    queue(c);
 }
 
-void HttpStepClient::send(const std::shared_ptr<Call> &c)
+HttpStepClient::Lane &HttpStepClient::laneOf(const Call &c)
+{
+    return m_lanes[size_t(int(c.request.step) * 2 + (c.request.action == StepAction::Compensate ? 1 : 0))];
+}
+
+void HttpStepClient::queue(const std::shared_ptr<Call> &c)
+{
+    Lane &lane = laneOf(*c);
+    lane.waiting.push_back(c);
+    sendWaiting(lane);
+}
+
+void HttpStepClient::sendWaiting(Lane &lane)
+{
+    while (lane.out < kCallsPerLane && !lane.waiting.empty()) {
+        std::shared_ptr<Call> c = std::move(lane.waiting.front());
+        lane.waiting.pop_front();
+        send(lane, c);
+    }
+}
+
+void HttpStepClient::send(Lane &lane, const std::shared_ptr<Call> &c)
 {
     ++c->attempt;
+    ++lane.out;
     QNetworkRequest nr(c->url);
     nr.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
     nr.setRawHeader(QByteArrayLiteral("Idempotency-Key"), c->request.idempotencyKey.toUtf8());
     nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
+    // Runs from here: the lane never has more calls out than the manager has
+    // connections, so the request goes to one at once instead of waiting in Qt's queue.
     nr.setTransferTimeout(m_timeoutMs);
+    // HTTP/1.1 only, also over TLS: connections per lane are then as counted above,
+    // and requestSent() says when a request was written (was it sent at all?).
+    nr.setAttribute(QNetworkRequest::Http2AllowedAttribute, false);
     // Not followed: Qt turns a POST redirected by 301/302/303 into a bodiless GET,
     // and a step call goes to the configured service only. A redirect is answered
     // like an unavailable service (retried, then SERVICE_UNAVAILABLE naming it).
     nr.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
-    QNetworkReply *reply = m_nam->post(nr, c->body);
+    QNetworkReply *reply = lane.nam->post(nr, c->body);
+    QObject::connect(reply, &QNetworkReply::requestSent, reply, [reply] { reply->setProperty(kSent, true); });
     QObject::connect(reply, &QNetworkReply::downloadProgress, reply, [reply](qint64 received, qint64 total) {
         if ((received > kMaxAnswerBytes || total > kMaxAnswerBytes) && !reply->property(kOversized).toBool()) {
             reply->setProperty(kOversized, true);
             reply->abort();
         }
     });
-    QObject::connect(reply, &QNetworkReply::finished, m_nam.get(), [this, c, reply] { finished(c, reply); });
+    QObject::connect(reply, &QNetworkReply::finished, lane.nam.get(), [this, c, reply] { finished(c, reply); });
 }
 
 void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *reply)
 {
     reply->deleteLater();
+    Lane &lane = laneOf(*c);
+    --lane.out;
+    sendWaiting(lane); // the connection is free for the next call (before `done`, which may call again)
     const bool oversized = reply->property(kOversized).toBool();
     // An answer cut off for its size is no answer: retried like a transport error.
     const int status = oversized ? 0 : reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const QNetworkReply::NetworkError netError = oversized ? QNetworkReply::UnknownContentError : reply->error();
     const QByteArray payload = reply->isOpen() ? reply->readAll() : QByteArray();
     const bool compensation = c->request.action == StepAction::Compensate;
+    // Not sent: no answer, the request never written, and an error of making the
+    // connection. Anything else may have reached the service.
+    if (status != 0 || reply->property(kSent).toBool() || !failsBeforeSending(netError))
+        c->mayHaveReached = true;
+    // A 2xx whose body did not arrive whole (a broken chunk, the connection closed or
+    // timed out while reading) is no answer either: a compensation is not done on it.
+    const bool success = status >= 200 && status < 300;
+    const bool broken = success && netError != QNetworkReply::NoError;
 
-    // A forward answer without its handle is retried like a transport error.
+    // A forward answer without its handle, or with a value that cannot be kept whole,
+    // is retried like a transport error.
     QJsonObject result;
     bool unusable = false;
-    if (status >= 200 && status < 300 && !compensation) {
-        result = resultOf(QJsonDocument::fromJson(payload).object());
+    QString unkept;
+    if (success && !broken && !compensation) {
+        result = resultOf(QJsonDocument::fromJson(payload).object(), c->request.step, &unkept);
         // "." and ".." are no ids: as a URL path segment they would send the
         // compensation to another resource (/reservations/../release).
         const QString handle = result.value(handleKey(c->request.step)).toString().trimmed();
-        unusable = handle.isEmpty() || handle == QLatin1String(".") || handle == QLatin1String("..");
+        unusable = !unkept.isEmpty() || handle.isEmpty() || handle == QLatin1String(".") || handle == QLatin1String("..");
     }
-    if (status >= 200 && status < 300 && !unusable) {
+    if (success && !broken && !unusable) {
         c->done(StepOutcome::success(result));
         return;
     }
@@ -258,8 +369,8 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
         return;
     }
-    // Transport error, timeout, 5xx, "not now", a redirect or a forward 2xx without
-    // its handle: retry with backoff.
+    // Transport error, timeout, 5xx, "not now", a redirect, a broken 2xx or a forward
+    // 2xx without its handle: retry with backoff.
     const bool redirect = status >= 300 && status < 400;
     const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
     if (c->attempt <= m_retries) {
@@ -267,10 +378,12 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
                           << "), retry" << c->attempt << "in" << delay << "ms";
         // Precise: a coarse timer may fire up to 5 % early, before a Retry-After is over.
-        QTimer::singleShot(delay, Qt::PreciseTimer, m_nam.get(), [this, c] { send(c); });
+        QTimer::singleShot(delay, Qt::PreciseTimer, lane.nam.get(), [this, c] { queue(c); });
         return;
     }
     const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
+                        : broken  ? QStringLiteral("HTTP %1 with an answer that did not arrive whole").arg(status)
+                        : !unkept.isEmpty() ? QStringLiteral("HTTP %1 with a %2").arg(status).arg(unkept)
                         : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
                         : redirect ? QStringLiteral("HTTP %1, a redirect to %2, not followed")
                                          .arg(status)
@@ -278,8 +391,12 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
                                              QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200))
                         : status   ? QStringLiteral("HTTP %1").arg(status)
                                    : reply->errorString();
-    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why;
-    if (timedOut)
+    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why
+                        << (c->mayHaveReached ? "" : "(never sent)");
+    if (!c->mayHaveReached)
+        c->done(StepOutcome::notMade(QStringLiteral("SERVICE_UNAVAILABLE"),
+                                     QStringLiteral("The step service could not be reached; the request was not sent.")));
+    else if (timedOut && !broken)
         c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
                                      QStringLiteral("The step service did not answer in time.")));
     else

@@ -1391,6 +1391,8 @@ StepRequest Orchestrator::buildRequest(const SagaState &s, SagaStep step, StepAc
 void Orchestrator::callStep(SagaState &s, SagaStep step, StepAction action)
 {
     s.callInFlight = true;
+    if (action == StepAction::Forward)
+        ++s.forwardCalls[size_t(step)];
     if (action == StepAction::Compensate && s.compensationDeadline == 0)
         s.compensationDeadline = nowMs() + m_config.compensationBudgetMs;
     const QUuid orderId = s.orderId;
@@ -1424,7 +1426,10 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
         qCDebug(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
                          << (outcome.injected ? "(injected)" : "");
-        if (uncertainForwardFailure(outcome.error.code)) {
+        // A call that provably never reached the service (refused; and the only call
+        // of the step) did nothing: there is nothing to reverse.
+        const bool notMade = outcome.notSent && s.forwardCalls[size_t(step)] == 1;
+        if (uncertainForwardFailure(outcome.error.code) && !notMade) {
             // The call may have taken effect although it did not answer: it is
             // reversed (idempotent; a no-op when it never happened) first, with the
             // compensations' retries and budget, before the earlier steps are

@@ -38,6 +38,7 @@ void SagaState::apply(const OrderEvent &event)
         reversalOwed.reset();
         reversalFailure = ErrorInfo();
         resetCompensationAttempts();
+        forwardCalls.fill(0); // a new execution: its calls are new (new keys)
         break;
     case EventType::StepStarted:
         if (event.step) {
@@ -131,5 +132,9 @@ SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEv
     s.setOrder(order);
     for (const OrderEvent &e : events)
         s.apply(e);
+    for (SagaStep st : kAllSteps) {
+        if (s.step(st) == StepStatus::InProgress)
+            s.forwardCalls[size_t(st)] = 1;
+    }
     return s;
 }

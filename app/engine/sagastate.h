@@ -59,6 +59,11 @@ struct SagaState {
     bool compensationLastInjected = false;
     QString requestDigest;        // placed here with an Idempotency-Key: IdempotentOrder::requestDigest
     qint64 substitutedSeq = 0;    // seq whose refused transition was replaced (see Orchestrator::recordableInstead)
+    // Forward calls made of each step while in this state. A step found in progress
+    // when the saga was loaded counts one: an earlier engine (or this one, before it
+    // lost the lease) may have made it, so a call of it now that is not sent does not
+    // prove that nothing was done.
+    std::array<int, kStepCount> forwardCalls{};
 
     // A compensation starts, ends or gives up: its attempts are counted afresh.
     void resetCompensationAttempts();

@@ -32,6 +32,10 @@ public:
     bool contains(QStringView key) const;
     QJsonValue value(QStringView key) const; // Undefined when no step gave it
     QJsonValue value(const QString &key) const { return value(QStringView(key)); } // also literals, QLatin1String
+    // What that one step answered (its own result only: a step's handle is never
+    // read from another step's answer).
+    QJsonValue value(SagaStep step, QStringView key) const { return m_results[size_t(step)].value(key); }
+    QJsonValue value(SagaStep step, QLatin1String key) const { return m_results[size_t(step)].value(key); }
     bool isEmpty() const;
 
 private:
@@ -61,6 +65,9 @@ struct StepOutcome {
     bool ok = false;
     ErrorInfo error;        // when !ok: code (INVENTORY_UNAVAILABLE, STEP_TIMEOUT, ...) and message
     bool injected = false;  // the failure came from the fault plan
+    // The call provably never reached the service (connection refused, no such host,
+    // on every attempt): nothing can have been done, so nothing is to be reversed.
+    bool notSent = false;
     QJsonObject result;     // forward success: reservationId | authorizationId | shipmentId,
                             // trackingNumber, estimatedDelivery
     static StepOutcome success(QJsonObject result = {})
@@ -75,6 +82,12 @@ struct StepOutcome {
         StepOutcome o;
         o.error = ErrorInfo{std::move(code), std::move(message)};
         o.injected = injected;
+        return o;
+    }
+    static StepOutcome notMade(QString code, QString message)
+    {
+        StepOutcome o = failure(std::move(code), std::move(message));
+        o.notSent = true;
         return o;
     }
 };

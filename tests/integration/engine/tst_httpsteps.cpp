@@ -3,7 +3,10 @@
 // and WireMock's faults (connection reset, empty response, delays past the
 // timeout, 5xx, 408 and 429 after their Retry-After) retried with the same
 // Idempotency-Key; other 4xx never retried; answers that say nothing of what was
-// done (over 1 MiB, a 2xx without the step's id, a redirect) never taken as done.
+// done (over 1 MiB, a 2xx without the step's id, a redirect, a 2xx whose body broke
+// off) never taken as done; ids never shortened nor taken from another step's answer;
+// a service cannot answer with the engine's own codes; a call never sent is not
+// reversed; one slow endpoint does not make other calls time out.
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
@@ -11,6 +14,7 @@
 #include "testservices.h"
 #include "wiremockadmin.h"
 
+#include <QTcpServer>
 #include <QtTest>
 
 class tst_HttpSteps : public QObject
@@ -54,6 +58,26 @@ private:
         return out;
     }
 
+    // A loopback URL where nothing listens: every connection is refused.
+    static QUrl refusingUrl()
+    {
+        QTcpServer probe;
+        if (!probe.listen(QHostAddress::LocalHost, 0))
+            return {};
+        return QUrl(QStringLiteral("http://127.0.0.1:%1").arg(probe.serverPort()));
+    }
+
+    // The events of one order from several engines' harnesses, folded.
+    static OrderProgress fold(const QUuid &id, const QVector<OrderEvent> &events)
+    {
+        OrderProgress p(id);
+        for (const OrderEvent &e : events) {
+            if (e.orderId == id)
+                p.apply(e);
+        }
+        return p;
+    }
+
     QStringList paths()
     {
         QStringList out;
@@ -82,6 +106,15 @@ private Q_SLOTS:
     void answerThatSaysNothingIsNotTakenAsDone_data();
     void answerThatSaysNothingIsNotTakenAsDone();
     void numericIdsAreKeptAsIds();
+    void slowEndpointHoldsUpOnlyItsOwnCalls();
+    void unreachableServiceHasNothingToReverse();
+    void resumedCallNotSentIsStillReversed();
+    void stepKeepsOnlyItsOwnResult();
+    void idsAreNeverShortened_data();
+    void idsAreNeverShortened();
+    void serviceCannotAnswerWithEngineCodes_data();
+    void serviceCannotAnswerWithEngineCodes();
+    void brokenAnswerIsNoCompensation();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -390,14 +423,16 @@ void tst_HttpSteps::keysPerExecutionStepAction()
 
 // A step service answers with text PostgreSQL cannot hold (U+0000) and with far
 // more of it than anyone reads. The saga still ends, rolled back, on PostgreSQL:
-// what the service said is kept, cleaned and bounded.
+// what the service said is kept, cleaned and bounded (its ids are kept whole or
+// refused: idsAreNeverShortened).
 void tst_HttpSteps::serviceTextIsBoundedAndStorable()
 {
     const QString nul(QChar(0));
+    const QString reservationId = QStringLiteral("res %1/\u00e9").arg(QString(200, 'r'));
     m_admin->failAlways("/inventory/reservations",
                         QJsonObject{{"status", 201},
-                                    {"jsonBody", QJsonObject{{"reservationId", "res" + nul + QString(1000, 'r')},
-                                                             {"trackingNumber", QJsonObject{{"deep", "object"}}}}}});
+                                    {"jsonBody", QJsonObject{{"reservationId", reservationId},
+                                                             {"amountInCents", QJsonObject{{"deep", "object"}}}}}});
     m_admin->failAlways("/payments/authorizations",
                         QJsonObject{{"status", 402},
                                     {"jsonBody", QJsonObject{{"error", "CARD" + nul + "DECLINED" + QString(100, 'X')},
@@ -418,10 +453,8 @@ void tst_HttpSteps::serviceTextIsBoundedAndStorable()
     bool sawFailure = false;
     for (const OrderEvent &e : h.eventsOf(id)) { // read back from PostgreSQL
         if (e.type == EventType::StepCompleted && e.step == SagaStep::Inventory) {
-            const QString reservation = e.details.value("reservationId").toString();
-            QCOMPARE(reservation.size(), 256);
-            QVERIFY(reservation.startsWith("res" + replacement + "rr"));
-            QVERIFY(!e.details.contains("trackingNumber")); // not a string or a number
+            QCOMPARE(e.details.value("reservationId").toString(), reservationId);
+            QVERIFY(!e.details.contains("amountInCents")); // not a string or a number (nor the inventory's)
             sawResult = true;
         }
         if (e.type == EventType::StepFailed && e.step == SagaStep::Payment) {
@@ -434,11 +467,9 @@ void tst_HttpSteps::serviceTextIsBoundedAndStorable()
     }
     QVERIFY(sawResult);
     QVERIFY(sawFailure);
-    // The release went to the reservation's (cleaned) id, percent-encoded in the path.
-    bool released = false;
-    for (const auto &seen : m_admin->journal())
-        released |= seen.path.startsWith(QLatin1String("/inventory/reservations/res")) && seen.path.endsWith("/release");
-    QVERIFY(released);
+    // The release went to the reservation's id (percent-encoded in the path; the
+    // journal's paths are decoded).
+    QCOMPARE(requestsTo("/inventory/reservations/" + reservationId + "/release").size(), 1);
 }
 
 // Answers that say nothing of what was done are not taken as done: retried with the
@@ -537,6 +568,319 @@ void tst_HttpSteps::numericIdsAreKeptAsIds()
     QCOMPARE(p.failure.code, QStringLiteral("PAYMENT_DECLINED"));
     QCOMPARE(h.eventsOf(id)[2].details.value("reservationId").toString(), QStringLiteral("4711"));
     QVERIFY(!requestsTo("/inventory/reservations/4711/release").isEmpty());
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// One endpoint that hangs (payments, for one card) holds up only its own calls.
+// Every step call went through one QNetworkAccessManager, whose six connections per
+// host the hanging payments took; the other calls waited in Qt's queue with their
+// timeout running, so the order that was not paying with that card failed ("did not
+// answer in time") and hanging orders' calls timed out without being sent. Calls now
+// go out on a lane per step and action, at most six at once (more wait in the lane's
+// queue, untimed), so a request is timed from when it is sent.
+void tst_HttpSteps::slowEndpointHoldsUpOnlyItsOwnCalls()
+{
+    m_admin->call("POST", QStringLiteral("/__admin/mappings"),
+                  QJsonObject{{"priority", 0},
+                              {"request", QJsonObject{{"method", "POST"},
+                                                      {"urlPath", "/payments/authorizations"},
+                                                      {"bodyPatterns", QJsonArray{QJsonObject{
+                                                                           {"matchesJsonPath", "$[?(@.paymentMethodId == 'hang-card')]"}}}}}},
+                              {"response", QJsonObject{{"status", 201},
+                                                       {"fixedDelayMilliseconds", 30000},
+                                                       {"jsonBody", QJsonObject{{"authorizationId", "AUTH-LATE"}}}}}});
+    EngineConfig c = config();
+    c.stepTimeoutMs = 1000;
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    // Eighteen orders whose payment hangs, one order amid them that pays normally.
+    QVector<QUuid> hanging;
+    QUuid normal;
+    for (int i = 0; i < 19; ++i) {
+        const QUuid id = h.submit(sampleOrder("widget-1", i == 9 ? "visa" : "hang-card"));
+        QVERIFY(!id.isNull());
+        if (i == 9)
+            normal = id;
+        else
+            hanging << id;
+    }
+    QVERIFY(h.waitTerminal(normal, 60000));
+    for (const QUuid &id : hanging)
+        QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(normal);
+    QVERIFY2(p.overallStatus == OverallStatus::Completed, qPrintable(p.failure.code + ": " + p.failure.message));
+    for (const QUuid &id : hanging) {
+        const OrderProgress q = h.progress(id);
+        QCOMPARE_ENUM(q.step(SagaStep::Inventory).status, StepStatus::Compensated);
+        QCOMPARE(q.step(SagaStep::Payment).errorCode, QStringLiteral("STEP_TIMEOUT"));
+    }
+    // Every call was sent before it was timed: each hanging authorization reached the
+    // service twice (the call and its retry), every reservation once.
+    const QMap<QString, int> counts = m_admin->countByKey();
+    int authorizations = 0;
+    int reservations = 0;
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+        if (it.key().endsWith(":payment:authorize")) {
+            ++authorizations;
+            QVERIFY2(it.value() == 2 || it.value() == 1, qPrintable(it.key()));
+        } else if (it.key().endsWith(":inventory:reserve")) {
+            ++reservations;
+            QCOMPARE(it.value(), 1);
+        }
+    }
+    QCOMPARE(reservations, 19);
+    QCOMPARE(authorizations, 19);
+    int hangingAttempts = 0;
+    for (const WireMockAdmin::Seen &s : requestsTo("/payments/authorizations"))
+        hangingAttempts += s.body.value("paymentMethodId").toString() == QLatin1String("hang-card") ? 1 : 0;
+    QCOMPARE(hangingAttempts, 18 * 2);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// The step service is down (connection refused): the call never reached it, so it
+// did nothing and there is nothing to reverse. The step fails (retryable), nothing
+// else is called. It used to count as "may have taken effect": its reversal, refused
+// too, was retried for the whole compensation budget and the order ended "compensation
+// incomplete, contact support", not retryable.
+void tst_HttpSteps::unreachableServiceHasNothingToReverse()
+{
+    EngineConfig c = config();
+    c.stepsBaseUrl = refusingUrl();
+    QVERIFY(!c.stepsBaseUrl.isEmpty());
+    c.stepRetries = 1;
+    c.compensationBudgetMs = 1500;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Failed);
+    QVERIFY(!p.compensationIncomplete);
+    QCOMPARE(p.failure.code, QStringLiteral("SERVICE_UNAVAILABLE"));
+    QVERIFY2(p.failure.message.contains("not sent"), qPrintable(p.failure.message));
+    QCOMPARE(requestsSummary(h.recorder, id), QStringList{"Inventory+"}); // no reversal
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type == EventType::StepFailed)
+            QVERIFY(!e.details.contains("reversalOwed"));
+    }
+    QVERIFY(h.eligibility(id).eligible);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A step found in progress when a saga is taken over may have been called by the
+// engine before: a call of it now that is refused does not prove that nothing was
+// done, so it is still reversed.
+void tst_HttpSteps::resumedCallNotSentIsStillReversed()
+{
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 30000},
+                                    {"jsonBody", QJsonObject{{"authorizationId", "AUTH-LATE"}}}});
+    EngineConfig first = config();
+    first.stepTimeoutMs = 20000;
+    auto a = std::make_unique<EngineHarness>();
+    QVERIFY(start(*a, first));
+    const QUuid id = a->submit(sampleOrder());
+    QVERIFY(!id.isNull());
+    // The payment call reached the service, which has not answered yet.
+    QTRY_VERIFY_WITH_TIMEOUT(!requestsTo("/payments/authorizations").isEmpty(), 10000);
+    QVector<OrderEvent> events = a->events;
+    a.reset(); // stops, releasing its lease
+
+    EngineConfig second = first;
+    second.stepsBaseUrl = refusingUrl();
+    second.stepTimeoutMs = 700;
+    second.stepRetries = 0;
+    second.compensationBudgetMs = 1000;
+    EngineHarness b;
+    QVERIFY(start(b, second));
+    QVERIFY(QTest::qWaitFor([&] { return fold(id, events + b.events).isTerminal(); }, 60000));
+    events += b.events;
+    const OrderProgress p = fold(id, events);
+    QCOMPARE(p.step(SagaStep::Payment).errorCode, QStringLiteral("SERVICE_UNAVAILABLE"));
+    bool owed = false;
+    for (const OrderEvent &e : events) {
+        if (e.orderId == id && e.type == EventType::StepFailed && e.step == SagaStep::Payment)
+            owed = e.details.value("reversalOwed").toBool();
+    }
+    QVERIFY(owed);
+    QVERIFY(requestsSummary(b.recorder, id).contains("Payment-")); // the void was tried (refused)
+    QVERIFY(p.compensationIncomplete);
+}
+
+// Each step keeps only its own result keys, and a step's id comes only from that
+// step's answer: an inventory answer naming an authorizationId (another order's) is
+// not what the payment's reversal voids, and a payment answer naming a reservationId
+// is not the reservation the shipment is for.
+void tst_HttpSteps::stepKeepsOnlyItsOwnResult()
+{
+    m_admin->failAlways("/inventory/reservations",
+                        QJsonObject{{"status", 201},
+                                    {"jsonBody", QJsonObject{{"reservationId", "RES-1"},
+                                                             {"authorizationId", "AUTH-OF-ANOTHER-ORDER"},
+                                                             {"shipmentId", "SHIP-OF-ANOTHER-ORDER"}}}});
+    m_admin->failAlways("/payments/authorizations", QJsonObject{{"fault", "CONNECTION_RESET_BY_PEER"}});
+    EngineConfig c = config();
+    c.stepRetries = 0;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id, 60000));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    const QString executionId = h.eventsOf(id).first().details.value("executionId").toString();
+    QVERIFY(!executionId.isEmpty());
+    // The unanswered authorization is voided by its own key, the reservation released.
+    QCOMPARE(requestsTo("/payments/authorizations/" + executionId + ":payment:authorize/void").size(), 1);
+    QCOMPARE(requestsTo("/inventory/reservations/RES-1/release").size(), 1);
+    for (const QString &path : paths())
+        QVERIFY2(!path.contains("ANOTHER"), qPrintable(path));
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type == EventType::StepCompleted && e.step == SagaStep::Inventory)
+            QCOMPARE(e.details.keys(), QStringList{"reservationId"});
+    }
+
+    // The shipment is for the inventory's reservation, whatever the payment answered.
+    QString error;
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201},
+                                    {"jsonBody", QJsonObject{{"authorizationId", "AUTH-1"},
+                                                             {"reservationId", "RES-OF-ANOTHER-ORDER"},
+                                                             {"estimatedDelivery", "1999-01-01"}}}});
+    const QUuid second = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(second, 60000));
+    QCOMPARE_ENUM(h.progress(second).overallStatus, OverallStatus::Completed);
+    const QVector<WireMockAdmin::Seen> shipments = requestsTo("/shipping/shipments");
+    QCOMPARE(shipments.size(), 1);
+    QCOMPARE(shipments[0].body.value("reservationId").toString(), QStringLiteral("RES-WM-0001"));
+    QCOMPARE(h.eventsOf(second).last().details.value("estimatedDelivery").toString(), QStringLiteral("2030-01-15"));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// An id (or value) that cannot be kept whole, over 256 characters or with text no
+// store keeps, is a bad answer like one without the id: never stored shortened. It
+// used to be cut to 256 characters; the release then went to an id that does not
+// exist, whose 404 counted as "released".
+void tst_HttpSteps::idsAreNeverShortened_data()
+{
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<QString>("key");
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<QString>("says");
+    QTest::newRow("reservationId of 257 characters")
+        << "/inventory/reservations" << "reservationId" << QString(257, 'r') << "reservationId of more than 256 characters";
+    QTest::newRow("authorizationId of 4,000 characters")
+        << "/payments/authorizations" << "authorizationId" << QString(4000, 'a') << "authorizationId of more than 256 characters";
+    QTest::newRow("reservationId with U+0000")
+        << "/inventory/reservations" << "reservationId" << QStringLiteral("RES-") + QChar(0) + QStringLiteral("1")
+        << "reservationId holding U+0000";
+    QTest::newRow("trackingNumber of 300 characters")
+        << "/shipping/shipments" << "trackingNumber" << QString(300, 't') << "trackingNumber of more than 256 characters";
+    QTest::newRow("256 characters are kept") << "/inventory/reservations" << "reservationId" << QString(256, 'k') << QString();
+}
+
+void tst_HttpSteps::idsAreNeverShortened()
+{
+    QFETCH(QString, path);
+    QFETCH(QString, key);
+    QFETCH(QString, value);
+    QFETCH(QString, says);
+    QJsonObject answer{{"reservationId", "RES-1"}, {"authorizationId", "AUTH-1"}, {"shipmentId", "SHIP-1"}};
+    answer.insert(key, value);
+    m_admin->failAlways(path, QJsonObject{{"status", 201}, {"jsonBody", answer}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    // Declined at the payment: the inventory is released (by its id, when it has one).
+    const bool shipping = path == QLatin1String("/shipping/shipments");
+    const QUuid id = h.submit(sampleOrder("widget-1", shipping ? "visa" : "declined-card"));
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    for (const OrderEvent &e : h.eventsOf(id)) { // nothing of it stored changed
+        for (auto it = e.details.begin(); it != e.details.end(); ++it) {
+            const QString text = it.value().toString();
+            QVERIFY2(text == value || !(text.size() > 8 && value.startsWith(text)), qPrintable(it.key() + " stored shortened"));
+            QVERIFY2(!text.contains(QChar::ReplacementCharacter), qPrintable(it.key() + " stored cleaned"));
+        }
+    }
+    if (says.isEmpty()) {
+        QCOMPARE(p.failure.code, QStringLiteral("PAYMENT_DECLINED"));
+        QCOMPARE(h.eventsOf(id)[2].details.value(key).toString(), value);
+        QCOMPARE(requestsTo("/inventory/reservations/" + value + "/release").size(), 1);
+        return;
+    }
+    QCOMPARE(p.failure.code, QStringLiteral("SERVICE_UNAVAILABLE"));
+    QVERIFY2(p.failure.message.contains(says), qPrintable(p.failure.message));
+    const QVector<WireMockAdmin::Seen> calls = requestsTo(path);
+    QCOMPARE(calls.size(), 2); // the call and its retry
+    // Reversed by the forward call's key, never by a shortened id.
+    const QString step = calls[0].key.section(QLatin1Char(':'), -2, -2);
+    const QString reverse = path + QLatin1Char('/') + calls[0].key
+        + (step == QLatin1String("inventory") ? "/release" : step == QLatin1String("payment") ? "/void" : "/cancel");
+    QTRY_COMPARE_WITH_TIMEOUT(requestsTo(reverse).size(), 1, 10000);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A business rejection cannot pass for one of the engine's own conditions: a 422
+// saying COMPENSATION_FAILED made a rolled-back order "non-retryable, support
+// notified"; STEP_TIMEOUT or SERVICE_UNAVAILABLE made the engine reverse a call the
+// service had just refused. Such a code becomes STEP_REJECTED, the service's code
+// kept in the message; the documented business codes and other codes pass as sent.
+void tst_HttpSteps::serviceCannotAnswerWithEngineCodes_data()
+{
+    QTest::addColumn<QString>("serviceCode");
+    QTest::addColumn<QString>("code");
+    QTest::newRow("COMPENSATION_FAILED") << "COMPENSATION_FAILED" << "STEP_REJECTED";
+    QTest::newRow("STEP_TIMEOUT") << "STEP_TIMEOUT" << "STEP_REJECTED";
+    QTest::newRow("SERVICE_UNAVAILABLE") << "SERVICE_UNAVAILABLE" << "STEP_REJECTED";
+    QTest::newRow("store_refused") << "store_refused" << "STEP_REJECTED";
+    QTest::newRow("a business code") << "PAYMENT_DECLINED" << "PAYMENT_DECLINED";
+    QTest::newRow("a code of its own") << "CARD_EXPIRED" << "CARD_EXPIRED";
+}
+
+void tst_HttpSteps::serviceCannotAnswerWithEngineCodes()
+{
+    QFETCH(QString, serviceCode);
+    QFETCH(QString, code);
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 422},
+                                    {"jsonBody", QJsonObject{{"error", serviceCode}, {"message", "Card refused"}}}});
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+    QVERIFY(!p.compensationIncomplete);
+    QCOMPARE(p.failure.code, code);
+    if (code == serviceCode)
+        QCOMPARE(p.failure.message, QStringLiteral("Card refused"));
+    else
+        QCOMPARE(p.failure.message,
+                 QStringLiteral("The step service rejected the request (HTTP 422, its code %1): Card refused").arg(serviceCode));
+    QCOMPARE(requestsTo("/payments/authorizations").size(), 1);
+    QVERIFY(!paths().contains("payments void")); // a refusal is not a call that may have taken effect
+    QVERIFY(paths().contains("inventory release"));
+    QVERIFY(h.eligibility(id).eligible);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A 2xx whose body broke off (a malformed chunk) is no answer: the void is sent again
+// with the same key, not counted as done on its status line.
+void tst_HttpSteps::brokenAnswerIsNoCompensation()
+{
+    m_admin->failFirst("broken", "/payments/authorizations/AUTH-WM-0001/void",
+                       QJsonObject{{"status", 200}, {"fault", "MALFORMED_RESPONSE_CHUNK"}});
+    EngineHarness h;
+    QVERIFY(start(h, config()));
+    const QUuid id = h.submit(sampleOrder("widget-1", "visa", "00000")); // the shipment fails
+    QVERIFY(h.waitTerminal(id, 60000));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    const QVector<WireMockAdmin::Seen> voids = requestsTo("/payments/authorizations/AUTH-WM-0001/void");
+    QCOMPARE(voids.size(), 2);
+    QCOMPARE(voids[0].key, voids[1].key);
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
