@@ -152,6 +152,47 @@ int freePort()
     probe.listen(QHostAddress::LocalHost, 0);
     return probe.serverPort();
 }
+
+// A console following a real saga-server, for the New Order tests: the window and
+// its remote source, then (openDialog, once live) the dialog and its parts.
+struct NewOrderOnServer {
+    MainWindow window;
+    RemoteSource *source = nullptr; // owned by the window
+    NewOrderDialog *dialog = nullptr;
+    QPushButton *placeButton = nullptr;
+    QLabel *result = nullptr;
+
+    NewOrderOnServer(const QUrl &url, const QString &token, int requestTimeoutMs = 0)
+        : source(new RemoteSource(url, token))
+    {
+        if (requestTimeoutMs > 0)
+            source->setRequestTimeout(requestTimeoutMs);
+        window.setSource(source, remoteSpec(url, token));
+    }
+    // False when the dialog or one of its parts is missing.
+    bool openDialog()
+    {
+        window.showNewOrderDialog();
+        dialog = window.findChild<NewOrderDialog *>();
+        if (!dialog)
+            return false;
+        placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+        result = dialog->findChild<QLabel *>(QStringLiteral("result"));
+        return placeButton && result;
+    }
+};
+
+// The orders the model shows, but `marker`.
+QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
+{
+    QVector<QUuid> out;
+    for (int row = 0; row < model.orderCount(); ++row) {
+        const QUuid id = model.index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+        if (id != marker)
+            out << id;
+    }
+    return out;
+}
 } // namespace
 
 class tst_RemoteSource : public QObject
@@ -652,17 +693,13 @@ void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    MainWindow window;
-    auto *source = new RemoteSource(server.url(), token);
-    source->setRequestTimeout(2000);
-    window.setSource(source, remoteSpec(server.url(), token));
-    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
-    window.showNewOrderDialog();
-    auto *dialog = window.findChild<NewOrderDialog *>();
-    QVERIFY(dialog);
-    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
-    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
-    QVERIFY(placeButton && result);
+    NewOrderOnServer console(server.url(), token, 2000);
+    QTRY_COMPARE_WITH_TIMEOUT(console.source->state(), ProgressSource::State::Live, kTimeout);
+    QVERIFY(console.openDialog());
+    MainWindow &window = console.window;
+    NewOrderDialog *dialog = console.dialog;
+    QPushButton *placeButton = console.placeButton;
+    QLabel *result = console.result;
     QVERIFY(placeButton->isEnabled());
 
     server.freeze();
@@ -682,12 +719,7 @@ void tst_RemoteSource::orderOnAFrozenServerIsPlacedOnce()
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 2, kTimeout);
-    QVector<QUuid> placed;
-    for (int row = 0; row < window.model()->orderCount(); ++row) {
-        const QUuid id = window.model()->index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
-        if (id != marker)
-            placed << id;
-    }
+    const QVector<QUuid> placed = ordersBut(*window.model(), marker);
     QCOMPARE(placed.size(), 1);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
     QCOMPARE(window.model()->orderCount(), 2);
@@ -703,18 +735,15 @@ void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    MainWindow window;
-    auto *source = new RemoteSource(server.url(), token);
-    source->setRequestTimeout(2000);
-    window.setSource(source, remoteSpec(server.url(), token));
-    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
-    window.showNewOrderDialog();
-    auto *dialog = window.findChild<NewOrderDialog *>();
-    QVERIFY(dialog);
-    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
+    NewOrderOnServer console(server.url(), token, 2000);
+    QTRY_COMPARE_WITH_TIMEOUT(console.source->state(), ProgressSource::State::Live, kTimeout);
+    QVERIFY(console.openDialog());
+    MainWindow &window = console.window;
+    NewOrderDialog *dialog = console.dialog;
+    QPushButton *placeButton = console.placeButton;
+    QLabel *result = console.result;
     auto *sendAgain = dialog->findChild<QPushButton *>(QStringLiteral("sendAgain"));
-    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
-    QVERIFY(placeButton && sendAgain && result);
+    QVERIFY(sendAgain);
     QVERIFY(!dialog->isSendAgainOffered());
 
     server.freeze();
@@ -735,12 +764,7 @@ void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
     const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
-    QVector<QUuid> placed;
-    for (int row = 0; row < window.model()->orderCount(); ++row) {
-        const QUuid id = window.model()->index(row, 0).data(OrderTreeModel::OrderIdRole).toUuid();
-        if (id != marker)
-            placed << id;
-    }
+    const QVector<QUuid> placed = ordersBut(*window.model(), marker);
     QCOMPARE(placed.size(), 1);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
 }
@@ -856,16 +880,13 @@ void tst_RemoteSource::limitedOrderSaysWhenToTryAgain()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    MainWindow window;
-    auto *source = new RemoteSource(server.url(), token);
-    window.setSource(source, remoteSpec(server.url(), token));
-    QTRY_COMPARE_WITH_TIMEOUT(source->state(), ProgressSource::State::Live, kTimeout);
-    window.showNewOrderDialog();
-    auto *dialog = window.findChild<NewOrderDialog *>();
-    QVERIFY(dialog);
-    QPushButton *placeButton = buttonWithText(dialog, QStringLiteral("&Place order"));
-    auto *result = dialog->findChild<QLabel *>(QStringLiteral("result"));
-    QVERIFY(placeButton && result);
+    NewOrderOnServer console(server.url(), token);
+    QTRY_COMPARE_WITH_TIMEOUT(console.source->state(), ProgressSource::State::Live, kTimeout);
+    QVERIFY(console.openDialog());
+    MainWindow &window = console.window;
+    NewOrderDialog *dialog = console.dialog;
+    QPushButton *placeButton = console.placeButton;
+    QLabel *result = console.result;
 
     placeButton->click();
     QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
