@@ -182,6 +182,24 @@ struct NewOrderOnServer {
     }
 };
 
+// Clicks the panel's Retry and accepts the Retry dialog with a corrected payment
+// method; false when no dialog was shown.
+bool retryWithCorrectedPayment(DetailPanel &panel)
+{
+    bool dialogSeen = false;
+    QTimer::singleShot(0, &panel, [&dialogSeen] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
+            payment->setText(QStringLiteral("pm-visa-4242"));
+        dialog->accept();
+    });
+    panel.retryButton()->click();
+    return dialogSeen;
+}
+
 // The orders the model shows, but `marker`.
 QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
 {
@@ -798,18 +816,7 @@ void tst_RemoteSource::retryOnAFrozenServerMayHaveStarted()
     QSignalSpy messages(&panel, &DetailPanel::message);
 
     server.freeze();
-    bool dialogSeen = false;
-    QTimer::singleShot(0, this, [&] {
-        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
-        if (!dialog)
-            return;
-        dialogSeen = true;
-        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
-            payment->setText(QStringLiteral("pm-visa-4242"));
-        dialog->accept();
-    });
-    panel.retryButton()->click();
-    QVERIFY(dialogSeen);
+    QVERIFY(retryWithCorrectedPayment(panel));
     QTRY_COMPARE_WITH_TIMEOUT(messages.count(), 1, kTimeout);
     const QString said = messages.at(0).at(0).toString();
     QVERIFY2(said.contains(QLatin1String("may have started")), qPrintable(said));
@@ -941,18 +948,7 @@ void tst_RemoteSource::limitedRetrySaysWhenToTryAgain()
     QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
     QSignalSpy messages(&panel, &DetailPanel::message);
 
-    bool dialogSeen = false;
-    QTimer::singleShot(0, this, [&] {
-        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
-        if (!dialog)
-            return;
-        dialogSeen = true;
-        if (auto *payment = dialog->findChild<QLineEdit *>(QStringLiteral("paymentMethod")))
-            payment->setText(QStringLiteral("pm-visa-4242"));
-        dialog->accept();
-    });
-    panel.retryButton()->click();
-    QVERIFY(dialogSeen);
+    QVERIFY(retryWithCorrectedPayment(panel));
     QTRY_COMPARE_WITH_TIMEOUT(messages.count(), 1, kTimeout);
     const QString said = messages.at(0).at(0).toString();
     QVERIFY2(said.contains(QLatin1String("was not retried: The server is limiting retries and new orders; try again in ")),
