@@ -497,12 +497,20 @@ void DetailPanel::refreshSnapshot()
                 if (p->step(st).errorCode == QLatin1String("COMPENSATION_FAILED"))
                     unreversed.append(stepDisplayName(st));
             }
-            action = unreversed.isEmpty()
-                ? tr("Not everything could be reversed: check the step services and reverse what is left by hand. "
-                     "This order cannot be retried.")
-                : tr("%1 could not be reversed: check that service and reverse it by hand. This order cannot be "
-                     "retried.")
-                      .arg(unreversed.join(QStringLiteral(", ")));
+            // No compensation failed: then what is left is the failed step's own call,
+            // which did not answer (it may have gone through) and could not be reversed
+            // (the engine reverses such a call first, and only the failed step's).
+            if (unreversed.isEmpty() && p->failedStep)
+                action = tr("%1 did not answer and may have gone through, and it could not be reversed: check that "
+                            "service and reverse it by hand. This order cannot be retried.")
+                             .arg(stepDisplayName(*p->failedStep));
+            else
+                action = unreversed.isEmpty()
+                    ? tr("Not everything could be reversed: check the step services and reverse what is left by "
+                         "hand. This order cannot be retried.")
+                    : tr("%1 could not be reversed: check that service and reverse it by hand. This order cannot be "
+                         "retried.")
+                          .arg(unreversed.join(QStringLiteral(", ")));
         }
         m_failureAction->setText(action.isEmpty() ? QString() : tr("What to do: %1").arg(action));
         m_failureAction->setVisible(!action.isEmpty());

@@ -24,6 +24,7 @@ class tst_DetailPanel : public QObject
 private Q_SLOTS:
     void etaTurnsLateWhileShown();
     void retryAndHistoryReadAsSentences();
+    void unreversedUnansweredCallIsNamed();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -104,6 +105,42 @@ void tst_DetailPanel::retryAndHistoryReadAsSentences()
                 return true;
         return false;
     }(), kTimeout);
+}
+
+// A payment call that did not answer, whose reversal (void) then failed: the
+// order is FAILED with "compensation incomplete" although no compensation step
+// failed. What to do names the step instead of "check the step services and
+// reverse what is left by hand".
+void tst_DetailPanel::unreversedUnansweredCallIsNamed()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.stepOk(SagaStep::Inventory);
+    b.add(EventType::StepStarted, SagaStep::Payment);
+    b.add(EventType::StepFailed, SagaStep::Payment,
+          {{QStringLiteral("phase"), QStringLiteral("FORWARD")}, {QStringLiteral("reversalOwed"), true}},
+          ErrorInfo{QStringLiteral("STEP_TIMEOUT"), QStringLiteral("The step service did not answer in time.")});
+    b.add(EventType::CompensationStarted, std::nullopt,
+          {{QStringLiteral("uncertainStep"), QStringLiteral("Payment Processing")},
+           {QStringLiteral("uncertainStepReversed"), false}});
+    b.compensate(SagaStep::Inventory);
+    b.add(EventType::SagaFailed, std::nullopt, {{QStringLiteral("compensationIncomplete"), true}},
+          ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete: void service down")});
+    model.applyEvents(b.events());
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::Failed));
+
+    DetailPanel panel(&model);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY(!panel.failureText().isEmpty());
+    const QString text = panel.failureText();
+    QVERIFY2(text.contains(QLatin1String("Payment Processing did not answer and may have gone through, and it could "
+                                         "not be reversed")),
+             qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("cannot be retried")), qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("reverse what is left")), qPrintable(text));
 }
 
 QTEST_MAIN(tst_DetailPanel)
