@@ -596,7 +596,36 @@ void SagaServer::createOrder(const ApiRequest &r)
     }
     order.traceId = QString::fromLatin1(r.trace.traceId());
     const int wait = qMin(preferredWait(r.prefer), m_config.maxWaitSeconds);
-    m_engine->submitOrder(order, this, [this, r, wait](SubmitResult result) {
+    // The engine answers once the order's first commit is decided; a commit cut off
+    // with the database is decided only when the database is back. The client is not
+    // kept waiting for that: after submitAnswerMs it hears that the order may have
+    // been placed, and how to find out (the engine's later answer is logged).
+    auto answered = std::make_shared<bool>(false);
+    const bool keyed = r.idempotencyKey.has_value();
+    QTimer::singleShot(m_config.submitAnswerMs, this, [this, r, answered, keyed] {
+        if (*answered)
+            return;
+        *answered = true;
+        qCWarning(lcServer).noquote() << "trace" << r.trace.traceId() << "order not answered by the engine in"
+                                      << m_config.submitAnswerMs << "ms; told the client it may have been placed";
+        replyError(r, ApiError(503, QStringLiteral("ORDER_OUTCOME_UNKNOWN"),
+                               keyed ? QStringLiteral("The database went away while your order was being recorded, so "
+                                                      "it may have been placed. Send it again with the same "
+                                                      "Idempotency-Key to find out: it is not placed twice.")
+                                     : QStringLiteral("The database went away while your order was being recorded, so "
+                                                      "it may have been placed. Look for it in your orders before "
+                                                      "sending it again (an Idempotency-Key makes sending again safe)."),
+                               QJsonObject{{QStringLiteral("mayHaveBeenPlaced"), true}}));
+    });
+    m_engine->submitOrder(order, this, [this, r, wait, answered](SubmitResult result) {
+        if (*answered) {
+            qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "order"
+                                       << (result.error ? QStringLiteral("not recorded after all")
+                                                        : QStringLiteral("recorded after all: ") + result.orderNumber)
+                                       << "(its client was told it may have been placed)";
+            return;
+        }
+        *answered = true;
         if (result.keyReused) {
             replyError(r, ApiError(422, QStringLiteral("IDEMPOTENCY_KEY_REUSED"),
                                    QStringLiteral("This Idempotency-Key was used for another order (other items, "

@@ -189,7 +189,12 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
         QStringLiteral("max-streams"),
         QStringLiteral("Event streams one client may hold open at once (default 64); more: 429. 0: no limit."),
         QStringLiteral("N"), QStringLiteral("64"));
-    parser.addOptions({listen, database, steps, stepDelay, cooldown, rateLimit, maxStreams});
+    const QCommandLineOption orderAnswer(
+        QStringLiteral("order-answer-timeout"),
+        QStringLiteral("Seconds a new order's client waits while its recording is undecided (the database went away "
+                       "mid-commit) before hearing 503 ORDER_OUTCOME_UNKNOWN, 'may have been placed' (default 15)."),
+        QStringLiteral("S"), QStringLiteral("15"));
+    parser.addOptions({listen, database, steps, stepDelay, cooldown, rateLimit, maxStreams, orderAnswer});
     if (!parser.parse(arguments))
         return fail(parser.errorText());
     if (parser.isSet(help)) {
@@ -197,7 +202,7 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
         result.mode = Mode::Help;
         result.text = QStringLiteral("Usage: saga-server [--listen HOST:PORT] [--database URL] [--steps simulated|URL] "
                                      "[--step-delay MS] [--retry-cooldown S] [--rate-limit PER_S[:BURST]] "
-                                     "[--max-streams N] [--auth-secret-file F]\n\n")
+                                     "[--max-streams N] [--order-answer-timeout S] [--auth-secret-file F]\n\n")
                       + parser.helpText().section(u'\n', 2);
         return result;
     }
@@ -234,6 +239,10 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
         return fail(error);
     if (!parseMaxStreams(parser.value(maxStreams), &result.config, &error))
         return fail(error);
+    const int answerSeconds = parser.value(orderAnswer).toInt(&ok);
+    if (!ok || answerSeconds < 1 || answerSeconds > 3600)
+        return fail(QStringLiteral("--order-answer-timeout must be a number of seconds from 1 to 3600"));
+    result.config.submitAnswerMs = answerSeconds * 1000;
     if (!parser.isSet(secret))
         return fail(QStringLiteral("--auth-secret-file F is required: the server has no built-in secret. "
                                    "Put a random key in a file, e.g. head -c 32 /dev/urandom | base64 > secret"));

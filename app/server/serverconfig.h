@@ -20,6 +20,9 @@ struct ServerConfig {
     qint64 sseMaxBacklogBytes = 256 * 1024; // unsent bytes per stream before it is dropped
     int readThreads = 2;             // StorePool threads for SQL reads
     int maxWaitSeconds = 60;         // upper bound of "Prefer: wait=N"
+    // A new order whose recording the engine has not answered in this long (its commit
+    // was cut off and the database is away): 503 ORDER_OUTCOME_UNKNOWN, "may have been placed".
+    int submitAnswerMs = 15000;
     int shutdownGraceMs = 10000;     // in-flight sagas get this long on SIGTERM
     int statusCacheEntries = 100000;
     int replayChunkEvents = 1000;    // all-orders resume: events read (and written) per page

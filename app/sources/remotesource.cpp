@@ -639,10 +639,16 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
              if (r.httpStatus == 429) // refused before anything was done
                  result.error = tr("The server is limiting new orders; try again in %1 s.").arg(r.retryAfterSeconds);
              result.idempotencyKey = key;
-             if (r.outcomeUnknown)
+             if (r.httpStatus == 503
+                 && r.json.object().value(QLatin1String("error")).toString() == QLatin1String("ORDER_OUTCOME_UNKNOWN")) {
+                 // saga-server could not tell in time whether it was recorded (its database went away).
+                 result.outcomeUnknown = true;
+                 result.error = tr("The server's database went away while it was recording the order.");
+             }
+             if (result.outcomeUnknown)
                  result.error = tr("%1 The order was sent and may have been placed — check the order list, or "
                                    "send it again: sent again, it is placed once at most.")
-                                    .arg(r.error);
+                                    .arg(result.error);
              const QJsonObject o = r.json.object();
              QString id = o.value(QLatin1String("orderId")).toString();
              if (id.isEmpty())

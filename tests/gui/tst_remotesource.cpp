@@ -25,7 +25,11 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QStandardPaths>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -232,6 +236,7 @@ private Q_SLOTS:
     void timedOutRequestIsQuiet();
     void orderOnAFrozenServerIsPlacedOnce();
     void unansweredOrderSentAgainIsPlacedOnce();
+    void orderWhoseOutcomeIsUnknownIsSentAgainOnce();
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
@@ -785,6 +790,55 @@ void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
     const QVector<QUuid> placed = ordersBut(*window.model(), marker);
     QCOMPARE(placed.size(), 1);
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), placed.at(0)), QStringLiteral("COMPLETED"), kTimeout);
+}
+
+// saga-server answers 503 ORDER_OUTCOME_UNKNOWN when it cannot tell in time whether
+// an order was recorded (here: another program holds its SQLite write lock longer
+// than --order-answer-timeout). New Order says the order may have been placed and
+// offers Send again (it said the order was refused); sent again once the lock is
+// gone, there is one order.
+void tst_RemoteSource::orderWhoseOutcomeIsUnknownIsSentAgainOnce()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--order-answer-timeout"), QStringLiteral("1")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    NewOrderOnServer console(server.url(), token);
+    QTRY_COMPARE_WITH_TIMEOUT(console.source->state(), ProgressSource::State::Live, kTimeout);
+    QVERIFY(console.openDialog());
+    auto *sendAgain = console.dialog->findChild<QPushButton *>(QStringLiteral("sendAgain"));
+    QVERIFY(sendAgain);
+
+    const QString holder = QStringLiteral("lock_holder");
+    const auto removeHolder = qScopeGuard([&] { QSqlDatabase::removeDatabase(holder); });
+    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), holder);
+    db.setDatabaseName(server.database().mid(int(qstrlen("sqlite:"))));
+    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+    QSqlQuery q(db);
+    QVERIFY2(q.exec(QStringLiteral("BEGIN IMMEDIATE")), qPrintable(q.lastError().text()));
+    console.placeButton->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
+    const QString said = console.result->text();
+    QVERIFY2(said.contains(QLatin1String("database went away")) && said.contains(QLatin1String("may have been placed")),
+             qPrintable(said));
+    QVERIFY(console.dialog->isSendAgainOffered());
+    QVERIFY(q.exec(QStringLiteral("ROLLBACK")));
+    q.finish();
+    db.close();
+
+    QTRY_VERIFY_WITH_TIMEOUT(sendAgain->isEnabled(), kTimeout);
+    sendAgain->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
+    QVERIFY2(console.result->text().contains(QLatin1String("placed.")), qPrintable(console.result->text()));
+    QTRY_COMPARE_WITH_TIMEOUT(console.window.model()->orderCount(), 1, kTimeout);
+    // An order placed after both follows them: by then the first was recorded, or not.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*console.window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(ordersBut(*console.window.model(), marker).size(), 1);
 }
 
 // A retry sent to a server that stops answering is not "not retried": its

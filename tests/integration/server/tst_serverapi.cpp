@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QLoggingCategory>
 #include <QMessageAuthenticationCode>
+#include <QElapsedTimer>
 #include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
@@ -124,6 +125,7 @@ private Q_SLOTS:
 
 private Q_SLOTS:
     void idempotencyKeyPlacesOneOrder();
+    void orderUnansweredInTimeMayHaveBeenPlaced();
     void idempotencyKeyOfAnotherOrderIsRefused();
     void idempotencyKeysArePerCustomer();
     void concurrentDuplicatesPlaceOneOrder();
@@ -168,6 +170,7 @@ void TestServerApi::initTestCase()
     config.sseMaxBacklogBytes = 32 * 1024;
     config.replayChunkEvents = 500; // all-orders resume reads many pages
     config.requestHeadTimeoutMs = 3000; // incompleteRequestHeadTimesOut waits for it
+    config.submitAnswerMs = 5000; // orderUnansweredInTimeMayHaveBeenPlaced waits for it
     // allOrdersResumeDeliversMoreThanTenThousandEvents places 1,330 orders, and
     // slowStreamClientIsDropped up to 1,000, with one token as fast as they go:
     // load, not abuse (tst_ratelimit covers the limit).
@@ -1488,7 +1491,7 @@ void TestServerApi::bareLineFeedHeads()
                                                  "GET /health HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n\n", 4000);
     QVERIFY(kept.closed);
     QCOMPARE(kept.received.count("HTTP/1.1 200"), 2);
-    QVERIFY2(!kept.received.contains("408"), kept.received.constData());
+    QVERIFY2(!kept.received.contains("HTTP/1.1 408"), kept.received.constData()); // (not "408": trace ids are hex)
     const RawExchange framing = exchangeUntilClosed(
         m_port,
         "POST /api/orders HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer " + m_ownerToken
@@ -1822,6 +1825,67 @@ void TestServerApi::idempotencyKeyPlacesOneOrder()
         started += e.toObject().value("eventType").toString() == QLatin1String("SAGA_STARTED");
     QCOMPARE(started, 1);
     QCOMPARE(metric("saga_started_total"), startedBefore + 1);
+}
+
+// An order whose recording the engine cannot decide in time (SQLite: another
+// program holds the write lock for longer than the server's bound; PostgreSQL: its
+// commit takes longer, a trigger sleeps) is answered 503 ORDER_OUTCOME_UNKNOWN:
+// it may have been placed; sending it again with the same Idempotency-Key places
+// it once. The client used to wait for as long as the database was away.
+void TestServerApi::orderUnansweredInTimeMayHaveBeenPlaced()
+{
+    const DatabaseUrl database = m_runtime->config().engine.database;
+    const QString name = QStringLiteral("slow_for_test");
+    const auto removeConnection = qScopeGuard([&] { QSqlDatabase::removeDatabase(name); });
+    QSqlDatabase db = database.addConnection(name);
+    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+    QSqlQuery q(db);
+    const QStringList slow = m_postgres
+        ? QStringList{QStringLiteral("CREATE FUNCTION slow_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                     "IF NEW.product_id = 'slow-to-record' THEN PERFORM pg_sleep(8); END IF; "
+                                     "RETURN NEW; END $$"),
+                      QStringLiteral("CREATE TRIGGER slow_for_test BEFORE INSERT ON order_items "
+                                     "FOR EACH ROW EXECUTE FUNCTION slow_for_test()")}
+        : QStringList{QStringLiteral("BEGIN IMMEDIATE")}; // longer than the 5 s bound, shorter than the busy wait
+    const QStringList end = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER slow_for_test ON order_items"),
+                                                     QStringLiteral("DROP FUNCTION slow_for_test()")}
+                                       : QStringList{QStringLiteral("ROLLBACK")};
+    for (const QString &sql : slow)
+        QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
+    bool ended = false;
+    auto endSlowness = [&] {
+        if (ended)
+            return;
+        ended = true;
+        for (const QString &sql : end)
+            q.exec(sql);
+        q.finish();
+        db.close();
+    };
+    const auto endAtTheEnd = qScopeGuard(endSlowness);
+
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const HeaderList key{{"Idempotency-Key", "order-unanswered-in-time"}};
+    const QByteArray body = compact(orderBody(customer, QStringLiteral("slow-to-record")));
+    QElapsedTimer timer;
+    timer.start();
+    const HttpResult first = call("POST", QStringLiteral("/api/orders"), token, body, key);
+    QCOMPARE(first.status, 503);
+    QCOMPARE(first.json().value("error").toString(), QStringLiteral("ORDER_OUTCOME_UNKNOWN"));
+    QVERIFY2(first.json().value("message").toString().contains(QLatin1String("same Idempotency-Key")),
+             qPrintable(first.json().value("message").toString()));
+    QCOMPARE(first.json().value("details").toObject().value("mayHaveBeenPlaced").toBool(), true);
+    QVERIFY2(timer.elapsed() < 8000, qPrintable(QString::number(timer.elapsed()))); // not when the commit ended
+
+    endSlowness();
+    // Sent again with its key once the database answers: one order, whichever way the
+    // first went (recorded after all: the answer is its replay; not: this places it).
+    HttpResult again;
+    QTRY_VERIFY_WITH_TIMEOUT((again = call("POST", QStringLiteral("/api/orders"), token, body, key)).status == 202, 60000);
+    const QString id = again.json().value("orderId").toString();
+    QCOMPARE(waitTerminal(id, token).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    QCOMPARE(customerOrderIds(customer, token), QStringList{id});
 }
 
 // The key of an order sent with another order: 422, nothing placed.
