@@ -16,6 +16,7 @@ QByteArray HttpReply::reasonPhrase(int status)
     case 409: return QByteArrayLiteral("Conflict");
     case 413: return QByteArrayLiteral("Payload Too Large");
     case 415: return QByteArrayLiteral("Unsupported Media Type");
+    case 422: return QByteArrayLiteral("Unprocessable Content");
     case 429: return QByteArrayLiteral("Too Many Requests");
     case 431: return QByteArrayLiteral("Request Header Fields Too Large");
     case 500: return QByteArrayLiteral("Internal Server Error");

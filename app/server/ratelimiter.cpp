@@ -58,7 +58,8 @@ int RateLimiter::take(const QByteArray &client)
         return 0;
     }
     const double seconds = (1.0 - it->tokens) / m_limits.perSecond;
-    return qMax(1, int(std::ceil(seconds - 1e-9)));
+    // (Bounded: a rate the command line refuses must not overflow the int either.)
+    return int(qBound(1.0, std::ceil(seconds - 1e-9), 1e9));
 }
 
 void RateLimiter::sweep(qint64 nowMs)

@@ -52,7 +52,8 @@ bool parseListen(const QString &text, ServerConfig *config, QString *error)
 // --rate-limit PER_S[:BURST] | off (0 is off too); BURST defaults to 4 x PER_S.
 bool parseRateLimit(const QString &text, ServerConfig *config, QString *error)
 {
-    *error = QStringLiteral("--rate-limit takes PER_SECOND[:BURST] (e.g. 50:200), or off");
+    *error = QStringLiteral("--rate-limit takes PER_SECOND[:BURST] (e.g. 50:200; PER_SECOND from 0.001 to 1000000), "
+                            "or off");
     const QString value = text.trimmed();
     if (value.compare(QLatin1String("off"), Qt::CaseInsensitive) == 0) {
         config->rateLimitPerSecond = 0;
@@ -63,7 +64,8 @@ bool parseRateLimit(const QString &text, ServerConfig *config, QString *error)
         return false;
     bool ok = false;
     const double perSecond = parts.at(0).toDouble(&ok);
-    if (!ok || !std::isfinite(perSecond) || perSecond < 0 || perSecond > 1e6)
+    // At least one per 1,000 s: a slower rate's wait (Retry-After) is no use to anyone.
+    if (!ok || !std::isfinite(perSecond) || perSecond < 0 || perSecond > 1e6 || (perSecond > 0 && perSecond < 0.001))
         return false;
     if (perSecond == 0) {
         if (parts.size() > 1)

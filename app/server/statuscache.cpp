@@ -10,6 +10,7 @@ const QByteArray kTracePlaceholder(32, '0');
 
 struct LoadResult {
     OrderProgress progress;
+    QJsonObject terminalDetails; // of its last SAGA_COMPLETED / SAGA_FAILED, as apply() keeps them
     StoreError::Kind error = StoreError::None;
 };
 } // namespace
@@ -89,24 +90,39 @@ void StatusCache::ensure(const QUuid &orderId, Loaded done)
                 result.error = StoreError::Unavailable;
                 return result;
             }
-            auto loaded = store->loadProgress(orderId);
-            result.error = loaded.error.kind;
-            if (loaded.ok())
-                result.progress = std::move(loaded.value);
+            // The events, folded here: the terminal event's details (estimated delivery)
+            // are kept too, as for an order followed live (a replayed answer needs them).
+            auto events = store->loadEvents(orderId, 0);
+            result.error = events.error.kind;
+            if (events.ok() && events.value.isEmpty())
+                result.error = StoreError::NotFound;
+            if (result.error != StoreError::None)
+                return result;
+            result.progress = OrderProgress(orderId);
+            for (const OrderEvent &e : std::as_const(events.value)) {
+                const FoldResult f = result.progress.apply(e);
+                if (f.outcome == FoldResult::Rejected)
+                    qCWarning(lcServer) << "stored event rejected by the fold" << orderId << e.seq << f.error;
+                else if (e.type == EventType::SagaCompleted || e.type == EventType::SagaFailed)
+                    result.terminalDetails = e.details;
+                else if (e.type == EventType::SagaStarted)
+                    result.terminalDetails = {};
+            }
             return result;
         },
         [this, orderId](LoadResult result) {
-            finishLoad(orderId, std::move(result.progress), result.error);
+            finishLoad(orderId, std::move(result.progress), std::move(result.terminalDetails), result.error);
         });
 }
 
-void StatusCache::finishLoad(const QUuid &orderId, OrderProgress progress, StoreError::Kind error)
+void StatusCache::finishLoad(const QUuid &orderId, OrderProgress progress, QJsonObject terminalDetails,
+                             StoreError::Kind error)
 {
     Loading loading = m_loading.take(orderId);
     const Entry *entry = nullptr;
     if (error == StoreError::None) {
         evictIfNeeded();
-        auto it = m_entries.insert(orderId, Entry{std::move(progress), {}, {}, -1, 0});
+        auto it = m_entries.insert(orderId, Entry{std::move(progress), std::move(terminalDetails), {}, -1, 0});
         refreshEta(it.value());
         entry = &it.value();
         for (const OrderEvent &event : std::as_const(loading.heldEvents))

@@ -62,7 +62,7 @@ private:
         std::vector<Loaded> waiters;
         QVector<OrderEvent> heldEvents;
     };
-    void finishLoad(const QUuid &orderId, OrderProgress progress, StoreError::Kind error);
+    void finishLoad(const QUuid &orderId, OrderProgress progress, QJsonObject terminalDetails, StoreError::Kind error);
     void refreshEta(Entry &entry);
     void evictIfNeeded();
 

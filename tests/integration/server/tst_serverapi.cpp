@@ -2019,22 +2019,39 @@ void TestServerApi::idempotencyKeyOutlivesARestart()
     };
     QString id;
     QByteArray location;
+    QJsonObject first;
+    HeaderList waiting = key;
+    waiting.append(qMakePair(QByteArray("Prefer"), QByteArray("wait=30")));
     run([&](quint16 port) {
-        const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
-        QCOMPARE(r.status, 202);
-        id = r.json().value("orderId").toString();
+        const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), waiting);
+        QCOMPARE(r.status, 201); // ended: the answer has everything its end says
+        first = r.json();
+        id = first.value("orderId").toString();
         location = r.header("location");
     });
     QVERIFY(!QTest::currentTestFailed());
     QVERIFY(!id.isEmpty());
+    QVERIFY(!first.value("estimatedDelivery").toString().isEmpty());
     run([&](quint16 port) {
+        // After the restart the order is read from the store: the replay still says
+        // all the first answer said (it lost estimatedDelivery).
         const HttpResult r = http(port, "POST", QStringLiteral("/api/orders"), token, compact(orderBody(customer)), key);
         QCOMPARE(r.status, 202);
         QCOMPARE(r.json().value("orderId").toString(), id);
         QCOMPARE(r.header("location"), location);
+        for (const char *field : {"confirmationNumber", "totalChargedInCents", "estimatedDelivery"})
+            QVERIFY2(r.json().value(field) == first.value(field), field);
         const HttpResult other = http(port, "POST", QStringLiteral("/api/orders"), token,
                                       compact(orderBody(customer, "widget-9")), key);
         QCOMPARE(other.status, 422);
+        const QByteArray otherBody = compact(orderBody(customer, "widget-9"));
+        const RawExchange raw = exchangeUntilClosed(
+            port,
+            "POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+                + "\r\nContent-Type: application/json\r\nIdempotency-Key: survives-restarts\r\nConnection: close\r\n"
+                  "Content-Length: " + QByteArray::number(otherBody.size()) + "\r\n\r\n" + otherBody,
+            20000);
+        QVERIFY2(raw.received.startsWith("HTTP/1.1 422 Unprocessable Content\r\n"), raw.received.left(80).constData());
         const HttpResult list = http(port, "GET", "/api/orders/customer/" + customer.toString(QUuid::WithoutBraces), token);
         QCOMPARE(list.jsonArray().size(), 1);
     });

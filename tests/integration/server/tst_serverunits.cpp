@@ -463,7 +463,7 @@ void TestServerUnits::rateLimitFlags()
         QCOMPARE(disabled.config.rateLimitPerSecond, 0.0);
         QCOMPARE(disabled.config.maxStreamsPerClient, 0);
     }
-    for (const char *bad : {"-1", "fast", "5:0", "5:x", "5:2:1", "0:10", "nan", "inf", "1e9", ""}) {
+    for (const char *bad : {"-1", "fast", "5:0", "5:x", "5:2:1", "0:10", "nan", "inf", "1e9", "", "1e-12", "0.0009"}) {
         const ServerCommandLine refused = parse({"--rate-limit", bad});
         QVERIFY2(refused.mode == ServerCommandLine::Mode::Error, bad);
         QVERIFY2(refused.text.contains(QLatin1String("--rate-limit")), qPrintable(refused.text));
