@@ -64,6 +64,53 @@ QJsonObject streamError(const SseReader &reader)
 
 } // namespace
 
+// A connection of the test's own that does something to the server's database
+// (holds SQLite's write lock, adds a trigger) until end() undoes it (or it goes).
+class HeldDatabase
+{
+public:
+    HeldDatabase(const DatabaseUrl &database, const QString &name, QStringList end)
+        : m_name(name), m_end(std::move(end))
+    {
+        m_db = database.addConnection(name);
+        m_db.open();
+    }
+    ~HeldDatabase()
+    {
+        end();
+        m_db = QSqlDatabase();
+        QSqlDatabase::removeDatabase(m_name);
+    }
+    // Empty, or the first statement's error.
+    QString run(const QStringList &statements)
+    {
+        if (!m_db.isOpen())
+            return m_db.lastError().text();
+        QSqlQuery q(m_db);
+        for (const QString &sql : statements) {
+            if (!q.exec(sql))
+                return q.lastError().text();
+        }
+        return {};
+    }
+    void end()
+    {
+        if (m_ended)
+            return;
+        m_ended = true;
+        if (m_db.isOpen()) {
+            run(m_end);
+            m_db.close();
+        }
+    }
+
+private:
+    QString m_name;
+    QStringList m_end;
+    QSqlDatabase m_db;
+    bool m_ended = false;
+};
+
 class TestServerApi : public QObject
 {
     Q_OBJECT
@@ -280,34 +327,18 @@ void TestServerApi::healthIsPublic()
 // database is unreachable" whatever it was.
 void TestServerApi::healthSaysWhatKindOfOutage()
 {
-    const DatabaseUrl database = m_runtime->config().engine.database;
-    const QString name = QStringLiteral("outage_for_test");
-    const auto removeConnection = qScopeGuard([&] { QSqlDatabase::removeDatabase(name); });
-    QSqlDatabase db = database.addConnection(name);
-    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
-    QSqlQuery q(db);
     const QStringList cause = m_postgres
         ? QStringList{QStringLiteral("CREATE FUNCTION outage_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                                      "RAISE EXCEPTION 'disk full (test)' USING ERRCODE = '53100'; END $$"),
                       QStringLiteral("CREATE TRIGGER outage_for_test BEFORE UPDATE ON saga_counters "
                                      "FOR EACH ROW EXECUTE FUNCTION outage_for_test()")}
         : QStringList{QStringLiteral("BEGIN IMMEDIATE")}; // held until the end of the outage
-    const QStringList end = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER outage_for_test ON saga_counters"),
-                                                     QStringLiteral("DROP FUNCTION outage_for_test()")}
-                                       : QStringList{QStringLiteral("ROLLBACK")};
-    for (const QString &sql : cause)
-        QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
-    bool ended = false;
-    auto endOutage = [&] {
-        if (ended)
-            return;
-        ended = true;
-        for (const QString &sql : end)
-            q.exec(sql);
-        q.finish();
-        db.close();
-    };
-    const auto endAtTheEnd = qScopeGuard(endOutage);
+    HeldDatabase outage(m_runtime->config().engine.database, QStringLiteral("outage_for_test"),
+                        m_postgres ? QStringList{QStringLiteral("DROP TRIGGER outage_for_test ON saga_counters"),
+                                                 QStringLiteral("DROP FUNCTION outage_for_test()")}
+                                   : QStringList{QStringLiteral("ROLLBACK")});
+    const QString failed = outage.run(cause);
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
 
     const HttpResult placed = call("POST", "/api/orders", m_ownerToken, compact(orderBody(m_owner)));
     QCOMPARE(placed.status, 503);
@@ -327,7 +358,7 @@ void TestServerApi::healthSaysWhatKindOfOutage()
     QVERIFY2(since.isValid(), qPrintable(down.value("downSince").toString()));
     QVERIFY(qAbs(since.secsTo(QDateTime::currentDateTimeUtc())) < 120);
 
-    endOutage();
+    outage.end();
     QTRY_VERIFY_WITH_TIMEOUT((health = call("GET", "/health")).status == 200, 60000);
     QCOMPARE(health.json().value("database").toObject().value("status").toString(), QStringLiteral("UP"));
     QVERIFY(!health.json().value("database").toObject().contains("cause"));
@@ -1834,12 +1865,6 @@ void TestServerApi::idempotencyKeyPlacesOneOrder()
 // it once. The client used to wait for as long as the database was away.
 void TestServerApi::orderUnansweredInTimeMayHaveBeenPlaced()
 {
-    const DatabaseUrl database = m_runtime->config().engine.database;
-    const QString name = QStringLiteral("slow_for_test");
-    const auto removeConnection = qScopeGuard([&] { QSqlDatabase::removeDatabase(name); });
-    QSqlDatabase db = database.addConnection(name);
-    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
-    QSqlQuery q(db);
     const QStringList slow = m_postgres
         ? QStringList{QStringLiteral("CREATE FUNCTION slow_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                                      "IF NEW.product_id = 'slow-to-record' THEN PERFORM pg_sleep(8); END IF; "
@@ -1847,22 +1872,12 @@ void TestServerApi::orderUnansweredInTimeMayHaveBeenPlaced()
                       QStringLiteral("CREATE TRIGGER slow_for_test BEFORE INSERT ON order_items "
                                      "FOR EACH ROW EXECUTE FUNCTION slow_for_test()")}
         : QStringList{QStringLiteral("BEGIN IMMEDIATE")}; // longer than the 5 s bound, shorter than the busy wait
-    const QStringList end = m_postgres ? QStringList{QStringLiteral("DROP TRIGGER slow_for_test ON order_items"),
-                                                     QStringLiteral("DROP FUNCTION slow_for_test()")}
-                                       : QStringList{QStringLiteral("ROLLBACK")};
-    for (const QString &sql : slow)
-        QVERIFY2(q.exec(sql), qPrintable(q.lastError().text()));
-    bool ended = false;
-    auto endSlowness = [&] {
-        if (ended)
-            return;
-        ended = true;
-        for (const QString &sql : end)
-            q.exec(sql);
-        q.finish();
-        db.close();
-    };
-    const auto endAtTheEnd = qScopeGuard(endSlowness);
+    HeldDatabase slowness(m_runtime->config().engine.database, QStringLiteral("slow_for_test"),
+                          m_postgres ? QStringList{QStringLiteral("DROP TRIGGER slow_for_test ON order_items"),
+                                                   QStringLiteral("DROP FUNCTION slow_for_test()")}
+                                     : QStringList{QStringLiteral("ROLLBACK")});
+    const QString failed = slowness.run(slow);
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
 
     const QUuid customer = QUuid::createUuid();
     const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
@@ -1878,7 +1893,7 @@ void TestServerApi::orderUnansweredInTimeMayHaveBeenPlaced()
     QCOMPARE(first.json().value("details").toObject().value("mayHaveBeenPlaced").toBool(), true);
     QVERIFY2(timer.elapsed() < 8000, qPrintable(QString::number(timer.elapsed()))); // not when the commit ended
 
-    endSlowness();
+    slowness.end();
     // Sent again with its key once the database answers: one order, whichever way the
     // first went (recorded after all: the answer is its replay; not: this places it).
     HttpResult again;
