@@ -63,5 +63,16 @@ struct OrderEvent {
 };
 
 Q_DECLARE_METATYPE(OrderEvent)
+
+// Keeps, in `details`, the details of the current execution's end: those of a
+// SAGA_COMPLETED / SAGA_FAILED, emptied again by a SAGA_STARTED (a retry).
+inline void keepEndDetails(QJsonObject *details, const OrderEvent &event)
+{
+    if (event.type == EventType::SagaCompleted || event.type == EventType::SagaFailed)
+        *details = event.details;
+    else if (event.type == EventType::SagaStarted)
+        *details = {};
+}
+
 using OrderEventList = QVector<OrderEvent>;
 Q_DECLARE_METATYPE(OrderEventList)

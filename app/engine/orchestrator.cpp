@@ -60,7 +60,6 @@ QString openFailure(const DatabaseUrl &url, const StoreError &e)
     return QStringLiteral("Cannot prepare the database %1 (%2).").arg(url.toString(), e.message);
 }
 
-// A user-facing sentence: never the store's message (it may hold SQL).
 // What a person sees while the database is away (never the driver's words: they
 // may hold SQL, host names or paths; the log has them).
 QString availabilityReason(StoreError::Outage outage)

@@ -10,7 +10,7 @@ const QByteArray kTracePlaceholder(32, '0');
 
 struct LoadResult {
     OrderProgress progress;
-    QJsonObject terminalDetails; // of its last SAGA_COMPLETED / SAGA_FAILED, as apply() keeps them
+    QJsonObject terminalDetails; // keepEndDetails()
     StoreError::Kind error = StoreError::None;
 };
 } // namespace
@@ -43,10 +43,7 @@ StatusCache::Applied StatusCache::apply(const OrderEvent &event)
     Entry &entry = it.value();
     result.fold = entry.progress.apply(event);
     if (result.fold.outcome == FoldResult::Applied) {
-        if (event.type == EventType::SagaCompleted || event.type == EventType::SagaFailed)
-            entry.terminalDetails = event.details;
-        else if (event.type == EventType::SagaStarted)
-            entry.terminalDetails = {};
+        keepEndDetails(&entry.terminalDetails, event);
         m_eta.observe(entry.progress, result.fold.changes);
         refreshEta(entry);
         entry.statusBytes.clear();
@@ -90,24 +87,12 @@ void StatusCache::ensure(const QUuid &orderId, Loaded done)
                 result.error = StoreError::Unavailable;
                 return result;
             }
-            // The events, folded here: the terminal event's details (estimated delivery)
-            // are kept too, as for an order followed live (a replayed answer needs them).
-            auto events = store->loadEvents(orderId, 0);
-            result.error = events.error.kind;
-            if (events.ok() && events.value.isEmpty())
-                result.error = StoreError::NotFound;
-            if (result.error != StoreError::None)
-                return result;
-            result.progress = OrderProgress(orderId);
-            for (const OrderEvent &e : std::as_const(events.value)) {
-                const FoldResult f = result.progress.apply(e);
-                if (f.outcome == FoldResult::Rejected)
-                    qCWarning(lcServer) << "stored event rejected by the fold" << orderId << e.seq << f.error;
-                else if (e.type == EventType::SagaCompleted || e.type == EventType::SagaFailed)
-                    result.terminalDetails = e.details;
-                else if (e.type == EventType::SagaStarted)
-                    result.terminalDetails = {};
-            }
+            // With the end's details (estimated delivery), kept as for an order
+            // followed live: a replayed answer needs them.
+            auto loaded = store->loadProgress(orderId, &result.terminalDetails);
+            result.error = loaded.error.kind;
+            if (loaded.ok())
+                result.progress = std::move(loaded.value);
             return result;
         },
         [this, orderId](LoadResult result) {

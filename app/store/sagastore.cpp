@@ -679,7 +679,7 @@ QString SagaStore::databaseIdentity(StoreError *error)
     return QStringLiteral("postgresql database oid ") + q.value(0).toString();
 }
 
-StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId)
+StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId, QJsonObject *endDetails)
 {
     StoreResult<OrderProgress> r;
     auto events = loadEvents(orderId, 0);
@@ -696,6 +696,8 @@ StoreResult<OrderProgress> SagaStore::loadProgress(const QUuid &orderId)
         const FoldResult f = r.value.apply(e);
         if (f.outcome == FoldResult::Rejected)
             qCWarning(lcStore) << "stored event rejected by the fold" << idText(orderId) << e.seq << f.error;
+        else if (endDetails)
+            keepEndDetails(endDetails, e);
     }
     return r;
 }

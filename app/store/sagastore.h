@@ -86,7 +86,9 @@ public:
     StoreResult<QVector<ExecutionRecord>> executions(const QUuid &orderId);
     StoreResult<QVector<RetryAttempt>> retryAttempts(const QUuid &orderId);
     // Snapshot folded from the events of one order (NotFound when unknown).
-    StoreResult<OrderProgress> loadProgress(const QUuid &orderId);
+    // The order's events folded; `endDetails`, if given, gets the details of the
+    // current execution's end (keepEndDetails), which the fold does not keep.
+    StoreResult<OrderProgress> loadProgress(const QUuid &orderId, QJsonObject *endDetails = nullptr);
     // Finished step durations (ms) of the most recent `limit` steps (newest executions
     // first), to seed an EtaEstimator.
     StoreResult<QVector<QPair<SagaStep, qint64>>> recentStepDurations(int limit);
