@@ -1244,16 +1244,20 @@ void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
     QTcpSocket *socket = r.socket.data();
     if (!socket || socket->state() != QAbstractSocket::ConnectedState)
         return;
-    if (!startStream(r))
-        return;
-    qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from"
-                               << (lastPosition < 0 ? QStringLiteral("now") : QString::number(lastPosition));
     if (lastPosition < 0) {
+        if (!startStream(r))
+            return;
+        qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from now";
         const quint64 key = m_hub->subscribe(socket, QUuid(), 0, false, r.streamSlot);
         m_hub->send(key, SseHub::Frame{0, SseEncoder::comment("connected"), false});
         return;
     }
-    replayNext(m_hub->subscribeReplay(socket, lastPosition, r.streamSlot), lastPosition, std::make_shared<ReplayFold>());
+    // A resume: the head is written once the store answered the first page, so a
+    // store that cannot answer gives 503 (the client asks again with the same
+    // Last-Event-ID) instead of a 200 that ends at once. The replay subscriber gets
+    // neither live frames nor heartbeats until then.
+    replayNext(m_hub->subscribeReplay(socket, lastPosition, r.streamSlot), lastPosition, std::make_shared<ReplayFold>(),
+               std::make_shared<ApiRequest>(r));
 }
 
 // The orders seen by one all-orders replay, folded so that a replayed event's
@@ -1267,13 +1271,15 @@ struct SagaServer::ReplayFold {
 namespace {
 struct ReplayPage {
     bool ok = false;
+    StoreError error; // when not ok
     QByteArray bytes; // the page's frames, one buffer
     int count = 0;
     qint64 lastPosition = 0;
 };
 } // namespace
 
-void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold)
+void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold,
+                            std::shared_ptr<const ApiRequest> unanswered)
 {
     const int chunk = qMax(1, m_config.replayChunkEvents);
     m_pool->run<ReplayPage>(
@@ -1281,11 +1287,15 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
         [cursor, chunk, fold](SagaStore *store) {
             ReplayPage page;
             page.lastPosition = cursor;
-            if (!store)
+            if (!store) {
+                page.error = StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
                 return page;
+            }
             auto events = store->loadEventsAfterPosition(cursor, chunk);
-            if (!events.ok())
+            if (!events.ok()) {
+                page.error = events.error;
                 return page;
+            }
             if (fold->orders.size() > 10000) {
                 for (auto it = fold->orders.begin(); it != fold->orders.end();)
                     it = it->isTerminal() ? fold->orders.erase(it) : std::next(it);
@@ -1296,6 +1306,12 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
                     OrderProgress progress(event.orderId);
                     if (event.seq > 1) {
                         auto earlier = store->loadEvents(event.orderId, 0);
+                        if (!earlier.ok()) { // folded from nothing, its newStatus would be wrong
+                            page.error = earlier.error;
+                            page.bytes.clear();
+                            page.lastPosition = cursor;
+                            return page;
+                        }
                         for (const OrderEvent &e : std::as_const(earlier.value)) {
                             if (e.seq < event.seq)
                                 progress.apply(e);
@@ -1314,9 +1330,22 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
             page.ok = true;
             return page;
         },
-        [this, key, chunk, fold](ReplayPage page) {
+        [this, key, cursor, chunk, fold, unanswered](ReplayPage page) {
             if (!m_hub->isSubscribed(key))
                 return;
+            if (unanswered) { // the first page: the stream's head is still to be written
+                if (!page.ok) {
+                    m_hub->unsubscribe(key);
+                    replyError(*unanswered, storeFailure(page.error));
+                    return;
+                }
+                if (!startStream(*unanswered)) { // HEAD: the head alone
+                    m_hub->unsubscribe(key);
+                    return;
+                }
+                qCInfo(lcServer).noquote() << "trace" << unanswered->trace.traceId() << "all-orders stream from"
+                                           << cursor;
+            }
             if (!page.ok) { // the database went away: the client resumes later with Last-Event-ID
                 m_hub->close(key);
                 return;

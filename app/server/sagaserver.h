@@ -116,7 +116,9 @@ private:
     void processEvents(const QVector<OrderEvent> &events, bool local);
     void flushFrames();
     struct ReplayFold;
-    void replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold);
+    // unanswered: the resuming request whose head waits for the first page.
+    void replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFold> fold,
+                    std::shared_ptr<const ApiRequest> unanswered = nullptr);
     void resolveWaiters(const QUuid &orderId);
     void answerWaiter(quint64 key, bool ended);
     QJsonObject orderOutcomeJson(const QUuid &orderId, const QString &orderNumber, const QByteArray &traceId) const;

@@ -139,6 +139,7 @@ private Q_SLOTS:
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
     void statusStreamResumeWhileTheDatabaseIsDown();
+    void allOrdersStreamResumeWhileTheDatabaseIsDown();
     void resumeAfterTheLastEventIsRefused();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
@@ -193,6 +194,8 @@ private:
                        HttpResult *out = nullptr);
     QJsonObject waitTerminal(const QString &orderId, const QByteArray &token);
     void resetFaults();
+    bool takeDatabaseAway(QString *error);
+    bool bringDatabaseBack();
 
     bool m_postgres;
     QString m_sqliteFile; // the SQLite run's database
@@ -747,33 +750,36 @@ void TestServerApi::statusStreamResumeCrossesARetry()
     QCOMPARE(resumed.events().last().event, QByteArray("SAGA_COMPLETED"));
 }
 
+// The outage for the resume tests: PostgreSQL refuses connections (and ends the
+// server's); the SQLite file is moved away. Undone by bringDatabaseBack().
+bool TestServerApi::takeDatabaseAway(QString *error)
+{
+    if (!m_postgres)
+        return QFile::rename(m_sqliteFile, m_sqliteFile + ".away") || (*error = QStringLiteral("cannot move the file"), false);
+    return TestServices::postgresAdmin(
+               QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS false").arg(m_databaseName), error)
+           && TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                         "WHERE datname = '%1'").arg(m_databaseName),
+                                          error);
+}
+
+bool TestServerApi::bringDatabaseBack()
+{
+    if (!m_postgres)
+        return !QFile::exists(m_sqliteFile + ".away") || QFile::rename(m_sqliteFile + ".away", m_sqliteFile);
+    QString error;
+    return TestServices::postgresAdmin(
+        QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(m_databaseName), &error);
+}
+
 void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
 {
     // In the status cache, so that only the resume's read of events 2..8 meets the outage.
     const QString path = "/api/orders/" + m_completedOrder + "/status/stream";
     QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status", m_ownerToken).status, 200);
-    // The outage: PostgreSQL refuses connections; the SQLite file is moved away.
-    const QString &file = m_sqliteFile;
-    const QString allow = QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS true").arg(m_databaseName);
-    auto comeBack = [&] {
-        QString error;
-        if (m_postgres)
-            return TestServices::postgresAdmin(allow, &error);
-        return !QFile::exists(file + ".away") || QFile::rename(file + ".away", file);
-    };
-    const auto backAtTheEnd = qScopeGuard(comeBack);
+    const auto backAtTheEnd = qScopeGuard([this] { bringDatabaseBack(); });
     QString error;
-    if (m_postgres) {
-        QVERIFY2(TestServices::postgresAdmin(
-                     QStringLiteral("ALTER DATABASE %1 WITH ALLOW_CONNECTIONS false").arg(m_databaseName), &error),
-                 qPrintable(error));
-        QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                                            "WHERE datname = '%1'").arg(m_databaseName),
-                                             &error),
-                 qPrintable(error));
-    } else {
-        QVERIFY(QFile::rename(file, file + ".away"));
-    }
+    QVERIFY2(takeDatabaseAway(&error), qPrintable(error));
 
     // 503 before the stream starts; it was 200, then live with events 2..7 skipped.
     // (A SQLite read connection opened before the move may still read the moved
@@ -794,7 +800,7 @@ void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
             QCOMPARE(read, (QByteArrayList{"2", "3", "4", "5", "6", "7", "8"}));
         }
     }
-    QVERIFY(comeBack());
+    QVERIFY(bringDatabaseBack());
 
     // The client resumes with the same id once the database is back: every event after it.
     QByteArrayList ids;
@@ -811,6 +817,50 @@ void TestServerApi::statusStreamResumeWhileTheDatabaseIsDown()
             ids.append(e.id);
     }
     QCOMPARE(ids, (QByteArrayList{"2", "3", "4", "5", "6", "7", "8"}));
+    QTRY_COMPARE_WITH_TIMEOUT(call("GET", "/health").status, 200, 60000);
+}
+
+void TestServerApi::allOrdersStreamResumeWhileTheDatabaseIsDown()
+{
+    // A resume reads its first page before the stream starts: 503 while the store
+    // cannot answer (it was 200 + retry:, then the stream ended at once).
+    const QString path = QStringLiteral("/api/orders/stream");
+    const auto backAtTheEnd = qScopeGuard([this] { bringDatabaseBack(); });
+    QString error;
+    QVERIFY2(takeDatabaseAway(&error), qPrintable(error));
+    {
+        SseReader down(m_port, path, m_supportToken, {{"Last-Event-ID", "0"}});
+        QTRY_VERIFY_WITH_TIMEOUT(down.status() != 0 || down.closed(), 60000);
+        // (A SQLite read connection opened before the move may still read the moved
+        // file: then the replay itself, never an empty stream that ends.)
+        if (m_postgres || down.status() != 200) {
+            QCOMPARE(down.status(), 503);
+            QTRY_VERIFY_WITH_TIMEOUT(!streamError(down).isEmpty() || down.closed(), 60000);
+            QCOMPARE(streamError(down).value("error").toString(), QStringLiteral("SERVICE_UNAVAILABLE"));
+            QCOMPARE(down.events().size(), 0);
+        } else {
+            QTRY_VERIFY_WITH_TIMEOUT(!down.events().isEmpty(), 60000);
+            QVERIFY(!down.closed());
+        }
+    }
+    QVERIFY(bringDatabaseBack());
+
+    // Resumed with the same id once the database is back: the replay, then live.
+    bool replayed = false;
+    for (int attempt = 0; attempt < 300 && !replayed; ++attempt) {
+        SseReader again(m_port, path, m_supportToken, {{"Last-Event-ID", "0"}});
+        QTRY_VERIFY_WITH_TIMEOUT(again.status() != 0 || again.closed(), 60000);
+        if (again.status() == 503) {
+            QTest::qWait(100);
+            continue;
+        }
+        QCOMPARE(again.status(), 200);
+        QTRY_VERIFY_WITH_TIMEOUT(!again.events().isEmpty(), 60000);
+        QCOMPARE(again.events().first().id, QByteArray("1"));
+        QVERIFY(!again.closed());
+        replayed = true;
+    }
+    QVERIFY(replayed);
     QTRY_COMPARE_WITH_TIMEOUT(call("GET", "/health").status, 200, 60000);
 }
 
