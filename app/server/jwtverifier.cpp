@@ -5,11 +5,13 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QMessageAuthenticationCode>
 
 #include <cmath>
 #include <cstdlib>
 #include <jwt.h>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -23,21 +25,52 @@ struct CharDeleter {
 };
 using CharPtr = std::unique_ptr<char, CharDeleter>;
 
-// The header segment, decoded, must name exactly HS256.
-bool headerIsHs256(const QByteArray &token)
+// A segment of the token as a JSON object (nullopt when it is not base64url JSON).
+std::optional<QJsonObject> segmentObject(QByteArrayView segment)
 {
-    const qsizetype dot = token.indexOf('.');
-    if (dot <= 0)
-        return false;
     const auto decoded = QByteArray::fromBase64Encoding(
-        token.left(dot), QByteArray::Base64UrlEncoding | QByteArray::AbortOnBase64DecodingErrors);
+        segment.toByteArray(), QByteArray::Base64UrlEncoding | QByteArray::AbortOnBase64DecodingErrors);
     if (!decoded)
-        return false;
+        return std::nullopt;
     QJsonParseError error;
     const QJsonDocument doc = QJsonDocument::fromJson(*decoded, &error);
     if (error.error != QJsonParseError::NoError || !doc.isObject())
+        return std::nullopt;
+    return doc.object();
+}
+
+// What is wrong with the header, or empty. The algorithm is pinned to HS256
+// here, before libjwt sees the token; a `crit` extension cannot be understood
+// (RFC 7515 §4.1.11: reject); libjwt reads `typ` JWT only, so others are named.
+QString headerProblem(const QByteArray &token)
+{
+    const std::optional<QJsonObject> header = segmentObject(QByteArrayView(token).first(token.indexOf('.')));
+    if (!header)
+        return QStringLiteral("the token header is not base64url-encoded JSON");
+    if (header->value(QLatin1String("alg")).toString() != QLatin1String("HS256"))
+        return QStringLiteral("the token must be signed with HS256");
+    if (header->contains(QLatin1String("crit")))
+        return QStringLiteral("the token header lists critical extensions (crit) this server does not support");
+    if (header->contains(QLatin1String("typ"))
+        && header->value(QLatin1String("typ")).toString().compare(QLatin1String("JWT"), Qt::CaseInsensitive) != 0)
+        return QStringLiteral("the token type (typ) must be JWT");
+    return {};
+}
+
+// Whether the token's HS256 signature is right for `key`: only to name what
+// libjwt refused (its verdict stands either way). Compared in constant time.
+bool signatureMatches(const QByteArray &token, const QByteArray &key)
+{
+    const qsizetype lastDot = token.lastIndexOf('.');
+    const auto given = QByteArray::fromBase64Encoding(
+        token.mid(lastDot + 1), QByteArray::Base64UrlEncoding | QByteArray::AbortOnBase64DecodingErrors);
+    const QByteArray expected = QMessageAuthenticationCode::hash(token.left(lastDot), key, QCryptographicHash::Sha256);
+    if (!given || given.decoded.size() != expected.size())
         return false;
-    return doc.object().value(QLatin1String("alg")).toString() == QLatin1String("HS256");
+    unsigned char diff = 0;
+    for (qsizetype i = 0; i < expected.size(); ++i)
+        diff |= static_cast<unsigned char>(given.decoded.at(i) ^ expected.at(i));
+    return diff == 0;
 }
 
 // A NumericDate claim (RFC 7519: a JSON number of seconds, possibly fractional).
@@ -104,18 +137,27 @@ JwtVerifier::Result JwtVerifier::verify(const QByteArray &token, qint64 nowSecon
 
 JwtVerifier::Result JwtVerifier::verifyUncached(const QByteArray &token, qint64 nowSeconds) const
 {
-    if (token.isEmpty() || token.size() > 8192 || token.count('.') != 2)
+    if (token.size() > kMaxTokenBytes)
+        return {std::nullopt, QStringLiteral("the token is longer than %1 bytes").arg(kMaxTokenBytes)};
+    if (token.isEmpty() || token.count('.') != 2)
         return {std::nullopt, QStringLiteral("the token is not a JWT")};
-    if (!headerIsHs256(token))
-        return {std::nullopt, QStringLiteral("the token must be signed with HS256")};
+    if (const QString problem = headerProblem(token); !problem.isEmpty())
+        return {std::nullopt, problem};
 
     jwt_t *raw = nullptr;
     const int rc = jwt_decode(&raw, token.constData(),
                               reinterpret_cast<const unsigned char *>(m_key.constData()),
                               int(m_key.size()));
     JwtPtr jwt(raw);
-    if (rc != 0 || !jwt)
-        return {std::nullopt, QStringLiteral("the token signature is invalid")};
+    if (rc != 0 || !jwt) {
+        if (!signatureMatches(token, m_key))
+            return {std::nullopt, QStringLiteral("the token signature is invalid")};
+        const qsizetype dot = token.indexOf('.');
+        if (!segmentObject(QByteArrayView(token).sliced(dot + 1, token.lastIndexOf('.') - dot - 1)))
+            return {std::nullopt, QStringLiteral("the token payload is not base64url-encoded JSON")};
+        return {std::nullopt, QStringLiteral("the token's claims cannot be read by the JWT library (numbers must fit "
+                                                    "in 64 bits, strings must not hold \\u0000)")};
+    }
     if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256)
         return {std::nullopt, QStringLiteral("the token must be signed with HS256")};
 

@@ -22,6 +22,10 @@ class JwtVerifier
 public:
     static constexpr qint64 kMaxLeewaySeconds = 60;
     static constexpr int kMaxCacheEntries = 20000;
+    static constexpr int kMaxTokenBytes = 8192;
+    // RFC 7518 §3.2: an HS256 key must have at least 256 bits; shorter keys are
+    // accepted (a demo's "secret") with a warning, as they can be guessed offline.
+    static constexpr int kMinKeyBytes = 32;
 
     struct Result {
         std::optional<Principal> principal;

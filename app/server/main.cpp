@@ -38,6 +38,8 @@ int main(int argc, char *argv[])
         return 0;
     }
     case ServerCommandLine::Mode::Serve:
+        for (const QString &warning : command.warnings)
+            err << "saga-server: warning: " << warning << Qt::endl;
         break;
     }
 

@@ -251,6 +251,13 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
     result.config.authKey = JwtVerifier::readKeyFile(parser.value(secret), &error);
     if (result.config.authKey.isEmpty())
         return fail(error);
+    if (result.config.authKey.size() < JwtVerifier::kMinKeyBytes)
+        result.warnings.append(QStringLiteral("the key in %1 is %2 bytes; HS256 wants at least %3 (RFC 7518 §3.2), "
+                                              "as a short key can be guessed offline from any token. Make one with: "
+                                              "head -c 32 /dev/urandom | base64 > %1")
+                                   .arg(parser.value(secret))
+                                   .arg(result.config.authKey.size())
+                                   .arg(JwtVerifier::kMinKeyBytes));
     return result;
 }
 

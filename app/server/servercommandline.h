@@ -26,6 +26,7 @@ public:
     ServerConfig config;   // Serve
     Token token;           // Token
     QString text;          // Help: the help text; Error: what is wrong
+    QStringList warnings;  // Serve: worth saying at start, not refusing (e.g. a short key)
 
     static ServerCommandLine parse(const QStringList &arguments);
     // The address the server listens on as a URL ("http://[::1]:8080" for IPv6).

@@ -89,45 +89,66 @@ void TestServerUnits::jwtAcceptsMintedToken()
                                    .toJson(QJsonDocument::Compact);
     const auto r3 = verifier.verify(handToken(R"({"alg":"HS256","typ":"JWT"})", payload, kKey), now);
     QVERIFY2(r3.principal && r3.principal->support, qPrintable(r3.error));
+    const auto r4 = verifier.verify(handToken(R"({"typ":"jwt","alg":"HS256"})", payload, kKey), now);
+    QVERIFY2(r4.principal, qPrintable(r4.error));
 }
 
 void TestServerUnits::jwtRejects_data()
 {
     QTest::addColumn<QByteArray>("token");
+    QTest::addColumn<QString>("why"); // part of the 401's message
     const qint64 now = 1'700'000'000;
     const QByteArray sub = kCustomer.toString(QUuid::WithoutBraces).toLatin1();
     const QByteArray good = "{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 600) + "}";
-    QTest::newRow("empty") << QByteArray();
-    QTest::newRow("garbage") << QByteArray("not-a-token");
-    QTest::newRow("two parts") << QByteArray("abc.def");
-    QTest::newRow("forged signature") << handToken(R"({"alg":"HS256","typ":"JWT"})", good, "another-secret");
-    QTest::newRow("alg none") << handToken(R"({"alg":"none","typ":"JWT"})", good, kKey, QCryptographicHash::Sha256, false);
-    QTest::newRow("alg None spelled") << handToken(R"({"alg":"None"})", good, kKey, QCryptographicHash::Sha256, false);
-    QTest::newRow("alg HS512 same key") << handToken(R"({"alg":"HS512","typ":"JWT"})", good, kKey, QCryptographicHash::Sha512);
-    QTest::newRow("alg HS384 same key") << handToken(R"({"alg":"HS384","typ":"JWT"})", good, kKey, QCryptographicHash::Sha384);
-    QTest::newRow("alg RS256 header") << handToken(R"({"alg":"RS256"})", good, kKey);
-    QTest::newRow("expired") << JwtVerifier::mint(kKey, kCustomer, {}, 600, now - 3600);
-    QTest::newRow("no exp") << handToken(R"({"alg":"HS256"})", "{\"sub\":\"" + sub + "\"}", kKey);
+    QTest::newRow("empty") << QByteArray() << QStringLiteral("not a JWT");
+    QTest::newRow("garbage") << QByteArray("not-a-token") << QStringLiteral("not a JWT");
+    QTest::newRow("two parts") << QByteArray("abc.def") << QStringLiteral("not a JWT");
+    QTest::newRow("forged signature") << handToken(R"({"alg":"HS256","typ":"JWT"})", good, "another-secret") << QStringLiteral("signature is invalid");
+    QTest::newRow("alg none") << handToken(R"({"alg":"none","typ":"JWT"})", good, kKey, QCryptographicHash::Sha256, false) << QStringLiteral("HS256");
+    QTest::newRow("alg None spelled") << handToken(R"({"alg":"None"})", good, kKey, QCryptographicHash::Sha256, false) << QStringLiteral("HS256");
+    QTest::newRow("alg HS512 same key") << handToken(R"({"alg":"HS512","typ":"JWT"})", good, kKey, QCryptographicHash::Sha512) << QStringLiteral("HS256");
+    QTest::newRow("alg HS384 same key") << handToken(R"({"alg":"HS384","typ":"JWT"})", good, kKey, QCryptographicHash::Sha384) << QStringLiteral("HS256");
+    QTest::newRow("alg RS256 header") << handToken(R"({"alg":"RS256"})", good, kKey) << QStringLiteral("HS256");
+    QTest::newRow("expired") << JwtVerifier::mint(kKey, kCustomer, {}, 600, now - 3600) << QStringLiteral("expired");
+    QTest::newRow("no exp") << handToken(R"({"alg":"HS256"})", "{\"sub\":\"" + sub + "\"}", kKey) << QStringLiteral("no exp");
     QTest::newRow("not yet valid") << handToken(R"({"alg":"HS256"})",
                                                 "{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 7200)
-                                                    + ",\"nbf\":" + QByteArray::number(now + 3600) + "}", kKey);
+                                                    + ",\"nbf\":" + QByteArray::number(now + 3600) + "}", kKey) << QStringLiteral("not valid yet");
     QTest::newRow("sub not a uuid") << handToken(R"({"alg":"HS256"})",
-                                                 "{\"sub\":\"bob\",\"exp\":" + QByteArray::number(now + 600) + "}", kKey);
-    QTest::newRow("no sub") << handToken(R"({"alg":"HS256"})", "{\"exp\":" + QByteArray::number(now + 600) + "}", kKey);
+                                                 "{\"sub\":\"bob\",\"exp\":" + QByteArray::number(now + 600) + "}", kKey) << QStringLiteral("subject");
+    QTest::newRow("no sub") << handToken(R"({"alg":"HS256"})", "{\"exp\":" + QByteArray::number(now + 600) + "}", kKey) << QStringLiteral("subject");
     QByteArray tampered = JwtVerifier::mint(kKey, kCustomer, {}, 600, now);
     const QList<QByteArray> parts = tampered.split('.');
     const QByteArray escalated = b64("{\"sub\":\"" + sub + "\",\"exp\":" + QByteArray::number(now + 600)
                                      + ",\"roles\":[\"SUPPORT\"]}");
-    QTest::newRow("payload swapped") << QByteArray(parts[0] + '.' + escalated + '.' + parts[2]);
+    QTest::newRow("payload swapped") << QByteArray(parts[0] + '.' + escalated + '.' + parts[2]) << QStringLiteral("signature is invalid");
+    // Named precisely (they all said "the signature is invalid" or "not a JWT").
+    const QByteArray exp = QByteArray::number(now + 600);
+    QTest::newRow("crit extension") << handToken(R"({"alg":"HS256","crit":["x"],"x":1})", good, kKey)
+                                    << QStringLiteral("critical extensions (crit)");
+    QTest::newRow("typ foo") << handToken(R"({"alg":"HS256","typ":"foo"})", good, kKey) << QStringLiteral("typ");
+    QTest::newRow("typ at+jwt") << handToken(R"({"alg":"HS256","typ":"at+jwt"})", good, kKey) << QStringLiteral("typ");
+    QTest::newRow("header not JSON") << QByteArray(b64("{alg") + '.' + b64(good) + ".c2ln")
+                                     << QStringLiteral("header is not base64url-encoded JSON");
+    QTest::newRow("payload not JSON") << handToken(R"({"alg":"HS256"})", "not json", kKey)
+                                      << QStringLiteral("payload is not base64url-encoded JSON");
+    QTest::newRow("exp beyond 64 bits") << handToken(R"({"alg":"HS256"})",
+                                                     "{\"sub\":\"" + sub + "\",\"exp\":9223372036854775808}", kKey)
+                                        << QStringLiteral("cannot be read by the JWT library");
+    QTest::newRow("over 8 KiB") << handToken(R"({"alg":"HS256"})",
+                                             "{\"sub\":\"" + sub + "\",\"exp\":" + exp + ",\"pad\":\""
+                                                 + QByteArray(9000, 'a') + "\"}", kKey)
+                                << QStringLiteral("longer than 8192 bytes");
 }
 
 void TestServerUnits::jwtRejects()
 {
     QFETCH(QByteArray, token);
+    QFETCH(QString, why);
     JwtVerifier verifier(kKey);
     const auto result = verifier.verify(token, 1'700'000'000);
     QVERIFY(!result.principal.has_value());
-    QVERIFY(!result.error.isEmpty());
+    QVERIFY2(result.error.contains(why), qPrintable(result.error));
     QCOMPARE(verifier.cacheSize(), 0);
 }
 
@@ -385,6 +406,17 @@ void TestServerUnits::commandLine()
     QCOMPARE(serve.config.engine.retryCooldownSeconds, 0);
     QCOMPARE(serve.config.authKey, QByteArray("k"));
     QVERIFY(serve.config.engine.stepsBaseUrl.isEmpty());
+    // A key under 256 bits serves (a demo's secret), with a warning naming the file and the fix.
+    QCOMPARE(serve.warnings.size(), 1);
+    QVERIFY2(serve.warnings.first().contains(secret) && serve.warnings.first().contains("1 bytes")
+                 && serve.warnings.first().contains("/dev/urandom"),
+             qPrintable(serve.warnings.first()));
+    const QString longSecret = TestServices::tempDir() + QStringLiteral("/cli-secret-long");
+    QFile longFile(longSecret);
+    QVERIFY(longFile.open(QIODevice::WriteOnly));
+    longFile.write(QByteArray(32, 'k') + "\n");
+    longFile.close();
+    QVERIFY(ServerCommandLine::parse({"saga-server", "--auth-secret-file", longSecret}).warnings.isEmpty());
 
     auto defaults = ServerCommandLine::parse({"saga-server", "--auth-secret-file", secret});
     QCOMPARE(int(defaults.mode), int(ServerCommandLine::Mode::Serve));
