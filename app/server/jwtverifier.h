@@ -47,6 +47,7 @@ public:
     static QByteArray readKeyFile(const QString &path, QString *error);
 
     int cacheSize() const { return int(m_cache.size()); }
+    qint64 leewaySeconds() const { return m_leeway; }
 
 private:
     Result verifyUncached(const QByteArray &token, qint64 nowSeconds) const;

@@ -1033,6 +1033,15 @@ void SagaServer::retryHistory(const ApiRequest &r)
 
 // Writes the stream's head; false when there is no stream to follow (the client
 // left, or asked with HEAD: the head alone, then the connection closes).
+// A stream lasts as long as the token it was opened with would be accepted:
+// a stream of someone whose token expired (or was not renewed) ends.
+quint64 SagaServer::endsWithToken(quint64 key, const ApiRequest &r)
+{
+    if (r.principal.expiresAt > 0)
+        m_hub->expireAt(key, (r.principal.expiresAt + m_jwt.leewaySeconds() + 1) * 1000);
+    return key;
+}
+
 bool SagaServer::startStream(const ApiRequest &r)
 {
     m_metrics.countRequest(200);
@@ -1104,7 +1113,7 @@ void SagaServer::statusStream(const ApiRequest &r)
         qCInfo(lcServer).noquote() << "trace" << req.trace.traceId() << "status stream of" << orderId.toString(QUuid::WithoutBraces)
                                    << "from" << (lastEventId < 0 ? QStringLiteral("snapshot") : QString::number(lastEventId));
         if (lastEventId < 0) {
-            const quint64 key = m_hub->subscribe(socket, orderId, 0, false, req.streamSlot);
+            const quint64 key = endsWithToken(m_hub->subscribe(socket, orderId, 0, false, req.streamSlot), req);
             SseHub::Frame snapshot{lastSeq, SseEncoder::event(QByteArray::number(lastSeq), "snapshot",
                                                               m_cache->statusBody(*entry, req.trace.traceId())),
                                    terminal};
@@ -1112,7 +1121,7 @@ void SagaServer::statusStream(const ApiRequest &r)
             return;
         }
         // At the order's last event: live from here, or nothing more to come.
-        const quint64 key = m_hub->subscribe(socket, orderId, lastEventId, false, req.streamSlot);
+        const quint64 key = endsWithToken(m_hub->subscribe(socket, orderId, lastEventId, false, req.streamSlot), req);
         if (terminal)
             m_hub->close(key);
     });
@@ -1137,7 +1146,7 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
 {
     const QUuid orderId = r.route.id;
     m_cache->pin(orderId); // unpinned when the subscriber goes (subscriberGone)
-    const quint64 key = m_hub->subscribe(r.socket.data(), orderId, lastEventId, true, r.streamSlot);
+    const quint64 key = endsWithToken(m_hub->subscribe(r.socket.data(), orderId, lastEventId, true, r.streamSlot), r);
     m_pool->run<ResumeRead>(
         this,
         [orderId, lastEventId](SagaStore *store) {
@@ -1248,7 +1257,7 @@ void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
         if (!startStream(r))
             return;
         qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "all-orders stream from now";
-        const quint64 key = m_hub->subscribe(socket, QUuid(), 0, false, r.streamSlot);
+        const quint64 key = endsWithToken(m_hub->subscribe(socket, QUuid(), 0, false, r.streamSlot), r);
         m_hub->send(key, SseHub::Frame{0, SseEncoder::comment("connected"), false});
         return;
     }
@@ -1256,7 +1265,8 @@ void SagaServer::openAllOrdersStream(const ApiRequest &r, qint64 lastPosition)
     // store that cannot answer gives 503 (the client asks again with the same
     // Last-Event-ID) instead of a 200 that ends at once. The replay subscriber gets
     // neither live frames nor heartbeats until then.
-    replayNext(m_hub->subscribeReplay(socket, lastPosition, r.streamSlot), lastPosition, std::make_shared<ReplayFold>(),
+    replayNext(endsWithToken(m_hub->subscribeReplay(socket, lastPosition, r.streamSlot), r), lastPosition,
+               std::make_shared<ReplayFold>(),
                std::make_shared<ApiRequest>(r));
 }
 

@@ -99,6 +99,7 @@ private:
     void resumeStatusStream(const ApiRequest &r, qint64 lastEventId);
     void allOrdersStream(const ApiRequest &r);
     void openAllOrdersStream(const ApiRequest &r, qint64 lastPosition);
+    quint64 endsWithToken(quint64 streamKey, const ApiRequest &r);
     void getHistory(const ApiRequest &r);
     void getEvents(const ApiRequest &r);
     void retryEligibility(const ApiRequest &r);

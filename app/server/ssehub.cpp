@@ -3,6 +3,7 @@
 #include "sagalog.h"
 #include "sseencoder.h"
 
+#include <QDateTime>
 #include <QTcpSocket>
 
 SseHub::SseHub(qint64 maxBacklogBytes, int heartbeatMs, QObject *parent)
@@ -50,10 +51,19 @@ quint64 SseHub::subscribe(QTcpSocket *socket, const QUuid &orderId, qint64 lastI
     return key;
 }
 
+bool SseHub::expired(Subscriber &s)
+{
+    if (s.expiresAtMs == 0 || QDateTime::currentMSecsSinceEpoch() < s.expiresAtMs)
+        return false;
+    if (QTcpSocket *socket = s.socket.data(); socket && socket->state() == QAbstractSocket::ConnectedState)
+        socket->write(SseEncoder::comment("the token expired: connect again with a new one"));
+    return true;
+}
+
 bool SseHub::write(Subscriber &s, const QByteArray &bytes)
 {
     QTcpSocket *socket = s.socket.data();
-    if (!socket || socket->state() != QAbstractSocket::ConnectedState)
+    if (!socket || socket->state() != QAbstractSocket::ConnectedState || expired(s))
         return false;
     socket->write(bytes);
     // Hand it to the kernel now (one send) instead of one write-notifier turn per
@@ -223,6 +233,10 @@ bool SseHub::replayWrite(quint64 key, const QByteArray &bytes, qint64 lastId)
         remove(key, false);
         return false;
     }
+    if (expired(s)) {
+        remove(key, true);
+        return false;
+    }
     if (!bytes.isEmpty())
         socket->write(bytes); // paced by whenDrained(), not bounded by the live backlog
     s.lastId = qMax(s.lastId, lastId);
@@ -262,6 +276,13 @@ void SseHub::goLive(quint64 key)
     const auto it = m_subscribers.find(key);
     if (it != m_subscribers.end())
         it->second->replaying = false;
+}
+
+void SseHub::expireAt(quint64 key, qint64 msSinceEpoch)
+{
+    const auto it = m_subscribers.find(key);
+    if (it != m_subscribers.end())
+        it->second->expiresAtMs = msSinceEpoch;
 }
 
 void SseHub::close(quint64 key)

@@ -75,6 +75,10 @@ public:
     // (at once when they are); never when it is gone.
     void whenDrained(quint64 subscriber, std::function<void()> then);
     void goLive(quint64 subscriber);
+    // The stream ends at `msSinceEpoch` (its token's expiry): nothing is written to
+    // it from then on but a last comment saying so; it closes with its next write
+    // (a frame, at the latest the heartbeat).
+    void expireAt(quint64 subscriber, qint64 msSinceEpoch);
     bool isSubscribed(quint64 subscriber) const { return m_subscribers.count(subscriber) != 0; }
 
     void closeAll();
@@ -94,6 +98,7 @@ private:
         qint64 lastId = 0;
         bool catchingUp = false;
         bool replaying = false;
+        qint64 expiresAtMs = 0; // 0: never
         qint64 heldBytes = 0;
         QVector<Frame> held;
         QMetaObject::Connection disconnectedConnection;
@@ -103,6 +108,7 @@ private:
     };
     void deliver(Subscriber &s, const Frame &frame);
     bool write(Subscriber &s, const QByteArray &bytes);
+    bool expired(Subscriber &s); // says so on the stream when it is
     void remove(quint64 key, bool closeSocket);
     void heartbeat();
     void flushDoomed();

@@ -143,6 +143,7 @@ private Q_SLOTS:
     void resumeAfterTheLastEventIsRefused();
     void streamAcceptsAccessTokenAndEndsAtTerminal();
     void heartbeatWhileWaiting();
+    void streamsEndWhenTheirTokenExpires();
     void allOrdersStreamAndResume();
     void allOrdersResumeDeliversMoreThanTenThousandEvents();
     void slowStreamClientIsDropped();
@@ -1014,6 +1015,44 @@ void TestServerApi::heartbeatWhileWaiting()
     resetFaults();
     QCOMPARE(reader.events().last().event, QByteArray("SAGA_COMPLETED"));
     QVERIFY(reader.body().endsWith("\n\n"));
+}
+
+void TestServerApi::streamsEndWhenTheirTokenExpires()
+{
+    // Tokens accepted for 3 more seconds (exp + the server's 30 s leeway): the
+    // streams opened with them end then, one at the next event, one at the next
+    // heartbeat. They went on delivering every order's events.
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    const QByteArray support = JwtVerifier::mint(kKey, QUuid::fromString(kSupportId), {QStringLiteral("SUPPORT")}, 60,
+                                                 now - 60 - 30 + 3);
+    const QByteArray owner = JwtVerifier::mint(kKey, m_owner, {}, 60, now - 60 - 30 + 3);
+    SseReader all(m_port, QStringLiteral("/api/orders/stream"), support);
+    QTRY_VERIFY_WITH_TIMEOUT(all.status() == 200 && all.comments() >= 1, 60000);
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":8000,"probability":1.0,"once":true}}})")
+                 .status,
+             200);
+    const QString running = placeOrder(orderBody(m_owner), m_ownerToken);
+    SseReader mine(m_port, "/api/orders/" + running + "/status/stream", owner);
+    QTRY_VERIFY_WITH_TIMEOUT(mine.status() == 200 && !mine.events().isEmpty(), 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(!all.events().isEmpty(), 60000);
+
+    QTest::qWait(3500); // both tokens are past their leeway now
+    const QString later = placeOrder(orderBody(m_owner), m_ownerToken, 30); // events for the all-orders stream
+    QVERIFY(!later.isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(all.closed(), 60000);
+    for (const SseEvent &e : all.events())
+        QVERIFY2(e.json().value("orderId").toString() != later, e.data.constData());
+    QVERIFY2(all.body().contains(": the token expired"), all.body().right(200).constData());
+
+    m_runtime->server()->hub().setHeartbeatInterval(100); // the order's stream is idle (its payment held)
+    const auto restore = qScopeGuard([this] { m_runtime->server()->hub().setHeartbeatInterval(15000); });
+    QTRY_VERIFY_WITH_TIMEOUT(mine.closed(), 60000);
+    QVERIFY2(mine.body().contains(": the token expired"), mine.body().right(200).constData());
+    QVERIFY(mine.events().last().event != QByteArray("SAGA_COMPLETED"));
+    // The saga goes on regardless of who watches it.
+    waitTerminal(running, m_ownerToken);
+    resetFaults();
 }
 
 void TestServerApi::allOrdersStreamAndResume()
