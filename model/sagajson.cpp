@@ -756,6 +756,14 @@ Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json)
 {
     Reader r;
     RetryRequest req;
+    // Every field is optional: a misspelt one ("paymentMethodID") would retry with
+    // the value that failed, using up an attempt, so it is refused instead.
+    for (auto it = json.constBegin(); it != json.constEnd(); ++it) {
+        if (it.key() != QLatin1String("paymentMethodId") && it.key() != QLatin1String("shippingAddress")) {
+            r.fail(it.key(), s("is not a field of a retry (it may correct paymentMethodId and shippingAddress)"));
+            return r.failure<RetryRequest>();
+        }
+    }
     const QJsonValue payment = json.value(QLatin1String("paymentMethodId"));
     if (!payment.isUndefined() && !payment.isNull()) {
         QString id;

@@ -643,6 +643,11 @@ void tst_SagaJson::retryRequest()
     QCOMPARE(r.field, QStringLiteral("paymentMethodId"));
     r = SagaJson::retryRequestFromJson(parse(R"({"shippingAddress": {"street": "a", "city": "b"}})"));
     QCOMPARE(r.field, QStringLiteral("shippingAddress.state"));
+    // A misspelt correction is refused, not ignored (it would retry with what failed).
+    r = SagaJson::retryRequestFromJson(parse(R"({"paymentMethodID": "card-2"})"));
+    QVERIFY(!r.ok());
+    QCOMPARE(r.field, QStringLiteral("paymentMethodID"));
+    QVERIFY2(r.error.contains(QLatin1String("paymentMethodId")), qPrintable(r.error));
 }
 
 // A retry built in this process (the console's Retry dialog) goes through the
