@@ -390,34 +390,24 @@ bool Orchestrator::gatherFacts(const QUuid &orderId, RetryFacts *facts, StoreErr
     facts->now = QDateTime::fromMSecsSinceEpoch(nowMs(), Qt::UTC);
     facts->maxRetries = m_config.maxRetries;
     facts->cooldownSeconds = m_config.retryCooldownSeconds;
-    auto latest = m_store->latestExecution(orderId);
-    if (latest.error.kind == StoreError::NotFound) {
+    const auto record = m_store->retryRecord(orderId); // one snapshot: other engines retry too
+    if (record.error.kind == StoreError::NotFound) {
         facts->orderExists = false;
         return true;
     }
-    if (!latest.ok()) {
-        *error = latest.error;
+    if (!record.ok()) {
+        *error = record.error;
         return false;
     }
-    facts->latestStatus = latest.value.status;
-    facts->latestAttempt = latest.value.attemptNumber;
-    auto failure = m_store->lastSagaFailure(orderId);
-    if (!failure.ok()) {
-        *error = failure.error;
-        return false;
-    }
-    if (failure.value) {
-        const OrderEvent &e = *failure.value;
+    facts->latestStatus = record.value.latest.status;
+    facts->latestAttempt = record.value.latest.attemptNumber;
+    if (record.value.lastFailure) {
+        const OrderEvent &e = *record.value.lastFailure;
         facts->compensationIncomplete = e.details.value(QStringLiteral("compensationIncomplete")).toBool();
         facts->failureCode = e.details.value(QStringLiteral("failureCode")).toString(e.error.code);
     }
-    auto attempts = m_store->retryAttempts(orderId);
-    if (!attempts.ok()) {
-        *error = attempts.error;
-        return false;
-    }
-    if (!attempts.value.isEmpty())
-        facts->lastRetryInitiatedAt = attempts.value.last().initiatedAt;
+    if (!record.value.attempts.isEmpty())
+        facts->lastRetryInitiatedAt = record.value.attempts.last().initiatedAt;
     return true;
 }
 

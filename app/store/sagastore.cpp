@@ -58,6 +58,7 @@ struct SagaStore::Private {
     // database (read at the first commit); cleared when the connection closes.
     mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
     qint64 clockSkewMs = 0; // setClockSkewForTesting()
+    std::function<void()> betweenRetryReads; // setBetweenRetryReadsForTesting()
 
     // This program's clock (Unix ms), as the store reads it.
     qint64 localNowMs() const { return QDateTime::currentMSecsSinceEpoch() + clockSkewMs; }
@@ -1455,4 +1456,43 @@ StoreResult<std::optional<OrderEvent>> SagaStore::lastSagaFailure(const QUuid &o
             r.value = e;
     }
     return r;
+}
+
+StoreResult<RetryRecord> SagaStore::retryRecord(const QUuid &orderId)
+{
+    StoreResult<RetryRecord> r;
+    if (!isOpen()) {
+        r.error = d->notOpen();
+        return r;
+    }
+    // SQLite (WAL): a deferred transaction reads one snapshot from its first read on.
+    if ((r.error = d->exec(d->pg() ? QStringLiteral("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                                   : QStringLiteral("BEGIN"),
+                           QStringLiteral("begin a read"))))
+        return r;
+    auto read = [&]() -> StoreError {
+        auto latest = latestExecution(orderId);
+        if (!latest.ok())
+            return latest.error;
+        r.value.latest = latest.value;
+        if (d->betweenRetryReads)
+            d->betweenRetryReads();
+        auto failure = lastSagaFailure(orderId);
+        if (!failure.ok())
+            return failure.error;
+        r.value.lastFailure = failure.value;
+        auto attempts = retryAttempts(orderId);
+        if (!attempts.ok())
+            return attempts.error;
+        r.value.attempts = attempts.value;
+        return {};
+    };
+    r.error = read();
+    d->rollback(); // it changed nothing
+    return r;
+}
+
+void SagaStore::setBetweenRetryReadsForTesting(std::function<void()> hook)
+{
+    d->betweenRetryReads = std::move(hook);
 }

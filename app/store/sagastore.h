@@ -17,6 +17,7 @@
 #include <QString>
 #include <QUuid>
 #include <QVector>
+#include <functional>
 #include <memory>
 
 struct OrderListFilter {
@@ -32,6 +33,13 @@ struct OrderListFilter {
 struct OrderListPage {
     QVector<OrderProgress> orders; // status snapshots folded from events, newest first
     QString nextCursor;            // empty when this is the last page
+};
+
+// What a retry decision reads of one order (SagaStore::retryRecord).
+struct RetryRecord {
+    ExecutionRecord latest;                // its newest execution
+    std::optional<OrderEvent> lastFailure; // SAGA_FAILED, when that is its last event
+    QVector<RetryAttempt> attempts;        // retry_attempts, oldest first
 };
 
 class SagaStore
@@ -137,6 +145,13 @@ public:
     // The last event of an order's newest execution that failed it, if any
     // (SAGA_FAILED), to decide retry eligibility.
     StoreResult<std::optional<OrderEvent>> lastSagaFailure(const QUuid &orderId);
+    // latestExecution, lastSagaFailure and retryAttempts read in ONE snapshot (a
+    // read transaction; PostgreSQL: REPEATABLE READ): another engine's retry
+    // committed between separate reads mixed the failed execution with the new
+    // attempt (a refusal for the wrong reason). NotFound when the order is unknown.
+    StoreResult<RetryRecord> retryRecord(const QUuid &orderId);
+    // Test hook: run inside retryRecord() between its first read and the others.
+    void setBetweenRetryReadsForTesting(std::function<void()> hook);
 
 private:
     struct Private;

@@ -91,6 +91,8 @@ private:
 
 private Q_SLOTS:
     void initTestCase();
+    void retryRecordIsOneSnapshot_data();
+    void retryRecordIsOneSnapshot();
     void commitAndRead_data();
     void commitAndRead();
     void awkwardTextRoundTrips_data();
@@ -233,6 +235,73 @@ void tst_SagaStore::commitAndRead()
     QCOMPARE(store.loadProgress(QUuid::createUuid()).error.kind, StoreError::NotFound);
     // A terminal execution holds no lease any more: nothing to renew for b, one for a.
     QCOMPARE(store.renewLeases("me", 30000).value, 1);
+}
+
+// What a retry decision reads comes from one snapshot: a retry another engine
+// commits between the reads is not half seen (the failed attempt as the newest
+// execution, but its SAGA_FAILED no longer last and the new attempt's row
+// counted: refused for "cooldown" or "not retryable" instead of "in progress").
+void tst_SagaStore::retryRecordIsOneSnapshot_data() { backends(); }
+void tst_SagaStore::retryRecordIsOneSnapshot()
+{
+    QFETCH(QString, backend);
+    const DatabaseUrl url = newDatabase(backend);
+    SagaStore store(url, name());
+    StoreError e = store.open();
+    QVERIFY2(e.ok(), qPrintable(e.message));
+    SagaStore other(url, name()); // another engine
+    QVERIFY2((e = other.open()).ok(), qPrintable(e.message));
+
+    const QUuid order = QUuid::createUuid();
+    StoreTransition end;
+    end.event.orderId = order;
+    end.event.seq = 2;
+    end.event.type = EventType::SagaFailed;
+    end.event.timestamp = QDateTime::currentDateTimeUtc();
+    end.event.details = {{"failedStep", "Payment Processing"}, {"failureCode", "PAYMENT_DECLINED"}};
+    end.event.error = ErrorInfo{"PAYMENT_DECLINED", "declined"};
+    end.executionId = "ex-1";
+    end.overall = OverallStatus::RolledBack;
+    auto r = store.commitTransitions({started(order, "ex-1"), end}, "me", 30000);
+    QVERIFY2(r.ok(), qPrintable(r.error.message));
+
+    StoreTransition retry;
+    retry.event.orderId = order;
+    retry.event.seq = 3;
+    retry.event.type = EventType::SagaStarted;
+    retry.event.timestamp = QDateTime::currentDateTimeUtc();
+    retry.event.details = {{"executionId", "ex-2"}, {"attemptNumber", 2}, {"isRetry", true}};
+    retry.executionId = "ex-2";
+    retry.attemptNumber = 2;
+    retry.overall = OverallStatus::Queued;
+    RetryRequest corrected;
+    corrected.orderId = order;
+    corrected.paymentMethodId = QStringLiteral("visa-2");
+    retry.retry = corrected;
+    retry.resumedFromStep = QStringLiteral("Inventory Reservation");
+    bool committed = false;
+    store.setBetweenRetryReadsForTesting([&] {
+        auto c = other.commitTransitions({retry}, "other", 30000);
+        committed = c.ok();
+        if (!c.ok())
+            qWarning("%s", qPrintable(c.error.message));
+    });
+    const auto before = store.retryRecord(order);
+    store.setBetweenRetryReadsForTesting({});
+    QVERIFY(committed);
+    QVERIFY2(before.ok(), qPrintable(before.error.message));
+    QCOMPARE(before.value.latest.attemptNumber, 1);
+    QVERIFY(before.value.lastFailure.has_value());
+    QCOMPARE(before.value.lastFailure->error.code, QStringLiteral("PAYMENT_DECLINED"));
+    QCOMPARE(before.value.attempts.size(), 0);
+
+    // Read again: the retry, whole.
+    const auto after = store.retryRecord(order);
+    QVERIFY2(after.ok(), qPrintable(after.error.message));
+    QCOMPARE(after.value.latest.attemptNumber, 2);
+    QVERIFY(!after.value.lastFailure.has_value());
+    QCOMPARE(after.value.attempts.size(), 1);
+    QCOMPARE(store.retryRecord(QUuid::createUuid()).error.kind, StoreError::NotFound);
 }
 
 // Text that SQL literals, JSON and QString::arg() could each mangle is stored and
