@@ -227,8 +227,17 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
             entry.status = TimelineStatus::Neutral;
             if (x.isRetry) {
                 entry.title = QStringLiteral("Retry Started");
+                const QJsonObject corrected = e.details.value(QLatin1String("corrections")).toObject();
+                const bool payment = corrected.contains(QLatin1String("paymentMethodId"));
+                const bool address = corrected.contains(QLatin1String("shippingAddress"));
                 entry.description =
-                    QStringLiteral("We are trying your order again (attempt %1).").arg(x.attemptNumber);
+                    payment && address
+                        ? QStringLiteral("We are trying your order again (attempt %1) with your new payment method "
+                                         "and shipping address.")
+                    : payment ? QStringLiteral("We are trying your order again (attempt %1) with your new payment method.")
+                    : address ? QStringLiteral("We are trying your order again (attempt %1) with your new shipping address.")
+                              : QStringLiteral("We are trying your order again (attempt %1).");
+                entry.description = entry.description.arg(x.attemptNumber);
             } else {
                 entry.title = QStringLiteral("Order Placed");
                 const QString number = e.details.value(QLatin1String("orderNumber")).toString();

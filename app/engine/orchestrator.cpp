@@ -8,6 +8,7 @@
 #include "faultinjector.h"
 #include "httpstepclient.h"
 #include "idempotentorder.h"
+#include "sagajson.h"
 #include "sagalog.h"
 #include "simulatedstepclient.h"
 #include "timeorderedid.h"
@@ -495,10 +496,28 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     }
     auto saga = std::make_unique<SagaState>(SagaState::fromHistory(order.value, events.value));
     SagaState &s = *saga;
-    if (request.paymentMethodId && !request.paymentMethodId->isEmpty())
+    // What the retry changed stays on record (which card was declined, that the
+    // address was corrected): the order row keeps only the new values.
+    QJsonObject corrections;
+    auto addressJson = [](const ShippingAddress &address) {
+        RetryRequest only;
+        only.shippingAddress = address;
+        return SagaJson::retryRequestToJson(only).value(QLatin1String("shippingAddress"));
+    };
+    if (request.paymentMethodId && !request.paymentMethodId->isEmpty()) {
+        if (*request.paymentMethodId != s.paymentMethodId)
+            corrections.insert(QStringLiteral("paymentMethodId"),
+                               QJsonObject{{QStringLiteral("previous"), s.paymentMethodId},
+                                           {QStringLiteral("corrected"), *request.paymentMethodId}});
         s.paymentMethodId = *request.paymentMethodId;
-    if (request.shippingAddress)
+    }
+    if (request.shippingAddress) {
+        if (!(*request.shippingAddress == s.shippingAddress))
+            corrections.insert(QStringLiteral("shippingAddress"),
+                               QJsonObject{{QStringLiteral("previous"), addressJson(s.shippingAddress)},
+                                           {QStringLiteral("corrected"), addressJson(*request.shippingAddress)}});
         s.shippingAddress = *request.shippingAddress;
+    }
     const int attempt = facts.latestAttempt + 1;
     const QString executionId = timeOrderedUuid().toString(QUuid::WithoutBraces);
     const QString resumedFrom = stepDisplayName(SagaStep::Inventory);
@@ -512,6 +531,8 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
                         {QStringLiteral("resumedFromStep"), resumedFrom}};
     if (!traceId.isEmpty())
         details.insert(QStringLiteral("traceId"), traceId);
+    if (!corrections.isEmpty())
+        details.insert(QStringLiteral("corrections"), corrections);
     StoreTransition t = makeTransition(s, EventType::SagaStarted, std::nullopt, details);
     t.retry = request;
     t.resumedFromStep = resumedFrom;

@@ -654,6 +654,11 @@ void tst_Orchestrator::retryWithCorrection()
     QCOMPARE(started.details.value("isRetry").toBool(), true);
     QCOMPARE(started.details.value("executionId").toString(), d.executionId);
     QCOMPARE(started.details.value("resumedFromStep").toString(), QStringLiteral("Inventory Reservation"));
+    // What it corrected is on record (the order row keeps only the new value).
+    const QJsonObject payment = started.details.value("corrections").toObject().value("paymentMethodId").toObject();
+    QCOMPARE(payment.value("previous").toString(), QStringLiteral("declined-card"));
+    QCOMPARE(payment.value("corrected").toString(), QStringLiteral("visa-4242"));
+    QVERIFY(!started.details.value("corrections").toObject().contains("shippingAddress"));
     // All steps re-ran in the new execution with new idempotency keys.
     QCOMPARE(requestsSummary(h.recorder, id),
              QStringList({"Inventory+", "Payment+", "Inventory-", "Inventory+", "Payment+", "Shipping+"}));
@@ -685,6 +690,16 @@ void tst_Orchestrator::retryWithCorrection()
     QCOMPARE(int(h.retry(fix).code), int(RetryDecision::Accepted));
     QTRY_VERIFY_WITH_TIMEOUT(h.progress(addr).overallStatus == OverallStatus::Completed, 30000);
     QCOMPARE(h.orchestrator->store()->loadOrder(addr).value.shippingAddress.postalCode, QStringLiteral("62702"));
+    QJsonObject addressCorrected;
+    for (const OrderEvent &ev : h.eventsOf(addr)) {
+        if (ev.type == EventType::SagaStarted)
+            addressCorrected = ev.details.value("corrections").toObject();
+    }
+    QCOMPARE(addressCorrected.value("shippingAddress").toObject().value("previous").toObject().value("postalCode").toString(),
+             QStringLiteral("00000"));
+    QCOMPARE(addressCorrected.value("shippingAddress").toObject().value("corrected").toObject().value("city").toString(),
+             QStringLiteral("Springfield"));
+    QVERIFY(!addressCorrected.contains("paymentMethodId"));
     QCOMPARE(checkAllFold(h.events), QString());
 }
 

@@ -36,6 +36,7 @@ private Q_SLOTS:
     void executions_data();
     void executions();
     void errorsCarrySuggestedAction();
+    void retryLineSaysWhatWasCorrected();
     void compensationAfterFailedAttempts();
     void uncertainStepReversal_data();
     void uncertainStepReversal();
@@ -93,6 +94,38 @@ void tst_OrderHistory::timeline_data()
         << QStringList{"NEUTRAL", "SUCCESS", "FAILED", "SKIPPED", "NEUTRAL", "COMPENSATED", "FAILED",
                        "NEUTRAL", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"}
         << "COMPLETED";
+}
+
+// A retry's SAGA_STARTED records its corrections; the customer's line says which
+// (not the values: the timeline is what a customer reads).
+void tst_OrderHistory::retryLineSaysWhatWasCorrected()
+{
+    const QJsonObject payment{{"previous", "declined-card"}, {"corrected", "visa-2"}};
+    const QJsonObject address{{"previous", QJsonObject{{"postalCode", "00000"}}},
+                              {"corrected", QJsonObject{{"postalCode", "62702"}}}};
+    const QList<QPair<QJsonObject, QString>> cases{
+        {QJsonObject{}, "We are trying your order again (attempt 2)."},
+        {QJsonObject{{"paymentMethodId", payment}}, "We are trying your order again (attempt 2) with your new payment method."},
+        {QJsonObject{{"shippingAddress", address}}, "We are trying your order again (attempt 2) with your new shipping address."},
+        {QJsonObject{{"paymentMethodId", payment}, {"shippingAddress", address}},
+         "We are trying your order again (attempt 2) with your new payment method and shipping address."}};
+    for (const auto &[corrections, expected] : cases) {
+        QVector<OrderEvent> events = scenario(Kind::RetryThenSuccess, kOrder);
+        int retries = 0;
+        for (OrderEvent &e : events) {
+            if (e.type == EventType::SagaStarted && e.details.value("attemptNumber").toInt() == 2) {
+                if (!corrections.isEmpty())
+                    e.details.insert("corrections", corrections);
+                ++retries;
+            }
+        }
+        QCOMPARE(retries, 1);
+        const OrderHistory h = HistoryBuilder::build(events);
+        const auto line = std::find_if(h.timeline.cbegin(), h.timeline.cend(),
+                                       [](const TimelineEntry &t) { return t.title == QLatin1String("Retry Started"); });
+        QVERIFY(line != h.timeline.cend());
+        QCOMPARE(line->description, expected);
+    }
 }
 
 void tst_OrderHistory::timeline()
