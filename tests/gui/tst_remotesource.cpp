@@ -205,6 +205,42 @@ bool retryWithCorrectedPayment(DetailPanel &panel)
     return dialogSeen;
 }
 
+// A remote source that notes what it is asked to place and what it answers: the
+// Idempotency-Key each placement was asked with (empty: a fresh one) and the key
+// each answer says it was sent with. `onPlace` runs as a placement is asked for,
+// before it is sent.
+class WatchedRemoteSource : public RemoteSource
+{
+public:
+    using RemoteSource::RemoteSource;
+    void placeOrder(const OrderRequest &request, QObject *context,
+                    std::function<void(PlaceOrderResult)> done) override
+    {
+        askedKeys << request.idempotencyKey;
+        if (onPlace)
+            onPlace(int(askedKeys.size()));
+        RemoteSource::placeOrder(request, context, [this, done = std::move(done)](PlaceOrderResult r) {
+            answers << r;
+            done(r);
+        });
+    }
+    QStringList askedKeys;
+    QVector<PlaceOrderResult> answers;
+    std::function<void(int placements)> onPlace;
+};
+
+// The Idempotency-Key the order's SAGA_STARTED event records (saga-server's
+// GET /api/orders/{id}/events); empty when there is none.
+QString startedWithKey(ProgressSource *source, const QUuid &id)
+{
+    for (const QJsonValue &v : rawEvents(source, id)) {
+        const QJsonObject e = v.toObject();
+        if (e.value(QLatin1String("eventType")).toString() == QLatin1String("SAGA_STARTED"))
+            return e.value(QLatin1String("details")).toObject().value(QLatin1String("idempotencyKey")).toString();
+    }
+    return {};
+}
+
 // Holds saga-server's SQLite write lock (BEGIN IMMEDIATE on a connection of the
 // test's own) until release() or the end of the scope: the server's commits wait.
 class HeldWriteLock
@@ -281,6 +317,7 @@ private Q_SLOTS:
     void orderWhoseOutcomeIsUnknownIsSentAgainOnce();
     void sameKeyAgainIsAlreadyPlaced();
     void orderSentAgainAfterItWasPlacedSaysSo();
+    void demoTrafficSendsAnUnansweredOrderAgainWithItsKey();
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
@@ -969,6 +1006,71 @@ void tst_RemoteSource::orderSentAgainAfterItWasPlacedSaysSo()
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
     QCOMPARE(ordersBut(*window.model(), marker), QVector<QUuid>{first});
+}
+
+// Demo traffic (remote mode) whose order is answered 503 ORDER_OUTCOME_UNKNOWN
+// (saga-server's SQLite write lock held past --order-answer-timeout) sends it once
+// more at once, with the key of the first sending. The lock is let go as the
+// second sending goes out, so the first is recorded: the second finds it. One
+// order on the server, started with that key; the demo counts it placed once.
+void tst_RemoteSource::demoTrafficSendsAnUnansweredOrderAgainWithItsKey()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--order-answer-timeout"), QStringLiteral("1")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    WatchedRemoteSource source(server.url(), token);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+
+    HeldWriteLock lock(server.database());
+    QVERIFY2(lock.error().isEmpty(), qPrintable(lock.error()));
+    source.onPlace = [&lock](int placements) {
+        if (placements == 2)
+            lock.release();
+    };
+    DemoTraffic demo;
+    QSignalSpy placed(&demo, &DemoTraffic::orderPlaced);
+    QSignalSpy failed(&demo, &DemoTraffic::placeFailed);
+    QVERIFY(placed.isValid());
+    QVERIFY(failed.isValid());
+    demo.setSource(&source);
+    demo.setFailurePercent(0);
+    demo.setOrdersPerMinute(1); // the one placed at the start, no other for a minute
+    demo.setRunning(true);
+    QTRY_VERIFY_WITH_TIMEOUT(placed.count() + failed.count() > 0, kTimeout);
+    demo.setRunning(false);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+    QCOMPARE(placed.count(), 1);
+    QCOMPARE(demo.placed(), 1);
+    QCOMPARE(demo.rejected(), 0);
+
+    // Sent twice: first with a fresh key (no answer), then with that same key.
+    QCOMPARE(source.askedKeys.size(), 2);
+    QCOMPARE(source.answers.size(), 2);
+    QVERIFY(source.askedKeys.at(0).isEmpty());
+    QVERIFY(source.answers.at(0).outcomeUnknown);
+    const QString key = source.answers.at(0).idempotencyKey;
+    QVERIFY(!key.isEmpty());
+    QCOMPARE(source.askedKeys.at(1), key);
+    QCOMPARE(source.answers.at(1).idempotencyKey, key);
+    const QUuid id = placed.first().first().toUuid();
+    QCOMPARE(source.answers.at(1).orderId, id);
+    QVERIFY(source.answers.at(1).alreadyPlaced);
+
+    // On the server: one order for both sendings, the one started with that key.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, marker), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(ordersBut(model, marker), QVector<QUuid>{id});
+    QCOMPARE(startedWithKey(&source, id), key);
 }
 
 // A retry sent to a server that stops answering is not "not retried": its
