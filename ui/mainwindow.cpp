@@ -864,8 +864,13 @@ void MainWindow::placeOrder(const OrderRequest &request)
     }
     QPointer<NewOrderDialog> dialog = m_newOrderDialog;
     m_source->placeOrder(request, this, [this, dialog, request](PlaceOrderResult r) {
-        const QString text = r.ok ? tr("Order %1 placed.").arg(r.orderNumber.isEmpty() ? r.orderId.toString(QUuid::WithoutBraces) : r.orderNumber)
-                                  : r.error;
+        const QString order = r.orderNumber.isEmpty() ? r.orderId.toString(QUuid::WithoutBraces) : r.orderNumber;
+        // After "may have been placed", the answer to Send again says which way it went.
+        const QString text = !r.ok            ? r.error
+                             : r.alreadyPlaced ? tr("Order %1 had already been placed by your first attempt; no "
+                                                    "second order was made.")
+                                                     .arg(order)
+                                               : tr("Order %1 placed.").arg(order);
         if (dialog) {
             dialog->showResult(text, r.ok);
             if (r.outcomeUnknown && !r.idempotencyKey.isEmpty()) {

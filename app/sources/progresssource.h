@@ -36,6 +36,10 @@ struct PlaceOrderResult {
     // The Idempotency-Key it was sent with (remote mode): placing the same request
     // again with this key (OrderRequest::idempotencyKey) cannot place it twice.
     QString idempotencyKey;
+    // ok, but this request placed nothing: an earlier one with the same key (the
+    // first sending, whose answer never came) had already placed the order named
+    // (saga-server's `Idempotent-Replayed: true`). Remote mode only.
+    bool alreadyPlaced = false;
 };
 
 // Everything a support ticket needs about one order: the customer-facing

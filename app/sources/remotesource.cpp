@@ -201,6 +201,7 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
             r.body = reply->readAll();
         r.location = reply->rawHeader("Location");
         r.contentType = reply->rawHeader("Content-Type");
+        r.replayed = reply->rawHeader("Idempotent-Replayed").trimmed().compare("true", Qt::CaseInsensitive) == 0;
         if (!r.body.isEmpty())
             r.json = QJsonDocument::fromJson(r.body);
         if (r.httpStatus == 429) {
@@ -670,6 +671,9 @@ void RemoteSource::placeOrder(const OrderRequest &request, QObject *context,
                                    "have been placed. Check the server address.")
                                     .arg(r.httpStatus);
              }
+             // saga-server placed nothing for this request: an earlier one with the
+             // same key (the unanswered first sending) had placed the order it names.
+             result.alreadyPlaced = result.ok && r.replayed;
              done(result);
          },
          key.toLatin1());

@@ -77,6 +77,9 @@ public:
         bool outcomeUnknown = false;
         // 429: the server limits this client; its Retry-After in seconds (>= 1).
         int retryAfterSeconds = 0;
+        // `Idempotent-Replayed: true`: the answer is about what an earlier request
+        // with the same Idempotency-Key did; this one changed nothing.
+        bool replayed = false;
     };
 
 private:

@@ -30,6 +30,7 @@
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QStatusBar>
 #include <QStandardPaths>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -204,6 +205,83 @@ bool retryWithCorrectedPayment(DetailPanel &panel)
     return dialogSeen;
 }
 
+// A remote source that notes what it is asked to place and what it answers: the
+// Idempotency-Key each placement was asked with (empty: a fresh one) and the key
+// each answer says it was sent with. `onPlace` runs as a placement is asked for,
+// before it is sent.
+class WatchedRemoteSource : public RemoteSource
+{
+public:
+    using RemoteSource::RemoteSource;
+    void placeOrder(const OrderRequest &request, QObject *context,
+                    std::function<void(PlaceOrderResult)> done) override
+    {
+        askedKeys << request.idempotencyKey;
+        if (onPlace)
+            onPlace(int(askedKeys.size()));
+        RemoteSource::placeOrder(request, context, [this, done = std::move(done)](PlaceOrderResult r) {
+            answers << r;
+            done(r);
+        });
+    }
+    QStringList askedKeys;
+    QVector<PlaceOrderResult> answers;
+    std::function<void(int placements)> onPlace;
+};
+
+// The Idempotency-Key the order's SAGA_STARTED event records (saga-server's
+// GET /api/orders/{id}/events); empty when there is none.
+QString startedWithKey(ProgressSource *source, const QUuid &id)
+{
+    for (const QJsonValue &v : rawEvents(source, id)) {
+        const QJsonObject e = v.toObject();
+        if (e.value(QLatin1String("eventType")).toString() == QLatin1String("SAGA_STARTED"))
+            return e.value(QLatin1String("details")).toObject().value(QLatin1String("idempotencyKey")).toString();
+    }
+    return {};
+}
+
+// Holds saga-server's SQLite write lock (BEGIN IMMEDIATE on a connection of the
+// test's own) until release() or the end of the scope: the server's commits wait.
+class HeldWriteLock
+{
+public:
+    explicit HeldWriteLock(const QString &database)
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name());
+        db.setDatabaseName(database.mid(int(qstrlen("sqlite:"))));
+        if (!db.open()) {
+            m_error = db.lastError().text();
+            return;
+        }
+        QSqlQuery q(db);
+        if (!q.exec(QStringLiteral("BEGIN IMMEDIATE")))
+            m_error = q.lastError().text();
+        else
+            m_held = true;
+    }
+    ~HeldWriteLock()
+    {
+        release();
+        QSqlDatabase::removeDatabase(name());
+    }
+    QString error() const { return m_error; }
+    void release()
+    {
+        QSqlDatabase db = QSqlDatabase::database(name(), false);
+        if (m_held) {
+            QSqlQuery(db).exec(QStringLiteral("ROLLBACK"));
+            m_held = false;
+        }
+        db.close();
+    }
+
+private:
+    static QString name() { return QStringLiteral("write_lock_holder"); }
+    QString m_error;
+    bool m_held = false;
+};
+
 // The orders the model shows, but `marker`.
 QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
 {
@@ -237,6 +315,9 @@ private Q_SLOTS:
     void orderOnAFrozenServerIsPlacedOnce();
     void unansweredOrderSentAgainIsPlacedOnce();
     void orderWhoseOutcomeIsUnknownIsSentAgainOnce();
+    void sameKeyAgainIsAlreadyPlaced();
+    void orderSentAgainAfterItWasPlacedSaysSo();
+    void demoTrafficSendsAnUnansweredOrderAgainWithItsKey();
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
@@ -779,7 +860,12 @@ void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
     sendAgain->click();
     QVERIFY(dialog->isPlacing());
     QTRY_VERIFY_WITH_TIMEOUT(!dialog->isPlacing(), kTimeout);
-    QVERIFY2(result->text().contains(QLatin1String("placed.")), qPrintable(result->text()));
+    // The server takes both sendings as it goes on, either first: the answer says
+    // whether this one placed the order or the first had (orderSentAgainAfterItWasPlacedSaysSo).
+    const QString said = result->text();
+    QVERIFY2(said.endsWith(QLatin1String(" placed."))
+                 || said.endsWith(QLatin1String(" had already been placed by your first attempt; no second order was made.")),
+             qPrintable(said));
     QVERIFY(!dialog->isSendAgainOffered());
 
     // An order placed after both follows them: by then both were recorded, or not.
@@ -796,7 +882,7 @@ void tst_RemoteSource::unansweredOrderSentAgainIsPlacedOnce()
 // an order was recorded (here: another program holds its SQLite write lock longer
 // than --order-answer-timeout). New Order says the order may have been placed and
 // offers Send again (it said the order was refused); sent again once the lock is
-// gone, there is one order.
+// gone, there is one order, and the answer says the first sending had placed it.
 void tst_RemoteSource::orderWhoseOutcomeIsUnknownIsSentAgainOnce()
 {
     SagaServerProcess server;
@@ -811,34 +897,180 @@ void tst_RemoteSource::orderWhoseOutcomeIsUnknownIsSentAgainOnce()
     auto *sendAgain = console.dialog->findChild<QPushButton *>(QStringLiteral("sendAgain"));
     QVERIFY(sendAgain);
 
-    const QString holder = QStringLiteral("lock_holder");
-    const auto removeHolder = qScopeGuard([&] { QSqlDatabase::removeDatabase(holder); });
-    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), holder);
-    db.setDatabaseName(server.database().mid(int(qstrlen("sqlite:"))));
-    QVERIFY2(db.open(), qPrintable(db.lastError().text()));
-    QSqlQuery q(db);
-    QVERIFY2(q.exec(QStringLiteral("BEGIN IMMEDIATE")), qPrintable(q.lastError().text()));
+    HeldWriteLock lock(server.database());
+    QVERIFY2(lock.error().isEmpty(), qPrintable(lock.error()));
     console.placeButton->click();
     QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
     const QString said = console.result->text();
     QVERIFY2(said.contains(QLatin1String("database went away")) && said.contains(QLatin1String("may have been placed")),
              qPrintable(said));
     QVERIFY(console.dialog->isSendAgainOffered());
-    QVERIFY(q.exec(QStringLiteral("ROLLBACK")));
-    q.finish();
-    db.close();
+    lock.release();
 
+    // The first sending was recorded once the lock was gone (the server's commit
+    // waits up to 10 s for it): sent again, the answer says so.
     QTRY_VERIFY_WITH_TIMEOUT(sendAgain->isEnabled(), kTimeout);
     sendAgain->click();
     QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
-    QVERIFY2(console.result->text().contains(QLatin1String("placed.")), qPrintable(console.result->text()));
     QTRY_COMPARE_WITH_TIMEOUT(console.window.model()->orderCount(), 1, kTimeout);
+    const QUuid first = console.window.model()->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.window.model()->order(first)->orderNumber.isEmpty(), kTimeout);
+    QCOMPARE(console.result->text(),
+             QStringLiteral("Order %1 had already been placed by your first attempt; no second order was made.")
+                 .arg(console.window.model()->order(first)->orderNumber));
     // An order placed after both follows them: by then the first was recorded, or not.
     RemoteSource placer(server.url(), token);
     const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(statusName(*console.window.model(), marker), QStringLiteral("FAILED"), kTimeout);
-    QCOMPARE(ordersBut(*console.window.model(), marker).size(), 1);
+    QCOMPARE(ordersBut(*console.window.model(), marker), QVector<QUuid>{first});
+}
+
+// The same order sent again with the key of one placed before: saga-server answers
+// with that order and Idempotent-Replayed, and the source says it was already
+// placed (a first placement does not).
+void tst_RemoteSource::sameKeyAgainIsAlreadyPlaced()
+{
+    SagaServerProcess server;
+    QString token;
+    const QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    RemoteSource placer(server.url(), token);
+    const auto placeAndWait = [&placer](const OrderRequest &request) {
+        std::optional<PlaceOrderResult> answer;
+        QObject context;
+        placer.placeOrder(request, &context, [&answer](PlaceOrderResult r) { answer = r; });
+        if (!QTest::qWaitFor([&answer] { return answer.has_value(); }, kTimeout)) {
+            PlaceOrderResult none;
+            none.error = QStringLiteral("no answer");
+            return none;
+        }
+        return *answer;
+    };
+    OrderRequest request = OrderPresets::make(OrderPreset::HappyPath);
+    const PlaceOrderResult first = placeAndWait(request);
+    QVERIFY2(first.ok, qPrintable(first.error));
+    QVERIFY(!first.alreadyPlaced);
+    QVERIFY(!first.idempotencyKey.isEmpty());
+
+    request.idempotencyKey = first.idempotencyKey;
+    const PlaceOrderResult again = placeAndWait(request);
+    QVERIFY2(again.ok, qPrintable(again.error));
+    QVERIFY(again.alreadyPlaced);
+    QCOMPARE(again.orderId, first.orderId);
+    QCOMPARE(again.orderNumber, first.orderNumber);
+    QCOMPARE(again.idempotencyKey, first.idempotencyKey);
+}
+
+// New Order sent to a frozen server gets no answer ("may have been placed"); the
+// server goes on and records it. Send again then does not say "placed" as if it
+// were new: it says the first attempt had placed the order and no second one was
+// made (dialog and status bar), and there is one order.
+void tst_RemoteSource::orderSentAgainAfterItWasPlacedSaysSo()
+{
+    SagaServerProcess server;
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    NewOrderOnServer console(server.url(), token, 2000);
+    QTRY_COMPARE_WITH_TIMEOUT(console.source->state(), ProgressSource::State::Live, kTimeout);
+    QVERIFY(console.openDialog());
+    MainWindow &window = console.window;
+    auto *sendAgain = console.dialog->findChild<QPushButton *>(QStringLiteral("sendAgain"));
+    QVERIFY(sendAgain);
+
+    server.freeze();
+    console.placeButton->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
+    QVERIFY2(console.result->text().contains(QLatin1String("may have been placed")), qPrintable(console.result->text()));
+    QVERIFY(console.dialog->isSendAgainOffered());
+    server.thaw();
+    // The first sending reached the server: its order is shown before Send again.
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->orderCount(), 1, kTimeout);
+    const QUuid first = window.model()->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.model()->order(first)->orderNumber.isEmpty(), kTimeout);
+    const QString number = window.model()->order(first)->orderNumber;
+
+    sendAgain->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.dialog->isPlacing(), kTimeout);
+    const QString said = console.result->text();
+    QCOMPARE(said, QStringLiteral("Order %1 had already been placed by your first attempt; no second order was made.")
+                       .arg(number));
+    QCOMPARE(window.statusBar()->currentMessage(), said);
+    QVERIFY(!console.dialog->isSendAgainOffered());
+
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(*window.model(), marker), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(ordersBut(*window.model(), marker), QVector<QUuid>{first});
+}
+
+// Demo traffic (remote mode) whose order is answered 503 ORDER_OUTCOME_UNKNOWN
+// (saga-server's SQLite write lock held past --order-answer-timeout) sends it once
+// more at once, with the key of the first sending. The lock is let go as the
+// second sending goes out, so the first is recorded: the second finds it. One
+// order on the server, started with that key; the demo counts it placed once.
+void tst_RemoteSource::demoTrafficSendsAnUnansweredOrderAgainWithItsKey()
+{
+    SagaServerProcess server;
+    server.setExtraArguments({QStringLiteral("--order-answer-timeout"), QStringLiteral("1")});
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    OrderTreeModel model;
+    EventBatcher batcher(&model);
+    WatchedRemoteSource source(server.url(), token);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+
+    HeldWriteLock lock(server.database());
+    QVERIFY2(lock.error().isEmpty(), qPrintable(lock.error()));
+    source.onPlace = [&lock](int placements) {
+        if (placements == 2)
+            lock.release();
+    };
+    DemoTraffic demo;
+    QSignalSpy placed(&demo, &DemoTraffic::orderPlaced);
+    QSignalSpy failed(&demo, &DemoTraffic::placeFailed);
+    QVERIFY(placed.isValid());
+    QVERIFY(failed.isValid());
+    demo.setSource(&source);
+    demo.setFailurePercent(0);
+    demo.setOrdersPerMinute(1); // the one placed at the start, no other for a minute
+    demo.setRunning(true);
+    QTRY_VERIFY_WITH_TIMEOUT(placed.count() + failed.count() > 0, kTimeout);
+    demo.setRunning(false);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+    QCOMPARE(placed.count(), 1);
+    QCOMPARE(demo.placed(), 1);
+    QCOMPARE(demo.rejected(), 0);
+
+    // Sent twice: first with a fresh key (no answer), then with that same key.
+    QCOMPARE(source.askedKeys.size(), 2);
+    QCOMPARE(source.answers.size(), 2);
+    QVERIFY(source.askedKeys.at(0).isEmpty());
+    QVERIFY(source.answers.at(0).outcomeUnknown);
+    const QString key = source.answers.at(0).idempotencyKey;
+    QVERIFY(!key.isEmpty());
+    QCOMPARE(source.askedKeys.at(1), key);
+    QCOMPARE(source.answers.at(1).idempotencyKey, key);
+    const QUuid id = placed.first().first().toUuid();
+    QCOMPARE(source.answers.at(1).orderId, id);
+    QVERIFY(source.answers.at(1).alreadyPlaced);
+
+    // On the server: one order for both sendings, the one started with that key.
+    RemoteSource placer(server.url(), token);
+    const QUuid marker = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, marker), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(ordersBut(model, marker), QVector<QUuid>{id});
+    QCOMPARE(startedWithKey(&source, id), key);
 }
 
 // A retry sent to a server that stops answering is not "not retried": its
