@@ -45,6 +45,9 @@ struct PoolOutcome {
 
 namespace {
 
+// How often the event feed reads a SQLite file for other programs' events.
+constexpr int kSqliteFeedPollMs = 250;
+
 const QByteArray kJson = QByteArrayLiteral("application/json");
 const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
 
@@ -253,12 +256,18 @@ quint16 SagaServer::start(QString *error)
     }
     if (anchor >= 0)
         m_sequencer.anchor(anchor);
-    if (m_config.engine.database.isPostgres()) {
-        m_feed = std::make_unique<EventFeed>(m_config.engine.database, m_config.feedCheckMs, m_config.feedChunkEvents);
-        connect(m_feed.get(), &EventFeed::eventsArrived, this,
-                [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
-        m_feed->start(anchor);
-    }
+    // The event feed brings every later event of every process on the database:
+    // other saga-servers or consoles on the same PostgreSQL database or SQLite file
+    // take positions of their own, which the all-orders stream waits for in order,
+    // and drive orders this server's status cache and streams follow. SQLite has no
+    // notifications: the feed polls, often enough for a live view.
+    const bool postgres = m_config.engine.database.isPostgres();
+    m_feed = std::make_unique<EventFeed>(m_config.engine.database,
+                                         postgres ? m_config.feedCheckMs : qMin(m_config.feedCheckMs, kSqliteFeedPollMs),
+                                         m_config.feedChunkEvents);
+    connect(m_feed.get(), &EventFeed::eventsArrived, this,
+            [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
+    m_feed->start(anchor);
     m_port = tcp->serverPort();
     m_tcp = tcp.release(); // bind() makes it our child
     bind(m_tcp);

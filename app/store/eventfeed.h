@@ -10,12 +10,14 @@
 
 class EventFeedWorker;
 
-// Every committed event of a PostgreSQL database, whoever committed it, in
-// position (commit) order: LISTEN saga_events on a connection of its own in a
-// thread of its own, and after each NOTIFY read the events after the last
+// Every committed event of a database, whoever committed it, in position
+// (commit) order: on PostgreSQL, LISTEN saga_events on a connection of its own in
+// a thread of its own, and after each NOTIFY read the events after the last
 // position seen (SagaStore::loadEventsAfterPosition). A lost connection is found
 // by a periodic cheap query, then reconnected, re-subscribed and caught up from
-// the last position, so the feed is gap-free across outages.
+// the last position, so the feed is gap-free across outages. SQLite has no
+// notifications: the same periodic query (the newest position) is the feed,
+// which then polls at its check interval (other programs on the same file).
 //
 // Lives in the caller's thread; signals arrive there (queued). The feed also
 // delivers the events this process committed: readers dedupe by (orderId, seq)

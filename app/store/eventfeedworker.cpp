@@ -61,6 +61,17 @@ bool EventFeedWorker::connectAndListen()
         return false;
     }
     QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    if (!m_url.isPostgres()) {
+        // SQLite has no notifications: the periodic check() reads the newest
+        // position and catches up, so the feed polls at its check interval.
+        if (m_position < 0 && !readStartPosition())
+            return false;
+        qCInfo(lcStore).noquote() << "event feed polling" << m_url.toString() << "every" << m_checkIntervalMs
+                                  << "ms from position" << m_position;
+        m_up = true;
+        Q_EMIT listening(true, 0, {});
+        return true;
+    }
     QSqlDriver *driver = db.isValid() ? db.driver() : nullptr;
     if (!driver || !db.isOpen() || !driver->hasFeature(QSqlDriver::EventNotifications)) {
         lost(QStringLiteral("the connection cannot deliver notifications"));
@@ -79,15 +90,8 @@ bool EventFeedWorker::connectAndListen()
         lost(QStringLiteral("LISTEN failed: ") + driver->lastError().text());
         return false;
     }
-    if (m_position < 0) { // started without a known position: from the current last one
-        StoreError positionError;
-        const qint64 last = m_store->lastPosition(&positionError);
-        if (positionError) {
-            lost(positionError.message);
-            return false;
-        }
-        m_position = last;
-    }
+    if (m_position < 0 && !readStartPosition())
+        return false;
     qint64 pid = 0;
     QSqlQuery q(db);
     if (q.exec(QStringLiteral("SELECT pg_backend_pid()")) && q.next())
@@ -96,6 +100,19 @@ bool EventFeedWorker::connectAndListen()
                                   << "(backend" << pid << ")";
     m_up = true;
     Q_EMIT listening(true, pid, {});
+    return true;
+}
+
+// Started without a known position: from the current last one.
+bool EventFeedWorker::readStartPosition()
+{
+    StoreError positionError;
+    const qint64 last = m_store->lastPosition(&positionError);
+    if (positionError) {
+        lost(positionError.message);
+        return false;
+    }
+    m_position = last;
     return true;
 }
 

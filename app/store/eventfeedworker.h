@@ -39,6 +39,7 @@ Q_SIGNALS:
 
 private:
     bool connectAndListen();
+    bool readStartPosition();
     void scheduleCatchUp();
     void catchUp();
     void check();

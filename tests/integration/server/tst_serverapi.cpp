@@ -66,7 +66,8 @@ QJsonObject streamError(const SseReader &reader)
 // events (the store could not serve it); else what it got instead.
 QString unavailableAnswer(const SseReader &reader)
 {
-    QTest::qWaitFor([&] { return !streamError(reader).isEmpty() || reader.closed(); }, 60000);
+    if (!QTest::qWaitFor([&] { return !streamError(reader).isEmpty() || reader.closed(); }, 60000))
+        return QStringLiteral("no answer in 60 s (HTTP %1)").arg(reader.status());
     if (reader.status() != 503)
         return QStringLiteral("HTTP %1").arg(reader.status());
     const QString code = streamError(reader).value("error").toString();

@@ -1,8 +1,9 @@
 // Two saga-servers (in-process ServerRuntimes, each with its own engine) on one
-// PostgreSQL database: each sees the other's committed events through LISTEN/
-// NOTIFY (EventFeed) in its status cache, its per-order streams and its
-// all-orders stream; after its listener connection is killed a server
-// reconnects and catches up. No timed assertions: waits only bound a failure.
+// database: each sees the other's committed events through its EventFeed
+// (PostgreSQL: LISTEN/NOTIFY; SQLite: polling the file) in its status cache, its
+// per-order streams and its all-orders stream; after its listener connection is
+// killed a server reconnects and catches up (PostgreSQL). No timed assertions:
+// waits only bound a failure.
 
 #include "eventfeed.h"
 #include "jwtverifier.h"
@@ -47,6 +48,12 @@ QList<SseEvent> eventsOf(const SseReader &reader, const QString &orderId)
 class TestServerCluster : public QObject
 {
     Q_OBJECT
+public:
+    explicit TestServerCluster(bool postgres)
+        : m_postgres(postgres)
+    {
+    }
+
 private Q_SLOTS:
     void initTestCase();
     void cleanupTestCase();
@@ -58,6 +65,7 @@ private:
     std::unique_ptr<ServerRuntime> startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs);
     QString place(quint16 port, int waitSeconds);
 
+    bool m_postgres;
     std::unique_ptr<ServerRuntime> m_a;
     std::unique_ptr<ServerRuntime> m_b;
     QUuid m_customer = QUuid::createUuid();
@@ -85,7 +93,10 @@ std::unique_ptr<ServerRuntime> TestServerCluster::startRuntime(const DatabaseUrl
 void TestServerCluster::initTestCase()
 {
     QString error;
-    const QString url = TestServices::newPostgresDatabase(&error);
+    const QString url = m_postgres ? TestServices::newPostgresDatabase(&error)
+                                   : QStringLiteral("sqlite:%1/cluster-%2.sqlite")
+                                         .arg(TestServices::tempDir())
+                                         .arg(QDateTime::currentMSecsSinceEpoch());
     if (url.isEmpty())
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
     const auto parsed = DatabaseUrl::parse(url, &error);
@@ -170,6 +181,12 @@ void TestServerCluster::orderPlacedOnAIsSeenOnB()
     QVERIFY(!fromB.isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allA, fromB).size(), 8, 60000);
     QCOMPARE(eventsOf(allA, fromB).last().event, QByteArray("SAGA_COMPLETED"));
+    // A's own orders still reach its stream after B took positions in between
+    // (on SQLite, A's stream waited for B's positions forever: it never read them).
+    const QString again = place(a, 30);
+    QVERIFY(!again.isEmpty());
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allA, again).size(), 8, 60000);
+    QTRY_COMPARE_WITH_TIMEOUT(eventsOf(allB, again).size(), 8, 60000);
     // Each stream's positions are consecutive: nothing lost, nothing twice.
     for (const SseReader *reader : {&allA, &allB}) {
         const QList<SseEvent> events = reader->events();
@@ -272,8 +289,23 @@ int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
     QLoggingCategory::setFilterRules(QStringLiteral("saga.*.debug=false"));
-    TestServerCluster test;
-    return QTest::qExec(&test, argc, argv);
+    int status = 0;
+    {
+        TestServerCluster postgres(true);
+        status |= QTest::qExec(&postgres, argc, argv);
+    }
+    {
+        // Two servers on one SQLite file; the listener test is PostgreSQL's alone
+        // (there is no listening connection to kill), so it is not run here.
+        TestServerCluster sqlite(false);
+        QStringList arguments = app.arguments().mid(0, 1);
+        if (app.arguments().size() > 1)
+            arguments = app.arguments();
+        else
+            arguments << QStringLiteral("orderPlacedOnAIsSeenOnB") << QStringLiteral("sameKeyOnBothServersPlacesOneOrder");
+        status |= QTest::qExec(&sqlite, arguments);
+    }
+    return status;
 }
 
 #include "tst_servercluster.moc"
