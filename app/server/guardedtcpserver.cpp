@@ -1,14 +1,22 @@
 #include "guardedtcpserver.h"
 
-#include "connectionguard.h"
-
 #include <QTcpSocket>
 
-GuardedTcpServer::GuardedTcpServer(qint64 maxBodyBytes, int headTimeoutMs, QObject *parent)
+#include <algorithm>
+
+GuardedTcpServer::GuardedTcpServer(const ConnectionGuard::Limits &limits, QObject *parent)
     : QTcpServer(parent)
-    , m_maxBody(maxBodyBytes)
-    , m_headTimeoutMs(headTimeoutMs)
+    , m_limits(limits)
 {
+    // A tenth of the shortest timeout (at most a second): a timeout is acted on
+    // that much after it is due at the latest.
+    int shortest = 1000 * 10;
+    for (const int timeout : {limits.headTimeoutMs, limits.bodyTimeoutMs, limits.idleTimeoutMs}) {
+        if (timeout > 0)
+            shortest = std::min(shortest, timeout);
+    }
+    m_sweep.setInterval(std::clamp(shortest / 10, 10, 1000));
+    connect(&m_sweep, &QTimer::timeout, this, &GuardedTcpServer::sweep);
 }
 
 void GuardedTcpServer::incomingConnection(qintptr socketDescriptor)
@@ -22,6 +30,23 @@ void GuardedTcpServer::incomingConnection(qintptr socketDescriptor)
     }
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     // The guard is a child of the socket: it dies with it.
-    new ConnectionGuard(socket, m_maxBody, m_headTimeoutMs);
+    auto *guard = new ConnectionGuard(socket, m_limits);
+    m_guards.insert(guard);
+    connect(guard, &QObject::destroyed, this, [this, guard] {
+        m_guards.remove(guard);
+        if (m_guards.isEmpty())
+            m_sweep.stop();
+    });
+    if (!m_sweep.isActive())
+        m_sweep.start();
     addPendingConnection(socket);
+}
+
+void GuardedTcpServer::sweep()
+{
+    const QList<ConnectionGuard *> guards = m_guards.values();
+    for (ConnectionGuard *guard : guards) {
+        if (m_guards.contains(guard)) // (not gone with one checked before it)
+            guard->checkTimers();
+    }
 }

@@ -229,7 +229,12 @@ SagaServer::~SagaServer()
 
 quint16 SagaServer::start(QString *error)
 {
-    auto tcp = std::make_unique<GuardedTcpServer>(m_config.maxBodyBytes, m_config.requestHeadTimeoutMs);
+    ConnectionGuard::Limits limits;
+    limits.maxBodyBytes = m_config.maxBodyBytes;
+    limits.headTimeoutMs = m_config.requestHeadTimeoutMs;
+    limits.bodyTimeoutMs = m_config.requestBodyTimeoutMs;
+    limits.idleTimeoutMs = m_config.keepAliveTimeoutMs;
+    auto tcp = std::make_unique<GuardedTcpServer>(limits);
     if (!tcp->listen(m_config.listenAddress, m_config.listenPort)) {
         if (error)
             *error = QStringLiteral("cannot listen on %1:%2: %3")
@@ -359,12 +364,16 @@ bool SagaServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
         r.responseNumber = guard->requestDispatched();
     r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
     const QUrl url = request.url();
-    r.path = url.path();
+    // Routed as sent, still percent-encoded: an encoded slash (%2F) is part of a
+    // segment, never a separator, so "/api/simulator%2Ffaults" is no route (a
+    // proxy's rules for /api/simulator/ never saw it as one either).
+    r.path = url.path(QUrl::FullyEncoded);
     r.method = methodName(request.method());
     r.head = request.method() == QHttpServerRequest::Method::Head;
     r.closeAfter = request.value(QByteArrayLiteral("connection")).toLower() == "close"
                    || (guard && guard->closesAfter(r.responseNumber));
-    r.route = RouteMatcher::match(methodOf(request.method()), r.path);
+    if (!r.path.contains(QLatin1String("%2F"), Qt::CaseInsensitive))
+        r.route = RouteMatcher::match(methodOf(request.method()), r.path);
 
     if (r.route.route == RouteMatcher::Route::None) {
         replyError(r, ApiError::notFound(QStringLiteral("There is no resource at %1.").arg(r.path.left(200))));
@@ -431,7 +440,7 @@ void SagaServer::missingHandler(const QHttpServerRequest &request, QTcpSocket *s
     if (ConnectionGuard *guard = ConnectionGuard::of(socket))
         r.responseNumber = guard->requestDispatched();
     r.trace = TraceContext::continueOrStart(request.value(QByteArrayLiteral("traceparent")));
-    r.path = request.url().path();
+    r.path = request.url().path(QUrl::FullyEncoded);
     replyError(r, ApiError::notFound(QStringLiteral("There is no resource at this path.")));
 }
 
@@ -1060,7 +1069,9 @@ bool SagaServer::startStream(const ApiRequest &r)
     const QByteArray head = HttpReply::streamHead(200, kEventStream, r.trace.traceparent())
                             + (r.head ? QByteArray() : SseEncoder::retry(m_config.sseRetryMs));
     if (ConnectionGuard *guard = r.responseNumber != 0 ? ConnectionGuard::of(socket) : nullptr) {
-        guard->respond(r.responseNumber, head, r.head); // in order: pipelinedStream() made sure it is next
+        // In order: pipelinedStream() made sure it is next. The stream has the
+        // connection from now on (no idle timeout).
+        guard->respond(r.responseNumber, head, r.head, !r.head);
     } else {
         socket->write(head);
         if (r.head)

@@ -15,6 +15,8 @@ struct ServerConfig {
     qint64 tokenLeewaySeconds = 30;  // exp/nbf leeway, at most 60
     qint64 maxBodyBytes = 1024 * 1024;
     int requestHeadTimeoutMs = 30000; // a request head must be complete this long after its first byte
+    int requestBodyTimeoutMs = 30000; // a request body may pause this long (no bytes) before 408
+    int keepAliveTimeoutMs = 75000;   // a connection with every request answered closes after this long idle
     int heartbeatMs = 15000;         // ":" comment on every event stream
     int sseRetryMs = 3000;           // "retry:" sent to event-stream clients
     qint64 sseMaxBacklogBytes = 256 * 1024; // unsent bytes per stream before it is dropped
