@@ -1,6 +1,7 @@
 #include "embeddedsource.h"
 
 #include "enginehost.h"
+#include "eventfeed.h"
 #include "sagajson.h"
 #include "sagalog.h"
 #include "storejobs.h"
@@ -81,6 +82,7 @@ void EmbeddedSource::start()
 void EmbeddedSource::stop()
 {
     m_running = false;
+    m_feed.reset();
     m_heldBack.clear();
     m_engine->disconnect(this);
     m_reader->disconnect(this);
@@ -124,11 +126,28 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                       if (!m_heldBack.isEmpty())
                           Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
                       if (load.error.isEmpty())
+                          followOtherPrograms(load.lastPosition);
+                      if (load.error.isEmpty())
                           setState(State::Live, liveMessage());
                       if (!load.stepDurations.isEmpty())
                           Q_EMIT stepHistoryReady(load.stepDurations);
                       setInitialLoadDone(load.count);
                   });
+}
+
+// Other engines on the same file or database (consoles, saga-servers) drive
+// orders too, and take over this one's when it stops: their events come from the
+// event feed (PostgreSQL: LISTEN/NOTIFY; SQLite: the file read every 250 ms).
+// This engine's own events arrive twice; the fold ignores the second time.
+void EmbeddedSource::followOtherPrograms(qint64 afterPosition)
+{
+    const bool postgres = m_config.database.isPostgres();
+    m_feed = std::make_unique<EventFeed>(m_config.database, postgres ? 1000 : 250, 1000);
+    connect(m_feed.get(), &EventFeed::eventsArrived, this, [this](const QVector<OrderEvent> &events) {
+        if (m_running)
+            Q_EMIT eventsReady(events);
+    });
+    m_feed->start(afterPosition);
 }
 
 void EmbeddedSource::onEngineEvents(const QVector<OrderEvent> &events)

@@ -3,6 +3,10 @@
 #include "engineconfig.h"
 #include "progresssource.h"
 
+#include <memory>
+
+class EventFeed;
+
 class EngineHost;
 class StoreReader;
 
@@ -44,12 +48,16 @@ public:
 private:
     void onEngineStarted();
     void onEngineEvents(const QVector<OrderEvent> &events);
+    void followOtherPrograms(qint64 afterPosition);
     void onReaderOpened(bool ok, const QString &error);
     QString liveMessage() const;
 
     EngineConfig m_config;
     EngineHost *m_engine = nullptr;   // child
     StoreReader *m_reader = nullptr;  // child
+    // Every program's events on the database after the first load (other consoles
+    // and saga-servers on the same file or database); this engine's come back too.
+    std::unique_ptr<EventFeed> m_feed;
     QVector<OrderEvent> m_heldBack;   // events committed during the first load
     bool m_loading = true;
     bool m_running = false;

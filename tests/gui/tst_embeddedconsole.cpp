@@ -116,6 +116,7 @@ private Q_SLOTS:
     void deletedDatabaseFileMakesTheViewStale();
     void demoSettingsOfTheCommandLineAreForThisRunOnly();
     void retriedOrderStaysTheOneShown();
+    void otherEnginesOnTheFileAreFollowed();
     void placedOrdersFollowTheServersRules();
     void emptyTreeSaysWhyAndShortcutsAreListed();
     void rowsStayInPlaceWhileScrolledDown();
@@ -519,6 +520,50 @@ void tst_EmbeddedConsole::demoSettingsOfTheCommandLineAreForThisRunOnly()
 // selected again when it is back in view. The window's Retry action follows the
 // panel's button once the retry is sent. Another source shows no order of the
 // previous one.
+// Two consoles on one SQLite file: each shows the orders the other's engine runs,
+// live, to the end, and the sagas one leaves when it closes are finished by the
+// other (which shows them whole, not as QUEUED rows missing their start). Each
+// showed only its own engine's orders (and what it loaded at start).
+void tst_EmbeddedConsole::otherEnginesOnTheFileAreFollowed()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/shared.sqlite");
+    MainWindow a;
+    EmbeddedSource *sourceA = newSource(file, nullptr);
+    QSignalSpy loadedA(sourceA, &ProgressSource::initialLoadFinished);
+    a.setSource(sourceA, embeddedSpec(file));
+    QTRY_COMPARE_WITH_TIMEOUT(loadedA.count(), 1, kTimeout);
+    auto b = std::make_unique<MainWindow>();
+    EngineConfig slow;
+    slow.database = *DatabaseUrl::parse(QStringLiteral("sqlite:") + file, nullptr);
+    slow.stepDelayMs = 1500; // B's sagas are in flight when it closes
+    slow.leaseSeconds = 2;   // and A takes them over soon after
+    EmbeddedSource *sourceB = new EmbeddedSource(slow, nullptr);
+    QSignalSpy loadedB(sourceB, &ProgressSource::initialLoadFinished);
+    b->setSource(sourceB, embeddedSpec(file));
+    QTRY_COMPARE_WITH_TIMEOUT(loadedB.count(), 1, kTimeout);
+
+    const QUuid fromA = place(sourceA, OrderPresets::make(OrderPreset::HappyPath));
+    const QUuid fromB = place(sourceB, OrderPresets::make(OrderPreset::HappyPath));
+    QVERIFY(!fromA.isNull() && !fromB.isNull());
+    QTRY_VERIFY_WITH_TIMEOUT(statusOf(*b->model(), fromA) == OverallStatus::Completed, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(a.model()->order(fromB) && a.model()->order(fromB)->overallStatus != OverallStatus::Queued,
+                             kTimeout);
+
+    // B closes with sagas in flight: A's engine takes them over and A shows them to the end.
+    QVector<QUuid> left;
+    for (int i = 0; i < 3; ++i)
+        left << place(sourceB, OrderPresets::make(OrderPreset::HappyPath));
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(left.cbegin(), left.cend(), [&](const QUuid &id) { return a.model()->order(id); }),
+                             kTimeout);
+    b.reset();
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(left.cbegin(), left.cend(),
+                                         [&](const QUuid &id) { return statusOf(*a.model(), id) == OverallStatus::Completed; }),
+                             60000);
+    QTRY_VERIFY_WITH_TIMEOUT(statusOf(*a.model(), fromB) == OverallStatus::Completed, kTimeout);
+    for (const QUuid &id : std::as_const(left))
+        QVERIFY(!a.model()->order(id)->orderNumber.isEmpty()); // folded from its start, not a bare row
+}
+
 void tst_EmbeddedConsole::retriedOrderStaysTheOneShown()
 {
     const QString file = TestServices::tempDir() + QStringLiteral("/selection.sqlite");
