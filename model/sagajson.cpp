@@ -791,6 +791,11 @@ QJsonObject retryRequestToJson(const RetryRequest &request)
     return o;
 }
 
+QJsonObject shippingAddressToJson(const ShippingAddress &address)
+{
+    return addressToJson(address);
+}
+
 Parsed<RetryRequest> checkRetryRequest(const RetryRequest &request)
 {
     Parsed<RetryRequest> parsed = retryRequestFromJson(retryRequestToJson(request));

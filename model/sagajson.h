@@ -83,6 +83,7 @@ Parsed<OrderRequest> checkOrderRequest(const OrderRequest &request);
 // POST /api/orders/{id}/retry body (all optional).
 Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json);
 QJsonObject retryRequestToJson(const RetryRequest &request);
+QJsonObject shippingAddressToJson(const ShippingAddress &address);
 // A retry built in this process, checked by the rules saga-server applies to a
 // retry body (retryRequestFromJson): ok, or the field and what is wrong with it.
 Parsed<RetryRequest> checkRetryRequest(const RetryRequest &request);

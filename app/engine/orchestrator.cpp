@@ -499,11 +499,6 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     // What the retry changed stays on record (which card was declined, that the
     // address was corrected): the order row keeps only the new values.
     QJsonObject corrections;
-    auto addressJson = [](const ShippingAddress &address) {
-        RetryRequest only;
-        only.shippingAddress = address;
-        return SagaJson::retryRequestToJson(only).value(QLatin1String("shippingAddress"));
-    };
     if (request.paymentMethodId && !request.paymentMethodId->isEmpty()) {
         if (*request.paymentMethodId != s.paymentMethodId)
             corrections.insert(QStringLiteral("paymentMethodId"),
@@ -514,8 +509,9 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
     if (request.shippingAddress) {
         if (!(*request.shippingAddress == s.shippingAddress))
             corrections.insert(QStringLiteral("shippingAddress"),
-                               QJsonObject{{QStringLiteral("previous"), addressJson(s.shippingAddress)},
-                                           {QStringLiteral("corrected"), addressJson(*request.shippingAddress)}});
+                               QJsonObject{{QStringLiteral("previous"), SagaJson::shippingAddressToJson(s.shippingAddress)},
+                                           {QStringLiteral("corrected"),
+                                            SagaJson::shippingAddressToJson(*request.shippingAddress)}});
         s.shippingAddress = *request.shippingAddress;
     }
     const int attempt = facts.latestAttempt + 1;

@@ -35,11 +35,6 @@ QByteArrayView withoutBlanks(QByteArrayView text)
     return text;
 }
 
-bool isTokenText(QByteArrayView text)
-{
-    return !text.isEmpty() && std::all_of(text.cbegin(), text.cend(), isTokenChar);
-}
-
 bool containsNoCase(QByteArrayView text, const char *needle)
 {
     return QByteArray(text.data(), text.size()).toLower().contains(needle);
@@ -258,7 +253,7 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
         // "Content-Length : 5" is not Content-Length to every parser.
         const qsizetype colon = line.indexOf(':');
         const QByteArrayView name = colon > 0 ? line.first(colon) : QByteArrayView();
-        if (!isTokenText(name) || hasControlChar(line.cbegin() + colon + 1, line.cend())) {
+        if (!isToken(name) || hasControlChar(line.cbegin() + colon + 1, line.cend())) {
             badLine = lineNumber;
             break;
         }

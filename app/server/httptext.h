@@ -27,7 +27,7 @@ inline bool isTokenChar(char c)
     }
 }
 
-inline bool isToken(const QByteArray &text)
+inline bool isToken(QByteArrayView text)
 {
     return !text.isEmpty() && std::all_of(text.cbegin(), text.cend(), isTokenChar);
 }

@@ -45,9 +45,6 @@ struct PoolOutcome {
 
 namespace {
 
-// How often the event feed reads a SQLite file for other programs' events.
-constexpr int kSqliteFeedPollMs = 250;
-
 const QByteArray kJson = QByteArrayLiteral("application/json");
 const QByteArray kEventStream = QByteArrayLiteral("text/event-stream");
 
@@ -61,6 +58,12 @@ ApiError internalError(const QString &logged)
     return ApiError(500, QStringLiteral("INTERNAL_ERROR"),
                     QStringLiteral("The server could not complete this request; the problem is logged. Try again "
                                    "later or contact support."));
+}
+
+// A pool job that got no store connection.
+StoreError noReadConnection()
+{
+    return StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
 }
 
 ApiError storeFailure(const StoreError &error)
@@ -264,12 +267,8 @@ quint16 SagaServer::start(QString *error)
     // The event feed brings every later event of every process on the database:
     // other saga-servers or consoles on the same PostgreSQL database or SQLite file
     // take positions of their own, which the all-orders stream waits for in order,
-    // and drive orders this server's status cache and streams follow. SQLite has no
-    // notifications: the feed polls, often enough for a live view.
-    const bool postgres = m_config.engine.database.isPostgres();
-    m_feed = std::make_unique<EventFeed>(m_config.engine.database,
-                                         postgres ? m_config.feedCheckMs : qMin(m_config.feedCheckMs, kSqliteFeedPollMs),
-                                         m_config.feedChunkEvents);
+    // and drive orders this server's status cache and streams follow.
+    m_feed = std::make_unique<EventFeed>(m_config.engine.database, m_config.feedCheckMs, m_config.feedChunkEvents);
     connect(m_feed.get(), &EventFeed::eventsArrived, this,
             [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
     m_feed->start(anchor);
@@ -1049,8 +1048,6 @@ void SagaServer::retryHistory(const ApiRequest &r)
 
 // ---------------------------------------------------------------- streams
 
-// Writes the stream's head; false when there is no stream to follow (the client
-// left, or asked with HEAD: the head alone, then the connection closes).
 // A stream lasts as long as the token it was opened with would be accepted:
 // a stream of someone whose token expired (or was not renewed) ends.
 quint64 SagaServer::endsWithToken(quint64 key, const ApiRequest &r)
@@ -1060,6 +1057,8 @@ quint64 SagaServer::endsWithToken(quint64 key, const ApiRequest &r)
     return key;
 }
 
+// Writes the stream's head; false when there is no stream to follow (the client
+// left, or asked with HEAD: the head alone, then the connection closes).
 bool SagaServer::startStream(const ApiRequest &r)
 {
     m_metrics.countRequest(200);
@@ -1245,7 +1244,7 @@ void SagaServer::allOrdersStream(const ApiRequest &r)
             [](SagaStore *store) {
                 StoreResult<qint64> newest;
                 if (!store)
-                    newest.error = StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
+                    newest.error = noReadConnection();
                 else
                     newest.value = store->lastPosition(&newest.error);
                 return newest;
@@ -1300,8 +1299,7 @@ struct SagaServer::ReplayFold {
 
 namespace {
 struct ReplayPage {
-    bool ok = false;
-    StoreError error; // when not ok
+    StoreError error; // the store could not read the page
     QByteArray bytes; // the page's frames, one buffer
     int count = 0;
     qint64 lastPosition = 0;
@@ -1318,7 +1316,7 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
             ReplayPage page;
             page.lastPosition = cursor;
             if (!store) {
-                page.error = StoreError{StoreError::Unavailable, QStringLiteral("no read connection")};
+                page.error = noReadConnection();
                 return page;
             }
             auto events = store->loadEventsAfterPosition(cursor, chunk);
@@ -1338,8 +1336,6 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
                         auto earlier = store->loadEvents(event.orderId, 0);
                         if (!earlier.ok()) { // folded from nothing, its newStatus would be wrong
                             page.error = earlier.error;
-                            page.bytes.clear();
-                            page.lastPosition = cursor;
                             return page;
                         }
                         for (const OrderEvent &e : std::as_const(earlier.value)) {
@@ -1357,14 +1353,13 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
                 page.lastPosition = event.position;
             }
             page.count = int(events.value.size());
-            page.ok = true;
             return page;
         },
         [this, key, cursor, chunk, fold, unanswered](ReplayPage page) {
             if (!m_hub->isSubscribed(key))
                 return;
             if (unanswered) { // the first page: the stream's head is still to be written
-                if (!page.ok) {
+                if (page.error) {
                     m_hub->unsubscribe(key);
                     replyError(*unanswered, storeFailure(page.error));
                     return;
@@ -1376,7 +1371,7 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
                 qCInfo(lcServer).noquote() << "trace" << unanswered->trace.traceId() << "all-orders stream from"
                                            << cursor;
             }
-            if (!page.ok) { // the database went away: the client resumes later with Last-Event-ID
+            if (page.error) { // the database went away: the client resumes later with Last-Event-ID
                 m_hub->close(key);
                 return;
             }

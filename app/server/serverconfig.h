@@ -28,7 +28,7 @@ struct ServerConfig {
     int shutdownGraceMs = 10000;     // in-flight sagas get this long on SIGTERM
     int statusCacheEntries = 100000;
     int replayChunkEvents = 1000;    // all-orders resume: events read (and written) per page
-    int feedCheckMs = 1000;          // event feed: connection check / catch-up interval (SQLite: at most 250 ms)
+    int feedCheckMs = 1000;          // event feed: connection check / catch-up interval (SQLite: at most EventFeed::kSqlitePollMs)
     int feedChunkEvents = 1000;      // event feed: events read per query
     // Per client (token subject; peer address without a valid token): requests that
     // create work (POST /orders, POST /orders/{id}/retry, PUT /simulator/faults, and

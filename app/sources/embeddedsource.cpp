@@ -125,10 +125,10 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                       m_loading = false;
                       if (!m_heldBack.isEmpty())
                           Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
-                      if (load.error.isEmpty())
+                      if (load.error.isEmpty()) {
                           followOtherPrograms(load.lastPosition);
-                      if (load.error.isEmpty())
                           setState(State::Live, liveMessage());
+                      }
                       if (!load.stepDurations.isEmpty())
                           Q_EMIT stepHistoryReady(load.stepDurations);
                       setInitialLoadDone(load.count);
@@ -137,12 +137,11 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
 
 // Other engines on the same file or database (consoles, saga-servers) drive
 // orders too, and take over this one's when it stops: their events come from the
-// event feed (PostgreSQL: LISTEN/NOTIFY; SQLite: the file read every 250 ms).
+// event feed (PostgreSQL: LISTEN/NOTIFY; SQLite: the file polled).
 // This engine's own events arrive twice; the fold ignores the second time.
 void EmbeddedSource::followOtherPrograms(qint64 afterPosition)
 {
-    const bool postgres = m_config.database.isPostgres();
-    m_feed = std::make_unique<EventFeed>(m_config.database, postgres ? 1000 : 250, 1000);
+    m_feed = std::make_unique<EventFeed>(m_config.database);
     connect(m_feed.get(), &EventFeed::eventsArrived, this, [this](const QVector<OrderEvent> &events) {
         if (m_running)
             Q_EMIT eventsReady(events);

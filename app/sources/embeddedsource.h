@@ -5,9 +5,8 @@
 
 #include <memory>
 
-class EventFeed;
-
 class EngineHost;
+class EventFeed;
 class StoreReader;
 
 // The engine in a worker thread of this process (EngineHost), SQLite in the

@@ -15,7 +15,8 @@ EventFeed::EventFeed(const DatabaseUrl &url, int checkIntervalMs, int chunkSize,
     qRegisterMetaType<OrderEvent>();
     qRegisterMetaType<QVector<OrderEvent>>();
     const QString name = QStringLiteral("saga_event_feed_%1").arg(g_feedCounter.fetchAndAddRelaxed(1));
-    auto worker = std::make_unique<EventFeedWorker>(url, name, checkIntervalMs, chunkSize);
+    const int interval = url.isPostgres() ? checkIntervalMs : qMin(checkIntervalMs, kSqlitePollMs);
+    auto worker = std::make_unique<EventFeedWorker>(url, name, interval, chunkSize);
     worker->moveToThread(&m_thread);
     m_thread.setObjectName(QStringLiteral("event feed"));
     connect(&m_thread, &QThread::finished, worker.get(), &QObject::deleteLater);

@@ -17,7 +17,8 @@ class EventFeedWorker;
 // by a periodic cheap query, then reconnected, re-subscribed and caught up from
 // the last position, so the feed is gap-free across outages. SQLite has no
 // notifications: the same periodic query (the newest position) is the feed,
-// which then polls at its check interval (other programs on the same file).
+// which then polls at its check interval, at most kSqlitePollMs (often enough
+// for a live view of other programs on the same file).
 //
 // Lives in the caller's thread; signals arrive there (queued). The feed also
 // delivers the events this process committed: readers dedupe by (orderId, seq)
@@ -26,6 +27,8 @@ class EventFeed : public QObject
 {
     Q_OBJECT
 public:
+    static constexpr int kSqlitePollMs = 250;
+
     EventFeed(const DatabaseUrl &url, int checkIntervalMs = 1000, int chunkSize = 1000, QObject *parent = nullptr);
     ~EventFeed() override; // stops the thread
 
