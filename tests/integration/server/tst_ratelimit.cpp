@@ -10,6 +10,7 @@
 #include "jwtverifier.h"
 #include "ratelimiter.h"
 #include "rawhttp.h"
+#include "runtimewait.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -134,9 +135,7 @@ void TestRateLimit::initTestCase()
 void TestRateLimit::cleanup()
 {
     if (m_runtime) {
-        QSignalSpy stopped(m_runtime.get(), &ServerRuntime::stopped);
-        m_runtime->shutdown();
-        QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+        QVERIFY(shutDownAndWait(*m_runtime));
         m_runtime.reset();
     }
 }
@@ -158,11 +157,8 @@ void TestRateLimit::startServer(double perSecond, double burst, int maxStreams, 
     QVERIFY(url);
     config.engine.database = *url;
     m_runtime = std::make_unique<ServerRuntime>(config);
-    QSignalSpy ready(m_runtime.get(), &ServerRuntime::ready);
-    QSignalSpy failed(m_runtime.get(), &ServerRuntime::failed);
-    m_runtime->start();
-    QVERIFY2(ready.wait(60000) || !ready.isEmpty(),
-             qPrintable(failed.isEmpty() ? QStringLiteral("no ready signal") : failed.first().first().toString()));
+    const QString notStarted = startAndWait(*m_runtime);
+    QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
     m_port = m_runtime->port();
     QVERIFY(m_port != 0);
 }

@@ -5,6 +5,7 @@
 #include "enginehost.h"
 #include "jwtverifier.h"
 #include "rawhttp.h"
+#include "runtimewait.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -258,12 +259,8 @@ void TestServerApi::initTestCase()
         config.engine.database = *parsed;
     }
     m_runtime = std::make_unique<ServerRuntime>(config);
-    QSignalSpy ready(m_runtime.get(), &ServerRuntime::ready);
-    QSignalSpy failed(m_runtime.get(), &ServerRuntime::failed);
-    QVERIFY(ready.isValid());
-    m_runtime->start();
-    QVERIFY2(ready.wait(60000) || !ready.isEmpty(),
-             qPrintable(failed.isEmpty() ? QStringLiteral("no ready signal") : failed.first().first().toString()));
+    const QString notStarted = startAndWait(*m_runtime);
+    QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
     m_port = m_runtime->port();
     QVERIFY(m_port != 0);
 
@@ -287,9 +284,7 @@ void TestServerApi::cleanupTestCase()
 {
     if (!m_runtime)
         return;
-    QSignalSpy stopped(m_runtime.get(), &ServerRuntime::stopped);
-    m_runtime->shutdown();
-    QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    QVERIFY(shutDownAndWait(*m_runtime));
     m_runtime.reset();
 }
 
@@ -2126,13 +2121,10 @@ void TestServerApi::idempotencyKeyOutlivesARestart()
     const HeaderList key{{"Idempotency-Key", "survives-restarts"}};
     auto run = [&](const std::function<void(quint16)> &body) {
         ServerRuntime runtime(config);
-        QSignalSpy ready(&runtime, &ServerRuntime::ready);
-        runtime.start();
-        QVERIFY(ready.wait(60000) || !ready.isEmpty());
+        const QString notStarted = startAndWait(runtime);
+        QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
         body(runtime.port());
-        QSignalSpy stopped(&runtime, &ServerRuntime::stopped);
-        runtime.shutdown();
-        QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+        QVERIFY(shutDownAndWait(runtime));
     };
     QString id;
     QByteArray location;

@@ -8,6 +8,7 @@
 #include "eventfeed.h"
 #include "jwtverifier.h"
 #include "rawhttp.h"
+#include "runtimewait.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -83,10 +84,10 @@ std::unique_ptr<ServerRuntime> TestServerCluster::startRuntime(const DatabaseUrl
     config.engine.retryCooldownSeconds = 0;
     config.feedCheckMs = feedCheckMs;
     auto runtime = std::make_unique<ServerRuntime>(config);
-    QSignalSpy ready(runtime.get(), &ServerRuntime::ready);
-    runtime->start();
-    if (!ready.wait(60000) && ready.isEmpty())
+    if (const QString notStarted = startAndWait(*runtime); !notStarted.isEmpty()) {
+        qWarning("%s", qPrintable(notStarted));
         return nullptr;
+    }
     return runtime;
 }
 
@@ -119,9 +120,7 @@ void TestServerCluster::cleanupTestCase()
     for (std::unique_ptr<ServerRuntime> *runtime : {&m_b, &m_a}) {
         if (!*runtime)
             continue;
-        QSignalSpy stopped(runtime->get(), &ServerRuntime::stopped);
-        (*runtime)->shutdown();
-        QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+        QVERIFY(shutDownAndWait(**runtime));
         runtime->reset();
     }
 }

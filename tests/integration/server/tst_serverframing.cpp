@@ -8,6 +8,7 @@
 
 #include "jwtverifier.h"
 #include "rawhttp.h"
+#include "runtimewait.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -169,11 +170,8 @@ void TestServerFraming::initTestCase()
     QVERIFY(url);
     config.engine.database = *url;
     m_runtime = std::make_unique<ServerRuntime>(config);
-    QSignalSpy ready(m_runtime.get(), &ServerRuntime::ready);
-    QSignalSpy failed(m_runtime.get(), &ServerRuntime::failed);
-    m_runtime->start();
-    QVERIFY2(ready.wait(60000) || !ready.isEmpty(),
-             qPrintable(failed.isEmpty() ? QStringLiteral("no ready signal") : failed.first().first().toString()));
+    const QString notStarted = startAndWait(*m_runtime);
+    QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
     m_port = m_runtime->port();
     QVERIFY(m_port != 0);
 
@@ -198,9 +196,7 @@ void TestServerFraming::cleanupTestCase()
 {
     if (!m_runtime)
         return;
-    QSignalSpy stopped(m_runtime.get(), &ServerRuntime::stopped);
-    m_runtime->shutdown();
-    QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    QVERIFY(shutDownAndWait(*m_runtime));
     m_runtime.reset();
 }
 
