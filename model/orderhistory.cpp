@@ -114,6 +114,9 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
     entry.timestamp = e.timestamp;
     entry.step = step;
     const int attempts = e.details.value(QLatin1String("uncertainStepAttempts")).toInt();
+    // Resumed after a restart: calls made before it are not counted.
+    const QString atLeast = e.details.value(QLatin1String("uncertainStepResumed")).toBool() ? QStringLiteral("at least ")
+                                                                                          : QString();
     const QJsonObject last = e.details.value(QLatin1String("uncertainStepFailure")).toObject();
     const QString why = QStringLiteral("We did not hear back about %1, so it may have gone through")
                             .arg(stepDisplayName(*step));
@@ -122,7 +125,7 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
         entry.status = TimelineStatus::Compensated;
         entry.description = why + QStringLiteral("; to be sure, it has been reversed. ") + compensatedDescription(*step);
         if (attempts > 1) {
-            entry.description += QStringLiteral(" This took %1 attempts.").arg(attempts);
+            entry.description += QStringLiteral(" This took %1%2 attempts.").arg(atLeast).arg(attempts);
             entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
                                         last.value(QLatin1String("message")).toString(), QString()};
         }
@@ -131,7 +134,7 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
         entry.status = TimelineStatus::Failed;
         entry.description = why + QStringLiteral(", and we could not reverse it automatically");
         if (attempts > 0)
-            entry.description += QStringLiteral(" (%1 attempts)").arg(attempts);
+            entry.description += QStringLiteral(" (%1%2 attempts)").arg(atLeast).arg(attempts);
         entry.description += QStringLiteral(". Customer support has been notified.");
         entry.error = timelineError(ErrorInfo{last.value(QLatin1String("code")).toString(),
                                               last.value(QLatin1String("message")).toString()},
@@ -291,7 +294,11 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
             if (const int failed = e.details.value(QLatin1String("failedAttempts")).toInt(); failed > 0) {
                 // Reversed in the end, after calls that failed: how many, and the last
                 // one's answer (no suggested action: nothing is left to do).
-                entry.description += QStringLiteral(" This took %1 attempts.").arg(failed + 1);
+                // Resumed after a restart: calls made before it are not counted.
+                const bool resumed = e.details.value(QLatin1String("resumed")).toBool();
+                entry.description += QStringLiteral(" This took %1%2 attempts.")
+                                         .arg(resumed ? QStringLiteral("at least ") : QString())
+                                         .arg(failed + 1);
                 const QJsonObject last = e.details.value(QLatin1String("lastFailure")).toObject();
                 entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
                                             last.value(QLatin1String("message")).toString(), QString()};

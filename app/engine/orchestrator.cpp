@@ -31,6 +31,10 @@ constexpr int kMinSplit = 32; // smallest batch worth a second committer
 constexpr int kMaxChain = 4; // follow-up transitions decided together with one
 constexpr int kClaimLimit = 200;
 constexpr int kMaxBackoffMs = 5000;
+// A failing compensation gives up once its budget, counted from the event that began
+// it, is spent; one this engine resumed (loaded mid-way) only after this engine's own
+// attempts number at least this many too, so it is tried a few times after a long stop.
+constexpr int kMinResumedCompensationAttempts = 3;
 
 QString defaultEngineId()
 {
@@ -1324,6 +1328,8 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                 // How many calls it took (or were made before giving up), and the last
                 // failed one's answer: the history shows them, as for any compensation.
                 details.insert(QStringLiteral("uncertainStepAttempts"), s.reversalAttempts);
+                if (s.reversalResumed)
+                    details.insert(QStringLiteral("uncertainStepResumed"), true); // calls before a restart not counted
                 if (!s.reversalLastFailure.isNull())
                     details.insert(QStringLiteral("uncertainStepFailure"),
                                    QJsonObject{{QStringLiteral("code"), s.reversalLastFailure.code},
@@ -1400,7 +1406,7 @@ void Orchestrator::callStep(SagaState &s, SagaStep step, StepAction action)
     if (action == StepAction::Forward)
         ++s.forwardCalls[size_t(step)];
     if (action == StepAction::Compensate && s.compensationDeadline == 0)
-        s.compensationDeadline = nowMs() + m_config.compensationBudgetMs;
+        s.compensationDeadline = (s.compensationSince > 0 ? s.compensationSince : nowMs()) + m_config.compensationBudgetMs;
     const QUuid orderId = s.orderId;
     const QString executionId = s.executionId;
     m_client->call(buildRequest(s, step, action), [this, orderId, executionId, step, action](StepOutcome outcome) {
@@ -1447,10 +1453,13 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     }
     // Compensation.
     const bool owedReversal = s.reversalOwed == step && s.step(step) == StepStatus::Failed && !s.reversalDone;
-    if (owedReversal && (outcome.ok || s.compensationDeadline - nowMs() <= 0)) {
+    const bool budgetSpent = s.compensationDeadline - nowMs() <= 0
+        && (!s.compensationResumed || s.compensationAttempts + 1 >= kMinResumedCompensationAttempts);
+    if (owedReversal && (outcome.ok || budgetSpent)) {
         // Settled: the next event records how (SagaState::settleReversal).
         s.reversalDone = outcome.ok;
         s.reversalAttempts = s.compensationAttempts + 1;
+        s.reversalResumed = s.compensationResumed;
         s.reversalLastFailure = outcome.ok ? s.compensationLastFailure : outcome.error;
         if (!outcome.ok)
             qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
@@ -1472,6 +1481,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             details.insert(QStringLiteral("failedAttempts"), s.compensationAttempts);
             details.insert(QStringLiteral("lastFailure"), last);
         }
+        if (s.compensationResumed)
+            details.insert(QStringLiteral("resumed"), true); // attempts before the restart are not counted
         enqueue(s, makeTransition(s, EventType::StepCompensated, step, details));
         return;
     }
@@ -1479,8 +1490,9 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     s.compensationLastFailure = outcome.error;
     s.compensationLastInjected = outcome.injected;
     const qint64 remaining = s.compensationDeadline - nowMs();
-    if (remaining > 0) {
-        const int delay = int(qMin<qint64>(remaining, qMin(kMaxBackoffMs, 100 << qMin(s.compensationAttempts, 6))));
+    if (remaining > 0 || (s.compensationResumed && s.compensationAttempts < kMinResumedCompensationAttempts)) {
+        const int backoff = qMin(kMaxBackoffMs, 100 << qMin(s.compensationAttempts, 6));
+        const int delay = int(remaining > 0 ? qMin<qint64>(remaining, backoff) : backoff);
         qCDebug(lcEngine) << "compensation of" << stepDisplayName(step) << "for" << s.orderNumber << "failed ("
                           << outcome.error.code << "), retrying in" << delay << "ms";
         s.callInFlight = true; // the retry timer holds the saga
@@ -1498,6 +1510,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     QJsonObject details{{QStringLiteral("phase"), QStringLiteral("COMPENSATION")},
                         {QStringLiteral("retryable"), false},
                         {QStringLiteral("attempts"), s.compensationAttempts}};
+    if (s.compensationResumed)
+        details.insert(QStringLiteral("resumed"), true); // attempts before the restart are not counted
     if (outcome.injected)
         details.insert(QStringLiteral("injected"), true);
     // The step's own answer is kept after the fixed words ("compensation incomplete: The

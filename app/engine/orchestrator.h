@@ -26,7 +26,10 @@
 // Compensation: completed steps in reverse order; a failing compensation is
 // retried with backoff within EngineConfig::compensationBudgetMs, then the step
 // ends FAILED (details.phase COMPENSATION) and the saga FAILED with
-// details.compensationIncomplete = true.
+// details.compensationIncomplete = true. The budget counts from the event that
+// began the compensation, so an engine that resumes it after a restart does not
+// start it afresh; such an engine still makes three attempts before it gives up,
+// and marks what it counted `resumed` (attempts before the restart are unknown).
 //
 // Leases: every execution this engine drives is leased to engineId(); leases are
 // renewed every leaseSeconds/3; expired (or free) non-terminal executions are

@@ -67,8 +67,10 @@ void SagaState::apply(const OrderEvent &event)
             }
             failedStep = event.step;
             failure = event.error;
-            if (d.value(QStringLiteral("reversalOwed")).toBool())
+            if (d.value(QStringLiteral("reversalOwed")).toBool()) {
                 reversalOwed = event.step;
+                compensationSince = event.timestamp.toMSecsSinceEpoch();
+            }
         }
         break;
     case EventType::CompensationStarted:
@@ -76,6 +78,7 @@ void SagaState::apply(const OrderEvent &event)
             step(*event.step) = StepStatus::Compensating;
             currentStep = event.step;
             resetCompensationAttempts();
+            compensationSince = event.timestamp.toMSecsSinceEpoch();
         } else {
             overall = OverallStatus::RollingBack;
             settleReversal(d);
@@ -106,6 +109,8 @@ void SagaState::apply(const OrderEvent &event)
 
 void SagaState::resetCompensationAttempts()
 {
+    compensationSince = 0;
+    compensationResumed = false;
     compensationDeadline = 0;
     compensationAttempts = 0;
     compensationLastFailure = ErrorInfo();
@@ -120,9 +125,12 @@ void SagaState::settleReversal(const QJsonObject &details)
         reversalFailure = ErrorInfo{last.value(QStringLiteral("code")).toString(),
                                     last.value(QStringLiteral("message")).toString()};
     }
+    if (reversalOwed)
+        resetCompensationAttempts(); // the owed reversal's calls are over
     reversalOwed.reset();
     reversalDone.reset();
     reversalAttempts = 0;
+    reversalResumed = false;
     reversalLastFailure = ErrorInfo();
 }
 
@@ -136,5 +144,7 @@ SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEv
         if (s.step(st) == StepStatus::InProgress)
             s.forwardCalls[size_t(st)] = 1;
     }
+    // Calls of this compensation may have failed before: they are not on record.
+    s.compensationResumed = s.compensationSince > 0;
     return s;
 }

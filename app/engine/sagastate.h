@@ -48,13 +48,20 @@ struct SagaState {
     // Runtime only (not persisted).
     std::optional<bool> reversalDone; // the owed reversal's outcome, until recorded
     int reversalAttempts = 0;          // ... how many calls it took, or were made before giving up
+    bool reversalResumed = false;      // ... counted since this engine loaded the saga (earlier ones unknown)
     ErrorInfo reversalLastFailure;     // ... and what the last failed one answered
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
     bool endQueued = false;       // its queued transitions end the execution (not yet committed)
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)
     bool callInFlight = false;    // a step call is out
+    // When the compensation under way began (ms since epoch; 0 = none): the time of
+    // the event that started it (COMPENSATION_STARTED of its step, or the STEP_FAILED
+    // that owes a reversal), so it is folded from the record and a restart does not
+    // give a failing compensation its budget afresh.
+    qint64 compensationSince = 0;
+    bool compensationResumed = false; // ... and it was under way when this engine loaded the saga
     qint64 compensationDeadline = 0; // ms since epoch; 0 = not started
-    int compensationAttempts = 0;    // failed attempts of the compensation under way
+    int compensationAttempts = 0;    // failed attempts of the compensation under way (by this engine)
     ErrorInfo compensationLastFailure; // ... and what the last one answered
     bool compensationLastInjected = false;
     QString requestDigest;        // placed here with an Idempotency-Key: IdempotentOrder::requestDigest

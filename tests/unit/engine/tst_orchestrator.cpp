@@ -64,6 +64,7 @@ private Q_SLOTS:
     void idempotentCompensation();
     void compensationRetriedThenSucceeds();
     void compensationIncomplete();
+    void compensationBudgetCountsFromItsStart();
     void faultPlanOnce();
     void faultPlanProbability();
     void faultPlanTimeoutAndDelay();
@@ -345,6 +346,58 @@ void tst_Orchestrator::compensationIncomplete()
     const RetryEligibility e = h.eligibility(id);
     QVERIFY(!e.eligible);
     QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A failing compensation's budget counts from the event that began it, not from
+// when an engine loaded the saga: one that resumes it after the budget ran out gives
+// up after a few attempts (three) instead of spending a whole budget afresh, so an
+// engine restarted more often than its budget still ends the saga. The record says
+// that attempts before the restart were not counted.
+void tst_Orchestrator::compensationBudgetCountsFromItsStart()
+{
+    EngineConfig c = config();
+    c.engineId = QStringLiteral("engine-a");
+    c.compensationBudgetMs = 60000;
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::FailCompensation;
+    plan[SagaStep::Payment].once = false;
+    QString error;
+    QUuid id;
+    {
+        EngineHarness a;
+        a.faults->setPlan(plan);
+        QVERIFY2(a.start(c, &error), qPrintable(error));
+        id = a.submit(sampleOrder("w", "visa", "00000")); // shipping fails: void the payment, release inventory
+        QTRY_VERIFY_WITH_TIMEOUT(requestsSummary(a.recorder, id).count(QStringLiteral("Payment-")) >= 2, 10000);
+        // a stops with the void failing, well inside its 60 s budget
+    }
+    EngineConfig c2 = c;
+    c2.engineId = QStringLiteral("engine-b");
+    c2.clockSkewMs = 120000; // b runs two minutes later: the budget from a's COMPENSATION_STARTED is spent
+    EngineHarness b;
+    b.faults->setPlan(plan);
+    QVERIFY2(b.start(c2, &error), qPrintable(error));
+    auto progress = [&] { return b.orchestrator->store()->loadProgress(id).value; };
+    // A budget afresh would keep it ROLLING_BACK for 60 s.
+    QVERIFY2(QTest::qWaitFor([&] { return progress().isTerminal(); }, 20000),
+             qPrintable(b.typesOf(id).join(' ') + " / " + requestsSummary(b.recorder, id).join(' ')));
+    QCOMPARE(requestsSummary(b.recorder, id), QStringList({"Payment-", "Payment-", "Payment-", "Inventory-"}));
+    const OrderProgress p = progress();
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Failed);
+    QVERIFY(p.compensationIncomplete);
+    QCOMPARE_ENUM(p.step(SagaStep::Inventory).status, StepStatus::Compensated);
+    const auto events = b.eventsOf(id);
+    const auto gaveUp = std::find_if(events.begin(), events.end(), [](const OrderEvent &e) {
+        return e.type == EventType::StepFailed && e.details.value("phase").toString() == QLatin1String("COMPENSATION");
+    });
+    QVERIFY(gaveUp != events.end());
+    QCOMPARE(gaveUp->details.value("attempts").toInt(), 3);
+    QCOMPARE(gaveUp->details.value("resumed").toBool(), true);
+    // The inventory's release began under b: its attempts are all b's.
+    const auto released = std::find_if(events.begin(), events.end(),
+                                       [](const OrderEvent &e) { return e.type == EventType::StepCompensated; });
+    QVERIFY(released != events.end());
+    QVERIFY(!released->details.contains("resumed"));
 }
 
 void tst_Orchestrator::faultPlanOnce()

@@ -250,6 +250,15 @@ void tst_OrderHistory::compensationAfterFailedAttempts()
         return t.title == QLatin1String("Inventory Released");
     });
     QVERIFY(!plainEntry->error.has_value()); // released at the first call: nothing to tell
+
+    // Resumed by an engine after a restart: the calls made before it are not counted.
+    released->details.insert(QStringLiteral("resumed"), true);
+    const OrderHistory resumed = HistoryBuilder::build(events);
+    const auto resumedEntry = std::find_if(resumed.timeline.begin(), resumed.timeline.end(),
+                                           [](const TimelineEntry &t) { return t.title == QLatin1String("Inventory Released"); });
+    QVERIFY(resumedEntry != resumed.timeline.end());
+    QCOMPARE(resumedEntry->description,
+             QStringLiteral("The items reserved for your order have been released. This took at least 3 attempts."));
 }
 
 // A payment call that did not answer may have gone through: it is reversed first,
@@ -263,10 +272,14 @@ void tst_OrderHistory::uncertainStepReversal_data()
     QTest::addColumn<int>("attempts");
     QTest::addColumn<QString>("title");
     QTest::addColumn<QString>("status");
-    QTest::newRow("voided at once") << true << 1 << "Payment Voided" << "COMPENSATED";
-    QTest::newRow("voided after failures") << true << 3 << "Payment Voided" << "COMPENSATED";
-    QTest::newRow("not voided") << false << 15 << "Payment Void Failed" << "FAILED";
-    QTest::newRow("not voided, recorded before attempts were") << false << 0 << "Payment Void Failed" << "FAILED";
+    QTest::addColumn<bool>("resumed"); // by an engine after a restart: earlier calls not counted
+    QTest::newRow("voided at once") << true << 1 << "Payment Voided" << "COMPENSATED" << false;
+    QTest::newRow("voided after failures") << true << 3 << "Payment Voided" << "COMPENSATED" << false;
+    QTest::newRow("voided after failures, resumed") << true << 3 << "Payment Voided" << "COMPENSATED" << true;
+    QTest::newRow("not voided") << false << 15 << "Payment Void Failed" << "FAILED" << false;
+    QTest::newRow("not voided, resumed") << false << 3 << "Payment Void Failed" << "FAILED" << true;
+    QTest::newRow("not voided, recorded before attempts were") << false << 0 << "Payment Void Failed" << "FAILED"
+                                                               << false;
 }
 
 void tst_OrderHistory::uncertainStepReversal()
@@ -275,6 +288,7 @@ void tst_OrderHistory::uncertainStepReversal()
     QFETCH(int, attempts);
     QFETCH(QString, title);
     QFETCH(QString, status);
+    QFETCH(bool, resumed);
     QVector<OrderEvent> events = scenario(Kind::ShippingFails, kOrder);
     auto rollback = std::find_if(events.begin(), events.end(), [](const OrderEvent &e) {
         return e.type == EventType::CompensationStarted && !e.step;
@@ -285,6 +299,9 @@ void tst_OrderHistory::uncertainStepReversal()
     rollback->details.insert(QStringLiteral("uncertainStepReversed"), reversed);
     if (attempts > 0)
         rollback->details.insert(QStringLiteral("uncertainStepAttempts"), attempts);
+    if (resumed)
+        rollback->details.insert(QStringLiteral("uncertainStepResumed"), true);
+    const QString counted = (resumed ? QStringLiteral("at least ") : QString()) + QString::number(attempts);
     if (!reversed || attempts > 1)
         rollback->details.insert(QStringLiteral("uncertainStepFailure"),
                                  QJsonObject{{QStringLiteral("code"), QStringLiteral("SERVICE_UNAVAILABLE")},
@@ -301,12 +318,12 @@ void tst_OrderHistory::uncertainStepReversal()
              qPrintable(entry.description));
     if (reversed) {
         QVERIFY2(entry.description.contains(QLatin1String("you have not been charged")), qPrintable(entry.description));
-        QCOMPARE(entry.description.contains(QStringLiteral("This took %1 attempts.").arg(attempts)), attempts > 1);
+        QCOMPARE(entry.description.contains(QStringLiteral("This took %1 attempts.").arg(counted)), attempts > 1);
         QCOMPARE(entry.error.has_value(), attempts > 1);
     } else {
         QVERIFY2(entry.description.contains(QLatin1String("could not reverse it automatically")),
                  qPrintable(entry.description));
-        QCOMPARE(entry.description.contains(QStringLiteral("(%1 attempts)").arg(attempts)), attempts > 0);
+        QCOMPARE(entry.description.contains(QStringLiteral("(%1 attempts)").arg(counted)), attempts > 0);
         QVERIFY(entry.error.has_value());
         QCOMPARE(entry.error->code, QStringLiteral("SERVICE_UNAVAILABLE"));
         QCOMPARE(entry.error->message, QStringLiteral("void service down"));
