@@ -382,6 +382,9 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
                                     : QStringLiteral(" (a COMPENSATING step fails with phase COMPENSATION)");
             return rejected(err);
         }
+        const bool reversing = !compensation && e.details.value(key("reversalOwed")).toBool(false);
+        if (reversing && !overallCanBe(OverallStatus::RollingBack))
+            return rejected(illegalOverall(e, overallStatus, OverallStatus::RollingBack));
         setStatus(s, StepStatus::Failed);
         StepProgress &m = steps[size_t(s)];
         bool errorChanged = assignIfChanged(m.errorCode, e.error.code);
@@ -406,13 +409,25 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
             outcome |= assignIfChanged(failedStep, std::optional<SagaStep>(s));
             if (outcome)
                 changes.order |= ChangeSet::Outcome;
+            if (reversing) {
+                // The call did not answer and may have taken effect: it is reversed
+                // now (the rollback's COMPENSATION_STARTED, or SAGA_FAILED, says how
+                // that went). The saga is rolling back from here, at this step.
+                setOverall(OverallStatus::RollingBack);
+                setCurrent(s);
+                break;
+            }
         }
         setCurrent(std::nullopt);
         break;
     }
     case EventType::CompensationStarted: {
         if (!e.step) {
-            if (!isLegalTransition(overallStatus, OverallStatus::RollingBack))
+            // Or already ROLLING_BACK at a failed step: the reversal of its call, which
+            // did not answer, came first (see STEP_FAILED).
+            const bool afterReversal = overallStatus == OverallStatus::RollingBack && currentStep
+                && currentStep == failedStep && steps[size_t(*currentStep)].status == StepStatus::Failed;
+            if (!afterReversal && !isLegalTransition(overallStatus, OverallStatus::RollingBack))
                 return rejected(illegalOverall(e, overallStatus, OverallStatus::RollingBack));
             setOverall(OverallStatus::RollingBack);
             setCurrent(std::nullopt);

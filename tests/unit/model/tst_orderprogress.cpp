@@ -84,6 +84,8 @@ private Q_SLOTS:
     void copyKeepsBuffer();
     void progressPercent_data();
     void progressPercent();
+    void unansweredStepBeingReversedIsRollingBack_data();
+    void unansweredStepBeingReversedIsRollingBack();
 };
 
 void tst_OrderProgress::initialState()
@@ -604,4 +606,50 @@ void tst_OrderProgress::progressPercent()
 }
 
 QTEST_APPLESS_MAIN(tst_OrderProgress)
+// A forward call that did not answer may have taken effect: its STEP_FAILED owes a
+// reversal (details.reversalOwed), which the engine makes before anything else. From
+// that event on the saga is ROLLING_BACK at that step (it read IN_PROGRESS with no
+// current step, for up to the compensation budget); the rollback's
+// COMPENSATION_STARTED, or the SAGA_FAILED, then folds as before.
+void tst_OrderProgress::unansweredStepBeingReversedIsRollingBack_data()
+{
+    QTest::addColumn<SagaScenarios::Kind>("kind");
+    QTest::addColumn<int>("failedStep");
+    QTest::addColumn<OverallStatus>("finalStatus");
+    QTest::newRow("first step: nothing else to compensate")
+        << Kind::InventoryFails << int(SagaStep::Inventory) << OverallStatus::Failed;
+    QTest::newRow("last step: two to compensate") << Kind::ShippingFails << int(SagaStep::Shipping)
+                                                  << OverallStatus::RolledBack;
+}
+
+void tst_OrderProgress::unansweredStepBeingReversedIsRollingBack()
+{
+    QFETCH(SagaScenarios::Kind, kind);
+    QFETCH(int, failedStep);
+    QFETCH(OverallStatus, finalStatus);
+    QVector<OrderEvent> events = scenario(kind, kOrder);
+    const auto failed = std::find_if(events.begin(), events.end(),
+                                     [](const OrderEvent &e) { return e.type == EventType::StepFailed; });
+    QVERIFY(failed != events.end());
+    failed->details.insert(QStringLiteral("reversalOwed"), true);
+    const int upTo = int(failed - events.begin()) + 1;
+
+    const OrderProgress plain = foldAll(scenario(kind, kOrder).mid(0, upTo));
+    QCOMPARE(toString(plain.overallStatus), QStringLiteral("IN_PROGRESS")); // no reversal owed: unchanged
+
+    OrderProgress p(kOrder);
+    for (int i = 0; i < upTo; ++i)
+        QCOMPARE(p.apply(events[i]).outcome, FoldResult::Applied);
+    QCOMPARE(toString(p.overallStatus), QStringLiteral("ROLLING_BACK"));
+    QCOMPARE(p.currentStep, std::optional<SagaStep>(SagaStep(failedStep)));
+    QCOMPARE(int(p.steps[size_t(failedStep)].status), int(StepStatus::Failed));
+    QCOMPARE(toString(recordStatusFor(p.overallStatus)), QStringLiteral("COMPENSATING"));
+    for (int i = upTo; i < events.size(); ++i) {
+        const FoldResult r = p.apply(events[i]);
+        QVERIFY2(r.outcome == FoldResult::Applied, qPrintable(r.error));
+    }
+    QCOMPARE(toString(p.overallStatus), toString(finalStatus));
+    QVERIFY(!p.currentStep);
+}
+
 #include "tst_orderprogress.moc"
