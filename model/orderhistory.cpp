@@ -136,9 +136,13 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
         if (attempts > 0)
             entry.description += QStringLiteral(" (%1%2 attempts)").arg(atLeast).arg(attempts);
         entry.description += QStringLiteral(". Customer support has been notified.");
-        entry.error = timelineError(ErrorInfo{last.value(QLatin1String("code")).toString(),
-                                              last.value(QLatin1String("message")).toString()},
-                                    QStringLiteral("COMPENSATION_FAILED"));
+        // As for any compensation that gave up: COMPENSATION_FAILED (support acts, a
+        // retry cannot), with the service's last answer after the fixed words.
+        const QString answer = last.value(QLatin1String("message")).toString();
+        entry.error = timelineError(ErrorInfo{QStringLiteral("COMPENSATION_FAILED"),
+                                              answer.isEmpty() ? QStringLiteral("compensation incomplete")
+                                                               : QStringLiteral("compensation incomplete: ") + answer},
+                                    QString());
     }
     return entry;
 }

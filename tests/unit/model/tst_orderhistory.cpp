@@ -1,3 +1,4 @@
+#include "failurecatalog.h"
 #include "orderhistory.h"
 #include "sagascenarios.h"
 
@@ -325,8 +326,12 @@ void tst_OrderHistory::uncertainStepReversal()
                  qPrintable(entry.description));
         QCOMPARE(entry.description.contains(QStringLiteral("(%1 attempts)").arg(counted)), attempts > 0);
         QVERIFY(entry.error.has_value());
-        QCOMPARE(entry.error->code, QStringLiteral("SERVICE_UNAVAILABLE"));
-        QCOMPARE(entry.error->message, QStringLiteral("void service down"));
+        // Named as any compensation that gave up (support acts; the order cannot be
+        // retried), with the service's last answer: not the step's own code, whose
+        // advice was "Retry the order in a few minutes."
+        QCOMPARE(entry.error->code, QStringLiteral("COMPENSATION_FAILED"));
+        QCOMPARE(entry.error->message, QStringLiteral("compensation incomplete: void service down"));
+        QCOMPARE(entry.error->suggestedAction, failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction);
     }
 }
 
