@@ -64,6 +64,11 @@ SagaStore *StorePool::storeForThisThread()
         t_store.store->setReadOnly(true);
     }
     SagaStore *store = t_store.store.get();
+    // PostgreSQL restarted, or ended this connection, since its last read: it is no
+    // longer open, and a new one is made now instead of a 503 for the read that
+    // would have found out.
+    if (store->isOpen() && store->endedWhileIdle())
+        qCDebug(lcServer) << "a read connection was ended by the database server; connecting again";
     if (!store->isOpen()) {
         const StoreError error = store->open();
         if (error) {

@@ -184,6 +184,21 @@ bool connectionBroken(const QSqlDatabase &db)
     return conn && PQstatus(conn) != CONNECTION_OK;
 }
 
+bool endedWhileIdle(const QSqlDatabase &db)
+{
+    PGconn *conn = pgConnOf(db);
+    if (!conn)
+        return false;
+    // Twice: the goodbye is read and parsed first (a notice), the end of the stream
+    // by the next read.
+    for (int i = 0; i < 2 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE; ++i) {
+        if (!PQconsumeInput(conn))
+            break;
+        PQisBusy(conn);
+    }
+    return PQstatus(conn) != CONNECTION_OK;
+}
+
 StoreError copyRows(void *handle, const QByteArray &select, int columns,
                     const std::function<void(const Field *)> &row, const QString &what)
 {

@@ -56,6 +56,11 @@ void *usableConnection(const QSqlDatabase &db);
 // Whether `db` is an open QPSQL connection whose libpq connection is known broken
 // (the server closed it); false for anything else.
 bool connectionBroken(const QSqlDatabase &db);
+// connectionBroken(), after reading without waiting whatever the server sent while
+// the connection sat idle (a server shutting down, or pg_terminate_backend, says
+// goodbye and closes): a connection ended since its last use is found before a
+// statement is sent on it. False when the connection is not idle.
+bool endedWhileIdle(const QSqlDatabase &db);
 
 // Runs `COPY (select) TO STDOUT (FORMAT binary)` on `conn` and calls `row` with
 // `columns` fields for every row, in the order the server sends them. `what`

@@ -1496,3 +1496,8 @@ void SagaStore::setBetweenRetryReadsForTesting(std::function<void()> hook)
 {
     d->betweenRetryReads = std::move(hook);
 }
+
+bool SagaStore::endedWhileIdle()
+{
+    return d->pg() && PgCopy::endedWhileIdle(d->db());
+}

@@ -63,6 +63,10 @@ public:
     // PostgreSQL: the server closed this connection (seen by the last call); a
     // reconnect() is due. Always false on SQLite.
     bool isConnectionBroken() const;
+    // PostgreSQL: isConnectionBroken() after reading what the server sent while the
+    // connection was idle (cheap, does not wait): true when the server ended it
+    // since its last use (restart, pg_terminate_backend). Always false on SQLite.
+    bool endedWhileIdle();
     // Reconnects after a lost connection (cheap when still connected). SQLite: by
     // default only to the file it opened (an engine never writes on into another
     // file put at the path, nor a new empty one where it was deleted); a reader

@@ -61,12 +61,14 @@ private Q_SLOTS:
     void orderPlacedOnAIsSeenOnB();
     void killedListenerReconnectsAndCatchesUp();
     void sameKeyOnBothServersPlacesOneOrder();
+    void readConnectionsEndedByTheServerAreReplaced();
 
 private:
     std::unique_ptr<ServerRuntime> startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs);
     QString place(quint16 port, int waitSeconds);
 
     bool m_postgres;
+    QString m_databaseName; // PostgreSQL
     std::unique_ptr<ServerRuntime> m_a;
     std::unique_ptr<ServerRuntime> m_b;
     QUuid m_customer = QUuid::createUuid();
@@ -102,6 +104,7 @@ void TestServerCluster::initTestCase()
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
     const auto parsed = DatabaseUrl::parse(url, &error);
     QVERIFY2(parsed, qPrintable(error));
+    m_databaseName = parsed->database;
     // A runs the sagas placed on it (slow steps: they are in flight for a while);
     // B checks its listener rarely, so a killed connection stays down for a while.
     m_a = startRuntime(*parsed, 150, 200);
@@ -282,6 +285,41 @@ void TestServerCluster::sameKeyOnBothServersPlacesOneOrder()
             started += e.toObject().value("eventType").toString() == QLatin1String("SAGA_STARTED");
         QCOMPARE(started, 1);
     }
+}
+
+// PostgreSQL ends every connection while the servers sit idle (as a restart
+// does): the next reads are answered from new connections. Each read thread's
+// first read found out by failing: a 503, one per thread, seconds after the
+// engine said the database was back.
+void TestServerCluster::readConnectionsEndedByTheServerAreReplaced()
+{
+    const QString id = place(m_a->port(), 30);
+    QVERIFY(!id.isEmpty());
+    const QString path = "/api/orders/" + id + "/history";
+    for (int i = 0; i < 4; ++i) // the read threads have their connections
+        QCOMPARE(http(m_b->port(), "GET", path, m_customerToken).status, 200);
+
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(
+                 QStringLiteral("SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
+                                "WHERE datname = '%1' AND pid <> pg_backend_pid()")
+                     .arg(m_databaseName),
+                 &error),
+             qPrintable(error)); // returns once they have exited (their goodbye sent)
+    for (int i = 0; i < 6; ++i) {
+        const HttpResult r = http(m_b->port(), "GET", path, m_customerToken);
+        QVERIFY2(r.status == 200, qPrintable(QStringLiteral("read %1 after the connections ended: %2 %3")
+                                                 .arg(i + 1)
+                                                 .arg(r.status)
+                                                 .arg(QString::fromUtf8(r.body))));
+        QCOMPARE(r.json().value("orderId").toString(), id);
+    }
+    // The engines reconnect too: an order placed now completes.
+    const QString after = place(m_a->port(), 60);
+    QVERIFY(!after.isEmpty());
+    QTRY_COMPARE_WITH_TIMEOUT(
+        http(m_a->port(), "GET", "/api/orders/" + after + "/status", m_customerToken).json().value("overallStatus").toString(),
+        QStringLiteral("COMPLETED"), 60000);
 }
 
 int main(int argc, char *argv[])
