@@ -51,10 +51,29 @@ QString defaultEngineId()
 QString openFailure(const DatabaseUrl &url, const StoreError &e)
 {
     if (!url.isPostgres()) {
-        if (e.kind == StoreError::Unavailable)
-            return QStringLiteral("Cannot open the database file %1 (%2); check that its folder exists and is "
-                                  "writable and that no other program keeps it locked.")
-                .arg(url.path, e.message);
+        if (e.kind == StoreError::Unavailable) {
+            switch (e.outage) {
+            case StoreError::Outage::Damaged:
+                return QStringLiteral("The database file %1 is damaged (%2); restore it from a backup, or move it "
+                                      "away to start with a new one.")
+                    .arg(url.path, e.message);
+            case StoreError::Outage::DiskFull:
+                return QStringLiteral("Cannot write the database file %1 (%2): its disk is full; free some space.")
+                    .arg(url.path, e.message);
+            case StoreError::Outage::ReadOnly:
+                return QStringLiteral("Cannot write the database file %1 (%2): it is read-only for this user; make the "
+                                      "file, and its folder, writable.")
+                    .arg(url.path, e.message);
+            case StoreError::Outage::IoError:
+                return QStringLiteral("Cannot open the database file %1 (%2): its disk reports an error; check the "
+                                      "disk and that it has free space.")
+                    .arg(url.path, e.message);
+            default:
+                return QStringLiteral("Cannot open the database file %1 (%2); check that its folder exists and is "
+                                      "writable and that no other program keeps it locked.")
+                    .arg(url.path, e.message);
+            }
+        }
         return QStringLiteral("Cannot use the database file %1: %2. Its contents were left as they are.")
             .arg(url.path, e.message);
     }
@@ -62,6 +81,12 @@ QString openFailure(const DatabaseUrl &url, const StoreError &e)
         return QStringLiteral("Cannot connect to the database %1 (%2); check that it is running, the URL is right "
                               "and the user may log in.")
             .arg(url.toString(), e.message);
+    if (e.message.contains(QLatin1String("(42501)"))) // insufficient_privilege: creating or upgrading the schema
+        return QStringLiteral("Cannot prepare the database %1 (%2): the user %3 may not create or change its tables. "
+                              "Start this program once as the database's owner (or a user allowed to create in "
+                              "schema public) to create or upgrade the schema; after that %3 needs only to read and "
+                              "write rows.")
+            .arg(url.toString(), e.message, url.user.isEmpty() ? QStringLiteral("you connect as") : url.user);
     return QStringLiteral("Cannot prepare the database %1 (%2).").arg(url.toString(), e.message);
 }
 
@@ -89,6 +114,9 @@ QString availabilityReason(StoreError::Outage outage)
                               "sagas are paused and retried.");
     case O::IoError:
         return QStringLiteral("The database reports an I/O error; sagas are paused and retried. Check its disk.");
+    case O::Damaged:
+        return QStringLiteral("The database file is damaged (SQLite finds it malformed); sagas are paused. Restore it "
+                              "from a backup.");
     case O::Unknown:
         break;
     }

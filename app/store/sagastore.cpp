@@ -122,10 +122,34 @@ struct SagaStore::Private {
         waited.start();
         for (;;) {
             StoreError e = exec(QStringLiteral("PRAGMA journal_mode=WAL"), QStringLiteral("configure sqlite"));
-            if (!e || e.kind != StoreError::Unavailable || !db().isOpen() || waited.elapsed() >= kSqliteBusyMs)
+            // Only a lock is waited for: a read-only or damaged file answers the same at once.
+            if (!e || e.kind != StoreError::Unavailable || e.outage != StoreError::Outage::Locked || !db().isOpen()
+                || waited.elapsed() >= kSqliteBusyMs)
                 return e;
             QThread::msleep(20);
         }
+    }
+    // A SQLite file with tables but none of ours (no schema_version) is another
+    // program's database, at a wrong path: refused before anything is written to
+    // it (not even its journal mode), instead of filled with this program's tables.
+    StoreError refuseAnotherProgramsFile() const
+    {
+        QSqlQuery q(db());
+        if (StoreError e = run(q,
+                               QStringLiteral("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                              "AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+                               QStringLiteral("look for tables")))
+            return e;
+        QStringList tables;
+        while (q.next())
+            tables << q.value(0).toString();
+        if (tables.isEmpty() || tables.contains(QLatin1String("schema_version")))
+            return {};
+        return StoreError{StoreError::Invalid,
+                          QStringLiteral("it holds another program's tables (%1%2) and no Saga Console schema; use a "
+                                         "new file for Saga Console")
+                              .arg(tables.mid(0, 3).join(QStringLiteral(", ")),
+                                   tables.size() > 3 ? QStringLiteral(", ...") : QString())};
     }
     // After the migrations: statement journals (a multi-row INSERT has one, for
     // rolling back a statement that fails halfway) stay in memory instead of
@@ -354,6 +378,10 @@ StoreError SagaStore::open()
     if (!d->url.isPostgres()) {
         if (StoreError e = d->configureSqlite())
             return e;
+        if (!d->readOnly) { // (a reader's schema check names such a file)
+            if (StoreError e = d->refuseAnotherProgramsFile())
+                return e;
+        }
         if (!d->readOnly) { // a reader finds the file as the engine left it (WAL)
             if (StoreError e = d->useWriteAheadLog())
                 return e;

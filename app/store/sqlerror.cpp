@@ -20,6 +20,7 @@ StoreError::Outage sqliteOutage(int code)
     case 6: /*LOCKED*/ return O::Locked;
     case 8: /*READONLY*/ return O::ReadOnly;
     case 10: /*IOERR*/ return O::IoError;
+    case 11: /*CORRUPT*/ return O::Damaged;
     case 13: /*FULL*/ return O::DiskFull;
     case 14: /*CANTOPEN*/ return O::Unreachable;
     default: return O::Unknown;
@@ -56,6 +57,7 @@ QString outageCode(StoreError::Outage outage)
     case O::Locked: return QStringLiteral("LOCKED");
     case O::Busy: return QStringLiteral("BUSY");
     case O::IoError: return QStringLiteral("IO_ERROR");
+    case O::Damaged: return QStringLiteral("DAMAGED");
     case O::Unknown: break;
     }
     return QStringLiteral("UNKNOWN");

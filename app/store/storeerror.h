@@ -17,7 +17,7 @@ struct StoreError {
     // another program holds its write lock; it is too busy (timeouts, too many
     // connections, conflicts between transactions); it reports an I/O error.
     // Unknown when the driver's answer says none of these.
-    enum class Outage { Unknown, Unreachable, FileGone, ReadOnly, DiskFull, Locked, Busy, IoError };
+    enum class Outage { Unknown, Unreachable, FileGone, ReadOnly, DiskFull, Locked, Busy, IoError, Damaged };
     Kind kind = None;
     QString message;
     // A write known to have left nothing behind: it failed before reaching the

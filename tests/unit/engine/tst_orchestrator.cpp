@@ -7,6 +7,8 @@
 #include "storerefusal.h"
 #include "testservices.h"
 
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QTcpServer>
 #include <QtTest>
 
@@ -81,6 +83,7 @@ private Q_SLOTS:
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void databaseThatCannotBeOpened();
+    void sqliteFilesThatCannotServeAreNamed();
     void databaseFileDeletedPausesTheEngine();
     void orderSubmittedAsTheDatabaseGoesIsRefused();
     void storeRefusalEndsTheSagaVisibly();
@@ -1120,6 +1123,64 @@ void tst_Orchestrator::databaseThatCannotBeOpened()
         QVERIFY2(error.contains(QStringLiteral("check that it is running")), qPrintable(error));
         QVERIFY2(error.contains(QStringLiteral("Connection refused")), qPrintable(error)); // the reason itself
         QVERIFY2(!error.contains(QLatin1Char('\n')) && !error.contains(QStringLiteral("QPSQL")), qPrintable(error));
+    }
+}
+
+// SQLite files an engine cannot run on are named for what they are, with what to
+// do: another program's database (its tables, and nothing written to it); a damaged
+// file (restore it from a backup); not "check that its folder exists".
+void tst_Orchestrator::sqliteFilesThatCannotServeAreNamed()
+{
+    const QString notes = TestServices::tempDir() + QStringLiteral("/another-program.sqlite");
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), QStringLiteral("another-program"));
+        db.setDatabaseName(notes);
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        QVERIFY(q.exec(QStringLiteral("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")));
+        QVERIFY(q.exec(QStringLiteral("INSERT INTO notes (body) VALUES ('keep me')")));
+        q.finish();
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("another-program"));
+    QFile notesFile(notes);
+    QVERIFY(notesFile.open(QIODevice::ReadOnly));
+    const QByteArray before = notesFile.readAll();
+    notesFile.close();
+    EngineConfig c = config();
+    c.database.path = notes;
+    {
+        Orchestrator o(c, nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("Cannot use the database file ") + notes), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("another program's tables (notes)")), qPrintable(error));
+    }
+    QVERIFY(notesFile.open(QIODevice::ReadOnly));
+    QCOMPARE(notesFile.readAll(), before); // not a table added, not even WAL mode
+    notesFile.close();
+
+    // A saga database cut to half its size (a copy that stopped early).
+    EngineConfig damaged = config();
+    {
+        EngineHarness h;
+        QString error;
+        QVERIFY2(h.start(damaged, &error), qPrintable(error));
+        for (int i = 0; i < 20; ++i)
+            QVERIFY(!h.submit(sampleOrder()).isNull());
+        QTRY_VERIFY_WITH_TIMEOUT(h.events.size() == 20 * 8, 30000);
+    } // the last connection checkpoints the WAL into the file
+    QFile file(damaged.database.path);
+    QVERIFY(!QFile::exists(damaged.database.path + QStringLiteral("-wal")));
+    QVERIFY(file.size() > 8 * 4096);
+    QVERIFY(file.resize(file.size() / 2));
+    {
+        Orchestrator o(damaged, nullptr);
+        QString error;
+        QVERIFY(!o.initialize(&error));
+        QVERIFY2(error.startsWith(QStringLiteral("The database file ") + damaged.database.path + QStringLiteral(" is damaged")),
+                 qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("restore it from a backup")), qPrintable(error));
     }
 }
 
