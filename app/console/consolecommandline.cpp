@@ -100,8 +100,8 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     const QCommandLineOption demoFailures(QStringLiteral("demo-failures"), QStringLiteral("Share of demo orders that fail in percent, for this run (default: as last set in the New Order dialog, initially 30)."), QStringLiteral("PERCENT"));
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("Remote mode: the saga-server to watch, e.g. http://127.0.0.1:8080."), QStringLiteral("URL"));
     const QCommandLineOption token(QStringLiteral("token"), QStringLiteral("Remote mode: a SUPPORT token (default: $SAGA_CONSOLE_TOKEN)."), QStringLiteral("T"));
-    const QCommandLineOption postgres(QStringLiteral("postgres"), QStringLiteral("Database mode: read a database directly, postgresql://USER@HOST:PORT/DB (LISTEN/NOTIFY) or sqlite:PATH (polled)."), QStringLiteral("URL"));
-    const QCommandLineOption database(QStringLiteral("database"), QStringLiteral("Embedded mode: the embedded engine's database, sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB."), QStringLiteral("URL"));
+    const QCommandLineOption postgres(QStringLiteral("postgres"), QStringLiteral("Database mode: read a database directly, postgresql://USER@HOST:PORT/DB[?PARAMS] (LISTEN/NOTIFY) or sqlite:PATH (polled). PARAMS: libpq connection parameters, e.g. sslmode=verify-full&sslrootcert=FILE (README, Database URLs)."), QStringLiteral("URL"));
+    const QCommandLineOption database(QStringLiteral("database"), QStringLiteral("Embedded mode: the embedded engine's database, sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB[?PARAMS]."), QStringLiteral("URL"));
     const QCommandLineOption stepDelay(QStringLiteral("step-delay"), QStringLiteral("Embedded mode: simulated latency of each step in ms (default 900)."), QStringLiteral("MS"));
     QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Save a picture of the window to FILE, then quit."), QStringLiteral("FILE"));
     screenshot.setFlags(QCommandLineOption::HiddenFromHelp);
@@ -151,7 +151,7 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
         QString error;
         const std::optional<DatabaseUrl> url = DatabaseUrl::parse(parser.value(database), &error);
         if (!url)
-            return fail(QStringLiteral("--database: %1 (use sqlite:PATH)").arg(error));
+            return fail(QStringLiteral("--database: %1").arg(error));
         spec.embeddedDatabase = *url;
     }
     QString error;

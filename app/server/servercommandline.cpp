@@ -170,7 +170,9 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
                                     QStringLiteral("Address to listen on (default 127.0.0.1:8080; port 0 picks a free one)."),
                                     QStringLiteral("HOST:PORT"), QStringLiteral("127.0.0.1:8080"));
     const QCommandLineOption database(QStringLiteral("database"),
-                                      QStringLiteral("sqlite:PATH or postgresql://USER@HOST:PORT/DB (default: SQLite in the data folder)."),
+                                      QStringLiteral("sqlite:PATH or postgresql://USER@HOST:PORT/DB[?PARAMS] (default: SQLite in the data "
+                                                     "folder). PARAMS: libpq connection parameters, e.g. "
+                                                     "sslmode=verify-full&sslrootcert=FILE (README, Database URLs)."),
                                       QStringLiteral("URL"));
     const QCommandLineOption steps(QStringLiteral("steps"),
                                    QStringLiteral("simulated (default) or the base URL of the step services."),

@@ -310,22 +310,6 @@ QVector<StoreTransition> leaveOutTaken(const QVector<StoreTransition> &batch, QV
 
 } // namespace
 
-// libpq options of every connection: give up connecting after 5 s; TCP keepalives
-// and a 30 s limit on unacknowledged data, so a server whose host or network went
-// away fails the connection (Unavailable: pause, reconnect) in well under a minute
-// instead of the kernel's ~15 minutes of retransmissions; and the program's name
-// in pg_stat_activity.
-static QString postgresConnectOptions()
-{
-    QString app = QCoreApplication::applicationName();
-    app.remove(QRegularExpression(QStringLiteral("[^A-Za-z0-9_.-]")));
-    QString options = QStringLiteral("connect_timeout=5;keepalives=1;keepalives_idle=10;keepalives_interval=5;"
-                                     "keepalives_count=3;tcp_user_timeout=30000");
-    if (!app.isEmpty())
-        options += QStringLiteral(";application_name=") + app.left(60);
-    return options;
-}
-
 static const char kEventColumns[] = "order_id, seq, position, event_type, step_name, details, created_at";
 
 SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
@@ -333,8 +317,11 @@ SagaStore::SagaStore(const DatabaseUrl &url, const QString &connectionName)
 {
     d->url = url;
     d->connectionName = connectionName;
+    // PostgreSQL: addConnection() sets the connect options (the URL's parameters
+    // over the programs' timeouts and keepalives).
     QSqlDatabase db = url.addConnection(connectionName);
-    db.setConnectOptions(url.isPostgres() ? postgresConnectOptions() : QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
+    if (!url.isPostgres())
+        db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
 }
 
 SagaStore::~SagaStore()

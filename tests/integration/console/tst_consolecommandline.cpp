@@ -142,6 +142,15 @@ void tst_ConsoleCommandLine::rejectsWhatItCannotUse_data()
                                                           << "--screenshot-after goes with --screenshot FILE";
     QTest::newRow("bad postgres url") << QStringList{"--postgres", "mysql://x"} << "postgresql://USER@HOST:PORT/DB";
     QTest::newRow("bad database url") << QStringList{"--database", "oracle:x"} << "--database:";
+    // The URL's query is read, not dropped: a parameter it cannot use is named.
+    QTest::newRow("unknown postgres parameter") << QStringList{"--postgres", "postgresql://u@h:1/d?sslmod=require"}
+                                                << "Unknown parameter 'sslmod'";
+    QTest::newRow("bad sslmode") << QStringList{"--postgres", "postgresql://u@h:1/d?sslmode=requir"}
+                                 << "Parameter 'sslmode' in the PostgreSQL URL takes one of";
+    QTest::newRow("bad database parameter") << QStringList{"--database", "postgresql://u@h:1/d?connect_timeout=%zz"}
+                                            << "--database: The value of parameter 'connect_timeout'";
+    QTest::newRow("sqlite parameter") << QStringList{"--database", "sqlite:/tmp/x.db?mode=ro"}
+                                      << "The SQLite URL takes no parameters (it has 'mode'";
     QTest::newRow("step delay not a number") << QStringList{"--step-delay", "fast"}
                                              << "--step-delay takes milliseconds from 0 to 60000, not 'fast'";
     QTest::newRow("step delay too long") << QStringList{"--step-delay", "60001"} << "--step-delay takes";
@@ -186,10 +195,11 @@ void tst_ConsoleCommandLine::helpWinsOverMistakes()
     // Both database kinds are named where both work (the help said postgresql only for --postgres, sqlite only for
     // --database). The help wraps its lines, so compare without the wrapping.
     const QString flat = help.text.simplified();
-    QVERIFY2(flat.contains(QLatin1String("postgresql://USER@HOST:PORT/DB (LISTEN/NOTIFY) or sqlite:PATH (polled)")),
+    QVERIFY2(flat.contains(QLatin1String("postgresql://USER@HOST:PORT/DB[?PARAMS] (LISTEN/NOTIFY) or sqlite:PATH (polled)")),
              qPrintable(flat));
-    QVERIFY2(flat.contains(QLatin1String("sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB")),
+    QVERIFY2(flat.contains(QLatin1String("sqlite:PATH (default: in your data folder) or postgresql://USER@HOST:PORT/DB[?PARAMS]")),
              qPrintable(flat));
+    QVERIFY2(flat.contains(QLatin1String("PARAMS: libpq connection parameters, e.g. sslmode=verify-full")), qPrintable(flat));
 
     const ConsoleCommandLine version = parse({"-v"});
     QCOMPARE(int(version.mode), int(ConsoleCommandLine::Mode::Version));

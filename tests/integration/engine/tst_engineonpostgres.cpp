@@ -5,6 +5,7 @@
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "../../unit/engine/storerefusal.h"
+#include "eventfeed.h"
 #include "testservices.h"
 
 #include <QScopeGuard>
@@ -15,14 +16,18 @@ class tst_EngineOnPostgres : public QObject
     Q_OBJECT
 
 private:
-    EngineConfig config(QString *dbName)
+    // A new database; `query`: the URL's connection parameters (KEYWORD=VALUE&...).
+    EngineConfig config(QString *dbName, const QString &query = {})
     {
         QString error;
         const QString url = TestServices::newPostgresDatabase(&error);
         if (url.isEmpty())
             qFatal("PostgreSQL: %s", qPrintable(error));
         EngineConfig c;
-        c.database = *DatabaseUrl::parse(url, &error);
+        const auto parsed = DatabaseUrl::parse(query.isEmpty() ? url : url + QLatin1Char('?') + query, &error);
+        if (!parsed)
+            qFatal("%s", qPrintable(error));
+        c.database = *parsed;
         if (dbName)
             *dbName = c.database.database;
         c.stepDelayMs = 0;
@@ -82,6 +87,8 @@ private Q_SLOTS:
     void roleThatMayNotCreateTablesSaysWhatToDo();
     void orderRefusedNotNowIsAnsweredAtOnce();
     void backAfterAnOutageWhoseSagasWereTakenOver();
+    void sslModeOfTheUrlIsKept();
+    void applicationNameOfTheUrlOnEveryConnection();
 };
 
 namespace {
@@ -106,6 +113,25 @@ QString onDatabase(const EngineConfig &c, const QStringList &statements)
     }
     QSqlDatabase::removeDatabase(name);
     return error;
+}
+// application_name of every other connection to `c`'s database, by backend pid.
+QMap<qint64, QString> applicationNames(const EngineConfig &c)
+{
+    QMap<qint64, QString> names;
+    const QString name = QStringLiteral("tst-names-%1").arg(QRandomGenerator::global()->generate());
+    {
+        QSqlDatabase db = c.database.addConnection(name);
+        QSqlQuery q(db);
+        if (db.open() && q.exec(QStringLiteral("SELECT pid, application_name FROM pg_stat_activity "
+                                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))) {
+            while (q.next())
+                names.insert(q.value(0).toLongLong(), q.value(1).toString());
+        } else {
+            qWarning("pg_stat_activity: %s %s", qPrintable(db.lastError().text()), qPrintable(q.lastError().text()));
+        }
+    }
+    QSqlDatabase::removeDatabase(name);
+    return names;
 }
 } // namespace
 
@@ -541,6 +567,53 @@ void tst_EngineOnPostgres::backAfterAnOutageWhoseSagasWereTakenOver()
     const QUuid fresh = h.submit(sampleOrder());
     QVERIFY(!fresh.isNull());
     QVERIFY(h.waitTerminal(fresh));
+}
+
+// The query of the database URL reaches the server. The test's PostgreSQL runs
+// without SSL: ?sslmode=require must refuse to connect, as psql does, instead of
+// talking in plain text (the query was dropped); ?sslmode=disable connects.
+void tst_EngineOnPostgres::sslModeOfTheUrlIsKept()
+{
+    const EngineConfig required = config(nullptr, QStringLiteral("sslmode=require"));
+    {
+        Orchestrator o(required, nullptr);
+        QString error;
+        QVERIFY2(!o.initialize(&error), "connected without SSL although the URL requires it");
+        QVERIFY2(error.contains(QLatin1String("SSL")), qPrintable(error));
+        QVERIFY2(error.contains(QLatin1String("?sslmode=require")), qPrintable(error)); // the URL as shown
+    }
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(config(nullptr, QStringLiteral("sslmode=disable")), &error), qPrintable(error));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::Completed);
+}
+
+// The URL's application_name wins over the program's name on every connection the
+// engine opens (its own, the batch committers' whose libpq connection commits the
+// batches) and on an event feed's LISTEN connection; without it, the program's
+// name shows.
+void tst_EngineOnPostgres::applicationNameOfTheUrlOnEveryConnection()
+{
+    for (const QString &query : {QStringLiteral("application_name=saga%20east%27s"), QString()}) {
+        const QString expected = query.isEmpty() ? QStringLiteral("tst_engineonpostgres") : QStringLiteral("saga east's");
+        const EngineConfig c = config(nullptr, query);
+        EngineHarness h;
+        QString error;
+        QVERIFY2(h.start(c, &error), qPrintable(error));
+        const QUuid id = h.submit(sampleOrder());
+        QVERIFY(h.waitTerminal(id));
+        EventFeed feed(c.database);
+        feed.start(0);
+        QTRY_VERIFY_WITH_TIMEOUT(feed.isListening(), 30000);
+        const QMap<qint64, QString> names = applicationNames(c);
+        // The engine's connection, its two committers' and the feed's.
+        QVERIFY2(names.size() >= 4, qPrintable(QStringList(names.values()).join(QLatin1Char(','))));
+        QVERIFY(names.contains(feed.backendPid()));
+        for (auto it = names.begin(); it != names.end(); ++it)
+            QCOMPARE(it.value(), expected);
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_EngineOnPostgres)

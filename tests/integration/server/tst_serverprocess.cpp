@@ -97,8 +97,15 @@ void TestServerProcess::helpAndErrors()
     QVERIFY(noSecret.contains(QLatin1String("--auth-secret-file")));
     run({"--listen", "bogus", "--auth-secret-file", m_secret}, &code);
     QCOMPARE(code, 2);
+    QVERIFY2(help.contains(QLatin1String("sslmode=verify-full")), qPrintable(help));
     run({"--database", "mysql://x", "--auth-secret-file", m_secret}, &code);
     QCOMPARE(code, 2);
+    // The URL's query is read, not dropped: a parameter it cannot use stops the server, named.
+    const QString badParameter =
+        run({"--database", "postgresql://u:pw-s3cr3t@127.0.0.1:1/d?sslmode=requir", "--auth-secret-file", m_secret}, &code);
+    QCOMPARE(code, 2);
+    QVERIFY2(badParameter.contains(QLatin1String("--database: Parameter 'sslmode'")), qPrintable(badParameter));
+    QVERIFY2(!badParameter.contains(QLatin1String("s3cr3t")), qPrintable(badParameter));
     const QString badRate = run({"--rate-limit", "lots", "--auth-secret-file", m_secret}, &code);
     QCOMPARE(code, 2);
     QVERIFY2(badRate.contains(QLatin1String("--rate-limit")), qPrintable(badRate));
