@@ -192,6 +192,20 @@ StepOutcome rejection(const QJsonObject &body, int status)
     return StepOutcome::failure(code, message);
 }
 
+// What an answer that is no success said in its body ({"error": CODE, "message": ...}),
+// bounded and storable: "BOOM: void broke", or empty when it said nothing readable.
+QString serviceSaid(const QByteArray &payload)
+{
+    const QJsonObject body = QJsonDocument::fromJson(payload).object();
+    const QString code = SagaJson::storableText(
+        body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString()).trimmed(), kMaxErrorCode);
+    const QString message =
+        SagaJson::storableText(body.value(QStringLiteral("message")).toString().trimmed(), kMaxErrorMessage / 2);
+    if (code.isEmpty() || message.isEmpty())
+        return code + message;
+    return code + QStringLiteral(": ") + message;
+}
+
 // How long a service asked to be left alone (Retry-After: seconds or an HTTP
 // date), at most 10 s: a step call does not wait longer than that per attempt.
 int retryAfterMs(const QNetworkReply *reply)
@@ -362,11 +376,24 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // not "no": they are retried like a 5xx, after Retry-After when it is given.
     const bool notNow = status == 408 || status == 425 || status == 429;
     if (status >= 400 && status < 500 && !notNow) {
-        if (compensation && (status == 404 || status == 409 || status == 410)) {
-            c->done(StepOutcome::success());
+        const QJsonObject answer = QJsonDocument::fromJson(payload).object();
+        if (compensation && (status == 404 || status == 410)) {
+            // Nothing to reverse: it was never made (a forward call that did not
+            // answer is reversed by its key) or is gone already. Done, but not quietly:
+            // the answer goes on record with the step's STEP_COMPENSATED.
+            StepOutcome done = StepOutcome::success();
+            const QString said = serviceSaid(payload);
+            done.note = SagaJson::storableText(QStringLiteral("HTTP %1: nothing to reverse").arg(status)
+                                                   + (said.isEmpty() ? QString() : QStringLiteral(" (") + said + QLatin1Char(')')),
+                                               kMaxErrorMessage);
+            c->done(done);
             return;
         }
-        c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
+        // A business answer. For a compensation (409 ALREADY_CAPTURED: the authorization
+        // was captured and cannot be voided; 422, ...) the reversal did not happen: a
+        // failed compensation, which the orchestrator retries within its budget and
+        // then records as "compensation incomplete: <the service's message>".
+        c->done(rejection(answer, status));
         return;
     }
     // Transport error, timeout, 5xx, "not now", a redirect, a broken 2xx or a forward

@@ -1328,6 +1328,8 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                 // How many calls it took (or were made before giving up), and the last
                 // failed one's answer: the history shows them, as for any compensation.
                 details.insert(QStringLiteral("uncertainStepAttempts"), s.reversalAttempts);
+                if (!s.reversalNote.isEmpty()) // "HTTP 404: nothing to reverse"
+                    details.insert(QStringLiteral("uncertainStepAnswer"), s.reversalNote);
                 if (s.reversalResumed)
                     details.insert(QStringLiteral("uncertainStepResumed"), true); // calls before a restart not counted
                 if (!s.reversalLastFailure.isNull())
@@ -1461,6 +1463,7 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         s.reversalAttempts = s.compensationAttempts + 1;
         s.reversalResumed = s.compensationResumed;
         s.reversalLastFailure = outcome.ok ? s.compensationLastFailure : outcome.error;
+        s.reversalNote = outcome.ok ? outcome.note : QString();
         if (!outcome.ok)
             qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
                                 << "gave up after" << s.compensationAttempts + 1 << "attempts:" << outcome.error.code
@@ -1483,6 +1486,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         }
         if (s.compensationResumed)
             details.insert(QStringLiteral("resumed"), true); // attempts before the restart are not counted
+        if (!outcome.note.isEmpty())
+            details.insert(QStringLiteral("answer"), outcome.note); // "HTTP 404: nothing to reverse"
         enqueue(s, makeTransition(s, EventType::StepCompensated, step, details));
         return;
     }

@@ -132,6 +132,7 @@ void SagaState::settleReversal(const QJsonObject &details)
     reversalAttempts = 0;
     reversalResumed = false;
     reversalLastFailure = ErrorInfo();
+    reversalNote.clear();
 }
 
 SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events)

@@ -50,6 +50,7 @@ struct SagaState {
     int reversalAttempts = 0;          // ... how many calls it took, or were made before giving up
     bool reversalResumed = false;      // ... counted since this engine loaded the saga (earlier ones unknown)
     ErrorInfo reversalLastFailure;     // ... and what the last failed one answered
+    QString reversalNote;              // ... and what the successful one said, if worth recording
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
     bool endQueued = false;       // its queued transitions end the execution (not yet committed)
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)

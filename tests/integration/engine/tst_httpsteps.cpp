@@ -6,7 +6,8 @@
 // done (over 1 MiB, a 2xx without the step's id, a redirect, a 2xx whose body broke
 // off) never taken as done; ids never shortened nor taken from another step's answer;
 // a service cannot answer with the engine's own codes; a call never sent is not
-// reversed; one slow endpoint does not make other calls time out.
+// reversed; one slow endpoint does not make other calls time out; a compensation
+// answered 404/410 is done (on record), any other 4xx a failed one.
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
@@ -99,8 +100,8 @@ private Q_SLOTS:
     void chargedAmountIsChecked_data();
     void chargedAmountIsChecked();
     void businessRejectionNotRetried();
-    void compensationNotFoundIsDone_data();
-    void compensationNotFoundIsDone();
+    void compensationAnswers_data();
+    void compensationAnswers();
     void keysPerExecutionStepAction();
     void serviceTextIsBoundedAndStorable();
     void answerThatSaysNothingIsNotTakenAsDone_data();
@@ -260,21 +261,28 @@ void tst_HttpSteps::timeoutExhaustedCompensates()
 // the saga FAILED with "compensation incomplete" instead of ROLLED_BACK with the
 // authorisation left standing. (It was one unrecorded, unretried call sent
 // alongside the release.)
+// A void answered 404 (no authorization under that key: the call never took effect)
+// counts as done, its answer recorded with the rollback (uncertainStepAnswer).
 void tst_HttpSteps::unansweredCallIsReversedFirst_data()
 {
+    QTest::addColumn<QJsonObject>("voidResponse"); // empty: the shipped mapping (200)
     QTest::addColumn<bool>("voidWorks");
-    QTest::newRow("void answers") << true;
-    QTest::newRow("void keeps failing") << false;
+    QTest::addColumn<QString>("answer");
+    QTest::newRow("void answers") << QJsonObject() << true << QString();
+    QTest::newRow("void answers 404") << QJsonObject{{"status", 404}} << true << "HTTP 404: nothing to reverse";
+    QTest::newRow("void keeps failing") << QJsonObject{{"status", 503}} << false << QString();
 }
 
 void tst_HttpSteps::unansweredCallIsReversedFirst()
 {
+    QFETCH(QJsonObject, voidResponse);
     QFETCH(bool, voidWorks);
+    QFETCH(QString, answer);
     m_admin->failAlways("/payments/authorizations",
                         QJsonObject{{"status", 201}, {"fixedDelayMilliseconds", 2500},
                                     {"jsonBody", QJsonObject{{"authorizationId", "AUTH-LATE"}}}});
-    if (!voidWorks)
-        m_admin->failAlways("/payments/authorizations/[^/]+/void", QJsonObject{{"status", 503}});
+    if (!voidResponse.isEmpty())
+        m_admin->failAlways("/payments/authorizations/[^/]+/void", voidResponse);
     EngineConfig c = config();
     c.stepRetries = 1;
     c.compensationBudgetMs = 1500;
@@ -306,6 +314,7 @@ void tst_HttpSteps::unansweredCallIsReversedFirst()
     QVERIFY(failed.details.value("reversalOwed").toBool());
     QCOMPARE(rollback.details.value("uncertainStep").toString(), QStringLiteral("Payment Processing"));
     QCOMPARE(rollback.details.value("uncertainStepReversed").toBool(), voidWorks);
+    QCOMPARE(rollback.details.value("uncertainStepAnswer").toString(), answer);
     // How many void calls, and what the service answered last: on record, in the
     // saga's failure and in the history (they were in the log only).
     // (An attempt is the engine's: the client's own retries of a 503 are inside one.)
@@ -385,26 +394,78 @@ void tst_HttpSteps::businessRejectionNotRetried()
     QVERIFY(retryable); // PAYMENT_DECLINED may be retried by the customer (SAGA-004)
 }
 
-// A compensation answered "nothing (more) to reverse" counts as done: 404 (no such
-// reservation), 409 (already released), 410 (gone: expired or released for good).
-void tst_HttpSteps::compensationNotFoundIsDone_data()
+// A compensation answered 404 (never made) or 410 (gone) has nothing to reverse:
+// it counts as done, and the answer is on record (STEP_COMPENSATED details.answer).
+// Any other 4xx is no reversal: 409 ALREADY_CAPTURED (the authorization was captured
+// and cannot be voided) counted as done, so the order read ROLLED_BACK and the history
+// said everything was reversed while the customer stayed charged, with nothing on
+// record. It is a failed compensation now: retried within the budget, then the saga
+// ends FAILED with "compensation incomplete: <the service's message>".
+void tst_HttpSteps::compensationAnswers_data()
 {
-    QTest::addColumn<int>("status");
-    QTest::newRow("404") << 404;
-    QTest::newRow("409") << 409;
-    QTest::newRow("410") << 410;
+    QTest::addColumn<QJsonObject>("response");
+    QTest::addColumn<QString>("answer");  // recorded on the void's STEP_COMPENSATED
+    QTest::addColumn<QString>("failure"); // or the saga's failure
+    QTest::newRow("404: never made")
+        << QJsonObject{{"status", 404}, {"jsonBody", QJsonObject{{"error", "NOT_FOUND"}, {"message", "No such authorization"}}}}
+        << "HTTP 404: nothing to reverse (NOT_FOUND: No such authorization)" << QString();
+    QTest::newRow("410: gone, no body") << QJsonObject{{"status", 410}} << "HTTP 410: nothing to reverse" << QString();
+    QTest::newRow("409: already captured")
+        << QJsonObject{{"status", 409},
+                       {"jsonBody", QJsonObject{{"error", "ALREADY_CAPTURED"},
+                                                {"message", "The authorization was already captured and cannot be voided."}}}}
+        << QString() << "compensation incomplete: The authorization was already captured and cannot be voided.";
+    QTest::newRow("422 without a message")
+        << QJsonObject{{"status", 422}, {"jsonBody", QJsonObject{{"error", "NOT_VOIDABLE"}}}} << QString()
+        << "compensation incomplete: The step service rejected the request (HTTP 422).";
 }
 
-void tst_HttpSteps::compensationNotFoundIsDone()
+void tst_HttpSteps::compensationAnswers()
 {
-    QFETCH(int, status);
-    m_admin->failAlways("/inventory/reservations/[^/]+/release",
-                        QJsonObject{{"status", status}, {"jsonBody", QJsonObject{{"error", "NOT_FOUND"}}}});
+    QFETCH(QJsonObject, response);
+    QFETCH(QString, answer);
+    QFETCH(QString, failure);
+    m_admin->failAlways("/payments/authorizations/[^/]+/void", response);
+    EngineConfig c = config();
+    c.compensationBudgetMs = 1500;
     EngineHarness h;
-    QVERIFY(start(h, config()));
-    const QUuid id = h.submit(sampleOrder("w", "declined-card"));
-    QVERIFY(h.waitTerminal(id));
-    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder("w", "visa", "00000")); // the shipment fails: void, release
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    const int voids = int(requestsTo("/payments/authorizations/AUTH-WM-0001/void").size());
+    OrderEvent voided;
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.step == SagaStep::Payment && (e.type == EventType::StepCompensated || e.type == EventType::StepFailed))
+            voided = e;
+    }
+    const OrderHistory history = HistoryBuilder::build(h.eventsOf(id));
+    if (failure.isEmpty()) {
+        QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+        QCOMPARE_ENUM(voided.type, EventType::StepCompensated);
+        QCOMPARE(voided.details.value("answer").toString(), answer);
+        QCOMPARE(voids, 1);
+    } else {
+        QCOMPARE_ENUM(p.overallStatus, OverallStatus::Failed);
+        QVERIFY(p.compensationIncomplete);
+        QCOMPARE_ENUM(voided.type, EventType::StepFailed);
+        QCOMPARE(voided.details.value("phase").toString(), QStringLiteral("COMPENSATION"));
+        QCOMPARE(voided.error.message, failure);
+        bool said = false; // the history's line for it, with the service's words
+        for (const TimelineEntry &t : history.timeline) {
+            if (t.title == QLatin1String("Payment Void Failed"))
+                said = t.error && t.error->message == failure;
+        }
+        QVERIFY(said);
+        QVERIFY2(voids > 1, qPrintable(QString::number(voids))); // retried within the budget
+        QVERIFY(!h.eligibility(id).eligible);
+        QVERIFY(!history.timeline.last().description.contains("reversed"));
+        QCOMPARE(history.timeline.last().description,
+                 QStringLiteral("We could not complete your order and could not reverse every step. Customer support will "
+                                "contact you."));
+    }
+    QCOMPARE_ENUM(p.step(SagaStep::Inventory).status, StepStatus::Compensated); // the earlier step either way
+    QCOMPARE(checkAllFold(h.events), QString());
 }
 
 void tst_HttpSteps::keysPerExecutionStepAction()
