@@ -101,8 +101,18 @@ QJsonObject resultOf(const QJsonObject &body, SagaStep step, QString *unkept)
 {
     QJsonObject result;
     for (const QLatin1String k : resultKeys(step)) {
-        const QJsonValue v = body.value(k);
+        QJsonValue v = body.value(k);
         const bool amount = k == QLatin1String("amountInCents");
+        // An amount in another shape (true, {"value": ...}) is an amount the engine
+        // cannot match with the one it asked for: kept as its JSON text, so the
+        // orchestrator sees it and refuses it (a null is no amount).
+        if (amount && (v.isBool() || v.isObject() || v.isArray())) {
+            const QJsonDocument doc = v.isObject() ? QJsonDocument(v.toObject()) : QJsonDocument(QJsonArray{v});
+            QString text = QString::fromUtf8(doc.toJson(QJsonDocument::Compact));
+            if (!v.isObject())
+                text = text.mid(1, text.size() - 2); // [true] -> true
+            v = text;
+        }
         if (v.isString()) {
             const QString text = v.toString();
             if (text.size() > kMaxResultText) {

@@ -70,6 +70,10 @@ void SagaState::apply(const OrderEvent &event)
             if (d.value(QStringLiteral("reversalOwed")).toBool()) {
                 reversalOwed = event.step;
                 compensationSince = event.timestamp.toMSecsSinceEpoch();
+                // An answer refused although it took effect: its id is what is reversed.
+                const QJsonValue answered = d.value(QStringLiteral("answered"));
+                if (answered.isObject())
+                    context.set(*event.step, answered.toObject());
             }
         }
         break;

@@ -40,6 +40,9 @@ struct SagaState {
     // effect: its step's STEP_FAILED says its reversal is owed ("reversalOwed"),
     // and it is reversed before anything else; what came of it is recorded with the
     // next event ("uncertainStepReversed" on COMPENSATION_STARTED or SAGA_FAILED).
+    // So is one whose answer the engine refused although it took effect (a payment
+    // authorized for another amount): that STEP_FAILED keeps the answer ("answered"),
+    // and the reversal goes to the id it names (context, as for a completed step).
     std::optional<SagaStep> reversalOwed;
     // The owed reversal could not be done: what the service answered last (the
     // SAGA_FAILED that follows keeps it after "compensation incomplete: ").
