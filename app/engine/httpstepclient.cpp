@@ -410,10 +410,14 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // 2xx without its handle: retry with backoff.
     const bool redirect = status >= 300 && status < 400;
     const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
+    // A redirect's target is the service's own (internal) address: in the log, never
+    // in what is recorded (the order's owner reads the failure's message).
+    const QString location =
+        redirect ? SagaJson::storableText(QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200) : QString();
     if (c->attempt <= m_retries) {
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
         qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
-                          << "), retry" << c->attempt << "in" << delay << "ms";
+                          << location << "), retry" << c->attempt << "in" << delay << "ms";
         // Precise: a coarse timer may fire up to 5 % early, before a Retry-After is over.
         QTimer::singleShot(delay, Qt::PreciseTimer, lane.nam.get(), [this, c] { queue(c); });
         return;
@@ -422,13 +426,11 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
                         : broken  ? QStringLiteral("HTTP %1 with an answer that did not arrive whole").arg(status)
                         : !unkept.isEmpty() ? QStringLiteral("HTTP %1 with a %2").arg(status).arg(unkept)
                         : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
-                        : redirect ? QStringLiteral("HTTP %1, a redirect to %2, not followed")
-                                         .arg(status)
-                                         .arg(SagaJson::storableText(
-                                             QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200))
+                        : redirect ? QStringLiteral("HTTP %1, a redirect, not followed").arg(status)
                         : status   ? QStringLiteral("HTTP %1").arg(status)
                                    : reply->errorString();
-    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why
+    const QString logged = redirect ? why + QStringLiteral(" (to ") + location + QLatin1Char(')') : why;
+    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
                         << (c->mayHaveReached ? "" : "(never sent)");
     if (!c->mayHaveReached)
         c->done(StepOutcome::notMade(QStringLiteral("SERVICE_UNAVAILABLE"),

@@ -34,7 +34,8 @@ class QNetworkReply;
 // arrive whole and a forward 2xx answer without its id (reservationId, authorizationId,
 // shipmentId: not JSON, a proxy's page), which say nothing of what was done. Redirects
 // are not followed (a step call goes to the configured service only; Qt would turn a
-// redirected POST into a GET): a 3xx is retried like a 5xx, then named in the failure.
+// redirected POST into a GET): a 3xx is retried like a 5xx, then named in the failure
+// (its target only in the log: it is the service's internal address).
 // A compensation answered 404 or 410 counts as done (nothing to reverse: never made, or
 // gone), with the answer kept (StepOutcome::note, "HTTP 404: nothing to reverse"); any
 // other 4xx (409 ALREADY_CAPTURED: the authorization was captured, it cannot be voided)
