@@ -422,16 +422,28 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
         QTimer::singleShot(delay, Qt::PreciseTimer, lane.nam.get(), [this, c] { queue(c); });
         return;
     }
+    // What the service said, when it said something (a 5xx's {"error": "BOOM",
+    // "message": "void broke"}): kept in the failure, so a compensation that gives up
+    // records the service's words after "compensation incomplete: ".
+    const QString said = status >= 400 ? serviceSaid(payload) : QString();
     const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
                         : broken  ? QStringLiteral("HTTP %1 with an answer that did not arrive whole").arg(status)
                         : !unkept.isEmpty() ? QStringLiteral("HTTP %1 with a %2").arg(status).arg(unkept)
                         : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
                         : redirect ? QStringLiteral("HTTP %1, a redirect, not followed").arg(status)
+                        : !said.isEmpty() ? QStringLiteral("HTTP %1: %2").arg(status).arg(said)
                         : status   ? QStringLiteral("HTTP %1").arg(status)
                                    : reply->errorString();
+    // A forward call ends here: its failure is the step's, said once. A compensation
+    // is the orchestrator's to retry within its budget (it warns when it gives up), so
+    // each of its calls is only a debug line.
     const QString logged = redirect ? why + QStringLiteral(" (to ") + location + QLatin1Char(')') : why;
-    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
-                        << (c->mayHaveReached ? "" : "(never sent)");
+    if (compensation)
+        qCDebug(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
+                          << (c->mayHaveReached ? "" : "(never sent)");
+    else
+        qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
+                            << (c->mayHaveReached ? "" : "(never sent)");
     if (!c->mayHaveReached)
         c->done(StepOutcome::notMade(QStringLiteral("SERVICE_UNAVAILABLE"),
                                      QStringLiteral("The step service could not be reached; the request was not sent.")));
@@ -441,6 +453,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     else
         c->done(StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"),
                                      oversized || status
-                                         ? QStringLiteral("The step service is unavailable (%1).").arg(why)
+                                         ? SagaJson::storableText(QStringLiteral("The step service is unavailable (%1).").arg(why),
+                                                                  kMaxErrorMessage)
                                          : QStringLiteral("The step service is unavailable.")));
 }

@@ -35,12 +35,15 @@ class QNetworkReply;
 // shipmentId: not JSON, a proxy's page), which say nothing of what was done. Redirects
 // are not followed (a step call goes to the configured service only; Qt would turn a
 // redirected POST into a GET): a 3xx is retried like a 5xx, then named in the failure
-// (its target only in the log: it is the service's internal address).
+// (its target only in the log: it is the service's internal address). A failure after
+// the retries keeps what the service's last answer said ({"error", "message"} of a 5xx).
 // A compensation answered 404 or 410 counts as done (nothing to reverse: never made, or
 // gone), with the answer kept (StepOutcome::note, "HTTP 404: nothing to reverse"); any
 // other 4xx (409 ALREADY_CAPTURED: the authorization was captured, it cannot be voided)
 // is a failed compensation. A call whose every attempt failed before the request was
 // sent (connection refused, host not found) is reported as not made (StepOutcome::notSent).
+// The last failure of a forward call is logged as a warning; a compensation's only at
+// debug level (the orchestrator retries it and warns when it gives up).
 //
 // Calls are sent on six lanes, one per step and action, each with its own connections
 // (its own QNetworkAccessManager: Qt opens at most six per host and manager) and at most

@@ -117,6 +117,7 @@ private Q_SLOTS:
     void serviceCannotAnswerWithEngineCodes_data();
     void serviceCannotAnswerWithEngineCodes();
     void brokenAnswerIsNoCompensation();
+    void failingCompensationIsWarnedOnce();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -1004,6 +1005,42 @@ void tst_HttpSteps::brokenAnswerIsNoCompensation()
     const QVector<WireMockAdmin::Seen> voids = requestsTo("/payments/authorizations/AUTH-WM-0001/void");
     QCOMPARE(voids.size(), 2);
     QCOMPARE(voids[0].key, voids[1].key);
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// A void that keeps failing (500 {"error": "BOOM", "message": "void broke"}) is the
+// orchestrator's to retry: the client's "step call ... failed after N attempts" was a
+// warning on every one of those retries (15 in a minute), before the engine's own
+// "gave up". Now the engine's warning is the one line; and the service's words,
+// dropped before ("The step service is unavailable (HTTP 500)."), are in the failure.
+void tst_HttpSteps::failingCompensationIsWarnedOnce()
+{
+    m_admin->failAlways("/payments/authorizations/[^/]+/void",
+                        QJsonObject{{"status", 500}, {"jsonBody", QJsonObject{{"error", "BOOM"}, {"message", "void broke"}}}});
+    EngineConfig c = config();
+    c.stepRetries = 1;
+    c.compensationBudgetMs = 1500;
+    QTest::failOnWarning(QRegularExpression(QStringLiteral("step call .* failed after")));
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("compensation of .*Payment Processing.* gave up "
+                                                                         "after [0-9]+ attempts")));
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder("w", "visa", "00000")); // the shipment fails: void, release
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Failed);
+    QVERIFY(p.compensationIncomplete);
+    OrderEvent gaveUp;
+    for (const OrderEvent &e : h.eventsOf(id)) {
+        if (e.type == EventType::StepFailed && e.step == SagaStep::Payment)
+            gaveUp = e;
+    }
+    QCOMPARE(gaveUp.details.value("phase").toString(), QStringLiteral("COMPENSATION"));
+    QCOMPARE(gaveUp.error.message,
+             QStringLiteral("compensation incomplete: The step service is unavailable (HTTP 500: BOOM: void broke)."));
+    // Retried by the engine (each of its calls tried twice by the client).
+    const int voids = int(requestsTo("/payments/authorizations/AUTH-WM-0001/void").size());
+    QVERIFY2(voids >= 4, qPrintable(QString::number(voids)));
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
