@@ -10,6 +10,7 @@
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QTimer>
+#include <chrono>
 #include <cmath>
 
 struct HttpStepClient::Call {
@@ -78,6 +79,10 @@ constexpr qsizetype kMaxErrorMessage = 1000;
 constexpr qint64 kMaxAnswerBytes = 1024 * 1024;
 const char *const kOversized = "sagaOversized";
 const char *const kSent = "sagaSent";
+const char *const kTimedOut = "sagaTimedOut";
+// An attempt whose answer keeps coming (a byte now and then) is still cut off this
+// many step timeouts after it was sent: progress does not keep a call out for ever.
+constexpr int kAttemptCapTimeouts = 4;
 
 // The keys a step's forward answer is read for: its own results only (an inventory
 // answer naming an authorizationId is not the payment step's authorization).
@@ -326,6 +331,8 @@ void HttpStepClient::send(Lane &lane, const std::shared_ptr<Call> &c)
     nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
     // Runs from here: the lane never has more calls out than the manager has
     // connections, so the request goes to one at once instead of waiting in Qt's queue.
+    // Qt restarts it whenever bytes arrive (a time without progress); the cap below
+    // ends an answer that keeps coming.
     nr.setTransferTimeout(m_timeoutMs);
     // HTTP/1.1 only, also over TLS: connections per lane are then as counted above,
     // and requestSent() says when a request was written (was it sent at all?).
@@ -343,6 +350,12 @@ void HttpStepClient::send(Lane &lane, const std::shared_ptr<Call> &c)
         }
     });
     QObject::connect(reply, &QNetworkReply::finished, lane.nam.get(), [this, c, reply] { finished(c, reply); });
+    // However its bytes come (one every few seconds), an attempt ends this long after it
+    // was sent: a service cannot hold a call, and one of its lane's connections, for ever.
+    QTimer::singleShot(std::chrono::milliseconds(qint64(m_timeoutMs) * kAttemptCapTimeouts), reply, [reply] {
+        reply->setProperty(kTimedOut, true);
+        reply->abort(); // nothing when it has finished
+    });
 }
 
 void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *reply)
@@ -409,14 +422,17 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // Transport error, timeout, 5xx, "not now", a redirect, a broken 2xx or a forward
     // 2xx without its handle: retry with backoff.
     const bool redirect = status >= 300 && status < 400;
-    const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
+    // Qt's transfer timeout cancels the reply; the cap sets kTimedOut.
+    const bool timedOut = reply->property(kTimedOut).toBool() || netError == QNetworkReply::OperationCanceledError
+        || netError == QNetworkReply::TimeoutError;
     // A redirect's target is the service's own (internal) address: in the log, never
     // in what is recorded (the order's owner reads the failure's message).
     const QString location =
         redirect ? SagaJson::storableText(QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200) : QString();
     if (c->attempt <= m_retries) {
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
-        qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
+        qCDebug(lcEngine) << "step call" << c->url.path() << "failed ("
+                          << (timedOut ? QStringLiteral("timed out") : status ? QString::number(status) : reply->errorString())
                           << location << "), retry" << c->attempt << "in" << delay << "ms";
         // Precise: a coarse timer may fire up to 5 % early, before a Retry-After is over.
         QTimer::singleShot(delay, Qt::PreciseTimer, lane.nam.get(), [this, c] { queue(c); });
@@ -437,7 +453,9 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // A forward call ends here: its failure is the step's, said once. A compensation
     // is the orchestrator's to retry within its budget (it warns when it gives up), so
     // each of its calls is only a debug line.
-    const QString logged = redirect ? why + QStringLiteral(" (to ") + location + QLatin1Char(')') : why;
+    const QString logged = redirect ? why + QStringLiteral(" (to ") + location + QLatin1Char(')')
+                           : timedOut ? QStringLiteral("no answer in time (") + why + QLatin1Char(')')
+                                      : why;
     if (compensation)
         qCDebug(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
                           << (c->mayHaveReached ? "" : "(never sent)");
@@ -447,7 +465,7 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     if (!c->mayHaveReached)
         c->done(StepOutcome::notMade(QStringLiteral("SERVICE_UNAVAILABLE"),
                                      QStringLiteral("The step service could not be reached; the request was not sent.")));
-    else if (timedOut && !broken)
+    else if (timedOut)
         c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
                                      QStringLiteral("The step service did not answer in time.")));
     else

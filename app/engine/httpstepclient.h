@@ -25,7 +25,10 @@ class QNetworkReply;
 // like an answer without its id: it is never stored shortened.
 // Every request carries `Idempotency-Key: <executionId>:<step>:<action>`, the same on
 // every retry. Timeouts (stepTimeoutMs without progress, from when the request is
-// handed to a connection), transport errors, 5xx and 408/425/429 are retried with
+// handed to a connection: an answer whose bytes keep arriving is read on, as they
+// arrive on the wire, which a service that compresses its answer may hold back to the
+// end; and however they come, at most 4 x stepTimeoutMs per attempt), transport
+// errors, 5xx and 408/425/429 are retried with
 // exponential backoff (stepRetries times; a Retry-After of up to 10 s is waited for);
 // other 4xx are business rejections whose JSON body carries {"error": CODE, "message": ...}
 // and are not retried (a code the engine itself gives, STEP_TIMEOUT, SERVICE_UNAVAILABLE,

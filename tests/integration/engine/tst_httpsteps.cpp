@@ -8,7 +8,7 @@
 // a service cannot answer with the engine's own codes; a call never sent is not
 // reversed; one slow endpoint does not make other calls time out; a compensation
 // answered 404/410 is done (on record), any other 4xx a failed one; a payment of
-// another amount than asked is voided.
+// another amount than asked is voided; an answer still arriving is not cut off.
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "httpstepclient.h"
@@ -118,6 +118,8 @@ private Q_SLOTS:
     void serviceCannotAnswerWithEngineCodes();
     void brokenAnswerIsNoCompensation();
     void failingCompensationIsWarnedOnce();
+    void answerStillArrivingIsNotCutOff_data();
+    void answerStillArrivingIsNotCutOff();
 };
 
 void tst_HttpSteps::initTestCase()
@@ -1041,6 +1043,51 @@ void tst_HttpSteps::failingCompensationIsWarnedOnce()
     // Retried by the engine (each of its calls tried twice by the client).
     const int voids = int(requestsTo("/payments/authorizations/AUTH-WM-0001/void").size());
     QVERIFY2(voids >= 4, qPrintable(QString::number(voids)));
+    QCOMPARE(checkAllFold(h.events), QString());
+}
+
+// The step timeout is a time without progress: an answer still arriving (a chunk
+// every half second, 3 s in all, with a 1.5 s timeout) is read to its end. But one
+// that kept dribbling held the call (and one of the lane's six connections) for as
+// long as it went on: it is cut off four step timeouts after it was sent.
+// (Content-Encoding: identity keeps WireMock from compressing the answer, which holds
+// all its bytes back to the end: no progress at all, cut off one timeout after the
+// headers. That was the "deadline" a probe saw.)
+void tst_HttpSteps::answerStillArrivingIsNotCutOff_data()
+{
+    QTest::addColumn<int>("chunks");     // one every 500 ms
+    QTest::addColumn<bool>("completes");
+    QTest::newRow("3 s, a chunk every 0.5 s") << 6 << true;
+    QTest::newRow("past the cap of 6 s") << 20 << false;
+}
+
+void tst_HttpSteps::answerStillArrivingIsNotCutOff()
+{
+    QFETCH(int, chunks);
+    QFETCH(bool, completes);
+    m_admin->failAlways("/payments/authorizations",
+                        QJsonObject{{"status", 201},
+                                    {"headers", QJsonObject{{"Content-Encoding", "identity"}}},
+                                    {"jsonBody", QJsonObject{{"authorizationId", "AUTH-SLOW"}, {"padding", QString(200, 'p')}}},
+                                    {"chunkedDribbleDelay", QJsonObject{{"numberOfChunks", chunks}, {"totalDuration", chunks * 500}}}});
+    EngineConfig c = config();
+    c.stepTimeoutMs = 1500;
+    c.stepRetries = 0;
+    EngineHarness h;
+    QVERIFY(start(h, c));
+    const QUuid id = h.submit(sampleOrder());
+    QVERIFY(h.waitTerminal(id, 60000));
+    const OrderProgress p = h.progress(id);
+    QCOMPARE(requestsTo("/payments/authorizations").size(), 1);
+    if (completes) {
+        QVERIFY2(p.overallStatus == OverallStatus::Completed, qPrintable(p.failure.code + ": " + p.failure.message));
+        QCOMPARE_ENUM(p.step(SagaStep::Payment).status, StepStatus::Completed);
+        QVERIFY(!paths().contains("payments void"));
+    } else {
+        QCOMPARE_ENUM(p.overallStatus, OverallStatus::RolledBack);
+        QCOMPARE(p.failure.code, QStringLiteral("STEP_TIMEOUT"));
+        QTRY_VERIFY_WITH_TIMEOUT(paths().contains("payments void"), 10000);
+    }
     QCOMPARE(checkAllFold(h.events), QString());
 }
 
