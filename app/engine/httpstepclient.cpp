@@ -10,6 +10,7 @@
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QTimer>
+#include <chrono>
 #include <cmath>
 
 struct HttpStepClient::Call {
@@ -78,6 +79,10 @@ constexpr qsizetype kMaxErrorMessage = 1000;
 constexpr qint64 kMaxAnswerBytes = 1024 * 1024;
 const char *const kOversized = "sagaOversized";
 const char *const kSent = "sagaSent";
+const char *const kTimedOut = "sagaTimedOut";
+// An attempt whose answer keeps coming (a byte now and then) is still cut off this
+// many step timeouts after it was sent: progress does not keep a call out for ever.
+constexpr int kAttemptCapTimeouts = 4;
 
 // The keys a step's forward answer is read for: its own results only (an inventory
 // answer naming an authorizationId is not the payment step's authorization).
@@ -101,8 +106,18 @@ QJsonObject resultOf(const QJsonObject &body, SagaStep step, QString *unkept)
 {
     QJsonObject result;
     for (const QLatin1String k : resultKeys(step)) {
-        const QJsonValue v = body.value(k);
+        QJsonValue v = body.value(k);
         const bool amount = k == QLatin1String("amountInCents");
+        // An amount in another shape (true, {"value": ...}) is an amount the engine
+        // cannot match with the one it asked for: kept as its JSON text, so the
+        // orchestrator sees it and refuses it (a null is no amount).
+        if (amount && (v.isBool() || v.isObject() || v.isArray())) {
+            const QJsonDocument doc = v.isObject() ? QJsonDocument(v.toObject()) : QJsonDocument(QJsonArray{v});
+            QString text = QString::fromUtf8(doc.toJson(QJsonDocument::Compact));
+            if (!v.isObject())
+                text = text.mid(1, text.size() - 2); // [true] -> true
+            v = text;
+        }
         if (v.isString()) {
             const QString text = v.toString();
             if (text.size() > kMaxResultText) {
@@ -190,6 +205,20 @@ StepOutcome rejection(const QJsonObject &body, int status)
     if (message.trimmed().isEmpty())
         message = QStringLiteral("The step service rejected the request (HTTP %1).").arg(status);
     return StepOutcome::failure(code, message);
+}
+
+// What an answer that is no success said in its body ({"error": CODE, "message": ...}),
+// bounded and storable: "BOOM: void broke", or empty when it said nothing readable.
+QString serviceSaid(const QByteArray &payload)
+{
+    const QJsonObject body = QJsonDocument::fromJson(payload).object();
+    const QString code = SagaJson::storableText(
+        body.value(QStringLiteral("error")).toString(body.value(QStringLiteral("code")).toString()).trimmed(), kMaxErrorCode);
+    const QString message =
+        SagaJson::storableText(body.value(QStringLiteral("message")).toString().trimmed(), kMaxErrorMessage / 2);
+    if (code.isEmpty() || message.isEmpty())
+        return code + message;
+    return code + QStringLiteral(": ") + message;
 }
 
 // How long a service asked to be left alone (Retry-After: seconds or an HTTP
@@ -302,6 +331,8 @@ void HttpStepClient::send(Lane &lane, const std::shared_ptr<Call> &c)
     nr.setRawHeader(QByteArrayLiteral("Accept"), QByteArrayLiteral("application/json"));
     // Runs from here: the lane never has more calls out than the manager has
     // connections, so the request goes to one at once instead of waiting in Qt's queue.
+    // Qt restarts it whenever bytes arrive (a time without progress); the cap below
+    // ends an answer that keeps coming.
     nr.setTransferTimeout(m_timeoutMs);
     // HTTP/1.1 only, also over TLS: connections per lane are then as counted above,
     // and requestSent() says when a request was written (was it sent at all?).
@@ -319,6 +350,12 @@ void HttpStepClient::send(Lane &lane, const std::shared_ptr<Call> &c)
         }
     });
     QObject::connect(reply, &QNetworkReply::finished, lane.nam.get(), [this, c, reply] { finished(c, reply); });
+    // However its bytes come (one every few seconds), an attempt ends this long after it
+    // was sent: a service cannot hold a call, and one of its lane's connections, for ever.
+    QTimer::singleShot(std::chrono::milliseconds(qint64(m_timeoutMs) * kAttemptCapTimeouts), reply, [reply] {
+        reply->setProperty(kTimedOut, true);
+        reply->abort(); // nothing when it has finished
+    });
 }
 
 void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *reply)
@@ -362,46 +399,79 @@ void HttpStepClient::finished(const std::shared_ptr<Call> &c, QNetworkReply *rep
     // not "no": they are retried like a 5xx, after Retry-After when it is given.
     const bool notNow = status == 408 || status == 425 || status == 429;
     if (status >= 400 && status < 500 && !notNow) {
-        if (compensation && (status == 404 || status == 409 || status == 410)) {
-            c->done(StepOutcome::success());
+        const QJsonObject answer = QJsonDocument::fromJson(payload).object();
+        if (compensation && (status == 404 || status == 410)) {
+            // Nothing to reverse: it was never made (a forward call that did not
+            // answer is reversed by its key) or is gone already. Done, but not quietly:
+            // the answer goes on record with the step's STEP_COMPENSATED.
+            StepOutcome done = StepOutcome::success();
+            const QString said = serviceSaid(payload);
+            done.note = SagaJson::storableText(QStringLiteral("HTTP %1: nothing to reverse").arg(status)
+                                                   + (said.isEmpty() ? QString() : QStringLiteral(" (") + said + QLatin1Char(')')),
+                                               kMaxErrorMessage);
+            c->done(done);
             return;
         }
-        c->done(rejection(QJsonDocument::fromJson(payload).object(), status));
+        // A business answer. For a compensation (409 ALREADY_CAPTURED: the authorization
+        // was captured and cannot be voided; 422, ...) the reversal did not happen: a
+        // failed compensation, which the orchestrator retries within its budget and
+        // then records as "compensation incomplete: <the service's message>".
+        c->done(rejection(answer, status));
         return;
     }
     // Transport error, timeout, 5xx, "not now", a redirect, a broken 2xx or a forward
     // 2xx without its handle: retry with backoff.
     const bool redirect = status >= 300 && status < 400;
-    const bool timedOut = netError == QNetworkReply::OperationCanceledError || netError == QNetworkReply::TimeoutError;
+    // Qt's transfer timeout cancels the reply; the cap sets kTimedOut.
+    const bool timedOut = reply->property(kTimedOut).toBool() || netError == QNetworkReply::OperationCanceledError
+        || netError == QNetworkReply::TimeoutError;
+    // A redirect's target is the service's own (internal) address: in the log, never
+    // in what is recorded (the order's owner reads the failure's message).
+    const QString location =
+        redirect ? SagaJson::storableText(QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200) : QString();
     if (c->attempt <= m_retries) {
         const int delay = qMax(qMin(5000, 100 << qMin(c->attempt - 1, 6)), retryAfterMs(reply));
-        qCDebug(lcEngine) << "step call" << c->url.path() << "failed (" << (status ? QString::number(status) : reply->errorString())
-                          << "), retry" << c->attempt << "in" << delay << "ms";
+        qCDebug(lcEngine) << "step call" << c->url.path() << "failed ("
+                          << (timedOut ? QStringLiteral("timed out") : status ? QString::number(status) : reply->errorString())
+                          << location << "), retry" << c->attempt << "in" << delay << "ms";
         // Precise: a coarse timer may fire up to 5 % early, before a Retry-After is over.
         QTimer::singleShot(delay, Qt::PreciseTimer, lane.nam.get(), [this, c] { queue(c); });
         return;
     }
+    // What the service said, when it said something (a 5xx's {"error": "BOOM",
+    // "message": "void broke"}): kept in the failure, so a compensation that gives up
+    // records the service's words after "compensation incomplete: ".
+    const QString said = status >= 400 ? serviceSaid(payload) : QString();
     const QString why = oversized ? QStringLiteral("an answer of more than %1 KiB").arg(kMaxAnswerBytes / 1024)
                         : broken  ? QStringLiteral("HTTP %1 with an answer that did not arrive whole").arg(status)
                         : !unkept.isEmpty() ? QStringLiteral("HTTP %1 with a %2").arg(status).arg(unkept)
                         : unusable ? QStringLiteral("HTTP %1 with no %2").arg(status).arg(handleKey(c->request.step))
-                        : redirect ? QStringLiteral("HTTP %1, a redirect to %2, not followed")
-                                         .arg(status)
-                                         .arg(SagaJson::storableText(
-                                             QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Location"))), 200))
+                        : redirect ? QStringLiteral("HTTP %1, a redirect, not followed").arg(status)
+                        : !said.isEmpty() ? QStringLiteral("HTTP %1: %2").arg(status).arg(said)
                         : status   ? QStringLiteral("HTTP %1").arg(status)
                                    : reply->errorString();
-    qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << why
-                        << (c->mayHaveReached ? "" : "(never sent)");
+    // A forward call ends here: its failure is the step's, said once. A compensation
+    // is the orchestrator's to retry within its budget (it warns when it gives up), so
+    // each of its calls is only a debug line.
+    const QString logged = redirect ? why + QStringLiteral(" (to ") + location + QLatin1Char(')')
+                           : timedOut ? QStringLiteral("no answer in time (") + why + QLatin1Char(')')
+                                      : why;
+    if (compensation)
+        qCDebug(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
+                          << (c->mayHaveReached ? "" : "(never sent)");
+    else
+        qCWarning(lcEngine) << "step call" << c->url.path() << "failed after" << c->attempt << "attempts:" << logged
+                            << (c->mayHaveReached ? "" : "(never sent)");
     if (!c->mayHaveReached)
         c->done(StepOutcome::notMade(QStringLiteral("SERVICE_UNAVAILABLE"),
                                      QStringLiteral("The step service could not be reached; the request was not sent.")));
-    else if (timedOut && !broken)
+    else if (timedOut)
         c->done(StepOutcome::failure(QStringLiteral("STEP_TIMEOUT"),
                                      QStringLiteral("The step service did not answer in time.")));
     else
         c->done(StepOutcome::failure(QStringLiteral("SERVICE_UNAVAILABLE"),
                                      oversized || status
-                                         ? QStringLiteral("The step service is unavailable (%1).").arg(why)
+                                         ? SagaJson::storableText(QStringLiteral("The step service is unavailable (%1).").arg(why),
+                                                                  kMaxErrorMessage)
                                          : QStringLiteral("The step service is unavailable.")));
 }

@@ -25,7 +25,10 @@ class QNetworkReply;
 // like an answer without its id: it is never stored shortened.
 // Every request carries `Idempotency-Key: <executionId>:<step>:<action>`, the same on
 // every retry. Timeouts (stepTimeoutMs without progress, from when the request is
-// handed to a connection), transport errors, 5xx and 408/425/429 are retried with
+// handed to a connection: an answer whose bytes keep arriving is read on, as they
+// arrive on the wire, which a service that compresses its answer may hold back to the
+// end; and however they come, at most 4 x stepTimeoutMs per attempt), transport
+// errors, 5xx and 408/425/429 are retried with
 // exponential backoff (stepRetries times; a Retry-After of up to 10 s is waited for);
 // other 4xx are business rejections whose JSON body carries {"error": CODE, "message": ...}
 // and are not retried (a code the engine itself gives, STEP_TIMEOUT, SERVICE_UNAVAILABLE,
@@ -34,10 +37,16 @@ class QNetworkReply;
 // arrive whole and a forward 2xx answer without its id (reservationId, authorizationId,
 // shipmentId: not JSON, a proxy's page), which say nothing of what was done. Redirects
 // are not followed (a step call goes to the configured service only; Qt would turn a
-// redirected POST into a GET): a 3xx is retried like a 5xx, then named in the failure.
-// A compensation answered 404, 409 or 410 counts as done (nothing, or nothing more, to
-// reverse). A call whose every attempt failed before the request was sent (connection
-// refused, host not found) is reported as not made (StepOutcome::notSent).
+// redirected POST into a GET): a 3xx is retried like a 5xx, then named in the failure
+// (its target only in the log: it is the service's internal address). A failure after
+// the retries keeps what the service's last answer said ({"error", "message"} of a 5xx).
+// A compensation answered 404 or 410 counts as done (nothing to reverse: never made, or
+// gone), with the answer kept (StepOutcome::note, "HTTP 404: nothing to reverse"); any
+// other 4xx (409 ALREADY_CAPTURED: the authorization was captured, it cannot be voided)
+// is a failed compensation. A call whose every attempt failed before the request was
+// sent (connection refused, host not found) is reported as not made (StepOutcome::notSent).
+// The last failure of a forward call is logged as a warning; a compensation's only at
+// debug level (the orchestrator retries it and warns when it gives up).
 //
 // Calls are sent on six lanes, one per step and action, each with its own connections
 // (its own QNetworkAccessManager: Qt opens at most six per host and manager) and at most

@@ -22,8 +22,6 @@
 #include <QRandomGenerator>
 #include <QSysInfo>
 
-#include <cmath>
-
 namespace {
 
 constexpr int kMaxBatch = 512;
@@ -136,6 +134,29 @@ ErrorInfo incompleteError(const ErrorInfo &answer)
 bool uncertainForwardFailure(const QString &code)
 {
     return code == QLatin1String("STEP_TIMEOUT") || code == QLatin1String("SERVICE_UNAVAILABLE");
+}
+
+// A payment answer that says it authorized another amount than the order's total
+// (99999999 for 3000; 12.75, "abc"): what it said (a text in quotes); empty when it
+// authorized the total or named no amount. The amount may come as a number or as its
+// decimal text ("3000").
+QString otherAmount(const QJsonObject &result, qint64 totalInCents)
+{
+    const QJsonValue amount = result.value(QLatin1String("amountInCents"));
+    if (amount.isUndefined() || amount.isNull())
+        return {};
+    if (amount.isDouble() && amount.toDouble() == double(totalInCents))
+        return {};
+    if (amount.isString()) {
+        bool number = false;
+        const QString text = amount.toString();
+        const qint64 cents = text.toLongLong(&number);
+        if (number && cents == totalInCents && text == QString::number(cents))
+            return {};
+        return QLatin1Char('"') + text + QLatin1Char('"');
+    }
+    const QByteArray text = QJsonDocument(QJsonArray{amount}).toJson(QJsonDocument::Compact);
+    return QString::fromUtf8(text.mid(1, text.size() - 2));
 }
 
 QAtomicInt g_callbackViolations;
@@ -1356,6 +1377,8 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                 // How many calls it took (or were made before giving up), and the last
                 // failed one's answer: the history shows them, as for any compensation.
                 details.insert(QStringLiteral("uncertainStepAttempts"), s.reversalAttempts);
+                if (!s.reversalNote.isEmpty()) // "HTTP 404: nothing to reverse"
+                    details.insert(QStringLiteral("uncertainStepAnswer"), s.reversalNote);
                 if (s.reversalResumed)
                     details.insert(QStringLiteral("uncertainStepResumed"), true); // calls before a restart not counted
                 if (!s.reversalLastFailure.isNull())
@@ -1390,21 +1413,9 @@ Orchestrator::Decision Orchestrator::decide(const SagaState &s, StoreTransition 
                                                      QCryptographicHash::Sha1)
                                 .toHex()
                                 .toUpper();
-    // What the payment service says it authorized, if that is a whole number of
-    // cents an order can hold; otherwise (negative, fractional, 1e20, text) the
-    // order's total, said in the log: the event, the 201 and GET /orders agree.
-    const QJsonValue amount = s.context.value(u"amountInCents");
-    qint64 charged = s.totalInCents;
-    if (!amount.isUndefined()) {
-        const double a = amount.toDouble(-1);
-        if (amount.isDouble() && a >= 0 && a <= 9007199254740991.0 /*2^53 - 1: exact in JSON*/ && a == std::floor(a))
-            charged = qint64(a);
-        else
-            qCWarning(lcEngine).noquote() << "order" << s.orderNumber << "payment answered amountInCents"
-                                          << QJsonDocument(QJsonArray{amount}).toJson(QJsonDocument::Compact)
-                                          << "(not a whole number of cents); recorded the order's total"
-                                          << s.totalInCents;
-    }
+    // The payment step completed only when the service authorized the order's total
+    // (or named no amount): that is what was charged (onStepResult).
+    const qint64 charged = s.totalInCents;
     QJsonObject details{{QStringLiteral("confirmationNumber"), QStringLiteral("CNF-") + QString::fromLatin1(hash.left(10))},
                         {QStringLiteral("totalChargedInCents"), charged},
                         {QStringLiteral("estimatedDelivery"), s.context.value(QStringLiteral("estimatedDelivery")).toString()}};
@@ -1453,8 +1464,34 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     if (m_halted)
         return;
     if (action == StepAction::Forward) {
-        if (outcome.ok) {
+        const QString otherAmountText = outcome.ok && step == SagaStep::Payment ? otherAmount(outcome.result, s.totalInCents)
+                                                                                 : QString();
+        if (outcome.ok && otherAmountText.isEmpty()) {
             enqueue(s, makeTransition(s, EventType::StepCompleted, step, outcome.result));
+            return;
+        }
+        if (outcome.ok) {
+            // The service authorized another amount than asked: the order is not paid
+            // as placed, so the step fails; the authorization exists, so it is voided
+            // first (the id it answered, with the compensations' retries and budget),
+            // then the earlier steps are compensated.
+            qCWarning(lcEngine).noquote() << "order" << s.orderNumber << "payment authorized amountInCents"
+                                          << otherAmountText << "instead of its total" << s.totalInCents << "(voiding the authorization)";
+            const ErrorInfo mismatch{
+                QStringLiteral("PAYMENT_AMOUNT_MISMATCH"),
+                SagaJson::storableText(QStringLiteral("The payment service authorized %1 cents instead of the order's total "
+                                                      "of %2 cents; the authorization is voided.")
+                                           .arg(otherAmountText)
+                                           .arg(s.totalInCents),
+                                       1000)};
+            const FailureInfo info = failureInfo(mismatch.code);
+            QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
+                                {QStringLiteral("retryable"), info.retryable},
+                                {QStringLiteral("reversalOwed"), true},
+                                {QStringLiteral("answered"), outcome.result}};
+            if (!info.suggestedAction.isEmpty())
+                details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
+            enqueue(s, makeTransition(s, EventType::StepFailed, step, details, mismatch));
             return;
         }
         const FailureInfo info = failureInfo(outcome.error.code);
@@ -1489,8 +1526,9 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         s.reversalAttempts = s.compensationAttempts + 1;
         s.reversalResumed = s.compensationResumed;
         s.reversalLastFailure = outcome.ok ? s.compensationLastFailure : outcome.error;
+        s.reversalNote = outcome.ok ? outcome.note : QString();
         if (!outcome.ok)
-            qCWarning(lcEngine) << "reversing the unanswered" << stepDisplayName(step) << "call of order" << s.orderNumber
+            qCWarning(lcEngine) << "reversing the failed" << stepDisplayName(step) << "call of order" << s.orderNumber
                                 << "gave up after" << s.compensationAttempts + 1 << "attempts:" << outcome.error.code
                                 << outcome.error.message;
         s.resetCompensationAttempts();
@@ -1511,6 +1549,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
         }
         if (s.compensationResumed)
             details.insert(QStringLiteral("resumed"), true); // attempts before the restart are not counted
+        if (!outcome.note.isEmpty())
+            details.insert(QStringLiteral("answer"), outcome.note); // "HTTP 404: nothing to reverse"
         enqueue(s, makeTransition(s, EventType::StepCompensated, step, details));
         return;
     }

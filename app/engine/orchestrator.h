@@ -23,6 +23,10 @@
 //   signalled once), and a batch whose commit outcome is unknown is checked before
 //   it is written again, so no transition is lost or written twice.
 //
+// A payment the service authorized for another amount than the order's total is no
+// completed step: it fails PAYMENT_AMOUNT_MISMATCH, and the authorization is voided
+// first (like a call that did not answer: reversalOwed), then the earlier steps.
+//
 // Compensation: completed steps in reverse order; a failing compensation is
 // retried with backoff within EngineConfig::compensationBudgetMs, then the step
 // ends FAILED (details.phase COMPENSATION) and the saga FAILED with

@@ -15,6 +15,13 @@
 // (attempts = 1 + retries). Cooldown: a retry may start `cooldownSeconds` after
 // the previous retry was initiated (the first retry is allowed at once). One at a
 // time: no retry while an execution of the order is still running.
+//
+// DECISION (PAYMENT_AMOUNT_MISMATCH: the payment service authorized another amount
+// than the order's total, and the engine voided that authorization): retryable, as
+// any code the failure catalog does not name. Once the void went through nothing is
+// charged, a retry asks for the total again and its answer is checked again, and the
+// retries are bounded; when the void did not go through the saga's compensation is
+// incomplete, which is never retryable (support must look at the payment).
 
 #include "orderrecord.h"
 

@@ -70,6 +70,10 @@ void SagaState::apply(const OrderEvent &event)
             if (d.value(QStringLiteral("reversalOwed")).toBool()) {
                 reversalOwed = event.step;
                 compensationSince = event.timestamp.toMSecsSinceEpoch();
+                // An answer refused although it took effect: its id is what is reversed.
+                const QJsonValue answered = d.value(QStringLiteral("answered"));
+                if (answered.isObject())
+                    context.set(*event.step, answered.toObject());
             }
         }
         break;
@@ -132,6 +136,7 @@ void SagaState::settleReversal(const QJsonObject &details)
     reversalAttempts = 0;
     reversalResumed = false;
     reversalLastFailure = ErrorInfo();
+    reversalNote.clear();
 }
 
 SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEvent> &events)

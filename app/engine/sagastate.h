@@ -40,6 +40,9 @@ struct SagaState {
     // effect: its step's STEP_FAILED says its reversal is owed ("reversalOwed"),
     // and it is reversed before anything else; what came of it is recorded with the
     // next event ("uncertainStepReversed" on COMPENSATION_STARTED or SAGA_FAILED).
+    // So is one whose answer the engine refused although it took effect (a payment
+    // authorized for another amount): that STEP_FAILED keeps the answer ("answered"),
+    // and the reversal goes to the id it names (context, as for a completed step).
     std::optional<SagaStep> reversalOwed;
     // The owed reversal could not be done: what the service answered last (the
     // SAGA_FAILED that follows keeps it after "compensation incomplete: ").
@@ -50,6 +53,7 @@ struct SagaState {
     int reversalAttempts = 0;          // ... how many calls it took, or were made before giving up
     bool reversalResumed = false;      // ... counted since this engine loaded the saga (earlier ones unknown)
     ErrorInfo reversalLastFailure;     // ... and what the last failed one answered
+    QString reversalNote;              // ... and what the successful one said, if worth recording
     bool awaitingCommit = false;  // a transition of this saga is queued or being committed
     bool endQueued = false;       // its queued transitions end the execution (not yet committed)
     qint64 lastQueuedSeq = 0;     // seq of its last queued transition (awaitingCommit until that one committed)

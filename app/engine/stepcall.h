@@ -70,6 +70,10 @@ struct StepOutcome {
     bool notSent = false;
     QJsonObject result;     // forward success: reservationId | authorizationId | shipmentId,
                             // trackingNumber, estimatedDelivery
+    // A success the record should say more of, in the service's terms: a compensation
+    // answered 404 or 410 ("HTTP 404: nothing to reverse"), kept in its event's
+    // details (STEP_COMPENSATED `answer`) so support can see it was no real reversal.
+    QString note;
     static StepOutcome success(QJsonObject result = {})
     {
         StepOutcome o;
