@@ -260,6 +260,12 @@ std::optional<DatabaseUrl> DatabaseUrl::parse(const QString &text, QString *erro
         }
         if (url.path.isEmpty())
             return fail(QStringLiteral("The SQLite URL needs a file path, e.g. sqlite:/tmp/saga.db."));
+        // SQLite's names for a database in no file: every connection would get its own,
+        // empty, gone at exit (the engine's, each reader's), so nothing placed is kept.
+        if (url.path == QLatin1String(":memory:") || url.path.startsWith(QLatin1String("file:")))
+            return fail(QStringLiteral("The SQLite URL needs a file path, not '%1' (every connection would have a "
+                                       "database of its own and nothing would be kept); e.g. sqlite:/tmp/saga.db.")
+                            .arg(url.path));
         return url;
     }
     if (trimmed.startsWith(QLatin1String("postgresql://")) || trimmed.startsWith(QLatin1String("postgres://"))) {

@@ -148,6 +148,9 @@ void tst_DatabaseUrl::refusesBadUrls_data()
     QTest::newRow("semicolon") << base + "?options=-c%20a%3Db%3Bc" << QStringList{"'options'", "';'"};
     QTest::newRow("fragment") << base + "?sslmode=require#x" << QStringList{"'#'"};
     QTest::newRow("no host") << "postgresql://u@/db?sslmode=disable" << QStringList{"host"};
+    // SQLite's names for a database in no file: each connection would have its own, lost at exit.
+    QTest::newRow("sqlite in memory") << "sqlite::memory:" << QStringList{"needs a file path", "':memory:'"};
+    QTest::newRow("sqlite file URI") << "sqlite:file::memory:" << QStringList{"needs a file path", "'file::memory:'"};
     QTest::newRow("sqlite parameter") << "sqlite:/tmp/x.db?mode=ro" << QStringList{"SQLite", "'mode'"};
     QTest::newRow("sqlite// parameter") << "sqlite:///tmp/x.db?cache=shared&mode=ro" << QStringList{"SQLite", "'cache'"};
 }
