@@ -40,6 +40,11 @@ FailureInfo failureInfo(const QString &code)
         info.retryable = true;
         info.customerMessage = QStringLiteral("We could not record a step of your order, so the order was undone.");
         info.suggestedAction = QStringLiteral("Retry the order; contact customer support if it fails again.");
+    } else if (code == QLatin1String("PAYMENT_AMOUNT_MISMATCH")) {
+        info.retryable = true;
+        info.customerMessage = QStringLiteral("Your payment was authorized for a different amount than your order's "
+                                              "total, so it was voided.");
+        info.suggestedAction = QStringLiteral("Retry the order; contact customer support if it fails again.");
     } else if (code == QLatin1String("COMPENSATION_FAILED")) {
         info.retryable = false;
         info.customerMessage = QStringLiteral("We could not fully undo the completed steps of your order.");

@@ -101,10 +101,11 @@ TimelineError timelineError(const ErrorInfo &error, const QString &fallbackCode)
     return e;
 }
 
-// The line for the reversal of a forward call that did not answer (the event's
-// uncertainStep, uncertainStepReversed, uncertainStepAttempts, uncertainStepFailure),
+// The line for the reversal of a forward call that did not answer, or whose answer
+// could not be accepted (`failureCode`: PAYMENT_AMOUNT_MISMATCH), from the event's
+// uncertainStep, uncertainStepReversed, uncertainStepAttempts, uncertainStepFailure;
 // or nothing when the event records none.
-std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
+std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e, const QString &failureCode)
 {
     const std::optional<SagaStep> step = stepFromName(e.details.value(QLatin1String("uncertainStep")).toString());
     const QJsonValue reversed = e.details.value(QLatin1String("uncertainStepReversed"));
@@ -118,12 +119,15 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e)
     const QString atLeast = e.details.value(QLatin1String("uncertainStepResumed")).toBool() ? QStringLiteral("at least ")
                                                                                           : QString();
     const QJsonObject last = e.details.value(QLatin1String("uncertainStepFailure")).toObject();
-    const QString why = QStringLiteral("We did not hear back about %1, so it may have gone through")
-                            .arg(stepDisplayName(*step));
+    const bool wrongAmount = failureCode == QLatin1String("PAYMENT_AMOUNT_MISMATCH");
+    const QString why = wrongAmount
+        ? QStringLiteral("The payment service authorized a different amount than your order's total")
+        : QStringLiteral("We did not hear back about %1, so it may have gone through").arg(stepDisplayName(*step));
     if (reversed.toBool()) {
         entry.title = compensatedTitle(*step);
         entry.status = TimelineStatus::Compensated;
-        entry.description = why + QStringLiteral("; to be sure, it has been reversed. ") + compensatedDescription(*step);
+        entry.description = why + (wrongAmount ? QStringLiteral(". ") : QStringLiteral("; to be sure, it has been reversed. "))
+            + compensatedDescription(*step);
         if (attempts > 1) {
             entry.description += QStringLiteral(" This took %1%2 attempts.").arg(atLeast).arg(attempts);
             entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
@@ -213,7 +217,7 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
         // A forward call that did not answer may have taken effect; the event after
         // its reversal says what came of it: a line of its own, before this one.
         if ((e.type == EventType::CompensationStarted && !e.step) || e.type == EventType::SagaFailed) {
-            if (auto reversal = uncertainReversal(e))
+            if (auto reversal = uncertainReversal(e, progress.failure.code))
                 history.timeline.append(*reversal);
         }
 

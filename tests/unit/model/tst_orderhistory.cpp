@@ -41,6 +41,7 @@ private Q_SLOTS:
     void compensationAfterFailedAttempts();
     void uncertainStepReversal_data();
     void uncertainStepReversal();
+    void paymentForAnotherAmountIsVoided();
     void stepNamesAndTimestamps();
     void inputOrderDoesNotMatter();
     void inProgressOrder();
@@ -333,6 +334,40 @@ void tst_OrderHistory::uncertainStepReversal()
         QCOMPARE(entry.error->message, QStringLiteral("compensation incomplete: void service down"));
         QCOMPARE(entry.error->suggestedAction, failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction);
     }
+}
+
+// A payment authorized for another amount than the total (PAYMENT_AMOUNT_MISMATCH)
+// is voided before anything else, as a call that did not answer is, but the line
+// says what happened instead of "we did not hear back".
+void tst_OrderHistory::paymentForAnotherAmountIsVoided()
+{
+    QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
+    auto failed = std::find_if(events.begin(), events.end(), [](const OrderEvent &e) { return e.type == EventType::StepFailed; });
+    auto rollback = std::find_if(events.begin(), events.end(), [](const OrderEvent &e) {
+        return e.type == EventType::CompensationStarted && !e.step;
+    });
+    QVERIFY(failed != events.end() && rollback != events.end());
+    failed->error = ErrorInfo{QStringLiteral("PAYMENT_AMOUNT_MISMATCH"),
+                              QStringLiteral("The payment service authorized 99999999 cents instead of the order's total "
+                                             "of 7499 cents; the authorization is voided.")};
+    failed->details.insert(QStringLiteral("reversalOwed"), true);
+    rollback->details.insert(QStringLiteral("uncertainStep"), QStringLiteral("Payment Processing"));
+    rollback->details.insert(QStringLiteral("uncertainStepReversed"), true);
+    rollback->details.insert(QStringLiteral("uncertainStepAttempts"), 1);
+    const OrderHistory h = HistoryBuilder::build(events);
+    const auto voided = std::find_if(h.timeline.begin(), h.timeline.end(),
+                                     [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Voided"); });
+    QVERIFY(voided != h.timeline.end());
+    QCOMPARE(voided->description,
+             QStringLiteral("The payment service authorized a different amount than your order's total. Your payment has "
+                            "been voided; you have not been charged."));
+    const auto paymentFailed = std::find_if(h.timeline.begin(), h.timeline.end(),
+                                            [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Failed"); });
+    QVERIFY(paymentFailed != h.timeline.end());
+    QVERIFY(paymentFailed->error.has_value());
+    QCOMPARE(paymentFailed->error->suggestedAction,
+             QStringLiteral("Retry the order; contact customer support if it fails again."));
+    QVERIFY2(paymentFailed->description.contains(QLatin1String("different amount")), qPrintable(paymentFailed->description));
 }
 
 void tst_OrderHistory::stepNamesAndTimestamps()
