@@ -177,8 +177,16 @@ void MainWindow::placeAtDefaultSize()
 void MainWindow::showEvent(QShowEvent *event)
 {
     QMainWindow::showEvent(event);
-    if (std::exchange(m_dockHeightSet, true) || m_dockStateRestored)
+    if (std::exchange(m_dockHeightSet, true))
         return;
+    if (!m_restoredState.isEmpty()) {
+        // The user's dock layout once more, now that the window is shown: restored
+        // while it was hidden (restoreSettings()), the docks came out lower than
+        // saved, 250 px gave 212 after a restart and lost some more at every one.
+        // On a shown window Qt fits the saved sizes to the window as it is.
+        restoreState(std::exchange(m_restoredState, {}));
+        return;
+    }
     // The docks' default height: 250 px in the default window, less in a shorter
     // one (at 1024x700 the Failure Injection panel had 70 px of empty space
     // while the detail panel scrolled), never less than the panels need. Once
@@ -932,7 +940,11 @@ void MainWindow::restoreSettings()
     const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
     if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
         placeAtDefaultSize();
-    m_dockStateRestored = restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    // (Restored now, so that what is shown or hidden is right from the start; the
+    // docks' sizes once more when shown: showEvent().)
+    m_restoredState = settings.value(QStringLiteral("window/state")).toByteArray();
+    if (!restoreState(m_restoredState))
+        m_restoredState.clear();
     // The columns and the tree | detail split as the user left them. Those saved
     // with the fixed layout before (version 1: columns wider than the default
     // window) give way, once, to the default layout.

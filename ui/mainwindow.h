@@ -156,7 +156,7 @@ private:
     int m_scrollAnchorY = 0;
     static constexpr int kLayoutVersion = 2; // of the saved column widths and split
     static constexpr int kDockHeight = 250;  // in the default window
-    bool m_dockStateRestored = false;         // the user's dock layout (restoreSettings())
+    QByteArray m_restoredState; // the user's dock layout, until shown (restoreSettings(), showEvent())
     bool m_dockHeightSet = false;
     bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {

@@ -2,6 +2,7 @@
 // status filter, the default layout, the docks' shortcuts, Help > About and a
 // damaged saved geometry. Orders are fed to the window's batcher directly.
 
+#include "chartspanel.h"
 #include "detailpanel.h"
 #include "eventbatcher.h"
 #include "fakesource.h"
@@ -173,6 +174,7 @@ private Q_SLOTS:
     void smallWindowKeepsRetryInView();
     void resizedLayoutIsRemembered();
     void columnsSavedByTheFixedLayoutGiveWay();
+    void dockHeightIsKeptAcrossRestarts();
 };
 
 void tst_MainWindow::initTestCase()
@@ -496,6 +498,46 @@ void tst_MainWindow::columnsSavedByTheFixedLayoutGiveWay()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     const QString offScreen = columnsOffScreen(window);
     QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
+    QSettings().clear();
+}
+
+// The probe: the Charts dock was 250 px at a first start, 212 px after every
+// restart (and its labels read "..."), whatever height the user had left it at.
+// Closed and opened again with the same settings, the docks are as high as they
+// were; and never lower than the charts need.
+void tst_MainWindow::dockHeightIsKeptAcrossRestarts()
+{
+    QSettings().clear();
+    int height = 0;
+    for (int start = 1; start <= 4; ++start) {
+        MainWindow window;
+        window.restoreSettings();
+        if (start == 1)
+            window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QCOMPARE(window.size(), MainWindow::kDefaultSize);
+        auto *charts = window.findChild<QDockWidget *>(QStringLiteral("chartsDock"));
+        QVERIFY(charts);
+        QCoreApplication::processEvents(); // (the default height is set once the window is shown)
+        if (start > 1)
+            QCOMPARE(charts->height(), height);
+        ChartsPanel *panel = window.chartsPanel();
+        QVERIFY2(panel->height() >= panel->minimumSizeHint().height(),
+                 qPrintable(QStringLiteral("%1 px for %2").arg(panel->height()).arg(panel->minimumSizeHint().height())));
+        const int shown = charts->height();
+        if (start == 2) { // the user makes it higher
+            window.resizeDocks({charts}, {shown + 60}, Qt::Vertical);
+            QTRY_VERIFY(charts->height() > shown);
+        }
+        if (start == 3) { // or as low as it goes: the charts keep what they need
+            window.resizeDocks({charts}, {60}, Qt::Vertical);
+            QTRY_VERIFY(charts->height() < shown);
+            QCOMPARE(panel->height(), panel->minimumSizeHint().height());
+        }
+        height = charts->height();
+        window.close(); // (saves the settings)
+    }
     QSettings().clear();
 }
 
