@@ -585,10 +585,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     });
     connect(source, &ProgressSource::stepHistoryReady, this,
             [this](const QVector<QPair<SagaStep, qint64>> &durations) {
-                // Oldest first, so the estimator's window keeps the newest samples.
-                EtaEstimator &eta = m_model->eta();
-                for (auto it = durations.crbegin(); it != durations.crend(); ++it)
-                    eta.recordDuration(it->first, it->second);
+                m_model->seedEta(durations);
                 qCInfo(lcUi) << "ETA seeded with" << durations.size() << "stored step durations";
             });
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {

@@ -23,6 +23,7 @@ class tst_DetailPanel : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void etaTurnsLateWhileShown();
+    void loadedOrderInFlightIsLate();
     void retryAndHistoryReadAsSentences();
     void unreversedUnansweredCallIsNamed();
 };
@@ -64,6 +65,30 @@ void tst_DetailPanel::etaTurnsLateWhileShown()
     model.applyEvents(full.events());
     QTRY_COMPARE_WITH_TIMEOUT(panel.etaText(), QStringLiteral("finished"), kTimeout);
     QVERIFY(!eta->property("late").toBool());
+}
+
+// The probe: after a crash with sagas in flight, the reopened console loaded them
+// from the store and said "ETA: not known yet" with no late mark, far past their
+// p95. The panel shows their ETA, late.
+void tst_DetailPanel::loadedOrderInFlightIsLate()
+{
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.add(EventType::StepStarted, SagaStep::Inventory);
+    OrderProgress loaded(id);
+    for (const OrderEvent &e : b.events())
+        loaded.apply(e);
+    OrderTreeModel model;
+    const QDateTime now = b.time().addSecs(45);
+    model.setClock([now] { return now; });
+    model.loadSnapshots({loaded});
+
+    DetailPanel panel(&model);
+    panel.show();
+    panel.setOrder(id);
+    QVERIFY2(panel.etaText().contains(QLatin1String("late")), qPrintable(panel.etaText()));
+    QVERIFY(!panel.etaText().contains(QLatin1String("not known")));
 }
 
 // The probe: "retry cooldown period not elapsed Next retry possible at 01:13:02
