@@ -175,6 +175,7 @@ private Q_SLOTS:
     void resizedLayoutIsRemembered();
     void columnsSavedByTheFixedLayoutGiveWay();
     void dockHeightIsKeptAcrossRestarts();
+    void errorColumnTakesTheSpareWidth();
 };
 
 void tst_MainWindow::initTestCase()
@@ -537,6 +538,62 @@ void tst_MainWindow::dockHeightIsKeptAcrossRestarts()
         }
         height = charts->height();
         window.close(); // (saves the settings)
+    }
+    QSettings().clear();
+}
+
+// The probe: at 2560x1440 "Current step / Error" kept its default width and cut
+// its messages while the last column (ETA) stretched over empty space. The error
+// column takes the width the other columns leave (also with a layout saved by an
+// earlier version, which stretched the last section), and gives it back when
+// another column is widened; in a narrow window it keeps the width its step
+// names need and the tree scrolls sideways.
+void tst_MainWindow::errorColumnTakesTheSpareWidth()
+{
+    QSettings().clear();
+    int defaultError = 0;
+    int defaultEta = 0;
+    {
+        MainWindow window;
+        window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QHeaderView *header = window.treeView()->header();
+        defaultError = header->sectionSize(OrderTreeModel::CurrentStepColumn);
+        defaultEta = header->sectionSize(OrderTreeModel::EtaColumn);
+        header->setStretchLastSection(true); // as saved before
+        window.saveSettings();
+    }
+    for (const bool restored : {false, true}) {
+        MainWindow window;
+        if (restored)
+            window.restoreSettings();
+        window.resize(2560, 1440);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QHeaderView *header = window.treeView()->header();
+        const QWidget *viewport = window.treeView()->viewport();
+        const QString what = restored ? QStringLiteral("restored") : QStringLiteral("default");
+        QTRY_COMPARE(header->length(), viewport->width()); // no empty space, nothing to scroll
+        QCOMPARE(header->sectionSize(OrderTreeModel::EtaColumn), defaultEta);
+        QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) > defaultError + 600,
+                 qPrintable(QStringLiteral("%1: %2 px, %3 by default")
+                                .arg(what)
+                                .arg(header->sectionSize(OrderTreeModel::CurrentStepColumn))
+                                .arg(defaultError)));
+        const int wide = header->sectionSize(OrderTreeModel::CurrentStepColumn);
+        header->resizeSection(OrderTreeModel::CustomerColumn, header->sectionSize(OrderTreeModel::CustomerColumn) + 100);
+        QCOMPARE(header->sectionSize(OrderTreeModel::CurrentStepColumn), wide - 100);
+        QCOMPARE(header->length(), viewport->width());
+
+        window.resize(1024, 700);
+        QTRY_VERIFY(header->length() > viewport->width()); // scrolls sideways
+        const int stepName = window.treeView()->fontMetrics().horizontalAdvance(stepDisplayName(SagaStep::Shipping));
+        QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) > stepName,
+                 qPrintable(QStringLiteral("%1: %2 px for a %3 px step name")
+                                .arg(what)
+                                .arg(header->sectionSize(OrderTreeModel::CurrentStepColumn))
+                                .arg(stepName)));
     }
     QSettings().clear();
 }
