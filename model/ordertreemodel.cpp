@@ -507,6 +507,7 @@ void OrderTreeModel::loadSnapshots(const QVector<OrderProgress> &snapshots)
             continue;
         if (OrderTreeNode *node = m_byId.value(snapshot.orderId, nullptr)) {
             node->progress = snapshot;
+            estimateFromLastEvent(node->progress);
             if (node->inserted) {
                 const int row = node->row();
                 Q_EMIT dataChanged(createIndex(row, 0, nullptr), createIndex(row, kOrderColumnCount - 1, nullptr));
@@ -516,6 +517,7 @@ void OrderTreeModel::loadSnapshots(const QVector<OrderProgress> &snapshots)
         }
         fresh.push_back(std::make_unique<OrderTreeNode>(snapshot.orderId, 0));
         fresh.back()->progress = snapshot;
+        estimateFromLastEvent(fresh.back()->progress);
         m_byId.insert(snapshot.orderId, fresh.back().get());
     }
     if (fresh.empty())
@@ -530,6 +532,41 @@ void OrderTreeModel::loadSnapshots(const QVector<OrderProgress> &snapshots)
     }
     endInsertRows();
     Q_EMIT ordersInserted(int(fresh.size()));
+}
+
+// As applyEvents() leaves it after the order's last event: from its current step
+// and when that started, at the time of that event. (A snapshot's own estimate, if
+// it has one, was made elsewhere at some other time; none was made at all for
+// an order read from the store, and an order whose engine died mid-step showed
+// no ETA and no late mark until its next event.)
+void OrderTreeModel::estimateFromLastEvent(OrderProgress &progress) const
+{
+    progress.estimatedCompletion =
+        m_eta.estimate(progress, progress.lastUpdated.isValid() ? progress.lastUpdated : now());
+}
+
+void OrderTreeModel::seedEta(const QVector<QPair<SagaStep, qint64>> &newestFirst)
+{
+    Q_ASSERT(QThread::currentThread() == thread());
+    // Oldest first, so the estimator's window keeps the newest samples.
+    for (auto it = newestFirst.crbegin(); it != newestFirst.crend(); ++it)
+        m_eta.recordDuration(it->first, it->second);
+    // The orders loaded before the history was read were estimated with the
+    // defaults: again, with what the steps took.
+    for (const auto &node : m_orders) {
+        OrderProgress &p = node->progress;
+        if (p.isTerminal())
+            continue;
+        const QDateTime before = p.estimatedCompletion;
+        estimateFromLastEvent(p);
+        if (p.estimatedCompletion == before)
+            continue;
+        RowChange rc; // as emitChanges() announces a new estimate
+        rc.add(OrderNumberColumn, {EtaRole, IsLateRole});
+        rc.add(EtaColumn, {SortRole, EtaRole, IsLateRole, Qt::DisplayRole, Qt::ToolTipRole});
+        const int row = node->row();
+        Q_EMIT dataChanged(createIndex(row, rc.first, nullptr), createIndex(row, rc.last, nullptr), rc.roles);
+    }
 }
 
 void OrderTreeModel::clear()

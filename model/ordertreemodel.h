@@ -79,8 +79,12 @@ public:
     void applyEvents(const QVector<OrderEvent> &events);
     void applyEvent(const OrderEvent &event);
     // Replaces or inserts whole snapshots (e.g. loaded from a list endpoint);
-    // later events with seq <= snapshot.lastSeq are duplicates.
+    // later events with seq <= snapshot.lastSeq are duplicates. An order not
+    // finished gets its ETA as if its last event had just been applied.
     void loadSnapshots(const QVector<OrderProgress> &snapshots);
+    // Feeds the ETA estimator stored step durations (newest first) and estimates
+    // the orders not finished again with them.
+    void seedEta(const QVector<QPair<SagaStep, qint64>> &newestFirst);
     void clear();
 
     int orderCount() const;
@@ -113,6 +117,7 @@ private:
         ChangeSet changes;
     };
     void emitChanges(const Touch &touch);
+    void estimateFromLastEvent(OrderProgress &progress) const;
     QDateTime now() const;
 
     QVariant orderData(const OrderTreeNode &node, int column, int role) const;

@@ -599,6 +599,21 @@ QJsonObject rawEventToJson(const OrderEvent &event)
     return o;
 }
 
+bool failedByInjectedFault(const QJsonArray &rawEvents)
+{
+    for (qsizetype i = rawEvents.size() - 1; i >= 0; --i) {
+        const QJsonObject event = rawEvents.at(i).toObject();
+        const QString type = event.value(QLatin1String("eventType")).toString();
+        if (type == QLatin1String("SAGA_STARTED"))
+            return false; // the latest execution did not fail (yet)
+        const QJsonObject details = event.value(QLatin1String("details")).toObject();
+        if (type == QLatin1String("STEP_FAILED")
+            && details.value(QLatin1String("phase")).toString() != QLatin1String("COMPENSATION"))
+            return details.value(QLatin1String("injected")).toBool(false);
+    }
+    return false;
+}
+
 QJsonObject historyToJson(const OrderHistory &history)
 {
     QJsonObject o;

@@ -9,6 +9,7 @@
 #include "orderhistory.h"
 #include "orderprogress.h"
 
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QString>
 #include <optional>
@@ -61,6 +62,10 @@ Parsed<OrderEvent> statusEventFromJson(const QJsonObject &json);
 
 // GET /api/orders/{id}/events entries: id (= seq), eventType, timestamp, stepName, details.
 QJsonObject rawEventToJson(const OrderEvent &event);
+// True when, in such entries (in seq order), the latest execution failed on a fault
+// injected by hand (Failure Injection panel, PUT /api/simulator/faults: its forward
+// STEP_FAILED has details.injected): nothing about the order needs correcting.
+bool failedByInjectedFault(const QJsonArray &rawEvents);
 
 // GET /api/orders/{id}/history.
 QJsonObject historyToJson(const OrderHistory &history);

@@ -7,6 +7,7 @@
 #include <QBarSet>
 #include <QChart>
 #include <QChartView>
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QStackedBarSeries>
 #include <QValueAxis>
@@ -23,16 +24,28 @@ QString msText(qint64 ms)
     return ms < 0 ? QStringLiteral("–") : QStringLiteral("%1").arg(ms);
 }
 
+// The height below which Qt Charts cuts the axis titles to "..." and the outcome
+// chart's upright minute labels to "10:..." (they shrink with the plot; the
+// count labels are spaced, not cut: setCountRange()). Measured with the charts'
+// usual content: 185 px with a 14 px line, 215 with 18, 260 with 25; this adds
+// a little. (The docked charts had 160 px: in a dock restored at 212 px, or at
+// 1024x700, every label read "...".)
+int minimumChartHeight(const QFontMetrics &metrics)
+{
+    return 7 * metrics.height() + 96;
+}
+
 QChartView *makeView(const QString &title, QWidget *parent)
 {
     auto *chart = new QChart; // owned by the view
     chart->setTitle(title);
     chart->setAnimationOptions(QChart::NoAnimation);
     chart->legend()->setAlignment(Qt::AlignBottom);
+    chart->legend()->setShowToolTips(true); // an entry cut short in a narrow window, whole
     chart->setMargins(QMargins(4, 4, 4, 4));
     auto *view = new QChartView(chart, parent);
     view->setRenderHint(QPainter::Antialiasing);
-    view->setMinimumSize(320, 160);
+    view->setMinimumSize(320, minimumChartHeight(view->fontMetrics()));
     return view;
 }
 
@@ -220,6 +233,11 @@ void ChartsPanel::rebuildDurations()
     chart->addSeries(series);
     auto *x = new QBarCategoryAxis;
     x->append(categories);
+    // Whole: Qt Charts cut a label that fitted its bin but left less than its
+    // padding free either side ("≥5..." in a 1024 px window). (In an 800 px
+    // window the last, open bin's label is left out instead: it would reach past
+    // the axis. The others stay whole.)
+    x->setTruncateLabels(false);
     x->setTitleText(seconds ? tr("duration (s)") : tr("duration (ms)"));
     auto *y = new QValueAxis;
     setCountRange(y, maxCount);
@@ -261,6 +279,10 @@ void ChartsPanel::rebuildOutcomes()
     auto *x = new QBarCategoryAxis;
     x->append(categories);
     x->setLabelsAngle(-90);
+    // Upright, a minute's label is one line wide: it fits its bar's width down to a
+    // 320 px chart, where Qt Charts cut it to "10:..." for the padding either side
+    // (at a 1024 px window).
+    x->setTruncateLabels(false);
     // Which clock, in the chart's title: an axis title would take the height the
     // upright HH:mm labels need, and they were cut to "23…".
     chart->setTitle(m_outcomesUtc ? tr("Outcomes per minute (UTC)") : tr("Outcomes per minute (local time)"));

@@ -373,6 +373,7 @@ void DetailPanel::setSource(ProgressSource *source)
         });
     m_case = {};
     m_caseLoaded = false;
+    m_failureInjected = false;
     m_eligibilityKnown = false;
     m_timeline->clear();
     m_lastSeq = -1;
@@ -387,6 +388,7 @@ void DetailPanel::setOrder(const QUuid &orderId)
     m_orderId = orderId;
     m_case = {};
     m_caseLoaded = false;
+    m_failureInjected = false;
     m_eligibility = {};
     m_eligibilityKnown = false;
     m_lastStatus = -1;
@@ -489,7 +491,12 @@ void DetailPanel::refreshSnapshot()
                                          code.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(code),
                                          (p->failure.message.isEmpty() ? info.customerMessage : p->failure.message).toHtmlEscaped()));
         QString action = info.suggestedAction;
-        if (p->compensationIncomplete) {
+        if (m_failureInjected && !p->compensationIncomplete) {
+            // Not the order's fault: "Correct your shipping address" would send
+            // someone after an address that was fine.
+            action = tr("Nothing. This failure was injected (Failure Injection panel) for a demo; the order can be "
+                        "retried as it is.");
+        } else if (p->compensationIncomplete) {
             // Instead of the failure's own advice: the order cannot be retried (RetryPolicy),
             // and what is left to reverse needs a person.
             QStringList unreversed;
@@ -553,6 +560,12 @@ void DetailPanel::requestCase()
         }
         m_case = c;
         m_caseLoaded = true;
+        const bool injected = SagaJson::failedByInjectedFault(c.rawEvents);
+        if (injected != std::exchange(m_failureInjected, injected)) {
+            refreshSnapshot(); // the advice
+            if (m_eligibilityKnown && m_eligibility.eligible)
+                setEligibility(m_eligibility, {}); // what a retry needs
+        }
         m_timeline->setDisplayUtc(m_model->displayUtc());
         m_timeline->setHistory(c.history);
         // The raw events recorded (what the case file exports), not the timeline's
@@ -601,10 +614,14 @@ void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error
         text = QString();
     } else if (e.eligible) {
         text = tr("Can be retried (%1 of %2 retries used).").arg(e.retryCount).arg(e.maxRetries);
-        if (e.requiredActions.contains(QLatin1String("UPDATE_PAYMENT_METHOD")))
-            text += QLatin1Char(' ') + tr("Ask the customer for another payment method first.");
-        if (e.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS")))
-            text += QLatin1Char(' ') + tr("Correct the shipping address first.");
+        if (m_failureInjected && !e.requiredActions.isEmpty()) {
+            text += QLatin1Char(' ') + tr("The failure was injected: no correction is needed.");
+        } else {
+            if (e.requiredActions.contains(QLatin1String("UPDATE_PAYMENT_METHOD")))
+                text += QLatin1Char(' ') + tr("Ask the customer for another payment method first.");
+            if (e.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS")))
+                text += QLatin1Char(' ') + tr("Correct the shipping address first.");
+        }
     } else {
         text = e.reason.isEmpty() ? tr("This order cannot be retried.") : sentence(e.reason);
         if (e.nextRetryAvailableAt.isValid()) {
@@ -693,6 +710,8 @@ void DetailPanel::retry()
     if (!p || !m_source || !m_retryButton->isEnabled())
         return;
     RetryDialog dialog(p->orderNumber, m_eligibility, this);
+    if (m_failureInjected)
+        dialog.setFailureInjected();
     if (m_caseLoaded && m_case.record)
         dialog.setCurrentOrder(m_case.record->paymentMethodId, m_case.record->shippingAddress);
     if (dialog.exec() != QDialog::Accepted)

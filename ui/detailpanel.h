@@ -86,6 +86,9 @@ private:
     QUuid m_orderId;
     OrderCase m_case;
     bool m_caseLoaded = false;
+    // The loaded case says the latest failure came from an injected fault: no
+    // correction is needed to retry (SagaJson::failedByInjectedFault()).
+    bool m_failureInjected = false;
     RetryEligibility m_eligibility;
     bool m_eligibilityKnown = false;
     int m_lastStatus = -1;

@@ -32,6 +32,7 @@
 #include <QPushButton>
 #include <QScreen>
 #include <QScrollBar>
+#include <QScopedValueRollback>
 #include <QSet>
 #include <QSettings>
 #include <QSplitter>
@@ -177,8 +178,16 @@ void MainWindow::placeAtDefaultSize()
 void MainWindow::showEvent(QShowEvent *event)
 {
     QMainWindow::showEvent(event);
-    if (std::exchange(m_dockHeightSet, true) || m_dockStateRestored)
+    if (std::exchange(m_dockHeightSet, true))
         return;
+    if (!m_restoredState.isEmpty()) {
+        // The user's dock layout once more, now that the window is shown: restored
+        // while it was hidden (restoreSettings()), the docks came out lower than
+        // saved, 250 px gave 212 after a restart and lost some more at every one.
+        // On a shown window Qt fits the saved sizes to the window as it is.
+        restoreState(std::exchange(m_restoredState, {}));
+        return;
+    }
     // The docks' default height: 250 px in the default window, less in a shorter
     // one (at 1024x700 the Failure Injection panel had 70 px of empty space
     // while the detail panel scrolled), never less than the panels need. Once
@@ -281,9 +290,8 @@ void MainWindow::createWidgets()
     m_view->sortByColumn(OrderTreeModel::OrderNumberColumn, Qt::DescendingOrder);
     m_view->setAllColumnsShowFocus(true);
     m_view->setExpandsOnDoubleClick(true);
-    QHeaderView *header = m_view->header();
-    header->setSectionsMovable(true);
-    header->setStretchLastSection(true);
+    m_view->header()->setSectionsMovable(true);
+    takeSpareWidthInTheErrorColumn();
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex &current) { onCurrentChanged(current); });
     m_emptyView = new QLabel(m_view->viewport());
@@ -435,14 +443,52 @@ void MainWindow::setDefaultColumnWidths(int treeWidth)
     fit(OrderTreeModel::LastUpdatedColumn, 0, time);
     fit(OrderTreeModel::EtaColumn, 0, time);
 
-    // What is left of the tree's width goes to the error messages.
+    // What is left of the tree's width goes to the error messages (and whatever a
+    // wider window adds: fitErrorColumn()).
+    m_errorColumnMinWidth = widths[OrderTreeModel::CurrentStepColumn];
     const int viewport = treeWidth - 2 * m_view->frameWidth()
                          - m_view->style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, m_view);
     const int spare = viewport - std::accumulate(widths.begin(), widths.end(), 0);
     if (spare > 0)
         widths[OrderTreeModel::CurrentStepColumn] += spare;
+    const QScopedValueRollback<bool> fitting(m_fittingErrorColumn, true);
     for (int c = 0; c < OrderTreeModel::ColumnCount; ++c)
         header->resizeSection(c, widths[size_t(c)]);
+}
+
+void MainWindow::takeSpareWidthInTheErrorColumn()
+{
+    // The error messages are what gets cut short; the other columns hold text of a
+    // known width (setDefaultColumnWidths()). With the last section stretched, a
+    // wide window (2560 px) widened the ETA column over empty space while
+    // "Current step / Error" stayed at its default width and cut its messages.
+    // Not QHeaderView::Stretch: that section shrinks to nothing in a narrow window
+    // (the step names cut) where the tree should scroll sideways instead.
+    QHeaderView *header = m_view->header();
+    header->setStretchLastSection(false); // (a saved header state brings it back)
+    connect(header, &QHeaderView::sectionResized, this, [this](int logical, int, int newSize) {
+        if (m_fittingErrorColumn)
+            return;
+        if (logical == OrderTreeModel::CurrentStepColumn)
+            m_errorColumnMinWidth = newSize; // dragged by the user: at least that wide from now on
+        fitErrorColumn();
+    });
+}
+
+void MainWindow::fitErrorColumn()
+{
+    const QHeaderView *header = m_view->header();
+    const int error = OrderTreeModel::CurrentStepColumn;
+    int others = 0;
+    for (int c = 0; c < header->count(); ++c) {
+        if (c != error && !header->isSectionHidden(c))
+            others += header->sectionSize(c);
+    }
+    const int width = qMax(m_errorColumnMinWidth, m_view->viewport()->width() - others);
+    if (header->sectionSize(error) == width)
+        return;
+    const QScopedValueRollback<bool> fitting(m_fittingErrorColumn, true);
+    m_view->header()->resizeSection(error, width);
 }
 
 QAction *MainWindow::dockAction(QDockWidget *dock, const QKeySequence &shortcut)
@@ -577,10 +623,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     });
     connect(source, &ProgressSource::stepHistoryReady, this,
             [this](const QVector<QPair<SagaStep, qint64>> &durations) {
-                // Oldest first, so the estimator's window keeps the newest samples.
-                EtaEstimator &eta = m_model->eta();
-                for (auto it = durations.crbegin(); it != durations.crend(); ++it)
-                    eta.recordDuration(it->first, it->second);
+                m_model->seedEta(durations);
                 qCInfo(lcUi) << "ETA seeded with" << durations.size() << "stored step durations";
             });
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
@@ -768,8 +811,10 @@ void MainWindow::updateEmptyView()
 
 bool MainWindow::eventFilter(QObject *watched, QEvent *event)
 {
-    if (watched == m_view->viewport() && event->type() == QEvent::Resize)
+    if (watched == m_view->viewport() && event->type() == QEvent::Resize) {
         updateEmptyView();
+        fitErrorColumn();
+    }
     return QMainWindow::eventFilter(watched, event);
 }
 
@@ -932,13 +977,23 @@ void MainWindow::restoreSettings()
     const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
     if (!isWholeGeometry(geometry) || !restoreGeometry(geometry))
         placeAtDefaultSize();
-    m_dockStateRestored = restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    // (Restored now, so that what is shown or hidden is right from the start; the
+    // docks' sizes once more when shown: showEvent().)
+    m_restoredState = settings.value(QStringLiteral("window/state")).toByteArray();
+    if (!restoreState(m_restoredState))
+        m_restoredState.clear();
     // The columns and the tree | detail split as the user left them. Those saved
     // with the fixed layout before (version 1: columns wider than the default
     // window) give way, once, to the default layout.
     if (settings.value(QStringLiteral("window/layoutVersion"), 1).toInt() == kLayoutVersion) {
-        m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
+        {
+            // (The error column's saved width is what filled the window then: no minimum.)
+            const QScopedValueRollback<bool> fitting(m_fittingErrorColumn, true);
+            m_view->header()->restoreState(settings.value(QStringLiteral("window/treeHeader")).toByteArray());
+        }
+        m_view->header()->setStretchLastSection(false);
         m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+        fitErrorColumn();
     }
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
     m_demo->setOrdersPerMinute(settings.value(QStringLiteral("demo/ordersPerMinute"), 30).toInt());

@@ -104,6 +104,10 @@ private:
     void placeAtDefaultSize();
     // Column widths for a tree `treeWidth` px wide: every column's usual content whole.
     void setDefaultColumnWidths(int treeWidth);
+    // "Current step / Error" takes the width the other columns leave, never less
+    // than its usual content (or the width the user dragged it to).
+    void takeSpareWidthInTheErrorColumn();
+    void fitErrorColumn();
     // F8 / F9 and the View menu entries of the tabbed docks.
     QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);
@@ -156,8 +160,10 @@ private:
     int m_scrollAnchorY = 0;
     static constexpr int kLayoutVersion = 2; // of the saved column widths and split
     static constexpr int kDockHeight = 250;  // in the default window
-    bool m_dockStateRestored = false;         // the user's dock layout (restoreSettings())
+    QByteArray m_restoredState; // the user's dock layout, until shown (restoreSettings(), showEvent())
     bool m_dockHeightSet = false;
+    int m_errorColumnMinWidth = 0;
+    bool m_fittingErrorColumn = false; // inside fitErrorColumn() (or a layout of our own)
     bool m_refiltering = false; // inside refilter(): rows come and go, nothing is inserted live
     struct DemoPreference {
         int stored = 30;            // as read from (and written back to) the settings

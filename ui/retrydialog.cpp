@@ -30,6 +30,16 @@ QString sentence(const QString &reason)
         text += QLatin1Char('.');
     return text;
 }
+
+QString requiredPaymentHint()
+{
+    return RetryDialog::tr("required: a new payment method id");
+}
+
+QString optionalPaymentHint()
+{
+    return RetryDialog::tr("empty: keep the current one");
+}
 } // namespace
 
 RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eligibility,
@@ -41,8 +51,8 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     m_addressRequired = eligibility.requiredActions.contains(QLatin1String("UPDATE_SHIPPING_ADDRESS"));
 
     auto *layout = new QVBoxLayout(this);
-    auto *intro = new QLabel(this);
-    intro->setWordWrap(true);
+    m_intro = new QLabel(this);
+    m_intro->setWordWrap(true);
     // Numbered like the engine's executions (attemptNumber): the first run is
     // attempt 1, so retry N is attempt N + 1. A retry is a new execution that runs
     // every step again from the first (app/engine/retrypolicy.h): the failed
@@ -55,31 +65,31 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
                        .arg(retry + 1)
                        .arg(stepDisplayName(SagaStep::Inventory), stepDisplayName(SagaStep::Payment),
                             stepDisplayName(SagaStep::Shipping));
+    m_introStart = text;
     if (!eligibility.reason.trimmed().isEmpty())
         text += QLatin1Char(' ') + sentence(eligibility.reason);
-    intro->setText(text);
-    layout->addWidget(intro);
+    m_intro->setText(text);
+    layout->addWidget(m_intro);
 
     auto *paymentForm = new QFormLayout;
     m_payment = new QLineEdit(this);
     m_payment->setObjectName(QStringLiteral("paymentMethod"));
-    m_payment->setPlaceholderText(m_paymentRequired ? tr("required: a new payment method id")
-                                                    : tr("empty: keep the current one"));
-    // Wide enough for its hint (it was cut to "leave empty to k…").
+    // Wide enough for either hint (it was cut to "leave empty to k…").
     {
         QStyleOptionFrame option;
         option.initFrom(m_payment);
-        const QSize text(m_payment->fontMetrics().horizontalAdvance(m_payment->placeholderText()) + 8,
-                         m_payment->fontMetrics().height());
+        const int hint = qMax(m_payment->fontMetrics().horizontalAdvance(requiredPaymentHint()),
+                              m_payment->fontMetrics().horizontalAdvance(optionalPaymentHint()));
+        const QSize text(hint + 8, m_payment->fontMetrics().height());
         m_payment->setMinimumWidth(style()->sizeFromContents(QStyle::CT_LineEdit, &option, text, m_payment).width());
     }
-    paymentForm->addRow(m_paymentRequired ? tr("New &payment method*:") : tr("New &payment method:"),
-                        m_payment);
+    m_paymentLabel = new QLabel(this);
+    m_paymentLabel->setBuddy(m_payment);
+    paymentForm->addRow(m_paymentLabel, m_payment);
     layout->addLayout(paymentForm);
 
     m_addressGroup = new QGroupBox(tr("Correct the shipping &address"), this);
     m_addressGroup->setCheckable(true);
-    m_addressGroup->setChecked(m_addressRequired);
     auto *form = new QFormLayout(m_addressGroup);
     m_street = new QLineEdit(m_addressGroup);
     m_city = new QLineEdit(m_addressGroup);
@@ -120,7 +130,28 @@ RetryDialog::RetryDialog(const QString &orderNumber, const RetryEligibility &eli
     for (QLineEdit *edit : {m_payment, m_street, m_city, m_state, m_postalCode, m_country})
         connect(edit, &QLineEdit::textChanged, this, &RetryDialog::updateOk);
     connect(m_addressGroup, &QGroupBox::toggled, this, &RetryDialog::updateOk);
+    showRequirements();
+}
+
+void RetryDialog::showRequirements()
+{
+    m_payment->setPlaceholderText(m_paymentRequired ? requiredPaymentHint() : optionalPaymentHint());
+    m_paymentLabel->setText(m_paymentRequired ? tr("New &payment method*:") : tr("New &payment method:"));
+    m_addressGroup->setChecked(m_addressRequired);
     updateOk();
+}
+
+void RetryDialog::setFailureInjected()
+{
+    if (!m_paymentRequired && !m_addressRequired)
+        return; // nothing asked: the server's reason stands
+    m_paymentRequired = false;
+    m_addressRequired = false;
+    // (Instead of the server's "after the required corrections".)
+    m_intro->setText(m_introStart + QLatin1Char(' ')
+                     + tr("The failure was injected (Failure Injection panel) for a demo: nothing about the order "
+                          "needs correcting, so it can be retried as it is."));
+    showRequirements();
 }
 
 void RetryDialog::setCurrentOrder(const QString &paymentMethodId, const ShippingAddress &address)

@@ -25,6 +25,12 @@ public:
     // and empty means "keep the current one".)
     void setCurrentOrder(const QString &paymentMethodId, const ShippingAddress &address);
 
+    // The failure came from a fault injected by the Failure Injection panel, not
+    // from the order: a correction the failure code asks for (a new payment method,
+    // another address) is offered but not required. Call before setCurrentOrder().
+    void setFailureInjected();
+    bool isCorrectionRequired() const { return m_paymentRequired || m_addressRequired; }
+
     RetryRequest request(const QUuid &orderId) const;
 
     QLineEdit *paymentMethodEdit() const { return m_payment; }
@@ -35,6 +41,7 @@ public:
 
 private:
     void updateOk();
+    void showRequirements(); // labels, hints and the address group as m_*Required say
 
     ShippingAddress enteredAddress() const;
 
@@ -43,7 +50,10 @@ private:
     bool m_currentKnown = false; // setCurrentOrder() was called
     QString m_currentPayment;
     ShippingAddress m_currentAddress;
+    QString m_introStart; // the intro without the server's reason
+    QLabel *m_intro = nullptr;
     QLabel *m_problem = nullptr;
+    QLabel *m_paymentLabel = nullptr;
     QLineEdit *m_payment = nullptr;
     QGroupBox *m_addressGroup = nullptr;
     QLineEdit *m_street = nullptr;

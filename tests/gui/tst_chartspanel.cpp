@@ -49,6 +49,55 @@ QStringList drawnTexts(QChart *chart)
     return texts;
 }
 
+// What is not drawn whole in `chart`: texts cut to "...", a category label not
+// shown, a value axis whose labels Qt Charts reports cut, texts drawn over one
+// another. Empty when every title, axis label (and legend entry) reads whole.
+QStringList textProblems(QChart *chart, bool legend)
+{
+    QStringList problems;
+    QList<QGraphicsTextItem *> shown;
+    const auto items = chart->scene()->items();
+    for (QGraphicsItem *item : items) {
+        auto *text = dynamic_cast<QGraphicsTextItem *>(item);
+        if (text && text->isVisible() && !text->toPlainText().isEmpty()
+            && (legend || !chart->legend()->isAncestorOf(text)))
+            shown << text;
+    }
+    QStringList texts;
+    for (const QGraphicsTextItem *t : std::as_const(shown)) {
+        texts << t->toPlainText();
+        if (t->toPlainText().contains(QLatin1String("...")) || t->toPlainText().contains(QChar(0x2026)))
+            problems << QStringLiteral("cut: '%1'").arg(t->toPlainText());
+    }
+    for (QString title : {chart->title()}) {
+        if (!texts.contains(title))
+            problems << QStringLiteral("title '%1' not drawn").arg(title);
+    }
+    const auto axes = chart->axes();
+    for (QAbstractAxis *axis : axes) {
+        if (!axis->titleText().isEmpty() && !texts.contains(axis->titleText()))
+            problems << QStringLiteral("axis title '%1' not drawn").arg(axis->titleText());
+        if (auto *categories = qobject_cast<QBarCategoryAxis *>(axis)) {
+            for (const QString &c : categories->categories()) {
+                if (!texts.contains(c))
+                    problems << QStringLiteral("label '%1' not drawn").arg(c);
+            }
+        } else if (axis->labelsTruncated()) {
+            problems << QStringLiteral("'%1' labels cut").arg(axis->titleText());
+        }
+    }
+    for (int i = 0; i < shown.size(); ++i) {
+        const QRectF a = shown[i]->sceneBoundingRect().adjusted(1, 1, -1, -1);
+        if (!chart->scene()->sceneRect().contains(a))
+            problems << QStringLiteral("'%1' outside the chart").arg(shown[i]->toPlainText());
+        for (int j = i + 1; j < shown.size(); ++j) {
+            if (a.intersects(shown[j]->sceneBoundingRect().adjusted(1, 1, -1, -1)))
+                problems << QStringLiteral("'%1' over '%2'").arg(shown[i]->toPlainText(), shown[j]->toPlainText());
+        }
+    }
+    return problems;
+}
+
 QValueAxis *countAxis(QChart *chart)
 {
     const auto axes = chart->axes(Qt::Vertical);
@@ -128,6 +177,8 @@ private Q_SLOTS:
     void outcomeMinutesFollowTheUtcSetting();
     void durationBinsReadAtAGlance();
     void countLabelsStayWholeAsTheyGrow();
+    void labelsWholeAtTheMinimumHeight_data();
+    void labelsWholeAtTheMinimumHeight();
 };
 
 void tst_ChartsPanel::initTestCase()
@@ -268,6 +319,47 @@ void tst_ChartsPanel::countLabelsStayWholeAsTheyGrow()
                                              drawnTexts(chart).join(QLatin1Char('|')))));
             QVERIFY2(!axis->labelsTruncated(), qPrintable(QStringLiteral("%1 orders, %2").arg(orders).arg(chart->title())));
         }
+    }
+}
+
+void tst_ChartsPanel::labelsWholeAtTheMinimumHeight_data()
+{
+    QTest::addColumn<int>("width");
+    QTest::addColumn<bool>("legend"); // whole too (narrower, its entries are cut; their tooltips are whole)
+    QTest::newRow("in a 1024 px window") << 1000 << false;
+    QTest::newRow("in the default window") << 1340 << true;
+}
+
+// The probe: in the Charts dock restored at 212 px (and in a 1024x700 window at
+// 203 px) every axis label and title read "...", the minutes "10:...". The panel
+// is never smaller than its minimum, and at its minimum height every title,
+// axis label and legend entry is drawn whole, none over another.
+void tst_ChartsPanel::labelsWholeAtTheMinimumHeight()
+{
+    QFETCH(int, width);
+    QFETCH(bool, legend);
+    OrderTreeModel model;
+    fillRecent(model, 300, Kind::Success, 900); // durations in seconds: "≥1.1"
+    fillRecent(model, 40, Kind::PaymentFails, 900);
+    ChartsPanel panel(&model);
+    const int height = panel.minimumSizeHint().height();
+    panel.resize(width, 100);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    QVERIFY2(panel.height() >= height, qPrintable(QString::number(panel.height())));
+    panel.resize(width, height);
+    QSignalSpy refreshed(&panel, &ChartsPanel::refreshed);
+    QVERIFY(refreshed.isValid());
+    panel.refresh();
+    QTRY_VERIFY(refreshed.count() > 0);
+    QCOMPARE(minuteAxis(panel.durationChart())->titleText(), QStringLiteral("duration (s)"));
+    for (QChart *chart : {panel.durationChart(), panel.outcomeChart()}) {
+        QTRY_VERIFY2(textProblems(chart, legend).isEmpty(),
+                     qPrintable(QStringLiteral("%1 at %2x%3: %4")
+                                    .arg(chart->title())
+                                    .arg(chart->size().width())
+                                    .arg(chart->size().height())
+                                    .arg(textProblems(chart, legend).join(QStringLiteral("; ")))));
     }
 }
 

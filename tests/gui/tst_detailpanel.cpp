@@ -3,14 +3,20 @@
 
 #include "detailpanel.h"
 #include "fakesource.h"
+#include "retrydialog.h"
+#include "sagajson.h"
 #include "guitesthelpers.h"
 #include "ordertreemodel.h"
 #include "stepstatusdelegate.h"
 
+#include <QApplication>
+#include <QGroupBox>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QLabel>
 #include <QPushButton>
 #include <QTest>
+#include <QTimer>
 
 using namespace SagaScenarios;
 
@@ -23,8 +29,11 @@ class tst_DetailPanel : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void etaTurnsLateWhileShown();
+    void loadedOrderInFlightIsLate();
     void retryAndHistoryReadAsSentences();
     void unreversedUnansweredCallIsNamed();
+    void injectedFailureNeedsNoCorrection_data();
+    void injectedFailureNeedsNoCorrection();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -64,6 +73,30 @@ void tst_DetailPanel::etaTurnsLateWhileShown()
     model.applyEvents(full.events());
     QTRY_COMPARE_WITH_TIMEOUT(panel.etaText(), QStringLiteral("finished"), kTimeout);
     QVERIFY(!eta->property("late").toBool());
+}
+
+// The probe: after a crash with sagas in flight, the reopened console loaded them
+// from the store and said "ETA: not known yet" with no late mark, far past their
+// p95. The panel shows their ETA, late.
+void tst_DetailPanel::loadedOrderInFlightIsLate()
+{
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.add(EventType::StepStarted, SagaStep::Inventory);
+    OrderProgress loaded(id);
+    for (const OrderEvent &e : b.events())
+        loaded.apply(e);
+    OrderTreeModel model;
+    const QDateTime now = b.time().addSecs(45);
+    model.setClock([now] { return now; });
+    model.loadSnapshots({loaded});
+
+    DetailPanel panel(&model);
+    panel.show();
+    panel.setOrder(id);
+    QVERIFY2(panel.etaText().contains(QLatin1String("late")), qPrintable(panel.etaText()));
+    QVERIFY(!panel.etaText().contains(QLatin1String("not known")));
 }
 
 // The probe: "retry cooldown period not elapsed Next retry possible at 01:13:02
@@ -141,6 +174,89 @@ void tst_DetailPanel::unreversedUnansweredCallIsNamed()
              qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("cannot be retried")), qPrintable(text));
     QVERIFY2(!text.contains(QLatin1String("reverse what is left")), qPrintable(text));
+}
+
+void tst_DetailPanel::injectedFailureNeedsNoCorrection_data()
+{
+    QTest::addColumn<bool>("injected");
+    QTest::newRow("injected") << true;
+    QTest::newRow("the address failed") << false;
+}
+
+// The probe: an order failed by a fault injected from the Failure Injection panel
+// (INVALID_ADDRESS on Shipping Arrangement) read "What to do: Correct your shipping
+// address and retry the order.", and the Retry dialog refused to send the retry
+// until the address was changed. The address was fine: the advice says the
+// failure was injected, and the dialog retries the order as it is.
+void tst_DetailPanel::injectedFailureNeedsNoCorrection()
+{
+    QFETCH(bool, injected);
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.stepOk(SagaStep::Inventory);
+    b.stepOk(SagaStep::Payment);
+    b.add(EventType::StepStarted, SagaStep::Shipping);
+    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
+    if (injected)
+        details.insert(QStringLiteral("injected"), true);
+    b.add(EventType::StepFailed, SagaStep::Shipping, details,
+          ErrorInfo{QStringLiteral("INVALID_ADDRESS"), QStringLiteral("Injected failure (INVALID_ADDRESS).")});
+    b.add(EventType::CompensationStarted);
+    b.compensate(SagaStep::Payment);
+    b.compensate(SagaStep::Inventory);
+    b.failed();
+    model.applyEvents(b.events());
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
+
+    FakeSource source;
+    source.eligibility.eligible = true;
+    source.eligibility.maxRetries = 3;
+    source.eligibility.requiredActions = {QStringLiteral("UPDATE_SHIPPING_ADDRESS")}; // from the code alone
+    source.eligibility.reason = QStringLiteral("order can be retried after the required corrections");
+    for (const OrderEvent &e : b.events())
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    OrderRecord record;
+    record.id = id;
+    record.paymentMethodId = QStringLiteral("pm-visa-4242");
+    record.shippingAddress = ShippingAddress{QStringLiteral("742 Evergreen Terrace"), QStringLiteral("Springfield"),
+                                             QStringLiteral("OR"), QStringLiteral("97403"), QStringLiteral("US")};
+    source.orderCase.record = record;
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    const QString advice = panel.failureText();
+    const QString eligibility = panel.eligibilityText();
+    QCOMPARE(advice.contains(QLatin1String("Correct your shipping address")), !injected);
+    QCOMPARE(advice.contains(QLatin1String("injected")), injected);
+    QCOMPARE(eligibility.contains(QLatin1String("Correct the shipping address first")), !injected);
+    QCOMPARE(eligibility.contains(QLatin1String("no correction is needed")), injected);
+
+    // Retry, as it is: the dialog sends it (the address unchanged) only when injected.
+    bool dialogSeen = false;
+    bool acceptable = false;
+    bool addressChecked = true;
+    std::optional<ShippingAddress> sentAddress;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        acceptable = dialog->isAcceptable();
+        addressChecked = dialog->addressGroup()->isChecked();
+        sentAddress = dialog->request(id).shippingAddress;
+        dialog->reject();
+    });
+    panel.retry();
+    QVERIFY(dialogSeen);
+    QCOMPARE(acceptable, injected);
+    QCOMPARE(addressChecked, !injected);
+    QCOMPARE(sentAddress.has_value(), !injected);
 }
 
 QTEST_MAIN(tst_DetailPanel)

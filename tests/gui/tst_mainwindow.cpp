@@ -2,6 +2,7 @@
 // status filter, the default layout, the docks' shortcuts, Help > About and a
 // damaged saved geometry. Orders are fed to the window's batcher directly.
 
+#include "chartspanel.h"
 #include "detailpanel.h"
 #include "eventbatcher.h"
 #include "fakesource.h"
@@ -173,6 +174,8 @@ private Q_SLOTS:
     void smallWindowKeepsRetryInView();
     void resizedLayoutIsRemembered();
     void columnsSavedByTheFixedLayoutGiveWay();
+    void dockHeightIsKeptAcrossRestarts();
+    void errorColumnTakesTheSpareWidth();
 };
 
 void tst_MainWindow::initTestCase()
@@ -496,6 +499,102 @@ void tst_MainWindow::columnsSavedByTheFixedLayoutGiveWay()
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     const QString offScreen = columnsOffScreen(window);
     QVERIFY2(offScreen.isEmpty(), qPrintable(offScreen));
+    QSettings().clear();
+}
+
+// The probe: the Charts dock was 250 px at a first start, 212 px after every
+// restart (and its labels read "..."), whatever height the user had left it at.
+// Closed and opened again with the same settings, the docks are as high as they
+// were; and never lower than the charts need.
+void tst_MainWindow::dockHeightIsKeptAcrossRestarts()
+{
+    QSettings().clear();
+    int height = 0;
+    for (int start = 1; start <= 4; ++start) {
+        MainWindow window;
+        window.restoreSettings();
+        if (start == 1)
+            window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QCOMPARE(window.size(), MainWindow::kDefaultSize);
+        auto *charts = window.findChild<QDockWidget *>(QStringLiteral("chartsDock"));
+        QVERIFY(charts);
+        QCoreApplication::processEvents(); // (the default height is set once the window is shown)
+        if (start > 1)
+            QCOMPARE(charts->height(), height);
+        ChartsPanel *panel = window.chartsPanel();
+        QVERIFY2(panel->height() >= panel->minimumSizeHint().height(),
+                 qPrintable(QStringLiteral("%1 px for %2").arg(panel->height()).arg(panel->minimumSizeHint().height())));
+        const int shown = charts->height();
+        if (start == 2) { // the user makes it higher
+            window.resizeDocks({charts}, {shown + 60}, Qt::Vertical);
+            QTRY_VERIFY(charts->height() > shown);
+        }
+        if (start == 3) { // or as low as it goes: the charts keep what they need
+            window.resizeDocks({charts}, {60}, Qt::Vertical);
+            QTRY_VERIFY(charts->height() < shown);
+            QCOMPARE(panel->height(), panel->minimumSizeHint().height());
+        }
+        height = charts->height();
+        window.close(); // (saves the settings)
+    }
+    QSettings().clear();
+}
+
+// The probe: at 2560x1440 "Current step / Error" kept its default width and cut
+// its messages while the last column (ETA) stretched over empty space. The error
+// column takes the width the other columns leave (also with a layout saved by an
+// earlier version, which stretched the last section), and gives it back when
+// another column is widened; in a narrow window it keeps the width its step
+// names need and the tree scrolls sideways.
+void tst_MainWindow::errorColumnTakesTheSpareWidth()
+{
+    QSettings().clear();
+    int defaultError = 0;
+    int defaultEta = 0;
+    {
+        MainWindow window;
+        window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QHeaderView *header = window.treeView()->header();
+        defaultError = header->sectionSize(OrderTreeModel::CurrentStepColumn);
+        defaultEta = header->sectionSize(OrderTreeModel::EtaColumn);
+        header->setStretchLastSection(true); // as saved before
+        window.saveSettings();
+    }
+    for (const bool restored : {false, true}) {
+        MainWindow window;
+        if (restored)
+            window.restoreSettings();
+        window.resize(2560, 1440);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QHeaderView *header = window.treeView()->header();
+        const QWidget *viewport = window.treeView()->viewport();
+        const QString what = restored ? QStringLiteral("restored") : QStringLiteral("default");
+        QTRY_COMPARE(header->length(), viewport->width()); // no empty space, nothing to scroll
+        QCOMPARE(header->sectionSize(OrderTreeModel::EtaColumn), defaultEta);
+        QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) > defaultError + 600,
+                 qPrintable(QStringLiteral("%1: %2 px, %3 by default")
+                                .arg(what)
+                                .arg(header->sectionSize(OrderTreeModel::CurrentStepColumn))
+                                .arg(defaultError)));
+        const int wide = header->sectionSize(OrderTreeModel::CurrentStepColumn);
+        header->resizeSection(OrderTreeModel::CustomerColumn, header->sectionSize(OrderTreeModel::CustomerColumn) + 100);
+        QCOMPARE(header->sectionSize(OrderTreeModel::CurrentStepColumn), wide - 100);
+        QCOMPARE(header->length(), viewport->width());
+
+        window.resize(1024, 700);
+        QTRY_VERIFY(header->length() > viewport->width()); // scrolls sideways
+        const int stepName = window.treeView()->fontMetrics().horizontalAdvance(stepDisplayName(SagaStep::Shipping));
+        QVERIFY2(header->sectionSize(OrderTreeModel::CurrentStepColumn) > stepName,
+                 qPrintable(QStringLiteral("%1: %2 px for a %3 px step name")
+                                .arg(what)
+                                .arg(header->sectionSize(OrderTreeModel::CurrentStepColumn))
+                                .arg(stepName)));
+    }
     QSettings().clear();
 }
 

@@ -70,6 +70,7 @@ private Q_SLOTS:
     void introNamesTheAttemptAndTheSteps();
     void paymentHintIsShownWhole();
     void startsFromTheCurrentPaymentMethodAndAddress();
+    void injectedFailureRetriesAsItIs();
     void correctedAddressIsChecked_data();
     void correctedAddressIsChecked();
     void pastedTextIsCheckedBySagaServersRules_data();
@@ -156,6 +157,37 @@ void tst_RetryDialog::startsFromTheCurrentPaymentMethodAndAddress()
         QVERIFY(dialog.addressGroup()->isChecked());
         QCOMPARE(addressEdit(dialog, QStringLiteral("City:"))->text(), bad.city);
         QVERIFY(!okButton(dialog)->isEnabled()); // unchanged: it is the address that failed
+        addressEdit(dialog, QStringLiteral("Postal code:"))->setText(QStringLiteral("97403"));
+        QVERIFY(okButton(dialog)->isEnabled());
+        QCOMPARE(dialog.request(QUuid::createUuid()).shippingAddress.value_or(ShippingAddress{}), oregon());
+    }
+}
+
+// A failure injected by the Failure Injection panel (INVALID_ADDRESS, a declined
+// card) is not the order's: the correction its code asks for is offered, not
+// required, and the intro says why instead of "after the required corrections".
+void tst_RetryDialog::injectedFailureRetriesAsItIs()
+{
+    ShippingAddress bad = oregon();
+    bad.postalCode = QStringLiteral("00000");
+    for (const QString &action : {QStringLiteral("UPDATE_SHIPPING_ADDRESS"), QStringLiteral("UPDATE_PAYMENT_METHOD")}) {
+        RetryDialog dialog(QStringLiteral("ORD-5"), eligibility(0, {action}));
+        QVERIFY(dialog.isCorrectionRequired());
+        dialog.setFailureInjected();
+        dialog.setCurrentOrder(QStringLiteral("declined-card"), bad);
+        QVERIFY(!dialog.isCorrectionRequired());
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.problemText()));
+        QVERIFY(okButton(dialog)->isEnabled());
+        QVERIFY(!dialog.addressGroup()->isChecked());
+        QCOMPARE(dialog.paymentMethodEdit()->text(), QStringLiteral("declined-card"));
+        const RetryRequest r = dialog.request(QUuid::createUuid());
+        QVERIFY(!r.paymentMethodId);
+        QVERIFY(!r.shippingAddress);
+        const QString intro = introLabel(dialog)->text();
+        QVERIFY2(intro.contains(QLatin1String("injected")), qPrintable(intro));
+        QVERIFY2(!intro.contains(QLatin1String("required corrections")), qPrintable(intro));
+        // A correction can still be made and is sent.
+        dialog.addressGroup()->setChecked(true);
         addressEdit(dialog, QStringLiteral("Postal code:"))->setText(QStringLiteral("97403"));
         QVERIFY(okButton(dialog)->isEnabled());
         QCOMPARE(dialog.request(QUuid::createUuid()).shippingAddress.value_or(ShippingAddress{}), oregon());

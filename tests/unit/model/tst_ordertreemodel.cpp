@@ -160,6 +160,7 @@ private Q_SLOTS:
     void loadSnapshots();
     void displayUtcToggle();
     void etaIsFed();
+    void loadedOrderInFlightHasAnEta();
     void retryResetAnnouncesCells();
     void randomSequences_data();
     void randomSequences();
@@ -465,6 +466,56 @@ void tst_OrderTreeModel::etaIsFed()
     QCOMPARE(model.indexOf(kOrder).data(OrderTreeModel::IsLateRole).toBool(), true);
     model.applyEvents(events.mid(4));
     QVERIFY(model.order(kOrder)->estimatedCompletion.isNull());
+}
+
+// A console that crashed with sagas in flight, reopened: those orders came from the
+// store as snapshots and showed no ETA ("not known yet") and no late mark until
+// their next event, long after they were past their p95 (the dead engine's lease
+// runs 30 s). A loaded order not finished has the ETA the events would have
+// given it, late when its step started long ago; stored step durations read
+// after it estimate it again.
+void tst_OrderTreeModel::loadedOrderInFlightHasAnEta()
+{
+    const QVector<OrderEvent> events = scenario(Kind::Success, kOrder, baseTime(), 300);
+    OrderProgress running(kOrder);
+    for (int i = 0; i < 4; ++i) // payment running, started at events[3]
+        running.apply(events[i]);
+    QVERIFY(!running.estimatedCompletion.isValid());
+    OrderProgress done(QUuid::createUuid());
+    for (const OrderEvent &e : scenario(Kind::Success, done.orderId, baseTime(), 300))
+        done.apply(e);
+    done.estimatedCompletion = baseTime(); // a stale estimate: a finished order has none
+
+    QDateTime now = events[3].timestamp.addMSecs(100);
+    OrderTreeModel model;
+    model.setClock([&now] { return now; });
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::Fatal);
+    model.loadSnapshots({running, done});
+    OrderTreeModel live; // the same events applied
+    live.applyEvents(events.mid(0, 4));
+    const QDateTime expected = live.order(kOrder)->estimatedCompletion;
+    QVERIFY(expected > events[3].timestamp);
+    QCOMPARE(model.order(kOrder)->estimatedCompletion, expected);
+    const QModelIndex eta = model.indexOf(kOrder, OrderTreeModel::EtaColumn);
+    QCOMPARE(eta.data(OrderTreeModel::EtaRole).toDateTime(), expected);
+    QCOMPARE(eta.data().toString(), expected.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")));
+    QVERIFY(!eta.data(OrderTreeModel::IsLateRole).toBool());
+    QVERIFY(!model.order(done.orderId)->estimatedCompletion.isValid());
+
+    now = events[3].timestamp.addSecs(40); // the engine died; no event since
+    QVERIFY(eta.data(OrderTreeModel::IsLateRole).toBool());
+
+    // The stored step durations arrive after the snapshots: estimated again, announced.
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QVERIFY(changed.isValid());
+    model.seedEta({{SagaStep::Shipping, 300}, {SagaStep::Payment, 300}});
+    QCOMPARE(model.order(kOrder)->estimatedCompletion, events[3].timestamp.addMSecs(600));
+    QCOMPARE(changed.count(), 1);
+    QCOMPARE(changed[0][0].toModelIndex(), model.indexOf(kOrder, OrderTreeModel::OrderNumberColumn));
+    QCOMPARE(changed[0][1].toModelIndex(), eta);
+    const auto roles = changed[0][2].value<QList<int>>();
+    QVERIFY(roles.contains(OrderTreeModel::EtaRole) && roles.contains(Qt::DisplayRole));
+    QCOMPARE(model.eta().sampleCount(SagaStep::Payment), 1);
 }
 
 void tst_OrderTreeModel::retryResetAnnouncesCells()

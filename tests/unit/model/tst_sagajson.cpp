@@ -101,6 +101,7 @@ private Q_SLOTS:
     void statusEventMalformed_data();
     void statusEventMalformed();
     void rawEvent();
+    void failedByInjectedFault();
     void historyRoundTrip();
     void historyKeys();
     void historyMalformed_data();
@@ -466,6 +467,55 @@ void tst_SagaJson::rawEvent()
     QCOMPARE(o.value("details").toObject().value("phase").toString(), QStringLiteral("FORWARD"));
     QCOMPARE(o.value("details").toObject().value("error").toObject().value("code").toString(),
              QStringLiteral("PAYMENT_DECLINED"));
+}
+
+// Whether the latest execution failed on an injected fault (the console's Retry
+// then needs no correction): its forward STEP_FAILED, not a compensation's, and
+// not an earlier execution's.
+void tst_SagaJson::failedByInjectedFault()
+{
+    auto json = [](const QVector<OrderEvent> &events) {
+        QJsonArray a;
+        for (const OrderEvent &e : events)
+            a.append(SagaJson::rawEventToJson(e));
+        return a;
+    };
+    const QJsonObject forward{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
+    QJsonObject injected = forward;
+    injected.insert(QStringLiteral("injected"), true);
+    const ErrorInfo declined{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Injected failure (PAYMENT_DECLINED).")};
+    auto failedPayment = [&](Builder &b, const QJsonObject &details) {
+        b.stepOk(SagaStep::Inventory);
+        b.add(EventType::StepStarted, SagaStep::Payment);
+        b.add(EventType::StepFailed, SagaStep::Payment, details, declined);
+        b.add(EventType::CompensationStarted);
+        b.compensate(SagaStep::Inventory);
+        b.failed();
+    };
+    Builder b(kOrder);
+    b.started();
+    failedPayment(b, injected);
+    QVERIFY(SagaJson::failedByInjectedFault(json(b.events())));
+    b.started(2); // retried: this execution has not failed
+    QVERIFY(!SagaJson::failedByInjectedFault(json(b.events())));
+    failedPayment(b, forward); // and then failed by itself
+    QVERIFY(!SagaJson::failedByInjectedFault(json(b.events())));
+
+    QVERIFY(!SagaJson::failedByInjectedFault(json(scenario(Kind::PaymentFails, kOrder))));
+    // An injected compensation failure is no forward failure: the order's own failure counts.
+    Builder c(kOrder);
+    c.started();
+    c.stepOk(SagaStep::Inventory);
+    c.add(EventType::StepStarted, SagaStep::Payment);
+    c.add(EventType::StepFailed, SagaStep::Payment, forward, declined);
+    c.add(EventType::CompensationStarted);
+    c.add(EventType::CompensationStarted, SagaStep::Inventory);
+    c.add(EventType::StepFailed, SagaStep::Inventory,
+          {{QStringLiteral("phase"), QStringLiteral("COMPENSATION")}, {QStringLiteral("injected"), true}},
+          ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("The compensation failed (injected).")});
+    c.failed(true);
+    QVERIFY(!SagaJson::failedByInjectedFault(json(c.events())));
+    QVERIFY(!SagaJson::failedByInjectedFault(QJsonArray{}));
 }
 
 void tst_SagaJson::historyRoundTrip()
