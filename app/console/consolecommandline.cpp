@@ -142,6 +142,9 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     } else if (parser.isSet(postgres)) {
         spec.kind = SourceSpec::Kind::Database;
         spec.databaseUrl = parser.value(postgres);
+        QString error;
+        if (!DatabaseUrl::parse(spec.databaseUrl, &error))
+            return fail(QStringLiteral("--postgres: %1").arg(error)); // (the sentence names the forms that work)
     } else {
         // No source given: the embedded default (ARCHITECTURE.md, CLI). The last
         // source is remembered for the connection dialog, not switched to silently.
@@ -151,7 +154,7 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
         QString error;
         const std::optional<DatabaseUrl> url = DatabaseUrl::parse(parser.value(database), &error);
         if (!url)
-            return fail(QStringLiteral("--database: %1 (use sqlite:PATH)").arg(error));
+            return fail(QStringLiteral("--database: %1").arg(error));
         spec.embeddedDatabase = *url;
     }
     QString error;
