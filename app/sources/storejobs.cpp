@@ -19,8 +19,7 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
     StoreError error;
     result.lastPosition = store.lastPosition(&error);
     if (error) {
-        result.error = error.message;
-        result.unavailable = error.kind == StoreError::Unavailable;
+        result.error = error;
         return result;
     }
     // One keyset page of orders with all their events per chunk, folded while read
@@ -35,8 +34,7 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
         },
         &result.count);
     if (error) {
-        result.error = error.message;
-        result.unavailable = error.kind == StoreError::Unavailable;
+        result.error = error;
         return result;
     }
     // The step history behind the ETA estimates (not fatal when it cannot be read).
@@ -56,8 +54,7 @@ EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit)
     result.lastPosition = afterPosition;
     StoreResult<QVector<OrderEvent>> events = store.loadEventsAfterPosition(afterPosition, limit);
     if (!events.ok()) {
-        result.error = events.error.message;
-        result.unavailable = events.error.kind == StoreError::Unavailable;
+        result.error = events.error;
         return result;
     }
     result.events = std::move(events.value);

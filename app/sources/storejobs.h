@@ -16,8 +16,7 @@ struct InitialLoad {
     QVector<OrderProgress> snapshots; // what was not handed to `chunk` (all of it without one)
     int count = 0;
     qint64 lastPosition = 0; // read before the list: events after it may be newer
-    QString error;           // empty on success
-    bool unavailable = false;
+    StoreError error;        // none on success
     // Durations (ms) of the most recently finished steps, newest first, to seed the
     // ETA estimator (SagaStore::recentStepDurations; empty when unreadable).
     QVector<QPair<SagaStep, qint64>> stepDurations;
@@ -52,8 +51,7 @@ struct EventsAfter {
     QVector<OrderEvent> events;
     qint64 lastPosition = 0; // highest position read (or the one passed in)
     bool more = false;       // a full page came back: read again
-    QString error;
-    bool unavailable = false;
+    StoreError error;
 };
 EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit);
 

@@ -2,6 +2,7 @@
 #include "sqlerror.h"
 
 #include <QMetaObject>
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QVarLengthArray>
@@ -20,6 +21,15 @@ constexpr int kSignatureSize = 11; // including the terminating zero byte
 QString text(const char *message)
 {
     return QString::fromUtf8(message).trimmed();
+}
+
+// The first line of a libpq message, without its severity ("FATAL:  ").
+QString firstLine(const QString &message)
+{
+    static const QRegularExpression severity(QStringLiteral("^[A-Z]+:\\s+"));
+    QString line = message.section(QLatin1Char('\n'), 0, 0).trimmed();
+    line.remove(severity);
+    return line;
 }
 
 // Gone, or busy in a way that passes (storeerror.h): try again later.
@@ -46,6 +56,10 @@ StoreError errorOf(PGconn *conn, const PGresult *result, const QString &what)
     }
     if (reason.isEmpty())
         reason = QStringLiteral("no connection to the server");
+    err.sqlState = state ? QByteArray(state) : QByteArray();
+    err.serverText = text(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
+    if (err.serverText.isEmpty())
+        err.serverText = firstLine(reason);
     err.kind = unavailable(conn, state) ? StoreError::Unavailable : StoreError::Invalid;
     if (err.kind == StoreError::Unavailable)
         err.outage = postgresOutage(QByteArray(state ? state : ""), PQstatus(conn) == CONNECTION_BAD);
