@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
+
 namespace PgCopy {
 
 namespace {
@@ -196,6 +198,41 @@ bool connectionBroken(const QSqlDatabase &db)
     // (Not db.isOpen(): QPSQL answers it from the same PQstatus.)
     PGconn *conn = pgConnOf(db);
     return conn && PQstatus(conn) != CONNECTION_OK;
+}
+
+QString brokenReason(const QSqlDatabase &db)
+{
+    PGconn *conn = pgConnOf(db);
+    if (!conn || PQstatus(conn) == CONNECTION_OK)
+        return {};
+    return firstLine(text(PQerrorMessage(conn)));
+}
+
+namespace {
+// libpq's own notice receiver (it prints through the notice processor and ignores its argument).
+std::atomic<PQnoticeReceiver> s_libpqReceiver{nullptr};
+
+void lastWordsReceiver(void *arg, const PGresult *result)
+{
+    const char *severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!severity)
+        severity = PQresultErrorField(result, PG_DIAG_SEVERITY);
+    if (severity && (qstrcmp(severity, "FATAL") == 0 || qstrcmp(severity, "PANIC") == 0))
+        *static_cast<QString *>(arg) = text(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+    if (PQnoticeReceiver libpq = s_libpqReceiver.load())
+        libpq(nullptr, result);
+}
+} // namespace
+
+void keepLastWords(const QSqlDatabase &db, QString *lastWords)
+{
+    lastWords->clear();
+    PGconn *conn = db.isOpen() ? pgConnOf(db) : nullptr;
+    if (!conn)
+        return;
+    const PQnoticeReceiver previous = PQsetNoticeReceiver(conn, &lastWordsReceiver, lastWords);
+    if (previous && previous != &lastWordsReceiver)
+        s_libpqReceiver.store(previous);
 }
 
 StoreError copyRows(void *handle, const QByteArray &select, int columns,

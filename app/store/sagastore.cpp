@@ -57,6 +57,9 @@ struct SagaStore::Private {
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
     // database (read at the first commit); cleared when the connection closes.
     mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
+    // PostgreSQL: why the server said it closes this connection, when it said so while
+    // the connection was idle (PgCopy::keepLastWords); empty otherwise.
+    mutable QString lastWords;
     qint64 clockSkewMs = 0; // setClockSkewForTesting()
     std::function<void()> betweenRetryReads; // setBetweenRetryReadsForTesting()
 
@@ -77,7 +80,15 @@ struct SagaStore::Private {
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
 
-    StoreError classify(const QSqlError &e, const QString &what) const { return sqlFailure(db(), e, what); }
+    StoreError classify(const QSqlError &e, const QString &what) const
+    {
+        StoreError err = sqlFailure(db(), e, what);
+        // A query that found the connection closed: the server may have said why first.
+        if (pg() && !lastWords.isEmpty() && err.kind == StoreError::Unavailable
+            && err.outage == StoreError::Outage::Unreachable)
+            err.serverText = lastWords;
+        return err;
+    }
 
     // Escaped SQL literal of `v` produced by the driver.
     QString lit(const QVariant &v) const
@@ -149,6 +160,7 @@ struct SagaStore::Private {
     // PostgreSQL session settings, again after a reconnect (a new session).
     void configurePostgres() const
     {
+        PgCopy::keepLastWords(db(), &lastWords);
         // Commit durability is the server's setting; do not weaken it here.
         exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
         if (readOnly)
@@ -196,7 +208,15 @@ struct SagaStore::Private {
 
     StoreError notOpen() const
     {
-        return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
+        // A PostgreSQL connection the server closed: in the server's words when it gave
+        // any (pg_terminate_backend, a shutdown), else in libpq's.
+        const QString why = !pg() ? QString() : !lastWords.isEmpty() ? lastWords : PgCopy::brokenReason(db());
+        if (why.isEmpty())
+            return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
+        StoreError e = StoreError::unavailable(QStringLiteral("the server closed the connection: ") + why,
+                                               StoreError::Outage::Unreachable);
+        e.serverText = why;
+        return e;
     }
 
     // SQLite: the file this connection opened. A program keeps writing into a file

@@ -172,6 +172,7 @@ private Q_SLOTS:
     void frozenServerIsSaidStaleUntilItAnswers();
     void refusedReadBacksOffAndIsLoggedOnce();
     void missingRightsAndTablesAreNamed();
+    void terminatedConnectionSaysTheServersWords();
 
 private:
     QString m_url;
@@ -649,6 +650,39 @@ void tst_DatabaseSource::missingRightsAndTablesAreNamed()
     QCOMPARE(states.count(), 1);
     QCOMPARE(log.count(QStringLiteral("no Saga Console tables")), 1);
     QCOMPARE(viewer.model.orderCount(), 1);
+    source.stop();
+}
+
+// The server ends the source's idle connection (pg_terminate_backend): the banner
+// gives the server's reason, not "database connection is not open" (QPSQL, reading
+// the socket for notifications, had swallowed it).
+void tst_DatabaseSource::terminatedConnectionSaysTheServersWords()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(300);
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    states.clear();
+    QVERIFY2(TestServices::postgresAdmin(
+                 QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%1' "
+                                "AND pid <> pg_backend_pid()")
+                     .arg(url.database),
+                 &error),
+             qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(!states.isEmpty(), kTimeout);
+    QCOMPARE(states.first().first().value<ProgressSource::State>(), ProgressSource::State::Stale);
+    const QString banner = states.first().at(1).toString();
+    QVERIFY2(banner.contains(QLatin1String("terminating connection due to administrator command")), qPrintable(banner));
+    QVERIFY2(noDriverText(banner), qPrintable(banner));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }
 
