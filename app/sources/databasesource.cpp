@@ -30,8 +30,19 @@ StoreError explained(SagaStore &store, const StoreError &error)
     return schema && schema.kind != StoreError::Unavailable ? schema : error;
 }
 
+struct Loaded {
+    StoreJobs::InitialLoad load;
+    StoreJobs::EventMark seen; // of the event at load.lastPosition
+};
+
+struct CaughtUp {
+    StoreJobs::EventsAfter events;
+    bool replaced = false; // the event seen last is not at its position any more
+};
+
 struct Health {
     qint64 position = 0;
+    bool replaced = false;
     StoreError error;
 };
 } // namespace
@@ -209,6 +220,7 @@ void DatabaseSource::reloadBecause(const QString &why)
 {
     m_loaded = false;
     m_lastPosition = 0;
+    m_seen = {};
     m_catchUpPending = false;
     replaceContents(why);
 }
@@ -230,15 +242,21 @@ void DatabaseSource::loadAll()
     setBusy(true); // (no overdue warning before the first load is done: it may be large)
     m_reader->run(
         [loadAll = StoreJobs::loadAllInto(m_reader, QPointer<DatabaseSource>(this))](SagaStore &store) {
-            StoreJobs::InitialLoad load = loadAll(store);
-            load.error = explained(store, load.error);
-            return load;
+            Loaded r{loadAll(store), {}};
+            if (!r.load.error) {
+                StoreResult<StoreJobs::EventMark> seen = StoreJobs::markAt(store, r.load.lastPosition);
+                r.seen = seen.value;
+                r.load.error = seen.error;
+            }
+            r.load.error = explained(store, r.load.error);
+            return r;
         },
         this,
-                  [this](StoreJobs::InitialLoad load) {
+                  [this](Loaded loaded) {
                       setBusy(false);
                       if (!m_running)
                           return;
+                      StoreJobs::InitialLoad &load = loaded.load;
                       if (load.error) {
                           connectionLost(load.error);
                           return;
@@ -246,6 +264,7 @@ void DatabaseSource::loadAll()
                       m_loaded = true;
                       readSucceeded();
                       m_lastPosition = load.lastPosition;
+                      m_seen = loaded.seen;
                       if (!load.snapshots.isEmpty())
                           Q_EMIT snapshotsReady(load.snapshots);
                       setState(State::Live, tr("Live from %1.").arg(location()));
@@ -267,17 +286,32 @@ void DatabaseSource::requestCatchUp()
     setBusy(true);
     m_catchUpPending = false;
     const qint64 after = m_lastPosition;
-    m_reader->run([after](SagaStore &store) {
-                      StoreJobs::EventsAfter r = StoreJobs::eventsAfter(store, after, kCatchUpPage);
-                      r.error = explained(store, r.error);
+    m_reader->run([after, seen = m_seen](SagaStore &store) {
+                      // From where the shown history ends, if the database still holds it there.
+                      CaughtUp r;
+                      const StoreResult<bool> same = StoreJobs::stillThere(store, seen);
+                      if (!same.ok())
+                          r.events.error = explained(store, same.error);
+                      else if (!same.value)
+                          r.replaced = true;
+                      else {
+                          r.events = StoreJobs::eventsAfter(store, after, kCatchUpPage);
+                          r.events.error = explained(store, r.events.error);
+                      }
                       return r;
                   },
-                  this, [this](StoreJobs::EventsAfter result) {
+                  this, [this](CaughtUp caught) {
                       setBusy(false);
                       if (!m_running)
                           return;
+                      StoreJobs::EventsAfter &result = caught.events;
                       if (result.error) {
                           connectionLost(result.error);
+                          return;
+                      }
+                      if (caught.replaced) {
+                          reloadBecause(anotherDatabaseSentence());
+                          loadAll();
                           return;
                       }
                       // Only events after our position were asked for; drop any a
@@ -287,6 +321,7 @@ void DatabaseSource::requestCatchUp()
                       for (OrderEvent &e : result.events) {
                           if (e.position > m_lastPosition) {
                               m_lastPosition = e.position;
+                              m_seen = StoreJobs::EventMark::of(e);
                               fresh.append(std::move(e));
                           }
                       }
@@ -316,9 +351,14 @@ void DatabaseSource::healthCheck()
     }
     setBusy(true);
     m_reader->run(
-        [](SagaStore &store) {
+        [seen = m_seen](SagaStore &store) {
             Health h;
             h.position = store.lastPosition(&h.error);
+            if (!h.error) {
+                const StoreResult<bool> same = StoreJobs::stillThere(store, seen);
+                h.error = same.error;
+                h.replaced = same.ok() && !same.value;
+            }
             h.error = explained(store, h.error);
             return h;
         },
@@ -339,6 +379,11 @@ void DatabaseSource::healthCheck()
                                   .arg(location())
                                   .arg(position)
                                   .arg(m_lastPosition));
+                loadAll();
+                return;
+            }
+            if (h.replaced) { // positions moved on, but past other events than those shown
+                reloadBecause(anotherDatabaseSentence());
                 loadAll();
                 return;
             }

@@ -3,6 +3,7 @@
 #include "databaseurl.h"
 #include "progresssource.h"
 #include "storeerror.h"
+#include "storejobs.h"
 
 #include <QTimer>
 
@@ -22,7 +23,10 @@ class StoreReader;
 // A read that fails on a working connection (the tables dropped, the role's
 // rights taken, a statement timeout) is retried the same way: the backoff grows
 // until a load or catch-up succeeds, each retry checks the schema and rights
-// again (SagaStore::checkSchema), and the banner names the problem.
+// again (SagaStore::checkSchema), and the banner names the problem. Before a
+// catch-up the source checks that the event it saw last is still at its
+// position; when it is not (a backup restored, another database in its place),
+// it shows what the database holds now instead of a mix of both.
 class DatabaseSource : public ProgressSource
 {
     Q_OBJECT
@@ -88,6 +92,7 @@ private:
     int m_answerTimeoutMs = 15000;
     bool m_overdue = false;        // Stale because a job did not answer in time
     qint64 m_lastPosition = 0;
+    StoreJobs::EventMark m_seen;   // the newest event shown whose position is known
     int m_healthIntervalMs = 1000;
     int m_backoffMs = 500;
     int m_reconnects = 0;

@@ -64,6 +64,31 @@ EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit)
     return result;
 }
 
+StoreResult<EventMark> markAt(SagaStore &store, qint64 position)
+{
+    StoreResult<EventMark> r;
+    if (position <= 0)
+        return r;
+    StoreResult<QVector<OrderEvent>> events = store.loadEventsAfterPosition(position - 1, 1);
+    if (!events.ok())
+        r.error = events.error;
+    else if (!events.value.isEmpty() && events.value.constFirst().position == position)
+        r.value = EventMark::of(events.value.constFirst());
+    return r;
+}
+
+StoreResult<bool> stillThere(SagaStore &store, const EventMark &mark)
+{
+    StoreResult<bool> r;
+    r.value = true;
+    if (mark.position <= 0)
+        return r;
+    StoreResult<EventMark> now = markAt(store, mark.position);
+    r.error = now.error;
+    r.value = now.value.orderId == mark.orderId && now.value.seq == mark.seq;
+    return r;
+}
+
 CaseResult loadCase(SagaStore &store, const QUuid &orderId)
 {
     CaseResult result;

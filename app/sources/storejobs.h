@@ -55,6 +55,20 @@ struct EventsAfter {
 };
 EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit);
 
+// Which event a position holds. Positions only grow in one database, but a backup
+// restored into it (or another database put in its place) may have grown past the
+// positions shown with other events: the event at a position seen before tells.
+struct EventMark {
+    qint64 position = 0; // 0: no mark (nothing seen yet)
+    QUuid orderId;
+    qint64 seq = 0;
+    static EventMark of(const OrderEvent &e) { return {e.position, e.orderId, e.seq}; }
+};
+// The mark of the event at `position` (no mark when none holds it, or position <= 0).
+StoreResult<EventMark> markAt(SagaStore &store, qint64 position);
+// Whether the database holds `mark`'s event at its position still (true for no mark).
+StoreResult<bool> stillThere(SagaStore &store, const EventMark &mark);
+
 struct CaseResult {
     OrderCase orderCase;
     QString error;

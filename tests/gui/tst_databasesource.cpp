@@ -173,6 +173,7 @@ private Q_SLOTS:
     void refusedReadBacksOffAndIsLoggedOnce();
     void missingRightsAndTablesAreNamed();
     void terminatedConnectionSaysTheServersWords();
+    void restoredHistoryThatGrewIsReloaded();
 
 private:
     QString m_url;
@@ -682,6 +683,68 @@ void tst_DatabaseSource::terminatedConnectionSaysTheServersWords()
     const QString banner = states.first().at(1).toString();
     QVERIFY2(banner.contains(QLatin1String("terminating connection due to administrator command")), qPrintable(banner));
     QVERIFY2(noDriverText(banner), qPrintable(banner));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// A backup restored into the same database while the console's role was locked
+// out, then used on until its history grew past the positions the console showed:
+// the same database (oid), its positions only forward. The console caught up from
+// its old position and showed a mix of both (orders no longer there, order numbers
+// of other orders); now it sees that the event it showed last is not at its
+// position any more and shows what the database holds.
+void tst_DatabaseSource::restoredHistoryThatGrewIsReloaded()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> before = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::DeclinedCard}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const DatabaseUrl reader = roleWithSelectOn(url, QStringLiteral("restored"), QStringLiteral("ALL TABLES IN SCHEMA public"), &error);
+    QVERIFY2(!reader.user.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(reader);
+    source.setHealthCheckInterval(100);
+    Viewer viewer(source);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(before.cbegin(), before.cend()), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, before), kTimeout);
+    const qint64 shownUpTo = source.lastPosition();
+    const QString identity = source.databaseIdentity();
+
+    // Locked out; the tables emptied and made again (a restore), then more orders.
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER ROLE %1 NOLOGIN").arg(reader.user), &error), qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                        "WHERE usename = '%1'")
+                                             .arg(reader.user),
+                                         &error),
+             qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    error = inDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QVector<QUuid> after = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::OutOfStock,
+                                                       OrderPreset::HappyPath, OrderPreset::Fraud}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    error = inDatabase(url, {QStringLiteral("GRANT USAGE ON SCHEMA public TO %1").arg(reader.user),
+                             QStringLiteral("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1").arg(reader.user)});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    {
+        SagaStore store(url, QStringLiteral("tst-databasesource-positions"));
+        QVERIFY(!store.open());
+        QVERIFY2(store.lastPosition() > shownUpTo, "the new history did not grow past the old one");
+    }
+    QCOMPARE(replaced.count(), 0);
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER ROLE %1 LOGIN").arg(reader.user), &error), qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
+    QVERIFY2(replaced.first().first().toString().contains(QLatin1String("another database")),
+             qPrintable(replaced.first().first().toString()));
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(after.cbegin(), after.cend()), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, after), kTimeout);
+    QCOMPARE(replaced.count(), 1);
+    QCOMPARE(source.databaseIdentity(), identity); // the same database, as PostgreSQL sees it
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }
