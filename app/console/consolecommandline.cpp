@@ -142,6 +142,9 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
     } else if (parser.isSet(postgres)) {
         spec.kind = SourceSpec::Kind::Database;
         spec.databaseUrl = parser.value(postgres);
+        QString error;
+        if (!DatabaseUrl::parse(spec.databaseUrl, &error))
+            return fail(QStringLiteral("--postgres: %1").arg(error)); // (the sentence names the forms that work)
     } else {
         // No source given: the embedded default (ARCHITECTURE.md, CLI). The last
         // source is remembered for the connection dialog, not switched to silently.

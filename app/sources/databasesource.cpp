@@ -8,7 +8,43 @@
 namespace {
 const QString kChannel = QStringLiteral("saga_events");
 constexpr int kCatchUpPage = 5000;
+constexpr int kFirstBackoffMs = 500;
 constexpr int kMaxBackoffMs = 5000;
+
+// The connection itself is gone (or, SQLite, the file): not a read the database refused.
+bool connectionGone(const StoreError &error)
+{
+    return error.kind == StoreError::Unavailable
+        && (error.outage == StoreError::Outage::Unreachable || error.outage == StoreError::Outage::FileGone);
+}
+
+// A read failed on a connection that is still there: the tables may be gone or
+// changed, or this role's rights taken. The reader's schema check names that in
+// words for people when it finds it; else the read's own error stands (a statement
+// timeout, say). In the reader's thread.
+StoreError explained(SagaStore &store, const StoreError &error)
+{
+    if (!error || connectionGone(error) || !store.isOpen())
+        return error;
+    const StoreError schema = store.checkSchema();
+    return schema && schema.kind != StoreError::Unavailable ? schema : error;
+}
+
+struct Loaded {
+    StoreJobs::InitialLoad load;
+    StoreJobs::EventMark seen; // of the event at load.lastPosition
+};
+
+struct CaughtUp {
+    StoreJobs::EventsAfter events;
+    bool replaced = false; // the event seen last is not at its position any more
+};
+
+struct Health {
+    qint64 position = 0;
+    bool replaced = false;
+    StoreError error;
+};
 } // namespace
 
 DatabaseSource::DatabaseSource(const DatabaseUrl &url, QObject *parent)
@@ -79,10 +115,30 @@ void DatabaseSource::answerOverdue()
     if (!m_running || !m_busy || !m_loaded)
         return;
     m_overdue = true;
+    m_outage = true;
     const QString seconds = QString::number(m_answerTimeoutMs / 1000.0, 'g', 3);
     logConnectionLost(tr("no answer for %1 s").arg(seconds));
     setState(State::Stale, tr("%1 has not answered for %2 s; showing what it said last and still waiting.")
                                .arg(location(), seconds));
+}
+
+QString DatabaseSource::problemSentence(const StoreError &error) const
+{
+    const QString why = error.reason().trimmed();
+    if (connectionGone(error))
+        return unreachableSentence(why);
+    if (error.sqlState == "42501") { // insufficient privilege
+        const QString grant = m_url.user.isEmpty()
+            ? QString()
+            : tr(" (GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1)").arg(m_url.user);
+        return tr("Cannot read the database at %1: %2. The console's role needs SELECT on every Saga Console "
+                  "table%3; the console keeps trying.")
+            .arg(location(), why, grant);
+    }
+    if (error.kind == StoreError::Unavailable) // busy: a statement timeout, too many connections, a conflict
+        return tr("Reading the database at %1 failed (%2); the console keeps trying.").arg(location(), why);
+    // What the database holds cannot be shown: no or other tables (SagaStore::checkSchema), another refusal.
+    return tr("Cannot show the database at %1: %2. The console keeps trying.").arg(location(), why);
 }
 
 QString DatabaseSource::unreachableSentence(const QString &reason) const
@@ -112,12 +168,12 @@ void DatabaseSource::stop()
     m_answerTimer.stop();
 }
 
-void DatabaseSource::onOpened(bool ok, const QString &error)
+void DatabaseSource::onOpened(const StoreError &error)
 {
     if (!m_running)
         return;
     setBusy(false);
-    if (!ok) {
+    if (error) {
         connectionLost(error);
         return;
     }
@@ -125,38 +181,26 @@ void DatabaseSource::onOpened(bool ok, const QString &error)
     checkIdentity();
 }
 
-template<typename T, typename Read, typename Then>
-void DatabaseSource::readThen(Read read, Then then)
+void DatabaseSource::checkIdentity()
 {
     setBusy(true);
     m_reader->run(
-        [read](SagaStore &store) {
+        [](SagaStore &store) {
             StoreError error;
-            T value = read(store, &error);
-            return std::make_pair(std::move(value), error);
+            QString identity = store.databaseIdentity(&error);
+            return std::make_pair(std::move(identity), explained(store, error));
         },
-        this, [this, then](std::pair<T, StoreError> answer) {
+        this, [this](const std::pair<QString, StoreError> &answer) {
             setBusy(false);
             if (!m_running)
                 return;
             if (answer.second) {
-                connectionLost(answer.second.message);
+                connectionLost(answer.second);
                 return;
             }
-            then(std::move(answer.first));
-        });
-}
-
-void DatabaseSource::checkIdentity()
-{
-    readThen<QString>(
-        [](SagaStore &store, StoreError *error) { return store.databaseIdentity(error); },
-        [this](const QString &identity) {
-            if (m_loaded && identity != m_identity)
-                reloadBecause(tr("%1 is another database than before (it was dropped and created again, "
-                                 "restored or replaced): showing what it holds now.")
-                                  .arg(location()));
-            m_identity = identity;
+            if (m_loaded && answer.first != m_identity)
+                reloadBecause(anotherDatabaseSentence());
+            m_identity = answer.first;
             // Subscribe (again), then load or catch up (onListening).
             if (m_url.isPostgres())
                 m_reader->listen(kChannel);
@@ -165,10 +209,18 @@ void DatabaseSource::checkIdentity()
         });
 }
 
+QString DatabaseSource::anotherDatabaseSentence() const
+{
+    return tr("%1 is another database than before (it was dropped and created again, restored or replaced): "
+              "showing what it holds now.")
+        .arg(location());
+}
+
 void DatabaseSource::reloadBecause(const QString &why)
 {
     m_loaded = false;
     m_lastPosition = 0;
+    m_seen = {};
     m_catchUpPending = false;
     replaceContents(why);
 }
@@ -189,19 +241,30 @@ void DatabaseSource::loadAll()
 {
     setBusy(true); // (no overdue warning before the first load is done: it may be large)
     m_reader->run(
-        StoreJobs::loadAllInto(m_reader, QPointer<DatabaseSource>(this)),
+        [loadAll = StoreJobs::loadAllInto(m_reader, QPointer<DatabaseSource>(this))](SagaStore &store) {
+            Loaded r{loadAll(store), {}};
+            if (!r.load.error) {
+                StoreResult<StoreJobs::EventMark> seen = StoreJobs::markAt(store, r.load.lastPosition);
+                r.seen = seen.value;
+                r.load.error = seen.error;
+            }
+            r.load.error = explained(store, r.load.error);
+            return r;
+        },
         this,
-                  [this](StoreJobs::InitialLoad load) {
+                  [this](Loaded loaded) {
                       setBusy(false);
                       if (!m_running)
                           return;
-                      if (!load.error.isEmpty()) {
+                      StoreJobs::InitialLoad &load = loaded.load;
+                      if (load.error) {
                           connectionLost(load.error);
                           return;
                       }
                       m_loaded = true;
-                      m_overdue = false;
+                      readSucceeded();
                       m_lastPosition = load.lastPosition;
+                      m_seen = loaded.seen;
                       if (!load.snapshots.isEmpty())
                           Q_EMIT snapshotsReady(load.snapshots);
                       setState(State::Live, tr("Live from %1.").arg(location()));
@@ -223,13 +286,32 @@ void DatabaseSource::requestCatchUp()
     setBusy(true);
     m_catchUpPending = false;
     const qint64 after = m_lastPosition;
-    m_reader->run([after](SagaStore &store) { return StoreJobs::eventsAfter(store, after, kCatchUpPage); },
-                  this, [this](StoreJobs::EventsAfter result) {
+    m_reader->run([after, seen = m_seen](SagaStore &store) {
+                      // From where the shown history ends, if the database still holds it there.
+                      CaughtUp r;
+                      const StoreResult<bool> same = StoreJobs::stillThere(store, seen);
+                      if (!same.ok())
+                          r.events.error = explained(store, same.error);
+                      else if (!same.value)
+                          r.replaced = true;
+                      else {
+                          r.events = StoreJobs::eventsAfter(store, after, kCatchUpPage);
+                          r.events.error = explained(store, r.events.error);
+                      }
+                      return r;
+                  },
+                  this, [this](CaughtUp caught) {
                       setBusy(false);
                       if (!m_running)
                           return;
-                      if (!result.error.isEmpty()) {
+                      StoreJobs::EventsAfter &result = caught.events;
+                      if (result.error) {
                           connectionLost(result.error);
+                          return;
+                      }
+                      if (caught.replaced) {
+                          reloadBecause(anotherDatabaseSentence());
+                          loadAll();
                           return;
                       }
                       // Only events after our position were asked for; drop any a
@@ -239,15 +321,13 @@ void DatabaseSource::requestCatchUp()
                       for (OrderEvent &e : result.events) {
                           if (e.position > m_lastPosition) {
                               m_lastPosition = e.position;
+                              m_seen = StoreJobs::EventMark::of(e);
                               fresh.append(std::move(e));
                           }
                       }
                       if (!fresh.isEmpty())
                           Q_EMIT eventsReady(fresh);
-                      if (m_overdue) {
-                          m_overdue = false;
-                          logConnectionBack();
-                      }
+                      readSucceeded();
                       if (state() != State::Live)
                           setState(State::Live, tr("Live from %1.").arg(location()));
                       if (result.more || m_catchUpPending)
@@ -269,9 +349,28 @@ void DatabaseSource::healthCheck()
         m_healthTimer.start(m_healthIntervalMs);
         return;
     }
-    readThen<qint64>(
-        [](SagaStore &store, StoreError *error) { return store.lastPosition(error); },
-        [this](qint64 position) {
+    setBusy(true);
+    m_reader->run(
+        [seen = m_seen](SagaStore &store) {
+            Health h;
+            h.position = store.lastPosition(&h.error);
+            if (!h.error) {
+                const StoreResult<bool> same = StoreJobs::stillThere(store, seen);
+                h.error = same.error;
+                h.replaced = same.ok() && !same.value;
+            }
+            h.error = explained(store, h.error);
+            return h;
+        },
+        this, [this](const Health &h) {
+            setBusy(false);
+            if (!m_running)
+                return;
+            if (h.error) {
+                connectionLost(h.error);
+                return;
+            }
+            const qint64 position = h.position;
             if (position < m_lastPosition) {
                 // Positions only grow in one database: this is another one (restored
                 // from an older backup, or replaced with the same identity).
@@ -283,6 +382,11 @@ void DatabaseSource::healthCheck()
                 loadAll();
                 return;
             }
+            if (h.replaced) { // positions moved on, but past other events than those shown
+                reloadBecause(anotherDatabaseSentence());
+                loadAll();
+                return;
+            }
             if (position > m_lastPosition || m_catchUpPending || m_overdue)
                 requestCatchUp(); // a notification was missed (or there are none: SQLite)
             else
@@ -290,17 +394,36 @@ void DatabaseSource::healthCheck()
         });
 }
 
-void DatabaseSource::connectionLost(const QString &reason)
+void DatabaseSource::connectionLost(const StoreError &error)
 {
     if (!m_running)
         return;
     m_connected = false;
-    logConnectionLost(reason);
+    m_outage = true;
+    // Once while the reason stays the same (in people's words: the log line keeps what
+    // was being done and the driver's text); a retry that reconnects is no new outage.
+    QString why = error.reason().trimmed();
+    if (why.isEmpty())
+        why = QStringLiteral("(no reason given)");
+    if (connectionGone(error))
+        logOutage(QStringLiteral("%1 connection lost: %2").arg(kindName(), error.message), why);
+    else
+        logOutage(QStringLiteral("%1 cannot be read: %2").arg(kindName(), error.message), why);
     // The same state and sentence for every retry of one outage: the banner keeps
     // saying why, instead of flickering to "Reconnecting…" at each attempt.
-    setState(m_loaded ? State::Stale : State::Reconnecting, unreachableSentence(reason));
+    setState(m_loaded ? State::Stale : State::Reconnecting, problemSentence(error));
     m_healthTimer.start(m_backoffMs);
     m_backoffMs = qMin(m_backoffMs * 2, kMaxBackoffMs);
+}
+
+void DatabaseSource::readSucceeded()
+{
+    m_backoffMs = kFirstBackoffMs;
+    m_overdue = false;
+    if (m_outage)
+        qCInfo(lcSources).noquote() << "reading" << location() << "again";
+    m_outage = false;
+    logConnectionBack();
 }
 
 void DatabaseSource::reconnect()
@@ -315,19 +438,18 @@ void DatabaseSource::reconnect()
     m_reader->run([](SagaStore &store) {
                       return store.isOpen() ? store.reconnect(SagaStore::Reopen::FileAtPath) : store.open();
                   },
-                  this, [this](StoreError error) {
+                  this, [this](const StoreError &error) {
                       setBusy(false);
                       if (!m_running)
                           return;
                       if (error) {
-                          connectionLost(error.message);
+                          connectionLost(error);
                           return;
                       }
-                      qCInfo(lcSources).noquote() << "reconnected to" << location();
-                      logConnectionBack();
+                      // Not back yet: the outage (and the backoff) lasts until a load or
+                      // catch-up succeeds, whose reads may fail where this did not.
+                      qCDebug(lcSources).noquote() << "connected again to" << location();
                       m_connected = true;
-                      m_overdue = false;
-                      m_backoffMs = 500;
                       checkIdentity(); // then subscribe again and catch up
                   });
 }

@@ -96,14 +96,14 @@ void EmbeddedSource::onEngineStarted()
     m_reader->start();
 }
 
-void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
+void EmbeddedSource::onReaderOpened(const StoreError &error)
 {
     if (!m_running)
         return;
-    if (!ok) {
+    if (error) {
         setState(State::Failed, tr("The orders in %1 could not be read (%2). The engine runs, but "
                                    "existing orders are not shown; restart the console to try again.")
-                                    .arg(location(), error));
+                                    .arg(location(), error.message));
         return;
     }
     m_reader->run(
@@ -112,12 +112,12 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                   [this](StoreJobs::InitialLoad load) {
                       if (!m_running)
                           return;
-                      if (!load.error.isEmpty()) {
-                          qCWarning(lcSources).noquote() << "initial load failed:" << load.error;
+                      if (load.error) {
+                          qCWarning(lcSources).noquote() << "initial load failed:" << load.error.message;
                           setState(State::Stale,
                                    tr("Existing orders could not be read (%1); new ones are shown as "
                                       "they happen.")
-                                       .arg(load.error));
+                                       .arg(load.error.message));
                       } else {
                           if (!load.snapshots.isEmpty())
                               Q_EMIT snapshotsReady(load.snapshots);
@@ -125,7 +125,7 @@ void EmbeddedSource::onReaderOpened(bool ok, const QString &error)
                       m_loading = false;
                       if (!m_heldBack.isEmpty())
                           Q_EMIT eventsReady(std::exchange(m_heldBack, {}));
-                      if (load.error.isEmpty()) {
+                      if (!load.error) {
                           followOtherPrograms(load.lastPosition);
                           setState(State::Live, liveMessage());
                       }

@@ -2,6 +2,7 @@
 
 #include "engineconfig.h"
 #include "progresssource.h"
+#include "storeerror.h"
 
 #include <memory>
 
@@ -48,7 +49,7 @@ private:
     void onEngineStarted();
     void onEngineEvents(const QVector<OrderEvent> &events);
     void followOtherPrograms(qint64 afterPosition);
-    void onReaderOpened(bool ok, const QString &error);
+    void onReaderOpened(const StoreError &error);
     QString liveMessage() const;
 
     EngineConfig m_config;

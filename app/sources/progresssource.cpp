@@ -39,12 +39,17 @@ void ProgressSource::setState(State state, const QString &message)
 void ProgressSource::logConnectionLost(const QString &reason)
 {
     const QString why = reason.trimmed().isEmpty() ? QStringLiteral("(no reason given)") : reason.trimmed();
-    if (why == m_outageReason) {
-        qCDebug(lcSources).noquote() << kindName() << "still unavailable:" << why;
+    logOutage(kindName() + QStringLiteral(" connection lost: ") + why, why);
+}
+
+void ProgressSource::logOutage(const QString &line, const QString &sameAs)
+{
+    if (sameAs == m_outageReason) {
+        qCDebug(lcSources).noquote() << kindName() << "still unavailable:" << line;
         return;
     }
-    qCWarning(lcSources).noquote() << kindName() << "connection lost:" << why;
-    m_outageReason = why;
+    qCWarning(lcSources).noquote() << line;
+    m_outageReason = sameAs;
 }
 
 void ProgressSource::logConnectionBack()

@@ -138,6 +138,9 @@ protected:
     // again only when the reason changes; retries that meet the same reason log at
     // debug level, so a server that stays away for an hour does not fill the log.
     void logConnectionLost(const QString &reason);
+    // The same for any line: logged as a warning unless `sameAs` is what the last
+    // one of this outage was logged for.
+    void logOutage(const QString &line, const QString &sameAs);
     // Connected again: the next loss is a new outage.
     void logConnectionBack();
 

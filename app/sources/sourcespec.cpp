@@ -58,9 +58,11 @@ QString SourceSpec::validate() const
         return {};
     case Kind::Database: {
         QString error;
+        // The parser's sentence says what is wrong and which forms work (both kinds).
         if (!DatabaseUrl::parse(databaseUrl, &error))
-            return tr("The database URL is not valid (%1). Use postgresql://USER@HOST:PORT/DB.")
-                .arg(error);
+            return !error.isEmpty() ? error
+                                    : tr("The database URL is not valid; use postgresql://USER@HOST:PORT/DB or "
+                                         "sqlite:PATH.");
         return {};
     }
     }

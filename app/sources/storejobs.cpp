@@ -19,8 +19,7 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
     StoreError error;
     result.lastPosition = store.lastPosition(&error);
     if (error) {
-        result.error = error.message;
-        result.unavailable = error.kind == StoreError::Unavailable;
+        result.error = error;
         return result;
     }
     // One keyset page of orders with all their events per chunk, folded while read
@@ -35,8 +34,7 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
         },
         &result.count);
     if (error) {
-        result.error = error.message;
-        result.unavailable = error.kind == StoreError::Unavailable;
+        result.error = error;
         return result;
     }
     // The step history behind the ETA estimates (not fatal when it cannot be read).
@@ -56,8 +54,7 @@ EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit)
     result.lastPosition = afterPosition;
     StoreResult<QVector<OrderEvent>> events = store.loadEventsAfterPosition(afterPosition, limit);
     if (!events.ok()) {
-        result.error = events.error.message;
-        result.unavailable = events.error.kind == StoreError::Unavailable;
+        result.error = events.error;
         return result;
     }
     result.events = std::move(events.value);
@@ -65,6 +62,31 @@ EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit)
         result.lastPosition = std::max(result.lastPosition, e.position);
     result.more = result.events.size() >= limit;
     return result;
+}
+
+StoreResult<EventMark> markAt(SagaStore &store, qint64 position)
+{
+    StoreResult<EventMark> r;
+    if (position <= 0)
+        return r;
+    StoreResult<QVector<OrderEvent>> events = store.loadEventsAfterPosition(position - 1, 1);
+    if (!events.ok())
+        r.error = events.error;
+    else if (!events.value.isEmpty() && events.value.constFirst().position == position)
+        r.value = EventMark::of(events.value.constFirst());
+    return r;
+}
+
+StoreResult<bool> stillThere(SagaStore &store, const EventMark &mark)
+{
+    StoreResult<bool> r;
+    r.value = true;
+    if (mark.position <= 0)
+        return r;
+    StoreResult<EventMark> now = markAt(store, mark.position);
+    r.error = now.error;
+    r.value = now.value.orderId == mark.orderId && now.value.seq == mark.seq;
+    return r;
 }
 
 CaseResult loadCase(SagaStore &store, const QUuid &orderId)

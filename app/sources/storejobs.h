@@ -16,8 +16,7 @@ struct InitialLoad {
     QVector<OrderProgress> snapshots; // what was not handed to `chunk` (all of it without one)
     int count = 0;
     qint64 lastPosition = 0; // read before the list: events after it may be newer
-    QString error;           // empty on success
-    bool unavailable = false;
+    StoreError error;        // none on success
     // Durations (ms) of the most recently finished steps, newest first, to seed the
     // ETA estimator (SagaStore::recentStepDurations; empty when unreadable).
     QVector<QPair<SagaStep, qint64>> stepDurations;
@@ -52,10 +51,23 @@ struct EventsAfter {
     QVector<OrderEvent> events;
     qint64 lastPosition = 0; // highest position read (or the one passed in)
     bool more = false;       // a full page came back: read again
-    QString error;
-    bool unavailable = false;
+    StoreError error;
 };
 EventsAfter eventsAfter(SagaStore &store, qint64 afterPosition, int limit);
+
+// Which event a position holds. Positions only grow in one database, but a backup
+// restored into it (or another database put in its place) may have grown past the
+// positions shown with other events: the event at a position seen before tells.
+struct EventMark {
+    qint64 position = 0; // 0: no mark (nothing seen yet)
+    QUuid orderId;
+    qint64 seq = 0;
+    static EventMark of(const OrderEvent &e) { return {e.position, e.orderId, e.seq}; }
+};
+// The mark of the event at `position` (no mark when none holds it, or position <= 0).
+StoreResult<EventMark> markAt(SagaStore &store, qint64 position);
+// Whether the database holds `mark`'s event at its position still (true for no mark).
+StoreResult<bool> stillThere(SagaStore &store, const EventMark &mark);
 
 struct CaseResult {
     OrderCase orderCase;

@@ -16,6 +16,7 @@
 // reconnecting.
 
 #include "databaseurl.h"
+#include "storeerror.h"
 
 #include <QObject>
 #include <QPointer>
@@ -33,7 +34,8 @@ public:
     StoreReader(const DatabaseUrl &url, const QString &connectionName, QObject *parent = nullptr);
     ~StoreReader() override; // quits the thread and waits for it
 
-    // Starts the thread and opens the store in it; emits opened().
+    // Starts the thread and opens the store in it; emits opened() with why it did not
+    // open (none when it did).
     void start();
     const DatabaseUrl &url() const { return m_url; }
     // The store's QSqlDatabase connection name (valid only inside jobs).
@@ -68,7 +70,7 @@ public:
     void listen(const QString &channel);
 
 Q_SIGNALS:
-    void opened(bool ok, const QString &error);
+    void opened(const StoreError &error); // none: open
     void listening(bool ok, const QString &error);
     void notified(const QString &channel, const QString &payload);
 

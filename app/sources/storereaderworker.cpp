@@ -31,7 +31,7 @@ void StoreReaderWorker::open()
     const StoreError error = m_store->open();
     if (error)
         qCWarning(lcSources).noquote() << "cannot open" << m_url.toString() << ":" << error.message;
-    Q_EMIT opened(error.ok(), error.message);
+    Q_EMIT opened(error);
 }
 
 void StoreReaderWorker::runJob(const std::function<void(SagaStore &)> &job)
@@ -55,7 +55,8 @@ void StoreReaderWorker::listen(const QString &channel)
     }
     // After a reconnect the driver forgot the old subscription (or still lists a
     // dead one): start from a clean slate.
-    if (driver->subscribedToNotifications().contains(channel))
+    const bool again = driver->subscribedToNotifications().contains(channel);
+    if (again)
         driver->unsubscribeFromNotification(channel);
     QObject::disconnect(m_notificationConnection);
     m_notificationConnection = connect(
@@ -69,6 +70,10 @@ void StoreReaderWorker::listen(const QString &channel)
         Q_EMIT listening(false, reason);
         return;
     }
-    qCInfo(lcSources).noquote() << "listening on" << channel;
+    // (Said once per connection: a reader that retries on the same connection subscribes again quietly.)
+    if (again)
+        qCDebug(lcSources).noquote() << "listening on" << channel << "again";
+    else
+        qCInfo(lcSources).noquote() << "listening on" << channel;
     Q_EMIT listening(true, {});
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "databaseurl.h"
+#include "storeerror.h"
 
 #include <QObject>
 #include <functional>
@@ -23,7 +24,7 @@ public:
     void listen(const QString &channel);
 
 Q_SIGNALS:
-    void opened(bool ok, const QString &error);
+    void opened(const StoreError &error); // none: open
     void listening(bool ok, const QString &error);
     void notified(const QString &channel, const QString &payload);
 

@@ -2,12 +2,15 @@
 #include "sqlerror.h"
 
 #include <QMetaObject>
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QVarLengthArray>
 #include <QVariant>
 
 #include <libpq-fe.h>
+
+#include <atomic>
 
 namespace PgCopy {
 
@@ -20,6 +23,15 @@ constexpr int kSignatureSize = 11; // including the terminating zero byte
 QString text(const char *message)
 {
     return QString::fromUtf8(message).trimmed();
+}
+
+// The first line of a libpq message, without its severity ("FATAL:  ").
+QString firstLine(const QString &message)
+{
+    static const QRegularExpression severity(QStringLiteral("^[A-Z]+:\\s+"));
+    QString line = message.section(QLatin1Char('\n'), 0, 0).trimmed();
+    line.remove(severity);
+    return line;
 }
 
 // Gone, or busy in a way that passes (storeerror.h): try again later.
@@ -46,6 +58,10 @@ StoreError errorOf(PGconn *conn, const PGresult *result, const QString &what)
     }
     if (reason.isEmpty())
         reason = QStringLiteral("no connection to the server");
+    err.sqlState = state ? QByteArray(state) : QByteArray();
+    err.serverText = text(result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
+    if (err.serverText.isEmpty())
+        err.serverText = firstLine(reason);
     err.kind = unavailable(conn, state) ? StoreError::Unavailable : StoreError::Invalid;
     if (err.kind == StoreError::Unavailable)
         err.outage = postgresOutage(QByteArray(state ? state : ""), PQstatus(conn) == CONNECTION_BAD);
@@ -197,6 +213,41 @@ bool endedWhileIdle(const QSqlDatabase &db)
         PQisBusy(conn);
     }
     return PQstatus(conn) != CONNECTION_OK;
+}
+
+QString brokenReason(const QSqlDatabase &db)
+{
+    PGconn *conn = pgConnOf(db);
+    if (!conn || PQstatus(conn) == CONNECTION_OK)
+        return {};
+    return firstLine(text(PQerrorMessage(conn)));
+}
+
+namespace {
+// libpq's own notice receiver (it prints through the notice processor and ignores its argument).
+std::atomic<PQnoticeReceiver> s_libpqReceiver{nullptr};
+
+void lastWordsReceiver(void *arg, const PGresult *result)
+{
+    const char *severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!severity)
+        severity = PQresultErrorField(result, PG_DIAG_SEVERITY);
+    if (severity && (qstrcmp(severity, "FATAL") == 0 || qstrcmp(severity, "PANIC") == 0))
+        *static_cast<QString *>(arg) = text(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+    if (PQnoticeReceiver libpq = s_libpqReceiver.load())
+        libpq(nullptr, result);
+}
+} // namespace
+
+void keepLastWords(const QSqlDatabase &db, QString *lastWords)
+{
+    lastWords->clear();
+    PGconn *conn = db.isOpen() ? pgConnOf(db) : nullptr;
+    if (!conn)
+        return;
+    const PQnoticeReceiver previous = PQsetNoticeReceiver(conn, &lastWordsReceiver, lastWords);
+    if (previous && previous != &lastWordsReceiver)
+        s_libpqReceiver.store(previous);
 }
 
 StoreError copyRows(void *handle, const QByteArray &select, int columns,

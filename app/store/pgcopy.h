@@ -61,6 +61,17 @@ bool connectionBroken(const QSqlDatabase &db);
 // goodbye and closes): a connection ended since its last use is found before a
 // statement is sent on it. False when the connection is not idle.
 bool endedWhileIdle(const QSqlDatabase &db);
+// Why libpq says `db`'s connection is broken, its first line ("server closed the
+// connection unexpectedly"); empty when it is not.
+QString brokenReason(const QSqlDatabase &db);
+// A server that ends an idle session (pg_terminate_backend, a shutdown) says why
+// first, but libpq hands that FATAL message to its notice receiver, not to a query:
+// QPSQL, reading the socket for LISTEN notifications, swallows it and only finds
+// the connection closed. This keeps the sentence ("terminating connection due to
+// administrator command") in *lastWords, which must outlive the connection; it is
+// cleared here. Call again after every (re)open. Other notices go on to libpq's
+// default handling.
+void keepLastWords(const QSqlDatabase &db, QString *lastWords);
 
 // Runs `COPY (select) TO STDOUT (FORMAT binary)` on `conn` and calls `row` with
 // `columns` fields for every row, in the order the server sends them. `what`

@@ -57,6 +57,9 @@ struct SagaStore::Private {
     // The pg_type OIDs of saga_commit_batch's row types on this connection's
     // database (read at the first commit); cleared when the connection closes.
     mutable std::optional<BatchPlan::PgRowTypes> pgRowTypes;
+    // PostgreSQL: why the server said it closes this connection, when it said so while
+    // the connection was idle (PgCopy::keepLastWords); empty otherwise.
+    mutable QString lastWords;
     qint64 clockSkewMs = 0; // setClockSkewForTesting()
     std::function<void()> betweenRetryReads; // setBetweenRetryReadsForTesting()
 
@@ -77,7 +80,15 @@ struct SagaStore::Private {
     QSqlDatabase db() const { return QSqlDatabase::database(connectionName, false); }
     bool pg() const { return url.isPostgres(); }
 
-    StoreError classify(const QSqlError &e, const QString &what) const { return sqlFailure(db(), e, what); }
+    StoreError classify(const QSqlError &e, const QString &what) const
+    {
+        StoreError err = sqlFailure(db(), e, what);
+        // A query that found the connection closed: the server may have said why first.
+        if (pg() && !lastWords.isEmpty() && err.kind == StoreError::Unavailable
+            && err.outage == StoreError::Outage::Unreachable)
+            err.serverText = lastWords;
+        return err;
+    }
 
     // Escaped SQL literal of `v` produced by the driver.
     QString lit(const QVariant &v) const
@@ -173,6 +184,7 @@ struct SagaStore::Private {
     // PostgreSQL session settings, again after a reconnect (a new session).
     void configurePostgres() const
     {
+        PgCopy::keepLastWords(db(), &lastWords);
         // Commit durability is the server's setting; do not weaken it here.
         exec(QStringLiteral("SET client_min_messages = warning"), QStringLiteral("configure"));
         if (readOnly)
@@ -195,6 +207,7 @@ struct SagaStore::Private {
         return {}; // q finishes here: SQLite refuses DROP INDEX/TABLE while a statement still reads
     }
     StoreError checkSchema() const;
+    StoreError checkReadRights() const;
     // A database a newer program has upgraded: writing to tables this program does
     // not know could break rows the newer one relies on. Refused, nothing changed.
     static StoreError newerSchema(int current, int known)
@@ -219,7 +232,15 @@ struct SagaStore::Private {
 
     StoreError notOpen() const
     {
-        return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
+        // A PostgreSQL connection the server closed: in the server's words when it gave
+        // any (pg_terminate_backend, a shutdown), else in libpq's.
+        const QString why = !pg() ? QString() : !lastWords.isEmpty() ? lastWords : PgCopy::brokenReason(db());
+        if (why.isEmpty())
+            return StoreError::unavailable(QStringLiteral("database connection is not open"), StoreError::Outage::Unreachable);
+        StoreError e = StoreError::unavailable(QStringLiteral("the server closed the connection: ") + why,
+                                               StoreError::Outage::Unreachable);
+        e.serverText = why;
+        return e;
     }
 
     // SQLite: the file this connection opened. A program keeps writing into a file
@@ -401,32 +422,50 @@ StoreError SagaStore::reconnect(Reopen reopen)
     QSqlDatabase db = d->db();
     if (anotherFile && db.isOpen())
         db.close();
+    bool connected = false;
     if (db.isOpen()) {
         QSqlQuery q(db);
-        if (q.exec(QStringLiteral("SELECT 1")))
-            return {};
-        q.finish();
-        d->sqliteStatements.clear();
-        d->pgRowTypes.reset();
-        db.close();
-    }
-    if (!db.open())
-        return d->connectFailed();
-    if (!d->url.isPostgres()) {
-        d->configureSqlite();
-        d->keepTemporaryInMemory();
-        if (anotherFile) {
-            if (StoreError e = d->checkSchema()) {
-                db.close();
-                return e;
-            }
-            d->sqliteFile = Private::fileIdOf(d->url.path);
+        connected = q.exec(QStringLiteral("SELECT 1"));
+        if (!connected) {
+            q.finish();
+            d->sqliteStatements.clear();
+            d->pgRowTypes.reset();
+            db.close();
         }
-    } else {
-        d->configurePostgres();
     }
-    d->opened = true;
+    if (!connected) {
+        if (!db.open())
+            return d->connectFailed();
+        if (!d->url.isPostgres()) {
+            d->configureSqlite();
+            d->keepTemporaryInMemory();
+            if (anotherFile) {
+                if (StoreError e = d->checkSchema()) {
+                    db.close();
+                    return e;
+                }
+                d->sqliteFile = Private::fileIdOf(d->url.path);
+            }
+        } else {
+            d->configurePostgres();
+        }
+        d->opened = true;
+    }
+    // A reader checks again what open() checked: the database behind a connection that
+    // is still (or again) there may have been emptied, restored from an older version
+    // or had its rights changed meanwhile; said as such, not as a failed query.
+    if (d->readOnly && !anotherFile) {
+        if (StoreError e = d->checkSchema())
+            return e;
+    }
     return {};
+}
+
+StoreError SagaStore::checkSchema()
+{
+    if (!isOpen())
+        return d->notOpen();
+    return d->checkSchema();
 }
 
 bool SagaStore::isConnectionBroken() const
@@ -457,23 +496,54 @@ StoreError SagaStore::Private::checkSchema() const
     const QStringList files = migrationFiles();
     const int known = files.isEmpty() ? 0 : versionOf(files.constLast());
     int current = 0;
-    if (StoreError e = readSchemaVersion(&current)) {
-        const QString text = e.message.toLower();
+    const StoreError versionError = readSchemaVersion(&current);
+    if (versionError) {
+        const QString text = versionError.message.toLower();
         if (text.contains(QLatin1String("no such table")) || text.contains(QLatin1String("does not exist")))
             return StoreError{StoreError::Invalid,
                               QStringLiteral("it has no Saga Console tables (yet): start saga-server or the console's "
                                              "embedded engine on it once to create them")};
-        return e;
-    }
-    if (current < known)
+        if (versionError.sqlState != "42501") // (not allowed to read it: named with the others below)
+            return versionError;
+    } else if (current < known) {
         return StoreError{StoreError::Invalid,
                           QStringLiteral("its schema is version %1, older than this program's %2: start this version's "
                                          "saga-server or embedded engine on it once to upgrade it")
                               .arg(current)
                               .arg(known)};
-    if (current > known)
+    } else if (current > known) {
         return newerSchema(current, known);
-    return {};
+    }
+    if (pg()) {
+        if (StoreError e = checkReadRights())
+            return e;
+    }
+    return versionError;
+}
+
+// PostgreSQL: the tables a reader reads that this role may not SELECT from, named
+// all at once (a query would stop at the first). Only the catalog is read.
+StoreError SagaStore::Private::checkReadRights() const
+{
+    QSqlQuery q(db());
+    if (StoreError e = run(q,
+                           QStringLiteral("SELECT current_user, string_agg(t, ', ' ORDER BY t) "
+                                          "FROM unnest(ARRAY['schema_version', 'saga_counters', 'orders', 'order_items', "
+                                          "'order_events', 'saga_executions', 'saga_step_results', 'retry_attempts']) AS t "
+                                          "WHERE CASE WHEN to_regclass(t) IS NULL THEN false "
+                                          "ELSE NOT has_table_privilege(to_regclass(t), 'SELECT') END"),
+                           QStringLiteral("check read rights")))
+        return e;
+    if (!q.next() || q.value(1).isNull())
+        return {};
+    const QString tables = q.value(1).toString();
+    StoreError e{StoreError::Invalid, {}};
+    e.sqlState = "42501"; // insufficient_privilege, as a query would have said
+    e.serverText = QStringLiteral("the role %1 has no SELECT on %2 %3")
+                       .arg(q.value(0).toString(),
+                            tables.contains(QLatin1Char(',')) ? QStringLiteral("tables") : QStringLiteral("table"), tables);
+    e.message = e.serverText + QStringLiteral(": a reader needs SELECT on every Saga Console table");
+    return e;
 }
 
 StoreError SagaStore::Private::migrate() const

@@ -59,6 +59,11 @@ public:
     // with another version's schema, is refused with what to do. On PostgreSQL its
     // transactions are read-only, so a role with SELECT rights only is enough.
     void setReadOnly(bool readOnly);
+    // A reader's check, as open() and reconnect() make it: the tables are there, at
+    // this program's schema version, and (PostgreSQL) this role may SELECT from each
+    // (else Invalid, sqlState 42501, naming the tables). Says in words for people
+    // why a read failed when the connection was fine.
+    StoreError checkSchema();
     bool isOpen() const;
     // PostgreSQL: the server closed this connection (seen by the last call); a
     // reconnect() is due. Always false on SQLite.
@@ -71,7 +76,8 @@ public:
     // default only to the file it opened (an engine never writes on into another
     // file put at the path, nor a new empty one where it was deleted); a reader
     // that shows whatever is at the path passes FileAtPath and follows a file put
-    // there in its place (databaseIdentity() then changes).
+    // there in its place (databaseIdentity() then changes). A reader checks the
+    // schema again (checkSchema()), also when the connection was still there.
     enum class Reopen { SameFileOnly, FileAtPath };
     StoreError reconnect(Reopen reopen = Reopen::SameFileOnly);
     // Whether a write commits now: one that changes nothing (the counter row

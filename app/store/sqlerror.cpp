@@ -1,6 +1,7 @@
 #include "sqlerror.h"
 #include "sqlitestatements.h"
 
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QStringList>
@@ -92,12 +93,32 @@ QString sqlErrorText(const QSqlError &error)
     return text;
 }
 
+QString serverSentence(const QSqlError &error)
+{
+    // QPSQL: "ERROR:  <primary message>\n[DETAIL:  ...\n][LINE 1: ...\n](SQLSTATE)"; a
+    // connection that failed: libpq's lines, the first one saying why.
+    static const QRegularExpression severity(QStringLiteral("^[A-Z]+:\\s+"));
+    static const QRegularExpression sqlState(QStringLiteral("\\s*\\([0-9A-Z]{5}\\)$"));
+    const QStringList lines = error.databaseText().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    for (const QString &line : lines) {
+        QString t = line.trimmed();
+        t.remove(severity);
+        t.remove(sqlState);
+        if (!t.isEmpty())
+            return t.simplified();
+    }
+    return {};
+}
+
 StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &e, const QString &what)
 {
     StoreError err;
     err.message = what + QStringLiteral(": ") + sqlErrorText(e);
     const bool pg = db.driverName() == QLatin1String("QPSQL");
     const QString code = e.nativeErrorCode();
+    err.serverText = serverSentence(e);
+    if (pg)
+        err.sqlState = code.toLatin1();
     const QString text = e.text().toLower();
     // (QSQLITE reports statement failures as ConnectionError: only trust it for QPSQL.)
     const bool connectionLost = (pg && e.type() == QSqlError::ConnectionError) || !db.isOpen()
@@ -114,6 +135,7 @@ StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &e, const QString 
         // Said plainly: the file is someone else's, and nothing was written to it.
         err.kind = StoreError::Invalid;
         err.message = QStringLiteral("the file is not a SQLite database (it may be damaged or encrypted)");
+        err.serverText.clear(); // (the sentence above is the one for people)
         return err;
     }
     if (connectionLost || (!pg && sqliteUnavailable(sqliteCode))) {

@@ -28,3 +28,6 @@ QString outageCode(StoreError::Outage outage);
 // lines (they quote the statement or the function it ran: a page of SQL per log
 // line), and without the line breaks between message and DETAIL/HINT.
 QString sqlErrorText(const QSqlError &error);
+// The database's own sentence in the error, for people (StoreError::serverText): its
+// first line without the severity ("ERROR:") and the SQLSTATE; empty when it says nothing.
+QString serverSentence(const QSqlError &error);

@@ -26,6 +26,14 @@ struct StoreError {
     // set when the outcome is unknown: a connection cut while a commit was out.
     bool notWritten = false;
     Outage outage = Outage::Unknown; // set for Unavailable only
+    // PostgreSQL's SQLSTATE when the server answered with one ("42501"); empty otherwise.
+    QByteArray sqlState{};
+    // Why, in words for people: the server's own sentence ("canceling statement due to
+    // statement timeout"), without what was being done, the SQLSTATE, the severity or
+    // the driver's text, which `message` (for logs) keeps. Empty when there is no
+    // such sentence: `message` is all there is (reason() answers either).
+    QString serverText{};
+    QString reason() const { return serverText.isEmpty() ? message : serverText; }
     static StoreError unavailable(const QString &message, Outage outage)
     {
         StoreError e{Unavailable, message};

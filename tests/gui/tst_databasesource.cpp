@@ -19,6 +19,8 @@
 #include <QTest>
 
 #include <QFile>
+#include <QRandomGenerator>
+#include <QRegularExpression>
 #include <csignal>
 #include <sys/types.h>
 
@@ -91,6 +93,55 @@ QSet<QUuid> shownIds(const OrderTreeModel &model)
     return ids;
 }
 
+// Runs `statements` as superuser in `url`'s database (GRANT, REVOKE and DROP SCHEMA
+// work inside it): empty, or why one failed.
+QString inDatabase(const DatabaseUrl &url, const QStringList &statements)
+{
+    QString error;
+    const QString conn = QStringLiteral("tst-admin-%1").arg(QRandomGenerator::global()->generate());
+    {
+        QSqlDatabase db = url.addConnection(conn);
+        if (!db.open()) {
+            error = db.lastError().text();
+        } else {
+            QSqlQuery q(db);
+            for (const QString &sql : statements) {
+                if (!q.exec(sql)) {
+                    error = sql + QStringLiteral(": ") + q.lastError().text();
+                    break;
+                }
+            }
+        }
+    }
+    QSqlDatabase::removeDatabase(conn);
+    return error;
+}
+
+// A new login role for `url`'s database (roles are the server's, so named after the
+// database), with SELECT on `tables` ("ALL TABLES IN SCHEMA public" for all): the
+// URL to read as it, or an empty user and *error.
+DatabaseUrl roleWithSelectOn(const DatabaseUrl &url, const QString &prefix, const QString &tables, QString *error)
+{
+    DatabaseUrl as = url;
+    as.user = prefix + QLatin1Char('_') + url.database;
+    if (!TestServices::postgresAdmin(QStringLiteral("DROP ROLE IF EXISTS %1").arg(as.user), error)
+        || !TestServices::postgresAdmin(QStringLiteral("CREATE ROLE %1 LOGIN").arg(as.user), error)) {
+        as.user.clear();
+        return as;
+    }
+    *error = inDatabase(url, {QStringLiteral("GRANT SELECT ON %1 TO %2").arg(tables, as.user)});
+    if (!error->isEmpty())
+        as.user.clear();
+    return as;
+}
+
+bool noDriverText(const QString &sentence)
+{
+    return !sentence.contains(QLatin1String("QPSQL")) && !sentence.contains(QLatin1String("ERROR:"))
+        && !sentence.contains(QRegularExpression(QStringLiteral("\\([0-9A-Z]{5}\\)")))
+        && !sentence.contains(QLatin1Char('\n'));
+}
+
 // A model fed by `source` the way MainWindow feeds it (a replaced source's orders dropped).
 struct Viewer {
     OrderTreeModel model;
@@ -119,6 +170,10 @@ private Q_SLOTS:
     void droppedAndCreatedAgainIsReloaded();
     void sqliteFileReplacedIsFollowed();
     void frozenServerIsSaidStaleUntilItAnswers();
+    void refusedReadBacksOffAndIsLoggedOnce();
+    void missingRightsAndTablesAreNamed();
+    void terminatedConnectionSaysTheServersWords();
+    void restoredHistoryThatGrewIsReloaded();
 
 private:
     QString m_url;
@@ -399,7 +454,7 @@ void tst_DatabaseSource::droppedAndCreatedAgainIsReloaded()
              qPrintable(replaced.first().first().toString()));
     QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(after.cbegin(), after.cend()), kTimeout);
     QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, after), kTimeout);
-    QCOMPARE(loaded.count(), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 2, kTimeout); // (the load's chunks reach the model before it ends)
     QVERIFY(source.databaseIdentity() != identityBefore);
     QCOMPARE(source.state(), ProgressSource::State::Live);
     source.stop();
@@ -485,6 +540,211 @@ void tst_DatabaseSource::frozenServerIsSaidStaleUntilItAnswers()
     QCOMPARE(viewer.model.orderCount(), 1); // what it showed stays
 
     QVERIFY(::kill(pid_t(pid), SIGCONT) == 0);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// The role loses SELECT on order_events while the console shows the database: the
+// catch-up fails on a connection that works. The source kept "reconnecting" (the
+// connection answered SELECT 1), which reset the backoff and the logged reason, and
+// failed again: twice a second, a warning each time, forever. Now the backoff grows
+// until a catch-up succeeds, the reason is logged once, and the banner names the
+// table and the right the role needs.
+void tst_DatabaseSource::refusedReadBacksOffAndIsLoggedOnce()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> before = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const DatabaseUrl reader = roleWithSelectOn(url, QStringLiteral("revoked"), QStringLiteral("ALL TABLES IN SCHEMA public"), &error);
+    QVERIFY2(!reader.user.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(reader);
+    source.setHealthCheckInterval(100);
+    Viewer viewer(source);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, before), kTimeout);
+
+    GuiTest::WarningLog log;
+    error = inDatabase(url, {QStringLiteral("REVOKE SELECT ON order_events FROM %1").arg(reader.user)});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QVector<QUuid> meanwhile = placeWithEngine(url, {OrderPreset::DeclinedCard}, &error); // to catch up on
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    const int retriesBefore = source.reconnectCount();
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= retriesBefore + 4, kTimeout);
+
+    QCOMPARE(log.count(QStringLiteral("order_events")), 1);
+    QVERIFY2(source.retryDelayMs() > 4000, qPrintable(QString::number(source.retryDelayMs())));
+    const QString banner = source.stateMessage();
+    QCOMPARE(source.state(), ProgressSource::State::Stale);
+    QVERIFY2(banner.contains(QLatin1String("no SELECT on table order_events")), qPrintable(banner));
+    QVERIFY2(banner.contains(QStringLiteral("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1").arg(reader.user)),
+             qPrintable(banner));
+    QVERIFY2(!banner.contains(QLatin1String("PostgreSQL runs")), qPrintable(banner));
+    QVERIFY2(noDriverText(banner), qPrintable(banner));
+    QCOMPARE(viewer.model.orderCount(), 1); // what it showed stays
+
+    // Allowed again: live, caught up, and the next failure starts from the first pause again.
+    error = inDatabase(url, {QStringLiteral("GRANT SELECT ON order_events TO %1").arg(reader.user)});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, meanwhile), kTimeout);
+    QCOMPARE(source.retryDelayMs(), 500);
+    source.stop();
+}
+
+// What keeps the console from showing a database is named as such, without the
+// driver's words: a role without SELECT on some tables (on a first start), and the
+// tables dropped under a console that shows them (the connection still works:
+// "relation ... does not exist" is the schema gone, not PostgreSQL down).
+void tst_DatabaseSource::missingRightsAndTablesAreNamed()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    const DatabaseUrl partial = roleWithSelectOn(url, QStringLiteral("partial"),
+                                                 QStringLiteral("schema_version, saga_counters, orders"), &error);
+    QVERIFY2(!partial.user.isEmpty(), qPrintable(error));
+    {
+        DatabaseSource source(partial);
+        source.start();
+        QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Reconnecting, kTimeout);
+        const QString banner = source.stateMessage();
+        QVERIFY2(banner.contains(QStringLiteral("the role %1 has no SELECT on tables").arg(partial.user)),
+                 qPrintable(banner));
+        for (const char *table : {"order_events", "order_items", "retry_attempts", "saga_executions", "saga_step_results"})
+            QVERIFY2(banner.contains(QLatin1String(table)), qPrintable(banner));
+        QVERIFY2(!banner.contains(QLatin1String("saga_counters")), qPrintable(banner));
+        QVERIFY2(banner.contains(QLatin1String("needs SELECT")), qPrintable(banner));
+        QVERIFY2(!banner.contains(QLatin1String("PostgreSQL runs")), qPrintable(banner));
+        QVERIFY2(noDriverText(banner), qPrintable(banner));
+        source.stop();
+    }
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(100);
+    Viewer viewer(source);
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, ids), kTimeout);
+    GuiTest::WarningLog log;
+    states.clear();
+    error = inDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    const int retriesBefore = source.reconnectCount();
+    QTRY_VERIFY_WITH_TIMEOUT(source.reconnectCount() >= retriesBefore + 3, kTimeout);
+    const QString banner = source.stateMessage();
+    QVERIFY2(banner.contains(QLatin1String("has no Saga Console tables")), qPrintable(banner));
+    QVERIFY2(!banner.contains(QLatin1String("PostgreSQL runs")), qPrintable(banner));
+    QVERIFY2(noDriverText(banner) && !banner.contains(QLatin1String("relation")), qPrintable(banner));
+    // One sentence all along (no raw SQL error first), logged once.
+    QCOMPARE(states.count(), 1);
+    QCOMPARE(log.count(QStringLiteral("no Saga Console tables")), 1);
+    QCOMPARE(viewer.model.orderCount(), 1);
+    source.stop();
+}
+
+// The server ends the source's idle connection (pg_terminate_backend): the banner
+// gives the server's reason, not "database connection is not open" (QPSQL, reading
+// the socket for notifications, had swallowed it).
+void tst_DatabaseSource::terminatedConnectionSaysTheServersWords()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(url);
+    source.setHealthCheckInterval(300);
+    QSignalSpy states(&source, &ProgressSource::connectionStateChanged);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    states.clear();
+    QVERIFY2(TestServices::postgresAdmin(
+                 QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%1' "
+                                "AND pid <> pg_backend_pid()")
+                     .arg(url.database),
+                 &error),
+             qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(!states.isEmpty(), kTimeout);
+    QCOMPARE(states.first().first().value<ProgressSource::State>(), ProgressSource::State::Stale);
+    const QString banner = states.first().at(1).toString();
+    QVERIFY2(banner.contains(QLatin1String("terminating connection due to administrator command")), qPrintable(banner));
+    QVERIFY2(noDriverText(banner), qPrintable(banner));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// A backup restored into the same database while the console's role was locked
+// out, then used on until its history grew past the positions the console showed:
+// the same database (oid), its positions only forward. The console caught up from
+// its old position and showed a mix of both (orders no longer there, order numbers
+// of other orders); now it sees that the event it showed last is not at its
+// position any more and shows what the database holds.
+void tst_DatabaseSource::restoredHistoryThatGrewIsReloaded()
+{
+    QString error;
+    const QString urlText = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
+    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const QVector<QUuid> before = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::DeclinedCard}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const DatabaseUrl reader = roleWithSelectOn(url, QStringLiteral("restored"), QStringLiteral("ALL TABLES IN SCHEMA public"), &error);
+    QVERIFY2(!reader.user.isEmpty(), qPrintable(error));
+
+    DatabaseSource source(reader);
+    source.setHealthCheckInterval(100);
+    Viewer viewer(source);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(before.cbegin(), before.cend()), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, before), kTimeout);
+    const qint64 shownUpTo = source.lastPosition();
+    const QString identity = source.databaseIdentity();
+
+    // Locked out; the tables emptied and made again (a restore), then more orders.
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER ROLE %1 NOLOGIN").arg(reader.user), &error), qPrintable(error));
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                        "WHERE usename = '%1'")
+                                             .arg(reader.user),
+                                         &error),
+             qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
+    error = inDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QVector<QUuid> after = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::OutOfStock,
+                                                       OrderPreset::HappyPath, OrderPreset::Fraud}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    error = inDatabase(url, {QStringLiteral("GRANT USAGE ON SCHEMA public TO %1").arg(reader.user),
+                             QStringLiteral("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1").arg(reader.user)});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    {
+        SagaStore store(url, QStringLiteral("tst-databasesource-positions"));
+        QVERIFY(!store.open());
+        QVERIFY2(store.lastPosition() > shownUpTo, "the new history did not grow past the old one");
+    }
+    QCOMPARE(replaced.count(), 0);
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("ALTER ROLE %1 LOGIN").arg(reader.user), &error), qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
+    QVERIFY2(replaced.first().first().toString().contains(QLatin1String("another database")),
+             qPrintable(replaced.first().first().toString()));
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(after.cbegin(), after.cend()), kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, after), kTimeout);
+    QCOMPARE(replaced.count(), 1);
+    QCOMPARE(source.databaseIdentity(), identity); // the same database, as PostgreSQL sees it
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }

@@ -67,6 +67,8 @@ private slots:
     void choosesTheSource();
     void rejectsWhatItCannotUse_data();
     void rejectsWhatItCannotUse();
+    void badDatabaseUrlIsSaidOnce_data();
+    void badDatabaseUrlIsSaidOnce();
     void leavesQtOptionsToQApplication();
     void helpWinsOverMistakes();
     void displayProblemOnlyWithoutAnyDisplay();
@@ -173,6 +175,44 @@ void tst_ConsoleCommandLine::rejectsWhatItCannotUse()
     const ConsoleCommandLine c = parse(arguments);
     QCOMPARE(int(c.mode), int(ConsoleCommandLine::Mode::Error));
     QVERIFY2(c.text.contains(message), qPrintable(c.text));
+}
+
+// A URL that is not one: the parser's sentence once, after the option it came
+// with. It was wrapped in a second sentence with its own hint ("... (Unknown database
+// URL; use sqlite:PATH or postgresql://USER@HOST:PORT/DB.). Use postgresql://...").
+void tst_ConsoleCommandLine::badDatabaseUrlIsSaidOnce_data()
+{
+    QTest::addColumn<QString>("option");
+    QTest::addColumn<QString>("url");
+    QTest::newRow("--postgres garbage") << "--postgres" << "garbage";
+    QTest::newRow("--postgres mysql") << "--postgres" << "mysql://x";
+    QTest::newRow("--postgres without a database") << "--postgres" << "postgresql://u@h:5432";
+    QTest::newRow("--postgres sqlite without a path") << "--postgres" << "sqlite:";
+    QTest::newRow("--database oracle") << "--database" << "oracle:x";
+}
+
+void tst_ConsoleCommandLine::badDatabaseUrlIsSaidOnce()
+{
+    QFETCH(QString, option);
+    QFETCH(QString, url);
+    QString why;
+    QVERIFY(!DatabaseUrl::parse(url, &why));
+    QVERIFY(!why.isEmpty());
+    const ConsoleCommandLine c = parse({option, url});
+    QCOMPARE(int(c.mode), int(ConsoleCommandLine::Mode::Error));
+    QCOMPARE(c.text, option + QStringLiteral(": ") + why);
+    QVERIFY2(!c.text.contains(QLatin1String(".)")) && !c.text.contains(QLatin1String("..")), qPrintable(c.text));
+    QVERIFY2(c.text.count(QLatin1String("USER@HOST")) <= 1, qPrintable(c.text));
+    QVERIFY2(c.text.count(QLatin1String("sqlite:")) <= 1, qPrintable(c.text));
+    if (url == QLatin1String("garbage")) // which forms work: both kinds
+        QVERIFY2(c.text.contains(QLatin1String("sqlite:")) && c.text.contains(QLatin1String("postgresql://")),
+                 qPrintable(c.text));
+
+    // The connection dialog's check says the same sentence.
+    SourceSpec spec;
+    spec.kind = SourceSpec::Kind::Database;
+    spec.databaseUrl = url;
+    QCOMPARE(spec.validate(), why);
 }
 
 void tst_ConsoleCommandLine::leavesQtOptionsToQApplication()
