@@ -34,6 +34,19 @@ QString firstLine(const QString &message)
     return line;
 }
 
+// A server that shuts down or ends a session while it is idle says so (an error,
+// then the end of the stream): reads what is there without waiting, so PQstatus
+// tells. Twice: the goodbye is read and parsed first (a notice), the end of the
+// stream by the next read. Does nothing on a connection that is not idle.
+void readWhatCameWhileIdle(PGconn *conn)
+{
+    for (int i = 0; i < 2 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE; ++i) {
+        if (!PQconsumeInput(conn))
+            break;
+        PQisBusy(conn);
+    }
+}
+
 // Gone, or busy in a way that passes (storeerror.h): try again later.
 bool unavailable(PGconn *conn, const char *sqlState)
 {
@@ -205,13 +218,7 @@ bool endedWhileIdle(const QSqlDatabase &db)
     PGconn *conn = pgConnOf(db);
     if (!conn)
         return false;
-    // Twice: the goodbye is read and parsed first (a notice), the end of the stream
-    // by the next read.
-    for (int i = 0; i < 2 && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE; ++i) {
-        if (!PQconsumeInput(conn))
-            break;
-        PQisBusy(conn);
-    }
+    readWhatCameWhileIdle(conn);
     return PQstatus(conn) != CONNECTION_OK;
 }
 
@@ -307,15 +314,9 @@ StoreResult<QList<QByteArray>> queryRow(void *handle, const char *sql, const QLi
     StoreResult<QList<QByteArray>> r;
     PGconn *conn = static_cast<PGconn *>(handle);
     // A server that shut down or ended this session while it was idle has said so
-    // already (an error, then the end of the stream): read what is there without
-    // waiting, so the statement is known not sent instead of cut off in flight.
-    // (The goodbye is read and parsed first, as a notice; the end of the stream is
-    // seen by the next read.)
-    for (int i = 0; i < 2 && conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE; ++i) {
-        if (!PQconsumeInput(conn))
-            break;
-        PQisBusy(conn);
-    }
+    // already: read it, so the statement is known not sent instead of cut off in flight.
+    if (conn)
+        readWhatCameWhileIdle(conn);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         r.error = conn ? errorOf(conn, nullptr, what)
                        : StoreError::unavailable(what + QStringLiteral(": no connection to the server"), StoreError::Outage::Unreachable);
