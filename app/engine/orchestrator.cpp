@@ -1470,57 +1470,56 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             enqueue(s, makeTransition(s, EventType::StepCompleted, step, outcome.result));
             return;
         }
+        ErrorInfo error = outcome.error;
+        // May it have taken effect? Then it is reversed (idempotent; a no-op when it
+        // never happened) first, with the compensations' retries and budget, before
+        // the earlier steps are (reverse order); decide() makes that call once this
+        // STEP_FAILED is committed.
+        bool reversalOwed = false;
         if (outcome.ok) {
             // The service authorized another amount than asked: the order is not paid
             // as placed, so the step fails; the authorization exists, so it is voided
-            // first (the id it answered, with the compensations' retries and budget),
-            // then the earlier steps are compensated.
+            // first (the id it answered), then the earlier steps are compensated.
             qCWarning(lcEngine).noquote() << "order" << s.orderNumber << "payment authorized amountInCents"
                                           << otherAmountText << "instead of its total" << s.totalInCents << "(voiding the authorization)";
-            const ErrorInfo mismatch{
+            error = ErrorInfo{
                 QStringLiteral("PAYMENT_AMOUNT_MISMATCH"),
                 SagaJson::storableText(QStringLiteral("The payment service authorized %1 cents instead of the order's total "
                                                       "of %2 cents; the authorization is voided.")
                                            .arg(otherAmountText)
                                            .arg(s.totalInCents),
                                        1000)};
-            const FailureInfo info = failureInfo(mismatch.code);
-            QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
-                                {QStringLiteral("retryable"), info.retryable},
-                                {QStringLiteral("reversalOwed"), true},
-                                {QStringLiteral("answered"), outcome.result}};
-            if (!info.suggestedAction.isEmpty())
-                details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
-            enqueue(s, makeTransition(s, EventType::StepFailed, step, details, mismatch));
-            return;
+            reversalOwed = true;
+        } else {
+            qCDebug(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << error.code
+                             << (outcome.injected ? "(injected)" : "");
+            // A call that provably never reached the service (refused; and the only call
+            // of the step) did nothing: there is nothing to reverse. One that did not
+            // answer may have taken effect.
+            const bool notMade = outcome.notSent && s.forwardCalls[size_t(step)] == 1;
+            reversalOwed = uncertainForwardFailure(error.code) && !notMade;
         }
-        const FailureInfo info = failureInfo(outcome.error.code);
+        const FailureInfo info = failureInfo(error.code);
         QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")},
                             {QStringLiteral("retryable"), info.retryable}};
         if (outcome.injected)
             details.insert(QStringLiteral("injected"), true);
         if (!info.suggestedAction.isEmpty())
             details.insert(QStringLiteral("suggestedAction"), info.suggestedAction);
-        qCDebug(lcEngine) << "order" << s.orderNumber << stepDisplayName(step) << "failed:" << outcome.error.code
-                         << (outcome.injected ? "(injected)" : "");
-        // A call that provably never reached the service (refused; and the only call
-        // of the step) did nothing: there is nothing to reverse.
-        const bool notMade = outcome.notSent && s.forwardCalls[size_t(step)] == 1;
-        if (uncertainForwardFailure(outcome.error.code) && !notMade) {
-            // The call may have taken effect although it did not answer: it is
-            // reversed (idempotent; a no-op when it never happened) first, with the
-            // compensations' retries and budget, before the earlier steps are
-            // (reverse order); decide() makes that call once this is committed.
+        if (reversalOwed)
             details.insert(QStringLiteral("reversalOwed"), true);
-        }
-        enqueue(s, makeTransition(s, EventType::StepFailed, step, details, outcome.error));
+        if (outcome.ok)
+            details.insert(QStringLiteral("answered"), outcome.result); // what the authorization said
+        enqueue(s, makeTransition(s, EventType::StepFailed, step, details, error));
         return;
     }
     // Compensation.
     const bool owedReversal = s.reversalOwed == step && s.step(step) == StepStatus::Failed && !s.reversalDone;
-    const bool budgetSpent = s.compensationDeadline - nowMs() <= 0
-        && (!s.compensationResumed || s.compensationAttempts + 1 >= kMinResumedCompensationAttempts);
-    if (owedReversal && (outcome.ok || budgetSpent)) {
+    // Its budget is spent, after `failed` failed calls: see kMinResumedCompensationAttempts.
+    const auto budgetSpent = [&s, now = nowMs()](int failed) {
+        return s.compensationDeadline - now <= 0 && (!s.compensationResumed || failed >= kMinResumedCompensationAttempts);
+    };
+    if (owedReversal && (outcome.ok || budgetSpent(s.compensationAttempts + 1))) {
         // Settled: the next event records how (SagaState::settleReversal).
         s.reversalDone = outcome.ok;
         s.reversalAttempts = s.compensationAttempts + 1;
@@ -1557,8 +1556,8 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     ++s.compensationAttempts;
     s.compensationLastFailure = outcome.error;
     s.compensationLastInjected = outcome.injected;
-    const qint64 remaining = s.compensationDeadline - nowMs();
-    if (remaining > 0 || (s.compensationResumed && s.compensationAttempts < kMinResumedCompensationAttempts)) {
+    if (!budgetSpent(s.compensationAttempts)) {
+        const qint64 remaining = s.compensationDeadline - nowMs();
         const int backoff = qMin(kMaxBackoffMs, 100 << qMin(s.compensationAttempts, 6));
         const int delay = int(remaining > 0 ? qMin<qint64>(remaining, backoff) : backoff);
         qCDebug(lcEngine) << "compensation of" << stepDisplayName(step) << "for" << s.orderNumber << "failed ("
