@@ -9,6 +9,7 @@
 #include "orderpresets.h"
 #include "ordertreemodel.h"
 #include "sagastore.h"
+#include "sqlstatements.h"
 #include "testservices.h"
 
 #include <QAbstractItemModelTester>
@@ -93,30 +94,6 @@ QSet<QUuid> shownIds(const OrderTreeModel &model)
     return ids;
 }
 
-// Runs `statements` as superuser in `url`'s database (GRANT, REVOKE and DROP SCHEMA
-// work inside it): empty, or why one failed.
-QString inDatabase(const DatabaseUrl &url, const QStringList &statements)
-{
-    QString error;
-    const QString conn = QStringLiteral("tst-admin-%1").arg(QRandomGenerator::global()->generate());
-    {
-        QSqlDatabase db = url.addConnection(conn);
-        if (!db.open()) {
-            error = db.lastError().text();
-        } else {
-            QSqlQuery q(db);
-            for (const QString &sql : statements) {
-                if (!q.exec(sql)) {
-                    error = sql + QStringLiteral(": ") + q.lastError().text();
-                    break;
-                }
-            }
-        }
-    }
-    QSqlDatabase::removeDatabase(conn);
-    return error;
-}
-
 // A new login role for `url`'s database (roles are the server's, so named after the
 // database), with SELECT on `tables` ("ALL TABLES IN SCHEMA public" for all): the
 // URL to read as it, or an empty user and *error.
@@ -129,7 +106,7 @@ DatabaseUrl roleWithSelectOn(const DatabaseUrl &url, const QString &prefix, cons
         as.user.clear();
         return as;
     }
-    *error = inDatabase(url, {QStringLiteral("GRANT SELECT ON %1 TO %2").arg(tables, as.user)});
+    *error = runInDatabase(url, {QStringLiteral("GRANT SELECT ON %1 TO %2").arg(tables, as.user)});
     if (!error->isEmpty())
         as.user.clear();
     return as;
@@ -569,7 +546,7 @@ void tst_DatabaseSource::refusedReadBacksOffAndIsLoggedOnce()
     QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, before), kTimeout);
 
     GuiTest::WarningLog log;
-    error = inDatabase(url, {QStringLiteral("REVOKE SELECT ON order_events FROM %1").arg(reader.user)});
+    error = runInDatabase(url, {QStringLiteral("REVOKE SELECT ON order_events FROM %1").arg(reader.user)});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const QVector<QUuid> meanwhile = placeWithEngine(url, {OrderPreset::DeclinedCard}, &error); // to catch up on
     QVERIFY2(error.isEmpty(), qPrintable(error));
@@ -589,7 +566,7 @@ void tst_DatabaseSource::refusedReadBacksOffAndIsLoggedOnce()
     QCOMPARE(viewer.model.orderCount(), 1); // what it showed stays
 
     // Allowed again: live, caught up, and the next failure starts from the first pause again.
-    error = inDatabase(url, {QStringLiteral("GRANT SELECT ON order_events TO %1").arg(reader.user)});
+    error = runInDatabase(url, {QStringLiteral("GRANT SELECT ON order_events TO %1").arg(reader.user)});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, meanwhile), kTimeout);
@@ -638,7 +615,7 @@ void tst_DatabaseSource::missingRightsAndTablesAreNamed()
     QTRY_VERIFY_WITH_TIMEOUT(allTerminal(viewer.model, ids), kTimeout);
     GuiTest::WarningLog log;
     states.clear();
-    error = inDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
+    error = runInDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
     const int retriesBefore = source.reconnectCount();
@@ -722,12 +699,12 @@ void tst_DatabaseSource::restoredHistoryThatGrewIsReloaded()
                                          &error),
              qPrintable(error));
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Stale, kTimeout);
-    error = inDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
+    error = runInDatabase(url, {QStringLiteral("DROP SCHEMA public CASCADE"), QStringLiteral("CREATE SCHEMA public")});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const QVector<QUuid> after = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::OutOfStock,
                                                        OrderPreset::HappyPath, OrderPreset::Fraud}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    error = inDatabase(url, {QStringLiteral("GRANT USAGE ON SCHEMA public TO %1").arg(reader.user),
+    error = runInDatabase(url, {QStringLiteral("GRANT USAGE ON SCHEMA public TO %1").arg(reader.user),
                              QStringLiteral("GRANT SELECT ON ALL TABLES IN SCHEMA public TO %1").arg(reader.user)});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     {

@@ -6,6 +6,7 @@
 #include "../../unit/engine/enginetesthelpers.h"
 #include "../../unit/engine/storerefusal.h"
 #include "eventfeed.h"
+#include "sqlstatements.h"
 #include "testservices.h"
 
 #include <QScopeGuard>
@@ -92,28 +93,6 @@ private Q_SLOTS:
 };
 
 namespace {
-// Runs `statements` on `c`'s database through a connection of its own.
-QString onDatabase(const EngineConfig &c, const QStringList &statements)
-{
-    const QString name = QStringLiteral("tst-on-db-%1").arg(QRandomGenerator::global()->generate());
-    QString error;
-    {
-        QSqlDatabase db = c.database.addConnection(name);
-        if (!db.open()) {
-            error = db.lastError().text();
-        } else {
-            QSqlQuery q(db);
-            for (const QString &sql : statements) {
-                if (!q.exec(sql)) {
-                    error = sql + QStringLiteral(": ") + q.lastError().text();
-                    break;
-                }
-            }
-        }
-    }
-    QSqlDatabase::removeDatabase(name);
-    return error;
-}
 // application_name of every other connection to `c`'s database, by backend pid.
 QMap<qint64, QString> applicationNames(const EngineConfig &c)
 {
@@ -511,8 +490,8 @@ void tst_EngineOnPostgres::orderRefusedNotNowIsAnsweredAtOnce()
     EngineHarness h;
     QString error;
     QVERIFY2(h.start(c, &error), qPrintable(error));
-    QString failed = onDatabase(
-        c, {QStringLiteral("CREATE FUNCTION read_only_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    QString failed = runInDatabase(
+        c.database, {QStringLiteral("CREATE FUNCTION read_only_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                            "RAISE EXCEPTION 'read-only (test)' USING ERRCODE = '25006'; END $$"),
             QStringLiteral("CREATE TRIGGER read_only_for_test BEFORE INSERT ON orders "
                            "FOR EACH ROW EXECUTE FUNCTION read_only_for_test()")});
@@ -522,7 +501,7 @@ void tst_EngineOnPostgres::orderRefusedNotNowIsAnsweredAtOnce()
     QTRY_VERIFY_WITH_TIMEOUT(answer.has_value(), 5000); // while the database still refuses
     QCOMPARE(int(answer->error.kind), int(StoreError::Unavailable));
     QVERIFY(!h.orchestrator->isDatabaseAvailable());
-    failed = onDatabase(c, {QStringLiteral("DROP TRIGGER read_only_for_test ON orders")});
+    failed = runInDatabase(c.database, {QStringLiteral("DROP TRIGGER read_only_for_test ON orders")});
     QVERIFY2(failed.isEmpty(), qPrintable(failed));
     QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
     // Not written later: the database holds no order at all, and a new one goes through.
@@ -544,8 +523,8 @@ void tst_EngineOnPostgres::backAfterAnOutageWhoseSagasWereTakenOver()
     EngineHarness h;
     QString error;
     QVERIFY2(h.start(c, &error), qPrintable(error));
-    QString failed = onDatabase(
-        c, {QStringLiteral("CREATE TABLE pause_for_test (on_ boolean)"), QStringLiteral("INSERT INTO pause_for_test VALUES (true)"),
+    QString failed = runInDatabase(
+        c.database, {QStringLiteral("CREATE TABLE pause_for_test (on_ boolean)"), QStringLiteral("INSERT INTO pause_for_test VALUES (true)"),
             QStringLiteral("CREATE FUNCTION pause_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                            "IF EXISTS (SELECT 1 FROM pause_for_test) AND NEW.event_type = 'STEP_COMPLETED' THEN "
                            "RAISE EXCEPTION 'not now (test)' USING ERRCODE = '57014'; END IF; RETURN NEW; END $$"),
@@ -557,7 +536,7 @@ void tst_EngineOnPostgres::backAfterAnOutageWhoseSagasWereTakenOver()
     QVERIFY(!a.isNull() && !b.isNull());
     QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
     // Another engine's: the leases of both sagas now belong to someone else.
-    failed = onDatabase(c, {QStringLiteral("UPDATE saga_executions SET lease_owner = 'another-engine', "
+    failed = runInDatabase(c.database, {QStringLiteral("UPDATE saga_executions SET lease_owner = 'another-engine', "
                                            "lease_expires_at = lease_expires_at + 3600000"),
                             QStringLiteral("DELETE FROM pause_for_test")});
     QVERIFY2(failed.isEmpty(), qPrintable(failed));
