@@ -424,8 +424,12 @@ StoreError SagaStore::reconnect(Reopen reopen)
         db.close();
     bool connected = false;
     if (db.isOpen()) {
+        // A writer's SQLite connection that SQLite opened read-only (the file could not
+        // be written when it was opened) stays so when the file becomes writable, and
+        // SELECT 1 works on it: it is opened again, which finds out.
+        const bool openedReadOnly = !d->pg() && !d->readOnly && SqliteStatements::openedReadOnly(db);
         QSqlQuery q(db);
-        connected = q.exec(QStringLiteral("SELECT 1"));
+        connected = !openedReadOnly && q.exec(QStringLiteral("SELECT 1"));
         if (!connected) {
             q.finish();
             d->sqliteStatements.clear();

@@ -7,6 +7,7 @@
 #include "storerefusal.h"
 #include "testservices.h"
 
+#include <QScopeGuard>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTcpServer>
@@ -86,6 +87,7 @@ private Q_SLOTS:
     void sqliteFilesThatCannotServeAreNamed();
     void databaseFileDeletedPausesTheEngine();
     void orderSubmittedAsTheDatabaseGoesIsRefused();
+    void fileReadOnlyAtStartIsUsedOnceWritable();
     void storeRefusalEndsTheSagaVisibly();
     void engineHost();
 };
@@ -1063,6 +1065,86 @@ void tst_Orchestrator::orderSubmittedAsTheDatabaseGoesIsRefused()
     for (const OrderEvent &e : std::as_const(all.value))
         ordersInLog.insert(e.orderId);
     QCOMPARE(ordersInLog, QSet<QUuid>{running});
+}
+
+// A SQLite file that may not be written when the engine starts (here made so with
+// TestServices::setWritable, which stops root too) is opened read-only by SQLite,
+// and that connection stays read-only after the file becomes writable: its
+// reconnect check (SELECT 1) kept it, and every write kept failing with READ_ONLY.
+// Now the engine pauses, names the outage READ_ONLY, refuses new orders as
+// unavailable, and once the file is writable opens its connections again and goes
+// on: the saga it took over from the last run completes, nothing of the refused
+// order is written, nothing twice.
+void tst_Orchestrator::fileReadOnlyAtStartIsUsedOnceWritable()
+{
+    EngineConfig c = slowSteps();
+    c.leaseSeconds = 3; // the taken-over saga is claimed within a second of the database's return
+    QUuid resumed;
+    {
+        EngineHarness first;
+        resumed = startWithASagaMidStep(first, c);
+        QVERIFY(!resumed.isNull());
+        first.orchestrator->stop(); // its lease released: the next engine takes the saga over
+    }
+    QVERIFY(!QFile::exists(c.database.path + QStringLiteral("-wal"))); // all of it in the file
+    QString error;
+    QVERIFY2(TestServices::setWritable(c.database.path, false, &error), qPrintable(error));
+    auto writableAgain = qScopeGuard([&] { TestServices::setWritable(c.database.path, true, nullptr); });
+
+    EngineHarness h;
+    QVERIFY2(h.start(c, &error), qPrintable(error)); // reads work; the schema is there
+    // Taking the saga over is a write: refused, the outage named.
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    QCOMPARE(h.outages.value(0), StoreError::Outage::ReadOnly);
+    SubmitResult refused;
+    bool answered = false;
+    h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) {
+        refused = r;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
+    QCOMPARE(int(refused.error.kind), int(StoreError::Unavailable));
+    QVERIFY2(refused.error.message.contains(QStringLiteral("read-only")), qPrintable(refused.error.message));
+    QVERIFY(refused.orderId.isNull());
+
+    QVERIFY2(TestServices::setWritable(c.database.path, true, &error), qPrintable(error));
+    writableAgain.dismiss();
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    QCOMPARE(h.availability.last(), true);
+    for (StoreError::Outage o : std::as_const(h.outages))
+        QCOMPARE(o, StoreError::Outage::ReadOnly); // no other kind of outage on the way
+
+    // The saga taken over completes; its events fold, seq 1..n without a gap or a repeat.
+    SagaStore *store = h.orchestrator->store();
+    auto stored = [&] { return store->loadEvents(resumed).value; };
+    QTRY_VERIFY_WITH_TIMEOUT(!stored().isEmpty() && stored().last().type == EventType::SagaCompleted, 30000);
+    const QVector<OrderEvent> events = stored();
+    OrderProgress p(resumed);
+    for (int i = 0; i < events.size(); ++i) {
+        QCOMPARE(events[i].seq, qint64(i + 1));
+        const FoldResult r = p.apply(events[i]);
+        QVERIFY2(r.outcome != FoldResult::Rejected, qPrintable(r.error));
+    }
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Completed);
+    int starts = 0;
+    for (const OrderEvent &e : events)
+        starts += e.type == EventType::SagaStarted ? 1 : 0;
+    QCOMPARE(starts, 1);
+
+    // New orders are taken and complete.
+    const QUuid placed = h.submit(sampleOrder());
+    QVERIFY(!placed.isNull());
+    QVERIFY(h.waitTerminal(placed));
+    QCOMPARE_ENUM(h.progress(placed).overallStatus, OverallStatus::Completed);
+    QCOMPARE(h.typesOf(placed).size(), 8);
+    QTRY_COMPARE(h.orchestrator->activeSagaCount(), 0);
+    // The refused order left nothing behind.
+    QSet<QUuid> ordersInLog;
+    auto all = store->loadEventsAfterPosition(0, 1000);
+    QVERIFY(all.ok());
+    for (const OrderEvent &e : std::as_const(all.value))
+        ordersInLog.insert(e.orderId);
+    QCOMPARE(ordersInLog, (QSet<QUuid>{resumed, placed}));
 }
 
 void tst_Orchestrator::databaseThatCannotBeOpened()
