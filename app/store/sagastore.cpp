@@ -29,6 +29,7 @@
 #include <map>
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // Storage notes: every timestamp is stored as milliseconds since the Unix epoch
 // (UTC) in a BIGINT/INTEGER column, ids as text (UUID without braces), event
@@ -87,6 +88,33 @@ struct SagaStore::Private {
         if (pg() && !lastWords.isEmpty() && err.kind == StoreError::Unavailable
             && err.outage == StoreError::Outage::Unreachable)
             err.serverText = lastWords;
+        return sqliteFolderNotWritable(err, what);
+    }
+
+    // SQLite reads and writes a database in WAL mode (as this program keeps its files)
+    // through two more files, PATH-wal and PATH-shm, that it creates in the file's
+    // folder. In a folder this user may not write it answers "unable to open database
+    // file" (CANTOPEN, read as a wrong path) or "attempt to write a readonly database"
+    // (READONLY_DIRECTORY, for a reader): said as what it is, a ReadOnly outage.
+    StoreError sqliteFolderNotWritable(StoreError err, const QString &what) const
+    {
+        if (pg() || err.kind != StoreError::Unavailable
+            || (err.outage != StoreError::Outage::Unreachable && err.outage != StoreError::Outage::ReadOnly))
+            return err;
+        const QFileInfo file(url.path);
+        const QString folder = file.absolutePath();
+        const QString wal = url.path + QStringLiteral("-wal");
+        const QString shm = url.path + QStringLiteral("-shm");
+        if (!file.exists() || (QFileInfo::exists(wal) && QFileInfo::exists(shm))
+            || ::access(QFile::encodeName(folder).constData(), W_OK) == 0)
+            return err;
+        err.outage = StoreError::Outage::ReadOnly;
+        err.serverText = QStringLiteral("this user may not write in its folder %1, where SQLite must create %2 and %3 "
+                                        "to use a database in WAL mode; make the folder writable")
+                             .arg(folder, QFileInfo(wal).fileName(), QFileInfo(shm).fileName());
+        const QString prefix = what + QStringLiteral(": ");
+        err.message = prefix + err.serverText + QStringLiteral(" (SQLite: ")
+            + (err.message.startsWith(prefix) ? err.message.mid(prefix.size()) : err.message) + QLatin1Char(')');
         return err;
     }
 
