@@ -84,6 +84,16 @@ struct SagaStore::Private {
     StoreError classify(const QSqlError &e, const QString &what) const
     {
         StoreError err = sqlFailure(db(), e, what);
+        // A file this connection opened and read as a SQLite database that now reads as
+        // none (its first page overwritten) is damaged, not another program's: the
+        // engine pauses instead of taking it for a refusal of what it wrote (which
+        // failed the sagas and answered every order with 500).
+        if (!pg() && opened && (e.nativeErrorCode().toInt() & 0xff) == 26 /*NOTADB*/ && !sqliteFileGone()) {
+            err = StoreError::unavailable(what + QStringLiteral(": the file no longer reads as a SQLite database (") + sqlErrorText(e)
+                                              + QLatin1Char(')'),
+                                          StoreError::Outage::Damaged);
+            err.serverText = QStringLiteral("the database file no longer reads as a SQLite database: it is damaged");
+        }
         // A query that found the connection closed: the server may have said why first.
         if (pg() && !lastWords.isEmpty() && err.kind == StoreError::Unavailable
             && err.outage == StoreError::Outage::Unreachable)
