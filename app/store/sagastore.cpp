@@ -29,6 +29,7 @@
 #include <map>
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // Storage notes: every timestamp is stored as milliseconds since the Unix epoch
 // (UTC) in a BIGINT/INTEGER column, ids as text (UUID without braces), event
@@ -83,10 +84,47 @@ struct SagaStore::Private {
     StoreError classify(const QSqlError &e, const QString &what) const
     {
         StoreError err = sqlFailure(db(), e, what);
+        // A file this connection opened and read as a SQLite database that now reads as
+        // none (its first page overwritten) is damaged, not another program's: the
+        // engine pauses instead of taking it for a refusal of what it wrote (which
+        // failed the sagas and answered every order with 500).
+        if (!pg() && opened && (e.nativeErrorCode().toInt() & 0xff) == 26 /*NOTADB*/ && !sqliteFileGone()) {
+            err = StoreError::unavailable(what + QStringLiteral(": the file no longer reads as a SQLite database (") + sqlErrorText(e)
+                                              + QLatin1Char(')'),
+                                          StoreError::Outage::Damaged);
+            err.serverText = QStringLiteral("the database file no longer reads as a SQLite database: it is damaged");
+        }
         // A query that found the connection closed: the server may have said why first.
         if (pg() && !lastWords.isEmpty() && err.kind == StoreError::Unavailable
             && err.outage == StoreError::Outage::Unreachable)
             err.serverText = lastWords;
+        return sqliteFolderNotWritable(err, what);
+    }
+
+    // SQLite reads and writes a database in WAL mode (as this program keeps its files)
+    // through two more files, PATH-wal and PATH-shm, that it creates in the file's
+    // folder. In a folder this user may not write it answers "unable to open database
+    // file" (CANTOPEN, read as a wrong path) or "attempt to write a readonly database"
+    // (READONLY_DIRECTORY, for a reader): said as what it is, a ReadOnly outage.
+    StoreError sqliteFolderNotWritable(StoreError err, const QString &what) const
+    {
+        if (pg() || err.kind != StoreError::Unavailable
+            || (err.outage != StoreError::Outage::Unreachable && err.outage != StoreError::Outage::ReadOnly))
+            return err;
+        const QFileInfo file(url.path);
+        const QString folder = file.absolutePath();
+        const QString wal = url.path + QStringLiteral("-wal");
+        const QString shm = url.path + QStringLiteral("-shm");
+        if (!file.exists() || (QFileInfo::exists(wal) && QFileInfo::exists(shm))
+            || ::access(QFile::encodeName(folder).constData(), W_OK) == 0)
+            return err;
+        err.outage = StoreError::Outage::ReadOnly;
+        err.serverText = QStringLiteral("this user may not write in its folder %1, where SQLite must create %2 and %3 "
+                                        "to use a database in WAL mode; make the folder writable")
+                             .arg(folder, QFileInfo(wal).fileName(), QFileInfo(shm).fileName());
+        const QString prefix = what + QStringLiteral(": ");
+        err.message = prefix + err.serverText + QStringLiteral(" (SQLite: ")
+            + (err.message.startsWith(prefix) ? err.message.mid(prefix.size()) : err.message) + QLatin1Char(')');
         return err;
     }
 
@@ -424,8 +462,12 @@ StoreError SagaStore::reconnect(Reopen reopen)
         db.close();
     bool connected = false;
     if (db.isOpen()) {
+        // A writer's SQLite connection that SQLite opened read-only (the file could not
+        // be written when it was opened) stays so when the file becomes writable, and
+        // SELECT 1 works on it: it is opened again, which finds out.
+        const bool openedReadOnly = !d->pg() && !d->readOnly && SqliteStatements::openedReadOnly(db);
         QSqlQuery q(db);
-        connected = q.exec(QStringLiteral("SELECT 1"));
+        connected = !openedReadOnly && q.exec(QStringLiteral("SELECT 1"));
         if (!connected) {
             q.finish();
             d->sqliteStatements.clear();

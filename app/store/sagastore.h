@@ -77,7 +77,9 @@ public:
     // file put at the path, nor a new empty one where it was deleted); a reader
     // that shows whatever is at the path passes FileAtPath and follows a file put
     // there in its place (databaseIdentity() then changes). A reader checks the
-    // schema again (checkSchema()), also when the connection was still there.
+    // schema again (checkSchema()), also when the connection was still there. An
+    // engine's SQLite connection that SQLite opened read-only (the file could not be
+    // written then) is opened again, so it writes once the file is writable.
     enum class Reopen { SameFileOnly, FileAtPath };
     StoreError reconnect(Reopen reopen = Reopen::SameFileOnly);
     // Whether a write commits now: one that changes nothing (the counter row

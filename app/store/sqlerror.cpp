@@ -21,7 +21,8 @@ StoreError::Outage sqliteOutage(int code)
     case 6: /*LOCKED*/ return O::Locked;
     case 8: /*READONLY*/ return O::ReadOnly;
     case 10: /*IOERR*/ return O::IoError;
-    case 11: /*CORRUPT*/ return O::Damaged;
+    case 11: /*CORRUPT*/
+    case 26: /*NOTADB: of a connection that read the file before, its first page overwritten*/ return O::Damaged;
     case 13: /*FULL*/ return O::DiskFull;
     case 14: /*CANTOPEN*/ return O::Unreachable;
     default: return O::Unknown;

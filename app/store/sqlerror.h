@@ -14,7 +14,9 @@ StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &error, const QStr
 
 // SQLite result codes (extended codes carry the primary one in the low byte) that
 // mean "try again later": busy, locked, I/O error, cannot open, full, read-only (a
-// file system remounted read-only after an error; the file replaced while open).
+// file system remounted read-only after an error; the file replaced while open),
+// damaged (corrupt, or "not a database" on a connection that has read it before:
+// sqlFailure() says the latter is Invalid, the answer for a file being opened).
 bool sqliteUnavailable(int code);
 
 // The kind of outage a SQLite result code or a PostgreSQL SQLSTATE says

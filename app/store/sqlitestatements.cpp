@@ -24,6 +24,12 @@ sqlite3 *SqliteStatements::handleOf(const QSqlDatabase &db)
     return nullptr;
 }
 
+bool SqliteStatements::openedReadOnly(const QSqlDatabase &db)
+{
+    sqlite3 *handle = handleOf(db);
+    return handle && sqlite3_db_readonly(handle, "main") == 1;
+}
+
 bool SqliteStatements::attach(const QSqlDatabase &db)
 {
     sqlite3 *handle = handleOf(db);

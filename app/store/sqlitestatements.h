@@ -64,6 +64,10 @@ public:
 
     // The sqlite3 handle of `db` (an open QSQLITE connection), or null.
     static sqlite3 *handleOf(const QSqlDatabase &db);
+    // Whether SQLite opened `db`'s main database read-only: it does so, without an
+    // error, when the file may not be written when the connection opens, and the
+    // connection stays read-only after the file becomes writable.
+    static bool openedReadOnly(const QSqlDatabase &db);
     // Makes `db` (an open QSQLITE connection) the connection to use; false when it
     // has no sqlite3 handle.
     bool attach(const QSqlDatabase &db);

@@ -19,9 +19,11 @@
 #include <QSqlQuery>
 #include <QTest>
 
+#include <QDir>
 #include <QFile>
 #include <QRandomGenerator>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <csignal>
 #include <sys/types.h>
 
@@ -146,6 +148,7 @@ private Q_SLOTS:
     void readOnlyRoleIsEnough();
     void droppedAndCreatedAgainIsReloaded();
     void sqliteFileReplacedIsFollowed();
+    void sqliteFolderNotWritableIsSaid();
     void frozenServerIsSaidStaleUntilItAnswers();
     void refusedReadBacksOffAndIsLoggedOnce();
     void missingRightsAndTablesAreNamed();
@@ -466,6 +469,41 @@ void tst_DatabaseSource::sqliteFileReplacedIsFollowed()
 
     QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(second.cbegin(), second.cend()), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    source.stop();
+}
+
+// `sqlite:PATH` of a database in WAL mode (as the engine leaves it) in a folder this
+// user may not write: SQLite must create PATH-wal and PATH-shm there to read it. The
+// source says the folder is the problem, not "Check the file's path" (SQLite's
+// "unable to open database file"), and shows the orders once the folder is writable.
+void tst_DatabaseSource::sqliteFolderNotWritableIsSaid()
+{
+    QString error;
+    const QString folder = TestServices::tempDir() + QStringLiteral("/kept");
+    QVERIFY(QDir().mkpath(folder));
+    const QString path = folder + QStringLiteral("/sagas.sqlite");
+    const DatabaseUrl url = *DatabaseUrl::parse(QStringLiteral("sqlite:") + path, &error);
+    const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY(!QFile::exists(path + QStringLiteral("-wal"))); // (the engine checkpointed it on close)
+    QVERIFY2(TestServices::setWritable(folder, false, &error), qPrintable(error));
+    auto writableAgain = qScopeGuard([&] { TestServices::setWritable(folder, true, nullptr); });
+
+    DatabaseSource source(url);
+    Viewer viewer(source);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Reconnecting, kTimeout);
+    const QString said = source.stateMessage();
+    QVERIFY2(said.contains(QStringLiteral("may not write in its folder ") + folder), qPrintable(said));
+    QVERIFY2(said.contains(QLatin1String("sagas.sqlite-wal and sagas.sqlite-shm")), qPrintable(said));
+    QVERIFY2(said.contains(QLatin1String("make the folder writable")), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("Check the file's path")), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("unable to open")), qPrintable(said));
+
+    QVERIFY2(TestServices::setWritable(folder, true, &error), qPrintable(error));
+    writableAgain.dismiss();
+    QTRY_COMPARE_WITH_TIMEOUT(shownIds(viewer.model), QSet<QUuid>(ids.cbegin(), ids.cend()), kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
     source.stop();
 }

@@ -382,6 +382,30 @@ QString tempDir()
     return path;
 }
 
+bool setWritable(const QString &path, bool writable, QString *error)
+{
+    auto fail = [&](const QString &why) {
+        if (error)
+            *error = QStringLiteral("cannot make %1 %2: %3")
+                         .arg(path, writable ? QStringLiteral("writable") : QStringLiteral("read-only"), why);
+        return false;
+    };
+    if (::geteuid() == 0) {
+        QString output;
+        if (run(QStringLiteral("chattr"), {writable ? QStringLiteral("-i") : QStringLiteral("+i"), path}, &output, 10000) != 0)
+            return fail(QStringLiteral("chattr: ") + output.trimmed());
+    } else {
+        QFile::Permissions p = QFile::permissions(path);
+        const QFile::Permissions write = QFile::WriteOwner | QFile::WriteUser;
+        if (!QFile::setPermissions(path, writable ? p | write : p & ~(write | QFile::WriteGroup | QFile::WriteOther)))
+            return fail(QStringLiteral("chmod failed"));
+    }
+    const bool canWrite = ::access(QFile::encodeName(path).constData(), W_OK) == 0;
+    if (canWrite != writable)
+        return fail(QStringLiteral("access(W_OK) still says %1").arg(canWrite ? QStringLiteral("writable") : QStringLiteral("not writable")));
+    return true;
+}
+
 QString sourceDir()
 {
     const QString fromEnv = env("SAGA_SOURCE_DIR");

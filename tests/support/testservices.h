@@ -30,6 +30,11 @@ bool resetWireMock(QString *error); // clears the request journal and scenario s
 QUrl freshWireMock(QString *error);
 // A fresh temp directory path that lives until process exit.
 QString tempDir();
+// Makes a file or folder one this process may not write (writable false), or
+// writable again: its mode for a normal user; for root, whom modes do not stop,
+// its immutable attribute (chattr +i / -i). Checked with access(W_OK) afterwards;
+// false with *error when it did not take.
+bool setWritable(const QString &path, bool writable, QString *error);
 // Absolute path of the project source dir (for resources).
 QString sourceDir();
 // Path of a built program (saga-server, saga-console) in the build tree.

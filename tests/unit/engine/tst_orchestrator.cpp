@@ -7,7 +7,9 @@
 #include "storerefusal.h"
 #include "testservices.h"
 
+#include <QScopeGuard>
 #include <QSqlDatabase>
+#include <QSqlError>
 #include <QSqlQuery>
 #include <QTcpServer>
 #include <QtTest>
@@ -86,6 +88,9 @@ private Q_SLOTS:
     void sqliteFilesThatCannotServeAreNamed();
     void databaseFileDeletedPausesTheEngine();
     void orderSubmittedAsTheDatabaseGoesIsRefused();
+    void fileReadOnlyAtStartIsUsedOnceWritable();
+    void fileDamagedWhileRunningPausesTheEngine_data();
+    void fileDamagedWhileRunningPausesTheEngine();
     void storeRefusalEndsTheSagaVisibly();
     void engineHost();
 };
@@ -1063,6 +1068,179 @@ void tst_Orchestrator::orderSubmittedAsTheDatabaseGoesIsRefused()
     for (const OrderEvent &e : std::as_const(all.value))
         ordersInLog.insert(e.orderId);
     QCOMPARE(ordersInLog, QSet<QUuid>{running});
+}
+
+// A SQLite file that may not be written when the engine starts (here made so with
+// TestServices::setWritable, which stops root too) is opened read-only by SQLite,
+// and that connection stays read-only after the file becomes writable: its
+// reconnect check (SELECT 1) kept it, and every write kept failing with READ_ONLY.
+// Now the engine pauses, names the outage READ_ONLY, refuses new orders as
+// unavailable, and once the file is writable opens its connections again and goes
+// on: the saga it took over from the last run completes, nothing of the refused
+// order is written, nothing twice.
+void tst_Orchestrator::fileReadOnlyAtStartIsUsedOnceWritable()
+{
+    EngineConfig c = slowSteps();
+    c.leaseSeconds = 3; // the taken-over saga is claimed within a second of the database's return
+    QUuid resumed;
+    {
+        EngineHarness first;
+        resumed = startWithASagaMidStep(first, c);
+        QVERIFY(!resumed.isNull());
+        first.orchestrator->stop(); // its lease released: the next engine takes the saga over
+    }
+    QVERIFY(!QFile::exists(c.database.path + QStringLiteral("-wal"))); // all of it in the file
+    QString error;
+    QVERIFY2(TestServices::setWritable(c.database.path, false, &error), qPrintable(error));
+    auto writableAgain = qScopeGuard([&] { TestServices::setWritable(c.database.path, true, nullptr); });
+
+    EngineHarness h;
+    QVERIFY2(h.start(c, &error), qPrintable(error)); // reads work; the schema is there
+    // Taking the saga over is a write: refused, the outage named.
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    QCOMPARE(h.outages.value(0), StoreError::Outage::ReadOnly);
+    SubmitResult refused;
+    bool answered = false;
+    h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) {
+        refused = r;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
+    QCOMPARE(int(refused.error.kind), int(StoreError::Unavailable));
+    QVERIFY2(refused.error.message.contains(QStringLiteral("read-only")), qPrintable(refused.error.message));
+    QVERIFY(refused.orderId.isNull());
+
+    QVERIFY2(TestServices::setWritable(c.database.path, true, &error), qPrintable(error));
+    writableAgain.dismiss();
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    QCOMPARE(h.availability.last(), true);
+    for (StoreError::Outage o : std::as_const(h.outages))
+        QCOMPARE(o, StoreError::Outage::ReadOnly); // no other kind of outage on the way
+
+    // The saga taken over completes; its events fold, seq 1..n without a gap or a repeat.
+    SagaStore *store = h.orchestrator->store();
+    auto stored = [&] { return store->loadEvents(resumed).value; };
+    QTRY_VERIFY_WITH_TIMEOUT(!stored().isEmpty() && stored().last().type == EventType::SagaCompleted, 30000);
+    const QVector<OrderEvent> events = stored();
+    OrderProgress p(resumed);
+    for (int i = 0; i < events.size(); ++i) {
+        QCOMPARE(events[i].seq, qint64(i + 1));
+        const FoldResult r = p.apply(events[i]);
+        QVERIFY2(r.outcome != FoldResult::Rejected, qPrintable(r.error));
+    }
+    QCOMPARE_ENUM(p.overallStatus, OverallStatus::Completed);
+    int starts = 0;
+    for (const OrderEvent &e : events)
+        starts += e.type == EventType::SagaStarted ? 1 : 0;
+    QCOMPARE(starts, 1);
+
+    // New orders are taken and complete.
+    const QUuid placed = h.submit(sampleOrder());
+    QVERIFY(!placed.isNull());
+    QVERIFY(h.waitTerminal(placed));
+    QCOMPARE_ENUM(h.progress(placed).overallStatus, OverallStatus::Completed);
+    QCOMPARE(h.typesOf(placed).size(), 8);
+    QTRY_COMPARE(h.orchestrator->activeSagaCount(), 0);
+    // The refused order left nothing behind.
+    QSet<QUuid> ordersInLog;
+    auto all = store->loadEventsAfterPosition(0, 1000);
+    QVERIFY(all.ok());
+    for (const OrderEvent &e : std::as_const(all.value))
+        ordersInLog.insert(e.orderId);
+    QCOMPARE(ordersInLog, (QSet<QUuid>{resumed, placed}));
+}
+
+// The SQLite file is damaged while the engine runs, its WAL checkpointed into the
+// file first so that the pages are read from it: pages of saga_executions (which
+// every commit reads for its lease check) overwritten, or the file's first page, so
+// that it no longer reads as a SQLite database. The engine names the outage DAMAGED,
+// with what to do, and pauses: the saga between its steps is neither failed nor
+// compensated for it (nothing of it is written), new orders are refused as
+// unavailable, and it keeps what it holds to record once the file is restored. A
+// first page overwritten used to be taken for a refusal of what was written ("not a
+// SQLite database", Invalid): the saga's step failed with STORE_REFUSED and was
+// dropped, and every new order was refused as invalid (saga-server: 500).
+void tst_Orchestrator::fileDamagedWhileRunningPausesTheEngine_data()
+{
+    QTest::addColumn<bool>("firstPage");
+    QTest::newRow("table pages") << false;
+    QTest::newRow("first page") << true;
+}
+
+void tst_Orchestrator::fileDamagedWhileRunningPausesTheEngine()
+{
+    QFETCH(bool, firstPage);
+    const EngineConfig c = slowSteps();
+    EngineHarness h;
+    const QUuid id = startWithASagaMidStep(h, c);
+    QVERIFY(!id.isNull());
+    const QStringList before = h.typesOf(id);
+
+    const QString conn = QStringLiteral("tst-damage");
+    int pageSize = 0;
+    QVector<int> pages; // of saga_executions and its indexes
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), conn);
+        db.setDatabaseName(c.database.path);
+        QVERIFY(db.open());
+        QSqlQuery q(db);
+        QVERIFY2(q.exec(QStringLiteral("PRAGMA wal_checkpoint(TRUNCATE)")), qPrintable(q.lastError().text()));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toInt(), 0); // not blocked: every page is in the file now
+        q.finish();
+        QVERIFY(q.exec(QStringLiteral("PRAGMA page_size")) && q.next());
+        pageSize = q.value(0).toInt();
+        QVERIFY(q.exec(QStringLiteral("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'saga_executions' "
+                                      "AND rootpage > 1")));
+        while (q.next())
+            pages.append(q.value(0).toInt());
+        q.finish();
+        QVERIFY(!pages.isEmpty());
+        QFile file(c.database.path);
+        QVERIFY(file.open(QIODevice::ReadWrite));
+        if (firstPage) {
+            // (The checkpoint has told the engine's connections to read the file again.)
+            QCOMPARE(file.write(QByteArray(100, '\xff')), qint64(100)); // the header
+        } else {
+            for (int page : std::as_const(pages)) {
+                QVERIFY(file.seek(qint64(page - 1) * pageSize));
+                QCOMPARE(file.write(QByteArray(pageSize, '\xff')), qint64(pageSize));
+            }
+        }
+        file.close();
+        // A commit through SQLite that reads none of those pages: the engine's
+        // connections see the WAL changed and read the file again instead of the
+        // pages they keep in memory (also if they read since the checkpoint).
+        if (!firstPage)
+            QVERIFY2(q.exec(QStringLiteral("PRAGMA user_version = 7")), qPrintable(q.lastError().text()));
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(conn);
+
+    // The step answers in 300 ms; its result cannot be recorded.
+    QTRY_VERIFY_WITH_TIMEOUT(!h.orchestrator->isDatabaseAvailable(), 10000);
+    QCOMPARE(h.outages.value(0), StoreError::Outage::Damaged);
+    QCOMPARE(h.availability, QVector<bool>{false});
+    SubmitResult refused;
+    bool answered = false;
+    h.orchestrator->submit(sampleOrder(), [&](SubmitResult r) {
+        refused = r;
+        answered = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(answered, 10000);
+    QCOMPARE(int(refused.error.kind), int(StoreError::Unavailable));
+    QVERIFY2(refused.error.message.contains(QStringLiteral("damaged")), qPrintable(refused.error.message));
+    QVERIFY2(refused.error.message.contains(QStringLiteral("Restore it from a backup")), qPrintable(refused.error.message));
+    // Reconnect attempts with backoff meanwhile; the commit tried again each time
+    // fails the same way.
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->queuedTransitionCount() > 0, 10000);
+    QTest::qWait(1500);
+    QCOMPARE(h.typesOf(id), before);
+    QVERIFY(!h.orchestrator->isDatabaseAvailable());
+    for (StoreError::Outage o : std::as_const(h.outages))
+        QCOMPARE(o, StoreError::Outage::Damaged);
+    QVERIFY(h.orchestrator->queuedTransitionCount() > 0); // kept, not dropped
+    QCOMPARE(h.orchestrator->activeSagaCount(), 1);
 }
 
 void tst_Orchestrator::databaseThatCannotBeOpened()
