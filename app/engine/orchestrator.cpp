@@ -271,6 +271,13 @@ bool Orchestrator::initialize(QString *error)
     m_accepting = true;
     m_available = true;
     m_leaseTimer.start();
+    // A database that takes no writes at all (a SQLite file this user may not write, which
+    // SQLite then opens read-only; a PostgreSQL standby) is said now, paused like any
+    // outage until it takes writes, not only at the first order or saga to take over.
+    // (Only that: a write lock another engine holds for a moment is no outage.)
+    const StoreError refused = m_store->checkWritable(0);
+    if (refused.kind == StoreError::Unavailable && refused.outage == StoreError::Outage::ReadOnly)
+        databaseLost(refused);
     if (m_config.resumeOnStart)
         claimAndResume(true);
     return true;

@@ -89,6 +89,7 @@ private Q_SLOTS:
     void databaseFileDeletedPausesTheEngine();
     void orderSubmittedAsTheDatabaseGoesIsRefused();
     void fileReadOnlyAtStartIsUsedOnceWritable();
+    void fileReadOnlyAtStartIsSaidAtStart();
     void fileDamagedWhileRunningPausesTheEngine_data();
     void fileDamagedWhileRunningPausesTheEngine();
     void storeRefusalEndsTheSagaVisibly();
@@ -1148,6 +1149,35 @@ void tst_Orchestrator::fileReadOnlyAtStartIsUsedOnceWritable()
     for (const OrderEvent &e : std::as_const(all.value))
         ordersInLog.insert(e.orderId);
     QCOMPARE(ordersInLog, (QSet<QUuid>{resumed, placed}));
+}
+
+// The same with nothing to take over: the engine said nothing until the first order
+// (saga-server's health said UP on a file it could not write). It names the outage
+// at start, and goes on once the file is writable.
+void tst_Orchestrator::fileReadOnlyAtStartIsSaidAtStart()
+{
+    const EngineConfig c = slowSteps();
+    QString error;
+    {
+        EngineHarness first; // creates the file and its tables, runs nothing
+        QVERIFY2(first.start(c, &error), qPrintable(error));
+        first.orchestrator->stop();
+    }
+    QVERIFY2(TestServices::setWritable(c.database.path, false, &error), qPrintable(error));
+    auto writableAgain = qScopeGuard([&] { TestServices::setWritable(c.database.path, true, nullptr); });
+
+    EngineHarness h;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    QVERIFY(!h.orchestrator->isDatabaseAvailable());
+    QTRY_COMPARE(h.outages, QVector<StoreError::Outage>{StoreError::Outage::ReadOnly});
+
+    QVERIFY2(TestServices::setWritable(c.database.path, true, &error), qPrintable(error));
+    writableAgain.dismiss();
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    const QUuid placed = h.submit(sampleOrder());
+    QVERIFY(!placed.isNull());
+    QVERIFY(h.waitTerminal(placed));
+    QCOMPARE_ENUM(h.progress(placed).overallStatus, OverallStatus::Completed);
 }
 
 // The SQLite file is damaged while the engine runs, its WAL checkpointed into the
