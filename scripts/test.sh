@@ -75,7 +75,12 @@ export SAGA_PG_BINDIR="$PG_BIN"
 say "running every test label (unit, integration, gui, reliability)"
 cd "$BUILD_DIR"
 status=0
-ctest --output-on-failure --timeout 900 "$@" || status=$?
+# One test program at a time per core (ctest -j): most of a test's time is waiting (steps,
+# leases, backoffs, child processes), so the suite takes about half as long; tests that
+# share WireMock's journal hold a ctest resource lock (tests/CMakeLists.txt), every other
+# shared service is per test (own database, own ports, own temp dir). `-j1` as an
+# argument runs them one at a time.
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@" || status=$?
 if (( status != 0 )); then
     say "some tests failed; PostgreSQL log tail:"; tail -n 20 "$RUN_DIR/pg/server.log" || true
 fi
