@@ -79,6 +79,11 @@ struct EngineHarness {
     QVector<bool> availability;
     QVector<StoreError::Outage> outages; // the kind of each outage announced (and of each change)
 
+    // The orchestrator goes first: its destructor commits what is with its committers
+    // and reports it (eventsCommitted, availability) to the lambdas below, which write
+    // into the members above; destroyed in declaration order, they were gone by then.
+    ~EngineHarness() { orchestrator.reset(); }
+
     bool start(const EngineConfig &config, QString *error, std::unique_ptr<StepClient> client = {})
     {
         orchestrator = std::make_unique<Orchestrator>(config, faults);

@@ -84,6 +84,7 @@ private Q_SLOTS:
     void retryAskedAsTheEndIsCommitted();
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
+    void destroyedWithACommitInFlight();
     void databaseThatCannotBeOpened();
     void sqliteFilesThatCannotServeAreNamed();
     void databaseFileDeletedPausesTheEngine();
@@ -1006,6 +1007,33 @@ void tst_Orchestrator::resumeAfterRestart()
     for (const OrderEvent &e : events.value)
         started += e.type == EventType::StepStarted && e.step == SagaStep::Inventory ? 1 : 0;
     QCOMPARE(started, 1);
+}
+
+// An engine destroyed while a transition is with its committer (a test ending the
+// moment the store shows what it waited for) commits it and reports it from its
+// destructor: the submitter is answered and eventsCommitted is emitted once more.
+// The harness's own receivers of that signal must still be there then.
+void tst_Orchestrator::destroyedWithACommitInFlight()
+{
+    auto answer = std::make_shared<std::optional<SubmitResult>>();
+    QVector<OrderEvent> reported;
+    {
+        EngineHarness h;
+        QString error;
+        QVERIFY2(h.start(config(), &error), qPrintable(error));
+        const QUuid first = h.submit(sampleOrder());
+        QVERIFY(h.waitTerminal(first)); // the harness has collected events
+        QObject::connect(h.orchestrator.get(), &Orchestrator::eventsCommitted,
+                         [&reported](const QVector<OrderEvent> &batch) { reported += batch; });
+        h.orchestrator->submit(sampleOrder(), [answer](SubmitResult r) { *answer = r; });
+        QVERIFY(!answer->has_value());
+        QVERIFY(h.orchestrator->queuedTransitionCount() > 0); // SAGA_STARTED (and its first step) with the committer
+    }
+    QVERIFY(answer->has_value());
+    QVERIFY2((*answer)->error.ok(), qPrintable((*answer)->error.message));
+    QVERIFY(!reported.isEmpty());
+    QCOMPARE(reported.first().orderId, (*answer)->orderId);
+    QCOMPARE_ENUM(reported.first().type, EventType::SagaStarted);
 }
 
 // An engine that cannot open its database says which and what to check: a SQLite

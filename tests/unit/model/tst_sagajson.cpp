@@ -14,6 +14,8 @@ const QUuid kOrder = QUuid::fromString(QStringLiteral("550e8400-e29b-41d4-a716-4
 
 OrderProgress foldPrefix(const QVector<OrderEvent> &events, int count)
 {
+    if (count > events.size())
+        qFatal("test folds %d events of a scenario that has %d", count, int(events.size()));
     OrderProgress p(kOrder);
     for (int i = 0; i < count; ++i)
         p.apply(events[i]);
@@ -223,7 +225,7 @@ void tst_SagaJson::statusRoundTrip_data()
     QTest::newRow("running") << int(Kind::Success) << 4;
     QTest::newRow("completed") << int(Kind::Success) << 8;
     QTest::newRow("rolling back") << int(Kind::ShippingFails) << 9;
-    QTest::newRow("compensation failed") << int(Kind::CompensationFails) << 11;
+    QTest::newRow("compensation failed") << int(Kind::CompensationFails) << 9; // all of it
 }
 
 void tst_SagaJson::statusRoundTrip()
