@@ -1,5 +1,7 @@
 #include "orderevent.h"
 
+#include "sagajson.h"
+
 #include <array>
 
 namespace {
@@ -35,4 +37,20 @@ bool OrderEvent::operator==(const OrderEvent &o) const
     return orderId == o.orderId && seq == o.seq && position == o.position && type == o.type
            && step == o.step && timestamp == o.timestamp && details == o.details
            && error == o.error;
+}
+
+QDateTime resumedAttemptStart(const OrderEvent &event)
+{
+    if (event.type != EventType::StepCompleted && event.type != EventType::StepFailed)
+        return {};
+    if (event.type == EventType::StepFailed
+        && event.details.value(QLatin1String("phase")).toString() == QLatin1String("COMPENSATION"))
+        return {}; // the step's forward work ended before
+    const QJsonValue value = event.details.value(QLatin1String("resumedAt"));
+    if (!value.isString())
+        return {};
+    const std::optional<QDateTime> at = SagaJson::parseTimestamp(value.toString());
+    if (!at || (event.timestamp.isValid() && *at > event.timestamp))
+        return {};
+    return *at;
 }

@@ -42,9 +42,10 @@ struct ErrorInfo {
 //                   traceId, totalInCents, resumedFromStep
 //   STEP_STARTED:   idempotencyKey
 //   STEP_COMPLETED: reservationId | authorizationId | shipmentId, trackingNumber,
-//                   estimatedDelivery
+//                   estimatedDelivery; resumed, resumedAt (see resumedAttemptStart)
 //   STEP_FAILED:    phase ("FORWARD" | "COMPENSATION"), retryable, injected (true when
-//                   the failure came from the fault plan), suggestedAction
+//                   the failure came from the fault plan), suggestedAction; a forward
+//                   one also resumed, resumedAt
 //   SAGA_COMPLETED: confirmationNumber, totalChargedInCents, estimatedDelivery
 //   SAGA_FAILED:    failedStep, compensationIncomplete
 // The error (code, message) travels as details.error = {code, message} in JSON.
@@ -73,6 +74,15 @@ inline void keepEndDetails(QJsonObject *details, const OrderEvent &event)
     else if (event.type == EventType::SagaStarted)
         *details = {};
 }
+
+// A step taken over after an interruption (the engine that started it crashed or
+// stopped; another engine, or the same one restarted, drove it again with the same
+// idempotency key once the lease had run out) ends with details.resumed = true and
+// details.resumedAt = when the attempt that finished it started (ISO-8601 UTC with
+// ms), on its STEP_COMPLETED or forward STEP_FAILED. Returns that time; null when
+// the event is no such end or has none (a step that ran in one go, a record from before engines said
+// so), it cannot be read, or it is later than the event itself.
+QDateTime resumedAttemptStart(const OrderEvent &event);
 
 using OrderEventList = QVector<OrderEvent>;
 Q_DECLARE_METATYPE(OrderEventList)

@@ -267,6 +267,10 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
                 ++history.executions.last().stepsCompleted;
             entry.title = completedTitle(*e.step);
             entry.description = completedDescription(*e.step);
+            // Taken over after an interruption (an engine stopped with it in flight):
+            // driven again with the same idempotency key, so it was done once.
+            if (resumedAttemptStart(e).isValid())
+                entry.description += QStringLiteral(" This step was interrupted on our side and resumed where it left off; nothing was done twice.");
             entry.status = TimelineStatus::Success;
             break;
         case EventType::StepFailed: {

@@ -59,6 +59,18 @@ bool isCompensationPhase(const QJsonObject &details)
     return phase.isString() && phase.toString() == QLatin1String("COMPENSATION");
 }
 
+// The resumed attempt's start recorded on a step's forward end (resumedAttemptStart),
+// if it lies within the step (not before its STEP_STARTED); null otherwise.
+QDateTime resumedStart(const StepProgress &step, const OrderEvent &e)
+{
+    if (!e.details.contains(key("resumedAt")))
+        return {}; // the usual case: nothing parsed, nothing allocated
+    QDateTime at = resumedAttemptStart(e);
+    if (at.isValid() && step.startedAt.isValid() && at < step.startedAt)
+        return {};
+    return at;
+}
+
 } // namespace
 
 OrderProgress::OrderProgress()
@@ -284,6 +296,10 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
                         sp.completedAt = QDateTime();
                         c |= ChangeSet::StepCompleted;
                     }
+                    if (!sp.resumedAt.isNull()) {
+                        sp.resumedAt = QDateTime();
+                        c |= ChangeSet::StepCompleted;
+                    }
                     if (!sp.errorCode.isNull() || !sp.errorMessage.isNull()) {
                         sp.errorCode = QString();
                         sp.errorMessage = QString();
@@ -351,6 +367,10 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
             m.completedAt = QDateTime();
             changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
         }
+        if (!m.resumedAt.isNull()) {
+            m.resumedAt = QDateTime();
+            changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
+        }
         setOverall(OverallStatus::InProgress);
         setCurrent(s);
         break;
@@ -364,6 +384,8 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
             return rejected(illegalStep(e, s, sp.status, StepStatus::Completed));
         setStatus(s, StepStatus::Completed);
         if (assignIfChanged(steps[size_t(s)].completedAt, e.timestamp))
+            changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
+        if (assignIfChanged(steps[size_t(s)].resumedAt, resumedStart(steps[size_t(s)], e)))
             changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
         setCurrent(std::nullopt);
         break;
@@ -396,6 +418,8 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
                 changes.order |= ChangeSet::Outcome;
         } else {
             if (assignIfChanged(m.completedAt, e.timestamp))
+                changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
+            if (assignIfChanged(m.resumedAt, resumedStart(m, e)))
                 changes.steps[size_t(s)] |= ChangeSet::StepCompleted;
             for (int i = int(s) + 1; i < kStepCount; ++i) {
                 if (steps[size_t(i)].status == StepStatus::Pending)

@@ -25,7 +25,7 @@ struct ChangeSet {
     enum StepField : quint32 {
         StepStatusField = 1u << 0,
         StepStarted = 1u << 1,
-        StepCompleted = 1u << 2,
+        StepCompleted = 1u << 2, // completedAt, resumedAt
         StepError = 1u << 3,
     };
     quint32 order = 0;

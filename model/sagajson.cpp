@@ -457,10 +457,13 @@ QJsonObject orderListItemToJson(const OrderProgress &progress)
     QJsonArray steps = item.value(s("steps")).toArray();
     for (int i = 0; i < steps.size(); ++i) {
         const StepProgress &sp = progress.steps[size_t(i)];
-        if (sp.errorCode.isEmpty())
+        if (sp.errorCode.isEmpty() && !sp.resumedAt.isValid())
             continue;
         QJsonObject so = steps.at(i).toObject();
-        so.insert(s("errorCode"), sp.errorCode);
+        if (!sp.errorCode.isEmpty())
+            so.insert(s("errorCode"), sp.errorCode);
+        if (sp.resumedAt.isValid()) // taken over: its duration counts from here
+            so.insert(s("resumedAt"), formatTimestamp(sp.resumedAt));
         steps.replace(i, so);
     }
     item.insert(s("steps"), steps);
@@ -511,7 +514,10 @@ Parsed<OrderProgress> orderListItemFromJson(const QJsonObject &json)
         const std::optional<SagaStep> step = stepFromName(so.value(s("name")).toString());
         if (!step)
             continue;
-        if (!r.optString(so, QStringLiteral("steps[%1]").arg(i), "errorCode", &p.steps[size_t(*step)].errorCode, 64))
+        const QString path = QStringLiteral("steps[%1]").arg(i);
+        StepProgress &sp = p.steps[size_t(*step)];
+        if (!r.optString(so, path, "errorCode", &sp.errorCode, 64)
+            || !r.timestamp(so, path, "resumedAt", &sp.resumedAt, true))
             return r.failure<OrderProgress>();
     }
     return parsed;

@@ -47,7 +47,8 @@ Parsed<OrderProgress> statusFromJson(const QJsonObject &json);
 // above plus what a console shows of an order it did not see happen: orderNumber,
 // customerId, lastSeq, createdAt, attemptNumber, confirmationNumber,
 // totalChargedInCents, failure{code, message, step?, compensationIncomplete} and
-// steps[].errorCode. The extras are optional when read (an older server).
+// steps[].errorCode and steps[].resumedAt (StepProgress::resumedAt). The extras are
+// optional when read (an older server).
 QJsonObject orderListItemToJson(const OrderProgress &progress);
 Parsed<OrderProgress> orderListItemFromJson(const QJsonObject &json);
 

@@ -1449,8 +1449,11 @@ StepRequest Orchestrator::buildRequest(const SagaState &s, SagaStep step, StepAc
 void Orchestrator::callStep(SagaState &s, SagaStep step, StepAction action)
 {
     s.callInFlight = true;
-    if (action == StepAction::Forward)
+    if (action == StepAction::Forward) {
         ++s.forwardCalls[size_t(step)];
+        if (s.resumedStep == step && s.resumedCallAt == 0)
+            s.resumedCallAt = nowMs(); // the taken-over step's work starts again here
+    }
     if (action == StepAction::Compensate && s.compensationDeadline == 0)
         s.compensationDeadline = (s.compensationSince > 0 ? s.compensationSince : nowMs()) + m_config.compensationBudgetMs;
     const QUuid orderId = s.orderId;
@@ -1471,10 +1474,22 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
     if (m_halted)
         return;
     if (action == StepAction::Forward) {
+        // A step taken over after an interruption says so, and when its work started
+        // again: its duration counts from there, not the wait for the lease.
+        const auto withResumed = [&s, step](QJsonObject details) {
+            if (s.resumedStep == step && s.resumedCallAt > 0) {
+                details.insert(QStringLiteral("resumed"), true);
+                details.insert(QStringLiteral("resumedAt"),
+                               SagaJson::formatTimestamp(QDateTime::fromMSecsSinceEpoch(s.resumedCallAt, Qt::UTC)));
+            }
+            return details;
+        };
         const QString otherAmountText = outcome.ok && step == SagaStep::Payment ? otherAmount(outcome.result, s.totalInCents)
                                                                                  : QString();
         if (outcome.ok && otherAmountText.isEmpty()) {
-            enqueue(s, makeTransition(s, EventType::StepCompleted, step, outcome.result));
+            StoreTransition t = makeTransition(s, EventType::StepCompleted, step, withResumed(outcome.result));
+            t.stepResult = outcome.result; // the step's output only (saga_step_results.result)
+            enqueue(s, std::move(t));
             return;
         }
         ErrorInfo error = outcome.error;
@@ -1517,7 +1532,7 @@ void Orchestrator::onStepResult(const QUuid &orderId, const QString &executionId
             details.insert(QStringLiteral("reversalOwed"), true);
         if (outcome.ok)
             details.insert(QStringLiteral("answered"), outcome.result); // what the authorization said
-        enqueue(s, makeTransition(s, EventType::StepFailed, step, details, error));
+        enqueue(s, makeTransition(s, EventType::StepFailed, step, withResumed(details), error));
         return;
     }
     // Compensation.

@@ -39,6 +39,8 @@ void SagaState::apply(const OrderEvent &event)
         reversalFailure = ErrorInfo();
         resetCompensationAttempts();
         forwardCalls.fill(0); // a new execution: its calls are new (new keys)
+        resumedStep.reset();
+        resumedCallAt = 0;
         break;
     case EventType::StepStarted:
         if (event.step) {
@@ -146,8 +148,10 @@ SagaState SagaState::fromHistory(const OrderRecord &order, const QVector<OrderEv
     for (const OrderEvent &e : events)
         s.apply(e);
     for (SagaStep st : kAllSteps) {
-        if (s.step(st) == StepStatus::InProgress)
+        if (s.step(st) == StepStatus::InProgress) {
             s.forwardCalls[size_t(st)] = 1;
+            s.resumedStep = st;
+        }
     }
     // Calls of this compensation may have failed before: they are not on record.
     s.compensationResumed = s.compensationSince > 0;

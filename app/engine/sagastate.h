@@ -75,6 +75,12 @@ struct SagaState {
     // lost the lease) may have made it, so a call of it now that is not sent does not
     // prove that nothing was done.
     std::array<int, kStepCount> forwardCalls{};
+    // The step found in progress when the saga was loaded (taken over after a crash,
+    // a stop or a lost lease), and when this engine first called it (ms since epoch;
+    // 0 = not yet): its forward end records that as details.resumedAt, so the wait
+    // for the lease is not counted as the step's work (resumedAttemptStart).
+    std::optional<SagaStep> resumedStep;
+    qint64 resumedCallAt = 0;
 
     // A compensation starts, ends or gives up: its attempts are counted afresh.
     void resetCompensationAttempts();

@@ -87,9 +87,13 @@ void ServerMetrics::observe(const OrderEvent &event, const OrderProgress *after)
     case EventType::StepCompleted:
     case EventType::StepFailed:
         if (step >= 0) {
-            const QDateTime started = m_stepStart.take({event.orderId, step});
+            QDateTime started = m_stepStart.take({event.orderId, step});
             const bool compensationPhase =
                 event.details.value(QLatin1String("phase")).toString() == QLatin1String("COMPENSATION");
+            // A step taken over after an interruption: its work from the resumed
+            // attempt's start, not the wait for the lease (as StepProgress::durationMs).
+            if (const QDateTime resumed = resumedAttemptStart(event); resumed.isValid())
+                started = resumed;
             if (started.isValid() && !compensationPhase)
                 m_stepDurations[size_t(step)].observe(started.msecsTo(event.timestamp) / 1000.0);
             if (event.type == EventType::StepFailed)

@@ -206,8 +206,15 @@ BatchPlan BatchPlan::build(const QVector<StoreTransition> &batch, QVector<OrderE
                 && t.event.details.value(QStringLiteral("phase")).toString() != QLatin1String("COMPENSATION"));
         if (*t.stepStatus == StepStatus::InProgress)
             row.startedAt = at;
-        if (forwardEnd)
+        if (forwardEnd) {
             row.completedAt = at;
+            // A step taken over after an interruption: its row's start is the resumed
+            // attempt's (the wait for the lease is no work), so completed_at -
+            // started_at is the duration the fold gives (StepProgress::durationMs);
+            // its STEP_STARTED event keeps when it first started.
+            if (const QDateTime resumed = resumedAttemptStart(t.event); resumed.isValid())
+                row.startedAt = toMs(resumed);
+        }
         if (!t.event.error.isNull()) {
             row.errorCode = t.event.error.code;
             row.errorMessage = t.event.error.message;

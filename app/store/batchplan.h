@@ -7,7 +7,9 @@
 //    and retry_attempts rows plus the order corrections a retry carries;
 //  - the final state of every other execution the batch touches (written only if
 //    this engine still holds its lease);
-//  - saga_step_results merged per (execution, step);
+//  - saga_step_results merged per (execution, step); a step taken over after an
+//    interruption gets the resumed attempt's start as its started_at when it ends
+//    (details.resumedAt, resumedAttemptStart());
 //  - order rows whose status the batch changes (and the outcome on completion);
 //  - outcomes of retry attempts that ended;
 //  - the events, marking each SAGA_STARTED that creates an order (its details get

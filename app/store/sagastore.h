@@ -110,7 +110,9 @@ public:
     // current execution's end (keepEndDetails), which the fold does not keep.
     StoreResult<OrderProgress> loadProgress(const QUuid &orderId, QJsonObject *endDetails = nullptr);
     // Finished step durations (ms) of the most recent `limit` steps (newest executions
-    // first), to seed an EtaEstimator.
+    // first), to seed an EtaEstimator: completed_at - started_at of saga_step_results,
+    // whose started_at is the resumed attempt's for a step taken over after an
+    // interruption (BatchPlan), so they agree with StepProgress::durationMs().
     StoreResult<QVector<QPair<SagaStep, qint64>>> recentStepDurations(int limit);
 
     // ---- writes: engine only ---------------------------------------------

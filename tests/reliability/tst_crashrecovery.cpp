@@ -6,8 +6,10 @@
 // Idempotency-Key, completed orders were never compensated.
 
 #include "enginehost.h"
+#include "etaestimator.h"
 #include "orderprogress.h"
 #include "sagastore.h"
+#include "servermetrics.h"
 #include "testservices.h"
 #include "wiremockadmin.h"
 
@@ -67,6 +69,7 @@ class tst_CrashRecovery : public QObject
 
 private Q_SLOTS:
     void killAndRestart();
+    void takenOverStepsCountTheirResumedAttempt();
 };
 
 void tst_CrashRecovery::killAndRestart()
@@ -172,6 +175,124 @@ void tst_CrashRecovery::killAndRestart()
     }
     for (auto it = keysPerAction.begin(); it != keysPerAction.end(); ++it)
         QVERIFY2(it.value().size() == 1, qPrintable(it.key()));
+}
+
+// An engine SIGKILLed with step calls out; another engine takes its sagas over once
+// their leases run out and drives those steps again. Their STEP_COMPLETED says when
+// the resumed attempt started (details.resumedAt, after the kill), and every
+// duration consumer counts from there, not from STEP_STARTED before the crash: the
+// fold (ETA, charts), the stored durations a console seeds its ETA with, the
+// ETA estimator, and saga-server's step duration histograms.
+void tst_CrashRecovery::takenOverStepsCountTheirResumedAttempt()
+{
+    QString error;
+    const QUrl wm = TestServices::freshWireMock(&error);
+    QVERIFY2(!wm.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wm);
+    admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 1500}}); // calls stay out (step timeout 2 s)
+    const QString db = QStringLiteral("sqlite:") + TestServices::tempDir() + QStringLiteral("/takeover.sqlite");
+    SagaStore store(*DatabaseUrl::parse(db, &error), QStringLiteral("takeover-checker"));
+    auto startChild = [&](QProcess &child, int submit, const QString &engineId) {
+        child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_LOGGING_RULES"), QStringLiteral("saga.*.debug=false"));
+        child.setProcessEnvironment(env);
+        child.start(QCoreApplication::applicationFilePath(),
+                    {QStringLiteral("--child"), db, wm.toString(), QString::number(submit), engineId});
+        return child.waitForStarted(10000) && child.waitForReadyRead(30000);
+    };
+    auto orders = [&] {
+        OrderListFilter f;
+        f.limit = 1000;
+        auto page = store.listOrders(f);
+        return page.ok() ? page.value.orders : QVector<OrderProgress>();
+    };
+
+    QProcess a;
+    QVERIFY(startChild(a, 8, QStringLiteral("engine-a")));
+    QVERIFY(store.open().ok());
+    // Killed once some first calls are out (their STEP_STARTED committed).
+    auto anyInProgress = [&] {
+        const QVector<OrderProgress> list = orders();
+        return std::any_of(list.cbegin(), list.cend(),
+                           [](const OrderProgress &p) { return p.overallStatus == OverallStatus::InProgress; });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(anyInProgress(), 30000);
+    a.kill(); // SIGKILL: its leases stay until they run out
+    a.waitForFinished(10000);
+    const QDateTime killedAt = QDateTime::currentDateTimeUtc();
+    admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}});
+
+    QProcess b;
+    QVERIFY(startChild(b, 0, QStringLiteral("engine-b")));
+    auto allTerminal = [&] {
+        const QVector<OrderProgress> list = orders();
+        return !list.isEmpty() && std::all_of(list.cbegin(), list.cend(), [](const OrderProgress &p) { return p.isTerminal(); });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(allTerminal(), 60000);
+    b.kill();
+    b.waitForFinished(10000);
+    admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 0}});
+
+    int takenOver = 0;
+    std::array<QVector<qint64>, kStepCount> foldDurations; // of the steps the stored durations hold
+    std::array<double, kStepCount> forwardSeconds{};      // every forward end (the histograms')
+    ServerMetrics metrics;
+    EtaEstimator eta;
+    for (const OrderProgress &listed : orders()) {
+        const QVector<OrderEvent> events = store.loadEvents(listed.orderId).value;
+        OrderProgress p(listed.orderId);
+        for (const OrderEvent &e : events) {
+            const OrderProgress before = p;
+            const FoldResult r = p.apply(e);
+            QVERIFY2(r.outcome == FoldResult::Applied, qPrintable(r.error));
+            eta.observe(p, r.changes);
+            metrics.observe(e, &p);
+            const QDateTime resumedAt = resumedAttemptStart(e);
+            if (!resumedAt.isValid())
+                continue;
+            ++takenOver;
+            QVERIFY(e.details.value("resumed").toBool());
+            const StepProgress &sp = p.step(*e.step);
+            QVERIFY(sp.startedAt < killedAt);  // it started under a
+            QVERIFY(resumedAt >= killedAt);    // and was resumed by b
+            QCOMPARE(sp.resumedAt, resumedAt);
+            QCOMPARE(sp.durationMs(), resumedAt.msecsTo(e.timestamp)); // not from STEP_STARTED
+            QCOMPARE(before.step(*e.step).startedAt, sp.startedAt);
+        }
+        for (const StepProgress &sp : p.steps) {
+            if (sp.durationMs() < 0)
+                continue;
+            forwardSeconds[size_t(sp.step)] += sp.durationMs() / 1000.0;
+            if (sp.status == StepStatus::Completed || sp.status == StepStatus::Compensating
+                || sp.status == StepStatus::Compensated)
+                foldDurations[size_t(sp.step)].append(sp.durationMs());
+        }
+    }
+    QVERIFY2(takenOver > 0, "no step was taken over mid-call");
+
+    // The stored durations (SagaStore::recentStepDurations) are the fold's.
+    const auto stored = store.recentStepDurations(1000);
+    QVERIFY(stored.ok());
+    std::array<QVector<qint64>, kStepCount> storedDurations;
+    for (const auto &[step, ms] : stored.value)
+        storedDurations[size_t(step)].append(ms);
+    for (SagaStep s : kAllSteps) {
+        std::sort(storedDurations[size_t(s)].begin(), storedDurations[size_t(s)].end());
+        std::sort(foldDurations[size_t(s)].begin(), foldDurations[size_t(s)].end());
+        QCOMPARE(storedDurations[size_t(s)], foldDurations[size_t(s)]);
+        // The estimator's p95 is one of those samples (none is the wait).
+        if (!foldDurations[size_t(s)].isEmpty())
+            QVERIFY(foldDurations[size_t(s)].contains(eta.p95(s)));
+    }
+    // saga-server's histograms sum the same durations.
+    const QStringList lines = QString::fromUtf8(metrics.render(0, 0, true)).split(QLatin1Char('\n'));
+    for (SagaStep s : kAllSteps) {
+        const QString prefix = QStringLiteral("saga_step_duration_seconds_sum{step=\"%1\"} ").arg(stepDisplayName(s));
+        const auto line = std::find_if(lines.cbegin(), lines.cend(), [&](const QString &l) { return l.startsWith(prefix); });
+        QVERIFY(line != lines.cend());
+        QVERIFY2(qAbs(line->mid(prefix.size()).toDouble() - forwardSeconds[size_t(s)]) < 0.0005, qPrintable(*line));
+    }
 }
 
 int main(int argc, char **argv)

@@ -5,6 +5,8 @@
 #include "globalsequencer.h"
 #include "jwtverifier.h"
 #include "routematcher.h"
+#include "sagajson.h"
+#include "servermetrics.h"
 #include "servercommandline.h"
 #include "sagastore.h"
 #include "sseencoder.h"
@@ -62,6 +64,7 @@ private Q_SLOTS:
     void commandLine();
     void rateLimitFlags();
     void readPoolDoesNotRecreateADeletedDatabase();
+    void stepDurationOfATakenOverStep();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -536,6 +539,61 @@ void TestServerUnits::readPoolDoesNotRecreateADeletedDatabase()
         QVERIFY(engine.open().ok());
     }
     QVERIFY(readsOpen());
+}
+
+// saga_step_duration_seconds: a step taken over after an interruption (its
+// STEP_COMPLETED has details.resumedAt) counts from the resumed attempt's start,
+// not its STEP_STARTED 31 s before (the wait for the crashed engine's lease). A
+// server that did not see the step start (it started later) still counts it.
+void TestServerUnits::stepDurationOfATakenOverStep()
+{
+    const QUuid order = QUuid::createUuid();
+    const QDateTime t0(QDate(2024, 1, 10), QTime(14, 30), Qt::UTC);
+    qint64 seq = 0;
+    auto event = [&](EventType type, std::optional<SagaStep> step, qint64 atMs, QJsonObject details = {}) {
+        OrderEvent e;
+        e.orderId = order;
+        e.seq = ++seq;
+        e.type = type;
+        e.step = step;
+        e.timestamp = t0.addMSecs(atMs);
+        e.details = std::move(details);
+        return e;
+    };
+    const QJsonObject resumed{{QStringLiteral("reservationId"), QStringLiteral("RES-1")},
+                              {QStringLiteral("resumed"), true},
+                              {QStringLiteral("resumedAt"), SagaJson::formatTimestamp(t0.addMSecs(30750))}};
+    const QVector<OrderEvent> events{
+        event(EventType::SagaStarted, std::nullopt, 0),
+        event(EventType::StepStarted, SagaStep::Inventory, 0),
+        event(EventType::StepCompleted, SagaStep::Inventory, 31000, resumed),
+        event(EventType::StepStarted, SagaStep::Payment, 31000),
+        event(EventType::StepCompleted, SagaStep::Payment, 31500),
+    };
+    auto lines = [](const ServerMetrics &m) {
+        return QString::fromUtf8(m.render(0, 0, true)).split(QLatin1Char('\n'));
+    };
+    ServerMetrics all;
+    for (const OrderEvent &e : events)
+        all.observe(e, nullptr);
+    QStringList out = lines(all);
+    QVERIFY(out.contains(QStringLiteral("saga_step_duration_seconds_sum{step=\"Inventory Reservation\"} 0.25")));
+    QVERIFY(out.contains(QStringLiteral("saga_step_duration_seconds_bucket{step=\"Inventory Reservation\",le=\"0.25\"} 1")));
+    QVERIFY(out.contains(QStringLiteral("saga_step_duration_seconds_sum{step=\"Payment Processing\"} 0.5")));
+
+    ServerMetrics later; // saw only the end
+    later.observe(events[2], nullptr);
+    out = lines(later);
+    QVERIFY(out.contains(QStringLiteral("saga_step_duration_seconds_count{step=\"Inventory Reservation\"} 1")));
+    QVERIFY(out.contains(QStringLiteral("saga_step_duration_seconds_sum{step=\"Inventory Reservation\"} 0.25")));
+
+    // An older engine's record (no resumedAt): from STEP_STARTED, as before.
+    ServerMetrics old;
+    for (OrderEvent e : events) {
+        e.details.remove(QStringLiteral("resumedAt"));
+        old.observe(e, nullptr);
+    }
+    QVERIFY(lines(old).contains(QStringLiteral("saga_step_duration_seconds_sum{step=\"Inventory Reservation\"} 31")));
 }
 
 #include "tst_serverunits.moc"

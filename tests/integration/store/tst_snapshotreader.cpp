@@ -7,6 +7,7 @@
 
 #include "../../unit/model/sagascenarios.h"
 #include "orderprogress.h"
+#include "sagajson.h"
 #include "sagastore.h"
 #include "storetestdatabase.h"
 #include "testservices.h"
@@ -51,6 +52,15 @@ private:
                 e.details.insert(QStringLiteral("estimatedDelivery"), QStringLiteral("2024-01-15"));
             else if (e.type == EventType::StepCompleted)
                 e.details.insert(QStringLiteral("reservationId"), QStringLiteral("r-%1").arg(i));
+            // Every third order's payment was taken over after an interruption: its
+            // end says when the resumed attempt started (the fold reads it).
+            const bool forwardEnd = e.type == EventType::StepCompleted
+                || (e.type == EventType::StepFailed
+                    && e.details.value(QStringLiteral("phase")).toString() != QLatin1String("COMPENSATION"));
+            if (i % 3 == 0 && forwardEnd && e.step == SagaStep::Payment) {
+                e.details.insert(QStringLiteral("resumed"), true);
+                e.details.insert(QStringLiteral("resumedAt"), SagaJson::formatTimestamp(e.timestamp.addMSecs(-10)));
+            }
         }
         if (i % 5 == 1 && events.size() > 2)
             events.resize(1 + i % (events.size() - 1));
@@ -226,10 +236,13 @@ private Q_SLOTS:
         QSet<QUuid> seen;
         QSet<int> outcomes;
         QDateTime previous;
+        int resumed = 0;
         for (const QVector<OrderProgress> &chunk : std::as_const(chunks)) {
             for (const OrderProgress &p : chunk) {
                 QVERIFY2(!seen.contains(p.orderId), "an order was delivered twice");
                 seen.insert(p.orderId);
+                for (const StepProgress &sp : p.steps)
+                    resumed += sp.resumedAt.isValid() ? 1 : 0;
                 // Newest first across all chunks.
                 if (previous.isValid())
                     QVERIFY(p.createdAt <= previous);
@@ -243,6 +256,39 @@ private Q_SLOTS:
         QCOMPARE(seen, QSet<QUuid>(ids.cbegin(), ids.cend()));
         // Every overall status occurs (finished and cut short).
         QCOMPARE(outcomes.size(), kOverallStatusCount);
+        QVERIFY(resumed > 0); // steps taken over are among them
+        // The stored step durations (that seed a console's ETA) are the fold's, one
+        // row per execution and step: a step taken over counts from its resumed
+        // attempt's start.
+        std::array<QVector<qint64>, kStepCount> durations;
+        for (int i = 0; i < kOrders; ++i) {
+            const QVector<OrderEvent> events = eventsFor(i, ids[i]);
+            OrderProgress p(ids[i]);
+            auto finished = [&] { // as recentStepDurations selects them
+                for (const StepProgress &sp : p.steps) {
+                    if (sp.durationMs() >= 0
+                        && (sp.status == StepStatus::Completed || sp.status == StepStatus::Compensating
+                            || sp.status == StepStatus::Compensated))
+                        durations[size_t(sp.step)].append(sp.durationMs());
+                }
+            };
+            for (const OrderEvent &e : events) {
+                if (e.type == EventType::SagaStarted && e.seq > 1)
+                    finished(); // the retried execution's rows stay
+                p.apply(e);
+            }
+            finished();
+        }
+        const auto stored = store.recentStepDurations(100000);
+        QVERIFY2(stored.ok(), qPrintable(stored.error.message));
+        std::array<QVector<qint64>, kStepCount> storedDurations;
+        for (const auto &[step, ms] : stored.value)
+            storedDurations[size_t(step)].append(ms);
+        for (SagaStep s : kAllSteps) {
+            std::sort(durations[size_t(s)].begin(), durations[size_t(s)].end());
+            std::sort(storedDurations[size_t(s)].begin(), storedDurations[size_t(s)].end());
+            QCOMPARE(storedDurations[size_t(s)], durations[size_t(s)]);
+        }
     }
 
     void readGivenOrders_data() { readAllMatchesTheFold_data(); }

@@ -4,6 +4,7 @@
 // fold with the shared model fold without a rejection.
 
 #include "enginetesthelpers.h"
+#include "etaestimator.h"
 #include "storerefusal.h"
 #include "testservices.h"
 
@@ -85,6 +86,7 @@ private Q_SLOTS:
     void callbacksAnsweredExactlyOnce();
     void resumeAfterRestart();
     void destroyedWithACommitInFlight();
+    void takenOverStepCountsItsResumedAttempt();
     void databaseThatCannotBeOpened();
     void sqliteFilesThatCannotServeAreNamed();
     void databaseFileDeletedPausesTheEngine();
@@ -1034,6 +1036,78 @@ void tst_Orchestrator::destroyedWithACommitInFlight()
     QVERIFY(!reported.isEmpty());
     QCOMPARE(reported.first().orderId, (*answer)->orderId);
     QCOMPARE_ENUM(reported.first().type, EventType::SagaStarted);
+}
+
+// A step taken over after its engine went away ends with details.resumed and
+// details.resumedAt (when the engine that took it over called it again), so its
+// duration is that call's, not the wait for the lease: in the fold (ETA, charts),
+// in the stored durations a console seeds its ETA with, and for the estimator fed
+// by the fold. Here engine a stops with its first call out and engine b's clock
+// runs 40 s later, as for an engine that waited out a crashed engine's lease
+// (tst_crashrecovery::takenOverStepsCountTheirResumedAttempt kills one for real).
+void tst_Orchestrator::takenOverStepCountsItsResumedAttempt()
+{
+    EngineConfig c = config();
+    c.engineId = QStringLiteral("engine-a");
+    c.stepDelayMs = 60000; // a never gets an answer
+    QString error;
+    QUuid id;
+    QDateTime firstStarted;
+    {
+        EngineHarness a;
+        QVERIFY2(a.start(c, &error), qPrintable(error));
+        id = a.submit(sampleOrder());
+        QTRY_VERIFY(a.eventsOf(id).size() == 2); // STEP_STARTED committed, call out
+        firstStarted = a.eventsOf(id).last().timestamp;
+    }
+    EngineConfig c2 = c;
+    c2.engineId = QStringLiteral("engine-b");
+    c2.stepDelayMs = 0;
+    c2.clockSkewMs = 40000;
+    const QDateTime beforeB = QDateTime::currentDateTimeUtc().addMSecs(c2.clockSkewMs); // on b's clock
+    EngineHarness b;
+    QVERIFY2(b.start(c2, &error), qPrintable(error));
+    auto progress = [&] { return b.orchestrator->store()->loadProgress(id).value; };
+    QTRY_VERIFY_WITH_TIMEOUT(progress().overallStatus == OverallStatus::Completed, 30000);
+    const QVector<OrderEvent> events = b.orchestrator->store()->loadEvents(id).value;
+    QCOMPARE(checkAllFold(events), QString());
+
+    // Only the step that was taken over says so; its output is as ever.
+    QDateTime resumedAt;
+    for (const OrderEvent &e : events) {
+        if (e.type != EventType::StepCompleted)
+            continue;
+        const bool takenOver = e.step == SagaStep::Inventory;
+        QCOMPARE(e.details.value("resumed").toBool(), takenOver);
+        QCOMPARE(e.details.contains("resumedAt"), takenOver);
+        if (takenOver) {
+            QVERIFY(e.details.value("reservationId").toString().startsWith(QStringLiteral("RES-")));
+            resumedAt = resumedAttemptStart(e);
+            QVERIFY2(resumedAt.isValid(), qPrintable(e.details.value("resumedAt").toString()));
+            QVERIFY(resumedAt >= beforeB); // b's call, not a's
+        }
+    }
+    const OrderProgress p = progress();
+    const StepProgress &inventory = p.step(SagaStep::Inventory);
+    QCOMPARE(inventory.startedAt, firstStarted); // it first started under a
+    QCOMPARE(inventory.resumedAt, resumedAt);
+    QVERIFY(firstStarted.msecsTo(inventory.completedAt) >= 40000); // the wait ...
+    QCOMPARE(inventory.durationMs(), resumedAt.msecsTo(inventory.completedAt)); // ... is not its work
+    QVERIFY(inventory.durationMs() < 40000);
+
+    // The stored durations a console seeds its ETA with agree with the fold.
+    const auto stored = b.orchestrator->store()->recentStepDurations(10);
+    QVERIFY(stored.ok());
+    QCOMPARE(stored.value.size(), kStepCount);
+    for (const auto &[step, ms] : stored.value)
+        QCOMPARE(ms, p.step(step).durationMs());
+    // So does the estimator fed by the fold.
+    EtaEstimator eta;
+    OrderProgress folded(id);
+    for (const OrderEvent &e : events)
+        eta.observe(folded, folded.apply(e).changes);
+    QCOMPARE(eta.sampleCount(SagaStep::Inventory), 1);
+    QCOMPARE(eta.p95(SagaStep::Inventory), inventory.durationMs());
 }
 
 // An engine that cannot open its database says which and what to check: a SQLite

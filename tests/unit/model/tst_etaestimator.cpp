@@ -1,4 +1,5 @@
 #include "etaestimator.h"
+#include "sagajson.h"
 #include "sagascenarios.h"
 
 #include <QtTest>
@@ -38,6 +39,7 @@ private Q_SLOTS:
     void terminalHasNoEstimate();
     void rollingBackCountsStepsToUndo();
     void observeRecordsCompletedSteps();
+    void takenOverStepRecordsItsResumedAttempt();
     void isLate();
     void setDefaults();
 };
@@ -201,6 +203,35 @@ void tst_EtaEstimator::observeRecordsCompletedSteps()
     for (const OrderEvent &e : scenario(Kind::InventoryFails, kOrder))
         eta2.observe(q, q.apply(e).changes);
     QCOMPARE(eta2.sampleCount(SagaStep::Inventory), 0);
+}
+
+// A step taken over after its engine crashed: the sample is the resumed attempt's
+// duration (details.resumedAt to STEP_COMPLETED), not the ~30 s wait for the lease,
+// so p95 is not inflated after every crash.
+void tst_EtaEstimator::takenOverStepRecordsItsResumedAttempt()
+{
+    QVector<OrderEvent> events = scenario(Kind::Success, kOrder, baseTime(), 250);
+    // Payment (events[3] STEP_STARTED, events[4] STEP_COMPLETED) waited 30 s for the lease.
+    for (int i = 4; i < events.size(); ++i)
+        events[i].timestamp = events[i].timestamp.addMSecs(30000);
+    events[4].details.insert(QStringLiteral("resumed"), true);
+    events[4].details.insert(QStringLiteral("resumedAt"),
+                             SagaJson::formatTimestamp(events[4].timestamp.addMSecs(-180)));
+    EtaEstimator eta;
+    OrderProgress p(kOrder);
+    for (const OrderEvent &e : std::as_const(events))
+        eta.observe(p, p.apply(e).changes);
+    QCOMPARE(eta.sampleCount(SagaStep::Payment), 1);
+    QCOMPARE(eta.p95(SagaStep::Payment), 180);
+    QCOMPARE(eta.p50(SagaStep::Inventory), 250);
+    QCOMPARE(eta.p50(SagaStep::Shipping), 250);
+    // Without the detail (an older engine's record) the wait is all it can know.
+    events[4].details = {};
+    EtaEstimator old;
+    OrderProgress q(kOrder);
+    for (const OrderEvent &e : std::as_const(events))
+        old.observe(q, q.apply(e).changes);
+    QCOMPARE(old.p95(SagaStep::Payment), 30250);
 }
 
 void tst_EtaEstimator::isLate()

@@ -1,5 +1,6 @@
 #include "failurecatalog.h"
 #include "orderhistory.h"
+#include "sagajson.h"
 #include "sagascenarios.h"
 
 #include <QtTest>
@@ -43,6 +44,7 @@ private Q_SLOTS:
     void uncertainStepReversal();
     void paymentForAnotherAmountIsVoided();
     void stepNamesAndTimestamps();
+    void takenOverStepSaysItWasResumed();
     void inputOrderDoesNotMatter();
     void inProgressOrder();
     void emptyInput();
@@ -380,6 +382,25 @@ void tst_OrderHistory::stepNamesAndTimestamps()
     QCOMPARE(h.timeline[3].step, std::optional<SagaStep>(SagaStep::Shipping));
     QVERIFY(!h.timeline[4].step);
     QVERIFY(h.timeline[4].description.contains(QLatin1String("CONF-1234")));
+}
+
+// A step taken over after an interruption says so in its line; its time is when it
+// completed, as for any step. Other steps' lines are as they were.
+void tst_OrderHistory::takenOverStepSaysItWasResumed()
+{
+    QVector<OrderEvent> events = scenario(Kind::Success, kOrder);
+    const OrderHistory plain = HistoryBuilder::build(events);
+    events[4].details.insert(QStringLiteral("resumed"), true); // payment's STEP_COMPLETED
+    events[4].details.insert(QStringLiteral("resumedAt"), SagaJson::formatTimestamp(events[4].timestamp.addMSecs(-20)));
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(titles(h), titles(plain));
+    QCOMPARE(h.timeline[2].title, QStringLiteral("Payment Processed"));
+    QCOMPARE(h.timeline[2].timestamp, events[4].timestamp);
+    QCOMPARE(h.timeline[2].description,
+             QStringLiteral("Your payment has been processed. This step was interrupted on our side and resumed "
+                            "where it left off; nothing was done twice."));
+    for (int i : {1, 3, 4})
+        QCOMPARE(h.timeline[i].description, plain.timeline[i].description);
 }
 
 void tst_OrderHistory::inputOrderDoesNotMatter()

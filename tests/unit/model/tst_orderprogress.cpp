@@ -1,4 +1,5 @@
 #include "orderprogress.h"
+#include "sagajson.h"
 #include "sagascenarios.h"
 
 #include <QtTest>
@@ -86,6 +87,9 @@ private Q_SLOTS:
     void progressPercent();
     void unansweredStepBeingReversedIsRollingBack_data();
     void unansweredStepBeingReversedIsRollingBack();
+    void takenOverStepCountsItsResumedAttempt_data();
+    void takenOverStepCountsItsResumedAttempt();
+    void resumedStartIsClearedByANewStart();
 };
 
 void tst_OrderProgress::initialState()
@@ -603,6 +607,112 @@ void tst_OrderProgress::progressPercent()
     QFETCH(int, count);
     QFETCH(int, percent);
     QCOMPARE(foldAll(prefixOf(kind, count)).progressPercent(), percent);
+}
+
+// A step taken over after an interruption (its engine crashed; another drove it
+// again once the lease ran out) ends with details.resumedAt: the step's duration is
+// the resumed attempt's, not the wait for the lease. Its start stays the
+// STEP_STARTED's. Records without the detail (older engines), or with one that
+// does not lie within the step, measure from the start as before.
+void tst_OrderProgress::takenOverStepCountsItsResumedAttempt_data()
+{
+    QTest::addColumn<bool>("fails");
+    QTest::addColumn<QJsonValue>("resumedAt"); // offset ms from STEP_STARTED (double) or a raw value
+    QTest::addColumn<qint64>("resumedOffsetMs"); // expected StepProgress::resumedAt offset; -1 = null
+    QTest::addColumn<qint64>("durationMs");
+
+    // STEP_STARTED at 0, the end 31,000 ms later.
+    QTest::newRow("completed, taken over") << false << QJsonValue(30800.0) << qint64(30800) << qint64(200);
+    QTest::newRow("forward failure, taken over") << true << QJsonValue(30500.0) << qint64(30500) << qint64(500);
+    QTest::newRow("resumed at its end") << false << QJsonValue(31000.0) << qint64(31000) << qint64(0);
+    QTest::newRow("old record: no detail") << false << QJsonValue() << qint64(-1) << qint64(31000);
+    QTest::newRow("before its start") << false << QJsonValue(-5.0) << qint64(-1) << qint64(31000);
+    QTest::newRow("after its end") << false << QJsonValue(31001.0) << qint64(-1) << qint64(31000);
+    QTest::newRow("not a time") << false << QJsonValue(QStringLiteral("soon")) << qint64(-1) << qint64(31000);
+    QTest::newRow("no zone") << false << QJsonValue(QStringLiteral("2024-01-10T14:30:30.000")) << qint64(-1)
+                             << qint64(31000);
+}
+
+void tst_OrderProgress::takenOverStepCountsItsResumedAttempt()
+{
+    QFETCH(bool, fails);
+    QFETCH(QJsonValue, resumedAt);
+    QFETCH(qint64, resumedOffsetMs);
+    QFETCH(qint64, durationMs);
+    Builder b(kOrder);
+    b.started();
+    b.stepOk(SagaStep::Inventory);
+    const OrderEvent &started = b.add(EventType::StepStarted, SagaStep::Payment);
+    const QDateTime t0 = started.timestamp;
+    QJsonObject details{{QStringLiteral("authorizationId"), QStringLiteral("AUTH-1")}};
+    if (fails)
+        details = {{QStringLiteral("phase"), QStringLiteral("FORWARD")}, {QStringLiteral("retryable"), true}};
+    if (!resumedAt.isUndefined()) {
+        details.insert(QStringLiteral("resumed"), true);
+        details.insert(QStringLiteral("resumedAt"),
+                       resumedAt.isDouble() ? QJsonValue(SagaJson::formatTimestamp(t0.addMSecs(qint64(resumedAt.toDouble()))))
+                                            : resumedAt);
+    }
+    OrderEvent end = b.add(fails ? EventType::StepFailed : EventType::StepCompleted, SagaStep::Payment, details,
+                           fails ? ErrorInfo{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("declined")} : ErrorInfo());
+    end.timestamp = t0.addMSecs(31000);
+
+    QVector<OrderEvent> events = b.events();
+    events.last() = end;
+    OrderProgress p = foldAll(events.mid(0, events.size() - 1));
+    const FoldResult r = p.apply(end);
+    QVERIFY2(r.outcome == FoldResult::Applied, qPrintable(r.error));
+    const StepProgress &sp = p.step(SagaStep::Payment);
+    QCOMPARE_STATUS(sp.status, fails ? StepStatus::Failed : StepStatus::Completed);
+    QCOMPARE(sp.startedAt, t0); // when it first started, as the timeline says
+    QCOMPARE(sp.completedAt, end.timestamp);
+    QCOMPARE(sp.resumedAt, resumedOffsetMs < 0 ? QDateTime() : t0.addMSecs(resumedOffsetMs));
+    QCOMPARE(sp.workStartedAt(), resumedOffsetMs < 0 ? t0 : t0.addMSecs(resumedOffsetMs));
+    QCOMPARE(sp.durationMs(), durationMs);
+    QVERIFY(r.changes.steps[size_t(SagaStep::Payment)] & ChangeSet::StepCompleted);
+    if (resumedOffsetMs >= 0)
+        QCOMPARE(resumedAttemptStart(end), sp.resumedAt);
+    // The same detail on a compensation's end is no forward work.
+    OrderEvent compensation = end;
+    compensation.type = EventType::StepFailed;
+    compensation.details.insert(QStringLiteral("phase"), QStringLiteral("COMPENSATION"));
+    QVERIFY(!resumedAttemptStart(compensation).isValid());
+}
+
+// The resumed start belongs to the step's run that it ended: a retry (a new
+// execution) and the step's new STEP_STARTED clear it.
+void tst_OrderProgress::resumedStartIsClearedByANewStart()
+{
+    Builder b(kOrder);
+    b.started();
+    b.stepOk(SagaStep::Inventory);
+    const QDateTime t0 = b.add(EventType::StepStarted, SagaStep::Payment).timestamp;
+    b.add(EventType::StepFailed, SagaStep::Payment,
+          {{QStringLiteral("phase"), QStringLiteral("FORWARD")},
+           {QStringLiteral("resumed"), true},
+           {QStringLiteral("resumedAt"), SagaJson::formatTimestamp(t0.addMSecs(50))}},
+          ErrorInfo{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("declined")});
+    b.add(EventType::CompensationStarted);
+    b.compensate(SagaStep::Inventory);
+    b.failed();
+    OrderProgress p = foldAll(b.events());
+    QCOMPARE(p.step(SagaStep::Payment).resumedAt, t0.addMSecs(50));
+    QCOMPARE(p.step(SagaStep::Payment).durationMs(), 50);
+
+    b.started(2);
+    FoldResult r = p.apply(b.events().last());
+    QCOMPARE(r.outcome, FoldResult::Applied);
+    QVERIFY(p.step(SagaStep::Payment).resumedAt.isNull());
+    QCOMPARE(p.step(SagaStep::Payment).durationMs(), -1);
+
+    // A step that ran in one go after one that was taken over: measured from its start.
+    b.stepOk(SagaStep::Inventory);
+    b.stepOk(SagaStep::Payment);
+    const QVector<OrderEvent> all = b.events();
+    for (int i = all.size() - 4; i < all.size(); ++i)
+        QCOMPARE(p.apply(all[i]).outcome, FoldResult::Applied);
+    QVERIFY(p.step(SagaStep::Payment).resumedAt.isNull());
+    QCOMPARE(p.step(SagaStep::Payment).durationMs(), 100);
 }
 
 QTEST_APPLESS_MAIN(tst_OrderProgress)

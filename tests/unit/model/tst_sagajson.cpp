@@ -263,19 +263,27 @@ void tst_SagaJson::orderListItemRoundTrip_data()
 {
     QTest::addColumn<int>("kind");
     QTest::addColumn<int>("count"); // events folded; 0 = all
+    QTest::addColumn<bool>("takenOver"); // payment resumed after an interruption (details.resumedAt)
     for (int k = 0; k < kKindCount; ++k)
-        QTest::newRow(kindName(Kind(k))) << k << 0;
-    QTest::newRow("running") << int(Kind::Success) << 4;
-    QTest::newRow("retry running") << int(Kind::RetryThenSuccess) << 12;
+        QTest::newRow(kindName(Kind(k))) << k << 0 << false;
+    QTest::newRow("running") << int(Kind::Success) << 4 << false;
+    QTest::newRow("retry running") << int(Kind::RetryThenSuccess) << 12 << false;
+    QTest::newRow("payment taken over") << int(Kind::Success) << 0 << true;
 }
 
 void tst_SagaJson::orderListItemRoundTrip()
 {
     QFETCH(int, kind);
     QFETCH(int, count);
-    const QVector<OrderEvent> events = scenario(Kind(kind), kOrder);
+    QFETCH(bool, takenOver);
+    QVector<OrderEvent> events = scenario(Kind(kind), kOrder);
+    if (takenOver) {
+        QVERIFY(events[4].type == EventType::StepCompleted);
+        events[4].details.insert(QStringLiteral("resumedAt"), SagaJson::formatTimestamp(events[4].timestamp.addMSecs(-30)));
+    }
     OrderProgress p = foldPrefix(events, count > 0 ? count : int(events.size()));
     QVERIFY(p.createdAt.isValid());
+    QCOMPARE(p.step(SagaStep::Payment).resumedAt.isValid(), takenOver);
     const QJsonObject json = SagaJson::orderListItemToJson(p);
     const Parsed<OrderProgress> back = SagaJson::orderListItemFromJson(
         QJsonDocument::fromJson(QJsonDocument(json).toJson()).object());
@@ -289,11 +297,16 @@ void tst_SagaJson::orderListItemRoundTrip()
     QCOMPARE(q.confirmationNumber, p.confirmationNumber);
     QCOMPARE(q.totalChargedInCents, p.totalChargedInCents);
     QCOMPARE(q.compensationIncomplete, p.compensationIncomplete);
-    for (SagaStep s : kAllSteps)
+    for (SagaStep s : kAllSteps) {
         QCOMPARE(q.step(s).errorCode, p.step(s).errorCode);
+        QCOMPARE(q.step(s).resumedAt, p.step(s).resumedAt); // a console's charts measure from it
+        QCOMPARE(q.step(s).durationMs(), p.step(s).durationMs());
+    }
     QVERIFY(q == p);
     // The status part is the status response's shape, unchanged.
     QJsonObject status = SagaJson::statusToJson(p);
+    for (const QJsonValue &step : status.value(QStringLiteral("steps")).toArray())
+        QVERIFY(!step.toObject().contains(QStringLiteral("resumedAt")));
     for (auto it = status.begin(); it != status.end(); ++it) {
         if (it.key() != QLatin1String("steps"))
             QCOMPARE(json.value(it.key()), it.value());
