@@ -41,12 +41,16 @@ constexpr char kColumns[] = "o.id, o.created_at, e.seq, e.event_type, e.step_nam
 // rows: no transfer, no UTF-16 conversion, no JSON parse). If the fold starts
 // reading another type's details, add it here; tst_snapshotreader compares the
 // snapshots with SagaStore::loadProgress() on events with all their details.
-// %1 is the details column as text.
+// %1: where the details text contains "resumedAt" (see detailsWanted()).
 constexpr char kDetailsWanted[] = "event_type IN ('SAGA_STARTED','STEP_FAILED','SAGA_COMPLETED','SAGA_FAILED') "
-                                  "OR (event_type = 'STEP_COMPLETED' AND %1 LIKE '%\"resumedAt\"%')";
-QString detailsWanted(const QString &detailsText)
+                                  "OR (event_type = 'STEP_COMPLETED' AND %1 > 0)";
+// %1 finds "resumedAt" in the details text: a plain substring search (instr, strpos),
+// not LIKE, which folds case and reads a pattern for each of the many rows.
+QString detailsWanted(bool sqlite)
 {
-    return QString::fromLatin1(kDetailsWanted).arg(detailsText);
+    return QString::fromLatin1(kDetailsWanted)
+        .arg(sqlite ? QStringLiteral("instr(details, '\"resumedAt\"')")
+                    : QStringLiteral("strpos(details::text, '\"resumedAt\"')"));
 }
 
 struct FoldState {
@@ -438,7 +442,7 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     const QString details = sqlite ? QStringLiteral("CAST(details AS BLOB)") : QStringLiteral("details");
     const QString scanSql = QStringLiteral("SELECT order_id, seq, %2, %3, CASE WHEN %1 "
                                            "THEN %4 END, created_at FROM order_events%5")
-                                .arg(detailsWanted(sqlite ? QStringLiteral("details") : QStringLiteral("details::text")),
+                                .arg(detailsWanted(sqlite),
                                      caseOf<EventType>("event_type", kEventTypeCount,
                                                        [](EventType t) { return toString(t); }, 0),
                                      caseOf<SagaStep>("step_name", kStepCount,
@@ -583,7 +587,7 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
                                         const Options &options, int *count)
 {
     const PgNames names;
-    const QByteArray eventColumns = QByteArray(kPgEventColumns).replace("%1", detailsWanted(QStringLiteral("details::text")).toLatin1());
+    const QByteArray eventColumns = QByteArray(kPgEventColumns).replace("%1", detailsWanted(false).toLatin1());
     int rejected = 0;
     OrderEvent e; // reused for every row
     // Folds the row's event columns (after the order id) into `p`.
