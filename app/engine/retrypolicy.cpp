@@ -1,7 +1,5 @@
 #include "retrypolicy.h"
 
-#include "failurecatalog.h"
-
 QString RetryPolicy::stillRunningReason()
 {
     return QStringLiteral("the order's saga is still running; only a failed order can be retried");
@@ -37,10 +35,10 @@ RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
                       QStringLiteral("non-retryable failure: compensation incomplete, contact support"));
     if (!info.retryable)
         return reject(RetryDecision::NonRetryable, QStringLiteral("non-retryable failure"));
-    // What a retry will need (also while it must wait); none when it cannot happen.
-    e.requiredActions = info.requiredActions;
     if (e.retryCount >= f.maxRetries)
         return reject(RetryDecision::MaxAttemptsExceeded, QStringLiteral("maximum retry attempts exceeded"));
+    // What a retry will need (also while it must wait); none when it cannot happen.
+    e.requiredActions = info.requiredActions;
     if (f.lastRetryInitiatedAt.isValid()) {
         const QDateTime next = f.lastRetryInitiatedAt.addSecs(f.cooldownSeconds);
         if (f.now < next) {
@@ -54,4 +52,22 @@ RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
         ? QStringLiteral("order can be retried")
         : QStringLiteral("order can be retried after the required corrections");
     return v;
+}
+
+FailureInfo RetryPolicy::failureAdvice(const RetryFacts &facts)
+{
+    FailureInfo info = failureInfo(facts.failureCode);
+    RetryFacts forGood = facts;
+    forGood.lastRetryInitiatedAt = QDateTime(); // a cooldown passes
+    const RetryDecision::Code code = evaluate(forGood).code;
+    if (code != RetryDecision::NonRetryable && code != RetryDecision::MaxAttemptsExceeded)
+        return info;
+    info.retryable = false;
+    info.requiredActions.clear();
+    if (facts.compensationIncomplete)
+        info.suggestedAction = failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction;
+    else if (code == RetryDecision::MaxAttemptsExceeded)
+        info.suggestedAction = QStringLiteral("This order has been retried as often as it can be; please contact "
+                                              "customer support or place a new order.");
+    return info;
 }

@@ -23,6 +23,7 @@
 // retries are bounded; when the void did not go through the saga's compensation is
 // incomplete, which is never retryable (support must look at the payment).
 
+#include "failurecatalog.h"
 #include "orderrecord.h"
 
 #include <QDateTime>
@@ -49,6 +50,12 @@ class RetryPolicy
 {
 public:
     static RetryVerdict evaluate(const RetryFacts &facts);
+    // What an ended, failed order tells its customer about a retry (the order's
+    // answer: failure.retryable, suggestedAction): the failure catalog's entry for
+    // its code, unless evaluate() refuses every retry of it for good (a non-retryable
+    // code, compensation incomplete, the retries used up): then not retryable, no
+    // required actions, and what to do instead. A cooldown is not for good.
+    static FailureInfo failureAdvice(const RetryFacts &facts);
     // NotFailed's reason while an order's first execution runs.
     static QString stillRunningReason();
 };

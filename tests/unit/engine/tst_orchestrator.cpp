@@ -74,6 +74,8 @@ private Q_SLOTS:
     void pipelinedCommitsWriteAheadAndOrder();
     void retryPolicyMatrix_data();
     void retryPolicyMatrix();
+    void failureAdviceAgreesWithThePolicy_data();
+    void failureAdviceAgreesWithThePolicy();
     void retryWithCorrection();
     void retryRejections();
     void retryMaxAttempts();
@@ -622,27 +624,32 @@ void tst_Orchestrator::retryPolicyMatrix_data()
     QTest::addColumn<int>("lastRetrySecondsAgo"); // -1: never retried
     QTest::addColumn<int>("expected");
     QTest::addColumn<QStringList>("actions");
+    QTest::addColumn<QString>("reason"); // empty: any
     const int rb = int(OverallStatus::RolledBack);
     QTest::newRow("declined: update payment") << rb << "PAYMENT_DECLINED" << false << 1 << -1 << int(RetryDecision::Accepted)
-                                              << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                              << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("invalid address: update address") << rb << "INVALID_ADDRESS" << false << 1 << -1
-                                                     << int(RetryDecision::Accepted) << QStringList{"UPDATE_SHIPPING_ADDRESS"};
+                                                     << int(RetryDecision::Accepted) << QStringList{"UPDATE_SHIPPING_ADDRESS"} << QString();
     QTest::newRow("fraud: never") << rb << "FRAUD_DETECTED" << false << 1 << -1 << int(RetryDecision::NonRetryable)
-                                  << QStringList{};
+                                  << QStringList{} << QString();
     QTest::newRow("compensation incomplete: never") << int(OverallStatus::Failed) << "PAYMENT_DECLINED" << true << 1 << -1
-                                                    << int(RetryDecision::NonRetryable) << QStringList{};
+                                                    << int(RetryDecision::NonRetryable) << QStringList{} << QString();
+    // Used up: no retry will happen, so nothing is required for one (the console would
+    // advise updating the card next to "maximum retry attempts exceeded").
     QTest::newRow("3 retries used") << rb << "PAYMENT_DECLINED" << false << 4 << 3600 << int(RetryDecision::MaxAttemptsExceeded)
-                                    << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                    << QStringList{} << QStringLiteral("maximum retry attempts exceeded");
     QTest::newRow("2 retries used, cooldown over") << rb << "PAYMENT_DECLINED" << false << 3 << 3600
-                                                   << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                                   << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << int(RetryDecision::CooldownActive)
-                                     << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                     << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("retry running") << int(OverallStatus::InProgress) << "" << false << 2 << 5
-                                   << int(RetryDecision::AlreadyInProgress) << QStringList{};
+                                   << int(RetryDecision::AlreadyInProgress) << QStringList{}
+                                   << QStringLiteral("retry already in progress");
     QTest::newRow("first execution running") << int(OverallStatus::InProgress) << "" << false << 1 << -1
-                                             << int(RetryDecision::NotFailed) << QStringList{};
+                                             << int(RetryDecision::NotFailed) << QStringList{}
+                                             << RetryPolicy::stillRunningReason();
     QTest::newRow("completed") << int(OverallStatus::Completed) << "" << false << 1 << -1 << int(RetryDecision::NotFailed)
-                               << QStringList{};
+                               << QStringList{} << QString();
 }
 
 void tst_Orchestrator::retryPolicyMatrix()
@@ -654,6 +661,7 @@ void tst_Orchestrator::retryPolicyMatrix()
     QFETCH(int, lastRetrySecondsAgo);
     QFETCH(int, expected);
     QFETCH(QStringList, actions);
+    QFETCH(QString, reason);
     RetryFacts f;
     f.latestStatus = OverallStatus(status);
     f.failureCode = code;
@@ -673,6 +681,69 @@ void tst_Orchestrator::retryPolicyMatrix()
     if (expected == int(RetryDecision::CooldownActive))
         QCOMPARE(v.eligibility.nextRetryAvailableAt, f.lastRetryInitiatedAt.addSecs(30));
     QVERIFY(!v.eligibility.reason.isEmpty());
+    if (!reason.isEmpty())
+        QCOMPARE(v.eligibility.reason, reason);
+}
+
+// The order's own answer (failure.retryable, suggestedAction) says what the policy
+// decides: an order whose compensation is incomplete, or whose retries are used up,
+// is not retryable and is not told to "retry the order"; a cooldown is no reason.
+void tst_Orchestrator::failureAdviceAgreesWithThePolicy_data()
+{
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<bool>("incomplete");
+    QTest::addColumn<int>("attempt");
+    QTest::addColumn<int>("lastRetrySecondsAgo"); // -1: never retried
+    QTest::addColumn<bool>("retryable");
+    QTest::addColumn<QString>("action");
+    const int rb = int(OverallStatus::RolledBack);
+    const int failed = int(OverallStatus::Failed);
+    const QString support = QStringLiteral("Customer support has been notified and will resolve this for you.");
+    const QString usedUp = QStringLiteral("This order has been retried as often as it can be; please contact customer "
+                                          "support or place a new order.");
+    QTest::newRow("shipping unavailable") << rb << "SHIPPING_UNAVAILABLE" << false << 1 << -1 << true
+                                          << "Choose a shipping address we deliver to and retry the order.";
+    QTest::newRow("shipping unavailable, compensation incomplete")
+        << failed << "SHIPPING_UNAVAILABLE" << true << 1 << -1 << false << support;
+    QTest::newRow("declined, 2 retries used") << rb << "PAYMENT_DECLINED" << false << 3 << 3600 << true
+                                              << "Update your payment method and retry the order.";
+    QTest::newRow("declined, cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << true
+                                               << "Update your payment method and retry the order.";
+    QTest::newRow("declined, 3 retries used") << rb << "PAYMENT_DECLINED" << false << 4 << 3600 << false << usedUp;
+    QTest::newRow("fraud") << rb << "FRAUD_DETECTED" << false << 1 << -1 << false
+                           << "Please contact customer support about this order.";
+    QTest::newRow("fraud, compensation incomplete") << failed << "FRAUD_DETECTED" << true << 1 << -1 << false << support;
+}
+
+void tst_Orchestrator::failureAdviceAgreesWithThePolicy()
+{
+    QFETCH(int, status);
+    QFETCH(QString, code);
+    QFETCH(bool, incomplete);
+    QFETCH(int, attempt);
+    QFETCH(int, lastRetrySecondsAgo);
+    QFETCH(bool, retryable);
+    QFETCH(QString, action);
+    RetryFacts f;
+    f.latestStatus = OverallStatus(status);
+    f.failureCode = code;
+    f.compensationIncomplete = incomplete;
+    f.latestAttempt = attempt;
+    f.now = QDateTime::currentDateTimeUtc();
+    if (lastRetrySecondsAgo >= 0)
+        f.lastRetryInitiatedAt = f.now.addSecs(-lastRetrySecondsAgo);
+    f.cooldownSeconds = 30;
+    f.maxRetries = 3;
+    const FailureInfo info = RetryPolicy::failureAdvice(f);
+    QCOMPARE(info.retryable, retryable);
+    QCOMPARE(info.suggestedAction, action);
+    QCOMPARE(info.code, code);
+    if (!retryable)
+        QVERIFY(info.requiredActions.isEmpty());
+    // Retryable exactly when the policy would take a retry now or after its cooldown.
+    const RetryDecision::Code decided = RetryPolicy::evaluate(f).code;
+    QCOMPARE(retryable, decided == RetryDecision::Accepted || decided == RetryDecision::CooldownActive);
 }
 
 void tst_Orchestrator::retryWithCorrection()
