@@ -5,6 +5,20 @@ QString RetryPolicy::stillRunningReason()
     return QStringLiteral("the order's saga is still running; only a failed order can be retried");
 }
 
+QString RetryPolicy::beingReversedReason()
+{
+    return QStringLiteral("the order's failed attempt is still being reversed; once that has ended the order can be "
+                          "retried, if its failure allows a retry");
+}
+
+QString RetryPolicy::retryRunningReason(bool reversing)
+{
+    // "retry already in progress" first: clients tell the refusal by it (RemoteSource).
+    return reversing ? QStringLiteral("retry already in progress: its failed attempt is still being reversed; once "
+                                      "that has ended the order can be retried again, if its failure allows a retry")
+                     : QStringLiteral("retry already in progress");
+}
+
 RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
 {
     RetryVerdict v;
@@ -21,10 +35,13 @@ RetryVerdict RetryPolicy::evaluate(const RetryFacts &f)
         return reject(RetryDecision::NotFound, QStringLiteral("order not found"));
     if (f.latestStatus == OverallStatus::Queued || f.latestStatus == OverallStatus::InProgress
         || f.latestStatus == OverallStatus::RollingBack) {
-        // The first execution running: nothing failed yet, so nothing to retry.
+        // The first execution running: nothing failed yet, so nothing to retry. While
+        // a failed attempt is reversed, a retry may come once that has ended: said so
+        // (the refusal's code stays: the order has not failed yet).
+        const bool reversing = f.latestStatus == OverallStatus::RollingBack;
         if (f.latestAttempt <= 1)
-            return reject(RetryDecision::NotFailed, stillRunningReason());
-        return reject(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+            return reject(RetryDecision::NotFailed, reversing ? beingReversedReason() : stillRunningReason());
+        return reject(RetryDecision::AlreadyInProgress, retryRunningReason(reversing));
     }
     if (f.latestStatus == OverallStatus::Completed)
         return reject(RetryDecision::NotFailed, QStringLiteral("order completed successfully; nothing to retry"));

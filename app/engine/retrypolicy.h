@@ -58,4 +58,10 @@ public:
     static FailureInfo failureAdvice(const RetryFacts &facts);
     // NotFailed's reason while an order's first execution runs.
     static QString stillRunningReason();
+    // NotFailed's reason while the first execution's failure is being reversed
+    // (ROLLING_BACK): a retry may be possible once that has ended.
+    static QString beingReversedReason();
+    // AlreadyInProgress's reason ("retry already in progress", then, while that
+    // retry's failure is being reversed, that another retry may follow).
+    static QString retryRunningReason(bool reversing);
 };

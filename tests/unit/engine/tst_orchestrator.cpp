@@ -76,6 +76,7 @@ private Q_SLOTS:
     void retryPolicyMatrix();
     void failureAdviceAgreesWithThePolicy_data();
     void failureAdviceAgreesWithThePolicy();
+    void retryWhileTheFailureIsReversedSaysSo();
     void retryWithCorrection();
     void retryRejections();
     void retryMaxAttempts();
@@ -648,6 +649,18 @@ void tst_Orchestrator::retryPolicyMatrix_data()
     QTest::newRow("first execution running") << int(OverallStatus::InProgress) << "" << false << 1 << -1
                                              << int(RetryDecision::NotFailed) << QStringList{}
                                              << RetryPolicy::stillRunningReason();
+    // Its failure being reversed: not "still running; only a failed order can be
+    // retried" (read as never), but that a retry may come once the reversal ended.
+    QTest::newRow("first execution being reversed") << int(OverallStatus::RollingBack) << "" << false << 1 << -1
+                                                    << int(RetryDecision::NotFailed) << QStringList{}
+                                                    << QStringLiteral("the order's failed attempt is still being "
+                                                                      "reversed; once that has ended the order can be "
+                                                                      "retried, if its failure allows a retry");
+    QTest::newRow("retry being reversed") << int(OverallStatus::RollingBack) << "" << false << 2 << 5
+                                          << int(RetryDecision::AlreadyInProgress) << QStringList{}
+                                          << QStringLiteral("retry already in progress: its failed attempt is still "
+                                                            "being reversed; once that has ended the order can be "
+                                                            "retried again, if its failure allows a retry");
     QTest::newRow("completed") << int(OverallStatus::Completed) << "" << false << 1 << -1 << int(RetryDecision::NotFailed)
                                << QStringList{} << QString();
 }
@@ -744,6 +757,40 @@ void tst_Orchestrator::failureAdviceAgreesWithThePolicy()
     // Retryable exactly when the policy would take a retry now or after its cooldown.
     const RetryDecision::Code decided = RetryPolicy::evaluate(f).code;
     QCOMPARE(retryable, decided == RetryDecision::Accepted || decided == RetryDecision::CooldownActive);
+}
+
+// While a failed first attempt is reversed (a compensation failing and retried), a
+// retry is refused as before (NotFailed: 409 ORDER_NOT_FAILED), with a reason that
+// says a retry may come once the reversal has ended; and then it does.
+void tst_Orchestrator::retryWhileTheFailureIsReversedSaysSo()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.compensationBudgetMs = 60000;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::FailCompensation;
+    plan[SagaStep::Payment].once = false;
+    h.faults->setPlan(plan);
+    const QUuid id = h.submit(sampleOrder("w", "visa", "00000")); // shipping fails: void the payment (failing)
+    QTRY_VERIFY_WITH_TIMEOUT(requestsSummary(h.recorder, id).count(QStringLiteral("Payment-")) >= 2, 10000);
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RollingBack);
+    RetryRequest req;
+    req.orderId = id;
+    const RetryDecision refused = h.retry(req);
+    QCOMPARE(int(refused.code), int(RetryDecision::NotFailed));
+    QVERIFY2(refused.reason.startsWith(QLatin1String("the order's failed attempt is still being reversed")),
+             qPrintable(refused.reason));
+    QCOMPARE(refused.reason, RetryPolicy::beingReversedReason());
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(!e.eligible);
+    QCOMPARE(e.reason, RetryPolicy::beingReversedReason());
+
+    h.faults->setPlan(FaultPlan{}); // the void goes through at its next attempt
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    QVERIFY(h.eligibility(id).eligible);
 }
 
 void tst_Orchestrator::retryWithCorrection()
