@@ -1449,6 +1449,11 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("retry text body") << req("POST", "/api/orders/{C}/retry", "paymentMethodId=x", "text/plain") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
     QTest::newRow("retry bad json") << req("POST", "/api/orders/{C}/retry", "{oops") << 400 << "INVALID_JSON" << "body";
     QTest::newRow("retry bad address") << req("POST", "/api/orders/{C}/retry", "{\"shippingAddress\":{\"street\":1}}") << 400 << "INVALID_FIELD" << "";
+    // A field the API does not know is refused, naming it, not dropped (an apartment number in "street2").
+    QTest::newRow("retry address extra field") << req("POST", "/api/orders/{C}/retry", "{" + address.left(address.size() - 1) + ",\"street2\":\"Apt 4\"}}") << 400 << "INVALID_FIELD" << "shippingAddress.street2";
+    QTest::newRow("order address extra field") << req("POST", "/api/orders", mutate("\"country\":\"US\"", "\"country\":\"US\",\"street2\":\"Apt 4\"")) << 400 << "INVALID_FIELD" << "shippingAddress.street2";
+    QTest::newRow("order item extra field") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":2,\"giftWrap\":true")) << 400 << "INVALID_FIELD" << "items[0].giftWrap";
+    QTest::newRow("order extra field") << req("POST", "/api/orders", mutate("{\"customerId\"", "{\"couponCode\":\"X\",\"customerId\"")) << 400 << "INVALID_FIELD" << "couponCode";
     QTest::newRow("faults bad json") << req("PUT", "/api/simulator/faults", "nope", "application/json", "{S}") << 400 << "INVALID_JSON" << "body";
     QTest::newRow("faults bad kind") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"EXPLODE\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("faults bad probability") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"probability\":7}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";

@@ -663,6 +663,11 @@ void tst_SagaJson::orderRequestInvalid_data()
     QTest::newRow("state null") << "shippingAddress.state" << QJsonValue(QJsonValue::Null) << "shippingAddress.state";
     QTest::newRow("postalCode number") << "shippingAddress.postalCode" << QJsonValue(62701) << "shippingAddress.postalCode";
     QTest::newRow("country empty") << "shippingAddress.country" << QJsonValue("") << "shippingAddress.country";
+    // Fields the API does not know: refused, naming them, not dropped.
+    QTest::newRow("unknown field") << "couponCode" << QJsonValue("SAVE10") << "couponCode";
+    QTest::newRow("item unknown field") << "items[0].giftWrap" << QJsonValue(true) << "items[0].giftWrap";
+    QTest::newRow("address unknown field") << "shippingAddress.street2" << QJsonValue("Apt 4") << "shippingAddress.street2";
+    QTest::newRow("address misspelt field") << "shippingAddress.postalcode" << QJsonValue("62701") << "shippingAddress.postalcode";
 }
 
 void tst_SagaJson::orderRequestInvalid()
@@ -699,6 +704,12 @@ void tst_SagaJson::retryRequest()
     QVERIFY(!r.ok());
     QCOMPARE(r.field, QStringLiteral("paymentMethodID"));
     QVERIFY2(r.error.contains(QLatin1String("paymentMethodId")), qPrintable(r.error));
+    // So is one inside the corrected address (it was dropped: "street2" never reached the order).
+    r = SagaJson::retryRequestFromJson(parse(R"({"shippingAddress": {"street": "1 Main St", "street2": "Apt 4",
+        "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"}})"));
+    QVERIFY(!r.ok());
+    QCOMPARE(r.field, QStringLiteral("shippingAddress.street2"));
+    QCOMPARE(r.error, QStringLiteral("is not a field of a shipping address (street, city, state, postalCode, country)"));
 }
 
 // A retry built in this process (the console's Retry dialog) goes through the
