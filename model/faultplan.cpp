@@ -7,7 +7,71 @@ namespace {
 constexpr const char *kKindNames[] = {"NONE", "FAIL", "DELAY", "TIMEOUT", "FAIL_COMPENSATION"};
 constexpr int kKindCount = 5;
 constexpr int kMaxDelayMs = 600000;
+
+// Business codes and the step that answers them (the failure triggers' codes).
+struct StepCode {
+    const char *code;
+    SagaStep step;
+};
+constexpr StepCode kStepCodes[] = {
+    {"INVENTORY_UNAVAILABLE", SagaStep::Inventory}, {"PAYMENT_DECLINED", SagaStep::Payment},
+    {"FRAUD_DETECTED", SagaStep::Payment},          {"INVALID_ADDRESS", SagaStep::Shipping},
+    {"SHIPPING_UNAVAILABLE", SagaStep::Shipping},
+};
+
+bool sameCode(const QString &code, const char *name)
+{
+    return code.compare(QLatin1String(name), Qt::CaseInsensitive) == 0;
+}
 } // namespace
+
+QStringList suggestedFaultCodes(SagaStep step)
+{
+    QStringList codes;
+    for (const StepCode &c : kStepCodes) {
+        if (c.step == step)
+            codes.append(QString::fromLatin1(c.code));
+    }
+    codes.append(QStringLiteral("SERVICE_UNAVAILABLE"));
+    return codes;
+}
+
+QString faultCodeProblem(SagaStep step, const QString &code)
+{
+    const QString allowed = QStringLiteral("fail %1 with %2 or a code of your own")
+                                .arg(stepDisplayName(step), suggestedFaultCodes(step).join(QStringLiteral(", ")));
+    if (sameCode(code, "STEP_TIMEOUT"))
+        return QStringLiteral("STEP_TIMEOUT is the engine's own code: for a step that does not answer use kind "
+                              "TIMEOUT, or %1")
+            .arg(allowed);
+    for (const char *own : {"COMPENSATION_FAILED", "STORE_REFUSED", "PAYMENT_AMOUNT_MISMATCH"}) {
+        if (sameCode(code, own))
+            return QStringLiteral("%1 is the engine's own code, not a step's answer: %2").arg(QString::fromLatin1(own), allowed);
+    }
+    for (const StepCode &c : kStepCodes) {
+        if (c.step != step && sameCode(code, c.code))
+            return QStringLiteral("%1 is %2's code: %3").arg(QString::fromLatin1(c.code), stepDisplayName(c.step), allowed);
+    }
+    return {};
+}
+
+bool FaultPlan::checkCodes(QString *field, QString *error) const
+{
+    for (SagaStep s : kAllSteps) {
+        const StepFault &f = (*this)[s];
+        if (f.kind != StepFault::Kind::Fail)
+            continue;
+        const QString problem = faultCodeProblem(s, f.errorCode);
+        if (problem.isEmpty())
+            continue;
+        if (field)
+            *field = QStringLiteral("steps.%1.errorCode").arg(stepDisplayName(s));
+        if (error)
+            *error = problem;
+        return false;
+    }
+    return true;
+}
 
 QString toString(StepFault::Kind kind)
 {
@@ -91,6 +155,10 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
                             QStringLiteral("must be a string of at most 64 characters"));
             if (const char *problem = SagaJson::textProblem(code.toString()))
                 return fail(base + QStringLiteral(".errorCode"), QString::fromLatin1(problem));
+            if (f.kind == StepFault::Kind::Fail) {
+                if (const QString problem = faultCodeProblem(*step, code.toString()); !problem.isEmpty())
+                    return fail(base + QStringLiteral(".errorCode"), problem);
+            }
             f.errorCode = code.toString();
         }
         const QJsonValue delay = o.value(QLatin1String("delayMs"));

@@ -8,6 +8,7 @@
 
 #include <QJsonObject>
 #include <QString>
+#include <QStringList>
 #include <array>
 #include <optional>
 
@@ -31,6 +32,16 @@ struct StepFault {
     }
 };
 
+// The codes offered for failing `step` (the failure-injection panel's list): its own
+// business codes and SERVICE_UNAVAILABLE. A code of the operator's own is taken too.
+QStringList suggestedFaultCodes(SagaStep step);
+// Why a fault may not fail `step` with `code` (empty: it may). Refused: the engine's
+// own verdicts, which no step call answers (COMPENSATION_FAILED, STORE_REFUSED,
+// PAYMENT_AMOUNT_MISMATCH; STEP_TIMEOUT is kind TIMEOUT), and another step's codes
+// (FRAUD_DETECTED on Shipping Arrangement). Compared ignoring case, as the HTTP step
+// client does with a service's answer.
+QString faultCodeProblem(SagaStep step, const QString &code);
+
 QString toString(StepFault::Kind kind); // NONE, FAIL, DELAY, TIMEOUT, FAIL_COMPENSATION
 std::optional<StepFault::Kind> stepFaultKindFromString(QStringView text);
 
@@ -47,4 +58,8 @@ struct FaultPlan {
     QJsonObject toJson() const;
     // Validates every field; on error names it (e.g. "steps.Payment Processing.probability").
     static std::optional<FaultPlan> fromJson(const QJsonObject &json, QString *field, QString *error);
+    // The first FAIL whose code faultCodeProblem() refuses: false, naming its field
+    // ("steps.Payment Processing.errorCode") and why. A plan built in the process
+    // (the embedded engine's) is checked so, as fromJson() checks one sent.
+    bool checkCodes(QString *field, QString *error) const;
 };

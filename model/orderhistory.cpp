@@ -91,6 +91,13 @@ QString compensationFailedTitle(SagaStep step)
     return {};
 }
 
+// A reversal finished by an engine that took it over after an interruption (a
+// restart), at its first call: the calls made before are not counted.
+QString resumedReversal()
+{
+    return QStringLiteral("It was completed after an interruption.");
+}
+
 TimelineError timelineError(const ErrorInfo &error, const QString &fallbackCode)
 {
     TimelineError e;
@@ -132,6 +139,8 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e, const QStrin
             entry.description += QStringLiteral(" This took %1%2 attempts.").arg(atLeast).arg(attempts);
             entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
                                         last.value(QLatin1String("message")).toString(), QString()};
+        } else if (!atLeast.isEmpty()) {
+            entry.description += QLatin1Char(' ') + resumedReversal();
         }
     } else {
         entry.title = compensationFailedTitle(*step);
@@ -314,6 +323,10 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
                 const QJsonObject last = e.details.value(QLatin1String("lastFailure")).toObject();
                 entry.error = TimelineError{last.value(QLatin1String("code")).toString(),
                                             last.value(QLatin1String("message")).toString(), QString()};
+            } else if (e.details.value(QLatin1String("resumed")).toBool()) {
+                // Resumed after a restart and done at its first call then: the calls
+                // before the restart are not known, so no count.
+                entry.description += QLatin1Char(' ') + resumedReversal();
             }
             break;
         case EventType::SagaCompleted: {

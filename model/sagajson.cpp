@@ -2,6 +2,7 @@
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <algorithm>
 #include <cmath>
 
 // Every parser walks the JSON with the small helpers below. Each helper returns
@@ -188,7 +189,30 @@ struct Reader {
         return true;
     }
 
-    bool address(const QJsonValue &v, const QString &path, ShippingAddress *out)
+    // A request's object holds the fields named and no other: one the API does not
+    // know ("street2", a misspelt "postalcode" next to the right one) would be
+    // dropped silently, so it is refused, naming it (after the known fields' own
+    // problems, which say more).
+    bool onlyKnown(const QJsonObject &o, const QString &prefix, std::initializer_list<const char *> keys,
+                   const char *what)
+    {
+        for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
+            const bool known = std::any_of(keys.begin(), keys.end(),
+                                           [&](const char *key) { return it.key() == QLatin1String(key); });
+            if (known)
+                continue;
+            QStringList names;
+            for (const char *key : keys)
+                names.append(s(key));
+            return fail(prefix.isEmpty() ? it.key() : prefix + QLatin1Char('.') + it.key(),
+                        QStringLiteral("is not a field of %1 (%2)").arg(s(what), names.join(QStringLiteral(", "))));
+        }
+        return true;
+    }
+
+    // `request`: an address sent to be used (an order, a retry's correction), which
+    // holds no other fields; records already stored are read as they are.
+    bool address(const QJsonValue &v, const QString &path, ShippingAddress *out, bool request)
     {
         QJsonObject o;
         if (!object(v, path, &o))
@@ -197,7 +221,9 @@ struct Reader {
                && string(o, path, "city", &out->city, true)
                && string(o, path, "state", &out->state, true)
                && string(o, path, "postalCode", &out->postalCode, true, 32)
-               && string(o, path, "country", &out->country, true, 64);
+               && string(o, path, "country", &out->country, true, 64)
+               && (!request
+                   || onlyKnown(o, path, {"street", "city", "state", "postalCode", "country"}, "a shipping address"));
     }
 
     // `request`: an order being placed, whose product names are required (the
@@ -223,7 +249,8 @@ struct Reader {
                 || !(request ? string(io, path, "productName", &item.productName, true)
                              : optString(io, path, "productName", &item.productName))
                 || !integer(io, path, "quantity", 1, 1000, &quantity)
-                || !integer(io, path, "unitPriceInCents", 0, 100000000000LL, &item.unitPriceInCents))
+                || !integer(io, path, "unitPriceInCents", 0, 100000000000LL, &item.unitPriceInCents)
+                || (request && !onlyKnown(io, path, {"productId", "productName", "quantity", "unitPriceInCents"}, "an item")))
                 return false;
             item.quantity = int(quantity);
             out->append(item);
@@ -746,7 +773,8 @@ Parsed<OrderRequest> orderRequestFromJson(const QJsonObject &json)
     if (!r.uuid(json, {}, "customerId", &req.customerId) || !r.items(json, &req.items, true)
         || !r.string(json, {}, "paymentMethodId", &req.paymentMethodId, true)
         || !r.address(json.value(QLatin1String("shippingAddress")), s("shippingAddress"),
-                      &req.shippingAddress))
+                      &req.shippingAddress, true)
+        || !r.onlyKnown(json, {}, {"customerId", "items", "paymentMethodId", "shippingAddress"}, "an order"))
         return r.failure<OrderRequest>();
     // Each field is capped, their product is not: at most 100 x 1000 x 10^11 cents,
     // which a qint64 holds but a JSON number (a double) no longer carries exactly.
@@ -795,7 +823,7 @@ Parsed<RetryRequest> retryRequestFromJson(const QJsonObject &json)
     const QJsonValue address = json.value(QLatin1String("shippingAddress"));
     if (!address.isUndefined() && !address.isNull()) {
         ShippingAddress a;
-        if (!r.address(address, s("shippingAddress"), &a))
+        if (!r.address(address, s("shippingAddress"), &a, true))
             return r.failure<RetryRequest>();
         req.shippingAddress = a;
     }
@@ -864,7 +892,7 @@ Parsed<OrderRecord> orderRecordFromJson(const QJsonObject &json)
     rec.status = *st;
     if (!r.items(json, &rec.items, false) || !r.string(json, {}, "paymentMethodId", &rec.paymentMethodId, true)
         || !r.address(json.value(QLatin1String("shippingAddress")), s("shippingAddress"),
-                      &rec.shippingAddress)
+                      &rec.shippingAddress, false)
         || !r.integer(json, {}, "totalInCents", 0, kMaxSafeInteger, &rec.totalInCents)
         || !r.optString(json, {}, "confirmationNumber", &rec.confirmationNumber)
         || !r.optString(json, {}, "estimatedDelivery", &rec.estimatedDelivery)

@@ -491,7 +491,13 @@ void DetailPanel::refreshSnapshot()
                                          code.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(code),
                                          (p->failure.message.isEmpty() ? info.customerMessage : p->failure.message).toHtmlEscaped()));
         QString action = info.suggestedAction;
-        if (m_failureInjected && !p->compensationIncomplete) {
+        if (retriesUsedUp() && !p->compensationIncomplete) {
+            // Instead of "... and retry the order" next to "Maximum retry attempts
+            // exceeded" (RetryPolicy): no retry can happen, whatever is corrected.
+            action = tr("Nothing more can be done with this order: it has been retried %1 times, as often as it can "
+                        "be. The customer can place a new order.")
+                         .arg(m_eligibility.retryCount);
+        } else if (m_failureInjected && !p->compensationIncomplete) {
             // Not the order's fault: "Correct your shipping address" would send
             // someone after an address that was fine.
             action = tr("Nothing. This failure was injected (Failure Injection panel) for a demo; the order can be "
@@ -598,9 +604,18 @@ void DetailPanel::requestEligibility()
     m_source->retryEligibility(id, this, [this, id](RetryEligibility e, QString error) {
         if (id != m_orderId)
             return;
+        const bool usedUp = retriesUsedUp();
         m_eligibilityKnown = true;
         setEligibility(e, error);
+        if (retriesUsedUp() != usedUp)
+            refreshSnapshot(); // the advice
     });
+}
+
+bool DetailPanel::retriesUsedUp() const
+{
+    return m_eligibilityKnown && !m_eligibility.eligible && m_eligibility.maxRetries > 0
+           && m_eligibility.retryCount >= m_eligibility.maxRetries;
 }
 
 void DetailPanel::setEligibility(const RetryEligibility &e, const QString &error)

@@ -73,6 +73,8 @@ private:
     void requestCase();
     void requestEligibility();
     void setEligibility(const RetryEligibility &e, const QString &error);
+    // The known eligibility says the order's retries are used up (none can happen).
+    bool retriesUsedUp() const;
     void setRetryEnabled(bool enabled);
     void onModelDataChanged(const QModelIndex &topLeft, const QModelIndex &bottomRight);
     // The ETA line from the model's EtaRole and IsLateRole (which reads the clock).

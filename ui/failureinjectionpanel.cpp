@@ -12,21 +12,6 @@
 #include <QVBoxLayout>
 
 namespace {
-QStringList codesFor(SagaStep step)
-{
-    switch (step) {
-    case SagaStep::Inventory:
-        return {QStringLiteral("INVENTORY_UNAVAILABLE"), QStringLiteral("SERVICE_UNAVAILABLE")};
-    case SagaStep::Payment:
-        return {QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("FRAUD_DETECTED"),
-                QStringLiteral("SERVICE_UNAVAILABLE")};
-    case SagaStep::Shipping:
-        return {QStringLiteral("INVALID_ADDRESS"), QStringLiteral("SHIPPING_UNAVAILABLE"),
-                QStringLiteral("SERVICE_UNAVAILABLE")};
-    }
-    return {};
-}
-
 // `f` as the panel's rows show it (and plan() reads it back): only the fields
 // of its kind, the chance in whole percent.
 StepFault shownForm(const StepFault &f)
@@ -74,7 +59,7 @@ FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
         row.kind->addItem(tr("Fail compensation"), int(StepFault::Kind::FailCompensation));
         row.code = new QComboBox(this);
         row.code->setEditable(true);
-        row.code->addItems(codesFor(step));
+        row.code->addItems(suggestedFaultCodes(step)); // the engine's own codes are refused
         row.delay = new QSpinBox(this);
         row.delay->setRange(0, 120000);
         row.delay->setSingleStep(250);

@@ -131,6 +131,13 @@ ErrorInfo incompleteError(const ErrorInfo &answer)
                                                                           : QStringLiteral("compensation incomplete: ") + why};
 }
 
+// An execution that failed and is being reversed (ROLLING_BACK, or a call that did
+// not answer being reversed before that), not ended yet: a retry may come after it.
+bool reversing(const SagaState &s)
+{
+    return !s.isTerminal() && (s.overall == OverallStatus::RollingBack || s.failedStep);
+}
+
 bool uncertainForwardFailure(const QString &code)
 {
     return code == QLatin1String("STEP_TIMEOUT") || code == QLatin1String("SERVICE_UNAVAILABLE");
@@ -497,10 +504,10 @@ void Orchestrator::eligibility(const QUuid &orderId, std::function<void(RetryEli
         return;
     }
     if (auto running = m_sagas.find(orderId); running != m_sagas.end()) {
-        facts.latestStatus = OverallStatus::InProgress;
         // A retry whose start is not committed yet: the store and its state still
         // show the failed attempt; it counts as the next one.
         const SagaState &r = *running->second;
+        facts.latestStatus = reversing(r) ? OverallStatus::RollingBack : OverallStatus::InProgress;
         facts.latestAttempt = qMax(facts.latestAttempt, r.isTerminal() ? r.attemptNumber + 1 : r.attemptNumber);
     }
     done(RetryPolicy::evaluate(facts).eligibility, {});
@@ -529,8 +536,9 @@ void Orchestrator::retry(const RetryRequest &request, std::function<void(RetryDe
         // (A retry whose start is not committed yet still has the failed attempt's state.)
         const SagaState &r = *running->second;
         if (r.attemptNumber <= 1 && !r.isTerminal())
-            return answer(RetryDecision::NotFailed, RetryPolicy::stillRunningReason());
-        return answer(RetryDecision::AlreadyInProgress, QStringLiteral("retry already in progress"));
+            return answer(RetryDecision::NotFailed, reversing(r) ? RetryPolicy::beingReversedReason()
+                                                                 : RetryPolicy::stillRunningReason());
+        return answer(RetryDecision::AlreadyInProgress, RetryPolicy::retryRunningReason(reversing(r)));
     }
     RetryFacts facts;
     StoreError error;

@@ -23,6 +23,7 @@
 // retries are bounded; when the void did not go through the saga's compensation is
 // incomplete, which is never retryable (support must look at the payment).
 
+#include "failurecatalog.h"
 #include "orderrecord.h"
 
 #include <QDateTime>
@@ -49,6 +50,18 @@ class RetryPolicy
 {
 public:
     static RetryVerdict evaluate(const RetryFacts &facts);
+    // What an ended, failed order tells its customer about a retry (the order's
+    // answer: failure.retryable, suggestedAction): the failure catalog's entry for
+    // its code, unless evaluate() refuses every retry of it for good (a non-retryable
+    // code, compensation incomplete, the retries used up): then not retryable, no
+    // required actions, and what to do instead. A cooldown is not for good.
+    static FailureInfo failureAdvice(const RetryFacts &facts);
     // NotFailed's reason while an order's first execution runs.
     static QString stillRunningReason();
+    // NotFailed's reason while the first execution's failure is being reversed
+    // (ROLLING_BACK): a retry may be possible once that has ended.
+    static QString beingReversedReason();
+    // AlreadyInProgress's reason ("retry already in progress", then, while that
+    // retry's failure is being reversed, that another retry may follow).
+    static QString retryRunningReason(bool reversing);
 };

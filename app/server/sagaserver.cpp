@@ -3,12 +3,12 @@
 #include "connectionguard.h"
 #include "enginehost.h"
 #include "eventfeed.h"
-#include "failurecatalog.h"
 #include "faultplan.h"
 #include "guardedtcpserver.h"
 #include "httptext.h"
 #include "idempotentorder.h"
 #include "orderhistory.h"
+#include "retrypolicy.h"
 #include "sagajson.h"
 #include "sagalog.h"
 #include "sagastore.h"
@@ -726,7 +726,16 @@ QJsonObject SagaServer::orderOutcomeJson(const QUuid &orderId, const QString &or
                         : QJsonValue(double(p.totalChargedInCents)));
         body.insert(QStringLiteral("estimatedDelivery"), d.value(QLatin1String("estimatedDelivery")));
     } else if (p.isTerminal()) {
-        const FailureInfo info = failureInfo(p.failure.code);
+        // As the retry policy decides: an order whose compensation is incomplete, or
+        // whose retries are used up, is not retryable whatever its failure's code says.
+        RetryFacts facts;
+        facts.latestStatus = p.overallStatus;
+        facts.latestAttempt = qMax(1, p.attemptNumber);
+        facts.failureCode = p.failure.code;
+        facts.compensationIncomplete = p.compensationIncomplete;
+        facts.maxRetries = m_config.engine.maxRetries;
+        facts.now = QDateTime::currentDateTimeUtc();
+        const FailureInfo info = RetryPolicy::failureAdvice(facts);
         QJsonObject failure{{QStringLiteral("code"), p.failure.code},
                             {QStringLiteral("message"), p.failure.message},
                             {QStringLiteral("failedStep"), p.failedStep ? QJsonValue(stepDisplayName(*p.failedStep))

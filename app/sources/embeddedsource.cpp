@@ -216,6 +216,13 @@ void EmbeddedSource::faultPlan(QObject *context, std::function<void(FaultPlan, Q
 void EmbeddedSource::setFaultPlan(const FaultPlan &plan, QObject *context,
                                   std::function<void(QString)> done)
 {
+    // Refused as saga-server refuses it (400 naming the field): the engine's own codes.
+    QString field;
+    QString problem;
+    if (!plan.checkCodes(&field, &problem)) {
+        post(context, [done = std::move(done), text = field + QStringLiteral(": ") + problem] { done(text); });
+        return;
+    }
     m_engine->setFaultPlan(plan);
     qCInfo(lcSources) << "fault plan applied to the embedded engine";
     post(context, [done = std::move(done)] { done({}); });

@@ -34,6 +34,8 @@ private Q_SLOTS:
     void unreversedUnansweredCallIsNamed();
     void injectedFailureNeedsNoCorrection_data();
     void injectedFailureNeedsNoCorrection();
+    void retriesUsedUpAdviseNoRetry_data();
+    void retriesUsedUpAdviseNoRetry();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -257,6 +259,68 @@ void tst_DetailPanel::injectedFailureNeedsNoCorrection()
     QCOMPARE(acceptable, injected);
     QCOMPARE(addressChecked, !injected);
     QCOMPARE(sentAddress.has_value(), !injected);
+}
+
+void tst_DetailPanel::retriesUsedUpAdviseNoRetry_data()
+{
+    QTest::addColumn<bool>("injected");
+    QTest::newRow("declined") << false;
+    QTest::newRow("injected") << true;
+}
+
+// The probe: after the last allowed retry the panel said "What to do: Update your
+// payment method and retry the order." next to "Maximum retry attempts exceeded."
+// with Retry disabled (an injected failure: "... can be retried as it is"). The
+// advice says no retry can happen.
+void tst_DetailPanel::retriesUsedUpAdviseNoRetry()
+{
+    QFETCH(bool, injected);
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    b.started();
+    b.stepOk(SagaStep::Inventory);
+    b.add(EventType::StepStarted, SagaStep::Payment);
+    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
+    if (injected)
+        details.insert(QStringLiteral("injected"), true);
+    b.add(EventType::StepFailed, SagaStep::Payment, details,
+          ErrorInfo{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Your payment was declined.")});
+    b.add(EventType::CompensationStarted);
+    b.compensate(SagaStep::Inventory);
+    b.failed();
+    model.applyEvents(b.events());
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
+
+    FakeSource source;
+    source.eligibility.eligible = false;
+    source.eligibility.reason = QStringLiteral("maximum retry attempts exceeded");
+    source.eligibility.retryCount = 3;
+    source.eligibility.maxRetries = 3;
+    for (const OrderEvent &e : b.events())
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), QStringLiteral("Maximum retry attempts exceeded."), kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+    const QString advice = panel.failureText();
+    QVERIFY2(advice.contains(QLatin1String("it has been retried 3 times, as often as it can be")), qPrintable(advice));
+    QVERIFY2(!advice.contains(QLatin1String("retry the order")), qPrintable(advice));
+    QVERIFY2(!advice.contains(QLatin1String("retried as it is")), qPrintable(advice));
+
+    // One retry left: the failure's own advice again.
+    source.eligibility.eligible = true;
+    source.eligibility.reason = QStringLiteral("order can be retried after the required corrections");
+    source.eligibility.retryCount = 2;
+    panel.reload();
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTRY_VERIFY2_WITH_TIMEOUT(panel.failureText().contains(injected ? QLatin1String("retried as it is")
+                                                                    : QLatin1String("Update your payment method")),
+                              qPrintable(panel.failureText()), kTimeout);
 }
 
 QTEST_MAIN(tst_DetailPanel)

@@ -182,6 +182,22 @@ void tst_EmbeddedConsole::failurePanelMakesASagaCompensate()
     panel.clearAll();
     QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 2, kTimeout);
     QVERIFY(source->engine()->faultPlan().isEmpty());
+
+    // The engine's own codes are not offered, and one typed in is refused as
+    // saga-server refuses it, naming the field; the engine's plan stays as it was.
+    for (SagaStep step : kAllSteps) {
+        QCOMPARE(panel.codeCombo(step)->findText(QStringLiteral("COMPENSATION_FAILED")), -1);
+        QCOMPARE(panel.codeCombo(step)->findText(QStringLiteral("STEP_TIMEOUT")), -1);
+    }
+    QCOMPARE(panel.codeCombo(SagaStep::Shipping)->findText(QStringLiteral("FRAUD_DETECTED")), -1);
+    setOnceFailure(panel, SagaStep::Shipping, QStringLiteral("COMPENSATION_FAILED"));
+    QTest::mouseClick(panel.applyButton(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.statusText().contains(QLatin1String("steps.Shipping Arrangement.errorCode")), kTimeout);
+    QVERIFY2(panel.statusText().contains(QLatin1String("COMPENSATION_FAILED is the engine's own code")),
+             qPrintable(panel.statusText()));
+    QCOMPARE(applied.count(), 2);
+    QVERIFY(source->engine()->faultPlan().isEmpty());
+    QVERIFY(panel.applyButton()->isEnabled()); // the edit is still there to correct
 }
 
 // The QA report: Payment fails once with PAYMENT_DECLINED; after the first order

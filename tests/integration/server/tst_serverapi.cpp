@@ -153,6 +153,7 @@ private Q_SLOTS:
     void retryFlow();
     void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
+    void orderAnswerAgreesWithTheRetryPolicy();
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
     void statusStreamResumeWhileTheDatabaseIsDown();
@@ -235,6 +236,8 @@ void TestServerApi::initTestCase()
     config.authKey = kKey;
     config.engine.retryCooldownSeconds = 0;
     config.engine.stepDelayMs = 5;
+    // orderAnswerAgreesWithTheRetryPolicy lets a void fail until the engine gives up.
+    config.engine.compensationBudgetMs = 1500;
     config.sseMaxBacklogBytes = 32 * 1024;
     config.replayChunkEvents = 500; // all-orders resume reads many pages
     config.requestHeadTimeoutMs = 3000; // incompleteRequestHeadTimesOut waits for it
@@ -660,6 +663,72 @@ void TestServerApi::nonRetryableFailure()
     QCOMPARE(retry.status, 409);
     QCOMPARE(retry.error(), QStringLiteral("NON_RETRYABLE_FAILURE"));
     QVERIFY(!retry.json().value("message").toString().isEmpty());
+}
+
+// An order's own answer (the 201 of Prefer: wait, also to the same Idempotency-Key
+// sent again) says what its retry eligibility and POST /retry say: an order whose
+// compensation is incomplete, or whose retries are used up, is not retryable and is
+// not told to "retry the order"; and when the retries are used up, eligibility asks
+// for no correction either.
+void TestServerApi::orderAnswerAgreesWithTheRetryPolicy()
+{
+    const QUuid customer = QUuid::createUuid();
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    auto placeKeyed = [&](const QJsonObject &body, const QByteArray &key) {
+        return call("POST", QStringLiteral("/api/orders"), token, compact(body),
+                    {{"Idempotency-Key", key}, {"Prefer", "wait=30"}});
+    };
+
+    // Shipping fails SHIPPING_UNAVAILABLE; voiding the payment fails until the engine gives up.
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"FAIL_COMPENSATION","probability":1.0,"once":false}}})")
+                 .status,
+             200);
+    const QJsonObject unshippable = orderBody(customer, "widget-1", "good-card", "62701", "XX");
+    const HttpResult placed = placeKeyed(unshippable, "agree-incomplete");
+    resetFaults();
+    QCOMPARE(placed.status, 201);
+    const QString id = placed.json().value("orderId").toString();
+    const HttpResult again = placeKeyed(unshippable, "agree-incomplete");
+    QCOMPARE(again.status, 201);
+    QCOMPARE(again.json().value("orderId").toString(), id);
+    for (const HttpResult &answer : {placed, again}) {
+        const QJsonObject failure = answer.json().value("failure").toObject();
+        QCOMPARE(failure.value("code").toString(), QStringLiteral("SHIPPING_UNAVAILABLE"));
+        QCOMPARE(failure.value("compensationIncomplete").toBool(), true);
+        QCOMPARE(failure.value("retryable").toBool(true), false);
+        QCOMPARE(failure.value("suggestedAction").toString(),
+                 QStringLiteral("Customer support has been notified and will resolve this for you."));
+    }
+    const HttpResult incomplete = call("GET", "/api/orders/" + id + "/retry/eligibility", token);
+    QCOMPARE(incomplete.json().value("eligible").toBool(true), false);
+    QCOMPARE(call("POST", "/api/orders/" + id + "/retry", token).error(), QStringLiteral("NON_RETRYABLE_FAILURE"));
+
+    // A declined card retried three times with the same card: the retries are used up.
+    const QJsonObject declined = orderBody(customer, "widget-1", "declined-card");
+    const HttpResult first = placeKeyed(declined, "agree-used-up");
+    QCOMPARE(first.status, 201);
+    QCOMPARE(first.json().value("failure").toObject().value("retryable").toBool(), true);
+    const QString usedUp = first.json().value("orderId").toString();
+    for (int attempt = 2; attempt <= 4; ++attempt) {
+        const HttpResult retry = call("POST", "/api/orders/" + usedUp + "/retry", token, "{}");
+        QCOMPARE(retry.status, 202);
+        QCOMPARE(retry.json().value("attemptNumber").toInt(), attempt);
+        QCOMPARE(waitTerminal(usedUp, token).value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    }
+    const HttpResult last = placeKeyed(declined, "agree-used-up");
+    QCOMPARE(last.status, 201);
+    const QJsonObject failure = last.json().value("failure").toObject();
+    QCOMPARE(failure.value("code").toString(), QStringLiteral("PAYMENT_DECLINED"));
+    QCOMPARE(failure.value("retryable").toBool(true), false);
+    QCOMPARE(failure.value("suggestedAction").toString(),
+             QStringLiteral("This order has been retried as often as it can be; please contact customer support or "
+                            "place a new order."));
+    const QJsonObject e = call("GET", "/api/orders/" + usedUp + "/retry/eligibility", token).json();
+    QCOMPARE(e.value("eligible").toBool(true), false);
+    QCOMPARE(e.value("reason").toString(), QStringLiteral("maximum retry attempts exceeded"));
+    QCOMPARE(e.value("requiredActions").toArray(), QJsonArray());
+    QCOMPARE(call("POST", "/api/orders/" + usedUp + "/retry", token).error(), QStringLiteral("MAX_RETRIES_EXCEEDED"));
 }
 
 void TestServerApi::statusStreamAndResume()
@@ -1380,9 +1449,15 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("retry text body") << req("POST", "/api/orders/{C}/retry", "paymentMethodId=x", "text/plain") << 415 << "UNSUPPORTED_MEDIA_TYPE" << "";
     QTest::newRow("retry bad json") << req("POST", "/api/orders/{C}/retry", "{oops") << 400 << "INVALID_JSON" << "body";
     QTest::newRow("retry bad address") << req("POST", "/api/orders/{C}/retry", "{\"shippingAddress\":{\"street\":1}}") << 400 << "INVALID_FIELD" << "";
+    // A field the API does not know is refused, naming it, not dropped (an apartment number in "street2").
+    QTest::newRow("retry address extra field") << req("POST", "/api/orders/{C}/retry", "{" + address.left(address.size() - 1) + ",\"street2\":\"Apt 4\"}}") << 400 << "INVALID_FIELD" << "shippingAddress.street2";
+    QTest::newRow("order address extra field") << req("POST", "/api/orders", mutate("\"country\":\"US\"", "\"country\":\"US\",\"street2\":\"Apt 4\"")) << 400 << "INVALID_FIELD" << "shippingAddress.street2";
+    QTest::newRow("order item extra field") << req("POST", "/api/orders", mutate("\"quantity\":2", "\"quantity\":2,\"giftWrap\":true")) << 400 << "INVALID_FIELD" << "items[0].giftWrap";
+    QTest::newRow("order extra field") << req("POST", "/api/orders", mutate("{\"customerId\"", "{\"couponCode\":\"X\",\"customerId\"")) << 400 << "INVALID_FIELD" << "couponCode";
     QTest::newRow("faults bad json") << req("PUT", "/api/simulator/faults", "nope", "application/json", "{S}") << 400 << "INVALID_JSON" << "body";
     QTest::newRow("faults bad kind") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"EXPLODE\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("faults bad probability") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"probability\":7}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
+    QTest::newRow("faults engine's code") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Shipping Arrangement\":{\"kind\":\"FAIL\",\"errorCode\":\"COMPENSATION_FAILED\",\"probability\":0}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "steps.Shipping Arrangement.errorCode";
     QTest::newRow("faults bad step") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Teleport\":{\"kind\":\"FAIL\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("list bad status") << req("GET", "/api/orders?status=DONE", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "status";
     QTest::newRow("list bad limit") << req("GET", "/api/orders?limit=0", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";

@@ -77,6 +77,9 @@ private Q_SLOTS:
     void pipelinedCommitsWriteAheadAndOrder();
     void retryPolicyMatrix_data();
     void retryPolicyMatrix();
+    void failureAdviceAgreesWithThePolicy_data();
+    void failureAdviceAgreesWithThePolicy();
+    void retryWhileTheFailureIsReversedSaysSo();
     void retryWithCorrection();
     void retryRejections();
     void retryMaxAttempts();
@@ -631,27 +634,44 @@ void tst_Orchestrator::retryPolicyMatrix_data()
     QTest::addColumn<int>("lastRetrySecondsAgo"); // -1: never retried
     QTest::addColumn<int>("expected");
     QTest::addColumn<QStringList>("actions");
+    QTest::addColumn<QString>("reason"); // empty: any
     const int rb = int(OverallStatus::RolledBack);
     QTest::newRow("declined: update payment") << rb << "PAYMENT_DECLINED" << false << 1 << -1 << int(RetryDecision::Accepted)
-                                              << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                              << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("invalid address: update address") << rb << "INVALID_ADDRESS" << false << 1 << -1
-                                                     << int(RetryDecision::Accepted) << QStringList{"UPDATE_SHIPPING_ADDRESS"};
+                                                     << int(RetryDecision::Accepted) << QStringList{"UPDATE_SHIPPING_ADDRESS"} << QString();
     QTest::newRow("fraud: never") << rb << "FRAUD_DETECTED" << false << 1 << -1 << int(RetryDecision::NonRetryable)
-                                  << QStringList{};
+                                  << QStringList{} << QString();
     QTest::newRow("compensation incomplete: never") << int(OverallStatus::Failed) << "PAYMENT_DECLINED" << true << 1 << -1
-                                                    << int(RetryDecision::NonRetryable) << QStringList{};
+                                                    << int(RetryDecision::NonRetryable) << QStringList{} << QString();
+    // Used up: no retry will happen, so nothing is required for one (the console would
+    // advise updating the card next to "maximum retry attempts exceeded").
     QTest::newRow("3 retries used") << rb << "PAYMENT_DECLINED" << false << 4 << 3600 << int(RetryDecision::MaxAttemptsExceeded)
-                                    << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                    << QStringList{} << QStringLiteral("maximum retry attempts exceeded");
     QTest::newRow("2 retries used, cooldown over") << rb << "PAYMENT_DECLINED" << false << 3 << 3600
-                                                   << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                                   << int(RetryDecision::Accepted) << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << int(RetryDecision::CooldownActive)
-                                     << QStringList{"UPDATE_PAYMENT_METHOD"};
+                                     << QStringList{"UPDATE_PAYMENT_METHOD"} << QString();
     QTest::newRow("retry running") << int(OverallStatus::InProgress) << "" << false << 2 << 5
-                                   << int(RetryDecision::AlreadyInProgress) << QStringList{};
+                                   << int(RetryDecision::AlreadyInProgress) << QStringList{}
+                                   << QStringLiteral("retry already in progress");
     QTest::newRow("first execution running") << int(OverallStatus::InProgress) << "" << false << 1 << -1
-                                             << int(RetryDecision::NotFailed) << QStringList{};
+                                             << int(RetryDecision::NotFailed) << QStringList{}
+                                             << RetryPolicy::stillRunningReason();
+    // Its failure being reversed: not "still running; only a failed order can be
+    // retried" (read as never), but that a retry may come once the reversal ended.
+    QTest::newRow("first execution being reversed") << int(OverallStatus::RollingBack) << "" << false << 1 << -1
+                                                    << int(RetryDecision::NotFailed) << QStringList{}
+                                                    << QStringLiteral("the order's failed attempt is still being "
+                                                                      "reversed; once that has ended the order can be "
+                                                                      "retried, if its failure allows a retry");
+    QTest::newRow("retry being reversed") << int(OverallStatus::RollingBack) << "" << false << 2 << 5
+                                          << int(RetryDecision::AlreadyInProgress) << QStringList{}
+                                          << QStringLiteral("retry already in progress: its failed attempt is still "
+                                                            "being reversed; once that has ended the order can be "
+                                                            "retried again, if its failure allows a retry");
     QTest::newRow("completed") << int(OverallStatus::Completed) << "" << false << 1 << -1 << int(RetryDecision::NotFailed)
-                               << QStringList{};
+                               << QStringList{} << QString();
 }
 
 void tst_Orchestrator::retryPolicyMatrix()
@@ -663,6 +683,7 @@ void tst_Orchestrator::retryPolicyMatrix()
     QFETCH(int, lastRetrySecondsAgo);
     QFETCH(int, expected);
     QFETCH(QStringList, actions);
+    QFETCH(QString, reason);
     RetryFacts f;
     f.latestStatus = OverallStatus(status);
     f.failureCode = code;
@@ -682,6 +703,103 @@ void tst_Orchestrator::retryPolicyMatrix()
     if (expected == int(RetryDecision::CooldownActive))
         QCOMPARE(v.eligibility.nextRetryAvailableAt, f.lastRetryInitiatedAt.addSecs(30));
     QVERIFY(!v.eligibility.reason.isEmpty());
+    if (!reason.isEmpty())
+        QCOMPARE(v.eligibility.reason, reason);
+}
+
+// The order's own answer (failure.retryable, suggestedAction) says what the policy
+// decides: an order whose compensation is incomplete, or whose retries are used up,
+// is not retryable and is not told to "retry the order"; a cooldown is no reason.
+void tst_Orchestrator::failureAdviceAgreesWithThePolicy_data()
+{
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<bool>("incomplete");
+    QTest::addColumn<int>("attempt");
+    QTest::addColumn<int>("lastRetrySecondsAgo"); // -1: never retried
+    QTest::addColumn<bool>("retryable");
+    QTest::addColumn<QString>("action");
+    const int rb = int(OverallStatus::RolledBack);
+    const int failed = int(OverallStatus::Failed);
+    const QString support = QStringLiteral("Customer support has been notified and will resolve this for you.");
+    const QString usedUp = QStringLiteral("This order has been retried as often as it can be; please contact customer "
+                                          "support or place a new order.");
+    QTest::newRow("shipping unavailable") << rb << "SHIPPING_UNAVAILABLE" << false << 1 << -1 << true
+                                          << "Choose a shipping address we deliver to and retry the order.";
+    QTest::newRow("shipping unavailable, compensation incomplete")
+        << failed << "SHIPPING_UNAVAILABLE" << true << 1 << -1 << false << support;
+    QTest::newRow("declined, 2 retries used") << rb << "PAYMENT_DECLINED" << false << 3 << 3600 << true
+                                              << "Update your payment method and retry the order.";
+    QTest::newRow("declined, cooldown active") << rb << "PAYMENT_DECLINED" << false << 2 << 5 << true
+                                               << "Update your payment method and retry the order.";
+    QTest::newRow("declined, 3 retries used") << rb << "PAYMENT_DECLINED" << false << 4 << 3600 << false << usedUp;
+    QTest::newRow("fraud") << rb << "FRAUD_DETECTED" << false << 1 << -1 << false
+                           << "Please contact customer support about this order.";
+    QTest::newRow("fraud, compensation incomplete") << failed << "FRAUD_DETECTED" << true << 1 << -1 << false << support;
+}
+
+void tst_Orchestrator::failureAdviceAgreesWithThePolicy()
+{
+    QFETCH(int, status);
+    QFETCH(QString, code);
+    QFETCH(bool, incomplete);
+    QFETCH(int, attempt);
+    QFETCH(int, lastRetrySecondsAgo);
+    QFETCH(bool, retryable);
+    QFETCH(QString, action);
+    RetryFacts f;
+    f.latestStatus = OverallStatus(status);
+    f.failureCode = code;
+    f.compensationIncomplete = incomplete;
+    f.latestAttempt = attempt;
+    f.now = QDateTime::currentDateTimeUtc();
+    if (lastRetrySecondsAgo >= 0)
+        f.lastRetryInitiatedAt = f.now.addSecs(-lastRetrySecondsAgo);
+    f.cooldownSeconds = 30;
+    f.maxRetries = 3;
+    const FailureInfo info = RetryPolicy::failureAdvice(f);
+    QCOMPARE(info.retryable, retryable);
+    QCOMPARE(info.suggestedAction, action);
+    QCOMPARE(info.code, code);
+    if (!retryable)
+        QVERIFY(info.requiredActions.isEmpty());
+    // Retryable exactly when the policy would take a retry now or after its cooldown.
+    const RetryDecision::Code decided = RetryPolicy::evaluate(f).code;
+    QCOMPARE(retryable, decided == RetryDecision::Accepted || decided == RetryDecision::CooldownActive);
+}
+
+// While a failed first attempt is reversed (a compensation failing and retried), a
+// retry is refused as before (NotFailed: 409 ORDER_NOT_FAILED), with a reason that
+// says a retry may come once the reversal has ended; and then it does.
+void tst_Orchestrator::retryWhileTheFailureIsReversedSaysSo()
+{
+    EngineHarness h;
+    QString error;
+    EngineConfig c = config();
+    c.compensationBudgetMs = 60000;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::FailCompensation;
+    plan[SagaStep::Payment].once = false;
+    h.faults->setPlan(plan);
+    const QUuid id = h.submit(sampleOrder("w", "visa", "00000")); // shipping fails: void the payment (failing)
+    QTRY_VERIFY_WITH_TIMEOUT(requestsSummary(h.recorder, id).count(QStringLiteral("Payment-")) >= 2, 10000);
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RollingBack);
+    RetryRequest req;
+    req.orderId = id;
+    const RetryDecision refused = h.retry(req);
+    QCOMPARE(int(refused.code), int(RetryDecision::NotFailed));
+    QVERIFY2(refused.reason.startsWith(QLatin1String("the order's failed attempt is still being reversed")),
+             qPrintable(refused.reason));
+    QCOMPARE(refused.reason, RetryPolicy::beingReversedReason());
+    const RetryEligibility e = h.eligibility(id);
+    QVERIFY(!e.eligible);
+    QCOMPARE(e.reason, RetryPolicy::beingReversedReason());
+
+    h.faults->setPlan(FaultPlan{}); // the void goes through at its next attempt
+    QVERIFY(h.waitTerminal(id));
+    QCOMPARE_ENUM(h.progress(id).overallStatus, OverallStatus::RolledBack);
+    QVERIFY(h.eligibility(id).eligible);
 }
 
 void tst_Orchestrator::retryWithCorrection()

@@ -40,6 +40,7 @@ private Q_SLOTS:
     void errorsCarrySuggestedAction();
     void retryLineSaysWhatWasCorrected();
     void compensationAfterFailedAttempts();
+    void compensationResumedAtItsFirstCall();
     void uncertainStepReversal_data();
     void uncertainStepReversal();
     void paymentForAnotherAmountIsVoided();
@@ -265,6 +266,30 @@ void tst_OrderHistory::compensationAfterFailedAttempts()
              QStringLiteral("The items reserved for your order have been released. This took at least 3 attempts."));
 }
 
+// A compensation resumed by an engine after a restart that succeeded at its first
+// call then (STEP_COMPENSATED {resumed: true}, no failedAttempts): the calls made
+// before the restart are not known. The history says it was resumed instead of a
+// plain "released" (the README promises "at least N attempts" for resumed ones).
+void tst_OrderHistory::compensationResumedAtItsFirstCall()
+{
+    QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
+    auto released = std::find_if(events.begin(), events.end(),
+                                 [](const OrderEvent &e) { return e.type == EventType::StepCompensated; });
+    QVERIFY(released != events.end());
+    const OrderHistory plain = HistoryBuilder::build(events);
+    released->details.insert(QStringLiteral("resumed"), true);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(titles(h), titles(plain));
+    QCOMPARE(statuses(h), statuses(plain));
+    const auto entry = std::find_if(h.timeline.begin(), h.timeline.end(), [](const TimelineEntry &t) {
+        return t.title == QLatin1String("Inventory Released");
+    });
+    QVERIFY(entry != h.timeline.end());
+    QCOMPARE(entry->description, QStringLiteral("The items reserved for your order have been released. It was "
+                                                "completed after an interruption."));
+    QVERIFY(!entry->error.has_value()); // nothing failed that is known, nothing is left to do
+}
+
 // A payment call that did not answer may have gone through: it is reversed first,
 // and the event after that reversal (the rollback's COMPENSATION_STARTED) says what
 // came of it. The timeline shows it as a line of its own, before "Reversing
@@ -280,6 +305,7 @@ void tst_OrderHistory::uncertainStepReversal_data()
     QTest::newRow("voided at once") << true << 1 << "Payment Voided" << "COMPENSATED" << false;
     QTest::newRow("voided after failures") << true << 3 << "Payment Voided" << "COMPENSATED" << false;
     QTest::newRow("voided after failures, resumed") << true << 3 << "Payment Voided" << "COMPENSATED" << true;
+    QTest::newRow("voided at once, resumed") << true << 1 << "Payment Voided" << "COMPENSATED" << true;
     QTest::newRow("not voided") << false << 15 << "Payment Void Failed" << "FAILED" << false;
     QTest::newRow("not voided, resumed") << false << 3 << "Payment Void Failed" << "FAILED" << true;
     QTest::newRow("not voided, recorded before attempts were") << false << 0 << "Payment Void Failed" << "FAILED"
@@ -324,6 +350,9 @@ void tst_OrderHistory::uncertainStepReversal()
         QVERIFY2(entry.description.contains(QLatin1String("you have not been charged")), qPrintable(entry.description));
         QCOMPARE(entry.description.contains(QStringLiteral("This took %1 attempts.").arg(counted)), attempts > 1);
         QCOMPARE(entry.error.has_value(), attempts > 1);
+        // Resumed and done at its first call then: that it was resumed, with no count.
+        QCOMPARE(entry.description.endsWith(QLatin1String(" It was completed after an interruption.")),
+                 resumed && attempts <= 1);
     } else {
         QVERIFY2(entry.description.contains(QLatin1String("could not reverse it automatically")),
                  qPrintable(entry.description));

@@ -119,6 +119,7 @@ private Q_SLOTS:
     void faultPlanRoundTrip();
     void faultPlanInvalid_data();
     void faultPlanInvalid();
+    void faultPlanCodes();
     void garbageNeverCrashes();
     void textStoresCanKeep();
 };
@@ -677,6 +678,11 @@ void tst_SagaJson::orderRequestInvalid_data()
     QTest::newRow("state null") << "shippingAddress.state" << QJsonValue(QJsonValue::Null) << "shippingAddress.state";
     QTest::newRow("postalCode number") << "shippingAddress.postalCode" << QJsonValue(62701) << "shippingAddress.postalCode";
     QTest::newRow("country empty") << "shippingAddress.country" << QJsonValue("") << "shippingAddress.country";
+    // Fields the API does not know: refused, naming them, not dropped.
+    QTest::newRow("unknown field") << "couponCode" << QJsonValue("SAVE10") << "couponCode";
+    QTest::newRow("item unknown field") << "items[0].giftWrap" << QJsonValue(true) << "items[0].giftWrap";
+    QTest::newRow("address unknown field") << "shippingAddress.street2" << QJsonValue("Apt 4") << "shippingAddress.street2";
+    QTest::newRow("address misspelt field") << "shippingAddress.postalcode" << QJsonValue("62701") << "shippingAddress.postalcode";
 }
 
 void tst_SagaJson::orderRequestInvalid()
@@ -713,6 +719,12 @@ void tst_SagaJson::retryRequest()
     QVERIFY(!r.ok());
     QCOMPARE(r.field, QStringLiteral("paymentMethodID"));
     QVERIFY2(r.error.contains(QLatin1String("paymentMethodId")), qPrintable(r.error));
+    // So is one inside the corrected address (it was dropped: "street2" never reached the order).
+    r = SagaJson::retryRequestFromJson(parse(R"({"shippingAddress": {"street": "1 Main St", "street2": "Apt 4",
+        "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"}})"));
+    QVERIFY(!r.ok());
+    QCOMPARE(r.field, QStringLiteral("shippingAddress.street2"));
+    QCOMPARE(r.error, QStringLiteral("is not a field of a shipping address (street, city, state, postalCode, country)"));
 }
 
 // A retry built in this process (the console's Retry dialog) goes through the
@@ -838,6 +850,50 @@ void tst_SagaJson::faultPlanInvalid_data()
     QTest::newRow("probability") << QByteArray(R"({"steps": {"Payment Processing": {"kind": "FAIL", "probability": 1.5}}})") << "steps.Payment Processing.probability";
     QTest::newRow("delay") << QByteArray(R"({"steps": {"Shipping Arrangement": {"kind": "DELAY", "delayMs": -1}}})") << "steps.Shipping Arrangement.delayMs";
     QTest::newRow("once") << QByteArray(R"({"steps": {"Shipping Arrangement": {"once": "yes"}}})") << "steps.Shipping Arrangement.once";
+    // The engine's own codes, which no step answers (an injected COMPENSATION_FAILED on
+    // Shipping ended ROLLED_BACK, yet read as "We could not fully undo..." and non-retryable).
+    QTest::newRow("compensation failed") << QByteArray(R"({"steps": {"Shipping Arrangement": {"kind": "FAIL", "errorCode": "COMPENSATION_FAILED"}}})") << "steps.Shipping Arrangement.errorCode";
+    QTest::newRow("store refused") << QByteArray(R"({"steps": {"Inventory Reservation": {"kind": "FAIL", "errorCode": "STORE_REFUSED"}}})") << "steps.Inventory Reservation.errorCode";
+    QTest::newRow("amount mismatch") << QByteArray(R"({"steps": {"Payment Processing": {"kind": "FAIL", "errorCode": "PAYMENT_AMOUNT_MISMATCH"}}})") << "steps.Payment Processing.errorCode";
+    QTest::newRow("step timeout") << QByteArray(R"({"steps": {"Payment Processing": {"kind": "FAIL", "errorCode": "step_timeout"}}})") << "steps.Payment Processing.errorCode";
+    QTest::newRow("another step's code") << QByteArray(R"({"steps": {"Inventory Reservation": {"kind": "FAIL", "errorCode": "FRAUD_DETECTED"}}})") << "steps.Inventory Reservation.errorCode";
+}
+
+// What a fault may fail a step with: its own codes, SERVICE_UNAVAILABLE, a code of
+// the operator's own; the refusal names the allowed ones. A plan built in the
+// process is checked the same way (the embedded engine's).
+void tst_SagaJson::faultPlanCodes()
+{
+    QCOMPARE(suggestedFaultCodes(SagaStep::Payment),
+             (QStringList{"PAYMENT_DECLINED", "FRAUD_DETECTED", "SERVICE_UNAVAILABLE"}));
+    QCOMPARE(suggestedFaultCodes(SagaStep::Shipping),
+             (QStringList{"INVALID_ADDRESS", "SHIPPING_UNAVAILABLE", "SERVICE_UNAVAILABLE"}));
+    for (const char *ok : {"PAYMENT_DECLINED", "FRAUD_DETECTED", "SERVICE_UNAVAILABLE", "GATEWAY_ON_FIRE", ""})
+        QVERIFY2(faultCodeProblem(SagaStep::Payment, QString::fromLatin1(ok)).isEmpty(), ok);
+    QCOMPARE(faultCodeProblem(SagaStep::Shipping, QStringLiteral("COMPENSATION_FAILED")),
+             QStringLiteral("COMPENSATION_FAILED is the engine's own code, not a step's answer: fail Shipping "
+                            "Arrangement with INVALID_ADDRESS, SHIPPING_UNAVAILABLE, SERVICE_UNAVAILABLE or a code of "
+                            "your own"));
+    QCOMPARE(faultCodeProblem(SagaStep::Inventory, QStringLiteral("FRAUD_DETECTED")),
+             QStringLiteral("FRAUD_DETECTED is Payment Processing's code: fail Inventory Reservation with "
+                            "INVENTORY_UNAVAILABLE, SERVICE_UNAVAILABLE or a code of your own"));
+    QVERIFY(faultCodeProblem(SagaStep::Payment, QStringLiteral("STEP_TIMEOUT")).contains(QLatin1String("kind TIMEOUT")));
+
+    FaultPlan plan;
+    plan[SagaStep::Payment].kind = StepFault::Kind::Fail;
+    plan[SagaStep::Payment].errorCode = QStringLiteral("PAYMENT_DECLINED");
+    plan[SagaStep::Shipping].kind = StepFault::Kind::Delay;
+    plan[SagaStep::Shipping].errorCode = QStringLiteral("COMPENSATION_FAILED"); // not a FAIL: not used
+    QString field;
+    QString error;
+    QVERIFY(plan.checkCodes(&field, &error));
+    QVERIFY(FaultPlan::fromJson(plan.toJson(), &field, &error));
+    plan[SagaStep::Shipping].kind = StepFault::Kind::Fail;
+    QVERIFY(!plan.checkCodes(&field, &error));
+    QCOMPARE(field, QStringLiteral("steps.Shipping Arrangement.errorCode"));
+    QVERIFY2(error.startsWith(QLatin1String("COMPENSATION_FAILED is the engine's own code")), qPrintable(error));
+    QVERIFY(!FaultPlan::fromJson(plan.toJson(), &field, &error));
+    QCOMPARE(field, QStringLiteral("steps.Shipping Arrangement.errorCode"));
 }
 
 void tst_SagaJson::faultPlanInvalid()
