@@ -178,6 +178,31 @@ void tst_DetailPanel::unreversedUnansweredCallIsNamed()
     QVERIFY2(!text.contains(QLatin1String("reverse what is left")), qPrintable(text));
 }
 
+// A saga whose `failed` step failed forward with `error` (an injected failure when
+// `injected`), the steps before it reversed: ROLLED_BACK.
+static Builder rolledBackAfter(const QUuid &id, SagaStep failed, bool injected, const ErrorInfo &error)
+{
+    Builder b(id);
+    b.started();
+    QVector<SagaStep> done;
+    for (SagaStep s : {SagaStep::Inventory, SagaStep::Payment, SagaStep::Shipping}) {
+        if (s == failed)
+            break;
+        b.stepOk(s);
+        done.prepend(s);
+    }
+    b.add(EventType::StepStarted, failed);
+    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
+    if (injected)
+        details.insert(QStringLiteral("injected"), true);
+    b.add(EventType::StepFailed, failed, details, error);
+    b.add(EventType::CompensationStarted);
+    for (SagaStep s : std::as_const(done))
+        b.compensate(s);
+    b.failed();
+    return b;
+}
+
 void tst_DetailPanel::injectedFailureNeedsNoCorrection_data()
 {
     QTest::addColumn<bool>("injected");
@@ -195,20 +220,9 @@ void tst_DetailPanel::injectedFailureNeedsNoCorrection()
     QFETCH(bool, injected);
     OrderTreeModel model;
     const QUuid id = QUuid::createUuid();
-    Builder b(id);
-    b.started();
-    b.stepOk(SagaStep::Inventory);
-    b.stepOk(SagaStep::Payment);
-    b.add(EventType::StepStarted, SagaStep::Shipping);
-    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
-    if (injected)
-        details.insert(QStringLiteral("injected"), true);
-    b.add(EventType::StepFailed, SagaStep::Shipping, details,
-          ErrorInfo{QStringLiteral("INVALID_ADDRESS"), QStringLiteral("Injected failure (INVALID_ADDRESS).")});
-    b.add(EventType::CompensationStarted);
-    b.compensate(SagaStep::Payment);
-    b.compensate(SagaStep::Inventory);
-    b.failed();
+    const Builder b = rolledBackAfter(id, SagaStep::Shipping, injected,
+                                      ErrorInfo{QStringLiteral("INVALID_ADDRESS"),
+                                                QStringLiteral("Injected failure (INVALID_ADDRESS).")});
     model.applyEvents(b.events());
     QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
 
@@ -277,18 +291,9 @@ void tst_DetailPanel::retriesUsedUpAdviseNoRetry()
     QFETCH(bool, injected);
     OrderTreeModel model;
     const QUuid id = QUuid::createUuid();
-    Builder b(id);
-    b.started();
-    b.stepOk(SagaStep::Inventory);
-    b.add(EventType::StepStarted, SagaStep::Payment);
-    QJsonObject details{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
-    if (injected)
-        details.insert(QStringLiteral("injected"), true);
-    b.add(EventType::StepFailed, SagaStep::Payment, details,
-          ErrorInfo{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Your payment was declined.")});
-    b.add(EventType::CompensationStarted);
-    b.compensate(SagaStep::Inventory);
-    b.failed();
+    const Builder b = rolledBackAfter(id, SagaStep::Payment, injected,
+                                      ErrorInfo{QStringLiteral("PAYMENT_DECLINED"),
+                                                QStringLiteral("Your payment was declined.")});
     model.applyEvents(b.events());
     QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RolledBack));
 

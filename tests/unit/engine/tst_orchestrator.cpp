@@ -674,16 +674,10 @@ void tst_Orchestrator::retryPolicyMatrix_data()
                                << QStringList{} << QString();
 }
 
-void tst_Orchestrator::retryPolicyMatrix()
+// What the retry policy is asked about in its data-driven tests: a cooldown of 30 s,
+// at most 3 retries, the last one lastRetrySecondsAgo before now (-1: none).
+static RetryFacts retryFacts(int status, const QString &code, bool incomplete, int attempt, int lastRetrySecondsAgo)
 {
-    QFETCH(int, status);
-    QFETCH(QString, code);
-    QFETCH(bool, incomplete);
-    QFETCH(int, attempt);
-    QFETCH(int, lastRetrySecondsAgo);
-    QFETCH(int, expected);
-    QFETCH(QStringList, actions);
-    QFETCH(QString, reason);
     RetryFacts f;
     f.latestStatus = OverallStatus(status);
     f.failureCode = code;
@@ -694,6 +688,20 @@ void tst_Orchestrator::retryPolicyMatrix()
         f.lastRetryInitiatedAt = f.now.addSecs(-lastRetrySecondsAgo);
     f.cooldownSeconds = 30;
     f.maxRetries = 3;
+    return f;
+}
+
+void tst_Orchestrator::retryPolicyMatrix()
+{
+    QFETCH(int, status);
+    QFETCH(QString, code);
+    QFETCH(bool, incomplete);
+    QFETCH(int, attempt);
+    QFETCH(int, lastRetrySecondsAgo);
+    QFETCH(int, expected);
+    QFETCH(QStringList, actions);
+    QFETCH(QString, reason);
+    const RetryFacts f = retryFacts(status, code, incomplete, attempt, lastRetrySecondsAgo);
     const RetryVerdict v = RetryPolicy::evaluate(f);
     QCOMPARE(int(v.code), expected);
     QCOMPARE(v.eligibility.eligible, expected == int(RetryDecision::Accepted));
@@ -747,16 +755,7 @@ void tst_Orchestrator::failureAdviceAgreesWithThePolicy()
     QFETCH(int, lastRetrySecondsAgo);
     QFETCH(bool, retryable);
     QFETCH(QString, action);
-    RetryFacts f;
-    f.latestStatus = OverallStatus(status);
-    f.failureCode = code;
-    f.compensationIncomplete = incomplete;
-    f.latestAttempt = attempt;
-    f.now = QDateTime::currentDateTimeUtc();
-    if (lastRetrySecondsAgo >= 0)
-        f.lastRetryInitiatedAt = f.now.addSecs(-lastRetrySecondsAgo);
-    f.cooldownSeconds = 30;
-    f.maxRetries = 3;
+    const RetryFacts f = retryFacts(status, code, incomplete, attempt, lastRetrySecondsAgo);
     const FailureInfo info = RetryPolicy::failureAdvice(f);
     QCOMPARE(info.retryable, retryable);
     QCOMPARE(info.suggestedAction, action);
