@@ -56,3 +56,12 @@ FailureInfo failureInfo(const QString &code)
     }
     return info;
 }
+
+bool isEngineVerdict(const QString &code)
+{
+    for (const char *own : {"COMPENSATION_FAILED", "STORE_REFUSED", "PAYMENT_AMOUNT_MISMATCH", "STEP_TIMEOUT"}) {
+        if (code.compare(QLatin1String(own), Qt::CaseInsensitive) == 0)
+            return true;
+    }
+    return false;
+}

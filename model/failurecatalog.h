@@ -19,3 +19,9 @@ struct FailureInfo {
 // COMPENSATION_FAILED, STORE_REFUSED (the database refused to record a step's
 // outcome). Unknown codes are treated as retryable without action.
 FailureInfo failureInfo(const QString &code);
+
+// The engine's own verdicts, which no step service answers: COMPENSATION_FAILED,
+// STORE_REFUSED, PAYMENT_AMOUNT_MISMATCH (the payment was authorized for another
+// amount), STEP_TIMEOUT. Compared ignoring case. A fault plan may not inject one, and
+// a service answering one is rejecting the request in its own words (STEP_REJECTED).
+bool isEngineVerdict(const QString &code);

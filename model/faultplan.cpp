@@ -1,4 +1,6 @@
 #include "faultplan.h"
+
+#include "failurecatalog.h"
 #include "sagajson.h"
 
 #include <cmath>
@@ -44,10 +46,8 @@ QString faultCodeProblem(SagaStep step, const QString &code)
         return QStringLiteral("STEP_TIMEOUT is the engine's own code: for a step that does not answer use kind "
                               "TIMEOUT, or %1")
             .arg(allowed);
-    for (const char *own : {"COMPENSATION_FAILED", "STORE_REFUSED", "PAYMENT_AMOUNT_MISMATCH"}) {
-        if (sameCode(code, own))
-            return QStringLiteral("%1 is the engine's own code, not a step's answer: %2").arg(QString::fromLatin1(own), allowed);
-    }
+    if (isEngineVerdict(code))
+        return QStringLiteral("%1 is the engine's own code, not a step's answer: %2").arg(code.toUpper(), allowed);
     for (const StepCode &c : kStepCodes) {
         if (c.step != step && sameCode(code, c.code))
             return QStringLiteral("%1 is %2's code: %3").arg(QString::fromLatin1(c.code), stepDisplayName(c.step), allowed);

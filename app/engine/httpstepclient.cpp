@@ -1,5 +1,7 @@
 #include "httpstepclient.h"
 
+#include "failurecatalog.h"
+
 #include "sagajson.h"
 #include "sagalog.h"
 
@@ -163,11 +165,7 @@ QLatin1String handleKey(SagaStep step)
 // the request in its own words, not reporting an engine condition.
 bool engineCode(const QString &code)
 {
-    for (const char *own : {"STEP_TIMEOUT", "SERVICE_UNAVAILABLE", "STORE_REFUSED", "COMPENSATION_FAILED"}) {
-        if (code.compare(QLatin1String(own), Qt::CaseInsensitive) == 0)
-            return true;
-    }
-    return false;
+    return isEngineVerdict(code) || code.compare(QLatin1String("SERVICE_UNAVAILABLE"), Qt::CaseInsensitive) == 0;
 }
 
 // Errors Qt reports only before the request was written: no connection was made

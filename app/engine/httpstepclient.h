@@ -32,7 +32,7 @@ class QNetworkReply;
 // exponential backoff (stepRetries times; a Retry-After of up to 10 s is waited for);
 // other 4xx are business rejections whose JSON body carries {"error": CODE, "message": ...}
 // and are not retried (a code the engine itself gives, STEP_TIMEOUT, SERVICE_UNAVAILABLE,
-// STORE_REFUSED, COMPENSATION_FAILED, becomes STEP_REJECTED naming it). An answer over
+// STORE_REFUSED, COMPENSATION_FAILED, PAYMENT_AMOUNT_MISMATCH, becomes STEP_REJECTED naming it). An answer over
 // 1 MiB is cut off and counts as a transport error, and so do a 2xx whose body did not
 // arrive whole and a forward 2xx answer without its id (reservationId, authorizationId,
 // shipmentId: not JSON, a proxy's page), which say nothing of what was done. Redirects

@@ -962,6 +962,7 @@ void tst_HttpSteps::serviceCannotAnswerWithEngineCodes_data()
     QTest::newRow("STEP_TIMEOUT") << "STEP_TIMEOUT" << "STEP_REJECTED";
     QTest::newRow("SERVICE_UNAVAILABLE") << "SERVICE_UNAVAILABLE" << "STEP_REJECTED";
     QTest::newRow("store_refused") << "store_refused" << "STEP_REJECTED";
+    QTest::newRow("PAYMENT_AMOUNT_MISMATCH") << "PAYMENT_AMOUNT_MISMATCH" << "STEP_REJECTED";
     QTest::newRow("a business code") << "PAYMENT_DECLINED" << "PAYMENT_DECLINED";
     QTest::newRow("a code of its own") << "CARD_EXPIRED" << "CARD_EXPIRED";
 }
