@@ -13,6 +13,7 @@
 #include "testservices.h"
 
 #include <QAbstractItemModelTester>
+#include <QDeadlineTimer>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -224,12 +225,17 @@ void tst_DatabaseSource::liveThroughNotifyAndCatchUpAfterTermination()
     // Sagas committed while the source is away (the engine reconnects on its own).
     QVector<QUuid> whileAway;
     for (OrderPreset p : {OrderPreset::HappyPath, OrderPreset::Fraud}) {
-        // The first submissions may meet the engine's own killed connection: try again.
+        // The first submissions may meet the engine's own killed connection; the engine
+        // refuses at once while it reconnects with backoff (100 ms, doubling): try again
+        // for as long as the other waits here, not a number of immediate refusals.
         QUuid id;
-        for (int attempt = 0; attempt < 20 && id.isNull(); ++attempt) {
+        QDeadlineTimer deadline(kTimeout);
+        while (id.isNull() && !deadline.hasExpired()) {
             id = submit(&engine, OrderPresets::make(p), &error);
-            if (id.isNull())
+            if (id.isNull()) {
                 qInfo("submit refused (%s); trying again", qPrintable(error));
+                QTest::qWait(100);
+            }
         }
         QVERIFY2(!id.isNull(), qPrintable(error));
         whileAway << id;
