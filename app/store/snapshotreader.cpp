@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <iterator>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -133,6 +132,30 @@ void decodeScanned(const QSqlQuery &q, OrderEvent &e)
     setScanned(e, q.value(1).toLongLong(), q.value(2).toInt(), q.value(3).toInt(), bytes, q.value(5).toLongLong());
 }
 
+// An order id as stored (UTF-8 text) -> QUuid; null when it is not one.
+QUuid uuidOf(QByteArrayView text)
+{
+    return text.isEmpty() ? QUuid() : QUuid::fromString(QLatin1StringView(text.data(), text.size()));
+}
+
+// Keeps the raw bytes of the last order id seen (no allocation once it has grown):
+// the scans compare each row's id as stored and parse it only when it changes.
+struct LastId {
+    QByteArray bytes;
+    bool any = false;
+    bool changedTo(QByteArrayView id)
+    {
+        if (any && id == QByteArrayView(bytes))
+            return false;
+        any = true;
+        bytes.resize(id.size());
+        if (!id.isEmpty())
+            std::memcpy(bytes.data(), id.data(), size_t(id.size()));
+        return true;
+    }
+    bool changedTo(const PgCopy::Field &f) { return changedTo(QByteArrayView(f.data, qMax(0, f.size))); }
+};
+
 // The bulk scan's fold: one OrderProgress per order id not already in `known`
 // (the first chunk's orders, which map to kDelivered and are skipped).
 constexpr size_t kDelivered = ~size_t(0);
@@ -147,11 +170,16 @@ class QtSqlCursor
 public:
     explicit QtSqlCursor(QSqlQuery &q) : m_q(q) {}
     bool next() { return m_q.next(); }
-    QString id() const { return m_q.value(0).toString(); }
+    QByteArrayView id()
+    {
+        m_id = m_q.value(0).toString().toUtf8();
+        return m_id;
+    }
     void decode(OrderEvent &e) const { decodeScanned(m_q, e); }
 
 private:
     QSqlQuery &m_q;
+    QByteArray m_id;
 };
 
 // The same rows straight from SQLite on the connection's own handle: no QVariant
@@ -176,10 +204,11 @@ public:
         m_rc = sqlite3_step(m_s);
         return m_rc == SQLITE_ROW;
     }
-    QString id() const
+    // The row's order id as SQLite holds it (valid until the next step).
+    QByteArrayView id() const
     {
-        return QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(m_s, 0)),
-                                 sqlite3_column_bytes(m_s, 0));
+        const char *text = reinterpret_cast<const char *>(sqlite3_column_text(m_s, 0));
+        return QByteArrayView(text, text ? sqlite3_column_bytes(m_s, 0) : 0);
     }
     void decode(OrderEvent &e) const
     {
@@ -208,29 +237,23 @@ private:
 };
 
 template<typename Cursor>
-void foldScan(Cursor &scan, const QHash<QString, size_t> &known, Scan &out)
+void foldScan(Cursor &scan, const QHash<QUuid, size_t> &known, Scan &out)
 {
-    QHash<QString, size_t> slot = known;
+    QHash<QUuid, size_t> slot = known;
     slot.reserve(qMax(qsizetype(65536), known.size() * 2));
     out.rest.reserve(65536);
-    QString lastId;
+    LastId last;
     OrderProgress *current = nullptr;
-    bool skipping = false; // the current id is one of the first chunk's
     OrderEvent e;
     while (scan.next()) {
-        QString id = scan.id();
-        if ((!current && !skipping) || id != lastId) {
-            lastId = std::move(id);
-            current = nullptr;
-            auto it = slot.constFind(lastId);
+        if (last.changedTo(scan.id())) {
+            const QUuid id = uuidOf(QByteArrayView(last.bytes));
+            auto it = slot.constFind(id);
             if (it == slot.cend()) {
-                it = slot.insert(lastId, out.rest.size());
-                out.rest.emplace_back(QUuid::fromString(lastId));
+                it = slot.insert(id, out.rest.size());
+                out.rest.emplace_back(id);
             }
-            skipping = *it == kDelivered;
-            if (skipping)
-                continue;
-            current = &out.rest[*it];
+            current = *it == kDelivered ? nullptr : &out.rest[*it];
         }
         if (!current)
             continue;
@@ -249,7 +272,7 @@ StoreError queryFailure(const QSqlDatabase &db, const QSqlQuery &q, const QStrin
 
 // Folds the scan `sql` on `db` (in the thread that owns it) into `out`: straight
 // from SQLite where the connection has a sqlite3 handle, else through QtSql.
-StoreError scanInto(const QSqlDatabase &db, const QString &sql, const QHash<QString, size_t> &known, Scan &out)
+StoreError scanInto(const QSqlDatabase &db, const QString &sql, const QHash<QUuid, size_t> &known, Scan &out)
 {
     const QString what = QStringLiteral("read events");
     if (sqlite3 *handle = SqliteStatements::handleOf(db)) {
@@ -353,25 +376,8 @@ void decodePg(const PgCopy::Field *f, const PgNames &names, OrderEvent &e)
 
 QUuid uuidOf(const PgCopy::Field &f)
 {
-    return f.size > 0 ? QUuid::fromString(QLatin1StringView(f.data, f.size)) : QUuid();
+    return uuidOf(QByteArrayView(f.data, qMax(0, f.size)));
 }
-
-// Keeps the raw bytes of the last order id seen (no allocation once it has grown).
-struct LastId {
-    QByteArray bytes;
-    bool any = false;
-    bool changedTo(const PgCopy::Field &f)
-    {
-        if (any && f.equals(bytes))
-            return false;
-        any = true;
-        const int n = qMax(0, f.size);
-        bytes.resize(n);
-        if (n > 0)
-            std::memcpy(bytes.data(), f.data, size_t(n));
-        return true;
-    }
-};
 
 } // namespace
 
@@ -421,10 +427,10 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     const int delivered = int(first.out.size());
     // Slot of every order in `rest` by its id as stored; the first chunk's orders
     // are in it too (kDelivered) so that one lookup per order change skips them.
-    QHash<QString, size_t> slot;
+    QHash<QUuid, size_t> slot;
     slot.reserve(first.out.size());
     for (const OrderProgress &p : std::as_const(first.out))
-        slot.insert(p.orderId.toString(QUuid::WithoutBraces), kDelivered);
+        slot.insert(p.orderId, kDelivered);
     int rejected = first.rejected;
     if (!first.out.isEmpty())
         chunk(std::move(first.out));
@@ -498,24 +504,27 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
     }
     slot.clear();
     rejected += low.rejected + high.rejected;
-    std::vector<OrderProgress> rest = std::move(low.rest);
-    rest.reserve(rest.size() + high.rest.size());
-    std::move(high.rest.begin(), high.rest.end(), std::back_inserter(rest));
-    high.rest.clear();
-
-    return deliverRest(rest, delivered, rejected, chunk, options, count);
+    // The two halves as they are (each order is in one): no moving 100,000
+    // snapshots into one vector before they are sorted and moved into chunks.
+    return deliverRest(low.rest, high.rest, delivered, rejected, chunk, options, count);
 }
 
-StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, int delivered, int rejected,
+StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, std::vector<OrderProgress> &more,
+                                       int delivered, int rejected,
                                        const std::function<void(QVector<OrderProgress>)> &chunk,
                                        const Options &options, int *count)
 {
+    // `rest` then `more`, as one sequence.
+    const size_t restSize = rest.size();
+    const size_t total = restSize + more.size();
+    auto at = [&](size_t i) -> OrderProgress & { return i < restSize ? rest[i] : more[i - restSize]; };
+
     // An order whose events came too far out of order for the fold's gap buffer:
     // read it again in seq order.
     QVector<QUuid> again;
-    for (const OrderProgress &p : rest) {
-        if (p.bufferedCount() > 0)
-            again.append(p.orderId);
+    for (size_t i = 0; i < total; ++i) {
+        if (at(i).bufferedCount() > 0)
+            again.append(at(i).orderId);
     }
     if (!again.isEmpty()) {
         StoreResult<QVector<OrderProgress>> reread = read(again);
@@ -524,7 +533,8 @@ StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, int del
         QHash<QUuid, OrderProgress> fixed;
         for (OrderProgress &p : reread.value)
             fixed.insert(p.orderId, std::move(p));
-        for (OrderProgress &p : rest) {
+        for (size_t i = 0; i < total; ++i) {
+            OrderProgress &p = at(i);
             if (p.bufferedCount() > 0)
                 p = fixed.take(p.orderId);
         }
@@ -539,16 +549,16 @@ StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, int del
         quint32 index;
     };
     std::vector<Key> byAge;
-    byAge.reserve(rest.size());
-    for (size_t i = 0; i < rest.size(); ++i) {
-        const QDateTime &created = rest[i].createdAt;
+    byAge.reserve(total);
+    for (size_t i = 0; i < total; ++i) {
+        const QDateTime &created = at(i).createdAt;
         byAge.push_back({created.isValid() ? created.toMSecsSinceEpoch() : std::numeric_limits<qint64>::min(),
                          quint32(i)});
     }
-    std::sort(byAge.begin(), byAge.end(), [&rest](const Key &a, const Key &b) {
+    std::sort(byAge.begin(), byAge.end(), [&at](const Key &a, const Key &b) {
         if (a.created != b.created)
             return a.created > b.created;
-        return rest[a.index].orderId > rest[b.index].orderId;
+        return at(a.index).orderId > at(b.index).orderId;
     });
     const size_t step = size_t(qMax(1, options.chunk));
     for (size_t from = 0; from < byAge.size(); from += step) {
@@ -556,14 +566,13 @@ StoreError SnapshotReader::deliverRest(std::vector<OrderProgress> &rest, int del
         QVector<OrderProgress> part;
         part.reserve(qsizetype(to - from));
         for (size_t i = from; i < to; ++i)
-            part.append(std::move(rest[byAge[i].index]));
+            part.append(std::move(at(byAge[i].index)));
         chunk(std::move(part));
     }
-    const int total = delivered + int(rest.size());
     if (rejected > 0)
         qCWarning(lcStore) << rejected << "stored events rejected by the fold while reading snapshots";
     if (count)
-        *count = total;
+        *count = delivered + int(total);
     return {};
 }
 
@@ -662,7 +671,8 @@ StoreError SnapshotReader::readPostgres(void *conn, const std::function<void(QVe
             return error;
     }
     slot.clear();
-    return deliverRest(rest, delivered, rejected, chunk, options, count);
+    std::vector<OrderProgress> none;
+    return deliverRest(rest, none, delivered, rejected, chunk, options, count);
 }
 
 StoreResult<QVector<OrderProgress>> SnapshotReader::read(const QVector<QUuid> &orderIds)

@@ -68,9 +68,11 @@ private:
                                const Options &options, int *count);
     StoreError readPostgres(void *conn, const std::function<void(QVector<OrderProgress>)> &chunk,
                             const Options &options, int *count);
-    // Re-reads orders left with buffered events, sorts `rest` newest first and
-    // hands it over in chunks; `delivered` orders went out before.
-    StoreError deliverRest(std::vector<OrderProgress> &rest, int delivered, int rejected,
+    // Re-reads orders left with buffered events, sorts `rest` and `more` (two
+    // halves of one scan) together newest first and hands them over in chunks;
+    // `delivered` orders went out before.
+    StoreError deliverRest(std::vector<OrderProgress> &rest, std::vector<OrderProgress> &more, int delivered,
+                           int rejected,
                            const std::function<void(QVector<OrderProgress>)> &chunk, const Options &options,
                            int *count);
 
