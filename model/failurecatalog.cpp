@@ -57,6 +57,12 @@ FailureInfo failureInfo(const QString &code)
     return info;
 }
 
+QString retriesUsedUpAction()
+{
+    return QStringLiteral("This order has been retried as often as it can be; please contact customer support or "
+                          "place a new order.");
+}
+
 bool isEngineVerdict(const QString &code)
 {
     for (const char *own : {"COMPENSATION_FAILED", "STORE_REFUSED", "PAYMENT_AMOUNT_MISMATCH", "STEP_TIMEOUT"}) {

@@ -20,6 +20,15 @@ struct FailureInfo {
 // outcome). Unknown codes are treated as retryable without action.
 FailureInfo failureInfo(const QString &code);
 
+// At most this many retries of one order (attempts = 1 + retries): the retry policy's
+// default (RetryFacts, EngineConfig) and the limit the history reads its events by.
+constexpr int kMaxRetries = 3;
+
+// What to do about a failure that no retry can follow because the order has been
+// retried as often as it can be (RetryPolicy::failureAdvice; the history's lines of
+// the last allowed attempt).
+QString retriesUsedUpAction();
+
 // The engine's own verdicts, which no step service answers: COMPENSATION_FAILED,
 // STORE_REFUSED, PAYMENT_AMOUNT_MISMATCH (the payment was authorized for another
 // amount), STEP_TIMEOUT. Compared ignoring case. A fault plan may not inject one, and

@@ -160,6 +160,18 @@ std::optional<TimelineEntry> uncertainReversal(const OrderEvent &e, const QStrin
     return entry;
 }
 
+// A failure's advice once the history shows that no retry can follow it, as the
+// order's own answer says it (RetryPolicy::failureAdvice): its attempt's compensation
+// ended incomplete (support acts), or it failed the last allowed attempt (retries
+// used up; a code that is never retryable keeps its own advice, which names support).
+void adviseNoRetry(TimelineError *error, bool compensationIncomplete, bool lastAttempt)
+{
+    if (compensationIncomplete)
+        error->suggestedAction = failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction;
+    else if (lastAttempt && failureInfo(error->code).retryable)
+        error->suggestedAction = retriesUsedUpAction();
+}
+
 QString friendlyFailure(const ErrorInfo &error)
 {
     return failureInfo(error.code).customerMessage;
@@ -196,7 +208,7 @@ bool ExecutionSummary::operator==(const ExecutionSummary &o) const
            && isRetry == o.isRetry;
 }
 
-OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
+OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetries)
 {
     OrderHistory history;
     if (input.isEmpty())
@@ -208,6 +220,13 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
 
     OrderProgress progress(events.front().orderId);
     history.orderId = events.front().orderId;
+    // The current attempt's "<Step> Failed" line (-1: none), whose advice follows what
+    // the history shows of the attempt's end (adviseNoRetry); and whether a reversal
+    // of it gave up (a compensation step, or the reversal of a call that did not
+    // answer): its compensation ends incomplete.
+    qsizetype failedLine = -1;
+    bool reversalGaveUp = false;
+    const auto lastAttempt = [&progress, maxRetries] { return progress.attemptNumber - 1 >= maxRetries; };
 
     for (const OrderEvent &e : std::as_const(events)) {
         const FoldResult r = progress.apply(e);
@@ -226,8 +245,10 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
         // A forward call that did not answer may have taken effect; the event after
         // its reversal says what came of it: a line of its own, before this one.
         if ((e.type == EventType::CompensationStarted && !e.step) || e.type == EventType::SagaFailed) {
-            if (auto reversal = uncertainReversal(e, progress.failure.code))
+            if (auto reversal = uncertainReversal(e, progress.failure.code)) {
+                reversalGaveUp |= reversal->status == TimelineStatus::Failed;
                 history.timeline.append(*reversal);
+            }
         }
 
         switch (e.type) {
@@ -243,6 +264,8 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
             x.outcome = QStringLiteral("IN_PROGRESS");
             x.isRetry = e.details.value(QLatin1String("isRetry")).toBool(x.attemptNumber > 1);
             history.executions.append(x);
+            failedLine = -1;
+            reversalGaveUp = false;
             entry.step.reset();
             entry.status = TimelineStatus::Neutral;
             if (x.isRetry) {
@@ -287,6 +310,7 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
                 e.details.value(QLatin1String("phase")).toString() == QLatin1String("COMPENSATION");
             entry.status = TimelineStatus::Failed;
             if (compensation) {
+                reversalGaveUp = true;
                 entry.title = compensationFailedTitle(*e.step);
                 entry.description = QStringLiteral(
                     "We could not undo this step automatically. Customer support has been notified.");
@@ -295,6 +319,8 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
                 entry.title = shortName(*e.step) + QStringLiteral(" Failed");
                 entry.description = friendlyFailure(e.error);
                 entry.error = timelineError(e.error, QString());
+                adviseNoRetry(&*entry.error, false, lastAttempt());
+                failedLine = history.timeline.size();
             }
             break;
         }
@@ -358,13 +384,21 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input)
             }
             {
                 const ErrorInfo cause = e.error.isNull() ? progress.failure : e.error;
-                if (!cause.isNull())
+                if (!cause.isNull()) {
                     entry.error = timelineError(cause, QString());
+                    adviseNoRetry(&*entry.error, progress.compensationIncomplete || reversalGaveUp, lastAttempt());
+                }
             }
             break;
         }
         if (addEntry)
             history.timeline.append(entry);
+
+        // Once the history shows that the attempt's compensation is incomplete (a
+        // reversal gave up, or its end says so), its failure's line advises no retry.
+        if (failedLine >= 0 && (progress.compensationIncomplete || reversalGaveUp)
+            && history.timeline.at(failedLine).error)
+            adviseNoRetry(&*history.timeline[failedLine].error, true, lastAttempt());
 
         // Steps the failure made unnecessary.
         for (SagaStep s : kAllSteps) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "failurecatalog.h"
 #include "orderevent.h"
 
 #include <QDateTime>
@@ -57,8 +58,10 @@ struct OrderHistory {
 };
 
 // Builds the customer-facing history of one order from its events (in seq order).
+// `maxRetries`: the retries an order is allowed (RetryFacts::maxRetries); a failure
+// in the last allowed attempt advises no retry.
 class HistoryBuilder
 {
 public:
-    static OrderHistory build(const QVector<OrderEvent> &events);
+    static OrderHistory build(const QVector<OrderEvent> &events, int maxRetries = kMaxRetries);
 };

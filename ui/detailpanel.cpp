@@ -590,11 +590,23 @@ void DetailPanel::requestEligibility()
                               || p->overallStatus == OverallStatus::RolledBack);
     if (!p || !failed || !m_source || !m_source->canRetry()) {
         RetryEligibility none;
-        if (p && !failed)
-            none.reason = p->isTerminal() ? tr("Completed orders need no retry.")
-                                          : tr("The saga is still running.");
-        else if (p && m_source && !m_source->canRetry())
+        if (p && !failed) {
+            // What is happening, in the engine's words (RetryPolicy): a failed attempt
+            // being reversed (ROLLING_BACK: its steps compensated, or a call that did
+            // not answer voided) is no saga still running forward.
+            if (p->isTerminal())
+                none.reason = tr("Completed orders need no retry.");
+            else if (p->overallStatus != OverallStatus::RollingBack)
+                none.reason = tr("The saga is still running.");
+            else if (p->attemptNumber > 1)
+                none.reason = tr("A retry is in progress: its failed attempt is still being reversed; once that has "
+                                 "ended the order can be retried again, if its failure allows a retry.");
+            else
+                none.reason = tr("The order's failed attempt is still being reversed; once that has ended the order "
+                                 "can be retried, if its failure allows a retry.");
+        } else if (p && m_source && !m_source->canRetry()) {
             none.reason = tr("This source is read-only; retry through the embedded engine or a saga-server.");
+        }
         m_eligibilityKnown = p != nullptr;
         setEligibility(none, {});
         return;

@@ -47,8 +47,10 @@ void OrderFilterProxyModel::setStatusMask(StatusMask mask)
 bool OrderFilterProxyModel::orderMatches(const QModelIndex &order) const
 {
     if (m_statusMask != kAllStatuses) {
-        const int status = order.data(OrderTreeModel::RawStatusRole).toInt();
-        if (!(m_statusMask & (1u << status)))
+        // A status outside the enum, or none, matches no specific status (statusBit).
+        bool known = false;
+        const int status = order.data(OrderTreeModel::RawStatusRole).toInt(&known);
+        if (!known || !(m_statusMask & statusBit(status)))
             return false;
     }
     if (m_search.isEmpty())

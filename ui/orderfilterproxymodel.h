@@ -15,10 +15,19 @@ class OrderFilterProxyModel : public QSortFilterProxyModel
 {
     Q_OBJECT
 public:
-    // A set of OverallStatus values, one bit each (bit = 1 << int(status)).
+    // A set of OverallStatus values, one bit each (bit = 1 << int(status)). A status
+    // outside the enum (a row whose RawStatusRole is none of them, e.g. a newer
+    // server's) has no bit: it is shown only while no status filter is set.
     using StatusMask = quint32;
-    static constexpr StatusMask kAllStatuses = (1u << kOverallStatusCount) - 1;
-    static constexpr StatusMask bit(OverallStatus s) { return 1u << int(s); }
+    static_assert(kOverallStatusCount > 0 && kOverallStatusCount < int(sizeof(StatusMask) * 8),
+                  "every OverallStatus needs a bit of StatusMask, and kAllStatuses one more");
+    static constexpr StatusMask kAllStatuses = (StatusMask(1) << kOverallStatusCount) - 1;
+    static constexpr StatusMask bit(OverallStatus s) { return statusBit(int(s)); }
+    // The bit of a raw status value; 0 for a value outside the enum.
+    static constexpr StatusMask statusBit(int status)
+    {
+        return status >= 0 && status < kOverallStatusCount ? StatusMask(1) << status : StatusMask(0);
+    }
 
     explicit OrderFilterProxyModel(QObject *parent = nullptr);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "databaseurl.h"
+#include "failurecatalog.h"
 
 #include <QString>
 #include <QUrl>
@@ -12,7 +13,7 @@ struct EngineConfig {
     QUrl stepsBaseUrl;
     int stepDelayMs = 0;            // simulated latency per step call
     int retryCooldownSeconds = 30;  // between retries of one order
-    int maxRetries = 3;
+    int maxRetries = kMaxRetries;   // the history reads its events by the same limit
     QString engineId;               // lease owner; default: host:pid:random
     int leaseSeconds = 30;
     int stepTimeoutMs = 5000;       // HTTP step call timeout

@@ -84,7 +84,6 @@ FailureInfo RetryPolicy::failureAdvice(const RetryFacts &facts)
     if (facts.compensationIncomplete)
         info.suggestedAction = failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction;
     else if (code == RetryDecision::MaxAttemptsExceeded)
-        info.suggestedAction = QStringLiteral("This order has been retried as often as it can be; please contact "
-                                              "customer support or place a new order.");
+        info.suggestedAction = retriesUsedUpAction();
     return info;
 }

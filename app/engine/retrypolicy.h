@@ -37,7 +37,7 @@ struct RetryFacts {
     bool compensationIncomplete = false;
     QDateTime lastRetryInitiatedAt; // null when never retried
     QDateTime now;
-    int maxRetries = 3;
+    int maxRetries = kMaxRetries;
     int cooldownSeconds = 30;
 };
 

@@ -36,6 +36,8 @@ private Q_SLOTS:
     void injectedFailureNeedsNoCorrection();
     void retriesUsedUpAdviseNoRetry_data();
     void retriesUsedUpAdviseNoRetry();
+    void reversalIsNotStillRunning_data();
+    void reversalIsNotStillRunning();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -326,6 +328,77 @@ void tst_DetailPanel::retriesUsedUpAdviseNoRetry()
     QTRY_VERIFY2_WITH_TIMEOUT(panel.failureText().contains(injected ? QLatin1String("retried as it is")
                                                                     : QLatin1String("Update your payment method")),
                               qPrintable(panel.failureText()), kTimeout);
+}
+
+namespace {
+enum class Reversal { PaymentFailed, InventoryCompensating, UnansweredCallVoided, RetryReversed };
+} // namespace
+
+void tst_DetailPanel::reversalIsNotStillRunning_data()
+{
+    QTest::addColumn<int>("reversal");
+    QTest::addColumn<QString>("expected");
+    const QString first = QStringLiteral("The order's failed attempt is still being reversed; once that has ended the "
+                                         "order can be retried, if its failure allows a retry.");
+    QTest::newRow("payment failed, rollback started") << int(Reversal::PaymentFailed) << first;
+    QTest::newRow("inventory being compensated") << int(Reversal::InventoryCompensating) << first;
+    QTest::newRow("unanswered payment being voided") << int(Reversal::UnansweredCallVoided) << first;
+    QTest::newRow("a retry's failed attempt")
+        << int(Reversal::RetryReversed)
+        << QStringLiteral("A retry is in progress: its failed attempt is still being reversed; once that has ended "
+                          "the order can be retried again, if its failure allows a retry.");
+}
+
+// The probe: an order whose failed payment was being reversed (ROLLING_BACK, the
+// inventory compensating) read "The saga is still running." under Retry; the
+// engine refuses its retry with "the order's failed attempt is still being
+// reversed ...". The panel says what is happening, in the same words; a saga
+// running forward still reads "The saga is still running.".
+void tst_DetailPanel::reversalIsNotStillRunning()
+{
+    QFETCH(int, reversal);
+    QFETCH(QString, expected);
+    const auto kind = Reversal(reversal);
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    Builder b(id);
+    if (kind == Reversal::RetryReversed)
+        appendKind(b, Kind::PaymentFails); // attempt 1: ROLLED_BACK
+    b.started(kind == Reversal::RetryReversed ? 2 : 1);
+    b.stepOk(SagaStep::Inventory);
+    b.add(EventType::StepStarted, SagaStep::Payment);
+    model.applyEvents(b.events());
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::InProgress));
+
+    FakeSource source; // never asked: nothing to retry yet
+    source.eligibility.eligible = true;
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), QStringLiteral("The saga is still running."), kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+
+    // The payment fails; the steps done are reversed.
+    const ErrorInfo declined{QStringLiteral("PAYMENT_DECLINED"), QStringLiteral("Payment declined")};
+    if (kind == Reversal::UnansweredCallVoided) {
+        b.add(EventType::StepFailed, SagaStep::Payment,
+              {{QStringLiteral("phase"), QStringLiteral("FORWARD")}, {QStringLiteral("reversalOwed"), true}},
+              ErrorInfo{QStringLiteral("STEP_TIMEOUT"), QStringLiteral("The step service did not answer in time.")});
+    } else {
+        b.add(EventType::StepFailed, SagaStep::Payment, {{QStringLiteral("phase"), QStringLiteral("FORWARD")}},
+              declined);
+        b.add(EventType::CompensationStarted);
+        if (kind == Reversal::InventoryCompensating)
+            b.add(EventType::CompensationStarted, SagaStep::Inventory);
+    }
+    model.applyEvents(b.events());
+    QCOMPARE(toString(model.order(id)->overallStatus), toString(OverallStatus::RollingBack));
+    if (kind == Reversal::InventoryCompensating)
+        QCOMPARE(toString(model.order(id)->steps[size_t(SagaStep::Inventory)].status),
+                 toString(StepStatus::Compensating));
+    QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), expected, kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
 }
 
 QTEST_MAIN(tst_DetailPanel)

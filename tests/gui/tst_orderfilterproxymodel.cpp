@@ -9,6 +9,7 @@
 #include <QIdentityProxyModel>
 #include <QItemSelectionModel>
 #include <QSignalSpy>
+#include <QStandardItemModel>
 #include <QTest>
 #include <QTreeView>
 
@@ -46,6 +47,8 @@ private Q_SLOTS:
     void liveUpdatesKeepSelectionAndExpansion();
     void hasChildrenAgreesWithRowCount();
     void orderNumberSortMatchesTheGenericComparison();
+    void statusOutsideTheEnumMatchesNoStatus_data();
+    void statusOutsideTheEnumMatchesNoStatus();
 
 private:
     std::unique_ptr<OrderTreeModel> m_model;
@@ -220,6 +223,58 @@ void tst_OrderFilterProxyModel::liveUpdatesKeepSelectionAndExpansion()
     QCOMPARE(sourceReset.count(), 0);
     const QModelIndex finalOrder = m_proxy->mapFromSource(m_model->indexOf(id, OrderTreeModel::StatusColumn));
     QCOMPARE(finalOrder.data().toString(), QStringLiteral("ROLLED_BACK"));
+}
+
+void tst_OrderFilterProxyModel::statusOutsideTheEnumMatchesNoStatus_data()
+{
+    using P = OrderFilterProxyModel;
+    QTest::addColumn<uint>("mask");
+    QTest::addColumn<QStringList>("shown");
+    const QStringList all{"queued", "failed", "6", "32", "33", "100", "-1", "-32", "none"};
+    QTest::newRow("no status filter") << uint(P::kAllStatuses) << all;
+    QTest::newRow("QUEUED") << uint(P::bit(OverallStatus::Queued)) << QStringList{"queued"};
+    QTest::newRow("IN_PROGRESS") << uint(P::bit(OverallStatus::InProgress)) << QStringList{};
+    QTest::newRow("FAILED, ROLLED_BACK") << uint(P::bit(OverallStatus::Failed) | P::bit(OverallStatus::RolledBack))
+                                         << QStringList{"failed"};
+    QTest::newRow("all but FAILED") << uint(P::kAllStatuses & ~P::bit(OverallStatus::Failed))
+                                    << QStringList{"queued"};
+}
+
+// The status filter shifted a bit by the row's raw status without a range check
+// (`1u << status`): undefined for a value outside the enum, and on x86 the shift
+// wraps, so an order with status 32 or -32 (and one without a status, read as 0)
+// showed under QUEUED, 33 under IN_PROGRESS. OrderTreeModel holds known statuses
+// only, but the proxy takes any source model's RawStatusRole (a newer server's
+// status, as a number): a value outside the enum, or none, matches no specific
+// status, and is shown while no status filter is set.
+void tst_OrderFilterProxyModel::statusOutsideTheEnumMatchesNoStatus()
+{
+    QFETCH(uint, mask);
+    QFETCH(QStringList, shown);
+    QStandardItemModel source;
+    const QList<QPair<QString, QVariant>> rows{{"queued", int(OverallStatus::Queued)},
+                                               {"failed", int(OverallStatus::Failed)},
+                                               {"6", kOverallStatusCount},
+                                               {"32", 32},
+                                               {"33", 33},
+                                               {"100", 100},
+                                               {"-1", -1},
+                                               {"-32", -32},
+                                               {"none", QVariant()}};
+    for (const auto &[name, status] : rows) {
+        auto *item = new QStandardItem(name);
+        if (status.isValid())
+            item->setData(status, OrderTreeModel::RawStatusRole);
+        source.appendRow(item); // owned by the model
+    }
+    OrderFilterProxyModel proxy;
+    proxy.setSourceModel(&source);
+    QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    proxy.setStatusMask(OrderFilterProxyModel::StatusMask(mask));
+    QStringList names;
+    for (int r = 0; r < proxy.rowCount(); ++r)
+        names << proxy.index(r, 0).data().toString();
+    QCOMPARE(names, shown);
 }
 
 QTEST_MAIN(tst_OrderFilterProxyModel)

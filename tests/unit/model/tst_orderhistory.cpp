@@ -38,6 +38,8 @@ private Q_SLOTS:
     void executions_data();
     void executions();
     void errorsCarrySuggestedAction();
+    void failureAdviceAgreesWithTheEnd_data();
+    void failureAdviceAgreesWithTheEnd();
     void retryLineSaysWhatWasCorrected();
     void compensationAfterFailedAttempts();
     void compensationResumedAtItsFirstCall();
@@ -221,6 +223,165 @@ void tst_OrderHistory::errorsCarrySuggestedAction()
     QVERIFY(comp != c.timeline.end());
     QCOMPARE(comp->error->code, QStringLiteral("COMPENSATION_FAILED"));
     QVERIFY(!comp->error->suggestedAction.isEmpty());
+}
+
+namespace {
+enum class Ending { FirstDecline, CompensationIncomplete, VoidGivenUp, LastAttemptDeclined, LastAttemptIncomplete,
+                    LastAttemptFraud };
+
+// `attempts` attempts of one order, each declined at the payment and rolled back
+// (the last one as `ending` says), as the engine records them.
+QVector<OrderEvent> endedWith(Ending ending, int attempts)
+{
+    Builder b(kOrder);
+    for (int attempt = 1; attempt < attempts; ++attempt)
+        appendKind(b, Kind::PaymentFails, attempt);
+    b.started(attempts);
+    b.stepOk(SagaStep::Inventory);
+    const QString code = ending == Ending::VoidGivenUp ? QStringLiteral("STEP_TIMEOUT")
+                         : ending == Ending::LastAttemptFraud ? QStringLiteral("FRAUD_DETECTED")
+                                                              : QStringLiteral("PAYMENT_DECLINED");
+    QJsonObject forward{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
+    if (ending == Ending::VoidGivenUp)
+        forward.insert(QStringLiteral("reversalOwed"), true);
+    b.add(EventType::StepStarted, SagaStep::Payment);
+    b.add(EventType::StepFailed, SagaStep::Payment, forward, ErrorInfo{code, QStringLiteral("Payment failed")});
+    const ErrorInfo incomplete{QStringLiteral("COMPENSATION_FAILED"),
+                               QStringLiteral("compensation incomplete: Inventory service refused the release")};
+    QJsonObject end{{QStringLiteral("failedStep"), QStringLiteral("Payment Processing")},
+                    {QStringLiteral("failureCode"), code}};
+    switch (ending) {
+    case Ending::CompensationIncomplete:
+    case Ending::LastAttemptIncomplete:
+        b.add(EventType::CompensationStarted);
+        b.add(EventType::CompensationStarted, SagaStep::Inventory);
+        b.add(EventType::StepFailed, SagaStep::Inventory, {{QStringLiteral("phase"), QStringLiteral("COMPENSATION")}},
+              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("Inventory service refused the release")});
+        end.insert(QStringLiteral("compensationIncomplete"), true);
+        b.add(EventType::SagaFailed, std::nullopt, end, incomplete);
+        break;
+    case Ending::VoidGivenUp:
+        // The payment's call did not answer; its void gave up: the rollback says so,
+        // the inventory is released, the end is incomplete.
+        b.add(EventType::CompensationStarted, std::nullopt,
+              {{QStringLiteral("uncertainStep"), QStringLiteral("Payment Processing")},
+               {QStringLiteral("uncertainStepReversed"), false},
+               {QStringLiteral("uncertainStepAttempts"), 15}});
+        b.compensate(SagaStep::Inventory);
+        end.insert(QStringLiteral("compensationIncomplete"), true);
+        b.add(EventType::SagaFailed, std::nullopt, end,
+              ErrorInfo{QStringLiteral("COMPENSATION_FAILED"), QStringLiteral("compensation incomplete")});
+        break;
+    default:
+        b.add(EventType::CompensationStarted);
+        b.compensate(SagaStep::Inventory);
+        end.insert(QStringLiteral("compensationIncomplete"), false);
+        b.add(EventType::SagaFailed, std::nullopt, end, ErrorInfo{code, QStringLiteral("Payment failed")});
+        break;
+    }
+    return b.events();
+}
+
+QVector<const TimelineEntry *> linesTitled(const OrderHistory &h, const QString &title)
+{
+    QVector<const TimelineEntry *> out;
+    for (const TimelineEntry &t : h.timeline) {
+        if (t.title == title)
+            out.append(&t);
+    }
+    return out;
+}
+} // namespace
+
+void tst_OrderHistory::failureAdviceAgreesWithTheEnd_data()
+{
+    QTest::addColumn<int>("ending");
+    QTest::addColumn<int>("attempts");
+    QTest::addColumn<QString>("failedAdvice"); // the last attempt's "Payment Failed" line
+    QTest::addColumn<QString>("finalAdvice");  // its "Order Could Not Be Completed" line
+    const QString update = QStringLiteral("Update your payment method and retry the order.");
+    const QString support = failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction;
+    const QString usedUp = retriesUsedUpAction();
+    QTest::newRow("first decline, rolled back") << int(Ending::FirstDecline) << 1 << update << update;
+    QTest::newRow("third attempt (second retry) declined") << int(Ending::FirstDecline) << 3 << update << update;
+    QTest::newRow("declined, compensation incomplete") << int(Ending::CompensationIncomplete) << 1 << support
+                                                       << support;
+    QTest::newRow("unanswered payment, void given up") << int(Ending::VoidGivenUp) << 1 << support << support;
+    QTest::newRow("fourth attempt (third retry) declined") << int(Ending::LastAttemptDeclined) << 1 + kMaxRetries
+                                                           << usedUp << usedUp;
+    QTest::newRow("fourth attempt, compensation incomplete")
+        << int(Ending::LastAttemptIncomplete) << 1 + kMaxRetries << support << support;
+    QTest::newRow("fourth attempt, never retryable")
+        << int(Ending::LastAttemptFraud) << 1 + kMaxRetries
+        << failureInfo(QStringLiteral("FRAUD_DETECTED")).suggestedAction
+        << failureInfo(QStringLiteral("FRAUD_DETECTED")).suggestedAction;
+}
+
+// The probe: a declined payment whose compensation then ended incomplete, and a
+// declined payment in the last allowed attempt (the third retry), each read
+// "Payment Failed ... Update your payment method and retry the order." above the
+// end that says support must act (eligibility: non-retryable; maximum retry
+// attempts exceeded). The failure's line agrees with the attempt's end, as the
+// order's own answer does (RetryPolicy::failureAdvice); the earlier attempts' lines
+// keep the advice that was followed, and a plain decline still advises a new
+// payment method.
+void tst_OrderHistory::failureAdviceAgreesWithTheEnd()
+{
+    QFETCH(int, ending);
+    QFETCH(int, attempts);
+    QFETCH(QString, failedAdvice);
+    QFETCH(QString, finalAdvice);
+    const QVector<OrderEvent> events = endedWith(Ending(ending), attempts);
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(h.executionCount(), attempts);
+    QCOMPARE(h.timeline.last().title, QStringLiteral("Order Could Not Be Completed"));
+
+    const auto failed = linesTitled(h, QStringLiteral("Payment Failed"));
+    QCOMPARE(failed.size(), attempts);
+    for (int i = 0; i < attempts - 1; ++i) { // the attempts that were retried
+        QVERIFY(failed.at(i)->error);
+        QCOMPARE(failed.at(i)->error->suggestedAction, QStringLiteral("Update your payment method and retry the order."));
+    }
+    const TimelineEntry &last = *failed.last();
+    QVERIFY(last.error);
+    QCOMPARE(last.error->suggestedAction, failedAdvice);
+    const TimelineEntry &end = h.timeline.last();
+    QVERIFY(end.error);
+    QCOMPARE(end.error->suggestedAction, finalAdvice);
+    // No line of the last attempt advises what cannot happen.
+    if (failedAdvice != QLatin1String("Update your payment method and retry the order.")) {
+        for (qsizetype i = h.timeline.indexOf(last); i < h.timeline.size(); ++i) {
+            const TimelineEntry &t = h.timeline.at(i);
+            const QString advice = t.error ? t.error->suggestedAction : QString();
+            QVERIFY2(!advice.contains(QLatin1String("retry"), Qt::CaseInsensitive),
+                     qPrintable(t.title + QLatin1String(": ") + advice));
+        }
+    }
+
+    // Before the end is recorded, as soon as a reversal gave up, the line already
+    // says so: the compensation cannot end complete any more.
+    const OrderHistory beforeEnd = HistoryBuilder::build(events.mid(0, events.size() - 1));
+    QCOMPARE(beforeEnd.finalStatus, QStringLiteral("ROLLING_BACK"));
+    QCOMPARE(linesTitled(beforeEnd, QStringLiteral("Payment Failed")).last()->error->suggestedAction, failedAdvice);
+
+    // As the rollback starts: no retry after the last allowed attempt; a
+    // compensation not yet tried has not failed (an unanswered call's void that
+    // gave up comes with the rollback's start).
+    const auto rollback = std::find_if(events.crbegin(), events.crend(), [](const OrderEvent &e) {
+        return e.type == EventType::CompensationStarted && !e.step;
+    });
+    QVERIFY(rollback != events.crend());
+    const QVector<OrderEvent> reversing(events.cbegin(), rollback.base()); // up to and with it
+    const OrderHistory r = HistoryBuilder::build(reversing);
+    QCOMPARE(r.finalStatus, QStringLiteral("ROLLING_BACK"));
+    const auto reversingFailed = linesTitled(r, QStringLiteral("Payment Failed"));
+    QCOMPARE(reversingFailed.size(), attempts);
+    const bool usedUp = Ending(ending) == Ending::LastAttemptDeclined || Ending(ending) == Ending::LastAttemptIncomplete;
+    const QString own = failureInfo(reversingFailed.last()->error->code).suggestedAction;
+    QCOMPARE(reversingFailed.last()->error->suggestedAction,
+             usedUp                                 ? retriesUsedUpAction()
+             : Ending(ending) == Ending::VoidGivenUp ? failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction
+                                                     : own);
 }
 
 // A compensation that succeeded only after failed calls says so: how many calls it
