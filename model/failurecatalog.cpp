@@ -63,6 +63,15 @@ QString retriesUsedUpAction()
                           "place a new order.");
 }
 
+QString injectedFailureAction(const QString &code)
+{
+    return failureInfo(code).retryable
+        ? QStringLiteral("Nothing to correct: this failure was injected (Failure Injection panel) for a demo; the "
+                         "order can be retried as it is.")
+        : QStringLiteral("Nothing to correct: this failure was injected (Failure Injection panel) for a demo. Its "
+                         "code is never retried, so the order cannot be retried; place a new order to try again.");
+}
+
 bool isEngineVerdict(const QString &code)
 {
     for (const char *own : {"COMPENSATION_FAILED", "STORE_REFUSED", "PAYMENT_AMOUNT_MISMATCH", "STEP_TIMEOUT"}) {

@@ -29,6 +29,12 @@ constexpr int kMaxRetries = 3;
 // the last allowed attempt).
 QString retriesUsedUpAction();
 
+// What to do about a forward failure injected from the Failure Injection panel
+// (details.injected): nothing was wrong with the order, so nothing to correct; it
+// can be retried as it is when `code` allows a retry at all (FRAUD_DETECTED never
+// does, injected or not: RetryPolicy does not look at where a failure came from).
+QString injectedFailureAction(const QString &code);
+
 // The engine's own verdicts, which no step service answers: COMPENSATION_FAILED,
 // STORE_REFUSED, PAYMENT_AMOUNT_MISMATCH (the payment was authorized for another
 // amount), STEP_TIMEOUT. Compared ignoring case. A fault plan may not inject one, and

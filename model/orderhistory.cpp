@@ -226,6 +226,7 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetr
     // answer): its compensation ends incomplete.
     qsizetype failedLine = -1;
     bool reversalGaveUp = false;
+    bool injectedFailure = false; // the current attempt's forward failure was injected
     const auto lastAttempt = [&progress, maxRetries] { return progress.attemptNumber - 1 >= maxRetries; };
 
     for (const OrderEvent &e : std::as_const(events)) {
@@ -266,6 +267,7 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetr
             history.executions.append(x);
             failedLine = -1;
             reversalGaveUp = false;
+            injectedFailure = false;
             entry.step.reset();
             entry.status = TimelineStatus::Neutral;
             if (x.isRetry) {
@@ -319,6 +321,12 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetr
                 entry.title = shortName(*e.step) + QStringLiteral(" Failed");
                 entry.description = friendlyFailure(e.error);
                 entry.error = timelineError(e.error, QString());
+                // Injected from the Failure Injection panel: the code's own advice
+                // ("Correct your shipping address") would send someone after a fault
+                // that is not there (the detail panel says the same).
+                injectedFailure = e.details.value(QLatin1String("injected")).toBool();
+                if (injectedFailure)
+                    entry.error->suggestedAction = injectedFailureAction(entry.error->code);
                 adviseNoRetry(&*entry.error, false, lastAttempt());
                 failedLine = history.timeline.size();
             }
@@ -386,6 +394,9 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetr
                 const ErrorInfo cause = e.error.isNull() ? progress.failure : e.error;
                 if (!cause.isNull()) {
                     entry.error = timelineError(cause, QString());
+                    if (injectedFailure && failedLine >= 0 && history.timeline.at(failedLine).error
+                        && history.timeline.at(failedLine).error->code == entry.error->code)
+                        entry.error->suggestedAction = injectedFailureAction(entry.error->code);
                     adviseNoRetry(&*entry.error, progress.compensationIncomplete || reversalGaveUp, lastAttempt());
                 }
             }

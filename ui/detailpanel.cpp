@@ -499,9 +499,9 @@ void DetailPanel::refreshSnapshot()
                          .arg(m_eligibility.retryCount);
         } else if (m_failureInjected && !p->compensationIncomplete) {
             // Not the order's fault: "Correct your shipping address" would send
-            // someone after an address that was fine.
-            action = tr("Nothing. This failure was injected (Failure Injection panel) for a demo; the order can be "
-                        "retried as it is.");
+            // someone after an address that was fine (the history says the same).
+            // An injected FRAUD_DETECTED is still never retried.
+            action = injectedFailureAction(code);
         } else if (p->compensationIncomplete) {
             // Instead of the failure's own advice: the order cannot be retried (RetryPolicy),
             // and what is left to reverse needs a person.

@@ -36,6 +36,7 @@ private Q_SLOTS:
     void injectedFailureNeedsNoCorrection();
     void retriesUsedUpAdviseNoRetry_data();
     void retriesUsedUpAdviseNoRetry();
+    void injectedFraudIsStillNotRetried();
     void reversalIsNotStillRunning_data();
     void reversalIsNotStillRunning();
 };
@@ -328,6 +329,37 @@ void tst_DetailPanel::retriesUsedUpAdviseNoRetry()
     QTRY_VERIFY2_WITH_TIMEOUT(panel.failureText().contains(injected ? QLatin1String("retried as it is")
                                                                     : QLatin1String("Update your payment method")),
                               qPrintable(panel.failureText()), kTimeout);
+}
+
+// The probe: an injected FRAUD_DETECTED read "Nothing. This failure was injected ...;
+// the order can be retried as it is." next to a disabled Retry (the retry policy
+// never retries that code, injected or not). The advice says it was injected and
+// that the order cannot be retried.
+void tst_DetailPanel::injectedFraudIsStillNotRetried()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    const Builder b = rolledBackAfter(id, SagaStep::Payment, true,
+                                      ErrorInfo{QStringLiteral("FRAUD_DETECTED"),
+                                                QStringLiteral("Injected failure (FRAUD_DETECTED).")});
+    model.applyEvents(b.events());
+    FakeSource source;
+    source.eligibility.eligible = false;
+    source.eligibility.reason = QStringLiteral("non-retryable failure: FRAUD_DETECTED");
+    source.eligibility.maxRetries = 3;
+    for (const OrderEvent &e : b.events())
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
+    QVERIFY(!panel.retryButton()->isEnabled());
+    const QString advice = panel.failureText();
+    QVERIFY2(advice.contains(QLatin1String("injected")), qPrintable(advice));
+    QVERIFY2(advice.contains(QLatin1String("cannot be retried")), qPrintable(advice));
+    QVERIFY2(!advice.contains(QLatin1String("retried as it is")), qPrintable(advice));
 }
 
 namespace {

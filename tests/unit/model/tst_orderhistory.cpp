@@ -40,6 +40,8 @@ private Q_SLOTS:
     void errorsCarrySuggestedAction();
     void failureAdviceAgreesWithTheEnd_data();
     void failureAdviceAgreesWithTheEnd();
+    void injectedFailureNeedsNoCorrection_data();
+    void injectedFailureNeedsNoCorrection();
     void retryLineSaysWhatWasCorrected();
     void compensationAfterFailedAttempts();
     void compensationResumedAtItsFirstCall();
@@ -230,8 +232,9 @@ enum class Ending { FirstDecline, CompensationIncomplete, VoidGivenUp, LastAttem
                     LastAttemptFraud };
 
 // `attempts` attempts of one order, each declined at the payment and rolled back
-// (the last one as `ending` says), as the engine records them.
-QVector<OrderEvent> endedWith(Ending ending, int attempts)
+// (the last one as `ending` says, its failure injected from the Failure Injection
+// panel when `injected`), as the engine records them.
+QVector<OrderEvent> endedWith(Ending ending, int attempts, bool injected = false)
 {
     Builder b(kOrder);
     for (int attempt = 1; attempt < attempts; ++attempt)
@@ -244,6 +247,8 @@ QVector<OrderEvent> endedWith(Ending ending, int attempts)
     QJsonObject forward{{QStringLiteral("phase"), QStringLiteral("FORWARD")}};
     if (ending == Ending::VoidGivenUp)
         forward.insert(QStringLiteral("reversalOwed"), true);
+    if (injected)
+        forward.insert(QStringLiteral("injected"), true);
     b.add(EventType::StepStarted, SagaStep::Payment);
     b.add(EventType::StepFailed, SagaStep::Payment, forward, ErrorInfo{code, QStringLiteral("Payment failed")});
     const ErrorInfo incomplete{QStringLiteral("COMPENSATION_FAILED"),
@@ -386,6 +391,51 @@ void tst_OrderHistory::failureAdviceAgreesWithTheEnd()
 
 // A compensation that succeeded only after failed calls says so: how many calls it
 // took, and the last failed one's answer (no suggested action: nothing is left to do).
+void tst_OrderHistory::injectedFailureNeedsNoCorrection_data()
+{
+    QTest::addColumn<int>("ending");
+    QTest::addColumn<int>("attempts");
+    QTest::addColumn<bool>("injected");
+    QTest::addColumn<QString>("advice"); // the last attempt's "Payment Failed" and end lines
+    const QString declined = QStringLiteral("PAYMENT_DECLINED");
+    QTest::newRow("injected decline") << int(Ending::FirstDecline) << 1 << true << injectedFailureAction(declined);
+    QTest::newRow("a real decline") << int(Ending::FirstDecline) << 1 << false
+                                    << failureInfo(declined).suggestedAction;
+    QTest::newRow("injected decline in a retry") << int(Ending::FirstDecline) << 2 << true
+                                                 << injectedFailureAction(declined);
+    QTest::newRow("injected fraud") << int(Ending::LastAttemptFraud) << 1 << true
+                                    << injectedFailureAction(QStringLiteral("FRAUD_DETECTED"));
+    QTest::newRow("injected decline, retries used up")
+        << int(Ending::LastAttemptDeclined) << 1 + kMaxRetries << true << retriesUsedUpAction();
+    QTest::newRow("injected decline, compensation incomplete")
+        << int(Ending::CompensationIncomplete) << 1 << true
+        << failureInfo(QStringLiteral("COMPENSATION_FAILED")).suggestedAction;
+}
+
+// The probe: a payment declined by a fault injected from the Failure Injection panel
+// read "Update your payment method and retry the order." in the history, while the
+// detail panel said nothing needs correcting; the history now says the failure was
+// injected and the order can be retried as it is; an injected FRAUD_DETECTED, which
+// is never retried, does not say it can be; no retry possible wins over both.
+void tst_OrderHistory::injectedFailureNeedsNoCorrection()
+{
+    QFETCH(int, ending);
+    QFETCH(int, attempts);
+    QFETCH(bool, injected);
+    QFETCH(QString, advice);
+    const OrderHistory h = HistoryBuilder::build(endedWith(Ending(ending), attempts, injected));
+    const auto failed = linesTitled(h, QStringLiteral("Payment Failed"));
+    QCOMPARE(failed.size(), attempts);
+    QVERIFY(failed.last()->error && h.timeline.last().error);
+    QCOMPARE(failed.last()->error->suggestedAction, advice);
+    QCOMPARE(h.timeline.last().error->suggestedAction, advice);
+    // The attempts before it were real declines: their advice was to update the payment method.
+    for (int i = 0; i < attempts - 1; ++i)
+        QCOMPARE(failed.at(i)->error->suggestedAction, failureInfo(QStringLiteral("PAYMENT_DECLINED")).suggestedAction);
+    if (injected && ending == int(Ending::LastAttemptFraud))
+        QVERIFY(!advice.contains(QLatin1String("retried as it is")));
+}
+
 void tst_OrderHistory::compensationAfterFailedAttempts()
 {
     QVector<OrderEvent> events = scenario(Kind::PaymentFails, kOrder);
