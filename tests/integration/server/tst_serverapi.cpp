@@ -6,6 +6,7 @@
 #include "jwtverifier.h"
 #include "rawhttp.h"
 #include "runtimewait.h"
+#include "sagajson.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -145,6 +146,7 @@ private Q_SLOTS:
     void healthSaysWhatKindOfOutage();
     void happyPathWaitsForTheSaga();
     void acceptedAtOnceThenCompletes();
+    void estimateIsNeverBeforeItIsServed();
     void failureAndCompensation_data();
     void failureAndCompensation();
     void historyAndEvents();
@@ -452,6 +454,74 @@ void TestServerApi::acceptedAtOnceThenCompletes()
     for (const QJsonValue &o : orders)
         found = found || o.toObject().value("id").toString() == id || o.toObject().value("orderId").toString() == id;
     QVERIFY2(found, list.body.constData());
+}
+
+// estimatedCompletion is a prediction, made when the order's last event arrived:
+// the status and a stream's snapshot served it as made, so a step running longer
+// than the estimator expects (here the payment held 4 s, where the steps seen so
+// far took milliseconds) was answered with a time already past while the saga
+// still ran. Asked again after the first estimate passed, the answer is made
+// from the time of the request (the client's clock read before it is sent, on
+// the same machine: the safe side).
+void TestServerApi::estimateIsNeverBeforeItIsServed()
+{
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":4000,"probability":1.0,"once":true}}})")
+                 .status,
+             200);
+    const auto faults = qScopeGuard([this] { resetFaults(); });
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!id.isEmpty());
+    const QString statusPath = "/api/orders/" + id + "/status";
+    auto estimate = [](const QJsonObject &status) {
+        return SagaJson::parseTimestamp(status.value("estimatedCompletion").toString()).value_or(QDateTime());
+    };
+    // Waits until `eta` is past; false when it is not before the held payment ends.
+    auto waitUntilPast = [](const QDateTime &eta) {
+        const qint64 ms = QDateTime::currentDateTimeUtc().msecsTo(eta) + 1;
+        if (ms > 2500)
+            return false;
+        if (ms > 0)
+            QTest::qWait(int(ms));
+        return true;
+    };
+
+    QJsonObject first;
+    QTRY_VERIFY_WITH_TIMEOUT((first = call("GET", statusPath, m_ownerToken).json()).value("currentStep").toString()
+                                 == QLatin1String("Payment Processing"),
+                             30000);
+    const QDateTime firstEta = estimate(first);
+    QVERIFY2(firstEta.isValid(), qPrintable(first.value("estimatedCompletion").toString()));
+    QVERIFY2(waitUntilPast(firstEta), qPrintable("the first estimate is not before the held payment ends: "
+                                                 + firstEta.toString(Qt::ISODateWithMs)));
+
+    const QDateTime asked = QDateTime::currentDateTimeUtc();
+    const QJsonObject second = call("GET", statusPath, m_ownerToken).json();
+    QCOMPARE(second.value("overallStatus").toString(), QStringLiteral("IN_PROGRESS"));
+    QCOMPARE(second.value("currentStep").toString(), QStringLiteral("Payment Processing"));
+    const QDateTime secondEta = estimate(second);
+    QVERIFY2(secondEta.isValid() && secondEta >= asked,
+             qPrintable("estimatedCompletion " + second.value("estimatedCompletion").toString()
+                        + ", asked at " + asked.toString(Qt::ISODateWithMs)));
+
+    // A stream's first event is the same status body.
+    QVERIFY(waitUntilPast(secondEta));
+    const QDateTime opened = QDateTime::currentDateTimeUtc();
+    SseReader stream(m_port, statusPath + "/stream", m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(!stream.events().isEmpty() || stream.closed(), 30000);
+    QVERIFY(!stream.events().isEmpty());
+    QCOMPARE(stream.events().first().event, QByteArray("snapshot"));
+    const QJsonObject snapshot = stream.events().first().json();
+    QCOMPARE(snapshot.value("overallStatus").toString(), QStringLiteral("IN_PROGRESS"));
+    const QDateTime snapshotEta = estimate(snapshot);
+    QVERIFY2(snapshotEta.isValid() && snapshotEta >= opened,
+             qPrintable("estimatedCompletion " + snapshot.value("estimatedCompletion").toString()
+                        + ", stream opened at " + opened.toString(Qt::ISODateWithMs)));
+    stream.close();
+
+    const QJsonObject ended = waitTerminal(id, m_ownerToken);
+    QCOMPARE(ended.value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    QVERIFY(ended.value("estimatedCompletion").isNull());
 }
 
 void TestServerApi::failureAndCompensation_data()
