@@ -80,6 +80,21 @@ QString unavailableAnswer(const SseReader &reader)
     return {};
 }
 
+// What GET /api/orders?q= searches in a list item (as the console's search box):
+// id, number, customer, overall status, the failure's code and message and the
+// steps' errors.
+QString searchedText(const QJsonObject &item)
+{
+    QStringList parts{item.value("orderId").toString(), item.value("orderNumber").toString(),
+                      item.value("customerId").toString(), item.value("overallStatus").toString(),
+                      item.value("failure").toObject().value("code").toString(),
+                      item.value("failure").toObject().value("message").toString()};
+    const QJsonArray steps = item.value("steps").toArray();
+    for (const QJsonValue &step : steps)
+        parts << step.toObject().value("errorCode").toString() << step.toObject().value("errorMessage").toString();
+    return parts.join(QLatin1Char('\n'));
+}
+
 } // namespace
 
 // A connection of the test's own that does something to the server's database
@@ -152,6 +167,7 @@ private Q_SLOTS:
     void historyAndEvents();
     void listOrdersCarriesNumberCustomerAndLastSeq();
     void listSearchIsLiteral();
+    void listSearchMatchesStatusAndFailure();
     void retryFlow();
     void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
@@ -1092,11 +1108,16 @@ void TestServerApi::retryWhileTheFirstAttemptRunsSaysSo()
 void TestServerApi::listSearchIsLiteral()
 {
     // %, _ and \ were dropped from the search text, so q=% matched every order;
-    // they are characters like any other (no order id, number or customer holds them).
+    // they are characters like any other (no order id, number, customer, status or
+    // failure holds them, but for the _ in statuses and error codes).
     QVERIFY(call("GET", "/api/orders?limit=5", m_supportToken).json().value("count").toInt() > 0);
     const QString number = call("GET", "/api/orders/" + m_completedOrder, m_ownerToken).json().value("orderNumber").toString();
     QVERIFY(number.startsWith(QLatin1String("ORD-")));
-    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("_"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
+    const QJsonObject underscore = call("GET", "/api/orders?limit=1000&q=_", m_supportToken).json();
+    QVERIFY(underscore.value("count").toInt() > 0); // the rolled back order, at least
+    for (const QJsonValue &item : underscore.value("orders").toArray())
+        QVERIFY2(searchedText(item.toObject()).contains(QLatin1Char('_')), qPrintable(searchedText(item.toObject())));
+    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
                              QStringLiteral("ORD_"), QStringLiteral("ORD%5C"), QStringLiteral("____"), QStringLiteral("!"),
                              QStringLiteral("!%25"), QStringLiteral("%27%25")}) {
         const HttpResult r = call("GET", "/api/orders?q=" + q, m_supportToken);
@@ -1107,6 +1128,62 @@ void TestServerApi::listSearchIsLiteral()
     const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
     QCOMPARE(found.size(), 1);
     QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
+}
+
+// The list's q matched order id, number and customer only, while the console's
+// search box also matches the status and the failure: a support agent on a remote
+// console or the API found nothing with q=PAYMENT_DECLINED, q=rolled_back or the
+// words of an error message. Every order found holds the text; a retry starts
+// without a failure, so its old code no longer finds the order (as in the console).
+void TestServerApi::listSearchMatchesStatusAndFailure()
+{
+    HttpResult placed;
+    const QString declined = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!declined.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    // The ids found (newest first, where these orders are), each checked to hold the text.
+    auto search = [this](const QString &q, const QString &text) {
+        const HttpResult r = call("GET", "/api/orders?limit=1000&q=" + q, m_supportToken);
+        QStringList ids;
+        if (r.status != 200) {
+            qWarning() << "q=" << q << "answered" << r.status << r.body;
+            return QStringList{QStringLiteral("HTTP %1").arg(r.status)};
+        }
+        for (const QJsonValue &item : r.json().value("orders").toArray()) {
+            const QString searched = searchedText(item.toObject());
+            ids << (searched.contains(text, Qt::CaseInsensitive) ? item.toObject().value("orderId").toString()
+                                                                 : QStringLiteral("does not hold it: ") + searched);
+        }
+        return ids;
+    };
+    auto holdsOnly = [](const QStringList &ids, const QString &expected) {
+        return ids.contains(expected) && !ids.join(QLatin1Char(' ')).contains(QLatin1String("HTTP "))
+               && !ids.join(QLatin1Char(' ')).contains(QLatin1String("does not hold it"));
+    };
+
+    QStringList found = search("PAYMENT_DECLINED", "PAYMENT_DECLINED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(m_failedOrder));
+    found = search("payment_declined", "PAYMENT_DECLINED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("Payment%20declined", "Payment declined"); // the error's message
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("flagged%20as%20FRAUD", "flagged as fraud");
+    QVERIFY2(holdsOnly(found, m_failedOrder), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(declined));
+    found = search("FRAUD_DETECTED", "FRAUD_DETECTED");
+    QVERIFY2(holdsOnly(found, m_failedOrder), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("rolled_b", "ROLLED_BACK"); // the status, in part
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(m_completedOrder));
+
+    QCOMPARE(call("POST", "/api/orders/" + declined + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status,
+             202);
+    QCOMPARE(waitTerminal(declined, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    found = search("PAYMENT_DECLINED", "PAYMENT_DECLINED");
+    QVERIFY2(!found.contains(declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("completed", "COMPLETED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
 }
 
 void TestServerApi::tokenExpiryMayBeFractional()
