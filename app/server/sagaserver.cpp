@@ -663,7 +663,8 @@ void SagaServer::createOrder(const ApiRequest &r)
             return;
         }
         if (result.error) {
-            replyError(r, storeFailure(result.error));
+            replyError(r, result.error.kind == StoreError::Unavailable ? writeRefused(result.error.outage)
+                                                                       : storeFailure(result.error));
             return;
         }
         qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "order" << result.orderNumber
@@ -780,6 +781,23 @@ void SagaServer::answerWaiter(quint64 key, bool ended)
             body.insert(QStringLiteral("status"), toString(OrderRecordStatus::Processing));
         replyJson(waiter.request, 202, body, headers);
     }
+}
+
+// It used to be "unavailable right now, try again in a few seconds" whatever the
+// outage, also for a read-only file that waits for someone to make it writable.
+// The engine's sentence holds no driver words (paths, hosts, SQL); the log has them.
+ApiError SagaServer::writeRefused(StoreError::Outage outage) const
+{
+    if (outage == StoreError::Outage::Unknown && !m_databaseAvailable)
+        outage = m_databaseOutage; // the engine's refusal did not say; its outage does
+    const QString why = m_databaseAvailable || m_databaseReason.isEmpty()
+        ? QStringLiteral("The database is unavailable right now.")
+        : m_databaseReason;
+    QJsonObject details;
+    if (outage != StoreError::Outage::Unknown)
+        details.insert(QStringLiteral("cause"), outageCode(outage));
+    return ApiError(503, QStringLiteral("SERVICE_UNAVAILABLE"),
+                    why + QStringLiteral(" Nothing was recorded; send it again later."), details);
 }
 
 void SagaServer::answerFromPool(const ApiRequest &r, std::function<PoolOutcome(SagaStore *)> read)
@@ -1030,7 +1048,7 @@ void SagaServer::retryOrder(const ApiRequest &r)
                 replyError(req, conflict("RETRY_IN_PROGRESS", QStringLiteral("retry already in progress")));
                 return;
             case RetryDecision::Unavailable:
-                replyError(req, ApiError::unavailable());
+                replyError(req, writeRefused(StoreError::Outage::Unknown));
                 return;
             }
         });

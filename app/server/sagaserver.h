@@ -88,6 +88,9 @@ private:
     std::optional<ApiError> admit(ApiRequest &r);
     std::optional<ApiError> checkJsonBody(const ApiRequest &r, bool required) const;
     void dispatch(ApiRequest &r);
+    // 503 for an order or retry the engine refused because the database takes no
+    // writes: the kind of outage (details.cause) and what it means, as /health says.
+    ApiError writeRefused(StoreError::Outage outage) const;
 
     // routes
     void createOrder(const ApiRequest &r);

@@ -45,7 +45,7 @@ StatusCache::Applied StatusCache::apply(const OrderEvent &event)
     if (result.fold.outcome == FoldResult::Applied) {
         keepEndDetails(&entry.terminalDetails, event);
         m_eta.observe(entry.progress, result.fold.changes);
-        refreshEta(entry);
+        refreshEta(entry, QDateTime::currentDateTimeUtc());
         entry.statusBytes.clear();
     } else if (result.fold.outcome == FoldResult::Rejected) {
         qCWarning(lcServer) << "status cache rejected event" << event.orderId << event.seq
@@ -55,10 +55,9 @@ StatusCache::Applied StatusCache::apply(const OrderEvent &event)
     return result;
 }
 
-void StatusCache::refreshEta(Entry &entry)
+void StatusCache::refreshEta(Entry &entry, const QDateTime &now)
 {
-    entry.progress.estimatedCompletion =
-        entry.progress.isTerminal() ? QDateTime() : m_eta.estimate(entry.progress, QDateTime::currentDateTimeUtc());
+    entry.progress.estimatedCompletion = entry.progress.isTerminal() ? QDateTime() : m_eta.estimate(entry.progress, now);
 }
 
 const StatusCache::Entry *StatusCache::find(const QUuid &orderId) const
@@ -108,7 +107,7 @@ void StatusCache::finishLoad(const QUuid &orderId, OrderProgress progress, QJson
     if (error == StoreError::None) {
         evictIfNeeded();
         auto it = m_entries.insert(orderId, Entry{std::move(progress), std::move(terminalDetails), {}, -1, 0});
-        refreshEta(it.value());
+        refreshEta(it.value(), QDateTime::currentDateTimeUtc());
         entry = &it.value();
         for (const OrderEvent &event : std::as_const(loading.heldEvents))
             apply(event);
@@ -123,8 +122,22 @@ void StatusCache::finishLoad(const QUuid &orderId, OrderProgress progress, QJson
         waiter(entry ? find(orderId) : nullptr, error);
 }
 
-QByteArray StatusCache::statusBody(const Entry &entry, const QByteArray &traceId) const
+QByteArray StatusCache::statusBody(const Entry &entry, const QByteArray &traceId)
 {
+    // The estimate was made when the order's last event arrived; a step that runs
+    // longer than expected (a delayed call, a long rollback) leaves it behind, and
+    // a client reads a past estimate as "should have finished already" while the
+    // saga is still running. Made again from now, it is never before now.
+    if (!entry.progress.isTerminal()) {
+        const QDateTime now = QDateTime::currentDateTimeUtc();
+        if (!entry.progress.estimatedCompletion.isValid() || entry.progress.estimatedCompletion < now) {
+            const auto it = m_entries.find(entry.progress.orderId);
+            if (it != m_entries.end() && &it.value() == &entry) {
+                refreshEta(it.value(), now);
+                it->statusBytes.clear();
+            }
+        }
+    }
     if (entry.statusBytes.isEmpty()) {
         entry.statusBytes = SagaJson::statusToBytes(entry.progress, QString::fromLatin1(kTracePlaceholder));
         entry.traceOffset = entry.statusBytes.indexOf(kTracePlaceholder);

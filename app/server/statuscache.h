@@ -49,8 +49,11 @@ public:
     // Calls `done` with the entry, at once when cached, else after loading it.
     void ensure(const QUuid &orderId, Loaded done);
 
-    // The status body for `traceId` (32 hex); the entry must be current.
-    QByteArray statusBody(const Entry &entry, const QByteArray &traceId) const;
+    // The status body for `traceId` (32 hex); the entry must be current. An
+    // estimate of a running order that is already past (a step or a rollback
+    // taking longer than the estimator expected) is made again from now first, so
+    // what is served never predicts a time before it was served.
+    QByteArray statusBody(const Entry &entry, const QByteArray &traceId);
 
     void pin(const QUuid &orderId);
     void unpin(const QUuid &orderId);
@@ -63,7 +66,7 @@ private:
         QVector<OrderEvent> heldEvents;
     };
     void finishLoad(const QUuid &orderId, OrderProgress progress, QJsonObject terminalDetails, StoreError::Kind error);
-    void refreshEta(Entry &entry);
+    void refreshEta(Entry &entry, const QDateTime &now);
     void evictIfNeeded();
 
     StorePool *m_pool;

@@ -22,7 +22,8 @@
 
 struct OrderListFilter {
     std::optional<OverallStatus> status;
-    QString query;     // matches order id, order number or customer id (prefix / contains)
+    QString query;     // matches order id or customer id (prefix), order number, overall status, or the
+                       // error code or message of a step of the latest execution (contains); case-insensitive
     int limit = 100;   // 1..1000
     QString after;     // opaque cursor from the previous page ("" = first page)
 

@@ -6,6 +6,7 @@
 #include "jwtverifier.h"
 #include "rawhttp.h"
 #include "runtimewait.h"
+#include "sagajson.h"
 #include "sagaserver.h"
 #include "serverruntime.h"
 #include "testservices.h"
@@ -79,6 +80,21 @@ QString unavailableAnswer(const SseReader &reader)
     return {};
 }
 
+// What GET /api/orders?q= searches in a list item (as the console's search box):
+// id, number, customer, overall status, the failure's code and message and the
+// steps' errors.
+QString searchedText(const QJsonObject &item)
+{
+    QStringList parts{item.value("orderId").toString(), item.value("orderNumber").toString(),
+                      item.value("customerId").toString(), item.value("overallStatus").toString(),
+                      item.value("failure").toObject().value("code").toString(),
+                      item.value("failure").toObject().value("message").toString()};
+    const QJsonArray steps = item.value("steps").toArray();
+    for (const QJsonValue &step : steps)
+        parts << step.toObject().value("errorCode").toString() << step.toObject().value("errorMessage").toString();
+    return parts.join(QLatin1Char('\n'));
+}
+
 } // namespace
 
 // A connection of the test's own that does something to the server's database
@@ -145,11 +161,13 @@ private Q_SLOTS:
     void healthSaysWhatKindOfOutage();
     void happyPathWaitsForTheSaga();
     void acceptedAtOnceThenCompletes();
+    void estimateIsNeverBeforeItIsServed();
     void failureAndCompensation_data();
     void failureAndCompensation();
     void historyAndEvents();
     void listOrdersCarriesNumberCustomerAndLastSeq();
     void listSearchIsLiteral();
+    void listSearchMatchesStatusAndFailure();
     void retryFlow();
     void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
@@ -452,6 +470,74 @@ void TestServerApi::acceptedAtOnceThenCompletes()
     for (const QJsonValue &o : orders)
         found = found || o.toObject().value("id").toString() == id || o.toObject().value("orderId").toString() == id;
     QVERIFY2(found, list.body.constData());
+}
+
+// estimatedCompletion is a prediction, made when the order's last event arrived:
+// the status and a stream's snapshot served it as made, so a step running longer
+// than the estimator expects (here the payment held 4 s, where the steps seen so
+// far took milliseconds) was answered with a time already past while the saga
+// still ran. Asked again after the first estimate passed, the answer is made
+// from the time of the request (the client's clock read before it is sent, on
+// the same machine: the safe side).
+void TestServerApi::estimateIsNeverBeforeItIsServed()
+{
+    QCOMPARE(call("PUT", "/api/simulator/faults", m_supportToken,
+                  R"({"steps":{"Payment Processing":{"kind":"DELAY","delayMs":4000,"probability":1.0,"once":true}}})")
+                 .status,
+             200);
+    const auto faults = qScopeGuard([this] { resetFaults(); });
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!id.isEmpty());
+    const QString statusPath = "/api/orders/" + id + "/status";
+    auto estimate = [](const QJsonObject &status) {
+        return SagaJson::parseTimestamp(status.value("estimatedCompletion").toString()).value_or(QDateTime());
+    };
+    // Waits until `eta` is past; false when it is not before the held payment ends.
+    auto waitUntilPast = [](const QDateTime &eta) {
+        const qint64 ms = QDateTime::currentDateTimeUtc().msecsTo(eta) + 1;
+        if (ms > 2500)
+            return false;
+        if (ms > 0)
+            QTest::qWait(int(ms));
+        return true;
+    };
+
+    QJsonObject first;
+    QTRY_VERIFY_WITH_TIMEOUT((first = call("GET", statusPath, m_ownerToken).json()).value("currentStep").toString()
+                                 == QLatin1String("Payment Processing"),
+                             30000);
+    const QDateTime firstEta = estimate(first);
+    QVERIFY2(firstEta.isValid(), qPrintable(first.value("estimatedCompletion").toString()));
+    QVERIFY2(waitUntilPast(firstEta), qPrintable("the first estimate is not before the held payment ends: "
+                                                 + firstEta.toString(Qt::ISODateWithMs)));
+
+    const QDateTime asked = QDateTime::currentDateTimeUtc();
+    const QJsonObject second = call("GET", statusPath, m_ownerToken).json();
+    QCOMPARE(second.value("overallStatus").toString(), QStringLiteral("IN_PROGRESS"));
+    QCOMPARE(second.value("currentStep").toString(), QStringLiteral("Payment Processing"));
+    const QDateTime secondEta = estimate(second);
+    QVERIFY2(secondEta.isValid() && secondEta >= asked,
+             qPrintable("estimatedCompletion " + second.value("estimatedCompletion").toString()
+                        + ", asked at " + asked.toString(Qt::ISODateWithMs)));
+
+    // A stream's first event is the same status body.
+    QVERIFY(waitUntilPast(secondEta));
+    const QDateTime opened = QDateTime::currentDateTimeUtc();
+    SseReader stream(m_port, statusPath + "/stream", m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(!stream.events().isEmpty() || stream.closed(), 30000);
+    QVERIFY(!stream.events().isEmpty());
+    QCOMPARE(stream.events().first().event, QByteArray("snapshot"));
+    const QJsonObject snapshot = stream.events().first().json();
+    QCOMPARE(snapshot.value("overallStatus").toString(), QStringLiteral("IN_PROGRESS"));
+    const QDateTime snapshotEta = estimate(snapshot);
+    QVERIFY2(snapshotEta.isValid() && snapshotEta >= opened,
+             qPrintable("estimatedCompletion " + snapshot.value("estimatedCompletion").toString()
+                        + ", stream opened at " + opened.toString(Qt::ISODateWithMs)));
+    stream.close();
+
+    const QJsonObject ended = waitTerminal(id, m_ownerToken);
+    QCOMPARE(ended.value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    QVERIFY(ended.value("estimatedCompletion").isNull());
 }
 
 void TestServerApi::failureAndCompensation_data()
@@ -1022,11 +1108,16 @@ void TestServerApi::retryWhileTheFirstAttemptRunsSaysSo()
 void TestServerApi::listSearchIsLiteral()
 {
     // %, _ and \ were dropped from the search text, so q=% matched every order;
-    // they are characters like any other (no order id, number or customer holds them).
+    // they are characters like any other (no order id, number, customer, status or
+    // failure holds them, but for the _ in statuses and error codes).
     QVERIFY(call("GET", "/api/orders?limit=5", m_supportToken).json().value("count").toInt() > 0);
     const QString number = call("GET", "/api/orders/" + m_completedOrder, m_ownerToken).json().value("orderNumber").toString();
     QVERIFY(number.startsWith(QLatin1String("ORD-")));
-    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("_"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
+    const QJsonObject underscore = call("GET", "/api/orders?limit=1000&q=_", m_supportToken).json();
+    QVERIFY(underscore.value("count").toInt() > 0); // the rolled back order, at least
+    for (const QJsonValue &item : underscore.value("orders").toArray())
+        QVERIFY2(searchedText(item.toObject()).contains(QLatin1Char('_')), qPrintable(searchedText(item.toObject())));
+    for (const QString &q : {QStringLiteral("%25"), QStringLiteral("%5C"), QStringLiteral("ORD%25"),
                              QStringLiteral("ORD_"), QStringLiteral("ORD%5C"), QStringLiteral("____"), QStringLiteral("!"),
                              QStringLiteral("!%25"), QStringLiteral("%27%25")}) {
         const HttpResult r = call("GET", "/api/orders?q=" + q, m_supportToken);
@@ -1037,6 +1128,62 @@ void TestServerApi::listSearchIsLiteral()
     const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
     QCOMPARE(found.size(), 1);
     QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
+}
+
+// The list's q matched order id, number and customer only, while the console's
+// search box also matches the status and the failure: a support agent on a remote
+// console or the API found nothing with q=PAYMENT_DECLINED, q=rolled_back or the
+// words of an error message. Every order found holds the text; a retry starts
+// without a failure, so its old code no longer finds the order (as in the console).
+void TestServerApi::listSearchMatchesStatusAndFailure()
+{
+    HttpResult placed;
+    const QString declined = placeOrder(orderBody(m_owner, "widget-1", "declined-card"), m_ownerToken, 30, &placed);
+    QVERIFY(!declined.isEmpty());
+    QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+    // The ids found (newest first, where these orders are), each checked to hold the text.
+    auto search = [this](const QString &q, const QString &text) {
+        const HttpResult r = call("GET", "/api/orders?limit=1000&q=" + q, m_supportToken);
+        QStringList ids;
+        if (r.status != 200) {
+            qWarning() << "q=" << q << "answered" << r.status << r.body;
+            return QStringList{QStringLiteral("HTTP %1").arg(r.status)};
+        }
+        for (const QJsonValue &item : r.json().value("orders").toArray()) {
+            const QString searched = searchedText(item.toObject());
+            ids << (searched.contains(text, Qt::CaseInsensitive) ? item.toObject().value("orderId").toString()
+                                                                 : QStringLiteral("does not hold it: ") + searched);
+        }
+        return ids;
+    };
+    auto holdsOnly = [](const QStringList &ids, const QString &expected) {
+        return ids.contains(expected) && !ids.join(QLatin1Char(' ')).contains(QLatin1String("HTTP "))
+               && !ids.join(QLatin1Char(' ')).contains(QLatin1String("does not hold it"));
+    };
+
+    QStringList found = search("PAYMENT_DECLINED", "PAYMENT_DECLINED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(m_failedOrder));
+    found = search("payment_declined", "PAYMENT_DECLINED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("Payment%20declined", "Payment declined"); // the error's message
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("flagged%20as%20FRAUD", "flagged as fraud");
+    QVERIFY2(holdsOnly(found, m_failedOrder), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(declined));
+    found = search("FRAUD_DETECTED", "FRAUD_DETECTED");
+    QVERIFY2(holdsOnly(found, m_failedOrder), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("rolled_b", "ROLLED_BACK"); // the status, in part
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    QVERIFY(!found.contains(m_completedOrder));
+
+    QCOMPARE(call("POST", "/api/orders/" + declined + "/retry", m_ownerToken, "{\"paymentMethodId\":\"good-card\"}").status,
+             202);
+    QCOMPARE(waitTerminal(declined, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    found = search("PAYMENT_DECLINED", "PAYMENT_DECLINED");
+    QVERIFY2(!found.contains(declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
+    found = search("completed", "COMPLETED");
+    QVERIFY2(holdsOnly(found, declined), qPrintable("found: " + found.join(QLatin1Char('\n'))));
 }
 
 void TestServerApi::tokenExpiryMayBeFractional()

@@ -7,6 +7,7 @@
 
 #include <QFile>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QRegularExpression>
 #include <QTest>
 
@@ -41,9 +42,12 @@ private Q_SLOTS:
     void tokenCommand();
     void servesOrdersAndShutsDownGracefully();
     void sameAgainstPostgres();
+    void readOnlyDatabaseIsSaidAsSuch();
 
 private:
     QString run(const QStringList &args, int *exitCode);
+    // Starts saga-server with `args`; its port, or 0 (and *failure says why).
+    quint16 startServer(QProcess &server, const QStringList &args, QString *failure);
     QByteArray mint(const QString &subject, bool support);
     void exercise(const QString &databaseUrl);
 
@@ -223,6 +227,120 @@ void TestServerProcess::sameAgainstPostgres()
     if (url.isEmpty())
         QFAIL(qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
     exercise(url);
+}
+
+quint16 TestServerProcess::startServer(QProcess &server, const QStringList &args, QString *failure)
+{
+    server.setProcessChannelMode(QProcess::SeparateChannels);
+    server.start(m_program, args);
+    if (!server.waitForStarted(30000)) {
+        *failure = QStringLiteral("did not start: ") + server.errorString();
+        return 0;
+    }
+    if (!QTest::qWaitFor([&] { return server.canReadLine() || server.state() != QProcess::Running; }, 60000)) {
+        *failure = QStringLiteral("said nothing in 60 s");
+        return 0;
+    }
+    const QString line = QString::fromUtf8(server.readLine()).trimmed();
+    const QRegularExpressionMatch m =
+        QRegularExpression(QStringLiteral("^listening on http://127\\.0\\.0\\.1:(\\d+)$")).match(line);
+    if (!m.hasMatch()) {
+        *failure = line + QLatin1Char('\n') + QString::fromUtf8(server.readAllStandardError());
+        return 0;
+    }
+    return quint16(m.captured(1).toUInt());
+}
+
+// saga-server on a SQLite file that takes no writes (immutable, so root cannot
+// write it either): it starts and serves reads, /health says the database is down
+// because it is read-only (READ_ONLY, a sentence without the driver's words), and
+// an order or a retry is refused 503 naming that outage (details.cause), neither
+// accepted nor a 500; it used to say "try again in a few seconds" whatever the
+// outage. Writable again, health is UP, an order completes and the retry runs.
+void TestServerProcess::readOnlyDatabaseIsSaidAsSuch()
+{
+    const QString file = TestServices::tempDir() + QStringLiteral("/readonly.db");
+    const QStringList args{"--listen", "127.0.0.1:0", "--database", QStringLiteral("sqlite:") + file, "--step-delay",
+                           "10", "--retry-cooldown", "0", "--auth-secret-file", m_secret};
+    const QString customer = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    const QByteArray token = mint(customer, false);
+    QVERIFY(!token.isEmpty());
+    QString failure;
+    QString declined;
+    {
+        QProcess first; // creates the file and its tables, and an order to retry later
+        const quint16 port = startServer(first, args, &failure);
+        QVERIFY2(port != 0, qPrintable(failure));
+        const HttpResult placed = http(port, "POST", "/api/orders", token, compact(orderBody(customer, "declined-card")),
+                                       {{"Prefer", "wait=60"}});
+        QCOMPARE(placed.json().value("overallStatus").toString(), QStringLiteral("ROLLED_BACK"));
+        declined = placed.json().value("orderId").toString();
+        ::kill(pid_t(first.processId()), SIGTERM);
+        QVERIFY(first.waitForFinished(60000));
+        QCOMPARE(first.exitCode(), 0);
+    }
+    QVERIFY(!QFile::exists(file + QStringLiteral("-wal"))); // all of it in the file
+    QString error;
+    QVERIFY2(TestServices::setWritable(file, false, &error), qPrintable(error));
+    auto writableAgain = qScopeGuard([&] { TestServices::setWritable(file, true, nullptr); });
+
+    QProcess server;
+    const quint16 port = startServer(server, args, &failure);
+    QVERIFY2(port != 0, qPrintable(failure));
+    auto stop = qScopeGuard([&] {
+        ::kill(pid_t(server.processId()), SIGTERM);
+        server.waitForFinished(60000);
+    });
+
+    HttpResult health;
+    QTRY_VERIFY_WITH_TIMEOUT((health = http(port, "GET", "/health")).status == 503, 30000);
+    const QJsonObject down = health.json().value("database").toObject();
+    QCOMPARE(health.json().value("status").toString(), QStringLiteral("DOWN"));
+    QCOMPARE(down.value("status").toString(), QStringLiteral("DOWN"));
+    QCOMPARE(down.value("cause").toString(), QStringLiteral("READ_ONLY"));
+    const QString message = down.value("message").toString();
+    QVERIFY2(message.contains(QLatin1String("read-only")) && !message.contains(file), qPrintable(message));
+    // Reads are served.
+    QCOMPARE(http(port, "GET", "/api/orders/" + declined + "/status", token).json().value("overallStatus").toString(),
+             QStringLiteral("ROLLED_BACK"));
+
+    auto saysReadOnly = [&file](const HttpResult &r) {
+        return r.status == 503 && r.error() == QLatin1String("SERVICE_UNAVAILABLE")
+               && r.json().value("details").toObject().value("cause").toString() == QLatin1String("READ_ONLY")
+               && r.json().value("message").toString().contains(QLatin1String("read-only"))
+               && !r.body.contains(file.toUtf8());
+    };
+    const HttpResult refused = http(port, "POST", "/api/orders", token, compact(orderBody(customer)));
+    QVERIFY2(saysReadOnly(refused), refused.body.constData());
+    const HttpResult waited = http(port, "POST", "/api/orders", token, compact(orderBody(customer)), {{"Prefer", "wait=5"}});
+    QVERIFY2(saysReadOnly(waited), waited.body.constData());
+    const HttpResult retryRefused =
+        http(port, "POST", "/api/orders/" + declined + "/retry", token, "{\"paymentMethodId\":\"good-card\"}");
+    QVERIFY2(saysReadOnly(retryRefused), retryRefused.body.constData());
+
+    QVERIFY2(TestServices::setWritable(file, true, &error), qPrintable(error));
+    writableAgain.dismiss();
+    QTRY_VERIFY_WITH_TIMEOUT((health = http(port, "GET", "/health")).status == 200, 60000);
+    QCOMPARE(health.json().value("database").toObject().value("status").toString(), QStringLiteral("UP"));
+    const HttpResult placed = http(port, "POST", "/api/orders", token, compact(orderBody(customer)), {{"Prefer", "wait=60"}});
+    QVERIFY2(placed.status == 201, placed.body.constData());
+    QCOMPARE(placed.json().value("status").toString(), QStringLiteral("COMPLETED"));
+    const HttpResult retried =
+        http(port, "POST", "/api/orders/" + declined + "/retry", token, "{\"paymentMethodId\":\"good-card\"}");
+    QVERIFY2(retried.status == 202, retried.body.constData());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        http(port, "GET", "/api/orders/" + declined + "/status", token).json().value("overallStatus").toString()
+            == QLatin1String("COMPLETED"),
+        60000);
+    // The refused orders left nothing behind: the declined order and the one placed since.
+    const HttpResult mine = http(port, "GET", "/api/orders/customer/" + customer, token);
+    QCOMPARE(mine.status, 200);
+    QCOMPARE(mine.jsonArray().size(), 2);
+
+    stop.dismiss();
+    ::kill(pid_t(server.processId()), SIGTERM);
+    QVERIFY(server.waitForFinished(60000));
+    QCOMPARE(server.exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestServerProcess)
