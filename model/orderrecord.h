@@ -4,6 +4,7 @@
 // executions and retry attempts, and the request shapes of placing and
 // retrying an order. No behaviour beyond small helpers.
 
+#include "failurecatalog.h"
 #include "sagastatus.h"
 
 #include <QDateTime>
@@ -105,7 +106,7 @@ struct RetryEligibility {
     QString reason;              // why not, or why a correction is needed
     QStringList requiredActions; // UPDATE_PAYMENT_METHOD, UPDATE_SHIPPING_ADDRESS
     int retryCount = 0;
-    int maxRetries = 3;
+    int maxRetries = kMaxRetries;
     QDateTime nextRetryAvailableAt; // null when no cooldown applies
 };
 

@@ -597,7 +597,7 @@ void DetailPanel::requestEligibility()
             if (p->isTerminal())
                 none.reason = tr("Completed orders need no retry.");
             else if (p->overallStatus != OverallStatus::RollingBack)
-                none.reason = tr("The saga is still running.");
+                none.reason = p->attemptNumber > 1 ? tr("A retry is in progress.") : tr("The saga is still running.");
             else if (p->attemptNumber > 1)
                 none.reason = tr("A retry is in progress: its failed attempt is still being reversed; once that has "
                                  "ended the order can be retried again, if its failure allows a retry.");
