@@ -206,6 +206,16 @@ static Builder rolledBackAfter(const QUuid &id, SagaStep failed, bool injected, 
     return b;
 }
 
+// `panel` showing order `id`, whose case (`b`'s events) and eligibility come from `source`.
+static void showCase(DetailPanel &panel, FakeSource &source, const QUuid &id, const Builder &b)
+{
+    for (const OrderEvent &e : b.events())
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+}
+
 void tst_DetailPanel::injectedFailureNeedsNoCorrection_data()
 {
     QTest::addColumn<bool>("injected");
@@ -234,19 +244,14 @@ void tst_DetailPanel::injectedFailureNeedsNoCorrection()
     source.eligibility.maxRetries = 3;
     source.eligibility.requiredActions = {QStringLiteral("UPDATE_SHIPPING_ADDRESS")}; // from the code alone
     source.eligibility.reason = QStringLiteral("order can be retried after the required corrections");
-    for (const OrderEvent &e : b.events())
-        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
     OrderRecord record;
     record.id = id;
     record.paymentMethodId = QStringLiteral("pm-visa-4242");
     record.shippingAddress = ShippingAddress{QStringLiteral("742 Evergreen Terrace"), QStringLiteral("Springfield"),
                                              QStringLiteral("OR"), QStringLiteral("97403"), QStringLiteral("US")};
     source.orderCase.record = record;
-
     DetailPanel panel(&model);
-    panel.setSource(&source);
-    panel.show();
-    panel.setOrder(id);
+    showCase(panel, source, id, b);
     QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
     QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
     const QString advice = panel.failureText();
@@ -305,13 +310,8 @@ void tst_DetailPanel::retriesUsedUpAdviseNoRetry()
     source.eligibility.reason = QStringLiteral("maximum retry attempts exceeded");
     source.eligibility.retryCount = 3;
     source.eligibility.maxRetries = 3;
-    for (const OrderEvent &e : b.events())
-        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
-
     DetailPanel panel(&model);
-    panel.setSource(&source);
-    panel.show();
-    panel.setOrder(id);
+    showCase(panel, source, id, b);
     QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(panel.eligibilityText(), QStringLiteral("Maximum retry attempts exceeded."), kTimeout);
     QVERIFY(!panel.retryButton()->isEnabled());
@@ -347,13 +347,8 @@ void tst_DetailPanel::injectedFraudIsStillNotRetried()
     source.eligibility.eligible = false;
     source.eligibility.reason = QStringLiteral("non-retryable failure: FRAUD_DETECTED");
     source.eligibility.maxRetries = 3;
-    for (const OrderEvent &e : b.events())
-        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
-
     DetailPanel panel(&model);
-    panel.setSource(&source);
-    panel.show();
-    panel.setOrder(id);
+    showCase(panel, source, id, b);
     QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded() && panel.isEligibilityKnown(), kTimeout);
     QVERIFY(!panel.retryButton()->isEnabled());
     const QString advice = panel.failureText();
