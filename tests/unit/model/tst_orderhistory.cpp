@@ -27,6 +27,23 @@ QStringList statuses(const OrderHistory &h)
         out << toString(t.status);
     return out;
 }
+
+// The lines titled `title`, in timeline order; lineTitled(): the first (null when none).
+QVector<const TimelineEntry *> linesTitled(const OrderHistory &h, const QString &title)
+{
+    QVector<const TimelineEntry *> out;
+    for (const TimelineEntry &t : h.timeline) {
+        if (t.title == title)
+            out.append(&t);
+    }
+    return out;
+}
+
+const TimelineEntry *lineTitled(const OrderHistory &h, const QString &title)
+{
+    const QVector<const TimelineEntry *> lines = linesTitled(h, title);
+    return lines.isEmpty() ? nullptr : lines.first();
+}
 } // namespace
 
 class tst_OrderHistory : public QObject
@@ -130,9 +147,8 @@ void tst_OrderHistory::retryLineSaysWhatWasCorrected()
         }
         QCOMPARE(retries, 1);
         const OrderHistory h = HistoryBuilder::build(events);
-        const auto line = std::find_if(h.timeline.cbegin(), h.timeline.cend(),
-                                       [](const TimelineEntry &t) { return t.title == QLatin1String("Retry Started"); });
-        QVERIFY(line != h.timeline.cend());
+        const TimelineEntry *line = lineTitled(h, QStringLiteral("Retry Started"));
+        QVERIFY(line);
         QCOMPARE(line->description, expected);
     }
 }
@@ -203,9 +219,8 @@ void tst_OrderHistory::executions()
 void tst_OrderHistory::errorsCarrySuggestedAction()
 {
     const OrderHistory h = HistoryBuilder::build(scenario(Kind::PaymentFails, kOrder));
-    const auto it = std::find_if(h.timeline.begin(), h.timeline.end(),
-                                 [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Failed"); });
-    QVERIFY(it != h.timeline.end());
+    const TimelineEntry *it = lineTitled(h, QStringLiteral("Payment Failed"));
+    QVERIFY(it);
     QVERIFY(it->error.has_value());
     QCOMPARE(it->error->code, QStringLiteral("PAYMENT_DECLINED"));
     QCOMPARE(it->error->message, QStringLiteral("Payment declined"));
@@ -219,10 +234,8 @@ void tst_OrderHistory::errorsCarrySuggestedAction()
     QVERIFY(!h.timeline.first().error.has_value());
 
     const OrderHistory c = HistoryBuilder::build(scenario(Kind::CompensationFails, kOrder));
-    const auto comp = std::find_if(c.timeline.begin(), c.timeline.end(), [](const TimelineEntry &t) {
-        return t.title == QLatin1String("Inventory Release Failed");
-    });
-    QVERIFY(comp != c.timeline.end());
+    const TimelineEntry *comp = lineTitled(c, QStringLiteral("Inventory Release Failed"));
+    QVERIFY(comp);
     QCOMPARE(comp->error->code, QStringLiteral("COMPENSATION_FAILED"));
     QVERIFY(!comp->error->suggestedAction.isEmpty());
 }
@@ -287,15 +300,6 @@ QVector<OrderEvent> endedWith(Ending ending, int attempts, bool injected = false
     return b.events();
 }
 
-QVector<const TimelineEntry *> linesTitled(const OrderHistory &h, const QString &title)
-{
-    QVector<const TimelineEntry *> out;
-    for (const TimelineEntry &t : h.timeline) {
-        if (t.title == title)
-            out.append(&t);
-    }
-    return out;
-}
 } // namespace
 
 void tst_OrderHistory::failureAdviceAgreesWithTheEnd_data()
@@ -451,10 +455,8 @@ void tst_OrderHistory::compensationAfterFailedAttempts()
     const OrderHistory h = HistoryBuilder::build(events);
     QCOMPARE(titles(h), titles(plain));
     QCOMPARE(statuses(h), statuses(plain));
-    const auto entry = std::find_if(h.timeline.begin(), h.timeline.end(), [](const TimelineEntry &t) {
-        return t.title == QLatin1String("Inventory Released");
-    });
-    QVERIFY(entry != h.timeline.end());
+    const TimelineEntry *entry = lineTitled(h, QStringLiteral("Inventory Released"));
+    QVERIFY(entry);
     QCOMPARE(toString(entry->status), toString(TimelineStatus::Compensated));
     QCOMPARE(entry->description,
              QStringLiteral("The items reserved for your order have been released. This took 3 attempts."));
@@ -462,17 +464,15 @@ void tst_OrderHistory::compensationAfterFailedAttempts()
     QCOMPARE(entry->error->code, QStringLiteral("COMPENSATION_FAILED"));
     QCOMPARE(entry->error->message, QStringLiteral("The compensation failed (injected)."));
     QCOMPARE(entry->error->suggestedAction, QString());
-    const auto plainEntry = std::find_if(plain.timeline.begin(), plain.timeline.end(), [](const TimelineEntry &t) {
-        return t.title == QLatin1String("Inventory Released");
-    });
+    const TimelineEntry *plainEntry = lineTitled(plain, QStringLiteral("Inventory Released"));
+    QVERIFY(plainEntry);
     QVERIFY(!plainEntry->error.has_value()); // released at the first call: nothing to tell
 
     // Resumed by an engine after a restart: the calls made before it are not counted.
     released->details.insert(QStringLiteral("resumed"), true);
     const OrderHistory resumed = HistoryBuilder::build(events);
-    const auto resumedEntry = std::find_if(resumed.timeline.begin(), resumed.timeline.end(),
-                                           [](const TimelineEntry &t) { return t.title == QLatin1String("Inventory Released"); });
-    QVERIFY(resumedEntry != resumed.timeline.end());
+    const TimelineEntry *resumedEntry = lineTitled(resumed, QStringLiteral("Inventory Released"));
+    QVERIFY(resumedEntry);
     QCOMPARE(resumedEntry->description,
              QStringLiteral("The items reserved for your order have been released. This took at least 3 attempts."));
 }
@@ -492,10 +492,8 @@ void tst_OrderHistory::compensationResumedAtItsFirstCall()
     const OrderHistory h = HistoryBuilder::build(events);
     QCOMPARE(titles(h), titles(plain));
     QCOMPARE(statuses(h), statuses(plain));
-    const auto entry = std::find_if(h.timeline.begin(), h.timeline.end(), [](const TimelineEntry &t) {
-        return t.title == QLatin1String("Inventory Released");
-    });
-    QVERIFY(entry != h.timeline.end());
+    const TimelineEntry *entry = lineTitled(h, QStringLiteral("Inventory Released"));
+    QVERIFY(entry);
     QCOMPARE(entry->description, QStringLiteral("The items reserved for your order have been released. It was "
                                                 "completed after an interruption."));
     QVERIFY(!entry->error.has_value()); // nothing failed that is known, nothing is left to do
@@ -597,15 +595,13 @@ void tst_OrderHistory::paymentForAnotherAmountIsVoided()
     rollback->details.insert(QStringLiteral("uncertainStepReversed"), true);
     rollback->details.insert(QStringLiteral("uncertainStepAttempts"), 1);
     const OrderHistory h = HistoryBuilder::build(events);
-    const auto voided = std::find_if(h.timeline.begin(), h.timeline.end(),
-                                     [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Voided"); });
-    QVERIFY(voided != h.timeline.end());
+    const TimelineEntry *voided = lineTitled(h, QStringLiteral("Payment Voided"));
+    QVERIFY(voided);
     QCOMPARE(voided->description,
              QStringLiteral("The payment service authorized a different amount than your order's total. Your payment has "
                             "been voided; you have not been charged."));
-    const auto paymentFailed = std::find_if(h.timeline.begin(), h.timeline.end(),
-                                            [](const TimelineEntry &t) { return t.title == QLatin1String("Payment Failed"); });
-    QVERIFY(paymentFailed != h.timeline.end());
+    const TimelineEntry *paymentFailed = lineTitled(h, QStringLiteral("Payment Failed"));
+    QVERIFY(paymentFailed);
     QVERIFY(paymentFailed->error.has_value());
     QCOMPARE(paymentFailed->error->suggestedAction,
              QStringLiteral("Retry the order; contact customer support if it fails again."));
