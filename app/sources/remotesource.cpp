@@ -3,6 +3,8 @@
 #include "sagajson.h"
 #include "sagalog.h"
 
+#include <algorithm>
+
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -48,7 +50,7 @@ RemoteSource::RemoteSource(const QUrl &serverUrl, const QString &token, QObject 
         ++m_reconnects; // the state still says why (connectionLost), not "Reconnecting…" at each attempt
         // Without a position to resume from, only a full reload is safe.
         if (m_lastPosition > 0 && m_loadedOrders >= 0 && !m_loading)
-            openStream();
+            resumeStream();
         else
             beginLoad();
     });
@@ -252,13 +254,8 @@ void RemoteSource::loadPage(const QString &cursor)
         if (!m_running || generation != m_generation)
             return;
         if (!r.error.isEmpty()) {
-            if (r.httpStatus == 401 || r.httpStatus == 403) {
-                m_fatal = true;
-                stop();
-                setState(State::Failed, r.error);
-                return;
-            }
-            connectionLost(r.error, r.retryAfterSeconds * 1000);
+            if (!failedForGood(r))
+                connectionLost(r.error, r.retryAfterSeconds * 1000);
             return;
         }
         const QJsonObject page = r.json.object();
@@ -308,7 +305,76 @@ void RemoteSource::loadPage(const QString &cursor)
     });
 }
 
+bool RemoteSource::failedForGood(const Response &r)
+{
+    if (r.httpStatus != 401 && r.httpStatus != 403)
+        return false;
+    m_fatal = true;
+    stop();
+    setState(State::Failed, r.error);
+    return true;
+}
+
 // ---- the all-orders stream --------------------------------------------------
+
+void RemoteSource::resumeStream()
+{
+    const LastShown shown = m_lastShown;
+    if (shown.orderId.isNull()) {
+        openStream();
+        return;
+    }
+    const int generation = m_generation;
+    const QString order = shown.orderId.toString(QUuid::WithoutBraces);
+    send("GET", QStringLiteral("/api/orders/%1/events").arg(order), {}, {}, this,
+         [this, generation, shown, order](Response r) {
+             if (!m_running || generation != m_generation)
+                 return;
+             const QString stranger =
+                 tr("saga-server at %1 holds other events than those shown: ").arg(location());
+             const QString restored = tr(" (restored from a backup, or restarted on another database?).");
+             if (r.httpStatus == 404 && r.json.object().value(QLatin1String("error")).toString()
+                                            == QLatin1String("NOT_FOUND")) {
+                 reloadReplaced(stranger
+                                + tr("order %1, whose event %2 was the last one shown, is not there")
+                                      .arg(order)
+                                      .arg(shown.seq)
+                                + restored);
+                 return;
+             }
+             if (!r.error.isEmpty()) {
+                 if (!failedForGood(r))
+                     connectionLost(r.error, r.retryAfterSeconds * 1000);
+                 return;
+             }
+             if (!r.json.isArray()) { // saga-server answers an array
+                 notASagaServer(r.contentType);
+                 return;
+             }
+             QString error;
+             const QVector<OrderEvent> events = eventsFromRawJson(shown.orderId, r.json.array(), &error);
+             if (!error.isEmpty()) {
+                 // Cannot be compared (an event this console cannot read): resumed as it is.
+                 qCWarning(lcSources).noquote() << "could not check the last event shown:" << error;
+                 openStream();
+                 return;
+             }
+             const auto same = std::find_if(events.cbegin(), events.cend(), [&shown](const OrderEvent &e) {
+                 return e.seq == shown.seq;
+             });
+             if (same == events.cend() || same->type != shown.type
+                 || same->timestamp.toMSecsSinceEpoch() != shown.timestamp.toMSecsSinceEpoch()) {
+                 reloadReplaced(stranger
+                                + tr("event %1 of order %2 is not the %3 of %4 shown")
+                                      .arg(shown.seq)
+                                      .arg(order, toString(shown.type),
+                                           shown.timestamp.toString(Qt::ISODateWithMs))
+                                + restored);
+                 return;
+             }
+             openStream();
+         });
+}
 
 void RemoteSource::openStream()
 {
@@ -454,8 +520,10 @@ void RemoteSource::deliver(QVector<OrderEvent> events)
                                .arg(m_lastPosition));
             return;
         }
-        if (e.position > 0)
+        if (e.position > 0) {
             m_lastPosition = e.position;
+            m_lastShown = {e.orderId, e.seq, e.type, e.timestamp};
+        }
         m_known.insert(e.orderId);
         if (m_unsequenced.contains(e.orderId)) {
             auto it = m_rebasing.find(e.orderId);

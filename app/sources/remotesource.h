@@ -21,10 +21,14 @@ class QNetworkAccessManager;
 // is parsed incrementally on readyRead. When it drops, the source turns Stale
 // and reconnects with backoff, sending Last-Event-ID = the last global position
 // it applied; events at or before that position are never delivered twice.
-// A server that cannot resume from there (400: the position is after its newest
-// event) or whose resumed stream has a hole (an event of an order never seen that
-// is not the order's first) holds other data than what is shown (restarted on
-// another database): everything is dropped (contentsReplaced) and loaded again.
+// Before resuming, the last event applied is looked up on the server
+// (GET /api/orders/{id}/events): an order it does not hold, or another event at
+// that order's seq, means other data than what is shown (restored from a backup,
+// or restarted on another database whose positions already passed the one shown).
+// So does a server that cannot resume from there (400: the position is after its
+// newest event) or a resumed stream with a hole (an event of an order never seen
+// that is not the order's first): everything is dropped (contentsReplaced) and
+// loaded again.
 // A server that limits this token (429) is asked again after its Retry-After,
 // not sooner; an order or retry it refused so says when to try again.
 class RemoteSource : public ProgressSource
@@ -90,6 +94,10 @@ private:
 
     void beginLoad();
     void loadPage(const QString &cursor);
+    // 401/403: the token will not do; stops the source (Failed) and returns true.
+    bool failedForGood(const Response &r);
+    // Reconnecting with a position: checks the last event shown first, then openStream().
+    void resumeStream();
     void openStream();
     void onStreamReadyRead();
     void onStreamFinished(QNetworkReply *reply);
@@ -132,6 +140,13 @@ private:
     QString m_notASagaServer; // the first such answer of this outage (list or stream alike)
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
     qint64 m_lastPosition = 0;
+    // The event at m_lastPosition (what resumeStream() looks for on the server).
+    struct LastShown {
+        QUuid orderId;
+        qint64 seq = 0;
+        EventType type = EventType::SagaStarted;
+        QDateTime timestamp;
+    } m_lastShown;
     int m_loadedOrders = 0;
     int m_generation = 0; // bumps on stop/reload: answers of older ones are ignored
     int m_backoffMs = 500;

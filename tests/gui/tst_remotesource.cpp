@@ -11,6 +11,7 @@
 #include "neworderdialog.h"
 #include "orderpresets.h"
 #include "retrydialog.h"
+#include "sagajson.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
@@ -282,6 +283,99 @@ private:
     bool m_held = false;
 };
 
+// A copy of saga-server's SQLite database taken while it runs (VACUUM INTO, as
+// a backup would be); returns an error text or "".
+QString backUp(const QString &database, const QString &toFile)
+{
+    const QString name = QStringLiteral("backup_taker");
+    QString error;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), name);
+        db.setDatabaseName(database.mid(int(qstrlen("sqlite:"))));
+        if (!db.open()) {
+            error = db.lastError().text();
+        } else {
+            QSqlQuery q(db);
+            q.prepare(QStringLiteral("VACUUM INTO ?"));
+            q.addBindValue(toFile);
+            if (!q.exec())
+                error = q.lastError().text();
+        }
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(name);
+    return error;
+}
+
+// WireMock answering like saga-server.
+QJsonObject jsonAnswer(int status, const QJsonValue &json)
+{
+    return QJsonObject{{"status", status},
+                       {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                       {"jsonBody", json}};
+}
+
+QString eventsPath(const QUuid &orderId)
+{
+    return QStringLiteral("/api/orders/%1/events").arg(orderId.toString(QUuid::WithoutBraces));
+}
+
+// WireMock as a saga-server with no orders listed whose all-orders stream, from
+// the start, sends one event (SAGA_STARTED of a new order, position 5) and ends.
+// Returns that event.
+OrderEvent stubServerShowingOneEvent(WireMockAdmin &admin)
+{
+    OrderEvent shown;
+    shown.orderId = QUuid::createUuid();
+    shown.seq = 1;
+    shown.position = 5;
+    shown.type = EventType::SagaStarted;
+    shown.timestamp = QDateTime::currentDateTimeUtc();
+    admin.stub("GET", "/api/orders", emptyOrderList());
+    const QByteArray frame = "id: 5\nevent: SAGA_STARTED\ndata: "
+                             + QJsonDocument(SagaJson::statusEventToJson(shown, QStringLiteral("QUEUED")))
+                                   .toJson(QJsonDocument::Compact)
+                             + "\n\n";
+    admin.stub("GET", "/api/orders/stream",
+               QJsonObject{{"status", 200},
+                           {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                           {"body", QString::fromUtf8(frame)}});
+    return shown;
+}
+
+// What the all-orders stream answers when resumed with Last-Event-ID: 5.
+void stubResumedStream(WireMockAdmin &admin, const QJsonObject &response)
+{
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"priority", 1},
+                           {"request", QJsonObject{{"method", "GET"},
+                                                   {"urlPath", "/api/orders/stream"},
+                                                   {"headers", QJsonObject{{"Last-Event-ID",
+                                                                            QJsonObject{{"equalTo", "5"}}}}}}},
+                           {"response", response}});
+}
+
+// How many requests WireMock received for `path` (with that Last-Event-ID, if given).
+int requestsTo(WireMockAdmin &admin, const QString &path, const QByteArray &lastEventId = {})
+{
+    const QJsonArray requests =
+        admin.call("GET", QStringLiteral("/__admin/requests?limit=100000")).value("requests").toArray();
+    int n = 0;
+    for (const QJsonValue &v : requests) {
+        const QJsonObject request = v.toObject().value("request").toObject();
+        if (QUrl(request.value("url").toString()).path() != path)
+            continue;
+        const QJsonObject headers = request.value("headers").toObject();
+        QString id;
+        for (auto it = headers.begin(); it != headers.end(); ++it)
+            if (it.key().compare(QLatin1String("Last-Event-ID"), Qt::CaseInsensitive) == 0)
+                id = it.value().isArray() ? it.value().toArray().first().toString() : it.value().toString();
+        if (lastEventId.isNull() || id == QString::fromLatin1(lastEventId))
+            ++n;
+    }
+    return n;
+}
+
 // The orders the model shows, but `marker`.
 QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
 {
@@ -309,6 +403,11 @@ private Q_SLOTS:
     void liveStreamDropAndResume();
     void serverBackOnAnotherDatabaseIsReloaded();
     void resumedStreamWithAHoleIsReloaded();
+    void serverBackOnABackupIsReloaded();
+    void unresumableStreamIsReloaded_data();
+    void unresumableStreamIsReloaded();
+    void lastEventShownIsLookedUpFirst_data();
+    void lastEventShownIsLookedUpFirst();
     void oversizedStreamEventDropsTheStream();
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
@@ -533,6 +632,7 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QCOMPARE(model.order(declined)->createdAt, placed); // placed then, not when retried
     const qint64 positionBeforeDrop = source.lastPosition();
     QVERIFY(positionBeforeDrop > 0);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
 
     // Drop: the server dies. The source says so and keeps what it has.
     server.kill();
@@ -567,6 +667,7 @@ void tst_RemoteSource::liveStreamDropAndResume()
     QVERIFY(source.lastPosition() > positionBeforeDrop);
     QCOMPARE(model.orderCount(), 5);
     QCOMPARE(rejected.count(), 0);
+    QCOMPARE(replaced.count(), 0); // the same database: resumed, not reloaded
     for (const QUuid &id : after)
         QCOMPARE(model.order(id)->bufferedCount(), 0);
 }
@@ -619,7 +720,8 @@ void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
         QVERIFY(!window.model()->order(id));
     QCOMPARE(window.model()->order(onB)->bufferedCount(), 0);
     QCOMPARE(window.detailPanel()->orderId(), QUuid()); // the selected order is gone with them
-    QVERIFY2(source->stateMessage().contains(QLatin1String("is after the newest event")),
+    // (The order shown last is not on the server: found before the stream is asked for.)
+    QVERIFY2(source->stateMessage().contains(QLatin1String("holds other events than those shown")),
              qPrintable(source->stateMessage()));
     QVERIFY2(source->stateMessage().contains(QLatin1String("loaded again")), qPrintable(source->stateMessage()));
     QCOMPARE(log.count(QStringLiteral("data replaced")), 1);
@@ -708,7 +810,239 @@ void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
     QVERIFY(!model.order(onA));
     QCOMPARE(model.order(onB)->attemptNumber, 2);
     QCOMPARE(model.order(onB)->bufferedCount(), 0);
-    QVERIFY2(source.stateMessage().contains(QLatin1String("never seen here")), qPrintable(source.stateMessage()));
+    QVERIFY2(source.stateMessage().contains(QLatin1String("holds other events than those shown")),
+             qPrintable(source.stateMessage()));
+}
+
+// saga-server back on a backup of its database taken before the last order
+// shown, which has since taken new orders of its own past the position resumed
+// from, each ended before the next began: the resumed stream has no hole (every
+// order after that position starts there), but the order whose event was shown
+// last is not on the server. Everything is reloaded instead of showing that
+// order next to the backup's later ones (and missing the one in between).
+void tst_RemoteSource::serverBackOnABackupIsReloaded()
+{
+    SagaServerProcess server;
+    QString token;
+    QString error = server.startWithSupportToken(&token);
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    OrderTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    EventBatcher batcher(&model);
+    RemoteSource source(server.url(), token);
+    source.setMaxBackoff(1000);
+    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    connect(&source, &ProgressSource::contentsReplaced, &model, [&] {
+        batcher.clear();
+        model.clear();
+    });
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    RemoteSource placer(server.url(), token);
+    const QUuid first = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, first), QStringLiteral("COMPLETED"), kTimeout);
+    const QString backup = TestServices::tempDir() + QStringLiteral("/backup.sqlite");
+    error = backUp(server.database(), backup);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QUuid lost = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error); // not in the backup
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, lost), QStringLiteral("COMPLETED"), kTimeout);
+    const qint64 shownUpTo = source.lastPosition();
+    QVERIFY(shownUpTo > 0);
+
+    // The backup in use elsewhere: orders one after the other, until its positions
+    // are past the one shown.
+    SagaServerProcess other;
+    other.setDatabase(QStringLiteral("sqlite:") + backup);
+    error = other.start();
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+    const QString otherToken = other.mintToken(true, &error);
+    RemoteSource placerB(other.url(), otherToken);
+    QVector<QUuid> onBackup;
+    qint64 eventsOnBackup = rawEvents(&placerB, first).size();
+    QCOMPARE(eventsOnBackup, rawEvents(&placer, first).size());
+    while (eventsOnBackup <= shownUpTo + 1) {
+        onBackup << place(&placerB, OrderPresets::make(OrderPreset::OutOfStock), &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(endedAttempts(&placerB, onBackup.last()), 1, kTimeout);
+        eventsOnBackup += rawEvents(&placerB, onBackup.last()).size();
+    }
+    other.stop();
+    QVERIFY(onBackup.size() >= 2);
+
+    server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(source.state() != ProgressSource::State::Live, kTimeout);
+    server.setDatabase(other.database());
+    error = server.start(server.port());
+    if (!error.isEmpty())
+        QFAIL(qPrintable(error));
+
+    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(model.orderCount(), 1 + int(onBackup.size()), kTimeout);
+    QVERIFY(!model.order(lost));
+    QCOMPARE(statusName(model, first), QStringLiteral("COMPLETED"));
+    for (const QUuid &id : std::as_const(onBackup))
+        QCOMPARE(statusName(model, id), QStringLiteral("FAILED"));
+    QVERIFY2(source.stateMessage().contains(lost.toString(QUuid::WithoutBraces))
+                 && source.stateMessage().contains(QLatin1String("is not there")),
+             qPrintable(source.stateMessage()));
+
+    // Followed from here like any server.
+    RemoteSource placerC(server.url(), token);
+    const QUuid later = place(&placerC, OrderPresets::make(OrderPreset::HappyPath), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, later), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(replaced.count(), 1);
+}
+
+// The last event shown is on the server as it was, yet the stream cannot go on
+// from it (a server swapped between that check and the stream's request):
+// WireMock plays a saga-server whose resumed stream answers 400 (the position is
+// after its newest event), or sends an event of an order never seen that is not
+// its first. Either way everything is loaded again, and the log says why.
+void tst_RemoteSource::unresumableStreamIsReloaded_data()
+{
+    QTest::addColumn<QJsonObject>("resumed");
+    QTest::addColumn<QString>("why");
+    QTest::newRow("400 after the newest event")
+        << QJsonObject{{"status", 400},
+                       {"headers", QJsonObject{{"Content-Type", "application/json"}}},
+                       {"jsonBody", QJsonObject{{"error", "INVALID_FIELD"},
+                                                {"message", "Last-Event-ID: is after the newest event (3)"}}}}
+        << QStringLiteral("cannot continue from event 5 (it answered: Last-Event-ID: is after the newest event (3))");
+    OrderEvent stranger;
+    stranger.orderId = QUuid::createUuid();
+    stranger.seq = 3;
+    stranger.position = 6;
+    stranger.type = EventType::StepStarted;
+    stranger.step = SagaStep::Payment;
+    stranger.timestamp = QDateTime::currentDateTimeUtc();
+    const QByteArray frame = "id: 6\nevent: STEP_STARTED\ndata: "
+                             + QJsonDocument(SagaJson::statusEventToJson(stranger, QStringLiteral("IN_PROGRESS")))
+                                   .toJson(QJsonDocument::Compact)
+                             + "\n\n";
+    QTest::newRow("a hole")
+        << QJsonObject{{"status", 200},
+                       {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                       {"body", QString::fromUtf8(frame)}}
+        << QStringLiteral("sent event 3 of an order never seen here (%1) after position 5")
+               .arg(stranger.orderId.toString(QUuid::WithoutBraces));
+}
+
+void tst_RemoteSource::unresumableStreamIsReloaded()
+{
+    QFETCH(QJsonObject, resumed);
+    QFETCH(QString, why);
+    QString error;
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    const OrderEvent shown = stubServerShowingOneEvent(admin);
+    // The last event shown is there, as it was.
+    admin.stub("GET", eventsPath(shown.orderId), jsonAnswer(200, QJsonArray{SagaJson::rawEventToJson(shown)}));
+    // The stream resumed from it.
+    stubResumedStream(admin, resumed);
+    GuiTest::WarningLog log;
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    source.setMaxBackoff(1000);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    QSignalSpy events(&source, &ProgressSource::eventsReady);
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(replaced.count() >= 1, kTimeout);
+    QVERIFY2(log.count(QStringLiteral("data replaced")) >= 1, "not logged");
+    QVERIFY2(log.count(why) >= 1, qPrintable(replaced.first().first().toString()));
+    QVERIFY(replaced.first().first().toString().contains(why));
+    // Nothing of the stranger's was passed on, and the order shown was checked on the server first.
+    for (const QList<QVariant> &batch : std::as_const(events))
+        for (const OrderEvent &e : batch.first().value<OrderEventList>())
+            QCOMPARE(e.orderId, shown.orderId);
+    QVERIFY(requestsTo(admin, eventsPath(shown.orderId)) >= 1);
+    source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// Before a dropped stream is resumed, the last event shown is looked up on the
+// server (WireMock playing saga-server): the same event resumes the stream; an
+// order the server does not hold, or another event at its seq, reloads everything
+// (and says which); an answer that is no saga-server's, or a server whose database
+// is away, is an outage like any other: what is shown stays, retried with backoff.
+void tst_RemoteSource::lastEventShownIsLookedUpFirst_data()
+{
+    QTest::addColumn<int>("answer");
+    QTest::addColumn<bool>("reloads");
+    QTest::addColumn<QString>("says");
+    QTest::newRow("the same event") << 0 << false << QString();
+    QTest::newRow("order not there") << 1 << true << QStringLiteral("whose event 1 was the last one shown, is not there");
+    QTest::newRow("another time") << 2 << true << QStringLiteral("event 1 of order");
+    QTest::newRow("another type") << 3 << true << QStringLiteral("is not the SAGA_STARTED of");
+    QTest::newRow("a web page") << 4 << false << QStringLiteral("does not look like a saga-server");
+    QTest::newRow("database away") << 5 << false << QStringLiteral("cannot reach its database (503)");
+}
+
+void tst_RemoteSource::lastEventShownIsLookedUpFirst()
+{
+    QFETCH(int, answer);
+    QFETCH(bool, reloads);
+    QFETCH(QString, says);
+    QString error;
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    const OrderEvent shown = stubServerShowingOneEvent(admin);
+    OrderEvent there = shown;
+    if (answer == 2)
+        there.timestamp = shown.timestamp.addMSecs(-1500);
+    if (answer == 3) {
+        there.type = EventType::StepStarted;
+        there.step = SagaStep::Inventory;
+    }
+    const QJsonObject answers[] = {
+        jsonAnswer(200, QJsonArray{SagaJson::rawEventToJson(there)}),
+        jsonAnswer(404, QJsonObject{{"error", "NOT_FOUND"}, {"message", "No such order. Check the order id."}}),
+        jsonAnswer(200, QJsonArray{SagaJson::rawEventToJson(there)}),
+        jsonAnswer(200, QJsonArray{SagaJson::rawEventToJson(there)}),
+        QJsonObject{{"status", 200},
+                    {"headers", QJsonObject{{"Content-Type", "text/html"}}},
+                    {"body", "<html><body>It works</body></html>"}},
+        jsonAnswer(503, QJsonObject{{"error", "SERVICE_UNAVAILABLE"}, {"message", "The database is unavailable."}}),
+    };
+    admin.stub("GET", eventsPath(shown.orderId), answers[answer]);
+    // A resumed stream that ends at once: asked for again (and checked again) and again.
+    stubResumedStream(admin, QJsonObject{{"status", 200},
+                                         {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                                         {"body", ": resumed\n\n"}});
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    source.setMaxBackoff(500);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    QStringList messages;
+    connect(&source, &ProgressSource::connectionStateChanged, this,
+            [&](ProgressSource::State, const QString &message) { messages << message; });
+    source.start();
+    QTRY_VERIFY_WITH_TIMEOUT(source.lastPosition() == shown.position, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(requestsTo(admin, eventsPath(shown.orderId)) >= 2, kTimeout);
+    if (reloads) {
+        QVERIFY(replaced.count() >= 1);
+        const QString why = replaced.first().first().toString();
+        QVERIFY2(why.contains(says) && why.contains(shown.orderId.toString(QUuid::WithoutBraces)), qPrintable(why));
+        QCOMPARE(requestsTo(admin, QStringLiteral("/api/orders/stream"), "5"), 0); // never resumed from there
+    } else {
+        QCOMPARE(replaced.count(), 0);
+        if (says.isEmpty()) // resumed from the event shown
+            QVERIFY(requestsTo(admin, QStringLiteral("/api/orders/stream"), "5") >= 1);
+        else {
+            QCOMPARE(requestsTo(admin, QStringLiteral("/api/orders/stream"), "5"), 0);
+            QVERIFY2(messages.filter(says).size() >= 1, qPrintable(messages.join(QLatin1Char('\n'))));
+            QCOMPARE(source.lastPosition(), shown.position); // still shown, still resumed from there later
+        }
+    }
+    source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
 
 // A server that streams an event without end (here WireMock standing in for a
