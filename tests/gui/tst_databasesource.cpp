@@ -97,6 +97,16 @@ QSet<QUuid> shownIds(const OrderTreeModel &model)
     return ids;
 }
 
+// A new, empty database on the test's PostgreSQL server; none, and *error, when it
+// could not be made.
+std::optional<DatabaseUrl> newDatabase(QString *error)
+{
+    const QString text = TestServices::newPostgresDatabase(error);
+    if (text.isEmpty())
+        return std::nullopt;
+    return DatabaseUrl::parse(text, error);
+}
+
 // A new login role for `url`'s database (roles are the server's, so named after the
 // database), with SELECT on `tables` ("ALL TABLES IN SCHEMA public" for all): the
 // URL to read as it, or an empty user and *error.
@@ -294,9 +304,7 @@ void tst_DatabaseSource::refusedDatabaseSaysWhatToDo()
 void tst_DatabaseSource::outageKeepsSayingWhyAndIsLoggedOnce()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const std::optional<DatabaseUrl> url = DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> url = newDatabase(&error);
     QVERIFY2(url, qPrintable(error));
     {
         SagaStore schema(*url, QStringLiteral("tst-databasesource-schema")); // the source reads; a writer makes the schema
@@ -363,9 +371,7 @@ void tst_DatabaseSource::outageKeepsSayingWhyAndIsLoggedOnce()
 void tst_DatabaseSource::readOnlyRoleIsEnough()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    std::optional<DatabaseUrl> url = DatabaseUrl::parse(urlText, &error);
+    std::optional<DatabaseUrl> url = newDatabase(&error);
     QVERIFY2(url, qPrintable(error));
     QUuid id;
     {
@@ -410,9 +416,9 @@ void tst_DatabaseSource::readOnlyRoleIsEnough()
 void tst_DatabaseSource::droppedAndCreatedAgainIsReloaded()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> before = placeWithEngine(
         url, {OrderPreset::HappyPath, OrderPreset::DeclinedCard, OrderPreset::HappyPath, OrderPreset::Fraud}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
@@ -520,9 +526,9 @@ void tst_DatabaseSource::sqliteFolderNotWritableIsSaid()
 void tst_DatabaseSource::frozenServerIsSaidStaleUntilItAnswers()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
@@ -574,9 +580,9 @@ void tst_DatabaseSource::frozenServerIsSaidStaleUntilItAnswers()
 void tst_DatabaseSource::refusedReadBacksOffAndIsLoggedOnce()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> before = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const DatabaseUrl reader = roleWithSelectOn(url, QStringLiteral("revoked"), QStringLiteral("ALL TABLES IN SCHEMA public"), &error);
@@ -625,9 +631,9 @@ void tst_DatabaseSource::refusedReadBacksOffAndIsLoggedOnce()
 void tst_DatabaseSource::missingRightsAndTablesAreNamed()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
@@ -681,9 +687,9 @@ void tst_DatabaseSource::missingRightsAndTablesAreNamed()
 void tst_DatabaseSource::terminatedConnectionSaysTheServersWords()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> ids = placeWithEngine(url, {OrderPreset::HappyPath}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
@@ -717,9 +723,9 @@ void tst_DatabaseSource::terminatedConnectionSaysTheServersWords()
 void tst_DatabaseSource::restoredHistoryThatGrewIsReloaded()
 {
     QString error;
-    const QString urlText = TestServices::newPostgresDatabase(&error);
-    QVERIFY2(!urlText.isEmpty(), qPrintable(error));
-    const DatabaseUrl url = *DatabaseUrl::parse(urlText, &error);
+    const std::optional<DatabaseUrl> fresh = newDatabase(&error);
+    QVERIFY2(fresh, qPrintable(error));
+    const DatabaseUrl url = *fresh;
     const QVector<QUuid> before = placeWithEngine(url, {OrderPreset::HappyPath, OrderPreset::DeclinedCard}, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const DatabaseUrl reader = roleWithSelectOn(url, QStringLiteral("restored"), QStringLiteral("ALL TABLES IN SCHEMA public"), &error);
