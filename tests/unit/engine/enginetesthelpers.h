@@ -8,6 +8,7 @@
 #include "simulatedstepclient.h"
 #include "stepclient.h"
 
+#include <QHash>
 #include <QSet>
 #include <QSignalSpy>
 #include <QTest>
@@ -183,27 +184,32 @@ struct EngineHarness {
 
 // The simulated services' ledger agrees with the committed events: each forward
 // action that was called took effect exactly when its step completed
-// (STEP_COMPLETED committed), and was reversed exactly when its step was
-// compensated, however often the engine drove the call. For orders that ran one
-// execution (no retries). Empty when it holds, else the first disagreement.
+// (STEP_COMPLETED committed) in that execution, and was reversed exactly when the
+// execution compensated that step, however often the engine drove the call. An
+// order retried has one execution per attempt (its SAGA_STARTED's executionId).
+// Empty when it holds, else the first disagreement.
 inline QString checkEffectsMatchEvents(const SimulatedStepClient &simulated, const QVector<StepRequest> &requests,
                                        const QVector<OrderEvent> &events)
 {
-    QSet<QPair<QUuid, int>> completed, compensated;
+    QHash<QUuid, QString> executionOf; // the order's current execution, walking the events
+    QSet<QPair<QString, int>> completed, compensated;
     for (const OrderEvent &e : events) {
+        if (e.type == EventType::SagaStarted)
+            executionOf.insert(e.orderId, e.details.value(QLatin1String("executionId")).toString());
         if (!e.step)
             continue;
+        const QPair<QString, int> step{executionOf.value(e.orderId), int(*e.step)};
         if (e.type == EventType::StepCompleted)
-            completed.insert({e.orderId, int(*e.step)});
+            completed.insert(step);
         else if (e.type == EventType::StepCompensated)
-            compensated.insert({e.orderId, int(*e.step)});
+            compensated.insert(step);
     }
     int checked = 0;
     for (const StepRequest &r : requests) {
         if (r.action != StepAction::Forward)
             continue;
         ++checked;
-        const QPair<QUuid, int> step{r.orderId, int(r.step)};
+        const QPair<QString, int> step{r.executionId, int(r.step)};
         const int effect = simulated.effectCount(r.idempotencyKey);
         const int reversal = simulated.reversalCount(r.idempotencyKey);
         if (effect != (completed.contains(step) ? 1 : 0))
