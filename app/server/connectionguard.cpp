@@ -35,6 +35,51 @@ QByteArrayView withoutBlanks(QByteArrayView text)
     return text;
 }
 
+// Whether `line` (trimmed) is METHOD SP TARGET SP HTTP/DIGIT.DIGIT (RFC 9112 3, 2.3),
+// or, when its end has not arrived (`complete` false), can still become one.
+bool requestLineFits(QByteArrayView line, bool complete)
+{
+    if (hasControlChar(line.cbegin(), line.cend()))
+        return false;
+    int spaces = 0;
+    qsizetype partStart = 0;
+    for (qsizetype i = 0; i <= line.size(); ++i) {
+        if (i < line.size() && line[i] != ' ')
+            continue;
+        const QByteArrayView part = line.sliced(partStart, i - partStart);
+        const bool last = i == line.size();
+        if (part.isEmpty() && (!last || complete))
+            return false; // METHOD or TARGET empty (two spaces), or nothing after the last space
+        if (spaces == 2) { // the version, or its start
+            static constexpr char pattern[] = "HTTP/D.D";
+            if (part.size() > 8 || (complete && part.size() != 8))
+                return false;
+            for (qsizetype k = 0; k < part.size(); ++k) {
+                const bool fits = pattern[k] == 'D' ? (part[k] >= '0' && part[k] <= '9') : part[k] == pattern[k];
+                if (!fits)
+                    return false;
+            }
+        }
+        if (last)
+            break;
+        if (++spaces > 2)
+            return false;
+        partStart = i + 1;
+    }
+    return !complete || spaces == 2;
+}
+
+// Whether `line` is NAME ":" VALUE, the name a token right before the colon and the
+// value without control characters (RFC 9112 5.1), or, when its end has not
+// arrived (`complete` false), can still become one.
+bool headerLineFits(QByteArrayView line, bool complete)
+{
+    const qsizetype colon = line.indexOf(':');
+    if (colon < 0)
+        return !complete && std::all_of(line.cbegin(), line.cend(), isTokenChar);
+    return isToken(line.first(colon)) && !hasControlChar(line.cbegin() + colon + 1, line.cend());
+}
+
 bool containsNoCase(QByteArrayView text, const char *needle)
 {
     return QByteArray(text.data(), text.size()).toLower().contains(needle);
@@ -183,6 +228,8 @@ void ConnectionGuard::onReadyRead()
                 reject(ApiError(431, QStringLiteral("HEADERS_TOO_LARGE"),
                                 QStringLiteral("The request head is over %1 KiB.").arg(kMaxHeaderBytes / 1024)),
                        {});
+            else
+                acceptPartialHead();
             return;
         }
         m_headComplete = true;
@@ -227,6 +274,57 @@ bool ConnectionGuard::checkChunks(const char *data, qsizetype size)
     }
 }
 
+void ConnectionGuard::rejectRequestLine(const QByteArray &traceparent)
+{
+    reject(ApiError(400, QStringLiteral("BAD_REQUEST_LINE"),
+                    QStringLiteral("The request line must be METHOD TARGET HTTP/1.1, with spaces in the target "
+                                   "percent-encoded.")),
+           traceparent);
+}
+
+void ConnectionGuard::rejectHeaderLine(int lineNumber, const QByteArray &traceparent)
+{
+    reject(ApiError(400, QStringLiteral("BAD_HEADER_LINE"),
+                    QStringLiteral("Header line %1 is not NAME: VALUE. A header name is a token (letters, digits, "
+                                   "!#$%&'*+-.^_`|~) right before the colon, and a value holds no control "
+                                   "characters.")
+                        .arg(lineNumber),
+                    QJsonObject{{QStringLiteral("line"), lineNumber}}),
+           traceparent);
+}
+
+bool ConnectionGuard::acceptPartialHead()
+{
+    // QHttpServer parses a head as it arrives and drops the connection without an
+    // answer at the first byte it cannot take: what is malformed already is refused
+    // now, as acceptHead() would refuse it once the head is complete.
+    int lineNumber = 0;
+    for (qsizetype pos = 0; pos < m_head.size();) {
+        qsizetype lineEnd = m_head.indexOf('\n', pos);
+        const bool complete = lineEnd >= 0;
+        if (!complete)
+            lineEnd = m_head.size();
+        QByteArrayView line(m_head.constData() + pos, lineEnd - pos);
+        pos = lineEnd + 1;
+        ++lineNumber;
+        if (line.endsWith('\r')) // (also a CR whose LF has not arrived yet)
+            line.chop(1);
+        if (lineNumber == 1) {
+            const QByteArrayView trimmed = line.trimmed();
+            if (trimmed.isEmpty() && complete)
+                return true; // an empty line before the request line: acceptHead() judges the whole
+            if (!requestLineFits(trimmed, complete)) {
+                rejectRequestLine({});
+                return false;
+            }
+        } else if (!headerLineFits(line, complete)) {
+            rejectHeaderLine(lineNumber, {});
+            return false;
+        }
+    }
+    return true;
+}
+
 bool ConnectionGuard::acceptHead(const QByteArray &head)
 {
     const qsizetype firstLineEnd = head.indexOf('\n');
@@ -253,7 +351,7 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
         // "Content-Length : 5" is not Content-Length to every parser.
         const qsizetype colon = line.indexOf(':');
         const QByteArrayView name = colon > 0 ? line.first(colon) : QByteArrayView();
-        if (!isToken(name) || hasControlChar(line.cbegin() + colon + 1, line.cend())) {
+        if (!headerLineFits(line, true)) {
             badLine = lineNumber;
             break;
         }
@@ -275,19 +373,14 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
         }
     }
     QByteArray requestLineText = head.left(firstLineEnd < 0 ? head.size() : firstLineEnd).trimmed();
-    // METHOD SP TARGET SP HTTP/1.x: anything else would be dropped without an answer.
-    const QList<QByteArray> requestLine = requestLineText.split(' ');
-    if (requestLine.size() != 3 || requestLine[0].isEmpty() || requestLine[1].isEmpty()
-        || !requestLine[2].startsWith("HTTP/")
-        || hasControlChar(requestLineText.cbegin(), requestLineText.cend())) {
-        reject(ApiError(400, QStringLiteral("BAD_REQUEST_LINE"),
-                        QStringLiteral("The request line must be METHOD TARGET HTTP/1.1, with spaces in the target "
-                                       "percent-encoded.")),
-               traceparent);
+    // METHOD SP TARGET SP HTTP/DIGIT.DIGIT: anything else would be dropped without an answer.
+    if (!requestLineFits(requestLineText, true)) {
+        rejectRequestLine(traceparent);
         return false;
     }
-    const bool http10 = requestLine[2] == "HTTP/1.0";
-    if (requestLine[2] != "HTTP/1.1" && !http10) {
+    const QByteArray version = requestLineText.mid(requestLineText.lastIndexOf(' ') + 1);
+    const bool http10 = version == "HTTP/1.0";
+    if (version != "HTTP/1.1" && !http10) {
         reject(ApiError(505, QStringLiteral("HTTP_VERSION_NOT_SUPPORTED"),
                         QStringLiteral("This server speaks HTTP/1.1 (and 1.0).")),
                traceparent);
@@ -295,13 +388,7 @@ bool ConnectionGuard::acceptHead(const QByteArray &head)
     }
 
     if (badLine != 0) {
-        reject(ApiError(400, QStringLiteral("BAD_HEADER_LINE"),
-                        QStringLiteral("Header line %1 is not NAME: VALUE. A header name is a token (letters, digits, "
-                                       "!#$%&'*+-.^_`|~) right before the colon, and a value holds no control "
-                                       "characters.")
-                            .arg(badLine),
-                        QJsonObject{{QStringLiteral("line"), badLine}}),
-               traceparent);
+        rejectHeaderLine(badLine, traceparent);
         return false;
     }
     // RFC 9112 3.2: an HTTP/1.1 request has one Host; no request has two.

@@ -87,6 +87,11 @@ private:
     void onReadyRead();
     // Checks the framing of a complete request head; false after refusing it.
     bool acceptHead(const QByteArray &head);
+    // The head received so far, before its end: false (refused) when a line of it
+    // is malformed already.
+    bool acceptPartialHead();
+    void rejectRequestLine(const QByteArray &traceparent);
+    void rejectHeaderLine(int lineNumber, const QByteArray &traceparent);
     // Feeds body bytes of a chunked request; false after refusing it.
     bool checkChunks(const char *data, qsizetype size);
     void reject(const ApiError &error, const QByteArray &traceparent);

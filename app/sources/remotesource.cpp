@@ -166,6 +166,13 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus, const QStri
                 .arg(where, m_serverUrl.authority());
         return tr("saga-server at %1 closed the connection.").arg(where);
     case QNetworkReply::SslHandshakeFailedError:
+        // A server speaking plain HTTP answers the TLS hello with an HTTP error,
+        // which TLS reads as a record of a wrong version.
+        if (m_serverUrl.scheme() == QLatin1String("https") && reply
+            && reply->errorString().contains(QLatin1String("wrong version number"), Qt::CaseInsensitive))
+            return tr("%1 answered the secure (TLS) handshake with something else: it seems to serve plain HTTP. "
+                      "If it is a saga-server without TLS, use http://%2 instead.")
+                .arg(where, m_serverUrl.authority());
         return tr("The secure connection to %1 failed. Check the certificate or use the right "
                   "scheme (http/https).")
             .arg(where);

@@ -1817,6 +1817,10 @@ void TestServerApi::badRequestLineAnswered_data()
     QTest::newRow("space in the path") << QByteArray("GET /api/orders /status HTTP/1.1") << 400 << "BAD_REQUEST_LINE";
     QTest::newRow("no version") << QByteArray("GET /health") << 400 << "BAD_REQUEST_LINE";
     QTest::newRow("HTTP/2 preface") << QByteArray("PRI * HTTP/2.0") << 505 << "HTTP_VERSION_NOT_SUPPORTED";
+    // Not HTTP/DIGIT.DIGIT: a malformed line (400), not a version turned down (505).
+    QTest::newRow("version with more after it") << QByteArray("GET /health HTTP/1.1AAAA") << 400 << "BAD_REQUEST_LINE";
+    QTest::newRow("version without its minor digit") << QByteArray("GET /health HTTP/1.") << 400 << "BAD_REQUEST_LINE";
+    QTest::newRow("version in letters") << QByteArray("GET /health HTTP/one") << 400 << "BAD_REQUEST_LINE";
 }
 
 void TestServerApi::badRequestLineAnswered()

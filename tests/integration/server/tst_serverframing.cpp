@@ -13,6 +13,8 @@
 #include "serverruntime.h"
 #include "testservices.h"
 
+#include <QRandomGenerator>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -136,6 +138,10 @@ private Q_SLOTS:
     void encodedPathsStillRoute();
     void hostHeader_data();
     void hostHeader();
+    void malformedStartOfAnUnfinishedHead_data();
+    void malformedStartOfAnUnfinishedHead();
+    void mutatedRequestsAreAnsweredOrRefused_data();
+    void mutatedRequestsAreAnsweredOrRefused();
 
 private:
     // `raw`, then the hidden request: exactly one answer, `status` with `error`, and
@@ -499,6 +505,161 @@ void TestServerFraming::hostHeader()
     const RawExchange exchange = exchangeUntilClosed(m_port, head + "Connection: close\r\n\r\n", 20000);
     QVERIFY(exchange.closed);
     QVERIFY2(exchange.received.startsWith("HTTP/1.1 200 "), exchange.received.left(300).constData());
+}
+
+// A head whose end has not arrived but whose first lines are malformed already:
+// QHttpServer parses as bytes come and dropped such a connection without a word.
+// It is refused at once with the error of a complete head (not left to the head
+// timeout's 408). Found by mutatedRequestsAreAnsweredOrRefused.
+void TestServerFraming::malformedStartOfAnUnfinishedHead_data()
+{
+    QTest::addColumn<QByteArray>("start");
+    QTest::addColumn<QString>("error");
+    QTest::newRow("version run on") << QByteArray("GET /health HTTP/1.1") + QByteArray(10000, 'A') + "\r\nHost: 127"
+                                    << QStringLiteral("BAD_REQUEST_LINE");
+    QTest::newRow("version run on, no line end yet") << QByteArray("GET /health HTTP/1.1A") << QStringLiteral("BAD_REQUEST_LINE");
+    QTest::newRow("not the protocol") << QByteArray("GET /health \\TTP/1.1\r\nHost: 127.0.0.1\r\nAuthori")
+                                      << QStringLiteral("BAD_REQUEST_LINE");
+    QTest::newRow("a fourth part") << QByteArray("GET /health x HTTP") << QStringLiteral("BAD_REQUEST_LINE");
+    QTest::newRow("control character") << QByteArray("GET /hea\x01lth") << QStringLiteral("BAD_REQUEST_LINE");
+    QTest::newRow("header name with a space") << QByteArray("GET /health HTTP/1.1\r\nBad Name: x\r\nHost: 12")
+                                              << QStringLiteral("BAD_HEADER_LINE");
+    QTest::newRow("header name still arriving") << QByteArray("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX{y")
+                                                << QStringLiteral("BAD_HEADER_LINE");
+}
+
+void TestServerFraming::malformedStartOfAnUnfinishedHead()
+{
+    QFETCH(QByteArray, start);
+    QFETCH(QString, error);
+    const RawExchange exchange = exchangeUntilClosed(m_port, start, 20000);
+    QVERIFY(exchange.closed);
+    QVERIFY2(exchange.received.startsWith("HTTP/1.1 400 "), exchange.received.left(300).constData());
+    QCOMPARE(firstError(exchange.received), error);
+    QCOMPARE(answers(exchange.received), 1);
+}
+
+// Seeded random mutations of well-formed requests (bytes flipped, inserted,
+// deleted, duplicated, numbers made huge or negative, cut short, a header line
+// made 10,000 bytes long), 50 connections at a time: every request is answered,
+// HTTP/1.1 with a status under 500 (505 only for a well-formed other version),
+// every refusal in the JSON error shape, and the server still
+// serves afterwards (health, and an order placed and completed). A request cut
+// short may get its answer only after the body timeout; nothing waits longer.
+void TestServerFraming::mutatedRequestsAreAnsweredOrRefused_data()
+{
+    QTest::addColumn<quint32>("seed");
+    for (quint32 seed = 1; seed <= 4; ++seed)
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+}
+
+void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
+{
+    QFETCH(quint32, seed);
+    QRandomGenerator rng(seed);
+    const auto build = [](const QByteArray &method, const QString &target, const QByteArray &token,
+                          const QByteArray &body = {}) {
+        return HttpCall::build(method, target.toUtf8(), token, body, {});
+    };
+    QJsonObject plan{{"steps", QJsonObject{{"Payment Processing", QJsonObject{{"kind", "DELAY"}, {"delayMs", 1},
+                                                                              {"probability", 1}, {"once", true}}}}}};
+    const QList<QByteArray> bases{
+        build("POST", QStringLiteral("/api/orders"), m_ownerToken, compact(orderBody(m_owner))),
+        build("GET", QStringLiteral("/api/orders/%1/status").arg(m_order), m_ownerToken),
+        build("GET", QStringLiteral("/api/orders/%1/history").arg(m_order), m_ownerToken),
+        build("GET", QStringLiteral("/api/orders?status=FAILED&q=ORD&limit=5"), m_supportToken),
+        build("POST", QStringLiteral("/api/orders/%1/retry").arg(m_failed), m_ownerToken,
+              compact(QJsonObject{{"paymentMethodId", "declined-card"}})),
+        build("PUT", QStringLiteral("/api/simulator/faults"), m_supportToken, compact(plan)),
+        build("GET", QStringLiteral("/api/orders/%1/retry/eligibility").arg(m_failed), m_ownerToken),
+    };
+    static const QByteArray special = QByteArrayLiteral("\r\n\0:; \t%\"{}[]\\/?#=&,\xff\x80\xc3-0912eE.");
+    const auto randomByte = [&rng]() -> char {
+        return rng.bounded(3u) == 0 ? char(rng.bounded(256u)) : special.at(int(rng.bounded(quint32(special.size()))));
+    };
+    const auto mutate = [&](QByteArray raw) {
+        const int count = 1 + int(rng.bounded(3u));
+        for (int m = 0; m < count && !raw.isEmpty(); ++m) {
+            const int at = int(rng.bounded(quint32(raw.size())));
+            switch (rng.bounded(7u)) {
+            case 0:
+                raw[at] = randomByte();
+                break;
+            case 1: {
+                QByteArray bytes;
+                for (int i = 1 + int(rng.bounded(8u)); i > 0; --i)
+                    bytes += randomByte();
+                raw.insert(at, bytes);
+                break;
+            }
+            case 2:
+                raw.remove(at, 1 + int(rng.bounded(16u)));
+                break;
+            case 3: {
+                const QByteArray span = raw.mid(at, 1 + int(rng.bounded(40u)));
+                raw.insert(int(rng.bounded(quint32(raw.size()))), span);
+                break;
+            }
+            case 4: { // a number made huge, negative or zero
+                const qsizetype digit = raw.indexOf(QByteArray::number(int(rng.bounded(10u))), at);
+                if (digit >= 0) {
+                    static const QByteArray numbers[] = {"99999999999999999999999", "-1", "0", "1e309", "4294967296"};
+                    raw.replace(digit, 1, numbers[rng.bounded(5u)]);
+                }
+                break;
+            }
+            case 5:
+                raw.truncate(at);
+                break;
+            default: {
+                const qsizetype lineEnd = raw.indexOf("\r\n", at);
+                if (lineEnd >= 0)
+                    raw.insert(lineEnd, QByteArray(10000, 'A'));
+                break;
+            }
+            }
+        }
+        return raw;
+    };
+    int answered = 0;
+    QMap<int, int> statuses;
+    for (int batch = 0; batch < 3; ++batch) {
+        QList<QByteArray> sent;
+        std::vector<std::unique_ptr<HttpCall>> calls;
+        for (int i = 0; i < 50; ++i) {
+            sent << mutate(bases.at(int(rng.bounded(quint32(bases.size())))));
+            calls.push_back(std::make_unique<HttpCall>(m_port, sent.last()));
+        }
+        waitAll(calls, 30000);
+        for (size_t i = 0; i < calls.size(); ++i) {
+            const QByteArray request = sent.at(int(i)).left(600).toPercentEncoding(" /:=?&{}\",");
+            QVERIFY2(calls[i]->done(), qPrintable(QStringLiteral("no end to the answer of: ") + request));
+            const HttpResult &r = calls[i]->result();
+            QVERIFY2(!r.raw.isEmpty(), qPrintable(QStringLiteral("closed without an answer: ") + request));
+            ++answered;
+            ++statuses[r.status];
+            QVERIFY2(r.raw.startsWith("HTTP/1.1 "), qPrintable(QString::fromLatin1(r.raw.left(200)) + " <- " + request));
+            // (505 is for a well-formed version other than 1.x: HTTP/DIGIT.DIGIT.)
+            static const QRegularExpression otherVersion(QStringLiteral("^\\S+ \\S+ HTTP/\\d\\.\\d\r\n"));
+            if (r.status == 505 && otherVersion.match(QString::fromLatin1(sent.at(int(i)))).hasMatch())
+                continue;
+            QVERIFY2(r.status >= 200 && r.status < 500,
+                     qPrintable(QStringLiteral("%1 %2 <- %3").arg(r.status).arg(QString::fromUtf8(r.body.left(300)), request)));
+            if (r.status >= 400)
+                QVERIFY2(!r.error().isEmpty(),
+                         qPrintable(QStringLiteral("%1 without the error shape: %2 <- %3")
+                                        .arg(r.status)
+                                        .arg(QString::fromUtf8(r.body.left(300)), request)));
+        }
+    }
+    qInfo() << "seed" << seed << "answered" << answered << statuses;
+    // Still serving.
+    QCOMPARE(http(m_port, "GET", QStringLiteral("/health")).status, 200);
+    QCOMPARE(http(m_port, "PUT", QStringLiteral("/api/simulator/faults"), m_supportToken,
+                  compact(QJsonObject{{"steps", QJsonObject{}}})).status, 200);
+    const HttpResult placed = http(m_port, "POST", QStringLiteral("/api/orders"), m_ownerToken,
+                                   compact(orderBody(m_owner)), {{"Prefer", "wait=30"}});
+    QCOMPARE(placed.status, 201);
 }
 
 QTEST_GUILESS_MAIN(TestServerFraming)
