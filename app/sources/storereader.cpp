@@ -18,8 +18,15 @@ StoreReader::StoreReader(const DatabaseUrl &url, const QString &connectionName, 
 
 StoreReader::~StoreReader()
 {
-    m_thread.quit();
-    m_thread.wait();
+    if (m_thread.isRunning() || m_thread.isFinished()) {
+        m_thread.quit();
+        m_thread.wait(); // finished -> deleteLater has deleted the worker
+        return;
+    }
+    // Never started (a source replaced or closed before its engine or database was
+    // up): no finished() will come to delete the worker, and its thread never ran,
+    // so nothing else can touch it. Deleting it also drops the jobs queued for it.
+    delete m_worker;
 }
 
 void StoreReader::start()

@@ -32,7 +32,7 @@ class StoreReader : public QObject
     Q_OBJECT
 public:
     StoreReader(const DatabaseUrl &url, const QString &connectionName, QObject *parent = nullptr);
-    ~StoreReader() override; // quits the thread and waits for it
+    ~StoreReader() override; // quits the thread and waits for it (deletes the worker if never started)
 
     // Starts the thread and opens the store in it; emits opened() with why it did not
     // open (none when it did).
@@ -80,5 +80,5 @@ private:
     DatabaseUrl m_url;
     QString m_connectionName;
     QThread m_thread;
-    StoreReaderWorker *m_worker = nullptr; // lives in m_thread; deleted via finished -> deleteLater
+    StoreReaderWorker *m_worker = nullptr; // lives in m_thread; deleted via finished -> deleteLater (or by ~StoreReader if never started)
 };
