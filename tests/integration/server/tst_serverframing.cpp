@@ -14,6 +14,7 @@
 #include "testservices.h"
 
 #include <QRandomGenerator>
+#include <functional>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
@@ -142,6 +143,8 @@ private Q_SLOTS:
     void malformedStartOfAnUnfinishedHead();
     void mutatedRequestsAreAnsweredOrRefused_data();
     void mutatedRequestsAreAnsweredOrRefused();
+    void mutatedOrderBodiesAreRefusedOrRunToTheEnd_data();
+    void mutatedOrderBodiesAreRefusedOrRunToTheEnd();
 
 private:
     // `raw`, then the hidden request: exactly one answer, `status` with `error`, and
@@ -660,6 +663,118 @@ void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
     const HttpResult placed = http(m_port, "POST", QStringLiteral("/api/orders"), m_ownerToken,
                                    compact(orderBody(m_owner)), {{"Prefer", "wait=30"}});
     QCOMPARE(placed.status, 201);
+}
+
+// Seeded random changes to a valid order's JSON (a field dropped, its value of
+// another type, empty, 10,000 characters long, with control characters, a huge or
+// negative number, an extra field, items emptied or repeated 200 times), 50 at a
+// time: each is refused with a 4xx in the error shape, or placed (202) and then
+// runs to its end (COMPLETED, ROLLED_BACK or FAILED): no 5xx, no half-done saga.
+void TestServerFraming::mutatedOrderBodiesAreRefusedOrRunToTheEnd_data()
+{
+    QTest::addColumn<quint32>("seed");
+    for (quint32 seed = 1; seed <= 3; ++seed)
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+}
+
+void TestServerFraming::mutatedOrderBodiesAreRefusedOrRunToTheEnd()
+{
+    QFETCH(quint32, seed);
+    QRandomGenerator rng(seed);
+    const QJsonValue odd[] = {QJsonValue(QJsonValue::Null), QJsonValue(true), QJsonValue(0), QJsonValue(-1),
+                              QJsonValue(1e300), QJsonValue(9.5), QJsonValue(double(1LL << 53)),
+                              QJsonValue(QString()), QJsonValue(QString(10000, QLatin1Char('x'))),
+                              QJsonValue(QStringLiteral("a\u0001b\u007f")), QJsonValue(QStringLiteral("\u00e9\u4e2d\U0001F600")),
+                              QJsonValue(QJsonArray{1, 2}), QJsonValue(QJsonObject{{"a", 1}})};
+    constexpr int kOdd = int(sizeof(odd) / sizeof(odd[0]));
+    // Changes one randomly chosen place of `value` (an object or array, recursively).
+    std::function<QJsonValue(const QJsonValue &)> change = [&](const QJsonValue &value) -> QJsonValue {
+        if (value.isObject() && !value.toObject().isEmpty()) {
+            QJsonObject o = value.toObject();
+            const QStringList keys = o.keys();
+            const QString key = keys.at(int(rng.bounded(quint32(keys.size()))));
+            switch (rng.bounded(5u)) {
+            case 0:
+                o.remove(key);
+                break;
+            case 1:
+                o.insert(QStringLiteral("extra%1").arg(rng.bounded(100u)), odd[rng.bounded(quint32(kOdd))]);
+                break;
+            case 2:
+                o.insert(key, odd[rng.bounded(quint32(kOdd))]);
+                break;
+            default:
+                o.insert(key, change(o.value(key)));
+                break;
+            }
+            return o;
+        }
+        if (value.isArray() && !value.toArray().isEmpty()) {
+            QJsonArray a = value.toArray();
+            switch (rng.bounded(4u)) {
+            case 0:
+                return QJsonArray();
+            case 1: {
+                const QJsonValue first = a.first();
+                for (int i = 0; i < 200; ++i)
+                    a.append(first);
+                return a;
+            }
+            default: {
+                const int at = int(rng.bounded(quint32(a.size())));
+                a[at] = change(a.at(at));
+                return a;
+            }
+            }
+        }
+        return odd[rng.bounded(quint32(kOdd))];
+    };
+    QStringList placed;
+    QMap<int, int> statuses;
+    for (int batch = 0; batch < 2; ++batch) {
+        QList<QByteArray> bodies;
+        std::vector<std::unique_ptr<HttpCall>> calls;
+        for (int i = 0; i < 50; ++i) {
+            QJsonValue body = orderBody(m_owner);
+            for (int n = 1 + int(rng.bounded(2u)); n > 0; --n)
+                body = change(body);
+            bodies << QJsonDocument(body.toObject()).toJson(QJsonDocument::Compact);
+            calls.push_back(std::make_unique<HttpCall>(
+                m_port, HttpCall::build("POST", "/api/orders", m_ownerToken, bodies.last(), {})));
+        }
+        waitAll(calls, 30000);
+        for (size_t i = 0; i < calls.size(); ++i) {
+            const QByteArray sent = bodies.at(int(i)).left(400);
+            QVERIFY2(calls[i]->done(), sent.constData());
+            const HttpResult &r = calls[i]->result();
+            ++statuses[r.status];
+            QVERIFY2(r.status == 202 || (r.status >= 400 && r.status < 500),
+                     qPrintable(QStringLiteral("%1 %2 <- %3").arg(r.status).arg(QString::fromUtf8(r.body.left(300)),
+                                                                                QString::fromUtf8(sent))));
+            if (r.status == 202) {
+                placed << r.json().value("orderId").toString();
+                QVERIFY2(!placed.last().isEmpty(), r.body.constData());
+            } else {
+                QVERIFY2(!r.error().isEmpty() && !r.json().value("message").toString().isEmpty(),
+                         qPrintable(QStringLiteral("%1 without the error shape: %2 <- %3")
+                                        .arg(r.status)
+                                        .arg(QString::fromUtf8(r.body.left(300)), QString::fromUtf8(sent))));
+            }
+        }
+    }
+    qInfo() << "seed" << seed << statuses;
+    static const QStringList ends{QStringLiteral("COMPLETED"), QStringLiteral("ROLLED_BACK"), QStringLiteral("FAILED")};
+    for (const QString &id : std::as_const(placed)) {
+        QString status;
+        QVERIFY2(QTest::qWaitFor([&] {
+                     status = http(m_port, "GET", QStringLiteral("/api/orders/%1/status").arg(id), m_ownerToken)
+                                  .json()
+                                  .value("overallStatus")
+                                  .toString();
+                     return ends.contains(status);
+                 }, 30000),
+                 qPrintable(QStringLiteral("order %1 stays %2").arg(id, status)));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestServerFraming)
