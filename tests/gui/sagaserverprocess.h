@@ -32,6 +32,7 @@ public:
     QString start(int port = 0)
     {
         m_process = std::make_unique<QProcess>();
+        m_killed = false;
         m_process->setProcessChannelMode(QProcess::MergedChannels);
         const QString listen = QStringLiteral("127.0.0.1:%1").arg(port);
         m_process->start(TestServices::programPath(QStringLiteral("saga-server")),
@@ -60,6 +61,7 @@ public:
     void kill()
     {
         if (m_process) {
+            m_killed = true; // (on purpose: not reported by stop())
             m_process->kill();
             m_process->waitForFinished(10000);
         }
@@ -76,14 +78,28 @@ public:
         if (m_process && m_process->state() != QProcess::NotRunning)
             ::kill(pid_t(m_process->processId()), SIGCONT);
     }
+    // Ends the server with SIGTERM (SIGKILL after 10 s). One that had crashed or
+    // does not exit cleanly (a sanitizer's report, an assertion) says so in the
+    // test's log with the end of its output, which is otherwise never shown.
     void stop()
     {
-        if (m_process && m_process->state() != QProcess::NotRunning) {
+        if (!m_process)
+            return;
+        if (m_process->state() != QProcess::NotRunning) {
             thaw(); // a frozen process would not see SIGTERM
             m_process->terminate();
-            if (!m_process->waitForFinished(10000))
+            if (!m_process->waitForFinished(10000)) {
                 kill();
+                return;
+            }
         }
+        if (!m_killed && (m_process->exitStatus() == QProcess::CrashExit || m_process->exitCode() != 0))
+            qWarning().noquote() << "saga-server ended" << (m_process->exitStatus() == QProcess::CrashExit
+                                                                ? QStringLiteral("by a crash")
+                                                                : QStringLiteral("with code %1").arg(m_process->exitCode()))
+                                 << "; its last output:\n"
+                                 << QString::fromLocal8Bit(m_process->readAll().right(4000));
+        m_process.reset();
     }
 
     // The database the next start() uses (sqlite:PATH); another server's
@@ -131,4 +147,5 @@ private:
     QStringList m_extraArguments;
     QUrl m_url;
     std::unique_ptr<QProcess> m_process;
+    bool m_killed = false; // kill() ended it
 };
