@@ -80,6 +80,15 @@ bool headerLineFits(QByteArrayView line, bool complete)
     return isToken(line.first(colon)) && !hasControlChar(line.cbegin() + colon + 1, line.cend());
 }
 
+// How many CR and LF bytes `head` begins with (empty lines before its request line).
+qsizetype leadingEmptyLines(QByteArrayView head)
+{
+    qsizetype n = 0;
+    while (n < head.size() && (head[n] == '\r' || head[n] == '\n'))
+        ++n;
+    return n;
+}
+
 bool containsNoCase(QByteArrayView text, const char *needle)
 {
     return QByteArray(text.data(), text.size()).toLower().contains(needle);
@@ -134,6 +143,7 @@ quint64 ConnectionGuard::requestDispatched()
 {
     // Its head was complete (also when this guard did not see its end), its body too.
     m_head.clear();
+    m_partial = {};
     m_headComplete = false;
     m_bodyBudget = 0;
     m_seen = 0;
@@ -233,6 +243,7 @@ void ConnectionGuard::onReadyRead()
             return;
         }
         m_headComplete = true;
+        m_partial = {};
         m_phase = Phase::Body; // until the server dispatches the request
         m_phaseSince = m_clock.elapsed();
         if (!acceptHead(m_head.left(end)))
@@ -298,22 +309,29 @@ bool ConnectionGuard::acceptPartialHead()
     // QHttpServer parses a head as it arrives and drops the connection without an
     // answer at the first byte it cannot take: what is malformed already is refused
     // now, as acceptHead() would refuse it once the head is complete.
-    int lineNumber = 0;
-    for (qsizetype pos = 0; pos < m_head.size();) {
+    if (m_partial.lineNumber == 0)
+        m_partial.from = leadingEmptyLines(m_head); // ignored, as acceptHead() does
+    for (qsizetype pos = m_partial.from; pos < m_head.size();) {
         qsizetype lineEnd = m_head.indexOf('\n', pos);
         const bool complete = lineEnd >= 0;
-        if (!complete)
+        if (!complete) {
             lineEnd = m_head.size();
+            if (lineEnd - pos < 2 * m_partial.lastLength)
+                return true; // judged when it has doubled, or is complete
+            m_partial.lastLength = lineEnd - pos;
+        }
         QByteArrayView line(m_head.constData() + pos, lineEnd - pos);
+        const int lineNumber = m_partial.lineNumber + 1;
+        if (complete) {
+            m_partial.from = lineEnd + 1;
+            m_partial.lineNumber = lineNumber;
+            m_partial.lastLength = 0;
+        }
         pos = lineEnd + 1;
-        ++lineNumber;
         if (line.endsWith('\r')) // (also a CR whose LF has not arrived yet)
             line.chop(1);
         if (lineNumber == 1) {
-            const QByteArrayView trimmed = line.trimmed();
-            if (trimmed.isEmpty() && complete)
-                return true; // an empty line before the request line: acceptHead() judges the whole
-            if (!requestLineFits(trimmed, complete)) {
+            if (!requestLineFits(line.trimmed(), complete)) {
                 rejectRequestLine({});
                 return false;
             }
@@ -325,8 +343,10 @@ bool ConnectionGuard::acceptPartialHead()
     return true;
 }
 
-bool ConnectionGuard::acceptHead(const QByteArray &head)
+bool ConnectionGuard::acceptHead(const QByteArray &wholeHead)
 {
+    // Empty lines before the request line are ignored (RFC 9112 2.2), as Qt's parser does.
+    const QByteArray head = wholeHead.mid(leadingEmptyLines(wholeHead));
     const qsizetype firstLineEnd = head.indexOf('\n');
     QByteArray traceparent;
     QList<QByteArray> lengths;

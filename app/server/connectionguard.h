@@ -101,6 +101,14 @@ private:
     QTcpSocket *m_socket;
     Limits m_limits;
     QByteArray m_head;     // bytes of the current request until its header end is seen
+    // How far acceptPartialHead() got in m_head: each complete line is checked once,
+    // the incomplete last one again only once it has doubled (a head sent a byte at
+    // a time costs linear work, not quadratic).
+    struct PartialCheck {
+        qsizetype from = 0;       // start of the first line not checked complete
+        int lineNumber = 0;       // lines checked complete so far
+        qsizetype lastLength = 0; // the incomplete line's length at its last check
+    } m_partial;
     bool m_headComplete = false;
     qint64 m_bodyBudget = 0; // bytes allowed after the header
     qint64 m_seen = 0;       // bytes seen since the request began

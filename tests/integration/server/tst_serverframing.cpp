@@ -139,6 +139,8 @@ private Q_SLOTS:
     void encodedPathsStillRoute();
     void hostHeader_data();
     void hostHeader();
+    void headSentInPiecesIsServed_data();
+    void headSentInPiecesIsServed();
     void malformedStartOfAnUnfinishedHead_data();
     void malformedStartOfAnUnfinishedHead();
     void mutatedRequestsAreAnsweredOrRefused_data();
@@ -510,6 +512,33 @@ void TestServerFraming::hostHeader()
     QVERIFY2(exchange.received.startsWith("HTTP/1.1 200 "), exchange.received.left(300).constData());
 }
 
+// A well-formed head that arrives in pieces (lines cut anywhere, a long header
+// line in several reads, an empty line before the request line) is checked as it
+// comes and served: the early refusal of malformed starts refuses nothing else.
+void TestServerFraming::headSentInPiecesIsServed_data()
+{
+    QTest::addColumn<QByteArrayList>("pieces");
+    QTest::newRow("cut anywhere") << QByteArrayList{"GET /hea", "lth HT", "TP/1.", "1\r", "\nHo", "st: 127.0.",
+                                                    "0.1\r\nConnection: cl", "ose\r\n", "\r\n"};
+    const QByteArray longValue(3000, 'a');
+    QTest::newRow("long header line") << QByteArrayList{"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ",
+                                                        longValue.left(10), longValue.mid(10, 100),
+                                                        longValue.mid(110), "\r\nConnection: close\r\n\r\n"};
+    QTest::newRow("empty line first") << QByteArrayList{"\r\n", "GET /health HTTP/1.1\r\n",
+                                                        "Host: 127.0.0.1\r\nConnection: close\r\n\r\n"};
+}
+
+void TestServerFraming::headSentInPiecesIsServed()
+{
+    QFETCH(QByteArrayList, pieces);
+    QList<Part> parts;
+    for (const QByteArray &piece : std::as_const(pieces))
+        parts.append({30, piece});
+    const RawExchange exchange = exchangePaced(m_port, parts, 20000);
+    QVERIFY(exchange.closed);
+    QVERIFY2(exchange.received.startsWith("HTTP/1.1 200 "), exchange.received.left(300).constData());
+}
+
 // A head whose end has not arrived but whose first lines are malformed already:
 // QHttpServer parses as bytes come and dropped such a connection without a word.
 // It is refused at once with the error of a complete head (not left to the head
@@ -529,6 +558,9 @@ void TestServerFraming::malformedStartOfAnUnfinishedHead_data()
                                               << QStringLiteral("BAD_HEADER_LINE");
     QTest::newRow("header name still arriving") << QByteArray("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX{y")
                                                 << QStringLiteral("BAD_HEADER_LINE");
+    QTest::newRow("control character late in a long value")
+        << QByteArray("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ") + QByteArray(5000, 'a') + "\x01b"
+        << QStringLiteral("BAD_HEADER_LINE");
 }
 
 void TestServerFraming::malformedStartOfAnUnfinishedHead()
