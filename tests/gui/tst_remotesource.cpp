@@ -376,6 +376,23 @@ int requestsTo(WireMockAdmin &admin, const QString &path, const QByteArray &last
     return n;
 }
 
+// An order model fed by a source as the main window feeds it (through a batcher;
+// emptied when the source's contents are replaced), checked by QAbstractItemModelTester.
+struct ShownOrders {
+    OrderTreeModel model;
+    QAbstractItemModelTester tester{&model, QAbstractItemModelTester::FailureReportingMode::QtTest};
+    EventBatcher batcher{&model};
+    void follow(ProgressSource *source)
+    {
+        QObject::connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+        QObject::connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+        QObject::connect(source, &ProgressSource::contentsReplaced, &model, [this] {
+            batcher.clear();
+            model.clear();
+        });
+    }
+};
+
 // The orders the model shows, but `marker`.
 QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
 {
@@ -575,16 +592,14 @@ void tst_RemoteSource::liveStreamDropAndResume()
                              }()),
                              kTimeout);
 
-    OrderTreeModel model;
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     QSignalSpy rejected(&model, &OrderTreeModel::eventRejected);
     QVERIFY(rejected.isValid());
     RemoteSource source(server.url(), token);
     source.setMaxBackoff(1000);
     QSignalSpy loaded(&source, &ProgressSource::initialLoadFinished);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    shown.follow(&source);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kTimeout);
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
@@ -747,17 +762,11 @@ void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    OrderTreeModel model;
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     RemoteSource source(server.url(), token);
     source.setMaxBackoff(1000);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
-    connect(&source, &ProgressSource::contentsReplaced, &model, [&] {
-        batcher.clear();
-        model.clear();
-    });
+    shown.follow(&source);
     QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
@@ -827,17 +836,11 @@ void tst_RemoteSource::serverBackOnABackupIsReloaded()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    OrderTreeModel model;
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     RemoteSource source(server.url(), token);
     source.setMaxBackoff(1000);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
-    connect(&source, &ProgressSource::contentsReplaced, &model, [&] {
-        batcher.clear();
-        model.clear();
-    });
+    shown.follow(&source);
     QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
@@ -1355,11 +1358,10 @@ void tst_RemoteSource::demoTrafficSendsAnUnansweredOrderAgainWithItsKey()
     QString error = server.startWithSupportToken(&token);
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
-    OrderTreeModel model;
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     WatchedRemoteSource source(server.url(), token);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    shown.follow(&source);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
 
@@ -1420,12 +1422,11 @@ void tst_RemoteSource::retryOnAFrozenServerMayHaveStarted()
     const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
-    OrderTreeModel model;
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     RemoteSource source(server.url(), token);
     source.setRequestTimeout(2000);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    shown.follow(&source);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("ROLLED_BACK"), kTimeout);
     DetailPanel panel(&model);
@@ -1552,11 +1553,10 @@ void tst_RemoteSource::limitedRetrySaysWhenToTryAgain()
     const QUuid declined = place(&placer, OrderPresets::make(OrderPreset::DeclinedCard), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
-    OrderTreeModel model;
-    EventBatcher batcher(&model);
+    ShownOrders shown;
+    OrderTreeModel &model = shown.model;
     RemoteSource source(server.url(), token);
-    connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+    shown.follow(&source);
     source.start();
     QTRY_COMPARE_WITH_TIMEOUT(statusName(model, declined), QStringLiteral("ROLLED_BACK"), kTimeout);
     place(&source, OrderPresets::make(OrderPreset::HappyPath), &error); // this token's one request

@@ -9,6 +9,7 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QProcess>
+#include <QTest>
 #include <QRandomGenerator>
 #include <QRegularExpression>
 #include <QTcpServer>
@@ -420,6 +421,13 @@ QString programPath(const QString &name)
     if (name == QLatin1String("saga-console"))
         return bin + QStringLiteral("/app/console/saga-console");
     return bin + QLatin1Char('/') + name;
+}
+
+void addSeedRows(quint32 first, quint32 last)
+{
+    QTest::addColumn<quint32>("seed");
+    for (quint32 seed = first; seed <= last; ++seed)
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
 }
 
 } // namespace TestServices

@@ -39,5 +39,8 @@ bool setWritable(const QString &path, bool writable, QString *error);
 QString sourceDir();
 // Path of a built program (saga-server, saga-console) in the build tree.
 QString programPath(const QString &name);
+// For a _data() function: a quint32 column "seed" with one row per seed, first..last
+// (rows named "seed N"), for tests that draw from a QRandomGenerator seeded with it.
+void addSeedRows(quint32 first, quint32 last);
 
 } // namespace TestServices

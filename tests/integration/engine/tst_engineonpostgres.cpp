@@ -269,9 +269,7 @@ void tst_EngineOnPostgres::databaseGoesAway()
 // ledger agrees with the events.
 void tst_EngineOnPostgres::randomFaultPlansThroughOutages_data()
 {
-    QTest::addColumn<quint32>("seed");
-    for (quint32 seed = 11; seed <= 13; ++seed)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    TestServices::addSeedRows(11, 13);
 }
 
 void tst_EngineOnPostgres::randomFaultPlansThroughOutages()

@@ -583,9 +583,7 @@ void TestServerFraming::malformedStartOfAnUnfinishedHead()
 // short may get its answer only after the body timeout; nothing waits longer.
 void TestServerFraming::mutatedRequestsAreAnsweredOrRefused_data()
 {
-    QTest::addColumn<quint32>("seed");
-    for (quint32 seed = 1; seed <= 4; ++seed)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    TestServices::addSeedRows(1, 4);
 }
 
 void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
@@ -704,9 +702,7 @@ void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
 // runs to its end (COMPLETED, ROLLED_BACK or FAILED): no 5xx, no half-done saga.
 void TestServerFraming::mutatedOrderBodiesAreRefusedOrRunToTheEnd_data()
 {
-    QTest::addColumn<quint32>("seed");
-    for (quint32 seed = 1; seed <= 3; ++seed)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    TestServices::addSeedRows(1, 3);
 }
 
 void TestServerFraming::mutatedOrderBodiesAreRefusedOrRunToTheEnd()

@@ -521,9 +521,7 @@ void tst_Orchestrator::faultPlanTimeoutAndDelay()
 // events say it was compensated, across retries too.
 void tst_Orchestrator::randomFaultPlansLeaveEverySagaConsistent_data()
 {
-    QTest::addColumn<quint32>("seed");
-    for (quint32 seed = 1; seed <= 6; ++seed)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    TestServices::addSeedRows(1, 6);
 }
 
 void tst_Orchestrator::randomFaultPlansLeaveEverySagaConsistent()
