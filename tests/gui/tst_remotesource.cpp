@@ -393,6 +393,31 @@ struct ShownOrders {
     }
 };
 
+// A saga-server with a SUPPORT token, followed by a remote source (backoff at most
+// 1 s) that feeds ShownOrders; `replaced` counts its contentsReplaced.
+struct FollowedServer {
+    SagaServerProcess server;
+    QString token;
+    ShownOrders shown;
+    std::unique_ptr<RemoteSource> source;
+    std::unique_ptr<QSignalSpy> replaced;
+    // Starts both; "" once the source is live, else why not.
+    QString start()
+    {
+        QString error = server.startWithSupportToken(&token);
+        if (!error.isEmpty())
+            return error;
+        source = std::make_unique<RemoteSource>(server.url(), token);
+        source->setMaxBackoff(1000);
+        shown.follow(source.get());
+        replaced = std::make_unique<QSignalSpy>(source.get(), &ProgressSource::contentsReplaced);
+        source->start();
+        if (!QTest::qWaitFor([this] { return source->state() == ProgressSource::State::Live; }, kTimeout))
+            return QStringLiteral("the source did not go live: ") + source->stateMessage();
+        return {};
+    }
+};
+
 // The orders the model shows, but `marker`.
 QVector<QUuid> ordersBut(const OrderTreeModel &model, const QUuid &marker)
 {
@@ -757,19 +782,14 @@ void tst_RemoteSource::serverBackOnAnotherDatabaseIsReloaded()
 // stream is not the continuation of what is shown, and everything is reloaded.
 void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
 {
-    SagaServerProcess server;
-    QString token;
-    QString error = server.startWithSupportToken(&token);
-    if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    ShownOrders shown;
-    OrderTreeModel &model = shown.model;
-    RemoteSource source(server.url(), token);
-    source.setMaxBackoff(1000);
-    shown.follow(&source);
-    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
-    source.start();
-    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    FollowedServer followed;
+    QString error = followed.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    SagaServerProcess &server = followed.server;
+    const QString &token = followed.token;
+    OrderTreeModel &model = followed.shown.model;
+    RemoteSource &source = *followed.source;
+    QSignalSpy &replaced = *followed.replaced;
     RemoteSource placer(server.url(), token);
     const QUuid onA = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
@@ -831,19 +851,14 @@ void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
 // order next to the backup's later ones (and missing the one in between).
 void tst_RemoteSource::serverBackOnABackupIsReloaded()
 {
-    SagaServerProcess server;
-    QString token;
-    QString error = server.startWithSupportToken(&token);
-    if (!error.isEmpty())
-        QFAIL(qPrintable(error));
-    ShownOrders shown;
-    OrderTreeModel &model = shown.model;
-    RemoteSource source(server.url(), token);
-    source.setMaxBackoff(1000);
-    shown.follow(&source);
-    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
-    source.start();
-    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
+    FollowedServer followed;
+    QString error = followed.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    SagaServerProcess &server = followed.server;
+    const QString &token = followed.token;
+    OrderTreeModel &model = followed.shown.model;
+    RemoteSource &source = *followed.source;
+    QSignalSpy &replaced = *followed.replaced;
     RemoteSource placer(server.url(), token);
     const QUuid first = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
