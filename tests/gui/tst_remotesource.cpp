@@ -785,16 +785,11 @@ void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
     FollowedServer followed;
     QString error = followed.start();
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    SagaServerProcess &server = followed.server;
-    const QString &token = followed.token;
-    OrderTreeModel &model = followed.shown.model;
-    RemoteSource &source = *followed.source;
-    QSignalSpy &replaced = *followed.replaced;
-    RemoteSource placer(server.url(), token);
+    RemoteSource placer(followed.server.url(), followed.token);
     const QUuid onA = place(&placer, OrderPresets::make(OrderPreset::OutOfStock), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onA), QStringLiteral("FAILED"), kTimeout);
-    const qint64 positionOnA = source.lastPosition();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(followed.shown.model, onA), QStringLiteral("FAILED"), kTimeout);
+    const qint64 positionOnA = followed.source->lastPosition();
     QVERIFY(positionOnA > 0);
 
     // Another server, another database: one order, declined then retried, whose
@@ -825,22 +820,22 @@ void tst_RemoteSource::resumedStreamWithAHoleIsReloaded()
              qPrintable(QStringLiteral("%1 events, resumed from %2").arg(rawEvents(&placerB, onB).size()).arg(positionOnA)));
     other.stop();
 
-    server.kill();
-    QTRY_VERIFY_WITH_TIMEOUT(source.state() != ProgressSource::State::Live, kTimeout);
-    server.setDatabase(other.database());
-    error = server.start(server.port());
+    followed.server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(followed.source->state() != ProgressSource::State::Live, kTimeout);
+    followed.server.setDatabase(other.database());
+    error = followed.server.start(followed.server.port());
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
 
-    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, onB), QStringLiteral("COMPLETED"), kTimeout);
-    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
-    QCOMPARE(replaced.count(), 1);
-    QCOMPARE(model.orderCount(), 1);
-    QVERIFY(!model.order(onA));
-    QCOMPARE(model.order(onB)->attemptNumber, 2);
-    QCOMPARE(model.order(onB)->bufferedCount(), 0);
-    QVERIFY2(source.stateMessage().contains(QLatin1String("holds other events than those shown")),
-             qPrintable(source.stateMessage()));
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(followed.shown.model, onB), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(followed.source->state(), ProgressSource::State::Live, kTimeout);
+    QCOMPARE(followed.replaced->count(), 1);
+    QCOMPARE(followed.shown.model.orderCount(), 1);
+    QVERIFY(!followed.shown.model.order(onA));
+    QCOMPARE(followed.shown.model.order(onB)->attemptNumber, 2);
+    QCOMPARE(followed.shown.model.order(onB)->bufferedCount(), 0);
+    QVERIFY2(followed.source->stateMessage().contains(QLatin1String("holds other events than those shown")),
+             qPrintable(followed.source->stateMessage()));
 }
 
 // saga-server back on a backup of its database taken before the last order
@@ -854,22 +849,17 @@ void tst_RemoteSource::serverBackOnABackupIsReloaded()
     FollowedServer followed;
     QString error = followed.start();
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    SagaServerProcess &server = followed.server;
-    const QString &token = followed.token;
-    OrderTreeModel &model = followed.shown.model;
-    RemoteSource &source = *followed.source;
-    QSignalSpy &replaced = *followed.replaced;
-    RemoteSource placer(server.url(), token);
+    RemoteSource placer(followed.server.url(), followed.token);
     const QUuid first = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, first), QStringLiteral("COMPLETED"), kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(followed.shown.model, first), QStringLiteral("COMPLETED"), kTimeout);
     const QString backup = TestServices::tempDir() + QStringLiteral("/backup.sqlite");
-    error = backUp(server.database(), backup);
+    error = backUp(followed.server.database(), backup);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const QUuid lost = place(&placer, OrderPresets::make(OrderPreset::HappyPath), &error); // not in the backup
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, lost), QStringLiteral("COMPLETED"), kTimeout);
-    const qint64 shownUpTo = source.lastPosition();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(followed.shown.model, lost), QStringLiteral("COMPLETED"), kTimeout);
+    const qint64 shownUpTo = followed.source->lastPosition();
     QVERIFY(shownUpTo > 0);
 
     // The backup in use elsewhere: orders one after the other, until its positions
@@ -893,30 +883,30 @@ void tst_RemoteSource::serverBackOnABackupIsReloaded()
     other.stop();
     QVERIFY(onBackup.size() >= 2);
 
-    server.kill();
-    QTRY_VERIFY_WITH_TIMEOUT(source.state() != ProgressSource::State::Live, kTimeout);
-    server.setDatabase(other.database());
-    error = server.start(server.port());
+    followed.server.kill();
+    QTRY_VERIFY_WITH_TIMEOUT(followed.source->state() != ProgressSource::State::Live, kTimeout);
+    followed.server.setDatabase(other.database());
+    error = followed.server.start(followed.server.port());
     if (!error.isEmpty())
         QFAIL(qPrintable(error));
 
-    QTRY_COMPARE_WITH_TIMEOUT(replaced.count(), 1, kTimeout);
-    QTRY_COMPARE_WITH_TIMEOUT(source.state(), ProgressSource::State::Live, kTimeout);
-    QTRY_COMPARE_WITH_TIMEOUT(model.orderCount(), 1 + int(onBackup.size()), kTimeout);
-    QVERIFY(!model.order(lost));
-    QCOMPARE(statusName(model, first), QStringLiteral("COMPLETED"));
+    QTRY_COMPARE_WITH_TIMEOUT(followed.replaced->count(), 1, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(followed.source->state(), ProgressSource::State::Live, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(followed.shown.model.orderCount(), 1 + int(onBackup.size()), kTimeout);
+    QVERIFY(!followed.shown.model.order(lost));
+    QCOMPARE(statusName(followed.shown.model, first), QStringLiteral("COMPLETED"));
     for (const QUuid &id : std::as_const(onBackup))
-        QCOMPARE(statusName(model, id), QStringLiteral("FAILED"));
-    QVERIFY2(source.stateMessage().contains(lost.toString(QUuid::WithoutBraces))
-                 && source.stateMessage().contains(QLatin1String("is not there")),
-             qPrintable(source.stateMessage()));
+        QCOMPARE(statusName(followed.shown.model, id), QStringLiteral("FAILED"));
+    QVERIFY2(followed.source->stateMessage().contains(lost.toString(QUuid::WithoutBraces))
+                 && followed.source->stateMessage().contains(QLatin1String("is not there")),
+             qPrintable(followed.source->stateMessage()));
 
-    // Followed from here like any server.
-    RemoteSource placerC(server.url(), token);
+    // Followed from here like any followed.server.
+    RemoteSource placerC(followed.server.url(), followed.token);
     const QUuid later = place(&placerC, OrderPresets::make(OrderPreset::HappyPath), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QTRY_COMPARE_WITH_TIMEOUT(statusName(model, later), QStringLiteral("COMPLETED"), kTimeout);
-    QCOMPARE(replaced.count(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(followed.shown.model, later), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(followed.replaced->count(), 1);
 }
 
 // The last event shown is on the server as it was, yet the stream cannot go on
