@@ -591,8 +591,8 @@ void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
     QFETCH(quint32, seed);
     QRandomGenerator rng(seed);
     const auto build = [](const QByteArray &method, const QString &target, const QByteArray &token,
-                          const QByteArray &body = {}) {
-        return HttpCall::build(method, target.toUtf8(), token, body, {});
+                          const QByteArray &body = {}, const HeaderList &headers = {}) {
+        return HttpCall::build(method, target.toUtf8(), token, body, headers);
     };
     QJsonObject plan{{"steps", QJsonObject{{"Payment Processing", QJsonObject{{"kind", "DELAY"}, {"delayMs", 1},
                                                                               {"probability", 1}, {"once", true}}}}}};
@@ -605,6 +605,9 @@ void TestServerFraming::mutatedRequestsAreAnsweredOrRefused()
               compact(QJsonObject{{"paymentMethodId", "declined-card"}})),
         build("PUT", QStringLiteral("/api/simulator/faults"), m_supportToken, compact(plan)),
         build("GET", QStringLiteral("/api/orders/%1/retry/eligibility").arg(m_failed), m_ownerToken),
+        // A completed order's event stream, resumed: the events after 3, then it ends.
+        build("GET", QStringLiteral("/api/orders/%1/status/stream").arg(m_order), m_ownerToken, {},
+              {{"Accept", "text/event-stream"}, {"Last-Event-ID", "3"}}),
     };
     static const QByteArray special = QByteArrayLiteral("\r\n\0:; \t%\"{}[]\\/?#=&,\xff\x80\xc3-0912eE.");
     const auto randomByte = [&rng]() -> char {
