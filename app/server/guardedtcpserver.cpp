@@ -4,6 +4,37 @@
 
 #include <algorithm>
 
+#ifdef Q_OS_LINUX
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
+namespace {
+// A client whose host or network vanished sends no FIN: without these, an event
+// stream to it (heartbeats unacknowledged) or a request waiting for its saga stays
+// open for the kernel's ~15 minutes of retransmissions, holding a stream slot.
+constexpr int kKeepAliveIdleSeconds = 30;
+constexpr int kKeepAliveIntervalSeconds = 10;
+constexpr int kKeepAliveProbes = 3;
+constexpr int kUserTimeoutMs = 60000; // data unacknowledged this long: the connection is dropped
+
+void detectVanishedPeers(qintptr descriptor)
+{
+#ifdef Q_OS_LINUX
+    const int fd = int(descriptor);
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepAliveIdleSeconds, sizeof kKeepAliveIdleSeconds);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepAliveIntervalSeconds, sizeof kKeepAliveIntervalSeconds);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepAliveProbes, sizeof kKeepAliveProbes);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &kUserTimeoutMs, sizeof kUserTimeoutMs);
+#else
+    Q_UNUSED(descriptor);
+#endif
+}
+} // namespace
+
 GuardedTcpServer::GuardedTcpServer(const ConnectionGuard::Limits &limits, QObject *parent)
     : QTcpServer(parent)
     , m_limits(limits)
@@ -29,6 +60,7 @@ void GuardedTcpServer::incomingConnection(qintptr socketDescriptor)
         return;
     }
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    detectVanishedPeers(socketDescriptor);
     // The guard is a child of the socket: it dies with it.
     auto *guard = new ConnectionGuard(socket, m_limits);
     m_guards.insert(guard);

@@ -2,6 +2,7 @@
 // verifier, trace context, routing, SSE framing, the error shape, the command line.
 
 #include "apierror.h"
+#include "guardedtcpserver.h"
 #include "globalsequencer.h"
 #include "jwtverifier.h"
 #include "routematcher.h"
@@ -19,7 +20,12 @@
 #include <QMessageAuthenticationCode>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTcpSocket>
 #include <QTest>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 namespace {
 const QByteArray kKey = QByteArrayLiteral("unit-test-secret-0123456789abcdef");
@@ -65,6 +71,7 @@ private Q_SLOTS:
     void rateLimitFlags();
     void readPoolDoesNotRecreateADeletedDatabase();
     void stepDurationOfATakenOverStep();
+    void acceptedConnectionsDetectAVanishedPeer();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -594,6 +601,33 @@ void TestServerUnits::stepDurationOfATakenOverStep()
         old.observe(e, nullptr);
     }
     QVERIFY(lines(old).contains(QStringLiteral("saga_step_duration_seconds_sum{step=\"Inventory Reservation\"} 31")));
+}
+
+// A connection saga-server accepts has TCP keepalives and a 60 s TCP_USER_TIMEOUT,
+// so a client whose host or network vanished (no FIN) is dropped within about a
+// minute instead of the kernel's ~15 minutes of retransmissions, freeing its event
+// stream slot. (Read back from the accepted socket: a vanished peer cannot be
+// staged on loopback without root network tools.)
+void TestServerUnits::acceptedConnectionsDetectAVanishedPeer()
+{
+    GuardedTcpServer server(ConnectionGuard::Limits{});
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    QTcpSocket client;
+    client.connectToHost(QHostAddress::LocalHost, server.serverPort());
+    QVERIFY(server.waitForNewConnection(10000));
+    QTcpSocket *accepted = server.nextPendingConnection();
+    QVERIFY(accepted);
+    const int fd = int(accepted->socketDescriptor());
+    const auto option = [fd](int level, int name) {
+        int value = -1;
+        socklen_t length = sizeof value;
+        return ::getsockopt(fd, level, name, &value, &length) == 0 ? value : -2;
+    };
+    QCOMPARE(option(SOL_SOCKET, SO_KEEPALIVE), 1);
+    QCOMPARE(option(IPPROTO_TCP, TCP_KEEPIDLE), 30);
+    QCOMPARE(option(IPPROTO_TCP, TCP_KEEPINTVL), 10);
+    QCOMPARE(option(IPPROTO_TCP, TCP_KEEPCNT), 3);
+    QCOMPARE(option(IPPROTO_TCP, TCP_USER_TIMEOUT), 60000);
 }
 
 #include "tst_serverunits.moc"
