@@ -606,8 +606,8 @@ void TestServerUnits::stepDurationOfATakenOverStep()
 // A connection saga-server accepts has TCP keepalives and a 60 s TCP_USER_TIMEOUT,
 // so a client whose host or network vanished (no FIN) is dropped within about a
 // minute instead of the kernel's ~15 minutes of retransmissions, freeing its event
-// stream slot. (Read back from the accepted socket: a vanished peer cannot be
-// staged on loopback without root network tools.)
+// stream slot. (Read back from the accepted socket: staging a vanished peer would
+// mean changing the machine's firewall rules from a test.)
 void TestServerUnits::acceptedConnectionsDetectAVanishedPeer()
 {
     GuardedTcpServer server(ConnectionGuard::Limits{});
