@@ -358,19 +358,10 @@ void stubResumedStream(WireMockAdmin &admin, const QJsonObject &response)
 // How many requests WireMock received for `path` (with that Last-Event-ID, if given).
 int requestsTo(WireMockAdmin &admin, const QString &path, const QByteArray &lastEventId = {})
 {
-    const QJsonArray requests =
-        admin.call("GET", QStringLiteral("/__admin/requests?limit=100000")).value("requests").toArray();
     int n = 0;
-    for (const QJsonValue &v : requests) {
-        const QJsonObject request = v.toObject().value("request").toObject();
-        if (QUrl(request.value("url").toString()).path() != path)
-            continue;
-        const QJsonObject headers = request.value("headers").toObject();
-        QString id;
-        for (auto it = headers.begin(); it != headers.end(); ++it)
-            if (it.key().compare(QLatin1String("Last-Event-ID"), Qt::CaseInsensitive) == 0)
-                id = it.value().isArray() ? it.value().toArray().first().toString() : it.value().toString();
-        if (lastEventId.isNull() || id == QString::fromLatin1(lastEventId))
+    for (const WireMockAdmin::Seen &r : admin.journal()) {
+        if (r.path == path
+            && (lastEventId.isNull() || r.header(QLatin1String("Last-Event-ID")) == QString::fromLatin1(lastEventId)))
             ++n;
     }
     return n;

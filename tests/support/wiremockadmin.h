@@ -70,6 +70,16 @@ public:
         int status = 0;
         qint64 loggedMs = 0; // when WireMock received it (ms since the epoch)
         QJsonObject body;    // the request's JSON body (empty if it had none)
+        QJsonObject headers; // as WireMock logged them
+        // The value of header `name` (any case; the first when repeated), "" when absent.
+        QString header(QLatin1String name) const
+        {
+            for (auto it = headers.begin(); it != headers.end(); ++it) {
+                if (it.key().compare(name, Qt::CaseInsensitive) == 0)
+                    return it.value().isArray() ? it.value().toArray().first().toString() : it.value().toString();
+            }
+            return {};
+        }
     };
 
     QVector<Seen> journal()
@@ -82,11 +92,8 @@ public:
             Seen s;
             s.method = req.value("method").toString();
             s.path = QUrl(req.value("url").toString()).path();
-            const QJsonObject headers = req.value("headers").toObject();
-            for (auto it = headers.begin(); it != headers.end(); ++it) {
-                if (it.key().compare(QLatin1String("Idempotency-Key"), Qt::CaseInsensitive) == 0)
-                    s.key = it.value().isArray() ? it.value().toArray().first().toString() : it.value().toString();
-            }
+            s.headers = req.value("headers").toObject();
+            s.key = s.header(QLatin1String("Idempotency-Key"));
             s.status = entry.value("responseDefinition").toObject().value("status").toInt();
             s.loggedMs = qint64(req.value("loggedDate").toDouble());
             s.body = QJsonDocument::fromJson(req.value("body").toString().toUtf8()).object();
