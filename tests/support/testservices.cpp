@@ -19,7 +19,11 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cerrno>
+#include <cstring>
 #include <memory>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -428,6 +432,44 @@ void addSeedRows(quint32 first, quint32 last)
     QTest::addColumn<quint32>("seed");
     for (quint32 seed = first; seed <= last; ++seed)
         QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+}
+
+SmallDisk::SmallDisk(qint64 bytes)
+    : m_path(tempDir())
+{
+    const QByteArray options = "size=" + QByteArray::number(bytes) + ",mode=0777";
+    if (::mount("tmpfs", QFile::encodeName(m_path).constData(), "tmpfs", MS_NOSUID | MS_NODEV, options.constData()) != 0)
+        m_error = QStringLiteral("cannot mount a %1-byte tmpfs on %2: %3 (the test command runs as root)")
+                      .arg(bytes)
+                      .arg(m_path, QString::fromLocal8Bit(std::strerror(errno)));
+    else
+        m_mounted = true;
+}
+
+SmallDisk::~SmallDisk()
+{
+    if (m_mounted && ::umount2(QFile::encodeName(m_path).constData(), MNT_DETACH) != 0)
+        qWarning("cannot unmount %s: %s", qPrintable(m_path), std::strerror(errno));
+}
+
+bool SmallDisk::resize(qint64 bytes, QString *error)
+{
+    const QByteArray options = "size=" + QByteArray::number(bytes);
+    if (::mount(nullptr, QFile::encodeName(m_path).constData(), nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV,
+                options.constData())
+        == 0)
+        return true;
+    if (error)
+        *error = QStringLiteral("cannot resize %1 to %2 bytes: %3").arg(m_path).arg(bytes).arg(QString::fromLocal8Bit(std::strerror(errno)));
+    return false;
+}
+
+qint64 SmallDisk::freeBytes() const
+{
+    struct statvfs s;
+    if (::statvfs(QFile::encodeName(m_path).constData(), &s) != 0)
+        return -1;
+    return qint64(s.f_bavail) * qint64(s.f_frsize);
 }
 
 } // namespace TestServices

@@ -43,4 +43,30 @@ QString programPath(const QString &name);
 // (rows named "seed N"), for tests that draw from a QRandomGenerator seeded with it.
 void addSeedRows(quint32 first, quint32 last);
 
+// A folder on a small filesystem of its own, for a disk that fills up: a tmpfs of
+// `bytes` mounted (mount(2)) on a fresh temp dir. Mounting needs root, which the
+// test command runs as; without it isMounted() is false and error() says why (the
+// test must QFAIL). resize() gives it more room, as someone freeing space would
+// (or less, down to what is in use). Unmounted when destroyed, lazily: a file
+// still open keeps the filesystem until it is closed.
+class SmallDisk
+{
+public:
+    explicit SmallDisk(qint64 bytes);
+    ~SmallDisk();
+    SmallDisk(const SmallDisk &) = delete;
+    SmallDisk &operator=(const SmallDisk &) = delete;
+
+    bool isMounted() const { return m_mounted; }
+    QString error() const { return m_error; }
+    QString path() const { return m_path; }
+    bool resize(qint64 bytes, QString *error);
+    qint64 freeBytes() const; // -1 when unknown
+
+private:
+    QString m_path;
+    QString m_error;
+    bool m_mounted = false;
+};
+
 } // namespace TestServices

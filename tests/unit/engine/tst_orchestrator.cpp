@@ -98,6 +98,7 @@ private Q_SLOTS:
     void orderSubmittedAsTheDatabaseGoesIsRefused();
     void fileReadOnlyAtStartIsUsedOnceWritable();
     void fileReadOnlyAtStartIsSaidAtStart();
+    void diskFullPausesSagasUntilSpaceIsFreed();
     void fileDamagedWhileRunningPausesTheEngine_data();
     void fileDamagedWhileRunningPausesTheEngine();
     void storeRefusalEndsTheSagaVisibly();
@@ -1430,6 +1431,87 @@ void tst_Orchestrator::fileReadOnlyAtStartIsSaidAtStart()
     QVERIFY(!placed.isNull());
     QVERIFY(h.waitTerminal(placed));
     QCOMPARE_ENUM(h.progress(placed).overallStatus, OverallStatus::Completed);
+}
+
+// A real full disk: the SQLite file on a 1 MiB filesystem of its own, orders
+// placed one after another (every fourth declined, so that compensations run too)
+// while earlier ones are between their steps, until the disk is full. The engine
+// names the outage DISK_FULL and refuses the order it could not record as
+// unavailable; once space is freed it goes on: every saga it had taken ends,
+// recorded once (one SAGA_STARTED, seq 1..n, the events it reported are the ones
+// stored), every step effect exactly when its events say, and the refused order
+// left nothing behind.
+void tst_Orchestrator::diskFullPausesSagasUntilSpaceIsFreed()
+{
+    TestServices::SmallDisk disk(1 << 20);
+    QVERIFY2(disk.isMounted(), qPrintable(disk.error()));
+    EngineConfig c = config();
+    c.database.path = disk.path() + QStringLiteral("/saga.sqlite");
+    c.stepDelayMs = 40;
+    c.stepTimeoutMs = 5000;
+    c.compensationBudgetMs = 5000;
+    EngineHarness h;
+    QString error;
+    QVERIFY2(h.start(c, &error), qPrintable(error));
+
+    QVector<QUuid> accepted;
+    std::optional<SubmitResult> refused;
+    for (int i = 0; i < 5000 && !refused; ++i) {
+        auto answer = std::make_shared<std::optional<SubmitResult>>();
+        h.orchestrator->submit(sampleOrder(QStringLiteral("widget-1"),
+                                           i % 4 == 3 ? QStringLiteral("declined-card") : QStringLiteral("visa-4242")),
+                               [answer](SubmitResult r) { *answer = r; });
+        QVERIFY(QTest::qWaitFor([&] { return answer->has_value(); }, 30000));
+        if ((*answer)->error.ok())
+            accepted.append((*answer)->orderId);
+        else
+            refused = **answer;
+    }
+    QVERIFY2(refused, qPrintable(QStringLiteral("5000 orders fit on the disk (%1 bytes free)").arg(disk.freeBytes())));
+    QCOMPARE(int(refused->error.kind), int(StoreError::Unavailable));
+    QCOMPARE(int(refused->error.outage), int(StoreError::Outage::DiskFull));
+    QVERIFY(refused->orderId.isNull());
+    QVERIFY(!h.orchestrator->isDatabaseAvailable());
+    QCOMPARE(h.outages.value(0), StoreError::Outage::DiskFull);
+    QVERIFY2(accepted.size() >= 4, qPrintable(QString::number(accepted.size())));
+    int unfinished = 0;
+    for (const QUuid &id : std::as_const(accepted))
+        unfinished += h.progress(id).isTerminal() ? 0 : 1;
+    QVERIFY2(unfinished > 0, "every saga had ended before the disk was full"); // the outage caught sagas mid-way
+
+    QVERIFY2(disk.resize(16 << 20, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(h.orchestrator->isDatabaseAvailable(), 30000);
+    for (int i = 0; i < accepted.size(); ++i) { // all were accepted before the one refused: i is their place
+        QVERIFY2(h.waitTerminal(accepted[i]), qPrintable(h.typesOf(accepted[i]).join(QLatin1Char(' '))));
+        QCOMPARE_ENUM(h.progress(accepted[i]).overallStatus,
+                      i % 4 == 3 ? OverallStatus::RolledBack : OverallStatus::Completed);
+    }
+    QTRY_COMPARE(h.orchestrator->activeSagaCount(), 0);
+    for (StoreError::Outage o : std::as_const(h.outages))
+        QCOMPARE(o, StoreError::Outage::DiskFull); // no other kind on the way
+
+    auto stored = h.orchestrator->store()->loadEventsAfterPosition(0, 100000);
+    QVERIFY2(stored.ok(), qPrintable(stored.error.message));
+    QCOMPARE(stored.value.size(), h.events.size());
+    QSet<QUuid> ordersInLog;
+    QHash<QUuid, int> starts;
+    for (int i = 0; i < stored.value.size(); ++i) {
+        const OrderEvent &e = stored.value[i];
+        QCOMPARE(e.position, h.events[i].position);
+        QCOMPARE(e.orderId, h.events[i].orderId);
+        QCOMPARE(e.seq, h.events[i].seq);
+        ordersInLog.insert(e.orderId);
+        starts[e.orderId] += e.type == EventType::SagaStarted ? 1 : 0;
+    }
+    QCOMPARE(ordersInLog, QSet<QUuid>(accepted.cbegin(), accepted.cend()));
+    for (auto it = starts.cbegin(); it != starts.cend(); ++it)
+        QCOMPARE(it.value(), 1);
+    QVERIFY2(checkAllFold(stored.value).isEmpty(), qPrintable(checkAllFold(stored.value)));
+    const QString executions = checkExecutions(stored.value, h.recorder->requests);
+    QVERIFY2(executions.isEmpty(), qPrintable(executions));
+    const QString ledger = checkEffectsMatchEvents(*h.simulated, h.recorder->requests, stored.value);
+    QVERIFY2(ledger.isEmpty(), qPrintable(ledger));
+    qInfo("%lld orders taken, %d of them mid-way when the disk was full", qlonglong(accepted.size()), unfinished);
 }
 
 // The SQLite file is damaged while the engine runs, its WAL checkpointed into the
