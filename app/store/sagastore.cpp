@@ -631,6 +631,7 @@ StoreError SagaStore::Private::migrate() const
     const int known = versionOf(files.constLast());
     if (current > known)
         return failed(newerSchema(current, known));
+    QStringList applied; // logged once committed (a full disk refuses the commit, not the statements)
     for (const QString &file : files) {
         const int version = versionOf(file);
         if (version <= current)
@@ -668,9 +669,13 @@ StoreError SagaStore::Private::migrate() const
                                     .arg(QDateTime::currentMSecsSinceEpoch()),
                                 QStringLiteral("record migration")))
             return failed(e);
-        qCInfo(lcStore) << "applied migration" << file;
+        applied << file;
     }
-    return commit();
+    if (StoreError e = commit())
+        return failed(e); // (a failed COMMIT may leave the transaction open)
+    for (const QString &file : std::as_const(applied))
+        qCInfo(lcStore) << "applied migration" << file;
+    return {};
 }
 
 // ---- reads ------------------------------------------------------------------

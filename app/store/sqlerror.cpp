@@ -1,10 +1,14 @@
 #include "sqlerror.h"
 #include "sqlitestatements.h"
 
+#include <QFileInfo>
 #include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlError>
+#include <QStorageInfo>
 #include <QStringList>
+
+#include <unistd.h>
 
 bool sqliteUnavailable(int code)
 {
@@ -27,6 +31,18 @@ StoreError::Outage sqliteOutage(int code)
     case 14: /*CANTOPEN*/ return O::Unreachable;
     default: return O::Unknown;
     }
+}
+
+StoreError::Outage sqliteOutage(int code, const QString &databaseFile)
+{
+    const StoreError::Outage outage = sqliteOutage(code);
+    if (outage != StoreError::Outage::IoError || databaseFile.isEmpty())
+        return outage;
+    constexpr qint64 kAlmostNoRoom = 1 << 20; // SQLite grows its files by pages and its WAL index by 32 KiB
+    const QStorageInfo disk(QFileInfo(databaseFile).absolutePath());
+    // (Root may write into the reserved blocks, others only into the available ones.)
+    const qint64 room = ::geteuid() == 0 ? disk.bytesFree() : disk.bytesAvailable();
+    return disk.isValid() && room >= 0 && room < kAlmostNoRoom ? StoreError::Outage::DiskFull : outage;
 }
 
 StoreError::Outage postgresOutage(const QByteArray &state, bool connectionBad)
@@ -142,7 +158,7 @@ StoreError sqlFailure(const QSqlDatabase &db, const QSqlError &e, const QString 
     if (connectionLost || (!pg && sqliteUnavailable(sqliteCode))) {
         err.kind = StoreError::Unavailable;
         err.outage = pg ? postgresOutage(code.toLatin1(), e.type() == QSqlError::ConnectionError || !db.isOpen())
-                        : sqliteOutage(sqliteCode);
+                        : sqliteOutage(sqliteCode, db.databaseName());
         if (err.outage == StoreError::Outage::Unknown) // the connection is gone, in the driver's words
             err.outage = StoreError::Outage::Unreachable;
     }

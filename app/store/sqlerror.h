@@ -22,6 +22,11 @@ bool sqliteUnavailable(int code);
 // The kind of outage a SQLite result code or a PostgreSQL SQLSTATE says
 // (`connectionBad`: the connection is gone, whatever the code).
 StoreError::Outage sqliteOutage(int code);
+// The same for a failure of the SQLite file `databaseFile`: an I/O error there is
+// a full disk when its folder's file system has (almost) no room left. SQLite
+// says "disk I/O error", not "database or disk is full", for some writes a full
+// disk refuses: the WAL index growing (SQLITE_IOERR_SHMSIZE) as a file is opened.
+StoreError::Outage sqliteOutage(int code, const QString &databaseFile);
 StoreError::Outage postgresOutage(const QByteArray &sqlState, bool connectionBad);
 // The outage as a code for an API ("DISK_FULL"; "UNKNOWN").
 QString outageCode(StoreError::Outage outage);

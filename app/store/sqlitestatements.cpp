@@ -142,7 +142,9 @@ StoreError SqliteStatements::error(int code, const QString &what) const
     // The connection's extended code, when it is about this failure.
     const int exact = (extended & 0xff) == primary ? extended : code;
     e.message = what + QStringLiteral(": ") + QString::fromUtf8(m_db ? sqlite3_errmsg(m_db) : sqlite3_errstr(code));
-    if (const StoreError::Outage outage = sqliteOutage(exact); outage != StoreError::Outage::Unknown) {
+    const char *file = m_db ? sqlite3_db_filename(m_db, "main") : nullptr;
+    if (const StoreError::Outage outage = sqliteOutage(exact, file ? QString::fromUtf8(file) : QString());
+        outage != StoreError::Outage::Unknown) {
         e.kind = StoreError::Unavailable;
         e.outage = outage;
     } else if (rowTaken(extended)) {

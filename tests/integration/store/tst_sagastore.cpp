@@ -9,6 +9,7 @@
 #include "storetestdatabase.h"
 #include "testservices.h"
 
+#include <QDir>
 #include <QFile>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -115,6 +116,8 @@ private Q_SLOTS:
     void connectionLossIsUnavailable();
     void checkWritableSeesAHeldSqliteWriteLock();
     void sqliteReadOnlyIsUnavailable();
+    void sqliteDiskFullIsUnavailable_data();
+    void sqliteDiskFullIsUnavailable();
     void migratedDatabaseOpensWithoutTheCreateRight();
     void qtSqlFailuresAreReadOneWay();
     void migrationsAreIdempotent_data();
@@ -823,6 +826,97 @@ void tst_SagaStore::sqliteReadOnlyIsUnavailable()
     const auto again = store.commitTransitions({started(a, "ex-ro")}, "me", 30000);
     QVERIFY2(again.ok(), qPrintable(again.error.message));
     QCOMPARE(store.loadEvents(a).value.size(), 1);
+}
+
+// A real full disk under a SQLite file (a filesystem of its own, too small, then
+// more): opening a new file says DISK_FULL, whether there was no room for the WAL
+// index (SQLite says "disk I/O error") or for the migrations' commit (nothing is
+// logged as migrated then: the statements ran, the commit was refused); with room
+// it opens. Commits that fill
+// the disk again are "not now", known not written, and refused again while it
+// is full; once space is freed the same batch commits, recorded once.
+void tst_SagaStore::sqliteDiskFullIsUnavailable_data()
+{
+    QTest::addColumn<int>("bytes");
+    QTest::newRow("no room for the WAL index") << (32 << 10);
+    QTest::newRow("no room for the migrations") << (64 << 10);
+}
+
+void tst_SagaStore::sqliteDiskFullIsUnavailable()
+{
+    QFETCH(int, bytes);
+    TestServices::SmallDisk disk(bytes);
+    QVERIFY2(disk.isMounted(), qPrintable(disk.error()));
+    DatabaseUrl url;
+    url.kind = DatabaseUrl::Kind::Sqlite;
+    url.path = disk.path() + QStringLiteral("/saga.sqlite");
+
+    static QStringList migrationsLogged;
+    migrationsLogged.clear();
+    const QtMessageHandler previous = qInstallMessageHandler([](QtMsgType, const QMessageLogContext &, const QString &m) {
+        if (m.contains(QLatin1String("applied migration")))
+            migrationsLogged << m;
+    });
+    auto restoreHandler = qScopeGuard([previous] { qInstallMessageHandler(previous); });
+    {
+        SagaStore full(url, name());
+        const StoreError e = full.open();
+        QCOMPARE(e.kind, StoreError::Unavailable);
+        QVERIFY2(e.outage == StoreError::Outage::DiskFull, qPrintable(outageCode(e.outage) + QStringLiteral(": ") + e.message));
+    }
+    QCOMPARE(migrationsLogged, QStringList());
+
+    QString error;
+    QVERIFY2(disk.resize(4 << 20, &error), qPrintable(error));
+    SagaStore store(url, name());
+    const StoreError opened = store.open();
+    QVERIFY2(opened.ok(), qPrintable(opened.message));
+    qInstallMessageHandler(previous);
+    restoreHandler.dismiss();
+    // Each migration logged once, after its commit.
+    QCOMPARE(migrationsLogged.size(),
+             QDir(QStringLiteral(":/sql/sqlite")).entryList({QStringLiteral("*.sql")}, QDir::Files).size());
+
+    auto batchOf = [](int n) {
+        QVector<StoreTransition> batch;
+        for (int i = 0; i < n; ++i)
+            batch << started(QUuid::createUuid(), QUuid::createUuid().toString(QUuid::WithoutBraces));
+        return batch;
+    };
+    int committed = 0;
+    QVector<StoreTransition> refusedBatch;
+    StoreError refused;
+    for (int round = 0; round < 2000 && refusedBatch.isEmpty(); ++round) {
+        const QVector<StoreTransition> batch = batchOf(50);
+        const auto r = store.commitTransitions(batch, "me", 30000);
+        if (r.ok()) {
+            committed += batch.size();
+        } else {
+            refusedBatch = batch;
+            refused = r.error;
+        }
+    }
+    QVERIFY2(!refusedBatch.isEmpty(), qPrintable(QStringLiteral("%1 bytes still free").arg(disk.freeBytes())));
+    QVERIFY2(refused.kind == StoreError::Unavailable && refused.outage == StoreError::Outage::DiskFull,
+             qPrintable(QStringLiteral("kind %1, %2: %3").arg(refused.kind).arg(outageCode(refused.outage), refused.message)));
+    QVERIFY2(refused.notWritten, qPrintable(refused.message));
+    QVERIFY(store.loadEvents(refusedBatch.first().event.orderId).value.isEmpty());
+    // Still full: refused again the same way. (A write of a page or two may still
+    // fit, into the WAL's room the refused batch had taken: checkWritable's probe
+    // can pass; the engine says the database is back only once a commit went in.)
+    const auto stillFull = store.commitTransitions(refusedBatch, "me", 30000);
+    QCOMPARE(stillFull.error.kind, StoreError::Unavailable);
+    QCOMPARE(stillFull.error.outage, StoreError::Outage::DiskFull);
+    QVERIFY(stillFull.error.notWritten);
+
+    QVERIFY2(disk.resize(32 << 20, &error), qPrintable(error));
+    QCOMPARE(store.checkWritable().kind, StoreError::None);
+    const auto again = store.commitTransitions(refusedBatch, "me", 30000);
+    QVERIFY2(again.ok(), qPrintable(again.error.message));
+    QCOMPARE(store.loadEvents(refusedBatch.first().event.orderId).value.size(), 1);
+    const auto all = store.loadEventsAfterPosition(0, 1000000);
+    QVERIFY2(all.ok(), qPrintable(all.error.message));
+    QCOMPARE(all.value.size(), committed + refusedBatch.size());
 }
 
 // An engine's role on a database someone else migrated: it may read and write the
