@@ -358,17 +358,24 @@ void RemoteSource::resumeStream()
                  notASagaServer(r.contentType);
                  return;
              }
+             // Only the event at that seq is read: the order's others may be of
+             // kinds this console cannot read (a newer saga-server's).
+             QJsonArray atSeq;
+             for (const QJsonValue &v : r.json.array()) {
+                 if (v.toObject().value(QLatin1String("id")).toInteger(-1) == shown.seq) {
+                     atSeq.append(v);
+                     break;
+                 }
+             }
              QString error;
-             const QVector<OrderEvent> events = eventsFromRawJson(shown.orderId, r.json.array(), &error);
+             const QVector<OrderEvent> events = eventsFromRawJson(shown.orderId, atSeq, &error);
              if (!error.isEmpty()) {
                  // Cannot be compared (an event this console cannot read): resumed as it is.
                  qCWarning(lcSources).noquote() << "could not check the last event shown:" << error;
                  openStream();
                  return;
              }
-             const auto same = std::find_if(events.cbegin(), events.cend(), [&shown](const OrderEvent &e) {
-                 return e.seq == shown.seq;
-             });
+             const auto same = events.cbegin();
              if (same == events.cend() || same->type != shown.type
                  || same->timestamp.toMSecsSinceEpoch() != shown.timestamp.toMSecsSinceEpoch()) {
                  reloadReplaced(stranger
@@ -441,7 +448,18 @@ void RemoteSource::onStreamReadyRead()
             continue; // e.g. a plain-text hello
         Parsed<OrderEvent> parsed = SagaJson::statusEventFromJson(doc.object());
         if (!parsed.ok()) {
-            qCWarning(lcSources).noquote() << "unreadable stream event:" << parsed.field << parsed.error;
+            // Not applied, so the order's later events would wait behind it for good
+            // (the fold applies seqs in order): its state is read again instead.
+            bool numbered = false;
+            const qint64 position = e.id.toLongLong(&numbered);
+            if (numbered && position > 0 && position <= m_lastPosition)
+                continue; // sent again on a resumed stream: what came after it is shown
+            const QUuid orderId(doc.object().value(QLatin1String("orderId")).toString());
+            const QString why = parsed.field + QLatin1Char(' ') + parsed.error;
+            if (orderId.isNull())
+                qCWarning(lcSources).noquote() << "unreadable stream event:" << why;
+            else
+                catchUp(orderId, why);
             continue;
         }
         OrderEvent event = std::move(*parsed.value);
@@ -567,6 +585,52 @@ QVector<OrderEvent> RemoteSource::eventsFromRawJson(const QUuid &orderId, const 
         events.append(std::move(*e.value));
     }
     return events;
+}
+
+// A stream event of `orderId` that this console cannot read (an event type of a
+// newer saga-server, a damaged event): the order's list entry, which carries its
+// state and last seq, is read again (GET /api/orders?q=ID), and its events wait
+// until then. Once per order at a time; if the entry cannot be had, the waiting
+// events are delivered anyway (the order then shows what it showed before).
+void RemoteSource::catchUp(const QUuid &orderId, const QString &why)
+{
+    if (m_rebasing.contains(orderId))
+        return; // already being read again (its events wait)
+    qCWarning(lcSources).noquote() << "unreadable stream event of order" << orderId.toString(QUuid::WithoutBraces)
+                                   << "(" << why << "): reading the order again";
+    m_unsequenced.insert(orderId);
+    m_rebasing.insert(orderId, {});
+    const int generation = m_generation;
+    const QString id = orderId.toString(QUuid::WithoutBraces);
+    QUrlQuery query;
+    query.addQueryItem(QStringLiteral("q"), id);
+    query.addQueryItem(QStringLiteral("limit"), QStringLiteral("10"));
+    send("GET", QStringLiteral("/api/orders"), query, {}, this, [this, orderId, id, generation](Response r) {
+        if (!m_running || generation != m_generation)
+            return;
+        m_unsequenced.remove(orderId);
+        const QVector<OrderEvent> pending = m_rebasing.take(orderId);
+        std::optional<OrderProgress> entry;
+        QString error = r.error;
+        const QJsonArray list = r.json.object().value(QLatin1String("orders")).toArray();
+        for (const QJsonValue &v : list) {
+            if (v.toObject().value(QLatin1String("orderId")).toString() != id)
+                continue;
+            Parsed<OrderProgress> p = SagaJson::orderListItemFromJson(v.toObject());
+            if (p.ok() && p.value->lastSeq > 0)
+                entry = std::move(*p.value);
+            else
+                error = p.ok() ? QStringLiteral("no lastSeq") : p.field + QLatin1Char(' ') + p.error;
+            break;
+        }
+        if (entry)
+            Q_EMIT snapshotsReady({*entry});
+        else
+            qCWarning(lcSources).noquote() << "could not read order" << id << "again:"
+                                           << (error.isEmpty() ? QStringLiteral("not listed") : error);
+        if (!pending.isEmpty())
+            Q_EMIT eventsReady(pending); // those the entry already holds are ignored by the fold
+    });
 }
 
 void RemoteSource::rebase(const QUuid &orderId)

@@ -112,6 +112,7 @@ private:
     void reloadReplaced(const QString &why);
     QString liveMessage();
     void rebase(const QUuid &orderId);
+    void catchUp(const QUuid &orderId, const QString &why);
 
 public:
     // GET /api/orders/{id}/events entries as OrderEvents (id = seq).
@@ -129,7 +130,9 @@ private:
     QVector<OrderEvent> m_heldBack;
     // Orders listed without their last seq (the list shape is the status shape):
     // their first live event triggers a full read of the order's events, and
-    // events for them wait in m_rebasing until that snapshot is delivered.
+    // events for them wait in m_rebasing until that snapshot is delivered. Also
+    // an order with a stream event that could not be read (catchUp()): its later
+    // events wait for its list entry.
     QSet<QUuid> m_unsequenced;
     // Every order listed or seen in an event: on a resumed stream, an event of
     // any other order must be that order's first (seq 1), or the stream is not

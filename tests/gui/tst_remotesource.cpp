@@ -441,6 +441,7 @@ private Q_SLOTS:
     void unresumableStreamIsReloaded();
     void lastEventShownIsLookedUpFirst_data();
     void lastEventShownIsLookedUpFirst();
+    void eventOfANewerServerIsCaughtUpOn();
     void oversizedStreamEventDropsTheStream();
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
@@ -1040,6 +1041,88 @@ void tst_RemoteSource::lastEventShownIsLookedUpFirst()
             QCOMPARE(source.lastPosition(), shown.position); // still shown, still resumed from there later
         }
     }
+    source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// A newer saga-server streams an event type this console does not know (here
+// WireMock: STEP_AUDITED between two known events of an order that then
+// completes). The event cannot be applied, so the order's later events waited
+// behind it for good: the order stayed IN_PROGRESS in the console however it
+// ended. Now the console reads that order's list entry again (GET
+// /api/orders?q=ID, which carries its state and last seq) and goes on from there.
+void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
+{
+    QString error;
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    const QUuid id = QUuid::createUuid();
+    const QString idText = id.toString(QUuid::WithoutBraces);
+    // The newer server's events: the first three of a saga that succeeds, its own
+    // STEP_AUDITED (seq 4), and the other five (seq 5..9); positions = seqs.
+    QVector<OrderEvent> events = SagaScenarios::scenario(SagaScenarios::Kind::Success, id);
+    QByteArray stream = ": hello\n\n";
+    QJsonArray raw;
+    OrderProgress listed(id); // what its list entry says once the new event is in
+    for (int i = 0, seq = 1; i < events.size(); ++i, ++seq) {
+        OrderEvent &e = events[i];
+        if (i == 3) {
+            QJsonObject unknown = SagaJson::statusEventToJson(events[2], QStringLiteral("COMPLETED"));
+            unknown.insert(QStringLiteral("eventType"), QStringLiteral("STEP_AUDITED"));
+            unknown.insert(QStringLiteral("seq"), seq);
+            unknown.insert(QStringLiteral("position"), seq);
+            stream += "id: " + QByteArray::number(seq) + "\nevent: STEP_AUDITED\ndata: "
+                      + QJsonDocument(unknown).toJson(QJsonDocument::Compact) + "\n\n";
+            QJsonObject rawUnknown = SagaJson::rawEventToJson(events[2]);
+            rawUnknown.insert(QStringLiteral("id"), seq);
+            rawUnknown.insert(QStringLiteral("eventType"), QStringLiteral("STEP_AUDITED"));
+            raw.append(rawUnknown);
+            listed.lastSeq = seq;
+            ++seq;
+        }
+        e.seq = seq;
+        e.position = seq;
+        OrderProgress after(id);
+        for (int j = 0; j <= i; ++j)
+            after.apply(events[j]);
+        stream += "id: " + QByteArray::number(seq) + "\nevent: " + toString(e.type).toLatin1() + "\ndata: "
+                  + QJsonDocument(SagaJson::statusEventToJson(e, SagaJson::newStatusOf(e, after)))
+                        .toJson(QJsonDocument::Compact)
+                  + "\n\n";
+        raw.append(SagaJson::rawEventToJson(e));
+        if (i < 3) {
+            QVERIFY(listed.apply(e).ok());
+        }
+    }
+    QCOMPARE(listed.lastSeq, qint64(4));
+    admin.stub("GET", "/api/orders", emptyOrderList());
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"priority", 1},
+                           {"request", QJsonObject{{"method", "GET"},
+                                                   {"urlPath", "/api/orders"},
+                                                   {"queryParameters", QJsonObject{{"q", QJsonObject{{"equalTo", idText}}}}}}},
+                           {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(listed)}},
+                                                                   {"count", 1}})}});
+    admin.stub("GET", "/api/orders/stream",
+               QJsonObject{{"status", 200},
+                           {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                           {"body", QString::fromUtf8(stream)}});
+    admin.stub("GET", eventsPath(id), jsonAnswer(200, raw)); // (for the check before each resume)
+    // That check reads only the event it looks for, not the new kind beside it.
+    QTest::failOnWarning(QRegularExpression(QStringLiteral("could not check the last event shown")));
+
+    ShownOrders shown;
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    source.setMaxBackoff(500);
+    shown.follow(&source);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(shown.model, id), QStringLiteral("COMPLETED"), kTimeout);
+    QCOMPARE(shown.model.order(id)->lastSeq, qint64(9));
+    QCOMPARE(shown.model.order(id)->confirmationNumber, QStringLiteral("CONF-1234"));
+    QTest::qWait(1500); // resumed streams (all of it again) change nothing
+    QCOMPARE(statusName(shown.model, id), QStringLiteral("COMPLETED"));
+    QVERIFY(requestsTo(admin, QStringLiteral("/api/orders/stream"), "9") >= 1); // resumed after the check
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
