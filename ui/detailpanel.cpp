@@ -22,6 +22,8 @@
 #include <QPushButton>
 #include <QResizeEvent>
 #include <QSaveFile>
+#include <QSplitter>
+#include <QSplitterHandle>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QStackedLayout>
@@ -111,6 +113,84 @@ protected:
         return QScrollArea::eventFilter(watched, event);
     }
 };
+
+// The facts | history split. Until the user moves it, the facts get the height
+// their contents ask for (or what is left above the history's minimum) and the
+// history the rest, again for every order shown and every change of height; once
+// moved, the history keeps the height given to it and the facts take what the
+// panel gains or loses. A double click on the handle fits it to the contents again.
+class FactsHistorySplitter : public QSplitter
+{
+public:
+    explicit FactsHistorySplitter(QWidget *parent)
+        : QSplitter(Qt::Vertical, parent)
+    {
+        setChildrenCollapsible(false);
+        connect(this, &QSplitter::splitterMoved, this, [this] { m_historyHeight = sizes().value(1); });
+    }
+
+    int historyHeight() const { return m_historyHeight; }
+    void setHistoryHeight(int height)
+    {
+        m_historyHeight = qMax(0, height);
+        refit();
+    }
+
+protected:
+    bool event(QEvent *e) override
+    {
+        const bool handled = QSplitter::event(e);
+        if (e->type() == QEvent::LayoutRequest) // a pane's contents asked for another height
+            refit();
+        return handled;
+    }
+    void resizeEvent(QResizeEvent *e) override
+    {
+        QSplitter::resizeEvent(e);
+        refit();
+    }
+    QSplitterHandle *createHandle() override
+    {
+        class Handle : public QSplitterHandle
+        {
+        public:
+            Handle(FactsHistorySplitter *splitter)
+                : QSplitterHandle(Qt::Vertical, splitter)
+                , m_splitter(splitter)
+            {
+                setToolTip(QObject::tr("Drag to give the history more or less room; double-click to fit the "
+                                       "details again"));
+            }
+
+        protected:
+            void mouseDoubleClickEvent(QMouseEvent *) override { m_splitter->setHistoryHeight(0); }
+
+        private:
+            FactsHistorySplitter *m_splitter;
+        };
+        return new Handle(this);
+    }
+
+private:
+    void refit()
+    {
+        if (count() < 2 || !isVisible())
+            return;
+        const int total = height() - handleWidth();
+        if (total <= 0)
+            return;
+        const int factsMin = widget(0)->minimumSizeHint().height();
+        const int historyMin = qMax(widget(1)->minimumSizeHint().height(), widget(1)->minimumHeight());
+        int facts = m_historyHeight > 0 ? total - qMax(m_historyHeight, historyMin)
+                                        : qMin(widget(0)->sizeHint().height(), total - historyMin);
+        facts = qBound(qMin(factsMin, total), facts, total);
+        const QList<int> wanted{facts, total - facts};
+        if (sizes() != wanted)
+            setSizes(wanted);
+    }
+
+    int m_historyHeight = 0; // 0: fitted to the contents
+};
 } // namespace
 
 DetailPanel::DetailPanel(OrderTreeModel *model, QWidget *parent)
@@ -180,7 +260,10 @@ void DetailPanel::buildUi()
     m_scroll->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Preferred);
     m_content = new QWidget(m_scroll);
     m_scroll->setWidget(m_content);
-    pageLayout->addWidget(m_scroll);
+    auto *split = new FactsHistorySplitter(page);
+    m_split = split;
+    split->addWidget(m_scroll);
+    pageLayout->addWidget(split, 1);
 
     auto *layout = new QVBoxLayout(m_content);
     layout->setContentsMargins(10, 4, 10, 4);
@@ -259,18 +342,19 @@ void DetailPanel::buildUi()
     layout->addLayout(m_facts);
     layout->addStretch(1);
 
-    // Timeline: outside the scroll area, three rows at least, the rest of the height.
-    auto *history = new QVBoxLayout;
+    // Timeline: outside the scroll area, below the split, three rows at least.
+    auto *historyPane = new QWidget(page);
+    auto *history = new QVBoxLayout(historyPane);
     history->setContentsMargins(10, 6, 10, 0);
     history->setSpacing(kSpacing);
     auto *timelineHeader = new QHBoxLayout;
-    timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), page));
-    m_timelineState = new QLabel(page);
+    timelineHeader->addWidget(new QLabel(sectionTitle(tr("History")), historyPane));
+    m_timelineState = new QLabel(historyPane);
     m_timelineState->setEnabled(false);
     timelineHeader->addWidget(m_timelineState, 1, Qt::AlignRight);
     history->addLayout(timelineHeader);
     m_timeline = new TimelineModel(this);
-    m_timelineView = new QTreeView(page);
+    m_timelineView = new QTreeView(historyPane);
     m_timelineView->setObjectName(QStringLiteral("history"));
     // (The stretched last section never gets narrower than the default size:
     // 100 px of details beside whole titles overflowed a narrow panel.)
@@ -286,7 +370,7 @@ void DetailPanel::buildUi()
     m_timelineView->header()->setStretchLastSection(true);
     m_timelineView->viewport()->installEventFilter(this);
     history->addWidget(m_timelineView, 1);
-    pageLayout->addLayout(history, 1);
+    split->addWidget(historyPane);
     updateTimelineMinimum();
     connect(m_timeline, &QAbstractItemModel::modelReset, this, [this] {
         updateTimelineMinimum();
@@ -342,6 +426,16 @@ bool DetailPanel::eventFilter(QObject *watched, QEvent *event)
         && static_cast<QResizeEvent *>(event)->oldSize().width() != m_timelineView->viewport()->width())
         fitTimelineColumns();
     return QWidget::eventFilter(watched, event);
+}
+
+int DetailPanel::historyHeight() const
+{
+    return static_cast<FactsHistorySplitter *>(m_split)->historyHeight();
+}
+
+void DetailPanel::setHistoryHeight(int height)
+{
+    static_cast<FactsHistorySplitter *>(m_split)->setHistoryHeight(height);
 }
 
 int DetailPanel::preferredWidth() const

@@ -15,6 +15,7 @@ class QFrame;
 class QLabel;
 class QPushButton;
 class QScrollArea;
+class QSplitter;
 class QTreeView;
 class TimelineModel;
 
@@ -52,6 +53,10 @@ public:
     QString etaText() const;
     // Wide enough for the order, customer and trace ids on one line each.
     int preferredWidth() const;
+    // The history's height as the user left it by dragging the split above it;
+    // 0 while the split follows the details' contents (the default).
+    int historyHeight() const;
+    void setHistoryHeight(int height);
 
 public Q_SLOTS:
     void copyStatusJson();
@@ -105,6 +110,7 @@ private:
     QWidget *m_placeholder = nullptr;
     QWidget *m_content = nullptr;
     QScrollArea *m_scroll = nullptr;
+    QSplitter *m_split = nullptr; // details | history
     QLabel *m_statusIcon = nullptr;
     QLabel *m_title = nullptr;
     QLabel *m_subtitle = nullptr;

@@ -993,6 +993,7 @@ void MainWindow::restoreSettings()
         }
         m_view->header()->setStretchLastSection(false);
         m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+        m_detail->setHistoryHeight(settings.value(QStringLiteral("window/historyHeight"), 0).toInt());
         fitErrorColumn();
     }
     setDisplayUtc(settings.value(QStringLiteral("view/utc"), true).toBool());
@@ -1021,6 +1022,7 @@ void MainWindow::saveSettings() const
     settings.setValue(QStringLiteral("window/state"), saveState());
     settings.setValue(QStringLiteral("window/treeHeader"), m_view->header()->saveState());
     settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("window/historyHeight"), m_detail->historyHeight());
     settings.setValue(QStringLiteral("window/layoutVersion"), kLayoutVersion);
     settings.setValue(QStringLiteral("view/utc"), m_model->displayUtc());
     settings.setValue(QStringLiteral("demo/ordersPerMinute"), m_demoRate.toStore(m_demo->ordersPerMinute()));

@@ -26,6 +26,7 @@
 #include <QSettings>
 #include <QPushButton>
 #include <QSplitter>
+#include <QSplitterHandle>
 #include <QStatusBar>
 #include <QScrollBar>
 #include <QStandardPaths>
@@ -171,6 +172,7 @@ private Q_SLOTS:
     void damagedSavedGeometryGivesTheDefaultWindow();
     void defaultSizeShowsEveryColumn();
     void failedOrderShowsFailureRetryAndHistory();
+    void historyRoomIsTheUsersAndRemembered();
     void smallWindowKeepsRetryInView();
     void resizedLayoutIsRemembered();
     void columnsSavedByTheFixedLayoutGiveWay();
@@ -415,6 +417,90 @@ void tst_MainWindow::failedOrderShowsFailureRetryAndHistory()
                  qPrintable(QStringLiteral("history row %1 (%2,%3 %4x%5) is not on screen")
                                 .arg(row).arg(rect.x()).arg(rect.y()).arg(rect.width()).arg(rect.height())));
     }
+}
+
+// The detail panel's History had three rows beside the Charts dock, and no way to
+// give it more. The split above it can be dragged: the history keeps the room
+// given (another order shown, the window resized: the details above take the
+// difference), the next start has it too, and a double click on the handle fits
+// the details to their contents again, as before any drag.
+void tst_MainWindow::historyRoomIsTheUsersAndRemembered()
+{
+    QSettings().clear();
+    auto historyView = [](MainWindow &w) { return w.detailPanel()->findChild<QTreeView *>(QStringLiteral("history")); };
+    auto handleOf = [](MainWindow &w) -> QSplitterHandle * {
+        auto *split = w.detailPanel()->findChild<QSplitter *>();
+        return split && split->count() == 2 ? split->handle(1) : nullptr;
+    };
+    int fitted = 0;
+    int chosen = 0;
+    {
+        MainWindow window;
+        auto *source = new FakeSource;
+        window.setSource(source, SourceSpec{});
+        window.resize(MainWindow::kDefaultSize);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        addOrders(window, 1, 10);
+        showFailedOrder(window, source);
+        if (QTest::currentTestFailed())
+            return;
+        QCoreApplication::processEvents();
+        QTreeView *history = historyView(window);
+        QSplitterHandle *handle = handleOf(window);
+        QVERIFY(history && handle);
+        fitted = history->height();
+        QCOMPARE(window.detailPanel()->historyHeight(), 0);
+
+        // Dragged 150 px up: the history is 150 px taller.
+        const QPoint grip = handle->rect().center();
+        QTest::mousePress(handle, Qt::LeftButton, {}, grip);
+        QTest::mouseMove(handle, grip - QPoint(0, 150)); // (one move: the handle follows it)
+        QTest::mouseRelease(handle, Qt::LeftButton, {}, grip - QPoint(0, 150));
+        QCoreApplication::processEvents();
+        chosen = history->height();
+        QVERIFY2(qAbs(chosen - (fitted + 150)) <= 2, qPrintable(QStringLiteral("%1 -> %2").arg(fitted).arg(chosen)));
+        QVERIFY(window.detailPanel()->historyHeight() > 0);
+        QCOMPARE(failureAndRetryOffScreen(window.detailPanel()), QString()); // still above it, at this size
+
+        // Another order, then this one again, and a taller window: the history keeps its room.
+        QVERIFY(window.selectOrder(window.model()->index(0, 0).data(OrderTreeModel::OrderIdRole).toUuid()));
+        QCoreApplication::processEvents();
+        QCOMPARE(history->height(), chosen);
+        window.resize(MainWindow::kDefaultSize + QSize(0, 60));
+        QTRY_COMPARE(window.size(), MainWindow::kDefaultSize + QSize(0, 60));
+        QCoreApplication::processEvents();
+        QCOMPARE(history->height(), chosen);
+        window.resize(MainWindow::kDefaultSize);
+        QTRY_COMPARE(window.size(), MainWindow::kDefaultSize);
+        window.saveSettings();
+    }
+    {
+        MainWindow window;
+        auto *source = new FakeSource;
+        window.setSource(source, SourceSpec{});
+        window.restoreSettings();
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QCOMPARE(window.size(), MainWindow::kDefaultSize);
+        addOrders(window, 1, 10);
+        showFailedOrder(window, source);
+        if (QTest::currentTestFailed())
+            return;
+        QCoreApplication::processEvents();
+        QTreeView *history = historyView(window);
+        QVERIFY(history);
+        QCOMPARE(history->height(), chosen);
+
+        // Double click: fitted to the details again.
+        QSplitterHandle *handle = handleOf(window);
+        QVERIFY(handle);
+        QTest::mouseDClick(handle, Qt::LeftButton, {}, handle->rect().center());
+        QCoreApplication::processEvents();
+        QCOMPARE(window.detailPanel()->historyHeight(), 0);
+        QCOMPARE(history->height(), fitted);
+    }
+    QSettings().clear();
 }
 
 // The probe: at 1024x700 with the Failure Injection dock open, the failure
