@@ -18,6 +18,7 @@
 #include "stepstatusdelegate.h"
 #include "testservices.h"
 #include "../unit/model/sagascenarios.h"
+#include "sourcetesthelpers.h"
 
 #include <QAbstractItemModelTester>
 #include <QAction>
@@ -64,17 +65,8 @@ EmbeddedSource *newSource(const QString &file, QObject *parent)
 
 QUuid place(ProgressSource *source, const OrderRequest &request)
 {
-    QUuid id;
     QString error;
-    bool answered = false;
-    QObject context;
-    source->placeOrder(request, &context, [&](PlaceOrderResult r) {
-        answered = true;
-        id = r.orderId;
-        error = r.error;
-    });
-    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
-        qWarning("placeOrder did not answer");
+    const QUuid id = GuiTest::place(source, request, &error, kTimeout);
     if (!error.isEmpty())
         qWarning("placeOrder: %s", qPrintable(error));
     return id;

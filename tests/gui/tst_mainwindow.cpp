@@ -120,6 +120,18 @@ void showFailedOrder(MainWindow &window, FakeSource *source)
     QTRY_VERIFY(detail->retryButton()->isEnabled());
 }
 
+// Gives `window` (already sized) a fake source, shows it with `others` orders and
+// a failed one, and selects that (the caller checks QTest::currentTestFailed()).
+void showWithAFailedOrder(MainWindow &window, int others)
+{
+    auto *source = new FakeSource;
+    window.setSource(source, SourceSpec{});
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    addOrders(window, 1, others);
+    showFailedOrder(window, source);
+}
+
 // What of the detail panel's failure box and Retry button is not wholly on
 // screen (empty when both are).
 QString failureAndRetryOffScreen(DetailPanel *detail)
@@ -394,13 +406,8 @@ void tst_MainWindow::defaultSizeShowsEveryColumn()
 void tst_MainWindow::failedOrderShowsFailureRetryAndHistory()
 {
     MainWindow window;
-    auto *source = new FakeSource;
-    window.setSource(source, SourceSpec{});
     window.resize(MainWindow::kDefaultSize);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
-    addOrders(window, 1, 40);
-    showFailedOrder(window, source);
+    showWithAFailedOrder(window, 40);
     if (QTest::currentTestFailed())
         return;
     DetailPanel *detail = window.detailPanel();
@@ -436,13 +443,8 @@ void tst_MainWindow::historyRoomIsTheUsersAndRemembered()
     int chosen = 0;
     {
         MainWindow window;
-        auto *source = new FakeSource;
-        window.setSource(source, SourceSpec{});
         window.resize(MainWindow::kDefaultSize);
-        window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
-        addOrders(window, 1, 10);
-        showFailedOrder(window, source);
+        showWithAFailedOrder(window, 10);
         if (QTest::currentTestFailed())
             return;
         QCoreApplication::processEvents();
@@ -477,16 +479,11 @@ void tst_MainWindow::historyRoomIsTheUsersAndRemembered()
     }
     {
         MainWindow window;
-        auto *source = new FakeSource;
-        window.setSource(source, SourceSpec{});
         window.restoreSettings();
-        window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
-        QCOMPARE(window.size(), MainWindow::kDefaultSize);
-        addOrders(window, 1, 10);
-        showFailedOrder(window, source);
+        showWithAFailedOrder(window, 10);
         if (QTest::currentTestFailed())
             return;
+        QCOMPARE(window.size(), MainWindow::kDefaultSize);
         QCoreApplication::processEvents();
         QTreeView *history = historyView(window);
         QVERIFY(history);

@@ -13,6 +13,7 @@
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
+#include "sourcetesthelpers.h"
 #include "testservices.h"
 
 #include <QAbstractItemModelTester>
@@ -136,26 +137,8 @@ private:
     qint64 m_mutated = 0;
 };
 
-QUuid place(ProgressSource *source, const OrderRequest &request, QString *error)
-{
-    QUuid id;
-    bool answered = false;
-    QObject context;
-    source->placeOrder(request, &context, [&](PlaceOrderResult r) {
-        answered = true;
-        id = r.orderId;
-        *error = r.error;
-    });
-    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
-        *error = QStringLiteral("no answer");
-    return id;
-}
-
-QString statusName(const OrderTreeModel &model, const QUuid &id)
-{
-    const OrderProgress *p = model.order(id);
-    return p ? toString(p->overallStatus) : QString();
-}
+using GuiTest::place;
+using GuiTest::statusName;
 
 // How an order of each preset ends with the simulated steps.
 QString expectedEnd(OrderPreset preset)

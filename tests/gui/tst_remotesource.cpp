@@ -15,6 +15,7 @@
 #include "ordertreemodel.h"
 #include "remotesource.h"
 #include "sagaserverprocess.h"
+#include "sourcetesthelpers.h"
 #include "sourcespec.h"
 #include "ssestreamparser.h"
 #include "wiremockadmin.h"
@@ -48,26 +49,8 @@ QJsonObject emptyOrderList()
                        {"jsonBody", QJsonObject{{"orders", QJsonArray()}, {"count", 0}}}};
 }
 
-QUuid place(ProgressSource *source, const OrderRequest &request, QString *error)
-{
-    QUuid id;
-    bool answered = false;
-    QObject context;
-    source->placeOrder(request, &context, [&](PlaceOrderResult r) {
-        answered = true;
-        id = r.orderId;
-        *error = r.error;
-    });
-    if (!QTest::qWaitFor([&] { return answered; }, kTimeout))
-        *error = QStringLiteral("no answer");
-    return id;
-}
-
-QString statusName(const OrderTreeModel &model, const QUuid &id)
-{
-    const OrderProgress *p = model.order(id);
-    return p ? toString(p->overallStatus) : QString();
-}
+using GuiTest::place;
+using GuiTest::statusName;
 
 // The raw events (GET /api/orders/{id}/events) of an order; empty on no answer.
 QJsonArray rawEvents(ProgressSource *source, const QUuid &id)
