@@ -598,6 +598,7 @@ void RemoteSource::catchUp(const QUuid &orderId, const QString &why)
         return; // already being read again (its events wait)
     qCWarning(lcSources).noquote() << "unreadable stream event of order" << orderId.toString(QUuid::WithoutBraces)
                                    << "(" << why << "): reading the order again";
+    m_known.insert(orderId); // the server holds it: its next events are no stranger's
     m_unsequenced.insert(orderId);
     m_rebasing.insert(orderId, {});
     const int generation = m_generation;

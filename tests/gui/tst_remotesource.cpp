@@ -425,6 +425,7 @@ private Q_SLOTS:
     void lastEventShownIsLookedUpFirst_data();
     void lastEventShownIsLookedUpFirst();
     void eventOfANewerServerIsCaughtUpOn();
+    void unreadableFirstEventOfANewOrderIsNoStranger();
     void oversizedStreamEventDropsTheStream();
     void notAnEventStreamIsNotLive();
     void timedOutRequestIsQuiet();
@@ -1106,6 +1107,62 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
     QTest::qWait(1500); // resumed streams (all of it again) change nothing
     QCOMPARE(statusName(shown.model, id), QStringLiteral("COMPLETED"));
     QVERIFY(requestsTo(admin, QStringLiteral("/api/orders/stream"), "9") >= 1); // resumed after the check
+    source.stop();
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// On a resumed stream, an order not seen before must begin with its first event,
+// or the stream is another server's and everything is loaded again. A new order
+// whose first event could not be read (damaged: SAGA_STARTEX) is read again from
+// its list entry instead; its next events are its own, not a stranger's.
+void tst_RemoteSource::unreadableFirstEventOfANewOrderIsNoStranger()
+{
+    QString error;
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    const OrderEvent shown = stubServerShowingOneEvent(admin); // position 5, then the stream ends
+    admin.stub("GET", eventsPath(shown.orderId), jsonAnswer(200, QJsonArray{SagaJson::rawEventToJson(shown)}));
+    const QUuid id = QUuid::createUuid();
+    QVector<OrderEvent> events = SagaScenarios::scenario(SagaScenarios::Kind::InventoryFails, id);
+    QByteArray resumed = ": resumed\n\n";
+    QJsonArray raw;
+    OrderProgress listed(id);
+    QVERIFY(listed.apply(events.first()).ok());
+    OrderProgress after(id);
+    for (OrderEvent &e : events) {
+        e.position = 5 + e.seq;
+        after.apply(e);
+        QJsonObject json = SagaJson::statusEventToJson(e, SagaJson::newStatusOf(e, after));
+        if (e.seq == 1)
+            json.insert(QStringLiteral("eventType"), QStringLiteral("SAGA_STARTEX"));
+        resumed += "id: " + QByteArray::number(e.position) + "\ndata: " + QJsonDocument(json).toJson(QJsonDocument::Compact)
+                   + "\n\n";
+        raw.append(SagaJson::rawEventToJson(e));
+    }
+    QCOMPARE(toString(after.overallStatus), QStringLiteral("FAILED"));
+    stubResumedStream(admin, QJsonObject{{"status", 200},
+                                         {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                                         {"body", QString::fromUtf8(resumed)}});
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"priority", 1},
+                           {"request", QJsonObject{{"method", "GET"},
+                                                   {"urlPath", "/api/orders"},
+                                                   {"queryParameters",
+                                                    QJsonObject{{"q", QJsonObject{{"equalTo", id.toString(QUuid::WithoutBraces)}}}}}}},
+                           {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(listed)}},
+                                                                   {"count", 1}})}});
+    admin.stub("GET", eventsPath(id), jsonAnswer(200, raw));
+
+    ShownOrders orders;
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    source.setMaxBackoff(500);
+    orders.follow(&source);
+    QSignalSpy replaced(&source, &ProgressSource::contentsReplaced);
+    source.start();
+    QTRY_COMPARE_WITH_TIMEOUT(statusName(orders.model, id), QStringLiteral("FAILED"), kTimeout);
+    QCOMPARE(statusName(orders.model, shown.orderId), QStringLiteral("QUEUED")); // still shown beside it
+    QCOMPARE(replaced.count(), 0);
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
