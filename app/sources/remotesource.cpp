@@ -303,6 +303,11 @@ void RemoteSource::loadPage(const QString &cursor)
             return;
         }
         m_loading = false;
+        // Orders with an unreadable event that came during the load: read again now
+        // (their pages may be from before it), their held-back events waiting for it.
+        const QHash<QUuid, QString> catchUps = std::exchange(m_catchUpAfterLoad, {});
+        for (auto it = catchUps.cbegin(); it != catchUps.cend(); ++it)
+            catchUp(it.key(), it.value());
         if (!m_heldBack.isEmpty())
             deliver(std::exchange(m_heldBack, {}));
         if (m_streamLive)
@@ -458,6 +463,8 @@ void RemoteSource::onStreamReadyRead()
             const QString why = parsed.field + QLatin1Char(' ') + parsed.error;
             if (orderId.isNull())
                 qCWarning(lcSources).noquote() << "unreadable stream event:" << why;
+            else if (m_loading)
+                m_catchUpAfterLoad.insert(orderId, why); // (a page read before it may still come)
             else
                 catchUp(orderId, why);
             continue;

@@ -142,6 +142,9 @@ private:
     QString m_reloadNote;     // why everything was reloaded; said once when live again
     QString m_notASagaServer; // the first such answer of this outage (list or stream alike)
     QHash<QUuid, QVector<OrderEvent>> m_rebasing;
+    // Orders with a stream event that could not be read while a load was out: read
+    // again (catchUp) once it is done, with why.
+    QHash<QUuid, QString> m_catchUpAfterLoad;
     qint64 m_lastPosition = 0;
     // The event at m_lastPosition (what resumeStream() looks for on the server).
     struct LastShown {

@@ -424,6 +424,7 @@ private Q_SLOTS:
     void unresumableStreamIsReloaded();
     void lastEventShownIsLookedUpFirst_data();
     void lastEventShownIsLookedUpFirst();
+    void eventOfANewerServerIsCaughtUpOn_data();
     void eventOfANewerServerIsCaughtUpOn();
     void unreadableFirstEventOfANewOrderIsNoStranger();
     void oversizedStreamEventDropsTheStream();
@@ -1035,8 +1036,19 @@ void tst_RemoteSource::lastEventShownIsLookedUpFirst()
 // behind it for good: the order stayed IN_PROGRESS in the console however it
 // ended. Now the console reads that order's list entry again (GET
 // /api/orders?q=ID, which carries its state and last seq) and goes on from there.
+// Also when the event comes while the first load is still out (its page, read
+// before the event, was applied after the entry read again and took the order
+// back behind the new event): the entry is then read once the load is done.
+void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn_data()
+{
+    QTest::addColumn<bool>("duringFirstLoad");
+    QTest::newRow("while live") << false;
+    QTest::newRow("during the first load") << true;
+}
+
 void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
 {
+    QFETCH(bool, duringFirstLoad);
     QString error;
     const QUrl wiremock = TestServices::freshWireMock(&error);
     QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
@@ -1049,6 +1061,7 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
     QByteArray stream = ": hello\n\n";
     QJsonArray raw;
     OrderProgress listed(id); // what its list entry says once the new event is in
+    OrderProgress paged(id);  // what a page of the first load read before it said
     for (int i = 0, seq = 1; i < events.size(); ++i, ++seq) {
         OrderEvent &e = events[i];
         if (i == 3) {
@@ -1077,10 +1090,19 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
         raw.append(SagaJson::rawEventToJson(e));
         if (i < 3) {
             QVERIFY(listed.apply(e).ok());
+            QVERIFY(paged.apply(e).ok());
         }
     }
     QCOMPARE(listed.lastSeq, qint64(4));
-    admin.stub("GET", "/api/orders", emptyOrderList());
+    QCOMPARE(paged.lastSeq, qint64(3));
+    if (duringFirstLoad) {
+        QJsonObject page = jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(paged)}},
+                                                       {"count", 1}});
+        page.insert(QStringLiteral("fixedDelayMilliseconds"), 1500); // the stream's events come first
+        admin.stub("GET", "/api/orders", page);
+    } else {
+        admin.stub("GET", "/api/orders", emptyOrderList());
+    }
     admin.call("POST", QStringLiteral("/__admin/mappings"),
                QJsonObject{{"priority", 1},
                            {"request", QJsonObject{{"method", "GET"},
@@ -1088,10 +1110,16 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
                                                    {"queryParameters", QJsonObject{{"q", QJsonObject{{"equalTo", idText}}}}}}},
                            {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(listed)}},
                                                                    {"count", 1}})}});
-    admin.stub("GET", "/api/orders/stream",
-               QJsonObject{{"status", 200},
-                           {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
-                           {"body", QString::fromUtf8(stream)}});
+    QJsonObject streamed{{"status", 200},
+                         {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
+                         {"body", QString::fromUtf8(stream)}};
+    if (duringFirstLoad) {
+        // Open while the page is out (WireMock ends a body once sent): the events
+        // at once, then a comment sent in pieces over three seconds.
+        streamed.insert(QStringLiteral("body"), QString::fromUtf8(stream + ": " + QByteArray(20 * stream.size(), 'x') + "\n\n"));
+        streamed.insert(QStringLiteral("chunkedDribbleDelay"), QJsonObject{{"numberOfChunks", 30}, {"totalDuration", 3000}});
+    }
+    admin.stub("GET", "/api/orders/stream", streamed);
     admin.stub("GET", eventsPath(id), jsonAnswer(200, raw)); // (for the check before each resume)
     // That check reads only the event it looks for, not the new kind beside it.
     QTest::failOnWarning(QRegularExpression(QStringLiteral("could not check the last event shown")));
@@ -1104,9 +1132,10 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
     QTRY_COMPARE_WITH_TIMEOUT(statusName(shown.model, id), QStringLiteral("COMPLETED"), kTimeout);
     QCOMPARE(shown.model.order(id)->lastSeq, qint64(9));
     QCOMPARE(shown.model.order(id)->confirmationNumber, QStringLiteral("CONF-1234"));
-    QTest::qWait(1500); // resumed streams (all of it again) change nothing
+    // Resumed after the check (all of it again: it changes nothing).
+    QTRY_VERIFY_WITH_TIMEOUT(requestsTo(admin, QStringLiteral("/api/orders/stream"), "9") >= 1, kTimeout);
+    QTest::qWait(500);
     QCOMPARE(statusName(shown.model, id), QStringLiteral("COMPLETED"));
-    QVERIFY(requestsTo(admin, QStringLiteral("/api/orders/stream"), "9") >= 1); // resumed after the check
     source.stop();
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
