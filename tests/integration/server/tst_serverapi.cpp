@@ -168,6 +168,7 @@ private Q_SLOTS:
     void listOrdersCarriesNumberCustomerAndLastSeq();
     void listSearchIsLiteral();
     void listSearchMatchesStatusAndFailure();
+    void listSearchByAWholeUuid();
     void retryFlow();
     void retryWhileTheFirstAttemptRunsSaysSo();
     void nonRetryableFailure();
@@ -1128,6 +1129,37 @@ void TestServerApi::listSearchIsLiteral()
     const QJsonArray found = call("GET", "/api/orders?q=" + number, m_supportToken).json().value("orders").toArray();
     QCOMPARE(found.size(), 1);
     QCOMPARE(found.first().toObject().value("orderId").toString(), m_completedOrder);
+}
+
+// A whole UUID as q (how the console reads one order's list entry again) is looked
+// up by the order's and the customer's indexes instead of read as text against every
+// order: the same orders are found, in any letter case, and nothing for a UUID that
+// is no order's or customer's.
+void TestServerApi::listSearchByAWholeUuid()
+{
+    const QUuid customer = QUuid::createUuid(); // of these two orders only
+    const QByteArray token = JwtVerifier::mint(kKey, customer, {}, 3600, QDateTime::currentSecsSinceEpoch());
+    const QString mine = placeOrder(orderBody(customer), token, 30);
+    const QString also = placeOrder(orderBody(customer, "widget-1", "declined-card"), token, 30);
+    QVERIFY(!mine.isEmpty() && !also.isEmpty());
+    auto found = [this](const QString &q) {
+        const HttpResult r = call("GET", "/api/orders?limit=1000&q=" + q, m_supportToken);
+        QStringList ids;
+        if (r.status != 200)
+            return QStringList{QStringLiteral("HTTP %1: %2").arg(r.status).arg(QString::fromUtf8(r.body))};
+        for (const QJsonValue &item : r.json().value("orders").toArray())
+            ids << item.toObject().value("orderId").toString();
+        ids.sort();
+        return ids;
+    };
+    QCOMPARE(found(mine), QStringList{mine});
+    QCOMPARE(found(mine.toUpper()), QStringList{mine});
+    QStringList both{mine, also};
+    both.sort();
+    QCOMPARE(found(customer.toString(QUuid::WithoutBraces)), both);
+    QCOMPARE(found(customer.toString(QUuid::WithoutBraces).toUpper()), both);
+    QCOMPARE(found(QUuid::createUuid().toString(QUuid::WithoutBraces)), QStringList());
+    QCOMPARE(found(mine.left(13)), QStringList{mine}); // the start of an id is still text
 }
 
 // The list's q matched order id, number and customer only, while the console's
