@@ -231,6 +231,8 @@ void MainWindow::createActions()
     m_copyJsonAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
     m_exportAction = new QAction(tr("&Export Case File…"), this);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    m_copyJsonAction->setEnabled(false); // until an order is shown: updateOrderActions()
+    m_exportAction->setEnabled(false);
 
     m_utcAction = new QAction(tr("Times in &UTC"), this);
     m_utcAction->setCheckable(true);
@@ -607,6 +609,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     m_model->clear(); // (a reset: the view's selection goes without a signal)
     m_hiddenSelection = {};
     m_detail->setOrder({});
+    updateOrderActions();
     m_spec = spec;
     m_source = source;
     source->setParent(this);
@@ -619,6 +622,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
         m_model->clear();
         m_hiddenSelection = {};
         m_detail->setOrder({});
+        updateOrderActions();
         showMessage(why);
     });
     connect(source, &ProgressSource::stepHistoryReady, this,
@@ -783,7 +787,16 @@ void MainWindow::onCurrentChanged(const QModelIndex &current)
     if (current.isValid())
         m_hiddenSelection = {};
     m_detail->setOrder(current.isValid() ? current.data(OrderTreeModel::OrderIdRole).toUuid() : QUuid());
-    const bool has = current.isValid();
+    updateOrderActions();
+}
+
+void MainWindow::updateOrderActions()
+{
+    // They act on the order the detail panel shows. With none (nothing selected
+    // yet, or the orders of a source just left: the model's reset clears the
+    // view's selection without a signal), Ctrl+E and Ctrl+Shift+C were offered in
+    // the menus and did nothing.
+    const bool has = !m_detail->orderId().isNull();
     m_copyJsonAction->setEnabled(has);
     m_exportAction->setEnabled(has);
 }

@@ -180,6 +180,7 @@ private Q_SLOTS:
     void newSearchShowsTheSelectionOrTheTop();
     void dockShortcutsBringThePanelToTheFront();
     void statusBarCountsAndAboutSayWhatIsTrue();
+    void orderActionsNeedAnOrder();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
     void defaultSizeShowsEveryColumn();
@@ -323,6 +324,44 @@ void tst_MainWindow::statusBarCountsAndAboutSayWhatIsTrue()
     for (const QString &expected : {QStringLiteral("9.8.7"), QString::fromLatin1(qVersion()),
                                     QStringLiteral("Fake: fake://test")})
         QVERIFY2(text.contains(expected), qPrintable(expected + QStringLiteral(" missing from ") + text));
+}
+
+// The probe: right after the start, and again after File > Connect to another
+// source (the detail panel blank, no row selected), Orders > Copy Status JSON and
+// Export Case File were enabled, and they and Ctrl+Shift+C / Ctrl+E did nothing.
+// They are offered while an order is shown, as the detail panel's buttons are.
+void tst_MainWindow::orderActionsNeedAnOrder()
+{
+    MainWindow window;
+    auto menuAction = [&window](const QString &text) -> QAction * {
+        for (QAction *menu : window.menuBar()->actions()) {
+            if (!menu->menu())
+                continue;
+            for (QAction *a : menu->menu()->actions()) {
+                if (a->text().remove(QLatin1Char('&')).remove(QStringLiteral("…")) == text)
+                    return a;
+            }
+        }
+        return nullptr;
+    };
+    QAction *copy = menuAction(QStringLiteral("Copy Status JSON"));
+    QAction *exportCase = menuAction(QStringLiteral("Export Case File"));
+    QVERIFY(copy && exportCase);
+    QVERIFY(!copy->isEnabled());
+    QVERIFY(!exportCase->isEnabled());
+
+    showWithAFailedOrder(window, 3);
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY(copy->isEnabled());
+    QVERIFY(exportCase->isEnabled());
+
+    // Another source: its orders are loaded anew, none is selected nor shown.
+    window.setSource(new FakeSource, SourceSpec{});
+    QVERIFY(window.detailPanel()->orderId().isNull());
+    QVERIFY(!window.treeView()->currentIndex().isValid());
+    QVERIFY(!copy->isEnabled());
+    QVERIFY(!exportCase->isEnabled());
 }
 
 void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
