@@ -837,7 +837,12 @@ void MainWindow::updateCounts()
     const int total = m_model->orderCount();
     const int shown = m_proxy->rowCount();
     const QLocale locale;
-    m_countLabel->setText(shown == total ? tr("%1 orders").arg(locale.toString(total))
+    // (One order is "1 order", as in "1 order loaded.": a database with its first
+    // order read "1 orders" in the status bar.)
+    if (shown == total)
+        m_countLabel->setText(total == 1 ? tr("1 order") : tr("%1 orders").arg(locale.toString(total)));
+    else
+        m_countLabel->setText(total == 1 ? tr("%1 of 1 order").arg(locale.toString(shown))
                                          : tr("%1 of %2 orders").arg(locale.toString(shown), locale.toString(total)));
 }
 

@@ -19,6 +19,7 @@
 #include <QFrame>
 #include <QHeaderView>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QMenuBar>
@@ -181,6 +182,7 @@ private Q_SLOTS:
     void dockShortcutsBringThePanelToTheFront();
     void statusBarCountsAndAboutSayWhatIsTrue();
     void orderActionsNeedAnOrder();
+    void orderCountSaysOneOrder();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
     void defaultSizeShowsEveryColumn();
@@ -362,6 +364,26 @@ void tst_MainWindow::orderActionsNeedAnOrder()
     QVERIFY(!window.treeView()->currentIndex().isValid());
     QVERIFY(!copy->isEnabled());
     QVERIFY(!exportCase->isEnabled());
+}
+
+// The probe: an empty database, the first order placed: the status bar said
+// "1 orders" (and "0 of 1 orders" with a search that hides it).
+void tst_MainWindow::orderCountSaysOneOrder()
+{
+    MainWindow window;
+    window.setSource(new FakeSource, SourceSpec{});
+    auto *count = window.findChild<QLabel *>(QStringLiteral("orderCount"));
+    QVERIFY(count);
+    QTRY_COMPARE(count->text(), QStringLiteral("0 orders"));
+    addOrders(window, 1, 1);
+    QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("1 order"), kTimeout);
+    window.searchField()->setText(QStringLiteral("no such order"));
+    QTRY_COMPARE(count->text(), QStringLiteral("0 of 1 order"));
+    window.searchField()->clear();
+    addOrders(window, 2, 1);
+    QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("2 orders"), kTimeout);
+    window.searchField()->setText(QStringLiteral("ORD-20240110-000002"));
+    QTRY_COMPARE(count->text(), QStringLiteral("1 of 2 orders"));
 }
 
 void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
