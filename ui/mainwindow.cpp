@@ -882,7 +882,12 @@ void MainWindow::setDisplayUtc(bool utc)
         m_utcAction->setChecked(utc);
     m_model->setDisplayUtc(utc);
     m_detail->reload();
-    m_utcAction->setText(utc ? tr("Times in &UTC") : tr("Times in &local time"));
+    // The label stays "Times in UTC" and the check mark says yes or no. Renamed to
+    // "Times in local time" while unchecked, View showed an empty box beside
+    // "Times in local time" with the times in local time, and the toolbar a raised
+    // "Times in local time" button; the tooltip says which way it is.
+    m_utcAction->setToolTip(utc ? tr("Times are shown in UTC; uncheck for local time (Ctrl+T)")
+                                : tr("Times are shown in local time; check for UTC (Ctrl+T)"));
 }
 
 void MainWindow::setDemoRunning(bool running)

@@ -183,6 +183,7 @@ private Q_SLOTS:
     void statusBarCountsAndAboutSayWhatIsTrue();
     void orderActionsNeedAnOrder();
     void orderCountSaysOneOrder();
+    void utcToggleSaysWhatItShows();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
     void defaultSizeShowsEveryColumn();
@@ -384,6 +385,38 @@ void tst_MainWindow::orderCountSaysOneOrder()
     QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("2 orders"), kTimeout);
     window.searchField()->setText(QStringLiteral("ORD-20240110-000002"));
     QTRY_COMPARE(count->text(), QStringLiteral("1 of 2 orders"));
+}
+
+// The probe: Ctrl+T (times in local time) renamed the checkable View > "Times in
+// UTC" to "Times in local time" and unchecked it: an empty box beside "Times in
+// local time" while the times were in local time (and a raised "Times in local
+// time" toolbar button; Help > Keyboard Shortcuts listed Ctrl+T as that). The
+// entry's label stays what its check mark answers.
+void tst_MainWindow::utcToggleSaysWhatItShows()
+{
+    MainWindow window;
+    QAction *utc = nullptr;
+    for (QAction *a : window.findChildren<QAction *>()) {
+        if (a->shortcut() == QKeySequence(Qt::CTRL | Qt::Key_T) && !a->associatedObjects().isEmpty())
+            utc = a;
+    }
+    QVERIFY(utc && utc->isCheckable());
+    auto label = [utc] { return utc->text().remove(QLatin1Char('&')); };
+    QVERIFY(window.model()->displayUtc());
+    QVERIFY(utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
+
+    utc->trigger(); // to local time
+    QVERIFY(!window.model()->displayUtc());
+    QVERIFY(!utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
+    QVERIFY2(utc->toolTip().contains(QLatin1String("local time")), qPrintable(utc->toolTip()));
+    QVERIFY2(!window.shortcutsHtml().contains(QLatin1String("Times in local time")), qPrintable(window.shortcutsHtml()));
+
+    utc->trigger(); // back to UTC
+    QVERIFY(window.model()->displayUtc());
+    QVERIFY(utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
 }
 
 void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
