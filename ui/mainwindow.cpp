@@ -231,6 +231,8 @@ void MainWindow::createActions()
     m_copyJsonAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
     m_exportAction = new QAction(tr("&Export Case File…"), this);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    m_copyJsonAction->setEnabled(false); // until an order is shown: updateOrderActions()
+    m_exportAction->setEnabled(false);
 
     m_utcAction = new QAction(tr("Times in &UTC"), this);
     m_utcAction->setCheckable(true);
@@ -607,6 +609,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     m_model->clear(); // (a reset: the view's selection goes without a signal)
     m_hiddenSelection = {};
     m_detail->setOrder({});
+    updateOrderActions();
     m_spec = spec;
     m_source = source;
     source->setParent(this);
@@ -619,6 +622,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
         m_model->clear();
         m_hiddenSelection = {};
         m_detail->setOrder({});
+        updateOrderActions();
         showMessage(why);
     });
     connect(source, &ProgressSource::stepHistoryReady, this,
@@ -783,7 +787,16 @@ void MainWindow::onCurrentChanged(const QModelIndex &current)
     if (current.isValid())
         m_hiddenSelection = {};
     m_detail->setOrder(current.isValid() ? current.data(OrderTreeModel::OrderIdRole).toUuid() : QUuid());
-    const bool has = current.isValid();
+    updateOrderActions();
+}
+
+void MainWindow::updateOrderActions()
+{
+    // They act on the order the detail panel shows. With none (nothing selected
+    // yet, or the orders of a source just left: the model's reset clears the
+    // view's selection without a signal), Ctrl+E and Ctrl+Shift+C were offered in
+    // the menus and did nothing.
+    const bool has = !m_detail->orderId().isNull();
     m_copyJsonAction->setEnabled(has);
     m_exportAction->setEnabled(has);
 }
@@ -824,7 +837,12 @@ void MainWindow::updateCounts()
     const int total = m_model->orderCount();
     const int shown = m_proxy->rowCount();
     const QLocale locale;
-    m_countLabel->setText(shown == total ? tr("%1 orders").arg(locale.toString(total))
+    // (One order is "1 order", as in "1 order loaded.": a database with its first
+    // order read "1 orders" in the status bar.)
+    if (shown == total)
+        m_countLabel->setText(total == 1 ? tr("1 order") : tr("%1 orders").arg(locale.toString(total)));
+    else
+        m_countLabel->setText(total == 1 ? tr("%1 of 1 order").arg(locale.toString(shown))
                                          : tr("%1 of %2 orders").arg(locale.toString(shown), locale.toString(total)));
 }
 
@@ -864,7 +882,12 @@ void MainWindow::setDisplayUtc(bool utc)
         m_utcAction->setChecked(utc);
     m_model->setDisplayUtc(utc);
     m_detail->reload();
-    m_utcAction->setText(utc ? tr("Times in &UTC") : tr("Times in &local time"));
+    // The label stays "Times in UTC" and the check mark says yes or no. Renamed to
+    // "Times in local time" while unchecked, View showed an empty box beside
+    // "Times in local time" with the times in local time, and the toolbar a raised
+    // "Times in local time" button; the tooltip says which way it is.
+    m_utcAction->setToolTip(utc ? tr("Times are shown in UTC; uncheck for local time (Ctrl+T)")
+                                : tr("Times are shown in local time; check for UTC (Ctrl+T)"));
 }
 
 void MainWindow::setDemoRunning(bool running)

@@ -111,6 +111,7 @@ private:
     // F8 / F9 and the View menu entries of the tabbed docks.
     QAction *dockAction(QDockWidget *dock, const QKeySequence &shortcut);
     void onCurrentChanged(const QModelIndex &current);
+    void updateOrderActions();
     void keepSelectionWhileFiltered();
     void keepRowsInPlaceWhileScrolled();
     // Runs `change` (a new search text or status filter) and then shows the

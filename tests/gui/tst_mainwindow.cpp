@@ -19,6 +19,7 @@
 #include <QFrame>
 #include <QHeaderView>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QMenuBar>
@@ -180,6 +181,9 @@ private Q_SLOTS:
     void newSearchShowsTheSelectionOrTheTop();
     void dockShortcutsBringThePanelToTheFront();
     void statusBarCountsAndAboutSayWhatIsTrue();
+    void orderActionsNeedAnOrder();
+    void orderCountSaysOneOrder();
+    void utcToggleSaysWhatItShows();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
     void defaultSizeShowsEveryColumn();
@@ -323,6 +327,96 @@ void tst_MainWindow::statusBarCountsAndAboutSayWhatIsTrue()
     for (const QString &expected : {QStringLiteral("9.8.7"), QString::fromLatin1(qVersion()),
                                     QStringLiteral("Fake: fake://test")})
         QVERIFY2(text.contains(expected), qPrintable(expected + QStringLiteral(" missing from ") + text));
+}
+
+// The probe: right after the start, and again after File > Connect to another
+// source (the detail panel blank, no row selected), Orders > Copy Status JSON and
+// Export Case File were enabled, and they and Ctrl+Shift+C / Ctrl+E did nothing.
+// They are offered while an order is shown, as the detail panel's buttons are.
+void tst_MainWindow::orderActionsNeedAnOrder()
+{
+    MainWindow window;
+    auto menuAction = [&window](const QString &text) -> QAction * {
+        for (QAction *menu : window.menuBar()->actions()) {
+            if (!menu->menu())
+                continue;
+            for (QAction *a : menu->menu()->actions()) {
+                if (a->text().remove(QLatin1Char('&')).remove(QStringLiteral("…")) == text)
+                    return a;
+            }
+        }
+        return nullptr;
+    };
+    QAction *copy = menuAction(QStringLiteral("Copy Status JSON"));
+    QAction *exportCase = menuAction(QStringLiteral("Export Case File"));
+    QVERIFY(copy && exportCase);
+    QVERIFY(!copy->isEnabled());
+    QVERIFY(!exportCase->isEnabled());
+
+    showWithAFailedOrder(window, 3);
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY(copy->isEnabled());
+    QVERIFY(exportCase->isEnabled());
+
+    // Another source: its orders are loaded anew, none is selected nor shown.
+    window.setSource(new FakeSource, SourceSpec{});
+    QVERIFY(window.detailPanel()->orderId().isNull());
+    QVERIFY(!window.treeView()->currentIndex().isValid());
+    QVERIFY(!copy->isEnabled());
+    QVERIFY(!exportCase->isEnabled());
+}
+
+// The probe: an empty database, the first order placed: the status bar said
+// "1 orders" (and "0 of 1 orders" with a search that hides it).
+void tst_MainWindow::orderCountSaysOneOrder()
+{
+    MainWindow window;
+    window.setSource(new FakeSource, SourceSpec{});
+    auto *count = window.findChild<QLabel *>(QStringLiteral("orderCount"));
+    QVERIFY(count);
+    QTRY_COMPARE(count->text(), QStringLiteral("0 orders"));
+    addOrders(window, 1, 1);
+    QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("1 order"), kTimeout);
+    window.searchField()->setText(QStringLiteral("no such order"));
+    QTRY_COMPARE(count->text(), QStringLiteral("0 of 1 order"));
+    window.searchField()->clear();
+    addOrders(window, 2, 1);
+    QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("2 orders"), kTimeout);
+    window.searchField()->setText(QStringLiteral("ORD-20240110-000002"));
+    QTRY_COMPARE(count->text(), QStringLiteral("1 of 2 orders"));
+}
+
+// The probe: Ctrl+T (times in local time) renamed the checkable View > "Times in
+// UTC" to "Times in local time" and unchecked it: an empty box beside "Times in
+// local time" while the times were in local time (and a raised "Times in local
+// time" toolbar button; Help > Keyboard Shortcuts listed Ctrl+T as that). The
+// entry's label stays what its check mark answers.
+void tst_MainWindow::utcToggleSaysWhatItShows()
+{
+    MainWindow window;
+    QAction *utc = nullptr;
+    for (QAction *a : window.findChildren<QAction *>()) {
+        if (a->shortcut() == QKeySequence(Qt::CTRL | Qt::Key_T) && !a->associatedObjects().isEmpty())
+            utc = a;
+    }
+    QVERIFY(utc && utc->isCheckable());
+    auto label = [utc] { return utc->text().remove(QLatin1Char('&')); };
+    QVERIFY(window.model()->displayUtc());
+    QVERIFY(utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
+
+    utc->trigger(); // to local time
+    QVERIFY(!window.model()->displayUtc());
+    QVERIFY(!utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
+    QVERIFY2(utc->toolTip().contains(QLatin1String("local time")), qPrintable(utc->toolTip()));
+    QVERIFY2(!window.shortcutsHtml().contains(QLatin1String("Times in local time")), qPrintable(window.shortcutsHtml()));
+
+    utc->trigger(); // back to UTC
+    QVERIFY(window.model()->displayUtc());
+    QVERIFY(utc->isChecked());
+    QCOMPARE(label(), QStringLiteral("Times in UTC"));
 }
 
 void tst_MainWindow::damagedSavedGeometryGivesTheDefaultWindow_data()
