@@ -7,8 +7,9 @@ FailureInfo failureInfo(const QString &code)
     if (code == QLatin1String("INVENTORY_UNAVAILABLE")) {
         info.retryable = true;
         info.customerMessage = QStringLiteral("One or more items are out of stock.");
-        info.suggestedAction =
-            QStringLiteral("Remove the unavailable items or wait until they are back in stock, then retry the order.");
+        // (A retry can change the payment method and the address, not the items.)
+        info.suggestedAction = QStringLiteral(
+            "Retry the order once the items are back in stock, or place a new order without them.");
     } else if (code == QLatin1String("PAYMENT_DECLINED")) {
         info.retryable = true;
         info.requiredActions = {QStringLiteral("UPDATE_PAYMENT_METHOD")};

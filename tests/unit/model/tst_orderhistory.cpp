@@ -55,6 +55,7 @@ private Q_SLOTS:
     void executions_data();
     void executions();
     void errorsCarrySuggestedAction();
+    void adviceAsksOnlyWhatARetryCanChange();
     void failureAdviceAgreesWithTheEnd_data();
     void failureAdviceAgreesWithTheEnd();
     void injectedFailureNeedsNoCorrection_data();
@@ -301,6 +302,34 @@ QVector<OrderEvent> endedWith(Ending ending, int attempts, bool injected = false
 }
 
 } // namespace
+
+// A retry may correct the payment method and the shipping address, nothing else.
+// The advice for an out-of-stock order said "Remove the unavailable items ... then
+// retry the order", which no retry can do: an agent following it used up an
+// attempt on the same failure. Advice that asks for a correction asks only for
+// one a retry takes (its required actions), and the out-of-stock advice offers
+// what can be done: wait for the stock, or a new order without the items.
+void tst_OrderHistory::adviceAsksOnlyWhatARetryCanChange()
+{
+    for (const char *code : {"INVENTORY_UNAVAILABLE", "PAYMENT_DECLINED", "FRAUD_DETECTED", "INVALID_ADDRESS",
+                             "SHIPPING_UNAVAILABLE", "STEP_TIMEOUT", "SERVICE_UNAVAILABLE", "STORE_REFUSED",
+                             "PAYMENT_AMOUNT_MISMATCH", "COMPENSATION_FAILED", "SOMETHING_ELSE"}) {
+        const FailureInfo info = failureInfo(QString::fromLatin1(code));
+        const QString advice = info.suggestedAction;
+        QVERIFY2(!advice.contains(QLatin1String("item"), Qt::CaseInsensitive)
+                     || !advice.contains(QLatin1String("retry"), Qt::CaseInsensitive)
+                     || advice.contains(QLatin1String("new order")),
+                 qPrintable(QStringLiteral("%1: %2").arg(QLatin1String(code), advice)));
+        QVERIFY2(!advice.contains(QLatin1String("Remove"), Qt::CaseInsensitive), qPrintable(advice));
+        if (advice.contains(QLatin1String("payment method")))
+            QVERIFY2(info.requiredActions.contains(QStringLiteral("UPDATE_PAYMENT_METHOD")), code);
+        if (advice.contains(QLatin1String("address")))
+            QVERIFY2(info.requiredActions.contains(QStringLiteral("UPDATE_SHIPPING_ADDRESS")), code);
+    }
+    const QString outOfStock = failureInfo(QStringLiteral("INVENTORY_UNAVAILABLE")).suggestedAction;
+    QVERIFY2(outOfStock.contains(QLatin1String("back in stock")) && outOfStock.contains(QLatin1String("new order")),
+             qPrintable(outOfStock));
+}
 
 void tst_OrderHistory::failureAdviceAgreesWithTheEnd_data()
 {
