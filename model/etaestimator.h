@@ -38,7 +38,9 @@ public:
 
     // Null QDateTime when the order is terminal.
     QDateTime estimate(const OrderProgress &progress, const QDateTime &now) const;
-    // True when `now` is past the estimate made with p95 for every remaining step.
+    // True when `now` is past the estimate made with p95 for every remaining step,
+    // by more than a quarter of it (half a second at least): time for the events
+    // to reach a console.
     bool isLate(const OrderProgress &progress, const QDateTime &now) const;
 
 private:

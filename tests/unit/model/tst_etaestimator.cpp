@@ -240,9 +240,27 @@ void tst_EtaEstimator::isLate()
     const QVector<OrderEvent> events = scenario(Kind::Success, kOrder);
     const OrderProgress p = foldPrefix(events, 4); // payment running since events[3]
     const QDateTime start = events[3].timestamp;
-    // p95 budget: payment 3000 + shipping 2500.
-    QVERIFY(!eta.isLate(p, start.addMSecs(5500)));
-    QVERIFY(eta.isLate(p, start.addMSecs(5501)));
+    // p95 budget: payment 3000 + shipping 2500, and a quarter of it (1375) for the
+    // events to reach the console.
+    QVERIFY(!eta.isLate(p, start.addMSecs(6875)));
+    QVERIFY(eta.isLate(p, start.addMSecs(6876)));
+
+    // Steady 300 ms steps (p95 = p50, as the simulated steps of a demo): an order on
+    // time, whose events reach the console 200 ms after they happened, is not late;
+    // the grace is half a second at least.
+    EtaEstimator steady;
+    for (int i = 0; i < 20; ++i) {
+        OrderProgress done(QUuid::createUuid());
+        for (const OrderEvent &e : scenario(Kind::Success, done.orderId, baseTime(), 300))
+            steady.observe(done, done.apply(e).changes);
+    }
+    QCOMPARE(steady.p95(SagaStep::Shipping), 300);
+    const QVector<OrderEvent> demo = scenario(Kind::Success, kOrder, baseTime(), 300);
+    const OrderProgress paying = foldPrefix(demo, 4);
+    const QDateTime paymentStart = demo[3].timestamp;
+    QVERIFY(!steady.isLate(paying, paymentStart.addMSecs(600 + 200))); // was late past 600
+    QVERIFY(!steady.isLate(paying, paymentStart.addMSecs(600 + 500)));
+    QVERIFY(steady.isLate(paying, paymentStart.addMSecs(600 + 501)));
 }
 
 void tst_EtaEstimator::setDefaults()
