@@ -14,8 +14,11 @@ void TimelineModel::setHistory(const OrderHistory &history)
     if (history.timeline == m_history.timeline && history.orderId == m_history.orderId)
         return;
     // A new or grown timeline: entries are only ever appended for one order.
+    // (Unless the new entries are on another day: then the rows before show their
+    // dates too, which an insertion may not change.)
     if (history.orderId == m_history.orderId && history.timeline.size() > m_history.timeline.size()
-        && std::equal(m_history.timeline.cbegin(), m_history.timeline.cend(), history.timeline.cbegin())) {
+        && std::equal(m_history.timeline.cbegin(), m_history.timeline.cend(), history.timeline.cbegin())
+        && showsDates(history) == showsDates(m_history)) {
         const int first = int(m_history.timeline.size());
         beginInsertRows({}, first, int(history.timeline.size()) - 1);
         m_history = history;
@@ -38,7 +41,30 @@ void TimelineModel::setDisplayUtc(bool utc)
         return;
     m_utc = utc;
     if (!m_history.timeline.isEmpty())
-        Q_EMIT dataChanged(index(0, TimeColumn), index(rowCount() - 1, TimeColumn), {Qt::DisplayRole});
+        Q_EMIT dataChanged(index(0, TimeColumn), index(rowCount() - 1, ColumnCount - 1),
+                           {Qt::DisplayRole, Qt::ToolTipRole});
+}
+
+QDateTime TimelineModel::shown(const QDateTime &t) const
+{
+    return m_utc ? t.toUTC() : t.toLocalTime();
+}
+
+// A history that spans more than one day where it is shown (a retry days later,
+// a saga across midnight): its times then carry their dates, else the same time
+// of day on two days reads as one.
+bool TimelineModel::showsDates(const OrderHistory &history) const
+{
+    QDate first;
+    for (const TimelineEntry &e : history.timeline) {
+        const QDate day = shown(e.timestamp).date();
+        if (!day.isValid())
+            continue;
+        if (first.isValid() && day != first)
+            return true;
+        first = day;
+    }
+    return false;
 }
 
 int TimelineModel::rowCount(const QModelIndex &parent) const
@@ -60,10 +86,10 @@ QVariant TimelineModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case TimeColumn: {
-            const QDateTime t = m_utc ? e.timestamp.toUTC() : e.timestamp.toLocalTime();
-            return t.toString(QStringLiteral("HH:mm:ss.zzz")) + (m_utc ? QStringLiteral(" UTC") : QString());
-        }
+        case TimeColumn:
+            return shown(e.timestamp).toString(showsDates(m_history) ? QStringLiteral("yyyy-MM-dd HH:mm:ss.zzz")
+                                                            : QStringLiteral("HH:mm:ss.zzz"))
+                + (m_utc ? QStringLiteral(" UTC") : QString());
         case TitleColumn:
             return e.title;
         case DescriptionColumn:
@@ -85,7 +111,8 @@ QVariant TimelineModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (e.error)
             return QStringLiteral("%1: %2\n%3").arg(e.error->code, e.error->message, e.error->suggestedAction);
-        return QLocale().toString(e.timestamp.toLocalTime(), QLocale::LongFormat);
+        // The whole date and time, in the zone the times are shown in.
+        return QLocale().toString(shown(e.timestamp), QLocale::LongFormat);
     case IconNameRole:
         return iconName;
     case StatusRole:

@@ -27,6 +27,9 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
 private:
+    QDateTime shown(const QDateTime &t) const; // in UTC or local time, as set
+    bool showsDates(const OrderHistory &history) const;
+
     OrderHistory m_history;
     mutable QHash<QString, QIcon> m_icons;
     bool m_utc = true;

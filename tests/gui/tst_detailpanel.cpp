@@ -2,6 +2,11 @@
 // what it says about retry and history reads as sentences.
 
 #include "detailpanel.h"
+#include "orderhistory.h"
+#include <QAbstractItemModelTester>
+#include <QScopeGuard>
+#include <QSignalSpy>
+#include "timelinemodel.h"
 #include "fakesource.h"
 #include "retrydialog.h"
 #include "sagajson.h"
@@ -31,6 +36,7 @@ private Q_SLOTS:
     void etaTurnsLateWhileShown();
     void loadedOrderInFlightIsLate();
     void retryAndHistoryReadAsSentences();
+    void historyAcrossDaysShowsDates();
     void unreversedUnansweredCallIsNamed();
     void injectedFailureNeedsNoCorrection_data();
     void injectedFailureNeedsNoCorrection();
@@ -102,6 +108,40 @@ void tst_DetailPanel::loadedOrderInFlightIsLate()
     panel.setOrder(id);
     QVERIFY2(panel.etaText().contains(QLatin1String("late")), qPrintable(panel.etaText()));
     QVERIFY(!panel.etaText().contains(QLatin1String("not known")));
+}
+
+// The History showed the time of day only, and its tooltips local time even with
+// Times in UTC on: a saga retried two days later read as if both attempts ran on
+// one day. A history over more than one day shows the dates; one within a day the
+// times only; the tooltip's whole date and time is in the zone the times are in.
+void tst_DetailPanel::historyAcrossDaysShowsDates()
+{
+    const QUuid id = QUuid::createUuid();
+    const QDateTime start(QDate(2026, 3, 9), QTime(23, 59, 59, 850), Qt::UTC);
+    Builder b(id, start, 100);
+    b.started();
+    b.stepOk(SagaStep::Inventory); // across midnight (UTC)
+    TimelineModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    auto time = [&model](int row) { return model.index(row, TimelineModel::TimeColumn).data().toString(); };
+
+    model.setHistory(HistoryBuilder::build(b.events().mid(0, 1))); // the first event alone: one day
+    QCOMPARE(time(0), QStringLiteral("23:59:59.850 UTC"));
+    model.setHistory(HistoryBuilder::build(b.events()));
+    QVERIFY(model.rowCount() >= 2);
+    QCOMPARE(time(0), QStringLiteral("2026-03-09 23:59:59.850 UTC"));
+    QVERIFY2(time(model.rowCount() - 1).startsWith(QLatin1String("2026-03-10 00:00:00")), qPrintable(time(model.rowCount() - 1)));
+
+    // (Local time five hours behind UTC here, so that the two differ.)
+    const QByteArray zone = qgetenv("TZ");
+    qputenv("TZ", "America/New_York");
+    auto restoreZone = qScopeGuard([zone] { zone.isNull() ? qunsetenv("TZ") : qputenv("TZ", zone); });
+    QVERIFY(start.toLocalTime().time().hour() != start.time().hour());
+    const QString utcTip = model.index(0, TimelineModel::TimeColumn).data(Qt::ToolTipRole).toString();
+    QCOMPARE(utcTip, QLocale().toString(start, QLocale::LongFormat));
+    model.setDisplayUtc(false);
+    QCOMPARE(model.index(0, TimelineModel::TimeColumn).data(Qt::ToolTipRole).toString(),
+             QLocale().toString(start.toLocalTime(), QLocale::LongFormat));
 }
 
 // The probe: "retry cooldown period not elapsed Next retry possible at 01:13:02
