@@ -94,7 +94,7 @@ FailureInjectionPanel::FailureInjectionPanel(QWidget *parent)
     m_status = new QLabel(this);
     m_status->setWordWrap(true);
     m_clear = new QPushButton(tr("C&lear all"), this);
-    m_revert = new QPushButton(tr("&Revert"), this);
+    m_revert = new QPushButton(tr("Rever&t"), this); // (Alt+R is the detail panel's Retry…)
     m_revert->setObjectName(QStringLiteral("revertFaultPlan"));
     m_revert->setToolTip(tr("Show the applied fault plan again, dropping the edits not applied"));
     m_apply = new QPushButton(tr("&Apply"), this);

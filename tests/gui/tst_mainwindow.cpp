@@ -26,6 +26,7 @@
 #include <QScreen>
 #include <QSettings>
 #include <QPushButton>
+#include <QAbstractButton>
 #include <QSplitter>
 #include <QSplitterHandle>
 #include <QStatusBar>
@@ -189,6 +190,7 @@ private Q_SLOTS:
     void defaultSizeShowsEveryColumn();
     void failedOrderShowsFailureRetryAndHistory();
     void historyRoomIsTheUsersAndRemembered();
+    void mnemonicsAreUnique();
     void smallWindowKeepsRetryInView();
     void resizedLayoutIsRemembered();
     void columnsSavedByTheFixedLayoutGiveWay();
@@ -592,6 +594,53 @@ void tst_MainWindow::historyRoomIsTheUsersAndRemembered()
         QCOMPARE(history->height(), fitted);
     }
     QSettings().clear();
+}
+
+// With Failure Injection open beside a failed order, Alt+R was both the detail
+// panel's Retry… and the panel's Revert: it only moved the focus between them.
+// Every visible button, label with a buddy and menu of the window has a mnemonic
+// of its own.
+void tst_MainWindow::mnemonicsAreUnique()
+{
+    MainWindow window;
+    window.resize(MainWindow::kDefaultSize);
+    showWithAFailedOrder(window, 3);
+    if (QTest::currentTestFailed())
+        return;
+    auto *faults = window.findChild<QDockWidget *>(QStringLiteral("failureInjectionDock"));
+    QVERIFY(faults);
+    faults->raise();
+    QTRY_VERIFY(!faults->visibleRegion().isEmpty());
+    QHash<QChar, QStringList> owners;
+    auto add = [&owners](const QString &text) {
+        for (int i = 0; i + 1 < text.size(); ++i) {
+            if (text.at(i) != QLatin1Char('&'))
+                continue;
+            if (text.at(i + 1) == QLatin1Char('&')) {
+                ++i; // a literal '&'
+                continue;
+            }
+            owners[text.at(i + 1).toLower()] << text;
+            return;
+        }
+    };
+    for (QAction *menu : window.menuBar()->actions())
+        add(menu->text());
+    for (QAbstractButton *button : window.findChildren<QAbstractButton *>()) {
+        if (button->isVisible())
+            add(button->text());
+    }
+    for (QLabel *label : window.findChildren<QLabel *>()) {
+        if (label->isVisible() && label->buddy())
+            add(label->text());
+    }
+    QStringList clashes;
+    for (auto it = owners.cbegin(); it != owners.cend(); ++it) {
+        if (it.value().size() > 1)
+            clashes << QStringLiteral("Alt+%1: %2").arg(it.key().toUpper(), it.value().join(QStringLiteral(", ")));
+    }
+    QVERIFY2(clashes.isEmpty(), qPrintable(clashes.join(QStringLiteral("; "))));
+    QVERIFY(owners.size() >= 8); // (the menus and the panels' buttons were found)
 }
 
 // The probe: at 1024x700 with the Failure Injection dock open, the failure
