@@ -338,6 +338,20 @@ void stubResumedStream(WireMockAdmin &admin, const QJsonObject &response)
                            {"response", response}});
 }
 
+// What GET /api/orders?q=ID (one order's list entry, read again) answers: `entry`.
+void stubListEntry(WireMockAdmin &admin, const OrderProgress &entry)
+{
+    admin.call("POST", QStringLiteral("/__admin/mappings"),
+               QJsonObject{{"priority", 1},
+                           {"request",
+                            QJsonObject{{"method", "GET"},
+                                        {"urlPath", "/api/orders"},
+                                        {"queryParameters",
+                                         QJsonObject{{"q", QJsonObject{{"equalTo", entry.orderId.toString(QUuid::WithoutBraces)}}}}}}},
+                           {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(entry)}},
+                                                                   {"count", 1}})}});
+}
+
 // How many requests WireMock received for `path` (with that Last-Event-ID, if given).
 int requestsTo(WireMockAdmin &admin, const QString &path, const QByteArray &lastEventId = {})
 {
@@ -1054,7 +1068,6 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
     QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
     WireMockAdmin admin(wiremock);
     const QUuid id = QUuid::createUuid();
-    const QString idText = id.toString(QUuid::WithoutBraces);
     // The newer server's events: the first three of a saga that succeeds, its own
     // STEP_AUDITED (seq 4), and the other five (seq 5..9); positions = seqs.
     QVector<OrderEvent> events = SagaScenarios::scenario(SagaScenarios::Kind::Success, id);
@@ -1103,13 +1116,7 @@ void tst_RemoteSource::eventOfANewerServerIsCaughtUpOn()
     } else {
         admin.stub("GET", "/api/orders", emptyOrderList());
     }
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"priority", 1},
-                           {"request", QJsonObject{{"method", "GET"},
-                                                   {"urlPath", "/api/orders"},
-                                                   {"queryParameters", QJsonObject{{"q", QJsonObject{{"equalTo", idText}}}}}}},
-                           {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(listed)}},
-                                                                   {"count", 1}})}});
+    stubListEntry(admin, listed);
     QJsonObject streamed{{"status", 200},
                          {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
                          {"body", QString::fromUtf8(stream)}};
@@ -1173,14 +1180,7 @@ void tst_RemoteSource::unreadableFirstEventOfANewOrderIsNoStranger()
     stubResumedStream(admin, QJsonObject{{"status", 200},
                                          {"headers", QJsonObject{{"Content-Type", "text/event-stream"}}},
                                          {"body", QString::fromUtf8(resumed)}});
-    admin.call("POST", QStringLiteral("/__admin/mappings"),
-               QJsonObject{{"priority", 1},
-                           {"request", QJsonObject{{"method", "GET"},
-                                                   {"urlPath", "/api/orders"},
-                                                   {"queryParameters",
-                                                    QJsonObject{{"q", QJsonObject{{"equalTo", id.toString(QUuid::WithoutBraces)}}}}}}},
-                           {"response", jsonAnswer(200, QJsonObject{{"orders", QJsonArray{SagaJson::orderListItemToJson(listed)}},
-                                                                   {"count", 1}})}});
+    stubListEntry(admin, listed);
     admin.stub("GET", eventsPath(id), jsonAnswer(200, raw));
 
     ShownOrders orders;
