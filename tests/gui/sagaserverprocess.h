@@ -32,6 +32,7 @@ public:
     QString start(int port = 0)
     {
         m_process = std::make_unique<QProcess>();
+        TestServices::endsWithThisTest(*m_process);
         m_killed = false;
         m_process->setProcessChannelMode(QProcess::MergedChannels);
         const QString listen = QStringLiteral("127.0.0.1:%1").arg(port);

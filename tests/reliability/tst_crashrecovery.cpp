@@ -83,6 +83,7 @@ void tst_CrashRecovery::killAndRestart()
 
     auto runChild = [&](int submit, int killAfterMs) {
         QProcess child;
+        TestServices::endsWithThisTest(child);
         child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert(QStringLiteral("QT_LOGGING_RULES"), QStringLiteral("saga.*.debug=false"));
@@ -108,6 +109,7 @@ void tst_CrashRecovery::killAndRestart()
     SagaStore store(*DatabaseUrl::parse(db, &error), QStringLiteral("checker"));
     QVERIFY(store.open().ok());
     QProcess last;
+    TestServices::endsWithThisTest(last);
     last.setProcessChannelMode(QProcess::ForwardedErrorChannel);
     last.start(QCoreApplication::applicationFilePath(),
                {QStringLiteral("--child"), db, wm.toString(), QStringLiteral("0"), QStringLiteral("engine-crashy")});
@@ -209,6 +211,7 @@ void tst_CrashRecovery::takenOverStepsCountTheirResumedAttempt()
     };
 
     QProcess a;
+    TestServices::endsWithThisTest(a);
     QVERIFY(startChild(a, 8, QStringLiteral("engine-a")));
     QVERIFY(store.open().ok());
     // Killed once some first calls are out (their STEP_STARTED committed).
@@ -224,6 +227,7 @@ void tst_CrashRecovery::takenOverStepsCountTheirResumedAttempt()
     admin.call("POST", "/__admin/settings", QJsonObject{{"fixedDelay", 40}});
 
     QProcess b;
+    TestServices::endsWithThisTest(b);
     QVERIFY(startChild(b, 0, QStringLiteral("engine-b")));
     auto allTerminal = [&] {
         const QVector<OrderProgress> list = orders();

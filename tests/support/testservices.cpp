@@ -23,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -255,6 +256,7 @@ QUrl startOwnWireMock(QString *error)
     }
     auto wm = std::make_unique<OwnWireMock>();
     wm->process = std::make_unique<QProcess>();
+    TestServices::endsWithThisTest(*wm->process);
     wm->process->setProcessChannelMode(QProcess::MergedChannels);
     wm->process->start(QStringLiteral("java"),
                        {QStringLiteral("-jar"), jar, QStringLiteral("--port"), QStringLiteral("0"),
@@ -409,6 +411,11 @@ bool setWritable(const QString &path, bool writable, QString *error)
     if (canWrite != writable)
         return fail(QStringLiteral("access(W_OK) still says %1").arg(canWrite ? QStringLiteral("writable") : QStringLiteral("not writable")));
     return true;
+}
+
+void endsWithThisTest(QProcess &process)
+{
+    process.setChildProcessModifier([] { ::prctl(PR_SET_PDEATHSIG, SIGKILL); });
 }
 
 QString sourceDir()

@@ -13,6 +13,8 @@
 #include <QString>
 #include <QUrl>
 
+class QProcess;
+
 namespace TestServices {
 
 // URL of a new, empty database (unique name) on the test PostgreSQL server:
@@ -35,6 +37,12 @@ QString tempDir();
 // its immutable attribute (chattr +i / -i). Checked with access(W_OK) afterwards;
 // false with *error when it did not take.
 bool setWritable(const QString &path, bool writable, QString *error);
+// Makes the program `process` starts next end (SIGKILL) when this test process
+// ends, however it ends: a test that crashed or was killed by ctest's timeout
+// left its saga-server, console or WireMock running (seen after a sanitizer
+// report). Call before start(); from the thread that stays (Linux sends the
+// signal when the starting thread ends).
+void endsWithThisTest(QProcess &process);
 // Absolute path of the project source dir (for resources).
 QString sourceDir();
 // Path of a built program (saga-server, saga-console) in the build tree.

@@ -40,6 +40,7 @@ struct Run {
 Run runConsole(const QStringList &arguments, const QProcessEnvironment &env, int timeoutMs = 30000)
 {
     QProcess process;
+    TestServices::endsWithThisTest(process);
     process.setProcessEnvironment(env);
     process.start(TestServices::programPath(QStringLiteral("saga-console")), arguments);
     Run run;
@@ -331,6 +332,7 @@ void tst_ConsoleCommandLine::terminatedConsoleReleasesItsLeases()
     QVERIFY(dir.isValid());
     const QString database = dir.filePath(QStringLiteral("terminated.sqlite"));
     QProcess process;
+    TestServices::endsWithThisTest(process);
     process.setProcessEnvironment(headlessEnvironment());
     process.setProcessChannelMode(QProcess::SeparateChannels);
     process.start(TestServices::programPath(QStringLiteral("saga-console")),

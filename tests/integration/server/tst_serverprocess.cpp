@@ -68,6 +68,7 @@ void TestServerProcess::initTestCase()
 QString TestServerProcess::run(const QStringList &args, int *exitCode)
 {
     QProcess p;
+    TestServices::endsWithThisTest(p);
     p.setProcessChannelMode(QProcess::MergedChannels);
     p.start(m_program, args);
     if (!p.waitForFinished(60000))
@@ -135,6 +136,7 @@ void TestServerProcess::tokenCommand()
 void TestServerProcess::exercise(const QString &databaseUrl)
 {
     QProcess server;
+    TestServices::endsWithThisTest(server);
     server.setProcessChannelMode(QProcess::SeparateChannels);
     server.start(m_program, {"--listen", "127.0.0.1:0", "--database", databaseUrl, "--step-delay", "30",
                              "--retry-cooldown", "3600", "--auth-secret-file", m_secret});
@@ -198,6 +200,7 @@ void TestServerProcess::exercise(const QString &databaseUrl)
 
     // Restart on the same database: every order is there and reaches an end.
     QProcess again;
+    TestServices::endsWithThisTest(again);
     again.start(m_program, {"--listen", "127.0.0.1:0", "--database", databaseUrl, "--auth-secret-file", m_secret});
     QVERIFY(again.waitForStarted(30000));
     QTRY_VERIFY_WITH_TIMEOUT(again.canReadLine(), 60000);
@@ -269,6 +272,7 @@ void TestServerProcess::readOnlyDatabaseIsSaidAsSuch()
     QString declined;
     {
         QProcess first; // creates the file and its tables, and an order to retry later
+        TestServices::endsWithThisTest(first);
         const quint16 port = startServer(first, args, &failure);
         QVERIFY2(port != 0, qPrintable(failure));
         const HttpResult placed = http(port, "POST", "/api/orders", token, compact(orderBody(customer, "declined-card")),
@@ -285,6 +289,7 @@ void TestServerProcess::readOnlyDatabaseIsSaidAsSuch()
     auto writableAgain = qScopeGuard([&] { TestServices::setWritable(file, true, nullptr); });
 
     QProcess server;
+    TestServices::endsWithThisTest(server);
     const quint16 port = startServer(server, args, &failure);
     QVERIFY2(port != 0, qPrintable(failure));
     auto stop = qScopeGuard([&] {
