@@ -16,9 +16,10 @@ void TimelineModel::setHistory(const OrderHistory &history)
     // A new or grown timeline: entries are only ever appended for one order.
     // (Unless the new entries are on another day: then the rows before show their
     // dates too, which an insertion may not change.)
+    const bool dated = showsDates(history);
     if (history.orderId == m_history.orderId && history.timeline.size() > m_history.timeline.size()
         && std::equal(m_history.timeline.cbegin(), m_history.timeline.cend(), history.timeline.cbegin())
-        && showsDates(history) == showsDates(m_history)) {
+        && dated == m_dated) {
         const int first = int(m_history.timeline.size());
         beginInsertRows({}, first, int(history.timeline.size()) - 1);
         m_history = history;
@@ -27,6 +28,7 @@ void TimelineModel::setHistory(const OrderHistory &history)
     }
     beginResetModel();
     m_history = history;
+    m_dated = dated;
     endResetModel();
 }
 
@@ -40,6 +42,7 @@ void TimelineModel::setDisplayUtc(bool utc)
     if (utc == m_utc)
         return;
     m_utc = utc;
+    m_dated = showsDates(m_history); // (midnight is elsewhere in the other zone)
     if (!m_history.timeline.isEmpty())
         Q_EMIT dataChanged(index(0, TimeColumn), index(rowCount() - 1, ColumnCount - 1),
                            {Qt::DisplayRole, Qt::ToolTipRole});
@@ -87,8 +90,8 @@ QVariant TimelineModel::data(const QModelIndex &index, int role) const
     case Qt::DisplayRole:
         switch (index.column()) {
         case TimeColumn:
-            return shown(e.timestamp).toString(showsDates(m_history) ? QStringLiteral("yyyy-MM-dd HH:mm:ss.zzz")
-                                                            : QStringLiteral("HH:mm:ss.zzz"))
+            return shown(e.timestamp).toString(m_dated ? QStringLiteral("yyyy-MM-dd HH:mm:ss.zzz")
+                                                       : QStringLiteral("HH:mm:ss.zzz"))
                 + (m_utc ? QStringLiteral(" UTC") : QString());
         case TitleColumn:
             return e.title;

@@ -33,4 +33,5 @@ private:
     OrderHistory m_history;
     mutable QHash<QString, QIcon> m_icons;
     bool m_utc = true;
+    bool m_dated = false; // showsDates(m_history), kept as either changes
 };

@@ -380,9 +380,8 @@ void RemoteSource::resumeStream()
                  openStream();
                  return;
              }
-             const auto same = events.cbegin();
-             if (same == events.cend() || same->type != shown.type
-                 || same->timestamp.toMSecsSinceEpoch() != shown.timestamp.toMSecsSinceEpoch()) {
+             if (events.isEmpty() || events.first().type != shown.type
+                 || events.first().timestamp.toMSecsSinceEpoch() != shown.timestamp.toMSecsSinceEpoch()) {
                  reloadReplaced(stranger
                                 + tr("event %1 of order %2 is not the %3 of %4 shown")
                                       .arg(shown.seq)
@@ -616,8 +615,6 @@ void RemoteSource::catchUp(const QUuid &orderId, const QString &why)
     send("GET", QStringLiteral("/api/orders"), query, {}, this, [this, orderId, id, generation](Response r) {
         if (!m_running || generation != m_generation)
             return;
-        m_unsequenced.remove(orderId);
-        const QVector<OrderEvent> pending = m_rebasing.take(orderId);
         std::optional<OrderProgress> entry;
         QString error = r.error;
         const QJsonArray list = r.json.object().value(QLatin1String("orders")).toArray();
@@ -631,14 +628,23 @@ void RemoteSource::catchUp(const QUuid &orderId, const QString &why)
                 error = p.ok() ? QStringLiteral("no lastSeq") : p.field + QLatin1Char(' ') + p.error;
             break;
         }
-        if (entry)
-            Q_EMIT snapshotsReady({*entry});
-        else
+        if (!entry)
             qCWarning(lcSources).noquote() << "could not read order" << id << "again:"
                                            << (error.isEmpty() ? QStringLiteral("not listed") : error);
-        if (!pending.isEmpty())
-            Q_EMIT eventsReady(pending); // those the entry already holds are ignored by the fold
+        rebased(orderId, entry);
     });
+}
+
+// The end of rebase() or catchUp(): the order's snapshot, when there is one, then
+// the events that waited for it (those the snapshot holds are ignored by the fold).
+void RemoteSource::rebased(const QUuid &orderId, const std::optional<OrderProgress> &snapshot)
+{
+    m_unsequenced.remove(orderId);
+    const QVector<OrderEvent> pending = m_rebasing.take(orderId);
+    if (snapshot)
+        Q_EMIT snapshotsReady({*snapshot});
+    if (!pending.isEmpty())
+        Q_EMIT eventsReady(pending);
 }
 
 void RemoteSource::rebase(const QUuid &orderId)
@@ -648,23 +654,20 @@ void RemoteSource::rebase(const QUuid &orderId)
          this, [this, orderId, generation](Response r) {
              if (!m_running || generation != m_generation)
                  return;
-             m_unsequenced.remove(orderId);
-             const QVector<OrderEvent> pending = m_rebasing.take(orderId);
              QString error = r.error;
              const QJsonArray raw = r.json.isArray() ? r.json.array()
                                                       : r.json.object().value(QLatin1String("events")).toArray();
              const QVector<OrderEvent> all = error.isEmpty() ? eventsFromRawJson(orderId, raw, &error)
                                                              : QVector<OrderEvent>{};
+             std::optional<OrderProgress> progress;
              if (error.isEmpty() && !all.isEmpty()) {
-                 OrderProgress progress(orderId);
+                 progress.emplace(orderId);
                  for (const OrderEvent &e : all)
-                     progress.apply(e);
-                 Q_EMIT snapshotsReady({progress});
+                     progress->apply(e);
              } else {
                  qCWarning(lcSources).noquote() << "could not read the events of" << orderId << ":" << error;
              }
-             if (!pending.isEmpty())
-                 Q_EMIT eventsReady(pending); // duplicates of the snapshot are ignored by the fold
+             rebased(orderId, progress);
          });
 }
 

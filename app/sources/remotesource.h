@@ -11,6 +11,7 @@
 #include <QUrlQuery>
 #include <QHash>
 #include <QSet>
+#include <optional>
 
 class QNetworkAccessManager;
 
@@ -113,6 +114,7 @@ private:
     QString liveMessage();
     void rebase(const QUuid &orderId);
     void catchUp(const QUuid &orderId, const QString &why);
+    void rebased(const QUuid &orderId, const std::optional<OrderProgress> &snapshot);
 
 public:
     // GET /api/orders/{id}/events entries as OrderEvents (id = seq).

@@ -871,18 +871,18 @@ StoreResult<OrderListPage> SagaStore::listOrders(const OrderListFilter &filter)
     QStringList where;
     if (filter.status)
         where << QStringLiteral("overall_status = %1").arg(d->lit(overallText(*filter.status)));
-    const QString wholeQuery = filter.query.trimmed();
-    const QUuid wholeId = wholeQuery.size() == 36 ? QUuid::fromString(wholeQuery) : QUuid();
+    const QString query = filter.query.trimmed();
+    const QUuid wholeId = query.size() == 36 ? QUuid::fromString(query) : QUuid();
     if (!wholeId.isNull()) {
         // A whole UUID: that order, or that customer's orders, by their indexes. (Read
         // as text it was a scan of every order and every step result: half a second
         // at 100,000 orders for the console reading one order again.) It names an
         // order or a customer: it is not looked for in error messages (README).
         where << QStringLiteral("(id = %1 OR customer_id = %1)").arg(d->lit(wholeId.toString(QUuid::WithoutBraces)));
-    } else if (!filter.query.trimmed().isEmpty()) {
+    } else if (!query.isEmpty()) {
         // The text matches literally: LIKE's wildcards in it are escaped with '!'
         // (not a backslash, which PostgreSQL's string literals may treat specially).
-        QString qtext = filter.query.trimmed().toLower();
+        QString qtext = query.toLower();
         qtext.replace(QLatin1Char('!'), QLatin1String("!!"))
             .replace(QLatin1Char('%'), QLatin1String("!%"))
             .replace(QLatin1Char('_'), QLatin1String("!_"));
