@@ -2,9 +2,11 @@
 
 // Shared by the GUI tests that drive a ProgressSource (header only).
 
+#include "eventbatcher.h"
 #include "ordertreemodel.h"
 #include "progresssource.h"
 
+#include <QAbstractItemModelTester>
 #include <QObject>
 #include <QTest>
 #include <QUuid>
@@ -34,5 +36,22 @@ inline QString statusName(const OrderTreeModel &model, const QUuid &id)
     const OrderProgress *p = model.order(id);
     return p ? toString(p->overallStatus) : QString();
 }
+
+// An order model fed by a source as the main window feeds it (through a batcher;
+// emptied when the source's contents are replaced), checked by QAbstractItemModelTester.
+struct ShownOrders {
+    OrderTreeModel model;
+    QAbstractItemModelTester tester{&model, QAbstractItemModelTester::FailureReportingMode::QtTest};
+    EventBatcher batcher{&model};
+    void follow(ProgressSource *source)
+    {
+        QObject::connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
+        QObject::connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
+        QObject::connect(source, &ProgressSource::contentsReplaced, &model, [this] {
+            batcher.clear();
+            model.clear();
+        });
+    }
+};
 
 } // namespace GuiTest

@@ -8,7 +8,6 @@
 // stays consistent (QAbstractItemModelTester), and once the answers are whole
 // again it follows the server live, showing how the new orders end.
 
-#include "eventbatcher.h"
 #include "orderpresets.h"
 #include "ordertreemodel.h"
 #include "remotesource.h"
@@ -16,7 +15,6 @@
 #include "sourcetesthelpers.h"
 #include "testservices.h"
 
-#include <QAbstractItemModelTester>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QTcpServer>
@@ -174,17 +172,11 @@ void tst_RemoteChaos::damagedAnswersDoNotBreakTheConsole()
     MutatingProxy proxy(server.url(), seed);
     QVERIFY(proxy.listen());
 
-    OrderTreeModel model;
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    EventBatcher batcher(&model);
+    GuiTest::ShownOrders shown;
+    const OrderTreeModel &model = shown.model;
     RemoteSource source(proxy.url(), token);
     source.setMaxBackoff(300);
-    QObject::connect(&source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-    QObject::connect(&source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
-    QObject::connect(&source, &ProgressSource::contentsReplaced, &model, [&] {
-        batcher.clear();
-        model.clear();
-    });
+    shown.follow(&source);
     int notLive = 0;
     QObject::connect(&source, &ProgressSource::connectionStateChanged, &model,
                      [&](ProgressSource::State state, const QString &) {

@@ -364,22 +364,7 @@ int requestsTo(WireMockAdmin &admin, const QString &path, const QByteArray &last
     return n;
 }
 
-// An order model fed by a source as the main window feeds it (through a batcher;
-// emptied when the source's contents are replaced), checked by QAbstractItemModelTester.
-struct ShownOrders {
-    OrderTreeModel model;
-    QAbstractItemModelTester tester{&model, QAbstractItemModelTester::FailureReportingMode::QtTest};
-    EventBatcher batcher{&model};
-    void follow(ProgressSource *source)
-    {
-        QObject::connect(source, &ProgressSource::snapshotsReady, &batcher, &EventBatcher::addSnapshots);
-        QObject::connect(source, &ProgressSource::eventsReady, &batcher, &EventBatcher::addEvents);
-        QObject::connect(source, &ProgressSource::contentsReplaced, &model, [this] {
-            batcher.clear();
-            model.clear();
-        });
-    }
-};
+using GuiTest::ShownOrders;
 
 // A saga-server with a SUPPORT token, followed by a remote source (backoff at most
 // 1 s) that feeds ShownOrders; `replaced` counts its contentsReplaced.
