@@ -20,7 +20,9 @@ QString toString(EventType type)
         return a;
     }();
     const int i = int(type);
-    return (i >= 0 && i < kEventTypeCount) ? names[size_t(i)] : QString();
+    if (i >= 0 && i < kEventTypeCount)
+        return names[size_t(i)];
+    return type == EventType::Unrecognized ? QStringLiteral("UNRECOGNIZED") : QString();
 }
 
 std::optional<EventType> eventTypeFromString(QStringView text)
@@ -32,11 +34,27 @@ std::optional<EventType> eventTypeFromString(QStringView text)
     return std::nullopt;
 }
 
+QString eventTypeName(const OrderEvent &event)
+{
+    return event.type == EventType::Unrecognized ? event.typeName : toString(event.type);
+}
+
+void setEventType(OrderEvent *event, QStringView text)
+{
+    if (const std::optional<EventType> known = eventTypeFromString(text)) {
+        event->type = *known;
+        event->typeName.clear();
+    } else {
+        event->type = EventType::Unrecognized;
+        event->typeName = text.toString();
+    }
+}
+
 bool OrderEvent::operator==(const OrderEvent &o) const
 {
     return orderId == o.orderId && seq == o.seq && position == o.position && type == o.type
            && step == o.step && timestamp == o.timestamp && details == o.details
-           && error == o.error;
+           && error == o.error && typeName == o.typeName;
 }
 
 QDateTime resumedAttemptStart(const OrderEvent &event)

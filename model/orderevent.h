@@ -20,10 +20,18 @@ enum class EventType : quint8 {
     StepCompensated,     // step COMPENSATING -> COMPENSATED
     SagaCompleted,       // overall -> COMPLETED
     SagaFailed,          // overall -> ROLLED_BACK (all compensated) or FAILED
+    // Read, never written: a stored type this program does not know (written by a
+    // newer one during a rolling upgrade, or by hand). It takes its seq and changes
+    // nothing else, so the order's later events still apply; its name is kept in
+    // OrderEvent::typeName and passed on as it was.
+    Unrecognized,
 };
-constexpr int kEventTypeCount = 8;
+constexpr int kEventTypeCount = 8; // the known types, SagaStarted .. SagaFailed
 
+// The contract name of a known type; "UNRECOGNIZED" for Unrecognized (an event's
+// own name is eventTypeName()).
 QString toString(EventType type);
+// A known type by its name; nullopt for any other text.
 std::optional<EventType> eventTypeFromString(QStringView text);
 
 // Error information carried by STEP_FAILED and SAGA_FAILED.
@@ -58,6 +66,7 @@ struct OrderEvent {
     QDateTime timestamp; // UTC
     QJsonObject details;
     ErrorInfo error;
+    QString typeName;    // the stored name when type is Unrecognized; empty otherwise
 
     bool operator==(const OrderEvent &o) const;
     bool operator!=(const OrderEvent &o) const { return !(*this == o); }
@@ -83,6 +92,12 @@ inline void keepEndDetails(QJsonObject *details, const OrderEvent &event)
 // the event is no such end or has none (a step that ran in one go, a record from before engines said
 // so), it cannot be read, or it is later than the event itself.
 QDateTime resumedAttemptStart(const OrderEvent &event);
+
+// The event's type as stored: the contract name, or the name of an Unrecognized one.
+QString eventTypeName(const OrderEvent &event);
+// The type stored as `text`: a known one, or Unrecognized with its name in
+// event->typeName (cleared for a known one).
+void setEventType(OrderEvent *event, QStringView text);
 
 using OrderEventList = QVector<OrderEvent>;
 Q_DECLARE_METATYPE(OrderEventList)

@@ -375,6 +375,15 @@ OrderHistory HistoryBuilder::build(const QVector<OrderEvent> &input, int maxRetr
             entry.status = TimelineStatus::Success;
             break;
         }
+        case EventType::Unrecognized:
+            // Recorded by a newer version (or by hand): shown, so that something
+            // happening here is not hidden, without guessing what it meant.
+            entry.title = QStringLiteral("Unrecognized Update");
+            entry.description = QStringLiteral("An update of type %1 was recorded here, which this version "
+                                               "cannot describe (recorded by a newer version of Saga Console).")
+                                    .arg(e.typeName.isEmpty() ? QStringLiteral("(none)") : e.typeName);
+            entry.status = TimelineStatus::Neutral;
+            break;
         case EventType::SagaFailed:
             entry.step.reset();
             entry.title = QStringLiteral("Order Could Not Be Completed");

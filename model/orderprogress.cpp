@@ -25,7 +25,7 @@ bool assignIfChanged(T &field, const T &value)
 
 QString describe(const OrderEvent &e)
 {
-    QString s = QStringLiteral("seq %1 %2").arg(e.seq).arg(toString(e.type));
+    QString s = QStringLiteral("seq %1 %2").arg(e.seq).arg(eventTypeName(e));
     if (e.step)
         s += QLatin1Char(' ') + stepDisplayName(*e.step);
     return s;
@@ -549,6 +549,10 @@ FoldResult OrderProgress::applyOne(const OrderEvent &e)
             changes.order |= ChangeSet::Outcome;
         break;
     }
+    case EventType::Unrecognized:
+        // Its meaning is unknown here: it takes its seq (the order's later events
+        // follow it) and the time it happened, nothing else.
+        break;
     }
 
     if (assignIfChanged(lastUpdated, e.timestamp))

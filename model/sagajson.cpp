@@ -562,7 +562,7 @@ QJsonObject statusEventToJson(const OrderEvent &event, const QString &newStatus)
 {
     QJsonObject o;
     o.insert(s("orderId"), uuidText(event.orderId));
-    o.insert(s("eventType"), toString(event.type));
+    o.insert(s("eventType"), eventTypeName(event));
     o.insert(s("stepName"), stepOrNull(event.step));
     o.insert(s("newStatus"), newStatus);
     o.insert(s("timestamp"), formatTimestamp(event.timestamp));
@@ -625,7 +625,7 @@ QJsonObject rawEventToJson(const OrderEvent &event)
 {
     QJsonObject o;
     o.insert(s("id"), event.seq);
-    o.insert(s("eventType"), toString(event.type));
+    o.insert(s("eventType"), eventTypeName(event));
     o.insert(s("timestamp"), formatTimestamp(event.timestamp));
     o.insert(s("stepName"), stepOrNull(event.step));
     o.insert(s("details"), detailsWithError(event));

@@ -176,6 +176,8 @@ QString fallbackNewStatus(const OrderEvent &event)
                                == stepDisplayName(SagaStep::Inventory);
         return toString(incomplete || firstStep ? OverallStatus::Failed : OverallStatus::RolledBack);
     }
+    case EventType::Unrecognized:
+        break; // what it did is not known here
     }
     return {};
 }
@@ -1222,7 +1224,7 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
                 if (event.seq <= lastEventId)
                     continue;
                 read.frames.append({event.seq,
-                                    SseEncoder::event(QByteArray::number(event.seq), toString(event.type).toLatin1(),
+                                    SseEncoder::event(QByteArray::number(event.seq), eventTypeName(event).toLatin1(),
                                                       eventFrameData(event, SagaJson::newStatusOf(event, progress))),
                                     isTerminalEvent(event) && event.seq > currentStart});
             }
@@ -1375,7 +1377,7 @@ void SagaServer::replayNext(quint64 key, qint64 cursor, std::shared_ptr<ReplayFo
                 const FoldResult result = it->apply(event);
                 const QString newStatus = result.outcome == FoldResult::Applied ? SagaJson::newStatusOf(event, *it)
                                                                                 : fallbackNewStatus(event);
-                page.bytes.append(SseEncoder::event(QByteArray::number(event.position), toString(event.type).toLatin1(),
+                page.bytes.append(SseEncoder::event(QByteArray::number(event.position), eventTypeName(event).toLatin1(),
                                                     eventFrameData(event, newStatus)));
                 page.lastPosition = event.position;
             }
@@ -1452,7 +1454,7 @@ void SagaServer::processEvents(const QVector<OrderEvent> &events, bool local)
         const QString newStatus = after && outcome == FoldResult::Applied ? SagaJson::newStatusOf(event, *after)
                                                                           : fallbackNewStatus(event);
         const QByteArray data = eventFrameData(event, newStatus); // serialized once for every stream
-        const QByteArray type = toString(event.type).toLatin1();
+        const QByteArray type = eventTypeName(event).toLatin1();
         if (streaming && !known && (local || outcome == FoldResult::Applied))
             orderFrames.append({event.orderId,
                                 SseHub::Frame{event.seq, SseEncoder::event(QByteArray::number(event.seq), type, data),

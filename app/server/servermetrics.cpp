@@ -123,6 +123,7 @@ void ServerMetrics::observe(const OrderEvent &event, const OrderProgress *after)
     }
     case EventType::CompensationStarted:
     case EventType::StepCompensated:
+    case EventType::Unrecognized:
         break;
     }
 }

@@ -4,10 +4,20 @@ QByteArray SseEncoder::event(const QByteArray &id, const QByteArray &event, cons
 {
     QByteArray out;
     out.reserve(32 + id.size() + event.size() + data.size());
-    if (!id.isEmpty())
-        out.append("id: ").append(id).append('\n');
-    if (!event.isEmpty())
-        out.append("event: ").append(event).append('\n');
+    const auto field = [&out](const char *name, const QByteArray &value) {
+        if (value.isEmpty())
+            return;
+        out.append(name);
+        if (value.contains('\n') || value.contains('\r')) {
+            QByteArray line = value;
+            out.append(line.replace('\n', QByteArray()).replace('\r', QByteArray()));
+        } else {
+            out.append(value);
+        }
+        out.append('\n');
+    };
+    field("id: ", id);
+    field("event: ", event);
     qsizetype start = 0;
     for (;;) {
         const qsizetype nl = data.indexOf('\n', start);

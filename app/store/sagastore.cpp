@@ -320,7 +320,7 @@ struct SagaStore::Private {
         e.orderId = QUuid::fromString(q.value(0).toString());
         e.seq = q.value(1).toLongLong();
         e.position = q.value(2).toLongLong();
-        e.type = eventTypeFromString(q.value(3).toString()).value_or(EventType::SagaStarted);
+        setEventType(&e, q.value(3).toString());
         const QString stepName = q.value(4).toString();
         if (!stepName.isEmpty())
             e.step = stepFromName(stepName);

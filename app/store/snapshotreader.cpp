@@ -67,7 +67,7 @@ OrderEvent decodeEvent(const QSqlQuery &q, const QUuid &orderId, int c = 2)
     OrderEvent e;
     e.orderId = orderId;
     e.seq = q.value(c).toLongLong();
-    e.type = eventTypeFromString(q.value(c + 1).toString()).value_or(EventType::SagaStarted);
+    setEventType(&e, q.value(c + 1).toString());
     const QString stepName = q.value(c + 2).toString();
     if (!stepName.isEmpty())
         e.step = stepFromName(stepName);
@@ -98,7 +98,8 @@ QString caseOf(const char *column, int n, Name name, int otherwise)
 
 // The bulk scan's decoding: as decodeEvent(), with event_type and step_name
 // already mapped to their indexes in SQL (an unknown type decodes as
-// SAGA_STARTED and an unknown or empty step as none, as in decodeEvent()).
+// Unrecognized, without its name: the fold needs none; an unknown or empty step
+// as none, as in decodeEvent()).
 // Columns: order_id, seq, type index, step index (-1 = none), details, created_at.
 // Fills `e` in place (reused across rows: no allocation for empty details);
 // `details` is null when the row carries none.
@@ -329,15 +330,15 @@ struct PgNames {
         for (int i = 0; i < kStepCount; ++i)
             steps[size_t(i)] = stepDisplayName(SagaStep(i)).toUtf8();
     }
-    // An unknown type decodes as SAGA_STARTED, an unknown, empty or NULL step as
-    // none (as in decodeEvent() and decodeScanned()).
+    // An unknown type decodes as Unrecognized (the fold needs no name), an unknown,
+    // empty or NULL step as none (as in decodeEvent() and decodeScanned()).
     EventType type(const PgCopy::Field &f) const
     {
         for (int i = 0; i < kEventTypeCount; ++i) {
             if (f.equals(types[size_t(i)]))
                 return EventType(i);
         }
-        return EventType::SagaStarted;
+        return EventType::Unrecognized;
     }
     std::optional<SagaStep> step(const PgCopy::Field &f) const
     {
@@ -450,7 +451,8 @@ StoreError SnapshotReader::readAll(const std::function<void(QVector<OrderProgres
                                            "THEN %4 END, created_at FROM order_events%5")
                                 .arg(detailsWanted(sqlite),
                                      caseOf<EventType>("event_type", kEventTypeCount,
-                                                       [](EventType t) { return toString(t); }, 0),
+                                                       [](EventType t) { return toString(t); },
+                                                       int(EventType::Unrecognized)),
                                      caseOf<SagaStep>("step_name", kStepCount,
                                                       [](SagaStep s) { return stepDisplayName(s); }, -1),
                                      details,

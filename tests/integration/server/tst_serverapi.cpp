@@ -175,6 +175,7 @@ private Q_SLOTS:
     void orderAnswerAgreesWithTheRetryPolicy();
     void statusStreamAndResume();
     void statusStreamResumeCrossesARetry();
+    void unrecognizedEventIsPassedOn();
     void statusStreamResumeWhileTheDatabaseIsDown();
     void allOrdersStreamResumeWhileTheDatabaseIsDown();
     void resumeAfterTheLastEventIsRefused();
@@ -880,6 +881,65 @@ void TestServerApi::statusStreamAndResume()
                                                              m_ownerToken, {}, {{"Last-Event-ID", "abc"}}));
     QCOMPARE(badId.status, 400);
     QCOMPARE(badId.error(), QStringLiteral("INVALID_FIELD"));
+}
+
+// An event type this server does not know, in the middle of an order (written by
+// a newer version sharing the database during a rolling upgrade): passed on under
+// its own name in the event list and the order's stream, a line of its own in the
+// history, and the order's later events after it. It was read as SAGA_STARTED:
+// served under that name, and the history ended there.
+void TestServerApi::unrecognizedEventIsPassedOn()
+{
+    const QString id = placeOrder(orderBody(m_owner), m_ownerToken);
+    QVERIFY(!id.isEmpty());
+    QCOMPARE(waitTerminal(id, m_ownerToken).value("overallStatus").toString(), QStringLiteral("COMPLETED"));
+    {
+        HeldDatabase db(m_runtime->config().engine.database, QStringLiteral("newer_version_for_test"), {});
+        const QString where = QStringLiteral(" WHERE order_id = '%1'").arg(id);
+        const QString error = db.run(
+            {QStringLiteral("UPDATE order_events SET seq = seq + 1000") + where + QStringLiteral(" AND seq >= 3"),
+             QStringLiteral("UPDATE order_events SET seq = seq - 999") + where + QStringLiteral(" AND seq >= 1000"),
+             // As a writer takes a position: the counter first (the engine's next commit
+             // takes the one after it).
+             QStringLiteral("UPDATE saga_counters SET last_position = last_position + 1"),
+             QStringLiteral("INSERT INTO order_events (order_id, seq, position, event_type, step_name, details, "
+                            "created_at) SELECT order_id, 3, (SELECT last_position FROM saga_counters), "
+                            "'INVENTORY_HELD_FOR_REVIEW', 'Inventory Reservation', '{\"reviewer\": \"r-1\"}', "
+                            "created_at + 1 FROM order_events")
+                 + where + QStringLiteral(" AND seq = 2")});
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+
+    const QJsonArray raw = call("GET", "/api/orders/" + id + "/events", m_ownerToken).jsonArray();
+    QCOMPARE(raw.size(), 9);
+    QCOMPARE(raw.at(2).toObject().value("id").toInteger(), 3);
+    QCOMPARE(raw.at(2).toObject().value("eventType").toString(), QStringLiteral("INVENTORY_HELD_FOR_REVIEW"));
+    QCOMPARE(raw.at(2).toObject().value("stepName").toString(), QStringLiteral("Inventory Reservation"));
+    QCOMPARE(raw.at(2).toObject().value("details").toObject().value("reviewer").toString(), QStringLiteral("r-1"));
+    QCOMPARE(raw.at(3).toObject().value("eventType").toString(), QStringLiteral("STEP_COMPLETED"));
+
+    const QJsonObject history = call("GET", "/api/orders/" + id + "/history", m_ownerToken).json();
+    QCOMPARE(history.value("finalStatus").toString(), QStringLiteral("COMPLETED"));
+    QStringList titles;
+    for (const QJsonValue &line : history.value("timeline").toArray())
+        titles.append(line.toObject().value("title").toString());
+    QCOMPARE(titles, (QStringList{"Order Placed", "Unrecognized Update", "Inventory Reserved", "Payment Processed",
+                                  "Shipping Arranged", "Order Complete"}));
+
+    SseReader resumed(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "2"}});
+    QTRY_VERIFY_WITH_TIMEOUT(resumed.closed(), 60000);
+    QCOMPARE(resumed.status(), 200);
+    QByteArrayList ids;
+    QByteArrayList types;
+    for (const SseEvent &e : resumed.events()) {
+        ids.append(e.id);
+        types.append(e.event);
+        QCOMPARE(e.json().value("eventType").toString().toLatin1(), e.event);
+    }
+    QCOMPARE(ids, (QByteArrayList{"3", "4", "5", "6", "7", "8", "9"}));
+    QCOMPARE(types.first(), QByteArray("INVENTORY_HELD_FOR_REVIEW"));
+    QCOMPARE(types.last(), QByteArray("SAGA_COMPLETED"));
+    QCOMPARE(resumed.events().last().json().value("newStatus").toString(), QStringLiteral("COMPLETED"));
 }
 
 void TestServerApi::statusStreamResumeCrossesARetry()

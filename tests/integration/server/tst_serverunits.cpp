@@ -327,6 +327,9 @@ void TestServerUnits::sseFraming()
              QByteArray("id: 7\nevent: STEP_STARTED\ndata: {\"a\":1}\n\n"));
     QCOMPARE(SseEncoder::event("1", "x", "line1\nline2\r"), QByteArray("id: 1\nevent: x\ndata: line1\ndata: line2\n\n"));
     QCOMPARE(SseEncoder::event({}, "x", "d"), QByteArray("event: x\ndata: d\n\n"));
+    // An id or type from a stored row with a line break in it stays one field.
+    QCOMPARE(SseEncoder::event("4\n2", "NEW\r\ndata: forged", "d"),
+             QByteArray("id: 42\nevent: NEWdata: forged\ndata: d\n\n"));
     QCOMPARE(SseEncoder::retry(3000), QByteArray("retry: 3000\n\n"));
     QCOMPARE(SseEncoder::heartbeat(), QByteArray(":\n\n"));
     QCOMPARE(SseEncoder::comment("a\nb"), QByteArray(": a b\n\n"));

@@ -69,6 +69,7 @@ private Q_SLOTS:
     void stepNamesAndTimestamps();
     void takenOverStepSaysItWasResumed();
     void inputOrderDoesNotMatter();
+    void unrecognizedEventIsALineOfItsOwn();
     void inProgressOrder();
     void emptyInput();
     void timelineStatusStrings();
@@ -677,6 +678,30 @@ void tst_OrderHistory::inputOrderDoesNotMatter()
     const OrderHistory h = HistoryBuilder::build(events);
     QCOMPARE(h.timeline, expected.timeline);
     QCOMPARE(h.executions, expected.executions);
+}
+
+// A type a newer version recorded: a neutral line naming it, and the order's
+// history goes on after it (read as SAGA_STARTED it ended the history there).
+void tst_OrderHistory::unrecognizedEventIsALineOfItsOwn()
+{
+    QVector<OrderEvent> events = scenario(Kind::Success, kOrder);
+    const OrderHistory plain = HistoryBuilder::build(events);
+    OrderEvent unknown = events[4]; // payment's STEP_COMPLETED
+    setEventType(&unknown, u"PAYMENT_HELD_FOR_REVIEW");
+    unknown.timestamp = events[4].timestamp.addMSecs(-10);
+    events.insert(4, unknown);
+    for (int i = 4; i < events.size(); ++i)
+        events[i].seq = i + 1;
+    const OrderHistory h = HistoryBuilder::build(events);
+    QCOMPARE(::titles(h), (QStringList{"Order Placed", "Inventory Reserved", "Unrecognized Update", "Payment Processed",
+                                       "Shipping Arranged", "Order Complete"}));
+    const TimelineEntry *line = lineTitled(h, QStringLiteral("Unrecognized Update"));
+    QVERIFY(line);
+    QCOMPARE(toString(line->status), toString(TimelineStatus::Neutral));
+    QCOMPARE(line->timestamp, unknown.timestamp);
+    QVERIFY2(line->description.contains(QLatin1String("PAYMENT_HELD_FOR_REVIEW")), qPrintable(line->description));
+    QCOMPARE(h.finalStatus, plain.finalStatus);
+    QCOMPARE(h.executions, plain.executions);
 }
 
 void tst_OrderHistory::inProgressOrder()

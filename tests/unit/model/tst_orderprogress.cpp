@@ -90,6 +90,7 @@ private Q_SLOTS:
     void takenOverStepCountsItsResumedAttempt_data();
     void takenOverStepCountsItsResumedAttempt();
     void resumedStartIsClearedByANewStart();
+    void unrecognizedEventTakesItsSeqOnly();
 };
 
 void tst_OrderProgress::initialState()
@@ -713,6 +714,52 @@ void tst_OrderProgress::resumedStartIsClearedByANewStart()
         QCOMPARE(p.apply(all[i]).outcome, FoldResult::Applied);
     QVERIFY(p.step(SagaStep::Payment).resumedAt.isNull());
     QCOMPARE(p.step(SagaStep::Payment).durationMs(), 100);
+}
+
+// A type this program does not know (a newer version's, during a rolling upgrade)
+// takes its seq and changes nothing else: the order's later events still apply
+// (read as SAGA_STARTED it was refused, and the order waited behind it for good).
+// Its name is what the JSON and the history show.
+void tst_OrderProgress::unrecognizedEventTakesItsSeqOnly()
+{
+    QVector<OrderEvent> events = scenario(Kind::Success, kOrder);
+    OrderEvent unknown = events[2];
+    setEventType(&unknown, u"STEP_HELD_FOR_REVIEW");
+    QCOMPARE_STATUS(unknown.type, EventType::Unrecognized);
+    QCOMPARE(eventTypeName(unknown), QStringLiteral("STEP_HELD_FOR_REVIEW"));
+    unknown.timestamp = events[2].timestamp.addMSecs(-10);
+    // Seq 3 is the unknown one; the rest move one on.
+    events.insert(2, unknown);
+    for (int i = 3; i < events.size(); ++i)
+        events[i].seq = i + 1;
+
+    OrderProgress p(kOrder);
+    QCOMPARE(p.apply(events[0]).outcome, FoldResult::Applied);
+    QCOMPARE(p.apply(events[1]).outcome, FoldResult::Applied);
+    const OrderProgress before = p;
+    const FoldResult r = p.apply(events[2]);
+    QCOMPARE(r.outcome, FoldResult::Applied);
+    QCOMPARE(r.error, QString());
+    QCOMPARE(p.lastSeq, 3);
+    QCOMPARE(p.lastUpdated, unknown.timestamp);
+    QCOMPARE_STATUS(p.overallStatus, before.overallStatus);
+    QCOMPARE(statusesOf(p), statusesOf(before));
+    QCOMPARE(p.currentStep, before.currentStep);
+    for (int i = 3; i < events.size(); ++i)
+        QCOMPARE(p.apply(events[i]).outcome, FoldResult::Applied);
+    QCOMPARE_STATUS(p.overallStatus, OverallStatus::Completed);
+    QCOMPARE(p.lastSeq, 9);
+
+    // Passed on as it was stored.
+    QCOMPARE(SagaJson::statusEventToJson(unknown, toString(p.overallStatus)).value(QLatin1String("eventType")).toString(),
+             QStringLiteral("STEP_HELD_FOR_REVIEW"));
+    QCOMPARE(SagaJson::rawEventToJson(unknown).value(QLatin1String("eventType")).toString(),
+             QStringLiteral("STEP_HELD_FOR_REVIEW"));
+    // A known name read back is known again, its name not kept twice.
+    setEventType(&unknown, u"STEP_COMPLETED");
+    QCOMPARE_STATUS(unknown.type, EventType::StepCompleted);
+    QVERIFY(unknown.typeName.isEmpty());
+    QCOMPARE(events[2].typeName, QStringLiteral("STEP_HELD_FOR_REVIEW"));
 }
 
 QTEST_APPLESS_MAIN(tst_OrderProgress)
