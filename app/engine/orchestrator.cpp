@@ -1318,6 +1318,26 @@ void Orchestrator::resume(const ClaimedExecution &claimed)
             databaseLost(events.error);
         return;
     }
+    // A history with an event this engine does not know was written by a newer
+    // version (a rolling upgrade): what that event means for the next step is not
+    // known here, so the saga is left to an engine that knows (its lease released;
+    // said once per execution, though later claims may take it again).
+    const auto unknown = std::find_if(events.value.cbegin(), events.value.cend(), [](const OrderEvent &e) {
+        return e.type == EventType::Unrecognized;
+    });
+    if (unknown != events.value.cend()) {
+        if (!m_leftToNewerEngines.contains(claimed.executionId)) {
+            m_leftToNewerEngines.insert(claimed.executionId);
+            qCWarning(lcEngine).noquote()
+                << QStringLiteral("saga of order %1 (execution %2) not resumed: its event %3 is of type %4, which "
+                                  "this version does not know; an engine of the version that wrote it will resume it")
+                       .arg(claimed.orderId.toString(QUuid::WithoutBraces), claimed.executionId)
+                       .arg(unknown->seq)
+                       .arg(unknown->typeName);
+        }
+        m_store->releaseLeases(m_engineId, {claimed.executionId});
+        return;
+    }
     auto saga = std::make_unique<SagaState>(SagaState::fromHistory(order.value, events.value));
     if (saga->executionId != claimed.executionId || saga->isTerminal()) {
         qCWarning(lcEngine) << "claimed execution" << claimed.executionId << "does not match the order's events";

@@ -52,6 +52,7 @@
 
 #include <QHash>
 #include <QObject>
+#include <QSet>
 #include <QThread>
 #include <QTimer>
 #include <QVector>
@@ -193,6 +194,9 @@ private:
     };
     // Looked up for every step result and committed event: hashed, not ordered.
     std::unordered_map<QUuid, std::unique_ptr<SagaState>, UuidHash> m_sagas;
+    // Executions claimed and let go because their history holds an event type this
+    // version does not know (resume()): each said once.
+    QSet<QString> m_leftToNewerEngines;
     QVector<Pending> m_queue; // decided, not yet handed to a committer
     // Requests with an Idempotency-Key whose order this engine is recording:
     // answered when its first commit is reported.

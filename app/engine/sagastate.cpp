@@ -110,6 +110,10 @@ void SagaState::apply(const OrderEvent &event)
         currentStep.reset();
         break;
     }
+    case EventType::Unrecognized:
+        // Written by a newer version: Orchestrator::resume() leaves such a saga to
+        // it; a retry's history only needs the seq.
+        break;
     }
 }
 

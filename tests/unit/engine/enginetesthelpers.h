@@ -305,6 +305,8 @@ inline QString checkExecutions(const QVector<OrderEvent> &events, const QVector<
                 break;
             case EventType::SagaStarted:
                 break;
+            case EventType::Unrecognized:
+                return where + QStringLiteral("an engine wrote an event type it does not know: seq %1").arg(e.seq);
             }
         }
         if (terminals != 1)
