@@ -460,10 +460,15 @@ void DetailPanel::setSource(ProgressSource *source)
     m_source = source;
     // What the source could not answer while it was away (or said before it went
     // away) is asked again when its state changes.
+    // The history too, when it could not be read (the source away as the order was
+    // chosen): an order that gets no new event would show the error for good.
     if (source)
         m_sourceState = connect(source, &ProgressSource::connectionStateChanged, this, [this] {
-            if (!m_orderId.isNull())
-                requestEligibility();
+            if (m_orderId.isNull())
+                return;
+            if (!m_caseLoaded)
+                requestCase();
+            requestEligibility();
         });
     m_case = {};
     m_caseLoaded = false;

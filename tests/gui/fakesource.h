@@ -29,8 +29,13 @@ public:
     {
         OrderCase c = orderCase;
         c.orderId = orderId;
-        post(context, [done, c] { done(c, {}); });
+        ++caseLoads;
+        if (!caseError.isEmpty())
+            c = OrderCase{orderId, {}, {}, {}};
+        post(context, [done, c, error = caseError] { done(c, error); });
     }
+    // As the real sources do when their connection comes and goes.
+    void changeState(State state, const QString &message) { setState(state, message); }
     void retryEligibility(const QUuid &, QObject *context,
                           std::function<void(RetryEligibility, QString)> done) override
     {
@@ -48,6 +53,8 @@ public:
     }
 
     OrderCase orderCase;
+    QString caseError; // loadCase answers this error (and no case) while set
+    int caseLoads = 0;
     RetryEligibility eligibility;
     FaultPlan plan;
     int planWrites = 0;

@@ -45,6 +45,7 @@ private Q_SLOTS:
     void injectedFraudIsStillNotRetried();
     void reversalIsNotStillRunning_data();
     void reversalIsNotStillRunning();
+    void historyUnreadableWhileAwayIsReadOnceBack();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -474,3 +475,56 @@ void tst_DetailPanel::reversalIsNotStillRunning()
 
 QTEST_MAIN(tst_DetailPanel)
 #include "tst_detailpanel.moc"
+
+// An order chosen while the source was away (saga-server down, PostgreSQL
+// restarting): its history could not be read. Once the source is back, the
+// history is read again, also for an order that gets no new event (one that has
+// ended): it said "could not be read" above an empty History for good.
+void tst_DetailPanel::historyUnreadableWhileAwayIsReadOnceBack()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, id);
+    model.applyEvents(events);
+    QVERIFY(model.order(id)->isTerminal());
+    FakeSource source;
+    source.orderCase.history = HistoryBuilder::build(events);
+    for (const OrderEvent &e : events)
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
+    source.caseError = away;
+    source.changeState(ProgressSource::State::Stale, away);
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    auto historyState = [&panel] {
+        QStringList texts;
+        for (const QLabel *l : panel.findChildren<QLabel *>())
+            texts << l->text();
+        return texts;
+    };
+    // (Read when chosen, and once more as the panel first sees the order's status.)
+    QTRY_COMPARE_WITH_TIMEOUT(source.caseLoads, 2, kTimeout);
+    QTRY_VERIFY2_WITH_TIMEOUT(historyState().contains(away), qPrintable(historyState().join(QLatin1Char('|'))),
+                              kTimeout);
+    QVERIFY(!panel.isCaseLoaded());
+    QCOMPARE(panel.timelineModel()->rowCount(), 0);
+
+    // Back: the source goes live again; the order itself does not change.
+    source.caseError.clear();
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QVERIFY(panel.timelineModel()->rowCount() > 0);
+    const QString recorded = QStringLiteral("%1 events recorded").arg(events.size());
+    QVERIFY2(historyState().contains(recorded), qPrintable(historyState().join(QLatin1Char('|'))));
+    QVERIFY(!historyState().contains(away));
+
+    // A history that was read is not read again at every change of state.
+    const int loads = source.caseLoads;
+    source.changeState(ProgressSource::State::Stale, away);
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTest::qWait(50);
+    QCOMPARE(source.caseLoads, loads);
+}
