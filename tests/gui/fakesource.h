@@ -43,7 +43,10 @@ public:
     }
     void faultPlan(QObject *context, std::function<void(FaultPlan, QString)> done) override
     {
-        post(context, [done, p = plan] { done(p, {}); });
+        if (!planError.isEmpty())
+            post(context, [done, error = planError] { done(FaultPlan{}, error); });
+        else
+            post(context, [done, p = plan] { done(p, {}); });
     }
     void setFaultPlan(const FaultPlan &p, QObject *context, std::function<void(QString)> done) override
     {
@@ -57,6 +60,7 @@ public:
     int caseLoads = 0;
     RetryEligibility eligibility;
     FaultPlan plan;
+    QString planError; // faultPlan answers this error while set
     int planWrites = 0;
 
 private:
