@@ -898,6 +898,10 @@ void MainWindow::setDemoRunning(bool running)
         return;
     }
     m_demo->setRunning(running);
+    if (running && !m_demo->isRunning()) { // the source gave up (DemoTraffic stops then)
+        showMessage(tr("Demo traffic cannot run: %1").arg(m_source->stateMessage()));
+        return;
+    }
     if (running)
         showMessage(tr("Demo traffic: %1 orders/min, %2% with failures.")
                         .arg(m_demo->ordersPerMinute())

@@ -36,6 +36,14 @@ public:
     }
     // As the real sources do when their connection comes and goes.
     void changeState(State state, const QString &message) { setState(state, message); }
+    void placeOrder(const OrderRequest &, QObject *context, std::function<void(PlaceOrderResult)> done) override
+    {
+        ++ordersPlaced;
+        PlaceOrderResult r;
+        r.ok = true;
+        r.orderId = QUuid::createUuid();
+        post(context, [done, r] { done(r); });
+    }
     void retryEligibility(const QUuid &, QObject *context,
                           std::function<void(RetryEligibility, QString)> done) override
     {
@@ -58,6 +66,7 @@ public:
     OrderCase orderCase;
     QString caseError; // loadCase answers this error (and no case) while set
     int caseLoads = 0;
+    int ordersPlaced = 0;
     RetryEligibility eligibility;
     FaultPlan plan;
     QString planError; // faultPlan answers this error while set
