@@ -20,6 +20,15 @@ public:
     Capabilities capabilities() const override { return m_capabilities; }
     void start() override
     {
+        if (!answersAtStart) {
+            setState(State::Reconnecting, unreachable);
+            return;
+        }
+        finishLoad();
+    }
+    // The first load, done (at start unless answersAtStart is false).
+    void finishLoad()
+    {
         setState(State::Live, {});
         setInitialLoadDone(0);
     }
@@ -63,6 +72,8 @@ public:
         post(context, [done] { done({}); });
     }
 
+    bool answersAtStart = true; // else start() stays Reconnecting, saying `unreachable`
+    QString unreachable = QStringLiteral("Cannot reach fake://test: the connection was refused.");
     OrderCase orderCase;
     QString caseError; // loadCase answers this error (and no case) while set
     int caseLoads = 0;
