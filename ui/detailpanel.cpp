@@ -472,6 +472,7 @@ void DetailPanel::setSource(ProgressSource *source)
         });
     m_case = {};
     m_caseLoaded = false;
+    m_caseError.clear();
     m_failureInjected = false;
     m_eligibilityKnown = false;
     m_timeline->clear();
@@ -487,6 +488,7 @@ void DetailPanel::setOrder(const QUuid &orderId)
     m_orderId = orderId;
     m_case = {};
     m_caseLoaded = false;
+    m_caseError.clear();
     m_failureInjected = false;
     m_eligibility = {};
     m_eligibilityKnown = false;
@@ -661,10 +663,13 @@ void DetailPanel::requestCase()
             return;
         if (!error.isEmpty()) {
             m_timelineState->setText(error);
+            if (!m_caseLoaded)
+                m_caseError = error;
             return;
         }
         m_case = c;
         m_caseLoaded = true;
+        m_caseError.clear();
         const bool injected = SagaJson::failedByInjectedFault(c.rawEvents);
         if (injected != std::exchange(m_failureInjected, injected)) {
             refreshSnapshot(); // the advice
@@ -886,11 +891,21 @@ QByteArray DetailPanel::caseFileJson() const
     if (m_caseLoaded) {
         root.insert(QLatin1String("history"), SagaJson::historyToJson(m_case.history));
         root.insert(QLatin1String("events"), m_case.rawEvents);
+    } else {
+        // Said in the file too: one attached to a ticket is read without the console.
+        root.insert(QLatin1String("incomplete"), missingCaseText());
     }
     return QJsonDocument(root).toJson(QJsonDocument::Indented);
 }
 
-bool DetailPanel::exportCaseTo(const QString &path, QString *error) const
+QString DetailPanel::missingCaseText() const
+{
+    return m_caseError.isEmpty()
+        ? tr("The order's history and raw events are not in this file: they were still being read.")
+        : tr("The order's history and raw events are not in this file: they could not be read (%1)").arg(m_caseError);
+}
+
+bool DetailPanel::exportCaseTo(const QString &path, QString *error, QString *incomplete) const
 {
     const QByteArray json = caseFileJson();
     QSaveFile file(path);
@@ -900,6 +915,8 @@ bool DetailPanel::exportCaseTo(const QString &path, QString *error) const
                                     : tr("Could not write %1 (%2). Choose another folder.").arg(path, file.errorString());
         return false;
     }
+    if (incomplete)
+        *incomplete = m_caseLoaded ? QString() : missingCaseText();
     return true;
 }
 
@@ -915,8 +932,13 @@ void DetailPanel::exportCase()
     if (path.isEmpty())
         return;
     QString error;
-    if (exportCaseTo(path, &error))
+    QString incomplete;
+    if (exportCaseTo(path, &error, &incomplete) && incomplete.isEmpty())
         Q_EMIT message(tr("Case file saved to %1.").arg(QDir::toNativeSeparators(path)));
+    else if (error.isEmpty()) // (saved, without the history: export again once the History shows it)
+        Q_EMIT message(tr("Case file saved to %1 with the order's status only. %2 Export it again once the History "
+                          "shows them.")
+                           .arg(QDir::toNativeSeparators(path), incomplete));
     else
         Q_EMIT message(error);
 }

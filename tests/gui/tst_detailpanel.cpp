@@ -16,10 +16,13 @@
 
 #include <QApplication>
 #include <QGroupBox>
+#include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
 #include <QPushButton>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
 
@@ -46,6 +49,7 @@ private Q_SLOTS:
     void reversalIsNotStillRunning_data();
     void reversalIsNotStillRunning();
     void historyUnreadableWhileAwayIsReadOnceBack();
+    void caseFileWithoutTheHistorySaysSo();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -527,4 +531,55 @@ void tst_DetailPanel::historyUnreadableWhileAwayIsReadOnceBack()
     source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
     QTest::qWait(50);
     QCOMPARE(source.caseLoads, loads);
+}
+
+// Export Case File (Ctrl+E) before the order's history and raw events were read
+// (just chosen, or the source away) saved a file with the status only and said
+// "Case file saved to ...": a case attached to a ticket without its history, with
+// nothing to tell. The file and the message now say what it lacks and why.
+void tst_DetailPanel::caseFileWithoutTheHistorySaysSo()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, id);
+    model.applyEvents(events);
+    FakeSource source;
+    source.orderCase.history = HistoryBuilder::build(events);
+    for (const OrderEvent &e : events)
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
+    source.caseError = away;
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(id);
+    QTRY_COMPARE_WITH_TIMEOUT(source.caseLoads, 2, kTimeout);
+    QCoreApplication::processEvents();
+    QVERIFY(!panel.isCaseLoaded());
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("case.json"));
+    QString error;
+    QString incomplete;
+    QVERIFY2(panel.exportCaseTo(path, &error, &incomplete), qPrintable(error));
+    QVERIFY2(incomplete.contains(QLatin1String("history and raw events are not in this file")), qPrintable(incomplete));
+    QVERIFY2(incomplete.contains(away), qPrintable(incomplete));
+    auto read = [&path] {
+        QFile file(path);
+        return file.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(file.readAll()).object() : QJsonObject();
+    };
+    QJsonObject caseFile = read();
+    QVERIFY(caseFile.contains(QLatin1String("status")));
+    QVERIFY(!caseFile.contains(QLatin1String("events")));
+    QCOMPARE(caseFile.value(QLatin1String("incomplete")).toString(), incomplete);
+
+    // Read: the whole case, nothing said missing.
+    source.caseError.clear();
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QVERIFY2(panel.exportCaseTo(path, &error, &incomplete), qPrintable(error));
+    QCOMPARE(incomplete, QString());
+    caseFile = read();
+    QCOMPARE(caseFile.value(QLatin1String("events")).toArray().size(), events.size());
+    QVERIFY(!caseFile.contains(QLatin1String("incomplete")));
 }
