@@ -840,15 +840,24 @@ void DetailPanel::retry()
     const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
     if (!p || !m_source || !m_retryButton->isEnabled())
         return;
-    RetryDialog dialog(p->orderNumber, m_eligibility, this);
+    const QUuid id = m_orderId;
+    const QString number = p->orderNumber;
+    RetryDialog dialog(number, m_eligibility, this);
     if (m_failureInjected)
         dialog.setFailureInjected();
     if (m_caseLoaded && m_case.record)
         dialog.setCurrentOrder(m_case.record->paymentMethodId, m_case.record->shippingAddress);
     if (dialog.exec() != QDialog::Accepted)
         return;
-    const RetryRequest request = dialog.request(m_orderId);
-    const QString number = p->orderNumber;
+    // Events went on while the dialog was open: the orders may have been dropped and
+    // loaded again (a saga-server back on other data), the panel emptied, `p` gone.
+    if (m_orderId != id || !m_model->order(id) || !m_source) {
+        Q_EMIT message(tr("%1 was not retried: the orders were loaded again while the retry dialog was open. Choose "
+                          "the order again to retry it.")
+                           .arg(number));
+        return;
+    }
+    const RetryRequest request = dialog.request(id);
     setRetryEnabled(false);
     m_source->retry(request, this, [this, number](RetryDecision d) {
         if (d.code == RetryDecision::Accepted)

@@ -58,6 +58,14 @@ public:
     {
         post(context, [done, e = eligibility] { done(e, {}); });
     }
+    void retry(const RetryRequest &request, QObject *context, std::function<void(RetryDecision)> done) override
+    {
+        retriesSent.append(request);
+        RetryDecision d;
+        d.code = RetryDecision::Accepted;
+        d.attemptNumber = 2;
+        post(context, [done, d] { done(d); });
+    }
     void faultPlan(QObject *context, std::function<void(FaultPlan, QString)> done) override
     {
         if (!planError.isEmpty())
@@ -79,6 +87,7 @@ public:
     int caseLoads = 0;
     int ordersPlaced = 0;
     RetryEligibility eligibility;
+    QVector<RetryRequest> retriesSent;
     FaultPlan plan;
     QString planError; // faultPlan answers this error while set
     int planWrites = 0;

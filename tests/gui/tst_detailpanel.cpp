@@ -50,6 +50,7 @@ private Q_SLOTS:
     void reversalIsNotStillRunning();
     void historyUnreadableWhileAwayIsReadOnceBack();
     void caseFileWithoutTheHistorySaysSo();
+    void ordersReloadedWhileRetryDialogIsOpen();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -582,4 +583,57 @@ void tst_DetailPanel::caseFileWithoutTheHistorySaysSo()
     caseFile = read();
     QCOMPARE(caseFile.value(QLatin1String("events")).toArray().size(), events.size());
     QVERIFY(!caseFile.contains(QLatin1String("incomplete")));
+}
+
+// The retry dialog is modal, but events go on while it is open: a remote console
+// whose saga-server came back on other data drops every order and loads them again
+// (as the main window does on contentsReplaced: the model cleared, the panel
+// emptied). Accepted after that, the dialog's retry was sent for no order (the
+// panel's emptied id) and its order number read from the order that was dropped.
+// Nothing is sent now, and the panel says why.
+void tst_DetailPanel::ordersReloadedWhileRetryDialogIsOpen()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    FakeSource source;
+    source.eligibility.eligible = true;
+    source.eligibility.maxRetries = 3;
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QSignalSpy messages(&panel, &DetailPanel::message);
+    QVERIFY(messages.isValid());
+
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        model.clear();       // contentsReplaced, as MainWindow handles it
+        panel.setOrder({});
+        dialog->accept();
+    });
+    panel.retry();
+    QVERIFY(dialogSeen);
+    QCoreApplication::processEvents();
+    QCOMPARE(source.retriesSent.size(), 0);
+    QCOMPARE(messages.count(), 1);
+    const QString said = messages.first().first().toString();
+    QVERIFY2(said.contains(QLatin1String("was not retried: the orders were loaded again")), qPrintable(said));
+
+    // Untouched meanwhile, the same dialog sends the retry for the order shown.
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTimer::singleShot(0, this, [&] {
+        if (auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget()))
+            dialog->accept();
+    });
+    panel.retry();
+    QCOMPARE(source.retriesSent.size(), 1);
+    QCOMPARE(source.retriesSent.first().orderId, id);
 }
