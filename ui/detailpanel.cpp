@@ -460,13 +460,19 @@ void DetailPanel::setSource(ProgressSource *source)
     m_source = source;
     // What the source could not answer while it was away (or said before it went
     // away) is asked again when its state changes.
+    // The history too, when it could not be read (the source away as the order was
+    // chosen): an order that gets no new event would show the error for good.
     if (source)
         m_sourceState = connect(source, &ProgressSource::connectionStateChanged, this, [this] {
-            if (!m_orderId.isNull())
-                requestEligibility();
+            if (m_orderId.isNull())
+                return;
+            if (!m_caseLoaded)
+                requestCase();
+            requestEligibility();
         });
     m_case = {};
     m_caseLoaded = false;
+    m_caseError.clear();
     m_failureInjected = false;
     m_eligibilityKnown = false;
     m_timeline->clear();
@@ -482,6 +488,7 @@ void DetailPanel::setOrder(const QUuid &orderId)
     m_orderId = orderId;
     m_case = {};
     m_caseLoaded = false;
+    m_caseError.clear();
     m_failureInjected = false;
     m_eligibility = {};
     m_eligibilityKnown = false;
@@ -656,10 +663,13 @@ void DetailPanel::requestCase()
             return;
         if (!error.isEmpty()) {
             m_timelineState->setText(error);
+            if (!m_caseLoaded)
+                m_caseError = error;
             return;
         }
         m_case = c;
         m_caseLoaded = true;
+        m_caseError.clear();
         const bool injected = SagaJson::failedByInjectedFault(c.rawEvents);
         if (injected != std::exchange(m_failureInjected, injected)) {
             refreshSnapshot(); // the advice
@@ -830,15 +840,24 @@ void DetailPanel::retry()
     const OrderProgress *p = m_orderId.isNull() ? nullptr : m_model->order(m_orderId);
     if (!p || !m_source || !m_retryButton->isEnabled())
         return;
-    RetryDialog dialog(p->orderNumber, m_eligibility, this);
+    const QUuid id = m_orderId;
+    const QString number = p->orderNumber;
+    RetryDialog dialog(number, m_eligibility, this);
     if (m_failureInjected)
         dialog.setFailureInjected();
     if (m_caseLoaded && m_case.record)
         dialog.setCurrentOrder(m_case.record->paymentMethodId, m_case.record->shippingAddress);
     if (dialog.exec() != QDialog::Accepted)
         return;
-    const RetryRequest request = dialog.request(m_orderId);
-    const QString number = p->orderNumber;
+    // Events went on while the dialog was open: the orders may have been dropped and
+    // loaded again (a saga-server back on other data), the panel emptied, `p` gone.
+    if (m_orderId != id || !m_model->order(id) || !m_source) {
+        Q_EMIT message(tr("%1 was not retried: the orders were loaded again while the retry dialog was open. Choose "
+                          "the order again to retry it.")
+                           .arg(number));
+        return;
+    }
+    const RetryRequest request = dialog.request(id);
     setRetryEnabled(false);
     m_source->retry(request, this, [this, number](RetryDecision d) {
         if (d.code == RetryDecision::Accepted)
@@ -881,11 +900,21 @@ QByteArray DetailPanel::caseFileJson() const
     if (m_caseLoaded) {
         root.insert(QLatin1String("history"), SagaJson::historyToJson(m_case.history));
         root.insert(QLatin1String("events"), m_case.rawEvents);
+    } else {
+        // Said in the file too: one attached to a ticket is read without the console.
+        root.insert(QLatin1String("incomplete"), missingCaseText());
     }
     return QJsonDocument(root).toJson(QJsonDocument::Indented);
 }
 
-bool DetailPanel::exportCaseTo(const QString &path, QString *error) const
+QString DetailPanel::missingCaseText() const
+{
+    return m_caseError.isEmpty()
+        ? tr("The order's history and raw events are not in this file: they were still being read.")
+        : tr("The order's history and raw events are not in this file: they could not be read (%1)").arg(m_caseError);
+}
+
+bool DetailPanel::exportCaseTo(const QString &path, QString *error, QString *incomplete) const
 {
     const QByteArray json = caseFileJson();
     QSaveFile file(path);
@@ -895,6 +924,8 @@ bool DetailPanel::exportCaseTo(const QString &path, QString *error) const
                                     : tr("Could not write %1 (%2). Choose another folder.").arg(path, file.errorString());
         return false;
     }
+    if (incomplete)
+        *incomplete = m_caseLoaded ? QString() : missingCaseText();
     return true;
 }
 
@@ -910,8 +941,13 @@ void DetailPanel::exportCase()
     if (path.isEmpty())
         return;
     QString error;
-    if (exportCaseTo(path, &error))
+    QString incomplete;
+    if (exportCaseTo(path, &error, &incomplete) && incomplete.isEmpty())
         Q_EMIT message(tr("Case file saved to %1.").arg(QDir::toNativeSeparators(path)));
+    else if (error.isEmpty()) // (saved, without the history: export again once the History shows it)
+        Q_EMIT message(tr("Case file saved to %1 with the order's status only. %2 Export it again once the History "
+                          "shows them.")
+                           .arg(QDir::toNativeSeparators(path), incomplete));
     else
         Q_EMIT message(error);
 }

@@ -38,7 +38,10 @@ public:
 
     QString statusJson() const;
     QByteArray caseFileJson() const;
-    bool exportCaseTo(const QString &path, QString *error) const;
+    // Writes caseFileJson() to `path`. Before the history and raw events are read
+    // (just chosen, or the source away) the file holds the status only: then
+    // `incomplete` says why (the file does too, as "incomplete").
+    bool exportCaseTo(const QString &path, QString *error, QString *incomplete = nullptr) const;
 
     // For tests and the main window's actions.
     QPushButton *retryButton() const { return m_retryButton; }
@@ -51,6 +54,8 @@ public:
     TimelineModel *timelineModel() const { return m_timeline; }
     QString failureText() const;
     QString etaText() const;
+    // What a case file exported now lacks, and why (the history and raw events not read).
+    QString missingCaseText() const;
     // Wide enough for the order, customer and trace ids on one line each.
     int preferredWidth() const;
     // The history's height as the user left it by dragging the split above it;
@@ -101,6 +106,7 @@ private:
     int m_lastStatus = -1;
     qint64 m_lastSeq = -1;
     quint64 m_requestSerial = 0;
+    QString m_caseError; // why the history and raw events could not be read (empty: loading, or read)
     QTimer m_reloadTimer;
     // While an unfinished order is shown: the ETA line is evaluated again every
     // second, as the tree does on every repaint, so it turns late when the time

@@ -129,13 +129,23 @@ void FailureInjectionPanel::updateRow(SagaStep step)
 void FailureInjectionPanel::setSource(ProgressSource *source)
 {
     disconnect(m_eventsConnection);
+    disconnect(m_stateConnection);
     m_reloadTimer.stop();
     m_source = source;
     m_known = FaultPlan{};
     m_knownShown = plan();
     m_applying = false;
-    if (source)
+    if (source) {
         m_eventsConnection = connect(source, &ProgressSource::eventsReady, this, &FailureInjectionPanel::sagasProgressed);
+        // Read again whenever the source is live again: the plan could not be read
+        // while it was away (the rows showed no fault next to the error, also once
+        // live), and a saga-server that restarted meanwhile runs with another plan.
+        m_stateConnection = connect(source, &ProgressSource::connectionStateChanged, this,
+                                    [this](ProgressSource::State state) {
+                                        if (state == ProgressSource::State::Live)
+                                            reloadFromSource();
+                                    });
+    }
     const bool can = source && source->canInjectFaults();
     for (QWidget *w : findChildren<QWidget *>(Qt::FindDirectChildrenOnly)) {
         if (w != m_status)
@@ -209,6 +219,7 @@ bool FailureInjectionPanel::hasUnappliedChanges() const
 
 void FailureInjectionPanel::setStatus(const QString &text, bool error)
 {
+    m_readFailed = false;
     m_statusText = text;
     m_statusError = error;
     updatePending();
@@ -281,8 +292,11 @@ void FailureInjectionPanel::reloadFromSource()
             return; // out of date: another source, or a plan applied since
         if (!error.isEmpty()) {
             setStatus(error, true);
+            m_readFailed = true;
             return;
         }
+        if (std::exchange(m_readFailed, false) && m_statusError)
+            setStatus({}, false); // (the read's error, not an Apply's: that clears it)
         planLoaded(p);
     });
 }

@@ -81,6 +81,7 @@ private:
     std::array<Row, kStepCount> m_rows;
     QPointer<ProgressSource> m_source;
     QMetaObject::Connection m_eventsConnection;
+    QMetaObject::Connection m_stateConnection;
     FaultPlan m_known;      // the source's plan as last applied or read
     FaultPlan m_knownShown; // m_known as the rows show it (rows equal to it are untouched)
     QTimer m_reloadTimer;
@@ -88,6 +89,7 @@ private:
     bool m_applying = false;
     QString m_statusText;
     bool m_statusError = false;
+    bool m_readFailed = false; // the status says the plan could not be read
     QPushButton *m_apply = nullptr;
     QPushButton *m_revert = nullptr;
     QPushButton *m_clear = nullptr;

@@ -633,6 +633,7 @@ void MainWindow::setSource(ProgressSource *source, const SourceSpec &spec)
     connect(source, &ProgressSource::initialLoadFinished, this, [this](int orders) {
         showMessage(orders == 1 ? tr("1 order loaded.") : tr("%1 orders loaded.").arg(QLocale().toString(orders)));
         updateCapabilities();
+        updateEmptyView(); // (no row may come: an empty source)
     });
     m_sourceLabel->setText(QStringLiteral("%1: %2").arg(source->kindName(), source->location()));
     m_detail->setSource(source);
@@ -809,6 +810,12 @@ QString MainWindow::emptyViewText() const
         return tr("No order matches the search or the status filter.");
     if (!m_source || m_source->state() == ProgressSource::State::Connecting)
         return tr("Loading orders…");
+    // Not "no orders yet" before the source has answered: a saga-server or database
+    // that cannot be reached may hold many (the banner says why it is not answering).
+    if (m_source->state() == ProgressSource::State::Failed && !m_source->isInitialLoadDone())
+        return tr("No orders could be loaded: see the message above.");
+    if (!m_source->isInitialLoadDone())
+        return tr("No orders loaded yet: see the message above.");
     if (m_source->canPlaceOrders())
         return tr("No orders yet. Place one with Ctrl+N, or start demo traffic with Ctrl+D.");
     return tr("No orders in this source yet. They appear here as an engine runs them.");
@@ -898,6 +905,10 @@ void MainWindow::setDemoRunning(bool running)
         return;
     }
     m_demo->setRunning(running);
+    if (running && !m_demo->isRunning()) { // the source gave up (DemoTraffic stops then)
+        showMessage(tr("Demo traffic cannot run: %1").arg(m_source->stateMessage()));
+        return;
+    }
     if (running)
         showMessage(tr("Demo traffic: %1 orders/min, %2% with failures.")
                         .arg(m_demo->ordersPerMinute())

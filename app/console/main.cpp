@@ -4,6 +4,7 @@
 #include "demotraffic.h"
 #include "mainwindow.h"
 #include "sagalog.h"
+#include "storereader.h"
 #include "unixsignalwatcher.h"
 
 #include <QApplication>
@@ -13,6 +14,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 namespace {
 int fail(const QString &message)
@@ -56,42 +58,52 @@ int main(int argc, char *argv[])
     if (spec.kind == SourceSpec::Kind::Embedded && !spec.embeddedDatabase.isPostgres())
         QDir().mkpath(QFileInfo(spec.embeddedDatabase.path).absolutePath());
 
-    MainWindow window;
-    // SIGTERM / SIGINT (a session ending, kill, Ctrl+C in the terminal) close the
-    // window as File > Quit does: the engine stops cleanly and releases its leases.
-    UnixSignalWatcher signalWatcher;
-    signalWatcher.watch(SIGTERM);
-    signalWatcher.watch(SIGINT);
-    QObject::connect(&signalWatcher, &UnixSignalWatcher::received, &window, [&window](int signalNumber) {
-        qCInfo(lcUi) << "signal" << signalNumber << "received, closing";
-        window.close();
-    });
-    window.restoreSettings();
-    window.setDemoForThisRun(options.demoOrdersPerMinute, options.demoFailurePercent);
-    const bool screenshot = !options.screenshotFile.isEmpty();
-    if (screenshot)
-        window.resize(1400, 900);
-    window.show();
-
-    window.connectTo(spec);
-    if (options.demo) {
-        QObject::connect(window.source(), &ProgressSource::initialLoadFinished, &window,
-                         [&window] { window.setDemoRunning(true); }, Qt::SingleShotConnection);
-    }
-
-    if (screenshot) {
-        const QString file = options.screenshotFile;
-        const int after = options.screenshotAfterMs;
-        if (const std::optional<OverallStatus> select = options.screenshotSelect) {
-            QTimer::singleShot(qMax(0, after - 1500), &window,
-                               [&window, status = *select] { window.selectFirstOrderWithStatus(status, true); });
-        }
-        QTimer::singleShot(after, &window, [&window, file] {
-            const bool ok = window.grab().save(file);
-            qCInfo(lcUi).noquote() << (ok ? "screenshot saved to" : "could not save screenshot to") << file;
+    int exitCode = 0;
+    {
+        MainWindow window;
+        // SIGTERM / SIGINT (a session ending, kill, Ctrl+C in the terminal) close the
+        // window as File > Quit does: the engine stops cleanly and releases its leases.
+        UnixSignalWatcher signalWatcher;
+        signalWatcher.watch(SIGTERM);
+        signalWatcher.watch(SIGINT);
+        QObject::connect(&signalWatcher, &UnixSignalWatcher::received, &window, [&window](int signalNumber) {
+            qCInfo(lcUi) << "signal" << signalNumber << "received, closing";
             window.close();
-            QCoreApplication::exit(ok ? 0 : 1);
         });
+        window.restoreSettings();
+        window.setDemoForThisRun(options.demoOrdersPerMinute, options.demoFailurePercent);
+        const bool screenshot = !options.screenshotFile.isEmpty();
+        if (screenshot)
+            window.resize(1400, 900);
+        window.show();
+
+        window.connectTo(spec);
+        if (options.demo) {
+            QObject::connect(window.source(), &ProgressSource::initialLoadFinished, &window,
+                             [&window] { window.setDemoRunning(true); }, Qt::SingleShotConnection);
+        }
+
+        if (screenshot) {
+            const QString file = options.screenshotFile;
+            const int after = options.screenshotAfterMs;
+            if (const std::optional<OverallStatus> select = options.screenshotSelect) {
+                QTimer::singleShot(qMax(0, after - 1500), &window,
+                                   [&window, status = *select] { window.selectFirstOrderWithStatus(status, true); });
+            }
+            QTimer::singleShot(after, &window, [&window, file] {
+                const bool ok = window.grab().save(file);
+                qCInfo(lcUi).noquote() << (ok ? "screenshot saved to" : "could not save screenshot to") << file;
+                window.close();
+                QCoreApplication::exit(ok ? 0 : 1);
+            });
+        }
+        exitCode = app.exec();
+    } // (the window and its source go here)
+    if (StoreReader::threadsLeftRunning() > 0) {
+        // A database read that never answered (a frozen server) is still out in a
+        // reader's thread: the static destructors would close its connection under it.
+        std::fflush(nullptr);
+        std::_Exit(exitCode);
     }
-    return app.exec();
+    return exitCode;
 }

@@ -21,7 +21,22 @@ DemoTraffic::DemoTraffic(QObject *parent)
 
 void DemoTraffic::setSource(ProgressSource *source)
 {
+    disconnect(m_sourceState);
     m_source = source;
+    if (source)
+        m_sourceState = connect(source, &ProgressSource::connectionStateChanged, this,
+                                [this](ProgressSource::State state) {
+                                    if (state == ProgressSource::State::Failed)
+                                        stopForFailedSource();
+                                });
+}
+
+void DemoTraffic::stopForFailedSource()
+{
+    if (!m_running)
+        return;
+    qCInfo(lcSources) << "demo traffic stops: the source gave up";
+    setRunning(false);
 }
 
 void DemoTraffic::setOrdersPerMinute(int perMinute)
@@ -37,6 +52,12 @@ void DemoTraffic::setFailurePercent(int percent)
 
 void DemoTraffic::setRunning(bool running)
 {
+    if (running && !m_running && m_source && m_source->state() == ProgressSource::State::Failed) {
+        // Its orders would all be refused; the buttons that asked for it go off again.
+        qCInfo(lcSources) << "demo traffic not started: the source gave up";
+        Q_EMIT runningChanged(false);
+        return;
+    }
     if (running == isRunning())
         return;
     m_running = running;

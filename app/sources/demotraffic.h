@@ -13,7 +13,9 @@ class ProgressSource;
 // `failurePercent` use one of the failure presets (evenly mixed). Places them
 // through whatever source is current (when it can place orders). A source that
 // refuses an order for its rate limit (a saga-server's 429) pauses the traffic
-// for as long as it asks (Retry-After); it goes on by itself after that.
+// for as long as it asks (Retry-After); it goes on by itself after that. A
+// source that gave up (Failed: a token the server rejects) stops the traffic:
+// its orders would all be refused.
 class DemoTraffic : public QObject
 {
     Q_OBJECT
@@ -51,7 +53,11 @@ private:
     // Idempotency-Key when `mayResend`.
     void place(const OrderRequest &request, bool mayResend);
 
+    // The source gave up (ProgressSource::State::Failed): the traffic stops.
+    void stopForFailedSource();
+
     QPointer<ProgressSource> m_source;
+    QMetaObject::Connection m_sourceState;
     QTimer m_timer;
     QTimer m_resumeTimer; // runs while paused for a rate limit
     bool m_running = false;

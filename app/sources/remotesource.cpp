@@ -137,6 +137,10 @@ QString RemoteSource::describe(QNetworkReply *reply, int httpStatus, const QStri
     if (httpStatus == 404)
         return tr("%1 answered 404 Not Found: it does not look like a saga-server. Check the address.")
             .arg(where);
+    // saga-server's 503 says why: the database away, read-only, its disk full (which
+    // need someone), or the server shutting down. Without a reason, the usual one.
+    if (httpStatus == 503 && !serverMessage.isEmpty())
+        return tr("saga-server at %1 cannot do this right now (503): %2").arg(where, serverMessage.left(300));
     if (httpStatus == 503)
         return tr("saga-server at %1 cannot reach its database (503). It recovers on its own once "
                   "the database is back.")
@@ -229,7 +233,7 @@ void RemoteSource::send(const QByteArray &verb, const QString &path, const QUrlQ
                               .arg(r.httpStatus)
                               .arg(QString::fromLatin1(r.location.left(200)));
             else
-                r.error = describe(reply, r.httpStatus);
+                r.error = describe(reply, r.httpStatus, serverMessage);
         }
         done(std::move(r));
     });

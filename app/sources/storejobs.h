@@ -32,14 +32,14 @@ InitialLoad loadAll(SagaStore &store, const QString &connectionName,
                     const std::function<void(QVector<OrderProgress>)> &chunk = {});
 
 // The StoreReader job of a source's initial load: loadAll() whose chunks go out
-// through `reader` (which outlives its thread) and reach `source` as
-// snapshotsReady while the source still runs.
+// through `reader`'s poster() (safe after the reader is gone) and reach `source`
+// as snapshotsReady while the source still runs.
 template<typename Source>
 auto loadAllInto(StoreReader *reader, QPointer<Source> source)
 {
-    return [reader, source, connection = reader->connectionName()](SagaStore &store) {
-        return loadAll(store, connection, [reader, source](QVector<OrderProgress> chunk) {
-            reader->post([source, chunk = std::move(chunk)] {
+    return [post = reader->poster(), source, connection = reader->connectionName()](SagaStore &store) {
+        return loadAll(store, connection, [post, source](QVector<OrderProgress> chunk) {
+            post([source, chunk = std::move(chunk)] {
                 if (source && source->isRunningForChunks())
                     Q_EMIT source->snapshotsReady(chunk);
             });

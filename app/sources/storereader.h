@@ -22,6 +22,7 @@
 #include <QPointer>
 #include <QThread>
 #include <functional>
+#include <memory>
 #include <type_traits>
 
 class SagaStore;
@@ -32,13 +33,18 @@ class StoreReader : public QObject
     Q_OBJECT
 public:
     StoreReader(const DatabaseUrl &url, const QString &connectionName, QObject *parent = nullptr);
-    ~StoreReader() override; // quits the thread and waits for it (deletes the worker if never started)
+    // Quits the thread and waits for it a moment (deletes the worker if never started).
+    // A job still running then (a query a frozen database does not answer) is not
+    // waited for: the GUI thread would hang until the database answers, if ever. The
+    // thread ends by itself after that job, and its answer is dropped.
+    ~StoreReader() override;
 
     // Starts the thread and opens the store in it; emits opened() with why it did not
     // open (none when it did).
     void start();
     const DatabaseUrl &url() const { return m_url; }
-    // The store's QSqlDatabase connection name (valid only inside jobs).
+    // The store's QSqlDatabase connection name (valid only inside jobs): the name
+    // given, made unique in the process (a reader whose thread still ends may hold it).
     const QString &connectionName() const { return m_connectionName; }
 
     template<typename Job, typename Done>
@@ -46,28 +52,42 @@ public:
     {
         using R = std::invoke_result_t<Job, SagaStore &>;
         QPointer<QObject> guard(context);
-        runInThread([this, job = std::move(job), guard, done = std::move(done)](SagaStore &store) mutable {
+        runInThread([post = poster(), job = std::move(job), guard, done = std::move(done)](SagaStore &store) mutable {
             auto result = std::make_shared<R>(job(store));
-            // Back through this object (which outlives the thread), then to the context.
-            QMetaObject::invokeMethod(
-                this,
-                [guard, done = std::move(done), result] {
-                    if (guard)
-                        done(std::move(*result));
-                },
-                Qt::QueuedConnection);
+            post([guard, done = std::move(done), result] {
+                if (guard)
+                    done(std::move(*result));
+            });
         });
     }
 
     // Thread-safe: runs `f` in this object's thread (used by jobs to hand over
     // partial results; dropped when this object is gone).
-    void post(std::function<void()> f)
+    void post(std::function<void()> f) { poster()(std::move(f)); }
+    // post() for jobs to keep: it may be called after this object is gone (a job it
+    // did not wait for), and then drops `f`.
+    std::function<void(std::function<void()>)> poster() const
     {
-        QMetaObject::invokeMethod(this, std::move(f), Qt::QueuedConnection);
+        // Through the thread's object, which lives in this object's thread and is
+        // deleted only once its thread has ended.
+        return [relay = m_thread, alive = m_alive](std::function<void()> f) {
+            QMetaObject::invokeMethod(
+                relay,
+                [alive, f = std::move(f)] {
+                    if (*alive)
+                        f();
+                },
+                Qt::QueuedConnection);
+        };
     }
 
     // Subscribes to `channel` (PostgreSQL). The answer comes through listening().
     void listen(const QString &channel);
+
+    // Threads of destroyed readers still in a job that has not answered. A program
+    // ending with some must not run its static destructors: Qt's would close those
+    // jobs' connections under them (saga-console then ends with std::_Exit).
+    static int threadsLeftRunning();
 
 Q_SIGNALS:
     void opened(const StoreError &error); // none: open
@@ -79,6 +99,7 @@ private:
 
     DatabaseUrl m_url;
     QString m_connectionName;
-    QThread m_thread;
+    QThread *m_thread = nullptr; // parentless: deleted by ~StoreReader, or once it has ended when a job still ran then
+    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true); // false once this object is gone (read in its thread)
     StoreReaderWorker *m_worker = nullptr; // lives in m_thread; deleted via finished -> deleteLater (or by ~StoreReader if never started)
 };

@@ -16,10 +16,13 @@
 
 #include <QApplication>
 #include <QGroupBox>
+#include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
 #include <QPushButton>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
 
@@ -45,6 +48,9 @@ private Q_SLOTS:
     void injectedFraudIsStillNotRetried();
     void reversalIsNotStillRunning_data();
     void reversalIsNotStillRunning();
+    void historyUnreadableWhileAwayIsReadOnceBack();
+    void caseFileWithoutTheHistorySaysSo();
+    void ordersReloadedWhileRetryDialogIsOpen();
 };
 
 // A step that takes longer than its p95: the tree's ETA cell turns late on its
@@ -474,3 +480,160 @@ void tst_DetailPanel::reversalIsNotStillRunning()
 
 QTEST_MAIN(tst_DetailPanel)
 #include "tst_detailpanel.moc"
+
+// An order chosen while the source was away (saga-server down, PostgreSQL
+// restarting): its history could not be read. Once the source is back, the
+// history is read again, also for an order that gets no new event (one that has
+// ended): it said "could not be read" above an empty History for good.
+void tst_DetailPanel::historyUnreadableWhileAwayIsReadOnceBack()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, id);
+    model.applyEvents(events);
+    QVERIFY(model.order(id)->isTerminal());
+    FakeSource source;
+    source.orderCase.history = HistoryBuilder::build(events);
+    for (const OrderEvent &e : events)
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
+    source.caseError = away;
+    source.changeState(ProgressSource::State::Stale, away);
+
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    auto historyState = [&panel] {
+        QStringList texts;
+        for (const QLabel *l : panel.findChildren<QLabel *>())
+            texts << l->text();
+        return texts;
+    };
+    // (Read when chosen, and once more as the panel first sees the order's status.)
+    QTRY_COMPARE_WITH_TIMEOUT(source.caseLoads, 2, kTimeout);
+    QTRY_VERIFY2_WITH_TIMEOUT(historyState().contains(away), qPrintable(historyState().join(QLatin1Char('|'))),
+                              kTimeout);
+    QVERIFY(!panel.isCaseLoaded());
+    QCOMPARE(panel.timelineModel()->rowCount(), 0);
+
+    // Back: the source goes live again; the order itself does not change.
+    source.caseError.clear();
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QVERIFY(panel.timelineModel()->rowCount() > 0);
+    const QString recorded = QStringLiteral("%1 events recorded").arg(events.size());
+    QVERIFY2(historyState().contains(recorded), qPrintable(historyState().join(QLatin1Char('|'))));
+    QVERIFY(!historyState().contains(away));
+
+    // A history that was read is not read again at every change of state.
+    const int loads = source.caseLoads;
+    source.changeState(ProgressSource::State::Stale, away);
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTest::qWait(50);
+    QCOMPARE(source.caseLoads, loads);
+}
+
+// Export Case File (Ctrl+E) before the order's history and raw events were read
+// (just chosen, or the source away) saved a file with the status only and said
+// "Case file saved to ...": a case attached to a ticket without its history, with
+// nothing to tell. The file and the message now say what it lacks and why.
+void tst_DetailPanel::caseFileWithoutTheHistorySaysSo()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    const QVector<OrderEvent> events = scenario(Kind::PaymentFails, id);
+    model.applyEvents(events);
+    FakeSource source;
+    source.orderCase.history = HistoryBuilder::build(events);
+    for (const OrderEvent &e : events)
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
+    source.caseError = away;
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.setOrder(id);
+    QTRY_COMPARE_WITH_TIMEOUT(source.caseLoads, 2, kTimeout);
+    QCoreApplication::processEvents();
+    QVERIFY(!panel.isCaseLoaded());
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("case.json"));
+    QString error;
+    QString incomplete;
+    QVERIFY2(panel.exportCaseTo(path, &error, &incomplete), qPrintable(error));
+    QVERIFY2(incomplete.contains(QLatin1String("history and raw events are not in this file")), qPrintable(incomplete));
+    QVERIFY2(incomplete.contains(away), qPrintable(incomplete));
+    auto read = [&path] {
+        QFile file(path);
+        return file.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(file.readAll()).object() : QJsonObject();
+    };
+    QJsonObject caseFile = read();
+    QVERIFY(caseFile.contains(QLatin1String("status")));
+    QVERIFY(!caseFile.contains(QLatin1String("events")));
+    QCOMPARE(caseFile.value(QLatin1String("incomplete")).toString(), incomplete);
+
+    // Read: the whole case, nothing said missing.
+    source.caseError.clear();
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_VERIFY_WITH_TIMEOUT(panel.isCaseLoaded(), kTimeout);
+    QVERIFY2(panel.exportCaseTo(path, &error, &incomplete), qPrintable(error));
+    QCOMPARE(incomplete, QString());
+    caseFile = read();
+    QCOMPARE(caseFile.value(QLatin1String("events")).toArray().size(), events.size());
+    QVERIFY(!caseFile.contains(QLatin1String("incomplete")));
+}
+
+// The retry dialog is modal, but events go on while it is open: a remote console
+// whose saga-server came back on other data drops every order and loads them again
+// (as the main window does on contentsReplaced: the model cleared, the panel
+// emptied). Accepted after that, the dialog's retry was sent for no order (the
+// panel's emptied id) and its order number read from the order that was dropped.
+// Nothing is sent now, and the panel says why.
+void tst_DetailPanel::ordersReloadedWhileRetryDialogIsOpen()
+{
+    OrderTreeModel model;
+    const QUuid id = QUuid::createUuid();
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    FakeSource source;
+    source.eligibility.eligible = true;
+    source.eligibility.maxRetries = 3;
+    DetailPanel panel(&model);
+    panel.setSource(&source);
+    panel.show();
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QSignalSpy messages(&panel, &DetailPanel::message);
+    QVERIFY(messages.isValid());
+
+    bool dialogSeen = false;
+    QTimer::singleShot(0, this, [&] {
+        auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        dialogSeen = true;
+        model.clear();       // contentsReplaced, as MainWindow handles it
+        panel.setOrder({});
+        dialog->accept();
+    });
+    panel.retry();
+    QVERIFY(dialogSeen);
+    QCoreApplication::processEvents();
+    QCOMPARE(source.retriesSent.size(), 0);
+    QCOMPARE(messages.count(), 1);
+    const QString said = messages.first().first().toString();
+    QVERIFY2(said.contains(QLatin1String("was not retried: the orders were loaded again")), qPrintable(said));
+
+    // Untouched meanwhile, the same dialog sends the retry for the order shown.
+    model.applyEvents(scenario(Kind::PaymentFails, id));
+    panel.setOrder(id);
+    QTRY_VERIFY_WITH_TIMEOUT(panel.retryButton()->isEnabled(), kTimeout);
+    QTimer::singleShot(0, this, [&] {
+        if (auto *dialog = qobject_cast<RetryDialog *>(QApplication::activeModalWidget()))
+            dialog->accept();
+    });
+    panel.retry();
+    QCOMPARE(source.retriesSent.size(), 1);
+    QCOMPARE(source.retriesSent.first().orderId, id);
+}

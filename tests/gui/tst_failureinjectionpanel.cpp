@@ -42,6 +42,7 @@ class tst_FailureInjectionPanel : public QObject
 private Q_SLOTS:
     void editsNotAppliedAreMarked();
     void editKeptPendingWhenAOnceFaultFires();
+    void planReadAgainOnceTheSourceIsBack();
 };
 
 // The probe: Payment set to "Fail with code" without pressing Apply; orders
@@ -117,6 +118,41 @@ void tst_FailureInjectionPanel::editKeptPendingWhenAOnceFaultFires()
     QCOMPARE(int(shownKind(panel, SagaStep::Shipping)), int(StepFault::Kind::Delay));
     QVERIFY2(saysNotApplied(panel), qPrintable(panel.statusText()));
     QCOMPARE(applied.count(), 1);
+}
+
+// A remote console started while its saga-server was away (or that lost it): the
+// plan could not be read, and the panel went on saying so, with no fault in its
+// rows, once live, while the server ran with a payment fault armed. It reads the
+// plan again when the source is live again, and the read's error goes with it.
+void tst_FailureInjectionPanel::planReadAgainOnceTheSourceIsBack()
+{
+    FakeSource source;
+    const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
+    source.planError = away;
+    source.changeState(ProgressSource::State::Reconnecting, away);
+    FailureInjectionPanel panel;
+    panel.show();
+    panel.setSource(&source);
+    QTRY_COMPARE_WITH_TIMEOUT(panel.statusText(), away, kTimeout);
+    QCOMPARE(int(shownKind(panel, SagaStep::Payment)), int(StepFault::Kind::None));
+
+    // The server answers again, with a fault armed (by another console, or before).
+    source.planError.clear();
+    source.plan[SagaStep::Payment].kind = StepFault::Kind::Fail;
+    source.plan[SagaStep::Payment].errorCode = QStringLiteral("PAYMENT_DECLINED");
+    source.plan[SagaStep::Payment].once = false;
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_COMPARE_WITH_TIMEOUT(int(shownKind(panel, SagaStep::Payment)), int(StepFault::Kind::Fail), kTimeout);
+    QVERIFY2(!panel.statusText().contains(away), qPrintable(panel.statusText()));
+    QVERIFY2(!saysNotApplied(panel), qPrintable(panel.statusText())); // it is the plan, not an edit
+    QVERIFY(!panel.applyButton()->isEnabled());
+
+    // The server restarted meanwhile with no plan: live again, the rows say so.
+    source.changeState(ProgressSource::State::Stale, away);
+    source.plan = FaultPlan{};
+    source.changeState(ProgressSource::State::Live, QStringLiteral("Live from fake://test."));
+    QTRY_COMPARE_WITH_TIMEOUT(int(shownKind(panel, SagaStep::Payment)), int(StepFault::Kind::None), kTimeout);
+    QVERIFY2(!saysNotApplied(panel), qPrintable(panel.statusText()));
 }
 
 QTEST_MAIN(tst_FailureInjectionPanel)

@@ -184,6 +184,7 @@ private Q_SLOTS:
     void statusBarCountsAndAboutSayWhatIsTrue();
     void orderActionsNeedAnOrder();
     void orderCountSaysOneOrder();
+    void unansweredSourceIsNotAnEmptyOne();
     void utcToggleSaysWhatItShows();
     void damagedSavedGeometryGivesTheDefaultWindow_data();
     void damagedSavedGeometryGivesTheDefaultWindow();
@@ -387,6 +388,37 @@ void tst_MainWindow::orderCountSaysOneOrder()
     QTRY_COMPARE_WITH_TIMEOUT(count->text(), QStringLiteral("2 orders"), kTimeout);
     window.searchField()->setText(QStringLiteral("ORD-20240110-000002"));
     QTRY_COMPARE(count->text(), QStringLiteral("1 of 2 orders"));
+}
+
+// The probe: a remote console started while its saga-server could not be reached
+// said "No orders yet. Place one with Ctrl+N, or start demo traffic with Ctrl+D."
+// under the banner "Cannot reach saga-server ...": a server that may hold many
+// orders was shown as one that holds none (so did a database, and a token refused).
+// Until the first load is done, the tree says none could be loaded yet.
+void tst_MainWindow::unansweredSourceIsNotAnEmptyOne()
+{
+    MainWindow window;
+    window.show();
+    auto *source = new FakeSource;
+    source->answersAtStart = false;
+    window.setSource(source, SourceSpec{});
+    QCOMPARE(source->state(), ProgressSource::State::Reconnecting);
+    QCOMPARE(window.emptyViewText(), QStringLiteral("No orders loaded yet: see the message above."));
+    auto *hint = window.findChild<QLabel *>(QStringLiteral("emptyView"));
+    QVERIFY(hint);
+    QTRY_COMPARE(hint->text(), window.emptyViewText());
+
+    // It answers, with no order: now it is empty.
+    source->finishLoad();
+    QTRY_VERIFY2(window.emptyViewText().startsWith(QLatin1String("No orders yet")), qPrintable(window.emptyViewText()));
+    QTRY_COMPARE(hint->text(), window.emptyViewText());
+
+    // A source that gives up before its first load (a token refused).
+    auto *refused = new FakeSource;
+    refused->answersAtStart = false;
+    window.setSource(refused, SourceSpec{});
+    refused->changeState(ProgressSource::State::Failed, QStringLiteral("The server rejected the token (401)."));
+    QCOMPARE(window.emptyViewText(), QStringLiteral("No orders could be loaded: see the message above."));
 }
 
 // The probe: Ctrl+T (times in local time) renamed the checkable View > "Times in

@@ -438,6 +438,8 @@ private Q_SLOTS:
     void retryOnAFrozenServerMayHaveStarted();
     void redirectedOrderIsNotPlacedElsewhere_data();
     void redirectedOrderIsNotPlacedElsewhere();
+    void unavailableServerSaysWhy_data();
+    void unavailableServerSaysWhy();
     void limitedOrderSaysWhenToTryAgain();
     void limitedRetrySaysWhenToTryAgain();
     void demoTrafficPausesForRetryAfter();
@@ -966,7 +968,7 @@ void tst_RemoteSource::lastEventShownIsLookedUpFirst_data()
     QTest::newRow("another time") << 2 << true << QStringLiteral("event 1 of order");
     QTest::newRow("another type") << 3 << true << QStringLiteral("is not the SAGA_STARTED of");
     QTest::newRow("a web page") << 4 << false << QStringLiteral("does not look like a saga-server");
-    QTest::newRow("database away") << 5 << false << QStringLiteral("cannot reach its database (503)");
+    QTest::newRow("database away") << 5 << false << QStringLiteral("(503): The database is unavailable.");
 }
 
 void tst_RemoteSource::lastEventShownIsLookedUpFirst()
@@ -1619,6 +1621,71 @@ void tst_RemoteSource::redirectedOrderIsNotPlacedElsewhere()
     QVERIFY2(result.error.contains(says), qPrintable(result.error));
     for (const WireMockAdmin::Seen &seen : admin.journal())
         QVERIFY2(!seen.path.startsWith(QLatin1String("/moved")), qPrintable(seen.method + ' ' + seen.path));
+    QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
+}
+
+// saga-server refuses an order or a retry with 503 and says why: it is shutting
+// down, or its database takes no writes (read-only: someone has to make it
+// writable). The console said "cannot reach its database ... It recovers on its
+// own once the database is back" for every 503, dropping the server's reason.
+void tst_RemoteSource::unavailableServerSaysWhy_data()
+{
+    QTest::addColumn<bool>("retry");
+    QTest::addColumn<QJsonObject>("answer");
+    QTest::addColumn<QString>("says");
+    const QString shuttingDown = QStringLiteral("The server is shutting down. Send the order again in a moment.");
+    const QString readOnly = QStringLiteral("The database takes no writes (it is read-only); sagas are paused and will "
+                                            "resume once it takes writes again. Nothing was recorded; send it again later.");
+    QTest::newRow("order, shutting down")
+        << false << QJsonObject{{"error", "SHUTTING_DOWN"}, {"message", shuttingDown}} << shuttingDown;
+    QTest::newRow("order, read-only database")
+        << false
+        << QJsonObject{{"error", "SERVICE_UNAVAILABLE"}, {"message", readOnly}, {"details", QJsonObject{{"cause", "READ_ONLY"}}}}
+        << readOnly;
+    QTest::newRow("retry, read-only database")
+        << true
+        << QJsonObject{{"error", "SERVICE_UNAVAILABLE"}, {"message", readOnly}, {"details", QJsonObject{{"cause", "READ_ONLY"}}}}
+        << readOnly;
+}
+
+void tst_RemoteSource::unavailableServerSaysWhy()
+{
+    QFETCH(bool, retry);
+    QFETCH(QJsonObject, answer);
+    QFETCH(QString, says);
+    QString error;
+    const QUrl wiremock = TestServices::freshWireMock(&error);
+    QVERIFY2(!wiremock.isEmpty(), qPrintable(error));
+    WireMockAdmin admin(wiremock);
+    const QUuid orderId = QUuid::createUuid();
+    const QString path = retry ? QStringLiteral("/api/orders/%1/retry").arg(orderId.toString(QUuid::WithoutBraces))
+                               : QStringLiteral("/api/orders");
+    admin.stub("POST", path, jsonAnswer(503, answer));
+    RemoteSource source(wiremock, QStringLiteral("x.y.z"));
+    QObject context;
+    bool answered = false;
+    QString said;
+    if (retry) {
+        RetryRequest request;
+        request.orderId = orderId;
+        source.retry(request, &context, [&](RetryDecision d) {
+            answered = true;
+            QVERIFY(d.code != RetryDecision::Accepted);
+            QVERIFY(!d.outcomeUnknown);
+            said = d.reason;
+        });
+    } else {
+        source.placeOrder(OrderPresets::make(OrderPreset::HappyPath), &context, [&](PlaceOrderResult r) {
+            answered = true;
+            QVERIFY(!r.ok);
+            QVERIFY(!r.outcomeUnknown);
+            said = r.error;
+        });
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(answered, kTimeout);
+    QVERIFY2(said.contains(says), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("cannot reach its database")), qPrintable(said));
+    QVERIFY2(!said.contains(QLatin1String("recovers on its own")), qPrintable(said));
     QVERIFY2(TestServices::resetWireMock(&error), qPrintable(error));
 }
 

@@ -5,10 +5,15 @@
 #include "storereader.h"
 #include "testservices.h"
 
+#include <QSemaphore>
 #include <QSignalSpy>
+#include <QSqlDatabase>
 #include <QTest>
 #include <QThread>
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 namespace {
 constexpr int kTimeout = 30000;
@@ -26,6 +31,7 @@ class tst_StoreReader : public QObject
 private Q_SLOTS:
     void jobRunsInTheReadersThread();
     void destroyedBeforeStartLeavesNothingBehind();
+    void destroyedWhileAJobHangsDoesNotWaitForIt();
 };
 
 // A started reader runs a job in its own thread, hands the result back in the
@@ -72,6 +78,63 @@ void tst_StoreReader::destroyedBeforeStartLeavesNothingBehind()
     QCOMPARE(held.use_count(), 1);
     QCoreApplication::processEvents();
     QVERIFY(!answered); // never ran
+}
+
+// The probe: a database console whose PostgreSQL froze (its backend stopped, the
+// connection kept: no timeout ends the query). The banner said it had not answered
+// for 15 s; File > Quit then closed the window but the process hung in
+// ~StoreReader (QThread::wait) until the backend was resumed, and File > Connect
+// to another source froze the window the same way. A reader destroyed while a job
+// hangs no longer waits for it: its thread ends by itself after the job, the job's
+// answer is dropped, and the worker and its connection go with the thread.
+void tst_StoreReader::destroyedWhileAJobHangsDoesNotWaitForIt()
+{
+    auto started = std::make_shared<QSemaphore>(0);
+    auto release = std::make_shared<QSemaphore>(0);
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    bool answered = false;
+    auto *reader = new StoreReader(sqliteIn(QStringLiteral("hangs.sqlite")), QStringLiteral("tst-storereader-hangs"));
+    const QString connection = reader->connectionName();
+    QSignalSpy opened(reader, &StoreReader::opened);
+    reader->start();
+    QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, kTimeout);
+    reader->run(
+        [started, release, ended](SagaStore &) {
+            started->release();
+            release->acquire(); // a query that does not come back
+            *ended = true;
+            return 1;
+        },
+        this, [&answered](int) { answered = true; });
+    QVERIFY(started->tryAcquire(1, kTimeout));
+    QVERIFY(QSqlDatabase::contains(connection));
+
+    // Should the destructor wait for the job, the job is let go after 20 s so that
+    // the test ends (and fails) instead of hanging.
+    std::atomic<bool> destroyed{false};
+    std::atomic<bool> hadToLetGo{false};
+    std::thread breaker([&destroyed, &hadToLetGo, release] {
+        for (int i = 0; i < 200 && !destroyed; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (!destroyed) {
+            hadToLetGo = true;
+            release->release();
+        }
+    });
+    delete reader;
+    destroyed = true;
+    breaker.join();
+    QVERIFY2(!hadToLetGo, "~StoreReader waited for the hanging job");
+    QVERIFY(!*ended);
+    QCOMPARE(StoreReader::threadsLeftRunning(), 1); // (saga-console then ends without static destructors)
+
+    // The database answers: the thread ends by itself, its answer is not delivered.
+    release->release();
+    QTRY_VERIFY_WITH_TIMEOUT(*ended, kTimeout);
+    QTRY_VERIFY_WITH_TIMEOUT(!QSqlDatabase::contains(connection), kTimeout); // the worker is gone
+    QTRY_COMPARE_WITH_TIMEOUT(StoreReader::threadsLeftRunning(), 0, kTimeout);
+    QCoreApplication::processEvents();
+    QVERIFY(!answered);
 }
 
 QTEST_GUILESS_MAIN(tst_StoreReader)
