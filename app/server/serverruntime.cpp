@@ -11,6 +11,12 @@ ServerRuntime::ServerRuntime(const ServerConfig &config, QObject *parent)
     , m_server(std::make_unique<SagaServer>(config, m_engine.get()))
 {
     connect(m_engine.get(), &EngineHost::started, this, [this] {
+        if (m_stopping) {
+            // Asked to stop (SIGTERM) while the engine was starting: no listener
+            // and no "listening on" for a server that is already on its way out.
+            qCInfo(lcServer) << "the engine started after the shutdown began: not listening";
+            return;
+        }
         QString error;
         const quint16 port = m_server->start(&error);
         if (port == 0) {

@@ -9,6 +9,7 @@
 #include "sagajson.h"
 #include "servermetrics.h"
 #include "servercommandline.h"
+#include "serverruntime.h"
 #include "sagastore.h"
 #include "sseencoder.h"
 #include "storepool.h"
@@ -20,6 +21,7 @@
 #include <QMessageAuthenticationCode>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -72,6 +74,7 @@ private Q_SLOTS:
     void readPoolDoesNotRecreateADeletedDatabase();
     void stepDurationOfATakenOverStep();
     void acceptedConnectionsDetectAVanishedPeer();
+    void shutdownWhileTheEngineStartsNeverListens();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -628,6 +631,31 @@ void TestServerUnits::acceptedConnectionsDetectAVanishedPeer()
     QCOMPARE(option(IPPROTO_TCP, TCP_KEEPINTVL), 10);
     QCOMPARE(option(IPPROTO_TCP, TCP_KEEPCNT), 3);
     QCOMPARE(option(IPPROTO_TCP, TCP_USER_TIMEOUT), 60000);
+}
+
+// SIGTERM (ServerRuntime::shutdown) before the engine has started: the server
+// stops without ever listening. It used to open its port once the engine had
+// started anyway and print "listening on http://..." (ready) on its way out, so
+// a supervisor that stopped it during its start saw it come up.
+void TestServerUnits::shutdownWhileTheEngineStartsNeverListens()
+{
+    ServerConfig config;
+    config.listenPort = 0;
+    config.authKey = kKey;
+    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
+    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/stopped-while-starting.sqlite");
+    ServerRuntime runtime(config);
+    QSignalSpy ready(&runtime, &ServerRuntime::ready);
+    QSignalSpy failed(&runtime, &ServerRuntime::failed);
+    QSignalSpy stopped(&runtime, &ServerRuntime::stopped);
+    QVERIFY(ready.isValid() && failed.isValid() && stopped.isValid());
+    runtime.start(); // the engine starts on its own thread; it has not answered yet
+    runtime.shutdown();
+    QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    QTest::qWait(0); // anything posted before "stopped" has been delivered
+    QCOMPARE(ready.size(), 0);
+    QCOMPARE(failed.size(), 0);
+    QCOMPARE(runtime.port(), quint16(0));
 }
 
 #include "tst_serverunits.moc"
