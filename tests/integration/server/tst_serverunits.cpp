@@ -448,6 +448,19 @@ void TestServerUnits::commandLine()
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--steps", "ftp://x", "--auth-secret-file", secret}).mode),
              int(ServerCommandLine::Mode::Error));
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--bogus"}).mode), int(ServerCommandLine::Mode::Error));
+    // A refused --step-delay or --retry-cooldown is told the range taken; "must be a number >= 0"
+    // was the answer to 1.5 and to 99999999999 as well, which are both numbers >= 0.
+    for (const char *option : {"--step-delay", "--retry-cooldown"}) {
+        for (const char *value : {"1.5", "99999999999", "-1", "soon"}) {
+            const auto refused = ServerCommandLine::parse({"saga-server", option, value, "--auth-secret-file", secret});
+            QCOMPARE(int(refused.mode), int(ServerCommandLine::Mode::Error));
+            QVERIFY2(refused.text.contains(QLatin1String(option)) && refused.text.contains("whole number")
+                         && refused.text.contains("from 0 to 2147483647") && refused.text.contains(value),
+                     qPrintable(refused.text));
+        }
+        QCOMPARE(int(ServerCommandLine::parse({"saga-server", option, "2147483647", "--auth-secret-file", secret}).mode),
+                 int(ServerCommandLine::Mode::Serve));
+    }
 
     auto token = ServerCommandLine::parse({"saga-server", "token", "--subject", kCustomer.toString(QUuid::WithoutBraces),
                                            "--role", "SUPPORT", "--ttl", "60", "--auth-secret-file", secret});
