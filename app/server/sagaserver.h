@@ -100,6 +100,7 @@ private:
     void getStatus(const ApiRequest &r);
     void statusStream(const ApiRequest &r);
     void resumeStatusStream(const ApiRequest &r, qint64 lastEventId);
+    void streamEnded(const ApiRequest &r);
     void allOrdersStream(const ApiRequest &r);
     void openAllOrdersStream(const ApiRequest &r, qint64 lastPosition);
     quint64 endsWithToken(quint64 streamKey, const ApiRequest &r);

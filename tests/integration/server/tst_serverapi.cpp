@@ -871,10 +871,11 @@ void TestServerApi::statusStreamAndResume()
         }
     }
 
-    // Resume at the end of a finished order: nothing more, the stream ends.
+    // Resume at the end of a finished order: nothing more, 204 (an EventSource stops
+    // reconnecting; resumeAfterTheLastEventIsRefused).
     SseReader atEnd(m_port, "/api/orders/" + id + "/status/stream", m_ownerToken, {{"Last-Event-ID", "8"}});
-    QTRY_VERIFY_WITH_TIMEOUT(atEnd.closed(), 60000);
-    QCOMPARE(atEnd.status(), 200);
+    QTRY_VERIFY_WITH_TIMEOUT(atEnd.status() != 0 || atEnd.closed(), 60000);
+    QCOMPARE(atEnd.status(), 204);
     QCOMPARE(atEnd.events().size(), 0);
 
     const HttpResult badId = httpRaw(m_port, HttpCall::build("GET", ("/api/orders/" + id + "/status/stream").toLatin1(),
@@ -1043,10 +1044,39 @@ void TestServerApi::resumeAfterTheLastEventIsRefused()
         QVERIFY2(error.value("message").toString().contains(QLatin1String("after the last event of this order")),
                  reader.body().constData());
     }
-    // Its last event itself is a valid place to resume: nothing more, the stream ends.
-    SseReader atEnd(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken, {{"Last-Event-ID", "8"}});
-    QTRY_VERIFY_WITH_TIMEOUT(atEnd.closed(), 60000);
-    QCOMPARE(atEnd.status(), 200);
+    // Its last event itself is a valid place to resume, and nothing more will come:
+    // 204 No Content, which tells an EventSource to stop reconnecting. It got a 200
+    // stream that closed at once, which an EventSource reconnects to after `retry:`
+    // with the same Last-Event-ID, every 3 s for as long as the page is open: the
+    // first stream of a finished order ends after its snapshot (id 8), whose type
+    // is no terminal event's, so a page closing on SAGA_COMPLETED never closed.
+    SseReader first(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken);
+    QTRY_VERIFY_WITH_TIMEOUT(first.closed(), 60000);
+    QCOMPARE(first.status(), 200);
+    QCOMPARE(first.events().size(), 1);
+    QCOMPARE(first.events().first().event, QByteArray("snapshot"));
+    const QByteArray lastId = first.events().first().id;
+    QCOMPARE(lastId, QByteArray("8"));
+    for (const QByteArray &method : {QByteArray("GET"), QByteArray("HEAD")}) {
+        const HttpResult atEnd = call(method, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken, {},
+                                      {{"Last-Event-ID", lastId}, {"Accept", "text/event-stream"}});
+        QCOMPARE(atEnd.status, 204);
+        QVERIFY2(atEnd.body.isEmpty(), atEnd.raw.constData());
+        QVERIFY2(atEnd.header("content-length").isEmpty(), atEnd.raw.constData()); // none on a 204
+        QCOMPARE(atEnd.header("traceparent").size(), 55);
+    }
+    // The same with the token in the query, as an EventSource sends it.
+    QCOMPARE(call("GET", "/api/orders/" + m_completedOrder + "/status/stream?access_token=" + m_ownerToken, {}, {},
+                  {{"Last-Event-ID", lastId}})
+                 .status,
+             204);
+    // One event before the end still gets that event, then the stream ends.
+    SseReader beforeEnd(m_port, "/api/orders/" + m_completedOrder + "/status/stream", m_ownerToken,
+                        {{"Last-Event-ID", "7"}});
+    QTRY_VERIFY_WITH_TIMEOUT(beforeEnd.closed(), 60000);
+    QCOMPARE(beforeEnd.status(), 200);
+    QCOMPARE(beforeEnd.events().size(), 1);
+    QCOMPARE(beforeEnd.events().first().event, QByteArray("SAGA_COMPLETED"));
 
     // All orders: the newest position is fine, one far after it is not.
     SseReader live(m_port, QStringLiteral("/api/orders/stream"), m_supportToken);
