@@ -230,8 +230,10 @@ SagaServer::~SagaServer()
     m_pool.reset(); // waits for running reads before the cache they answer to goes away
 }
 
-quint16 SagaServer::start(QString *error)
+bool SagaServer::listen(QString *error)
 {
+    if (m_listener || m_tcp)
+        return true;
     ConnectionGuard::Limits limits;
     limits.maxBodyBytes = m_config.maxBodyBytes;
     limits.headTimeoutMs = m_config.requestHeadTimeoutMs;
@@ -244,9 +246,18 @@ quint16 SagaServer::start(QString *error)
                          .arg(m_config.listenHost)
                          .arg(m_config.listenPort)
                          .arg(tcp->errorString());
-        return 0;
+        return false;
     }
     tcp->setMaxPendingConnections(1024);
+    tcp->pauseAccepting(); // clients wait in the kernel's queue until start()
+    m_listener = std::move(tcp);
+    return true;
+}
+
+quint16 SagaServer::start(QString *error)
+{
+    if (!listen(error))
+        return 0;
 
     // The all-orders stream starts after the last committed position; on
     // PostgreSQL the event feed brings every later event of every process.
@@ -272,9 +283,10 @@ quint16 SagaServer::start(QString *error)
     connect(m_feed.get(), &EventFeed::eventsArrived, this,
             [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
     m_feed->start(anchor);
-    m_port = tcp->serverPort();
-    m_tcp = tcp.release(); // bind() makes it our child
+    m_port = m_listener->serverPort();
+    m_tcp = m_listener.release(); // bind() makes it our child
     bind(m_tcp);
+    m_tcp->resumeAccepting();
     return m_port;
 }
 
@@ -283,6 +295,7 @@ void SagaServer::beginShutdown()
     if (m_shuttingDown)
         return;
     m_shuttingDown = true;
+    m_listener.reset(); // bound by listen(), never served
     if (m_tcp)
         m_tcp->close();
     const QList<quint64> keys = m_waiters.keys();

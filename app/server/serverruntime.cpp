@@ -42,6 +42,17 @@ ServerRuntime::~ServerRuntime()
 
 void ServerRuntime::start()
 {
+    // The port first: a saga-server started while another holds its port (a restart
+    // before the old one exited) used to start its engine all the same, upgrading the
+    // schema under the running one and taking over sagas whose lease ran out, only to
+    // find the port taken and exit.
+    QString error;
+    if (!m_server->listen(&error)) {
+        qCCritical(lcServer).noquote() << error;
+        // Queued: main() runs its event loop only once start() has returned.
+        QMetaObject::invokeMethod(this, [this, error] { Q_EMIT failed(error); }, Qt::QueuedConnection);
+        return;
+    }
     m_engine->start();
 }
 

@@ -2,6 +2,7 @@
 // verifier, trace context, routing, SSE framing, the error shape, the command line.
 
 #include "apierror.h"
+#include "enginehost.h"
 #include "guardedtcpserver.h"
 #include "globalsequencer.h"
 #include "jwtverifier.h"
@@ -22,6 +23,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSignalSpy>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -75,6 +77,7 @@ private Q_SLOTS:
     void stepDurationOfATakenOverStep();
     void acceptedConnectionsDetectAVanishedPeer();
     void shutdownWhileTheEngineStartsNeverListens();
+    void portInUseIsFoundBeforeTheEngineStarts();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -669,6 +672,33 @@ void TestServerUnits::shutdownWhileTheEngineStartsNeverListens()
     QCOMPARE(ready.size(), 0);
     QCOMPARE(failed.size(), 0);
     QCOMPARE(runtime.port(), quint16(0));
+}
+
+// A port another program holds is found before the engine starts: saga-server
+// fails with "cannot listen on" and the database is not touched. The engine used
+// to start first (a new SQLite file made and migrated, or a shared database's
+// schema upgraded under the server still running on that port, expired leases
+// taken over), and only then did the listener find the port taken.
+void TestServerUnits::portInUseIsFoundBeforeTheEngineStarts()
+{
+    QTcpServer holder;
+    QVERIFY(holder.listen(QHostAddress::LocalHost, 0));
+    ServerConfig config;
+    config.listenPort = holder.serverPort();
+    config.authKey = kKey;
+    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
+    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/port-in-use.sqlite");
+    ServerRuntime runtime(config);
+    QSignalSpy ready(&runtime, &ServerRuntime::ready);
+    QSignalSpy failed(&runtime, &ServerRuntime::failed);
+    QVERIFY(ready.isValid() && failed.isValid());
+    runtime.start();
+    QVERIFY(failed.wait(30000) || !failed.isEmpty());
+    const QString reason = failed.first().first().toString();
+    QVERIFY2(reason.contains(QStringLiteral("cannot listen on 127.0.0.1:%1").arg(holder.serverPort())), qPrintable(reason));
+    QCOMPARE(ready.size(), 0);
+    QVERIFY2(!QFile::exists(config.engine.database.path), "the engine made the database before the port was checked");
+    QVERIFY(!runtime.engine()->isRunning());
 }
 
 #include "tst_serverunits.moc"
