@@ -47,7 +47,8 @@ QByteArray HttpReply::build(int status, const QByteArray &contentType, const QBy
     QByteArray out;
     out.reserve(160 + body.size() + 64 * extra.size());
     appendHead(out, status, contentType, traceparent, extra);
-    out.append("Content-Length: ").append(QByteArray::number(body.size())).append("\r\n");
+    if (status != 204) // (RFC 9110 §8.6: never on a 204)
+        out.append("Content-Length: ").append(QByteArray::number(body.size())).append("\r\n");
     if (close)
         out.append("Connection: close\r\n");
     out.append("\r\n").append(body);

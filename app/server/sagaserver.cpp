@@ -232,8 +232,10 @@ SagaServer::~SagaServer()
     m_pool.reset(); // waits for running reads before the cache they answer to goes away
 }
 
-quint16 SagaServer::start(QString *error)
+bool SagaServer::listen(QString *error)
 {
+    if (m_listener || m_tcp)
+        return true;
     ConnectionGuard::Limits limits;
     limits.maxBodyBytes = m_config.maxBodyBytes;
     limits.headTimeoutMs = m_config.requestHeadTimeoutMs;
@@ -246,9 +248,18 @@ quint16 SagaServer::start(QString *error)
                          .arg(m_config.listenHost)
                          .arg(m_config.listenPort)
                          .arg(tcp->errorString());
-        return 0;
+        return false;
     }
     tcp->setMaxPendingConnections(1024);
+    tcp->pauseAccepting(); // clients wait in the kernel's queue until start()
+    m_listener = std::move(tcp);
+    return true;
+}
+
+quint16 SagaServer::start(QString *error)
+{
+    if (!listen(error))
+        return 0;
 
     // The all-orders stream starts after the last committed position; on
     // PostgreSQL the event feed brings every later event of every process.
@@ -274,9 +285,10 @@ quint16 SagaServer::start(QString *error)
     connect(m_feed.get(), &EventFeed::eventsArrived, this,
             [this](const QVector<OrderEvent> &events) { processEvents(events, false); });
     m_feed->start(anchor);
-    m_port = tcp->serverPort();
-    m_tcp = tcp.release(); // bind() makes it our child
+    m_port = m_listener->serverPort();
+    m_tcp = m_listener.release(); // bind() makes it our child
     bind(m_tcp);
+    m_tcp->resumeAccepting();
     return m_port;
 }
 
@@ -285,6 +297,7 @@ void SagaServer::beginShutdown()
     if (m_shuttingDown)
         return;
     m_shuttingDown = true;
+    m_listener.reset(); // bound by listen(), never served
     if (m_tcp)
         m_tcp->close();
     const QList<quint64> keys = m_waiters.keys();
@@ -1155,6 +1168,10 @@ void SagaServer::statusStream(const ApiRequest &r)
             resumeStatusStream(req, lastEventId);
             return;
         }
+        if (lastEventId >= 0 && terminal) {
+            streamEnded(req);
+            return;
+        }
         if (!startStream(req))
             return;
         m_cache->pin(orderId);
@@ -1168,11 +1185,21 @@ void SagaServer::statusStream(const ApiRequest &r)
             m_hub->send(key, snapshot);
             return;
         }
-        // At the order's last event: live from here, or nothing more to come.
-        const quint64 key = endsWithToken(m_hub->subscribe(socket, orderId, lastEventId, false, req.streamSlot), req);
-        if (terminal)
-            m_hub->close(key);
+        // At the order's last event, its saga still running: live from here.
+        endsWithToken(m_hub->subscribe(socket, orderId, lastEventId, false, req.streamSlot), req);
     });
+}
+
+// A per-order stream resumed after its order's end: 204 No Content, which tells an
+// EventSource to stop reconnecting (HTML, server-sent events). It used to get a 200
+// stream that closed at once, which an EventSource reconnects to after `retry:`
+// with the same Last-Event-ID: every 3 s, for as long as the page stayed open
+// (as after the snapshot of a finished order, whose type is not a terminal event's).
+void SagaServer::streamEnded(const ApiRequest &r)
+{
+    qCInfo(lcServer).noquote() << "trace" << r.trace.traceId() << "status stream of"
+                               << r.route.id.toString(QUuid::WithoutBraces) << "resumed after its end: 204";
+    reply(r, 204, QByteArray(), QByteArray());
 }
 
 namespace {
@@ -1180,6 +1207,7 @@ namespace {
 struct ResumeRead {
     std::optional<ApiError> error;
     qint64 lastSeq = 0; // the order's last event in the store
+    bool ended = false; // that event ends the order's (current) attempt
     QVector<SseHub::Frame> frames;
 };
 } // namespace
@@ -1214,7 +1242,10 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
             for (const OrderEvent &event : std::as_const(events.value)) {
                 if (event.type == EventType::SagaStarted)
                     currentStart = event.seq;
-                read.lastSeq = qMax(read.lastSeq, event.seq);
+                if (event.seq >= read.lastSeq) {
+                    read.lastSeq = event.seq;
+                    read.ended = isTerminalEvent(event);
+                }
             }
             if (lastEventId > read.lastSeq)
                 return read;
@@ -1239,6 +1270,15 @@ void SagaServer::resumeStatusStream(const ApiRequest &r, qint64 lastEventId)
                                          : ApiError::badField(QStringLiteral("Last-Event-ID"),
                                                               QStringLiteral("is after the last event of this order (%1)")
                                                                   .arg(read.lastSeq)));
+                return;
+            }
+            // Resumed at the end of an order this server's cache has not followed to
+            // its end yet (another process ran it): nothing more will come. Live, the
+            // stream would skip the end's frame as already sent and stay open.
+            const StatusCache::Entry *cached = m_cache->find(r.route.id);
+            if (read.frames.isEmpty() && read.ended && (!cached || cached->progress.lastSeq <= lastEventId)) {
+                m_hub->unsubscribe(key);
+                streamEnded(r);
                 return;
             }
             if (!startStream(r)) { // HEAD: the head alone

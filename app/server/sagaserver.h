@@ -21,6 +21,7 @@
 #include <memory>
 
 class EngineHost;
+class GuardedTcpServer;
 class EventFeed;
 class StatusCache;
 class StorePool;
@@ -43,7 +44,11 @@ public:
     SagaServer(const ServerConfig &config, EngineHost *engine, QObject *parent = nullptr);
     ~SagaServer() override;
 
-    // Listens on config.listenAddress:listenPort; returns the port (0 on failure).
+    // Binds config.listenAddress:listenPort without accepting yet (connections wait
+    // in the kernel's queue): a port that is taken is found before the engine starts.
+    bool listen(QString *error = nullptr);
+    // Serves on the socket listen() bound (binding it first if need be); returns
+    // the port (0 on failure).
     quint16 start(QString *error = nullptr);
     quint16 port() const { return m_port; }
 
@@ -100,6 +105,7 @@ private:
     void getStatus(const ApiRequest &r);
     void statusStream(const ApiRequest &r);
     void resumeStatusStream(const ApiRequest &r, qint64 lastEventId);
+    void streamEnded(const ApiRequest &r);
     void allOrdersStream(const ApiRequest &r);
     void openAllOrdersStream(const ApiRequest &r, qint64 lastPosition);
     quint64 endsWithToken(quint64 streamKey, const ApiRequest &r);
@@ -145,6 +151,7 @@ private:
     JwtVerifier m_jwt;
     RateLimiter m_limiter;
     ServerMetrics m_metrics;
+    std::unique_ptr<GuardedTcpServer> m_listener; // listen()'s socket until start() serves on it
     QTcpServer *m_tcp = nullptr; // child (bound to this server)
     quint16 m_port = 0;
     bool m_shuttingDown = false;

@@ -5,6 +5,7 @@
 #include <QCommandLineParser>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace {
 
@@ -234,11 +235,16 @@ ServerCommandLine ServerCommandLine::parse(const QStringList &arguments)
     }
     bool ok = false;
     result.config.engine.stepDelayMs = parser.value(stepDelay).toInt(&ok);
+    // (Said as the range taken: "a number >= 0" was the answer to 1.5 and to 99999999999 too.)
     if (!ok || result.config.engine.stepDelayMs < 0)
-        return fail(QStringLiteral("--step-delay must be a number of milliseconds >= 0"));
+        return fail(QStringLiteral("--step-delay must be a whole number of milliseconds from 0 to %1 (got %2)")
+                        .arg(std::numeric_limits<int>::max())
+                        .arg(parser.value(stepDelay).left(40)));
     result.config.engine.retryCooldownSeconds = parser.value(cooldown).toInt(&ok);
     if (!ok || result.config.engine.retryCooldownSeconds < 0)
-        return fail(QStringLiteral("--retry-cooldown must be a number of seconds >= 0"));
+        return fail(QStringLiteral("--retry-cooldown must be a whole number of seconds from 0 to %1 (got %2)")
+                        .arg(std::numeric_limits<int>::max())
+                        .arg(parser.value(cooldown).left(40)));
     if (!parseRateLimit(parser.value(rateLimit), &result.config, &error))
         return fail(error);
     if (!parseMaxStreams(parser.value(maxStreams), &result.config, &error))

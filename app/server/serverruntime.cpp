@@ -11,6 +11,12 @@ ServerRuntime::ServerRuntime(const ServerConfig &config, QObject *parent)
     , m_server(std::make_unique<SagaServer>(config, m_engine.get()))
 {
     connect(m_engine.get(), &EngineHost::started, this, [this] {
+        if (m_stopping) {
+            // Asked to stop (SIGTERM) while the engine was starting: no listener
+            // and no "listening on" for a server that is already on its way out.
+            qCInfo(lcServer) << "the engine started after the shutdown began: not listening";
+            return;
+        }
         QString error;
         const quint16 port = m_server->start(&error);
         if (port == 0) {
@@ -36,6 +42,17 @@ ServerRuntime::~ServerRuntime()
 
 void ServerRuntime::start()
 {
+    // The port first: a saga-server started while another holds its port (a restart
+    // before the old one exited) used to start its engine all the same, upgrading the
+    // schema under the running one and taking over sagas whose lease ran out, only to
+    // find the port taken and exit.
+    QString error;
+    if (!m_server->listen(&error)) {
+        qCCritical(lcServer).noquote() << error;
+        // Queued: main() runs its event loop only once start() has returned.
+        QMetaObject::invokeMethod(this, [this, error] { Q_EMIT failed(error); }, Qt::QueuedConnection);
+        return;
+    }
     m_engine->start();
 }
 

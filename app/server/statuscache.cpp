@@ -7,6 +7,11 @@
 
 namespace {
 const QByteArray kTracePlaceholder(32, '0');
+// The placeholder as the body's top-level traceId member: an error message of a
+// step may hold 32 zeros too (a service's text, an injected code), but inside a
+// JSON string its quotes are escaped, so only the member itself matches this.
+const QByteArray kTraceMember = QByteArrayLiteral("\"traceId\":\"") + kTracePlaceholder + '"';
+const qsizetype kTraceValueOffset = kTraceMember.indexOf(kTracePlaceholder);
 
 struct LoadResult {
     OrderProgress progress;
@@ -140,7 +145,8 @@ QByteArray StatusCache::statusBody(const Entry &entry, const QByteArray &traceId
     }
     if (entry.statusBytes.isEmpty()) {
         entry.statusBytes = SagaJson::statusToBytes(entry.progress, QString::fromLatin1(kTracePlaceholder));
-        entry.traceOffset = entry.statusBytes.indexOf(kTracePlaceholder);
+        const qsizetype member = entry.statusBytes.lastIndexOf(kTraceMember);
+        entry.traceOffset = member < 0 ? -1 : member + kTraceValueOffset;
     }
     QByteArray body = entry.statusBytes;
     if (entry.traceOffset >= 0 && traceId.size() == kTracePlaceholder.size())

@@ -15,6 +15,7 @@
 
 #include <QJsonArray>
 #include <QLoggingCategory>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -62,6 +63,7 @@ private Q_SLOTS:
     void killedListenerReconnectsAndCatchesUp();
     void sameKeyOnBothServersPlacesOneOrder();
     void readConnectionsEndedByTheServerAreReplaced();
+    void streamResumedAtAnEndThisServerHasNotSeenEnds();
 
 private:
     std::unique_ptr<ServerRuntime> startRuntime(const DatabaseUrl &url, int stepDelayMs, int feedCheckMs);
@@ -320,6 +322,60 @@ void TestServerCluster::readConnectionsEndedByTheServerAreReplaced()
     QTRY_COMPARE_WITH_TIMEOUT(
         http(m_a->port(), "GET", "/api/orders/" + after + "/status", m_customerToken).json().value("overallStatus").toString(),
         QStringLiteral("COMPLETED"), 60000);
+}
+
+// A per-order stream resumed at the end of an order another server ran, on a
+// server whose status cache has not followed it there (its listener was killed
+// and it checks rarely): nothing more will come, so 204. It went live at that id
+// instead, and when the order's last events arrived they were skipped as already
+// sent, the end's included: the stream stayed open with heartbeats until the
+// token expired.
+void TestServerCluster::streamResumedAtAnEndThisServerHasNotSeenEnds()
+{
+    if (!m_postgres)
+        QSKIP("PostgreSQL's listener is what is killed here");
+    std::unique_ptr<ServerRuntime> stale = startRuntime(m_a->config().engine.database, 150, 3600 * 1000);
+    QVERIFY(stale);
+    auto stop = qScopeGuard([&stale] { QVERIFY(shutDownAndWait(*stale)); });
+    EventFeed *feed = stale->server()->eventFeed();
+    QTRY_VERIFY_WITH_TIMEOUT(feed->isListening() && feed->backendPid() > 0, 60000);
+    QString error;
+    QVERIFY2(TestServices::postgresAdmin(QStringLiteral("SELECT pg_terminate_backend(%1, 30000)").arg(feed->backendPid()),
+                                         &error),
+             qPrintable(error));
+
+    // A's saga waits at its last step while the stale server reads the order.
+    const QByteArray delay = R"({"steps":{"Shipping Arrangement":{"kind":"DELAY","delayMs":3000,"once":true}}})";
+    QCOMPARE(http(m_a->port(), "PUT", QStringLiteral("/api/simulator/faults"), m_supportToken, delay).status, 200);
+    auto reset = qScopeGuard([this] {
+        http(m_a->port(), "PUT", QStringLiteral("/api/simulator/faults"), m_supportToken, "{\"steps\":{}}");
+    });
+    const QString id = place(m_a->port(), 0);
+    QVERIFY(!id.isEmpty());
+    const QString status = "/api/orders/" + id + "/status";
+    const HttpResult early = http(stale->port(), "GET", status, m_customerToken);
+    QCOMPARE(early.status, 200);
+    QVERIFY2(early.json().value("overallStatus").toString() != QLatin1String("COMPLETED"), early.body.constData());
+    QTRY_COMPARE_WITH_TIMEOUT(http(m_a->port(), "GET", status, m_customerToken).json().value("overallStatus").toString(),
+                              QStringLiteral("COMPLETED"), 60000);
+    const QJsonArray events = http(m_a->port(), "GET", "/api/orders/" + id + "/events", m_customerToken).jsonArray();
+    QCOMPARE(events.size(), 8);
+    const QByteArray lastId = QByteArray::number(events.last().toObject().value("id").toInteger());
+    // (The stale server still has the order where it read it.)
+    QVERIFY(http(stale->port(), "GET", status, m_customerToken).json().value("overallStatus").toString()
+            != QLatin1String("COMPLETED"));
+
+    SseReader atEnd(stale->port(), "/api/orders/" + id + "/status/stream", m_customerToken, {{"Last-Event-ID", lastId}});
+    QTRY_VERIFY_WITH_TIMEOUT(atEnd.status() != 0 || atEnd.closed(), 60000);
+    QCOMPARE(atEnd.status(), 204);
+    QCOMPARE(atEnd.events().size(), 0);
+    // One before the end still gets the end.
+    SseReader beforeEnd(stale->port(), "/api/orders/" + id + "/status/stream", m_customerToken,
+                        {{"Last-Event-ID", QByteArray::number(lastId.toLongLong() - 1)}});
+    QTRY_VERIFY_WITH_TIMEOUT(beforeEnd.closed(), 60000);
+    QCOMPARE(beforeEnd.status(), 200);
+    QCOMPARE(beforeEnd.events().size(), 1);
+    QCOMPARE(beforeEnd.events().first().event, QByteArray("SAGA_COMPLETED"));
 }
 
 int main(int argc, char *argv[])

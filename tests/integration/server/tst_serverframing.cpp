@@ -392,7 +392,9 @@ void TestServerFraming::idleKeptAliveConnectionIsClosed()
     QVERIFY2(idle.closed, idle.received.constData());
     QVERIFY2(idle.received.startsWith("HTTP/1.1 200 "), idle.received.left(300).constData());
     QCOMPARE(answers(idle.received), 1);
-    QVERIFY(!idle.received.contains("408"));
+    // (No 408 answer: the bytes "408" alone turn up in the random trace id about
+    // once in a hundred runs.)
+    QVERIFY2(!idle.received.contains("HTTP/1.1 408 "), idle.received.constData());
     // A connection that never sent anything gets the head timeout's 408 as before.
     const RawExchange silent = exchangeUntilClosed(m_port, QByteArray(), 30000);
     QVERIFY(silent.closed);

@@ -2,6 +2,7 @@
 // verifier, trace context, routing, SSE framing, the error shape, the command line.
 
 #include "apierror.h"
+#include "enginehost.h"
 #include "guardedtcpserver.h"
 #include "globalsequencer.h"
 #include "jwtverifier.h"
@@ -9,6 +10,7 @@
 #include "sagajson.h"
 #include "servermetrics.h"
 #include "servercommandline.h"
+#include "serverruntime.h"
 #include "sagastore.h"
 #include "sseencoder.h"
 #include "storepool.h"
@@ -20,6 +22,8 @@
 #include <QMessageAuthenticationCode>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSignalSpy>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -72,6 +76,8 @@ private Q_SLOTS:
     void readPoolDoesNotRecreateADeletedDatabase();
     void stepDurationOfATakenOverStep();
     void acceptedConnectionsDetectAVanishedPeer();
+    void shutdownWhileTheEngineStartsNeverListens();
+    void portInUseIsFoundBeforeTheEngineStarts();
 };
 
 void TestServerUnits::jwtAcceptsMintedToken()
@@ -448,6 +454,19 @@ void TestServerUnits::commandLine()
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--steps", "ftp://x", "--auth-secret-file", secret}).mode),
              int(ServerCommandLine::Mode::Error));
     QCOMPARE(int(ServerCommandLine::parse({"saga-server", "--bogus"}).mode), int(ServerCommandLine::Mode::Error));
+    // A refused --step-delay or --retry-cooldown is told the range taken; "must be a number >= 0"
+    // was the answer to 1.5 and to 99999999999 as well, which are both numbers >= 0.
+    for (const char *option : {"--step-delay", "--retry-cooldown"}) {
+        for (const char *value : {"1.5", "99999999999", "-1", "soon"}) {
+            const auto refused = ServerCommandLine::parse({"saga-server", option, value, "--auth-secret-file", secret});
+            QCOMPARE(int(refused.mode), int(ServerCommandLine::Mode::Error));
+            QVERIFY2(refused.text.contains(QLatin1String(option)) && refused.text.contains("whole number")
+                         && refused.text.contains("from 0 to 2147483647") && refused.text.contains(value),
+                     qPrintable(refused.text));
+        }
+        QCOMPARE(int(ServerCommandLine::parse({"saga-server", option, "2147483647", "--auth-secret-file", secret}).mode),
+                 int(ServerCommandLine::Mode::Serve));
+    }
 
     auto token = ServerCommandLine::parse({"saga-server", "token", "--subject", kCustomer.toString(QUuid::WithoutBraces),
                                            "--role", "SUPPORT", "--ttl", "60", "--auth-secret-file", secret});
@@ -631,6 +650,58 @@ void TestServerUnits::acceptedConnectionsDetectAVanishedPeer()
     QCOMPARE(option(IPPROTO_TCP, TCP_KEEPINTVL), 10);
     QCOMPARE(option(IPPROTO_TCP, TCP_KEEPCNT), 3);
     QCOMPARE(option(IPPROTO_TCP, TCP_USER_TIMEOUT), 60000);
+}
+
+// SIGTERM (ServerRuntime::shutdown) before the engine has started: the server
+// stops without ever listening. It used to open its port once the engine had
+// started anyway and print "listening on http://..." (ready) on its way out, so
+// a supervisor that stopped it during its start saw it come up.
+void TestServerUnits::shutdownWhileTheEngineStartsNeverListens()
+{
+    ServerConfig config;
+    config.listenPort = 0;
+    config.authKey = kKey;
+    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
+    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/stopped-while-starting.sqlite");
+    ServerRuntime runtime(config);
+    QSignalSpy ready(&runtime, &ServerRuntime::ready);
+    QSignalSpy failed(&runtime, &ServerRuntime::failed);
+    QSignalSpy stopped(&runtime, &ServerRuntime::stopped);
+    QVERIFY(ready.isValid() && failed.isValid() && stopped.isValid());
+    runtime.start(); // the engine starts on its own thread; it has not answered yet
+    runtime.shutdown();
+    QVERIFY(stopped.wait(30000) || !stopped.isEmpty());
+    QTest::qWait(0); // anything posted before "stopped" has been delivered
+    QCOMPARE(ready.size(), 0);
+    QCOMPARE(failed.size(), 0);
+    QCOMPARE(runtime.port(), quint16(0));
+}
+
+// A port another program holds is found before the engine starts: saga-server
+// fails with "cannot listen on" and the database is not touched. The engine used
+// to start first (a new SQLite file made and migrated, or a shared database's
+// schema upgraded under the server still running on that port, expired leases
+// taken over), and only then did the listener find the port taken.
+void TestServerUnits::portInUseIsFoundBeforeTheEngineStarts()
+{
+    QTcpServer holder;
+    QVERIFY(holder.listen(QHostAddress::LocalHost, 0));
+    ServerConfig config;
+    config.listenPort = holder.serverPort();
+    config.authKey = kKey;
+    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
+    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/port-in-use.sqlite");
+    ServerRuntime runtime(config);
+    QSignalSpy ready(&runtime, &ServerRuntime::ready);
+    QSignalSpy failed(&runtime, &ServerRuntime::failed);
+    QVERIFY(ready.isValid() && failed.isValid());
+    runtime.start();
+    QVERIFY(failed.wait(30000) || !failed.isEmpty());
+    const QString reason = failed.first().first().toString();
+    QVERIFY2(reason.contains(QStringLiteral("cannot listen on 127.0.0.1:%1").arg(holder.serverPort())), qPrintable(reason));
+    QCOMPARE(ready.size(), 0);
+    QVERIFY2(!QFile::exists(config.engine.database.path), "the engine made the database before the port was checked");
+    QVERIFY(!runtime.engine()->isRunning());
 }
 
 #include "tst_serverunits.moc"
