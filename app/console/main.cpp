@@ -4,7 +4,7 @@
 #include "demotraffic.h"
 #include "mainwindow.h"
 #include "sagalog.h"
-#include "storereader.h"
+#include "threadexit.h"
 #include "unixsignalwatcher.h"
 
 #include <QApplication>
@@ -99,9 +99,11 @@ int main(int argc, char *argv[])
         }
         exitCode = app.exec();
     } // (the window and its source go here)
-    if (StoreReader::threadsLeftRunning() > 0) {
-        // A database read that never answered (a frozen server) is still out in a
-        // reader's thread: the static destructors would close its connection under it.
+    if (ThreadExit::leftRunning() > 0) {
+        // A database query that never answered (a frozen server) is still out in a
+        // thread (a reader, the event feed, the engine or its committers): the static
+        // destructors would close its connection under it. What was not committed is
+        // not on record; the engine's sagas are resumed once their leases run out.
         std::fflush(nullptr);
         std::_Exit(exitCode);
     }

@@ -3,11 +3,19 @@
 #include "faultinjector.h"
 #include "orchestrator.h"
 #include "sagalog.h"
+#include "threadexit.h"
 
 #include <QMetaObject>
 #include <QPointer>
 
+#include <utility>
+
 namespace {
+
+// How long stopping the engine may take before its thread is left to end in the
+// background: committing what is decided and releasing the leases take well
+// under a second when the database answers.
+constexpr int kStopWaitMs = 5000;
 
 // Runs `fn` in `context`'s thread, unless `context` is gone by then.
 template<typename Fn>
@@ -33,7 +41,6 @@ EngineHost::EngineHost(const EngineConfig &config, QObject *parent)
 {
     qRegisterMetaType<OrderEvent>();
     qRegisterMetaType<QVector<OrderEvent>>();
-    m_thread.setObjectName(QStringLiteral("saga-engine"));
 }
 
 EngineHost::~EngineHost()
@@ -51,13 +58,15 @@ void EngineHost::start()
     if (m_orchestrator)
         return;
     auto orchestrator = std::make_unique<Orchestrator>(m_config, m_faults);
-    orchestrator->moveToThread(&m_thread);
-    connect(&m_thread, &QThread::finished, orchestrator.get(), &QObject::deleteLater);
+    m_thread = new QThread;
+    m_thread->setObjectName(QStringLiteral("saga-engine"));
+    orchestrator->moveToThread(m_thread);
+    connect(m_thread, &QThread::finished, orchestrator.get(), &QObject::deleteLater);
     connect(orchestrator.get(), &Orchestrator::eventsCommitted, this, &EngineHost::eventsCommitted);
     connect(orchestrator.get(), &Orchestrator::databaseAvailabilityChanged, this,
             &EngineHost::databaseAvailabilityChanged);
     m_orchestrator = orchestrator.release(); // owned by the thread (finished -> deleteLater)
-    m_thread.start();
+    m_thread->start();
     QPointer<EngineHost> self(this);
     Orchestrator *orch = m_orchestrator;
     QMetaObject::invokeMethod(
@@ -102,14 +111,33 @@ void EngineHost::shutdown(int graceMs, std::function<void()> done)
 
 void EngineHost::stopThread()
 {
-    if (m_orchestrator && m_thread.isRunning()) {
-        Orchestrator *orch = m_orchestrator;
-        QMetaObject::invokeMethod(orch, [orch] { orch->stop(); }, Qt::BlockingQueuedConnection);
-    }
     m_running = false;
-    m_thread.quit();
-    m_thread.wait();
+    QThread *thread = std::exchange(m_thread, nullptr);
+    if (!thread)
+        return;
+    if (m_orchestrator && thread->isRunning()) {
+        // Commits what is decided, releases the leases, stops the committers; then
+        // the thread ends (and deletes the orchestrator).
+        Orchestrator *orch = m_orchestrator;
+        QMetaObject::invokeMethod(
+            orch,
+            [orch] {
+                orch->stop();
+                QThread::currentThread()->quit();
+            },
+            Qt::QueuedConnection);
+    } else {
+        thread->quit();
+    }
     m_orchestrator = nullptr; // deleted by finished -> deleteLater
+    if (!ThreadExit::waitOrLeave(thread, kStopWaitMs)) {
+        qCWarning(lcEngine).noquote()
+            << QStringLiteral("the database has not answered the stopping engine for %1 s; it is left to stop in the "
+                              "background: what it did not commit is not on record, and its sagas are resumed "
+                              "once their leases run out (%2 s)")
+                   .arg(kStopWaitMs / 1000)
+                   .arg(m_config.leaseSeconds);
+    }
 }
 
 void EngineHost::submitOrder(const OrderRequest &request, QObject *context, std::function<void(SubmitResult)> done)

@@ -39,7 +39,11 @@ class EngineHost : public QObject
     Q_OBJECT
 public:
     explicit EngineHost(const EngineConfig &config, QObject *parent = nullptr);
-    ~EngineHost() override; // shutdown(), then quit the thread and wait for it
+    // Stops the engine and its thread. A database that does not answer (a frozen
+    // server) could keep that from ending: after a few seconds the thread is left
+    // to end in the background (ThreadExit); the sagas it drove are resumed once
+    // their leases run out.
+    ~EngineHost() override;
 
     // Starts the thread, opens the store there, migrates and resumes unfinished
     // sagas. Emits started() or startFailed().
@@ -73,7 +77,7 @@ Q_SIGNALS:
 
 private:
     EngineConfig m_config;
-    QThread m_thread;
+    QThread *m_thread = nullptr; // parentless; deleted by stopThread(), or once it has ended when left running
     Orchestrator *m_orchestrator = nullptr; // lives in m_thread; deleted via finished->deleteLater
     std::shared_ptr<FaultInjector> m_faults; // shared with the simulated step client
     bool m_running = false;

@@ -2,6 +2,7 @@
 #include "sagalog.h"
 #include "servercommandline.h"
 #include "serverruntime.h"
+#include "threadexit.h"
 #include "unixsignalwatcher.h"
 
 #include <QCoreApplication>
@@ -10,6 +11,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 int main(int argc, char *argv[])
 {
@@ -48,24 +50,34 @@ int main(int argc, char *argv[])
     signalWatcher.watch(SIGTERM);
     signalWatcher.watch(SIGINT);
 
-    ServerRuntime runtime(command.config);
+    int code = 0;
     int exitCode = 0;
-    QObject::connect(&runtime, &ServerRuntime::ready, &app, [&out, &command](quint16 port) {
-        out << "listening on " << ServerCommandLine::listenUrl(command.config.listenHost, port) << Qt::endl;
-        out.flush();
-        std::fflush(stdout);
-    });
-    QObject::connect(&runtime, &ServerRuntime::failed, &app, [&err, &exitCode](const QString &reason) {
-        err << "saga-server: " << reason << Qt::endl;
-        exitCode = 1;
-        QCoreApplication::exit(1);
-    });
-    QObject::connect(&runtime, &ServerRuntime::stopped, &app, [] { QCoreApplication::exit(0); });
-    QObject::connect(&signalWatcher, &UnixSignalWatcher::received, &runtime, [&runtime](int signalNumber) {
-        qCInfo(lcServer) << "signal" << signalNumber << "received";
-        runtime.shutdown();
-    });
-    runtime.start();
-    const int code = app.exec();
-    return exitCode != 0 ? exitCode : code;
+    {
+        ServerRuntime runtime(command.config);
+        QObject::connect(&runtime, &ServerRuntime::ready, &app, [&out, &command](quint16 port) {
+            out << "listening on " << ServerCommandLine::listenUrl(command.config.listenHost, port) << Qt::endl;
+            out.flush();
+            std::fflush(stdout);
+        });
+        QObject::connect(&runtime, &ServerRuntime::failed, &app, [&err, &exitCode](const QString &reason) {
+            err << "saga-server: " << reason << Qt::endl;
+            exitCode = 1;
+            QCoreApplication::exit(1);
+        });
+        QObject::connect(&runtime, &ServerRuntime::stopped, &app, [] { QCoreApplication::exit(0); });
+        QObject::connect(&signalWatcher, &UnixSignalWatcher::received, &runtime, [&runtime](int signalNumber) {
+            qCInfo(lcServer) << "signal" << signalNumber << "received";
+            runtime.shutdown();
+        });
+        runtime.start();
+        code = app.exec();
+    } // the engine stops here, or is left when its database does not answer (~EngineHost)
+    code = exitCode != 0 ? exitCode : code;
+    if (ThreadExit::leftRunning() > 0) {
+        // A query the database never answered is still out in the engine's thread:
+        // the static destructors would close its connection under it.
+        std::fflush(nullptr);
+        std::_Exit(code);
+    }
+    return code;
 }

@@ -4,6 +4,17 @@
 #include "sagalog.h"
 #include "sagaserver.h"
 
+#include <QTimer>
+
+#include <memory>
+#include <utility>
+
+namespace {
+// After the shutdown grace, how long the engine may still take to stop before the
+// server stops without it.
+constexpr int kStopMarginMs = 10000;
+} // namespace
+
 ServerRuntime::ServerRuntime(const ServerConfig &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
@@ -68,8 +79,22 @@ void ServerRuntime::shutdown()
     m_stopping = true;
     qCInfo(lcServer) << "shutting down: no new sagas, closing streams, letting in-flight sagas finish";
     m_server->beginShutdown();
-    m_engine->shutdown(m_config.shutdownGraceMs, [this] {
+    auto reported = std::make_shared<bool>(false);
+    m_engine->shutdown(m_config.shutdownGraceMs, [this, reported] {
+        if (std::exchange(*reported, true))
+            return;
         qCInfo(lcServer) << "engine stopped";
+        Q_EMIT stopped();
+    });
+    // The engine's thread may wait in a query its database never answers (a frozen
+    // server keeps the connection, so no timeout ends it): the grace and a margin
+    // later the server stops anyway (~EngineHost leaves that thread; nothing
+    // uncommitted is on record, and the sagas are resumed once their leases run out).
+    QTimer::singleShot(m_config.shutdownGraceMs + kStopMarginMs, this, [this, reported] {
+        if (std::exchange(*reported, true))
+            return;
+        qCWarning(lcServer) << "the engine has not stopped" << (m_config.shutdownGraceMs + kStopMarginMs) / 1000
+                            << "s after SIGTERM (its database does not answer); stopping without it";
         Q_EMIT stopped();
     });
 }

@@ -3,6 +3,7 @@
 #include "storereaderworker.h"
 
 #include "sagalog.h"
+#include "threadexit.h"
 
 #include <atomic>
 
@@ -10,8 +11,6 @@ namespace {
 // How long a reader that is destroyed waits for its thread: a job in progress
 // normally ends well within it.
 constexpr int kWaitForThreadMs = 500;
-
-std::atomic<int> g_leftRunning{0};
 
 QString uniqueConnectionName(const QString &name)
 {
@@ -48,31 +47,13 @@ StoreReader::~StoreReader()
         return;
     }
     thread->quit();
-    if (thread->wait(kWaitForThreadMs)) {
-        delete thread; // finished -> deleteLater has deleted the worker
-        return;
-    }
-    // A job is still running: a query the database does not answer (a frozen server
-    // keeps its connection, so no timeout ends it). Waiting would hang the GUI thread
-    // (File > Connect, Quit) until it answers, if ever. The thread ends after that
-    // job (the later ones are dropped), deletes its worker, then itself.
-    qCWarning(lcSources).noquote() << "a read of" << m_url.toString()
-                                   << "has not answered; left to end in the background";
-    ++g_leftRunning;
-    auto counted = std::make_shared<std::atomic<bool>>(true);
-    const auto ended = [thread, counted] {
-        if (counted->exchange(false))
-            --g_leftRunning;
-        thread->deleteLater();
-    };
-    connect(thread, &QThread::finished, thread, ended);
-    if (thread->isFinished()) // (ended meanwhile: finished() may have come before the connection)
-        ended();
-}
-
-int StoreReader::threadsLeftRunning()
-{
-    return g_leftRunning;
+    // A job still running after the wait is a query the database does not answer (a
+    // frozen server keeps its connection, so no timeout ends it): waiting would hang
+    // the GUI thread (File > Connect, Quit) until it answers, if ever. The thread
+    // ends after that job (the later ones are dropped), deletes its worker, then itself.
+    if (!ThreadExit::waitOrLeave(thread, kWaitForThreadMs))
+        qCWarning(lcSources).noquote() << "a read of" << m_url.toString()
+                                       << "has not answered; left to end in the background";
 }
 
 void StoreReader::start()

@@ -84,11 +84,6 @@ public:
     // Subscribes to `channel` (PostgreSQL). The answer comes through listening().
     void listen(const QString &channel);
 
-    // Threads of destroyed readers still in a job that has not answered. A program
-    // ending with some must not run its static destructors: Qt's would close those
-    // jobs' connections under them (saga-console then ends with std::_Exit).
-    static int threadsLeftRunning();
-
 Q_SIGNALS:
     void opened(const StoreError &error); // none: open
     void listening(bool ok, const QString &error);

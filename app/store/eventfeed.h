@@ -44,7 +44,7 @@ Q_SIGNALS:
     void listeningChanged(bool listening, const QString &reason);
 
 private:
-    QThread m_thread;
+    QThread *m_thread = nullptr; // parentless: deleted by ~EventFeed, or once it has ended when a read still ran then
     EventFeedWorker *m_worker = nullptr; // lives in m_thread; deleted there when it finishes
     bool m_listening = false;
     bool m_everListened = false;

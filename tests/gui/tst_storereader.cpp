@@ -3,6 +3,7 @@
 
 #include "sagastore.h"
 #include "storereader.h"
+#include "threadexit.h"
 #include "testservices.h"
 
 #include <QSemaphore>
@@ -126,13 +127,13 @@ void tst_StoreReader::destroyedWhileAJobHangsDoesNotWaitForIt()
     breaker.join();
     QVERIFY2(!hadToLetGo, "~StoreReader waited for the hanging job");
     QVERIFY(!*ended);
-    QCOMPARE(StoreReader::threadsLeftRunning(), 1); // (saga-console then ends without static destructors)
+    QCOMPARE(ThreadExit::leftRunning(), 1); // (saga-console then ends without static destructors)
 
     // The database answers: the thread ends by itself, its answer is not delivered.
     release->release();
     QTRY_VERIFY_WITH_TIMEOUT(*ended, kTimeout);
     QTRY_VERIFY_WITH_TIMEOUT(!QSqlDatabase::contains(connection), kTimeout); // the worker is gone
-    QTRY_COMPARE_WITH_TIMEOUT(StoreReader::threadsLeftRunning(), 0, kTimeout);
+    QTRY_COMPARE_WITH_TIMEOUT(ThreadExit::leftRunning(), 0, kTimeout);
     QCoreApplication::processEvents();
     QVERIFY(!answered);
 }

@@ -5,12 +5,17 @@
 
 #include "../../unit/engine/enginetesthelpers.h"
 #include "../../unit/engine/storerefusal.h"
+#include "enginehost.h"
 #include "eventfeed.h"
+#include "threadexit.h"
 #include "sqlstatements.h"
 #include "testservices.h"
 
 #include <QScopeGuard>
+#include <QSignalSpy>
 #include <QtTest>
+
+#include <csignal>
 
 class tst_EngineOnPostgres : public QObject
 {
@@ -92,6 +97,7 @@ private Q_SLOTS:
     void backAfterAnOutageWhoseSagasWereTakenOver();
     void sslModeOfTheUrlIsKept();
     void applicationNameOfTheUrlOnEveryConnection();
+    void frozenDatabaseDoesNotHangTheStop();
 };
 
 namespace {
@@ -649,6 +655,65 @@ void tst_EngineOnPostgres::applicationNameOfTheUrlOnEveryConnection()
         for (auto it = names.begin(); it != names.end(); ++it)
             QCOMPARE(it.value(), expected);
     }
+}
+
+// The database server freezes with sagas in flight (every backend of this
+// database stopped: the connections stay up and no query answers, so no timeout
+// ends them). Stopping the engine and an event feed (a console's Quit, saga-server
+// at SIGTERM) waited for good in the engine's stop and the feed's; now each is
+// left to end in the background after a few seconds (ThreadExit counts them), and
+// ends once the server answers again. Nothing was lost or done twice: another
+// engine takes the sagas over when their leases run out and ends every one.
+void tst_EngineOnPostgres::frozenDatabaseDoesNotHangTheStop()
+{
+    EngineConfig c = config(nullptr);
+    c.stepDelayMs = 200;
+    c.leaseSeconds = 2;
+    auto host = std::make_unique<EngineHost>(c);
+    QSignalSpy started(host.get(), &EngineHost::started);
+    host->start();
+    QTRY_COMPARE_WITH_TIMEOUT(started.count(), 1, 30000);
+    auto feed = std::make_unique<EventFeed>(c.database, 100); // checks its connection every 100 ms
+    feed->start(0);
+    QTRY_VERIFY_WITH_TIMEOUT(feed->isListening(), 30000);
+    QVector<QUuid> ids;
+    for (int i = 0; i < 6; ++i) {
+        host->submitOrder(sampleOrder(), this, [&ids](SubmitResult r) {
+            if (r.error.ok())
+                ids.append(r.orderId);
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(ids.size(), 6, 30000); // recorded, their steps under way
+
+    const QList<qint64> backends = applicationNames(c).keys();
+    QVERIFY(backends.size() >= 4); // the engine's, its committers', the feed's
+    for (qint64 pid : backends)
+        QVERIFY(::kill(pid_t(pid), SIGSTOP) == 0);
+    auto resume = qScopeGuard([&backends] {
+        for (qint64 pid : backends)
+            ::kill(pid_t(pid), SIGCONT);
+    });
+    // Step answers come back and wait in commits that do not answer; the feed's
+    // check of its connection waits likewise.
+    QTest::qWait(500);
+
+    QCOMPARE(ThreadExit::leftRunning(), 0);
+    feed.reset();
+    host.reset(); // (returned at all: it waited for good before)
+    QCOMPARE(ThreadExit::leftRunning(), 2); // the feed's and the engine's threads
+
+    resume.dismiss();
+    for (qint64 pid : backends)
+        QVERIFY(::kill(pid_t(pid), SIGCONT) == 0);
+    QTRY_COMPARE_WITH_TIMEOUT(ThreadExit::leftRunning(), 0, 30000); // they ended once it answered
+
+    EngineHarness next;
+    QString error;
+    QVERIFY2(next.start(c, &error), qPrintable(error));
+    SagaStore *store = next.orchestrator->store();
+    for (const QUuid &id : std::as_const(ids)) // (the harness saw only the events after the take-over)
+        QTRY_VERIFY_WITH_TIMEOUT(store->loadProgress(id).value.isTerminal(), 30000);
+    QCOMPARE(checkStored(store, ids), QString());
 }
 
 QTEST_GUILESS_MAIN(tst_EngineOnPostgres)

@@ -2,12 +2,16 @@
 // "listening on" with port 0, an order end to end over HTTP and SSE, the
 // retry cooldown, and graceful shutdown on SIGTERM with nothing lost.
 
+#include "databaseurl.h"
 #include "rawhttp.h"
 #include "testservices.h"
 
 #include <QFile>
 #include <QProcess>
 #include <QScopeGuard>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QRegularExpression>
 #include <QTest>
 
@@ -43,6 +47,7 @@ private Q_SLOTS:
     void servesOrdersAndShutsDownGracefully();
     void sameAgainstPostgres();
     void readOnlyDatabaseIsSaidAsSuch();
+    void sigtermWithAFrozenDatabaseEnds();
 
 private:
     QString run(const QStringList &args, int *exitCode);
@@ -346,6 +351,61 @@ void TestServerProcess::readOnlyDatabaseIsSaidAsSuch()
     ::kill(pid_t(server.processId()), SIGTERM);
     QVERIFY(server.waitForFinished(60000));
     QCOMPARE(server.exitCode(), 0);
+}
+
+// SIGTERM while the database server is frozen (its backends stopped: connections
+// up, no query answered, so no timeout ends one) with sagas in flight: the engine
+// cannot commit, release its leases or stop, and saga-server waited for it for
+// good. It now stops anyway once the grace and a margin are over, says why, and
+// exits 0 (what was not committed is not on record; another engine resumes the
+// sagas once their leases run out: tst_engineonpostgres::frozenDatabaseDoesNotHangTheStop).
+void TestServerProcess::sigtermWithAFrozenDatabaseEnds()
+{
+    QString error;
+    const QString url = TestServices::newPostgresDatabase(&error);
+    QVERIFY2(!url.isEmpty(), qPrintable(QStringLiteral("PostgreSQL could not be started: ") + error));
+    QProcess server;
+    TestServices::endsWithThisTest(server);
+    const quint16 port = startServer(server, {"--listen", "127.0.0.1:0", "--database", url, "--step-delay", "300",
+                                              "--auth-secret-file", m_secret},
+                                     &error);
+    QVERIFY2(port != 0, qPrintable(error));
+    const QString customer = QUuid::createUuid().toString(QUuid::WithoutBraces);
+    const QByteArray token = mint(customer, false);
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(http(port, "POST", "/api/orders", token, compact(orderBody(customer))).status, 202);
+
+    // The server's backends: every other connection to its database.
+    QList<qint64> backends;
+    {
+        const std::optional<DatabaseUrl> parsed = DatabaseUrl::parse(url, &error);
+        QVERIFY2(parsed, qPrintable(error));
+        QSqlDatabase db = parsed->addConnection(QStringLiteral("backends"));
+        QVERIFY2(db.open(), qPrintable(db.lastError().text()));
+        QSqlQuery q(db);
+        QVERIFY2(q.exec(QStringLiteral("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")),
+                 qPrintable(q.lastError().text()));
+        while (q.next())
+            backends.append(q.value(0).toLongLong());
+    }
+    QSqlDatabase::removeDatabase(QStringLiteral("backends"));
+    QVERIFY(backends.size() >= 4); // the engine's, its committers', the feed's, the readers'
+    for (qint64 pid : std::as_const(backends))
+        QVERIFY(::kill(pid_t(pid), SIGSTOP) == 0);
+    const auto resume = qScopeGuard([&backends] {
+        for (qint64 pid : std::as_const(backends))
+            ::kill(pid_t(pid), SIGCONT);
+    });
+    QTest::qWait(500); // step answers wait in commits that do not answer
+
+    ::kill(pid_t(server.processId()), SIGTERM);
+    QVERIFY2(server.waitForFinished(90000), "saga-server still running 90 s after SIGTERM");
+    QCOMPARE(server.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(server.exitCode(), 0);
+    const QString log = QString::fromUtf8(server.readAllStandardError());
+    QVERIFY2(log.contains(QLatin1String("the engine has not stopped")), qPrintable(log.right(2000)));
+    QVERIFY2(log.contains(QLatin1String("left to stop in the background")), qPrintable(log.right(2000)));
 }
 
 QTEST_GUILESS_MAIN(TestServerProcess)
