@@ -41,6 +41,16 @@ void EtaEstimator::recordDuration(SagaStep step, qint64 ms)
         s.dirty = true;
 }
 
+void EtaEstimator::clearSamples()
+{
+    for (StepStats &s : m_stats) {
+        s.samples.clear();
+        s.next = 0;
+        s.pending = 0;
+        s.dirty = true;
+    }
+}
+
 void EtaEstimator::observe(const OrderProgress &progress, const ChangeSet &changes)
 {
     for (SagaStep step : kAllSteps) {

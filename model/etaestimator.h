@@ -35,6 +35,8 @@ public:
     qint64 p95(SagaStep step) const;
     int sampleCount(SagaStep step) const;
     void setDefaults(SagaStep step, qint64 p50Ms, qint64 p95Ms);
+    // Forgets every recorded duration (the defaults stay): another source's steps.
+    void clearSamples();
 
     // Null QDateTime when the order is terminal.
     QDateTime estimate(const OrderProgress &progress, const QDateTime &now) const;

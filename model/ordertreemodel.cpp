@@ -577,6 +577,9 @@ void OrderTreeModel::clear()
     m_touchCount = 0;
     m_byId.clear();
     m_orders.clear();
+    // What the steps took belongs to the orders dropped (another source's, or data
+    // replaced): ETAs and late marks no longer go by them.
+    m_eta.clearSamples();
     endResetModel();
 }
 

@@ -160,6 +160,7 @@ private Q_SLOTS:
     void loadSnapshots();
     void displayUtcToggle();
     void etaIsFed();
+    void clearForgetsTheStepTimes();
     void loadedOrderInFlightHasAnEta();
     void retryResetAnnouncesCells();
     void randomSequences_data();
@@ -466,6 +467,30 @@ void tst_OrderTreeModel::etaIsFed()
     QCOMPARE(model.indexOf(kOrder).data(OrderTreeModel::IsLateRole).toBool(), true);
     model.applyEvents(events.mid(4));
     QVERIFY(model.order(kOrder)->estimatedCompletion.isNull());
+}
+
+// Cleared (File > Connect to another source, or its data replaced): the step
+// times of the orders dropped no longer make the ETAs and late marks of the next
+// source's orders; they are estimated with the defaults until its own steps end.
+void tst_OrderTreeModel::clearForgetsTheStepTimes()
+{
+    OrderTreeModel fresh;
+    OrderTreeModel model;
+    model.setClock([] { return baseTime(); });
+    fresh.setClock([] { return baseTime(); });
+    for (int i = 0; i < 10; ++i)
+        model.applyEvents(scenario(Kind::Success, QUuid::createUuid(), baseTime(), 30000));
+    QCOMPARE(model.eta().p50(SagaStep::Payment), 30000);
+    model.clear();
+    for (SagaStep step : kAllSteps) {
+        QCOMPARE(model.eta().sampleCount(step), 0);
+        QCOMPARE(model.eta().p50(step), fresh.eta().p50(step));
+        QCOMPARE(model.eta().p95(step), fresh.eta().p95(step));
+    }
+    const QVector<OrderEvent> events = scenario(Kind::Success, kOrder, baseTime(), 300);
+    model.applyEvents(events.mid(0, 4));
+    fresh.applyEvents(events.mid(0, 4));
+    QCOMPARE(model.order(kOrder)->estimatedCompletion, fresh.order(kOrder)->estimatedCompletion);
 }
 
 // A console that crashed with sagas in flight, reopened: those orders came from the
