@@ -3,6 +3,7 @@
 #include "failurecatalog.h"
 #include "sagajson.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace {
@@ -115,7 +116,7 @@ QJsonObject FaultPlan::toJson() const
     return root;
 }
 
-std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *field, QString *error)
+std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *field, QString *error, Fields fields)
 {
     const auto fail = [&](const QString &f, const QString &e) -> std::optional<FaultPlan> {
         if (field)
@@ -124,6 +125,18 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
             *error = e;
         return std::nullopt;
     };
+    // The first key of `o` that is none of `known`: its name after `prefix`, or empty.
+    const auto unknownKey = [fields](const QJsonObject &o, std::initializer_list<QLatin1String> known) {
+        if (fields == Fields::IgnoreUnknown)
+            return QString();
+        for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
+            if (std::find(known.begin(), known.end(), it.key()) == known.end())
+                return it.key();
+        }
+        return QString();
+    };
+    if (const QString key = unknownKey(json, {QLatin1String("steps")}); !key.isEmpty())
+        return fail(key, QStringLiteral("is not a field of a fault plan (steps)"));
     FaultPlan plan;
     const QJsonValue stepsValue = json.value(QLatin1String("steps"));
     if (stepsValue.isUndefined() || stepsValue.isNull())
@@ -139,6 +152,11 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
         if (!it.value().isObject())
             return fail(base, QStringLiteral("must be an object"));
         const QJsonObject o = it.value().toObject();
+        if (const QString key = unknownKey(o, {QLatin1String("kind"), QLatin1String("errorCode"), QLatin1String("delayMs"),
+                                               QLatin1String("probability"), QLatin1String("once")});
+            !key.isEmpty())
+            return fail(base + QLatin1Char('.') + key,
+                        QStringLiteral("is not a field of a step's fault (kind, errorCode, delayMs, probability, once)"));
         StepFault f;
         const QJsonValue kind = o.value(QLatin1String("kind"));
         if (!kind.isUndefined()) {

@@ -57,7 +57,13 @@ struct FaultPlan {
     //   "delayMs": 0, "probability": 1.0, "once": true}, ...}}
     QJsonObject toJson() const;
     // Validates every field; on error names it (e.g. "steps.Payment Processing.probability").
-    static std::optional<FaultPlan> fromJson(const QJsonObject &json, QString *field, QString *error);
+    // A plan sent to be applied (`Fields::OnlyKnown`) may hold no other field: a
+    // misspelt "probabilty" would apply the fault every time, a misspelt "step"
+    // clear the plan. A plan read back from a server (`Fields::IgnoreUnknown`)
+    // may carry fields of a newer version.
+    enum class Fields { OnlyKnown, IgnoreUnknown };
+    static std::optional<FaultPlan> fromJson(const QJsonObject &json, QString *field, QString *error,
+                                             Fields fields = Fields::OnlyKnown);
     // The first FAIL whose code faultCodeProblem() refuses: false, naming its field
     // ("steps.Payment Processing.errorCode") and why. A plan built in the process
     // (the embedded engine's) is checked so, as fromJson() checks one sent.

@@ -916,7 +916,8 @@ void RemoteSource::faultPlan(QObject *context, std::function<void(FaultPlan, QSt
                  return;
              }
              QString field, error;
-             std::optional<FaultPlan> plan = FaultPlan::fromJson(r.json.object(), &field, &error);
+             std::optional<FaultPlan> plan = FaultPlan::fromJson(r.json.object(), &field, &error,
+                                                                 FaultPlan::Fields::IgnoreUnknown);
              if (!plan)
                  done(FaultPlan{}, tr("The server's fault plan could not be read (%1: %2).").arg(field, error));
              else

@@ -1733,6 +1733,8 @@ void TestServerApi::badInputCorpus_data()
     QTest::newRow("faults bad kind") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"EXPLODE\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("faults bad probability") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"probability\":7}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("faults engine's code") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Shipping Arrangement\":{\"kind\":\"FAIL\",\"errorCode\":\"COMPENSATION_FAILED\",\"probability\":0}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "steps.Shipping Arrangement.errorCode";
+    QTest::newRow("faults misspelt field") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Payment Processing\":{\"kind\":\"FAIL\",\"probabilty\":0.1}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "steps.Payment Processing.probabilty";
+    QTest::newRow("faults misspelt steps") << req("PUT", "/api/simulator/faults", "{\"step\":{\"Payment Processing\":{\"kind\":\"FAIL\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "step";
     QTest::newRow("faults bad step") << req("PUT", "/api/simulator/faults", "{\"steps\":{\"Teleport\":{\"kind\":\"FAIL\"}}}", "application/json", "{S}") << 400 << "INVALID_FIELD" << "";
     QTest::newRow("list bad status") << req("GET", "/api/orders?status=DONE", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "status";
     QTest::newRow("list bad limit") << req("GET", "/api/orders?limit=0", {}, {}, "{S}") << 400 << "INVALID_FIELD" << "limit";
