@@ -478,8 +478,16 @@ void tst_DetailPanel::reversalIsNotStillRunning()
     QVERIFY(!panel.retryButton()->isEnabled());
 }
 
-QTEST_MAIN(tst_DetailPanel)
-#include "tst_detailpanel.moc"
+
+// `source` holding the case of `events` (history and raw events) and answering a
+// read of it with `away` until its caseError is cleared.
+static void holdCaseWhileAway(FakeSource &source, const QVector<OrderEvent> &events, const QString &away)
+{
+    source.orderCase.history = HistoryBuilder::build(events);
+    for (const OrderEvent &e : events)
+        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
+    source.caseError = away;
+}
 
 // An order chosen while the source was away (saga-server down, PostgreSQL
 // restarting): its history could not be read. Once the source is back, the
@@ -493,11 +501,8 @@ void tst_DetailPanel::historyUnreadableWhileAwayIsReadOnceBack()
     model.applyEvents(events);
     QVERIFY(model.order(id)->isTerminal());
     FakeSource source;
-    source.orderCase.history = HistoryBuilder::build(events);
-    for (const OrderEvent &e : events)
-        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
     const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
-    source.caseError = away;
+    holdCaseWhileAway(source, events, away);
     source.changeState(ProgressSource::State::Stale, away);
 
     DetailPanel panel(&model);
@@ -545,11 +550,8 @@ void tst_DetailPanel::caseFileWithoutTheHistorySaysSo()
     const QVector<OrderEvent> events = scenario(Kind::PaymentFails, id);
     model.applyEvents(events);
     FakeSource source;
-    source.orderCase.history = HistoryBuilder::build(events);
-    for (const OrderEvent &e : events)
-        source.orderCase.rawEvents.append(SagaJson::rawEventToJson(e));
     const QString away = QStringLiteral("Cannot reach saga-server at fake://test: the connection was refused.");
-    source.caseError = away;
+    holdCaseWhileAway(source, events, away);
     DetailPanel panel(&model);
     panel.setSource(&source);
     panel.setOrder(id);
@@ -637,3 +639,6 @@ void tst_DetailPanel::ordersReloadedWhileRetryDialogIsOpen()
     QCOMPARE(source.retriesSent.size(), 1);
     QCOMPARE(source.retriesSent.first().orderId, id);
 }
+
+QTEST_MAIN(tst_DetailPanel)
+#include "tst_detailpanel.moc"

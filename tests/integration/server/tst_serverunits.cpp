@@ -652,17 +652,24 @@ void TestServerUnits::acceptedConnectionsDetectAVanishedPeer()
     QCOMPARE(option(IPPROTO_TCP, TCP_USER_TIMEOUT), 60000);
 }
 
+// A runtime on 127.0.0.1:`port` with a SQLite file `file` in the test's temp dir.
+static ServerConfig sqliteRuntimeConfig(const QString &file, quint16 port)
+{
+    ServerConfig config;
+    config.listenPort = port;
+    config.authKey = kKey;
+    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
+    config.engine.database.path = TestServices::tempDir() + QLatin1Char('/') + file;
+    return config;
+}
+
 // SIGTERM (ServerRuntime::shutdown) before the engine has started: the server
 // stops without ever listening. It used to open its port once the engine had
 // started anyway and print "listening on http://..." (ready) on its way out, so
 // a supervisor that stopped it during its start saw it come up.
 void TestServerUnits::shutdownWhileTheEngineStartsNeverListens()
 {
-    ServerConfig config;
-    config.listenPort = 0;
-    config.authKey = kKey;
-    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
-    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/stopped-while-starting.sqlite");
+    const ServerConfig config = sqliteRuntimeConfig(QStringLiteral("stopped-while-starting.sqlite"), 0);
     ServerRuntime runtime(config);
     QSignalSpy ready(&runtime, &ServerRuntime::ready);
     QSignalSpy failed(&runtime, &ServerRuntime::failed);
@@ -686,11 +693,7 @@ void TestServerUnits::portInUseIsFoundBeforeTheEngineStarts()
 {
     QTcpServer holder;
     QVERIFY(holder.listen(QHostAddress::LocalHost, 0));
-    ServerConfig config;
-    config.listenPort = holder.serverPort();
-    config.authKey = kKey;
-    config.engine.database.kind = DatabaseUrl::Kind::Sqlite;
-    config.engine.database.path = TestServices::tempDir() + QStringLiteral("/port-in-use.sqlite");
+    const ServerConfig config = sqliteRuntimeConfig(QStringLiteral("port-in-use.sqlite"), holder.serverPort());
     ServerRuntime runtime(config);
     QSignalSpy ready(&runtime, &ServerRuntime::ready);
     QSignalSpy failed(&runtime, &ServerRuntime::failed);

@@ -34,6 +34,15 @@ private:
         return c;
     }
 
+    // Engine `engineId`, whose step calls never get an answer: its sagas stay mid-step.
+    EngineConfig neverAnswered(const QString &engineId)
+    {
+        EngineConfig c = config();
+        c.engineId = engineId;
+        c.stepDelayMs = 60000;
+        return c;
+    }
+
     // Steps of 300 ms (timeout 5 s), so a saga is caught between its steps.
     EngineConfig slowSteps()
     {
@@ -1126,12 +1135,7 @@ void tst_Orchestrator::retryAskedAsTheEndIsCommitted()
 
 void tst_Orchestrator::resumeAfterRestart()
 {
-    const EngineConfig c = [this] {
-        EngineConfig c = config();
-        c.engineId = QStringLiteral("engine-a");
-        c.stepDelayMs = 60000; // the first engine never gets an answer
-        return c;
-    }();
+    const EngineConfig c = neverAnswered(QStringLiteral("engine-a")); // the first engine
     QString error;
     QUuid id;
     QString forwardKey;
@@ -1170,9 +1174,7 @@ void tst_Orchestrator::resumeAfterRestart()
 // started the saga over: its first step was taken again.
 void tst_Orchestrator::sagaWithAnUnknownEventIsLeftToANewerEngine()
 {
-    EngineConfig c = config();
-    c.engineId = QStringLiteral("engine-a");
-    c.stepDelayMs = 60000; // the first engine never gets an answer
+    const EngineConfig c = neverAnswered(QStringLiteral("engine-a")); // the first engine
     QString error;
     QUuid id;
     {
