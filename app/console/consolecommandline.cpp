@@ -139,6 +139,11 @@ ConsoleCommandLine ConsoleCommandLine::parse(const QStringList &arguments)
         spec.kind = SourceSpec::Kind::Remote;
         spec.serverUrl = SourceSpec::serverUrlFromText(parser.value(server));
         spec.token = parser.isSet(token) ? parser.value(token) : qEnvironmentVariable("SAGA_CONSOLE_TOKEN");
+        // (The connection dialog's sentence asks to enter one: here, say where it goes.)
+        if (spec.token.trimmed().isEmpty())
+            return fail(QStringLiteral("--server needs a SUPPORT token: --token T, or $SAGA_CONSOLE_TOKEN "
+                                       "(saga-server token --subject UUID --role SUPPORT --auth-secret-file FILE "
+                                       "prints one)."));
     } else if (parser.isSet(postgres)) {
         spec.kind = SourceSpec::Kind::Database;
         spec.databaseUrl = parser.value(postgres);

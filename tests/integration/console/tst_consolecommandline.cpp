@@ -82,6 +82,7 @@ private slots:
 void tst_ConsoleCommandLine::initTestCase()
 {
     QCoreApplication::setApplicationVersion(QStringLiteral("9.8.7"));
+    qunsetenv("SAGA_CONSOLE_TOKEN"); // (a token of the environment would stand in for --token)
 }
 
 void tst_ConsoleCommandLine::defaultsToTheEmbeddedEngine()
@@ -135,7 +136,11 @@ void tst_ConsoleCommandLine::rejectsWhatItCannotUse_data()
     QTest::newRow("two sources") << QStringList{"--server", "http://h:1", "--postgres", "postgresql://u@h:1/d"}
                                  << "choose one of --server and --postgres";
     QTest::newRow("token without server") << QStringList{"--token", "t"} << "--token goes with --server";
-    QTest::newRow("server without token") << QStringList{"--server", "http://127.0.0.1:1"} << "SUPPORT token";
+    // Where it goes (it asked to "Enter a SUPPORT token", as the connection dialog does).
+    QTest::newRow("server without token") << QStringList{"--server", "http://127.0.0.1:1"}
+                                          << "SUPPORT token: --token T, or $SAGA_CONSOLE_TOKEN";
+    QTest::newRow("server with an empty token") << QStringList{"--server", "http://127.0.0.1:1", "--token", " "}
+                                                << "SUPPORT token: --token T, or $SAGA_CONSOLE_TOKEN";
     QTest::newRow("server not http") << QStringList{"--server", "ftp://h:1", "--token", "t"} << "http://HOST:PORT";
     QTest::newRow("server port out of range") << QStringList{"--server", "http://127.0.0.1:99999", "--token", "t"}
                                               << "http://HOST:PORT";
