@@ -3,7 +3,6 @@
 #include "failurecatalog.h"
 #include "sagajson.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace {
@@ -125,18 +124,15 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
             *error = e;
         return std::nullopt;
     };
-    // The first key of `o` that is none of `known`: its name after `prefix`, or empty.
-    const auto unknownKey = [fields](const QJsonObject &o, std::initializer_list<QLatin1String> known) {
-        if (fields == Fields::IgnoreUnknown)
-            return QString();
-        for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
-            if (std::find(known.begin(), known.end(), it.key()) == known.end())
-                return it.key();
-        }
-        return QString();
+    // A field of `o` none of `keys` (as an order's are refused): empty when none, or
+    // when the plan may carry fields of a newer version.
+    QString problem;
+    const auto unknownField = [fields, &problem](const QJsonObject &o, std::initializer_list<const char *> keys,
+                                                 const char *what) {
+        return fields == Fields::IgnoreUnknown ? QString() : SagaJson::unknownField(o, keys, what, &problem);
     };
-    if (const QString key = unknownKey(json, {QLatin1String("steps")}); !key.isEmpty())
-        return fail(key, QStringLiteral("is not a field of a fault plan (steps)"));
+    if (const QString key = unknownField(json, {"steps"}, "a fault plan"); !key.isEmpty())
+        return fail(key, problem);
     FaultPlan plan;
     const QJsonValue stepsValue = json.value(QLatin1String("steps"));
     if (stepsValue.isUndefined() || stepsValue.isNull())
@@ -152,11 +148,10 @@ std::optional<FaultPlan> FaultPlan::fromJson(const QJsonObject &json, QString *f
         if (!it.value().isObject())
             return fail(base, QStringLiteral("must be an object"));
         const QJsonObject o = it.value().toObject();
-        if (const QString key = unknownKey(o, {QLatin1String("kind"), QLatin1String("errorCode"), QLatin1String("delayMs"),
-                                               QLatin1String("probability"), QLatin1String("once")});
+        if (const QString key =
+                unknownField(o, {"kind", "errorCode", "delayMs", "probability", "once"}, "a step's fault");
             !key.isEmpty())
-            return fail(base + QLatin1Char('.') + key,
-                        QStringLiteral("is not a field of a step's fault (kind, errorCode, delayMs, probability, once)"));
+            return fail(base + QLatin1Char('.') + key, problem);
         StepFault f;
         const QJsonValue kind = o.value(QLatin1String("kind"));
         if (!kind.isUndefined()) {

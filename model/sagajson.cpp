@@ -196,18 +196,9 @@ struct Reader {
     bool onlyKnown(const QJsonObject &o, const QString &prefix, std::initializer_list<const char *> keys,
                    const char *what)
     {
-        for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
-            const bool known = std::any_of(keys.begin(), keys.end(),
-                                           [&](const char *key) { return it.key() == QLatin1String(key); });
-            if (known)
-                continue;
-            QStringList names;
-            for (const char *key : keys)
-                names.append(s(key));
-            return fail(prefix.isEmpty() ? it.key() : prefix + QLatin1Char('.') + it.key(),
-                        QStringLiteral("is not a field of %1 (%2)").arg(s(what), names.join(QStringLiteral(", "))));
-        }
-        return true;
+        QString problem;
+        const QString key = SagaJson::unknownField(o, keys, what, &problem);
+        return key.isEmpty() || fail(prefix.isEmpty() ? key : prefix + QLatin1Char('.') + key, problem);
     }
 
     // `request`: an address sent to be used (an order, a retry's correction), which
@@ -305,6 +296,24 @@ bool needsStep(EventType t)
 } // namespace
 
 namespace SagaJson {
+
+QString unknownField(const QJsonObject &o, std::initializer_list<const char *> keys, const char *what,
+                     QString *problem)
+{
+    for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
+        const bool known = std::any_of(keys.begin(), keys.end(),
+                                       [&](const char *key) { return it.key() == QLatin1String(key); });
+        if (known)
+            continue;
+        QStringList names;
+        for (const char *key : keys)
+            names.append(s(key));
+        if (problem)
+            *problem = QStringLiteral("is not a field of %1 (%2)").arg(s(what), names.join(QStringLiteral(", ")));
+        return it.key();
+    }
+    return {};
+}
 
 const char *textProblem(QStringView text)
 {

@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QString>
+#include <initializer_list>
 #include <optional>
 
 template<typename T>
@@ -32,6 +33,11 @@ namespace SagaJson {
 // for text from outside that cannot be refused (a step service's answer).
 const char *textProblem(QStringView text);
 QString storableText(const QString &text, qsizetype maxLength);
+
+// The first key of `o` that is none of `keys` (empty when there is none), and in
+// *problem what to say of it: "is not a field of WHAT (KEY, KEY, ...)".
+QString unknownField(const QJsonObject &o, std::initializer_list<const char *> keys, const char *what,
+                     QString *problem);
 
 QString formatTimestamp(const QDateTime &utc);         // null -> empty string
 std::optional<QDateTime> parseTimestamp(QStringView text); // requires a zone designator
