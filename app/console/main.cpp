@@ -14,7 +14,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 
 namespace {
 int fail(const QString &message)
@@ -99,13 +98,8 @@ int main(int argc, char *argv[])
         }
         exitCode = app.exec();
     } // (the window and its source go here)
-    if (ThreadExit::leftRunning() > 0) {
-        // A database query that never answered (a frozen server) is still out in a
-        // thread (a reader, the event feed, the engine or its committers): the static
-        // destructors would close its connection under it. What was not committed is
-        // not on record; the engine's sagas are resumed once their leases run out.
-        std::fflush(nullptr);
-        std::_Exit(exitCode);
-    }
-    return exitCode;
+    // A database query that never answered (a frozen server) may still be out in a
+    // thread (a reader, the event feed, the engine or its committers). What was not
+    // committed is not on record; the engine's sagas are resumed once their leases run out.
+    return ThreadExit::processExitCode(exitCode);
 }

@@ -11,7 +11,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 
 int main(int argc, char *argv[])
 {
@@ -72,12 +71,5 @@ int main(int argc, char *argv[])
         runtime.start();
         code = app.exec();
     } // the engine stops here, or is left when its database does not answer (~EngineHost)
-    code = exitCode != 0 ? exitCode : code;
-    if (ThreadExit::leftRunning() > 0) {
-        // A query the database never answered is still out in the engine's thread:
-        // the static destructors would close its connection under it.
-        std::fflush(nullptr);
-        std::_Exit(code);
-    }
-    return code;
+    return ThreadExit::processExitCode(exitCode != 0 ? exitCode : code);
 }

@@ -3,6 +3,8 @@
 #include <QThread>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 namespace {
@@ -34,6 +36,15 @@ bool waitOrLeave(QThread *thread, int waitMs)
 int leftRunning()
 {
     return g_leftRunning;
+}
+
+int processExitCode(int code)
+{
+    if (g_leftRunning > 0) {
+        std::fflush(nullptr);
+        std::_Exit(code);
+    }
+    return code;
 }
 
 } // namespace ThreadExit

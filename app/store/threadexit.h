@@ -16,9 +16,12 @@ namespace ThreadExit {
 // belongs to) when it does, and leftRunning() counts it until then.
 bool waitOrLeave(QThread *thread, int waitMs);
 
-// Threads left by waitOrLeave() that have not ended yet. A program about to exit
-// with some left must not run its static destructors under them (the database
-// drivers' connections would be closed while in use): it ends with std::_Exit.
+// Threads left by waitOrLeave() that have not ended yet.
 int leftRunning();
+
+// For main()'s return: `code`, or, while a thread left by waitOrLeave() still
+// runs, the process ends here with `code` (std::_Exit after flushing the output),
+// so the static destructors do not close its database connection under it.
+int processExitCode(int code);
 
 } // namespace ThreadExit
